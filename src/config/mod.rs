@@ -1,1 +1,417 @@
-//! (being written)
+//! The gateway's configuration: one TOML file read into typed values (DESIGN.md "Configuration",
+//! STYLE.md convention 14). It owns the file format, its defaults and its validation, and the
+//! embedded default that lets `gsmgate daemon` run on a simulated pool with no file at all. It does
+//! not open ports, resolve user names, read greetings or create directories: those belong to the
+//! modules that use the values, at the time they use them, so `check-config` stays a pure check that
+//! can run as `ExecStartPre` before anything is touched.
+//!
+//! Two layers, as in ripgrep's raw args → validated args: `raw` is a serde mirror of the file with
+//! `deny_unknown_fields` on every table (a typo is an error, never a silently ignored key), and
+//! `validate` turns it into the types below, applying defaults and checking ranges and
+//! cross-field rules. Errors name the file, the line and the key path (`gsmgate.toml:12:
+//! modem[1].per_minute: must be between 1 and 600, got 0`); lines come from `spans`, an index
+//! of key paths to byte spans built from toml's spanned document, so the mirror stays free of
+//! position wrappers. Every issue in a file is reported at once.
+//!
+//! Relative paths in a file are taken relative to the directory holding the file, so a config and
+//! its greeting WAV can move together and the answer does not depend on the daemon's working
+//! directory. Text given without a file ([`Config::from_str`], the embedded default) keeps relative
+//! paths relative to the current working directory.
+
+mod default;
+mod error;
+mod raw;
+mod spans;
+mod validate;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use default::EMBEDDED_DEFAULT_TOML;
+pub use error::{ConfigError, Issue};
+
+/// The whole validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub daemon: DaemonConfig,
+    /// The modems in file order; never empty.
+    pub modems: Vec<ModemConfig>,
+    pub dispatch: DispatchConfig,
+    pub community: CommunityConfig,
+    pub voice: VoiceConfig,
+    pub simulator: SimulatorConfig,
+}
+
+/// `[daemon]`: where state lives and who may administer it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DaemonConfig {
+    /// Database, voicemails and other state.
+    pub state_dir: PathBuf,
+    /// The admin Unix socket; defaults to `<state_dir>/admin.sock`.
+    pub admin_socket: PathBuf,
+    /// Users (besides root, always allowed) whose peer credentials may use the admin socket.
+    pub admin_allow_users: Vec<Principal>,
+    /// Groups whose members may use the admin socket.
+    pub admin_allow_groups: Vec<Principal>,
+    /// Permission bits the daemon sets on the socket (from an octal string, default `0660`).
+    pub socket_mode: u32,
+    /// A tracing `EnvFilter` directive such as `info` or `gsmgate=debug,info`.
+    pub log: String,
+    /// What to do at start-up with sends that were in flight at a crash.
+    pub in_doubt_policy: InDoubtPolicy,
+}
+
+/// A user or group, by name (resolved when the daemon starts) or by numeric id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    Name(String),
+    Id(u32),
+}
+
+/// Policy for messages whose send was in flight when the daemon stopped uncleanly: the modem may
+/// or may not have passed them to the network, so resending risks a duplicate and not resending
+/// risks a loss. Replies (STOP/HELP confirmations, conversation replies) matter more than a
+/// duplicate broadcast, hence the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InDoubtPolicy {
+    /// Resend replies, mark bulk messages failed ("in doubt").
+    #[default]
+    ResendReplies,
+    /// Resend nothing; everything in doubt is marked failed with that reason.
+    ResendNone,
+    /// Resend everything (accepting possible duplicates).
+    ResendAll,
+}
+
+impl InDoubtPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InDoubtPolicy::ResendReplies => "resend_replies",
+            InDoubtPolicy::ResendNone => "resend_none",
+            InDoubtPolicy::ResendAll => "resend_all",
+        }
+    }
+}
+
+/// One `[[modem]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModemConfig {
+    /// Unique, `[a-z0-9_-]`, used in logs, the admin protocol and the store.
+    pub name: String,
+    /// The AT command tty.
+    pub port: PathBuf,
+    /// The USB audio tty for PCM voice, where the model has one.
+    pub audio_port: Option<PathBuf>,
+    pub baud: u32,
+    /// SIM PIN, sent only when the SIM asks for it.
+    pub pin: Option<Pin>,
+    pub profile: Profile,
+    pub limits: Limits,
+    /// A disabled modem stays configured but is not opened.
+    pub enabled: bool,
+    /// The SIM's own number in E.164, when known (`AT+CNUM` is often empty, MODEMS.md §5).
+    pub number: Option<String>,
+}
+
+/// A SIM PIN. Its `Debug` never shows the digits, so a config dumped into a log leaks nothing.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Pin(String);
+
+impl Pin {
+    /// The digits, for the one place that sends `AT+CPIN`.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Pin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Pin(<redacted>)")
+    }
+}
+
+/// Which quirk set the modem layer applies (MODEMS.md §4, §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    #[default]
+    Generic,
+    Huawei,
+    Simcom,
+    Quectel,
+    Sim800,
+    Wavecom,
+    Zte,
+}
+
+impl Profile {
+    /// Every profile, in documentation order.
+    pub const ALL: [Profile; 7] = [
+        Profile::Generic,
+        Profile::Huawei,
+        Profile::Simcom,
+        Profile::Quectel,
+        Profile::Sim800,
+        Profile::Wavecom,
+        Profile::Zte,
+    ];
+
+    /// The name used in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Generic => "generic",
+            Profile::Huawei => "huawei",
+            Profile::Simcom => "simcom",
+            Profile::Quectel => "quectel",
+            Profile::Sim800 => "sim800",
+            Profile::Wavecom => "wavecom",
+            Profile::Zte => "zte",
+        }
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Per-SIM send limits; always `per_minute <= per_hour <= per_day`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub per_minute: u32,
+    pub per_hour: u32,
+    pub per_day: u32,
+}
+
+impl Limits {
+    /// Defaults well inside the CTIA consumer envelope (15–60/min, ~1,000/day, PEERS.md): a
+    /// consumer SIM that sends like an application gets filtered or blocked.
+    pub const DEFAULT: Limits = Limits {
+        per_minute: 6,
+        per_hour: 200,
+        per_day: 1000,
+    };
+}
+
+/// `[dispatch]`: pool-wide scheduling.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DispatchConfig {
+    /// At most this many messages to one recipient per day (replies included); `None` = no cap.
+    pub per_recipient_per_day: Option<u32>,
+    /// Cap on the whole pool per minute; `None` = only the per-modem limits apply.
+    pub pool_per_minute: Option<u32>,
+    /// Up to this many milliseconds of random delay added between sends on one modem.
+    pub jitter_ms: u64,
+    /// Bulk messages are held during these local hours of the recipient; `None` = disabled.
+    pub quiet_hours: Option<QuietHours>,
+    /// IANA zone for recipients whose zone is not known from their number or profile.
+    pub default_time_zone: String,
+    /// Move a member's messages to another modem after their home modem has been down this long;
+    /// `None` = never fail over.
+    pub failover_after_minutes: Option<u32>,
+    /// After a failover, make the new modem the member's home (sticky sender moves with them).
+    pub move_home_on_failover: bool,
+    pub retry: RetryConfig,
+    /// Bulk messages not sent within this many hours are dropped as expired.
+    pub ttl_hours: u32,
+}
+
+/// Quiet hours as local wall-clock times; `start > end` wraps over midnight (21:00–08:00).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuietHours {
+    pub start: (u8, u8),
+    pub end: (u8, u8),
+}
+
+impl QuietHours {
+    /// Whether local time `hour:minute` falls inside the quiet window `[start, end)`.
+    pub fn contains(&self, hour: u8, minute: u8) -> bool {
+        let now = u16::from(hour) * 60 + u16::from(minute);
+        let start = u16::from(self.start.0) * 60 + u16::from(self.start.1);
+        let end = u16::from(self.end.0) * 60 + u16::from(self.end.1);
+        if start <= end {
+            start <= now && now < end
+        } else {
+            now >= start || now < end
+        }
+    }
+}
+
+/// Retries with exponential back-off: attempt `n` waits `base_delay_secs * 2^(n-1)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryConfig {
+    pub max_attempts: u32,
+    pub base_delay_secs: u64,
+}
+
+/// `[community]`: the texts and keywords members see.
+///
+/// Text templates may use `{org}` and `{contact}`; validation rejects any other placeholder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommunityConfig {
+    pub org_name: String,
+    /// The help contact (a website or number) quoted in the HELP reply.
+    pub contact: Option<String>,
+    pub welcome: String,
+    pub compliance: String,
+    pub help_text: String,
+    pub stop_confirmation: String,
+    pub start_confirmation: String,
+    /// Ask new members to confirm with a start keyword before they are subscribed.
+    pub double_opt_in: bool,
+    pub double_opt_in_prompt: String,
+    /// Questions asked one by one after joining; answers land in the member's `field`.
+    pub onboarding: Vec<OnboardingQuestion>,
+    pub keywords: Keywords,
+    /// Sent after the welcome; `None` = no card.
+    pub contact_card: Option<ContactCard>,
+}
+
+/// One onboarding question.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnboardingQuestion {
+    /// Member attribute the answer is stored in (`[a-z_]`), e.g. `city`.
+    pub field: String,
+    pub question: String,
+}
+
+/// Keyword lists, upper-cased with inner whitespace collapsed; a message matches when its whole
+/// text (trimmed, case-folded) equals one entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keywords {
+    pub stop: Vec<String>,
+    pub start: Vec<String>,
+    pub help: Vec<String>,
+    pub join: Vec<String>,
+}
+
+/// The contact card sent to new members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactCard {
+    pub name: String,
+    pub numbers: Vec<String>,
+    pub url: Option<String>,
+    pub photo_url: Option<String>,
+    pub mode: CardMode,
+    pub vcf_url: Option<String>,
+}
+
+/// How the contact card travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CardMode {
+    /// A text with a link to a hosted `.vcf` (`vcf_url`); phones offer "add contact".
+    Link,
+    /// The vCard itself as SMS text.
+    VcardSms,
+    /// A plain text with the name, numbers and url.
+    #[default]
+    Text,
+}
+
+impl CardMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CardMode::Link => "link",
+            CardMode::VcardSms => "vcard_sms",
+            CardMode::Text => "text",
+        }
+    }
+}
+
+/// `[voice]`: what a caller gets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VoiceConfig {
+    /// When false, calls are rejected (hung up) and `reply_text` is still sent.
+    pub enabled: bool,
+    pub answer_after_rings: u32,
+    /// WAV played after answering; `None` = calls are not answered, only texted back.
+    pub greeting: Option<PathBuf>,
+    /// Record a voicemail after the greeting.
+    pub voicemail: bool,
+    /// Longest call (greeting plus recording) before the daemon hangs up.
+    pub max_seconds: u32,
+    /// End a recording after this much silence.
+    pub silence_seconds: u32,
+    /// Text sent to the caller afterwards; `None` (configured as `""`) = none.
+    pub reply_text: Option<String>,
+    /// When non-empty, only these numbers are answered.
+    pub allow: Vec<String>,
+    /// These numbers are never answered nor texted back.
+    pub block: Vec<String>,
+}
+
+/// `[simulator]`: the in-process modem simulator started before the modems are opened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimulatorConfig {
+    pub enabled: bool,
+    /// Number of simulated modems (`dir/modem0` …).
+    pub modems: u32,
+    /// Where the simulator creates its ports; defaults to `<state_dir>/sim`.
+    pub dir: PathBuf,
+    /// Profile of simulated modem `i` is `profiles[i % len]`; never empty.
+    pub profiles: Vec<Profile>,
+}
+
+impl SimulatorConfig {
+    /// The profile simulated modem `index` plays.
+    pub fn profile_of(&self, index: usize) -> Profile {
+        match self.profiles.len() {
+            0 => Profile::Generic,
+            len => self.profiles.get(index % len).copied().unwrap_or_default(),
+        }
+    }
+
+    /// The AT port path of simulated modem `index` (`DIR/modemN`, as `gsmgate sim` creates it).
+    pub fn port_of(&self, index: usize) -> PathBuf {
+        self.dir.join(format!("modem{index}"))
+    }
+}
+
+impl Config {
+    /// Read and validate a file; relative paths in it are relative to the file's directory.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        validate::load(&text, &path.display().to_string(), Some(&base))
+    }
+
+    /// Validate configuration text; `origin` names it in errors. Relative paths stay relative to
+    /// the current working directory.
+    pub fn from_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        validate::load(text, origin, None)
+    }
+
+    /// Validate configuration text whose relative paths are relative to `base`.
+    pub fn from_str_relative_to(
+        text: &str,
+        origin: &str,
+        base: &Path,
+    ) -> Result<Config, ConfigError> {
+        validate::load(text, origin, Some(base))
+    }
+
+    /// The configuration `gsmgate daemon` runs without `--config`: see [`EMBEDDED_DEFAULT_TOML`].
+    pub fn embedded_default() -> Config {
+        default::embedded_default()
+    }
+
+    /// Names of the configured modems, in order.
+    pub fn modem_names(&self) -> Vec<&str> {
+        self.modems.iter().map(|m| m.name.as_str()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,208 @@
+//! Default values, in one place: the defaults of every optional key, and the embedded default
+//! configuration that `gsmgate daemon` runs without a file. The embedded default exists both as TOML
+//! text (so `gsmgate check-config --default` and the docs can show it, and a user can start from
+//! it) and as a value built here in Rust; a test checks that the text validates to exactly that value,
+//! so the two cannot drift apart.
+//!
+//! The embedded pool is two simulated modems, both `generic`: the demo should show the gateway, not
+//! a vendor's quirks (those are exercised by the simulator's own tests with the other profiles).
+
+use std::path::PathBuf;
+
+use super::{
+    CommunityConfig, Config, DaemonConfig, DispatchConfig, InDoubtPolicy, Keywords, Limits,
+    ModemConfig, Profile, QuietHours, RetryConfig, SimulatorConfig, VoiceConfig,
+};
+
+/// The embedded default configuration as TOML. Relative paths are relative to the working directory
+/// of the daemon.
+pub const EMBEDDED_DEFAULT_TOML: &str = r#"# gsmgate embedded default: what `gsmgate daemon` runs without --config.
+# A simulated pool of two modems; all state in ./gsmgate-state (relative to the working directory).
+# Every key not set here takes its documented default (see config/gsmgate.toml).
+
+[daemon]
+state_dir = "./gsmgate-state"
+admin_socket = "./gsmgate-state/admin.sock"
+
+[simulator]
+enabled = true
+modems = 2
+dir = "./gsmgate-state/sim"
+profiles = ["generic"]
+
+[[modem]]
+name = "sim0"
+port = "./gsmgate-state/sim/modem0"
+profile = "generic"
+
+[[modem]]
+name = "sim1"
+port = "./gsmgate-state/sim/modem1"
+profile = "generic"
+"#;
+
+pub(crate) const DEFAULT_SOCKET_MODE: u32 = 0o660;
+pub(crate) const DEFAULT_LOG: &str = "info";
+pub(crate) const DEFAULT_BAUD: u32 = 115_200;
+
+/// The welcome of the public story the project comes from (DESIGN.md).
+pub const DEFAULT_WELCOME: &str =
+    "OK, I've got your number saved. Good to be connected. More from me soon";
+/// The compliance line, matching the CTIA templates (PEERS.md).
+pub const DEFAULT_COMPLIANCE: &str = "Msg frequency will vary. Msg&Data rates may apply. Reply HELP for help, STOP to cancel at any time.";
+pub const DEFAULT_ORG_NAME: &str = "gsmgate";
+pub const DEFAULT_HELP_TEXT: &str =
+    "{org}: Msg frequency will vary. Msg&Data rates may apply. Reply STOP to cancel.";
+pub const DEFAULT_STOP_CONFIRMATION: &str = "{org}: You are unsubscribed and will get no more messages. Reply START to subscribe again.";
+pub const DEFAULT_START_CONFIRMATION: &str =
+    "{org}: You are subscribed again. Reply HELP for help, STOP to cancel.";
+pub const DEFAULT_DOUBLE_OPT_IN_PROMPT: &str =
+    "{org}: Reply YES to confirm you want messages from us. Reply STOP to cancel.";
+/// The recorded greeting's words from the public story, sent as a text after a call.
+pub const DEFAULT_VOICE_REPLY: &str = "Send me a text and I'll send you messages from time to time";
+
+/// Opt-out words: the FCC 2024 list plus STOPALL (PEERS.md, "Opt-out keywords").
+pub const DEFAULT_STOP_KEYWORDS: &[&str] = &[
+    "STOP",
+    "STOPALL",
+    "UNSUBSCRIBE",
+    "CANCEL",
+    "END",
+    "QUIT",
+    "REVOKE",
+    "OPT OUT",
+];
+/// Re-subscribe words (PEERS.md: START, YES, UNSTOP).
+pub const DEFAULT_START_KEYWORDS: &[&str] = &["START", "YES", "UNSTOP"];
+pub const DEFAULT_HELP_KEYWORDS: &[&str] = &["HELP", "INFO"];
+pub const DEFAULT_JOIN_KEYWORDS: &[&str] = &["JOIN"];
+
+fn words(list: &[&str]) -> Vec<String> {
+    list.iter().map(|w| (*w).to_string()).collect()
+}
+
+impl Default for Keywords {
+    fn default() -> Self {
+        Keywords {
+            stop: words(DEFAULT_STOP_KEYWORDS),
+            start: words(DEFAULT_START_KEYWORDS),
+            help: words(DEFAULT_HELP_KEYWORDS),
+            join: words(DEFAULT_JOIN_KEYWORDS),
+        }
+    }
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            max_attempts: 5,
+            base_delay_secs: 60,
+        }
+    }
+}
+
+impl QuietHours {
+    /// 21:00–08:00, the TCPA window (PEERS.md, "Quiet hours").
+    pub const DEFAULT: QuietHours = QuietHours {
+        start: (21, 0),
+        end: (8, 0),
+    };
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        DispatchConfig {
+            per_recipient_per_day: None,
+            pool_per_minute: None,
+            jitter_ms: 2000,
+            quiet_hours: Some(QuietHours::DEFAULT),
+            default_time_zone: "UTC".to_string(),
+            failover_after_minutes: None,
+            move_home_on_failover: false,
+            retry: RetryConfig::default(),
+            ttl_hours: 48,
+        }
+    }
+}
+
+impl Default for CommunityConfig {
+    fn default() -> Self {
+        CommunityConfig {
+            org_name: DEFAULT_ORG_NAME.to_string(),
+            contact: None,
+            welcome: DEFAULT_WELCOME.to_string(),
+            compliance: DEFAULT_COMPLIANCE.to_string(),
+            help_text: DEFAULT_HELP_TEXT.to_string(),
+            stop_confirmation: DEFAULT_STOP_CONFIRMATION.to_string(),
+            start_confirmation: DEFAULT_START_CONFIRMATION.to_string(),
+            double_opt_in: false,
+            double_opt_in_prompt: DEFAULT_DOUBLE_OPT_IN_PROMPT.to_string(),
+            onboarding: Vec::new(),
+            keywords: Keywords::default(),
+            contact_card: None,
+        }
+    }
+}
+
+impl Default for VoiceConfig {
+    fn default() -> Self {
+        VoiceConfig {
+            enabled: false,
+            answer_after_rings: 2,
+            greeting: None,
+            voicemail: false,
+            max_seconds: 120,
+            silence_seconds: 5,
+            reply_text: Some(DEFAULT_VOICE_REPLY.to_string()),
+            allow: Vec::new(),
+            block: Vec::new(),
+        }
+    }
+}
+
+/// A `[daemon]` with only `state_dir` given.
+pub(crate) fn daemon_with_state_dir(state_dir: PathBuf) -> DaemonConfig {
+    DaemonConfig {
+        admin_socket: state_dir.join("admin.sock"),
+        state_dir,
+        admin_allow_users: Vec::new(),
+        admin_allow_groups: Vec::new(),
+        socket_mode: DEFAULT_SOCKET_MODE,
+        log: DEFAULT_LOG.to_string(),
+        in_doubt_policy: InDoubtPolicy::default(),
+    }
+}
+
+/// A simulated modem as the simulator names it: `simN` on `DIR/modemN`.
+pub(crate) fn simulated_modem(sim: &SimulatorConfig, index: usize) -> ModemConfig {
+    ModemConfig {
+        name: format!("sim{index}"),
+        port: sim.port_of(index),
+        audio_port: None,
+        baud: DEFAULT_BAUD,
+        pin: None,
+        profile: sim.profile_of(index),
+        limits: Limits::DEFAULT,
+        enabled: true,
+        number: None,
+    }
+}
+
+pub(crate) fn embedded_default() -> Config {
+    let state_dir = PathBuf::from("./gsmgate-state");
+    let simulator = SimulatorConfig {
+        enabled: true,
+        modems: 2,
+        dir: state_dir.join("sim"),
+        profiles: vec![Profile::Generic],
+    };
+    let modems = (0..2).map(|i| simulated_modem(&simulator, i)).collect();
+    Config {
+        daemon: daemon_with_state_dir(state_dir),
+        modems,
+        dispatch: DispatchConfig::default(),
+        community: CommunityConfig::default(),
+        voice: VoiceConfig::default(),
+        simulator,
+    }
+}
