@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod config;
 pub mod pdu;
 
 /// gsmgate — a self-hosted community texting gateway for USB GSM modems.
@@ -22,6 +23,8 @@ pub enum Command {
     /// Encode or decode SMS PDUs (debugging tools for modem work).
     #[command(subcommand)]
     Pdu(pdu::PduCommand),
+    /// Check a configuration file, or print the embedded default with --default.
+    CheckConfig(config::CheckConfigArgs),
 }
 
 /// Exit code for a failed operation (usage errors exit 2 through clap).
@@ -33,5 +36,6 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Pdu(cmd) => pdu::run(cmd),
+        Command::CheckConfig(args) => config::run(args),
     }
 }
