@@ -53,7 +53,8 @@ pub const DEFAULT_COMPLIANCE: &str = "Msg frequency will vary. Msg&Data rates ma
 pub const DEFAULT_ORG_NAME: &str = "gsmgate";
 pub const DEFAULT_HELP_TEXT: &str =
     "{org}: Msg frequency will vary. Msg&Data rates may apply. Reply STOP to cancel.";
-pub const DEFAULT_STOP_CONFIRMATION: &str = "{org}: You are unsubscribed and will get no more messages. Reply START to subscribe again.";
+pub const DEFAULT_STOP_CONFIRMATION: &str =
+    "{org}: You are unsubscribed and will get no more messages. Reply START to subscribe again.";
 pub const DEFAULT_START_CONFIRMATION: &str =
     "{org}: You are subscribed again. Reply HELP for help, STOP to cancel.";
 pub const DEFAULT_DOUBLE_OPT_IN_PROMPT: &str =

@@ -22,12 +22,18 @@ fn one_issue(text: &str) -> String {
 #[test]
 fn minimal_file_gets_every_default() {
     let c = Config::from_str(MINIMAL, "t").unwrap();
-    assert_eq!(c.daemon.admin_socket, PathBuf::from("/var/lib/gsmgate/admin.sock"));
+    assert_eq!(
+        c.daemon.admin_socket,
+        PathBuf::from("/var/lib/gsmgate/admin.sock")
+    );
     assert_eq!(c.daemon.socket_mode, 0o660);
     assert_eq!(c.daemon.log, "info");
     assert_eq!(c.daemon.in_doubt_policy, InDoubtPolicy::ResendReplies);
     let m = &c.modems[0];
-    assert_eq!((m.baud, m.profile, m.enabled), (115_200, Profile::Generic, true));
+    assert_eq!(
+        (m.baud, m.profile, m.enabled),
+        (115_200, Profile::Generic, true)
+    );
     assert_eq!(m.limits, Limits::DEFAULT);
     assert_eq!(c.dispatch, DispatchConfig::default());
     assert_eq!(c.community, CommunityConfig::default());
@@ -53,7 +59,16 @@ fn story_texts_are_the_defaults_word_for_word() {
     );
     assert_eq!(
         c.keywords.stop,
-        ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPT OUT"]
+        [
+            "STOP",
+            "STOPALL",
+            "UNSUBSCRIBE",
+            "CANCEL",
+            "END",
+            "QUIT",
+            "REVOKE",
+            "OPT OUT"
+        ]
     );
     assert_eq!(c.keywords.start, ["START", "YES", "UNSTOP"]);
     assert_eq!(c.keywords.help, ["HELP", "INFO"]);
@@ -63,34 +78,49 @@ fn story_texts_are_the_defaults_word_for_word() {
 fn unknown_top_level_key_names_key_and_line() {
     let text = format!("{MINIMAL}\n[bogus]\nx = 1\n");
     let msg = one_issue(&text);
-    assert!(msg.starts_with("gsmgate.toml:8: bogus: unknown field `bogus`"), "{msg}");
+    assert!(
+        msg.starts_with("gsmgate.toml:8: bogus: unknown field `bogus`"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn unknown_key_in_a_modem_names_key_and_line() {
     let text = format!("{MINIMAL}per_minut = 5\n");
     let msg = one_issue(&text);
-    assert!(msg.starts_with("gsmgate.toml:7: modem[0].per_minut: unknown field `per_minut`"), "{msg}");
+    assert!(
+        msg.starts_with("gsmgate.toml:7: modem[0].per_minut: unknown field `per_minut`"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn wrong_type_names_key_and_line() {
     let text = format!("{MINIMAL}baud = \"fast\"\n");
     let msg = one_issue(&text);
-    assert!(msg.starts_with("gsmgate.toml:7: modem[0].baud: invalid type: string"), "{msg}");
+    assert!(
+        msg.starts_with("gsmgate.toml:7: modem[0].baud: invalid type: string"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn unknown_profile_lists_the_allowed_ones() {
     let msg = one_issue(&format!("{MINIMAL}profile = \"nokia\"\n"));
-    assert!(msg.starts_with("gsmgate.toml:7: modem[0].profile: unknown variant `nokia`"), "{msg}");
+    assert!(
+        msg.starts_with("gsmgate.toml:7: modem[0].profile: unknown variant `nokia`"),
+        "{msg}"
+    );
     assert!(msg.contains("sim800"), "{msg}");
 }
 
 #[test]
 fn missing_required_key_points_at_its_table() {
     let msg = one_issue("[daemon]\nlog = \"info\"\n");
-    assert!(msg.starts_with("gsmgate.toml:1: daemon: missing field `state_dir`"), "{msg}");
+    assert!(
+        msg.starts_with("gsmgate.toml:1: daemon: missing field `state_dir`"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -101,7 +131,8 @@ fn syntax_error_has_a_line() {
 
 #[test]
 fn out_of_range_limit_has_the_briefs_wording() {
-    let text = format!("{MINIMAL}\n[[modem]]\nname = \"m1\"\nport = \"/dev/ttyUSB1\"\nper_minute = 0\n");
+    let text =
+        format!("{MINIMAL}\n[[modem]]\nname = \"m1\"\nport = \"/dev/ttyUSB1\"\nper_minute = 0\n");
     assert_eq!(
         one_issue(&text),
         "gsmgate.toml:11: modem[1].per_minute: must be between 1 and 600, got 0"
@@ -111,9 +142,15 @@ fn out_of_range_limit_has_the_briefs_wording() {
 #[test]
 fn inconsistent_limits_are_rejected() {
     let msg = one_issue(&format!("{MINIMAL}per_minute = 50\nper_hour = 40\n"));
-    assert_eq!(msg, "gsmgate.toml:7: modem[0].per_minute: per_minute (50) must not exceed per_hour (40)");
+    assert_eq!(
+        msg,
+        "gsmgate.toml:7: modem[0].per_minute: per_minute (50) must not exceed per_hour (40)"
+    );
     let msg = one_issue(&format!("{MINIMAL}per_hour = 500\nper_day = 400\n"));
-    assert_eq!(msg, "gsmgate.toml:7: modem[0].per_hour: per_hour (500) must not exceed per_day (400)");
+    assert_eq!(
+        msg,
+        "gsmgate.toml:7: modem[0].per_hour: per_hour (500) must not exceed per_day (400)"
+    );
 }
 
 #[test]
@@ -121,8 +158,16 @@ fn duplicate_names_and_ports_are_rejected() {
     let text = format!("{MINIMAL}\n[[modem]]\nname = \"m0\"\nport = \"/dev/ttyUSB0\"\n");
     let all: Vec<String> = issues(&text).iter().map(Issue::to_string).collect();
     assert_eq!(all.len(), 2, "{all:?}");
-    assert!(all[0].starts_with("gsmgate.toml:9: modem[1].name: duplicate modem name \"m0\""), "{all:?}");
-    assert!(all[1].starts_with("gsmgate.toml:10: modem[1].port: /dev/ttyUSB0 is already used by modem[0].port"), "{all:?}");
+    assert!(
+        all[0].starts_with("gsmgate.toml:9: modem[1].name: duplicate modem name \"m0\""),
+        "{all:?}"
+    );
+    assert!(
+        all[1].starts_with(
+            "gsmgate.toml:10: modem[1].port: /dev/ttyUSB0 is already used by modem[0].port"
+        ),
+        "{all:?}"
+    );
 }
 
 #[test]
@@ -173,8 +218,14 @@ fn socket_mode_is_octal() {
     assert!(validate::parse_mode("0890").is_err());
     assert!(validate::parse_mode("4755").is_err());
     assert!(validate::parse_mode("").is_err());
-    let msg = one_issue(&MINIMAL.replace("state_dir = \"/var/lib/gsmgate\"", "state_dir = \"/x\"\nsocket_mode = \"rw\""));
-    assert!(msg.starts_with("gsmgate.toml:3: daemon.socket_mode: must be an octal mode"), "{msg}");
+    let msg = one_issue(&MINIMAL.replace(
+        "state_dir = \"/var/lib/gsmgate\"",
+        "state_dir = \"/x\"\nsocket_mode = \"rw\"",
+    ));
+    assert!(
+        msg.starts_with("gsmgate.toml:3: daemon.socket_mode: must be an octal mode"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -187,16 +238,28 @@ fn clocks_parse_and_quiet_hours_wrap_midnight() {
     let q = QuietHours::DEFAULT;
     assert!(q.contains(21, 0) && q.contains(23, 59) && q.contains(0, 0) && q.contains(7, 59));
     assert!(!q.contains(8, 0) && !q.contains(20, 59) && !q.contains(12, 0));
-    let day = QuietHours { start: (12, 0), end: (13, 0) };
+    let day = QuietHours {
+        start: (12, 0),
+        end: (13, 0),
+    };
     assert!(day.contains(12, 30) && !day.contains(13, 0) && !day.contains(11, 59));
 }
 
 #[test]
 fn quiet_hours_can_be_disabled_and_bad_times_are_named() {
-    let c = Config::from_str(&format!("{MINIMAL}[dispatch.quiet_hours]\nenabled = false\n"), "t").unwrap();
+    let c = Config::from_str(
+        &format!("{MINIMAL}[dispatch.quiet_hours]\nenabled = false\n"),
+        "t",
+    )
+    .unwrap();
     assert_eq!(c.dispatch.quiet_hours, None);
-    let msg = one_issue(&format!("{MINIMAL}[dispatch.quiet_hours]\nstart = \"25:00\"\n"));
-    assert!(msg.starts_with("gsmgate.toml:8: dispatch.quiet_hours.start: must be a time HH:MM"), "{msg}");
+    let msg = one_issue(&format!(
+        "{MINIMAL}[dispatch.quiet_hours]\nstart = \"25:00\"\n"
+    ));
+    assert!(
+        msg.starts_with("gsmgate.toml:8: dispatch.quiet_hours.start: must be a time HH:MM"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -218,10 +281,22 @@ fn keywords_are_normalised_and_must_not_overlap() {
     )
     .unwrap();
     assert_eq!(c.community.keywords.stop, ["STOP", "OPT OUT"]);
-    let msg = one_issue(&format!("{MINIMAL}[community.keywords]\nstart = [\"START\", \"stop\"]\n"));
-    assert!(msg.contains("community.keywords.start[1]: \"STOP\" is already listed at community.keywords.stop[0]"), "{msg}");
-    let msg = one_issue(&format!("{MINIMAL}[community.keywords]\nstop = [\"HALT\"]\n"));
-    assert!(msg.contains("community.keywords.stop: must contain STOP"), "{msg}");
+    let msg = one_issue(&format!(
+        "{MINIMAL}[community.keywords]\nstart = [\"START\", \"stop\"]\n"
+    ));
+    assert!(
+        msg.contains(
+            "community.keywords.start[1]: \"STOP\" is already listed at community.keywords.stop[0]"
+        ),
+        "{msg}"
+    );
+    let msg = one_issue(&format!(
+        "{MINIMAL}[community.keywords]\nstop = [\"HALT\"]\n"
+    ));
+    assert!(
+        msg.contains("community.keywords.stop: must contain STOP"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -230,14 +305,24 @@ fn templates_accept_only_known_placeholders() {
     assert!(validate::check_template("{name}").is_err());
     assert!(validate::check_template("{org").is_err());
     assert!(validate::check_template("oops }").is_err());
-    let msg = one_issue(&format!("{MINIMAL}[community]\nhelp_text = \"Help: {{contact}}\"\n"));
-    assert!(msg.contains("community.help_text: uses {contact} but community.contact is not set"), "{msg}");
+    let msg = one_issue(&format!(
+        "{MINIMAL}[community]\nhelp_text = \"Help: {{contact}}\"\n"
+    ));
+    assert!(
+        msg.contains("community.help_text: uses {contact} but community.contact is not set"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn contact_card_link_needs_vcf_url() {
-    let msg = one_issue(&format!("{MINIMAL}[community.contact_card]\nmode = \"link\"\n"));
-    assert!(msg.contains("community.contact_card.mode: mode \"link\" needs vcf_url"), "{msg}");
+    let msg = one_issue(&format!(
+        "{MINIMAL}[community.contact_card]\nmode = \"link\"\n"
+    ));
+    assert!(
+        msg.contains("community.contact_card.mode: mode \"link\" needs vcf_url"),
+        "{msg}"
+    );
     let c = Config::from_str(
         &format!("{MINIMAL}[community]\norg_name = \"Ada\"\n[community.contact_card]\nnumbers = [\"+15551234567\"]\n"),
         "t",
@@ -251,15 +336,28 @@ fn contact_card_link_needs_vcf_url() {
 fn voice_reply_text_can_be_switched_off() {
     let c = Config::from_str(&format!("{MINIMAL}[voice]\nreply_text = \"\"\n"), "t").unwrap();
     assert_eq!(c.voice.reply_text, None);
-    let msg = one_issue(&format!("{MINIMAL}[voice]\nmax_seconds = 10\nsilence_seconds = 20\n"));
-    assert!(msg.contains("voice.silence_seconds: must not exceed max_seconds (10), got 20"), "{msg}");
+    let msg = one_issue(&format!(
+        "{MINIMAL}[voice]\nmax_seconds = 10\nsilence_seconds = 20\n"
+    ));
+    assert!(
+        msg.contains("voice.silence_seconds: must not exceed max_seconds (10), got 20"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn relative_paths_follow_the_base() {
-    let c = Config::from_str_relative_to(MINIMAL.replace("/var/lib/gsmgate", "state").as_str(), "t", Path::new("/etc/gsmgate")).unwrap();
+    let c = Config::from_str_relative_to(
+        MINIMAL.replace("/var/lib/gsmgate", "state").as_str(),
+        "t",
+        Path::new("/etc/gsmgate"),
+    )
+    .unwrap();
     assert_eq!(c.daemon.state_dir, PathBuf::from("/etc/gsmgate/state"));
-    assert_eq!(c.daemon.admin_socket, PathBuf::from("/etc/gsmgate/state/admin.sock"));
+    assert_eq!(
+        c.daemon.admin_socket,
+        PathBuf::from("/etc/gsmgate/state/admin.sock")
+    );
     assert_eq!(c.modems[0].port, PathBuf::from("/dev/ttyUSB0"));
 }
 
@@ -270,10 +368,21 @@ fn principals_by_name_or_id() {
         "state_dir = \"/x\"\nadmin_allow_users = [\"alice\", 1000]\nadmin_allow_groups = [\"1000\"]",
     );
     let msg = one_issue(&text);
-    assert!(msg.starts_with("gsmgate.toml:4: daemon.admin_allow_groups[0]: numeric ids are given as integers"), "{msg}");
+    assert!(
+        msg.starts_with(
+            "gsmgate.toml:4: daemon.admin_allow_groups[0]: numeric ids are given as integers"
+        ),
+        "{msg}"
+    );
     let c = Config::from_str(&text.replace("[\"1000\"]", "[\"gsmgate-admins\", 27]"), "t").unwrap();
-    assert_eq!(c.daemon.admin_allow_users, [Principal::Name("alice".into()), Principal::Id(1000)]);
-    assert_eq!(c.daemon.admin_allow_groups, [Principal::Name("gsmgate-admins".into()), Principal::Id(27)]);
+    assert_eq!(
+        c.daemon.admin_allow_users,
+        [Principal::Name("alice".into()), Principal::Id(1000)]
+    );
+    assert_eq!(
+        c.daemon.admin_allow_groups,
+        [Principal::Name("gsmgate-admins".into()), Principal::Id(27)]
+    );
 }
 
 #[test]
@@ -282,8 +391,14 @@ fn embedded_default_text_is_the_embedded_default_value() {
     assert_eq!(parsed, Config::embedded_default());
     let d = Config::embedded_default();
     assert_eq!(d.modem_names(), ["sim0", "sim1"]);
-    assert_eq!(d.modems[1].port, PathBuf::from("./gsmgate-state/sim/modem1"));
-    assert_eq!(d.daemon.admin_socket, PathBuf::from("./gsmgate-state/admin.sock"));
+    assert_eq!(
+        d.modems[1].port,
+        PathBuf::from("./gsmgate-state/sim/modem1")
+    );
+    assert_eq!(
+        d.daemon.admin_socket,
+        PathBuf::from("./gsmgate-state/admin.sock")
+    );
     assert_eq!(d.simulator.dir, PathBuf::from("./gsmgate-state/sim"));
     assert!(d.simulator.enabled);
 }
@@ -329,11 +444,18 @@ fn every_key() -> RawConfig {
             per_recipient_per_day: Some(0),
             pool_per_minute: Some(0),
             jitter_ms: Some(0),
-            quiet_hours: Some(RawQuietHours { enabled: Some(true), start: s(), end: s() }),
+            quiet_hours: Some(RawQuietHours {
+                enabled: Some(true),
+                start: s(),
+                end: s(),
+            }),
             default_time_zone: s(),
             failover_after_minutes: Some(0),
             move_home_on_failover: Some(true),
-            retry: Some(RawRetry { max_attempts: Some(0), base_delay_secs: Some(0) }),
+            retry: Some(RawRetry {
+                max_attempts: Some(0),
+                base_delay_secs: Some(0),
+            }),
             ttl_hours: Some(0),
         }),
         community: Some(RawCommunity {
@@ -346,8 +468,16 @@ fn every_key() -> RawConfig {
             start_confirmation: s(),
             double_opt_in: Some(true),
             double_opt_in_prompt: s(),
-            onboarding: Some(vec![RawQuestion { field: String::new(), question: String::new() }]),
-            keywords: Some(RawKeywords { stop: Some(vec![]), start: Some(vec![]), help: Some(vec![]), join: Some(vec![]) }),
+            onboarding: Some(vec![RawQuestion {
+                field: String::new(),
+                question: String::new(),
+            }]),
+            keywords: Some(RawKeywords {
+                stop: Some(vec![]),
+                start: Some(vec![]),
+                help: Some(vec![]),
+                join: Some(vec![]),
+            }),
             contact_card: Some(RawContactCard {
                 name: s(),
                 numbers: Some(vec![]),
@@ -368,7 +498,12 @@ fn every_key() -> RawConfig {
             allow: Some(vec![]),
             block: Some(vec![]),
         }),
-        simulator: Some(RawSimulator { enabled: Some(true), modems: Some(0), dir: s(), profiles: Some(vec![]) }),
+        simulator: Some(RawSimulator {
+            enabled: Some(true),
+            modems: Some(0),
+            dir: s(),
+            profiles: Some(vec![]),
+        }),
     }
 }
 
@@ -377,11 +512,17 @@ fn leaf_paths(prefix: &str, value: &toml::Value, out: &mut Vec<String>) {
     match value {
         toml::Value::Table(t) => {
             for (k, v) in t {
-                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 leaf_paths(&path, v, out);
             }
         }
-        toml::Value::Array(items) if items.iter().all(toml::Value::is_table) && !items.is_empty() => {
+        toml::Value::Array(items)
+            if items.iter().all(toml::Value::is_table) && !items.is_empty() =>
+        {
             for item in items {
                 leaf_paths(prefix, item, out);
             }
@@ -401,7 +542,10 @@ fn documented_keys(text: &str) -> std::collections::BTreeSet<String> {
             let name = header.trim_start_matches('[');
             if let Some(end) = name.find(']') {
                 let name = &name[..end];
-                if name.chars().all(|c| c.is_ascii_lowercase() || c == '_' || c == '.') {
+                if name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.')
+                {
                     table = name.to_string();
                 }
             }
@@ -425,7 +569,10 @@ fn example_documents_every_key() {
     assert!(paths.len() > 60, "{paths:?}");
     let documented = documented_keys(EXAMPLE);
     let missing: Vec<&String> = paths.iter().filter(|p| !documented.contains(*p)).collect();
-    assert!(missing.is_empty(), "config/gsmgate.toml does not document: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "config/gsmgate.toml does not document: {missing:?}"
+    );
 }
 
 #[test]

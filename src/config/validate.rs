@@ -325,7 +325,10 @@ impl Checker<'_> {
             }
             for (path, key) in claims {
                 if let Some(first) = ports.insert(path, key.clone()) {
-                    self.fail(&key, format!("{} is already used by {first}", path.display()));
+                    self.fail(
+                        &key,
+                        format!("{} is already used by {first}", path.display()),
+                    );
                 }
             }
         }
@@ -402,7 +405,10 @@ impl Checker<'_> {
         match value {
             None => default,
             Some(text) => parse_clock(&text).unwrap_or_else(|| {
-                self.fail(key, format!("must be a time HH:MM (00:00 to 23:59), got {text:?}"));
+                self.fail(
+                    key,
+                    format!("must be a time HH:MM (00:00 to 23:59), got {text:?}"),
+                );
                 default
             }),
         }
@@ -449,7 +455,10 @@ impl Checker<'_> {
             if !is_field_name(&q.field) {
                 self.fail(
                     &format!("community.onboarding[{i}].field"),
-                    format!("must be 1 to 32 characters of a-z, 0-9 or '_', got {:?}", q.field),
+                    format!(
+                        "must be 1 to 32 characters of a-z, 0-9 or '_', got {:?}",
+                        q.field
+                    ),
                 );
             } else if !fields.insert(q.field.clone()) {
                 self.fail(
@@ -458,7 +467,10 @@ impl Checker<'_> {
                 );
             }
             if q.question.trim().is_empty() {
-                self.fail(&format!("community.onboarding[{i}].question"), "must not be empty");
+                self.fail(
+                    &format!("community.onboarding[{i}].question"),
+                    "must not be empty",
+                );
             }
             onboarding.push(OnboardingQuestion {
                 field: q.field,
@@ -604,7 +616,10 @@ impl Checker<'_> {
         for (i, n) in block.iter().enumerate() {
             self.e164(&format!("voice.block[{i}]"), n);
             if allow.contains(n) {
-                self.fail(&format!("voice.block[{i}]"), format!("{n} is also in allow"));
+                self.fail(
+                    &format!("voice.block[{i}]"),
+                    format!("{n} is also in allow"),
+                );
             }
         }
         VoiceConfig {
@@ -730,7 +745,9 @@ fn is_field_name(name: &str) -> bool {
 /// A user or group name in the portable subset systemd accepts.
 fn check_account_name(name: &str) -> Result<(), String> {
     if !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("numeric ids are given as integers, not strings: {name}"));
+        return Err(format!(
+            "numeric ids are given as integers, not strings: {name}"
+        ));
     }
     let ok = (1..=32).contains(&name.len())
         && !name.starts_with('-')
