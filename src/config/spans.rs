@@ -109,10 +109,10 @@ fn contains(range: &Range<usize>, offset: usize) -> bool {
 
 /// `a.b[2].c` → `a.b[2]` → `a.b` → `a`; `None` at the top.
 fn parent(path: &str) -> Option<&str> {
-    if let Some(stripped) = path.strip_suffix(']') {
-        if let Some(open) = stripped.rfind('[') {
-            return stripped.get(..open);
-        }
+    if let Some(stripped) = path.strip_suffix(']')
+        && let Some(open) = stripped.rfind('[')
+    {
+        return stripped.get(..open);
     }
     path.rfind('.').and_then(|dot| path.get(..dot))
 }

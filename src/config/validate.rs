@@ -516,13 +516,13 @@ impl Checker<'_> {
                     checker.fail(&item, format!("{w:?} is already listed at {other}"));
                 }
             }
-            if let Some(required) = required {
-                if !words.iter().any(|w| w == required) {
-                    checker.fail(
-                        &key,
-                        format!("must contain {required} (members are told to text it)"),
-                    );
-                }
+            if let Some(required) = required
+                && !words.iter().any(|w| w == required)
+            {
+                checker.fail(
+                    &key,
+                    format!("must contain {required} (members are told to text it)"),
+                );
             }
             words
         };
@@ -552,10 +552,10 @@ impl Checker<'_> {
             ("community.contact_card.photo_url", &raw.photo_url),
             ("community.contact_card.vcf_url", &raw.vcf_url),
         ] {
-            if let Some(url) = url {
-                if !(url.starts_with("https://") || url.starts_with("http://")) {
-                    self.fail(key, format!("must be an http(s) URL, got {url:?}"));
-                }
+            if let Some(url) = url
+                && !(url.starts_with("https://") || url.starts_with("http://"))
+            {
+                self.fail(key, format!("must be an http(s) URL, got {url:?}"));
             }
         }
         let mode = raw.mode.unwrap_or_default();
