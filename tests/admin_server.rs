@@ -247,7 +247,10 @@ async fn every_command_round_trips_through_the_client() {
         number: "+15551230000".into(),
         limit: None,
     };
-    assert_eq!(c.conversation(conv.clone()).await.unwrap(), vec![conv_item()]);
+    assert_eq!(
+        c.conversation(conv.clone()).await.unwrap(),
+        vec![conv_item()]
+    );
 
     // The handler saw exactly the daemon-core commands, typed, with the peer's uid; ping and
     // version never reached it.
@@ -278,11 +281,17 @@ async fn wire_shape_of_success_and_handler_errors() {
             .await,
         json!({"v": 1, "id": "abc", "ok": true, "data": {"id": 1, "parts": 1, "encoding": "gsm7"}})
     );
-    let r = raw.ask(r#"{"id": 8, "cmd": "send", "to": "bad", "text": "hi"}"#).await;
+    let r = raw
+        .ask(r#"{"id": 8, "cmd": "send", "to": "bad", "text": "hi"}"#)
+        .await;
     assert_error(&r, json!(8), "invalid_number");
-    let r = raw.ask(r#"{"id": 9, "cmd": "send", "to": "+1", "text": "wrong-reply"}"#).await;
+    let r = raw
+        .ask(r#"{"id": 9, "cmd": "send", "to": "+1", "text": "wrong-reply"}"#)
+        .await;
     assert_error(&r, json!(9), "internal");
-    let r = raw.ask(r#"{"id": 10, "cmd": "send", "to": "+1", "text": "panic"}"#).await;
+    let r = raw
+        .ask(r#"{"id": 10, "cmd": "send", "to": "+1", "text": "panic"}"#)
+        .await;
     assert_error(&r, json!(10), "internal");
     // The connection survived all of that.
     assert_eq!(raw.ask(r#"{"id": 11, "cmd": "ping"}"#).await["ok"], true);
@@ -332,27 +341,55 @@ async fn bad_requests_get_errors_and_the_server_carries_on() {
         (r#"{"id": 1, "cmd": "#, json!(null), "malformed_json"),
         (r#"not json at all"#, json!(null), "malformed_json"),
         (r#"[1, 2, 3]"#, json!(null), "malformed_json"),
-        (r#"{"id": 2, "cmd": "launch_rockets"}"#, json!(2), "unknown_command"),
+        (
+            r#"{"id": 2, "cmd": "launch_rockets"}"#,
+            json!(2),
+            "unknown_command",
+        ),
         (r#"{"id": 3}"#, json!(3), "unknown_command"),
         (
             r#"{"id": 4, "cmd": "send", "to": 15551234567, "text": "x"}"#,
             json!(4),
             "invalid_request",
         ),
-        (r#"{"id": 5, "cmd": "inbox", "limit": "ten"}"#, json!(5), "invalid_request"),
-        (r#"{"id": 6, "cmd": "send", "text": "x"}"#, json!(6), "invalid_request"),
+        (
+            r#"{"id": 5, "cmd": "inbox", "limit": "ten"}"#,
+            json!(5),
+            "invalid_request",
+        ),
+        (
+            r#"{"id": 6, "cmd": "send", "text": "x"}"#,
+            json!(6),
+            "invalid_request",
+        ),
         (r#"{"cmd": "ping"}"#, json!(null), "invalid_request"),
-        (r#"{"id": -1, "cmd": "ping"}"#, json!(null), "invalid_request"),
-        (r#"{"id": 7, "v": 2, "cmd": "ping"}"#, json!(7), "unsupported_version"),
+        (
+            r#"{"id": -1, "cmd": "ping"}"#,
+            json!(null),
+            "invalid_request",
+        ),
+        (
+            r#"{"id": 7, "v": 2, "cmd": "ping"}"#,
+            json!(7),
+            "unsupported_version",
+        ),
     ];
     for (req, id, code) in cases {
         let r = raw.ask(req).await;
         assert_error(&r, id, code);
     }
-    let r = raw.ask(r#"{"id": 4, "cmd": "send", "to": 15551234567, "text": "x"}"#).await;
-    assert!(r["error"]["message"].as_str().unwrap().contains("`to`"), "{r}");
+    let r = raw
+        .ask(r#"{"id": 4, "cmd": "send", "to": 15551234567, "text": "x"}"#)
+        .await;
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("`to`"),
+        "{r}"
+    );
     let r = raw.ask(r#"{"cmd": "ping"}"#).await;
-    assert!(r["error"]["message"].as_str().unwrap().contains("`id`"), "{r}");
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("`id`"),
+        "{r}"
+    );
 
     assert_eq!(raw.ask(r#"{"id": 99, "cmd": "ping"}"#).await["ok"], true);
     let mut fresh = Raw::connect(&s.path).await;
@@ -422,7 +459,10 @@ async fn watch_streams_events_and_filters_them() {
     s.handler.events.send(state.clone()).unwrap();
     s.handler.events.send(msg.clone()).unwrap();
     assert_eq!(within("event", all.next()).await.unwrap(), Some(state));
-    assert_eq!(within("event", all.next()).await.unwrap(), Some(msg.clone()));
+    assert_eq!(
+        within("event", all.next()).await.unwrap(),
+        Some(msg.clone())
+    );
     assert_eq!(within("event", some.next()).await.unwrap(), Some(msg));
 
     // A watching connection does not stop others from working.
@@ -458,10 +498,7 @@ async fn a_lagging_watcher_gets_a_lagged_line_and_stays_connected() {
         assert_eq!(l["event"]["message"], format!("event {i}"), "{l}");
     }
     // Still connected: a later event arrives.
-    s.handler
-        .events
-        .send(Event::Lagged { missed: 0 })
-        .unwrap();
+    s.handler.events.send(Event::Lagged { missed: 0 }).unwrap();
     assert_eq!(raw.line().await.unwrap()["event"]["type"], "lagged");
 }
 

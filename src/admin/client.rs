@@ -239,7 +239,9 @@ impl EventStream {
             }
             match serde_json::from_value::<EventLine>(value) {
                 Ok(line) => return Ok(Some(line.event)),
-                Err(e) => tracing::debug!(error = %e, "skipping an event this client does not know"),
+                Err(e) => {
+                    tracing::debug!(error = %e, "skipping an event this client does not know")
+                }
             }
         }
     }
@@ -288,7 +290,10 @@ mod tests {
             PathBuf::from(LOCAL_SOCKET)
         );
         assert_eq!(resolve_with(None, None, true), PathBuf::from(LOCAL_SOCKET));
-        assert_eq!(resolve_with(None, None, false), PathBuf::from(SYSTEM_SOCKET));
+        assert_eq!(
+            resolve_with(None, None, false),
+            PathBuf::from(SYSTEM_SOCKET)
+        );
     }
 
     #[tokio::test]

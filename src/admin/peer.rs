@@ -224,7 +224,10 @@ mod tests {
             decide(&empty, 999, &peer(999, 5, &[])),
             Decision::Allowed(Reason::DaemonUser)
         );
-        assert_eq!(decide(&empty, 999, &peer(1000, 1000, &[])), Decision::Refused);
+        assert_eq!(
+            decide(&empty, 999, &peer(1000, 1000, &[])),
+            Decision::Refused
+        );
     }
 
     #[test]
@@ -245,7 +248,10 @@ mod tests {
             decide(&p, 999, &peer(1003, 1003, &[7, 50])),
             Decision::Allowed(Reason::SupplementaryGroup)
         );
-        assert_eq!(decide(&p, 999, &peer(1004, 1004, &[7, 8])), Decision::Refused);
+        assert_eq!(
+            decide(&p, 999, &peer(1004, 1004, &[7, 8])),
+            Decision::Refused
+        );
     }
 
     const STATUS: &str = "Name:\tbash\nUid:\t1000\t1000\t1000\t1000\nGid:\t1000\t1000\t1000\t1000\n\
@@ -259,7 +265,10 @@ mod tests {
     #[test]
     fn groups_of_another_uid_are_ignored() {
         assert_eq!(supplementary_groups(STATUS, 1001), Vec::<u32>::new());
-        assert_eq!(supplementary_groups("Groups:\t4\n", 1000), Vec::<u32>::new());
+        assert_eq!(
+            supplementary_groups("Groups:\t4\n", 1000),
+            Vec::<u32>::new()
+        );
     }
 
     #[test]

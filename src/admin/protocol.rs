@@ -817,7 +817,11 @@ mod tests {
             let back = decode_request(line.as_bytes()).unwrap_or_else(|e| panic!("{line}: {e:?}"));
             assert_eq!(back.request, req, "{line}");
             assert_eq!(back.id, RequestId::Num(i as u64));
-            assert!(COMMANDS.contains(&req.name()), "{} not in COMMANDS", req.name());
+            assert!(
+                COMMANDS.contains(&req.name()),
+                "{} not in COMMANDS",
+                req.name()
+            );
         }
     }
 
@@ -854,7 +858,10 @@ mod tests {
 
     #[test]
     fn missing_or_null_id_is_invalid_request() {
-        for req in [json!({"cmd": "status"}), json!({"id": null, "cmd": "status"})] {
+        for req in [
+            json!({"cmd": "status"}),
+            json!({"id": null, "cmd": "status"}),
+        ] {
             let e = decode(req).unwrap_err();
             assert_eq!(e.id, None);
             assert_eq!(e.error.code, ErrorCode::InvalidRequest);
@@ -873,7 +880,13 @@ mod tests {
 
     #[test]
     fn bad_id_is_invalid_request_naming_id() {
-        for id in [json!(-1), json!(1.5), json!([1]), json!({"a": 1}), json!(true)] {
+        for id in [
+            json!(-1),
+            json!(1.5),
+            json!([1]),
+            json!({"a": 1}),
+            json!(true),
+        ] {
             let e = decode(json!({"id": id, "cmd": "ping"})).unwrap_err();
             assert_eq!(e.error.code, ErrorCode::InvalidRequest);
             assert!(e.error.message.contains("`id`"), "{}", e.error.message);
@@ -908,20 +921,42 @@ mod tests {
     #[test]
     fn wrong_types_name_the_field() {
         let cases = [
-            (json!({"id": 1, "cmd": "send", "to": 15551234567u64, "text": "x"}), "`to`"),
-            (json!({"id": 1, "cmd": "send", "to": "+1", "text": ["x"]}), "`text`"),
+            (
+                json!({"id": 1, "cmd": "send", "to": 15551234567u64, "text": "x"}),
+                "`to`",
+            ),
+            (
+                json!({"id": 1, "cmd": "send", "to": "+1", "text": ["x"]}),
+                "`text`",
+            ),
             (json!({"id": 1, "cmd": "inbox", "limit": "ten"}), "`limit`"),
             (json!({"id": 1, "cmd": "inbox", "limit": -3}), "`limit`"),
-            (json!({"id": 1, "cmd": "inbox", "unread_only": "yes"}), "`unread_only`"),
-            (json!({"id": 1, "cmd": "conversation", "number": null}), "`number`"),
-            (json!({"id": 1, "cmd": "watch", "events": ["message_in", "bogus"]}), "`events`"),
-            (json!({"id": 1, "cmd": "watch", "events": "message_in"}), "`events`"),
+            (
+                json!({"id": 1, "cmd": "inbox", "unread_only": "yes"}),
+                "`unread_only`",
+            ),
+            (
+                json!({"id": 1, "cmd": "conversation", "number": null}),
+                "`number`",
+            ),
+            (
+                json!({"id": 1, "cmd": "watch", "events": ["message_in", "bogus"]}),
+                "`events`",
+            ),
+            (
+                json!({"id": 1, "cmd": "watch", "events": "message_in"}),
+                "`events`",
+            ),
         ];
         for (req, field) in cases {
             let e = decode(req.clone()).unwrap_err();
             assert_eq!(e.error.code, ErrorCode::InvalidRequest, "{req}");
             assert_eq!(e.id, Some(RequestId::Num(1)));
-            assert!(e.error.message.contains(field), "{req}: {}", e.error.message);
+            assert!(
+                e.error.message.contains(field),
+                "{req}: {}",
+                e.error.message
+            );
         }
     }
 
@@ -932,7 +967,11 @@ mod tests {
         assert!(e.error.message.contains("`to`"), "{}", e.error.message);
         let e = decode(json!({"id": 1, "cmd": "inbox", "unread-only": true})).unwrap_err();
         assert_eq!(e.error.code, ErrorCode::InvalidRequest);
-        assert!(e.error.message.contains("unread-only"), "{}", e.error.message);
+        assert!(
+            e.error.message.contains("unread-only"),
+            "{}",
+            e.error.message
+        );
         let e = decode(json!({"id": 1, "cmd": "ping", "extra": 1})).unwrap_err();
         assert_eq!(e.error.code, ErrorCode::InvalidRequest);
         assert!(e.error.message.contains("extra"), "{}", e.error.message);
@@ -942,8 +981,12 @@ mod tests {
     fn optional_fields_default() {
         let d = decode(json!({"id": 1, "cmd": "inbox"})).unwrap();
         assert_eq!(d.request, Request::Inbox(InboxArgs::default()));
-        let d = decode(json!({"id": 1, "cmd": "send", "to": "+1", "text": "t", "modem": null})).unwrap();
-        assert!(matches!(d.request, Request::Send(SendArgs { modem: None, .. })));
+        let d = decode(json!({"id": 1, "cmd": "send", "to": "+1", "text": "t", "modem": null}))
+            .unwrap();
+        assert!(matches!(
+            d.request,
+            Request::Send(SendArgs { modem: None, .. })
+        ));
     }
 
     #[test]

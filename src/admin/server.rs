@@ -443,10 +443,17 @@ impl<H: Handler> Connection<H> {
                         ))
                     }
                     Some(Ok(Ok(reply))) if reply.command() != cmd => {
-                        warn!(cmd, reply = reply.command(), "admin handler answered the wrong command");
+                        warn!(
+                            cmd,
+                            reply = reply.command(),
+                            "admin handler answered the wrong command"
+                        );
                         Err(ErrorBody::new(
                             ErrorCode::Internal,
-                            format!("internal error: {cmd} got a reply meant for {}", reply.command()),
+                            format!(
+                                "internal error: {cmd} got a reply meant for {}",
+                                reply.command()
+                            ),
                         ))
                     }
                     Some(Ok(result)) => result,
@@ -459,7 +466,10 @@ impl<H: Handler> Connection<H> {
                 warn!(error = %e, "admin reply could not be serialized");
                 Response::failure(
                     id,
-                    ErrorBody::new(ErrorCode::Internal, "internal error: reply not serializable"),
+                    ErrorBody::new(
+                        ErrorCode::Internal,
+                        "internal error: reply not serializable",
+                    ),
                 )
             }
             Err(error) => Response::failure(id, error),
@@ -529,7 +539,11 @@ impl<H: Handler> Connection<H> {
 }
 
 /// Run `fut` to completion unless shutdown was requested and `grace` has passed since.
-async fn bounded<F: Future>(fut: F, shutdown: &CancellationToken, grace: Duration) -> Option<F::Output> {
+async fn bounded<F: Future>(
+    fut: F,
+    shutdown: &CancellationToken,
+    grace: Duration,
+) -> Option<F::Output> {
     tokio::select! {
         r = fut => Some(r),
         _ = async {
