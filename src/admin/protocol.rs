@@ -180,7 +180,11 @@ pub struct SendArgs {
 #[serde(deny_unknown_fields)]
 pub struct InboxArgs {
     /// Only messages not yet marked read.
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_false",
+        deserialize_with = "null_as_false"
+    )]
     pub unread_only: bool,
     /// At most this many items; absent means the daemon's default page size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -208,6 +212,11 @@ pub struct WatchArgs {
 
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+/// Optional members may be `null` as well as absent; for a boolean flag that means `false`.
+fn null_as_false<'de, D: de::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(Option::<bool>::deserialize(d)?.unwrap_or(false))
 }
 
 /// One response line. Exactly one of `data` (when `ok`) or `error` (when not) is present.
@@ -980,6 +989,9 @@ mod tests {
     #[test]
     fn optional_fields_default() {
         let d = decode(json!({"id": 1, "cmd": "inbox"})).unwrap();
+        assert_eq!(d.request, Request::Inbox(InboxArgs::default()));
+        let d =
+            decode(json!({"id": 1, "cmd": "inbox", "unread_only": null, "limit": null})).unwrap();
         assert_eq!(d.request, Request::Inbox(InboxArgs::default()));
         let d = decode(json!({"id": 1, "cmd": "send", "to": "+1", "text": "t", "modem": null}))
             .unwrap();
