@@ -465,6 +465,18 @@ async fn watch_streams_events_and_filters_them() {
     );
     assert_eq!(within("event", some.next()).await.unwrap(), Some(msg));
 
+    // The Stream adapter yields the same events.
+    let mut stream = std::pin::pin!(some.into_stream());
+    let again = Event::MessageIn {
+        id: 4,
+        from: "+15551230001".into(),
+        text: "STOP".into(),
+        modem: "modem1".into(),
+    };
+    s.handler.events.send(again.clone()).unwrap();
+    let got = within("stream event", futures_util::StreamExt::next(&mut stream)).await;
+    assert_eq!(got.unwrap().unwrap(), again);
+
     // A watching connection does not stop others from working.
     let mut c = Client::connect(&s.path).await.unwrap();
     assert!(c.ping().await.unwrap().pong);

@@ -98,16 +98,9 @@ pub struct Client {
 impl Client {
     pub async fn connect(path: impl AsRef<Path>) -> Result<Client, ClientError> {
         let path = path.as_ref();
-        let stream = UnixStream::connect(path).await.map_err(|source| {
-            let path = path.to_owned();
-            match source.kind() {
-                io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
-                    ClientError::NotRunning { path }
-                }
-                io::ErrorKind::PermissionDenied => ClientError::PermissionDenied { path },
-                _ => ClientError::Connect { path, source },
-            }
-        })?;
+        let stream = UnixStream::connect(path)
+            .await
+            .map_err(|e| connect_error(path, e))?;
         let (rd, writer) = stream.into_split();
         Ok(Client {
             reader: LineReader::new(rd, MAX_RESPONSE_BYTES),
@@ -213,6 +206,18 @@ impl EventStream {
         &self.started
     }
 
+    /// The events as a `futures` stream, ending after the first error.
+    pub fn into_stream(self) -> impl futures_util::Stream<Item = Result<Event, ClientError>> {
+        futures_util::stream::unfold(Some(self), |state| async move {
+            let mut events = state?;
+            match events.next().await {
+                Ok(Some(ev)) => Some((Ok(ev), Some(events))),
+                Ok(None) => None,
+                Err(e) => Some((Err(e), None)),
+            }
+        })
+    }
+
     /// The next event, or `None` when the daemon ends the stream (shutdown).
     pub async fn next(&mut self) -> Result<Option<Event>, ClientError> {
         loop {
@@ -244,6 +249,18 @@ impl EventStream {
                 }
             }
         }
+    }
+}
+
+/// Map a connect failure to the error a user can act on.
+fn connect_error(path: &Path, source: io::Error) -> ClientError {
+    let path = path.to_owned();
+    match source.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
+            ClientError::NotRunning { path }
+        }
+        io::ErrorKind::PermissionDenied => ClientError::PermissionDenied { path },
+        _ => ClientError::Connect { path, source },
     }
 }
 
@@ -294,6 +311,21 @@ mod tests {
             resolve_with(None, None, false),
             PathBuf::from(SYSTEM_SOCKET)
         );
+    }
+
+    #[test]
+    fn connect_errors_map_to_actionable_messages() {
+        let p = Path::new("/run/gsmgate/admin.sock");
+        let e = connect_error(p, io::Error::from(io::ErrorKind::PermissionDenied));
+        assert!(matches!(e, ClientError::PermissionDenied { .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .contains("permission denied on /run/gsmgate/admin.sock")
+        );
+        let e = connect_error(p, io::Error::from(io::ErrorKind::ConnectionRefused));
+        assert!(matches!(e, ClientError::NotRunning { .. }), "{e:?}");
+        let e = connect_error(p, io::Error::from(io::ErrorKind::TimedOut));
+        assert!(matches!(e, ClientError::Connect { .. }), "{e:?}");
     }
 
     #[tokio::test]

@@ -314,6 +314,8 @@ pub async fn serve_with<H: Handler>(
             drop(permit);
         });
     }
+    // Stop queueing new connections in the backlog while the open ones wind down.
+    drop(listener);
     tracker.close();
     tracker.wait().await;
     Ok(())
@@ -495,6 +497,7 @@ impl<H: Handler> Connection<H> {
         let ack = WatchStarted {
             events: kinds.clone(),
         };
+        // A struct of strings cannot fail to serialize; the default (null) is never sent.
         let data = serde_json::to_value(Reply::Watching(ack)).unwrap_or_default();
         if let Err(end) = self.send(wr, &Response::success(Some(id), data)).await {
             return end;
