@@ -1,1 +1,20 @@
-//! (being written)
+//! The admin interface: newline-delimited JSON over a Unix stream socket, with the server run by
+//! the daemon and the client used by the `gsmgate` CLI verbs (DESIGN.md "Admin socket protocol").
+//!
+//! `protocol` holds every wire type and is the only file both sides share; `server` binds the
+//! socket and runs connections against a [`server::Handler`] the daemon implements (this module
+//! does not know what `send` does); `peer` decides who may connect from SO_PEERCRED; `client`
+//! is the CLI side; `lines` is the bounded newline framing used by both. The wire format is
+//! documented for users in docs/admin-protocol.md. This module sits above `store`/`dispatch` in
+//! the layering but uses none of them: the daemon wiring connects the two through the handler.
+
+pub mod client;
+pub mod lines;
+pub mod peer;
+pub mod protocol;
+pub mod server;
+
+pub use client::{Client, ClientError, EventStream, resolve_socket_path};
+pub use peer::{AccessPolicy, Peer};
+pub use protocol::{ErrorBody, ErrorCode, Event, EventKind, Reply, Request, RequestId, Response};
+pub use server::{AdminError, Handler, ServeOptions, bind, remove_socket, serve, serve_with};

@@ -1,0 +1,351 @@
+//! The CLI side of the admin socket: connect (with an error a user can act on when the daemon is
+//! not running or the socket is not theirs), send one request at a time and match its response by
+//! id, typed helpers per command, and `watch` as a stream of events.
+//!
+//! One request is in flight at a time, so a response either carries our id or is a
+//! connection-level error with `id: null` (permission refused, too many connections); anything
+//! else is a protocol error rather than being guessed at. Events of a type this client does not
+//! know (from a newer daemon) are skipped, as the versioning rule allows new event types.
+
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+use tokio::net::UnixStream;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+
+use super::lines::{Frame, LineReader};
+use super::protocol::{
+    ConversationArgs, ConversationItem, Envelope, ErrorBody, Event, EventLine, InboxArgs,
+    InboxItem, ModemInfo, NoArgs, PROTOCOL_VERSION, Pong, Request, RequestId, Response,
+    SendAccepted, SendArgs, StatusData, VersionData, WatchArgs, WatchStarted,
+};
+
+/// Where the daemon listens when installed as a service.
+pub const SYSTEM_SOCKET: &str = "/run/gsmgate/admin.sock";
+/// Where the embedded default configuration puts the socket, relative to the working directory.
+pub const LOCAL_SOCKET: &str = "gsmgate-state/admin.sock";
+/// Environment variable naming the socket.
+pub const SOCKET_ENV: &str = "GSMGATE_SOCKET";
+/// Longest response line the client accepts (inbox pages can be large, but not unbounded).
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Errors of the client side.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(
+        "gsmgate daemon is not running (no socket at {path}). Start it with `gsmgate daemon` or \
+         `systemctl start gsmgate`."
+    )]
+    NotRunning { path: PathBuf },
+    #[error(
+        "permission denied on {path}: your user may not use this gateway's admin socket; ask the \
+         administrator to add you to the socket's group, or run as root"
+    )]
+    PermissionDenied { path: PathBuf },
+    #[error("cannot connect to {path}: {source}")]
+    Connect {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("admin connection: {0}")]
+    Io(#[from] io::Error),
+    /// The daemon answered with an error.
+    #[error("{0}")]
+    Server(ErrorBody),
+    #[error("the daemon closed the connection before answering")]
+    Closed,
+    #[error("unexpected response from the daemon: {detail}")]
+    Protocol { detail: String },
+}
+
+/// Pick the socket path: the `--socket` flag, else `$GSMGATE_SOCKET`, else
+/// `./gsmgate-state/admin.sock` when it exists (the embedded default daemon run from here), else
+/// `/run/gsmgate/admin.sock`.
+pub fn resolve_socket_path(flag: Option<&Path>) -> PathBuf {
+    resolve_with(
+        flag,
+        std::env::var_os(SOCKET_ENV),
+        Path::new(LOCAL_SOCKET).exists(),
+    )
+}
+
+fn resolve_with(flag: Option<&Path>, env: Option<OsString>, local_exists: bool) -> PathBuf {
+    if let Some(p) = flag {
+        return p.to_owned();
+    }
+    if let Some(e) = env.filter(|e| !e.is_empty()) {
+        return PathBuf::from(e);
+    }
+    if local_exists {
+        return PathBuf::from(LOCAL_SOCKET);
+    }
+    PathBuf::from(SYSTEM_SOCKET)
+}
+
+/// A connection to the daemon.
+#[derive(Debug)]
+pub struct Client {
+    reader: LineReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+    next_id: u64,
+}
+
+impl Client {
+    pub async fn connect(path: impl AsRef<Path>) -> Result<Client, ClientError> {
+        let path = path.as_ref();
+        let stream = UnixStream::connect(path)
+            .await
+            .map_err(|e| connect_error(path, e))?;
+        let (rd, writer) = stream.into_split();
+        Ok(Client {
+            reader: LineReader::new(rd, MAX_RESPONSE_BYTES),
+            writer,
+            next_id: 1,
+        })
+    }
+
+    /// Send one request and return its `data`, or the daemon's error as [`ClientError::Server`].
+    pub async fn request(&mut self, request: &Request) -> Result<Value, ClientError> {
+        let id = RequestId::Num(self.next_id);
+        self.next_id += 1;
+        let envelope = Envelope {
+            id: id.clone(),
+            v: Some(PROTOCOL_VERSION),
+            request: request.clone(),
+        };
+        let mut line = serde_json::to_vec(&envelope).map_err(|e| ClientError::Protocol {
+            detail: format!("cannot encode request: {e}"),
+        })?;
+        line.push(b'\n');
+        self.writer.write_all(&line).await?;
+        self.writer.flush().await?;
+
+        let resp: Response = parse(read_line(&mut self.reader).await?)?;
+        match (resp.id, resp.ok) {
+            (Some(got), ok) if got == id => {
+                if ok {
+                    Ok(resp.data.unwrap_or(Value::Null))
+                } else {
+                    Err(server_error(resp.error))
+                }
+            }
+            (None, false) => Err(server_error(resp.error)),
+            (got, _) => Err(ClientError::Protocol {
+                detail: format!("response for id {got:?} while waiting for {id}"),
+            }),
+        }
+    }
+
+    /// Send a request and decode its data as `T`.
+    pub async fn call<T: DeserializeOwned>(&mut self, request: &Request) -> Result<T, ClientError> {
+        let data = self.request(request).await?;
+        serde_json::from_value(data).map_err(|e| ClientError::Protocol {
+            detail: format!("{} reply: {e}", request.name()),
+        })
+    }
+
+    pub async fn ping(&mut self) -> Result<Pong, ClientError> {
+        self.call(&Request::Ping(NoArgs {})).await
+    }
+
+    pub async fn version(&mut self) -> Result<VersionData, ClientError> {
+        self.call(&Request::Version(NoArgs {})).await
+    }
+
+    pub async fn status(&mut self) -> Result<StatusData, ClientError> {
+        self.call(&Request::Status(NoArgs {})).await
+    }
+
+    pub async fn modems(&mut self) -> Result<Vec<ModemInfo>, ClientError> {
+        self.call(&Request::Modems(NoArgs {})).await
+    }
+
+    pub async fn send(&mut self, args: SendArgs) -> Result<SendAccepted, ClientError> {
+        self.call(&Request::Send(args)).await
+    }
+
+    pub async fn inbox(&mut self, args: InboxArgs) -> Result<Vec<InboxItem>, ClientError> {
+        self.call(&Request::Inbox(args)).await
+    }
+
+    pub async fn conversation(
+        &mut self,
+        args: ConversationArgs,
+    ) -> Result<Vec<ConversationItem>, ClientError> {
+        self.call(&Request::Conversation(args)).await
+    }
+
+    /// Turn this connection into an event stream.
+    pub async fn watch(mut self, args: WatchArgs) -> Result<EventStream, ClientError> {
+        let started: WatchStarted = self.call(&Request::Watch(args)).await?;
+        Ok(EventStream {
+            reader: self.reader,
+            _writer: self.writer,
+            started,
+        })
+    }
+}
+
+/// The events of a `watch`. Dropping it closes the connection, which ends the watch.
+#[derive(Debug)]
+pub struct EventStream {
+    reader: LineReader<OwnedReadHalf>,
+    /// Kept open: dropping the write half shuts down our side, which the daemon reads as "done".
+    _writer: OwnedWriteHalf,
+    started: WatchStarted,
+}
+
+impl EventStream {
+    /// What the daemon acknowledged.
+    pub fn started(&self) -> &WatchStarted {
+        &self.started
+    }
+
+    /// The events as a `futures` stream, ending after the first error.
+    pub fn into_stream(self) -> impl futures_util::Stream<Item = Result<Event, ClientError>> {
+        futures_util::stream::unfold(Some(self), |state| async move {
+            let mut events = state?;
+            match events.next().await {
+                Ok(Some(ev)) => Some((Ok(ev), Some(events))),
+                Ok(None) => None,
+                Err(e) => Some((Err(e), None)),
+            }
+        })
+    }
+
+    /// The next event, or `None` when the daemon ends the stream (shutdown).
+    pub async fn next(&mut self) -> Result<Option<Event>, ClientError> {
+        loop {
+            let line = match self.reader.next_frame().await? {
+                None => return Ok(None),
+                Some(Frame::TooLong) => {
+                    return Err(ClientError::Protocol {
+                        detail: format!("event line longer than {MAX_RESPONSE_BYTES} bytes"),
+                    });
+                }
+                Some(Frame::Line(l)) => l,
+            };
+            let value: Value = parse(line)?;
+            if value.get("event").is_none() {
+                // A connection-level error line, e.g. during shutdown.
+                if let Ok(resp) = serde_json::from_value::<Response>(value.clone())
+                    && !resp.ok
+                {
+                    return Err(server_error(resp.error));
+                }
+                return Err(ClientError::Protocol {
+                    detail: format!("expected an event line, got {value}"),
+                });
+            }
+            match serde_json::from_value::<EventLine>(value) {
+                Ok(line) => return Ok(Some(line.event)),
+                Err(e) => {
+                    tracing::debug!(error = %e, "skipping an event this client does not know")
+                }
+            }
+        }
+    }
+}
+
+/// Map a connect failure to the error a user can act on.
+fn connect_error(path: &Path, source: io::Error) -> ClientError {
+    let path = path.to_owned();
+    match source.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
+            ClientError::NotRunning { path }
+        }
+        io::ErrorKind::PermissionDenied => ClientError::PermissionDenied { path },
+        _ => ClientError::Connect { path, source },
+    }
+}
+
+async fn read_line(reader: &mut LineReader<OwnedReadHalf>) -> Result<Vec<u8>, ClientError> {
+    match reader.next_frame().await? {
+        Some(Frame::Line(l)) => Ok(l),
+        Some(Frame::TooLong) => Err(ClientError::Protocol {
+            detail: format!("response longer than {MAX_RESPONSE_BYTES} bytes"),
+        }),
+        None => Err(ClientError::Closed),
+    }
+}
+
+fn parse<T: DeserializeOwned>(line: Vec<u8>) -> Result<T, ClientError> {
+    serde_json::from_slice(&line).map_err(|e| ClientError::Protocol {
+        detail: format!("{e}: {}", String::from_utf8_lossy(&line)),
+    })
+}
+
+fn server_error(error: Option<ErrorBody>) -> ClientError {
+    match error {
+        Some(e) => ClientError::Server(e),
+        None => ClientError::Protocol {
+            detail: "error response without an error object".into(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_path_precedence() {
+        let flag = Path::new("/tmp/flag.sock");
+        let env = Some(OsString::from("/tmp/env.sock"));
+        assert_eq!(resolve_with(Some(flag), env.clone(), true), flag);
+        assert_eq!(
+            resolve_with(None, env.clone(), true),
+            PathBuf::from("/tmp/env.sock")
+        );
+        assert_eq!(
+            resolve_with(None, Some(OsString::new()), true),
+            PathBuf::from(LOCAL_SOCKET)
+        );
+        assert_eq!(resolve_with(None, None, true), PathBuf::from(LOCAL_SOCKET));
+        assert_eq!(
+            resolve_with(None, None, false),
+            PathBuf::from(SYSTEM_SOCKET)
+        );
+    }
+
+    #[test]
+    fn connect_errors_map_to_actionable_messages() {
+        let p = Path::new("/run/gsmgate/admin.sock");
+        let e = connect_error(p, io::Error::from(io::ErrorKind::PermissionDenied));
+        assert!(matches!(e, ClientError::PermissionDenied { .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .contains("permission denied on /run/gsmgate/admin.sock")
+        );
+        let e = connect_error(p, io::Error::from(io::ErrorKind::ConnectionRefused));
+        assert!(matches!(e, ClientError::NotRunning { .. }), "{e:?}");
+        let e = connect_error(p, io::Error::from(io::ErrorKind::TimedOut));
+        assert!(matches!(e, ClientError::Connect { .. }), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn missing_socket_says_daemon_not_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("admin.sock");
+        let err = Client::connect(&path).await.unwrap_err();
+        assert!(matches!(err, ClientError::NotRunning { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains("not running"), "{msg}");
+        assert!(msg.contains(&path.display().to_string()), "{msg}");
+        assert!(msg.contains("gsmgate daemon"), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn dead_socket_file_says_daemon_not_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("admin.sock");
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        let err = Client::connect(&path).await.unwrap_err();
+        assert!(matches!(err, ClientError::NotRunning { .. }), "{err:?}");
+    }
+}
