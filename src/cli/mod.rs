@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod client;
 pub mod config;
 pub mod pdu;
 
@@ -16,6 +17,8 @@ pub mod pdu;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub connection: client::Connection,
 }
 
 #[derive(Debug, Subcommand)]
@@ -25,6 +28,18 @@ pub enum Command {
     Pdu(pdu::PduCommand),
     /// Check a configuration file, or print the embedded default with --default.
     CheckConfig(config::CheckConfigArgs),
+    /// One-screen summary of the running gateway.
+    Status,
+    /// The modem pool: state, network, signal and today's counts per modem.
+    Modems,
+    /// Queue a text to one number (through the member's home modem).
+    Send(client::SendCli),
+    /// Received messages, newest first.
+    Inbox(client::InboxCli),
+    /// The thread with one number, both directions.
+    Conversation(client::ConversationCli),
+    /// Follow the daemon's live events until interrupted.
+    Watch(client::WatchCli),
 }
 
 /// Exit code for a failed operation (usage errors exit 2 through clap).
@@ -37,5 +52,11 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Pdu(cmd) => pdu::run(cmd),
         Command::CheckConfig(args) => config::run(args),
+        Command::Status => client::run(client::Verb::Status, cli.connection),
+        Command::Modems => client::run(client::Verb::Modems, cli.connection),
+        Command::Send(a) => client::run(client::Verb::Send(a), cli.connection),
+        Command::Inbox(a) => client::run(client::Verb::Inbox(a), cli.connection),
+        Command::Conversation(a) => client::run(client::Verb::Conversation(a), cli.connection),
+        Command::Watch(a) => client::run(client::Verb::Watch(a), cli.connection),
     }
 }
