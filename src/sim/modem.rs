@@ -2388,7 +2388,8 @@ mod tests {
         let out = h.at("AT+CNMA");
         assert!(out.starts_with("\r\nOK\r\n"), "{out:?}");
         assert!(out.contains("+CMT: ,28"), "second one after the ack: {out:?}");
-        assert_eq!(h.at("AT+CNMA"), "\r\n+CMS ERROR: 340\r\n");
+        assert_eq!(h.at("AT+CNMA"), "\r\nOK\r\n", "acks the second");
+        assert_eq!(h.at("AT+CNMA"), "\r\n+CMS ERROR: 340\r\n", "nothing to ack");
         // Now miss an ack: after the timeout CNMI mt and ds are 0 and the message is stored.
         h.deliver(DELIVER);
         h.advance(5_100);
