@@ -1100,6 +1100,8 @@ impl ModemCore {
                     _ => Outcome::Error,
                 }
             }
+            // Test forms of known action commands answer OK (gammu probes e.g. AT+CHUP=?).
+            ("+CHUP" | "+CLCC" | "+CNMA" | "+CNUM" | "+CPIN" | "+CSCA" | "+CRSM", Form::Test) => Outcome::Ok(vec![]),
             _ => Outcome::Unsupported,
         }
     }
