@@ -1101,7 +1101,7 @@ impl ModemCore {
                 }
             }
             // Test forms of known action commands answer OK (gammu probes e.g. AT+CHUP=?).
-            ("+CHUP" | "+CLCC" | "+CNMA" | "+CNUM" | "+CPIN" | "+CSCA" | "+CRSM", Form::Test) => Outcome::Ok(vec![]),
+            ("+CHUP" | "+CLCC" | "+CNMA" | "+CNUM" | "+CSCA" | "+CRSM", Form::Test) => Outcome::Ok(vec![]),
             _ => Outcome::Unsupported,
         }
     }
@@ -1455,6 +1455,10 @@ impl ModemCore {
         let Input::Prompt { kind, data } = std::mem::replace(&mut self.input, Input::Line(Vec::new())) else {
             return;
         };
+        // The answer time is fixed first so a status report can be scheduled after it.
+        let lat = if matches!(kind, PromptKind::Send { .. }) { self.spec.latency.send } else { self.spec.latency.default };
+        let at = self.now + self.latency(lat);
+        self.busy_until = at;
         let outcome = match kind {
             PromptKind::Send { len } => self.send_pdu(&data, len),
             PromptKind::Write { len, stat } => match parse_hex(&data) {
@@ -1469,9 +1473,6 @@ impl ModemCore {
             },
             PromptKind::FsWrite { .. } => Outcome::Error,
         };
-        let lat = if matches!(kind, PromptKind::Send { .. }) { self.spec.latency.send } else { self.spec.latency.default };
-        let at = self.now + self.latency(lat);
-        self.busy_until = at;
         let mut bytes = Vec::new();
         if self.spec.profile == Profile::Zte && matches!(kind, PromptKind::Send { .. }) {
             bytes.extend(self.zte_noise());
@@ -1537,7 +1538,8 @@ impl ModemCore {
                 // The modem's own reference, ignoring the PDU's TP-MR (MODEMS.md §6.9).
                 self.next_mr = self.next_mr.wrapping_add(1);
                 if let Some(r) = report {
-                    let at = self.now + Duration::from_millis(self.spec.status_report_delay_ms);
+                    // The report follows the +CMGS answer, as on a real network.
+                    let at = self.busy_until.max(self.now) + Duration::from_millis(self.spec.status_report_delay_ms);
                     self.timers.push((at, Timer::StatusReport(r)));
                 }
                 let tag = if self.last_line.to_ascii_uppercase().contains("CMSS") { "+CMSS" } else { "+CMGS" };
