@@ -9,7 +9,10 @@ use gsmgate::sim::{PhoneSms, Profile, SimConfig, SimHandle, Simulator};
 use tokio::time::Instant;
 
 fn gammu_available() -> bool {
-    std::process::Command::new("gammu").arg("--version").output().is_ok_and(|o| o.status.success())
+    std::process::Command::new("gammu")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 async fn start(profile: Profile) -> (tempfile::TempDir, SimHandle) {
@@ -35,12 +38,21 @@ async fn gammu(dir: &Path, port: &Path, args: &[&str]) -> String {
     let log = dir.join("gammu.log");
     std::fs::write(
         &rc,
-        format!("[gammu]\ndevice = {}\nconnection = at115200\nlogformat = textall\nlogfile = {}\n", port.display(), log.display()),
+        format!(
+            "[gammu]\ndevice = {}\nconnection = at115200\nlogformat = textall\nlogfile = {}\n",
+            port.display(),
+            log.display()
+        ),
     )
     .unwrap();
     let out = tokio::time::timeout(
         Duration::from_secs(90),
-        tokio::process::Command::new("gammu").arg("-c").arg(&rc).args(args).kill_on_drop(true).output(),
+        tokio::process::Command::new("gammu")
+            .arg("-c")
+            .arg(&rc)
+            .args(args)
+            .kill_on_drop(true)
+            .output(),
     )
     .await
     .expect("gammu timed out")
@@ -81,11 +93,22 @@ async fn gammu_getallsms_sees_injected_texts() {
     }
     let (dir, sim) = start(Profile::Generic).await;
     let m = sim.paths().modems[0].clone();
-    sim.phone_sms(&PhoneSms { from: "+15551234567".into(), modem: 0, text: "hello there".into(), ..Default::default() })
-        .unwrap();
+    sim.phone_sms(&PhoneSms {
+        from: "+15551234567".into(),
+        modem: 0,
+        text: "hello there".into(),
+        ..Default::default()
+    })
+    .unwrap();
     let long = "Grüße aus dem Simulator 👋 ".repeat(6);
-    let parts =
-        sim.phone_sms(&PhoneSms { from: "+15557654321".into(), modem: 0, text: long.clone(), ..Default::default() }).unwrap();
+    let parts = sim
+        .phone_sms(&PhoneSms {
+            from: "+15557654321".into(),
+            modem: 0,
+            text: long.clone(),
+            ..Default::default()
+        })
+        .unwrap();
     assert!(parts > 1);
     let out = gammu(dir.path(), &m.at, &["getallsms"]).await;
     assert!(out.contains("hello there"), "{out}");
@@ -104,7 +127,12 @@ async fn gammu_sendsms_arrives_decoded_at_the_phone() {
     let (dir, sim) = start(Profile::Generic).await;
     let m = sim.paths().modems[0].clone();
     let text = "Hello from gammu [sim] {ok} 100€";
-    gammu(dir.path(), &m.at, &["sendsms", "TEXT", "+15559876543", "-text", text]).await;
+    gammu(
+        dir.path(),
+        &m.at,
+        &["sendsms", "TEXT", "+15559876543", "-text", text],
+    )
+    .await;
     let end = Instant::now() + Duration::from_secs(10);
     let got = loop {
         if let Some(t) = sim.received(Some("+15559876543")).into_iter().next() {

@@ -20,7 +20,9 @@ struct Port {
 
 impl Port {
     fn open(path: &Path) -> Port {
-        let s = tokio_serial::new(path.to_string_lossy(), 115_200).open_native_async().expect("open pty");
+        let s = tokio_serial::new(path.to_string_lossy(), 115_200)
+            .open_native_async()
+            .expect("open pty");
         Port { s, buf: Vec::new() }
     }
 
@@ -51,8 +53,7 @@ impl Port {
 
     async fn cmd(&mut self, line: &str) -> String {
         self.send(format!("{line}\r").as_bytes()).await;
-        let out = self.expect_final().await;
-        out
+        self.expect_final().await
     }
 
     async fn expect_final(&mut self) -> String {
@@ -115,18 +116,25 @@ async fn poll<T>(mut f: impl FnMut() -> Option<T>) -> T {
         if let Some(v) = f() {
             return v;
         }
-        assert!(Instant::now() < end, "condition not met before the deadline");
+        assert!(
+            Instant::now() < end,
+            "condition not met before the deadline"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
 /// Sends one SUBMIT through AT+CMGS and returns the +CMGS reference.
 async fn send_pdu(p: &mut Port, pdu: &Pdu) -> u8 {
-    p.send(format!("AT+CMGS={}\r", pdu.tpdu_len()).as_bytes()).await;
+    p.send(format!("AT+CMGS={}\r", pdu.tpdu_len()).as_bytes())
+        .await;
     p.expect("\r\n> ").await;
     p.send(format!("{}\x1a", pdu.to_hex()).as_bytes()).await;
     let out = p.expect_final().await;
-    let line = out.lines().find(|l| l.starts_with("+CMGS: ")).unwrap_or_else(|| panic!("no +CMGS in {out:?}"));
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("+CMGS: "))
+        .unwrap_or_else(|| panic!("no +CMGS in {out:?}"));
     line["+CMGS: ".len()..].trim().parse().unwrap()
 }
 
@@ -150,13 +158,25 @@ async fn sent_text_reaches_the_phone_with_modem_reference() {
     let mut p = Port::ready(&sim.paths().modems[0].at).await;
     let to = Address::parse("+15557654321").unwrap();
     let text = "Long text: ".to_string() + &"0123456789".repeat(20) + " ünïcödé 👋";
-    let parts = submits_for_text(&to, &text, &SubmitOptions { concat_reference: 77, ..Default::default() }).unwrap();
+    let parts = submits_for_text(
+        &to,
+        &text,
+        &SubmitOptions {
+            concat_reference: 77,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert!(parts.len() > 1);
     let mut mrs = Vec::new();
     for part in &parts {
         mrs.push(send_pdu(&mut p, part).await);
     }
-    assert_eq!(mrs[1], mrs[0].wrapping_add(1), "the modem numbers its own references");
+    assert_eq!(
+        mrs[1],
+        mrs[0].wrapping_add(1),
+        "the modem numbers its own references"
+    );
     let got = poll(|| sim.received(Some("+15557654321")).into_iter().next()).await;
     assert_eq!(got.text, text);
     assert_eq!(got.modem, Some(0));
@@ -187,15 +207,24 @@ async fn inbound_long_text_out_of_order_with_late_part() {
     }
     let list = p.cmd("AT+CMGL=4").await;
     let mut pieces: Vec<(u8, String)> = Vec::new();
-    for line in list.lines().filter(|l| !l.is_empty() && !l.starts_with('+') && *l != "OK") {
+    for line in list
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('+') && *l != "OK")
+    {
         let pdu = Pdu::decode_hex(line, Direction::ToMobile).unwrap();
-        let Tpdu::Deliver(d) = pdu.tpdu else { panic!("not a deliver") };
+        let Tpdu::Deliver(d) = pdu.tpdu else {
+            panic!("not a deliver")
+        };
         assert_eq!(d.originator.to_string(), "+15551230000");
         let (_, _, seq) = d.concat().unwrap();
         pieces.push((seq, d.text().unwrap().to_string()));
     }
     assert_eq!(pieces.len(), parts);
-    assert_eq!(pieces.last().map(|x| x.0), Some(2), "the late part is stored last");
+    assert_eq!(
+        pieces.last().map(|x| x.0),
+        Some(2),
+        "the late part is stored last"
+    );
     pieces.sort();
     assert_eq!(pieces.into_iter().map(|x| x.1).collect::<String>(), text);
     p.cmd("AT+CMGD=1,4").await;
@@ -208,14 +237,24 @@ async fn status_report_stored_and_matched_by_reference() {
     let mut p = Port::ready(&sim.paths().modems[0].at).await;
     p.cmd("AT+CNMI=2,1,0,2,0").await;
     let to = Address::parse("+15557654321").unwrap();
-    let pdu = &submits_for_text(&to, "report me", &SubmitOptions { status_report: true, ..Default::default() }).unwrap()[0];
+    let pdu = &submits_for_text(
+        &to,
+        "report me",
+        &SubmitOptions {
+            status_report: true,
+            ..Default::default()
+        },
+    )
+    .unwrap()[0];
     let mr = send_pdu(&mut p, pdu).await;
     let urc = p.expect("\r\n").await + &p.expect("\r\n").await;
     assert!(urc.contains("+CDSI: \"SR\",1"), "{urc:?}");
     p.cmd("AT+CPMS=\"SR\"").await;
     let out = p.cmd("AT+CMGR=1").await;
     let hex = out.lines().find(|l| l.starts_with("07")).unwrap();
-    let Tpdu::StatusReport(r) = Pdu::decode_hex(hex, Direction::ToMobile).unwrap().tpdu else { panic!() };
+    let Tpdu::StatusReport(r) = Pdu::decode_hex(hex, Direction::ToMobile).unwrap().tpdu else {
+        panic!()
+    };
     assert_eq!(r.message_reference, mr);
     assert_eq!(r.recipient.to_string(), "+15557654321");
 }
@@ -227,9 +266,18 @@ async fn send_faults_and_deregistration() {
     p.cmd("AT+CREG=1").await;
     let to = Address::parse("+15557654321").unwrap();
     let pdu = &submits_for_text(&to, "x", &SubmitOptions::default()).unwrap()[0];
-    sim.fault(0, &Fault::CmsError { code: 500, count: Some(2), rate: None }).unwrap();
+    sim.fault(
+        0,
+        &Fault::CmsError {
+            code: 500,
+            count: Some(2),
+            rate: None,
+        },
+    )
+    .unwrap();
     for _ in 0..2 {
-        p.send(format!("AT+CMGS={}\r", pdu.tpdu_len()).as_bytes()).await;
+        p.send(format!("AT+CMGS={}\r", pdu.tpdu_len()).as_bytes())
+            .await;
         p.expect("> ").await;
         p.send(format!("{}\x1a", pdu.to_hex()).as_bytes()).await;
         assert!(p.expect_final().await.contains("+CMS ERROR: 500"));
@@ -237,7 +285,8 @@ async fn send_faults_and_deregistration() {
     send_pdu(&mut p, pdu).await;
     sim.fault(0, &Fault::Deregister).unwrap();
     p.expect("+CREG: 0").await;
-    p.send(format!("AT+CMGS={}\r", pdu.tpdu_len()).as_bytes()).await;
+    p.send(format!("AT+CMGS={}\r", pdu.tpdu_len()).as_bytes())
+        .await;
     p.expect("> ").await;
     p.send(format!("{}\x1a", pdu.to_hex()).as_bytes()).await;
     assert!(p.expect_final().await.contains("+CMS ERROR: 331"));
@@ -253,7 +302,8 @@ async fn storage_full_fault() {
     assert!(p.cmd("AT+CPMS?").await.contains("\"SM\",30,30"));
     p.send(b"AT+CMGW=23\r").await;
     p.expect("> ").await;
-    p.send(b"0011000B916407281553F80000AA0AE8329BFD4697D9EC37\x1a").await;
+    p.send(b"0011000B916407281553F80000AA0AE8329BFD4697D9EC37\x1a")
+        .await;
     assert!(p.expect_final().await.contains("+CMS ERROR: 322"));
 }
 
@@ -294,15 +344,41 @@ async fn daemon_reopen_unplug_and_replug() {
 async fn split_writes_garbage_and_stall() {
     let (_d, sim) = start(1, Profile::Generic).await;
     let mut p = Port::ready(&sim.paths().modems[0].at).await;
-    sim.fault(0, &Fault::SplitWrites { on: true, max_chunk: Some(2) }).unwrap();
+    sim.fault(
+        0,
+        &Fault::SplitWrites {
+            on: true,
+            max_chunk: Some(2),
+        },
+    )
+    .unwrap();
     assert!(p.cmd("ATI").await.contains("IMEI: "));
-    sim.fault(0, &Fault::SplitWrites { on: false, max_chunk: None }).unwrap();
-    sim.fault(0, &Fault::Garbage { hex: Some("00FF7E".into()), count: None }).unwrap();
+    sim.fault(
+        0,
+        &Fault::SplitWrites {
+            on: false,
+            max_chunk: None,
+        },
+    )
+    .unwrap();
+    sim.fault(
+        0,
+        &Fault::Garbage {
+            hex: Some("00FF7E".into()),
+            count: None,
+        },
+    )
+    .unwrap();
     p.expect("\u{7e}").await;
     sim.fault(0, &Fault::Stall { on: true }).unwrap();
     p.send(b"AT\r").await;
     let mut chunk = [0u8; 64];
-    assert!(tokio::time::timeout(Duration::from_millis(300), p.s.read(&mut chunk)).await.is_err(), "stalled modem answered");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), p.s.read(&mut chunk))
+            .await
+            .is_err(),
+        "stalled modem answered"
+    );
     sim.fault(0, &Fault::Stall { on: false }).unwrap();
     assert!(p.cmd("AT").await.contains("OK"));
 }
@@ -311,14 +387,24 @@ async fn split_writes_garbage_and_stall() {
 async fn huawei_call_with_pcm_audio() {
     let (d, sim) = start(1, Profile::Huawei).await;
     let paths = sim.paths();
-    let audio_path = paths.modems[0].audio.clone().expect("huawei has an audio port");
+    let audio_path = paths.modems[0]
+        .audio
+        .clone()
+        .expect("huawei has an audio port");
     let wav = d.path().join("speech.wav");
-    let tone: Vec<i16> = (0..8000).map(|i| ((i as f32 * 0.3).sin() * 8000.0) as i16).collect();
+    let tone: Vec<i16> = (0..8000)
+        .map(|i| ((i as f32 * 0.3).sin() * 8000.0) as i16)
+        .collect();
     gsmgate::sim::audio::write_wav(&wav, &tone).unwrap();
     let mut p = Port::ready(&paths.modems[0].at).await;
     p.cmd("AT+CLIP=1").await;
     let id = sim
-        .phone_call(&PhoneCall { from: "+15551112222".into(), modem: 0, speak_wav: Some(wav), ..Default::default() })
+        .phone_call(&PhoneCall {
+            from: "+15551112222".into(),
+            modem: 0,
+            speak_wav: Some(wav),
+            ..Default::default()
+        })
         .unwrap();
     p.expect("RING").await;
     p.expect("+CLIP: \"+15551112222\",145").await;
@@ -334,18 +420,31 @@ async fn huawei_call_with_pcm_audio() {
     for _ in 0..25 {
         tick.tick().await;
         audio.s.write_all(&frame).await.unwrap();
-        while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(1), audio.s.read(&mut chunk)).await {
+        while let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_millis(1), audio.s.read(&mut chunk)).await
+        {
             received += n;
         }
     }
-    assert!(received >= 320 * 10, "modem audio reached the daemon: {received} bytes");
+    assert!(
+        received >= 320 * 10,
+        "modem audio reached the daemon: {received} bytes"
+    );
     let stats = sim.audio_stats(0).unwrap().unwrap();
     assert!(stats.frames_in >= 10, "{stats:?}");
     assert!(p.cmd("AT+CHUP").await.contains("OK"));
-    let call = poll(|| sim.calls(None).into_iter().find(|c| c.id == id && c.ended_at.is_some())).await;
+    let call = poll(|| {
+        sim.calls(None)
+            .into_iter()
+            .find(|c| c.id == id && c.ended_at.is_some())
+    })
+    .await;
     assert_eq!(call.ended_by.as_deref(), Some("modem"));
     let heard = sim.heard(id).unwrap();
-    assert!(heard.iter().filter(|s| **s == 1000).count() >= 1600, "phone heard the daemon's audio");
+    assert!(
+        heard.iter().filter(|s| **s == 1000).count() >= 1600,
+        "phone heard the daemon's audio"
+    );
     let out = d.path().join("heard.wav");
     sim.save_heard(id, &out).unwrap();
     assert!(gsmgate::sim::audio::read_wav(&out).unwrap().len() >= 1600);
@@ -361,7 +460,11 @@ async fn control_socket_round_trip() {
     let mut lines = BufReader::new(r).lines();
     let mut ask = async |req: &str| -> serde_json::Value {
         w.write_all(format!("{req}\n").as_bytes()).await.unwrap();
-        let line = tokio::time::timeout(DEADLINE, lines.next_line()).await.unwrap().unwrap().unwrap();
+        let line = tokio::time::timeout(DEADLINE, lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         serde_json::from_str(&line).unwrap()
     };
     let v = ask(r#"{"id":1,"cmd":"sms","from":"+15551234567","modem":0,"text":"hi"}"#).await;
@@ -378,4 +481,3 @@ async fn control_socket_round_trip() {
     assert_eq!(v["id"], 4);
     assert_eq!(v["data"]["modems"][0]["stored_sm"], 1);
 }
-
