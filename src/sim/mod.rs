@@ -4,7 +4,7 @@
 //! the daemon, tests, the demo and benchmarks embed in-process: [`Simulator::start`] returns a
 //! [`SimHandle`] whose methods are the control-socket commands without JSON.
 //!
-//! Layering: uses only `at`-free, `pdu`-level facts (DESIGN.md: `sim` uses only `at` and `pdu`).
+//! Layering: uses only `pdu` (DESIGN.md allows `at` and `pdu`; the host side is parsed here).
 //! Files: `command` parses what the host sends, `modem` is the per-modem state machine (sans-I/O),
 //! `profile` holds vendor quirks and identities, `network` the phones, `pty` the descriptors,
 //! `audio` the PCM tty, `faults` the fault switches, `control` the socket protocol.
