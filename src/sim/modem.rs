@@ -3067,6 +3067,32 @@ mod tests {
         assert_eq!(h.advance(60), "\r\ngsmgate\r\n\r\nOK\r\n");
     }
 
+    #[test]
+    fn sim800_file_upload_and_playback() {
+        let mut h = Harness::quiet(Profile::Sim800);
+        assert_eq!(h.at("AT+FSCREATE=\"C:\\User\\1.wav\""), "\r\nOK\r\n");
+        assert_eq!(h.at("AT+FSWRITE=\"C:\\User\\1.wav\",0,4,10"), "\r\n> ");
+        // Raw bytes, counted: a 0x1A inside the data does not end it.
+        assert_eq!(h.raw(&[1, 0x1a, 3, 4]), "\r\nOK\r\n");
+        assert_eq!(
+            h.at("AT+CREC=4,\"C:\\User\\1.wav\",0,90"),
+            "\r\nERROR\r\n",
+            "no call"
+        );
+        h.core
+            .incoming_call(5, "+15551234567", None, None, h.now)
+            .unwrap();
+        h.advance(1);
+        h.at("ATA");
+        assert_eq!(h.at("AT+CREC=4,\"C:\\User\\1.wav\",0,90"), "\r\nOK\r\n");
+        assert_eq!(h.core.take_played(), Some((5, vec![1, 0x1a, 3, 4])));
+        assert_eq!(h.advance(150), "\r\n+CREC: 0\r\n");
+        assert_eq!(
+            h.at("AT+CREC=4,\"C:\\User\\nope.amr\",0,90"),
+            "\r\nERROR\r\n"
+        );
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
         #[test]
