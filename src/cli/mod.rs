@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 pub mod client;
 pub mod config;
 pub mod pdu;
+pub mod sim;
 
 /// gsmgate — a self-hosted community texting gateway for USB GSM modems.
 #[derive(Debug, Parser)]
@@ -40,6 +41,8 @@ pub enum Command {
     Conversation(client::ConversationCli),
     /// Follow the daemon's live events until interrupted.
     Watch(client::WatchCli),
+    /// Run simulated modems on pseudo-terminals (DIR/modemN, DIR/control.sock).
+    Sim(sim::SimArgs),
 }
 
 /// Exit code for a failed operation (usage errors exit 2 through clap).
@@ -58,5 +61,6 @@ pub fn main() -> ExitCode {
         Command::Inbox(a) => client::run(client::Verb::Inbox(a), cli.connection),
         Command::Conversation(a) => client::run(client::Verb::Conversation(a), cli.connection),
         Command::Watch(a) => client::run(client::Verb::Watch(a), cli.connection),
+        Command::Sim(args) => sim::run(args),
     }
 }
