@@ -8,6 +8,7 @@
 pub mod at;
 pub mod pdu;
 pub mod store;
+pub mod modem;
 pub mod admin;
 pub mod sim;
 pub mod config;
