@@ -201,7 +201,13 @@ impl SendError {
     pub fn in_doubt(&self) -> bool {
         matches!(
             self,
-            SendError::Timeout { submitted: true, .. } | SendError::Interrupted { submitted: true, .. }
+            SendError::Timeout {
+                submitted: true,
+                ..
+            } | SendError::Interrupted {
+                submitted: true,
+                ..
+            }
         )
     }
 

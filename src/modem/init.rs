@@ -9,6 +9,7 @@
 //! is "ready" only after it.
 
 use super::Profile;
+use crate::at::{AtError, Command};
 
 /// What a failure of a step means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,8 +35,12 @@ pub enum IdentField {
     Iccid,
 }
 
+/// Builds the command of a step (the `at` builders; the fallible ones only fail on outside values,
+/// which plan steps never carry).
+pub type Builder = fn() -> Result<Command, AtError>;
+
 /// One step of the plan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub enum Step {
     /// Wake/sync: drain, `AT` until `OK`, with Ctrl-Z/ESC in between.
     Sync,
@@ -44,7 +49,7 @@ pub enum Step {
     /// `AT+CFUN?` and `AT+CFUN=1` if needed (Wavecom 515 handling).
     Cfun,
     /// An identity query and the field its answer fills.
-    Ident(IdentField, &'static str),
+    Ident(IdentField, Builder),
     /// Huawei `AT^CVOICE?`: voice capability.
     Cvoice,
     /// `AT+CSCA?`: the SMSC, kept in the status.
@@ -60,11 +65,25 @@ pub enum Step {
     /// `AT+CMGL=4` drain of stored messages.
     Drain,
     /// A command whose answer only matters as OK/error.
-    Plain(&'static str),
+    Plain(Builder),
+}
+
+impl Step {
+    /// A readable name: the command line for command steps, the step name otherwise.
+    pub fn describe(&self) -> String {
+        let line = |b: &Builder| match b() {
+            Ok(c) => c.echo().to_owned(),
+            Err(e) => format!("<{e}>"),
+        };
+        match self {
+            Step::Plain(b) | Step::Ident(_, b) => line(b),
+            other => format!("{other:?}"),
+        }
+    }
 }
 
 /// A step with its failure meaning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct InitStep {
     pub step: Step,
     pub on_error: OnError,
@@ -82,77 +101,114 @@ fn s(step: Step, on_error: OnError) -> InitStep {
     InitStep { step, on_error }
 }
 
-/// The ICCID query for a profile (MODEMS.md §5 IDs).
-pub fn iccid_command(profile: Profile) -> &'static str {
+/// The ICCID query for a profile (MODEMS.md §5 IDs): Quectel `AT+QCCID`, SIMCom `AT+CICCID`,
+/// SIM800/Wavecom `AT+CCID`, Huawei `AT^ICCID?`, otherwise EF_ICCID through `AT+CRSM`.
+pub fn iccid_command(profile: Profile) -> Builder {
     match profile {
-        Profile::Quectel => "AT+QCCID",
-        Profile::Simcom => "AT+CICCID",
-        Profile::Sim800 | Profile::Wavecom => "AT+CCID",
-        Profile::Huawei => "AT^ICCID?",
-        // EF_ICCID (0x2FE2 = 12258) read through the generic restricted SIM access, 27.007 §8.18.
-        Profile::Generic | Profile::Zte => "AT+CRSM=176,12258,0,0,10",
+        Profile::Quectel => || Ok(Command::qccid()),
+        Profile::Simcom => || Ok(Command::ciccid()),
+        Profile::Sim800 | Profile::Wavecom => || Ok(Command::ccid()),
+        Profile::Huawei => || Ok(Command::huawei_iccid()),
+        Profile::Generic | Profile::Zte => || Ok(Command::crsm_iccid()),
     }
 }
 
-/// The command that reports remaining PIN attempts, where the profile has one (MODEMS.md §5 SIM).
-pub fn pin_tries_command(profile: Profile) -> Option<&'static str> {
+/// The command that reports remaining PIN attempts, where the profile has one (MODEMS.md §5 SIM:
+/// Quectel `AT+QPINC?`, Huawei `AT^CPIN?`).
+pub fn pin_tries_command(profile: Profile) -> Option<Command> {
     match profile {
-        Profile::Quectel => Some("AT+QPINC?"),
-        Profile::Huawei => Some("AT^CPIN?"),
+        Profile::Quectel => Some(Command::qpinc()),
+        Profile::Huawei => Some(Command::huawei_cpin()),
         _ => None,
+    }
+}
+
+/// `AT+CPIN?` for a profile: Wavecom answers `+CPIN: READY` without `OK` (MODEMS.md §6.1).
+pub fn cpin_command(profile: Profile) -> Command {
+    match profile {
+        Profile::Wavecom => Command::cpin_query_no_ok(),
+        _ => Command::cpin_query(),
     }
 }
 
 /// The init plan for a profile.
 pub fn plan(profile: Profile, opts: InitOptions) -> Vec<InitStep> {
     use OnError::*;
-    let mut p = vec![s(Step::Sync, Fatal), s(Step::Plain("ATE0"), Fatal)];
-    p.push(s(Step::Plain("AT+CMEE=1"), Fatal));
-    p.push(s(Step::Pin, Fatal));
-    p.push(s(Step::Cfun, Fatal));
-    p.push(s(Step::Ident(IdentField::Manufacturer, "AT+CGMI"), Fatal));
-    p.push(s(Step::Ident(IdentField::Model, "AT+CGMM"), Fatal));
-    p.push(s(Step::Ident(IdentField::Revision, "AT+CGMR"), Ignore));
-    p.push(s(Step::Ident(IdentField::Imei, "AT+CGSN"), Fatal));
-    p.push(s(Step::Ident(IdentField::Imsi, "AT+CIMI"), Fatal));
-    p.push(s(Step::Ident(IdentField::Iccid, iccid_command(profile)), Ignore));
+    let mut p = vec![
+        s(Step::Sync, Fatal),
+        s(Step::Plain(|| Ok(Command::ate(false))), Fatal),
+        s(Step::Plain(|| Command::cmee(1)), Fatal),
+        s(Step::Pin, Fatal),
+        s(Step::Cfun, Fatal),
+        s(
+            Step::Ident(IdentField::Manufacturer, || Ok(Command::cgmi())),
+            Fatal,
+        ),
+        s(
+            Step::Ident(IdentField::Model, || Ok(Command::cgmm())),
+            Fatal,
+        ),
+        s(
+            Step::Ident(IdentField::Revision, || Ok(Command::cgmr())),
+            Ignore,
+        ),
+        s(Step::Ident(IdentField::Imei, || Ok(Command::cgsn())), Fatal),
+        s(Step::Ident(IdentField::Imsi, || Ok(Command::cimi())), Fatal),
+        s(
+            Step::Ident(IdentField::Iccid, iccid_command(profile)),
+            Ignore,
+        ),
+    ];
     match profile {
         Profile::Huawei => {
-            // ^CURC=0 silences the periodic ^RSSI/^BOOT/^MODE noise (gammu atgen.c); not on all firmwares.
-            p.push(s(Step::Plain("AT^CURC=0"), Ignore));
+            // ^CURC=0 silences the periodic ^RSSI/^BOOT/^MODE noise (gammu atgen.c); not on all
+            // firmwares.
+            p.push(s(Step::Plain(|| Ok(Command::huawei_curc_off())), Ignore));
             p.push(s(Step::Cvoice, FeatureOff("voice")));
         }
         Profile::Quectel => {
-            p.push(s(Step::Plain("AT+QURCCFG=\"urcport\",\"usbat\""), Ignore));
-            p.push(s(Step::Plain("AT+QINDCFG=\"ccinfo\",1,0"), FeatureOff("ccinfo")));
-            p.push(s(Step::Plain("AT+CEREG=2"), Ignore));
+            p.push(s(Step::Plain(|| Ok(Command::qurccfg_usbat())), Ignore));
+            p.push(s(
+                Step::Plain(|| Command::qindcfg("ccinfo", true)),
+                FeatureOff("ccinfo"),
+            ));
+            p.push(s(Step::Plain(|| Command::cereg(2)), Ignore));
         }
         Profile::Simcom => {
-            p.push(s(Step::Plain("AT+CLCC=1"), FeatureOff("clcc_urc")));
-            p.push(s(Step::Plain("AT+CEREG=2"), Ignore));
+            p.push(s(
+                Step::Plain(|| Ok(Command::clcc_urc(true))),
+                FeatureOff("clcc_urc"),
+            ));
+            p.push(s(Step::Plain(|| Command::cereg(2)), Ignore));
         }
         Profile::Sim800 => {
-            p.push(s(Step::Plain("AT+CLCC=1"), FeatureOff("clcc_urc")));
+            p.push(s(
+                Step::Plain(|| Ok(Command::clcc_urc(true))),
+                FeatureOff("clcc_urc"),
+            ));
         }
         Profile::Generic | Profile::Wavecom | Profile::Zte => {}
     }
-    p.push(s(Step::Plain("AT+CMGF=0"), NoSms));
-    p.push(s(Step::Plain("AT+CSCS=\"GSM\""), Ignore));
+    p.push(s(Step::Plain(|| Ok(Command::cmgf_pdu())), NoSms));
+    p.push(s(Step::Plain(|| Ok(Command::cscs_gsm())), Ignore));
     // ZTE answers +CME ERROR: 14 (SIM busy) to CSCA? right after init (MODEMS.md §6.3): not fatal.
     p.push(s(Step::Csca, Ignore));
     p.push(s(Step::Cpms, NoSms));
     if opts.direct_delivery {
-        p.push(s(Step::Plain("AT+CSMS=1"), NoSms));
-        p.push(s(Step::Plain("AT+CNMI=2,2,0,1,0"), NoSms));
+        p.push(s(Step::Plain(|| Command::csms(1)), NoSms));
+        p.push(s(Step::Plain(|| Command::cnmi(2, 2, 0, 1, 0)), NoSms));
     } else {
-        p.push(s(Step::Plain("AT+CSMS=0"), Ignore));
-        p.push(s(Step::Plain("AT+CNMI=2,1,0,2,0"), NoSms));
+        p.push(s(Step::Plain(|| Command::csms(0)), Ignore));
+        p.push(s(Step::Plain(|| Command::cnmi(2, 1, 0, 2, 0)), NoSms));
     }
-    p.push(s(Step::Plain("AT+CLIP=1"), FeatureOff("clip")));
-    p.push(s(Step::Plain("AT+CRC=1"), FeatureOff("crc")));
-    p.push(s(Step::Plain("AT+CVHU=0"), Ignore));
-    p.push(s(Step::Plain("AT+CREG=2"), Ignore));
-    p.push(s(Step::Plain("AT+COPS=3,0"), Ignore));
+    p.push(s(
+        Step::Plain(|| Ok(Command::clip(true))),
+        FeatureOff("clip"),
+    ));
+    p.push(s(Step::Plain(|| Ok(Command::crc(true))), FeatureOff("crc")));
+    p.push(s(Step::Plain(|| Ok(Command::cvhu0())), Ignore));
+    p.push(s(Step::Plain(|| Command::creg(2)), Ignore));
+    p.push(s(Step::Plain(|| Ok(Command::cops_long_format())), Ignore));
     p.push(s(Step::Cops, Ignore));
     p.push(s(Step::Creg, Ignore));
     p.push(s(Step::Csq, Ignore));
@@ -165,7 +221,7 @@ mod tests {
     use super::*;
 
     fn texts(p: &[InitStep]) -> Vec<String> {
-        p.iter().map(|s| format!("{:?}", s.step)).collect()
+        p.iter().map(|s| s.step.describe()).collect()
     }
 
     #[test]
@@ -177,7 +233,7 @@ mod tests {
                 .position(|x| x.contains(needle))
                 .unwrap_or_else(|| panic!("{needle} missing in {t:?}"))
         };
-        assert_eq!(p[0].step, Step::Sync);
+        assert!(matches!(p[0].step, Step::Sync));
         assert!(pos("ATE0") < pos("CMEE"));
         assert!(pos("CMEE") < pos("Pin"));
         assert!(pos("Pin") < pos("Cfun"));
@@ -192,7 +248,7 @@ mod tests {
         assert!(pos("CLIP") < pos("CRC=1"));
         assert!(pos("CVHU=0") < pos("CREG=2"));
         assert!(pos("COPS=3,0") < pos("Cops"));
-        assert_eq!(p.last().map(|s| s.step), Some(Step::Drain));
+        assert!(matches!(p.last().map(|s| s.step), Some(Step::Drain)));
         assert!(t.iter().any(|x| x.contains("CRSM=176,12258")));
     }
 
@@ -217,7 +273,12 @@ mod tests {
 
     #[test]
     fn direct_delivery_switches_csms_and_cnmi() {
-        let t = texts(&plan(Profile::Generic, InitOptions { direct_delivery: true }));
+        let t = texts(&plan(
+            Profile::Generic,
+            InitOptions {
+                direct_delivery: true,
+            },
+        ));
         assert!(t.iter().any(|x| x.contains("CSMS=1")));
         assert!(t.iter().any(|x| x.contains("CNMI=2,2,0,1,0")));
         assert!(!t.iter().any(|x| x.contains("CNMI=2,1,0,2,0")));
@@ -227,10 +288,13 @@ mod tests {
     fn optional_steps_do_not_fail_init() {
         for prof in Profile::ALL {
             for st in plan(prof, InitOptions::default()) {
-                if let Step::Plain(t) = st.step {
+                if let Step::Plain(_) = st.step {
+                    let t = st.step.describe();
+                    let t = t.as_str();
                     if t.starts_with("AT^CURC") || t.starts_with("AT+QURCCFG") || t == "AT+CVHU=0" {
                         assert_eq!(st.on_error, OnError::Ignore, "{prof:?} {t}");
                     }
+                    assert!(!t.starts_with('<'), "{prof:?}: builder failed: {t}");
                     if t == "ATE0" || t == "AT+CMEE=1" {
                         assert_eq!(st.on_error, OnError::Fatal);
                     }
