@@ -275,8 +275,44 @@ fn is_status_report(bytes: &[u8]) -> bool {
 }
 
 /// Builds the command for a raw admin line (`ModemHandle::command`).
+///
+/// The `at` layer has no public builder for free text yet (its commands carry an answer contract:
+/// expected prefixes, bare lines), so only lines that match one of its builders are accepted for
+/// now; anything else is refused with a clear reason instead of being guessed at.
 fn raw_command(text: &str) -> Result<Command, String> {
-    Command::raw(text).map_err(|e| e.to_string())
+    let known = [
+        Command::at(),
+        Command::csq(),
+        Command::creg_query(),
+        Command::cops_query(),
+        Command::cpin_query(),
+        Command::cfun_query(),
+        Command::cgmi(),
+        Command::cgmm(),
+        Command::cgmr(),
+        Command::cgsn(),
+        Command::cimi(),
+        Command::csca_query(),
+        Command::cpms_query(),
+        Command::cnum(),
+        Command::clcc(),
+        Command::qccid(),
+        Command::ccid(),
+        Command::ciccid(),
+        Command::crsm_iccid(),
+        Command::cvoice_query(),
+        Command::qpinc(),
+        Command::huawei_cpin(),
+    ];
+    known
+        .into_iter()
+        .find(|c| c.echo().eq_ignore_ascii_case(text))
+        .ok_or_else(|| {
+            format!(
+                "raw command {text:?} is not supported yet: only the diagnostic queries the at layer \
+                 builds are accepted (AT, AT+CSQ, AT+CREG?, AT+COPS?, AT+CPIN?, AT+CGSN, ...)"
+            )
+        })
 }
 
 /// Validates one outgoing part: hex, SMSC prefix length and the declared TPDU length agree.
