@@ -65,7 +65,12 @@ fn start_actor(
     port: PathBuf,
     profile: Profile,
     tweak: impl FnOnce(&mut ModemConfig),
-) -> (ModemHandle, mpsc::Receiver<ModemEvent>, CancellationToken, JoinHandle<()>) {
+) -> (
+    ModemHandle,
+    mpsc::Receiver<ModemEvent>,
+    CancellationToken,
+    JoinHandle<()>,
+) {
     let mut cfg = ModemConfig::new("m0", port);
     cfg.profile = profile;
     cfg.timeouts = test_timeouts();
@@ -77,11 +82,7 @@ fn start_actor(
     (handle, rx, cancel, task)
 }
 
-async fn rig_with(
-    spec: ModemSpec,
-    profile: Profile,
-    tweak: impl FnOnce(&mut ModemConfig),
-) -> Rig {
+async fn rig_with(spec: ModemSpec, profile: Profile, tweak: impl FnOnce(&mut ModemConfig)) -> Rig {
     let (sim, dir, port) = start_sim(spec).await;
     let (handle, events, cancel, task) = start_actor(port, profile, tweak);
     Rig {
@@ -119,7 +120,11 @@ async fn eventually(within: Duration, what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-async fn wait_state(h: &ModemHandle, within: Duration, pred: impl Fn(&ModemState) -> bool) -> ModemState {
+async fn wait_state(
+    h: &ModemHandle,
+    within: Duration,
+    pred: impl Fn(&ModemState) -> bool,
+) -> ModemState {
     let mut rx = h.watch_status();
     let res = timeout(within, async {
         loop {
@@ -171,6 +176,7 @@ fn parts_for(to: &str, text: &str, status_report: bool) -> Vec<OutgoingPart> {
         sixteen_bit_reference: false,
     };
     pdu::submits_for_text(&to, text, &opts)
+        .expect("encodable text")
         .iter()
         .map(|p| OutgoingPart {
             hex: p.to_hex(),
@@ -180,7 +186,10 @@ fn parts_for(to: &str, text: &str, status_report: bool) -> Vec<OutgoingPart> {
 }
 
 fn deliver_text(bytes: &[u8]) -> String {
-    match Pdu::decode(bytes, Direction::ToMobile).expect("decodes").tpdu {
+    match Pdu::decode(bytes, Direction::ToMobile)
+        .expect("decodes")
+        .tpdu
+    {
         Tpdu::Deliver(d) => d.text().unwrap_or_default().to_owned(),
         other => panic!("not a deliver: {other:?}"),
     }
@@ -193,10 +202,21 @@ async fn init_reaches_ready_on_every_profile() {
         wait_ready(&r.handle).await;
         let st = r.handle.status();
         let ids = &r.sim.paths().modems[0];
-        assert_eq!(st.identity.imei.as_deref(), Some(ids.imei.as_str()), "{profile:?}");
-        assert_eq!(st.identity.imsi.as_deref(), Some(ids.imsi.as_str()), "{profile:?}");
+        assert_eq!(
+            st.identity.imei.as_deref(),
+            Some(ids.imei.as_str()),
+            "{profile:?}"
+        );
+        assert_eq!(
+            st.identity.imsi.as_deref(),
+            Some(ids.imsi.as_str()),
+            "{profile:?}"
+        );
         assert!(st.identity.manufacturer.is_some(), "{profile:?}");
-        assert!(st.registration.is_some_and(|r| r.registered()), "{profile:?}: {st:?}");
+        assert!(
+            st.registration.is_some_and(|r| r.registered()),
+            "{profile:?}: {st:?}"
+        );
         assert!(st.smsc.is_some(), "{profile:?}");
         let sim_state = &r.sim.status()[0];
         assert_eq!(sim_state.cmgf, 0, "{profile:?}: PDU mode");
@@ -208,7 +228,13 @@ async fn init_reaches_ready_on_every_profile() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn iccid_is_read_per_profile() {
-    for profile in [Profile::Generic, Profile::Quectel, Profile::Huawei, Profile::Simcom, Profile::Sim800] {
+    for profile in [
+        Profile::Generic,
+        Profile::Quectel,
+        Profile::Huawei,
+        Profile::Simcom,
+        Profile::Sim800,
+    ] {
         let r = rig(profile).await;
         wait_ready(&r.handle).await;
         let ids = &r.sim.paths().modems[0];
@@ -226,10 +252,17 @@ async fn sends_single_and_multipart_and_the_phone_receives_them() {
     let r = rig(Profile::Generic).await;
     wait_ready(&r.handle).await;
 
-    let mrs = r.handle.send(parts_for(PHONE, "Hello from gsmgate", false)).await.expect("sent");
+    let mrs = r
+        .handle
+        .send(parts_for(PHONE, "Hello from gsmgate", false))
+        .await
+        .expect("sent");
     assert_eq!(mrs.len(), 1);
     eventually(Duration::from_secs(5), "single text at the phone", || {
-        r.sim.received(Some(PHONE)).iter().any(|t| t.text == "Hello from gsmgate" && t.complete)
+        r.sim
+            .received(Some(PHONE))
+            .iter()
+            .any(|t| t.text == "Hello from gsmgate" && t.complete)
     })
     .await;
 
@@ -238,13 +271,23 @@ async fn sends_single_and_multipart_and_the_phone_receives_them() {
     assert!(parts.len() > 1);
     let mrs = r.handle.send(parts.clone()).await.expect("multipart sent");
     assert_eq!(mrs.len(), parts.len());
-    eventually(Duration::from_secs(5), "multipart text at the phone", || {
-        r.sim.received(Some(PHONE)).iter().any(|t| t.text == long && t.complete)
-    })
+    eventually(
+        Duration::from_secs(5),
+        "multipart text at the phone",
+        || {
+            r.sim
+                .received(Some(PHONE))
+                .iter()
+                .any(|t| t.text == long && t.complete)
+        },
+    )
     .await;
     let got = r.sim.received(Some(PHONE));
     let multi = got.iter().find(|t| t.text == long).expect("received");
-    assert_eq!(multi.message_references, mrs, "TP-MRs returned are the modem's");
+    assert_eq!(
+        multi.message_references, mrs,
+        "TP-MRs returned are the modem's"
+    );
     assert_eq!(r.handle.status().sent, 1 + parts.len() as u64);
     r.stop().await;
 }
@@ -254,11 +297,24 @@ async fn send_refused_by_network_is_classified() {
     let r = rig(Profile::Generic).await;
     wait_ready(&r.handle).await;
     r.sim
-        .fault(0, &Fault::CmsError { code: 331, count: Some(1), rate: None })
+        .fault(
+            0,
+            &Fault::CmsError {
+                code: 331,
+                count: Some(1),
+                rate: None,
+            },
+        )
         .expect("fault");
-    let err = r.handle.send(parts_for(PHONE, "no network", false)).await.expect_err("refused");
+    let err = r
+        .handle
+        .send(parts_for(PHONE, "no network", false))
+        .await
+        .expect_err("refused");
     match &err {
-        SendError::Refused { class, confirmed, .. } => {
+        SendError::Refused {
+            class, confirmed, ..
+        } => {
             assert_eq!(*class, modem::ErrorClass::NoService);
             assert!(confirmed.is_empty());
         }
@@ -266,7 +322,10 @@ async fn send_refused_by_network_is_classified() {
     }
     assert!(!err.in_doubt());
     // The modem stays usable.
-    r.handle.send(parts_for(PHONE, "now it works", false)).await.expect("sent");
+    r.handle
+        .send(parts_for(PHONE, "now it works", false))
+        .await
+        .expect("sent");
     r.stop().await;
 }
 
@@ -275,15 +334,35 @@ async fn inbound_sms_is_deleted_only_after_the_ack() {
     let mut r = rig(Profile::Generic).await;
     wait_ready(&r.handle).await;
     r.sim
-        .phone_sms(&PhoneSms { from: PHONE.into(), modem: 0, text: "hi there".into(), ..Default::default() })
+        .phone_sms(&PhoneSms {
+            from: PHONE.into(),
+            modem: 0,
+            text: "hi there".into(),
+            ..Default::default()
+        })
         .expect("phone texts");
     let ev = next_message(&mut r.events, Duration::from_secs(5)).await;
-    let ModemEvent::Sms { storage, index, pdu, ack, .. } = ev else { panic!("not an sms") };
+    let ModemEvent::Sms {
+        storage,
+        index,
+        pdu,
+        ack,
+        ..
+    } = ev
+    else {
+        panic!("not an sms")
+    };
     assert_eq!(storage, "SM");
     let index = index.expect("stored");
     assert_eq!(deliver_text(&pdu), "hi there");
     // Not deleted before the ack.
-    assert!(r.sim.stored(0, "SM").expect("stored").iter().any(|m| m.index == index as usize));
+    assert!(
+        r.sim
+            .stored(0, "SM")
+            .expect("stored")
+            .iter()
+            .any(|m| m.index == index as usize)
+    );
     ack.send(()).expect("actor waits for the ack");
     eventually(Duration::from_secs(5), "message deleted after ack", || {
         r.sim.stored(0, "SM").expect("stored").is_empty()
@@ -297,16 +376,34 @@ async fn inbound_sms_without_ack_stays_on_the_sim() {
     let mut r = rig(Profile::Generic).await;
     wait_ready(&r.handle).await;
     r.sim
-        .phone_sms(&PhoneSms { from: PHONE.into(), modem: 0, text: "first".into(), ..Default::default() })
+        .phone_sms(&PhoneSms {
+            from: PHONE.into(),
+            modem: 0,
+            text: "first".into(),
+            ..Default::default()
+        })
         .expect("phone texts");
-    let ModemEvent::Sms { index: first, ack, .. } = next_message(&mut r.events, Duration::from_secs(5)).await else {
+    let ModemEvent::Sms {
+        index: first, ack, ..
+    } = next_message(&mut r.events, Duration::from_secs(5)).await
+    else {
         panic!("not an sms")
     };
     drop(ack); // storage failed above
     r.sim
-        .phone_sms(&PhoneSms { from: PHONE.into(), modem: 0, text: "second".into(), ..Default::default() })
+        .phone_sms(&PhoneSms {
+            from: PHONE.into(),
+            modem: 0,
+            text: "second".into(),
+            ..Default::default()
+        })
         .expect("phone texts");
-    let ModemEvent::Sms { index: second, pdu, ack, .. } = next_message(&mut r.events, Duration::from_secs(5)).await
+    let ModemEvent::Sms {
+        index: second,
+        pdu,
+        ack,
+        ..
+    } = next_message(&mut r.events, Duration::from_secs(5)).await
     else {
         panic!("not an sms")
     };
@@ -318,7 +415,10 @@ async fn inbound_sms_without_ack_stays_on_the_sim() {
     })
     .await;
     let s = r.sim.stored(0, "SM").expect("stored");
-    assert!(s.iter().any(|m| Some(m.index as u32) == first), "unacked message must stay: {s:?}");
+    assert!(
+        s.iter().any(|m| Some(m.index as u32) == first),
+        "unacked message must stay: {s:?}"
+    );
     r.stop().await;
 }
 
@@ -326,14 +426,24 @@ async fn inbound_sms_without_ack_stays_on_the_sim() {
 async fn storage_drain_at_start_publishes_stored_messages() {
     let spec = ModemSpec::default();
     let (sim, dir, port) = start_sim(spec).await;
-    sim.phone_sms(&PhoneSms { from: PHONE.into(), modem: 0, text: "while you were away".into(), ..Default::default() })
-        .expect("phone texts");
-    eventually(Duration::from_secs(5), "message stored before the actor starts", || {
-        sim.stored(0, "SM").map(|s| s.len() == 1).unwrap_or(false)
+    sim.phone_sms(&PhoneSms {
+        from: PHONE.into(),
+        modem: 0,
+        text: "while you were away".into(),
+        ..Default::default()
     })
+    .expect("phone texts");
+    eventually(
+        Duration::from_secs(5),
+        "message stored before the actor starts",
+        || sim.stored(0, "SM").map(|s| s.len() == 1).unwrap_or(false),
+    )
     .await;
     let (handle, mut events, cancel, task) = start_actor(port, Profile::Generic, |_| {});
-    let ModemEvent::Sms { pdu, ack, index, .. } = next_message(&mut events, Duration::from_secs(10)).await else {
+    let ModemEvent::Sms {
+        pdu, ack, index, ..
+    } = next_message(&mut events, Duration::from_secs(10)).await
+    else {
         panic!("not an sms")
     };
     assert!(index.is_some());
@@ -345,7 +455,14 @@ async fn storage_drain_at_start_publishes_stored_messages() {
         sim.stored(0, "SM").map(|s| s.is_empty()).unwrap_or(false)
     })
     .await;
-    let r = Rig { sim, _dir: dir, handle, events, cancel, task };
+    let r = Rig {
+        sim,
+        _dir: dir,
+        handle,
+        events,
+        cancel,
+        task,
+    };
     r.stop().await;
 }
 
@@ -353,9 +470,22 @@ async fn storage_drain_at_start_publishes_stored_messages() {
 async fn status_report_event_matches_the_send() {
     let mut r = rig(Profile::Generic).await;
     wait_ready(&r.handle).await;
-    let mrs = r.handle.send(parts_for(PHONE, "report please", true)).await.expect("sent");
+    let mrs = r
+        .handle
+        .send(parts_for(PHONE, "report please", true))
+        .await
+        .expect("sent");
     let ev = next_message(&mut r.events, Duration::from_secs(5)).await;
-    let ModemEvent::StatusReport { mr, recipient, status, ack, .. } = ev else { panic!("not a report: {ev:?}") };
+    let ModemEvent::StatusReport {
+        mr,
+        recipient,
+        status,
+        ack,
+        ..
+    } = ev
+    else {
+        panic!("not a report: {ev:?}")
+    };
     assert_eq!(mr, mrs.first().copied());
     assert_eq!(recipient.as_deref(), Some(PHONE));
     assert_eq!(status, Some(0));
@@ -374,12 +504,34 @@ async fn garbage_on_the_line_does_not_break_the_modem() {
     let r = rig(Profile::Generic).await;
     wait_ready(&r.handle).await;
     for _ in 0..5 {
-        r.sim.fault(0, &Fault::Garbage { hex: None, count: Some(64) }).expect("garbage");
+        r.sim
+            .fault(
+                0,
+                &Fault::Garbage {
+                    hex: None,
+                    count: Some(64),
+                },
+            )
+            .expect("garbage");
     }
-    r.sim.fault(0, &Fault::Garbage { hex: Some("FF00FE0D0A3E20".into()), count: None }).expect("garbage");
-    r.handle.send(parts_for(PHONE, "still fine", false)).await.expect("sent");
+    r.sim
+        .fault(
+            0,
+            &Fault::Garbage {
+                hex: Some("FF00FE0D0A3E20".into()),
+                count: None,
+            },
+        )
+        .expect("garbage");
+    r.handle
+        .send(parts_for(PHONE, "still fine", false))
+        .await
+        .expect("sent");
     eventually(Duration::from_secs(5), "text at the phone", || {
-        r.sim.received(Some(PHONE)).iter().any(|t| t.text == "still fine")
+        r.sim
+            .received(Some(PHONE))
+            .iter()
+            .any(|t| t.text == "still fine")
     })
     .await;
     r.stop().await;
@@ -390,34 +542,61 @@ async fn stalled_modem_recovers_to_ready() {
     let r = rig(Profile::Generic).await;
     wait_ready(&r.handle).await;
     r.sim.fault(0, &Fault::Stall { on: true }).expect("stall");
-    wait_state(&r.handle, Duration::from_secs(10), |s| *s != ModemState::Ready).await;
-    let err = r.handle.send(parts_for(PHONE, "during the stall", false)).await.expect_err("unavailable");
+    wait_state(&r.handle, Duration::from_secs(10), |s| {
+        *s != ModemState::Ready
+    })
+    .await;
+    let err = r
+        .handle
+        .send(parts_for(PHONE, "during the stall", false))
+        .await
+        .expect_err("unavailable");
     assert!(!err.in_doubt(), "{err:?}");
-    r.sim.fault(0, &Fault::Stall { on: false }).expect("unstall");
+    r.sim
+        .fault(0, &Fault::Stall { on: false })
+        .expect("unstall");
     wait_ready(&r.handle).await;
     assert!(r.handle.status().recoveries >= 1);
-    r.handle.send(parts_for(PHONE, "after the stall", false)).await.expect("sent");
+    r.handle
+        .send(parts_for(PHONE, "after the stall", false))
+        .await
+        .expect("sent");
     r.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unplug_after_submit_is_in_doubt_and_replug_comes_back() {
     let spec = ModemSpec {
-        latency: sim::Latency { send: MsRange(2000, 2000), ..sim::Latency::default() },
+        latency: sim::Latency {
+            send: MsRange(2000, 2000),
+            ..sim::Latency::default()
+        },
         ..ModemSpec::default()
     };
-    let r = rig_with(spec, Profile::Generic, |c| c.timeouts.sms_result = Duration::from_secs(10)).await;
+    let r = rig_with(spec, Profile::Generic, |c| {
+        c.timeouts.sms_result = Duration::from_secs(10)
+    })
+    .await;
     wait_ready(&r.handle).await;
     let h = r.handle.clone();
     let send = tokio::spawn(async move { h.send(parts_for(PHONE, "in doubt", false)).await });
-    eventually(Duration::from_secs(5), "the network has the PDU", || !r.sim.submitted().is_empty()).await;
+    eventually(Duration::from_secs(5), "the network has the PDU", || {
+        !r.sim.submitted().is_empty()
+    })
+    .await;
     r.sim.fault(0, &Fault::Unplug).expect("unplug");
     let err = send.await.expect("join").expect_err("interrupted");
     assert!(err.in_doubt(), "submitted PDU must be in doubt: {err:?}");
-    wait_state(&r.handle, Duration::from_secs(5), |s| *s == ModemState::Vanished).await;
+    wait_state(&r.handle, Duration::from_secs(5), |s| {
+        *s == ModemState::Vanished
+    })
+    .await;
     r.sim.fault(0, &Fault::Replug).expect("replug");
     wait_ready(&r.handle).await;
-    r.handle.send(parts_for(PHONE, "back again", false)).await.expect("sent after replug");
+    r.handle
+        .send(parts_for(PHONE, "back again", false))
+        .await
+        .expect("sent after replug");
     r.stop().await;
 }
 
@@ -433,7 +612,9 @@ async fn unplug_before_submit_is_safe_to_retry() {
     let err = send.await.expect("join").expect_err("interrupted");
     assert!(!err.in_doubt(), "{err:?}");
     assert!(r.sim.submitted().is_empty());
-    r.sim.fault(0, &Fault::Stall { on: false }).expect("unstall");
+    r.sim
+        .fault(0, &Fault::Stall { on: false })
+        .expect("unstall");
     r.sim.fault(0, &Fault::Replug).expect("replug");
     wait_ready(&r.handle).await;
     r.stop().await;
@@ -441,7 +622,10 @@ async fn unplug_before_submit_is_safe_to_retry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configured_pin_is_entered_once() {
-    let spec = ModemSpec { pin: Some("4321".into()), ..ModemSpec::default() };
+    let spec = ModemSpec {
+        pin: Some("4321".into()),
+        ..ModemSpec::default()
+    };
     let r = rig_with(spec, Profile::Generic, |c| c.pin = Some("4321".into())).await;
     wait_ready(&r.handle).await;
     let s = &r.sim.status()[0];
@@ -451,7 +635,10 @@ async fn configured_pin_is_entered_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_pin_takes_the_modem_out_of_the_pool_without_retrying() {
-    let spec = ModemSpec { pin: Some("4321".into()), ..ModemSpec::default() };
+    let spec = ModemSpec {
+        pin: Some("4321".into()),
+        ..ModemSpec::default()
+    };
     let r = rig_with(spec, Profile::Generic, |c| c.pin = Some("0000".into())).await;
     let s = wait_state(&r.handle, Duration::from_secs(20), |s| {
         matches!(s, ModemState::Ready | ModemState::OutOfPool { .. })
@@ -461,19 +648,33 @@ async fn wrong_pin_takes_the_modem_out_of_the_pool_without_retrying() {
     // Give a retry every chance to happen: a health-interval's worth of further polling.
     let until = Instant::now() + Duration::from_secs(1);
     while Instant::now() < until {
-        assert_eq!(r.sim.status()[0].pin_attempts, 2, "exactly one wrong PIN entry");
+        assert_eq!(
+            r.sim.status()[0].pin_attempts,
+            2,
+            "exactly one wrong PIN entry"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let err = r.handle.send(parts_for(PHONE, "x", false)).await.expect_err("out of pool");
+    let err = r
+        .handle
+        .send(parts_for(PHONE, "x", false))
+        .await
+        .expect_err("out of pool");
     assert!(matches!(err, SendError::ModemUnavailable { .. }));
     r.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_pin_config_goes_out_of_the_pool() {
-    let spec = ModemSpec { pin: Some("4321".into()), ..ModemSpec::default() };
+    let spec = ModemSpec {
+        pin: Some("4321".into()),
+        ..ModemSpec::default()
+    };
     let r = rig_with(spec, Profile::Generic, |_| {}).await;
-    let s = wait_state(&r.handle, Duration::from_secs(20), |s| matches!(s, ModemState::OutOfPool { .. })).await;
+    let s = wait_state(&r.handle, Duration::from_secs(20), |s| {
+        matches!(s, ModemState::OutOfPool { .. })
+    })
+    .await;
     assert!(matches!(s, ModemState::OutOfPool { reason } if reason.contains("PIN")));
     assert_eq!(r.sim.status()[0].pin_attempts, 3);
     r.stop().await;
@@ -488,7 +689,10 @@ async fn quectel_refuses_pin_with_one_attempt_left() {
         ..ModemSpec::default()
     };
     let r = rig_with(spec, Profile::Quectel, |c| c.pin = Some("4321".into())).await;
-    let s = wait_state(&r.handle, Duration::from_secs(20), |s| matches!(s, ModemState::OutOfPool { .. })).await;
+    let s = wait_state(&r.handle, Duration::from_secs(20), |s| {
+        matches!(s, ModemState::OutOfPool { .. })
+    })
+    .await;
     assert!(matches!(s, ModemState::OutOfPool { reason } if reason.contains("attempt")));
     assert_eq!(r.sim.status()[0].pin_attempts, 1, "the PIN was not tried");
     r.stop().await;
@@ -499,9 +703,48 @@ async fn shutdown_stops_the_actor_and_disables_it() {
     let r = rig(Profile::Generic).await;
     wait_ready(&r.handle).await;
     r.cancel.cancel();
-    timeout(Duration::from_secs(10), r.task).await.expect("actor stops").expect("no panic");
+    timeout(Duration::from_secs(10), r.task)
+        .await
+        .expect("actor stops")
+        .expect("no panic");
     assert_eq!(r.handle.status().state, ModemState::Disabled);
-    let err = r.handle.send(parts_for(PHONE, "late", false)).await.expect_err("stopped");
+    let err = r
+        .handle
+        .send(parts_for(PHONE, "late", false))
+        .await
+        .expect_err("stopped");
     assert!(matches!(err, SendError::ModemUnavailable { .. }));
     r.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_control_overtakes_queued_sends() {
+    let spec = ModemSpec {
+        latency: sim::Latency {
+            send: MsRange(300, 300),
+            ..sim::Latency::default()
+        },
+        ..ModemSpec::default()
+    };
+    let r = rig_with(spec, Profile::Generic, |_| {}).await;
+    wait_ready(&r.handle).await;
+    let mut sends = Vec::new();
+    for i in 0..5 {
+        let h = r.handle.clone();
+        sends.push(tokio::spawn(async move {
+            h.send(parts_for(PHONE, &format!("bulk {i}"), false)).await
+        }));
+    }
+    eventually(Duration::from_secs(5), "first bulk send in flight", || {
+        !r.sim.submitted().is_empty()
+    })
+    .await;
+    r.handle.clcc().await.expect("AT+CLCC answered");
+    let done = r.sim.submitted().len();
+    assert!(done < 5, "call request waited behind {done} queued sends");
+    for s in sends {
+        s.await.expect("join").expect("bulk send");
+    }
+    assert_eq!(r.sim.submitted().len(), 5);
+    r.stop().await;
 }
