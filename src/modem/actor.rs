@@ -493,7 +493,7 @@ impl ModemActor {
 
     async fn exec_inner(&mut self, cmd: &Command, timeout: Duration) -> Result<Answer, ExecError> {
         let started = Instant::now();
-        self.write(&cmd.bytes()).await?;
+        self.write(cmd.bytes()).await?;
         let mut deadline = started + timeout;
         let mut submitted = false;
         self.last_submitted = false;
@@ -1506,7 +1506,7 @@ impl ModemActor {
                     "no answer to AT within {within:?}"
                 )));
             }
-            let closer: &[u8] = if probe % 2 == 0 {
+            let closer: &[u8] = if probe.is_multiple_of(2) {
                 &[CTRL_Z, b'\r']
             } else {
                 &[ESC, b'\r']
@@ -1582,13 +1582,10 @@ impl ModemActor {
                     };
                     if a.result.is_ok() {
                         self.mem1 = Some("SM".into());
-                        if let Some(usage) =
-                            a.lines.iter().find_map(|l| response::parse_cpms(l).ok())
-                        {
-                            if let Some(u) = usage.last() {
-                                self.status
-                                    .send_modify(|s| s.storage = Some((u.used, u.total)));
-                            }
+                        let usage = a.lines.iter().find_map(|l| response::parse_cpms(l).ok());
+                        if let Some(u) = usage.as_ref().and_then(|u| u.last()) {
+                            self.status
+                                .send_modify(|s| s.storage = Some((u.used, u.total)));
                         }
                         Ok(())
                     } else {
@@ -1664,14 +1661,15 @@ impl ModemActor {
         }
         if let Some(q) = init::pin_tries_command(self.cfg.profile) {
             let a = self.simple(q).await?;
-            if let Ok(tries) = response::parse_pin_attempts(&a.lines) {
-                if let Some(left) = tries.pin {
-                    info!(left, "PIN attempts left");
-                    if left <= 1 {
-                        return Err(InitFail::OutOfPool(format!(
-                            "only {left} PIN attempt left; refusing to risk the PUK lock"
-                        )));
-                    }
+            let left = response::parse_pin_attempts(&a.lines)
+                .ok()
+                .and_then(|t| t.pin);
+            if let Some(left) = left {
+                info!(left, "PIN attempts left");
+                if left <= 1 {
+                    return Err(InitFail::OutOfPool(format!(
+                        "only {left} PIN attempt left; refusing to risk the PUK lock"
+                    )));
                 }
             }
         }
