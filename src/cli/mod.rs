@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod pdu;
+pub mod sim;
 
 /// gsmgate — a self-hosted community texting gateway for USB GSM modems.
 #[derive(Debug, Parser)]
@@ -22,6 +23,8 @@ pub enum Command {
     /// Encode or decode SMS PDUs (debugging tools for modem work).
     #[command(subcommand)]
     Pdu(pdu::PduCommand),
+    /// Run simulated modems on pseudo-terminals (DIR/modemN, DIR/control.sock).
+    Sim(sim::SimArgs),
 }
 
 /// Exit code for a failed operation (usage errors exit 2 through clap).
@@ -33,5 +36,6 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Pdu(cmd) => pdu::run(cmd),
+        Command::Sim(args) => sim::run(args),
     }
 }

@@ -484,3 +484,14 @@ impl Pdu {
         decode_any(bytes)
     }
 }
+
+impl Timestamp {
+    /// Reads the seven semi-octet octets of a TP-SCTS / TP-DT / absolute TP-VP (23.040 §9.2.3.11).
+    pub fn from_semi_octets(octets: [u8; 7]) -> Timestamp {
+        match timestamp("time stamp")(&octets) {
+            Ok((_, t)) => t,
+            // Seven octets are always enough for the parser, which has no other failure.
+            Err(_) => Timestamp { year: 2000, month: 1, day: 1, hour: 0, minute: 0, second: 0, tz_quarter_hours: 0 },
+        }
+    }
+}

@@ -267,3 +267,14 @@ pub fn to_hex(bytes: &[u8]) -> String {
     }
     s
 }
+
+impl Timestamp {
+    /// The seven semi-octet octets of this time stamp (23.040 §9.2.3.11).
+    pub fn to_semi_octets(&self) -> [u8; 7] {
+        let mut v = Vec::with_capacity(7);
+        write_timestamp(self, &mut v);
+        let mut out = [0u8; 7];
+        out.copy_from_slice(&v);
+        out
+    }
+}
