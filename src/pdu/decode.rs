@@ -491,7 +491,15 @@ impl Timestamp {
         match timestamp("time stamp")(&octets) {
             Ok((_, t)) => t,
             // Seven octets are always enough for the parser, which has no other failure.
-            Err(_) => Timestamp { year: 2000, month: 1, day: 1, hour: 0, minute: 0, second: 0, tz_quarter_hours: 0 },
+            Err(_) => Timestamp {
+                year: 2000,
+                month: 1,
+                day: 1,
+                hour: 0,
+                minute: 0,
+                second: 0,
+                tz_quarter_hours: 0,
+            },
         }
     }
 }
