@@ -64,28 +64,16 @@ impl<'a> Field<'a> {
 
     /// The field as text, `None` when omitted or empty.
     pub(crate) fn opt_text(&self) -> Option<String> {
-        if self.is_empty() {
-            None
-        } else {
-            Some(self.text().to_owned())
-        }
+        if self.is_empty() { None } else { Some(self.text().to_owned()) }
     }
 }
 
 fn quoted(input: &str) -> IResult<&str, Field<'_>> {
-    map(
-        delimited(char('"'), take_till(|c| c == '"'), char('"')),
-        Field::Quoted,
-    )
-    .parse(input)
+    map(delimited(char('"'), take_till(|c| c == '"'), char('"')), Field::Quoted).parse(input)
 }
 
 fn paren(input: &str) -> IResult<&str, Field<'_>> {
-    map(
-        delimited(char('('), take_till(|c| c == ')'), char(')')),
-        Field::Paren,
-    )
-    .parse(input)
+    map(delimited(char('('), take_till(|c| c == ')'), char(')')), Field::Paren).parse(input)
 }
 
 fn bare(input: &str) -> IResult<&str, Field<'_>> {
@@ -105,20 +93,13 @@ pub(crate) fn field_list(input: &str) -> IResult<&str, Vec<Field<'_>>> {
 /// Returns `None` when the prefix does not match or text trails an unterminated field.
 pub(crate) fn prefixed_fields<'a>(line: &'a str, prefix: &str) -> Option<Vec<Field<'a>>> {
     let rest = strip_prefix_ci(line, prefix)?;
-    all_consuming(preceded(space0, field_list))
-        .parse(rest)
-        .ok()
-        .map(|(_, f)| f)
+    all_consuming(preceded(space0, field_list)).parse(rest).ok().map(|(_, f)| f)
 }
 
 /// Case-insensitive prefix strip: some firmwares answer in lower case (`+cmti:`).
 pub(crate) fn strip_prefix_ci<'a>(line: &'a str, prefix: &str) -> Option<&'a str> {
     let head = line.get(..prefix.len())?;
-    if head.eq_ignore_ascii_case(prefix) {
-        line.get(prefix.len()..)
-    } else {
-        None
-    }
+    if head.eq_ignore_ascii_case(prefix) { line.get(prefix.len()..) } else { None }
 }
 
 /// A run of hex digits (PDU lines, `+CRSM` data).
@@ -135,12 +116,7 @@ mod tests {
         let f = prefixed_fields(r#"+COPS: 0,0,"CHINA, MOBILE",7"#, "+COPS:").unwrap();
         assert_eq!(
             f,
-            vec![
-                Field::Bare("0"),
-                Field::Bare("0"),
-                Field::Quoted("CHINA, MOBILE"),
-                Field::Bare("7")
-            ]
+            vec![Field::Bare("0"), Field::Bare("0"), Field::Quoted("CHINA, MOBILE"), Field::Bare("7")]
         );
     }
 
@@ -154,14 +130,7 @@ mod tests {
     #[test]
     fn lexes_parens() {
         let f = prefixed_fields(r#"+CPMS: ("SM","ME"),(),("SM")"#, "+CPMS:").unwrap();
-        assert_eq!(
-            f,
-            vec![
-                Field::Paren(r#""SM","ME""#),
-                Field::Paren(""),
-                Field::Paren(r#""SM""#)
-            ]
-        );
+        assert_eq!(f, vec![Field::Paren(r#""SM","ME""#), Field::Paren(""), Field::Paren(r#""SM""#)]);
     }
 
     #[test]

@@ -45,14 +45,8 @@ pub struct SimArgs {
 
 fn range(s: &str, flag: &str) -> anyhow::Result<MsRange> {
     let (a, b) = s.split_once('-').unwrap_or((s, s));
-    let a: u64 = a
-        .trim()
-        .parse()
-        .with_context(|| format!("--{flag}: {s:?} is not MIN-MAX"))?;
-    let b: u64 = b
-        .trim()
-        .parse()
-        .with_context(|| format!("--{flag}: {s:?} is not MIN-MAX"))?;
+    let a: u64 = a.trim().parse().with_context(|| format!("--{flag}: {s:?} is not MIN-MAX"))?;
+    let b: u64 = b.trim().parse().with_context(|| format!("--{flag}: {s:?} is not MIN-MAX"))?;
     if b < a {
         bail!("--{flag}: MAX is below MIN in {s:?}");
     }
@@ -86,13 +80,8 @@ async fn run_async(args: SimArgs) -> anyhow::Result<()> {
     let cfg = config(&args)?;
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    let sim = Simulator::start(cfg)
-        .await
-        .context("starting the simulator")?;
-    println!(
-        "{}",
-        serde_json::to_string(&sim.paths()).context("printing the paths")?
-    );
+    let sim = Simulator::start(cfg).await.context("starting the simulator")?;
+    println!("{}", serde_json::to_string(&sim.paths()).context("printing the paths")?);
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
@@ -103,11 +92,7 @@ async fn run_async(args: SimArgs) -> anyhow::Result<()> {
 
 /// Runs the verb.
 pub fn run(args: SimArgs) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("gsmgate sim: cannot start the runtime: {e}");

@@ -109,9 +109,7 @@ pub fn encode_char(c: char) -> Option<Gsm7Char> {
 
 /// Septets `text` needs in GSM 7-bit, or `None` if some character is in neither table.
 pub fn septet_len(text: &str) -> Option<usize> {
-    text.chars()
-        .map(|c| encode_char(c).map(Gsm7Char::len))
-        .sum()
+    text.chars().map(|c| encode_char(c).map(Gsm7Char::len)).sum()
 }
 
 /// Appends the septets of `text` to `out`; characters outside both tables become `?` when

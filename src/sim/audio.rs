@@ -86,17 +86,11 @@ pub enum WavError {
 pub fn wav_samples(bytes: &[u8]) -> Option<Vec<i16>> {
     let reader = hound::WavReader::new(Cursor::new(bytes)).ok()?;
     let spec = reader.spec();
-    if spec.sample_format != hound::SampleFormat::Int
-        || spec.bits_per_sample != 16
-        || spec.channels == 0
-    {
+    if spec.sample_format != hound::SampleFormat::Int || spec.bits_per_sample != 16 || spec.channels == 0 {
         return None;
     }
     let ch = usize::from(spec.channels);
-    let all: Vec<i16> = reader
-        .into_samples::<i16>()
-        .filter_map(Result::ok)
-        .collect();
+    let all: Vec<i16> = reader.into_samples::<i16>().filter_map(Result::ok).collect();
     let mono: Vec<i16> = all.iter().step_by(ch).copied().collect();
     if spec.sample_rate == 8000 || spec.sample_rate == 0 {
         return Some(mono);
@@ -104,20 +98,15 @@ pub fn wav_samples(bytes: &[u8]) -> Option<Vec<i16>> {
     let out_len = (mono.len() as u64 * 8000 / u64::from(spec.sample_rate)) as usize;
     Some(
         (0..out_len)
-            .filter_map(|i| {
-                mono.get((i as u64 * u64::from(spec.sample_rate) / 8000) as usize)
-                    .copied()
-            })
+            .filter_map(|i| mono.get((i as u64 * u64::from(spec.sample_rate) / 8000) as usize).copied())
             .collect(),
     )
 }
 
 /// Reads a WAV file into 8 kHz mono samples.
 pub fn read_wav(path: &Path) -> Result<Vec<i16>, WavError> {
-    let bytes = std::fs::read(path).map_err(|e| WavError::Read {
-        path: path.display().to_string(),
-        source: hound::Error::IoError(e),
-    })?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| WavError::Read { path: path.display().to_string(), source: hound::Error::IoError(e) })?;
     wav_samples(&bytes).ok_or_else(|| WavError::Read {
         path: path.display().to_string(),
         source: hound::Error::Unsupported,
@@ -126,16 +115,8 @@ pub fn read_wav(path: &Path) -> Result<Vec<i16>, WavError> {
 
 /// Writes 8 kHz mono s16 samples as a WAV file.
 pub fn write_wav(path: &Path, samples: &[i16]) -> Result<(), WavError> {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 8000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let err = |source| WavError::Write {
-        path: path.display().to_string(),
-        source,
-    };
+    let spec = hound::WavSpec { channels: 1, sample_rate: 8000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let err = |source| WavError::Write { path: path.display().to_string(), source };
     let mut w = hound::WavWriter::create(path, spec).map_err(err)?;
     for s in samples {
         w.write_sample(*s).map_err(err)?;
@@ -144,9 +125,7 @@ pub fn write_wav(path: &Path, samples: &[i16]) -> Result<(), WavError> {
 }
 
 fn bytes_to_samples(b: &[u8]) -> Vec<i16> {
-    b.chunks_exact(2)
-        .map(|c| i16::from_le_bytes([c[0], c[1]]))
-        .collect()
+    b.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect()
 }
 
 fn samples_to_bytes(s: &[i16]) -> Vec<u8> {

@@ -71,11 +71,7 @@ impl Command {
     /// The numeric value of a basic command (`E0` → 0); a missing number means 0 (V.250 §5.3.1).
     pub fn basic_value(&self) -> Option<i64> {
         let t = self.raw.trim();
-        if t.is_empty() {
-            Some(0)
-        } else {
-            t.parse().ok()
-        }
+        if t.is_empty() { Some(0) } else { t.parse().ok() }
     }
 }
 
@@ -119,15 +115,9 @@ pub fn parse_body(body: &str) -> Result<Vec<Command>, ParseError> {
                 while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
                     i += 1;
                 }
-                let name: String = chars[start..i]
-                    .iter()
-                    .collect::<String>()
-                    .to_ascii_uppercase();
+                let name: String = chars[start..i].iter().collect::<String>().to_ascii_uppercase();
                 if name.len() < 2 {
-                    return Err(ParseError::Unexpected {
-                        ch: c,
-                        offset: start,
-                    });
+                    return Err(ParseError::Unexpected { ch: c, offset: start });
                 }
                 let (form, raw, next) = extended_tail(&chars, i)?;
                 out.push(Command { name, form, raw });
@@ -136,11 +126,7 @@ pub fn parse_body(body: &str) -> Result<Vec<Command>, ParseError> {
             _ if c.eq_ignore_ascii_case(&'d') => {
                 // Dial: the rest of the line is the dial string (V.250 §6.3.1).
                 let raw: String = chars[i + 1..].iter().collect();
-                out.push(Command {
-                    name: "D".into(),
-                    form: Form::Exec,
-                    raw: raw.trim().to_string(),
-                });
+                out.push(Command { name: "D".into(), form: Form::Exec, raw: raw.trim().to_string() });
                 i = chars.len();
             }
             '&' | '\\' => {
@@ -149,10 +135,7 @@ pub fn parse_body(body: &str) -> Result<Vec<Command>, ParseError> {
                     return Err(ParseError::Unexpected { ch: c, offset: i });
                 }
                 i += 2;
-                let name: String = chars[start..i]
-                    .iter()
-                    .collect::<String>()
-                    .to_ascii_uppercase();
+                let name: String = chars[start..i].iter().collect::<String>().to_ascii_uppercase();
                 let (form, raw, next) = basic_tail(&chars, i);
                 out.push(Command { name, form, raw });
                 i = next;
@@ -168,11 +151,7 @@ pub fn parse_body(body: &str) -> Result<Vec<Command>, ParseError> {
                     }
                     let reg: String = chars[start..i].iter().collect();
                     let (form, raw, next) = extended_tail(&chars, i)?;
-                    out.push(Command {
-                        name: format!("S{reg}"),
-                        form,
-                        raw,
-                    });
+                    out.push(Command { name: format!("S{reg}"), form, raw });
                     i = next;
                     continue;
                 }
@@ -219,9 +198,7 @@ fn extended_tail(chars: &[char], i: usize) -> Result<(Form, String, usize), Pars
                 j += 1;
             }
             if quoted {
-                return Err(ParseError::UnterminatedQuote(
-                    chars[start..].iter().collect(),
-                ));
+                return Err(ParseError::UnterminatedQuote(chars[start..].iter().collect()));
             }
             Ok((Form::Set, chars[start..j].iter().collect(), j))
         }
@@ -276,11 +253,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn names(line: &str) -> Vec<(String, Form, String)> {
-        parse_line(line)
-            .unwrap()
-            .into_iter()
-            .map(|c| (c.name, c.form, c.raw))
-            .collect()
+        parse_line(line).unwrap().into_iter().map(|c| (c.name, c.form, c.raw)).collect()
     }
 
     #[test]
@@ -320,10 +293,7 @@ mod tests {
     fn semicolon_inside_quotes_does_not_split() {
         let c = parse_line("AT+CSCA=\"+1;555\",145;E0").unwrap();
         assert_eq!(c.len(), 2);
-        assert_eq!(
-            c[0].args(),
-            vec![Arg::Str("+1;555".into()), Arg::Bare("145".into())]
-        );
+        assert_eq!(c[0].args(), vec![Arg::Str("+1;555".into()), Arg::Bare("145".into())]);
         assert_eq!(c[1].name, "E");
     }
 
@@ -337,22 +307,14 @@ mod tests {
 
     #[test]
     fn dial_swallows_rest() {
-        assert_eq!(
-            names("ATD+15551234;"),
-            vec![("D".into(), Form::Exec, "+15551234;".into())]
-        );
+        assert_eq!(names("ATD+15551234;"), vec![("D".into(), Form::Exec, "+15551234;".into())]);
     }
 
     #[test]
     fn args_split() {
         assert_eq!(
             split_args("1,\"SM\",,7"),
-            vec![
-                Arg::Bare("1".into()),
-                Arg::Str("SM".into()),
-                Arg::Empty,
-                Arg::Bare("7".into())
-            ]
+            vec![Arg::Bare("1".into()), Arg::Str("SM".into()), Arg::Empty, Arg::Bare("7".into())]
         );
         assert_eq!(split_args(""), vec![]);
         assert_eq!(split_args("\"\""), vec![Arg::Str(String::new())]);
@@ -361,10 +323,7 @@ mod tests {
     #[test]
     fn errors() {
         assert!(matches!(parse_line("XYZ"), Err(ParseError::NoAtPrefix(_))));
-        assert!(matches!(
-            parse_line("AT+CSCA=\"abc"),
-            Err(ParseError::UnterminatedQuote(_))
-        ));
+        assert!(matches!(parse_line("AT+CSCA=\"abc"), Err(ParseError::UnterminatedQuote(_))));
         assert!(parse_line("AT+").is_err());
         assert!(parse_line("AT!").is_err());
     }

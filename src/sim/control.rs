@@ -156,28 +156,18 @@ pub fn handle_line(sim: &SimHandle, line: &str) -> Value {
     let result: Result<Value, SimError> = match req {
         Request::Status { .. } => Ok(json!({"paths": sim.paths(), "modems": sim.status()})),
         Request::Sms { sms, .. } => sim.phone_sms(&sms).map(|parts| json!({"parts": parts})),
-        Request::Call { call, .. } => sim
-            .phone_call(&call)
-            .map(|call_id| json!({"call_id": call_id})),
+        Request::Call { call, .. } => sim.phone_call(&call).map(|call_id| json!({"call_id": call_id})),
         Request::Hangup { from, .. } => sim.phone_hangup(&from).map(|()| Value::Null),
         Request::Received { phone, .. } => Ok(to_value(sim.received(phone.as_deref()))),
         Request::Submitted { .. } => Ok(to_value(sim.submitted())),
         Request::Calls { phone, .. } => Ok(to_value(sim.calls(phone.as_deref()))),
-        Request::SaveAudio { call_id, path, .. } => {
-            sim.save_heard(call_id, &path).map(|()| Value::Null)
-        }
+        Request::SaveAudio { call_id, path, .. } => sim.save_heard(call_id, &path).map(|()| Value::Null),
         Request::Fault { modem, fault, .. } => sim.fault(modem, &fault).map(|()| Value::Null),
         Request::Stored { modem, mem, .. } => sim.stored(modem, &mem).map(to_value),
         Request::AudioStats { modem, .. } => sim.audio_stats(modem).map(to_value),
-        Request::PutFile {
-            modem, name, path, ..
-        } => match std::fs::read(&path) {
+        Request::PutFile { modem, name, path, .. } => match std::fs::read(&path) {
             Ok(data) => sim.put_file(modem, &name, data).map(|()| Value::Null),
-            Err(source) => Err(SimError::Io {
-                what: "reading",
-                path,
-                source,
-            }),
+            Err(source) => Err(SimError::Io { what: "reading", path, source }),
         },
         Request::ReportStatus { status, .. } => {
             sim.set_report_status(status);
@@ -223,10 +213,7 @@ async fn connection(stream: UnixStream, sim: SimHandle) -> std::io::Result<()> {
     let mut buf = Vec::new();
     loop {
         buf.clear();
-        let n = (&mut reader)
-            .take(MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut buf)
-            .await?;
+        let n = (&mut reader).take(MAX_LINE as u64 + 1).read_until(b'\n', &mut buf).await?;
         if n == 0 {
             return Ok(());
         }
@@ -235,19 +222,12 @@ async fn connection(stream: UnixStream, sim: SimHandle) -> std::io::Result<()> {
             let mut sink = Vec::new();
             loop {
                 sink.clear();
-                let m = (&mut reader)
-                    .take(64 * 1024)
-                    .read_until(b'\n', &mut sink)
-                    .await?;
+                let m = (&mut reader).take(64 * 1024).read_until(b'\n', &mut sink).await?;
                 if m == 0 || sink.last() == Some(&b'\n') {
                     break;
                 }
             }
-            err(
-                Value::Null,
-                "too_large",
-                format!("request longer than {MAX_LINE} bytes"),
-            )
+            err(Value::Null, "too_large", format!("request longer than {MAX_LINE} bytes"))
         } else {
             let line = String::from_utf8_lossy(&buf);
             let line = line.trim();

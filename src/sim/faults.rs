@@ -16,18 +16,11 @@ use serde::{Deserialize, Serialize};
 pub enum Fault {
     /// Fail sends (`AT+CMGS`/`AT+CMSS`) with `+CMS ERROR: <code>`: the next `count` sends, or a
     /// fraction `rate` (0.0–1.0) of all sends until cleared. Neither given means the next send.
-    CmsError {
-        code: u16,
-        count: Option<u32>,
-        rate: Option<f64>,
-    },
+    CmsError { code: u16, count: Option<u32>, rate: Option<f64> },
     /// Stop injecting send errors.
     ClearCmsError,
     /// Write bytes that are not AT protocol: the given hex, or `count` random bytes.
-    Garbage {
-        hex: Option<String>,
-        count: Option<usize>,
-    },
+    Garbage { hex: Option<String>, count: Option<usize> },
     /// Write every response in random small chunks (1–`max_chunk` bytes) with short pauses.
     SplitWrites { on: bool, max_chunk: Option<usize> },
     /// The modem stops answering commands (URCs continue, like a hung Huawei E1550).
@@ -136,16 +129,8 @@ mod tests {
 
     #[test]
     fn fault_json_shape() {
-        let f: Fault =
-            serde_json::from_str(r#"{"kind":"cms_error","code":500,"count":2}"#).unwrap();
-        assert_eq!(
-            f,
-            Fault::CmsError {
-                code: 500,
-                count: Some(2),
-                rate: None
-            }
-        );
+        let f: Fault = serde_json::from_str(r#"{"kind":"cms_error","code":500,"count":2}"#).unwrap();
+        assert_eq!(f, Fault::CmsError { code: 500, count: Some(2), rate: None });
         let f: Fault = serde_json::from_str(r#"{"kind":"unplug"}"#).unwrap();
         assert_eq!(f, Fault::Unplug);
     }

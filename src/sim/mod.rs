@@ -54,11 +54,7 @@ pub enum SimError {
     #[error(transparent)]
     Pty(#[from] PtyError),
     #[error("{what} {path}: {source}")]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { what: &'static str, path: PathBuf, source: std::io::Error },
     #[error("no modem with index {0}")]
     NoModem(usize),
     #[error("no call with id {0}")]
@@ -92,12 +88,7 @@ impl SimConfig {
     pub fn new(dir: impl Into<PathBuf>, n: usize, profile: Profile) -> SimConfig {
         SimConfig {
             dir: dir.into(),
-            modems: (0..n)
-                .map(|_| ModemSpec {
-                    profile,
-                    ..ModemSpec::default()
-                })
-                .collect(),
+            modems: (0..n).map(|_| ModemSpec { profile, ..ModemSpec::default() }).collect(),
             seed: 1,
             control_socket: true,
         }
@@ -201,26 +192,16 @@ impl Simulator {
     /// Creates the pseudo-terminals, symlinks and (optionally) the control socket, and starts the
     /// modem tasks. Must be called inside a tokio runtime. The symlinks exist when this returns.
     pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
-        std::fs::create_dir_all(&config.dir).map_err(|source| SimError::Io {
-            what: "creating",
-            path: config.dir.clone(),
-            source,
-        })?;
+        std::fs::create_dir_all(&config.dir)
+            .map_err(|source| SimError::Io { what: "creating", path: config.dir.clone(), source })?;
         let identities: Vec<Identity> = config
             .modems
             .iter()
             .enumerate()
             .map(|(i, s)| s.identity.clone().unwrap_or_else(|| Identity::for_index(i)))
             .collect();
-        let smsc = config
-            .modems
-            .first()
-            .and_then(|m| m.smsc.clone())
-            .unwrap_or_else(|| "+15550000000".into());
-        let network = Arc::new(Mutex::new(Network::new(
-            &smsc,
-            identities.iter().map(|i| i.number.clone()).collect(),
-        )));
+        let smsc = config.modems.first().and_then(|m| m.smsc.clone()).unwrap_or_else(|| "+15550000000".into());
+        let network = Arc::new(Mutex::new(Network::new(&smsc, identities.iter().map(|i| i.number.clone()).collect())));
         let radio: SharedRadio = network.clone();
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -228,26 +209,16 @@ impl Simulator {
         let mut modems = Vec::new();
         for (i, spec) in config.modems.iter().enumerate() {
             let profile = spec.profile;
-            let core = Arc::new(Mutex::new(ModemCore::new(
-                i,
-                spec.clone(),
-                radio.clone(),
-                config.seed,
-                now,
-            )));
+            let core = Arc::new(Mutex::new(ModemCore::new(i, spec.clone(), radio.clone(), config.seed, now)));
             let id = lock(&core).identity().clone();
             let at = config.dir.join(format!("modem{i}"));
-            let audio = profile
-                .has_audio_port()
-                .then(|| config.dir.join(format!("modem{i}.audio")));
+            let audio = profile.has_audio_port().then(|| config.dir.join(format!("modem{i}.audio")));
             // Open the first pty here so the path exists when start() returns.
             let pty = Pty::open()?;
             publish(&at, pty.slave_path())?;
             let (plugged, plugged_rx) = watch::channel(true);
             let notify = Arc::new(Notify::new());
-            let audio_stats = audio
-                .as_ref()
-                .map(|_| Arc::new(Mutex::new(AudioStats::default())));
+            let audio_stats = audio.as_ref().map(|_| Arc::new(Mutex::new(AudioStats::default())));
             if let (Some(link), Some(stats)) = (&audio, &audio_stats) {
                 // Publish the first audio pty synchronously too.
                 let shared = audio::AudioShared {
@@ -289,12 +260,8 @@ impl Simulator {
         let control = if config.control_socket {
             let path = config.dir.join("control.sock");
             let _ = std::fs::remove_file(&path);
-            let listener =
-                tokio::net::UnixListener::bind(&path).map_err(|source| SimError::Io {
-                    what: "binding",
-                    path: path.clone(),
-                    source,
-                })?;
+            let listener = tokio::net::UnixListener::bind(&path)
+                .map_err(|source| SimError::Io { what: "binding", path: path.clone(), source })?;
             Some((path, listener))
         } else {
             None
@@ -330,9 +297,7 @@ impl ModemTask {
         loop {
             let p = match pty.take() {
                 Some(p) => p,
-                None => match Pty::open()
-                    .and_then(|p| publish(&self.link, p.slave_path()).map(|()| p))
-                {
+                None => match Pty::open().and_then(|p| publish(&self.link, p.slave_path()).map(|()| p)) {
                     Ok(p) => p,
                     Err(e) => {
                         tracing::error!("replug of {}: {e}", self.link.display());
@@ -425,11 +390,7 @@ impl SimHandle {
         self.inner.modems.get(modem).ok_or(SimError::NoModem(modem))
     }
 
-    fn with_core<R>(
-        &self,
-        modem: usize,
-        f: impl FnOnce(&mut ModemCore) -> R,
-    ) -> Result<R, SimError> {
+    fn with_core<R>(&self, modem: usize, f: impl FnOnce(&mut ModemCore) -> R) -> Result<R, SimError> {
         let slot = self.slot(modem)?;
         let r = f(&mut lock(&slot.core));
         slot.notify.notify_one();
@@ -447,11 +408,7 @@ impl SimHandle {
 
     /// State of every modem.
     pub fn status(&self) -> Vec<ModemStatus> {
-        self.inner
-            .modems
-            .iter()
-            .map(|m| lock(&m.core).status())
-            .collect()
+        self.inner.modems.iter().map(|m| lock(&m.core).status()).collect()
     }
 
     /// A phone texts a modem. Returns the number of parts sent.
@@ -465,11 +422,7 @@ impl SimHandle {
         let late = req.late_part.and_then(|p| {
             let idx = usize::from(p).checked_sub(1)?;
             // The late part is chosen by its sequence number, also after reversing.
-            let pos = if req.out_of_order {
-                n.checked_sub(idx + 1)?
-            } else {
-                idx
-            };
+            let pos = if req.out_of_order { n.checked_sub(idx + 1)? } else { idx };
             (pos < pdus.len()).then(|| pdus.remove(pos))
         });
         let now = Instant::now();
@@ -511,9 +464,7 @@ impl SimHandle {
         };
         let give_up = req.give_up_after_ms.map(Duration::from_millis);
         let hang = req.hangup_after_ms.map(Duration::from_millis);
-        let r = self.with_core(req.modem, |c| {
-            c.incoming_call(id, &req.from, give_up, hang, Instant::now())
-        })?;
+        let r = self.with_core(req.modem, |c| c.incoming_call(id, &req.from, give_up, hang, Instant::now()))?;
         if let Err(reason) = r {
             // The call never reached the modem: close its record.
             let mut net = lock(&self.inner.network);
@@ -521,10 +472,7 @@ impl SimHandle {
                 c.ended_at = Some(unix_now());
                 c.ended_by = Some("refused".into());
             }
-            return Err(SimError::CallRefused {
-                modem: req.modem,
-                reason,
-            });
+            return Err(SimError::CallRefused { modem: req.modem, reason });
         }
         Ok(id)
     }
@@ -533,9 +481,7 @@ impl SimHandle {
     pub fn phone_hangup(&self, from: &str) -> Result<(), SimError> {
         let (id, modem) = {
             let net = lock(&self.inner.network);
-            let c = net
-                .open_call_of(from)
-                .ok_or_else(|| SimError::NoOpenCall(from.into()))?;
+            let c = net.open_call_of(from).ok_or_else(|| SimError::NoOpenCall(from.into()))?;
             (c.id, c.modem)
         };
         self.with_core(modem, |c| c.phone_hangup(id, Instant::now()))?;
@@ -559,10 +505,7 @@ impl SimHandle {
 
     /// What the phone heard in a call, as samples.
     pub fn heard(&self, call_id: u64) -> Result<Vec<i16>, SimError> {
-        lock(&self.inner.network)
-            .call(call_id)
-            .map(|c| c.heard.clone())
-            .ok_or(SimError::NoCall(call_id))
+        lock(&self.inner.network).call(call_id).map(|c| c.heard.clone()).ok_or(SimError::NoCall(call_id))
     }
 
     /// Writes what the phone heard in a call as an 8 kHz mono WAV file.
@@ -589,12 +532,9 @@ impl SimHandle {
             }
             Fault::Garbage { hex, count } => {
                 let bytes = match (hex, count) {
-                    (Some(h), _) => crate::pdu::hex_to_bytes(h)
-                        .map_err(|e| SimError::Invalid(format!("garbage hex: {e}")))?,
+                    (Some(h), _) => crate::pdu::hex_to_bytes(h).map_err(|e| SimError::Invalid(format!("garbage hex: {e}")))?,
                     (None, n) => self.with_core(modem, |c| {
-                        (0..n.unwrap_or(16))
-                            .map(|_| c.rng().range(0, 255) as u8)
-                            .collect::<Vec<u8>>()
+                        (0..n.unwrap_or(16)).map(|_| c.rng().range(0, 255) as u8).collect::<Vec<u8>>()
                     })?,
                 };
                 self.with_core(modem, |c| c.inject_raw(bytes, now))?;
@@ -604,10 +544,7 @@ impl SimHandle {
                 self.with_core(modem, move |c| match other {
                     Fault::CmsError { code, count, rate } => match rate {
                         Some(r) => c.faults.cms_rate = Some((code, r.clamp(0.0, 1.0))),
-                        None => c
-                            .faults
-                            .cms_next
-                            .extend(std::iter::repeat_n(code, count.unwrap_or(1) as usize)),
+                        None => c.faults.cms_next.extend(std::iter::repeat_n(code, count.unwrap_or(1) as usize)),
                     },
                     Fault::ClearCmsError => {
                         c.faults.cms_next.clear();
@@ -633,22 +570,14 @@ impl SimHandle {
         self.with_core(modem, |c| {
             c.stored(mem)
                 .into_iter()
-                .map(|(index, stat, pdu)| StoredMessage {
-                    index,
-                    stat,
-                    pdu_hex: crate::pdu::to_hex(&pdu),
-                })
+                .map(|(index, stat, pdu)| StoredMessage { index, stat, pdu_hex: crate::pdu::to_hex(&pdu) })
                 .collect()
         })
     }
 
     /// Audio timing figures of a modem's current or last call (`None` without an audio port).
     pub fn audio_stats(&self, modem: usize) -> Result<Option<AudioStats>, SimError> {
-        Ok(self
-            .slot(modem)?
-            .audio_stats
-            .as_ref()
-            .map(|s| lock(s).clone()))
+        Ok(self.slot(modem)?.audio_stats.as_ref().map(|s| lock(s).clone()))
     }
 
     /// Stores a file on a modem (SIM800 playback with `AT+CREC=4`).

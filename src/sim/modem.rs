@@ -37,11 +37,7 @@ pub struct Latency {
 
 impl Default for Latency {
     fn default() -> Self {
-        Latency {
-            default: MsRange(1, 5),
-            send: MsRange(20, 80),
-            read: MsRange(2, 10),
-        }
+        Latency { default: MsRange(1, 5), send: MsRange(20, 80), read: MsRange(2, 10) }
     }
 }
 
@@ -106,13 +102,7 @@ pub trait Radio: Send {
     /// A SUBMIT left modem `modem` with the modem-chosen reference `mr`. `pdu` includes the SMSC
     /// field. Returns the status report PDU (with SMSC field) to deliver back, if TP-SRR was set,
     /// or an error text if the PDU is not a valid SUBMIT (the modem answers `+CMS ERROR: 304`).
-    fn submit(
-        &mut self,
-        modem: usize,
-        mr: u8,
-        pdu: &[u8],
-        unix_now: i64,
-    ) -> Result<Option<Vec<u8>>, String>;
+    fn submit(&mut self, modem: usize, mr: u8, pdu: &[u8], unix_now: i64) -> Result<Option<Vec<u8>>, String>;
     /// A call changed state (answered, ended).
     fn call_event(&mut self, modem: usize, call_id: u64, event: CallEvent, unix_now: i64);
 }
@@ -247,11 +237,7 @@ enum PromptKind {
     /// `AT+CMGW=<len>[,<stat>]`.
     Write { len: usize, stat: u8 },
     /// SIM800 `AT+FSWRITE=<file>,<mode>,<size>,<timeout>`: raw bytes, counted, no terminator.
-    FsWrite {
-        file: String,
-        append: bool,
-        size: usize,
-    },
+    FsWrite { file: String, append: bool, size: usize },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -435,11 +421,7 @@ fn hex_upper(bytes: &[u8]) -> String {
 }
 
 fn parse_hex(s: &[u8]) -> Option<Vec<u8>> {
-    let digits: Vec<u8> = s
-        .iter()
-        .copied()
-        .filter(|b| !b.is_ascii_whitespace())
-        .collect();
+    let digits: Vec<u8> = s.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
     if digits.len() % 2 != 0 {
         return None;
     }
@@ -468,17 +450,8 @@ const MAX_PROMPT: usize = 64 * 1024;
 
 impl ModemCore {
     /// A modem that is powered on and booting at `now` (its boot lines follow after `boot_ms`).
-    pub fn new(
-        index: usize,
-        spec: ModemSpec,
-        radio: SharedRadio,
-        seed: u64,
-        now: Instant,
-    ) -> ModemCore {
-        let identity = spec
-            .identity
-            .clone()
-            .unwrap_or_else(|| Identity::for_index(index));
+    pub fn new(index: usize, spec: ModemSpec, radio: SharedRadio, seed: u64, now: Instant) -> ModemCore {
+        let identity = spec.identity.clone().unwrap_or_else(|| Identity::for_index(index));
         let capacity = spec.capacity;
         let mut core = ModemCore {
             index,
@@ -486,11 +459,7 @@ impl ModemCore {
             radio,
             rng: Rng::new(seed ^ (index as u64).wrapping_mul(0x1000_0001)),
             settings: Settings::defaults(),
-            sim: if spec.pin.is_some() {
-                SimLock::Pin
-            } else {
-                SimLock::Ready
-            },
+            sim: if spec.pin.is_some() { SimLock::Pin } else { SimLock::Ready },
             pin_attempts: spec.pin_attempts,
             puk_attempts: 10,
             pin: spec.pin.clone(),
@@ -547,11 +516,7 @@ impl ModemCore {
         if bytes.is_empty() {
             return;
         }
-        let pos = self
-            .out
-            .iter()
-            .position(|(t, _)| *t > at)
-            .unwrap_or(self.out.len());
+        let pos = self.out.iter().position(|(t, _)| *t > at).unwrap_or(self.out.len());
         self.out.insert(pos, (at, bytes));
     }
 
@@ -577,11 +542,7 @@ impl ModemCore {
             consider(*t);
         }
         if !self.pending_in.is_empty() {
-            consider(
-                self.booting_until
-                    .unwrap_or(self.busy_until)
-                    .max(self.busy_until),
-            );
+            consider(self.booting_until.unwrap_or(self.busy_until).max(self.busy_until));
         }
         if let Some(c) = &self.call {
             if !c.active {
@@ -647,9 +608,7 @@ impl ModemCore {
             }
         }
         while now >= self.busy_until {
-            let Some(b) = self.pending_in.pop_front() else {
-                break;
-            };
+            let Some(b) = self.pending_in.pop_front() else { break };
             if self.faults.stall {
                 continue;
             }
@@ -752,11 +711,7 @@ impl ModemCore {
             return Vec::new();
         }
         let body = lines.join("\r\n");
-        if self.settings.verbose {
-            format!("\r\n{body}\r\n").into_bytes()
-        } else {
-            format!("{body}\r\n").into_bytes()
-        }
+        if self.settings.verbose { format!("\r\n{body}\r\n").into_bytes() } else { format!("{body}\r\n").into_bytes() }
     }
 
     fn error_text(&self, o: &Outcome) -> String {
@@ -825,10 +780,7 @@ impl ModemCore {
                         bytes.extend(self.zte_noise());
                     }
                     bytes.extend_from_slice(b"\r\n> ");
-                    self.input = Input::Prompt {
-                        kind,
-                        data: Vec::new(),
-                    };
+                    self.input = Input::Prompt { kind, data: Vec::new() };
                     ended = true;
                     break;
                 }
@@ -854,8 +806,7 @@ impl ModemCore {
 
     fn zte_noise(&self) -> Vec<u8> {
         // ZTE sends these before `> ` and before `+CMGS:` (MODEMS.md §3.2, PGM test_modem).
-        b"\r\n+ZPASR: \"UMTS\"\r\n\r\n+ZDONR: \"METEOR\",272,3,\"CS_ONLY\",\"ROAM_OFF\"\r\n"
-            .to_vec()
+        b"\r\n+ZPASR: \"UMTS\"\r\n\r\n+ZDONR: \"METEOR\",272,3,\"CS_ONLY\",\"ROAM_OFF\"\r\n".to_vec()
     }
 
     // ----- commands ----------------------------------------------------------------------------
@@ -863,76 +814,19 @@ impl ModemCore {
     fn needs_sim(name: &str) -> bool {
         !matches!(
             name,
-            "E" | "V"
-                | "Q"
-                | "Z"
-                | "&F"
-                | "&W"
-                | "&C"
-                | "&D"
-                | "I"
-                | "X"
-                | "L"
-                | "M"
-                | "+CGMI"
-                | "+CGMM"
-                | "+CGMR"
-                | "+CGSN"
-                | "+GMI"
-                | "+GMM"
-                | "+GMR"
-                | "+GSN"
-                | "+GCAP"
-                | "+CPIN"
-                | "+CMEE"
-                | "+CFUN"
-                | "+CSQ"
-                | "+CREG"
-                | "+CGREG"
-                | "+CEREG"
-                | "+CSCS"
-                | "+CCID"
-                | "+CICCID"
-                | "+QCCID"
-                | "^ICCID"
-                | "+CRSM"
-                | "^CURC"
-                | "^CVOICE"
-                | "+CLIP"
-                | "+CRC"
-                | "+CVHU"
-                | "+QINDCFG"
-                | "+QURCCFG"
-                | "+CLCC"
-                | "A"
-                | "H"
-                | "+CHUP"
-                | "+CPINC"
-                | "+QPINC"
-                | "^CPIN"
-                | "+IPR"
-                | "+IFC"
-                | "+CLAC"
-                | "+CMGF"
-                | "+CSMS"
-                | "+CNMI"
-                | "+CMMS"
+            "E" | "V" | "Q" | "Z" | "&F" | "&W" | "&C" | "&D" | "I" | "X" | "L" | "M"
+                | "+CGMI" | "+CGMM" | "+CGMR" | "+CGSN" | "+GMI" | "+GMM" | "+GMR" | "+GSN" | "+GCAP"
+                | "+CPIN" | "+CMEE" | "+CFUN" | "+CSQ" | "+CREG" | "+CGREG" | "+CEREG" | "+CSCS" | "+CCID"
+                | "+CICCID" | "+QCCID" | "^ICCID" | "+CRSM" | "^CURC" | "^CVOICE" | "+CLIP" | "+CRC" | "+CVHU"
+                | "+QINDCFG" | "+QURCCFG" | "+CLCC" | "A" | "H" | "+CHUP" | "+CPINC" | "+QPINC" | "^CPIN" | "+IPR"
+                | "+IFC" | "+CLAC" | "+CMGF" | "+CSMS" | "+CNMI" | "+CMMS"
         ) && !name.starts_with('S')
     }
 
     fn is_sms(name: &str) -> bool {
         matches!(
             name,
-            "+CMGS"
-                | "+CMGW"
-                | "+CMSS"
-                | "+CMGL"
-                | "+CMGR"
-                | "+CMGD"
-                | "+CPMS"
-                | "+CSCA"
-                | "+CNMA"
-                | "+CSMP"
+            "+CMGS" | "+CMGW" | "+CMSS" | "+CMGL" | "+CMGR" | "+CMGD" | "+CPMS" | "+CSCA" | "+CNMA" | "+CSMP"
         )
     }
 
@@ -954,25 +848,10 @@ impl ModemCore {
             ("V", Form::Exec) => self.set_flag(cmd, |s, v| s.verbose = v),
             ("Q", Form::Exec) => self.set_flag(cmd, |s, v| s.quiet = v),
             ("X" | "L" | "M" | "&C" | "&D" | "&W", _) => Outcome::Ok(vec![]),
-            (n, _)
-                if n.starts_with('S')
-                    && n.len() > 1
-                    && n[1..].bytes().all(|b| b.is_ascii_digit()) =>
-            {
-                match cmd.form {
-                    Form::Read => Outcome::Ok(vec![format!(
-                        "{:03}",
-                        if n == "S3" {
-                            13
-                        } else if n == "S4" {
-                            10
-                        } else {
-                            0
-                        }
-                    )]),
-                    _ => Outcome::Ok(vec![]),
-                }
-            }
+            (n, _) if n.starts_with('S') && n.len() > 1 && n[1..].bytes().all(|b| b.is_ascii_digit()) => match cmd.form {
+                Form::Read => Outcome::Ok(vec![format!("{:03}", if n == "S3" { 13 } else if n == "S4" { 10 } else { 0 })]),
+                _ => Outcome::Ok(vec![]),
+            },
             ("Z" | "&F", Form::Exec) => {
                 self.settings = Settings::defaults();
                 Outcome::Ok(vec![])
@@ -988,31 +867,21 @@ impl ModemCore {
             ("+CGMM" | "+GMM", Form::Exec) => Outcome::Ok(vec![p.model().into()]),
             ("+CGMR" | "+GMR", Form::Exec) => Outcome::Ok(vec![p.revision().into()]),
             ("+CGSN" | "+GSN", Form::Exec) => Outcome::Ok(vec![self.identity.imei.clone()]),
-            (
-                "+CGMI" | "+CGMM" | "+CGMR" | "+CGSN" | "+CIMI" | "+GMI" | "+GMM" | "+GMR" | "+GSN",
-                Form::Test,
-            ) => Outcome::Ok(vec![]),
+            ("+CGMI" | "+CGMM" | "+CGMR" | "+CGSN" | "+CIMI" | "+GMI" | "+GMM" | "+GMR" | "+GSN", Form::Test) => {
+                Outcome::Ok(vec![])
+            }
             ("+GCAP", Form::Exec) => Outcome::Ok(vec!["+GCAP: +CGSM".into()]),
             ("+CIMI", Form::Exec) => Outcome::Ok(vec![self.identity.imsi.clone()]),
-            ("+QCCID", Form::Exec) if p == Profile::Quectel => {
-                Outcome::Ok(vec![format!("+QCCID: {}", self.identity.iccid)])
-            }
+            ("+QCCID", Form::Exec) if p == Profile::Quectel => Outcome::Ok(vec![format!("+QCCID: {}", self.identity.iccid)]),
             ("+CCID" | "+CICCID", Form::Exec | Form::Read) if p == Profile::Simcom => {
                 Outcome::Ok(vec![format!("+ICCID: {}", self.identity.iccid)])
             }
-            ("+CCID", Form::Exec) if p == Profile::Sim800 => {
-                Outcome::Ok(vec![self.identity.iccid.clone()])
-            }
-            ("^ICCID", Form::Read) if p == Profile::Huawei => {
-                Outcome::Ok(vec![format!("^ICCID: {}", self.identity.iccid)])
-            }
+            ("+CCID", Form::Exec) if p == Profile::Sim800 => Outcome::Ok(vec![self.identity.iccid.clone()]),
+            ("^ICCID", Form::Read) if p == Profile::Huawei => Outcome::Ok(vec![format!("^ICCID: {}", self.identity.iccid)]),
             ("+CRSM", Form::Set) => {
                 // Only READ BINARY of EF_ICCID (27.007 §8.18; 176 = READ BINARY, 12258 = 0x2FE2).
                 if a(0) == Some(176) && a(1) == Some(12258) {
-                    Outcome::Ok(vec![format!(
-                        "+CRSM: 144,0,\"{}\"",
-                        iccid_swapped(&self.identity.iccid)
-                    )])
+                    Outcome::Ok(vec![format!("+CRSM: 144,0,\"{}\"", iccid_swapped(&self.identity.iccid))])
                 } else {
                     Outcome::Cme(4)
                 }
@@ -1036,48 +905,28 @@ impl ModemCore {
             ("+CFUN", Form::Read) => Outcome::Ok(vec![format!("+CFUN: {}", self.cfun)]),
             ("+CFUN", Form::Test) => Outcome::Ok(vec!["+CFUN: (0,1,4),(0-1)".into()]),
             ("+CFUN", Form::Set) => self.cfun_set(a(0), a(1)),
-            ("+CSQ", Form::Exec) => Outcome::Ok(vec![format!(
-                "+CSQ: {},99",
-                if self.radio_on() { self.rssi } else { 99 }
-            )]),
+            ("+CSQ", Form::Exec) => Outcome::Ok(vec![format!("+CSQ: {},99", if self.radio_on() { self.rssi } else { 99 })]),
             ("+CSQ", Form::Test) => Outcome::Ok(vec!["+CSQ: (0-31,99),(0-7,99)".into()]),
             ("+CREG" | "+CGREG" | "+CEREG", _) => self.creg(cmd, a(0)),
             ("+COPS", Form::Read) => {
                 if self.radio_on() {
-                    Outcome::Ok(vec![format!(
-                        "+COPS: 0,0,\"{}\",{}",
-                        self.cs("GSMGATE SIM"),
-                        if p == Profile::Quectel { 7 } else { 0 }
-                    )])
+                    Outcome::Ok(vec![format!("+COPS: 0,0,\"{}\",{}", self.cs("GSMGATE SIM"), if p == Profile::Quectel { 7 } else { 0 })])
                 } else {
                     Outcome::Ok(vec!["+COPS: 0".into()])
                 }
             }
             ("+COPS", Form::Set) => Outcome::Ok(vec![]),
-            ("+COPS", Form::Test) => Outcome::Ok(vec![
-                "+COPS: (2,\"GSMGATE SIM\",\"GSMGATE\",\"00101\",0),,(0-4),(0-2)".into(),
-            ]),
-            ("+CSCS", Form::Read) => {
-                Outcome::Ok(vec![format!("+CSCS: \"{}\"", self.settings.cscs)])
-            }
-            ("+CSCS", Form::Test) => {
-                Outcome::Ok(vec!["+CSCS: (\"GSM\",\"IRA\",\"UCS2\",\"8859-1\")".into()])
-            }
-            ("+CSCS", Form::Set) => match args
-                .first()
-                .and_then(Arg::text)
-                .map(str::to_ascii_uppercase)
-            {
+            ("+COPS", Form::Test) => Outcome::Ok(vec!["+COPS: (2,\"GSMGATE SIM\",\"GSMGATE\",\"00101\",0),,(0-4),(0-2)".into()]),
+            ("+CSCS", Form::Read) => Outcome::Ok(vec![format!("+CSCS: \"{}\"", self.settings.cscs)]),
+            ("+CSCS", Form::Test) => Outcome::Ok(vec!["+CSCS: (\"GSM\",\"IRA\",\"UCS2\",\"8859-1\")".into()]),
+            ("+CSCS", Form::Set) => match args.first().and_then(Arg::text).map(str::to_ascii_uppercase) {
                 Some(c) if ["GSM", "IRA", "UCS2", "8859-1", "PCCP437"].contains(&c.as_str()) => {
                     self.settings.cscs = c;
                     Outcome::Ok(vec![])
                 }
                 _ => Outcome::Cme(4),
             },
-            ("+CNUM", Form::Exec) => Outcome::Ok(vec![format!(
-                "+CNUM: \"\",\"{}\",145",
-                self.cs(&self.identity.number)
-            )]),
+            ("+CNUM", Form::Exec) => Outcome::Ok(vec![format!("+CNUM: \"\",\"{}\",145", self.cs(&self.identity.number))]),
             ("+CLIP", _) => self.flag_cmd(cmd, "+CLIP", |s| &mut s.clip, Some(1)),
             ("+CRC", _) => self.flag_cmd(cmd, "+CRC", |s| &mut s.crc, None),
             ("+CVHU", Form::Set) => {
@@ -1091,19 +940,11 @@ impl ModemCore {
                 self.settings.huawei_curc = a(0) != Some(0);
                 Outcome::Ok(vec![])
             }
-            ("^CVOICE", Form::Read) if p == Profile::Huawei => {
-                Outcome::Ok(vec!["^CVOICE: 0,8000,16,20".into()])
-            }
+            ("^CVOICE", Form::Read) if p == Profile::Huawei => Outcome::Ok(vec!["^CVOICE: 0,8000,16,20".into()]),
             ("^CVOICE", Form::Set) if p == Profile::Huawei => Outcome::Ok(vec![]),
-            ("^PORTSEL" | "^USSDMODE" | "^U2DIAG", Form::Set) if p == Profile::Huawei => {
-                Outcome::Ok(vec![])
-            }
+            ("^PORTSEL" | "^USSDMODE" | "^U2DIAG", Form::Set) if p == Profile::Huawei => Outcome::Ok(vec![]),
             ("+QINDCFG", Form::Set) if p == Profile::Quectel => {
-                if args
-                    .first()
-                    .and_then(Arg::text)
-                    .is_some_and(|t| t.eq_ignore_ascii_case("ccinfo"))
-                {
+                if args.first().and_then(Arg::text).is_some_and(|t| t.eq_ignore_ascii_case("ccinfo")) {
                     self.settings.quectel_ccinfo = a(1) == Some(1);
                 }
                 Outcome::Ok(vec![])
@@ -1126,9 +967,7 @@ impl ModemCore {
                 }
                 _ => Outcome::Cms(303),
             },
-            ("+CSMS", Form::Read) => {
-                Outcome::Ok(vec![format!("+CSMS: {},1,1,1", self.settings.csms)])
-            }
+            ("+CSMS", Form::Read) => Outcome::Ok(vec![format!("+CSMS: {},1,1,1", self.settings.csms)]),
             ("+CSMS", Form::Test) => Outcome::Ok(vec!["+CSMS: (0,1)".into()]),
             ("+CMMS", Form::Set) => {
                 self.settings.cmms = a(0).unwrap_or(0).clamp(0, 2) as u8;
@@ -1152,14 +991,9 @@ impl ModemCore {
             }
             ("+CNMI", Form::Read) => {
                 let c = self.settings.cnmi;
-                Outcome::Ok(vec![format!(
-                    "+CNMI: {},{},{},{},{}",
-                    c[0], c[1], c[2], c[3], c[4]
-                )])
+                Outcome::Ok(vec![format!("+CNMI: {},{},{},{},{}", c[0], c[1], c[2], c[3], c[4])])
             }
-            ("+CNMI", Form::Test) => {
-                Outcome::Ok(vec!["+CNMI: (0-2),(0-3),(0,2,3),(0-2),(0,1)".into()])
-            }
+            ("+CNMI", Form::Test) => Outcome::Ok(vec!["+CNMI: (0-2),(0-3),(0,2,3),(0-2),(0,1)".into()]),
             ("+CSCA", Form::Read) => {
                 if p == Profile::Zte && self.zte_csca_busy {
                     self.zte_csca_busy = false;
@@ -1171,11 +1005,7 @@ impl ModemCore {
                 }
             }
             ("+CSCA", Form::Set) => {
-                self.smsc = args
-                    .first()
-                    .and_then(Arg::text)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string);
+                self.smsc = args.first().and_then(Arg::text).filter(|s| !s.is_empty()).map(str::to_string);
                 Outcome::Ok(vec![])
             }
             ("+CSMP", Form::Set) => {
@@ -1194,9 +1024,7 @@ impl ModemCore {
                     return Outcome::Cms(302);
                 }
                 match a(0) {
-                    Some(n @ 1..=255) if name == "+CMGS" => {
-                        Outcome::Prompt(PromptKind::Send { len: n as usize })
-                    }
+                    Some(n @ 1..=255) if name == "+CMGS" => Outcome::Prompt(PromptKind::Send { len: n as usize }),
                     Some(n @ 1..=255) => Outcome::Prompt(PromptKind::Write {
                         len: n as usize,
                         stat: a(1).filter(|s| (0..=3).contains(s)).unwrap_or(2) as u8,
@@ -1209,8 +1037,7 @@ impl ModemCore {
                 "+CMGL" => Outcome::Ok(vec![if self.settings.cmgf == 0 {
                     "+CMGL: (0-4)".into()
                 } else {
-                    "+CMGL: (\"REC UNREAD\",\"REC READ\",\"STO UNSENT\",\"STO SENT\",\"ALL\")"
-                        .into()
+                    "+CMGL: (\"REC UNREAD\",\"REC READ\",\"STO UNSENT\",\"STO SENT\",\"ALL\")".into()
                 }]),
                 _ => Outcome::Ok(vec![]),
             },
@@ -1243,51 +1070,38 @@ impl ModemCore {
             }
             ("^DDSETEX", Form::Set) if p == Profile::Huawei => self.audio_on_if_active(),
             ("+CPCMREG", Form::Set) if p == Profile::Simcom => self.cpcmreg(a(0)),
-            ("+CPCMREG", Form::Read) if p == Profile::Simcom => Outcome::Ok(vec![format!(
-                "+CPCMREG: {}",
-                u8::from(self.call.as_ref().is_some_and(|c| c.audio_on))
-            )]),
+            ("+CPCMREG", Form::Read) if p == Profile::Simcom => {
+                Outcome::Ok(vec![format!("+CPCMREG: {}", u8::from(self.call.as_ref().is_some_and(|c| c.audio_on)))])
+            }
             ("+QPCMV", Form::Set) if p == Profile::Quectel => self.qpcmv(a(0), a(1)),
             ("+QPCMV", Form::Read) if p == Profile::Quectel => {
                 let on = self.call.as_ref().is_some_and(|c| c.qpcmv);
-                Outcome::Ok(vec![if on {
-                    "+QPCMV: 1,0".into()
-                } else {
-                    "+QPCMV: 0".into()
-                }])
+                Outcome::Ok(vec![if on { "+QPCMV: 1,0".into() } else { "+QPCMV: 0".into() }])
             }
             ("+CREC", Form::Set) if p == Profile::Sim800 => self.crec(&args),
             ("+FSCREATE", Form::Set) if p == Profile::Sim800 => {
-                let Some(f) = args.first().and_then(Arg::text) else {
-                    return Outcome::Error;
-                };
+                let Some(f) = args.first().and_then(Arg::text) else { return Outcome::Error };
                 if !self.files.iter().any(|(n, _)| n == f) {
                     self.files.push((f.to_string(), Vec::new()));
                 }
                 Outcome::Ok(vec![])
             }
             ("+FSWRITE", Form::Set) if p == Profile::Sim800 => {
-                let Some(f) = args.first().and_then(Arg::text) else {
-                    return Outcome::Error;
-                };
+                let Some(f) = args.first().and_then(Arg::text) else { return Outcome::Error };
                 if !self.files.iter().any(|(n, _)| n == f) {
                     return Outcome::Error;
                 }
                 match (a(1), a(2)) {
-                    (Some(mode @ 0..=1), Some(size @ 1..=10240)) => {
-                        Outcome::Prompt(PromptKind::FsWrite {
-                            file: f.to_string(),
-                            append: mode == 1,
-                            size: size as usize,
-                        })
-                    }
+                    (Some(mode @ 0..=1), Some(size @ 1..=10240)) => Outcome::Prompt(PromptKind::FsWrite {
+                        file: f.to_string(),
+                        append: mode == 1,
+                        size: size as usize,
+                    }),
                     _ => Outcome::Error,
                 }
             }
             // Test forms of known action commands answer OK (gammu probes e.g. AT+CHUP=?).
-            ("+CHUP" | "+CLCC" | "+CNMA" | "+CNUM" | "+CPIN" | "+CSCA" | "+CRSM", Form::Test) => {
-                Outcome::Ok(vec![])
-            }
+            ("+CHUP" | "+CLCC" | "+CNMA" | "+CNUM" | "+CPIN" | "+CSCA" | "+CRSM", Form::Test) => Outcome::Ok(vec![]),
             _ => Outcome::Unsupported,
         }
     }
@@ -1331,11 +1145,7 @@ impl ModemCore {
 
     /// A string parameter in the current TE character set (27.007 §5.5: UCS2 means hex).
     fn cs(&self, s: &str) -> String {
-        if self.settings.cscs == "UCS2" {
-            ucs2_hex(s)
-        } else {
-            s.to_string()
-        }
+        if self.settings.cscs == "UCS2" { ucs2_hex(s) } else { s.to_string() }
     }
 
     fn radio_on(&self) -> bool {
@@ -1361,11 +1171,7 @@ impl ModemCore {
                 _ => Outcome::Cme(50),
             },
             Form::Read => {
-                let mode = if name == "+CREG" {
-                    self.settings.creg
-                } else {
-                    self.settings.cgreg
-                };
+                let mode = if name == "+CREG" { self.settings.creg } else { self.settings.cgreg };
                 let stat = self.reg_stat();
                 Outcome::Ok(vec![if mode == 2 && stat == 1 {
                     format!("{name}: {mode},{stat},\"{}\",\"{}\"", self.lac(), self.ci())
@@ -1456,24 +1262,12 @@ impl ModemCore {
     fn sim_became_ready(&mut self) {
         match self.spec.profile {
             Profile::Quectel => {
-                self.timers.push((
-                    self.now + Duration::from_millis(50),
-                    Timer::BootLine("+QIND: SMS DONE".into()),
-                ));
-                self.timers.push((
-                    self.now + Duration::from_millis(60),
-                    Timer::BootLine("+QIND: PB DONE".into()),
-                ));
+                self.timers.push((self.now + Duration::from_millis(50), Timer::BootLine("+QIND: SMS DONE".into())));
+                self.timers.push((self.now + Duration::from_millis(60), Timer::BootLine("+QIND: PB DONE".into())));
             }
             Profile::Sim800 => {
-                self.timers.push((
-                    self.now + Duration::from_millis(50),
-                    Timer::BootLine("Call Ready".into()),
-                ));
-                self.timers.push((
-                    self.now + Duration::from_millis(60),
-                    Timer::BootLine("SMS Ready".into()),
-                ));
+                self.timers.push((self.now + Duration::from_millis(50), Timer::BootLine("Call Ready".into())));
+                self.timers.push((self.now + Duration::from_millis(60), Timer::BootLine("SMS Ready".into())));
             }
             _ => {}
         }
@@ -1538,9 +1332,7 @@ impl ModemCore {
 
     fn slot_of(&self, index: i64) -> Option<usize> {
         let first = self.spec.profile.first_index() as i64;
-        usize::try_from(index - first)
-            .ok()
-            .filter(|s| *s < self.spec.capacity)
+        usize::try_from(index - first).ok().filter(|s| *s < self.spec.capacity)
     }
 
     fn cpms(&mut self, cmd: &Command, args: &[Arg]) -> Outcome {
@@ -1564,9 +1356,7 @@ impl ModemCore {
                 let mut mems = self.settings.mems;
                 for (i, arg) in args.iter().take(3).enumerate() {
                     let Some(t) = arg.text() else { continue };
-                    let Some(m) = Mem::parse(t) else {
-                        return Outcome::Cms(302);
-                    };
+                    let Some(m) = Mem::parse(t) else { return Outcome::Cms(302) };
                     if m == Mem::Sr && (self.spec.profile == Profile::Wavecom || i > 0) {
                         // Wavecom rejects "SR" (MODEMS.md §1.1 step 12); SR is read-only elsewhere.
                         return Outcome::Error;
@@ -1576,10 +1366,8 @@ impl ModemCore {
                     }
                 }
                 self.settings.mems = mems;
-                let parts: Vec<String> = mems
-                    .iter()
-                    .map(|m| format!("{},{}", self.used(*m), self.spec.capacity))
-                    .collect();
+                let parts: Vec<String> =
+                    mems.iter().map(|m| format!("{},{}", self.used(*m), self.spec.capacity)).collect();
                 Outcome::Ok(vec![format!("+CPMS: {}", parts.join(","))])
             }
         }
@@ -1621,15 +1409,10 @@ impl ModemCore {
             return Outcome::Cms(302);
         }
         let m = self.settings.mems[0];
-        let Some(slot) = index.and_then(|i| self.slot_of(i)) else {
-            return Outcome::Cms(321);
-        };
+        let Some(slot) = index.and_then(|i| self.slot_of(i)) else { return Outcome::Cms(321) };
         match self.mem(m).get_mut(slot) {
             Some(Some(s)) => {
-                let lines = vec![
-                    format!("+CMGR: {},,{}", s.stat, s.tpdu_len()),
-                    hex_upper(&s.pdu),
-                ];
+                let lines = vec![format!("+CMGR: {},,{}", s.stat, s.tpdu_len()), hex_upper(&s.pdu)];
                 if s.stat == 0 {
                     s.stat = 1;
                 }
@@ -1643,9 +1426,7 @@ impl ModemCore {
         let m = self.settings.mems[0];
         let flag = flag.unwrap_or(0);
         if flag == 0 {
-            let Some(slot) = index.and_then(|i| self.slot_of(i)) else {
-                return Outcome::Cms(321);
-            };
+            let Some(slot) = index.and_then(|i| self.slot_of(i)) else { return Outcome::Cms(321) };
             if let Some(x) = self.mem(m).get_mut(slot) {
                 *x = None;
             }
@@ -1671,9 +1452,7 @@ impl ModemCore {
     }
 
     fn finish_prompt(&mut self) {
-        let Input::Prompt { kind, data } =
-            std::mem::replace(&mut self.input, Input::Line(Vec::new()))
-        else {
+        let Input::Prompt { kind, data } = std::mem::replace(&mut self.input, Input::Line(Vec::new())) else {
             return;
         };
         let outcome = match kind {
@@ -1690,11 +1469,7 @@ impl ModemCore {
             },
             PromptKind::FsWrite { .. } => Outcome::Error,
         };
-        let lat = if matches!(kind, PromptKind::Send { .. }) {
-            self.spec.latency.send
-        } else {
-            self.spec.latency.default
-        };
+        let lat = if matches!(kind, PromptKind::Send { .. }) { self.spec.latency.send } else { self.spec.latency.default };
         let at = self.now + self.latency(lat);
         self.busy_until = at;
         let mut bytes = Vec::new();
@@ -1716,10 +1491,8 @@ impl ModemCore {
     }
 
     fn finish_fswrite(&mut self) {
-        let Input::Prompt {
-            kind: PromptKind::FsWrite { file, append, .. },
-            data,
-        } = std::mem::replace(&mut self.input, Input::Line(Vec::new()))
+        let Input::Prompt { kind: PromptKind::FsWrite { file, append, .. }, data } =
+            std::mem::replace(&mut self.input, Input::Line(Vec::new()))
         else {
             return;
         };
@@ -1736,9 +1509,7 @@ impl ModemCore {
 
     /// Ctrl-Z after `AT+CMGS=<len>`: validate, pick the modem's own TP-MR, hand to the network.
     fn send_pdu(&mut self, hex: &[u8], len: usize) -> Outcome {
-        let Some(pdu) = parse_hex(hex) else {
-            return Outcome::Cms(304);
-        };
+        let Some(pdu) = parse_hex(hex) else { return Outcome::Cms(304) };
         if pdu.is_empty() || tpdu_len(&pdu) != len {
             // The length given with AT+CMGS must match the TPDU (MODEMS.md §1.2).
             return Outcome::Cms(304);
@@ -1769,11 +1540,7 @@ impl ModemCore {
                     let at = self.now + Duration::from_millis(self.spec.status_report_delay_ms);
                     self.timers.push((at, Timer::StatusReport(r)));
                 }
-                let tag = if self.last_line.to_ascii_uppercase().contains("CMSS") {
-                    "+CMSS"
-                } else {
-                    "+CMGS"
-                };
+                let tag = if self.last_line.to_ascii_uppercase().contains("CMSS") { "+CMSS" } else { "+CMGS" };
                 Outcome::Ok(vec![format!("{tag}: {mr}")])
             }
             Err(_) => Outcome::Cms(304),
@@ -1786,16 +1553,10 @@ impl ModemCore {
             return Outcome::Cms(303);
         }
         let m = self.settings.mems[1];
-        let Some(slot) = args
-            .first()
-            .and_then(Arg::int)
-            .and_then(|i| self.slot_of(i))
-        else {
+        let Some(slot) = args.first().and_then(Arg::int).and_then(|i| self.slot_of(i)) else {
             return Outcome::Cms(321);
         };
-        let Some(Some(s)) = self.mem(m).get(slot).cloned() else {
-            return Outcome::Cms(321);
-        };
+        let Some(Some(s)) = self.mem(m).get(slot).cloned() else { return Outcome::Cms(321) };
         let o = self.submit(s.pdu.clone());
         if matches!(o, Outcome::Ok(_)) {
             if let Some(Some(x)) = self.mem(m).get_mut(slot) {
@@ -1827,9 +1588,7 @@ impl ModemCore {
 
     fn try_deliver_pending(&mut self) {
         while self.awaiting_ack.is_none() && self.can_receive() {
-            let Some(mt) = self.pending_mt.pop_front() else {
-                break;
-            };
+            let Some(mt) = self.pending_mt.pop_front() else { break };
             if let Err(mt) = self.route_mt(mt) {
                 self.pending_mt.push_front(mt);
                 break;
@@ -1851,13 +1610,7 @@ impl ModemCore {
                     return Ok(());
                 }
                 let m = self.settings.mems[2];
-                match self.store(
-                    m,
-                    Stored {
-                        stat: 0,
-                        pdu: pdu.clone(),
-                    },
-                ) {
+                match self.store(m, Stored { stat: 0, pdu: pdu.clone() }) {
                     Some(i) => {
                         if mt_mode == 1 || mt_mode == 3 {
                             self.urc(&format!("+CMTI: \"{}\",{i}", m.name()));
@@ -1881,13 +1634,7 @@ impl ModemCore {
                     self.expect_ack(mt.clone());
                     Ok(())
                 }
-                2 => match self.store(
-                    Mem::Sr,
-                    Stored {
-                        stat: 0,
-                        pdu: pdu.clone(),
-                    },
-                ) {
+                2 => match self.store(Mem::Sr, Stored { stat: 0, pdu: pdu.clone() }) {
                     Some(i) => {
                         self.urc(&format!("+CDSI: \"SR\",{i}"));
                         Ok(())
@@ -1920,13 +1667,7 @@ impl ModemCore {
 
     fn run_timers(&mut self, now: Instant) {
         loop {
-            let Some(pos) = self
-                .timers
-                .iter()
-                .enumerate()
-                .filter(|(_, (t, _))| *t <= now)
-                .min_by_key(|(_, (t, _))| *t)
-                .map(|(i, _)| i)
+            let Some(pos) = self.timers.iter().enumerate().filter(|(_, (t, _))| *t <= now).min_by_key(|(_, (t, _))| *t).map(|(i, _)| i)
             else {
                 break;
             };
@@ -1972,18 +1713,13 @@ impl ModemCore {
     /// PIN, call dropped, boot lines after `boot_ms`. Stored messages survive (they are on the SIM).
     pub fn reboot(&mut self, at: Instant) {
         self.settings = Settings::defaults();
-        self.sim = if self.pin.is_some() {
-            SimLock::Pin
-        } else {
-            SimLock::Ready
-        };
+        self.sim = if self.pin.is_some() { SimLock::Pin } else { SimLock::Ready };
         self.cfun = 1;
         self.input = Input::Line(Vec::new());
         self.held_urcs.clear();
         self.awaiting_ack = None;
         self.busy_lines = 0;
-        self.timers
-            .retain(|(_, t)| matches!(t, Timer::StatusReport(_)));
+        self.timers.retain(|(_, t)| matches!(t, Timer::StatusReport(_)));
         if let Some(c) = self.call.take() {
             if let Ok(mut r) = self.radio.lock() {
                 r.call_event(self.index, c.id, CallEvent::Dropped, unix_now());
@@ -1999,10 +1735,7 @@ impl ModemCore {
         self.booting_until = None;
         self.zte_csca_busy = self.spec.profile == Profile::Zte;
         let swap = self.rng.range(0, 1) == 1;
-        let lines = self
-            .spec
-            .profile
-            .boot_lines(self.sim == SimLock::Ready, swap);
+        let lines = self.spec.profile.boot_lines(self.sim == SimLock::Ready, swap);
         for (i, l) in lines.into_iter().enumerate() {
             // The DONE lines come a little later than RDY on real modules.
             let at = self.now + Duration::from_millis(20 * i as u64);
@@ -2035,18 +1768,13 @@ impl ModemCore {
     pub fn fill_storage(&mut self, filler: &[u8]) {
         let m = self.settings.mems[2];
         for slot in self.mem(m).iter_mut().filter(|s| s.is_none()) {
-            *slot = Some(Stored {
-                stat: 1,
-                pdu: filler.to_vec(),
-            });
+            *slot = Some(Stored { stat: 1, pdu: filler.to_vec() });
         }
     }
 
     /// Messages currently stored in a memory ("SM", "ME", "SR"), as (index, stat, pdu).
     pub fn stored(&self, mem: &str) -> Vec<(usize, u8, Vec<u8>)> {
-        let Some(m) = Mem::parse(mem) else {
-            return Vec::new();
-        };
+        let Some(m) = Mem::parse(mem) else { return Vec::new() };
         let first = self.spec.profile.first_index();
         self.mem_ref(m)
             .iter()
@@ -2086,13 +1814,7 @@ impl ModemCore {
             stored_sr: self.used(Mem::Sr),
             capacity: self.spec.capacity,
             next_mr: self.next_mr,
-            call: self.call.as_ref().map(|c| {
-                if c.active {
-                    "active".into()
-                } else {
-                    "ringing".into()
-                }
-            }),
+            call: self.call.as_ref().map(|c| if c.active { "active".into() } else { "ringing".into() }),
             commands_seen: self.commands_seen,
         }
     }
@@ -2147,10 +1869,7 @@ impl ModemCore {
 
     /// The active call whose audio is flowing, if any (read by the audio task).
     pub fn audio_route(&self) -> Option<AudioRoute> {
-        self.call
-            .as_ref()
-            .filter(|c| c.active && c.audio_on)
-            .map(|c| AudioRoute { call_id: c.id })
+        self.call.as_ref().filter(|c| c.active && c.audio_on).map(|c| AudioRoute { call_id: c.id })
     }
 
     fn type_of(number: &str) -> u8 {
@@ -2206,25 +1925,14 @@ impl ModemCore {
     }
 
     fn end_urcs(&mut self, c: &Call, by_modem: bool) {
-        let secs = c
-            .answered_at
-            .map(|a| self.now.saturating_duration_since(a).as_secs())
-            .unwrap_or(0);
+        let secs = c.answered_at.map(|a| self.now.saturating_duration_since(a).as_secs()).unwrap_or(0);
         let num = c.number.clone();
         let t = Self::type_of(&num);
         match self.spec.profile {
-            Profile::Huawei => self.urc(&format!(
-                "^CEND:1,{secs},{},16",
-                if by_modem { 29 } else { 104 }
-            )),
+            Profile::Huawei => self.urc(&format!("^CEND:1,{secs},{},16", if by_modem { 29 } else { 104 })),
             Profile::Simcom => {
                 if c.active {
-                    self.urc(&format!(
-                        "VOICE CALL: END: {:02}{:02}{:02}",
-                        secs / 3600,
-                        (secs / 60) % 60,
-                        secs % 60
-                    ));
+                    self.urc(&format!("VOICE CALL: END: {:02}{:02}{:02}", secs / 3600, (secs / 60) % 60, secs % 60));
                 } else {
                     self.urc(&format!("MISSED_CALL: 00:00AM {num}"));
                 }
@@ -2251,9 +1959,7 @@ impl ModemCore {
         let now = self.now;
         let profile = self.spec.profile;
         let ccinfo = self.settings.quectel_ccinfo;
-        let Some(c) = &mut self.call else {
-            return Outcome::Final("NO CARRIER");
-        };
+        let Some(c) = &mut self.call else { return Outcome::Final("NO CARRIER") };
         if c.active {
             return Outcome::Cme(3);
         }
@@ -2269,10 +1975,7 @@ impl ModemCore {
             _ => {}
         }
         if ccinfo {
-            self.urc(&format!(
-                "+QIND: \"ccinfo\",1,1,0,0,0,\"{num}\",{}",
-                Self::type_of(&num)
-            ));
+            self.urc(&format!("+QIND: \"ccinfo\",1,1,0,0,0,\"{num}\",{}", Self::type_of(&num)));
         }
         if let Ok(mut r) = self.radio.lock() {
             r.call_event(self.index, id, CallEvent::Answered, unix_now());
@@ -2329,9 +2032,7 @@ impl ModemCore {
                 Outcome::Ok(vec![])
             }
             Some(1) => match &self.call {
-                Some(c) if c.active && c.answered_at.is_some_and(|a| now >= a + delay) => {
-                    self.audio_on_if_active()
-                }
+                Some(c) if c.active && c.answered_at.is_some_and(|a| now >= a + delay) => self.audio_on_if_active(),
                 _ => Outcome::Error,
             },
             _ => Outcome::Error,
@@ -2367,12 +2068,8 @@ impl ModemCore {
     fn crec(&mut self, args: &[Arg]) -> Outcome {
         match args.first().and_then(Arg::int) {
             Some(4) => {
-                let Some(name) = args.get(1).and_then(Arg::text) else {
-                    return Outcome::Error;
-                };
-                let Some((_, data)) = self.files.iter().find(|(n, _)| n == name) else {
-                    return Outcome::Error;
-                };
+                let Some(name) = args.get(1).and_then(Arg::text) else { return Outcome::Error };
+                let Some((_, data)) = self.files.iter().find(|(n, _)| n == name) else { return Outcome::Error };
                 let bytes = data.len();
                 let now = self.now;
                 match &mut self.call {
@@ -2422,13 +2119,7 @@ mod tests {
     }
 
     impl Radio for Recorder {
-        fn submit(
-            &mut self,
-            modem: usize,
-            mr: u8,
-            pdu: &[u8],
-            _now: i64,
-        ) -> Result<Option<Vec<u8>>, String> {
+        fn submit(&mut self, modem: usize, mr: u8, pdu: &[u8], _now: i64) -> Result<Option<Vec<u8>>, String> {
             self.submits.push((modem, mr, pdu.to_vec()));
             Ok(self.report.clone())
         }
@@ -2440,8 +2131,7 @@ mod tests {
     /// SUBMIT from MODEMS.md §2.5 #2 ("hellohello", AT+CMGS=23).
     const SUBMIT: &str = "0011000B916407281553F80000AA0AE8329BFD4697D9EC37";
     /// DELIVER from MODEMS.md §2.5 #1.
-    const DELIVER: &str =
-        "07917283010010F5040BC87238880900F10000993092516195800AE8329BFD4697D9EC37";
+    const DELIVER: &str = "07917283010010F5040BC87238880900F10000993092516195800AE8329BFD4697D9EC37";
     /// STATUS-REPORT from MODEMS.md §2.5 #9.
     const REPORT: &str = "0006D60B911326880736F4111011719551401110117195714000";
 
@@ -2464,11 +2154,7 @@ mod tests {
         fn new(profile: Profile) -> Harness {
             Harness::with(ModemSpec {
                 profile,
-                latency: Latency {
-                    default: MsRange(0, 0),
-                    send: MsRange(0, 0),
-                    read: MsRange(0, 0),
-                },
+                latency: Latency { default: MsRange(0, 0), send: MsRange(0, 0), read: MsRange(0, 0) },
                 boot_ms: 0,
                 noise_interval_ms: 0,
                 ..ModemSpec::default()
@@ -2522,10 +2208,7 @@ mod tests {
         assert_eq!(h.at("AT+CPIN=\"1234\""), "\r\n+CME ERROR: 3\r\n");
         assert_eq!(h.at("AT+CMGR=99"), "\r\n+CMS ERROR: 321\r\n");
         h.at("AT+CMEE=2");
-        assert_eq!(
-            h.at("AT+CPIN=\"1234\""),
-            "\r\n+CME ERROR: operation not allowed\r\n"
-        );
+        assert_eq!(h.at("AT+CPIN=\"1234\""), "\r\n+CME ERROR: operation not allowed\r\n");
         assert_eq!(h.at("AT+CMEE?"), "\r\n+CMEE: 2\r\n\r\nOK\r\n");
     }
 
@@ -2544,11 +2227,7 @@ mod tests {
     fn pin_attempts_then_puk() {
         let mut h = Harness::with(ModemSpec {
             pin: Some("1234".into()),
-            latency: Latency {
-                default: MsRange(0, 0),
-                send: MsRange(0, 0),
-                read: MsRange(0, 0),
-            },
+            latency: Latency { default: MsRange(0, 0), send: MsRange(0, 0), read: MsRange(0, 0) },
             boot_ms: 0,
             ..ModemSpec::default()
         });
@@ -2562,11 +2241,7 @@ mod tests {
         h.at("AT+CPIN=\"0000\"");
         h.at("AT+CPIN=\"0000\"");
         assert_eq!(h.at("AT+CPIN?"), "\r\n+CPIN: SIM PUK\r\n\r\nOK\r\n");
-        assert_eq!(
-            h.at("AT+CPIN=\"1234\""),
-            "\r\n+CME ERROR: 16\r\n",
-            "PIN no longer helps"
-        );
+        assert_eq!(h.at("AT+CPIN=\"1234\""), "\r\n+CME ERROR: 16\r\n", "PIN no longer helps");
         assert_eq!(h.at("AT+CPIN=\"12345678\",\"4321\""), "\r\nOK\r\n");
         assert_eq!(h.at("AT+CPIN?"), "\r\n+CPIN: READY\r\n\r\nOK\r\n");
         assert_eq!(h.at("AT+CIMI"), "\r\n001010001000000\r\n\r\nOK\r\n");
@@ -2576,11 +2251,7 @@ mod tests {
     fn correct_pin_unlocks() {
         let mut h = Harness::with(ModemSpec {
             pin: Some("1234".into()),
-            latency: Latency {
-                default: MsRange(0, 0),
-                send: MsRange(0, 0),
-                read: MsRange(0, 0),
-            },
+            latency: Latency { default: MsRange(0, 0), send: MsRange(0, 0), read: MsRange(0, 0) },
             boot_ms: 0,
             ..ModemSpec::default()
         });
@@ -2598,10 +2269,7 @@ mod tests {
         assert_eq!(out, format!("\r\n+CMGS: {mr0}\r\n\r\nOK\r\n"));
         h.at("AT+CMGS=23");
         let out = h.raw(format!("{SUBMIT}\x1a").as_bytes());
-        assert_eq!(
-            out,
-            format!("\r\n+CMGS: {}\r\n\r\nOK\r\n", mr0.wrapping_add(1))
-        );
+        assert_eq!(out, format!("\r\n+CMGS: {}\r\n\r\nOK\r\n", mr0.wrapping_add(1)));
         // The PDU reached the network unchanged.
         assert_eq!(hex_upper(&h.radio.lock().unwrap().submits[0].2), SUBMIT);
     }
@@ -2623,32 +2291,18 @@ mod tests {
         let mut h = Harness::quiet(Profile::Generic);
         h.at("AT+CMEE=1");
         h.at("AT+CMGS=22");
-        assert_eq!(
-            h.raw(format!("{SUBMIT}\x1a").as_bytes()),
-            "\r\n+CMS ERROR: 304\r\n",
-            "length mismatch"
-        );
+        assert_eq!(h.raw(format!("{SUBMIT}\x1a").as_bytes()), "\r\n+CMS ERROR: 304\r\n", "length mismatch");
         h.at("AT+CMGS=23");
         assert_eq!(h.raw(b"0011ZZ\x1a"), "\r\n+CMS ERROR: 304\r\n", "not hex");
         h.at("AT+CMGS=23");
-        assert_eq!(
-            h.raw(format!("{SUBMIT}\x1b").as_bytes()),
-            "\r\nOK\r\n",
-            "ESC cancels"
-        );
+        assert_eq!(h.raw(format!("{SUBMIT}\x1b").as_bytes()), "\r\nOK\r\n", "ESC cancels");
         assert!(h.radio.lock().unwrap().submits.is_empty());
         h.core.faults.cms_next.push_back(500);
         h.at("AT+CMGS=23");
-        assert_eq!(
-            h.raw(format!("{SUBMIT}\x1a").as_bytes()),
-            "\r\n+CMS ERROR: 500\r\n"
-        );
+        assert_eq!(h.raw(format!("{SUBMIT}\x1a").as_bytes()), "\r\n+CMS ERROR: 500\r\n");
         h.core.set_registered(false, h.now);
         h.at("AT+CMGS=23");
-        assert_eq!(
-            h.raw(format!("{SUBMIT}\x1a").as_bytes()),
-            "\r\n+CMS ERROR: 331\r\n"
-        );
+        assert_eq!(h.raw(format!("{SUBMIT}\x1a").as_bytes()), "\r\n+CMS ERROR: 331\r\n");
         h.at("AT+CMGF=1");
         assert_eq!(h.at("AT+CMGS=\"+1555\""), "\r\n+CMS ERROR: 302\r\n");
     }
@@ -2672,19 +2326,10 @@ mod tests {
         let mut h = Harness::quiet(Profile::Generic);
         h.at("AT+CNMI=2,1,0,2,0");
         assert_eq!(h.deliver(DELIVER), "\r\n+CMTI: \"SM\",1\r\n");
-        assert_eq!(
-            h.at("AT+CPMS?"),
-            "\r\n+CPMS: \"SM\",1,30,\"SM\",1,30,\"SM\",1,30\r\n\r\nOK\r\n"
-        );
-        assert_eq!(
-            h.at("AT+CMGL=0"),
-            format!("\r\n+CMGL: 1,0,,28\r\n{DELIVER}\r\n\r\nOK\r\n")
-        );
+        assert_eq!(h.at("AT+CPMS?"), "\r\n+CPMS: \"SM\",1,30,\"SM\",1,30,\"SM\",1,30\r\n\r\nOK\r\n");
+        assert_eq!(h.at("AT+CMGL=0"), format!("\r\n+CMGL: 1,0,,28\r\n{DELIVER}\r\n\r\nOK\r\n"));
         // Listing flipped it to REC READ.
-        assert_eq!(
-            h.at("AT+CMGR=1"),
-            format!("\r\n+CMGR: 1,,28\r\n{DELIVER}\r\n\r\nOK\r\n")
-        );
+        assert_eq!(h.at("AT+CMGR=1"), format!("\r\n+CMGR: 1,,28\r\n{DELIVER}\r\n\r\nOK\r\n"));
         assert_eq!(h.at("AT+CMGL=0"), "\r\nOK\r\n");
         assert_eq!(h.at("AT+CMGL=\"ALL\""), "\r\nERROR\r\n");
         assert_eq!(h.at("AT+CMGD=1"), "\r\nOK\r\n");
@@ -2692,10 +2337,7 @@ mod tests {
         h.deliver(DELIVER);
         h.deliver(DELIVER);
         h.at("AT+CMGD=1,4");
-        assert_eq!(
-            h.at("AT+CPMS?"),
-            "\r\n+CPMS: \"SM\",0,30,\"SM\",0,30,\"SM\",0,30\r\n\r\nOK\r\n"
-        );
+        assert_eq!(h.at("AT+CPMS?"), "\r\n+CPMS: \"SM\",0,30,\"SM\",0,30,\"SM\",0,30\r\n\r\nOK\r\n");
     }
 
     #[test]
@@ -2710,11 +2352,7 @@ mod tests {
     fn full_storage_then_retry_after_delete() {
         let mut h = Harness::with(ModemSpec {
             capacity: 2,
-            latency: Latency {
-                default: MsRange(0, 0),
-                send: MsRange(0, 0),
-                read: MsRange(0, 0),
-            },
+            latency: Latency { default: MsRange(0, 0), send: MsRange(0, 0), read: MsRange(0, 0) },
             boot_ms: 0,
             ..ModemSpec::default()
         });
@@ -2725,10 +2363,7 @@ mod tests {
         h.deliver(DELIVER);
         assert_eq!(h.deliver(DELIVER), "", "no room: the network keeps it");
         assert_eq!(h.at("AT+CMGW=23"), "\r\n> ");
-        assert_eq!(
-            h.raw(format!("{SUBMIT}\x1a").as_bytes()),
-            "\r\n+CMS ERROR: 322\r\n"
-        );
+        assert_eq!(h.raw(format!("{SUBMIT}\x1a").as_bytes()), "\r\n+CMS ERROR: 322\r\n");
         let out = h.at("AT+CMGD=1");
         assert!(out.contains("+CMTI: \"SM\",1"), "{out:?}");
     }
@@ -2737,10 +2372,7 @@ mod tests {
     fn write_then_send_from_storage() {
         let mut h = Harness::quiet(Profile::Generic);
         h.at("AT+CMGW=23");
-        assert_eq!(
-            h.raw(format!("{SUBMIT}\x1a").as_bytes()),
-            "\r\n+CMGW: 1\r\n\r\nOK\r\n"
-        );
+        assert_eq!(h.raw(format!("{SUBMIT}\x1a").as_bytes()), "\r\n+CMGW: 1\r\n\r\nOK\r\n");
         let out = h.at("AT+CMSS=1");
         assert!(out.starts_with("\r\n+CMSS: "), "{out:?}");
         assert_eq!(h.radio.lock().unwrap().submits.len(), 1);
@@ -2752,18 +2384,12 @@ mod tests {
         h.at("AT+CSMS=1");
         h.at("AT+CMEE=1");
         h.at("AT+CNMI=2,2,0,1,0");
-        assert_eq!(
-            h.deliver(DELIVER),
-            format!("\r\n+CMT: ,28\r\n{DELIVER}\r\n")
-        );
+        assert_eq!(h.deliver(DELIVER), format!("\r\n+CMT: ,28\r\n{DELIVER}\r\n"));
         // A second message waits for the ack.
         assert_eq!(h.deliver(DELIVER), "");
         let out = h.at("AT+CNMA");
         assert!(out.starts_with("\r\nOK\r\n"), "{out:?}");
-        assert!(
-            out.contains("+CMT: ,28"),
-            "second one after the ack: {out:?}"
-        );
+        assert!(out.contains("+CMT: ,28"), "second one after the ack: {out:?}");
         assert_eq!(h.at("AT+CNMA"), "\r\nOK\r\n", "acks the second");
         assert_eq!(h.at("AT+CNMA"), "\r\n+CMS ERROR: 340\r\n", "nothing to ack");
         // Now miss an ack: after the timeout CNMI mt and ds are 0 and the message is stored.
@@ -2783,10 +2409,7 @@ mod tests {
         let out = h.advance(300);
         assert_eq!(out, "\r\n+CDSI: \"SR\",1\r\n");
         h.at("AT+CPMS=\"SR\"");
-        assert_eq!(
-            h.at("AT+CMGR=1"),
-            format!("\r\n+CMGR: 0,,25\r\n{REPORT}\r\n\r\nOK\r\n")
-        );
+        assert_eq!(h.at("AT+CMGR=1"), format!("\r\n+CMGR: 0,,25\r\n{REPORT}\r\n\r\nOK\r\n"));
         h.at("AT+CNMI=2,1,0,1,0");
         h.at("AT+CMGS=23");
         h.raw(format!("{SUBMIT}\x1a").as_bytes());
@@ -2796,10 +2419,7 @@ mod tests {
     #[test]
     fn chained_commands_one_final() {
         let mut h = Harness::quiet(Profile::Generic);
-        assert_eq!(
-            h.at("AT+CMGF=0;+CGMI;+CSQ"),
-            "\r\ngsmgate\r\n\r\n+CSQ: 21,99\r\n\r\nOK\r\n"
-        );
+        assert_eq!(h.at("AT+CMGF=0;+CGMI;+CSQ"), "\r\ngsmgate\r\n\r\n+CSQ: 21,99\r\n\r\nOK\r\n");
         assert_eq!(h.at("AT+CGMI;+NOPE;+CSQ"), "\r\ngsmgate\r\n\r\nERROR\r\n");
     }
 
@@ -2807,10 +2427,7 @@ mod tests {
     fn registration_urcs() {
         let mut h = Harness::quiet(Profile::Generic);
         h.at("AT+CREG=2");
-        assert_eq!(
-            h.at("AT+CREG?"),
-            "\r\n+CREG: 2,1,\"1A2B\",\"3C4D\"\r\n\r\nOK\r\n"
-        );
+        assert_eq!(h.at("AT+CREG?"), "\r\n+CREG: 2,1,\"1A2B\",\"3C4D\"\r\n\r\nOK\r\n");
         h.core.set_registered(false, h.now);
         assert_eq!(h.advance(1), "\r\n+CREG: 0\r\n");
         assert_eq!(h.at("AT+COPS?"), "\r\n+COPS: 0\r\n\r\nOK\r\n");
@@ -2840,11 +2457,7 @@ mod tests {
         let r = h.raw(format!("{SUBMIT}\x1a").as_bytes());
         assert!(r.starts_with("\r\n+ZPASR"), "{r:?}");
         assert!(r.contains("+CMGS: "));
-        assert_eq!(
-            h.at("AT+CSCA?"),
-            "\r\nERROR\r\n",
-            "SIM busy right after boot"
-        );
+        assert_eq!(h.at("AT+CSCA?"), "\r\nERROR\r\n", "SIM busy right after boot");
         h.at("AT+CSMP=17,167,0,0");
         assert_eq!(h.at("AT+CSCA?"), "\r\n+CSCA: \"\",129\r\n\r\nOK\r\n");
     }
@@ -2862,10 +2475,7 @@ mod tests {
         let mut h = Harness::quiet(Profile::Quectel);
         let out = h.at("AT+CFUN=1,1") + &h.advance(200);
         assert!(out.starts_with("\r\nOK\r\n\r\nRDY\r\n"), "{out:?}");
-        assert!(
-            out.contains("+QIND: PB DONE") && out.contains("+QIND: SMS DONE"),
-            "{out:?}"
-        );
+        assert!(out.contains("+QIND: PB DONE") && out.contains("+QIND: SMS DONE"), "{out:?}");
         assert_eq!(h.at("AT"), "AT\r\r\nOK\r\n", "echo is back");
     }
 
@@ -2880,11 +2490,7 @@ mod tests {
     fn huawei_noise_and_curc() {
         let mut h = Harness::with(ModemSpec {
             profile: Profile::Huawei,
-            latency: Latency {
-                default: MsRange(0, 0),
-                send: MsRange(0, 0),
-                read: MsRange(0, 0),
-            },
+            latency: Latency { default: MsRange(0, 0), send: MsRange(0, 0), read: MsRange(0, 0) },
             boot_ms: 0,
             noise_interval_ms: 100,
             ..ModemSpec::default()
@@ -2901,27 +2507,16 @@ mod tests {
     fn incoming_call_generic() {
         let mut h = Harness::quiet(Profile::Generic);
         h.at("AT+CLIP=1");
-        h.core
-            .incoming_call(1, "+15551234567", None, None, h.now)
-            .unwrap();
+        h.core.incoming_call(1, "+15551234567", None, None, h.now).unwrap();
         let out = h.advance(3_100);
         assert_eq!(out.matches("RING").count(), 2, "{out:?}");
         assert!(out.contains("+CLIP: \"+15551234567\",145,,,,0"));
-        assert_eq!(
-            h.at("AT+CLCC"),
-            "\r\n+CLCC: 1,1,4,0,0,\"+15551234567\",145\r\n\r\nOK\r\n"
-        );
+        assert_eq!(h.at("AT+CLCC"), "\r\n+CLCC: 1,1,4,0,0,\"+15551234567\",145\r\n\r\nOK\r\n");
         assert_eq!(h.at("ATA"), "\r\nOK\r\n");
-        assert_eq!(
-            h.at("AT+CLCC"),
-            "\r\n+CLCC: 1,1,0,0,0,\"+15551234567\",145\r\n\r\nOK\r\n"
-        );
+        assert_eq!(h.at("AT+CLCC"), "\r\n+CLCC: 1,1,0,0,0,\"+15551234567\",145\r\n\r\nOK\r\n");
         assert_eq!(h.advance(3_100), "", "no more rings once answered");
         assert_eq!(h.at("AT+CHUP"), "\r\nOK\r\n");
-        assert_eq!(
-            h.radio.lock().unwrap().events,
-            vec![CallEvent::Answered, CallEvent::HungUpByModem]
-        );
+        assert_eq!(h.radio.lock().unwrap().events, vec![CallEvent::Answered, CallEvent::HungUpByModem]);
         assert_eq!(h.at("ATA"), "\r\nNO CARRIER\r\n");
     }
 
@@ -2929,15 +2524,7 @@ mod tests {
     fn phone_hangs_up_after_answer() {
         let mut h = Harness::quiet(Profile::Generic);
         h.at("AT+CRC=1");
-        h.core
-            .incoming_call(
-                1,
-                "+15551234567",
-                None,
-                Some(Duration::from_millis(500)),
-                h.now,
-            )
-            .unwrap();
+        h.core.incoming_call(1, "+15551234567", None, Some(Duration::from_millis(500)), h.now).unwrap();
         assert!(h.advance(5).contains("+CRING: VOICE"));
         h.at("ATA");
         assert_eq!(h.advance(600), "\r\nNO CARRIER\r\n");
@@ -2946,9 +2533,7 @@ mod tests {
     #[test]
     fn huawei_call_urcs_and_audio() {
         let mut h = Harness::quiet(Profile::Huawei);
-        h.core
-            .incoming_call(3, "+15551234567", None, None, h.now)
-            .unwrap();
+        h.core.incoming_call(3, "+15551234567", None, None, h.now).unwrap();
         h.advance(1);
         assert_eq!(h.at("AT^DDSETEX=2"), "\r\nERROR\r\n", "no call up yet");
         assert_eq!(h.at("ATA"), "\r\n^CONN:1,0\r\n\r\nOK\r\n");
@@ -2963,9 +2548,7 @@ mod tests {
     #[test]
     fn simcom_cpcmreg_only_after_a_while() {
         let mut h = Harness::quiet(Profile::Simcom);
-        h.core
-            .incoming_call(1, "+15551234567", None, None, h.now)
-            .unwrap();
+        h.core.incoming_call(1, "+15551234567", None, None, h.now).unwrap();
         h.advance(1);
         let out = h.at("ATA");
         assert!(out.contains("VOICE CALL: BEGIN"), "{out:?}");
@@ -2980,13 +2563,8 @@ mod tests {
     fn quectel_qpcmv_then_answer() {
         let mut h = Harness::quiet(Profile::Quectel);
         h.at("AT+QINDCFG=\"ccinfo\",1,0");
-        h.core
-            .incoming_call(1, "+15551234567", None, None, h.now)
-            .unwrap();
-        assert!(
-            h.advance(1)
-                .contains("+QIND: \"ccinfo\",1,1,4,0,0,\"+15551234567\",145")
-        );
+        h.core.incoming_call(1, "+15551234567", None, None, h.now).unwrap();
+        assert!(h.advance(1).contains("+QIND: \"ccinfo\",1,1,4,0,0,\"+15551234567\",145"));
         let out = h.at("AT+QPCMV=0;+QPCMV=1,0;A");
         assert!(out.contains("+QIND: \"ccinfo\",1,1,0,0,0"), "{out:?}");
         assert!(h.core.audio_route().is_some());
@@ -2996,20 +2574,9 @@ mod tests {
     #[test]
     fn missed_call_simcom() {
         let mut h = Harness::quiet(Profile::Simcom);
-        h.core
-            .incoming_call(
-                1,
-                "+15551234567",
-                Some(Duration::from_millis(100)),
-                None,
-                h.now,
-            )
-            .unwrap();
+        h.core.incoming_call(1, "+15551234567", Some(Duration::from_millis(100)), None, h.now).unwrap();
         let out = h.advance(200);
-        assert!(
-            out.contains("RING") && out.contains("MISSED_CALL:"),
-            "{out:?}"
-        );
+        assert!(out.contains("RING") && out.contains("MISSED_CALL:"), "{out:?}");
     }
 
     #[test]
@@ -3017,19 +2584,10 @@ mod tests {
         let mut h = Harness::quiet(Profile::Quectel);
         let id = Identity::for_index(0);
         assert_eq!(h.at("AT+CGSN"), format!("\r\n{}\r\n\r\nOK\r\n", id.imei));
-        assert_eq!(
-            h.at("AT+QCCID"),
-            format!("\r\n+QCCID: {}\r\n\r\nOK\r\n", id.iccid)
-        );
-        assert_eq!(
-            h.at("AT+CNUM"),
-            format!("\r\n+CNUM: \"\",\"{}\",145\r\n\r\nOK\r\n", id.number)
-        );
+        assert_eq!(h.at("AT+QCCID"), format!("\r\n+QCCID: {}\r\n\r\nOK\r\n", id.iccid));
+        assert_eq!(h.at("AT+CNUM"), format!("\r\n+CNUM: \"\",\"{}\",145\r\n\r\nOK\r\n", id.number));
         h.at("AT+CSCS=\"UCS2\"");
-        assert_eq!(
-            h.at("AT+CSCA?"),
-            "\r\n+CSCA: \"002B00310035003500350030003000300030003000300030\",145\r\n\r\nOK\r\n"
-        );
+        assert_eq!(h.at("AT+CSCA?"), "\r\n+CSCA: \"002B00310035003500350030003000300030003000300030\",145\r\n\r\nOK\r\n");
     }
 
     #[test]
@@ -3054,11 +2612,7 @@ mod tests {
     #[test]
     fn latency_delays_answer_and_later_input() {
         let mut h = Harness::with(ModemSpec {
-            latency: Latency {
-                default: MsRange(50, 50),
-                send: MsRange(0, 0),
-                read: MsRange(0, 0),
-            },
+            latency: Latency { default: MsRange(50, 50), send: MsRange(0, 0), read: MsRange(0, 0) },
             boot_ms: 0,
             ..ModemSpec::default()
         });

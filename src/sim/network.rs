@@ -14,11 +14,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::modem::{CallEvent, Radio};
-use crate::pdu::reassembly::Part;
 use crate::pdu::{
-    Address, Body, Direction, Pdu, PduError, Reassembler, StatusReport, Timestamp, Tpdu,
-    delivers_for_text,
+    Address, Body, Direction, Pdu, PduError, Reassembler, StatusReport, Timestamp, Tpdu, delivers_for_text,
 };
+use crate::pdu::reassembly::Part;
 
 /// How long parts wait for their siblings before the text is recorded as incomplete.
 const REASSEMBLY_TIMEOUT_SECS: u64 = 120;
@@ -115,11 +114,7 @@ struct PartMeta {
 
 impl Phone {
     fn new() -> Phone {
-        Phone {
-            reassembler: Reassembler::new(REASSEMBLY_TIMEOUT_SECS),
-            meta: BTreeMap::new(),
-            received: Vec::new(),
-        }
+        Phone { reassembler: Reassembler::new(REASSEMBLY_TIMEOUT_SECS), meta: BTreeMap::new(), received: Vec::new() }
     }
 }
 
@@ -166,31 +161,15 @@ impl Network {
     }
 
     /// DELIVER PDUs (with SMSC field) carrying `text` from phone `from`.
-    pub fn texts_for(
-        &mut self,
-        from: &str,
-        text: &str,
-        unix_now: i64,
-    ) -> Result<Vec<Vec<u8>>, NetworkError> {
-        let addr = Address::parse(from).map_err(|source| NetworkError::BadNumber {
-            number: from.into(),
-            source,
-        })?;
+    pub fn texts_for(&mut self, from: &str, text: &str, unix_now: i64) -> Result<Vec<Vec<u8>>, NetworkError> {
+        let addr = Address::parse(from).map_err(|source| NetworkError::BadNumber { number: from.into(), source })?;
         let reference = self.next_concat_ref;
         // 8-bit references wrap at 255; keep them in 1..=255 so the 8-bit header is used.
-        self.next_concat_ref = if self.next_concat_ref >= 255 {
-            1
-        } else {
-            self.next_concat_ref + 1
-        };
+        self.next_concat_ref = if self.next_concat_ref >= 255 { 1 } else { self.next_concat_ref + 1 };
         let ts = Timestamp::from_unix(unix_now, 0);
         let smsc = self.smsc_address();
-        let pdus = delivers_for_text(&addr, text, ts, reference).map_err(|source| {
-            NetworkError::Encode {
-                from: from.into(),
-                source,
-            }
-        })?;
+        let pdus = delivers_for_text(&addr, text, ts, reference)
+            .map_err(|source| NetworkError::Encode { from: from.into(), source })?;
         Ok(pdus
             .into_iter()
             .map(|mut p| {
@@ -202,10 +181,7 @@ impl Network {
 
     /// A DELIVER used to fill storage (fault `storage_full`).
     pub fn filler_pdu(&mut self, unix_now: i64) -> Vec<u8> {
-        self.texts_for("+15559999999", "storage filler", unix_now)
-            .ok()
-            .and_then(|v| v.into_iter().next())
-            .unwrap_or_default()
+        self.texts_for("+15559999999", "storage filler", unix_now).ok().and_then(|v| v.into_iter().next()).unwrap_or_default()
     }
 
     /// Starts a call record; returns its id.
@@ -240,18 +216,11 @@ impl Network {
 
     /// The open call of a phone, if any.
     pub fn open_call_of(&self, phone: &str) -> Option<&CallRecord> {
-        self.calls
-            .iter()
-            .rev()
-            .find(|c| c.phone == phone && c.ended_at.is_none())
+        self.calls.iter().rev().find(|c| c.phone == phone && c.ended_at.is_none())
     }
 
     pub fn calls(&self, phone: Option<&str>) -> Vec<CallRecord> {
-        self.calls
-            .iter()
-            .filter(|c| phone.is_none_or(|p| c.phone == p))
-            .cloned()
-            .collect()
+        self.calls.iter().filter(|c| phone.is_none_or(|p| c.phone == p)).cloned().collect()
     }
 
     /// Audio the phone heard (from the modem's uplink) is appended.
@@ -267,10 +236,7 @@ impl Network {
         let mut out = vec![0i16; n];
         if let Some(c) = self.call_mut(id) {
             let avail = c.speech.len().saturating_sub(c.speech_pos).min(n);
-            if let (Some(dst), Some(src)) = (
-                out.get_mut(..avail),
-                c.speech.get(c.speech_pos..c.speech_pos + avail),
-            ) {
+            if let (Some(dst), Some(src)) = (out.get_mut(..avail), c.speech.get(c.speech_pos..c.speech_pos + avail)) {
                 dst.copy_from_slice(src);
             }
             c.speech_pos += avail;
@@ -310,14 +276,9 @@ impl Network {
     }
 
     fn expire(&mut self, phone: &str, unix_now: i64) {
-        let Some(p) = self.phones.get_mut(phone) else {
-            return;
-        };
+        let Some(p) = self.phones.get_mut(phone) else { return };
         for a in p.reassembler.expire(unix_now.max(0) as u64) {
-            let meta = p
-                .meta
-                .remove(&(a.sender.clone(), a.reference, a.total))
-                .unwrap_or_default();
+            let meta = p.meta.remove(&(a.sender.clone(), a.reference, a.total)).unwrap_or_default();
             p.received.push(record(phone, a, meta, unix_now));
         }
     }
@@ -341,23 +302,13 @@ fn record(phone: &str, a: crate::pdu::Assembled, meta: PartMeta, unix_now: i64) 
 }
 
 impl Radio for Network {
-    fn submit(
-        &mut self,
-        modem: usize,
-        mr: u8,
-        pdu: &[u8],
-        unix_now: i64,
-    ) -> Result<Option<Vec<u8>>, String> {
+    fn submit(&mut self, modem: usize, mr: u8, pdu: &[u8], unix_now: i64) -> Result<Option<Vec<u8>>, String> {
         let decoded = Pdu::decode(pdu, Direction::FromMobile).map_err(|e| e.to_string())?;
         let Tpdu::Submit(submit) = decoded.tpdu else {
             return Err(format!("expected SMS-SUBMIT, got {}", decoded.tpdu.name()));
         };
         let to = submit.destination.to_string();
-        let from = self
-            .modem_numbers
-            .get(modem)
-            .cloned()
-            .unwrap_or_else(|| format!("modem{modem}"));
+        let from = self.modem_numbers.get(modem).cloned().unwrap_or_else(|| format!("modem{modem}"));
         let concat = submit.user_data.concat();
         self.submitted.push(SubmittedPart {
             modem,
@@ -385,18 +336,9 @@ impl Radio for Network {
         });
         meta.mrs.push(mr);
         meta.srr |= submit.status_report_request;
-        let part = Part {
-            sender: from.clone(),
-            reference,
-            total,
-            sequence,
-            text,
-        };
+        let part = Part { sender: from.clone(), reference, total, sequence, text };
         if let Some(done) = phone.reassembler.push(part, unix_now.max(0) as u64) {
-            let meta = phone
-                .meta
-                .remove(&(done.sender.clone(), done.reference, done.total))
-                .unwrap_or_default();
+            let meta = phone.meta.remove(&(done.sender.clone(), done.reference, done.total)).unwrap_or_default();
             phone.received.push(record(&to, done, meta, unix_now));
         }
         if !submit.status_report_request {
@@ -423,9 +365,7 @@ impl Radio for Network {
     }
 
     fn call_event(&mut self, _modem: usize, call_id: u64, event: CallEvent, unix_now: i64) {
-        let Some(c) = self.call_mut(call_id) else {
-            return;
-        };
+        let Some(c) = self.call_mut(call_id) else { return };
         match event {
             CallEvent::Answered => c.answered_at = Some(unix_now),
             CallEvent::AudioOn => {
@@ -453,10 +393,7 @@ mod tests {
     use crate::pdu::{SubmitOptions, submits_for_text};
 
     fn net() -> Network {
-        Network::new(
-            "+15550000000",
-            vec!["+15550100000".into(), "+15550100001".into()],
-        )
+        Network::new("+15550000000", vec!["+15550100000".into(), "+15550100001".into()])
     }
 
     #[test]
@@ -464,15 +401,7 @@ mod tests {
         let mut n = net();
         let to = Address::parse("+15557654321").unwrap();
         let text = "x".repeat(200);
-        let parts = submits_for_text(
-            &to,
-            &text,
-            &SubmitOptions {
-                concat_reference: 9,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let parts = submits_for_text(&to, &text, &SubmitOptions { concat_reference: 9, ..Default::default() }).unwrap();
         assert_eq!(parts.len(), 2);
         // Out of order: the second part first.
         assert!(n.submit(1, 7, &parts[1].encode(), 100).unwrap().is_none());
@@ -503,16 +432,11 @@ mod tests {
     fn status_report_carries_modem_mr() {
         let mut n = net();
         let to = Address::parse("+15557654321").unwrap();
-        let opts = SubmitOptions {
-            status_report: true,
-            ..Default::default()
-        };
+        let opts = SubmitOptions { status_report: true, ..Default::default() };
         let p = &submits_for_text(&to, "hi", &opts).unwrap()[0];
         let report = n.submit(0, 201, &p.encode(), 5).unwrap().expect("report");
         let decoded = Pdu::decode(&report, Direction::ToMobile).unwrap();
-        let Tpdu::StatusReport(r) = decoded.tpdu else {
-            panic!("not a report")
-        };
+        let Tpdu::StatusReport(r) = decoded.tpdu else { panic!("not a report") };
         assert_eq!(r.message_reference, 201);
         assert_eq!(r.recipient.to_string(), "+15557654321");
         assert_eq!(r.status, 0);
@@ -524,9 +448,7 @@ mod tests {
         let pdus = n.texts_for("+15551112222", "hello", 0).unwrap();
         assert!(n.submit(0, 1, &pdus[0], 0).is_err());
         let d = Pdu::decode(&pdus[0], Direction::ToMobile).unwrap();
-        let Tpdu::Deliver(d) = d.tpdu else {
-            panic!("not a deliver")
-        };
+        let Tpdu::Deliver(d) = d.tpdu else { panic!("not a deliver") };
         assert_eq!(d.text(), Some("hello"));
         assert_eq!(d.originator.to_string(), "+15551112222");
     }

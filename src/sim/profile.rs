@@ -35,9 +35,7 @@ pub enum Profile {
 
 /// A profile name that is not one of ours.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown modem profile {0:?} (expected generic, huawei, simcom, quectel, sim800, wavecom or zte)"
-)]
+#[error("unknown modem profile {0:?} (expected generic, huawei, simcom, quectel, sim800, wavecom or zte)")]
 pub struct UnknownProfile(pub String);
 
 impl FromStr for Profile {
@@ -152,25 +150,12 @@ impl Profile {
     /// Lines printed right after power-up/reboot, in order (MODEMS.md §3.1 boot row). Quectel's
     /// `PB DONE`/`SMS DONE` come in either order; `swap` picks the order.
     pub fn boot_lines(self, sim_ready: bool, swap: bool) -> Vec<String> {
-        let cpin = if sim_ready {
-            "+CPIN: READY"
-        } else {
-            "+CPIN: SIM PIN"
-        };
+        let cpin = if sim_ready { "+CPIN: READY" } else { "+CPIN: SIM PIN" };
         let mut v: Vec<String> = match self {
             Profile::Quectel => {
-                let mut v = vec![
-                    "RDY".to_string(),
-                    "+CFUN: 1".into(),
-                    cpin.into(),
-                    "+QUSIM: 1".into(),
-                ];
+                let mut v = vec!["RDY".to_string(), "+CFUN: 1".into(), cpin.into(), "+QUSIM: 1".into()];
                 if sim_ready {
-                    let (a, b) = if swap {
-                        ("+QIND: SMS DONE", "+QIND: PB DONE")
-                    } else {
-                        ("+QIND: PB DONE", "+QIND: SMS DONE")
-                    };
+                    let (a, b) = if swap { ("+QIND: SMS DONE", "+QIND: PB DONE") } else { ("+QIND: PB DONE", "+QIND: SMS DONE") };
                     v.push(a.into());
                     v.push(b.into());
                 }
@@ -263,11 +248,7 @@ pub fn iccid_swapped(iccid: &str) -> String {
     if digits.len() % 2 == 1 {
         digits.push(b'F');
     }
-    digits
-        .chunks(2)
-        .flat_map(|c| [c.get(1).copied().unwrap_or(b'F'), c[0]])
-        .map(char::from)
-        .collect()
+    digits.chunks(2).flat_map(|c| [c.get(1).copied().unwrap_or(b'F'), c[0]]).map(char::from).collect()
 }
 
 #[cfg(test)]

@@ -24,18 +24,11 @@ pub enum PtyError {
     #[error("openpty failed: {0}")]
     Open(nix::Error),
     #[error("setting up pty {what}: {source}")]
-    Setup {
-        what: &'static str,
-        source: nix::Error,
-    },
+    Setup { what: &'static str, source: nix::Error },
     #[error("registering pty with the runtime: {0}")]
     Register(io::Error),
     #[error("creating symlink {link} -> {target}: {source}")]
-    Link {
-        link: PathBuf,
-        target: PathBuf,
-        source: io::Error,
-    },
+    Link { link: PathBuf, target: PathBuf, source: io::Error },
 }
 
 /// One open pseudo-terminal pair.
@@ -50,39 +43,21 @@ impl Pty {
     /// Opens a pty with a raw slave and a non-blocking master. Needs a tokio runtime.
     pub fn open() -> Result<Pty, PtyError> {
         let pair = nix::pty::openpty(None, None).map_err(PtyError::Open)?;
-        let mut t = tcgetattr(pair.slave.as_fd()).map_err(|source| PtyError::Setup {
-            what: "tcgetattr",
-            source,
-        })?;
+        let mut t = tcgetattr(pair.slave.as_fd()).map_err(|source| PtyError::Setup { what: "tcgetattr", source })?;
         cfmakeraw(&mut t);
-        tcsetattr(pair.slave.as_fd(), SetArg::TCSANOW, &t).map_err(|source| PtyError::Setup {
-            what: "tcsetattr",
-            source,
-        })?;
+        tcsetattr(pair.slave.as_fd(), SetArg::TCSANOW, &t)
+            .map_err(|source| PtyError::Setup { what: "tcsetattr", source })?;
         let slave_path =
-            nix::unistd::ttyname(pair.slave.as_fd()).map_err(|source| PtyError::Setup {
-                what: "ttyname",
-                source,
-            })?;
-        let flags =
-            fcntl(pair.master.as_fd(), FcntlArg::F_GETFL).map_err(|source| PtyError::Setup {
-                what: "F_GETFL",
-                source,
-            })?;
+            nix::unistd::ttyname(pair.slave.as_fd()).map_err(|source| PtyError::Setup { what: "ttyname", source })?;
+        let flags = fcntl(pair.master.as_fd(), FcntlArg::F_GETFL)
+            .map_err(|source| PtyError::Setup { what: "F_GETFL", source })?;
         let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
-        fcntl(pair.master.as_fd(), FcntlArg::F_SETFL(flags)).map_err(|source| PtyError::Setup {
-            what: "F_SETFL",
-            source,
-        })?;
+        fcntl(pair.master.as_fd(), FcntlArg::F_SETFL(flags))
+            .map_err(|source| PtyError::Setup { what: "F_SETFL", source })?;
         // SAFETY: `OwnedFd` is a valid open descriptor that keeps referring to the same file
         // description until the AsyncFd (which owns it) is dropped.
-        let master = unsafe { AsyncFd::register(pair.master) }
-            .map_err(|e| PtyError::Register(e.into_parts().1))?;
-        Ok(Pty {
-            master,
-            _slave: pair.slave,
-            slave_path,
-        })
+        let master = unsafe { AsyncFd::register(pair.master) }.map_err(|e| PtyError::Register(e.into_parts().1))?;
+        Ok(Pty { master, _slave: pair.slave, slave_path })
     }
 
     /// The slave's device path (`/dev/pts/N`).
@@ -94,9 +69,7 @@ impl Pty {
     pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             let mut guard = self.master.readable().await?;
-            match guard
-                .try_io(|fd| nix::unistd::read(fd.get_ref().as_fd(), buf).map_err(io::Error::from))
-            {
+            match guard.try_io(|fd| nix::unistd::read(fd.get_ref().as_fd(), buf).map_err(io::Error::from)) {
                 Ok(r) => return r,
                 Err(_would_block) => continue,
             }
@@ -118,13 +91,9 @@ impl Pty {
     pub async fn write_all(&self, mut bytes: &[u8], patience: Duration) -> io::Result<usize> {
         while !bytes.is_empty() {
             let ready = tokio::time::timeout(patience, self.master.writable()).await;
-            let Ok(guard) = ready else {
-                return Ok(bytes.len());
-            };
+            let Ok(guard) = ready else { return Ok(bytes.len()) };
             let mut guard = guard?;
-            match guard.try_io(|fd| {
-                nix::unistd::write(fd.get_ref().as_fd(), bytes).map_err(io::Error::from)
-            }) {
+            match guard.try_io(|fd| nix::unistd::write(fd.get_ref().as_fd(), bytes).map_err(io::Error::from)) {
                 Ok(Ok(n)) => bytes = bytes.get(n..).unwrap_or_default(),
                 Ok(Err(e)) => return Err(e),
                 Err(_would_block) => continue,
@@ -148,11 +117,7 @@ impl Pty {
 pub fn publish(link: &Path, target: &Path) -> Result<(), PtyError> {
     let tmp = link.with_extension(format!("tmp{}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
-    let err = |source| PtyError::Link {
-        link: link.to_path_buf(),
-        target: target.to_path_buf(),
-        source,
-    };
+    let err = |source| PtyError::Link { link: link.to_path_buf(), target: target.to_path_buf(), source };
     std::os::unix::fs::symlink(target, &tmp).map_err(err)?;
     std::fs::rename(&tmp, link).map_err(|source| PtyError::Link {
         link: link.to_path_buf(),
@@ -174,22 +139,13 @@ mod tests {
     #[tokio::test]
     async fn raw_bytes_pass_both_ways() {
         let pty = Pty::open().unwrap();
-        let mut client = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(pty.slave_path())
-            .unwrap();
+        let mut client = std::fs::OpenOptions::new().read(true).write(true).open(pty.slave_path()).unwrap();
         client.write_all(b"AT\r\n").unwrap();
         let mut buf = [0u8; 16];
         let n = pty.read(&mut buf).await.unwrap();
         // Raw: the CR is not translated and nothing is echoed back.
         assert_eq!(&buf[..n], b"AT\r\n");
-        assert_eq!(
-            pty.write_all(b"\r\nOK\r\n", Duration::from_secs(1))
-                .await
-                .unwrap(),
-            0
-        );
+        assert_eq!(pty.write_all(b"\r\nOK\r\n", Duration::from_secs(1)).await.unwrap(), 0);
         let mut got = [0u8; 6];
         client.read_exact(&mut got).unwrap();
         assert_eq!(&got, b"\r\nOK\r\n");
@@ -199,11 +155,7 @@ mod tests {
     async fn client_close_does_not_break_master() {
         let pty = Pty::open().unwrap();
         {
-            let mut c = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(pty.slave_path())
-                .unwrap();
+            let mut c = std::fs::OpenOptions::new().read(true).write(true).open(pty.slave_path()).unwrap();
             c.write_all(b"x").unwrap();
         }
         let mut buf = [0u8; 4];
