@@ -1,0 +1,157 @@
+//! The clonable handle through which every other task talks to a modem actor.
+//!
+//! Two bounded queues feed the actor: call control (`answer`, `hangup`, `clcc`) goes into the
+//! high-priority one, everything else into the normal one. The actor always drains the call queue
+//! first, also between the parts of a multipart send, so a call arriving during a broadcast is served
+//! after at most the one command in flight (MODEMS.md §1.6: chan_dongle queues call commands right
+//! after the running one). Each request carries a oneshot for its answer; a dropped actor turns into
+//! [`SendError::ModemUnavailable`] / [`CommandError::ModemUnavailable`], never a hang.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::error::{CommandError, SendError};
+use super::status::ModemStatus;
+
+/// One part of an outgoing message: the PDU hex including the SMSC prefix (`00` for the modem's own
+/// SMSC) and the TPDU length for `AT+CMGS=<tpdu_len>` (octets after the SMSC field, MODEMS.md §1.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingPart {
+    pub hex: String,
+    pub tpdu_len: usize,
+}
+
+/// Call-control operations (served before queued sends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallOp {
+    /// `ATA`.
+    Answer,
+    /// `AT+CHUP`.
+    Hangup,
+    /// `AT+CLCC`: list current calls.
+    Clcc,
+}
+
+impl CallOp {
+    pub(crate) fn text(self) -> &'static str {
+        match self {
+            CallOp::Answer => "ATA",
+            CallOp::Hangup => "AT+CHUP",
+            CallOp::Clcc => "AT+CLCC",
+        }
+    }
+}
+
+pub(crate) type SendReply = oneshot::Sender<Result<Vec<u8>, SendError>>;
+pub(crate) type CommandReply = oneshot::Sender<Result<Vec<String>, CommandError>>;
+
+/// A request to the actor.
+#[derive(Debug)]
+pub(crate) enum Request {
+    Send {
+        parts: Vec<OutgoingPart>,
+        reply: SendReply,
+    },
+    Command {
+        text: String,
+        timeout: Option<Duration>,
+        reply: CommandReply,
+    },
+    Call {
+        op: CallOp,
+        reply: CommandReply,
+    },
+}
+
+/// A clonable handle to one modem actor.
+#[derive(Debug, Clone)]
+pub struct ModemHandle {
+    pub(crate) name: Arc<str>,
+    pub(crate) tx: mpsc::Sender<Request>,
+    pub(crate) call_tx: mpsc::Sender<Request>,
+    pub(crate) status: watch::Receiver<ModemStatus>,
+}
+
+impl ModemHandle {
+    /// The modem's configured name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Sends the parts of one message back to back (with `AT+CMMS=1` before a multipart sequence)
+    /// and returns the TP-MR the modem used for each part, in order.
+    pub async fn send(&self, parts: Vec<OutgoingPart>) -> Result<Vec<u8>, SendError> {
+        let (reply, rx) = oneshot::channel();
+        let unavailable = || SendError::ModemUnavailable {
+            modem: self.name.to_string(),
+            reason: "modem actor has stopped".into(),
+        };
+        self.tx
+            .send(Request::Send { parts, reply })
+            .await
+            .map_err(|_| unavailable())?;
+        rx.await.map_err(|_| unavailable())?
+    }
+
+    /// Runs one raw AT command line (admin/doctor escape hatch) and returns its answer lines. The
+    /// text must be a single line starting with `AT`; `timeout` overrides the plain-command timeout.
+    pub async fn command(
+        &self,
+        text: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<String>, CommandError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Command {
+                text: text.to_owned(),
+                timeout,
+                reply,
+            })
+            .await
+            .map_err(|_| self.gone())?;
+        rx.await.map_err(|_| self.gone())?
+    }
+
+    /// Answers an incoming call (`ATA`), ahead of queued sends.
+    pub async fn answer(&self) -> Result<Vec<String>, CommandError> {
+        self.call(CallOp::Answer).await
+    }
+
+    /// Hangs up (`AT+CHUP`), ahead of queued sends.
+    pub async fn hangup(&self) -> Result<Vec<String>, CommandError> {
+        self.call(CallOp::Hangup).await
+    }
+
+    /// Lists current calls (`AT+CLCC`; the `+CLCC:` lines), ahead of queued sends.
+    pub async fn clcc(&self) -> Result<Vec<String>, CommandError> {
+        self.call(CallOp::Clcc).await
+    }
+
+    async fn call(&self, op: CallOp) -> Result<Vec<String>, CommandError> {
+        let (reply, rx) = oneshot::channel();
+        self.call_tx
+            .send(Request::Call { op, reply })
+            .await
+            .map_err(|_| self.gone())?;
+        rx.await.map_err(|_| self.gone())?
+    }
+
+    /// The latest status snapshot.
+    pub fn status(&self) -> ModemStatus {
+        self.status.borrow().clone()
+    }
+
+    /// A receiver that sees every status change.
+    pub fn watch_status(&self) -> watch::Receiver<ModemStatus> {
+        self.status.clone()
+    }
+
+    fn gone(&self) -> CommandError {
+        CommandError::ModemUnavailable {
+            modem: self.name.to_string(),
+            reason: "modem actor has stopped".into(),
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! The observable state of one modem: what the admin `modems` verb, the dispatcher's pool and the
+//! health checks read.
+//!
+//! The actor is the only writer (through a `tokio::sync::watch` channel), so readers always see a
+//! consistent snapshot without locking the actor. Signal conversion follows 27.007 §8.5 / MODEMS.md
+//! §5 (dBm = −113 + 2·rssi, 99 unknown); registration states follow 27.007 §7.2.
+
+use serde::Serialize;
+
+/// Where the modem is in its life cycle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum ModemState {
+    /// Opening the port or running the init sequence.
+    Initializing,
+    /// Init (including the storage drain) done; sends are accepted.
+    Ready,
+    /// Recovering from a stall (ESC/Ctrl-Z, reset, re-init).
+    Recovering,
+    /// The port is gone; waiting for the device path to reappear.
+    Vanished,
+    /// Taken out of the pool for good (wrong PIN, SIM failure, too many failed recoveries).
+    OutOfPool { reason: String },
+    /// Disabled by configuration or shut down.
+    Disabled,
+}
+
+impl ModemState {
+    /// A short name for logs and tables.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ModemState::Initializing => "initializing",
+            ModemState::Ready => "ready",
+            ModemState::Recovering => "recovering",
+            ModemState::Vanished => "vanished",
+            ModemState::OutOfPool { .. } => "out_of_pool",
+            ModemState::Disabled => "disabled",
+        }
+    }
+}
+
+/// Who the modem and its SIM are. Pool keys use ICCID/IMSI (the SIM) plus IMEI (the hardware).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Identity {
+    pub manufacturer: Option<String>,
+    pub model: Option<String>,
+    pub revision: Option<String>,
+    pub imei: Option<String>,
+    pub imsi: Option<String>,
+    pub iccid: Option<String>,
+}
+
+/// Network registration status `<stat>` of `+CREG` (27.007 §7.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Registration {
+    NotSearching,
+    Home,
+    Searching,
+    Denied,
+    Unknown,
+    Roaming,
+}
+
+impl Registration {
+    /// Maps `<stat>`; values beyond 5 (27.007 adds SMS-only and emergency states) count as unknown
+    /// except 6/7 which are home/roaming "SMS only" and still allow SMS.
+    pub fn from_stat(stat: u8) -> Registration {
+        match stat {
+            0 => Registration::NotSearching,
+            1 | 6 => Registration::Home,
+            2 => Registration::Searching,
+            3 => Registration::Denied,
+            5 | 7 => Registration::Roaming,
+            _ => Registration::Unknown,
+        }
+    }
+
+    /// Whether the modem can send SMS in this state.
+    pub fn registered(self) -> bool {
+        matches!(self, Registration::Home | Registration::Roaming)
+    }
+}
+
+/// dBm for a `+CSQ` rssi (0 → −113, 31 → −51, 99 → unknown).
+pub fn rssi_dbm(rssi: u8) -> Option<i16> {
+    if rssi <= 31 {
+        Some(-113 + 2 * i16::from(rssi))
+    } else {
+        None
+    }
+}
+
+/// A snapshot of one modem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModemStatus {
+    pub name: String,
+    pub port: String,
+    pub profile: super::Profile,
+    #[serde(flatten)]
+    pub state: ModemState,
+    pub identity: Identity,
+    pub registration: Option<Registration>,
+    pub rssi: Option<u8>,
+    pub dbm: Option<i16>,
+    pub operator: Option<String>,
+    pub smsc: Option<String>,
+    /// `(used, total)` of the storage new messages go to.
+    pub storage: Option<(u32, u32)>,
+    /// Whether the modem reported voice support (Huawei `^CVOICE`); `None` if not probed.
+    pub voice: Option<bool>,
+    /// Features turned off because the modem refused their setup command (e.g. "clip").
+    pub disabled_features: Vec<String>,
+    pub last_error: Option<String>,
+    pub sent: u64,
+    pub received: u64,
+    pub errors: u64,
+    pub recoveries: u64,
+}
+
+impl ModemStatus {
+    /// A fresh status for a modem that has not been opened yet.
+    pub fn new(name: &str, port: &str, profile: super::Profile) -> ModemStatus {
+        ModemStatus {
+            name: name.to_owned(),
+            port: port.to_owned(),
+            profile,
+            state: ModemState::Initializing,
+            identity: Identity::default(),
+            registration: None,
+            rssi: None,
+            dbm: None,
+            operator: None,
+            smsc: None,
+            storage: None,
+            voice: None,
+            disabled_features: Vec::new(),
+            last_error: None,
+            sent: 0,
+            received: 0,
+            errors: 0,
+            recoveries: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dbm_follows_27_007() {
+        assert_eq!(rssi_dbm(0), Some(-113));
+        assert_eq!(rssi_dbm(31), Some(-51));
+        assert_eq!(rssi_dbm(15), Some(-83));
+        assert_eq!(rssi_dbm(99), None);
+        assert_eq!(rssi_dbm(32), None);
+    }
+
+    #[test]
+    fn registration_states() {
+        assert!(Registration::from_stat(1).registered());
+        assert!(Registration::from_stat(5).registered());
+        assert!(!Registration::from_stat(2).registered());
+        assert_eq!(Registration::from_stat(3), Registration::Denied);
+        assert_eq!(Registration::from_stat(200), Registration::Unknown);
+    }
+}

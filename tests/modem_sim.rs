@@ -1,0 +1,750 @@
+//! End-to-end tests of the modem actor against the simulator over real pseudo-terminals.
+//!
+//! Each test starts its own simulator in a temp dir and one actor on the simulator's `modem0`
+//! symlink, exactly as the daemon would open a USB tty. Conditions are polled with deadlines, never
+//! slept for; timeouts are shortened with `Timeouts::fast()`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use gsmgate::modem::{
+    self, ModemConfig, ModemEvent, ModemHandle, ModemState, OutgoingPart, Profile, SendError,
+    Timeouts,
+};
+use gsmgate::pdu::{self, Address, Direction, Pdu, SubmitOptions, Tpdu, Validity};
+use gsmgate::sim::{self, Fault, ModemSpec, MsRange, PhoneSms, SimConfig, SimHandle, Simulator};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, timeout};
+use tokio_util::sync::CancellationToken;
+
+const PHONE: &str = "+15551230001";
+
+struct Rig {
+    sim: SimHandle,
+    _dir: tempfile::TempDir,
+    handle: ModemHandle,
+    events: mpsc::Receiver<ModemEvent>,
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+fn sim_profile(p: Profile) -> sim::Profile {
+    match p {
+        Profile::Generic => sim::Profile::Generic,
+        Profile::Huawei => sim::Profile::Huawei,
+        Profile::Simcom => sim::Profile::Simcom,
+        Profile::Quectel => sim::Profile::Quectel,
+        Profile::Sim800 => sim::Profile::Sim800,
+        Profile::Wavecom => sim::Profile::Wavecom,
+        Profile::Zte => sim::Profile::Zte,
+    }
+}
+
+fn test_timeouts() -> Timeouts {
+    Timeouts {
+        health_interval: Duration::from_millis(400),
+        ..Timeouts::fast()
+    }
+}
+
+async fn start_sim(spec: ModemSpec) -> (SimHandle, tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = SimConfig {
+        dir: dir.path().to_path_buf(),
+        modems: vec![spec],
+        seed: 7,
+        control_socket: false,
+    };
+    let sim = Simulator::start(cfg).await.expect("simulator starts");
+    let port = sim.paths().modems[0].at.clone();
+    (sim, dir, port)
+}
+
+fn start_actor(
+    port: PathBuf,
+    profile: Profile,
+    tweak: impl FnOnce(&mut ModemConfig),
+) -> (
+    ModemHandle,
+    mpsc::Receiver<ModemEvent>,
+    CancellationToken,
+    JoinHandle<()>,
+) {
+    let mut cfg = ModemConfig::new("m0", port);
+    cfg.profile = profile;
+    cfg.timeouts = test_timeouts();
+    tweak(&mut cfg);
+    let (tx, rx) = mpsc::channel(16);
+    let cancel = CancellationToken::new();
+    let (handle, actor) = modem::spawn(cfg, tx, cancel.clone());
+    let task = tokio::spawn(actor.run());
+    (handle, rx, cancel, task)
+}
+
+async fn rig_with(spec: ModemSpec, profile: Profile, tweak: impl FnOnce(&mut ModemConfig)) -> Rig {
+    let (sim, dir, port) = start_sim(spec).await;
+    let (handle, events, cancel, task) = start_actor(port, profile, tweak);
+    Rig {
+        sim,
+        _dir: dir,
+        handle,
+        events,
+        cancel,
+        task,
+    }
+}
+
+async fn rig(profile: Profile) -> Rig {
+    let spec = ModemSpec {
+        profile: sim_profile(profile),
+        ..ModemSpec::default()
+    };
+    rig_with(spec, profile, |_| {}).await
+}
+
+impl Rig {
+    async fn stop(self) {
+        self.cancel.cancel();
+        let _ = timeout(Duration::from_secs(10), self.task).await;
+        self.sim.shutdown().await;
+    }
+}
+
+/// Polls `f` until it holds or `within` passes.
+async fn eventually(within: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let until = Instant::now() + within;
+    while !f() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn wait_state(
+    h: &ModemHandle,
+    within: Duration,
+    pred: impl Fn(&ModemState) -> bool,
+) -> ModemState {
+    let mut rx = h.watch_status();
+    let res = timeout(within, async {
+        loop {
+            let s = rx.borrow_and_update().state.clone();
+            if pred(&s) {
+                return s;
+            }
+            if rx.changed().await.is_err() {
+                return rx.borrow().state.clone();
+            }
+        }
+    })
+    .await;
+    match res {
+        Ok(s) => s,
+        Err(_) => panic!("state not reached; status is {:?}", h.status()),
+    }
+}
+
+async fn wait_ready(h: &ModemHandle) {
+    let s = wait_state(h, Duration::from_secs(20), |s| {
+        matches!(s, ModemState::Ready | ModemState::OutOfPool { .. })
+    })
+    .await;
+    assert_eq!(s, ModemState::Ready, "status: {:?}", h.status());
+}
+
+/// Next inbound message or status report (other events skipped).
+async fn next_message(rx: &mut mpsc::Receiver<ModemEvent>, within: Duration) -> ModemEvent {
+    timeout(within, async {
+        loop {
+            match rx.recv().await {
+                Some(ev @ (ModemEvent::Sms { .. } | ModemEvent::StatusReport { .. })) => return ev,
+                Some(_) => continue,
+                None => panic!("event channel closed"),
+            }
+        }
+    })
+    .await
+    .expect("an inbound message event")
+}
+
+fn parts_for(to: &str, text: &str, status_report: bool) -> Vec<OutgoingPart> {
+    let to = Address::parse(to).expect("number");
+    let opts = SubmitOptions {
+        status_report,
+        validity: Validity::None,
+        concat_reference: 42,
+        sixteen_bit_reference: false,
+    };
+    pdu::submits_for_text(&to, text, &opts)
+        .expect("encodable text")
+        .iter()
+        .map(|p| OutgoingPart {
+            hex: p.to_hex(),
+            tpdu_len: p.tpdu_len(),
+        })
+        .collect()
+}
+
+fn deliver_text(bytes: &[u8]) -> String {
+    match Pdu::decode(bytes, Direction::ToMobile)
+        .expect("decodes")
+        .tpdu
+    {
+        Tpdu::Deliver(d) => d.text().unwrap_or_default().to_owned(),
+        other => panic!("not a deliver: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_reaches_ready_on_every_profile() {
+    for profile in Profile::ALL {
+        let r = rig(profile).await;
+        wait_ready(&r.handle).await;
+        let st = r.handle.status();
+        let ids = &r.sim.paths().modems[0];
+        assert_eq!(
+            st.identity.imei.as_deref(),
+            Some(ids.imei.as_str()),
+            "{profile:?}"
+        );
+        assert_eq!(
+            st.identity.imsi.as_deref(),
+            Some(ids.imsi.as_str()),
+            "{profile:?}"
+        );
+        assert!(st.identity.manufacturer.is_some(), "{profile:?}");
+        assert!(
+            st.registration.is_some_and(|r| r.registered()),
+            "{profile:?}: {st:?}"
+        );
+        assert!(st.smsc.is_some(), "{profile:?}");
+        let sim_state = &r.sim.status()[0];
+        assert_eq!(sim_state.cmgf, 0, "{profile:?}: PDU mode");
+        assert_eq!(sim_state.cnmi, [2, 1, 0, 2, 0], "{profile:?}");
+        assert!(!sim_state.echo, "{profile:?}: echo off");
+        r.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iccid_is_read_per_profile() {
+    for profile in [
+        Profile::Generic,
+        Profile::Quectel,
+        Profile::Huawei,
+        Profile::Simcom,
+        Profile::Sim800,
+    ] {
+        let r = rig(profile).await;
+        wait_ready(&r.handle).await;
+        let ids = &r.sim.paths().modems[0];
+        assert_eq!(
+            r.handle.status().identity.iccid.as_deref(),
+            Some(ids.iccid.as_str()),
+            "{profile:?}"
+        );
+        r.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_single_and_multipart_and_the_phone_receives_them() {
+    let r = rig(Profile::Generic).await;
+    wait_ready(&r.handle).await;
+
+    let mrs = r
+        .handle
+        .send(parts_for(PHONE, "Hello from gsmgate", false))
+        .await
+        .expect("sent");
+    assert_eq!(mrs.len(), 1);
+    eventually(Duration::from_secs(5), "single text at the phone", || {
+        r.sim
+            .received(Some(PHONE))
+            .iter()
+            .any(|t| t.text == "Hello from gsmgate" && t.complete)
+    })
+    .await;
+
+    let long: String = (0..40).map(|i| format!("part{i:02} ")).collect();
+    let parts = parts_for(PHONE, &long, false);
+    assert!(parts.len() > 1);
+    let mrs = r.handle.send(parts.clone()).await.expect("multipart sent");
+    assert_eq!(mrs.len(), parts.len());
+    eventually(
+        Duration::from_secs(5),
+        "multipart text at the phone",
+        || {
+            r.sim
+                .received(Some(PHONE))
+                .iter()
+                .any(|t| t.text == long && t.complete)
+        },
+    )
+    .await;
+    let got = r.sim.received(Some(PHONE));
+    let multi = got.iter().find(|t| t.text == long).expect("received");
+    assert_eq!(
+        multi.message_references, mrs,
+        "TP-MRs returned are the modem's"
+    );
+    assert_eq!(r.handle.status().sent, 1 + parts.len() as u64);
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_refused_by_network_is_classified() {
+    let r = rig(Profile::Generic).await;
+    wait_ready(&r.handle).await;
+    r.sim
+        .fault(
+            0,
+            &Fault::CmsError {
+                code: 331,
+                count: Some(1),
+                rate: None,
+            },
+        )
+        .expect("fault");
+    let err = r
+        .handle
+        .send(parts_for(PHONE, "no network", false))
+        .await
+        .expect_err("refused");
+    match &err {
+        SendError::Refused {
+            class, confirmed, ..
+        } => {
+            assert_eq!(*class, modem::ErrorClass::NoService);
+            assert!(confirmed.is_empty());
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(!err.in_doubt());
+    // The modem stays usable.
+    r.handle
+        .send(parts_for(PHONE, "now it works", false))
+        .await
+        .expect("sent");
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_sms_is_deleted_only_after_the_ack() {
+    let mut r = rig(Profile::Generic).await;
+    wait_ready(&r.handle).await;
+    r.sim
+        .phone_sms(&PhoneSms {
+            from: PHONE.into(),
+            modem: 0,
+            text: "hi there".into(),
+            ..Default::default()
+        })
+        .expect("phone texts");
+    let ev = next_message(&mut r.events, Duration::from_secs(5)).await;
+    let ModemEvent::Sms {
+        storage,
+        index,
+        pdu,
+        ack,
+        ..
+    } = ev
+    else {
+        panic!("not an sms")
+    };
+    assert_eq!(storage, "SM");
+    let index = index.expect("stored");
+    assert_eq!(deliver_text(&pdu), "hi there");
+    // Not deleted before the ack.
+    assert!(
+        r.sim
+            .stored(0, "SM")
+            .expect("stored")
+            .iter()
+            .any(|m| m.index == index as usize)
+    );
+    ack.send(()).expect("actor waits for the ack");
+    eventually(Duration::from_secs(5), "message deleted after ack", || {
+        r.sim.stored(0, "SM").expect("stored").is_empty()
+    })
+    .await;
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_sms_without_ack_stays_on_the_sim() {
+    let mut r = rig(Profile::Generic).await;
+    wait_ready(&r.handle).await;
+    r.sim
+        .phone_sms(&PhoneSms {
+            from: PHONE.into(),
+            modem: 0,
+            text: "first".into(),
+            ..Default::default()
+        })
+        .expect("phone texts");
+    let ModemEvent::Sms {
+        index: first, ack, ..
+    } = next_message(&mut r.events, Duration::from_secs(5)).await
+    else {
+        panic!("not an sms")
+    };
+    drop(ack); // storage failed above
+    r.sim
+        .phone_sms(&PhoneSms {
+            from: PHONE.into(),
+            modem: 0,
+            text: "second".into(),
+            ..Default::default()
+        })
+        .expect("phone texts");
+    let ModemEvent::Sms {
+        index: second,
+        pdu,
+        ack,
+        ..
+    } = next_message(&mut r.events, Duration::from_secs(5)).await
+    else {
+        panic!("not an sms")
+    };
+    assert_eq!(deliver_text(&pdu), "second");
+    ack.send(()).expect("ack");
+    eventually(Duration::from_secs(5), "second message deleted", || {
+        let s = r.sim.stored(0, "SM").expect("stored");
+        !s.iter().any(|m| Some(m.index as u32) == second)
+    })
+    .await;
+    let s = r.sim.stored(0, "SM").expect("stored");
+    assert!(
+        s.iter().any(|m| Some(m.index as u32) == first),
+        "unacked message must stay: {s:?}"
+    );
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_drain_at_start_publishes_stored_messages() {
+    let spec = ModemSpec::default();
+    let (sim, dir, port) = start_sim(spec).await;
+    sim.phone_sms(&PhoneSms {
+        from: PHONE.into(),
+        modem: 0,
+        text: "while you were away".into(),
+        ..Default::default()
+    })
+    .expect("phone texts");
+    eventually(
+        Duration::from_secs(5),
+        "message stored before the actor starts",
+        || sim.stored(0, "SM").map(|s| s.len() == 1).unwrap_or(false),
+    )
+    .await;
+    let (handle, mut events, cancel, task) = start_actor(port, Profile::Generic, |_| {});
+    let ModemEvent::Sms {
+        pdu, ack, index, ..
+    } = next_message(&mut events, Duration::from_secs(10)).await
+    else {
+        panic!("not an sms")
+    };
+    assert!(index.is_some());
+    assert_eq!(deliver_text(&pdu), "while you were away");
+    // Ready only after the drain.
+    wait_ready(&handle).await;
+    ack.send(()).expect("ack");
+    eventually(Duration::from_secs(5), "drained message deleted", || {
+        sim.stored(0, "SM").map(|s| s.is_empty()).unwrap_or(false)
+    })
+    .await;
+    let r = Rig {
+        sim,
+        _dir: dir,
+        handle,
+        events,
+        cancel,
+        task,
+    };
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_report_event_matches_the_send() {
+    let mut r = rig(Profile::Generic).await;
+    wait_ready(&r.handle).await;
+    let mrs = r
+        .handle
+        .send(parts_for(PHONE, "report please", true))
+        .await
+        .expect("sent");
+    let ev = next_message(&mut r.events, Duration::from_secs(5)).await;
+    let ModemEvent::StatusReport {
+        mr,
+        recipient,
+        status,
+        ack,
+        ..
+    } = ev
+    else {
+        panic!("not a report: {ev:?}")
+    };
+    assert_eq!(mr, mrs.first().copied());
+    assert_eq!(recipient.as_deref(), Some(PHONE));
+    assert_eq!(status, Some(0));
+    if let Some(ack) = ack {
+        ack.send(()).expect("ack");
+        eventually(Duration::from_secs(5), "report deleted", || {
+            r.sim.stored(0, "SR").map(|s| s.is_empty()).unwrap_or(true)
+        })
+        .await;
+    }
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_on_the_line_does_not_break_the_modem() {
+    let r = rig(Profile::Generic).await;
+    wait_ready(&r.handle).await;
+    for _ in 0..5 {
+        r.sim
+            .fault(
+                0,
+                &Fault::Garbage {
+                    hex: None,
+                    count: Some(64),
+                },
+            )
+            .expect("garbage");
+    }
+    r.sim
+        .fault(
+            0,
+            &Fault::Garbage {
+                hex: Some("FF00FE0D0A3E20".into()),
+                count: None,
+            },
+        )
+        .expect("garbage");
+    r.handle
+        .send(parts_for(PHONE, "still fine", false))
+        .await
+        .expect("sent");
+    eventually(Duration::from_secs(5), "text at the phone", || {
+        r.sim
+            .received(Some(PHONE))
+            .iter()
+            .any(|t| t.text == "still fine")
+    })
+    .await;
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_modem_recovers_to_ready() {
+    let r = rig(Profile::Generic).await;
+    wait_ready(&r.handle).await;
+    r.sim.fault(0, &Fault::Stall { on: true }).expect("stall");
+    wait_state(&r.handle, Duration::from_secs(10), |s| {
+        *s != ModemState::Ready
+    })
+    .await;
+    let err = r
+        .handle
+        .send(parts_for(PHONE, "during the stall", false))
+        .await
+        .expect_err("unavailable");
+    assert!(!err.in_doubt(), "{err:?}");
+    r.sim
+        .fault(0, &Fault::Stall { on: false })
+        .expect("unstall");
+    wait_ready(&r.handle).await;
+    assert!(r.handle.status().recoveries >= 1);
+    r.handle
+        .send(parts_for(PHONE, "after the stall", false))
+        .await
+        .expect("sent");
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unplug_after_submit_is_in_doubt_and_replug_comes_back() {
+    let spec = ModemSpec {
+        latency: sim::Latency {
+            send: MsRange(2000, 2000),
+            ..sim::Latency::default()
+        },
+        ..ModemSpec::default()
+    };
+    let r = rig_with(spec, Profile::Generic, |c| {
+        c.timeouts.sms_result = Duration::from_secs(10)
+    })
+    .await;
+    wait_ready(&r.handle).await;
+    let h = r.handle.clone();
+    let send = tokio::spawn(async move { h.send(parts_for(PHONE, "in doubt", false)).await });
+    eventually(Duration::from_secs(5), "the network has the PDU", || {
+        !r.sim.submitted().is_empty()
+    })
+    .await;
+    r.sim.fault(0, &Fault::Unplug).expect("unplug");
+    let err = send.await.expect("join").expect_err("interrupted");
+    assert!(err.in_doubt(), "submitted PDU must be in doubt: {err:?}");
+    wait_state(&r.handle, Duration::from_secs(5), |s| {
+        *s == ModemState::Vanished
+    })
+    .await;
+    r.sim.fault(0, &Fault::Replug).expect("replug");
+    wait_ready(&r.handle).await;
+    r.handle
+        .send(parts_for(PHONE, "back again", false))
+        .await
+        .expect("sent after replug");
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unplug_before_submit_is_safe_to_retry() {
+    let r = rig(Profile::Generic).await;
+    wait_ready(&r.handle).await;
+    // A stalled modem never gives the prompt: the PDU cannot have left.
+    r.sim.fault(0, &Fault::Stall { on: true }).expect("stall");
+    let h = r.handle.clone();
+    let send = tokio::spawn(async move { h.send(parts_for(PHONE, "never sent", false)).await });
+    r.sim.fault(0, &Fault::Unplug).expect("unplug");
+    let err = send.await.expect("join").expect_err("interrupted");
+    assert!(!err.in_doubt(), "{err:?}");
+    assert!(r.sim.submitted().is_empty());
+    r.sim
+        .fault(0, &Fault::Stall { on: false })
+        .expect("unstall");
+    r.sim.fault(0, &Fault::Replug).expect("replug");
+    wait_ready(&r.handle).await;
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_pin_is_entered_once() {
+    let spec = ModemSpec {
+        pin: Some("4321".into()),
+        ..ModemSpec::default()
+    };
+    let r = rig_with(spec, Profile::Generic, |c| c.pin = Some("4321".into())).await;
+    wait_ready(&r.handle).await;
+    let s = &r.sim.status()[0];
+    assert_eq!(s.pin_attempts, 3, "a correct PIN does not use up attempts");
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_pin_takes_the_modem_out_of_the_pool_without_retrying() {
+    let spec = ModemSpec {
+        pin: Some("4321".into()),
+        ..ModemSpec::default()
+    };
+    let r = rig_with(spec, Profile::Generic, |c| c.pin = Some("0000".into())).await;
+    let s = wait_state(&r.handle, Duration::from_secs(20), |s| {
+        matches!(s, ModemState::Ready | ModemState::OutOfPool { .. })
+    })
+    .await;
+    assert!(matches!(s, ModemState::OutOfPool { .. }), "{s:?}");
+    // Give a retry every chance to happen: a health-interval's worth of further polling.
+    let until = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < until {
+        assert_eq!(
+            r.sim.status()[0].pin_attempts,
+            2,
+            "exactly one wrong PIN entry"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let err = r
+        .handle
+        .send(parts_for(PHONE, "x", false))
+        .await
+        .expect_err("out of pool");
+    assert!(matches!(err, SendError::ModemUnavailable { .. }));
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_pin_config_goes_out_of_the_pool() {
+    let spec = ModemSpec {
+        pin: Some("4321".into()),
+        ..ModemSpec::default()
+    };
+    let r = rig_with(spec, Profile::Generic, |_| {}).await;
+    let s = wait_state(&r.handle, Duration::from_secs(20), |s| {
+        matches!(s, ModemState::OutOfPool { .. })
+    })
+    .await;
+    assert!(matches!(s, ModemState::OutOfPool { reason } if reason.contains("PIN")));
+    assert_eq!(r.sim.status()[0].pin_attempts, 3);
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quectel_refuses_pin_with_one_attempt_left() {
+    let spec = ModemSpec {
+        profile: sim::Profile::Quectel,
+        pin: Some("4321".into()),
+        pin_attempts: 1,
+        ..ModemSpec::default()
+    };
+    let r = rig_with(spec, Profile::Quectel, |c| c.pin = Some("4321".into())).await;
+    let s = wait_state(&r.handle, Duration::from_secs(20), |s| {
+        matches!(s, ModemState::OutOfPool { .. })
+    })
+    .await;
+    assert!(matches!(s, ModemState::OutOfPool { reason } if reason.contains("attempt")));
+    assert_eq!(r.sim.status()[0].pin_attempts, 1, "the PIN was not tried");
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_stops_the_actor_and_disables_it() {
+    let r = rig(Profile::Generic).await;
+    wait_ready(&r.handle).await;
+    r.cancel.cancel();
+    timeout(Duration::from_secs(10), r.task)
+        .await
+        .expect("actor stops")
+        .expect("no panic");
+    assert_eq!(r.handle.status().state, ModemState::Disabled);
+    let err = r
+        .handle
+        .send(parts_for(PHONE, "late", false))
+        .await
+        .expect_err("stopped");
+    assert!(matches!(err, SendError::ModemUnavailable { .. }));
+    r.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_control_overtakes_queued_sends() {
+    let spec = ModemSpec {
+        latency: sim::Latency {
+            send: MsRange(300, 300),
+            ..sim::Latency::default()
+        },
+        ..ModemSpec::default()
+    };
+    let r = rig_with(spec, Profile::Generic, |_| {}).await;
+    wait_ready(&r.handle).await;
+    let mut sends = Vec::new();
+    for i in 0..5 {
+        let h = r.handle.clone();
+        sends.push(tokio::spawn(async move {
+            h.send(parts_for(PHONE, &format!("bulk {i}"), false)).await
+        }));
+    }
+    eventually(Duration::from_secs(5), "first bulk send in flight", || {
+        !r.sim.submitted().is_empty()
+    })
+    .await;
+    r.handle.clcc().await.expect("AT+CLCC answered");
+    let done = r.sim.submitted().len();
+    assert!(done < 5, "call request waited behind {done} queued sends");
+    for s in sends {
+        s.await.expect("join").expect("bulk send");
+    }
+    assert_eq!(r.sim.submitted().len(), 5);
+    r.stop().await;
+}
