@@ -287,6 +287,21 @@ pub struct BroadcastRow {
 /// phone that was off arrive when it comes back, within the validity period (days at most).
 pub const STATUS_REPORT_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
 
+/// The best due row for a modem. `INDEXED BY` pins the partial index `outbox_due`, whose order
+/// is the claim order, so a claim walks the index instead of sorting the queue (and preparing the
+/// statement fails loudly if a schema change ever made that impossible).
+const CLAIM_CANDIDATE_SQL: &str = "
+    SELECT o.id, o.kind, o.expires_at, o.created_at,
+           (SELECT since FROM opt_outs s WHERE s.number = o.to_number)
+    FROM outbox o INDEXED BY outbox_due
+    WHERE o.state = 'queued' AND o.held = 0 AND o.not_before <= ?1
+      AND o.priority >= ?3
+      AND o.kind IN (?4, ?5, ?6, ?7)
+      AND (o.modem_pref IS NULL OR o.modem_pref = ?2
+           OR NOT EXISTS (SELECT 1 FROM modems m WHERE m.name = o.modem_pref AND m.enabled = 1))
+    ORDER BY o.priority DESC, o.not_before, o.id
+    LIMIT 1";
+
 const ROW_COLUMNS: &str = "id, to_number, text, kind, priority, broadcast_id, modem_pref, \
      created_at, not_before, expires_at, state, held, attempts, last_error, claimed_by, \
      claimed_at, sent_at, delivered_at, finished_at, concat_ref";
@@ -355,10 +370,15 @@ fn classify_status(st: u8) -> ReportClass {
 
 /// Do two renderings of a phone number name the same subscriber? Status reports often carry the
 /// recipient in national format (`0612…`) while the outbox has E.164 (`+33612…`), so digits are
-/// compared and a match on the last 8+ digits is accepted.
+/// compared without leading zeros and a match on the last 8+ digits is accepted.
 fn same_number(a: &str, b: &str) -> bool {
-    let da: Vec<char> = a.chars().filter(char::is_ascii_digit).collect();
-    let db: Vec<char> = b.chars().filter(char::is_ascii_digit).collect();
+    // Leading zeros are trunk or international prefixes (0612…, 0033…), never subscriber digits.
+    let digits = |s: &str| -> Vec<char> {
+        let d: Vec<char> = s.chars().filter(char::is_ascii_digit).collect();
+        let zeros = d.iter().take_while(|c| **c == '0').count();
+        d[zeros..].to_vec()
+    };
+    let (da, db) = (digits(a), digits(b));
     if da.is_empty() || db.is_empty() {
         return false;
     }
@@ -636,19 +656,7 @@ impl Store {
         self.write("claiming", |tx| {
             loop {
                 let candidate = tx
-                    .prepare_cached(
-                        "SELECT o.id, o.kind, o.expires_at, o.created_at,
-                                (SELECT since FROM opt_outs s WHERE s.number = o.to_number)
-                         FROM outbox o
-                         WHERE o.state = 'queued' AND o.held = 0 AND o.not_before <= ?1
-                           AND o.priority >= ?3
-                           AND o.kind IN (?4, ?5, ?6, ?7)
-                           AND (o.modem_pref IS NULL OR o.modem_pref = ?2
-                                OR NOT EXISTS (SELECT 1 FROM modems m
-                                               WHERE m.name = o.modem_pref AND m.enabled = 1))
-                         ORDER BY o.priority DESC, o.not_before, o.id
-                         LIMIT 1",
-                    )
+                    .prepare_cached(CLAIM_CANDIDATE_SQL)
                     .and_then(|mut st| {
                         st.query_row(params![now, modem, min_priority, k(0), k(1), k(2), k(3)], |r| {
                             Ok((
