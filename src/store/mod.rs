@@ -1,1 +1,430 @@
-//! (being written)
+//! Durable state of the gateway: members and their consent, inbound and outbound messages, the
+//! outbox (the single source of truth for what must be sent), broadcasts, rate accounting, modems,
+//! calls and voicemails.
+//!
+//! This is the only module that speaks SQL. Everything above it calls methods on [`Store`]; no SQL
+//! text, `rusqlite` type or connection leaks out, so a PostgreSQL backend (several gateways sharing
+//! one outbox with `FOR UPDATE SKIP LOCKED`) can later become a second variant behind the same
+//! methods instead of a rewrite. It knows nothing of modems, PDUs or keywords: callers hand it
+//! plain values (numbers as E.164 text, times as unix milliseconds).
+//!
+//! Choices worth knowing:
+//! - SQLite (bundled) in WAL mode with `synchronous=FULL`: a method that returns `Ok` after a write
+//!   has had its commit fsynced, which is what "in SQLite before the reply" needs after a power cut.
+//! - The API is synchronous. [`Store`] is a cheap `Clone` around one connection behind a mutex; the
+//!   daemon calls it from `tokio::task::spawn_blocking` or a dedicated thread. One connection is
+//!   plenty for a Pi-sized pool (every operation is a few index lookups) and serialises writers
+//!   without `SQLITE_BUSY` churn. Several `Store`s may still open the same file (tests do, to show
+//!   that claiming is atomic across connections): write transactions start with `BEGIN IMMEDIATE`
+//!   and `busy_timeout` waits for the lock.
+//! - Time is never read here: every method that stamps a row takes `now` (unix ms) from the
+//!   caller, so the state machines are testable with injected time.
+//! - Schema versions live in `PRAGMA user_version`; see [`schema`].
+
+mod calls;
+mod conversations;
+mod inbound;
+mod members;
+mod modems;
+mod outbox;
+mod rates;
+pub mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+pub use calls::{CallOutcome, CallRow, VoicemailRow};
+pub use conversations::{ConversationEntry, Direction, ThreadSummary};
+pub use inbound::{InboundMessage, NewPart, NewSingle, PartOutcome, SingleOutcome, StoredPart};
+pub use members::{
+    ConsentEntry, ConsentEvent, ConsentSource, ImportReport, Member, MemberStatus, MemberUpdate,
+    NewMember, Segment, StatusCounts,
+};
+pub use modems::{ModemIdentity, ModemRow, ModemStatus};
+pub use outbox::{
+    BroadcastRow, BroadcastState, ClaimFilter, NewOutbox, OutboxKind, OutboxPart, OutboxRow,
+    OutboxState, RecoveryPolicy, RecoveryReport, ReportMatch, StateCounts,
+};
+
+/// How long a connection waits for another connection's write lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `PRAGMA application_id` stamped on every gsmgate database ("gsmg" in ASCII), so that opening
+/// some other program's SQLite file is refused instead of migrated.
+const APPLICATION_ID: i32 = 0x6773_6d67;
+
+/// Errors of the store. Each variant says which operation or file failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("{path} is not a gsmgate database or is corrupt: {detail}")]
+    NotADatabase { path: PathBuf, detail: String },
+    #[error(
+        "database {path} has schema version {found}, newer than this gsmgate knows ({known}); \
+         run a newer gsmgate or restore a backup"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("migration {version} ({name}) failed on {path}: {source}")]
+    Migration {
+        path: PathBuf,
+        version: usize,
+        name: &'static str,
+        source: rusqlite::Error,
+    },
+    #[error("database error while {op}: {source}")]
+    Sql {
+        op: &'static str,
+        source: rusqlite::Error,
+    },
+    #[error("{what} {key} not found")]
+    NotFound { what: &'static str, key: String },
+    #[error("member {number} already exists")]
+    DuplicateMember { number: String },
+    #[error("import row {index} ({number}) conflicts: {reason}; nothing was imported")]
+    ImportConflict {
+        index: usize,
+        number: String,
+        reason: String,
+    },
+    #[error("outbox row {id} is {from}, cannot {action}")]
+    InvalidTransition {
+        id: i64,
+        from: String,
+        action: &'static str,
+    },
+    #[error("inbound parts {ids:?} are missing or already assembled")]
+    PartsUnavailable { ids: Vec<i64> },
+    #[error("unexpected value {value:?} in column {column}")]
+    BadValue { column: &'static str, value: String },
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Attaches the operation name to a rusqlite error.
+trait SqlContext<T> {
+    fn ctx(self, op: &'static str) -> Result<T>;
+}
+
+impl<T> SqlContext<T> for rusqlite::Result<T> {
+    fn ctx(self, op: &'static str) -> Result<T> {
+        self.map_err(|source| StoreError::Sql { op, source })
+    }
+}
+
+/// Defines a text-backed enum stored in a CHECKed TEXT column, with `as_str`/`parse` and serde.
+macro_rules! text_enum {
+    ($(#[$m:meta])* $name:ident, $column:literal, { $($(#[$vm:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vm])* $variant),+ }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The text stored in the database (and used in JSON).
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            /// Parses the stored text.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($text => Some($name::$variant),)+ _ => None }
+            }
+
+            #[allow(dead_code)]
+            pub(crate) fn from_column(s: String) -> $crate::store::Result<Self> {
+                Self::parse(&s).ok_or($crate::store::StoreError::BadValue { column: $column, value: s })
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl rusqlite::ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(rusqlite::types::ToSqlOutput::from(self.as_str()))
+            }
+        }
+
+        impl rusqlite::types::FromSql for $name {
+            fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+                let s = v.as_str()?;
+                Self::parse(s).ok_or_else(|| rusqlite::types::FromSqlError::Other(
+                    format!("unexpected {} value {:?}", $column, s).into()))
+            }
+        }
+    };
+}
+pub(crate) use text_enum;
+
+/// Handle on the gateway database. Cheap to clone; all clones share one connection.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+    path: Arc<PathBuf>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
+    ///
+    /// Fails with [`StoreError::NotADatabase`] for a file that is not SQLite, is corrupt or
+    /// belongs to another program, and with [`StoreError::TooNew`] for a schema newer than this
+    /// build knows. Never panics on a bad file.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&path, flags).map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        Self::init(conn, path)
+    }
+
+    /// A private in-memory database (tests, `--dry-run` tools). Nothing survives the process.
+    pub fn open_in_memory() -> Result<Store> {
+        let path = PathBuf::from(":memory:");
+        let conn = Connection::open_in_memory().map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        Self::init(conn, path)
+    }
+
+    fn init(mut conn: Connection, path: PathBuf) -> Result<Store> {
+        configure(&conn, &path)?;
+        schema::migrate(&mut conn, &path)?;
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+            path: Arc::new(path),
+        })
+    }
+
+    /// The file this store was opened from (`:memory:` for an in-memory store).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<i64> {
+        self.conn()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .ctx("reading user_version")
+    }
+
+    /// Reads a pragma as text, for diagnostics (`status`) and tests.
+    pub fn pragma(&self, name: &str) -> Result<String> {
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(StoreError::InvalidArgument(format!("pragma name {name:?}")));
+        }
+        self.conn()
+            .pragma_query_value(None, name, |r| {
+                let v: rusqlite::types::Value = r.get(0)?;
+                Ok(match v {
+                    rusqlite::types::Value::Integer(i) => i.to_string(),
+                    rusqlite::types::Value::Text(t) => t,
+                    rusqlite::types::Value::Real(f) => f.to_string(),
+                    rusqlite::types::Value::Null => String::new(),
+                    rusqlite::types::Value::Blob(b) => format!("{b:?}"),
+                })
+            })
+            .ctx("reading a pragma")
+    }
+
+    /// Locks the connection. A poisoned mutex is recovered: a panic elsewhere cannot leave the
+    /// connection inside a half-done transaction, because rusqlite rolls back on drop.
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` in a write transaction (`BEGIN IMMEDIATE`), committing if it returns `Ok`.
+    fn write<T>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .ctx(op)?;
+        let out = f(&tx)?;
+        tx.commit().ctx(op)?;
+        Ok(out)
+    }
+}
+
+/// Connection settings. Also the first statements that touch the file, so this is where a file
+/// that is not SQLite shows itself.
+fn configure(conn: &Connection, path: &Path) -> Result<()> {
+    let not_db = |e: rusqlite::Error| classify_open_error(path, e);
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(not_db)?;
+    let app_id: i32 = conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .map_err(not_db)?;
+    if app_id != 0 && app_id != APPLICATION_ID {
+        return Err(StoreError::NotADatabase {
+            path: path.to_path_buf(),
+            detail: format!("application_id {app_id:#x} belongs to another program"),
+        });
+    }
+    // journal_mode answers with the mode in force ("memory" for an in-memory database).
+    let _mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+        .map_err(not_db)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(not_db)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(not_db)?;
+    if app_id == 0 {
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+            .map_err(not_db)?;
+    }
+    Ok(())
+}
+
+fn classify_open_error(path: &Path, e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
+    match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::NotADatabase {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        },
+        _ => StoreError::Open {
+            path: path.to_path_buf(),
+            source: e,
+        },
+    }
+}
+
+/// Converts a stored INTEGER 0/1.
+fn flag(v: i64) -> bool {
+    v != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_file_gets_wal_full_sync_foreign_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("g.db")).unwrap();
+        assert_eq!(store.pragma("journal_mode").unwrap(), "wal");
+        assert_eq!(store.pragma("synchronous").unwrap(), "2"); // 2 = FULL
+        assert_eq!(store.pragma("foreign_keys").unwrap(), "1");
+        assert_eq!(store.pragma("busy_timeout").unwrap(), "5000");
+        assert_eq!(
+            store.schema_version().unwrap(),
+            schema::MIGRATIONS.len() as i64
+        );
+    }
+
+    #[test]
+    fn pragma_name_is_checked() {
+        let store = Store::open_in_memory().unwrap();
+        assert!(matches!(
+            store.pragma("user_version; DROP TABLE members"),
+            Err(StoreError::InvalidArgument(_))
+        ));
+    }
+
+    #[test]
+    fn reopen_keeps_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.db");
+        {
+            let store = Store::open(&path).unwrap();
+            store
+                .enqueue(&NewOutbox::new("+15550001", "hello", OutboxKind::Direct, 1_000))
+                .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.state_counts().unwrap().queued, 1);
+        assert_eq!(store.pragma("synchronous").unwrap(), "2");
+    }
+
+    #[test]
+    fn garbage_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("junk.db");
+        std::fs::write(&path, vec![0x42u8; 8192]).unwrap();
+        let err = Store::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::NotADatabase { .. }), "{err}");
+        assert!(err.to_string().contains("junk.db"));
+    }
+
+    #[test]
+    fn truncated_header_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("half.db");
+        let mut bytes = b"SQLite format 3\0".to_vec();
+        bytes.extend(std::iter::repeat_n(0xFFu8, 200));
+        std::fs::write(&path, bytes).unwrap();
+        assert!(Store::open(&path).is_err());
+    }
+
+    #[test]
+    fn other_programs_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("other.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch("PRAGMA application_id = 1234; CREATE TABLE t(x);")
+                .unwrap();
+        }
+        let err = Store::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::NotADatabase { .. }), "{err}");
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.db");
+        drop(Store::open(&path).unwrap());
+        {
+            let c = Connection::open(&path).unwrap();
+            c.pragma_update(None, "user_version", 999).unwrap();
+        }
+        match Store::open(&path).unwrap_err() {
+            StoreError::TooNew { found, known, .. } => {
+                assert_eq!(found, 999);
+                assert_eq!(known, schema::MIGRATIONS.len() as i64);
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+
+    #[test]
+    fn clones_share_one_connection() {
+        let a = Store::open_in_memory().unwrap();
+        let b = a.clone();
+        a.enqueue(&NewOutbox::new("+15550001", "x", OutboxKind::Reply, 5))
+            .unwrap();
+        assert_eq!(b.state_counts().unwrap().queued, 1);
+    }
+}

@@ -1,0 +1,94 @@
+//! Schema migrations: an ordered list of SQL files, applied by `PRAGMA user_version`.
+//!
+//! Version N means the first N files of [`MIGRATIONS`] have been applied. Each file runs in its own
+//! transaction together with the `user_version` bump (the version lives in the database header,
+//! which SQLite updates transactionally), so a crash mid-migration leaves the previous version
+//! intact. A released file is never edited; changes go in a new file appended to the list.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::{Result, SqlContext, StoreError};
+
+/// The migrations, in order. Index `i` moves the schema from version `i` to `i + 1`.
+pub const MIGRATIONS: &[(&str, &str)] = &[("0001_initial", include_str!("migrations/0001_initial.sql"))];
+
+/// Brings the database up to the newest schema this build knows.
+pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let found: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .ctx("reading user_version")?;
+    let known = MIGRATIONS.len() as i64;
+    if found > known {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found,
+            known,
+        });
+    }
+    // `found` is in 0..=known here, so the conversion cannot fail; a negative version (never
+    // written by us) is treated as corrupt rather than panicking.
+    let start = usize::try_from(found).map_err(|_| StoreError::NotADatabase {
+        path: path.to_path_buf(),
+        detail: format!("negative user_version {found}"),
+    })?;
+    for (index, (name, sql)) in MIGRATIONS.iter().enumerate().skip(start) {
+        let version = index + 1;
+        let fail = |source| StoreError::Migration {
+            path: path.to_path_buf(),
+            version,
+            name,
+            source,
+        };
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(fail)?;
+        tx.execute_batch(sql).map_err(fail)?;
+        tx.pragma_update(None, "user_version", version as i64)
+            .map_err(fail)?;
+        tx.commit().map_err(fail)?;
+        tracing::info!(version, name, path = %path.display(), "applied schema migration");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_from_empty_and_is_idempotent() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn, Path::new(":memory:")).unwrap();
+        migrate(&mut conn, Path::new(":memory:")).unwrap();
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, MIGRATIONS.len() as i64);
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN \
+                 ('modems','members','member_tags','consent_log','opt_outs','messages_in', \
+                  'inbound_parts','broadcasts','outbox','outbox_parts','send_log','calls', \
+                  'voicemails')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 13);
+    }
+
+    #[test]
+    fn consent_log_is_append_only() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn, Path::new(":memory:")).unwrap();
+        conn.execute(
+            "INSERT INTO consent_log (number, event, source, at) VALUES ('+1', 'joined', 'sms', 1)",
+            [],
+        )
+        .unwrap();
+        assert!(conn.execute("UPDATE consent_log SET at = 2", []).is_err());
+        assert!(conn.execute("DELETE FROM consent_log", []).is_err());
+    }
+}
