@@ -1,0 +1,60 @@
+//! UCS-2 user data (23.038 §6.2.3), read and written as UTF-16 big-endian: characters outside the
+//! BMP (emoji) travel as surrogate pairs, which every current handset displays, although 23.038
+//! only names UCS-2 (MODEMS.md §2.2, PEERS.md "UCS-2 and emoji correctness").
+//!
+//! Decoding never fails: a lone surrogate becomes U+FFFD, and so does a dangling odd final octet
+//! (seen when a UDL counts one octet too many or a modem truncates the data).
+
+/// UTF-16 code units `text` needs.
+pub fn unit_len(text: &str) -> usize {
+    text.chars().map(char::len_utf16).sum()
+}
+
+/// Appends `text` as UTF-16BE.
+pub fn encode_into(text: &str, out: &mut Vec<u8>) {
+    for unit in text.encode_utf16() {
+        out.extend_from_slice(&unit.to_be_bytes());
+    }
+}
+
+/// `text` as UTF-16BE octets.
+pub fn encode(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() * 2);
+    encode_into(text, &mut out);
+    out
+}
+
+/// Decodes UTF-16BE octets, replacing what is not valid UTF-16 with U+FFFD.
+pub fn decode(data: &[u8]) -> String {
+    let mut out = String::with_capacity(data.len());
+    let units = data
+        .chunks_exact(2)
+        .map(|p| u16::from_be_bytes([p[0], p[1]]));
+    for c in char::decode_utf16(units) {
+        out.push(c.unwrap_or(char::REPLACEMENT_CHARACTER));
+    }
+    if data.len() % 2 == 1 {
+        out.push(char::REPLACEMENT_CHARACTER);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emoji_is_a_surrogate_pair() {
+        let b = encode("a😀");
+        assert_eq!(b, vec![0x00, 0x61, 0xD8, 0x3D, 0xDE, 0x00]);
+        assert_eq!(decode(&b), "a😀");
+        assert_eq!(unit_len("a😀"), 3);
+    }
+
+    #[test]
+    fn lone_surrogate_and_odd_octet_become_replacement() {
+        assert_eq!(decode(&[0xD8, 0x3D, 0x00, 0x61]), "\u{FFFD}a");
+        assert_eq!(decode(&[0x00, 0x61, 0x00]), "a\u{FFFD}");
+        assert_eq!(decode(&[]), "");
+    }
+}
