@@ -5,6 +5,7 @@
 //! layering keeps the sans-I/O codecs (`at`, `pdu`) testable without tokio, and keeps SQL inside
 //! `store` so a second storage backend stays a contained addition.
 
+pub mod community;
 pub mod admin;
 pub mod at;
 pub mod cli;
