@@ -69,6 +69,7 @@ pub const COUNTRY_ZONES: &[(&str, &str)] = &[
     ("FR", "Europe/Paris"),
     ("GB", "Europe/London"),
     ("GE", "Asia/Tbilisi"),
+    ("GG", "Europe/Guernsey"),
     ("GH", "Africa/Accra"),
     ("GR", "Europe/Athens"),
     ("GT", "America/Guatemala"),
@@ -80,11 +81,13 @@ pub const COUNTRY_ZONES: &[(&str, &str)] = &[
     ("HU", "Europe/Budapest"),
     ("IE", "Europe/Dublin"),
     ("IL", "Asia/Jerusalem"),
+    ("IM", "Europe/Isle_of_Man"),
     ("IN", "Asia/Kolkata"),
     ("IQ", "Asia/Baghdad"),
     ("IR", "Asia/Tehran"),
     ("IS", "Atlantic/Reykjavik"),
     ("IT", "Europe/Rome"),
+    ("JE", "Europe/Jersey"),
     ("JM", "America/Jamaica"),
     ("JO", "Asia/Amman"),
     ("JP", "Asia/Tokyo"),
@@ -413,7 +416,7 @@ mod tests {
         // A stated city beats the area code (numbers move with people).
         assert_eq!(zone("+13125550123", Some(" Denver ")), Some("America/Denver"));
         assert_eq!(zone("+4930901820", None), Some("Europe/Berlin"));
-        assert_eq!(zone("+447911123456", None), Some("Europe/London"));
+        assert_eq!(zone("+447400123456", None), Some("Europe/London"));
         // Multi-zone countries fall back to the default.
         assert_eq!(zone("+61412345678", None), None);
     }
