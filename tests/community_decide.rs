@@ -105,39 +105,247 @@ fn decision_table() {
     );
     let table: &[Row] = &[
         // STOP family
-        ("STOP", Who::Active, Rule::OptOut, &[ConsentEvent::OptedOut], None, &[X], None),
-        (" stop! ", Who::Pending, Rule::OptOut, &[ConsentEvent::OptedOut], None, &[X], None),
-        ("Opt-Out", Who::Stranger, Rule::OptOut, &[ConsentEvent::OptedOut], None, &[X], None),
-        ("STOP", Who::OptedOut, Rule::AlreadyOptedOut, &[], None, &[], None),
-        ("cancel", Who::Suppressed, Rule::AlreadyOptedOut, &[], None, &[], None),
-        ("quit", Who::Onboarding("name"), Rule::OptOut, &[ConsentEvent::OptedOut], None, &[X], None),
+        (
+            "STOP",
+            Who::Active,
+            Rule::OptOut,
+            &[ConsentEvent::OptedOut],
+            None,
+            &[X],
+            None,
+        ),
+        (
+            " stop! ",
+            Who::Pending,
+            Rule::OptOut,
+            &[ConsentEvent::OptedOut],
+            None,
+            &[X],
+            None,
+        ),
+        (
+            "Opt-Out",
+            Who::Stranger,
+            Rule::OptOut,
+            &[ConsentEvent::OptedOut],
+            None,
+            &[X],
+            None,
+        ),
+        (
+            "STOP",
+            Who::OptedOut,
+            Rule::AlreadyOptedOut,
+            &[],
+            None,
+            &[],
+            None,
+        ),
+        (
+            "cancel",
+            Who::Suppressed,
+            Rule::AlreadyOptedOut,
+            &[],
+            None,
+            &[],
+            None,
+        ),
+        (
+            "quit",
+            Who::Onboarding("name"),
+            Rule::OptOut,
+            &[ConsentEvent::OptedOut],
+            None,
+            &[X],
+            None,
+        ),
         // HELP
         ("HELP", Who::Active, Rule::Help, &[], None, &[C], None),
         ("info", Who::Stranger, Rule::Help, &[], None, &[C], None),
         ("help", Who::Pending, Rule::Help, &[], None, &[C], None),
-        ("HELP", Who::OptedOut, Rule::HelpWhileOptedOut, &[], None, &[], Some(Some(Flag::FromOptedOut))),
-        ("HELP", Who::Suppressed, Rule::HelpWhileOptedOut, &[], None, &[], Some(Some(Flag::FromOptedOut))),
+        (
+            "HELP",
+            Who::OptedOut,
+            Rule::HelpWhileOptedOut,
+            &[],
+            None,
+            &[],
+            Some(Some(Flag::FromOptedOut)),
+        ),
+        (
+            "HELP",
+            Who::Suppressed,
+            Rule::HelpWhileOptedOut,
+            &[],
+            None,
+            &[],
+            Some(Some(Flag::FromOptedOut)),
+        ),
         // START family
-        ("START", Who::OptedOut, Rule::OptIn, &[ConsentEvent::OptedIn], None, &[C], None),
-        ("unstop", Who::Suppressed, Rule::OptIn, &[ConsentEvent::OptedIn], Some(MemberStatus::Active), &[C, C], None),
-        ("YES", Who::Pending, Rule::Confirm, &[ConsentEvent::Confirmed], None, &[C, C], None),
-        ("yes", Who::Active, Rule::AlreadySubscribed, &[], None, &[], Some(None)),
-        ("START", Who::Stranger, Rule::Join, &[], Some(MemberStatus::Active), &[C, C], None),
+        (
+            "START",
+            Who::OptedOut,
+            Rule::OptIn,
+            &[ConsentEvent::OptedIn],
+            None,
+            &[C],
+            None,
+        ),
+        (
+            "unstop",
+            Who::Suppressed,
+            Rule::OptIn,
+            &[ConsentEvent::OptedIn],
+            Some(MemberStatus::Active),
+            &[C, C],
+            None,
+        ),
+        (
+            "YES",
+            Who::Pending,
+            Rule::Confirm,
+            &[ConsentEvent::Confirmed],
+            None,
+            &[C, C],
+            None,
+        ),
+        (
+            "yes",
+            Who::Active,
+            Rule::AlreadySubscribed,
+            &[],
+            None,
+            &[],
+            Some(None),
+        ),
+        (
+            "START",
+            Who::Stranger,
+            Rule::Join,
+            &[],
+            Some(MemberStatus::Active),
+            &[C, C],
+            None,
+        ),
         // JOIN
-        ("join", Who::Stranger, Rule::Join, &[], Some(MemberStatus::Active), &[C, C], None),
-        ("JOIN", Who::OptedOut, Rule::JoinWhileOptedOut, &[], None, &[], Some(Some(Flag::FromOptedOut))),
-        ("JOIN", Who::Suppressed, Rule::JoinWhileOptedOut, &[], None, &[], Some(Some(Flag::FromOptedOut))),
-        ("JOIN", Who::Active, Rule::AlreadySubscribed, &[], None, &[], Some(None)),
+        (
+            "join",
+            Who::Stranger,
+            Rule::Join,
+            &[],
+            Some(MemberStatus::Active),
+            &[C, C],
+            None,
+        ),
+        (
+            "JOIN",
+            Who::OptedOut,
+            Rule::JoinWhileOptedOut,
+            &[],
+            None,
+            &[],
+            Some(Some(Flag::FromOptedOut)),
+        ),
+        (
+            "JOIN",
+            Who::Suppressed,
+            Rule::JoinWhileOptedOut,
+            &[],
+            None,
+            &[],
+            Some(Some(Flag::FromOptedOut)),
+        ),
+        (
+            "JOIN",
+            Who::Active,
+            Rule::AlreadySubscribed,
+            &[],
+            None,
+            &[],
+            Some(None),
+        ),
         // free text
-        ("Hi, it's Maria", Who::Stranger, Rule::Join, &[], Some(MemberStatus::Active), &[C, C], Some(None)),
-        ("Hi, it's Maria", Who::Suppressed, Rule::TextWhileOptedOut, &[], None, &[], Some(Some(Flag::FromOptedOut))),
-        ("see you there", Who::OptedOut, Rule::TextWhileOptedOut, &[], None, &[], Some(Some(Flag::FromOptedOut))),
-        ("see you there", Who::Active, Rule::Conversation, &[], None, &[], Some(None)),
-        ("see you there", Who::Pending, Rule::PendingText, &[], None, &[], Some(None)),
-        ("please stop texting me", Who::Active, Rule::PossibleOptOut, &[], None, &[], Some(Some(Flag::PossibleOptOut))),
-        ("please stop texting me", Who::Stranger, Rule::PossibleOptOut, &[], None, &[], Some(Some(Flag::PossibleOptOut))),
-        ("Stop by the office at 5", Who::Active, Rule::Conversation, &[], None, &[], Some(None)),
-        ("   ", Who::Stranger, Rule::Empty, &[], None, &[], Some(None)),
+        (
+            "Hi, it's Maria",
+            Who::Stranger,
+            Rule::Join,
+            &[],
+            Some(MemberStatus::Active),
+            &[C, C],
+            Some(None),
+        ),
+        (
+            "Hi, it's Maria",
+            Who::Suppressed,
+            Rule::TextWhileOptedOut,
+            &[],
+            None,
+            &[],
+            Some(Some(Flag::FromOptedOut)),
+        ),
+        (
+            "see you there",
+            Who::OptedOut,
+            Rule::TextWhileOptedOut,
+            &[],
+            None,
+            &[],
+            Some(Some(Flag::FromOptedOut)),
+        ),
+        (
+            "see you there",
+            Who::Active,
+            Rule::Conversation,
+            &[],
+            None,
+            &[],
+            Some(None),
+        ),
+        (
+            "see you there",
+            Who::Pending,
+            Rule::PendingText,
+            &[],
+            None,
+            &[],
+            Some(None),
+        ),
+        (
+            "please stop texting me",
+            Who::Active,
+            Rule::PossibleOptOut,
+            &[],
+            None,
+            &[],
+            Some(Some(Flag::PossibleOptOut)),
+        ),
+        (
+            "please stop texting me",
+            Who::Stranger,
+            Rule::PossibleOptOut,
+            &[],
+            None,
+            &[],
+            Some(Some(Flag::PossibleOptOut)),
+        ),
+        (
+            "Stop by the office at 5",
+            Who::Active,
+            Rule::Conversation,
+            &[],
+            None,
+            &[],
+            Some(None),
+        ),
+        (
+            "   ",
+            Who::Stranger,
+            Rule::Empty,
+            &[],
+            None,
+            &[],
+            Some(None),
+        ),
     ];
     for (text, who, rule, events, status, reply_kinds, inbox) in table {
         let d = run(text, *who, &cfg);
@@ -153,7 +361,8 @@ fn decision_table() {
         let before = Standing::of(m.as_ref(), suppressed);
         let after = match (consent(&d).last(), created(&d)) {
             (Some(ConsentEvent::OptedOut), _) => Standing::OptedOut,
-            (_, Some(MemberStatus::Active)) | (Some(ConsentEvent::OptedIn | ConsentEvent::Confirmed), _) => Standing::Active,
+            (_, Some(MemberStatus::Active))
+            | (Some(ConsentEvent::OptedIn | ConsentEvent::Confirmed), _) => Standing::Active,
             (_, Some(MemberStatus::PendingConfirmation)) => Standing::Pending,
             _ => before,
         };
@@ -165,15 +374,17 @@ fn decision_table() {
 
 #[test]
 fn join_sends_welcome_compliance_card_in_order() {
-    let mut cfg = CommunityConfig::default();
-    cfg.contact_card = Some(ContactCard {
-        name: "Oak St".into(),
-        numbers: vec![NUMBER.into()],
-        url: None,
-        photo_url: None,
-        mode: CardMode::Text,
-        vcf_url: None,
-    });
+    let mut cfg = CommunityConfig {
+        contact_card: Some(ContactCard {
+            name: "Oak St".into(),
+            numbers: vec![NUMBER.into()],
+            url: None,
+            photo_url: None,
+            mode: CardMode::Text,
+            vcf_url: None,
+        }),
+        ..CommunityConfig::default()
+    };
     let d = run("hello", Who::Stranger, &cfg);
     assert_eq!(
         texts(&d),
@@ -183,7 +394,14 @@ fn join_sends_welcome_compliance_card_in_order() {
             format!("Save this number as Oak St: {NUMBER}"),
         ]
     );
-    assert_eq!(kinds(&d), vec![MessageKind::Compliance, MessageKind::Compliance, MessageKind::Reply]);
+    assert_eq!(
+        kinds(&d),
+        vec![
+            MessageKind::Compliance,
+            MessageKind::Compliance,
+            MessageKind::Reply
+        ]
+    );
     // The member is created first, with the zone of a Chicago area code.
     match d.actions.first() {
         Some(Action::CreateMember(spec)) => {
@@ -199,7 +417,11 @@ fn join_sends_welcome_compliance_card_in_order() {
         card.mode = CardMode::VcardSms;
     }
     let d = run("hello", Who::Stranger, &cfg);
-    assert!(d.actions.iter().any(|a| matches!(a, Action::SendVcard { vcard } if vcard.starts_with("BEGIN:VCARD\r\n"))));
+    assert!(
+        d.actions.iter().any(
+            |a| matches!(a, Action::SendVcard { vcard } if vcard.starts_with("BEGIN:VCARD\r\n"))
+        )
+    );
 }
 
 #[test]
@@ -211,10 +433,15 @@ fn stop_replies_are_the_configured_confirmation() {
     let d = run("stop", Who::Active, &cfg);
     assert_eq!(
         texts(&d),
-        vec!["Oak St: You are unsubscribed and will get no more messages. Reply START to subscribe again."]
+        vec![
+            "Oak St: You are unsubscribed and will get no more messages. Reply START to subscribe again."
+        ]
     );
     match d.actions.first() {
-        Some(Action::Consent { event: ConsentEvent::OptedOut, detail }) => {
+        Some(Action::Consent {
+            event: ConsentEvent::OptedOut,
+            detail,
+        }) => {
             assert_eq!(detail.as_deref(), Some("STOP"))
         }
         other => panic!("{other:?}"),
@@ -234,17 +461,25 @@ fn double_opt_in() {
     };
     let d = run("hi", Who::Stranger, &cfg);
     assert_eq!(created(&d), Some(MemberStatus::PendingConfirmation));
-    assert_eq!(texts(&d), vec![cfg.double_opt_in_prompt.replace("{org}", "gsmgate")]);
+    assert_eq!(
+        texts(&d),
+        vec![cfg.double_opt_in_prompt.replace("{org}", "gsmgate")]
+    );
     match d.actions.first() {
         Some(Action::CreateMember(spec)) => assert_eq!(spec.onboarding_step, None),
         other => panic!("{other:?}"),
     }
     let d = run("Yes!", Who::Pending, &cfg);
     assert_eq!(d.rule, Rule::Confirm);
-    assert!(d.actions.contains(&Action::SetOnboardingStep { step: Some("name".into()) }));
+    assert!(d.actions.contains(&Action::SetOnboardingStep {
+        step: Some("name".into())
+    }));
     let t = texts(&d);
     assert_eq!(t.first().map(String::as_str), Some(cfg.welcome.as_str()));
-    assert_eq!(t.last().map(String::as_str), Some("What's your first name?"));
+    assert_eq!(
+        t.last().map(String::as_str),
+        Some("What's your first name?")
+    );
 }
 
 #[test]
@@ -252,19 +487,32 @@ fn onboarding_answers_fill_fields() {
     let cfg = onboarding_cfg();
     let d = run("hey", Who::Stranger, &cfg);
     match d.actions.first() {
-        Some(Action::CreateMember(spec)) => assert_eq!(spec.onboarding_step.as_deref(), Some("name")),
+        Some(Action::CreateMember(spec)) => {
+            assert_eq!(spec.onboarding_step.as_deref(), Some("name"))
+        }
         other => panic!("{other:?}"),
     }
-    assert_eq!(texts(&d).last().map(String::as_str), Some("What's your first name?"));
+    assert_eq!(
+        texts(&d).last().map(String::as_str),
+        Some("What's your first name?")
+    );
 
     let d = run("My name is Ana", Who::Onboarding("name"), &cfg);
     assert_eq!(d.rule, Rule::OnboardingAnswer);
     assert_eq!(
         d.actions,
         vec![
-            Action::SetField { field: MemberField::Name, value: "Ana".into() },
-            Action::SetOnboardingStep { step: Some("city".into()) },
-            Action::Reply { text: "And your city?".into(), kind: MessageKind::Reply },
+            Action::SetField {
+                field: MemberField::Name,
+                value: "Ana".into()
+            },
+            Action::SetOnboardingStep {
+                step: Some("city".into())
+            },
+            Action::Reply {
+                text: "And your city?".into(),
+                kind: MessageKind::Reply
+            },
         ]
     );
     assert_eq!(d.inbox(), None);
@@ -273,18 +521,30 @@ fn onboarding_answers_fill_fields() {
     assert_eq!(
         d.actions,
         vec![
-            Action::SetField { field: MemberField::City, value: "denver".into() },
-            Action::SetField { field: MemberField::TimeZone, value: "America/Denver".into() },
+            Action::SetField {
+                field: MemberField::City,
+                value: "denver".into()
+            },
+            Action::SetField {
+                field: MemberField::TimeZone,
+                value: "America/Denver".into()
+            },
             Action::SetOnboardingStep { step: None },
         ]
     );
     // Keywords still win mid-onboarding; an opt-out-looking answer is flagged, not stored.
     assert_eq!(run("HELP", Who::Onboarding("city"), &cfg).rule, Rule::Help);
-    assert_eq!(run("stop texting me", Who::Onboarding("city"), &cfg).rule, Rule::PossibleOptOut);
+    assert_eq!(
+        run("stop texting me", Who::Onboarding("city"), &cfg).rule,
+        Rule::PossibleOptOut
+    );
     // A step no longer configured ends onboarding and keeps the text as conversation.
     let d = run("blue", Who::Onboarding("colour"), &cfg);
     assert_eq!(d.rule, Rule::Conversation);
-    assert!(d.actions.contains(&Action::SetOnboardingStep { step: None }));
+    assert!(
+        d.actions
+            .contains(&Action::SetOnboardingStep { step: None })
+    );
 }
 
 #[test]
@@ -296,7 +556,10 @@ fn configured_keywords_in_other_languages() {
     assert_eq!(run("parar", Who::Active, &cfg).rule, Rule::OptOut);
     assert_eq!(run("Empezar", Who::OptedOut, &cfg).rule, Rule::OptIn);
     assert_eq!(run("ayuda", Who::Stranger, &cfg).rule, Rule::Help);
-    assert_eq!(run("parar por favor", Who::Active, &cfg).rule, Rule::PossibleOptOut);
+    assert_eq!(
+        run("parar por favor", Who::Active, &cfg).rule,
+        Rule::PossibleOptOut
+    );
 }
 
 #[test]

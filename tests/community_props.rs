@@ -15,7 +15,12 @@ use gsmgate::community::{
 use gsmgate::config::{CommunityConfig, OnboardingQuestion};
 use proptest::prelude::*;
 
-const NUMBERS: [&str; 4] = ["+13125550101", "+13125550102", "+4930901820", "+14155550103"];
+const NUMBERS: [&str; 4] = [
+    "+13125550101",
+    "+13125550102",
+    "+4930901820",
+    "+14155550103",
+];
 
 #[derive(Debug, Clone)]
 enum Event {
@@ -30,8 +35,15 @@ fn text() -> impl Strategy<Value = String> {
         Just("Ana".to_string()),
         Just("please stop texting me".to_string()),
         Just("Stop by at 5".to_string()),
-        proptest::sample::select(vec!["STOP", " stop! ", "Opt-Out", "unsubscribe", "end.", "QUIT"])
-            .prop_map(str::to_string),
+        proptest::sample::select(vec![
+            "STOP",
+            " stop! ",
+            "Opt-Out",
+            "unsubscribe",
+            "end.",
+            "QUIT"
+        ])
+        .prop_map(str::to_string),
         proptest::sample::select(vec!["START", "yes", "Unstop"]).prop_map(str::to_string),
         proptest::sample::select(vec!["HELP", "info?"]).prop_map(str::to_string),
     ]
@@ -82,7 +94,11 @@ impl Model {
             match a {
                 Action::CreateMember(spec) => {
                     // Like the store: a suppressed number is inserted opted out.
-                    let status = if self.suppressed.contains(n) { MemberStatus::OptedOut } else { spec.status };
+                    let status = if self.suppressed.contains(n) {
+                        MemberStatus::OptedOut
+                    } else {
+                        spec.status
+                    };
                     let mut m = MemberView::new(n, status, now);
                     m.onboarding_step = spec.onboarding_step.clone();
                     m.time_zone = spec.time_zone.clone();
@@ -110,7 +126,10 @@ impl Model {
                     }
                     _ => {}
                 },
-                Action::SetField { field: MemberField::Name, value } => {
+                Action::SetField {
+                    field: MemberField::Name,
+                    value,
+                } => {
                     if let Some(m) = self.members.get_mut(n) {
                         m.name = Some(value.clone());
                     }
@@ -130,7 +149,10 @@ fn config(double_opt_in: bool, onboarding: bool) -> CommunityConfig {
     CommunityConfig {
         double_opt_in,
         onboarding: if onboarding {
-            vec![OnboardingQuestion { field: "name".into(), question: "Name?".into() }]
+            vec![OnboardingQuestion {
+                field: "name".into(),
+                question: "Name?".into(),
+            }]
         } else {
             Vec::new()
         },

@@ -26,7 +26,10 @@ fn single_part_known_answer() {
     let udl = 7 + vcard.len();
     // SMSC 00 | FO 41 (SUBMIT, UDHI, no VP) | MR 00 | DA 0B 91 3121550521F3 | PID 00 | DCS 04 |
     // UDL | UDHL 06 | IE 05 len 04 dest 23F4 src 0000 | data
-    let want = format!("004100{}0004{udl:02X}06050423F40000{data}", "0B913121550521F3");
+    let want = format!(
+        "004100{}0004{udl:02X}06050423F40000{data}",
+        "0B913121550521F3"
+    );
     assert_eq!(pdus[0].to_hex(), want);
     assert_eq!(VCARD_PORT, 0x23F4);
 }
@@ -37,7 +40,11 @@ fn long_cards_are_concatenated_and_reassemble() {
     c.url = Some(format!("https://example.org/{}", "a".repeat(120)));
     c.photo_url = Some(format!("https://example.org/p/{}", "b".repeat(60)));
     let vcard = vcard_text(&c);
-    assert!(vcard.len() > 133, "test card must need two parts: {}", vcard.len());
+    assert!(
+        vcard.len() > 133,
+        "test card must need two parts: {}",
+        vcard.len()
+    );
     let pdus = vcard_submits("+13125550123", &vcard, 0x42).unwrap_or_else(|e| panic!("{e}"));
     let total = pdus.len();
     assert_eq!(total, vcard.len().div_ceil(128));
@@ -49,9 +56,14 @@ fn long_cards_are_concatenated_and_reassemble() {
         assert!(hex.contains(&udh), "{hex} lacks {udh}");
         assert!(pdu.tpdu_len() <= 140 + 15);
         let back = Pdu::decode_hex(&hex, Direction::FromMobile).unwrap_or_else(|e| panic!("{e}"));
-        let Tpdu::Submit(s) = back.tpdu else { panic!("not a submit") };
+        let Tpdu::Submit(s) = back.tpdu else {
+            panic!("not a submit")
+        };
         assert_eq!(s.dcs.raw, 0x04);
-        assert!(s.user_data.header.contains(&InformationElement::Port16 { destination: 9204, source: 0 }));
+        assert!(s.user_data.header.contains(&InformationElement::Port16 {
+            destination: 9204,
+            source: 0
+        }));
         match s.user_data.body {
             Body::Data(d) => {
                 assert!(d.len() <= 128);

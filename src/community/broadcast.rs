@@ -115,7 +115,11 @@ pub fn preview(
             Alphabet::Ucs2 => p.ucs2 += 1,
             _ => p.gsm7 += 1,
         }
-        p.min_parts = if p.recipients == 0 { parts } else { p.min_parts.min(parts) };
+        p.min_parts = if p.recipients == 0 {
+            parts
+        } else {
+            p.min_parts.min(parts)
+        };
         p.max_parts = p.max_parts.max(parts);
         if p.recipients == 0 {
             p.example = text;
@@ -147,11 +151,21 @@ mod tests {
         let cfg = CommunityConfig::default();
         let o = BroadcastOptions::default();
         assert_eq!(
-            render_for("Hi {first_name}, meeting at 5", &member(Some("Ana Lopez"), MemberStatus::Active), &cfg, &o),
+            render_for(
+                "Hi {first_name}, meeting at 5",
+                &member(Some("Ana Lopez"), MemberStatus::Active),
+                &cfg,
+                &o
+            ),
             "Hi Ana, meeting at 5"
         );
         assert_eq!(
-            render_for("Hi {first_name}, meeting at 5", &member(None, MemberStatus::Active), &cfg, &o),
+            render_for(
+                "Hi {first_name}, meeting at 5",
+                &member(None, MemberStatus::Active),
+                &cfg,
+                &o
+            ),
             "Hi friend, meeting at 5"
         );
     }

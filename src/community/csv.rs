@@ -40,10 +40,11 @@ pub fn parse_records(text: &str) -> Result<Vec<Vec<String>>, CommunityError> {
     }
     let mut st = St::Start;
     let mut quote_line = 0;
-    let end_record = |record: &mut Vec<String>, field: &mut String, records: &mut Vec<Vec<String>>| {
-        record.push(std::mem::take(field));
-        records.push(std::mem::take(record));
-    };
+    let end_record =
+        |record: &mut Vec<String>, field: &mut String, records: &mut Vec<Vec<String>>| {
+            record.push(std::mem::take(field));
+            records.push(std::mem::take(record));
+        };
     while let Some(c) = chars.next() {
         match st {
             St::Quoted => match c {
@@ -182,20 +183,28 @@ pub(crate) fn join_errors(errors: &[RowError]) -> String {
 /// Parses and validates an import file. `default_region` (ISO code) reads numbers written
 /// without a country code. Duplicated numbers within the file are errors (the later row names
 /// the earlier one); numbers already in the store are the store's to reject.
-pub fn parse_import(text: &str, default_region: Option<&str>) -> Result<Vec<ImportRow>, CommunityError> {
+pub fn parse_import(
+    text: &str,
+    default_region: Option<&str>,
+) -> Result<Vec<ImportRow>, CommunityError> {
     let records = parse_records(text)?;
     let mut errors = Vec::new();
     let mut iter = records.into_iter();
     let Some(header) = iter.next() else {
         return Err(CommunityError::Import(vec![RowError {
             row: 1,
-            message: "empty file (expected a header row: number,name,city,region,tags,timezone)".into(),
+            message: "empty file (expected a header row: number,name,city,region,tags,timezone)"
+                .into(),
         }]));
     };
     let mut index = [None; 6];
     for (col, name) in header.iter().enumerate() {
         let key = name.trim().to_ascii_lowercase();
-        let key = if key == "time_zone" { "timezone".to_string() } else { key };
+        let key = if key == "time_zone" {
+            "timezone".to_string()
+        } else {
+            key
+        };
         match COLUMNS.iter().position(|c| *c == key) {
             Some(i) => match index.get_mut(i) {
                 Some(slot @ None) => *slot = Some(col),
@@ -231,7 +240,14 @@ pub fn parse_import(text: &str, default_region: Option<&str>) -> Result<Vec<Impo
             });
             continue;
         }
-        let get = |c: usize| index.get(c).copied().flatten().and_then(|i| record.get(i)).map(String::as_str);
+        let get = |c: usize| {
+            index
+                .get(c)
+                .copied()
+                .flatten()
+                .and_then(|i| record.get(i))
+                .map(String::as_str)
+        };
         let mut bad = |message: String| errors.push(RowError { row, message });
         let raw_number = get(0).unwrap_or("");
         let number = match normalise_number(raw_number, default_region) {
@@ -321,16 +337,28 @@ mod tests {
                 vec!["".into(), "".into()],
             ]
         );
-        assert_eq!(records("\u{feff}number\n+1\n"), vec![vec!["number".to_string()], vec!["+1".into()]]);
-        assert_eq!(records("no newline at end"), vec![vec!["no newline at end".to_string()]]);
+        assert_eq!(
+            records("\u{feff}number\n+1\n"),
+            vec![vec!["number".to_string()], vec!["+1".into()]]
+        );
+        assert_eq!(
+            records("no newline at end"),
+            vec![vec!["no newline at end".to_string()]]
+        );
         assert!(records("").is_empty());
     }
 
     #[test]
     fn rfc4180_errors_name_the_line() {
         let e = parse_records("a\nb\n\"open\n").err().map(|e| e.to_string());
-        assert_eq!(e.as_deref(), Some("csv line 3: a quoted field is never closed"));
-        let e = parse_records("a\n\"x\"y\n").err().map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(
+            e.as_deref(),
+            Some("csv line 3: a quoted field is never closed")
+        );
+        let e = parse_records("a\n\"x\"y\n")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(e.starts_with("csv line 2:"), "{e}");
         assert!(parse_records("a\nx\"y\n").is_err());
     }
@@ -385,7 +413,10 @@ mod tests {
             ("number,phone\n", "unknown column \"phone\""),
             ("number,Number\n", "appears twice"),
         ] {
-            let got = parse_import(text, None).err().map(|e| e.to_string()).unwrap_or_default();
+            let got = parse_import(text, None)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
             assert!(got.contains(want), "{text:?}: {got}");
         }
     }

@@ -37,9 +37,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::CommunityConfig;
 
 use super::keywords::{KeywordClass, classify, looks_like_opt_out};
-use super::member::{
-    ConsentEvent, E164, MemberField, MemberStatus, MemberView, normalise_number,
-};
+use super::member::{ConsentEvent, E164, MemberField, MemberStatus, MemberView, normalise_number};
 use super::onboarding;
 use super::templates::{Vars, render};
 use super::tz;
@@ -251,7 +249,12 @@ fn vars<'a>(cfg: &'a CommunityConfig, member: Option<&'a MemberView>) -> Vars<'a
     }
 }
 
-fn reply(cfg: &CommunityConfig, member: Option<&MemberView>, template: &str, kind: MessageKind) -> Action {
+fn reply(
+    cfg: &CommunityConfig,
+    member: Option<&MemberView>,
+    template: &str,
+    kind: MessageKind,
+) -> Action {
     Action::Reply {
         text: render(template, &vars(cfg, member)),
         kind,
@@ -259,17 +262,23 @@ fn reply(cfg: &CommunityConfig, member: Option<&MemberView>, template: &str, kin
 }
 
 fn card_action(cfg: &CommunityConfig) -> Option<Action> {
-    cfg.contact_card.as_ref().map(|card| match card_message(card) {
-        CardMessage::Text(text) => Action::Reply {
-            text,
-            kind: MessageKind::Reply,
-        },
-        CardMessage::Vcard(vcard) => Action::SendVcard { vcard },
-    })
+    cfg.contact_card
+        .as_ref()
+        .map(|card| match card_message(card) {
+            CardMessage::Text(text) => Action::Reply {
+                text,
+                kind: MessageKind::Reply,
+            },
+            CardMessage::Vcard(vcard) => Action::SendVcard { vcard },
+        })
 }
 
 /// Welcome, compliance line, card, first onboarding question.
-fn welcome_sequence(cfg: &CommunityConfig, member: Option<&MemberView>, opening: &str) -> Vec<Action> {
+fn welcome_sequence(
+    cfg: &CommunityConfig,
+    member: Option<&MemberView>,
+    opening: &str,
+) -> Vec<Action> {
     let mut out = vec![
         reply(cfg, member, opening, MessageKind::Compliance),
         reply(cfg, member, &cfg.compliance, MessageKind::Compliance),
@@ -311,8 +320,19 @@ fn new_member(
 fn join(msg: &Inbound, keyword: Option<String>, cfg: &CommunityConfig, now: i64) -> Vec<Action> {
     if cfg.double_opt_in {
         vec![
-            Action::CreateMember(new_member(&msg.from, MemberStatus::PendingConfirmation, keyword, cfg, now)),
-            reply(cfg, None, &cfg.double_opt_in_prompt, MessageKind::Compliance),
+            Action::CreateMember(new_member(
+                &msg.from,
+                MemberStatus::PendingConfirmation,
+                keyword,
+                cfg,
+                now,
+            )),
+            reply(
+                cfg,
+                None,
+                &cfg.double_opt_in_prompt,
+                MessageKind::Compliance,
+            ),
         ]
     } else {
         let mut out = vec![Action::CreateMember(new_member(
@@ -340,7 +360,12 @@ pub fn decide(
     use Standing as S;
     let standing = Standing::of(member, suppressed);
     let inbox = |flag| Action::Inbox { flag };
-    let flagged_out = || Decision::new(Rule::TextWhileOptedOut, vec![inbox(Some(Flag::FromOptedOut))]);
+    let flagged_out = || {
+        Decision::new(
+            Rule::TextWhileOptedOut,
+            vec![inbox(Some(Flag::FromOptedOut))],
+        )
+    };
 
     if let Some((class, keyword)) = classify(&msg.text, &cfg.keywords) {
         let detail = Some(keyword.clone());
@@ -355,7 +380,12 @@ pub fn decide(
                         event: ConsentEvent::OptedOut,
                         detail,
                     },
-                    reply(cfg, member, &cfg.stop_confirmation, MessageKind::OptOutConfirmation),
+                    reply(
+                        cfg,
+                        member,
+                        &cfg.stop_confirmation,
+                        MessageKind::OptOutConfirmation,
+                    ),
                 ],
             ),
             (KeywordClass::Help, S::OptedOut | S::Suppressed) => Decision::new(
@@ -373,7 +403,12 @@ pub fn decide(
                         event: ConsentEvent::OptedIn,
                         detail,
                     },
-                    reply(cfg, member, &cfg.start_confirmation, MessageKind::Compliance),
+                    reply(
+                        cfg,
+                        member,
+                        &cfg.start_confirmation,
+                        MessageKind::Compliance,
+                    ),
                 ],
             ),
             (KeywordClass::Start, S::Suppressed) => {
@@ -382,7 +417,13 @@ pub fn decide(
                         event: ConsentEvent::OptedIn,
                         detail: detail.clone(),
                     },
-                    Action::CreateMember(new_member(&msg.from, MemberStatus::Active, detail, cfg, now)),
+                    Action::CreateMember(new_member(
+                        &msg.from,
+                        MemberStatus::Active,
+                        detail,
+                        cfg,
+                        now,
+                    )),
                 ];
                 actions.extend(welcome_sequence(cfg, None, &cfg.start_confirmation));
                 Decision::new(Rule::OptIn, actions)
@@ -415,7 +456,9 @@ pub fn decide(
                 actions.extend(welcome_sequence(cfg, None, &cfg.welcome));
                 Decision::new(Rule::Join, actions)
             }
-            (KeywordClass::Join, S::Stranger) => Decision::new(Rule::Join, join(msg, detail, cfg, now)),
+            (KeywordClass::Join, S::Stranger) => {
+                Decision::new(Rule::Join, join(msg, detail, cfg, now))
+            }
             (KeywordClass::Join, S::OptedOut | S::Suppressed) => Decision::new(
                 Rule::JoinWhileOptedOut,
                 vec![inbox(Some(Flag::FromOptedOut))],
@@ -433,7 +476,10 @@ pub fn decide(
         return Decision::new(Rule::Empty, vec![inbox(None)]);
     }
     if looks_like_opt_out(&msg.text, &cfg.keywords) {
-        return Decision::new(Rule::PossibleOptOut, vec![inbox(Some(Flag::PossibleOptOut))]);
+        return Decision::new(
+            Rule::PossibleOptOut,
+            vec![inbox(Some(Flag::PossibleOptOut))],
+        );
     }
     match (standing, member) {
         (S::Stranger, _) => {

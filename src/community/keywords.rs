@@ -132,9 +132,27 @@ pub const FILLER: &[&str] = &[
 
 /// Words after a leading stop keyword that make it about the messages (rule 3).
 pub const OBJECTS: &[&str] = &[
-    "texting", "texts", "text", "txt", "txts", "msgs", "msg", "message", "messages", "sms",
-    "sending", "send", "this", "these", "that", "my", "subscription", "contacting", "spam",
-    "spamming", "mensajes",
+    "texting",
+    "texts",
+    "text",
+    "txt",
+    "txts",
+    "msgs",
+    "msg",
+    "message",
+    "messages",
+    "sms",
+    "sending",
+    "send",
+    "this",
+    "these",
+    "that",
+    "my",
+    "subscription",
+    "contacting",
+    "spam",
+    "spamming",
+    "mensajes",
 ];
 
 /// Lower case, apostrophes dropped (`don't` → `dont`), common Latin accents folded, every other
@@ -204,10 +222,11 @@ pub fn looks_like_opt_out(text: &str, keywords: &Keywords) -> bool {
         return true;
     }
     // Rule 3: leading stop keyword + object word.
-    if let [first, second, ..] = words.as_slice() {
-        if stop_words.iter().any(|k| k == first) && OBJECTS.contains(second) {
-            return true;
-        }
+    if let [first, second, ..] = words.as_slice()
+        && stop_words.iter().any(|k| k == first)
+        && OBJECTS.contains(second)
+    {
+        return true;
     }
     false
 }
@@ -263,9 +282,18 @@ mod tests {
         k.stop.push("ALTO".into());
         k.stop.push("ARRÊT".into());
         k.start.push("COMENZAR".into());
-        assert_eq!(classify("alto", &k).map(|(c, _)| c), Some(KeywordClass::Stop));
-        assert_eq!(classify("Arrêt.", &k).map(|(c, _)| c), Some(KeywordClass::Stop));
-        assert_eq!(classify("comenzar", &k).map(|(c, _)| c), Some(KeywordClass::Start));
+        assert_eq!(
+            classify("alto", &k).map(|(c, _)| c),
+            Some(KeywordClass::Stop)
+        );
+        assert_eq!(
+            classify("Arrêt.", &k).map(|(c, _)| c),
+            Some(KeywordClass::Stop)
+        );
+        assert_eq!(
+            classify("comenzar", &k).map(|(c, _)| c),
+            Some(KeywordClass::Start)
+        );
         assert!(looks_like_opt_out("alto por favor", &k));
         assert!(!looks_like_opt_out("alto por favor", &kw()));
     }

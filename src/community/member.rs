@@ -206,15 +206,12 @@ pub fn normalise_number(input: &str, default_region: Option<&str>) -> Result<E16
         return Err(invalid("not a valid phone number (letters)"));
     }
     let region = default_region.map(parse_region).transpose()?;
-    let parsed = phonenumber::parse(region, trimmed)
-        .map_err(|_| invalid("not a valid phone number"))?;
+    let parsed =
+        phonenumber::parse(region, trimmed).map_err(|_| invalid("not a valid phone number"))?;
     if !phonenumber::is_valid(&parsed) {
         return Err(invalid("not a valid phone number"));
     }
-    let number = parsed
-        .format()
-        .mode(phonenumber::Mode::E164)
-        .to_string();
+    let number = parsed.format().mode(phonenumber::Mode::E164).to_string();
     Ok(E164 {
         number,
         region: parsed.country().id().map(|id| id.as_ref().to_string()),
@@ -291,7 +288,15 @@ mod tests {
 
     #[test]
     fn invalid_numbers_are_clear_errors() {
-        for bad in ["555", "", "  ", "hello", "1-800-FLOWERS", "+1 555", "+999 1234"] {
+        for bad in [
+            "555",
+            "",
+            "  ",
+            "hello",
+            "1-800-FLOWERS",
+            "+1 555",
+            "+999 1234",
+        ] {
             let err = normalise_number(bad, Some("US")).expect_err(bad);
             assert!(
                 matches!(&err, CommunityError::InvalidNumber { input, .. } if input == bad),
@@ -299,7 +304,9 @@ mod tests {
             );
         }
         assert_eq!(
-            normalise_number("555", Some("US")).err().map(|e| e.to_string()),
+            normalise_number("555", Some("US"))
+                .err()
+                .map(|e| e.to_string()),
             Some("number \"555\": not a valid phone number".to_string())
         );
         assert!(matches!(

@@ -34,7 +34,9 @@ pub use decide::{
     Action, Decision, Flag, Inbound, MessageKind, NewMemberSpec, Rule, Standing, decide, may_send,
 };
 pub use keywords::{KeywordClass, classify, looks_like_opt_out, normalise_message};
-pub use member::{ConsentEvent, MemberField, MemberStatus, MemberView, normalise_number, normalise_tags};
+pub use member::{
+    ConsentEvent, MemberField, MemberStatus, MemberView, normalise_number, normalise_tags,
+};
 pub use segment::Segment;
 pub use templates::{Vars, render};
 pub use vcard::{CardMessage, card_message, vcard_submits, vcard_text};

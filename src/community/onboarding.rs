@@ -75,10 +75,7 @@ pub fn clean_answer(field: &MemberField, text: &str) -> Option<String> {
                 break;
             }
         }
-        answer = answer
-            .trim_end_matches(['.', '!', ','])
-            .trim()
-            .to_string();
+        answer = answer.trim_end_matches(['.', '!', ',']).trim().to_string();
     }
     let answer: String = answer.chars().take(MAX_ANSWER_CHARS).collect();
     (!answer.is_empty()).then_some(answer)
@@ -108,7 +105,10 @@ mod tests {
     fn questions_follow_each_other() {
         let c = cfg();
         assert_eq!(first_question(&c).map(|q| q.field.as_str()), Some("name"));
-        assert_eq!(next_question(&c, "name").map(|q| q.field.as_str()), Some("zip"));
+        assert_eq!(
+            next_question(&c, "name").map(|q| q.field.as_str()),
+            Some("zip")
+        );
         assert_eq!(next_question(&c, "zip"), None);
         assert_eq!(next_question(&c, "gone"), None);
         assert!(is_step(&c, "zip") && !is_step(&c, "city"));
@@ -117,7 +117,10 @@ mod tests {
     #[test]
     fn answers_are_cleaned() {
         let name = MemberField::Name;
-        assert_eq!(clean_answer(&name, "  Ana   Lopez "), Some("Ana Lopez".into()));
+        assert_eq!(
+            clean_answer(&name, "  Ana   Lopez "),
+            Some("Ana Lopez".into())
+        );
         assert_eq!(clean_answer(&name, "My name is Ana."), Some("Ana".into()));
         assert_eq!(clean_answer(&name, "I'm Bo!"), Some("Bo".into()));
         assert_eq!(clean_answer(&name, "it’s Cy"), Some("Cy".into()));

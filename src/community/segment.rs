@@ -128,9 +128,12 @@ impl Segment {
             if raw.trim().is_empty() {
                 return Err(err(input, "empty condition (a stray ',')"));
             }
-            let op_at = raw
-                .find(['=', '<', '>'])
-                .ok_or_else(|| err(input, format!("{:?} has no operator (=, >=, <)", raw.trim())))?;
+            let op_at = raw.find(['=', '<', '>']).ok_or_else(|| {
+                err(
+                    input,
+                    format!("{:?} has no operator (=, >=, <)", raw.trim()),
+                )
+            })?;
             let key = raw.get(..op_at).unwrap_or("").trim().to_ascii_lowercase();
             let rest = raw.get(op_at..).unwrap_or("");
             let (op, value_raw) = ["<=", ">=", "=", "<", ">"]
@@ -168,7 +171,8 @@ impl Segment {
                     seg.status = Some(value.parse().map_err(|r: String| err(input, r))?);
                 }
                 ("joined", op) if op != "=" => {
-                    let (t, is_date) = parse_time(&value).map_err(|r| err(input, format!("joined: {r}")))?;
+                    let (t, is_date) =
+                        parse_time(&value).map_err(|r| err(input, format!("joined: {r}")))?;
                     let (since, before) = match (op, is_date) {
                         (">=", _) => (Some(t), None),
                         (">", true) => (Some(t + DAY), None),
@@ -294,7 +298,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn ts(date: &str) -> i64 {
-        parse_time(date).map(|(t, _)| t).unwrap_or_else(|e| panic!("{e}"))
+        parse_time(date)
+            .map(|(t, _)| t)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]
@@ -346,7 +352,10 @@ mod tests {
             ("city=", "empty value"),
         ];
         for (input, want) in cases {
-            let got = Segment::parse(input).err().map(|e| e.to_string()).unwrap_or_default();
+            let got = Segment::parse(input)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
             assert!(got.contains(want), "{input:?}: got {got:?}, want {want:?}");
         }
     }

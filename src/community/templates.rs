@@ -147,10 +147,16 @@ mod tests {
     #[test]
     fn renders_placeholders_and_braces() {
         assert_eq!(
-            render("Hi {name}! {org} ({contact}) {{x}}", &vars(Some("Ana Lopez"))),
+            render(
+                "Hi {name}! {org} ({contact}) {{x}}",
+                &vars(Some("Ana Lopez"))
+            ),
             "Hi Ana Lopez! Oak St Tenants (oakst.org) {x}"
         );
-        assert_eq!(render("Hi {first_name},", &vars(Some(" Ana Lopez "))), "Hi Ana,");
+        assert_eq!(
+            render("Hi {first_name},", &vars(Some(" Ana Lopez "))),
+            "Hi Ana,"
+        );
         assert_eq!(render("Hi {name},", &vars(None)), "Hi friend,");
         assert_eq!(render("Hi {name},", &vars(Some("   "))), "Hi friend,");
         assert_eq!(render("in {city}", &vars(None)), "in your city");

@@ -160,13 +160,11 @@ pub const NANP_AREA_CODES: &[(&str, &[u16])] = &[
             // New York, New Jersey, Pennsylvania
             212, 315, 332, 347, 516, 518, 585, 607, 631, 646, 680, 716, 718, 838, 845, 914, 917,
             929, 934, 201, 551, 609, 640, 732, 848, 856, 862, 908, 973, 215, 223, 267, 272, 412,
-            445, 484, 570, 582, 610, 717, 724, 814, 835, 878,
-            // New England
+            445, 484, 570, 582, 610, 717, 724, 814, 835, 878, // New England
             339, 351, 413, 508, 617, 774, 781, 857, 978, 203, 475, 860, 959, 401, 603, 802, 207,
             // DC, Maryland, Delaware, Virginia, West Virginia
             202, 771, 240, 301, 410, 443, 667, 302, 276, 434, 540, 571, 703, 757, 804, 826, 948,
-            304, 681,
-            // Carolinas, Georgia, Florida
+            304, 681, // Carolinas, Georgia, Florida
             252, 336, 704, 743, 828, 910, 919, 980, 984, 803, 839, 843, 854, 864, 229, 404, 470,
             478, 678, 706, 762, 770, 912, 943, 239, 305, 321, 352, 386, 407, 448, 561, 656, 689,
             727, 754, 772, 786, 813, 850, 863, 904, 941, 954,
@@ -311,7 +309,11 @@ pub const US_CA_CITIES: &[(&str, &str)] = &[
 
 /// The zone of a US/Canadian city, if it is in [`US_CA_CITIES`].
 pub fn zone_for_city(city: &str) -> Option<&'static str> {
-    let key = city.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    let key = city
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
     US_CA_CITIES
         .iter()
         .find(|(name, _)| *name == key)
@@ -414,7 +416,10 @@ mod tests {
         assert_eq!(zone("+16025550123", None), Some("America/Phoenix"));
         assert_eq!(zone("+14165550123", None), Some("America/Toronto"));
         // A stated city beats the area code (numbers move with people).
-        assert_eq!(zone("+13125550123", Some(" Denver ")), Some("America/Denver"));
+        assert_eq!(
+            zone("+13125550123", Some(" Denver ")),
+            Some("America/Denver")
+        );
         assert_eq!(zone("+4930901820", None), Some("Europe/Berlin"));
         assert_eq!(zone("+447400123456", None), Some("Europe/London"));
         // Multi-zone countries fall back to the default.

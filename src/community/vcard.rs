@@ -17,9 +17,7 @@
 //! §9.2.3.24.1).
 
 use crate::config::{CardMode, ContactCard};
-use crate::pdu::{
-    Address, Body, Dcs, InformationElement, Pdu, Submit, Tpdu, UserData, Validity,
-};
+use crate::pdu::{Address, Body, Dcs, InformationElement, Pdu, Submit, Tpdu, UserData, Validity};
 
 use super::CommunityError;
 
