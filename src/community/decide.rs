@@ -21,8 +21,8 @@
 //! 3. Text that reads like an opt-out but is no keyword: inbox, flagged `possible_opt_out`, for the
 //!    owner to review; nothing automatic, and a stranger sending it does not join.
 //! 4. An onboarding answer from an active member: fills the field, asks the next question.
-//! 5. A stranger's first text joins (config has no "join requires a keyword" switch; see the
-//!    report in docs/community.md) and is also kept as conversation.
+//! 5. A stranger's first text joins (the config has no "join requires a keyword" switch, so any
+//!    text joins) and is also kept as conversation.
 //! 6. Everything else: inbox (conversation).
 //!
 //! Actions are ordered: the daemon applies them in sequence (e.g. `opted_in` before creating the
