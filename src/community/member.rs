@@ -1,0 +1,349 @@
+//! The member as the community rules see it, and the normalisation of what identifies and
+//! describes one: E.164 numbers (with the `phonenumber` crate, whose metadata is the maintained
+//! copy of libphonenumber's), tags and member fields.
+//!
+//! [`MemberView`] mirrors `store`'s member row without its ids, so rules and segment matching can
+//! run on stored members, on CSV rows in a dry run and in property tests alike. The status and
+//! consent names are `store`'s column values (`pending_confirmation`, `opted_out`, …).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::CommunityError;
+
+/// Where a member is in the opt-in life cycle (`members.status` in the store).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberStatus {
+    /// Double opt-in: joined, has not yet confirmed with a start keyword.
+    PendingConfirmation,
+    Active,
+    OptedOut,
+}
+
+impl MemberStatus {
+    pub const ALL: [MemberStatus; 3] = [
+        MemberStatus::PendingConfirmation,
+        MemberStatus::Active,
+        MemberStatus::OptedOut,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberStatus::PendingConfirmation => "pending_confirmation",
+            MemberStatus::Active => "active",
+            MemberStatus::OptedOut => "opted_out",
+        }
+    }
+}
+
+impl fmt::Display for MemberStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for MemberStatus {
+    type Err = String;
+
+    /// The store's names, plus `pending` as a short form for the segment language.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "pending_confirmation" | "pending" => Ok(MemberStatus::PendingConfirmation),
+            "active" => Ok(MemberStatus::Active),
+            "opted_out" => Ok(MemberStatus::OptedOut),
+            other => Err(format!(
+                "unknown status {other:?} (known: pending_confirmation, active, opted_out)"
+            )),
+        }
+    }
+}
+
+/// What happened to a number's consent (`consent_log.event` in the store).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentEvent {
+    Joined,
+    Confirmed,
+    OptedOut,
+    OptedIn,
+    Imported,
+    Removed,
+}
+
+impl ConsentEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsentEvent::Joined => "joined",
+            ConsentEvent::Confirmed => "confirmed",
+            ConsentEvent::OptedOut => "opted_out",
+            ConsentEvent::OptedIn => "opted_in",
+            ConsentEvent::Imported => "imported",
+            ConsentEvent::Removed => "removed",
+        }
+    }
+}
+
+impl fmt::Display for ConsentEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A member as the rules see it (the store's row without ids).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberView {
+    /// E.164, `+` and digits.
+    pub number: String,
+    pub name: Option<String>,
+    pub city: Option<String>,
+    /// Postal code, ZIP, district: whatever the organisation segments by.
+    pub region: Option<String>,
+    /// IANA zone; `None` = the configured default zone applies.
+    pub time_zone: Option<String>,
+    /// Normalised (see [`normalise_tags`]).
+    pub tags: Vec<String>,
+    pub status: MemberStatus,
+    /// The `field` of the onboarding question awaiting an answer; `None` = not onboarding.
+    pub onboarding_step: Option<String>,
+    /// Unix seconds.
+    pub joined_at: i64,
+}
+
+impl MemberView {
+    /// An active member with only a number, joined at `joined_at` (tests, dry runs).
+    pub fn new(number: impl Into<String>, status: MemberStatus, joined_at: i64) -> MemberView {
+        MemberView {
+            number: number.into(),
+            name: None,
+            city: None,
+            region: None,
+            time_zone: None,
+            tags: Vec::new(),
+            status,
+            onboarding_step: None,
+            joined_at,
+        }
+    }
+}
+
+/// A member attribute an onboarding answer (or an import) fills.
+///
+/// Onboarding `field` names map as: `name`; `city`; `region`, `zip`, `zip_code`, `postal_code`,
+/// `postcode` → [`MemberField::Region`]; `time_zone`, `timezone` → [`MemberField::TimeZone`];
+/// anything else is [`MemberField::Custom`] (the store needs a place for those; see
+/// docs/community.md).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberField {
+    Name,
+    City,
+    Region,
+    TimeZone,
+    Custom(String),
+}
+
+impl MemberField {
+    pub fn from_field_name(field: &str) -> MemberField {
+        match field {
+            "name" => MemberField::Name,
+            "city" => MemberField::City,
+            "region" | "zip" | "zip_code" | "postal_code" | "postcode" => MemberField::Region,
+            "time_zone" | "timezone" => MemberField::TimeZone,
+            other => MemberField::Custom(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            MemberField::Name => "name",
+            MemberField::City => "city",
+            MemberField::Region => "region",
+            MemberField::TimeZone => "time_zone",
+            MemberField::Custom(name) => name,
+        }
+    }
+}
+
+/// Parses an ISO 3166 region code (`"US"`, case-insensitive) as phonenumber knows it.
+pub fn parse_region(code: &str) -> Result<phonenumber::country::Id, CommunityError> {
+    code.trim()
+        .to_ascii_uppercase()
+        .parse::<phonenumber::country::Id>()
+        .map_err(|_| CommunityError::InvalidRegion {
+            input: code.to_string(),
+        })
+}
+
+/// A valid number and the region phonenumber assigns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct E164 {
+    /// `+` and digits.
+    pub number: String,
+    /// ISO 3166 code, when the number belongs to one region (`None` for e.g. +800 numbers).
+    pub region: Option<String>,
+    /// The national significant number (for NANP: area code + 7 digits).
+    pub national: u64,
+}
+
+/// Normalises a phone number to E.164. A number without `+`/IDD is read in `default_region`
+/// (an ISO code such as `"US"`); without one, only international forms are accepted.
+/// Invalid numbers are an error that quotes the input: `number "555": not a valid phone number`.
+pub fn normalise_number(input: &str, default_region: Option<&str>) -> Result<E164, CommunityError> {
+    let invalid = |reason: &str| CommunityError::InvalidNumber {
+        input: input.to_string(),
+        reason: reason.to_string(),
+    };
+    let trimmed = input.trim();
+    if trimmed.is_empty() {
+        return Err(invalid("empty"));
+    }
+    // phonenumber accepts letters as keypad digits ("1-800-FLOWERS"); members' numbers never
+    // carry them, and accepting them would turn a typo in a CSV into somebody else's number.
+    if trimmed.chars().any(|c| c.is_alphabetic()) {
+        return Err(invalid("not a valid phone number (letters)"));
+    }
+    let region = default_region.map(parse_region).transpose()?;
+    let parsed =
+        phonenumber::parse(region, trimmed).map_err(|_| invalid("not a valid phone number"))?;
+    if !phonenumber::is_valid(&parsed) {
+        return Err(invalid("not a valid phone number"));
+    }
+    let number = parsed.format().mode(phonenumber::Mode::E164).to_string();
+    Ok(E164 {
+        number,
+        region: parsed.country().id().map(|id| id.as_ref().to_string()),
+        national: parsed.national().value(),
+    })
+}
+
+/// Normalises one tag: trimmed, lower-cased, inner whitespace runs become `-`; 1 to 32 letters,
+/// digits, `-` or `_`. Tags are matched case-insensitively everywhere, so storing one spelling
+/// keeps `Volunteer` and `volunteer` from becoming two segments.
+pub fn normalise_tag(input: &str) -> Result<String, CommunityError> {
+    let tag = input
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join("-")
+        .to_lowercase();
+    let bad = |reason: &str| CommunityError::InvalidTag {
+        input: input.to_string(),
+        reason: reason.to_string(),
+    };
+    if tag.is_empty() {
+        return Err(bad("empty"));
+    }
+    if tag.chars().count() > 32 {
+        return Err(bad("longer than 32 characters"));
+    }
+    if !tag
+        .chars()
+        .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(bad("only letters, digits, '-' and '_' are allowed"));
+    }
+    Ok(tag)
+}
+
+/// Normalises a list of tags (see [`normalise_tag`]), dropping empty entries and duplicates;
+/// the result is sorted so equal sets compare equal.
+pub fn normalise_tags<'a>(
+    tags: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<String>, CommunityError> {
+    let mut out = Vec::new();
+    for tag in tags {
+        if tag.trim().is_empty() {
+            continue;
+        }
+        out.push(normalise_tag(tag)?);
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Trims and collapses whitespace of a free-text member field; `None` when nothing is left.
+pub fn clean_field(text: &str) -> Option<String> {
+    let cleaned = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!cleaned.is_empty()).then_some(cleaned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_normalise_to_e164() {
+        let n = normalise_number("(312) 555-0123", Some("US")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(n.number, "+13125550123");
+        assert_eq!(n.region.as_deref(), Some("US"));
+        let n = normalise_number("+49 30 901820", None).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(n.number, "+4930901820");
+        assert_eq!(n.region.as_deref(), Some("DE"));
+        let n = normalise_number("030 901820", Some("de")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(n.number, "+4930901820");
+    }
+
+    #[test]
+    fn invalid_numbers_are_clear_errors() {
+        for bad in [
+            "555",
+            "",
+            "  ",
+            "hello",
+            "1-800-FLOWERS",
+            "+1 555",
+            "+999 1234",
+        ] {
+            let err = normalise_number(bad, Some("US")).expect_err(bad);
+            assert!(
+                matches!(&err, CommunityError::InvalidNumber { input, .. } if input == bad),
+                "{bad}: {err}"
+            );
+        }
+        assert_eq!(
+            normalise_number("555", Some("US"))
+                .err()
+                .map(|e| e.to_string()),
+            Some("number \"555\": not a valid phone number".to_string())
+        );
+        assert!(matches!(
+            normalise_number("3125550123", Some("XX")),
+            Err(CommunityError::InvalidRegion { .. })
+        ));
+        // A national number needs a region.
+        assert!(normalise_number("3125550123", None).is_err());
+    }
+
+    #[test]
+    fn tags_normalise() {
+        assert_eq!(
+            normalise_tags(["Volunteer", " block  captain ", "volunteer", "", "Ünion_2"])
+                .unwrap_or_else(|e| panic!("{e}")),
+            vec!["block-captain", "volunteer", "ünion_2"]
+        );
+        assert!(normalise_tag("a,b").is_err());
+        assert!(normalise_tag(&"x".repeat(33)).is_err());
+    }
+
+    #[test]
+    fn field_names_map() {
+        assert_eq!(MemberField::from_field_name("zip"), MemberField::Region);
+        assert_eq!(MemberField::from_field_name("name"), MemberField::Name);
+        assert_eq!(
+            MemberField::from_field_name("shirt_size"),
+            MemberField::Custom("shirt_size".into())
+        );
+    }
+
+    #[test]
+    fn status_names_round_trip() {
+        for s in MemberStatus::ALL {
+            assert_eq!(s.as_str().parse::<MemberStatus>(), Ok(s));
+        }
+        assert_eq!("Pending".parse(), Ok(MemberStatus::PendingConfirmation));
+        assert!("gone".parse::<MemberStatus>().is_err());
+    }
+}
