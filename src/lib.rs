@@ -9,6 +9,7 @@ pub mod admin;
 pub mod at;
 pub mod cli;
 pub mod config;
+pub mod dispatch;
 pub mod pdu;
 pub mod sim;
 pub mod store;
