@@ -11,8 +11,8 @@
 //!
 //! Simplifications, on purpose: sticky sender is modelled (a group homed on a modem waits for it;
 //! home-less groups go to whichever modem is free first); failover, retries and replies competing
-//! for slots are not; jitter is ignored (it only delays). So the ETA is a lower bound under normal
-//! operation, which is what a "broadcast will take about …" line needs.
+//! for slots are not; jitter is drawn as the runner would if the limiters carry it. So the ETA is a
+//! lower bound under normal operation, which is what a "broadcast will take about …" line needs.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -20,7 +20,7 @@ use std::collections::{BinaryHeap, HashMap};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use super::limits::RateLimiter;
+use super::limits::{CountAt, RateLimiter};
 use super::quiet::{next_sendable, quiet_starts_after, ts};
 use super::{DAY, DispatchError, Millis, time_zone};
 use crate::config::QuietHours;
@@ -57,6 +57,8 @@ pub struct EtaRequest {
     pub pool_limiter: Option<RateLimiter>,
     /// Give up simulating this far ahead (default [`EtaRequest::DEFAULT_HORIZON_MS`]).
     pub horizon_ms: Millis,
+    /// As the pool's [`super::PoolConfig::count_at`].
+    pub count_at: CountAt,
 }
 
 impl EtaRequest {
@@ -229,7 +231,13 @@ pub fn estimate(req: &EtaRequest) -> Eta {
             g.remaining_parts -= 1;
         }
         let done = t.saturating_add(modem.latency_ms.max(0));
-        lim.record(done);
+        match req.count_at {
+            CountAt::Start => {
+                lim.record(t);
+                lim.jitter_after(done);
+            }
+            CountAt::Completion => lim.record(done),
+        }
         if let Some(p) = &mut pool {
             p.record(t);
         }
@@ -295,6 +303,7 @@ mod tests {
             quiet,
             pool_limiter: None,
             horizon_ms: EtaRequest::DEFAULT_HORIZON_MS,
+            count_at: CountAt::Start,
         }
     }
 
@@ -319,9 +328,14 @@ mod tests {
         let e = estimate(&r);
         assert_eq!(e.messages, 100);
         assert_eq!(e.unsent, 0);
-        // Bursts of 10 start every 61 s (60 s after the first completion): the last part starts
-        // at 9·61 + 9 s and completes a second later.
-        assert_eq!(e.finish, Some((9 * 61 + 10) * SECOND));
+        // Bursts of 10 start every 60 s: the last part starts at 9·60 + 9 s, done a second later.
+        assert_eq!(e.finish, Some((9 * 60 + 10) * SECOND));
+        // Counting completions, a burst starts 60 s after the previous burst's first completion.
+        let strict = EtaRequest {
+            count_at: CountAt::Completion,
+            ..r.clone()
+        };
+        assert_eq!(estimate(&strict).finish, Some((9 * 61 + 10) * SECOND));
     }
 
     #[test]
@@ -366,8 +380,8 @@ mod tests {
             .parse::<Timestamp>()
             .unwrap()
             .as_millisecond();
-        // Then 1/min measured from each completion: starts at 08:00 + k·61 s, k = 0..8.
-        assert_eq!(e.finish, Some(eight + (8 * 61 + 1) * SECOND));
+        // Then 1/min: starts at 08:00 + k·60 s, k = 0..8.
+        assert_eq!(e.finish, Some(eight + (8 * 60 + 1) * SECOND));
     }
 
     #[test]

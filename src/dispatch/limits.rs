@@ -9,16 +9,20 @@
 //! or before `t - W`. Only the last `max(L)` times (and none older than the longest window) can
 //! ever decide that, which bounds memory: a per-day cap of 1,000 is 1,000 `i64`s.
 //!
-//! Which instant is recorded: the store's `send_log` holds the time a part was *accepted*
-//! (`+CMGS` returned), so a modem's limiter is fed those completion times, restored from
-//! `Store::send_times_since` at start-up. Because a modem sends one part at a time, each new start
-//! is then at least `W` after the completion of the send `L` places back, so whichever instant
-//! between `AT+CMGS` and `+CMGS:` the network counted, no window holds more than `L`. Each SMS
-//! *part* is one send: a 3-part message uses three slots. Records are expected in time order (a
-//! late one is inserted in place, but then the guarantee only holds for starts after it).
+//! Which instant counts ([`CountAt`]): a part's exchange runs from `AT+CMGS` (start) to `+CMGS:`
+//! (completion, 2–5 s later on real modems). The default counts *starts*: the runner records each
+//! part's start in the store's `send_log` (`record_part_sent(.., now = start)`) and in the
+//! limiter, so the live limiter and the one restored from `Store::send_times_since` at start-up
+//! see the same instants, and a modem reaches its full `L` per `W`. [`CountAt::Completion`] counts
+//! completions and requires each start to be `W` after the completion `L` sends back, which holds
+//! the limit over every instant of every exchange whatever the latency, at the price of one
+//! latency per window (about 5 % at 3 s per part and a per-minute cap). Each SMS *part* is one
+//! send: a 3-part message uses three slots. Records are expected in time order (a late one is
+//! inserted in place, but then the guarantee only holds for starts after it).
 //!
-//! Jitter (`dispatch.jitter_ms`) is drawn once per recorded send from a seeded [`XorShift64`] and
-//! only ever delays the next start, so it cannot break a limit. A governor-style GCRA (DEPENDENCIES.md)
+//! Jitter (`dispatch.jitter_ms`) is drawn from a seeded [`XorShift64`] after each send (at the
+//! record, or when the runner calls [`RateLimiter::jitter_after`] at a part's completion) and only
+//! ever delays the next start, so it cannot break a limit. A governor-style GCRA (DEPENDENCIES.md)
 //! was not used: it is a smooth-rate approximation keyed on the process clock, and cannot be seeded
 //! with the exact history from the database.
 
@@ -26,6 +30,16 @@ use std::collections::{HashMap, VecDeque};
 
 use super::{DAY, HOUR, MINUTE, Millis, XorShift64};
 use crate::config::Limits;
+
+/// Which instant of a part's `AT+CMGS` exchange the limits count (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CountAt {
+    /// The start (the default; what the runner writes to `send_log`).
+    #[default]
+    Start,
+    /// The completion: stricter, one latency per window slower.
+    Completion,
+}
 
 /// At most `cap` sends in any window of `len_ms` milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,11 +200,18 @@ impl RateLimiter {
             }
             _ => self.sends.push_back(at),
         }
+        self.jitter_after(at);
+        self.prune();
+    }
+
+    /// Draws the random pause that must follow `at` before the next start (no-op without
+    /// jitter). [`RateLimiter::record`] calls it; a runner counting starts calls it again at the
+    /// part's completion so the pause follows the exchange rather than overlapping it.
+    pub fn jitter_after(&mut self, at: Millis) {
         if self.jitter_ms > 0 {
             let j = Millis::try_from(self.rng.up_to(self.jitter_ms)).unwrap_or(Millis::MAX);
             self.jitter_until = self.jitter_until.max(at.saturating_add(j));
         }
-        self.prune();
     }
 
     /// Sends recorded in `(now - len_ms, now]`.

@@ -30,7 +30,7 @@ use std::str::FromStr;
 
 pub use backoff::{Backoff, Ttl};
 pub use eta::{Eta, EtaGroup, EtaModem, EtaRequest, estimate};
-pub use limits::{RateLimiter, RecipientLimiter, Window};
+pub use limits::{CountAt, RateLimiter, RecipientLimiter, Window};
 pub use plan::{
     HomeCandidate, ModemSlot, Outgoing, Placement, Pool, PoolConfig, Route, assign_home,
     assign_homes, pick_next,

@@ -22,12 +22,12 @@
 //!   index, so it is balanced and deterministic; with geomatch, a modem whose own number shares the
 //!   member's country code (and the first national digits, a proxy for the area code) wins first,
 //!   so a local number texts local members.
-//! - Limits: a modem's own sliding windows (fed with part completion times), the pool-wide cap
-//!   (fed with part start times, because parts on different modems overlap and a start is the one
-//!   instant known before the send), and the per-recipient daily cap (exempt: compliance, which
-//!   the law requires to go out).
+//! - Limits: a modem's own sliding windows (counting part starts by default, or completions,
+//!   [`CountAt`]), the pool-wide cap (always starts: parts on different modems overlap, and a start
+//!   is the one instant known before the send), and the per-recipient daily cap (exempt:
+//!   compliance texts, which must go out).
 
-use super::limits::{RateLimiter, RecipientLimiter, Window};
+use super::limits::{CountAt, RateLimiter, RecipientLimiter, Window};
 use super::{DispatchError, MINUTE, MessageKind, Millis, XorShift64, backoff};
 use crate::config::{DispatchConfig, ModemConfig};
 
@@ -39,6 +39,8 @@ pub struct PoolConfig {
     pub move_home_on_failover: bool,
     /// Slots per window bulk leaves free for higher-priority traffic (0 = bulk may use all).
     pub bulk_reserve: u32,
+    /// Which instant of a part's exchange the per-modem limits count.
+    pub count_at: CountAt,
 }
 
 impl PoolConfig {
@@ -49,6 +51,7 @@ impl PoolConfig {
                 .map(|m| Millis::from(m).saturating_mul(MINUTE)),
             move_home_on_failover: cfg.move_home_on_failover,
             bulk_reserve: 0,
+            count_at: CountAt::Start,
         }
     }
 }
@@ -230,22 +233,31 @@ impl Pool {
         Ok(())
     }
 
-    /// A part starts on `modem` at `start`: the modem is busy until [`Pool::end_part`], and the
-    /// pool cap counts it now.
+    /// A part starts on `modem` at `start`: the modem is busy until [`Pool::end_part`]; the pool
+    /// cap (and, counting starts, the modem's windows) count it now.
     pub fn begin_part(&mut self, modem: usize, start: Millis) -> Result<(), DispatchError> {
-        self.slot_mut(modem)?.busy_until = Millis::MAX;
+        let count_at = self.cfg.count_at;
+        let slot = self.slot_mut(modem)?;
+        slot.busy_until = Millis::MAX;
+        if count_at == CountAt::Start {
+            slot.limiter.record(start);
+        }
         if let Some(p) = &mut self.pool_limiter {
             p.record(start);
         }
         Ok(())
     }
 
-    /// A part on `modem` ended at `done` (accepted or not: either way the network may have seen
-    /// it, so it counts against the modem's windows, as the store's `send_log` counts it).
+    /// A part on `modem` ended at `done`, accepted or not (either way the network may have seen
+    /// it, so it stays counted, as in the store's `send_log`). Jitter is drawn from here.
     pub fn end_part(&mut self, modem: usize, done: Millis) -> Result<(), DispatchError> {
+        let count_at = self.cfg.count_at;
         let slot = self.slot_mut(modem)?;
         slot.busy_until = done;
-        slot.limiter.record(done);
+        match count_at {
+            CountAt::Completion => slot.limiter.record(done),
+            CountAt::Start => slot.limiter.jitter_after(done),
+        }
         Ok(())
     }
 
@@ -618,7 +630,7 @@ mod tests {
         let cfg = PoolConfig {
             failover_after_ms: Some(0),
             move_home_on_failover: true,
-            bulk_reserve: 0,
+            ..PoolConfig::default()
         };
         let mut p = pool(2, 10, cfg);
         p.set_ready(0, false, 0).unwrap();
@@ -698,12 +710,17 @@ mod tests {
         assert_eq!(pick_next(&p2, 0, &other, 0), None);
     }
 
-    #[test]
-    fn continuous_bulk_backlog_never_starves_a_reply() {
-        // One modem, 3/min, 2 s per send, 500 bulk messages queued. A reply is queued at 95 s
-        // (the modem is then waiting for its next slot): the first send that starts after that
-        // must be the reply, at the first slot that opens.
-        let mut p = pool(1, 3, PoolConfig::default());
+    /// One modem, 3/min, 2 s per send, 500 bulk messages queued. A reply is queued at 95 s (the
+    /// modem is then waiting for its next slot). Returns the start and kind of every send.
+    fn bulk_backlog_with_a_reply(count_at: CountAt) -> Vec<(Millis, MessageKind)> {
+        let mut p = pool(
+            1,
+            3,
+            PoolConfig {
+                count_at,
+                ..PoolConfig::default()
+            },
+        );
         let mut queue: Vec<Outgoing> = (0..500)
             .map(|i| msg(i, MessageKind::Bulk, Some(0), 0))
             .collect();
@@ -725,17 +742,33 @@ mod tests {
             p.end_part(0, at + 2 * SECOND).unwrap();
             now = at + 2 * SECOND;
         }
-        let first_after = starts.iter().find(|(t, _)| *t >= arrival).unwrap();
-        assert_eq!(first_after.1, MessageKind::Reply, "{starts:?}");
-        // Bursts of 3 at 0/2/4 s, 62/64/66 s; the next slot opens at 124 s (2 s + 2 min).
-        assert_eq!(first_after.0, 124 * SECOND, "{starts:?}");
-        assert_eq!(
-            starts
-                .iter()
-                .filter(|(_, k)| *k == MessageKind::Reply)
-                .count(),
-            1
-        );
+        starts
+    }
+
+    #[test]
+    fn continuous_bulk_backlog_never_starves_a_reply() {
+        // The first send that starts after the reply arrived is the reply, at the first slot.
+        // Counting starts: bursts of 3 at 0/2/4 s and 60/62/64 s; the next slot opens at 120 s.
+        // Counting completions: bursts at 0/2/4 s and 62/64/66 s; the next slot opens at 124 s.
+        for (count_at, slot) in [
+            (CountAt::Start, 120 * SECOND),
+            (CountAt::Completion, 124 * SECOND),
+        ] {
+            let starts = bulk_backlog_with_a_reply(count_at);
+            let first_after = starts.iter().find(|(t, _)| *t >= 95 * SECOND).unwrap();
+            assert_eq!(
+                *first_after,
+                (slot, MessageKind::Reply),
+                "{count_at:?} {starts:?}"
+            );
+            assert_eq!(
+                starts
+                    .iter()
+                    .filter(|(_, k)| *k == MessageKind::Reply)
+                    .count(),
+                1
+            );
+        }
     }
 
     #[test]
@@ -751,7 +784,7 @@ mod tests {
         }
         assert_eq!(
             p.modem_free_at(0, 5_000, MessageKind::Bulk, 1),
-            Some(MINUTE + 1_000)
+            Some(MINUTE)
         );
         assert_eq!(
             p.modem_free_at(0, 5_000, MessageKind::Reply, 1),
