@@ -166,8 +166,8 @@ fn run(s: &Scenario) -> Report {
                 pool.set_ready(m, false, t).unwrap();
                 // Others may now take over (after the failover delay): wake them then.
                 if let Some(after) = s.failover_after {
-                    for o in 0..s.modems {
-                        push(&mut heap, t + after, Event::Wake(o, generation[o]));
+                    for (o, &g) in generation.iter().enumerate() {
+                        push(&mut heap, t + after, Event::Wake(o, g));
                     }
                 }
             }

@@ -394,7 +394,9 @@ pub fn pick_next(
     // Slot starts depend only on (kind is bulk, parts); cache the common single-part answers.
     let one_bulk = free(MessageKind::Bulk, 1);
     let one_other = free(MessageKind::Reply, 1);
-    let mut best: Option<((Millis, std::cmp::Reverse<i64>, i64), usize)> = None;
+    // (start, higher priority first, older first) → index.
+    type Key = (Millis, std::cmp::Reverse<i64>, i64);
+    let mut best: Option<(Key, usize)> = None;
     for (i, msg) in queue.iter().enumerate() {
         let allowed = match pool.route(msg, now) {
             Route::Home(h) => h == modem,
