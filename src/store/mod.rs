@@ -300,6 +300,10 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
         .map_err(not_db)?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(not_db)?;
+    // 16 MiB of page cache (default 2 MiB): a 100k-row broadcast insert then stays in memory
+    // until commit instead of spilling pages to the WAL mid-transaction.
+    conn.pragma_update(None, "cache_size", -16_384)
+        .map_err(not_db)?;
     if app_id == 0 {
         conn.pragma_update(None, "application_id", APPLICATION_ID)
             .map_err(not_db)?;

@@ -461,21 +461,46 @@ fn settle_delivery(tx: &Transaction<'_>, id: i64, now: i64) -> Result<OutboxStat
     Ok(state)
 }
 
+/// Inserts outbox rows inside one transaction with statements prepared once (this is the hot
+/// loop of a 100k-recipient broadcast).
 struct Inserter<'t> {
     tx: &'t Transaction<'t>,
+    suppressed: rusqlite::Statement<'t>,
+    insert: rusqlite::Statement<'t>,
     broadcasts: HashMap<i64, Option<BroadcastState>>,
 }
 
 impl<'t> Inserter<'t> {
-    /// Inserts one row; returns `Some(id)` or `None` when the (broadcast, number) pair exists.
-    fn insert(&mut self, m: &NewOutbox) -> Result<Option<i64>> {
+    fn new(tx: &'t Transaction<'t>) -> Result<Self> {
+        Ok(Inserter {
+            tx,
+            suppressed: tx
+                .prepare("SELECT EXISTS (SELECT 1 FROM opt_outs WHERE number = ?1)")
+                .ctx("enqueueing")?,
+            insert: tx
+                .prepare(
+                    "INSERT INTO outbox (to_number, text, kind, priority, broadcast_id, modem_pref,
+                                         created_at, not_before, expires_at, state, held,
+                                         last_error, finished_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                     ON CONFLICT (broadcast_id, to_number) DO NOTHING",
+                )
+                .ctx("enqueueing")?,
+            broadcasts: HashMap::new(),
+        })
+    }
+
+    /// Inserts one row (into `broadcast`, overriding the row's own, when given); returns
+    /// `Some(id)`, or `None` when the (broadcast, number) pair already exists.
+    fn insert(&mut self, m: &NewOutbox, broadcast: Option<i64>) -> Result<Option<i64>> {
         if m.to_number.trim().is_empty() {
             return Err(StoreError::InvalidArgument("empty recipient number".into()));
         }
+        let broadcast_id = broadcast.or(m.broadcast_id);
         let mut state = OutboxState::Queued;
         let mut held = false;
         let mut error: Option<&str> = None;
-        if let Some(b) = m.broadcast_id {
+        if let Some(b) = broadcast_id {
             let bstate = match self.broadcasts.get(&b) {
                 Some(s) => *s,
                 None => {
@@ -505,9 +530,8 @@ impl<'t> Inserter<'t> {
         }
         if m.kind != OutboxKind::Compliance {
             let suppressed: bool = self
-                .tx
-                .prepare_cached("SELECT EXISTS (SELECT 1 FROM opt_outs WHERE number = ?1)")
-                .and_then(|mut st| st.query_row([&m.to_number], |r| r.get(0)))
+                .suppressed
+                .query_row([&m.to_number], |r| r.get(0))
                 .ctx("checking the suppression list")?;
             if suppressed {
                 state = OutboxState::Cancelled;
@@ -516,31 +540,22 @@ impl<'t> Inserter<'t> {
         }
         let finished = (state != OutboxState::Queued).then_some(m.created_at);
         let n = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO outbox (to_number, text, kind, priority, broadcast_id, modem_pref,
-                                     created_at, not_before, expires_at, state, held, last_error,
-                                     finished_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-                 ON CONFLICT (broadcast_id, to_number) DO NOTHING",
-            )
-            .and_then(|mut st| {
-                st.execute(params![
-                    m.to_number,
-                    m.text,
-                    m.kind,
-                    m.priority,
-                    m.broadcast_id,
-                    m.modem_pref,
-                    m.created_at,
-                    m.not_before,
-                    m.expires_at,
-                    state,
-                    held,
-                    error,
-                    finished
-                ])
-            })
+            .insert
+            .execute(params![
+                m.to_number,
+                m.text,
+                m.kind,
+                m.priority,
+                broadcast_id,
+                m.modem_pref,
+                m.created_at,
+                m.not_before,
+                m.expires_at,
+                state,
+                held,
+                error,
+                finished
+            ])
             .ctx("enqueueing")?;
         Ok((n > 0).then(|| self.tx.last_insert_rowid()))
     }
@@ -565,11 +580,8 @@ impl Store {
     /// A non-compliance message to a suppressed number is stored as `cancelled` (`opted_out`).
     pub fn enqueue(&self, m: &NewOutbox) -> Result<i64> {
         self.write("enqueueing", |tx| {
-            let mut ins = Inserter {
-                tx,
-                broadcasts: HashMap::new(),
-            };
-            let id = match ins.insert(m)? {
+            let mut ins = Inserter::new(tx)?;
+            let id = match ins.insert(m, None)? {
                 Some(id) => id,
                 None => tx
                     .query_row(
@@ -588,13 +600,10 @@ impl Store {
     /// already exists are skipped. Returns how many rows were inserted.
     pub fn enqueue_many(&self, rows: &[NewOutbox]) -> Result<usize> {
         self.write("enqueueing many", |tx| {
-            let mut ins = Inserter {
-                tx,
-                broadcasts: HashMap::new(),
-            };
+            let mut ins = Inserter::new(tx)?;
             let mut inserted = 0;
             for m in rows {
-                inserted += usize::from(ins.insert(m)?.is_some());
+                inserted += usize::from(ins.insert(m, None)?.is_some());
             }
             ins.refresh_totals()?;
             Ok(inserted)
@@ -624,15 +633,10 @@ impl Store {
             )
             .ctx("creating a broadcast")?;
             let id = tx.last_insert_rowid();
-            let mut ins = Inserter {
-                tx,
-                broadcasts: HashMap::new(),
-            };
+            let mut ins = Inserter::new(tx)?;
             let mut inserted = 0;
             for m in rows {
-                let mut m = m.clone();
-                m.broadcast_id = Some(id);
-                inserted += usize::from(ins.insert(&m)?.is_some());
+                inserted += usize::from(ins.insert(m, Some(id))?.is_some());
             }
             ins.refresh_totals()?;
             Ok((id, inserted))
