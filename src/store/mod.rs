@@ -199,10 +199,11 @@ impl Store {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(&path, flags).map_err(|source| StoreError::Open {
-            path: path.clone(),
-            source,
-        })?;
+        let conn =
+            Connection::open_with_flags(&path, flags).map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?;
         Self::init(conn, path)
     }
 
@@ -259,7 +260,9 @@ impl Store {
     /// Locks the connection. A poisoned mutex is recovered: a panic elsewhere cannot leave the
     /// connection inside a half-done transaction, because rusqlite rolls back on drop.
     fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Runs `f` in a write transaction (`BEGIN IMMEDIATE`), committing if it returns `Ok`.
@@ -364,7 +367,12 @@ mod tests {
         {
             let store = Store::open(&path).unwrap();
             store
-                .enqueue(&NewOutbox::new("+15550001", "hello", OutboxKind::Direct, 1_000))
+                .enqueue(&NewOutbox::new(
+                    "+15550001",
+                    "hello",
+                    OutboxKind::Direct,
+                    1_000,
+                ))
                 .unwrap();
         }
         let store = Store::open(&path).unwrap();

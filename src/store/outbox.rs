@@ -72,7 +72,10 @@ impl OutboxState {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            OutboxState::Delivered | OutboxState::Failed | OutboxState::Expired | OutboxState::Cancelled
+            OutboxState::Delivered
+                | OutboxState::Failed
+                | OutboxState::Expired
+                | OutboxState::Cancelled
         )
     }
 }
@@ -427,7 +430,12 @@ fn settle_delivery(tx: &Transaction<'_>, id: i64, now: i64) -> Result<OutboxStat
     if !matches!(state, OutboxState::Sent | OutboxState::InDoubt) {
         return Ok(state);
     }
-    let (total, delivered, failed_status, last_delivery): (Option<i64>, i64, Option<i64>, Option<i64>) = tx
+    let (total, delivered, failed_status, last_delivery): (
+        Option<i64>,
+        i64,
+        Option<i64>,
+        Option<i64>,
+    ) = tx
         .query_row(
             "SELECT max(total),
                     count(*) FILTER (WHERE delivered_at IS NOT NULL),
@@ -506,7 +514,9 @@ impl<'t> Inserter<'t> {
                 None => {
                     let s: Option<BroadcastState> = self
                         .tx
-                        .query_row("SELECT state FROM broadcasts WHERE id = ?1", [b], |r| r.get(0))
+                        .query_row("SELECT state FROM broadcasts WHERE id = ?1", [b], |r| {
+                            r.get(0)
+                        })
                         .optional()
                         .ctx("reading a broadcast")?;
                     self.broadcasts.insert(b, s);
@@ -648,29 +658,43 @@ impl Store {
     /// preference, preferring this modem, or preferring a modem that is unknown or disabled.
     /// On the way, expired rows become `expired` and rows to suppressed numbers become
     /// `cancelled` (`opted_out`); neither is ever returned. The returned row is `claimed`.
-    pub fn claim_next(&self, modem: &str, now: i64, filter: &ClaimFilter) -> Result<Option<OutboxRow>> {
+    pub fn claim_next(
+        &self,
+        modem: &str,
+        now: i64,
+        filter: &ClaimFilter,
+    ) -> Result<Option<OutboxRow>> {
         let kinds: Vec<OutboxKind> = if filter.kinds.is_empty() {
             OutboxKind::ALL.to_vec()
         } else {
             filter.kinds.clone()
         };
         // Pad to four bound values so the statement text (and its cache entry) never changes.
-        let k = |i: usize| kinds.get(i).or(kinds.first()).copied().unwrap_or(OutboxKind::Compliance);
+        let k = |i: usize| {
+            kinds
+                .get(i)
+                .or(kinds.first())
+                .copied()
+                .unwrap_or(OutboxKind::Compliance)
+        };
         let min_priority = filter.min_priority.unwrap_or(i64::MIN);
         self.write("claiming", |tx| {
             loop {
                 let candidate = tx
                     .prepare_cached(CLAIM_CANDIDATE_SQL)
                     .and_then(|mut st| {
-                        st.query_row(params![now, modem, min_priority, k(0), k(1), k(2), k(3)], |r| {
-                            Ok((
-                                r.get::<_, i64>(0)?,
-                                r.get::<_, OutboxKind>(1)?,
-                                r.get::<_, Option<i64>>(2)?,
-                                r.get::<_, i64>(3)?,
-                                r.get::<_, Option<i64>>(4)?,
-                            ))
-                        })
+                        st.query_row(
+                            params![now, modem, min_priority, k(0), k(1), k(2), k(3)],
+                            |r| {
+                                Ok((
+                                    r.get::<_, i64>(0)?,
+                                    r.get::<_, OutboxKind>(1)?,
+                                    r.get::<_, Option<i64>>(2)?,
+                                    r.get::<_, i64>(3)?,
+                                    r.get::<_, Option<i64>>(4)?,
+                                ))
+                            },
+                        )
                         .optional()
                     })
                     .ctx("claiming")?;
@@ -721,7 +745,9 @@ impl Store {
     /// `mr`, and counts it in the send log (rate limits). Repeating a part replaces its record.
     pub fn record_part_sent(&self, id: i64, part: u8, total: u8, mr: u8, now: i64) -> Result<()> {
         if part == 0 || total == 0 || part > total {
-            return Err(StoreError::InvalidArgument(format!("part {part} of {total}")));
+            return Err(StoreError::InvalidArgument(format!(
+                "part {part} of {total}"
+            )));
         }
         self.write("recording a sent part", |tx| {
             let (state, modem, to): (OutboxState, Option<String>, String) = tx
@@ -905,7 +931,11 @@ impl Store {
     /// in flight when it stopped, so it becomes `in_doubt` (reason recorded); then kinds the
     /// policy resends go back to `queued`. Recorded parts are kept, so a resend can skip parts
     /// the modem already accepted (see [`Store::outbox_parts`]).
-    pub fn recover_after_restart(&self, policy: &RecoveryPolicy, now: i64) -> Result<RecoveryReport> {
+    pub fn recover_after_restart(
+        &self,
+        policy: &RecoveryPolicy,
+        now: i64,
+    ) -> Result<RecoveryReport> {
         self.write("recovering the outbox", |tx| {
             let claimed: Vec<(i64, OutboxKind)> = tx
                 .prepare("SELECT id, kind FROM outbox WHERE state = 'claimed' ORDER BY id")
@@ -997,7 +1027,11 @@ impl Store {
     /// One outbox row.
     pub fn outbox_row(&self, id: i64) -> Result<OutboxRow> {
         self.conn()
-            .query_row(&format!("SELECT {ROW_COLUMNS} FROM outbox WHERE id = ?1"), [id], row_from)
+            .query_row(
+                &format!("SELECT {ROW_COLUMNS} FROM outbox WHERE id = ?1"),
+                [id],
+                row_from,
+            )
             .optional()
             .ctx("reading an outbox row")?
             .ok_or_else(|| StoreError::NotFound {
@@ -1103,13 +1137,20 @@ impl Store {
 
     /// scheduled | running → paused; its queued rows are held (not claimable).
     pub fn pause_broadcast(&self, id: i64, now: i64) -> Result<()> {
-        self.broadcast_transition(id, now, "pause", &["scheduled", "running"], "paused", |tx| {
-            tx.execute(
-                "UPDATE outbox SET held = 1 WHERE broadcast_id = ?1 AND state = 'queued'",
-                [id],
-            )
-            .map(drop)
-        })
+        self.broadcast_transition(
+            id,
+            now,
+            "pause",
+            &["scheduled", "running"],
+            "paused",
+            |tx| {
+                tx.execute(
+                    "UPDATE outbox SET held = 1 WHERE broadcast_id = ?1 AND state = 'queued'",
+                    [id],
+                )
+                .map(drop)
+            },
+        )
     }
 
     /// paused → running; its rows become claimable again.
@@ -1154,7 +1195,9 @@ impl Store {
     ) -> Result<()> {
         self.write("changing a broadcast", |tx| {
             let state: BroadcastState = tx
-                .query_row("SELECT state FROM broadcasts WHERE id = ?1", [id], |r| r.get(0))
+                .query_row("SELECT state FROM broadcasts WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
                 .optional()
                 .ctx("changing a broadcast")?
                 .ok_or_else(|| StoreError::NotFound {
