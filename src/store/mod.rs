@@ -23,6 +23,7 @@
 
 mod calls;
 mod conversations;
+mod dispatch_support;
 mod inbound;
 mod members;
 mod modems;
@@ -37,6 +38,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 pub use calls::{CallOutcome, CallRow, VoicemailRow};
+pub use dispatch_support::ClaimRoute;
 pub use conversations::{ConversationEntry, Direction, ThreadSummary};
 pub use inbound::{InboundMessage, NewPart, NewSingle, PartOutcome, SingleOutcome, StoredPart};
 pub use members::{
