@@ -222,7 +222,7 @@ pub enum RunnerError {
     Store {
         what: &'static str,
         #[source]
-        source: StoreError,
+        source: Box<StoreError>,
     },
     #[error("dispatch runner: {0}")]
     Config(#[from] DispatchError),
@@ -291,7 +291,8 @@ impl DispatchHandle {
         let now = now_ms();
         let minute = self.shared.cfg.minute_ms();
         let st = self.shared.state();
-        let count = |l: &RateLimiter, w: Millis| u32::try_from(l.count_in(now, w)).unwrap_or(u32::MAX);
+        let count =
+            |l: &RateLimiter, w: Millis| u32::try_from(l.count_in(now, w)).unwrap_or(u32::MAX);
         st.modems
             .iter()
             .enumerate()
@@ -361,7 +362,12 @@ fn start(
     }
     let default_tz = super::time_zone(&cfg.default_time_zone)?;
     let now = now_ms();
-    let store_err = |what| move |source| RunnerError::Store { what, source };
+    let store_err = |what| {
+        move |source| RunnerError::Store {
+            what,
+            source: Box::new(source),
+        }
+    };
     let report = store
         .recover_after_restart(&cfg.recovery_policy(), now)
         .map_err(store_err("recovering in-flight sends"))?;
@@ -386,7 +392,10 @@ fn start(
     let pool_limiter = match cfg.pool_per_minute {
         None => None,
         Some(cap) => {
-            let mut p = RateLimiter::with_windows(&[Window { len_ms: minute, cap }]);
+            let mut p = RateLimiter::with_windows(&[Window {
+                len_ms: minute,
+                cap,
+            }]);
             p.restore(
                 store
                     .all_send_times_since(now.saturating_sub(minute))
@@ -418,7 +427,9 @@ fn start(
 fn now_ms() -> Millis {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX))
+        .map_or(0, |d| {
+            Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX)
+        })
 }
 
 fn ms(d: Duration) -> Millis {
