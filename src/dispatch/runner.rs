@@ -435,3 +435,71 @@ fn now_ms() -> Millis {
 fn ms(d: Duration) -> Millis {
     Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_maps_dispatch_and_in_doubt_policy() {
+        let mut c = Config::embedded_default();
+        c.dispatch.failover_after_minutes = Some(3);
+        c.dispatch.pool_per_minute = Some(12);
+        c.daemon.in_doubt_policy = InDoubtPolicy::ResendAll;
+        let r = RunnerConfig::from_config(&c);
+        assert_eq!(r.failover_after, Some(Duration::from_secs(180)));
+        assert_eq!(r.pool_per_minute, Some(12));
+        assert_eq!(r.minute, Duration::from_secs(60));
+        assert_eq!(r.backoff, Backoff::from_config(&c.dispatch.retry));
+        assert_eq!(r.default_time_zone, c.dispatch.default_time_zone);
+        let p = r.recovery_policy();
+        assert!(p.resend_bulk && p.resend_direct && p.resend_reply && p.resend_compliance);
+
+        c.daemon.in_doubt_policy = InDoubtPolicy::ResendReplies;
+        let p = RunnerConfig::from_config(&c).recovery_policy();
+        assert_eq!(p, RecoveryPolicy::default());
+        c.daemon.in_doubt_policy = InDoubtPolicy::ResendNone;
+        let p = RunnerConfig::from_config(&c).recovery_policy();
+        assert!(!(p.resend_bulk || p.resend_direct || p.resend_reply || p.resend_compliance));
+    }
+
+    #[test]
+    fn spawn_refuses_a_bad_zone_or_a_duplicate_modem_name() {
+        let store = Store::open_in_memory().expect("store");
+        let mut cfg = RunnerConfig::from_config(&Config::embedded_default());
+        cfg.default_time_zone = "Mars/Olympus".into();
+        let (tx, _rx) = mpsc::channel(1);
+        let tracker = TaskTracker::new();
+        let err = spawn(store, vec![], cfg, tx, &tracker, CancellationToken::new())
+            .expect_err("bad zone");
+        assert!(err.to_string().contains("Mars/Olympus"), "{err}");
+
+        // Handles of actors that are never run: spawn must refuse before touching them.
+        let pm = |name: &str| {
+            let (ev, _) = mpsc::channel(1);
+            let mc = crate::modem::ModemConfig::new(name, "/nonexistent/tty");
+            let (handle, _actor) = crate::modem::spawn(mc, ev, CancellationToken::new());
+            PoolModem {
+                name: name.to_string(),
+                handle,
+                limits: Limits::DEFAULT,
+                number: None,
+            }
+        };
+        let (tx, _rx) = mpsc::channel(1);
+        let err = spawn(
+            Store::open_in_memory().expect("store"),
+            vec![pm("A"), pm("A")],
+            RunnerConfig::from_config(&Config::embedded_default()),
+            tx,
+            &tracker,
+            CancellationToken::new(),
+        )
+        .expect_err("duplicate");
+        assert!(
+            matches!(err, RunnerError::DuplicateModem(ref n) if n == "A"),
+            "{err}"
+        );
+        assert!(tracker.is_empty(), "nothing spawned");
+    }
+}

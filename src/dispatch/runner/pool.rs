@@ -30,8 +30,8 @@ impl ModemRt {
         ModemRt {
             name,
             limiter,
-            // Not ready until its loop has seen the actor's status: the failover clock starts
-            // at spawn for a modem that never comes up.
+            // Not ready until its loop has read the actor's status (at once, at spawn): a modem
+            // that never comes up starts its failover clock then.
             ready: false,
             held_until: None,
             hold_reason: None,
