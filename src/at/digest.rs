@@ -203,19 +203,21 @@ impl Digester {
                 self.pos = next;
                 return Some(Item::Overflow { dropped: dropped + nl });
             }
+            let raw = rest.get(..nl).unwrap_or_default();
+            let (lead, line) = trim_line(raw);
+            // The prompt is checked before the length cap, as `partial` does, so that the outcome
+            // does not depend on whether the line's end had arrived yet.
+            if let Some(n) = prompt_at(&mut self.cmd, line, true) {
+                self.pos += lead + n;
+                return Some(Item::Prompt);
+            }
             if nl > self.max_line {
                 self.pos = next;
                 return Some(Item::Overflow { dropped: nl });
             }
-            let raw = rest.get(..nl).unwrap_or_default();
-            let (lead, line) = trim_line(raw);
             if line.is_empty() {
                 self.pos = next;
                 continue;
-            }
-            if let Some(n) = prompt_at(&mut self.cmd, line) {
-                self.pos += lead + n;
-                return Some(Item::Prompt);
             }
             let (item, consume) = self.classify(line);
             match consume {
@@ -238,7 +240,7 @@ impl Digester {
             return None;
         }
         let (lead, line) = trim_line(rest);
-        if let Some(n) = prompt_at(&mut self.cmd, line) {
+        if let Some(n) = prompt_at(&mut self.cmd, line, false) {
             self.pos += lead + n;
             return Some(Item::Prompt);
         }
@@ -334,11 +336,12 @@ impl Digester {
 }
 
 /// If a prompt is due and `line` starts with it, marks it seen and returns its length.
-fn prompt_at(cmd: &mut Option<InFlight>, line: &[u8]) -> Option<usize> {
+/// A lone `>` counts only on a `complete` line: in a partial line a space may still follow.
+fn prompt_at(cmd: &mut Option<InFlight>, line: &[u8], complete: bool) -> Option<usize> {
     let cmd = cmd.as_mut().filter(|c| c.expects_prompt && !c.prompt_seen)?;
     let n = if line.starts_with(b"> ") {
         2
-    } else if line == b">" {
+    } else if complete && line == b">" {
         // PGM's fake modem form `> \r\n` (trailing space trimmed with the line end).
         1
     } else {

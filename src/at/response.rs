@@ -809,14 +809,14 @@ mod tests {
             "+QCCID: 89441000301234567890",
             "+CCID: \"89441000301234567890\"",
             "+ICCID: 89441000301234567890",
-            "^ICCID: 98141000032143658709",
+            "^ICCID: 98440100032143658709",
             "89441000301234567890",
-            "+CRSM: 144,0,\"98141000032143658709\"",
+            "+CRSM: 144,0,\"98440100032143658709\"",
         ] {
             assert_eq!(parse_iccid(&v(&[line])).unwrap(), iccid, "{line}");
         }
         // 19-digit ICCID padded with F in the EF.
-        assert_eq!(parse_iccid(&v(&["+CRSM: 144,0,\"981410000321436587F9\""])).unwrap(), "8944100030123456789");
+        assert_eq!(parse_iccid(&v(&["+CRSM: 144,0,\"984401000321436587F9\""])).unwrap(), "8944100030123456789");
         assert!(parse_iccid(&v(&["+CRSM: 106,130"])).is_err());
         assert_eq!(parse_text_answer(&v(&["", "huawei"]), "+CGMI:").unwrap(), "huawei");
         assert_eq!(parse_text_answer(&v(&["+CGMI: Quectel"]), "+CGMI:").unwrap(), "Quectel");
