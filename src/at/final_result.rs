@@ -124,9 +124,17 @@ fn final_result(input: &str) -> IResult<&str, FinalResult> {
 /// Parses a complete line (line end already stripped) as a final result code.
 /// Returns `None` for anything else; never fails on odd input.
 pub fn parse_final(line: &str) -> Option<FinalResult> {
-    // Cheap first-byte filter: the digester calls this on every line while a command waits.
-    match line.as_bytes().first()? {
-        b'O' | b'E' | b'+' | b'N' | b'B' | b'C' | b'c' | b'o' | b'e' => {}
+    // Cheap filter first: the digester calls this on every line while a command waits, and most
+    // of those lines are `+XXX:` information responses or PDU hex.
+    let b = line.as_bytes();
+    match b.first()? {
+        b'+' => {
+            let head = b.get(..4)?;
+            if !head.eq_ignore_ascii_case(b"+CME") && !head.eq_ignore_ascii_case(b"+CMS") {
+                return None;
+            }
+        }
+        b'O' | b'E' | b'N' | b'B' | b'C' => {}
         _ => return None,
     }
     final_result(line.trim_end()).ok().map(|(_, r)| r)

@@ -261,6 +261,15 @@ fn qind(rest: &str) -> Option<Urc> {
     }
 }
 
+/// Upper-cases a short URC prefix into `scratch` without allocating; longer prefixes (no known URC
+/// has one) come back empty and match nothing.
+fn upper<'a>(head: &str, scratch: &'a mut [u8; 16]) -> &'a str {
+    let Some(dst) = scratch.get_mut(..head.len()) else { return "" };
+    dst.copy_from_slice(head.as_bytes());
+    dst.make_ascii_uppercase();
+    std::str::from_utf8(dst).unwrap_or("")
+}
+
 /// Parses a typed URC. `None` means "not a URC we know" (or a known prefix with a malformed
 /// payload); [`parse_urc`] maps that to [`Urc::Unknown`].
 fn typed_urc(line: &str) -> Option<Urc> {
@@ -272,7 +281,7 @@ fn typed_urc(line: &str) -> Option<Urc> {
             let head = line.get(..=colon)?;
             let rest = line.get(colon + 1..)?;
             let fields = || super::lex::field_list(rest.trim_start()).ok().filter(|(r, _)| r.is_empty()).map(|(_, f)| f);
-            match head.to_ascii_uppercase().as_str() {
+            match upper(head, &mut [0; 16]) {
                 "+CRING:" => Some(Urc::CRing(rest.trim().to_owned())),
                 "+CLIP:" => clip(&fields()?).map(Urc::Clip),
                 "+CLCC:" => call_from_fields(&fields()?, [0, 1, 2, 3, 4, 5, 6]).map(Urc::Clcc),
@@ -308,7 +317,7 @@ fn typed_urc(line: &str) -> Option<Urc> {
             let head = line.get(..=colon)?;
             let rest = line.get(colon + 1..)?;
             let fields = || super::lex::field_list(rest.trim_start()).ok().filter(|(r, _)| r.is_empty()).map(|(_, f)| f);
-            match head.to_ascii_uppercase().as_str() {
+            match upper(head, &mut [0; 16]) {
                 "^RSSI:" => u32f(&fields()?, 0).and_then(|v| u8::try_from(v).ok()).map(Urc::Rssi),
                 "^HCSQ:" => {
                     let f = fields()?;
