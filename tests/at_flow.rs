@@ -13,7 +13,8 @@ struct ScriptedModem {
     pending: Vec<u8>,
 }
 
-const PDU_IN: &str = "07917248014000F3240B917247587706F400003110824115248012C8329BFD06C9C373B8B82C97E741F034";
+const PDU_IN: &str =
+    "07917248014000F3240B917247587706F400003110824115248012C8329BFD06C9C373B8B82C97E741F034";
 const PDU_OUT: &str = "0011000B916407281553F80000AA0AE8329BFD4697D9EC37";
 
 impl ScriptedModem {
@@ -30,9 +31,13 @@ impl ScriptedModem {
             b"AT+CGSN\r" => "\r\n867962040123456\r\n\r\nOK\r\n".into(),
             b"AT+CSQ\r" => "\r\n+CSQ: 18,99\r\n\r\n^RSSI:18\r\nOK\r\n".into(),
             b"AT+CREG?\r" => "\r\n+CREG: 2,1,9110,7E6\r\n\r\nOK\r\n".into(),
-            b"AT+CMGL=4\r" => format!("\r\n+CMGL: 1,0,,35\r\n{PDU_IN}\r\n\r\nRING\r\n+CMGL: 2,1,,35\r\n{PDU_IN}\r\n\r\nOK\r\n"),
+            b"AT+CMGL=4\r" => format!(
+                "\r\n+CMGL: 1,0,,35\r\n{PDU_IN}\r\n\r\nRING\r\n+CMGL: 2,1,,35\r\n{PDU_IN}\r\n\r\nOK\r\n"
+            ),
             b"AT+CMGS=23\r" => "\r\n+ZPASR: \"UMTS\"\r\n\r\n> ".into(),
-            b if b.ends_with(&[0x1A]) => "\r\n+CMTI: \"SM\",4\r\n\r\n+CMGS: 17\r\n\r\nOK\r\n\r\n+CDSI: \"SR\",2\r\n".into(),
+            [.., 0x1A] => {
+                "\r\n+CMTI: \"SM\",4\r\n\r\n+CMGS: 17\r\n\r\nOK\r\n\r\n+CDSI: \"SR\",2\r\n".into()
+            }
             b"AT+CMGD=9\r" => "\r\n+CMS ERROR: 321\r\n".into(),
             _ => "\r\nERROR\r\n".into(),
         };
@@ -53,7 +58,12 @@ struct Outcome {
 }
 
 /// The actor's loop for one command; URCs go to `events`.
-fn execute(d: &mut Digester, modem: &mut ScriptedModem, cmd: &Command, events: &mut Vec<Urc>) -> Outcome {
+fn execute(
+    d: &mut Digester,
+    modem: &mut ScriptedModem,
+    cmd: &Command,
+    events: &mut Vec<Urc>,
+) -> Outcome {
     d.begin(cmd);
     modem.write(cmd.bytes());
     let mut info = Vec::new();
@@ -63,7 +73,9 @@ fn execute(d: &mut Digester, modem: &mut ScriptedModem, cmd: &Command, events: &
             match item {
                 Item::Urc(u) => events.push(u),
                 Item::Info(line) => info.push(line),
-                Item::Prompt => modem.write(cmd.body().expect("prompt only for commands with a body")),
+                Item::Prompt => {
+                    modem.write(cmd.body().expect("prompt only for commands with a body"))
+                }
                 Item::Final(result) => return Outcome { info, result },
                 Item::Echo(_) | Item::Garbage(_) | Item::Overflow { .. } => {}
             }
@@ -74,7 +86,10 @@ fn execute(d: &mut Digester, modem: &mut ScriptedModem, cmd: &Command, events: &
 
 #[test]
 fn actor_flow_init_list_send() {
-    let mut modem = ScriptedModem { echo: true, pending: b"\0\0\r\nRDY\r\n".to_vec() };
+    let mut modem = ScriptedModem {
+        echo: true,
+        pending: b"\0\0\r\nRDY\r\n".to_vec(),
+    };
     let mut d = Digester::new();
     let mut events = Vec::new();
 
@@ -84,7 +99,13 @@ fn actor_flow_init_list_send() {
 
     let out = execute(&mut d, &mut modem, &Command::cpin_query(), &mut events);
     assert_eq!(response::parse_cpin(&out.info[0]), Ok(PinState::Ready));
-    assert_eq!(events.last(), Some(&Urc::NewMessage(StorageIndex { storage: "SM".into(), index: None })));
+    assert_eq!(
+        events.last(),
+        Some(&Urc::NewMessage(StorageIndex {
+            storage: "SM".into(),
+            index: None
+        }))
+    );
 
     let out = execute(&mut d, &mut modem, &Command::cgsn(), &mut events);
     assert_eq!(response::parse_imei(&out.info).unwrap(), "867962040123456");
@@ -101,10 +122,20 @@ fn actor_flow_init_list_send() {
 
     let out = execute(&mut d, &mut modem, &Command::cmgl(4).unwrap(), &mut events);
     assert_eq!(out.result, FinalResult::Ok);
-    let listed: Vec<_> = response::parse_cmgl(&out.info).into_iter().collect::<Result<_, _>>().unwrap();
-    assert_eq!(listed.iter().map(|m| m.index).collect::<Vec<_>>(), vec![Some(1), Some(2)]);
+    let listed: Vec<_> = response::parse_cmgl(&out.info)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|m| m.index).collect::<Vec<_>>(),
+        vec![Some(1), Some(2)]
+    );
     assert!(listed.iter().all(|m| m.pdu == PDU_IN && m.length == 35));
-    assert_eq!(events.last(), Some(&Urc::Ring), "RING inside the listing is an event");
+    assert_eq!(
+        events.last(),
+        Some(&Urc::Ring),
+        "RING inside the listing is an event"
+    );
 
     let before = events.len();
     let cmd = Command::cmgs(PDU_OUT).unwrap();
@@ -113,7 +144,13 @@ fn actor_flow_init_list_send() {
     assert_eq!(response::parse_cmgs(&out.info[0]), Ok(17));
     assert_eq!(
         events[before..],
-        [Urc::Zpasr("UMTS".into()), Urc::NewMessage(StorageIndex { storage: "SM".into(), index: Some(4) })]
+        [
+            Urc::Zpasr("UMTS".into()),
+            Urc::NewMessage(StorageIndex {
+                storage: "SM".into(),
+                index: Some(4)
+            })
+        ]
     );
 
     // The status report URC that followed the OK is still in the buffer: the idle actor drains it.
@@ -122,7 +159,13 @@ fn actor_flow_init_list_send() {
         d.feed(&modem.read());
         idle.extend(std::iter::from_fn(|| d.next_item()));
     }
-    assert_eq!(idle, vec![Item::Urc(Urc::StatusReportStored(StorageIndex { storage: "SR".into(), index: Some(2) }))]);
+    assert_eq!(
+        idle,
+        vec![Item::Urc(Urc::StatusReportStored(StorageIndex {
+            storage: "SR".into(),
+            index: Some(2)
+        }))]
+    );
 
     let out = execute(&mut d, &mut modem, &Command::cmgd(9), &mut events);
     assert!(out.result.is_error());

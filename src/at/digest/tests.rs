@@ -55,7 +55,10 @@ fn ok() -> Item {
     Item::Final(FinalResult::Ok)
 }
 fn at_index(storage: &str, index: u32) -> StorageIndex {
-    StorageIndex { storage: storage.into(), index: Some(index) }
+    StorageIndex {
+        storage: storage.into(),
+        index: Some(index),
+    }
 }
 
 const PDU: &str = "0011000B916407281553F80000AA0AE8329BFD4697D9EC37";
@@ -64,12 +67,20 @@ const PDU: &str = "0011000B916407281553F80000AA0AE8329BFD4697D9EC37";
 fn echo_on_gammu_hex_log() {
     // gammu/gammu#4: 41 54 2B 43 47 4D 49 0D 0D 0A 68 75 … (MODEMS.md §3.2).
     let bytes = b"AT+CGMI\r\r\nhuawei\r\n\r\nOK\r\n";
-    check(Some(&Command::cgmi()), bytes, &[Item::Echo("AT+CGMI".into()), info("huawei"), ok()]);
+    check(
+        Some(&Command::cgmi()),
+        bytes,
+        &[Item::Echo("AT+CGMI".into()), info("huawei"), ok()],
+    );
 }
 
 #[test]
 fn echo_off_and_dropped_echo() {
-    check(Some(&Command::cgmi()), b"\r\nhuawei\r\n\r\nOK\r\n", &[info("huawei"), ok()]);
+    check(
+        Some(&Command::cgmi()),
+        b"\r\nhuawei\r\n\r\nOK\r\n",
+        &[info("huawei"), ok()],
+    );
     let mut d = fresh(Some(&Command::cgmi()));
     d.set_report_echo(false);
     d.feed(b"AT+CGMI\r\r\nhuawei\r\n\r\nOK\r\n");
@@ -80,7 +91,11 @@ fn echo_off_and_dropped_echo() {
 fn prompt_without_newline() {
     let cmd = Command::cmgs(PDU).unwrap();
     check(Some(&cmd), b"\r\n> ", &[Item::Prompt]);
-    check(Some(&cmd), b"AT+CMGS=23\r\r\n> ", &[Item::Echo("AT+CMGS=23".into()), Item::Prompt]);
+    check(
+        Some(&cmd),
+        b"AT+CMGS=23\r\r\n> ",
+        &[Item::Echo("AT+CMGS=23".into()), Item::Prompt],
+    );
     // PGM's fake-modem form `> \r\n` is accepted too.
     check(Some(&cmd), b"\r\n> \r\n", &[Item::Prompt]);
     // A lone '>' at the end of a read waits for the rest.
@@ -142,13 +157,21 @@ fn composite_expected(echo: bool) -> Vec<Item> {
 #[test]
 fn composite_script_echo_off() {
     let cmd = Command::cmgs(PDU).unwrap();
-    check(Some(&cmd), &composite_modem_bytes(false), &composite_expected(false));
+    check(
+        Some(&cmd),
+        &composite_modem_bytes(false),
+        &composite_expected(false),
+    );
 }
 
 #[test]
 fn composite_script_echo_on() {
     let cmd = Command::cmgs(PDU).unwrap();
-    check(Some(&cmd), &composite_modem_bytes(true), &composite_expected(true));
+    check(
+        Some(&cmd),
+        &composite_modem_bytes(true),
+        &composite_expected(true),
+    );
 }
 
 #[test]
@@ -156,10 +179,24 @@ fn zte_urcs_around_prompt_and_result() {
     // [PGM test_modem]: +ZDONR/+ZPASR before `> ` and again before `+CMGS`.
     let cmd = Command::cmgs(PDU).unwrap();
     let z = "+ZDONR: \"METEOR\",272,3,\"CS_ONLY\",\"ROAM_OFF\"";
-    let bytes = format!("\r\n{z}\r\n\r\n+ZPASR: \"UMTS\"\r\n\r\n> \r\n{z}\r\n\r\n+ZPASR: \"UMTS\"\r\n\r\n+CMGS: 5\r\n\r\nOK\r\n");
+    let bytes = format!(
+        "\r\n{z}\r\n\r\n+ZPASR: \"UMTS\"\r\n\r\n> \r\n{z}\r\n\r\n+ZPASR: \"UMTS\"\r\n\r\n+CMGS: 5\r\n\r\nOK\r\n"
+    );
     let zd = urc(Urc::Zdonr(z.trim_start_matches("+ZDONR: ").into()));
     let zp = urc(Urc::Zpasr("UMTS".into()));
-    check(Some(&cmd), bytes.as_bytes(), &[zd.clone(), zp.clone(), Item::Prompt, zd, zp, info("+CMGS: 5"), ok()]);
+    check(
+        Some(&cmd),
+        bytes.as_bytes(),
+        &[
+            zd.clone(),
+            zp.clone(),
+            Item::Prompt,
+            zd,
+            zp,
+            info("+CMGS: 5"),
+            ok(),
+        ],
+    );
 }
 
 #[test]
@@ -168,19 +205,35 @@ fn urc_between_echo_and_ok_is_classified_by_prefix() {
     check(
         Some(&Command::csq()),
         bytes,
-        &[Item::Echo("AT+CSQ".into()), urc(Urc::NewMessage(at_index("SM", 3))), info("+CSQ: 18,99"), urc(Urc::Ring), ok()],
+        &[
+            Item::Echo("AT+CSQ".into()),
+            urc(Urc::NewMessage(at_index("SM", 3))),
+            info("+CSQ: 18,99"),
+            urc(Urc::Ring),
+            ok(),
+        ],
     );
 }
 
 #[test]
 fn cmgl_listing_with_pdu_lines_and_interleaved_urc() {
-    let p1 = "07917248014000F3240B917247587706F400003110824115248012C8329BFD06C9C373B8B82C97E741F034";
-    let bytes = format!("\r\n+CMGL: 0,1,,35\r\n{p1}\r\n\r\n^RSSI:20\r\n+CMGL: 1,0,,23\r\n{PDU}\r\n\r\nOK\r\n");
+    let p1 =
+        "07917248014000F3240B917247587706F400003110824115248012C8329BFD06C9C373B8B82C97E741F034";
+    let bytes = format!(
+        "\r\n+CMGL: 0,1,,35\r\n{p1}\r\n\r\n^RSSI:20\r\n+CMGL: 1,0,,23\r\n{PDU}\r\n\r\nOK\r\n"
+    );
     let cmd = Command::cmgl(4).unwrap();
     check(
         Some(&cmd),
         bytes.as_bytes(),
-        &[info("+CMGL: 0,1,,35"), info(p1), urc(Urc::Rssi(20)), info("+CMGL: 1,0,,23"), info(PDU), ok()],
+        &[
+            info("+CMGL: 0,1,,35"),
+            info(p1),
+            urc(Urc::Rssi(20)),
+            info("+CMGL: 1,0,,23"),
+            info(PDU),
+            ok(),
+        ],
     );
 }
 
@@ -188,7 +241,11 @@ fn cmgl_listing_with_pdu_lines_and_interleaved_urc() {
 fn cmgr_zte_empty_stat() {
     let pdu = "0006D60B911326880736F4111011719551401110117195714000";
     let bytes = format!("\r\n+CMGR: ,,27\r\n{pdu}\r\n\r\nOK\r\n");
-    check(Some(&Command::cmgr(3)), bytes.as_bytes(), &[info("+CMGR: ,,27"), info(pdu), ok()]);
+    check(
+        Some(&Command::cmgr(3)),
+        bytes.as_bytes(),
+        &[info("+CMGR: ,,27"), info(pdu), ok()],
+    );
 }
 
 #[test]
@@ -198,7 +255,14 @@ fn crcrlf_line_endings() {
     check(
         None,
         bytes,
-        &[urc(Urc::CRing("VOICE".into())), urc(Urc::Dtmf('8')), urc(Urc::Mode { mode: 2, submode: None })],
+        &[
+            urc(Urc::CRing("VOICE".into())),
+            urc(Urc::Dtmf('8')),
+            urc(Urc::Mode {
+                mode: 2,
+                submode: None,
+            }),
+        ],
     );
 }
 
@@ -210,17 +274,33 @@ fn leading_nuls_and_garbage() {
         b"\xff\xfe\x01junk\r\nOK\r\n",
         &[Item::Garbage(b"\xff\xfe\x01junk".to_vec()), ok()],
     );
-    check(None, b"\x13\x11noise\r\nRING\r\n", &[Item::Garbage(b"\x13\x11noise".to_vec()), urc(Urc::Ring)]);
+    check(
+        None,
+        b"\x13\x11noise\r\nRING\r\n",
+        &[Item::Garbage(b"\x13\x11noise".to_vec()), urc(Urc::Ring)],
+    );
 }
 
 #[test]
 fn non_standard_finals() {
     // Huawei (MODEMS.md §6 item 2).
-    check(Some(&Command::cusd_like()), b"\r\nCOMMAND NOT SUPPORT\r\n", &[Item::Final(FinalResult::CommandNotSupport)]);
+    check(
+        Some(&Command::cusd_like()),
+        b"\r\nCOMMAND NOT SUPPORT\r\n",
+        &[Item::Final(FinalResult::CommandNotSupport)],
+    );
     // Wavecom `+CPIN: READY` without OK.
-    check(Some(&Command::cpin_query_no_ok()), b"\r\n+CPIN: READY\r\n", &[info("+CPIN: READY"), ok()]);
+    check(
+        Some(&Command::cpin_query_no_ok()),
+        b"\r\n+CPIN: READY\r\n",
+        &[info("+CPIN: READY"), ok()],
+    );
     // A standard modem with the standard command.
-    check(Some(&Command::cpin_query()), b"\r\n+CPIN: SIM PIN\r\n\r\nOK\r\n", &[info("+CPIN: SIM PIN"), ok()]);
+    check(
+        Some(&Command::cpin_query()),
+        b"\r\n+CPIN: SIM PIN\r\n\r\nOK\r\n",
+        &[info("+CPIN: SIM PIN"), ok()],
+    );
     check(
         Some(&Command::cmee(1).unwrap()),
         b"\r\n+CME ERROR: 515\r\n",
@@ -230,7 +310,10 @@ fn non_standard_finals() {
     check(
         Some(&Command::cnum()),
         b"\r\nERROR+CNUM: \"\",\"\",145\r\n",
-        &[Item::Final(FinalResult::Error), urc(Urc::Unknown("+CNUM: \"\",\"\",145".into()))],
+        &[
+            Item::Final(FinalResult::Error),
+            urc(Urc::Unknown("+CNUM: \"\",\"\",145".into())),
+        ],
     );
 }
 
@@ -243,10 +326,26 @@ impl Command {
 
 #[test]
 fn call_end_codes_depend_on_the_command() {
-    check(Some(&Command::ata()), b"\r\nNO CARRIER\r\n", &[Item::Final(FinalResult::CallEnd(CallEnd::NoCarrier))]);
-    check(Some(&Command::atd("123").unwrap()), b"\r\nBUSY\r\n", &[Item::Final(FinalResult::CallEnd(CallEnd::Busy))]);
-    check(Some(&Command::csq()), b"\r\nNO CARRIER\r\n\r\nOK\r\n", &[urc(Urc::CallEnded(CallEnd::NoCarrier)), ok()]);
-    check(None, b"\r\nNO ANSWER\r\n", &[urc(Urc::CallEnded(CallEnd::NoAnswer))]);
+    check(
+        Some(&Command::ata()),
+        b"\r\nNO CARRIER\r\n",
+        &[Item::Final(FinalResult::CallEnd(CallEnd::NoCarrier))],
+    );
+    check(
+        Some(&Command::atd("123").unwrap()),
+        b"\r\nBUSY\r\n",
+        &[Item::Final(FinalResult::CallEnd(CallEnd::Busy))],
+    );
+    check(
+        Some(&Command::csq()),
+        b"\r\nNO CARRIER\r\n\r\nOK\r\n",
+        &[urc(Urc::CallEnded(CallEnd::NoCarrier)), ok()],
+    );
+    check(
+        None,
+        b"\r\nNO ANSWER\r\n",
+        &[urc(Urc::CallEnded(CallEnd::NoAnswer))],
+    );
 }
 
 #[test]
@@ -256,11 +355,15 @@ fn declared_prefix_is_info_known_urc_otherwise() {
     assert_eq!(items[..2], [info("+CREG: 2,1,9110,7E6"), ok()]);
     assert!(matches!(&items[2], Item::Urc(Urc::Registration(r)) if r.stat == 5 && r.n.is_none()));
     // Boot `+CPIN: READY` with nothing in flight is a URC.
-    check(None, b"\r\nRDY\r\n\r\n+CFUN: 1\r\n\r\n+CPIN: READY\r\n", &[
-        urc(Urc::Ready),
-        urc(Urc::Cfun(1)),
-        urc(Urc::Cpin(PinState::Ready)),
-    ]);
+    check(
+        None,
+        b"\r\nRDY\r\n\r\n+CFUN: 1\r\n\r\n+CPIN: READY\r\n",
+        &[
+            urc(Urc::Ready),
+            urc(Urc::Cfun(1)),
+            urc(Urc::Cpin(PinState::Ready)),
+        ],
+    );
 }
 
 #[test]
@@ -268,28 +371,52 @@ fn bare_answers() {
     check(
         Some(&Command::cgsn()),
         b"AT+CGSN\r\r\n867962040123456\r\n\r\nRING\r\n\r\nOK\r\n",
-        &[Item::Echo("AT+CGSN".into()), info("867962040123456"), urc(Urc::Ring), ok()],
+        &[
+            Item::Echo("AT+CGSN".into()),
+            info("867962040123456"),
+            urc(Urc::Ring),
+            ok(),
+        ],
     );
     // Without a bare-answer command the same digits are an unknown URC.
-    check(None, b"\r\n867962040123456\r\n", &[urc(Urc::Unknown("867962040123456".into()))]);
+    check(
+        None,
+        b"\r\n867962040123456\r\n",
+        &[urc(Urc::Unknown("867962040123456".into()))],
+    );
 }
 
 #[test]
 fn two_line_urcs() {
     let p = "07917283010010F5040BC87238880900F10000993092516195800AE8329BFD4697D9EC37";
-    check(None, format!("\r\n+CMT: ,36\r\n{p}\r\n").as_bytes(), &[urc(Urc::Deliver {
-        alpha: None,
-        length: 36,
-        pdu: p.into(),
-    })]);
+    check(
+        None,
+        format!("\r\n+CMT: ,36\r\n{p}\r\n").as_bytes(),
+        &[urc(Urc::Deliver {
+            alpha: None,
+            length: 36,
+            pdu: p.into(),
+        })],
+    );
     let sr = "0006D60B911326880736F4111011719551401110117195714000";
     check(
         Some(&Command::csq()),
         format!("\r\n+CDS: 25\r\n{sr}\r\n\r\n+CSQ: 9,0\r\n\r\nOK\r\n").as_bytes(),
-        &[urc(Urc::StatusReport { length: 25, pdu: sr.into() }), info("+CSQ: 9,0"), ok()],
+        &[
+            urc(Urc::StatusReport {
+                length: 25,
+                pdu: sr.into(),
+            }),
+            info("+CSQ: 9,0"),
+            ok(),
+        ],
     );
     // A header whose PDU line never came: the header alone, then the next line as usual.
-    check(None, b"\r\n+CMT: ,36\r\nRING\r\n", &[urc(Urc::Unknown("+CMT: ,36".into())), urc(Urc::Ring)]);
+    check(
+        None,
+        b"\r\n+CMT: ,36\r\nRING\r\n",
+        &[urc(Urc::Unknown("+CMT: ,36".into())), urc(Urc::Ring)],
+    );
 }
 
 #[test]
@@ -301,7 +428,12 @@ fn stray_final_without_command() {
 fn overflow_is_bounded_and_recovers() {
     let mut long = vec![b'A'; MAX_LINE + 10];
     long.extend_from_slice(b"\r\nOK\r\n");
-    let expected = [Item::Overflow { dropped: MAX_LINE + 11 }, ok()];
+    let expected = [
+        Item::Overflow {
+            dropped: MAX_LINE + 11,
+        },
+        ok(),
+    ];
     assert_eq!(chunked(Some(&Command::at()), &long, &[]), expected);
     let cuts: Vec<usize> = (1..long.len()).step_by(97).collect();
     assert_eq!(chunked(Some(&Command::at()), &long, &cuts), expected);
@@ -326,9 +458,15 @@ fn raw_bytes_after_connect() {
     bytes.extend_from_slice(b"\r\n+QFDWL: 16,613e\r\n\r\nOK\r\n");
     d.feed(&bytes);
     assert_eq!(d.next_item(), Some(Item::Final(FinalResult::Connect(None))));
-    assert!(d.in_flight(), "CONNECT keeps the command in flight for the data phase");
+    assert!(
+        d.in_flight(),
+        "CONNECT keeps the command in flight for the data phase"
+    );
     assert_eq!(d.take_raw(payload.len()), payload.to_vec());
-    assert_eq!(d.next_item(), Some(urc(Urc::Unknown("+QFDWL: 16,613e".into()))));
+    assert_eq!(
+        d.next_item(),
+        Some(urc(Urc::Unknown("+QFDWL: 16,613e".into())))
+    );
     assert_eq!(d.next_item(), Some(ok()));
     assert!(!d.in_flight());
     assert_eq!(d.take_raw(10), Vec::<u8>::new());
@@ -340,7 +478,10 @@ fn final_ends_the_command() {
     d.feed(b"\r\nOK\r\n\r\n12345678901234\r\n");
     assert_eq!(d.next_item(), Some(ok()));
     assert!(!d.in_flight());
-    assert_eq!(d.next_item(), Some(urc(Urc::Unknown("12345678901234".into()))));
+    assert_eq!(
+        d.next_item(),
+        Some(urc(Urc::Unknown("12345678901234".into())))
+    );
 }
 
 #[test]
