@@ -5,10 +5,10 @@
 //! layering keeps the sans-I/O codecs (`at`, `pdu`) testable without tokio, and keeps SQL inside
 //! `store` so a second storage backend stays a contained addition.
 
-pub mod at;
-pub mod pdu;
-pub mod store;
 pub mod admin;
-pub mod sim;
-pub mod config;
+pub mod at;
 pub mod cli;
+pub mod config;
+pub mod pdu;
+pub mod sim;
+pub mod store;
