@@ -194,7 +194,7 @@ fn user_data<'a>(dcs: Dcs, udhi: bool, total: usize) -> impl FnMut(In<'a>) -> R<
         let (data, udl) = named("user data length", be_u8)(i)?;
         let ud_offset = total - data.len();
         decode_user_data(data, usize::from(udl), dcs, udhi, ud_offset)
-            .map(|ud| (&data[data.len()..], ud))
+            .map(|ud| (&data[..0], ud))
             .map_err(|e| {
                 nom::Err::Failure(Fail {
                     rest: 0,
@@ -216,8 +216,8 @@ pub(crate) fn decode_user_data(
 ) -> Result<UserData, PduError> {
     let mut header = Vec::new();
     let mut hdr_octets = 0;
-    if udhi && !data.is_empty() {
-        let udhl = usize::from(data[0]);
+    if udhi && let Some(&udhl) = data.first() {
+        let udhl = usize::from(udhl);
         let Some(h) = data.get(1..1 + udhl) else {
             return Err(PduError::Truncated {
                 field: "user data header",
@@ -227,8 +227,7 @@ pub(crate) fn decode_user_data(
         header = udh::parse_header(h, offset + 1)?;
         hdr_octets = 1 + udhl;
     }
-    // `hdr_octets <= data.len()` was checked by the `get` above.
-    let rest = &data[hdr_octets..];
+    let rest = data.get(hdr_octets..).unwrap_or(&[]);
     let alphabet = if dcs.compressed() {
         Alphabet::EightBit
     } else {
@@ -246,7 +245,7 @@ pub(crate) fn decode_user_data(
         }
         Alphabet::Ucs2 | Alphabet::EightBit => {
             let n = udl.saturating_sub(hdr_octets).min(rest.len());
-            let octets = &rest[..n];
+            let octets = rest.get(..n).unwrap_or(rest);
             if alphabet == Alphabet::Ucs2 {
                 Body::Text(ucs2::decode(octets))
             } else {
@@ -344,17 +343,17 @@ fn status_report<'a>(fo: u8, total: usize) -> impl FnMut(In<'a>) -> R<'a, Status
             }
         }
         i = rest;
-        if pi & 0x01 != 0 {
-            if let Some((&p, r)) = i.split_first() {
-                sr.pid = Some(p);
-                i = r;
-            }
+        if pi & 0x01 != 0
+            && let Some((&p, r)) = i.split_first()
+        {
+            sr.pid = Some(p);
+            i = r;
         }
-        if pi & 0x02 != 0 {
-            if let Some((&d, r)) = i.split_first() {
-                sr.dcs = Some(Dcs::new(d));
-                i = r;
-            }
+        if pi & 0x02 != 0
+            && let Some((&d, r)) = i.split_first()
+        {
+            sr.dcs = Some(Dcs::new(d));
+            i = r;
         }
         if pi & 0x04 != 0 && !i.is_empty() {
             let (r, ud) = user_data(sr.dcs.unwrap_or(Dcs::GSM7), fo & 0x40 != 0, total)(i)?;
@@ -456,7 +455,10 @@ pub fn hex_to_bytes(hex: &str) -> Result<Vec<u8>, PduError> {
     }
     let mut out = Vec::with_capacity(h.len() / 2);
     for (n, pair) in h.chunks(2).enumerate() {
-        let hi = val(pair[0]).ok_or(PduError::BadHex { position: n * 2 })?;
+        let hi = pair
+            .first()
+            .and_then(|&c| val(c))
+            .ok_or(PduError::BadHex { position: n * 2 })?;
         let Some(&lo) = pair.get(1) else {
             return Err(PduError::OddHex { digits: h.len() });
         };

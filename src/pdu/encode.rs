@@ -121,7 +121,11 @@ fn write_user_data(
                 if alphabet == Alphabet::Ucs2 {
                     keep -= keep % 2;
                     // A high surrogate as the last kept unit would be half a character.
-                    if keep >= 2 && (0xD8..=0xDB).contains(&octets[keep - 2]) {
+                    if keep >= 2
+                        && octets
+                            .get(keep - 2)
+                            .is_some_and(|b| (0xD8..=0xDB).contains(b))
+                    {
                         keep -= 2;
                     }
                 }
@@ -137,10 +141,8 @@ fn write_user_data(
 
 /// Writes the FO placeholder at `fo_at` once TP-UDHI is known.
 fn set_udhi(out: &mut [u8], fo_at: usize, udhi: bool) {
-    if let Some(fo) = out.get_mut(fo_at) {
-        if udhi {
-            *fo |= 0x40;
-        }
+    if udhi && let Some(fo) = out.get_mut(fo_at) {
+        *fo |= 0x40;
     }
 }
 

@@ -84,6 +84,7 @@ pub enum Gsm7Char {
 
 impl Gsm7Char {
     /// Septets this character occupies.
+    #[allow(clippy::len_without_is_empty)] // a character is never empty
     pub fn len(self) -> usize {
         match self {
             Gsm7Char::Basic(_) => 1,
@@ -177,6 +178,7 @@ fn push_septet(out: &mut String, esc: &mut bool, s: u8) {
     } else if s == ESC {
         *esc = true;
     } else {
+        // Masked to 0..128, the table's length.
         out.push(DEFAULT[usize::from(s & 0x7F)]);
     }
 }
@@ -220,6 +222,7 @@ pub fn unpack_with(data: &[u8], fill_bits: u8, max: usize, mut f: impl FnMut(u8)
         let start = group * 7;
         let mut word = [0u8; 8];
         let chunk = data.get(start..(start + 8).min(data.len())).unwrap_or(&[]);
+        // `chunk` is at most 8 octets long by the range above.
         word[..chunk.len()].copy_from_slice(chunk);
         let mut bits = u64::from_le_bytes(word) >> fill;
         for _ in 0..8.min(count - produced) {

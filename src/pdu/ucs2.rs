@@ -28,6 +28,7 @@ pub fn encode(text: &str) -> Vec<u8> {
 /// rather than `char::decode_utf16`, because this is on the decoder's hot path.
 pub fn decode(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len() + data.len() / 2);
+    // `chunks_exact(2)` yields two-octet slices only, so both indexes exist.
     let mut units = data
         .chunks_exact(2)
         .map(|p| u16::from_be_bytes([p[0], p[1]]))
