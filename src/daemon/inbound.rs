@@ -536,7 +536,7 @@ impl Pipeline {
     }
 
     fn state(&mut self, modem: &str, state: &ModemState) {
-        info!(%modem, state = state.name(), "modem state");
+        debug!(%modem, state = state.name(), "modem state");
         self.bus.publish(events::modem_state(modem, state));
         let Some(handle) = self.modems.get(modem) else {
             return;
