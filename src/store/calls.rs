@@ -110,7 +110,11 @@ impl Store {
                     params![id, at],
                 )
                 .ctx("answering a call")?;
-            if n == 0 { Err(not_found("open call", id)) } else { Ok(()) }
+            if n == 0 {
+                Err(not_found("open call", id))
+            } else {
+                Ok(())
+            }
         })
     }
 
@@ -128,8 +132,12 @@ impl Store {
             if n == 0 {
                 return Err(not_found("open call", id));
             }
-            tx.query_row(&format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = ?1"), [id], call_from)
-                .ctx("ending a call")
+            tx.query_row(
+                &format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = ?1"),
+                [id],
+                call_from,
+            )
+            .ctx("ending a call")
         })
     }
 
@@ -161,7 +169,13 @@ impl Store {
     }
 
     /// Records a voicemail file for a call. Returns its id.
-    pub fn add_voicemail(&self, call_id: i64, path: &str, duration_ms: i64, at: i64) -> Result<i64> {
+    pub fn add_voicemail(
+        &self,
+        call_id: i64,
+        path: &str,
+        duration_ms: i64,
+        at: i64,
+    ) -> Result<i64> {
         self.write("recording a voicemail", |tx| {
             let exists: bool = tx
                 .query_row("SELECT EXISTS (SELECT 1 FROM calls WHERE id = ?1)", [call_id], |r| r.get(0))
@@ -213,19 +227,30 @@ impl Store {
     pub fn set_voicemail_heard(&self, id: i64, heard: bool) -> Result<()> {
         self.write("marking a voicemail", |tx| {
             let n = tx
-                .execute("UPDATE voicemails SET heard = ?2 WHERE id = ?1", params![id, heard])
+                .execute(
+                    "UPDATE voicemails SET heard = ?2 WHERE id = ?1",
+                    params![id, heard],
+                )
                 .ctx("marking a voicemail")?;
-            if n == 0 { Err(not_found("voicemail", id)) } else { Ok(()) }
+            if n == 0 {
+                Err(not_found("voicemail", id))
+            } else {
+                Ok(())
+            }
         })
     }
 
     /// Deletes a voicemail row and returns its file path, for the caller to remove the file.
     pub fn delete_voicemail(&self, id: i64) -> Result<String> {
         self.write("deleting a voicemail", |tx| {
-            tx.query_row("DELETE FROM voicemails WHERE id = ?1 RETURNING path", [id], |r| r.get(0))
-                .optional()
-                .ctx("deleting a voicemail")?
-                .ok_or_else(|| not_found("voicemail", id))
+            tx.query_row(
+                "DELETE FROM voicemails WHERE id = ?1 RETURNING path",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx("deleting a voicemail")?
+            .ok_or_else(|| not_found("voicemail", id))
         })
     }
 }
@@ -239,18 +264,29 @@ mod tests {
         let s = Store::open_in_memory().unwrap();
         let missed = s.call_started("m0", None, 1_000).unwrap();
         let c = s.call_ended(missed, CallOutcome::Missed, 9_000).unwrap();
-        assert_eq!((c.duration_ms, c.outcome, c.number), (Some(8_000), Some(CallOutcome::Missed), None));
-        assert!(s.call_ended(missed, CallOutcome::Missed, 9_500).is_err(), "already ended");
+        assert_eq!(
+            (c.duration_ms, c.outcome, c.number),
+            (Some(8_000), Some(CallOutcome::Missed), None)
+        );
+        assert!(
+            s.call_ended(missed, CallOutcome::Missed, 9_500).is_err(),
+            "already ended"
+        );
 
         let id = s.call_started("m1", Some("+15550001"), 10_000).unwrap();
         s.call_answered(id, 12_000).unwrap();
-        let vm = s.add_voicemail(id, "voicemail/1.wav", 15_000, 30_000).unwrap();
+        let vm = s
+            .add_voicemail(id, "voicemail/1.wav", 15_000, 30_000)
+            .unwrap();
         let c = s.call_ended(id, CallOutcome::Voicemail, 30_000).unwrap();
         assert_eq!(c.duration_ms, Some(18_000));
         assert_eq!(s.calls(10).unwrap().first().map(|c| c.id), Some(id));
 
         let v = s.voicemail(vm).unwrap();
-        assert_eq!((v.number.as_deref(), v.heard, v.duration_ms), (Some("+15550001"), false, 15_000));
+        assert_eq!(
+            (v.number.as_deref(), v.heard, v.duration_ms),
+            (Some("+15550001"), false, 15_000)
+        );
         assert_eq!(s.voicemails(true).unwrap().len(), 1);
         s.set_voicemail_heard(vm, true).unwrap();
         assert!(s.voicemails(true).unwrap().is_empty());
@@ -268,7 +304,10 @@ mod tests {
         s.call_answered(id, 2_000).unwrap();
         assert_eq!(s.close_open_calls(5_000).unwrap(), 1);
         let c = s.calls(1).unwrap().remove(0);
-        assert_eq!((c.outcome, c.duration_ms), (Some(CallOutcome::Failed), Some(3_000)));
+        assert_eq!(
+            (c.outcome, c.duration_ms),
+            (Some(CallOutcome::Failed), Some(3_000))
+        );
         assert!(s.call_answered(id, 6_000).is_err());
     }
 }

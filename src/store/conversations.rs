@@ -57,7 +57,11 @@ impl Store {
             let dir: i64 = r.get(0)?;
             let read: Option<i64> = r.get(4)?;
             Ok(ConversationEntry {
-                direction: if dir == 0 { Direction::In } else { Direction::Out },
+                direction: if dir == 0 {
+                    Direction::In
+                } else {
+                    Direction::Out
+                },
                 id: r.get(1)?,
                 text: r.get(2)?,
                 at: r.get(3)?,
@@ -135,17 +139,26 @@ mod tests {
         let s = Store::open_in_memory().unwrap();
         let a = "+15550001";
         inbound(&s, a, "JOIN", 1_000);
-        let reply = s.enqueue(&NewOutbox::new(a, "Welcome", OutboxKind::Reply, 1_100)).unwrap();
+        let reply = s
+            .enqueue(&NewOutbox::new(a, "Welcome", OutboxKind::Reply, 1_100))
+            .unwrap();
         inbound(&s, a, "Paris", 2_000);
         inbound(&s, "+15550002", "hello", 2_500);
-        s.enqueue(&NewOutbox::new(a, "Thanks", OutboxKind::Reply, 3_000)).unwrap();
+        s.enqueue(&NewOutbox::new(a, "Thanks", OutboxKind::Reply, 3_000))
+            .unwrap();
         // The welcome goes out at 1_500 (claim + send), so it sorts by its sent time.
-        let row = s.claim_next("m0", 1_500, &ClaimFilter::default()).unwrap().unwrap();
+        let row = s
+            .claim_next("m0", 1_500, &ClaimFilter::default())
+            .unwrap()
+            .unwrap();
         assert_eq!(row.id, reply);
         s.mark_sent(reply, 1_500).unwrap();
 
         let conv = s.conversation(a, 50).unwrap();
-        let texts: Vec<_> = conv.iter().map(|e| (e.direction, e.text.as_str(), e.at)).collect();
+        let texts: Vec<_> = conv
+            .iter()
+            .map(|e| (e.direction, e.text.as_str(), e.at))
+            .collect();
         assert_eq!(
             texts,
             [
@@ -159,7 +172,10 @@ mod tests {
         assert_eq!(conv[0].read, Some(false));
         // The limit keeps the most recent entries.
         let last2 = s.conversation(a, 2).unwrap();
-        assert_eq!(last2.iter().map(|e| e.text.as_str()).collect::<Vec<_>>(), ["Paris", "Thanks"]);
+        assert_eq!(
+            last2.iter().map(|e| e.text.as_str()).collect::<Vec<_>>(),
+            ["Paris", "Thanks"]
+        );
 
         let threads = s.threads(10).unwrap();
         assert_eq!(threads[0].number, "+15550002");

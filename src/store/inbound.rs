@@ -286,7 +286,15 @@ impl Store {
                 "INSERT INTO messages_in (modem, sender, text, received_at, scts, parts_total,
                                           complete, thread)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?2)",
-                params![first.modem, first.sender, text, received_at, first.scts, first.total, complete],
+                params![
+                    first.modem,
+                    first.sender,
+                    text,
+                    received_at,
+                    first.scts,
+                    first.total,
+                    complete
+                ],
             )
             .ctx("assembling a message")?;
             let message_id = tx.last_insert_rowid();
@@ -344,7 +352,9 @@ impl Store {
 
     fn update_message(&self, id: i64, sql: &str, value: impl rusqlite::ToSql) -> Result<()> {
         self.write("updating a message", |tx| {
-            let n = tx.execute(sql, params![id, value]).ctx("updating a message")?;
+            let n = tx
+                .execute(sql, params![id, value])
+                .ctx("updating a message")?;
             if n == 0 {
                 return Err(StoreError::NotFound {
                     what: "inbound message",
@@ -388,21 +398,33 @@ mod tests {
     #[test]
     fn single_is_idempotent() {
         let s = Store::open_in_memory().unwrap();
-        let a = s.store_single(&single("JOIN", "2026-01-02T03:04:05+00:00")).unwrap();
-        let b = s.store_single(&single("JOIN", "2026-01-02T03:04:05+00:00")).unwrap();
+        let a = s
+            .store_single(&single("JOIN", "2026-01-02T03:04:05+00:00"))
+            .unwrap();
+        let b = s
+            .store_single(&single("JOIN", "2026-01-02T03:04:05+00:00"))
+            .unwrap();
         assert!(matches!(a, SingleOutcome::Inserted(_)));
         assert_eq!(b, SingleOutcome::Duplicate(a.id()));
         // Same text at another time is a new message.
-        let c = s.store_single(&single("JOIN", "2026-01-02T03:04:06+00:00")).unwrap();
+        let c = s
+            .store_single(&single("JOIN", "2026-01-02T03:04:06+00:00"))
+            .unwrap();
         assert!(matches!(c, SingleOutcome::Inserted(_)));
         // Without a PDU the text is the key.
         let mut d = single("hi", "t");
         d.pdu_hex = None;
         let d1 = s.store_single(&d).unwrap();
-        assert_eq!(s.store_single(&d).unwrap(), SingleOutcome::Duplicate(d1.id()));
+        assert_eq!(
+            s.store_single(&d).unwrap(),
+            SingleOutcome::Duplicate(d1.id())
+        );
         assert_eq!(s.inbox(false, 10).unwrap().len(), 3);
         let m = s.inbound_message(a.id()).unwrap();
-        assert_eq!((m.thread.as_str(), m.complete, m.read, m.parts_total), ("+15550001", true, false, 1));
+        assert_eq!(
+            (m.thread.as_str(), m.complete, m.read, m.parts_total),
+            ("+15550001", true, false, 1)
+        );
     }
 
     #[test]
@@ -416,17 +438,32 @@ mod tests {
             p1 = s.store_part(&part(1, 3, "hello ")).unwrap();
             assert!(p1.new && p2.new);
             let again = s.store_part(&part(1, 3, "hello ")).unwrap();
-            assert_eq!(again, PartOutcome { id: p1.id, new: false, message_id: None });
+            assert_eq!(
+                again,
+                PartOutcome {
+                    id: p1.id,
+                    new: false,
+                    message_id: None
+                }
+            );
         }
         // After a restart the unassembled parts come back, in arrival order.
         let s = Store::open(&path).unwrap();
         let pending = s.pending_parts().unwrap();
-        assert_eq!(pending.iter().map(|p| p.sequence).collect::<Vec<_>>(), [2, 1]);
+        assert_eq!(
+            pending.iter().map(|p| p.sequence).collect::<Vec<_>>(),
+            [2, 1]
+        );
         assert_eq!(pending[0].reference, 0x1234);
         // A timed-out partial message.
-        let id = s.complete_message(&[p2.id, p1.id], "hello world", false, 900).unwrap();
+        let id = s
+            .complete_message(&[p2.id, p1.id], "hello world", false, 900)
+            .unwrap();
         let m = s.inbound_message(id).unwrap();
-        assert_eq!((m.text.as_str(), m.complete, m.parts_total), ("hello world", false, 3));
+        assert_eq!(
+            (m.text.as_str(), m.complete, m.parts_total),
+            ("hello world", false, 3)
+        );
         assert_eq!(m.scts.as_deref(), Some("2026-01-02T03:04:05+01:00"));
         assert!(s.pending_parts().unwrap().is_empty());
         // Re-listing a used part reports its message; using it again fails and stores nothing.

@@ -139,8 +139,9 @@ const MEMBER_COLUMNS: &str = "m.id, m.number, m.name, m.city, m.region, m.time_z
 
 fn member_from_row(r: &Row<'_>) -> rusqlite::Result<Member> {
     let tags_json: String = r.get(11)?;
-    let tags: Vec<String> = serde_json::from_str(&tags_json)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(11, rusqlite::types::Type::Text, e.into()))?;
+    let tags: Vec<String> = serde_json::from_str(&tags_json).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(11, rusqlite::types::Type::Text, e.into())
+    })?;
     Ok(Member {
         id: r.get(0)?,
         number: r.get(1)?,
@@ -194,7 +195,10 @@ fn segment_sql(seg: &Segment) -> (String, Vec<Value>) {
 }
 
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
-    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::ConstraintViolation))
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::ConstraintViolation)
+    )
 }
 
 fn insert_member(
@@ -228,7 +232,8 @@ fn insert_member(
         now
     ])?;
     let id = tx.last_insert_rowid();
-    let mut tag_st = tx.prepare_cached("INSERT OR IGNORE INTO member_tags (member_id, tag) VALUES (?1, ?2)")?;
+    let mut tag_st =
+        tx.prepare_cached("INSERT OR IGNORE INTO member_tags (member_id, tag) VALUES (?1, ?2)")?;
     for tag in &m.tags {
         tag_st.execute(params![id, tag])?;
     }
@@ -304,8 +309,15 @@ impl Store {
                         reason,
                     }
                 })?;
-                append_consent(tx, &m.number, ConsentEvent::Imported, None, ConsentSource::Import, now)
-                    .ctx("logging consent")?;
+                append_consent(
+                    tx,
+                    &m.number,
+                    ConsentEvent::Imported,
+                    None,
+                    ConsentSource::Import,
+                    now,
+                )
+                .ctx("logging consent")?;
                 report.inserted += 1;
                 report.suppressed += usize::from(suppressed);
             }
@@ -329,7 +341,9 @@ impl Store {
     pub fn update_member(&self, number: &str, u: &MemberUpdate, now: i64) -> Result<Member> {
         self.write("updating a member", |tx| {
             let id: i64 = tx
-                .query_row("SELECT id FROM members WHERE number = ?1", [number], |r| r.get(0))
+                .query_row("SELECT id FROM members WHERE number = ?1", [number], |r| {
+                    r.get(0)
+                })
                 .optional()
                 .ctx("updating a member")?
                 .ok_or_else(|| StoreError::NotFound {
@@ -364,8 +378,11 @@ impl Store {
                     )
                     .ctx("replacing tags")?;
                 }
-                tx.execute("UPDATE members SET updated_at = ?2 WHERE id = ?1", params![id, now])
-                    .ctx("replacing tags")?;
+                tx.execute(
+                    "UPDATE members SET updated_at = ?2 WHERE id = ?1",
+                    params![id, now],
+                )
+                .ctx("replacing tags")?;
             }
             Ok(())
         })?;
@@ -436,7 +453,9 @@ impl Store {
             .prepare("SELECT status, count(*) FROM members GROUP BY status")
             .ctx("counting members")?;
         let rows = st
-            .query_map([], |r| Ok((r.get::<_, MemberStatus>(0)?, r.get::<_, i64>(1)?)))
+            .query_map([], |r| {
+                Ok((r.get::<_, MemberStatus>(0)?, r.get::<_, i64>(1)?))
+            })
             .ctx("counting members")?;
         let mut c = StatusCounts::default();
         for row in rows {
@@ -554,7 +573,9 @@ impl Store {
 /// The store only refuses what would corrupt its keys; E.164 validation is the caller's job.
 fn validate_number(number: &str) -> Result<()> {
     if number.trim().is_empty() || number.len() > 32 {
-        return Err(StoreError::InvalidArgument(format!("member number {number:?}")));
+        return Err(StoreError::InvalidArgument(format!(
+            "member number {number:?}"
+        )));
     }
     Ok(())
 }
@@ -581,7 +602,13 @@ mod tests {
     #[test]
     fn add_get_update_remove() {
         let s = Store::open_in_memory().unwrap();
-        let m = s.add_member(&nm("+15550001", "Paris", &["vip", "a"], 100), ConsentSource::Sms, 100).unwrap();
+        let m = s
+            .add_member(
+                &nm("+15550001", "Paris", &["vip", "a"], 100),
+                ConsentSource::Sms,
+                100,
+            )
+            .unwrap();
         assert_eq!(m.tags, vec!["a", "vip"]);
         assert_eq!(m.status, MemberStatus::Active);
         assert!(matches!(
@@ -605,8 +632,14 @@ mod tests {
             s.update_member("+1999", &u, 1),
             Err(StoreError::NotFound { .. })
         ));
-        assert!(s.remove_member("+15550001", ConsentSource::Cli, 300).unwrap());
-        assert!(!s.remove_member("+15550001", ConsentSource::Cli, 300).unwrap());
+        assert!(
+            s.remove_member("+15550001", ConsentSource::Cli, 300)
+                .unwrap()
+        );
+        assert!(
+            !s.remove_member("+15550001", ConsentSource::Cli, 300)
+                .unwrap()
+        );
         assert!(s.member("+15550001").unwrap().is_none());
         let events: Vec<_> = s
             .consent_history("+15550001")
@@ -620,28 +653,92 @@ mod tests {
     #[test]
     fn segments_filter_with_bound_values() {
         let s = Store::open_in_memory().unwrap();
-        s.add_member(&nm("+1001", "Paris", &["vip"], 100), ConsentSource::Cli, 1).unwrap();
-        s.add_member(&nm("+1002", "paris", &["vip", "press"], 200), ConsentSource::Cli, 1).unwrap();
-        s.add_member(&nm("+1003", "Lyon", &["press"], 300), ConsentSource::Cli, 1).unwrap();
+        s.add_member(&nm("+1001", "Paris", &["vip"], 100), ConsentSource::Cli, 1)
+            .unwrap();
+        s.add_member(
+            &nm("+1002", "paris", &["vip", "press"], 200),
+            ConsentSource::Cli,
+            1,
+        )
+        .unwrap();
+        s.add_member(&nm("+1003", "Lyon", &["press"], 300), ConsentSource::Cli, 1)
+            .unwrap();
         let mut pending = nm("+1004", "Lyon", &[], 400);
         pending.status = None;
         s.add_member(&pending, ConsentSource::Sms, 1).unwrap();
 
         let count = |seg: Segment| s.count_members(&seg).unwrap();
         assert_eq!(count(Segment::default()), 4);
-        assert_eq!(count(Segment { city: Some("PARIS".into()), ..Segment::default() }), 2);
-        assert_eq!(count(Segment { tags: vec!["vip".into(), "press".into()], ..Segment::default() }), 1);
-        assert_eq!(count(Segment { status: Some(MemberStatus::PendingConfirmation), ..Segment::default() }), 1);
-        assert_eq!(count(Segment { joined_since: Some(200), joined_before: Some(400), ..Segment::default() }), 2);
-        assert_eq!(count(Segment { region: Some("10001".into()), city: Some("Lyon".into()), ..Segment::default() }), 2);
+        assert_eq!(
+            count(Segment {
+                city: Some("PARIS".into()),
+                ..Segment::default()
+            }),
+            2
+        );
+        assert_eq!(
+            count(Segment {
+                tags: vec!["vip".into(), "press".into()],
+                ..Segment::default()
+            }),
+            1
+        );
+        assert_eq!(
+            count(Segment {
+                status: Some(MemberStatus::PendingConfirmation),
+                ..Segment::default()
+            }),
+            1
+        );
+        assert_eq!(
+            count(Segment {
+                joined_since: Some(200),
+                joined_before: Some(400),
+                ..Segment::default()
+            }),
+            2
+        );
+        assert_eq!(
+            count(Segment {
+                region: Some("10001".into()),
+                city: Some("Lyon".into()),
+                ..Segment::default()
+            }),
+            2
+        );
         // An injection attempt is just a value that matches nothing.
-        assert_eq!(count(Segment { city: Some("x' OR '1'='1".into()), ..Segment::default() }), 0);
-        let listed = s.list_members(&Segment { tags: vec!["press".into()], ..Segment::default() }, 10, 0).unwrap();
-        assert_eq!(listed.iter().map(|m| m.number.as_str()).collect::<Vec<_>>(), ["+1002", "+1003"]);
+        assert_eq!(
+            count(Segment {
+                city: Some("x' OR '1'='1".into()),
+                ..Segment::default()
+            }),
+            0
+        );
+        let listed = s
+            .list_members(
+                &Segment {
+                    tags: vec!["press".into()],
+                    ..Segment::default()
+                },
+                10,
+                0,
+            )
+            .unwrap();
+        assert_eq!(
+            listed.iter().map(|m| m.number.as_str()).collect::<Vec<_>>(),
+            ["+1002", "+1003"]
+        );
         let page = s.list_members(&Segment::default(), 2, 2).unwrap();
         assert_eq!(page.len(), 2);
         assert_eq!(page[0].number, "+1003");
-        assert_eq!(s.segment_numbers(&Segment { city: Some("lyon".into()), ..Segment::default() }).unwrap(), ["+1003", "+1004"]);
+        assert_eq!(
+            s.segment_numbers(&Segment {
+                city: Some("lyon".into()),
+                ..Segment::default()
+            })
+            .unwrap(),
+            ["+1003", "+1004"]
+        );
         let c = s.member_counts().unwrap();
         assert_eq!((c.active, c.pending_confirmation, c.opted_out), (3, 1, 0));
     }
@@ -649,8 +746,13 @@ mod tests {
     #[test]
     fn import_is_all_or_nothing_and_names_the_row() {
         let s = Store::open_in_memory().unwrap();
-        s.add_member(&nm("+2003", "A", &[], 1), ConsentSource::Cli, 1).unwrap();
-        let rows = vec![nm("+2001", "A", &["t"], 1), nm("+2002", "A", &[], 1), nm("+2003", "A", &[], 1)];
+        s.add_member(&nm("+2003", "A", &[], 1), ConsentSource::Cli, 1)
+            .unwrap();
+        let rows = vec![
+            nm("+2001", "A", &["t"], 1),
+            nm("+2002", "A", &[], 1),
+            nm("+2003", "A", &[], 1),
+        ];
         match s.import_members(&rows, 5).unwrap_err() {
             StoreError::ImportConflict { index, number, .. } => {
                 assert_eq!(index, 2);
@@ -662,37 +764,79 @@ mod tests {
         assert!(s.consent_history("+2001").unwrap().is_empty());
         // Duplicate inside the file.
         let rows = vec![nm("+2001", "A", &[], 1), nm("+2001", "B", &[], 1)];
-        assert!(matches!(s.import_members(&rows, 5), Err(StoreError::ImportConflict { index: 1, .. })));
+        assert!(matches!(
+            s.import_members(&rows, 5),
+            Err(StoreError::ImportConflict { index: 1, .. })
+        ));
         // Invalid number is reported before touching the database.
         let rows = vec![nm("+2001", "A", &[], 1), nm("", "B", &[], 1)];
-        assert!(matches!(s.import_members(&rows, 5), Err(StoreError::ImportConflict { index: 1, .. })));
+        assert!(matches!(
+            s.import_members(&rows, 5),
+            Err(StoreError::ImportConflict { index: 1, .. })
+        ));
         // A clean file imports fully; a suppressed number comes in opted out.
-        s.record_consent("+2002", ConsentEvent::OptedOut, Some("STOP"), ConsentSource::Sms, 3).unwrap();
+        s.record_consent(
+            "+2002",
+            ConsentEvent::OptedOut,
+            Some("STOP"),
+            ConsentSource::Sms,
+            3,
+        )
+        .unwrap();
         let rows = vec![nm("+2001", "A", &["t"], 1), nm("+2002", "A", &[], 1)];
         let r = s.import_members(&rows, 5).unwrap();
-        assert_eq!(r, ImportReport { inserted: 2, suppressed: 1 });
-        assert_eq!(s.member("+2002").unwrap().unwrap().status, MemberStatus::OptedOut);
+        assert_eq!(
+            r,
+            ImportReport {
+                inserted: 2,
+                suppressed: 1
+            }
+        );
+        assert_eq!(
+            s.member("+2002").unwrap().unwrap().status,
+            MemberStatus::OptedOut
+        );
         assert_eq!(s.member("+2001").unwrap().unwrap().tags, ["t"]);
     }
 
     #[test]
     fn import_of_many_rows_is_one_transaction() {
         let s = Store::open_in_memory().unwrap();
-        let rows: Vec<_> = (0..5000).map(|i| nm(&format!("+3{i:08}"), "C", &["bulk"], i)).collect();
+        let rows: Vec<_> = (0..5000)
+            .map(|i| nm(&format!("+3{i:08}"), "C", &["bulk"], i))
+            .collect();
         let started = std::time::Instant::now();
         assert_eq!(s.import_members(&rows, 1).unwrap().inserted, 5000);
         eprintln!("imported 5000 members in {:?}", started.elapsed());
-        assert_eq!(s.count_members(&Segment { tags: vec!["bulk".into()], ..Segment::default() }).unwrap(), 5000);
+        assert_eq!(
+            s.count_members(&Segment {
+                tags: vec!["bulk".into()],
+                ..Segment::default()
+            })
+            .unwrap(),
+            5000
+        );
     }
 
     #[test]
     fn stop_suppresses_cancels_and_survives_removal_until_start() {
         let s = Store::open_in_memory().unwrap();
         let n = "+4001";
-        s.add_member(&nm(n, "A", &[], 1), ConsentSource::Sms, 1).unwrap();
-        let bulk = s.enqueue(&NewOutbox::new(n, "news", OutboxKind::Bulk, 2)).unwrap();
+        s.add_member(&nm(n, "A", &[], 1), ConsentSource::Sms, 1)
+            .unwrap();
+        let bulk = s
+            .enqueue(&NewOutbox::new(n, "news", OutboxKind::Bulk, 2))
+            .unwrap();
         assert!(!s.opted_out(n).unwrap());
-        let cancelled = s.record_consent(n, ConsentEvent::OptedOut, Some("stop"), ConsentSource::Sms, 10).unwrap();
+        let cancelled = s
+            .record_consent(
+                n,
+                ConsentEvent::OptedOut,
+                Some("stop"),
+                ConsentSource::Sms,
+                10,
+            )
+            .unwrap();
         assert_eq!(cancelled, 1);
         assert!(s.opted_out(n).unwrap());
         let row = s.outbox_row(bulk).unwrap();
@@ -701,13 +845,23 @@ mod tests {
         assert_eq!(s.member(n).unwrap().unwrap().status, MemberStatus::OptedOut);
         // Removing and re-adding does not lift the opt-out; neither does `confirmed`.
         s.remove_member(n, ConsentSource::Cli, 11).unwrap();
-        let m = s.add_member(&nm(n, "A", &[], 12), ConsentSource::Cli, 12).unwrap();
+        let m = s
+            .add_member(&nm(n, "A", &[], 12), ConsentSource::Cli, 12)
+            .unwrap();
         assert_eq!(m.status, MemberStatus::OptedOut);
-        s.record_consent(n, ConsentEvent::Confirmed, None, ConsentSource::Sms, 13).unwrap();
+        s.record_consent(n, ConsentEvent::Confirmed, None, ConsentSource::Sms, 13)
+            .unwrap();
         assert!(s.opted_out(n).unwrap());
         assert_eq!(s.member(n).unwrap().unwrap().status, MemberStatus::OptedOut);
         // START lifts it.
-        s.record_consent(n, ConsentEvent::OptedIn, Some("START"), ConsentSource::Sms, 14).unwrap();
+        s.record_consent(
+            n,
+            ConsentEvent::OptedIn,
+            Some("START"),
+            ConsentSource::Sms,
+            14,
+        )
+        .unwrap();
         assert!(!s.opted_out(n).unwrap());
         assert_eq!(s.member(n).unwrap().unwrap().status, MemberStatus::Active);
         assert_eq!(s.consent_history(n).unwrap().len(), 6);
@@ -718,9 +872,22 @@ mod tests {
         let s = Store::open_in_memory().unwrap();
         let mut m = nm("+5001", "A", &[], 1);
         m.status = None;
-        assert_eq!(s.add_member(&m, ConsentSource::Sms, 1).unwrap().status, MemberStatus::PendingConfirmation);
-        s.record_consent("+5001", ConsentEvent::Confirmed, Some("YES"), ConsentSource::Sms, 2).unwrap();
-        assert_eq!(s.member("+5001").unwrap().unwrap().status, MemberStatus::Active);
+        assert_eq!(
+            s.add_member(&m, ConsentSource::Sms, 1).unwrap().status,
+            MemberStatus::PendingConfirmation
+        );
+        s.record_consent(
+            "+5001",
+            ConsentEvent::Confirmed,
+            Some("YES"),
+            ConsentSource::Sms,
+            2,
+        )
+        .unwrap();
+        assert_eq!(
+            s.member("+5001").unwrap().unwrap().status,
+            MemberStatus::Active
+        );
     }
 
     #[test]
@@ -741,6 +908,9 @@ mod tests {
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap();
-        assert!(all.iter().any(|d| d.contains("PRIMARY KEY")), "{plan} / {all:?}");
+        assert!(
+            all.iter().any(|d| d.contains("PRIMARY KEY")),
+            "{plan} / {all:?}"
+        );
     }
 }

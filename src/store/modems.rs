@@ -80,7 +80,15 @@ impl Store {
                      iccid = excluded.iccid, imsi = excluded.imsi, imei = excluded.imei,
                      own_number = excluded.own_number, profile = excluded.profile,
                      last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at",
-                params![id.name, id.iccid, id.imsi, id.imei, id.own_number, id.profile, now],
+                params![
+                    id.name,
+                    id.iccid,
+                    id.imsi,
+                    id.imei,
+                    id.own_number,
+                    id.profile,
+                    now
+                ],
             )
             .ctx("upserting a modem")?;
             Ok(())
@@ -95,7 +103,13 @@ impl Store {
                     "UPDATE modems SET registration = ?2, signal = ?3, operator = ?4,
                                        last_seen_at = ?5, updated_at = ?5
                      WHERE name = ?1",
-                    params![name, status.registration, status.signal, status.operator, now],
+                    params![
+                        name,
+                        status.registration,
+                        status.signal,
+                        status.operator,
+                        now
+                    ],
                 )
                 .ctx("updating modem status")?;
             not_found_if_zero(n, name)
@@ -208,10 +222,17 @@ mod tests {
         assert!(!m0.enabled);
         assert_eq!(m0.disabled_reason.as_deref(), Some("hung"));
         assert_eq!(m0.last_seen_at, Some(40));
-        assert_eq!(s.modem_by_iccid("8902").unwrap().unwrap().identity.name, "m1");
-        assert_eq!(s.modem_by_imsi("31001").unwrap().unwrap().identity.name, "m0");
+        assert_eq!(
+            s.modem_by_iccid("8902").unwrap().unwrap().identity.name,
+            "m1"
+        );
+        assert_eq!(
+            s.modem_by_imsi("31001").unwrap().unwrap().identity.name,
+            "m0"
+        );
         assert!(s.modem_by_imsi("nope").unwrap().is_none());
-        s.set_modem_enabled("m0", true, Some("ignored"), 50).unwrap();
+        s.set_modem_enabled("m0", true, Some("ignored"), 50)
+            .unwrap();
         let m0 = s.modem("m0").unwrap().unwrap();
         assert!(m0.enabled && m0.disabled_reason.is_none());
         assert_eq!(s.modems().unwrap().len(), 2);

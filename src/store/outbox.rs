@@ -72,7 +72,10 @@ impl OutboxState {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            OutboxState::Delivered | OutboxState::Failed | OutboxState::Expired | OutboxState::Cancelled
+            OutboxState::Delivered
+                | OutboxState::Failed
+                | OutboxState::Expired
+                | OutboxState::Cancelled
         )
     }
 }
@@ -427,7 +430,12 @@ fn settle_delivery(tx: &Transaction<'_>, id: i64, now: i64) -> Result<OutboxStat
     if !matches!(state, OutboxState::Sent | OutboxState::InDoubt) {
         return Ok(state);
     }
-    let (total, delivered, failed_status, last_delivery): (Option<i64>, i64, Option<i64>, Option<i64>) = tx
+    let (total, delivered, failed_status, last_delivery): (
+        Option<i64>,
+        i64,
+        Option<i64>,
+        Option<i64>,
+    ) = tx
         .query_row(
             "SELECT max(total),
                     count(*) FILTER (WHERE delivered_at IS NOT NULL),
@@ -461,27 +469,54 @@ fn settle_delivery(tx: &Transaction<'_>, id: i64, now: i64) -> Result<OutboxStat
     Ok(state)
 }
 
+/// Inserts outbox rows inside one transaction with statements prepared once (this is the hot
+/// loop of a 100k-recipient broadcast).
 struct Inserter<'t> {
     tx: &'t Transaction<'t>,
+    suppressed: rusqlite::Statement<'t>,
+    insert: rusqlite::Statement<'t>,
     broadcasts: HashMap<i64, Option<BroadcastState>>,
 }
 
 impl<'t> Inserter<'t> {
-    /// Inserts one row; returns `Some(id)` or `None` when the (broadcast, number) pair exists.
-    fn insert(&mut self, m: &NewOutbox) -> Result<Option<i64>> {
+    fn new(tx: &'t Transaction<'t>) -> Result<Self> {
+        Ok(Inserter {
+            tx,
+            suppressed: tx
+                .prepare("SELECT EXISTS (SELECT 1 FROM opt_outs WHERE number = ?1)")
+                .ctx("enqueueing")?,
+            insert: tx
+                .prepare(
+                    "INSERT INTO outbox (to_number, text, kind, priority, broadcast_id, modem_pref,
+                                         created_at, not_before, expires_at, state, held,
+                                         last_error, finished_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                     ON CONFLICT (broadcast_id, to_number) DO NOTHING",
+                )
+                .ctx("enqueueing")?,
+            broadcasts: HashMap::new(),
+        })
+    }
+
+    /// Inserts one row (into `broadcast`, overriding the row's own, when given); returns
+    /// `Some(id)`, or `None` when the (broadcast, number) pair already exists.
+    fn insert(&mut self, m: &NewOutbox, broadcast: Option<i64>) -> Result<Option<i64>> {
         if m.to_number.trim().is_empty() {
             return Err(StoreError::InvalidArgument("empty recipient number".into()));
         }
+        let broadcast_id = broadcast.or(m.broadcast_id);
         let mut state = OutboxState::Queued;
         let mut held = false;
         let mut error: Option<&str> = None;
-        if let Some(b) = m.broadcast_id {
+        if let Some(b) = broadcast_id {
             let bstate = match self.broadcasts.get(&b) {
                 Some(s) => *s,
                 None => {
                     let s: Option<BroadcastState> = self
                         .tx
-                        .query_row("SELECT state FROM broadcasts WHERE id = ?1", [b], |r| r.get(0))
+                        .query_row("SELECT state FROM broadcasts WHERE id = ?1", [b], |r| {
+                            r.get(0)
+                        })
                         .optional()
                         .ctx("reading a broadcast")?;
                     self.broadcasts.insert(b, s);
@@ -505,9 +540,8 @@ impl<'t> Inserter<'t> {
         }
         if m.kind != OutboxKind::Compliance {
             let suppressed: bool = self
-                .tx
-                .prepare_cached("SELECT EXISTS (SELECT 1 FROM opt_outs WHERE number = ?1)")
-                .and_then(|mut st| st.query_row([&m.to_number], |r| r.get(0)))
+                .suppressed
+                .query_row([&m.to_number], |r| r.get(0))
                 .ctx("checking the suppression list")?;
             if suppressed {
                 state = OutboxState::Cancelled;
@@ -516,31 +550,22 @@ impl<'t> Inserter<'t> {
         }
         let finished = (state != OutboxState::Queued).then_some(m.created_at);
         let n = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO outbox (to_number, text, kind, priority, broadcast_id, modem_pref,
-                                     created_at, not_before, expires_at, state, held, last_error,
-                                     finished_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-                 ON CONFLICT (broadcast_id, to_number) DO NOTHING",
-            )
-            .and_then(|mut st| {
-                st.execute(params![
-                    m.to_number,
-                    m.text,
-                    m.kind,
-                    m.priority,
-                    m.broadcast_id,
-                    m.modem_pref,
-                    m.created_at,
-                    m.not_before,
-                    m.expires_at,
-                    state,
-                    held,
-                    error,
-                    finished
-                ])
-            })
+            .insert
+            .execute(params![
+                m.to_number,
+                m.text,
+                m.kind,
+                m.priority,
+                broadcast_id,
+                m.modem_pref,
+                m.created_at,
+                m.not_before,
+                m.expires_at,
+                state,
+                held,
+                error,
+                finished
+            ])
             .ctx("enqueueing")?;
         Ok((n > 0).then(|| self.tx.last_insert_rowid()))
     }
@@ -565,11 +590,8 @@ impl Store {
     /// A non-compliance message to a suppressed number is stored as `cancelled` (`opted_out`).
     pub fn enqueue(&self, m: &NewOutbox) -> Result<i64> {
         self.write("enqueueing", |tx| {
-            let mut ins = Inserter {
-                tx,
-                broadcasts: HashMap::new(),
-            };
-            let id = match ins.insert(m)? {
+            let mut ins = Inserter::new(tx)?;
+            let id = match ins.insert(m, None)? {
                 Some(id) => id,
                 None => tx
                     .query_row(
@@ -588,13 +610,10 @@ impl Store {
     /// already exists are skipped. Returns how many rows were inserted.
     pub fn enqueue_many(&self, rows: &[NewOutbox]) -> Result<usize> {
         self.write("enqueueing many", |tx| {
-            let mut ins = Inserter {
-                tx,
-                broadcasts: HashMap::new(),
-            };
+            let mut ins = Inserter::new(tx)?;
             let mut inserted = 0;
             for m in rows {
-                inserted += usize::from(ins.insert(m)?.is_some());
+                inserted += usize::from(ins.insert(m, None)?.is_some());
             }
             ins.refresh_totals()?;
             Ok(inserted)
@@ -624,15 +643,10 @@ impl Store {
             )
             .ctx("creating a broadcast")?;
             let id = tx.last_insert_rowid();
-            let mut ins = Inserter {
-                tx,
-                broadcasts: HashMap::new(),
-            };
+            let mut ins = Inserter::new(tx)?;
             let mut inserted = 0;
             for m in rows {
-                let mut m = m.clone();
-                m.broadcast_id = Some(id);
-                inserted += usize::from(ins.insert(&m)?.is_some());
+                inserted += usize::from(ins.insert(m, Some(id))?.is_some());
             }
             ins.refresh_totals()?;
             Ok((id, inserted))
@@ -644,29 +658,43 @@ impl Store {
     /// preference, preferring this modem, or preferring a modem that is unknown or disabled.
     /// On the way, expired rows become `expired` and rows to suppressed numbers become
     /// `cancelled` (`opted_out`); neither is ever returned. The returned row is `claimed`.
-    pub fn claim_next(&self, modem: &str, now: i64, filter: &ClaimFilter) -> Result<Option<OutboxRow>> {
+    pub fn claim_next(
+        &self,
+        modem: &str,
+        now: i64,
+        filter: &ClaimFilter,
+    ) -> Result<Option<OutboxRow>> {
         let kinds: Vec<OutboxKind> = if filter.kinds.is_empty() {
             OutboxKind::ALL.to_vec()
         } else {
             filter.kinds.clone()
         };
         // Pad to four bound values so the statement text (and its cache entry) never changes.
-        let k = |i: usize| kinds.get(i).or(kinds.first()).copied().unwrap_or(OutboxKind::Compliance);
+        let k = |i: usize| {
+            kinds
+                .get(i)
+                .or(kinds.first())
+                .copied()
+                .unwrap_or(OutboxKind::Compliance)
+        };
         let min_priority = filter.min_priority.unwrap_or(i64::MIN);
         self.write("claiming", |tx| {
             loop {
                 let candidate = tx
                     .prepare_cached(CLAIM_CANDIDATE_SQL)
                     .and_then(|mut st| {
-                        st.query_row(params![now, modem, min_priority, k(0), k(1), k(2), k(3)], |r| {
-                            Ok((
-                                r.get::<_, i64>(0)?,
-                                r.get::<_, OutboxKind>(1)?,
-                                r.get::<_, Option<i64>>(2)?,
-                                r.get::<_, i64>(3)?,
-                                r.get::<_, Option<i64>>(4)?,
-                            ))
-                        })
+                        st.query_row(
+                            params![now, modem, min_priority, k(0), k(1), k(2), k(3)],
+                            |r| {
+                                Ok((
+                                    r.get::<_, i64>(0)?,
+                                    r.get::<_, OutboxKind>(1)?,
+                                    r.get::<_, Option<i64>>(2)?,
+                                    r.get::<_, i64>(3)?,
+                                    r.get::<_, Option<i64>>(4)?,
+                                ))
+                            },
+                        )
                         .optional()
                     })
                     .ctx("claiming")?;
@@ -717,7 +745,9 @@ impl Store {
     /// `mr`, and counts it in the send log (rate limits). Repeating a part replaces its record.
     pub fn record_part_sent(&self, id: i64, part: u8, total: u8, mr: u8, now: i64) -> Result<()> {
         if part == 0 || total == 0 || part > total {
-            return Err(StoreError::InvalidArgument(format!("part {part} of {total}")));
+            return Err(StoreError::InvalidArgument(format!(
+                "part {part} of {total}"
+            )));
         }
         self.write("recording a sent part", |tx| {
             let (state, modem, to): (OutboxState, Option<String>, String) = tx
@@ -901,7 +931,11 @@ impl Store {
     /// in flight when it stopped, so it becomes `in_doubt` (reason recorded); then kinds the
     /// policy resends go back to `queued`. Recorded parts are kept, so a resend can skip parts
     /// the modem already accepted (see [`Store::outbox_parts`]).
-    pub fn recover_after_restart(&self, policy: &RecoveryPolicy, now: i64) -> Result<RecoveryReport> {
+    pub fn recover_after_restart(
+        &self,
+        policy: &RecoveryPolicy,
+        now: i64,
+    ) -> Result<RecoveryReport> {
         self.write("recovering the outbox", |tx| {
             let claimed: Vec<(i64, OutboxKind)> = tx
                 .prepare("SELECT id, kind FROM outbox WHERE state = 'claimed' ORDER BY id")
@@ -993,7 +1027,11 @@ impl Store {
     /// One outbox row.
     pub fn outbox_row(&self, id: i64) -> Result<OutboxRow> {
         self.conn()
-            .query_row(&format!("SELECT {ROW_COLUMNS} FROM outbox WHERE id = ?1"), [id], row_from)
+            .query_row(
+                &format!("SELECT {ROW_COLUMNS} FROM outbox WHERE id = ?1"),
+                [id],
+                row_from,
+            )
             .optional()
             .ctx("reading an outbox row")?
             .ok_or_else(|| StoreError::NotFound {
@@ -1099,13 +1137,20 @@ impl Store {
 
     /// scheduled | running → paused; its queued rows are held (not claimable).
     pub fn pause_broadcast(&self, id: i64, now: i64) -> Result<()> {
-        self.broadcast_transition(id, now, "pause", &["scheduled", "running"], "paused", |tx| {
-            tx.execute(
-                "UPDATE outbox SET held = 1 WHERE broadcast_id = ?1 AND state = 'queued'",
-                [id],
-            )
-            .map(drop)
-        })
+        self.broadcast_transition(
+            id,
+            now,
+            "pause",
+            &["scheduled", "running"],
+            "paused",
+            |tx| {
+                tx.execute(
+                    "UPDATE outbox SET held = 1 WHERE broadcast_id = ?1 AND state = 'queued'",
+                    [id],
+                )
+                .map(drop)
+            },
+        )
     }
 
     /// paused → running; its rows become claimable again.
@@ -1150,7 +1195,9 @@ impl Store {
     ) -> Result<()> {
         self.write("changing a broadcast", |tx| {
             let state: BroadcastState = tx
-                .query_row("SELECT state FROM broadcasts WHERE id = ?1", [id], |r| r.get(0))
+                .query_row("SELECT state FROM broadcasts WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
                 .optional()
                 .ctx("changing a broadcast")?
                 .ok_or_else(|| StoreError::NotFound {

@@ -51,8 +51,11 @@ impl Store {
     /// Deletes send-log rows older than [`SEND_LOG_RETENTION_MS`] before `now`. Returns how many.
     pub fn prune_send_log(&self, now: i64) -> Result<usize> {
         self.write("pruning the send log", |tx| {
-            tx.execute("DELETE FROM send_log WHERE at < ?1", [now - SEND_LOG_RETENTION_MS])
-                .ctx("pruning the send log")
+            tx.execute(
+                "DELETE FROM send_log WHERE at < ?1",
+                [now - SEND_LOG_RETENTION_MS],
+            )
+            .ctx("pruning the send log")
         })
     }
 }
@@ -67,8 +70,12 @@ mod tests {
     const DAY: i64 = 24 * HOUR;
 
     fn send(s: &Store, modem: &str, to: &str, parts: u8, at: i64) {
-        s.enqueue(&NewOutbox::new(to, "x", OutboxKind::Direct, at)).unwrap();
-        let row = s.claim_next(modem, at, &ClaimFilter::default()).unwrap().unwrap();
+        s.enqueue(&NewOutbox::new(to, "x", OutboxKind::Direct, at))
+            .unwrap();
+        let row = s
+            .claim_next(modem, at, &ClaimFilter::default())
+            .unwrap()
+            .unwrap();
         for p in 1..=parts {
             s.record_part_sent(row.id, p, parts, p, at).unwrap();
         }

@@ -12,7 +12,8 @@ use rusqlite::Connection;
 use super::{Result, SqlContext, StoreError};
 
 /// The migrations, in order. Index `i` moves the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[(&str, &str)] = &[("0001_initial", include_str!("migrations/0001_initial.sql"))];
+pub const MIGRATIONS: &[(&str, &str)] =
+    &[("0001_initial", include_str!("migrations/0001_initial.sql"))];
 
 /// Brings the database up to the newest schema this build knows.
 pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {

@@ -19,7 +19,8 @@ fn send(s: &Store, modem: &str, now: i64, mrs: &[u8]) -> OutboxRow {
     let row = s.claim_next(modem, now, &ANY).unwrap().expect("a due row");
     let total = mrs.len() as u8;
     for (i, &mr) in mrs.iter().enumerate() {
-        s.record_part_sent(row.id, i as u8 + 1, total, mr, now).unwrap();
+        s.record_part_sent(row.id, i as u8 + 1, total, mr, now)
+            .unwrap();
     }
     s.mark_sent(row.id, now).unwrap();
     row
@@ -35,13 +36,22 @@ fn claim_order_priority_then_due_time_then_age() {
     later.not_before = 1_000;
     let later = s.enqueue(&later).unwrap();
     let compliance = s.enqueue(&msg("+5", OutboxKind::Compliance, 50)).unwrap();
-    let order: Vec<i64> = std::iter::from_fn(|| s.claim_next("m0", 100, &ANY).unwrap().map(|r| r.id)).collect();
+    let order: Vec<i64> =
+        std::iter::from_fn(|| s.claim_next("m0", 100, &ANY).unwrap().map(|r| r.id)).collect();
     assert_eq!(order, [compliance, reply, direct, bulk]);
     // Not due until 1_000.
     assert!(s.claim_next("m0", 999, &ANY).unwrap().is_none());
     let row = s.claim_next("m0", 1_000, &ANY).unwrap().unwrap();
     assert_eq!(row.id, later);
-    assert_eq!((row.state, row.claimed_by.as_deref(), row.claimed_at, row.attempts), (OutboxState::Claimed, Some("m0"), Some(1_000), 1));
+    assert_eq!(
+        (
+            row.state,
+            row.claimed_by.as_deref(),
+            row.claimed_at,
+            row.attempts
+        ),
+        (OutboxState::Claimed, Some("m0"), Some(1_000), 1)
+    );
 }
 
 #[test]
@@ -49,9 +59,15 @@ fn claim_filter_limits_kinds_and_priority() {
     let s = Store::open_in_memory().unwrap();
     let bulk = s.enqueue(&msg("+1", OutboxKind::Bulk, 1)).unwrap();
     let reply = s.enqueue(&msg("+2", OutboxKind::Reply, 2)).unwrap();
-    let only_bulk = ClaimFilter { kinds: vec![OutboxKind::Bulk], ..ClaimFilter::default() };
+    let only_bulk = ClaimFilter {
+        kinds: vec![OutboxKind::Bulk],
+        ..ClaimFilter::default()
+    };
     assert_eq!(s.claim_next("m0", 5, &only_bulk).unwrap().unwrap().id, bulk);
-    let high = ClaimFilter { min_priority: Some(OutboxKind::Reply.default_priority() + 1), ..ClaimFilter::default() };
+    let high = ClaimFilter {
+        min_priority: Some(OutboxKind::Reply.default_priority() + 1),
+        ..ClaimFilter::default()
+    };
     assert!(s.claim_next("m0", 5, &high).unwrap().is_none());
     assert_eq!(s.claim_next("m0", 5, &ANY).unwrap().unwrap().id, reply);
 }
@@ -60,13 +76,21 @@ fn claim_filter_limits_kinds_and_priority() {
 fn modem_preference_is_sticky_but_fails_over_when_disabled() {
     let s = Store::open_in_memory().unwrap();
     for name in ["m0", "m1"] {
-        s.upsert_modem(&ModemIdentity { name: name.into(), ..ModemIdentity::default() }, 1).unwrap();
+        s.upsert_modem(
+            &ModemIdentity {
+                name: name.into(),
+                ..ModemIdentity::default()
+            },
+            1,
+        )
+        .unwrap();
     }
     let mut m = msg("+1", OutboxKind::Reply, 1);
     m.modem_pref = Some("m1".into());
     let id = s.enqueue(&m).unwrap();
     assert!(s.claim_next("m0", 5, &ANY).unwrap().is_none());
-    s.set_modem_enabled("m1", false, Some("unplugged"), 6).unwrap();
+    s.set_modem_enabled("m1", false, Some("unplugged"), 6)
+        .unwrap();
     assert_eq!(s.claim_next("m0", 7, &ANY).unwrap().unwrap().id, id);
     // A preference for a modem nobody knows does not strand the row either.
     let mut m = msg("+2", OutboxKind::Reply, 1);
@@ -86,7 +110,10 @@ fn expired_rows_are_never_claimed() {
     let b = s.enqueue(&b).unwrap();
     assert_eq!(s.claim_next("m0", 100, &ANY).unwrap().unwrap().id, b);
     let row = s.outbox_row(old).unwrap();
-    assert_eq!((row.state, row.last_error.as_deref()), (OutboxState::Expired, Some("ttl")));
+    assert_eq!(
+        (row.state, row.last_error.as_deref()),
+        (OutboxState::Expired, Some("ttl"))
+    );
     let mut c = msg("+3", OutboxKind::Bulk, 1);
     c.expires_at = Some(200);
     let c = s.enqueue(&c).unwrap();
@@ -111,11 +138,20 @@ fn opted_out_rows_are_never_claimed() {
     let other = s.enqueue(&msg("+15550010", OutboxKind::Bulk, 2)).unwrap();
     let confirmation = s.enqueue(&msg(n, OutboxKind::Compliance, 6)).unwrap();
     let direct_after = s.enqueue(&msg(n, OutboxKind::Direct, 7)).unwrap();
-    let claimed: Vec<i64> = std::iter::from_fn(|| s.claim_next("m0", 10, &ANY).unwrap().map(|r| r.id)).collect();
-    assert_eq!(claimed, [confirmation, other], "only the STOP confirmation goes to {n}");
+    let claimed: Vec<i64> =
+        std::iter::from_fn(|| s.claim_next("m0", 10, &ANY).unwrap().map(|r| r.id)).collect();
+    assert_eq!(
+        claimed,
+        [confirmation, other],
+        "only the STOP confirmation goes to {n}"
+    );
     for id in [bulk, old_compliance, direct_after] {
         let row = s.outbox_row(id).unwrap();
-        assert_eq!((row.state, row.last_error.as_deref()), (OutboxState::Cancelled, Some("opted_out")), "row {id}");
+        assert_eq!(
+            (row.state, row.last_error.as_deref()),
+            (OutboxState::Cancelled, Some("opted_out")),
+            "row {id}"
+        );
     }
 }
 
@@ -125,47 +161,115 @@ fn stop_then_confirmation_is_the_only_send() {
     let n = "+15550011";
     s.enqueue(&msg(n, OutboxKind::Reply, 1)).unwrap();
     s.enqueue(&msg(n, OutboxKind::Compliance, 1)).unwrap();
-    assert_eq!(s.record_consent(n, ConsentEvent::OptedOut, Some("STOP"), ConsentSource::Sms, 10).unwrap(), 2);
+    assert_eq!(
+        s.record_consent(
+            n,
+            ConsentEvent::OptedOut,
+            Some("STOP"),
+            ConsentSource::Sms,
+            10
+        )
+        .unwrap(),
+        2
+    );
     let conf = s.enqueue(&msg(n, OutboxKind::Compliance, 10)).unwrap();
-    assert_eq!(s.claim_next("m0", 11, &ANY).unwrap().map(|r| r.id), Some(conf));
+    assert_eq!(
+        s.claim_next("m0", 11, &ANY).unwrap().map(|r| r.id),
+        Some(conf)
+    );
     assert!(s.claim_next("m0", 11, &ANY).unwrap().is_none());
-    s.record_consent(n, ConsentEvent::OptedIn, Some("START"), ConsentSource::Sms, 20).unwrap();
+    s.record_consent(
+        n,
+        ConsentEvent::OptedIn,
+        Some("START"),
+        ConsentSource::Sms,
+        20,
+    )
+    .unwrap();
     let again = s.enqueue(&msg(n, OutboxKind::Reply, 21)).unwrap();
-    assert_eq!(s.claim_next("m0", 22, &ANY).unwrap().map(|r| r.id), Some(again));
+    assert_eq!(
+        s.claim_next("m0", 22, &ANY).unwrap().map(|r| r.id),
+        Some(again)
+    );
 }
 
 #[test]
 fn lifecycle_parts_and_delivery_reports() {
     let s = Store::open_in_memory().unwrap();
-    let id = s.enqueue(&msg("+33612345678", OutboxKind::Direct, 1)).unwrap();
+    let id = s
+        .enqueue(&msg("+33612345678", OutboxKind::Direct, 1))
+        .unwrap();
     let row = s.claim_next("m0", 2, &ANY).unwrap().unwrap();
     s.set_concat_ref(id, 0xBEEF).unwrap();
     s.record_part_sent(id, 1, 2, 17, 3).unwrap();
     // A report for part 1 may arrive before part 2 is even sent.
-    let r = s.status_report("m0", 17, "0612345678", 0x00, 4).unwrap().unwrap();
-    assert_eq!(r, ReportMatch { outbox_id: id, part: 1, state: OutboxState::Claimed });
+    let r = s
+        .status_report("m0", 17, "0612345678", 0x00, 4)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        r,
+        ReportMatch {
+            outbox_id: id,
+            part: 1,
+            state: OutboxState::Claimed
+        }
+    );
     s.record_part_sent(id, 2, 2, 18, 5).unwrap();
     assert_eq!(s.mark_sent(id, 6).unwrap(), OutboxState::Sent);
     // Temporary error: still sent.
-    let r = s.status_report("m0", 18, "+33612345678", 0x21, 7).unwrap().unwrap();
+    let r = s
+        .status_report("m0", 18, "+33612345678", 0x21, 7)
+        .unwrap()
+        .unwrap();
     assert_eq!(r.state, OutboxState::Sent);
-    let r = s.status_report("m0", 18, "+33612345678", 0x00, 8).unwrap().unwrap();
+    let r = s
+        .status_report("m0", 18, "+33612345678", 0x00, 8)
+        .unwrap()
+        .unwrap();
     assert_eq!(r.state, OutboxState::Delivered);
     let row2 = s.outbox_row(id).unwrap();
-    assert_eq!((row2.delivered_at, row2.sent_at, row2.concat_ref), (Some(8), Some(6), Some(0xBEEF)));
+    assert_eq!(
+        (row2.delivered_at, row2.sent_at, row2.concat_ref),
+        (Some(8), Some(6), Some(0xBEEF))
+    );
     assert_eq!(row.attempts, 1);
     let parts = s.outbox_parts(id).unwrap();
-    assert_eq!(parts.iter().map(|p| (p.part, p.mr, p.report_status)).collect::<Vec<_>>(), [(1, 17, Some(0)), (2, 18, Some(0))]);
+    assert_eq!(
+        parts
+            .iter()
+            .map(|p| (p.part, p.mr, p.report_status))
+            .collect::<Vec<_>>(),
+        [(1, 17, Some(0)), (2, 18, Some(0))]
+    );
     // Unknown MR, other modem, or other recipient: no match.
-    assert!(s.status_report("m0", 99, "+33612345678", 0, 9).unwrap().is_none());
-    assert!(s.status_report("m1", 17, "+33612345678", 0, 9).unwrap().is_none());
-    assert!(s.status_report("m0", 17, "+4915112345678", 0, 9).unwrap().is_none());
+    assert!(
+        s.status_report("m0", 99, "+33612345678", 0, 9)
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.status_report("m1", 17, "+33612345678", 0, 9)
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.status_report("m0", 17, "+4915112345678", 0, 9)
+            .unwrap()
+            .is_none()
+    );
     // Permanent failure report.
     s.enqueue(&msg("+15550002", OutboxKind::Bulk, 10)).unwrap();
     let f = send(&s, "m0", 11, &[40]);
-    let r = s.status_report("m0", 40, "+15550002", 0x41, 12).unwrap().unwrap();
+    let r = s
+        .status_report("m0", 40, "+15550002", 0x41, 12)
+        .unwrap()
+        .unwrap();
     assert_eq!(r.state, OutboxState::Failed);
-    assert_eq!(s.outbox_row(f.id).unwrap().last_error.as_deref(), Some("status report TP-ST 0x41"));
+    assert_eq!(
+        s.outbox_row(f.id).unwrap().last_error.as_deref(),
+        Some("status report TP-ST 0x41")
+    );
 }
 
 #[test]
@@ -184,12 +288,31 @@ fn status_report_matching_survives_mr_wrap() {
     assert_eq!(r.outbox_id, ids[261]);
     assert_eq!(s.outbox_row(ids[5]).unwrap().state, OutboxState::Sent);
     // MR 100 was used only once (message 100): no wrap ambiguity.
-    assert_eq!(s.status_report("m0", 100, to, 0, 10_000).unwrap().unwrap().outbox_id, ids[100]);
+    assert_eq!(
+        s.status_report("m0", 100, to, 0, 10_000)
+            .unwrap()
+            .unwrap()
+            .outbox_id,
+        ids[100]
+    );
     // Same MR on a different recipient is told apart by the number.
-    s.enqueue(&msg("+15550200", OutboxKind::Direct, 20_000)).unwrap();
+    s.enqueue(&msg("+15550200", OutboxKind::Direct, 20_000))
+        .unwrap();
     let other = send(&s, "m0", 20_001, &[5]);
-    assert_eq!(s.status_report("m0", 5, to, 0, 20_002).unwrap().unwrap().outbox_id, ids[261]);
-    assert_eq!(s.status_report("m0", 5, "+15550200", 0, 20_002).unwrap().unwrap().outbox_id, other.id);
+    assert_eq!(
+        s.status_report("m0", 5, to, 0, 20_002)
+            .unwrap()
+            .unwrap()
+            .outbox_id,
+        ids[261]
+    );
+    assert_eq!(
+        s.status_report("m0", 5, "+15550200", 0, 20_002)
+            .unwrap()
+            .unwrap()
+            .outbox_id,
+        other.id
+    );
     // Reports older than the window do not match.
     let late = 1_000 + STATUS_REPORT_WINDOW_MS + 1_000;
     assert!(s.status_report("m0", 100, to, 0, late).unwrap().is_none());
@@ -199,12 +322,26 @@ fn status_report_matching_survives_mr_wrap() {
 fn retry_fail_cancel_and_invalid_transitions() {
     let s = Store::open_in_memory().unwrap();
     let id = s.enqueue(&msg("+1", OutboxKind::Reply, 1)).unwrap();
-    assert!(matches!(s.mark_sent(id, 2), Err(StoreError::InvalidTransition { .. })));
-    assert!(matches!(s.record_part_sent(id, 1, 1, 0, 2), Err(StoreError::InvalidTransition { .. })));
+    assert!(matches!(
+        s.mark_sent(id, 2),
+        Err(StoreError::InvalidTransition { .. })
+    ));
+    assert!(matches!(
+        s.record_part_sent(id, 1, 1, 0, 2),
+        Err(StoreError::InvalidTransition { .. })
+    ));
     s.claim_next("m0", 2, &ANY).unwrap().unwrap();
     s.mark_retry(id, "+CMS ERROR: 500", 100).unwrap();
     let row = s.outbox_row(id).unwrap();
-    assert_eq!((row.state, row.not_before, row.claimed_by.clone(), row.last_error.as_deref()), (OutboxState::Queued, 100, None, Some("+CMS ERROR: 500")));
+    assert_eq!(
+        (
+            row.state,
+            row.not_before,
+            row.claimed_by.clone(),
+            row.last_error.as_deref()
+        ),
+        (OutboxState::Queued, 100, None, Some("+CMS ERROR: 500"))
+    );
     assert!(s.claim_next("m0", 99, &ANY).unwrap().is_none());
     let row = s.claim_next("m1", 100, &ANY).unwrap().unwrap();
     assert_eq!(row.attempts, 2);
@@ -212,7 +349,10 @@ fn retry_fail_cancel_and_invalid_transitions() {
     assert!(s.mark_failed(id, "again", 102).is_err());
     assert!(s.mark_retry(id, "x", 1).is_err());
     assert!(s.cancel(id, "x", 1).is_err());
-    assert!(matches!(s.mark_sent(424242, 1), Err(StoreError::NotFound { .. })));
+    assert!(matches!(
+        s.mark_sent(424242, 1),
+        Err(StoreError::NotFound { .. })
+    ));
     assert!(s.record_part_sent(id, 2, 1, 0, 1).is_err());
     let q = s.enqueue(&msg("+2", OutboxKind::Bulk, 1)).unwrap();
     s.cancel(q, "admin", 5).unwrap();
@@ -233,7 +373,9 @@ fn recover_after_restart_applies_policy() {
         direct = s.enqueue(&msg("+4", OutboxKind::Direct, 1)).unwrap();
         sent = s.enqueue(&msg("+5", OutboxKind::Bulk, 0)).unwrap();
         // Highest priority first: compliance, reply, direct, then the two bulk rows by due time.
-        let order: Vec<i64> = (0..5).map(|_| s.claim_next("m0", 2, &ANY).unwrap().unwrap().id).collect();
+        let order: Vec<i64> = (0..5)
+            .map(|_| s.claim_next("m0", 2, &ANY).unwrap().unwrap().id)
+            .collect();
         assert_eq!(order, [compliance, reply, direct, sent, bulk]);
         s.record_part_sent(sent, 1, 1, 9, 3).unwrap();
         s.mark_sent(sent, 3).unwrap();
@@ -241,8 +383,17 @@ fn recover_after_restart_applies_policy() {
         queued = s.enqueue(&msg("+6", OutboxKind::Bulk, 4)).unwrap();
     } // "crash": the process goes away with four rows claimed
     let s = Store::open(&path).unwrap();
-    let report = s.recover_after_restart(&RecoveryPolicy::default(), 100).unwrap();
-    assert_eq!(report, RecoveryReport { found_claimed: 4, requeued: 2, left_in_doubt: 2 });
+    let report = s
+        .recover_after_restart(&RecoveryPolicy::default(), 100)
+        .unwrap();
+    assert_eq!(
+        report,
+        RecoveryReport {
+            found_claimed: 4,
+            requeued: 2,
+            left_in_doubt: 2
+        }
+    );
     let state = |id| s.outbox_row(id).unwrap().state;
     assert_eq!(state(bulk), OutboxState::InDoubt);
     assert_eq!(state(direct), OutboxState::InDoubt);
@@ -250,18 +401,41 @@ fn recover_after_restart_applies_policy() {
     assert_eq!(state(compliance), OutboxState::Queued);
     assert_eq!(state(queued), OutboxState::Queued);
     assert_eq!(state(sent), OutboxState::Sent);
-    assert_eq!(s.outbox_parts(bulk).unwrap().len(), 1, "confirmed parts are kept");
-    assert_eq!(s.outbox_row(bulk).unwrap().last_error.as_deref(), Some("in flight at restart"));
-    assert_eq!(s.in_doubt().unwrap().iter().map(|r| r.id).collect::<Vec<_>>(), [bulk, direct]);
+    assert_eq!(
+        s.outbox_parts(bulk).unwrap().len(),
+        1,
+        "confirmed parts are kept"
+    );
+    assert_eq!(
+        s.outbox_row(bulk).unwrap().last_error.as_deref(),
+        Some("in flight at restart")
+    );
+    assert_eq!(
+        s.in_doubt()
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect::<Vec<_>>(),
+        [bulk, direct]
+    );
     // Nothing left claimed: a second recovery is a no-op.
-    assert_eq!(s.recover_after_restart(&RecoveryPolicy::default(), 101).unwrap(), RecoveryReport::default());
+    assert_eq!(
+        s.recover_after_restart(&RecoveryPolicy::default(), 101)
+            .unwrap(),
+        RecoveryReport::default()
+    );
     // A person resolves the in-doubt rows.
     s.requeue_in_doubt(direct, 102).unwrap();
-    s.mark_failed(bulk, "operator chose not to resend", 102).unwrap();
+    s.mark_failed(bulk, "operator chose not to resend", 102)
+        .unwrap();
     assert!(s.in_doubt().unwrap().is_empty());
     // Policy resending everything.
     s.claim_next("m0", 200, &ANY).unwrap().unwrap();
-    let all = RecoveryPolicy { resend_bulk: true, resend_direct: true, ..RecoveryPolicy::default() };
+    let all = RecoveryPolicy {
+        resend_bulk: true,
+        resend_direct: true,
+        ..RecoveryPolicy::default()
+    };
     assert_eq!(s.recover_after_restart(&all, 201).unwrap().requeued, 1);
 }
 
@@ -271,33 +445,76 @@ fn in_doubt_row_with_delivery_report_is_settled() {
     let id = s.enqueue(&msg("+15550001", OutboxKind::Bulk, 1)).unwrap();
     s.claim_next("m0", 2, &ANY).unwrap();
     s.record_part_sent(id, 1, 1, 3, 2).unwrap();
-    s.recover_after_restart(&RecoveryPolicy::default(), 5).unwrap();
+    s.recover_after_restart(&RecoveryPolicy::default(), 5)
+        .unwrap();
     assert_eq!(s.outbox_row(id).unwrap().state, OutboxState::InDoubt);
-    let r = s.status_report("m0", 3, "+15550001", 0, 6).unwrap().unwrap();
+    let r = s
+        .status_report("m0", 3, "+15550001", 0, 6)
+        .unwrap()
+        .unwrap();
     assert_eq!(r.state, OutboxState::Delivered);
 }
 
 #[test]
 fn broadcasts_expand_once_pause_resume_cancel_and_finish() {
     let s = Store::open_in_memory().unwrap();
-    s.record_consent("+9", ConsentEvent::OptedOut, Some("STOP"), ConsentSource::Sms, 1).unwrap();
-    let rows: Vec<_> = ["+1", "+2", "+3", "+2", "+9"].iter().map(|n| msg(n, OutboxKind::Bulk, 10)).collect();
-    let (b, inserted) = s.create_broadcast("Hello {name}", r#"{"city":"Paris"}"#, None, &rows, 10).unwrap();
+    s.record_consent(
+        "+9",
+        ConsentEvent::OptedOut,
+        Some("STOP"),
+        ConsentSource::Sms,
+        1,
+    )
+    .unwrap();
+    let rows: Vec<_> = ["+1", "+2", "+3", "+2", "+9"]
+        .iter()
+        .map(|n| msg(n, OutboxKind::Bulk, 10))
+        .collect();
+    let (b, inserted) = s
+        .create_broadcast("Hello {name}", r#"{"city":"Paris"}"#, None, &rows, 10)
+        .unwrap();
     assert_eq!(inserted, 4, "the duplicate +2 is skipped");
     let bc = s.broadcast(b).unwrap();
     assert_eq!((bc.state, bc.total), (BroadcastState::Running, 4));
     let p = s.broadcast_progress(b).unwrap();
     assert_eq!((p.queued, p.cancelled, p.total()), (3, 1, 4));
     // Re-running the expansion (e.g. after a crash) adds nobody twice.
-    assert_eq!(s.enqueue_many(&rows.iter().cloned().map(|mut r| { r.broadcast_id = Some(b); r }).collect::<Vec<_>>()).unwrap(), 0);
-    assert_eq!(s.enqueue(&NewOutbox { broadcast_id: Some(b), ..msg("+1", OutboxKind::Bulk, 11) }).unwrap(), s.list_outbox(None, Some(b), 10).unwrap().last().unwrap().id);
+    assert_eq!(
+        s.enqueue_many(
+            &rows
+                .iter()
+                .cloned()
+                .map(|mut r| {
+                    r.broadcast_id = Some(b);
+                    r
+                })
+                .collect::<Vec<_>>()
+        )
+        .unwrap(),
+        0
+    );
+    assert_eq!(
+        s.enqueue(&NewOutbox {
+            broadcast_id: Some(b),
+            ..msg("+1", OutboxKind::Bulk, 11)
+        })
+        .unwrap(),
+        s.list_outbox(None, Some(b), 10).unwrap().last().unwrap().id
+    );
 
     let first = s.claim_next("m0", 20, &ANY).unwrap().unwrap();
     s.pause_broadcast(b, 21).unwrap();
-    assert!(s.claim_next("m0", 22, &ANY).unwrap().is_none(), "paused rows are held");
+    assert!(
+        s.claim_next("m0", 22, &ANY).unwrap().is_none(),
+        "paused rows are held"
+    );
     assert!(s.pause_broadcast(b, 22).is_err());
     // Rows added while paused are held too.
-    s.enqueue(&NewOutbox { broadcast_id: Some(b), ..msg("+4", OutboxKind::Bulk, 22) }).unwrap();
+    s.enqueue(&NewOutbox {
+        broadcast_id: Some(b),
+        ..msg("+4", OutboxKind::Bulk, 22)
+    })
+    .unwrap();
     assert!(s.claim_next("m0", 23, &ANY).unwrap().is_none());
     s.resume_broadcast(b, 24).unwrap();
     let second = s.claim_next("m0", 25, &ANY).unwrap().unwrap();
@@ -311,18 +528,42 @@ fn broadcasts_expand_once_pause_resume_cancel_and_finish() {
     let p = s.broadcast_progress(b).unwrap();
     assert_eq!((p.sent, p.failed, p.cancelled, p.total()), (1, 1, 3, 5));
     assert_eq!(s.broadcast(b).unwrap().state, BroadcastState::Cancelled);
-    assert_eq!(s.list_outbox(Some(OutboxState::Cancelled), Some(b), 10).unwrap().len(), 3);
+    assert_eq!(
+        s.list_outbox(Some(OutboxState::Cancelled), Some(b), 10)
+            .unwrap()
+            .len(),
+        3
+    );
     // A row added to a cancelled broadcast is cancelled at once.
-    let late = s.enqueue(&NewOutbox { broadcast_id: Some(b), ..msg("+5", OutboxKind::Bulk, 31) }).unwrap();
+    let late = s
+        .enqueue(&NewOutbox {
+            broadcast_id: Some(b),
+            ..msg("+5", OutboxKind::Bulk, 31)
+        })
+        .unwrap();
     assert_eq!(s.outbox_row(late).unwrap().state, OutboxState::Cancelled);
-    assert!(s.enqueue(&NewOutbox { broadcast_id: Some(9999), ..msg("+5", OutboxKind::Bulk, 31) }).is_err());
+    assert!(
+        s.enqueue(&NewOutbox {
+            broadcast_id: Some(9999),
+            ..msg("+5", OutboxKind::Bulk, 31)
+        })
+        .is_err()
+    );
 }
 
 #[test]
 fn scheduled_broadcast_starts_and_finishes() {
     let s = Store::open_in_memory().unwrap();
-    let rows: Vec<_> = ["+1", "+2"].iter().map(|n| NewOutbox { not_before: 1_000, ..msg(n, OutboxKind::Bulk, 10) }).collect();
-    let (b, _) = s.create_broadcast("t", "all", Some(1_000), &rows, 10).unwrap();
+    let rows: Vec<_> = ["+1", "+2"]
+        .iter()
+        .map(|n| NewOutbox {
+            not_before: 1_000,
+            ..msg(n, OutboxKind::Bulk, 10)
+        })
+        .collect();
+    let (b, _) = s
+        .create_broadcast("t", "all", Some(1_000), &rows, 10)
+        .unwrap();
     assert_eq!(s.broadcast(b).unwrap().state, BroadcastState::Scheduled);
     assert!(s.claim_next("m0", 999, &ANY).unwrap().is_none());
     assert_eq!(s.refresh_broadcasts(999).unwrap(), 0);
@@ -331,7 +572,11 @@ fn scheduled_broadcast_starts_and_finishes() {
     let a = s.claim_next("m0", 1_000, &ANY).unwrap().unwrap();
     let c = s.claim_next("m0", 1_000, &ANY).unwrap().unwrap();
     s.mark_sent(a.id, 1_001).unwrap();
-    assert_eq!(s.refresh_broadcasts(1_002).unwrap(), 0, "one row still claimed");
+    assert_eq!(
+        s.refresh_broadcasts(1_002).unwrap(),
+        0,
+        "one row still claimed"
+    );
     s.mark_sent(c.id, 1_003).unwrap();
     assert_eq!(s.refresh_broadcasts(1_004).unwrap(), 1);
     assert_eq!(s.broadcast(b).unwrap().state, BroadcastState::Done);
@@ -346,14 +591,20 @@ fn concurrent_claims_never_take_the_same_row() {
     let path = dir.path().join("g.db");
     let s = Store::open(&path).unwrap();
     let n = 400;
-    let rows: Vec<_> = (0..n).map(|i| msg(&format!("+1{i:06}"), OutboxKind::Bulk, i)).collect();
+    let rows: Vec<_> = (0..n)
+        .map(|i| msg(&format!("+1{i:06}"), OutboxKind::Bulk, i))
+        .collect();
     assert_eq!(s.enqueue_many(&rows).unwrap(), n as usize);
     let claimers: Vec<_> = ["m0", "m1", "m2"]
         .iter()
         .enumerate()
         .map(|(i, modem)| {
             // Two threads get their own connection; the third shares `s` through a clone.
-            let store = if i == 2 { s.clone() } else { Store::open(&path).unwrap() };
+            let store = if i == 2 {
+                s.clone()
+            } else {
+                Store::open(&path).unwrap()
+            };
             let modem = modem.to_string();
             std::thread::spawn(move || {
                 let mut got = Vec::new();
@@ -380,11 +631,20 @@ fn concurrent_claims_never_take_the_same_row() {
 fn enqueue_100k_in_one_transaction() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(dir.path().join("g.db")).unwrap();
-    let rows: Vec<_> = (0..100_000).map(|i| msg(&format!("+1555{i:07}"), OutboxKind::Bulk, 1)).collect();
+    let rows: Vec<_> = (0..100_000)
+        .map(|i| msg(&format!("+1555{i:07}"), OutboxKind::Bulk, 1))
+        .collect();
     let started = std::time::Instant::now();
     let (b, inserted) = s.create_broadcast("t", "all", None, &rows, 1).unwrap();
     let elapsed = started.elapsed();
-    eprintln!("enqueued {inserted} broadcast rows in {elapsed:?} (build profile: {})", if cfg!(debug_assertions) { "debug" } else { "release" });
+    eprintln!(
+        "enqueued {inserted} broadcast rows in {elapsed:?} (build profile: {})",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
     assert_eq!(inserted, 100_000);
     assert_eq!(s.broadcast(b).unwrap().total, 100_000);
     // The budget is for the release build; unoptimised debug builds get a generous margin.
@@ -405,7 +665,9 @@ fn due_query_uses_the_partial_index() {
         .conn()
         .prepare(&format!("EXPLAIN QUERY PLAN {CLAIM_CANDIDATE_SQL}"))
         .unwrap()
-        .query_map(params![0, "m0", 0, "bulk", "bulk", "bulk", "bulk"], |r| r.get(3))
+        .query_map(params![0, "m0", 0, "bulk", "bulk", "bulk", "bulk"], |r| {
+            r.get(3)
+        })
         .unwrap()
         .collect::<rusqlite::Result<_>>()
         .unwrap();
