@@ -9,24 +9,61 @@ fn gsmgate() -> Command {
 }
 
 fn encode(args: &[&str]) -> Vec<Value> {
-    let out = gsmgate().arg("pdu").arg("encode").args(args).assert().success().get_output().stdout.clone();
-    String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    let out = gsmgate()
+        .arg("pdu")
+        .arg("encode")
+        .args(args)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 fn decode(hex: &str, extra: &[&str]) -> Value {
-    let out = gsmgate().args(["pdu", "decode"]).args(extra).arg(hex).assert().success().get_output().stdout.clone();
+    let out = gsmgate()
+        .args(["pdu", "decode"])
+        .args(extra)
+        .arg(hex)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     serde_json::from_slice(&out).unwrap()
 }
 
 #[test]
 fn encode_then_decode_single_part() {
-    let parts = encode(&["--to", "+15551234567", "--status-report", "--validity", "16h", "Hi {there} €5"]);
+    let parts = encode(&[
+        "--to",
+        "+15551234567",
+        "--status-report",
+        "--validity",
+        "16h",
+        "Hi {there} €5",
+    ]);
     assert_eq!(parts.len(), 1);
     let p = &parts[0];
-    assert_eq!((p["part"].as_u64(), p["parts"].as_u64(), p["encoding"].as_str()), (Some(1), Some(1), Some("gsm7")));
+    assert_eq!(
+        (
+            p["part"].as_u64(),
+            p["parts"].as_u64(),
+            p["encoding"].as_str()
+        ),
+        (Some(1), Some(1), Some("gsm7"))
+    );
     let hex = p["pdu"].as_str().unwrap();
     assert!(hex.starts_with("00"));
-    assert_eq!(p["tpdu_length"].as_u64().unwrap() as usize, hex.len() / 2 - 1);
+    assert_eq!(
+        p["tpdu_length"].as_u64().unwrap() as usize,
+        hex.len() / 2 - 1
+    );
     let d = decode(hex, &[]);
     assert_eq!(d["type"], "SMS-SUBMIT");
     assert_eq!(d["direction"], "from-mobile");
@@ -41,7 +78,14 @@ fn encode_then_decode_single_part() {
 #[test]
 fn encode_then_decode_multi_part_ucs2() {
     let text = "Привет 😀 ".repeat(12);
-    let parts = encode(&["--to", "5551234", "--reference", "300", "--sixteen-bit-reference", &text]);
+    let parts = encode(&[
+        "--to",
+        "5551234",
+        "--reference",
+        "300",
+        "--sixteen-bit-reference",
+        &text,
+    ]);
     assert!(parts.len() > 1);
     let mut joined = String::new();
     for (i, p) in parts.iter().enumerate() {
@@ -58,10 +102,18 @@ fn encode_then_decode_multi_part_ucs2() {
 
 #[test]
 fn decode_status_report_shows_meaning() {
-    let d = decode("07914356060013F1065A098136397339F7219011700463802190117004638030", &[]);
+    let d = decode(
+        "07914356060013F1065A098136397339F7219011700463802190117004638030",
+        &[],
+    );
     assert_eq!(d["type"], "SMS-STATUS-REPORT");
     assert_eq!(d["status"]["code"], 0x30);
-    assert!(d["status"]["meaning"].as_str().unwrap().contains("temporary"));
+    assert!(
+        d["status"]["meaning"]
+            .as_str()
+            .unwrap()
+            .contains("temporary")
+    );
     assert_eq!(d["timestamp"], "2012-09-11T07:40:36+02:00");
 }
 
@@ -76,21 +128,45 @@ fn one_line_failure(args: &[&str]) -> String {
 #[test]
 fn bad_hex_exits_1_with_one_line() {
     let err = one_line_failure(&["pdu", "decode", "0011zz"]);
-    assert!(err.contains("character 4") && err.contains("octet 2"), "{err}");
+    assert!(
+        err.contains("character 4") && err.contains("octet 2"),
+        "{err}"
+    );
     let err = one_line_failure(&["pdu", "decode", "001"]);
     assert!(err.contains("odd number"), "{err}");
 }
 
 #[test]
 fn truncated_pdu_exits_1_naming_field_and_octet() {
-    let err = one_line_failure(&["pdu", "decode", "--direction", "from-mobile", "0011000B91640728"]);
-    assert_eq!(err.trim_end(), "error: truncated destination address at octet 3");
+    let err = one_line_failure(&[
+        "pdu",
+        "decode",
+        "--direction",
+        "from-mobile",
+        "0011000B91640728",
+    ]);
+    assert_eq!(
+        err.trim_end(),
+        "error: truncated destination address at octet 3"
+    );
 }
 
 #[test]
 fn usage_errors_exit_2() {
-    gsmgate().args(["pdu", "encode", "--to", "+1", "--validity", "64w", "x"]).assert().code(2);
-    gsmgate().args(["pdu", "encode", "--to", "+1", "--validity", "10y", "x"]).assert().code(2);
-    gsmgate().args(["pdu", "encode", "--to", "+12a", "x"]).assert().code(2);
-    gsmgate().args(["pdu", "decode", "--direction", "sideways", "00"]).assert().code(2);
+    gsmgate()
+        .args(["pdu", "encode", "--to", "+1", "--validity", "64w", "x"])
+        .assert()
+        .code(2);
+    gsmgate()
+        .args(["pdu", "encode", "--to", "+1", "--validity", "10y", "x"])
+        .assert()
+        .code(2);
+    gsmgate()
+        .args(["pdu", "encode", "--to", "+12a", "x"])
+        .assert()
+        .code(2);
+    gsmgate()
+        .args(["pdu", "decode", "--direction", "sideways", "00"])
+        .assert()
+        .code(2);
 }

@@ -3,8 +3,8 @@
 //! panics" on arbitrary octets and strings in both directions.
 
 use gsmgate::pdu::{
-    Address, Direction, Part, Pdu, Reassembler, SubmitOptions, Timestamp, Tpdu, delivers_for_text, gsm7,
-    submits_for_text,
+    Address, Direction, Part, Pdu, Reassembler, SubmitOptions, Timestamp, Tpdu, delivers_for_text,
+    gsm7, submits_for_text,
 };
 use proptest::prelude::*;
 

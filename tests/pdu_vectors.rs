@@ -3,12 +3,20 @@
 //! (our encoder would produce exactly those octets from the decoded values).
 
 use gsmgate::pdu::{
-    Address, Alphabet, Body, Dcs, Deliver, Direction, InformationElement, Pdu, PduError, StatusReport, Submit,
-    Timestamp, Tpdu, TypeOfNumber, UserData, Validity, hex_to_bytes,
+    Address, Alphabet, Body, Dcs, Deliver, Direction, InformationElement, Pdu, PduError,
+    StatusReport, Submit, Timestamp, Tpdu, TypeOfNumber, UserData, Validity, hex_to_bytes,
 };
 
 fn ts(year: u16, month: u8, day: u8, hour: u8, minute: u8, second: u8, tz: i8) -> Timestamp {
-    Timestamp { year, month, day, hour, minute, second, tz_quarter_hours: tz }
+    Timestamp {
+        year,
+        month,
+        day,
+        hour,
+        minute,
+        second,
+        tz_quarter_hours: tz,
+    }
 }
 
 fn deliver(hex: &str) -> (Pdu, Deliver) {
@@ -99,7 +107,10 @@ fn v03_deliver_pgm_long_gsm7() {
     assert_eq!(p.smsc.as_ref().unwrap().to_string(), "+85290000000");
     assert_eq!(d.originator.to_string(), "+85291234567");
     assert_eq!(d.timestamp.to_rfc3339(), "2007-04-12T23:25:42+08:00");
-    assert_eq!(d.text(), Some("It is easy to read text messages via AT commands."));
+    assert_eq!(
+        d.text(),
+        Some("It is easy to read text messages via AT commands.")
+    );
     canonical(&p, hex);
 }
 
@@ -123,7 +134,14 @@ fn v05_deliver_udh_concat() {
     assert_eq!(d.originator.number, "2781188");
     assert_eq!(d.originator.ton, TypeOfNumber::Unknown);
     assert_eq!(d.concat(), Some((0xC3, 1, 1)));
-    assert_eq!(d.user_data.header, vec![InformationElement::Concat8 { reference: 0xC3, total: 1, sequence: 1 }]);
+    assert_eq!(
+        d.user_data.header,
+        vec![InformationElement::Concat8 {
+            reference: 0xC3,
+            total: 1,
+            sequence: 1
+        }]
+    );
     assert_eq!(
         d.text(),
         Some("Hello!You have R 19.50 FREE airtime available. R 19.50 will expire on 01/07/2013. ")
@@ -146,7 +164,10 @@ fn v06_deliver_alnum_ucs2_concat() {
     assert_eq!(d.dcs.alphabet(), Alphabet::Ucs2);
     assert_eq!(d.concat(), Some((0x56, 2, 1)));
     assert_eq!(d.timestamp.to_rfc3339(), "2014-05-27T14:01:48+04:00");
-    assert_eq!(d.text(), Some("SMS code: 4856, confirmation of association between account and Meg"));
+    assert_eq!(
+        d.text(),
+        Some("SMS code: 4856, confirmation of association between account and Meg")
+    );
     canonical(&p, hex);
 }
 
@@ -207,10 +228,14 @@ fn v10_status_report_temporary() {
 // §2.5 #11: [PGM] test_pdu.py, absolute validity period.
 #[test]
 fn v11_submit_absolute_validity() {
-    let hex = "0019000B917228001011F100003170013193008017D474BB3CA787DB70903DCC4E93D3F43C885E9ED301";
+    let hex =
+        "0019000B917228001011F100003170013193008017D474BB3CA787DB70903DCC4E93D3F43C885E9ED301";
     let (p, s) = submit(hex);
     assert_eq!(s.destination.to_string(), "+27820001111");
-    assert_eq!(s.validity, Validity::Absolute(ts(2013, 7, 10, 13, 39, 0, 8)));
+    assert_eq!(
+        s.validity,
+        Validity::Absolute(ts(2013, 7, 10, 13, 39, 0, 8))
+    );
     assert_eq!(s.user_data.as_text(), Some("Timestamp validity test"));
     canonical(&p, hex);
 }
@@ -228,7 +253,9 @@ fn v12_deliver_class0_digits_as_alnum() {
     assert_eq!(d.dcs.alphabet(), Alphabet::Gsm7);
     assert_eq!(
         d.text(),
-        Some("INFO SMS 23/03, 18:10: Costo chiamata E. 0,24. Il credito è E. 48,05. Per info su eventuali opzioni attive e bonus residui chiama 40916.")
+        Some(
+            "INFO SMS 23/03, 18:10: Costo chiamata E. 0,24. Il credito è E. 48,05. Per info su eventuali opzioni attive e bonus residui chiama 40916."
+        )
     );
     canonical(&p, hex);
 }
@@ -239,7 +266,13 @@ fn ufone_unknown_ie_before_concat() {
     let hex = "07912933035011804409D055F3DB5D060000411120712071022A080701030003990202A09976D7E9E5390B640FB3D364103DCD668364B3562CD692C1623417";
     let (p, d) = deliver(hex);
     assert_eq!(d.originator.number, "Ufone");
-    assert_eq!(d.user_data.header[0], InformationElement::Other { iei: 0x07, data: vec![0x03] });
+    assert_eq!(
+        d.user_data.header[0],
+        InformationElement::Other {
+            iei: 0x07,
+            data: vec![0x03]
+        }
+    );
     assert_eq!(d.concat(), Some((0x99, 2, 2)));
     assert_eq!(d.text(), Some("Minutes, valid till 23-11-2014."));
     canonical(&p, hex);
@@ -272,9 +305,18 @@ fn timestamp_vectors() {
         let b = hex_to_bytes(h).unwrap();
         Timestamp::from_semi_octets(b.try_into().unwrap())
     };
-    assert_eq!(t("51117200000080").to_rfc3339(), "2015-11-27T00:00:00+02:00");
-    assert_eq!(t("7040213252242B").to_rfc3339(), "2007-04-12T23:25:42-08:00");
-    assert_eq!(t("70402132522423").to_rfc3339(), "2007-04-12T23:25:42+08:00");
+    assert_eq!(
+        t("51117200000080").to_rfc3339(),
+        "2015-11-27T00:00:00+02:00"
+    );
+    assert_eq!(
+        t("7040213252242B").to_rfc3339(),
+        "2007-04-12T23:25:42-08:00"
+    );
+    assert_eq!(
+        t("70402132522423").to_rfc3339(),
+        "2007-04-12T23:25:42+08:00"
+    );
     for h in ["51117200000080", "7040213252242B", "70402132522423"] {
         assert_eq!(gsmgate::pdu::to_hex(&t(h).to_semi_octets()), h);
     }
@@ -325,14 +367,30 @@ fn smsc_vector() {
 #[test]
 fn sixteen_bit_concat_header_in_a_deliver() {
     let from = Address::parse("+31612345678").unwrap();
-    let pdus = gsmgate::pdu::delivers_for_text(&from, &"z".repeat(200), ts(2024, 1, 2, 3, 4, 5, 4), 0x0010).unwrap();
+    let pdus = gsmgate::pdu::delivers_for_text(
+        &from,
+        &"z".repeat(200),
+        ts(2024, 1, 2, 3, 4, 5, 4),
+        0x0010,
+    )
+    .unwrap();
     // Reference 0x10 fits 8 bits: 8-bit header.
-    let Tpdu::Deliver(d) = &pdus[0].tpdu else { panic!() };
+    let Tpdu::Deliver(d) = &pdus[0].tpdu else {
+        panic!()
+    };
     assert_eq!(d.concat(), Some((0x10, 2, 1)));
-    let pdus = gsmgate::pdu::delivers_for_text(&from, &"z".repeat(200), ts(2024, 1, 2, 3, 4, 5, 4), 0x0180).unwrap();
+    let pdus = gsmgate::pdu::delivers_for_text(
+        &from,
+        &"z".repeat(200),
+        ts(2024, 1, 2, 3, 4, 5, 4),
+        0x0180,
+    )
+    .unwrap();
     let hex = pdus[1].to_hex();
     assert!(hex.contains("06080401800202"), "{hex}");
-    let Tpdu::Deliver(d) = &Pdu::decode_hex(&hex, Direction::ToMobile).unwrap().tpdu else { panic!() };
+    let Tpdu::Deliver(d) = &Pdu::decode_hex(&hex, Direction::ToMobile).unwrap().tpdu else {
+        panic!()
+    };
     assert_eq!(d.concat(), Some((384, 2, 2)));
 }
 
@@ -340,35 +398,82 @@ fn sixteen_bit_concat_header_in_a_deliver() {
 #[test]
 fn malformed_udh_is_an_error_not_a_panic() {
     // UDHL 05, IE 00 claims 09 octets.
-    let e = Pdu::decode_hex("0041010C910661345542F60008A0050009000301306F3044", Direction::FromMobile).unwrap_err();
+    let e = Pdu::decode_hex(
+        "0041010C910661345542F60008A0050009000301306F3044",
+        Direction::FromMobile,
+    )
+    .unwrap_err();
     assert_eq!(
         e,
-        PduError::Invalid { field: "user data header element", offset: 15, detail: "IE 0x00 length 9 runs past the header".into() }
+        PduError::Invalid {
+            field: "user data header element",
+            offset: 15,
+            detail: "IE 0x00 length 9 runs past the header".into()
+        }
     );
     // UDHL past the data.
     let e = Pdu::decode_hex("0041010C910661345542F60008A0FF00", Direction::FromMobile).unwrap_err();
-    assert_eq!(e, PduError::Truncated { field: "user data header", offset: 14 });
+    assert_eq!(
+        e,
+        PduError::Truncated {
+            field: "user data header",
+            offset: 14
+        }
+    );
 }
 
 #[test]
 fn errors_name_field_and_octet() {
     let e = Pdu::decode_hex("0011000B91640728", Direction::FromMobile).unwrap_err();
     assert_eq!(e.to_string(), "truncated destination address at octet 3");
-    let e = Pdu::decode_hex("07917283010010F5040BC87238880900F10000993092", Direction::ToMobile).unwrap_err();
-    assert_eq!(e.to_string(), "truncated service centre time stamp at octet 19");
-    assert_eq!(Pdu::decode_hex("0", Direction::ToMobile).unwrap_err(), PduError::OddHex { digits: 1 });
-    assert_eq!(Pdu::decode_hex("00G1", Direction::ToMobile).unwrap_err(), PduError::BadHex { position: 2 });
-    assert_eq!(Pdu::decode_hex("", Direction::ToMobile).unwrap_err().to_string(), "truncated SMSC address at octet 0");
+    let e = Pdu::decode_hex(
+        "07917283010010F5040BC87238880900F10000993092",
+        Direction::ToMobile,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "truncated service centre time stamp at octet 19"
+    );
+    assert_eq!(
+        Pdu::decode_hex("0", Direction::ToMobile).unwrap_err(),
+        PduError::OddHex { digits: 1 }
+    );
+    assert_eq!(
+        Pdu::decode_hex("00G1", Direction::ToMobile).unwrap_err(),
+        PduError::BadHex { position: 2 }
+    );
+    assert_eq!(
+        Pdu::decode_hex("", Direction::ToMobile)
+            .unwrap_err()
+            .to_string(),
+        "truncated SMSC address at octet 0"
+    );
     let e = Pdu::decode_hex("0001", Direction::ToMobile).unwrap_err();
-    assert!(matches!(e, PduError::Invalid { field: "first octet", offset: 1, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            PduError::Invalid {
+                field: "first octet",
+                offset: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
 }
 
 // The direction matters: the same MTI bits mean different TPDUs (23.040 §9.2.3.1).
 #[test]
 fn decode_any_picks_the_direction_that_works() {
-    let (_, dir) = Pdu::decode_any(&hex_to_bytes("0011000B916407281553F80000AA0AE8329BFD4697D9EC37").unwrap()).unwrap();
+    let (_, dir) =
+        Pdu::decode_any(&hex_to_bytes("0011000B916407281553F80000AA0AE8329BFD4697D9EC37").unwrap())
+            .unwrap();
     assert_eq!(dir, Direction::FromMobile);
-    let (_, dir) = Pdu::decode_any(&hex_to_bytes("0006D60B911326880736F4111011719551401110117195714000").unwrap()).unwrap();
+    let (_, dir) = Pdu::decode_any(
+        &hex_to_bytes("0006D60B911326880736F4111011719551401110117195714000").unwrap(),
+    )
+    .unwrap();
     assert_eq!(dir, Direction::ToMobile);
 }
 
@@ -387,7 +492,10 @@ fn status_report_with_optional_fields_round_trips() {
         dcs: Some(Dcs::UCS2),
         user_data: Some(UserData::text("é😀")),
     };
-    let p = Pdu { smsc: None, tpdu: Tpdu::StatusReport(r) };
+    let p = Pdu {
+        smsc: None,
+        tpdu: Tpdu::StatusReport(r),
+    };
     let back = Pdu::decode(&p.try_encode().unwrap(), Direction::ToMobile).unwrap();
     assert_eq!(back, p);
 }
@@ -404,11 +512,17 @@ fn port16_data_round_trips() {
         status_report_indication: true,
         reply_path: true,
         user_data: UserData {
-            header: vec![InformationElement::Port16 { destination: 9204, source: 0 }],
+            header: vec![InformationElement::Port16 {
+                destination: 9204,
+                source: 0,
+            }],
             body: Body::Data(b"BEGIN:VCARD\r\nEND:VCARD\r\n".to_vec()),
         },
     };
-    let p = Pdu { smsc: Some(Address::parse("+2782913593").unwrap()), tpdu: Tpdu::Deliver(d) };
+    let p = Pdu {
+        smsc: Some(Address::parse("+2782913593").unwrap()),
+        tpdu: Tpdu::Deliver(d),
+    };
     let hex = p.to_hex();
     assert!(hex.contains("050423F40000"));
     assert_eq!(Pdu::decode_hex(&hex, Direction::ToMobile).unwrap(), p);
@@ -418,8 +532,19 @@ fn port16_data_round_trips() {
 fn strict_encode_refuses_what_lossy_encode_repairs() {
     let mut s = submit("0011000B916407281553F80000AA0AE8329BFD4697D9EC37").1;
     s.user_data = UserData::text("ж".to_string() + &"a".repeat(200));
-    let p = Pdu { smsc: None, tpdu: Tpdu::Submit(s) };
+    let p = Pdu {
+        smsc: None,
+        tpdu: Tpdu::Submit(s),
+    };
     assert!(matches!(p.try_encode(), Err(PduError::Unencodable { .. })));
-    let Tpdu::Submit(back) = Pdu::decode(&p.encode(), Direction::FromMobile).unwrap().tpdu else { panic!() };
-    assert_eq!(back.user_data.as_text().unwrap(), format!("?{}", "a".repeat(159)));
+    let Tpdu::Submit(back) = Pdu::decode(&p.encode(), Direction::FromMobile)
+        .unwrap()
+        .tpdu
+    else {
+        panic!()
+    };
+    assert_eq!(
+        back.user_data.as_text().unwrap(),
+        format!("?{}", "a".repeat(159))
+    );
 }

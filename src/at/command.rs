@@ -70,15 +70,24 @@ pub struct Command {
 
 /// Characters that would end or split an AT line, or are not plain ASCII.
 fn check_param(command: &'static str, value: &str) -> Result<(), AtError> {
-    if let Some(c) = value.chars().find(|c| matches!(c, '"' | ';' | '\r' | '\n') || c.is_control() || !c.is_ascii()) {
-        return Err(AtError::InvalidArgument { command, reason: format!("character {c:?} not allowed in {value:?}") });
+    if let Some(c) = value
+        .chars()
+        .find(|c| matches!(c, '"' | ';' | '\r' | '\n') || c.is_control() || !c.is_ascii())
+    {
+        return Err(AtError::InvalidArgument {
+            command,
+            reason: format!("character {c:?} not allowed in {value:?}"),
+        });
     }
     Ok(())
 }
 
 fn bounded(command: &'static str, what: &str, v: u32, max: u32) -> Result<(), AtError> {
     if v > max {
-        return Err(AtError::InvalidArgument { command, reason: format!("{what} {v} is above {max}") });
+        return Err(AtError::InvalidArgument {
+            command,
+            reason: format!("{what} {v} is above {max}"),
+        });
     }
     Ok(())
 }
@@ -199,7 +208,9 @@ impl Command {
 
     /// `AT+CPIN?` (27.007 §8.3).
     pub fn cpin_query() -> Self {
-        Command::new("AT+CPIN?").expect(&["+CPIN:"]).kind_(CommandKind::Pin)
+        Command::new("AT+CPIN?")
+            .expect(&["+CPIN:"])
+            .kind_(CommandKind::Pin)
     }
     /// `AT+CPIN?` for modems that send `+CPIN: READY` without `OK` (Wavecom, Gammu `F_CPIN_NO_OK`):
     /// the `+CPIN:` line itself ends the command.
@@ -212,7 +223,10 @@ impl Command {
     pub fn cpin_enter(pin: &str) -> Result<Self, AtError> {
         check_param("AT+CPIN", pin)?;
         if !(4..=8).contains(&pin.len()) || !pin.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(AtError::InvalidArgument { command: "AT+CPIN", reason: "PIN must be 4 to 8 digits".into() });
+            return Err(AtError::InvalidArgument {
+                command: "AT+CPIN",
+                reason: "PIN must be 4 to 8 digits".into(),
+            });
         }
         Ok(Command::new(format!("AT+CPIN=\"{pin}\"")).kind_(CommandKind::Pin))
     }
@@ -222,7 +236,9 @@ impl Command {
     }
     /// Huawei `AT^CPIN?` — remaining PIN/PUK attempts.
     pub fn huawei_cpin() -> Self {
-        Command::new("AT^CPIN?").expect(&["^CPIN:"]).kind_(CommandKind::Pin)
+        Command::new("AT^CPIN?")
+            .expect(&["^CPIN:"])
+            .kind_(CommandKind::Pin)
     }
     /// `AT+CFUN?` (27.007 §8.2).
     pub fn cfun_query() -> Self {
@@ -263,11 +279,15 @@ impl Command {
     }
     /// SIMCom `AT+CCID` [CQR].
     pub fn ccid() -> Self {
-        Command::new("AT+CCID").expect(&["+CCID:", "+ICCID:"]).bare()
+        Command::new("AT+CCID")
+            .expect(&["+CCID:", "+ICCID:"])
+            .bare()
     }
     /// SIMCom `AT+CICCID` [CQR].
     pub fn ciccid() -> Self {
-        Command::new("AT+CICCID").expect(&["+ICCID:", "+CICCID:"]).bare()
+        Command::new("AT+CICCID")
+            .expect(&["+ICCID:", "+CICCID:"])
+            .bare()
     }
     /// Huawei `AT^ICCID?` (in E1752 CLAC [PGM]).
     pub fn huawei_iccid() -> Self {
@@ -296,9 +316,15 @@ impl Command {
     pub fn qindcfg(what: &str, on: bool) -> Result<Self, AtError> {
         check_param("AT+QINDCFG", what)?;
         if what.is_empty() || !what.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return Err(AtError::InvalidArgument { command: "AT+QINDCFG", reason: format!("bad indication {what:?}") });
+            return Err(AtError::InvalidArgument {
+                command: "AT+QINDCFG",
+                reason: format!("bad indication {what:?}"),
+            });
         }
-        Ok(Command::new(format!("AT+QINDCFG=\"{what}\",{},0", u8::from(on))))
+        Ok(Command::new(format!(
+            "AT+QINDCFG=\"{what}\",{},0",
+            u8::from(on)
+        )))
     }
     /// Quectel `AT+QURCCFG="urcport","usbat"` — URCs on the USB AT port [QEC ch.2].
     pub fn qurccfg_usbat() -> Self {
@@ -339,7 +365,10 @@ impl Command {
     pub fn cpms(mem1: &str, mem2: &str, mem3: &str) -> Result<Self, AtError> {
         for m in [mem1, mem2, mem3] {
             if m.len() != 2 || !m.bytes().all(|b| b.is_ascii_uppercase()) {
-                return Err(AtError::InvalidArgument { command: "AT+CPMS", reason: format!("bad storage {m:?}") });
+                return Err(AtError::InvalidArgument {
+                    command: "AT+CPMS",
+                    reason: format!("bad storage {m:?}"),
+                });
             }
         }
         Ok(Command::new(format!("AT+CPMS=\"{mem1}\",\"{mem2}\",\"{mem3}\"")).expect(&["+CPMS:"]))
@@ -351,7 +380,13 @@ impl Command {
     }
     /// `AT+CNMI=<mode>,<mt>,<bm>,<ds>,<bfr>` (27.005 §3.4.1); recommended `2,1,0,2,0` (MODEMS.md §1.1).
     pub fn cnmi(mode: u8, mt: u8, bm: u8, ds: u8, bfr: u8) -> Result<Self, AtError> {
-        for (what, v, max) in [("mode", mode, 3), ("mt", mt, 3), ("bm", bm, 3), ("ds", ds, 2), ("bfr", bfr, 1)] {
+        for (what, v, max) in [
+            ("mode", mode, 3),
+            ("mt", mt, 3),
+            ("bm", bm, 3),
+            ("ds", ds, 2),
+            ("bfr", bfr, 1),
+        ] {
             bounded("AT+CNMI", what, v.into(), max)?;
         }
         Ok(Command::new(format!("AT+CNMI={mode},{mt},{bm},{ds},{bfr}")))
@@ -375,7 +410,9 @@ impl Command {
     /// `AT+CMGL=<stat>` (27.005 §3.4.2, PDU mode: 0 unread … 4 all).
     pub fn cmgl(stat: u8) -> Result<Self, AtError> {
         bounded("AT+CMGL", "stat", stat.into(), 4)?;
-        Ok(Command::new(format!("AT+CMGL={stat}")).expect(&["+CMGL:"]).kind_(CommandKind::ListSms))
+        Ok(Command::new(format!("AT+CMGL={stat}"))
+            .expect(&["+CMGL:"])
+            .kind_(CommandKind::ListSms))
     }
     /// `AT+CMGR=<index>` (27.005 §3.4.3).
     pub fn cmgr(index: u32) -> Self {
@@ -394,13 +431,25 @@ impl Command {
     /// field (`00` = the modem's stored SMSC); `<length>` counts the TPDU octets after it
     /// (MODEMS.md §1.2: `0011000B…` of 24 octets → `AT+CMGS=23`). The body is the hex plus Ctrl-Z.
     pub fn cmgs(pdu_hex: &str) -> Result<Self, AtError> {
-        let bad = |reason: &str| AtError::InvalidArgument { command: "AT+CMGS", reason: reason.into() };
-        if pdu_hex.is_empty() || pdu_hex.len() % 2 != 0 || !pdu_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let bad = |reason: &str| AtError::InvalidArgument {
+            command: "AT+CMGS",
+            reason: reason.into(),
+        };
+        if pdu_hex.is_empty()
+            || !pdu_hex.len().is_multiple_of(2)
+            || !pdu_hex.bytes().all(|b| b.is_ascii_hexdigit())
+        {
             return Err(bad("PDU must be an even number of hex digits"));
         }
         let octets = pdu_hex.len() / 2;
-        let smsc_len = pdu_hex.get(..2).and_then(|h| usize::from_str_radix(h, 16).ok()).ok_or_else(|| bad("no SMSC field"))?;
-        let tpdu_len = octets.checked_sub(1 + smsc_len).filter(|&n| n > 0).ok_or_else(|| bad("SMSC field longer than the PDU"))?;
+        let smsc_len = pdu_hex
+            .get(..2)
+            .and_then(|h| usize::from_str_radix(h, 16).ok())
+            .ok_or_else(|| bad("no SMSC field"))?;
+        let tpdu_len = octets
+            .checked_sub(1 + smsc_len)
+            .filter(|&n| n > 0)
+            .ok_or_else(|| bad("SMSC field longer than the PDU"))?;
         // 23.040: a TPDU is at most 164 octets; longer cannot be a valid SMS-SUBMIT.
         if tpdu_len > 164 {
             return Err(bad("TPDU longer than 164 octets"));
@@ -408,7 +457,9 @@ impl Command {
         let mut body = Vec::with_capacity(pdu_hex.len() + 1);
         body.extend_from_slice(pdu_hex.as_bytes());
         body.push(CTRL_Z);
-        let mut c = Command::new(format!("AT+CMGS={tpdu_len}")).expect(&["+CMGS:"]).kind_(CommandKind::SmsPrompt);
+        let mut c = Command::new(format!("AT+CMGS={tpdu_len}"))
+            .expect(&["+CMGS:"])
+            .kind_(CommandKind::SmsPrompt);
         c.body = Some(body);
         Ok(c)
     }
@@ -484,9 +535,14 @@ impl Command {
         check_param("ATD", number)?;
         let ok = !number.is_empty()
             && number.len() <= 40
-            && number.char_indices().all(|(i, c)| c.is_ascii_digit() || c == '*' || c == '#' || (c == '+' && i == 0));
+            && number
+                .char_indices()
+                .all(|(i, c)| c.is_ascii_digit() || c == '*' || c == '#' || (c == '+' && i == 0));
         if !ok {
-            return Err(AtError::InvalidArgument { command: "ATD", reason: format!("bad number {number:?}") });
+            return Err(AtError::InvalidArgument {
+                command: "ATD",
+                reason: format!("bad number {number:?}"),
+            });
         }
         let mut c = Command::new(format!("ATD{number};")).kind_(CommandKind::Dial);
         c.call = true;
@@ -534,16 +590,34 @@ mod tests {
         assert_eq!(Command::ate(false).text(), "ATE0\r");
         assert_eq!(Command::cmee(1).unwrap().text(), "AT+CMEE=1\r");
         assert!(Command::cmee(3).is_err());
-        assert_eq!(Command::cpin_enter("1234").unwrap().text(), "AT+CPIN=\"1234\"\r");
-        assert_eq!(Command::cnmi(2, 1, 0, 2, 0).unwrap().text(), "AT+CNMI=2,1,0,2,0\r");
-        assert_eq!(Command::cpms("SM", "SM", "SM").unwrap().text(), "AT+CPMS=\"SM\",\"SM\",\"SM\"\r");
-        assert_eq!(Command::qindcfg("ccinfo", true).unwrap().text(), "AT+QINDCFG=\"ccinfo\",1,0\r");
-        assert_eq!(Command::qurccfg_usbat().text(), "AT+QURCCFG=\"urcport\",\"usbat\"\r");
+        assert_eq!(
+            Command::cpin_enter("1234").unwrap().text(),
+            "AT+CPIN=\"1234\"\r"
+        );
+        assert_eq!(
+            Command::cnmi(2, 1, 0, 2, 0).unwrap().text(),
+            "AT+CNMI=2,1,0,2,0\r"
+        );
+        assert_eq!(
+            Command::cpms("SM", "SM", "SM").unwrap().text(),
+            "AT+CPMS=\"SM\",\"SM\",\"SM\"\r"
+        );
+        assert_eq!(
+            Command::qindcfg("ccinfo", true).unwrap().text(),
+            "AT+QINDCFG=\"ccinfo\",1,0\r"
+        );
+        assert_eq!(
+            Command::qurccfg_usbat().text(),
+            "AT+QURCCFG=\"urcport\",\"usbat\"\r"
+        );
         assert_eq!(Command::qpcmv(0).unwrap().text(), "AT+QPCMV=0;+QPCMV=1,0\r");
         assert_eq!(Command::crsm_iccid().text(), "AT+CRSM=176,12258,0,0,10\r");
         assert_eq!(Command::cmgd_all().text(), "AT+CMGD=1,4\r");
         assert_eq!(Command::cfun_reset().text(), "AT+CFUN=1,1\r");
-        assert_eq!(Command::atd("+15551234567").unwrap().text(), "ATD+15551234567;\r");
+        assert_eq!(
+            Command::atd("+15551234567").unwrap().text(),
+            "ATD+15551234567;\r"
+        );
         assert_eq!(Command::cmgl(4).unwrap().echo(), "AT+CMGL=4");
     }
 
@@ -557,7 +631,10 @@ mod tests {
         assert!(Command::cpin_query_no_ok().info_is_final());
         assert_eq!(Command::cpin_query().timeout(), Duration::from_secs(15));
         assert_eq!(Command::cfun(1).unwrap().timeout(), Duration::from_secs(15));
-        assert_eq!(Command::atd("123").unwrap().timeout(), Duration::from_secs(120));
+        assert_eq!(
+            Command::atd("123").unwrap().timeout(),
+            Duration::from_secs(120)
+        );
         assert_eq!(Command::at().timeout(), Duration::from_secs(5));
     }
 
@@ -574,7 +651,10 @@ mod tests {
         assert_eq!(c.body_timeout(), Duration::from_secs(120));
         // With an SMSC field: 0591721891F1 = 6 octets → length = total − 6.
         let with_smsc = "0591721891F101000B917228214365F700040C48656C6C6F20776F726C6421";
-        assert_eq!(Command::cmgs(with_smsc).unwrap().text(), format!("AT+CMGS={}\r", with_smsc.len() / 2 - 6));
+        assert_eq!(
+            Command::cmgs(with_smsc).unwrap().text(),
+            format!("AT+CMGS={}\r", with_smsc.len() / 2 - 6)
+        );
         for bad in ["", "0", "0G", "05", "0011\x1a", "00;AT"] {
             assert!(Command::cmgs(bad).is_err(), "{bad:?}");
         }
@@ -582,7 +662,15 @@ mod tests {
 
     #[test]
     fn rejects_line_breakers() {
-        for pin in ["12\"34", "1234\r", "1234\n", "1234;", "12", "123456789", "12a4"] {
+        for pin in [
+            "12\"34",
+            "1234\r",
+            "1234\n",
+            "1234;",
+            "12",
+            "123456789",
+            "12a4",
+        ] {
             assert!(Command::cpin_enter(pin).is_err(), "{pin:?}");
         }
         for n in ["", "1;H", "12\"", "1\r2", "12+3", "abc"] {

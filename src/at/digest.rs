@@ -19,7 +19,7 @@
 
 use super::command::{CTRL_Z, Command};
 use super::final_result::{FinalResult, parse_final};
-use super::lex::{is_hex, strip_prefix_ci};
+use super::lex::{is_hex, is_hex_bytes, strip_prefix_ci};
 use super::urc::{PduHeader, Urc, pdu_header, typed};
 
 /// Longest line kept, in bytes. The longest legitimate line is a `+CMGR`/`+CMGL` PDU line:
@@ -173,7 +173,11 @@ impl Digester {
     /// `CONNECT` (`AT+QFDWL`): call it instead of `next_item` until the transfer is complete.
     pub fn take_raw(&mut self, max: usize) -> Vec<u8> {
         let end = self.pos + max.min(self.buffered());
-        let out = self.buf.get(self.pos..end).map(<[u8]>::to_vec).unwrap_or_default();
+        let out = self
+            .buf
+            .get(self.pos..end)
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default();
         self.pos = end;
         out
     }
@@ -201,21 +205,25 @@ impl Digester {
             let next = self.pos + nl + 1;
             if let Some(dropped) = self.discarding.take() {
                 self.pos = next;
-                return Some(Item::Overflow { dropped: dropped + nl });
+                return Some(Item::Overflow {
+                    dropped: dropped + nl,
+                });
+            }
+            let raw = rest.get(..nl).unwrap_or_default();
+            let (lead, line) = trim_line(raw);
+            // The prompt is checked before the length cap, as `partial` does, so that the outcome
+            // does not depend on whether the line's end had arrived yet.
+            if let Some(n) = prompt_at(&mut self.cmd, line, true) {
+                self.pos += lead + n;
+                return Some(Item::Prompt);
             }
             if nl > self.max_line {
                 self.pos = next;
                 return Some(Item::Overflow { dropped: nl });
             }
-            let raw = rest.get(..nl).unwrap_or_default();
-            let (lead, line) = trim_line(raw);
             if line.is_empty() {
                 self.pos = next;
                 continue;
-            }
-            if let Some(n) = prompt_at(&mut self.cmd, line) {
-                self.pos += lead + n;
-                return Some(Item::Prompt);
             }
             let (item, consume) = self.classify(line);
             match consume {
@@ -238,7 +246,7 @@ impl Digester {
             return None;
         }
         let (lead, line) = trim_line(rest);
-        if let Some(n) = prompt_at(&mut self.cmd, line) {
+        if let Some(n) = prompt_at(&mut self.cmd, line, false) {
             self.pos += lead + n;
             return Some(Item::Prompt);
         }
@@ -251,12 +259,22 @@ impl Digester {
 
     /// Sorts one complete, trimmed, non-empty line.
     fn classify(&mut self, bytes: &[u8]) -> (Option<Item>, Consume) {
-        let text = String::from_utf8_lossy(bytes);
-        let line: &str = &text;
+        // Modem text is ASCII almost always; the lossy (copying) path is only for broken bytes.
+        let lossy;
+        let line: &str = match std::str::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(_) => {
+                lossy = String::from_utf8_lossy(bytes).into_owned();
+                &lossy
+            }
+        };
 
         if let Some((header, header_text)) = self.pending_header.take() {
             if is_hex(line) {
-                return (Some(Item::Urc(header.complete(line.to_owned()))), Consume::Line);
+                return (
+                    Some(Item::Urc(header.complete(line.to_owned()))),
+                    Consume::Line,
+                );
             }
             return (Some(Item::Urc(Urc::Unknown(header_text))), Consume::None);
         }
@@ -264,13 +282,19 @@ impl Digester {
         if let Some(cmd) = self.cmd.as_mut() {
             if !cmd.echo_seen && line.eq_ignore_ascii_case(&cmd.echo) {
                 cmd.echo_seen = true;
-                return (self.report_echo.then(|| Item::Echo(line.to_owned())), Consume::Line);
+                return (
+                    self.report_echo.then(|| Item::Echo(line.to_owned())),
+                    Consume::Line,
+                );
             }
             if cmd.prompt_seen && !cmd.body_echo_seen {
                 let body = bytes.strip_suffix(&[CTRL_Z]).unwrap_or(bytes);
-                if !body.is_empty() && body.iter().all(u8::is_ascii_hexdigit) {
+                if is_hex_bytes(body) {
                     cmd.body_echo_seen = true;
-                    return (self.report_echo.then(|| Item::Echo(line.to_owned())), Consume::Line);
+                    return (
+                        self.report_echo.then(|| Item::Echo(line.to_owned())),
+                        Consume::Line,
+                    );
                 }
             }
             if self.expect_pdu_info {
@@ -281,7 +305,9 @@ impl Digester {
             }
             if let Some(result) = parse_final(line) {
                 return match result {
-                    FinalResult::CallEnd(end) if !cmd.call => (Some(Item::Urc(Urc::CallEnded(end))), Consume::Line),
+                    FinalResult::CallEnd(end) if !cmd.call => {
+                        (Some(Item::Urc(Urc::CallEnded(end))), Consume::Line)
+                    }
                     FinalResult::Connect(_) => (Some(Item::Final(result)), Consume::Line),
                     _ => {
                         self.end();
@@ -296,7 +322,11 @@ impl Digester {
                 self.end();
                 return (Some(Item::Final(FinalResult::Error)), Consume::Prefix(5));
             }
-            if let Some(p) = cmd.prefixes.iter().find(|p| strip_prefix_ci(line, p).is_some()) {
+            if let Some(p) = cmd
+                .prefixes
+                .iter()
+                .find(|p| strip_prefix_ci(line, p).is_some())
+            {
                 self.expect_pdu_info = matches!(*p, "+CMGR:" | "+CMGL:");
                 self.pending_final = cmd.info_is_final;
                 return (Some(Item::Info(line.to_owned())), Consume::Line);
@@ -334,11 +364,14 @@ impl Digester {
 }
 
 /// If a prompt is due and `line` starts with it, marks it seen and returns its length.
-fn prompt_at(cmd: &mut Option<InFlight>, line: &[u8]) -> Option<usize> {
-    let cmd = cmd.as_mut().filter(|c| c.expects_prompt && !c.prompt_seen)?;
+/// A lone `>` counts only on a `complete` line: in a partial line a space may still follow.
+fn prompt_at(cmd: &mut Option<InFlight>, line: &[u8], complete: bool) -> Option<usize> {
+    let cmd = cmd
+        .as_mut()
+        .filter(|c| c.expects_prompt && !c.prompt_seen)?;
     let n = if line.starts_with(b"> ") {
         2
-    } else if line == b">" {
+    } else if complete && line == b">" {
         // PGM's fake modem form `> \r\n` (trailing space trimmed with the line end).
         1
     } else {
@@ -351,15 +384,23 @@ fn prompt_at(cmd: &mut Option<InFlight>, line: &[u8]) -> Option<usize> {
 /// An unclaimed line: `Urc::Unknown` if it is clean text, `Garbage` if it has control bytes or
 /// invalid UTF-8 (line noise, a baud-rate mismatch, a stray Ctrl-Z echo).
 fn unknown(bytes: &[u8], line: &str) -> Item {
-    let clean = std::str::from_utf8(bytes).is_ok() && !bytes.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7F);
-    if clean { Item::Urc(Urc::Unknown(line.to_owned())) } else { Item::Garbage(bytes.to_vec()) }
+    let clean = std::str::from_utf8(bytes).is_ok()
+        && !bytes.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7F);
+    if clean {
+        Item::Urc(Urc::Unknown(line.to_owned()))
+    } else {
+        Item::Garbage(bytes.to_vec())
+    }
 }
 
 /// Strips leading NUL/CR and trailing CR/whitespace; returns how many leading bytes were dropped.
 fn trim_line(raw: &[u8]) -> (usize, &[u8]) {
     let lead = raw.iter().take_while(|&&b| b == 0 || b == b'\r').count();
     let line = raw.get(lead..).unwrap_or_default();
-    let keep = line.iter().rposition(|&b| !matches!(b, b'\r' | b' ' | b'\t')).map_or(0, |i| i + 1);
+    let keep = line
+        .iter()
+        .rposition(|&b| !matches!(b, b'\r' | b' ' | b'\t'))
+        .map_or(0, |i| i + 1);
     // Keep a lone "> " intact for the prompt check: trailing spaces matter only there.
     if line.starts_with(b"> ") && keep < 2 {
         return (lead, line.get(..2).unwrap_or_default());
@@ -384,7 +425,11 @@ fn find_newline(hay: &[u8]) -> Option<usize> {
         }
         offset += 8;
     }
-    chunks.remainder().iter().position(|&b| b == b'\n').map(|i| offset + i)
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|i| offset + i)
 }
 
 #[cfg(test)]

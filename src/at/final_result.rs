@@ -63,7 +63,10 @@ impl FinalResult {
     pub fn is_error(&self) -> bool {
         matches!(
             self,
-            FinalResult::Error | FinalResult::CommandNotSupport | FinalResult::CmeError(_) | FinalResult::CmsError(_)
+            FinalResult::Error
+                | FinalResult::CommandNotSupport
+                | FinalResult::CmeError(_)
+                | FinalResult::CmsError(_)
         )
     }
 }
@@ -79,19 +82,34 @@ fn error_code(input: &str) -> IResult<&str, ErrorCode> {
 
 /// `+CME ERROR: <err>` — mobile equipment error, 27.007 §9.2.
 fn cme_error(input: &str) -> IResult<&str, FinalResult> {
-    map(preceded((tag_no_case("+CME ERROR:"), space0), error_code), FinalResult::CmeError).parse(input)
+    map(
+        preceded((tag_no_case("+CME ERROR:"), space0), error_code),
+        FinalResult::CmeError,
+    )
+    .parse(input)
 }
 
 /// `+CMS ERROR: <err>` — message service failure, 27.005 §3.2.5.
 fn cms_error(input: &str) -> IResult<&str, FinalResult> {
-    map(preceded((tag_no_case("+CMS ERROR:"), space0), error_code), FinalResult::CmsError).parse(input)
+    map(
+        preceded((tag_no_case("+CMS ERROR:"), space0), error_code),
+        FinalResult::CmsError,
+    )
+    .parse(input)
 }
 
 /// `CONNECT[ <text>]` — V.250 §5.7.1 result code 1 with optional connection text.
 fn connect(input: &str) -> IResult<&str, FinalResult> {
-    map(preceded(tag("CONNECT"), opt(preceded(space0, rest))), |t: Option<&str>| {
-        FinalResult::Connect(t.map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned))
-    })
+    map(
+        preceded(tag("CONNECT"), opt(preceded(space0, rest))),
+        |t: Option<&str>| {
+            FinalResult::Connect(
+                t.map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_owned),
+            )
+        },
+    )
     .parse(input)
 }
 
@@ -101,7 +119,10 @@ pub(crate) fn call_end(input: &str) -> IResult<&str, CallEnd> {
         value(CallEnd::NoCarrier, tag("NO CARRIER")),
         value(CallEnd::Busy, tag("BUSY")),
         value(CallEnd::NoAnswer, tag("NO ANSWER")),
-        value(CallEnd::NoDialtone, alt((tag("NO DIALTONE"), tag("NO DIAL TONE")))),
+        value(
+            CallEnd::NoDialtone,
+            alt((tag("NO DIALTONE"), tag("NO DIAL TONE"))),
+        ),
     )))
     .parse(input)
 }
@@ -116,7 +137,10 @@ fn final_result(input: &str) -> IResult<&str, FinalResult> {
         cms_error,
         map(call_end, FinalResult::CallEnd),
         connect,
-        value(FinalResult::CommandNotSupport, all_consuming(tag("COMMAND NOT SUPPORT"))),
+        value(
+            FinalResult::CommandNotSupport,
+            all_consuming(tag("COMMAND NOT SUPPORT")),
+        ),
     ))
     .parse(input)
 }
@@ -124,9 +148,17 @@ fn final_result(input: &str) -> IResult<&str, FinalResult> {
 /// Parses a complete line (line end already stripped) as a final result code.
 /// Returns `None` for anything else; never fails on odd input.
 pub fn parse_final(line: &str) -> Option<FinalResult> {
-    // Cheap first-byte filter: the digester calls this on every line while a command waits.
-    match line.as_bytes().first()? {
-        b'O' | b'E' | b'+' | b'N' | b'B' | b'C' | b'c' | b'o' | b'e' => {}
+    // Cheap filter first: the digester calls this on every line while a command waits, and most
+    // of those lines are `+XXX:` information responses or PDU hex.
+    let b = line.as_bytes();
+    match b.first()? {
+        b'+' => {
+            let head = b.get(..4)?;
+            if !head.eq_ignore_ascii_case(b"+CME") && !head.eq_ignore_ascii_case(b"+CMS") {
+                return None;
+            }
+        }
+        b'O' | b'E' | b'N' | b'B' | b'C' => {}
         _ => return None,
     }
     final_result(line.trim_end()).ok().map(|(_, r)| r)
@@ -142,28 +174,63 @@ mod tests {
         assert_eq!(parse_final("OK"), Some(FinalResult::Ok));
         assert_eq!(parse_final("ERROR"), Some(FinalResult::Error));
         // Wavecom after AT+CFUN=1 [PGM fakemodems], MODEMS.md §1.1 step 6.
-        assert_eq!(parse_final("+CME ERROR: 515"), Some(FinalResult::CmeError(ErrorCode::Numeric(515))));
+        assert_eq!(
+            parse_final("+CME ERROR: 515"),
+            Some(FinalResult::CmeError(ErrorCode::Numeric(515)))
+        );
         // Text form with AT+CMEE=2 [MM mm-serial-parsers.c].
         assert_eq!(
             parse_final("+CME ERROR: SIM PIN required"),
-            Some(FinalResult::CmeError(ErrorCode::Text("SIM PIN required".into())))
+            Some(FinalResult::CmeError(ErrorCode::Text(
+                "SIM PIN required".into()
+            )))
         );
         // Empty SMSC → 330 (MODEMS.md §1.1 step 11).
-        assert_eq!(parse_final("+CMS ERROR: 330"), Some(FinalResult::CmsError(ErrorCode::Numeric(330))));
-        assert_eq!(parse_final("NO CARRIER"), Some(FinalResult::CallEnd(CallEnd::NoCarrier)));
-        assert_eq!(parse_final("BUSY"), Some(FinalResult::CallEnd(CallEnd::Busy)));
-        assert_eq!(parse_final("NO ANSWER"), Some(FinalResult::CallEnd(CallEnd::NoAnswer)));
-        assert_eq!(parse_final("NO DIALTONE"), Some(FinalResult::CallEnd(CallEnd::NoDialtone)));
+        assert_eq!(
+            parse_final("+CMS ERROR: 330"),
+            Some(FinalResult::CmsError(ErrorCode::Numeric(330)))
+        );
+        assert_eq!(
+            parse_final("NO CARRIER"),
+            Some(FinalResult::CallEnd(CallEnd::NoCarrier))
+        );
+        assert_eq!(
+            parse_final("BUSY"),
+            Some(FinalResult::CallEnd(CallEnd::Busy))
+        );
+        assert_eq!(
+            parse_final("NO ANSWER"),
+            Some(FinalResult::CallEnd(CallEnd::NoAnswer))
+        );
+        assert_eq!(
+            parse_final("NO DIALTONE"),
+            Some(FinalResult::CallEnd(CallEnd::NoDialtone))
+        );
         assert_eq!(parse_final("CONNECT"), Some(FinalResult::Connect(None)));
-        assert_eq!(parse_final("CONNECT 115200"), Some(FinalResult::Connect(Some("115200".into()))));
+        assert_eq!(
+            parse_final("CONNECT 115200"),
+            Some(FinalResult::Connect(Some("115200".into())))
+        );
         // Huawei E1752/K3715 (MODEMS.md §6 item 2).
-        assert_eq!(parse_final("COMMAND NOT SUPPORT"), Some(FinalResult::CommandNotSupport));
+        assert_eq!(
+            parse_final("COMMAND NOT SUPPORT"),
+            Some(FinalResult::CommandNotSupport)
+        );
         assert!(FinalResult::CommandNotSupport.is_error());
     }
 
     #[test]
     fn not_finals() {
-        for l in ["OKAY", "ERROR+CNUM:", "+CMTI: \"SM\",3", "", "O", "+CME", "BUSYX", "NO CARRIERS"] {
+        for l in [
+            "OKAY",
+            "ERROR+CNUM:",
+            "+CMTI: \"SM\",3",
+            "",
+            "O",
+            "+CME",
+            "BUSYX",
+            "NO CARRIERS",
+        ] {
             assert_eq!(parse_final(l), None, "{l:?}");
         }
     }

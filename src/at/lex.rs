@@ -64,16 +64,28 @@ impl<'a> Field<'a> {
 
     /// The field as text, `None` when omitted or empty.
     pub(crate) fn opt_text(&self) -> Option<String> {
-        if self.is_empty() { None } else { Some(self.text().to_owned()) }
+        if self.is_empty() {
+            None
+        } else {
+            Some(self.text().to_owned())
+        }
     }
 }
 
 fn quoted(input: &str) -> IResult<&str, Field<'_>> {
-    map(delimited(char('"'), take_till(|c| c == '"'), char('"')), Field::Quoted).parse(input)
+    map(
+        delimited(char('"'), take_till(|c| c == '"'), char('"')),
+        Field::Quoted,
+    )
+    .parse(input)
 }
 
 fn paren(input: &str) -> IResult<&str, Field<'_>> {
-    map(delimited(char('('), take_till(|c| c == ')'), char(')')), Field::Paren).parse(input)
+    map(
+        delimited(char('('), take_till(|c| c == ')'), char(')')),
+        Field::Paren,
+    )
+    .parse(input)
 }
 
 fn bare(input: &str) -> IResult<&str, Field<'_>> {
@@ -93,30 +105,78 @@ pub(crate) fn field_list(input: &str) -> IResult<&str, Vec<Field<'_>>> {
 /// Returns `None` when the prefix does not match or text trails an unterminated field.
 pub(crate) fn prefixed_fields<'a>(line: &'a str, prefix: &str) -> Option<Vec<Field<'a>>> {
     let rest = strip_prefix_ci(line, prefix)?;
-    all_consuming(preceded(space0, field_list)).parse(rest).ok().map(|(_, f)| f)
+    all_consuming(preceded(space0, field_list))
+        .parse(rest)
+        .ok()
+        .map(|(_, f)| f)
 }
 
 /// Case-insensitive prefix strip: some firmwares answer in lower case (`+cmti:`).
 pub(crate) fn strip_prefix_ci<'a>(line: &'a str, prefix: &str) -> Option<&'a str> {
     let head = line.get(..prefix.len())?;
-    if head.eq_ignore_ascii_case(prefix) { line.get(prefix.len()..) } else { None }
+    if head.eq_ignore_ascii_case(prefix) {
+        line.get(prefix.len()..)
+    } else {
+        None
+    }
 }
 
 /// A run of hex digits (PDU lines, `+CRSM` data).
+/// PDU lines are most of the bytes a modem sends and this check sits on the digester's hot path,
+/// so it tests eight bytes at a time (SWAR) instead of one.
 pub(crate) fn is_hex(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit())
+    is_hex_bytes(s.as_bytes())
+}
+
+/// [`is_hex`] on bytes.
+pub(crate) fn is_hex_bytes(s: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Per byte, for bytes below 0x80 (checked first, so no addition carries into the next byte):
+    // x + (0x80 - lo) has its high bit set iff x >= lo; x + (0x7F - hi) iff x > hi.
+    fn in_range(x: u64, lo: u8, hi: u8) -> u64 {
+        let ge_lo = x.wrapping_add(ONES * u64::from(0x80 - lo));
+        let gt_hi = x.wrapping_add(ONES * u64::from(0x7F - hi));
+        ge_lo & !gt_hi & HIGH
+    }
+    let mut chunks = s.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(w);
+        if x & HIGH != 0 {
+            return false;
+        }
+        let hex = in_range(x, b'0', b'9') | in_range(x | (ONES * 0x20), b'a', b'f');
+        if hex != HIGH {
+            return false;
+        }
+    }
+    !s.is_empty() && chunks.remainder().iter().all(u8::is_ascii_hexdigit)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #[test]
+        fn hex_check_matches_naive(v in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)) {
+            proptest::prop_assert_eq!(is_hex_bytes(&v), !v.is_empty() && v.iter().all(u8::is_ascii_hexdigit));
+        }
+    }
+
     #[test]
     fn lexes_mixed_fields() {
         let f = prefixed_fields(r#"+COPS: 0,0,"CHINA, MOBILE",7"#, "+COPS:").unwrap();
         assert_eq!(
             f,
-            vec![Field::Bare("0"), Field::Bare("0"), Field::Quoted("CHINA, MOBILE"), Field::Bare("7")]
+            vec![
+                Field::Bare("0"),
+                Field::Bare("0"),
+                Field::Quoted("CHINA, MOBILE"),
+                Field::Bare("7")
+            ]
         );
     }
 
@@ -130,7 +190,31 @@ mod tests {
     #[test]
     fn lexes_parens() {
         let f = prefixed_fields(r#"+CPMS: ("SM","ME"),(),("SM")"#, "+CPMS:").unwrap();
-        assert_eq!(f, vec![Field::Paren(r#""SM","ME""#), Field::Paren(""), Field::Paren(r#""SM""#)]);
+        assert_eq!(
+            f,
+            vec![
+                Field::Paren(r#""SM","ME""#),
+                Field::Paren(""),
+                Field::Paren(r#""SM""#)
+            ]
+        );
+    }
+
+    #[test]
+    fn hex_check() {
+        assert!(is_hex("0123456789abcdefABCDEF"));
+        for bad in ["", "0G", "g", "0x", " 0", "@", "`", "/", ":", "\u{0}"] {
+            assert!(!is_hex(bad), "{bad:?}");
+        }
+        for b in 0..=255u8 {
+            assert_eq!(is_hex_bytes(&[b]), b.is_ascii_hexdigit(), "{b}");
+            // Every byte value at every position of a word-sized run.
+            for pos in 0..9 {
+                let mut v = b"0123456789aBcDeF0".to_vec();
+                v[pos] = b;
+                assert_eq!(is_hex_bytes(&v), b.is_ascii_hexdigit(), "{b} at {pos}");
+            }
+        }
     }
 
     #[test]

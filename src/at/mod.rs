@@ -63,11 +63,17 @@ pub enum AtError {
     Missing { what: &'static str, count: usize },
     /// A command builder refused a value (it would break the AT line or is out of range).
     #[error("invalid argument for {command}: {reason}")]
-    InvalidArgument { command: &'static str, reason: String },
+    InvalidArgument {
+        command: &'static str,
+        reason: String,
+    },
 }
 
 impl AtError {
     pub(crate) fn parse(what: &'static str, line: &str) -> Self {
-        AtError::Parse { what, line: line.to_owned() }
+        AtError::Parse {
+            what,
+            line: line.to_owned(),
+        }
     }
 }

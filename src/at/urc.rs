@@ -61,7 +61,11 @@ pub enum Urc {
     /// `+CMTI: <mem>,<index>`: a new message was stored.
     NewMessage(StorageIndex),
     /// `+CMT: [<alpha>],<length>` + PDU line: a message delivered directly.
-    Deliver { alpha: Option<String>, length: usize, pdu: String },
+    Deliver {
+        alpha: Option<String>,
+        length: usize,
+        pdu: String,
+    },
     /// `+CDS: <length>` + PDU line: a status report delivered directly.
     StatusReport { length: usize, pdu: String },
     /// `+CDSI: <mem>,<index>`: a status report was stored.
@@ -72,7 +76,11 @@ pub enum Urc {
     /// `+CREG:` / `+CGREG:` / `+CEREG:` (27.007 §7.2, §10.1.20, §10.1.22).
     Registration(Registration),
     /// `+CUSD: <m>[,<str>,<dcs>]` (27.007 §7.15). Huawei sends `<str>` as packed-7-bit hex [GAM].
-    Ussd { status: u8, text: Option<String>, dcs: Option<u16> },
+    Ussd {
+        status: u8,
+        text: Option<String>,
+        dcs: Option<u16>,
+    },
     // --- Huawei periodic status [GAM at.c; MM huawei] ---
     /// `^RSSI:<rssi>`, 27.007 §8.5 scale.
     Rssi(u8),
@@ -100,7 +108,12 @@ pub enum Urc {
     /// `^CONN:<idx>,<type>` connected.
     Conn { index: u32, call_type: u32 },
     /// `^CEND:<idx>,<duration>,<end_status>[,<cc_cause>]` ended.
-    Cend { index: u32, duration: u32, end_status: u32, cc_cause: Option<u32> },
+    Cend {
+        index: u32,
+        duration: u32,
+        end_status: u32,
+        cc_cause: Option<u32>,
+    },
     /// A DTMF digit detected by the modem: Huawei `^DDTMF: 5`, SIMCom `+RXDTMF: 8`, SIM800
     /// `+DTMF: 8`, Quectel `+QTONEDET: 49` (ASCII code) [MM; CQR; PGM].
     Dtmf(char),
@@ -161,16 +174,26 @@ impl Urc {
     /// (MODEMS.md §3.1, §6 item 15). `+CPIN:`/`+CFUN:` alone are not included: they also appear
     /// after a SIM hot-swap or a CFUN change the daemon made itself.
     pub fn is_boot_marker(&self) -> bool {
-        matches!(self, Urc::Ready | Urc::AtReady(_) | Urc::CallReady | Urc::SmsReady)
+        matches!(
+            self,
+            Urc::Ready | Urc::AtReady(_) | Urc::CallReady | Urc::SmsReady
+        )
     }
 }
 
 /// The header of a two-line URC, waiting for its PDU line (27.005 §3.4.1, PDU mode).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum PduHeader {
-    Cmt { alpha: Option<String>, length: usize },
-    Cds { length: usize },
-    Cbm { length: usize },
+    Cmt {
+        alpha: Option<String>,
+        length: usize,
+    },
+    Cds {
+        length: usize,
+    },
+    Cbm {
+        length: usize,
+    },
 }
 
 impl PduHeader {
@@ -191,16 +214,28 @@ pub(crate) fn pdu_header(line: &str) -> Option<PduHeader> {
     let len = |f: Option<&Field<'_>>| f.and_then(Field::uint).map(|v| v as usize);
     if let Some(f) = prefixed_fields(line, "+CMT:") {
         return match f.as_slice() {
-            [a, l] => Some(PduHeader::Cmt { alpha: a.opt_text(), length: len(Some(l))? }),
-            [l] => Some(PduHeader::Cmt { alpha: None, length: len(Some(l))? }),
+            [a, l] => Some(PduHeader::Cmt {
+                alpha: a.opt_text(),
+                length: len(Some(l))?,
+            }),
+            [l] => Some(PduHeader::Cmt {
+                alpha: None,
+                length: len(Some(l))?,
+            }),
             _ => None,
         };
     }
     if let Some(f) = prefixed_fields(line, "+CDS:") {
-        return (f.len() == 1).then(|| len(f.first())).flatten().map(|length| PduHeader::Cds { length });
+        return (f.len() == 1)
+            .then(|| len(f.first()))
+            .flatten()
+            .map(|length| PduHeader::Cds { length });
     }
     if let Some(f) = prefixed_fields(line, "+CBM:") {
-        return (f.len() == 1).then(|| len(f.first())).flatten().map(|length| PduHeader::Cbm { length });
+        return (f.len() == 1)
+            .then(|| len(f.first()))
+            .flatten()
+            .map(|length| PduHeader::Cbm { length });
     }
     None
 }
@@ -209,7 +244,10 @@ fn storage_index(f: &[Field<'_>]) -> Option<StorageIndex> {
     match f {
         [mem, idx] => {
             let i = idx.int()?;
-            Some(StorageIndex { storage: mem.text().to_owned(), index: u32::try_from(i).ok() })
+            Some(StorageIndex {
+                storage: mem.text().to_owned(),
+                index: u32::try_from(i).ok(),
+            })
         }
         _ => None,
     }
@@ -219,7 +257,10 @@ fn storage_index(f: &[Field<'_>]) -> Option<StorageIndex> {
 /// Wavecom's `"num",145` [PGM fakemodems].
 fn clip(f: &[Field<'_>]) -> Option<Clip> {
     let number = f.first()?.opt_text();
-    let toa = f.get(1).and_then(Field::uint).and_then(|v| u8::try_from(v).ok());
+    let toa = f
+        .get(1)
+        .and_then(Field::uint)
+        .and_then(|v| u8::try_from(v).ok());
     let alpha = f.get(4).and_then(Field::opt_text);
     let validity = match f.get(5).and_then(Field::uint) {
         Some(0) => CliValidity::Valid,
@@ -229,7 +270,12 @@ fn clip(f: &[Field<'_>]) -> Option<Clip> {
         None if number.is_some() => CliValidity::Valid,
         None => CliValidity::Unavailable,
     };
-    Some(Clip { number, toa, alpha, validity })
+    Some(Clip {
+        number,
+        toa,
+        alpha,
+        validity,
+    })
 }
 
 /// The digit of a DTMF URC: `5`, `"5"`, or an ASCII code for Quectel `+QTONEDET` (48–57, 65–68, 42, 35).
@@ -252,13 +298,31 @@ fn qind(rest: &str) -> Option<Urc> {
         _ => {}
     }
     let f = super::lex::field_list(body).ok().map(|(_, f)| f)?;
-    let small = |i: usize| f.get(i).and_then(Field::uint).and_then(|v| u8::try_from(v).ok());
+    let small = |i: usize| {
+        f.get(i)
+            .and_then(Field::uint)
+            .and_then(|v| u8::try_from(v).ok())
+    };
     match f.first()?.text() {
         "ccinfo" => call_from_fields(f.get(1..)?, [0, 1, 2, 3, 4, 5, 6]).map(Urc::CallInfo),
-        "csq" => Some(Urc::QuectelCsq { rssi: small(1)?, ber: small(2)? }),
+        "csq" => Some(Urc::QuectelCsq {
+            rssi: small(1)?,
+            ber: small(2)?,
+        }),
         "act" => Some(Urc::QuectelAct(f.get(1)?.text().to_owned())),
         _ => Some(Urc::Qind(body.to_owned())),
     }
+}
+
+/// Upper-cases a short URC prefix into `scratch` without allocating; longer prefixes (no known URC
+/// has one) come back empty and match nothing.
+fn upper<'a>(head: &str, scratch: &'a mut [u8; 16]) -> &'a str {
+    let Some(dst) = scratch.get_mut(..head.len()) else {
+        return "";
+    };
+    dst.copy_from_slice(head.as_bytes());
+    dst.make_ascii_uppercase();
+    std::str::from_utf8(dst).unwrap_or("")
 }
 
 /// Parses a typed URC. `None` means "not a URC we know" (or a known prefix with a malformed
@@ -271,8 +335,13 @@ fn typed_urc(line: &str) -> Option<Urc> {
             let colon = line.find(':')?;
             let head = line.get(..=colon)?;
             let rest = line.get(colon + 1..)?;
-            let fields = || super::lex::field_list(rest.trim_start()).ok().filter(|(r, _)| r.is_empty()).map(|(_, f)| f);
-            match head.to_ascii_uppercase().as_str() {
+            let fields = || {
+                super::lex::field_list(rest.trim_start())
+                    .ok()
+                    .filter(|(r, _)| r.is_empty())
+                    .map(|(_, f)| f)
+            };
+            match upper(head, &mut [0; 16]) {
                 "+CRING:" => Some(Urc::CRing(rest.trim().to_owned())),
                 "+CLIP:" => clip(&fields()?).map(Urc::Clip),
                 "+CLCC:" => call_from_fields(&fields()?, [0, 1, 2, 3, 4, 5, 6]).map(Urc::Clcc),
@@ -292,7 +361,9 @@ fn typed_urc(line: &str) -> Option<Urc> {
                 "+QIND:" => qind(rest),
                 "+QUSIM:" => u32f(&fields()?, 0).map(Urc::Qusim),
                 "+QPSND:" => u32f(&fields()?, 0).map(Urc::Qpsnd),
-                "+CFUN:" => u32f(&fields()?, 0).and_then(|v| u8::try_from(v).ok()).map(Urc::Cfun),
+                "+CFUN:" => u32f(&fields()?, 0)
+                    .and_then(|v| u8::try_from(v).ok())
+                    .map(Urc::Cfun),
                 "+CPIN:" => parse_cpin(line).ok().map(Urc::Cpin),
                 "+CGEV:" => Some(Urc::Cgev(rest.trim().to_owned())),
                 "+ZDONR:" => Some(Urc::Zdonr(rest.trim().to_owned())),
@@ -302,14 +373,23 @@ fn typed_urc(line: &str) -> Option<Urc> {
         }
         b'^' => {
             if let Some(rest) = strip_prefix_ci(line, "^SMMEMFULL") {
-                return Some(Urc::SmsMemoryFull(rest.trim_start_matches(':').trim().to_owned()));
+                return Some(Urc::SmsMemoryFull(
+                    rest.trim_start_matches(':').trim().to_owned(),
+                ));
             }
             let colon = line.find(':')?;
             let head = line.get(..=colon)?;
             let rest = line.get(colon + 1..)?;
-            let fields = || super::lex::field_list(rest.trim_start()).ok().filter(|(r, _)| r.is_empty()).map(|(_, f)| f);
-            match head.to_ascii_uppercase().as_str() {
-                "^RSSI:" => u32f(&fields()?, 0).and_then(|v| u8::try_from(v).ok()).map(Urc::Rssi),
+            let fields = || {
+                super::lex::field_list(rest.trim_start())
+                    .ok()
+                    .filter(|(r, _)| r.is_empty())
+                    .map(|(_, f)| f)
+            };
+            match upper(head, &mut [0; 16]) {
+                "^RSSI:" => u32f(&fields()?, 0)
+                    .and_then(|v| u8::try_from(v).ok())
+                    .map(Urc::Rssi),
                 "^HCSQ:" => {
                     let f = fields()?;
                     let (mode, vals) = f.split_first()?;
@@ -320,24 +400,38 @@ fn typed_urc(line: &str) -> Option<Urc> {
                 }
                 "^MODE:" => {
                     let f = fields()?;
-                    Some(Urc::Mode { mode: u32f(&f, 0)?, submode: u32f(&f, 1) })
+                    Some(Urc::Mode {
+                        mode: u32f(&f, 0)?,
+                        submode: u32f(&f, 1),
+                    })
                 }
                 "^SRVST:" => u32f(&fields()?, 0).map(Urc::ServiceStatus),
                 "^SIMST:" => {
                     let f = fields()?;
-                    Some(Urc::SimStatus { state: u32f(&f, 0)?, lock: u32f(&f, 1) })
+                    Some(Urc::SimStatus {
+                        state: u32f(&f, 0)?,
+                        lock: u32f(&f, 1),
+                    })
                 }
                 "^BOOT:" => Some(Urc::Boot(rest.trim().to_owned())),
                 "^DSFLOWRPT:" => Some(Urc::DataFlowReport(rest.trim().to_owned())),
                 "^NWTIME:" => Some(Urc::NetworkTime(rest.trim().to_owned())),
                 "^ORIG:" => {
                     let f = fields()?;
-                    Some(Urc::Orig { index: u32f(&f, 0)?, call_type: u32f(&f, 1)? })
+                    Some(Urc::Orig {
+                        index: u32f(&f, 0)?,
+                        call_type: u32f(&f, 1)?,
+                    })
                 }
-                "^CONF:" => Some(Urc::Conf { index: u32f(&fields()?, 0)? }),
+                "^CONF:" => Some(Urc::Conf {
+                    index: u32f(&fields()?, 0)?,
+                }),
                 "^CONN:" => {
                     let f = fields()?;
-                    Some(Urc::Conn { index: u32f(&f, 0)?, call_type: u32f(&f, 1)? })
+                    Some(Urc::Conn {
+                        index: u32f(&f, 0)?,
+                        call_type: u32f(&f, 1)?,
+                    })
                 }
                 "^CEND:" => {
                     let f = fields()?;
@@ -349,7 +443,9 @@ fn typed_urc(line: &str) -> Option<Urc> {
                     })
                 }
                 "^DDTMF:" => dtmf_digit(&fields()?, false).map(Urc::Dtmf),
-                "^DSCI:" => call_from_fields(&fields()?, [0, 1, 2, 3, usize::MAX, 4, 5]).map(Urc::Dsci),
+                "^DSCI:" => {
+                    call_from_fields(&fields()?, [0, 1, 2, 3, usize::MAX, 4, 5]).map(Urc::Dsci)
+                }
                 _ => None,
             }
         }
@@ -401,7 +497,15 @@ mod tests {
     use proptest::prelude::*;
 
     fn call(index: u32, incoming: bool, state: i32, number: &str, toa: u8) -> Call {
-        Call { index, incoming, state, mode: 0, multiparty: false, number: Some(number.into()), toa: Some(toa) }
+        Call {
+            index,
+            incoming,
+            state,
+            mode: 0,
+            multiparty: false,
+            number: Some(number.into()),
+            toa: Some(toa),
+        }
     }
 
     #[test]
@@ -411,56 +515,132 @@ mod tests {
         // MODEMS.md §3.1 full form.
         assert_eq!(
             parse_urc("+CLIP: \"+27821234567\",145,,,,0"),
-            Urc::Clip(Clip { number: Some("+27821234567".into()), toa: Some(145), alpha: None, validity: CliValidity::Valid })
+            Urc::Clip(Clip {
+                number: Some("+27821234567".into()),
+                toa: Some(145),
+                alpha: None,
+                validity: CliValidity::Valid
+            })
         );
         // Wavecom two-field form [PGM fakemodems].
         assert_eq!(
             parse_urc("+CLIP: \"+27821234567\",145"),
-            Urc::Clip(Clip { number: Some("+27821234567".into()), toa: Some(145), alpha: None, validity: CliValidity::Valid })
+            Urc::Clip(Clip {
+                number: Some("+27821234567".into()),
+                toa: Some(145),
+                alpha: None,
+                validity: CliValidity::Valid
+            })
         );
-        let Urc::Clip(c) = parse_urc("+CLIP: \"\",128,,,,1") else { panic!() };
+        let Urc::Clip(c) = parse_urc("+CLIP: \"\",128,,,,1") else {
+            panic!()
+        };
         assert_eq!((c.number, c.validity), (None, CliValidity::Withheld));
-        let Urc::Clip(c) = parse_urc("+CLIP: \"\",128,,,\"\",2") else { panic!() };
+        let Urc::Clip(c) = parse_urc("+CLIP: \"\",128,,,\"\",2") else {
+            panic!()
+        };
         assert_eq!(c.validity, CliValidity::Unavailable);
-        let Urc::Clip(c) = parse_urc("+CLIP: \"+4477\",145,,,\"Alice\",0") else { panic!() };
+        let Urc::Clip(c) = parse_urc("+CLIP: \"+4477\",145,,,\"Alice\",0") else {
+            panic!()
+        };
         assert_eq!(c.alpha.as_deref(), Some("Alice"));
         assert_eq!(parse_urc("NO CARRIER"), Urc::CallEnded(CallEnd::NoCarrier));
         assert_eq!(parse_urc("BUSY"), Urc::CallEnded(CallEnd::Busy));
         assert_eq!(parse_urc("NO ANSWER"), Urc::CallEnded(CallEnd::NoAnswer));
-        assert_eq!(parse_urc("NO DIALTONE"), Urc::CallEnded(CallEnd::NoDialtone));
-        assert_eq!(parse_urc("+CLCC: 1,1,4,0,0,\"+79139131234\",145"), Urc::Clcc(call(1, true, 4, "+79139131234", 145)));
+        assert_eq!(
+            parse_urc("NO DIALTONE"),
+            Urc::CallEnded(CallEnd::NoDialtone)
+        );
+        assert_eq!(
+            parse_urc("+CLCC: 1,1,4,0,0,\"+79139131234\",145"),
+            Urc::Clcc(call(1, true, 4, "+79139131234", 145))
+        );
     }
 
     #[test]
     fn sms_urcs() {
-        assert_eq!(parse_urc("+CMTI: \"SM\",3"), Urc::NewMessage(StorageIndex { storage: "SM".into(), index: Some(3) }));
+        assert_eq!(
+            parse_urc("+CMTI: \"SM\",3"),
+            Urc::NewMessage(StorageIndex {
+                storage: "SM".into(),
+                index: Some(3)
+            })
+        );
         // [CD at_response.c, test/parse.c].
-        assert_eq!(parse_urc("+CMTI: \"SM\",-1"), Urc::NewMessage(StorageIndex { storage: "SM".into(), index: None }));
-        assert_eq!(parse_urc("+CMTI: 0,111"), Urc::NewMessage(StorageIndex { storage: "0".into(), index: Some(111) }));
+        assert_eq!(
+            parse_urc("+CMTI: \"SM\",-1"),
+            Urc::NewMessage(StorageIndex {
+                storage: "SM".into(),
+                index: None
+            })
+        );
+        assert_eq!(
+            parse_urc("+CMTI: 0,111"),
+            Urc::NewMessage(StorageIndex {
+                storage: "0".into(),
+                index: Some(111)
+            })
+        );
         assert_eq!(
             parse_urc("+CDSI: \"SR\",57"),
-            Urc::StatusReportStored(StorageIndex { storage: "SR".into(), index: Some(57) })
+            Urc::StatusReportStored(StorageIndex {
+                storage: "SR".into(),
+                index: Some(57)
+            })
         );
-        assert_eq!(pdu_header("+CMT: ,24"), Some(PduHeader::Cmt { alpha: None, length: 24 }));
-        assert_eq!(pdu_header("+CMT: \"Bob\",24"), Some(PduHeader::Cmt { alpha: Some("Bob".into()), length: 24 }));
+        assert_eq!(
+            pdu_header("+CMT: ,24"),
+            Some(PduHeader::Cmt {
+                alpha: None,
+                length: 24
+            })
+        );
+        assert_eq!(
+            pdu_header("+CMT: \"Bob\",24"),
+            Some(PduHeader::Cmt {
+                alpha: Some("Bob".into()),
+                length: 24
+            })
+        );
         assert_eq!(pdu_header("+CDS: 24"), Some(PduHeader::Cds { length: 24 }));
         assert_eq!(pdu_header("+CBM: 88"), Some(PduHeader::Cbm { length: 88 }));
         assert_eq!(pdu_header("+CMTI: \"SM\",3"), None);
         assert_eq!(pdu_header("+CMT: x"), None);
-        assert_eq!(parse_urc("+CMTI: \"SM\""), Urc::Unknown("+CMTI: \"SM\"".into()));
+        assert_eq!(
+            parse_urc("+CMTI: \"SM\""),
+            Urc::Unknown("+CMTI: \"SM\"".into())
+        );
     }
 
     #[test]
     fn network_urcs() {
-        let Urc::Registration(r) = parse_urc("+CREG: 1,\"00C3\",\"0000D2A1\",7") else { panic!() };
-        assert_eq!((r.domain, r.n, r.stat, r.act), (RegDomain::Cs, None, 1, Some(7)));
-        let Urc::Registration(r) = parse_urc("+CEREG: 5") else { panic!() };
+        let Urc::Registration(r) = parse_urc("+CREG: 1,\"00C3\",\"0000D2A1\",7") else {
+            panic!()
+        };
+        assert_eq!(
+            (r.domain, r.n, r.stat, r.act),
+            (RegDomain::Cs, None, 1, Some(7))
+        );
+        let Urc::Registration(r) = parse_urc("+CEREG: 5") else {
+            panic!()
+        };
         assert_eq!((r.domain, r.stat), (RegDomain::Eps, 5));
         assert_eq!(
             parse_urc("+CUSD: 0,\"Balance 1,23\",15"),
-            Urc::Ussd { status: 0, text: Some("Balance 1,23".into()), dcs: Some(15) }
+            Urc::Ussd {
+                status: 0,
+                text: Some("Balance 1,23".into()),
+                dcs: Some(15)
+            }
         );
-        assert_eq!(parse_urc("+CUSD: 2"), Urc::Ussd { status: 2, text: None, dcs: None });
+        assert_eq!(
+            parse_urc("+CUSD: 2"),
+            Urc::Ussd {
+                status: 2,
+                text: None,
+                dcs: None
+            }
+        );
     }
 
     #[test]
@@ -468,24 +648,85 @@ mod tests {
         // Formats from MODEMS.md §3.1 [GAM at.c; MM huawei; PGM fakemodems].
         assert_eq!(parse_urc("^RSSI:18"), Urc::Rssi(18));
         assert_eq!(parse_urc("^RSSI: 25"), Urc::Rssi(25));
-        assert_eq!(parse_urc("^HCSQ:\"LTE\",59,50,161,24"), Urc::Hcsq { sysmode: "LTE".into(), values: vec![59, 50, 161, 24] });
-        assert_eq!(parse_urc("^MODE:3,3"), Urc::Mode { mode: 3, submode: Some(3) });
-        assert_eq!(parse_urc("^MODE: 2"), Urc::Mode { mode: 2, submode: None });
+        assert_eq!(
+            parse_urc("^HCSQ:\"LTE\",59,50,161,24"),
+            Urc::Hcsq {
+                sysmode: "LTE".into(),
+                values: vec![59, 50, 161, 24]
+            }
+        );
+        assert_eq!(
+            parse_urc("^MODE:3,3"),
+            Urc::Mode {
+                mode: 3,
+                submode: Some(3)
+            }
+        );
+        assert_eq!(
+            parse_urc("^MODE: 2"),
+            Urc::Mode {
+                mode: 2,
+                submode: None
+            }
+        );
         assert_eq!(parse_urc("^SRVST:0"), Urc::ServiceStatus(0));
-        assert_eq!(parse_urc("^SIMST:1"), Urc::SimStatus { state: 1, lock: None });
-        assert_eq!(parse_urc("^BOOT:27710117,0,0,0,75"), Urc::Boot("27710117,0,0,0,75".into()));
+        assert_eq!(
+            parse_urc("^SIMST:1"),
+            Urc::SimStatus {
+                state: 1,
+                lock: None
+            }
+        );
+        assert_eq!(
+            parse_urc("^BOOT:27710117,0,0,0,75"),
+            Urc::Boot("27710117,0,0,0,75".into())
+        );
         assert_eq!(
             parse_urc("^DSFLOWRPT:0000001E,00000000,00000000,0000000000000000"),
             Urc::DataFlowReport("0000001E,00000000,00000000,0000000000000000".into())
         );
-        assert_eq!(parse_urc("^NWTIME:19/05/10,14:02:31+8,00"), Urc::NetworkTime("19/05/10,14:02:31+8,00".into()));
+        assert_eq!(
+            parse_urc("^NWTIME:19/05/10,14:02:31+8,00"),
+            Urc::NetworkTime("19/05/10,14:02:31+8,00".into())
+        );
         assert_eq!(parse_urc("^SMMEMFULL"), Urc::SmsMemoryFull(String::new()));
-        assert_eq!(parse_urc("^SMMEMFULL: \"SM\""), Urc::SmsMemoryFull("\"SM\"".into()));
-        assert_eq!(parse_urc("^ORIG:1,0"), Urc::Orig { index: 1, call_type: 0 });
+        assert_eq!(
+            parse_urc("^SMMEMFULL: \"SM\""),
+            Urc::SmsMemoryFull("\"SM\"".into())
+        );
+        assert_eq!(
+            parse_urc("^ORIG:1,0"),
+            Urc::Orig {
+                index: 1,
+                call_type: 0
+            }
+        );
         assert_eq!(parse_urc("^CONF:1"), Urc::Conf { index: 1 });
-        assert_eq!(parse_urc("^CONN:1,0"), Urc::Conn { index: 1, call_type: 0 });
-        assert_eq!(parse_urc("^CEND:1,5,29,16"), Urc::Cend { index: 1, duration: 5, end_status: 29, cc_cause: Some(16) });
-        assert_eq!(parse_urc("^CEND:1,0,104"), Urc::Cend { index: 1, duration: 0, end_status: 104, cc_cause: None });
+        assert_eq!(
+            parse_urc("^CONN:1,0"),
+            Urc::Conn {
+                index: 1,
+                call_type: 0
+            }
+        );
+        assert_eq!(
+            parse_urc("^CEND:1,5,29,16"),
+            Urc::Cend {
+                index: 1,
+                duration: 5,
+                end_status: 29,
+                cc_cause: Some(16)
+            }
+        );
+        assert_eq!(
+            parse_urc("^CEND:1,0,104"),
+            Urc::Cend {
+                index: 1,
+                duration: 0,
+                end_status: 104,
+                cc_cause: None
+            }
+        );
         assert_eq!(parse_urc("^DDTMF:5"), Urc::Dtmf('5'));
     }
 
@@ -493,8 +734,14 @@ mod tests {
     fn simcom_quectel_urcs() {
         // [MM simtech; PGM modem.py].
         assert_eq!(parse_urc("VOICE CALL: BEGIN"), Urc::VoiceCallBegin);
-        assert_eq!(parse_urc("VOICE CALL: END: 000041"), Urc::VoiceCallEnd("000041".into()));
-        assert_eq!(parse_urc("MISSED_CALL: 11:01AM 07712345678"), Urc::MissedCall("11:01AM 07712345678".into()));
+        assert_eq!(
+            parse_urc("VOICE CALL: END: 000041"),
+            Urc::VoiceCallEnd("000041".into())
+        );
+        assert_eq!(
+            parse_urc("MISSED_CALL: 11:01AM 07712345678"),
+            Urc::MissedCall("11:01AM 07712345678".into())
+        );
         assert_eq!(parse_urc("+RXDTMF: 8"), Urc::Dtmf('8'));
         assert_eq!(parse_urc("+DTMF: #"), Urc::Dtmf('#'));
         // [CQR at_parse.c, README log].
@@ -506,15 +753,27 @@ mod tests {
             parse_urc("+QIND: \"ccinfo\",1,1,-1,0,0,\"+447700900123\",145"),
             Urc::CallInfo(call(1, true, -1, "+447700900123", 145))
         );
-        assert_eq!(parse_urc("+QIND: \"csq\",27,99"), Urc::QuectelCsq { rssi: 27, ber: 99 });
-        assert_eq!(parse_urc("+QIND: \"act\",\"LTE\""), Urc::QuectelAct("LTE".into()));
+        assert_eq!(
+            parse_urc("+QIND: \"csq\",27,99"),
+            Urc::QuectelCsq { rssi: 27, ber: 99 }
+        );
+        assert_eq!(
+            parse_urc("+QIND: \"act\",\"LTE\""),
+            Urc::QuectelAct("LTE".into())
+        );
         assert_eq!(parse_urc("+QIND: SMS DONE"), Urc::SmsDone);
         assert_eq!(parse_urc("+QIND: PB DONE"), Urc::PbDone);
-        assert_eq!(parse_urc("+QIND: \"FOTA\",\"START\""), Urc::Qind("\"FOTA\",\"START\"".into()));
+        assert_eq!(
+            parse_urc("+QIND: \"FOTA\",\"START\""),
+            Urc::Qind("\"FOTA\",\"START\"".into())
+        );
         assert_eq!(parse_urc("+QUSIM: 1"), Urc::Qusim(1));
         assert_eq!(parse_urc("+QTONEDET: 49"), Urc::Dtmf('1'));
         assert_eq!(parse_urc("+QTONEDET: 35"), Urc::Dtmf('#'));
-        assert_eq!(parse_urc("+QTONEDET: 7"), Urc::Unknown("+QTONEDET: 7".into()));
+        assert_eq!(
+            parse_urc("+QTONEDET: 7"),
+            Urc::Unknown("+QTONEDET: 7".into())
+        );
         assert_eq!(parse_urc("+QPSND: 0"), Urc::Qpsnd(0));
         assert_eq!(
             parse_urc("^DSCI: 4,1,3,0,+XXXX,145"),
@@ -535,7 +794,10 @@ mod tests {
         assert_eq!(parse_urc("*ATREADY: 1"), Urc::AtReady(1));
         assert_eq!(parse_urc("SMS DONE"), Urc::SmsDone);
         assert_eq!(parse_urc("PB DONE"), Urc::PbDone);
-        assert_eq!(parse_urc("+CGEV: EPS PDN ACT 1"), Urc::Cgev("EPS PDN ACT 1".into()));
+        assert_eq!(
+            parse_urc("+CGEV: EPS PDN ACT 1"),
+            Urc::Cgev("EPS PDN ACT 1".into())
+        );
         // [PGM test_modem].
         assert_eq!(
             parse_urc("+ZDONR: \"METEOR\",272,3,\"CS_ONLY\",\"ROAM_OFF\""),

@@ -12,8 +12,8 @@ use clap::{Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
 use crate::pdu::{
-    Address, Body, Dcs, Direction, InformationElement, Pdu, PduError, SubmitOptions, Tpdu, UserData, Validity,
-    status_meaning, submits_for_text, to_hex,
+    Address, Body, Dcs, Direction, InformationElement, Pdu, PduError, SubmitOptions, Tpdu,
+    UserData, Validity, status_meaning, submits_for_text, to_hex,
 };
 
 #[derive(Debug, Subcommand)]
@@ -62,7 +62,9 @@ fn parse_address(s: &str) -> Result<Address, String> {
 fn parse_validity(s: &str) -> Result<Validity, String> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().map_err(|_| format!("{s:?}: expected a number followed by m, h, d or w"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number followed by m, h, d or w"))?;
     let per = match unit {
         "m" => 60,
         "h" => 3600,
@@ -75,12 +77,21 @@ fn parse_validity(s: &str) -> Result<Validity, String> {
     }
     n.checked_mul(per)
         .and_then(Validity::relative_from_secs)
-        .ok_or_else(|| format!("{s:?}: longer than the 63 weeks a relative validity period can hold"))
+        .ok_or_else(|| {
+            format!("{s:?}: longer than the 63 weeks a relative validity period can hold")
+        })
 }
 
 pub fn run(cmd: PduCommand) -> ExitCode {
     match cmd {
-        PduCommand::Encode { to, status_report, validity, reference, sixteen_bit_reference, text } => {
+        PduCommand::Encode {
+            to,
+            status_report,
+            validity,
+            reference,
+            sixteen_bit_reference,
+            text,
+        } => {
             let opts = SubmitOptions {
                 status_report,
                 validity: validity.unwrap_or(Validity::None),
@@ -127,7 +138,11 @@ fn fail(e: &PduError) -> ExitCode {
 }
 
 /// The JSON lines of `gsmgate pdu encode`.
-pub fn encode_lines(to: &Address, text: &str, opts: &SubmitOptions) -> Result<Vec<String>, PduError> {
+pub fn encode_lines(
+    to: &Address,
+    text: &str,
+    opts: &SubmitOptions,
+) -> Result<Vec<String>, PduError> {
     let pdus = submits_for_text(to, text, opts)?;
     let parts = pdus.len();
     pdus.iter()
@@ -252,7 +267,9 @@ fn dcs_json(d: Dcs) -> Value {
 fn validity_json(v: &Validity) -> Value {
     match v {
         Validity::None => json!({ "format": "none" }),
-        Validity::Relative(r) => json!({ "format": "relative", "raw": r, "seconds": Validity::relative_secs(*r) }),
+        Validity::Relative(r) => {
+            json!({ "format": "relative", "raw": r, "seconds": Validity::relative_secs(*r) })
+        }
         Validity::Absolute(t) => json!({ "format": "absolute", "until": t.to_rfc3339() }),
         Validity::Enhanced(e) => json!({ "format": "enhanced", "raw": to_hex(e) }),
     }

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use crate::admin::Event;
-use super::runner_api::DispatchEvent;
+use crate::dispatch::runner::DispatchEvent;
 use crate::modem::ModemState;
 
 /// Events kept per subscriber before it counts as lagging.

@@ -30,7 +30,6 @@ pub mod handler;
 pub mod inbound;
 pub mod logging;
 pub mod notify;
-mod runner_api;
 
 use std::collections::HashMap;
 use std::os::unix::fs::DirBuilderExt;
@@ -46,7 +45,7 @@ use tracing::{error, info, warn};
 
 use crate::admin::{self, AccessPolicy};
 use crate::config::{self, Config, Principal};
-use runner_api::{self as runner, DispatchHandle, PoolModem, RunnerConfig};
+use crate::dispatch::runner::{self, DispatchHandle, PoolModem, RunnerConfig};
 use crate::modem::{self, ModemEvent, ModemHandle};
 use crate::sim::{self, SimConfig, SimHandle, Simulator};
 use crate::store::{self, Store, StoreError};

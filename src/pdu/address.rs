@@ -105,7 +105,11 @@ impl Address {
             if t.len() > MAX_DIGITS {
                 return Err(bad(s, "more than 20 digits"));
             }
-            return Ok(Address { number: t.to_string(), ton: TypeOfNumber::Unknown, npi: NPI_ISDN });
+            return Ok(Address {
+                number: t.to_string(),
+                ton: TypeOfNumber::Unknown,
+                npi: NPI_ISDN,
+            });
         }
         Address::alphanumeric(t)
     }
@@ -122,7 +126,11 @@ impl Address {
         if digits.len() > MAX_DIGITS {
             return Err(bad(digits_with_plus, "more than 20 digits"));
         }
-        Ok(Address { number: digits.to_string(), ton: TypeOfNumber::International, npi: NPI_ISDN })
+        Ok(Address {
+            number: digits.to_string(),
+            ton: TypeOfNumber::International,
+            npi: NPI_ISDN,
+        })
     }
 
     /// A national-format number (TON 010, ISDN plan).
@@ -130,16 +138,29 @@ impl Address {
         if digits.is_empty() || !digits.chars().all(is_digit_char) || digits.len() > MAX_DIGITS {
             return Err(bad(digits, "expected 1-20 digits"));
         }
-        Ok(Address { number: digits.to_string(), ton: TypeOfNumber::National, npi: NPI_ISDN })
+        Ok(Address {
+            number: digits.to_string(),
+            ton: TypeOfNumber::National,
+            npi: NPI_ISDN,
+        })
     }
 
     /// An alphanumeric sender ID (TON 101, NPI 0), at most 11 GSM 7-bit septets.
     pub fn alphanumeric(text: &str) -> Result<Address, PduError> {
         match gsm7::septet_len(text) {
-            None => Err(bad(text, "alphanumeric address outside the GSM 7-bit alphabet")),
+            None => Err(bad(
+                text,
+                "alphanumeric address outside the GSM 7-bit alphabet",
+            )),
             Some(0) => Err(bad(text, "empty address")),
-            Some(n) if n > MAX_ALNUM_SEPTETS => Err(bad(text, "alphanumeric address longer than 11 septets")),
-            Some(_) => Ok(Address { number: text.to_string(), ton: TypeOfNumber::Alphanumeric, npi: 0 }),
+            Some(n) if n > MAX_ALNUM_SEPTETS => {
+                Err(bad(text, "alphanumeric address longer than 11 septets"))
+            }
+            Some(_) => Ok(Address {
+                number: text.to_string(),
+                ton: TypeOfNumber::Alphanumeric,
+                npi: 0,
+            }),
         }
     }
 
@@ -181,12 +202,19 @@ impl Address {
 
     /// Semi-octet values of the number (at most 20).
     fn digit_nibbles(&self) -> Vec<u8> {
-        self.number.chars().filter_map(nibble_of).take(MAX_DIGITS).collect()
+        self.number
+            .chars()
+            .filter_map(nibble_of)
+            .take(MAX_DIGITS)
+            .collect()
     }
 }
 
 fn bad(input: &str, detail: &'static str) -> PduError {
-    PduError::BadAddress { input: input.to_string(), detail }
+    PduError::BadAddress {
+        input: input.to_string(),
+        detail,
+    }
 }
 
 /// Semi-octet value of an address character (23.040 §9.1.2.3).
@@ -263,10 +291,19 @@ mod tests {
     // MODEMS.md §2.1 [PGM TestSmsPduAddressFields].
     #[test]
     fn address_vectors() {
-        assert_eq!(tp(&Address::parse("+27829135934").unwrap()), "0B917228195339F4");
-        assert_eq!(tp(&Address::national("0129998765").unwrap()), "0AA11092997856");
+        assert_eq!(
+            tp(&Address::parse("+27829135934").unwrap()),
+            "0B917228195339F4"
+        );
+        assert_eq!(
+            tp(&Address::national("0129998765").unwrap()),
+            "0AA11092997856"
+        );
         assert_eq!(tp(&Address::parse("abc").unwrap()), "06D061F118");
-        assert_eq!(tp(&Address::parse("FRANCOIS").unwrap()), "0ED04669D0397C26A7");
+        assert_eq!(
+            tp(&Address::parse("FRANCOIS").unwrap()),
+            "0ED04669D0397C26A7"
+        );
     }
 
     // MODEMS.md §2.1 [PGM TestSmsPduSmscFields].
@@ -280,10 +317,19 @@ mod tests {
     #[test]
     fn parse_classifies() {
         let a = Address::parse("+15551234567").unwrap();
-        assert_eq!((a.ton, a.npi, a.to_string()), (TypeOfNumber::International, 1, "+15551234567".into()));
+        assert_eq!(
+            (a.ton, a.npi, a.to_string()),
+            (TypeOfNumber::International, 1, "+15551234567".into())
+        );
         let a = Address::parse("5551234").unwrap();
-        assert_eq!((a.ton, a.to_string()), (TypeOfNumber::Unknown, "5551234".into()));
-        assert_eq!(Address::parse("Megafon").unwrap().ton, TypeOfNumber::Alphanumeric);
+        assert_eq!(
+            (a.ton, a.to_string()),
+            (TypeOfNumber::Unknown, "5551234".into())
+        );
+        assert_eq!(
+            Address::parse("Megafon").unwrap().ton,
+            TypeOfNumber::Alphanumeric
+        );
         assert!(Address::parse("").is_err());
         assert!(Address::parse("+").is_err());
         assert!(Address::parse("+12a").is_err());

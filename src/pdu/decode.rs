@@ -22,7 +22,8 @@ use super::address::{Address, TypeOfNumber, bcd_digits};
 use super::error::PduError;
 use super::gsm7;
 use super::types::{
-    Alphabet, Body, Dcs, Deliver, Direction, Pdu, StatusReport, Submit, Timestamp, Tpdu, UserData, Validity,
+    Alphabet, Body, Dcs, Deliver, Direction, Pdu, StatusReport, Submit, Timestamp, Tpdu, UserData,
+    Validity,
 };
 use super::{ucs2, udh};
 
@@ -40,7 +41,12 @@ struct Fail {
 
 impl<'a> ParseError<In<'a>> for Fail {
     fn from_error_kind(input: In<'a>, _kind: ErrorKind) -> Self {
-        Fail { rest: input.len(), field: "", detail: None, done: None }
+        Fail {
+            rest: input.len(),
+            field: "",
+            detail: None,
+            done: None,
+        }
     }
     fn append(_input: In<'a>, _kind: ErrorKind, other: Self) -> Self {
         other
@@ -51,7 +57,10 @@ type R<'a, T> = IResult<In<'a>, T, Fail>;
 
 /// Names the field a parser reads, unless an inner parser already named a narrower one; the error
 /// offset is the start of the named field.
-fn named<'a, O>(name: &'static str, mut p: impl FnMut(In<'a>) -> R<'a, O>) -> impl FnMut(In<'a>) -> R<'a, O> {
+fn named<'a, O>(
+    name: &'static str,
+    mut p: impl FnMut(In<'a>) -> R<'a, O>,
+) -> impl FnMut(In<'a>) -> R<'a, O> {
     move |i: In<'a>| {
         p(i).map_err(|e| {
             e.map(|mut f| {
@@ -66,7 +75,12 @@ fn named<'a, O>(name: &'static str, mut p: impl FnMut(In<'a>) -> R<'a, O>) -> im
 }
 
 fn invalid(i: In<'_>, field: &'static str, detail: String) -> nom::Err<Fail> {
-    nom::Err::Failure(Fail { rest: i.len(), field, detail: Some(detail), done: None })
+    nom::Err::Failure(Fail {
+        rest: i.len(),
+        field,
+        detail: Some(detail),
+        done: None,
+    })
 }
 
 fn octet<'a>(name: &'static str) -> impl FnMut(In<'a>) -> R<'a, u8> {
@@ -85,7 +99,14 @@ fn smsc_address(i: In<'_>) -> R<'_, Option<Address>> {
             Some((t, d)) => (*t, d),
             None => return Ok((i, None)),
         };
-        Ok((i, Some(Address { number: bcd_digits(digits, digits.len() * 2), ton: TypeOfNumber::from_bits(toa >> 4), npi: toa & 0x0F })))
+        Ok((
+            i,
+            Some(Address {
+                number: bcd_digits(digits, digits.len() * 2),
+                ton: TypeOfNumber::from_bits(toa >> 4),
+                npi: toa & 0x0F,
+            }),
+        ))
     })(i)
 }
 
@@ -102,7 +123,14 @@ fn tp_address<'a>(name: &'static str) -> impl FnMut(In<'a>) -> R<'a, Address> {
         } else {
             bcd_digits(value, usize::from(semi))
         };
-        Ok((i, Address { number, ton, npi: toa & 0x0F }))
+        Ok((
+            i,
+            Address {
+                number,
+                ton,
+                npi: toa & 0x0F,
+            },
+        ))
     })
 }
 
@@ -124,7 +152,11 @@ fn timestamp<'a>(name: &'static str) -> impl FnMut(In<'a>) -> R<'a, Timestamp> {
         Ok((
             i,
             Timestamp {
-                year: if (80..=99).contains(&yy) { 1900 + yy } else { 2000 + yy },
+                year: if (80..=99).contains(&yy) {
+                    1900 + yy
+                } else {
+                    2000 + yy
+                },
                 month: swapped(mo),
                 day: swapped(d),
                 hour: swapped(h),
@@ -140,13 +172,19 @@ fn timestamp<'a>(name: &'static str) -> impl FnMut(In<'a>) -> R<'a, Timestamp> {
 fn validity<'a>(vpf: u8) -> impl FnMut(In<'a>) -> R<'a, Validity> {
     move |i| match vpf & 0x03 {
         0b00 => Ok((i, Validity::None)),
-        0b10 => named("validity period", be_u8).parse(i).map(|(i, v)| (i, Validity::Relative(v))),
-        0b11 => timestamp("validity period").parse(i).map(|(i, t)| (i, Validity::Absolute(t))),
-        _ => named("validity period", take(7usize)).parse(i).map(|(i, v)| {
-            let mut e = [0u8; 7];
-            e.copy_from_slice(v);
-            (i, Validity::Enhanced(e))
-        }),
+        0b10 => named("validity period", be_u8)
+            .parse(i)
+            .map(|(i, v)| (i, Validity::Relative(v))),
+        0b11 => timestamp("validity period")
+            .parse(i)
+            .map(|(i, t)| (i, Validity::Absolute(t))),
+        _ => named("validity period", take(7usize))
+            .parse(i)
+            .map(|(i, v)| {
+                let mut e = [0u8; 7];
+                e.copy_from_slice(v);
+                (i, Validity::Enhanced(e))
+            }),
     }
 }
 
@@ -156,35 +194,58 @@ fn user_data<'a>(dcs: Dcs, udhi: bool, total: usize) -> impl FnMut(In<'a>) -> R<
         let (data, udl) = named("user data length", be_u8)(i)?;
         let ud_offset = total - data.len();
         decode_user_data(data, usize::from(udl), dcs, udhi, ud_offset)
-            .map(|ud| (&data[data.len()..], ud))
-            .map_err(|e| nom::Err::Failure(Fail { rest: 0, field: "user data", detail: None, done: Some(e) }))
+            .map(|ud| (&data[..0], ud))
+            .map_err(|e| {
+                nom::Err::Failure(Fail {
+                    rest: 0,
+                    field: "user data",
+                    detail: None,
+                    done: Some(e),
+                })
+            })
     }
 }
 
 /// The user data proper, given TP-UDL. `offset` is where `data` starts in the PDU.
-pub(crate) fn decode_user_data(data: &[u8], udl: usize, dcs: Dcs, udhi: bool, offset: usize) -> Result<UserData, PduError> {
+pub(crate) fn decode_user_data(
+    data: &[u8],
+    udl: usize,
+    dcs: Dcs,
+    udhi: bool,
+    offset: usize,
+) -> Result<UserData, PduError> {
     let mut header = Vec::new();
     let mut hdr_octets = 0;
-    if udhi && !data.is_empty() {
-        let udhl = usize::from(data[0]);
+    if udhi && let Some(&udhl) = data.first() {
+        let udhl = usize::from(udhl);
         let Some(h) = data.get(1..1 + udhl) else {
-            return Err(PduError::Truncated { field: "user data header", offset });
+            return Err(PduError::Truncated {
+                field: "user data header",
+                offset,
+            });
         };
         header = udh::parse_header(h, offset + 1)?;
         hdr_octets = 1 + udhl;
     }
-    // `hdr_octets <= data.len()` was checked by the `get` above.
-    let rest = &data[hdr_octets..];
-    let alphabet = if dcs.compressed() { Alphabet::EightBit } else { dcs.alphabet() };
+    let rest = data.get(hdr_octets..).unwrap_or(&[]);
+    let alphabet = if dcs.compressed() {
+        Alphabet::EightBit
+    } else {
+        dcs.alphabet()
+    };
     let body = match alphabet {
         Alphabet::Gsm7 => {
             let hdr_septets = (hdr_octets * 8).div_ceil(7);
             let fill = (hdr_septets * 7 - hdr_octets * 8) as u8;
-            Body::Text(gsm7::unpack_to_string(rest, fill, udl.saturating_sub(hdr_septets)))
+            Body::Text(gsm7::unpack_to_string(
+                rest,
+                fill,
+                udl.saturating_sub(hdr_septets),
+            ))
         }
         Alphabet::Ucs2 | Alphabet::EightBit => {
             let n = udl.saturating_sub(hdr_octets).min(rest.len());
-            let octets = &rest[..n];
+            let octets = rest.get(..n).unwrap_or(rest);
             if alphabet == Alphabet::Ucs2 {
                 Body::Text(ucs2::decode(octets))
             } else {
@@ -282,17 +343,17 @@ fn status_report<'a>(fo: u8, total: usize) -> impl FnMut(In<'a>) -> R<'a, Status
             }
         }
         i = rest;
-        if pi & 0x01 != 0 {
-            if let Some((&p, r)) = i.split_first() {
-                sr.pid = Some(p);
-                i = r;
-            }
+        if pi & 0x01 != 0
+            && let Some((&p, r)) = i.split_first()
+        {
+            sr.pid = Some(p);
+            i = r;
         }
-        if pi & 0x02 != 0 {
-            if let Some((&d, r)) = i.split_first() {
-                sr.dcs = Some(Dcs::new(d));
-                i = r;
-            }
+        if pi & 0x02 != 0
+            && let Some((&d, r)) = i.split_first()
+        {
+            sr.dcs = Some(Dcs::new(d));
+            i = r;
         }
         if pi & 0x04 != 0 && !i.is_empty() {
             let (r, ud) = user_data(sr.dcs.unwrap_or(Dcs::GSM7), fo & 0x40 != 0, total)(i)?;
@@ -310,8 +371,12 @@ fn pdu<'a>(dir: Direction, total: usize) -> impl FnMut(In<'a>) -> R<'a, Pdu> {
         let (rest, fo) = octet("first octet")(i)?;
         let (rest, tpdu) = match (dir, fo & 0x03) {
             // 23.040 §9.2.3.1: a reserved MTI received by an MS is handled as SMS-DELIVER.
-            (Direction::ToMobile, 0b00 | 0b11) => deliver(fo, total).map(Tpdu::Deliver).parse(rest)?,
-            (Direction::ToMobile, 0b10) => status_report(fo, total).map(Tpdu::StatusReport).parse(rest)?,
+            (Direction::ToMobile, 0b00 | 0b11) => {
+                deliver(fo, total).map(Tpdu::Deliver).parse(rest)?
+            }
+            (Direction::ToMobile, 0b10) => status_report(fo, total)
+                .map(Tpdu::StatusReport)
+                .parse(rest)?,
             (Direction::FromMobile, 0b01) => submit(fo, total).map(Tpdu::Submit).parse(rest)?,
             (d, mti) => {
                 let what = match (d, mti) {
@@ -320,7 +385,11 @@ fn pdu<'a>(dir: Direction, total: usize) -> impl FnMut(In<'a>) -> R<'a, Pdu> {
                     (_, 0b10) => "SMS-COMMAND",
                     _ => "a reserved type",
                 };
-                return Err(invalid(i, "first octet", format!("TP-MTI {mti:02b} is {what}, which this codec does not decode")));
+                return Err(invalid(
+                    i,
+                    "first octet",
+                    format!("TP-MTI {mti:02b} is {what}, which this codec does not decode"),
+                ));
             }
         };
         Ok((rest, Pdu { smsc, tpdu }))
@@ -334,7 +403,10 @@ pub fn decode(bytes: &[u8], dir: Direction) -> Result<Pdu, PduError> {
         Ok((_, p)) => Ok(p),
         Err(nom::Err::Error(f) | nom::Err::Failure(f)) => Err(to_error(f, total)),
         // Only streaming parsers return Incomplete; all of ours are `complete`.
-        Err(nom::Err::Incomplete(_)) => Err(PduError::Truncated { field: "PDU", offset: total }),
+        Err(nom::Err::Incomplete(_)) => Err(PduError::Truncated {
+            field: "PDU",
+            offset: total,
+        }),
     }
 }
 
@@ -346,7 +418,11 @@ fn to_error(f: Fail, total: usize) -> PduError {
     let offset = total.saturating_sub(f.rest);
     match f.detail {
         None => PduError::Truncated { field, offset },
-        Some(detail) => PduError::Invalid { field, offset, detail },
+        Some(detail) => PduError::Invalid {
+            field,
+            offset,
+            detail,
+        },
     }
 }
 
@@ -379,11 +455,16 @@ pub fn hex_to_bytes(hex: &str) -> Result<Vec<u8>, PduError> {
     }
     let mut out = Vec::with_capacity(h.len() / 2);
     for (n, pair) in h.chunks(2).enumerate() {
-        let hi = val(pair[0]).ok_or(PduError::BadHex { position: n * 2 })?;
+        let hi = pair
+            .first()
+            .and_then(|&c| val(c))
+            .ok_or(PduError::BadHex { position: n * 2 })?;
         let Some(&lo) = pair.get(1) else {
             return Err(PduError::OddHex { digits: h.len() });
         };
-        let lo = val(lo).ok_or(PduError::BadHex { position: n * 2 + 1 })?;
+        let lo = val(lo).ok_or(PduError::BadHex {
+            position: n * 2 + 1,
+        })?;
         out.push(hi << 4 | lo);
     }
     Ok(out)
@@ -412,7 +493,15 @@ impl Timestamp {
         match timestamp("time stamp")(&octets) {
             Ok((_, t)) => t,
             // Seven octets are always enough for the parser, which has no other failure.
-            Err(_) => Timestamp { year: 2000, month: 1, day: 1, hour: 0, minute: 0, second: 0, tz_quarter_hours: 0 },
+            Err(_) => Timestamp {
+                year: 2000,
+                month: 1,
+                day: 1,
+                hour: 0,
+                minute: 0,
+                second: 0,
+                tz_quarter_hours: 0,
+            },
         }
     }
 }

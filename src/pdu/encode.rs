@@ -9,7 +9,9 @@
 
 use super::error::PduError;
 use super::gsm7;
-use super::types::{Alphabet, Body, Dcs, Deliver, Pdu, StatusReport, Submit, Timestamp, Tpdu, UserData, Validity};
+use super::types::{
+    Alphabet, Body, Dcs, Deliver, Pdu, StatusReport, Submit, Timestamp, Tpdu, UserData, Validity,
+};
 use super::{ucs2, udh};
 
 /// Most octets TP-UD can hold (23.040 §9.2.3.16).
@@ -39,7 +41,12 @@ fn unencodable(field: &'static str, detail: String) -> PduError {
 
 /// TP-UDL + TP-UD for the given DCS (23.040 §9.2.3.16, §9.2.3.24). Returns whether a header was
 /// written (for TP-UDHI).
-fn write_user_data(ud: &UserData, dcs: Dcs, lossy: bool, out: &mut Vec<u8>) -> Result<bool, PduError> {
+fn write_user_data(
+    ud: &UserData,
+    dcs: Dcs,
+    lossy: bool,
+    out: &mut Vec<u8>,
+) -> Result<bool, PduError> {
     let mut header = Vec::new();
     if !ud.header.is_empty() {
         let len = udh::elements_len(&ud.header);
@@ -53,24 +60,42 @@ fn write_user_data(ud: &UserData, dcs: Dcs, lossy: bool, out: &mut Vec<u8>) -> R
         }
     }
     let hdr = header.len();
-    let alphabet = if dcs.compressed() { Alphabet::EightBit } else { dcs.alphabet() };
+    let alphabet = if dcs.compressed() {
+        Alphabet::EightBit
+    } else {
+        dcs.alphabet()
+    };
     match alphabet {
         Alphabet::Gsm7 => {
             let mut septets = Vec::with_capacity(MAX_UD_SEPTETS);
             match &ud.body {
-                Body::Text(t) => gsm7::text_to_septets(t, lossy, &mut septets)
-                    .map_err(|c| unencodable("user data", format!("{c:?} is not in the GSM 7-bit alphabet")))?,
+                Body::Text(t) => gsm7::text_to_septets(t, lossy, &mut septets).map_err(|c| {
+                    unencodable(
+                        "user data",
+                        format!("{c:?} is not in the GSM 7-bit alphabet"),
+                    )
+                })?,
                 Body::Data(d) => septets.extend(d.iter().map(|b| b & 0x7F)),
             }
             let hdr_septets = (hdr * 8).div_ceil(7);
             let room = MAX_UD_SEPTETS - hdr_septets;
             if septets.len() > room {
                 if !lossy {
-                    return Err(unencodable("user data", format!("{} septets, room for {room}", septets.len())));
+                    return Err(unencodable(
+                        "user data",
+                        format!("{} septets, room for {room}", septets.len()),
+                    ));
                 }
                 septets.truncate(room);
                 // Do not leave half an escape pair: ESC is never a character on its own.
-                if septets.iter().rev().take_while(|&&s| s == gsm7::ESC).count() % 2 == 1 {
+                if septets
+                    .iter()
+                    .rev()
+                    .take_while(|&&s| s == gsm7::ESC)
+                    .count()
+                    % 2
+                    == 1
+                {
                     septets.pop();
                 }
             }
@@ -87,13 +112,20 @@ fn write_user_data(ud: &UserData, dcs: Dcs, lossy: bool, out: &mut Vec<u8>) -> R
             let room = MAX_UD_OCTETS - hdr;
             if octets.len() > room {
                 if !lossy {
-                    return Err(unencodable("user data", format!("{} octets, room for {room}", octets.len())));
+                    return Err(unencodable(
+                        "user data",
+                        format!("{} octets, room for {room}", octets.len()),
+                    ));
                 }
                 let mut keep = room;
                 if alphabet == Alphabet::Ucs2 {
                     keep -= keep % 2;
                     // A high surrogate as the last kept unit would be half a character.
-                    if keep >= 2 && (0xD8..=0xDB).contains(&octets[keep - 2]) {
+                    if keep >= 2
+                        && octets
+                            .get(keep - 2)
+                            .is_some_and(|b| (0xD8..=0xDB).contains(b))
+                    {
                         keep -= 2;
                     }
                 }
@@ -109,10 +141,8 @@ fn write_user_data(ud: &UserData, dcs: Dcs, lossy: bool, out: &mut Vec<u8>) -> R
 
 /// Writes the FO placeholder at `fo_at` once TP-UDHI is known.
 fn set_udhi(out: &mut [u8], fo_at: usize, udhi: bool) {
-    if let Some(fo) = out.get_mut(fo_at) {
-        if udhi {
-            *fo |= 0x40;
-        }
+    if udhi && let Some(fo) = out.get_mut(fo_at) {
+        *fo |= 0x40;
     }
 }
 
@@ -157,13 +187,17 @@ fn write_deliver(d: &Deliver, lossy: bool, out: &mut Vec<u8>) -> Result<(), PduE
 
 fn write_status_report(r: &StatusReport, lossy: bool, out: &mut Vec<u8>) -> Result<(), PduError> {
     let fo_at = out.len();
-    out.push(0x02 | u8::from(!r.more_messages_to_send) << 2 | u8::from(r.status_report_qualifier) << 5);
+    out.push(
+        0x02 | u8::from(!r.more_messages_to_send) << 2 | u8::from(r.status_report_qualifier) << 5,
+    );
     out.push(r.message_reference);
     r.recipient.encode_tp(out);
     write_timestamp(&r.timestamp, out);
     write_timestamp(&r.discharge_time, out);
     out.push(r.status);
-    let pi = u8::from(r.pid.is_some()) | u8::from(r.dcs.is_some()) << 1 | u8::from(r.user_data.is_some()) << 2;
+    let pi = u8::from(r.pid.is_some())
+        | u8::from(r.dcs.is_some()) << 1
+        | u8::from(r.user_data.is_some()) << 2;
     if pi != 0 {
         out.push(pi);
         if let Some(p) = r.pid {

@@ -18,7 +18,11 @@ pub enum PduError {
     Truncated { field: &'static str, offset: usize },
     /// `field` at octet `offset` holds a value 23.040 does not allow (or we do not support).
     #[error("invalid {field} at octet {offset}: {detail}")]
-    Invalid { field: &'static str, offset: usize, detail: String },
+    Invalid {
+        field: &'static str,
+        offset: usize,
+        detail: String,
+    },
     /// An address string that cannot be put into an SMS address field.
     #[error("invalid address {input:?}: {detail}")]
     BadAddress { input: String, detail: &'static str },

@@ -27,8 +27,10 @@ pub use decode::{decode_any, hex_to_bytes};
 pub use encode::to_hex;
 pub use error::PduError;
 pub use reassembly::{Assembled, DEFAULT_MAX_GROUPS, Part, Reassembler};
-pub use segment::{SegmentPlan, SubmitOptions, delivers_for_text, plan, plan_with, submits_for_text};
+pub use segment::{
+    SegmentPlan, SubmitOptions, delivers_for_text, plan, plan_with, submits_for_text,
+};
 pub use types::{
-    Alphabet, Body, Dcs, Deliver, Direction, InformationElement, MessageWaiting, Pdu, StatusReport, Submit, Timestamp,
-    Tpdu, UserData, Validity, status_meaning,
+    Alphabet, Body, Dcs, Deliver, Direction, InformationElement, MessageWaiting, Pdu, StatusReport,
+    Submit, Timestamp, Tpdu, UserData, Validity, status_meaning,
 };

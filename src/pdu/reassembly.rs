@@ -37,7 +37,13 @@ impl Part {
     /// `None`: they are not text to join.
     pub fn from_deliver(d: &Deliver) -> Option<Part> {
         let (reference, total, sequence) = d.concat().unwrap_or((0, 1, 1));
-        Some(Part { sender: d.originator.to_string(), reference, total, sequence, text: d.text()?.to_string() })
+        Some(Part {
+            sender: d.originator.to_string(),
+            reference,
+            total,
+            sequence,
+            text: d.text()?.to_string(),
+        })
     }
 }
 
@@ -81,7 +87,11 @@ impl Reassembler {
 
     /// As [`Reassembler::new`] with a cap on pending groups (at least 1).
     pub fn with_capacity(timeout_secs: u64, max_groups: usize) -> Reassembler {
-        Reassembler { timeout: timeout_secs, max_groups: max_groups.max(1), groups: HashMap::new() }
+        Reassembler {
+            timeout: timeout_secs,
+            max_groups: max_groups.max(1),
+            groups: HashMap::new(),
+        }
     }
 
     /// Groups waiting for parts.
@@ -132,21 +142,32 @@ impl Reassembler {
             .filter(|(_, g)| now.saturating_sub(g.first_seen) >= self.timeout)
             .map(|(k, _)| k.clone())
             .collect();
-        let mut out: Vec<Assembled> =
-            due.into_iter().filter_map(|k| self.groups.remove(&k).map(|g| release(k, g))).collect();
+        let mut out: Vec<Assembled> = due
+            .into_iter()
+            .filter_map(|k| self.groups.remove(&k).map(|g| release(k, g)))
+            .collect();
         out.sort_by_key(|a| a.first_seen);
         out
     }
 
     fn evict_oldest(&mut self) -> Option<Assembled> {
-        let key = self.groups.iter().min_by_key(|(_, g)| g.first_seen).map(|(k, _)| k.clone())?;
+        let key = self
+            .groups
+            .iter()
+            .min_by_key(|(_, g)| g.first_seen)
+            .map(|(k, _)| k.clone())?;
         self.groups.remove(&key).map(|g| release(key, g))
     }
 }
 
 fn release((sender, reference, total): Key, g: Group) -> Assembled {
-    let missing: Vec<u8> =
-        g.parts.iter().enumerate().filter(|(_, p)| p.is_none()).map(|(i, _)| (i + 1) as u8).collect();
+    let missing: Vec<u8> = g
+        .parts
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.is_none())
+        .map(|(i, _)| (i + 1) as u8)
+        .collect();
     Assembled {
         sender,
         reference,
@@ -163,7 +184,13 @@ mod tests {
     use super::*;
 
     fn part(seq: u8, total: u8, text: &str) -> Part {
-        Part { sender: "+15551234567".into(), reference: 7, total, sequence: seq, text: text.into() }
+        Part {
+            sender: "+15551234567".into(),
+            reference: 7,
+            total,
+            sequence: seq,
+            text: text.into(),
+        }
     }
 
     #[test]
@@ -173,7 +200,10 @@ mod tests {
         assert_eq!(r.push(part(1, 3, "a"), 1), None);
         assert_eq!(r.push(part(1, 3, "X"), 2), None, "duplicate ignored");
         let done = r.push(part(2, 3, "b"), 3).unwrap();
-        assert_eq!((done.text.as_str(), done.complete, done.missing.len()), ("abc", true, 0));
+        assert_eq!(
+            (done.text.as_str(), done.complete, done.missing.len()),
+            ("abc", true, 0)
+        );
         assert_eq!(r.pending(), 0);
     }
 
@@ -184,7 +214,14 @@ mod tests {
         assert!(r.expire(699).is_empty());
         let out = r.expire(700);
         assert_eq!(out.len(), 1);
-        assert_eq!((out[0].text.as_str(), out[0].complete, out[0].missing.clone()), ("b", false, vec![1, 3, 4]));
+        assert_eq!(
+            (
+                out[0].text.as_str(),
+                out[0].complete,
+                out[0].missing.clone()
+            ),
+            ("b", false, vec![1, 3, 4])
+        );
         assert_eq!(r.pending(), 0);
     }
 
@@ -192,19 +229,60 @@ mod tests {
     fn key_includes_sender_reference_and_total() {
         let mut r = Reassembler::new(600);
         r.push(part(1, 2, "a"), 0);
-        r.push(Part { total: 3, ..part(2, 3, "b") }, 0);
-        r.push(Part { sender: "other".into(), ..part(2, 2, "b") }, 0);
-        r.push(Part { reference: 8, ..part(2, 2, "b") }, 0);
+        r.push(
+            Part {
+                total: 3,
+                ..part(2, 3, "b")
+            },
+            0,
+        );
+        r.push(
+            Part {
+                sender: "other".into(),
+                ..part(2, 2, "b")
+            },
+            0,
+        );
+        r.push(
+            Part {
+                reference: 8,
+                ..part(2, 2, "b")
+            },
+            0,
+        );
         assert_eq!(r.pending(), 4);
     }
 
     #[test]
     fn cap_evicts_oldest_and_returns_it() {
         let mut r = Reassembler::with_capacity(600, 2);
-        r.push(Part { reference: 1, ..part(1, 2, "a") }, 10);
-        r.push(Part { reference: 2, ..part(1, 2, "b") }, 20);
-        let ev = r.push(Part { reference: 3, ..part(1, 2, "c") }, 30).unwrap();
-        assert_eq!((ev.reference, ev.complete, ev.missing.clone()), (1, false, vec![2]));
+        r.push(
+            Part {
+                reference: 1,
+                ..part(1, 2, "a")
+            },
+            10,
+        );
+        r.push(
+            Part {
+                reference: 2,
+                ..part(1, 2, "b")
+            },
+            20,
+        );
+        let ev = r
+            .push(
+                Part {
+                    reference: 3,
+                    ..part(1, 2, "c")
+                },
+                30,
+            )
+            .unwrap();
+        assert_eq!(
+            (ev.reference, ev.complete, ev.missing.clone()),
+            (1, false, vec![2])
+        );
         assert_eq!(r.pending(), 2);
     }
 

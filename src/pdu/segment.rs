@@ -9,7 +9,9 @@
 
 use super::address::Address;
 use super::error::PduError;
-use super::types::{Alphabet, Dcs, Deliver, InformationElement, Pdu, Submit, Timestamp, Tpdu, UserData, Validity};
+use super::types::{
+    Alphabet, Dcs, Deliver, InformationElement, Pdu, Submit, Timestamp, Tpdu, UserData, Validity,
+};
 use super::{gsm7, ucs2};
 
 /// How a text will be sent: its alphabet, the text of each part and the units (septets or UTF-16
@@ -37,11 +39,25 @@ pub fn plan(text: &str) -> SegmentPlan {
 /// The plan for an 8-bit (false) or 16-bit (true) concatenation reference.
 pub fn plan_with(text: &str, sixteen_bit_reference: bool) -> SegmentPlan {
     let (alphabet, total, single, multi) = match gsm7::septet_len(text) {
-        Some(n) => (Alphabet::Gsm7, n, 160, if sixteen_bit_reference { 152 } else { 153 }),
-        None => (Alphabet::Ucs2, ucs2::unit_len(text), 70, if sixteen_bit_reference { 66 } else { 67 }),
+        Some(n) => (
+            Alphabet::Gsm7,
+            n,
+            160,
+            if sixteen_bit_reference { 152 } else { 153 },
+        ),
+        None => (
+            Alphabet::Ucs2,
+            ucs2::unit_len(text),
+            70,
+            if sixteen_bit_reference { 66 } else { 67 },
+        ),
     };
     if total <= single {
-        return SegmentPlan { alphabet, parts: vec![text.to_string()], units: vec![total] };
+        return SegmentPlan {
+            alphabet,
+            parts: vec![text.to_string()],
+            units: vec![total],
+        };
     }
     let mut parts = Vec::with_capacity(total / multi + 1);
     let mut units = Vec::with_capacity(total / multi + 1);
@@ -59,7 +75,11 @@ pub fn plan_with(text: &str, sixteen_bit_reference: bool) -> SegmentPlan {
     }
     parts.push(cur);
     units.push(used);
-    SegmentPlan { alphabet, parts, units }
+    SegmentPlan {
+        alphabet,
+        parts,
+        units,
+    }
 }
 
 /// Options for [`submits_for_text`].
@@ -75,12 +95,21 @@ pub struct SubmitOptions {
 
 impl Default for SubmitOptions {
     fn default() -> Self {
-        SubmitOptions { status_report: false, validity: Validity::None, concat_reference: 0, sixteen_bit_reference: false }
+        SubmitOptions {
+            status_report: false,
+            validity: Validity::None,
+            concat_reference: 0,
+            sixteen_bit_reference: false,
+        }
     }
 }
 
 /// The user data of every part, with concatenation headers when there is more than one part.
-fn user_data_parts(text: &str, reference: u16, sixteen: bool) -> Result<(Alphabet, Vec<UserData>), PduError> {
+fn user_data_parts(
+    text: &str,
+    reference: u16,
+    sixteen: bool,
+) -> Result<(Alphabet, Vec<UserData>), PduError> {
     let plan = plan_with(text, sixteen);
     let total = plan.parts.len();
     let total_u8 = u8::try_from(total).map_err(|_| PduError::TooManyParts { parts: total })?;
@@ -92,17 +121,32 @@ fn user_data_parts(text: &str, reference: u16, sixteen: bool) -> Result<(Alphabe
             let sequence = (i + 1) as u8; // i < total <= 255
             let header = match (total_u8, sixteen) {
                 (1, _) => Vec::new(),
-                (_, true) => vec![InformationElement::Concat16 { reference, total: total_u8, sequence }],
-                (_, false) => vec![InformationElement::Concat8 { reference: reference as u8, total: total_u8, sequence }],
+                (_, true) => vec![InformationElement::Concat16 {
+                    reference,
+                    total: total_u8,
+                    sequence,
+                }],
+                (_, false) => vec![InformationElement::Concat8 {
+                    reference: reference as u8,
+                    total: total_u8,
+                    sequence,
+                }],
             };
-            UserData { header, body: super::types::Body::Text(part) }
+            UserData {
+                header,
+                body: super::types::Body::Text(part),
+            }
         })
         .collect();
     Ok((plan.alphabet, uds))
 }
 
 /// Every part as a ready SMS-SUBMIT (SMSC "00", TP-MR 0: the modem chooses the MR).
-pub fn submits_for_text(to: &Address, text: &str, opts: &SubmitOptions) -> Result<Vec<Pdu>, PduError> {
+pub fn submits_for_text(
+    to: &Address,
+    text: &str,
+    opts: &SubmitOptions,
+) -> Result<Vec<Pdu>, PduError> {
     let (alphabet, uds) = user_data_parts(text, opts.concat_reference, opts.sixteen_bit_reference)?;
     Ok(uds
         .into_iter()
@@ -125,7 +169,12 @@ pub fn submits_for_text(to: &Address, text: &str, opts: &SubmitOptions) -> Resul
 
 /// Every part as an SMS-DELIVER from `from` (the simulator's network side). A reference above 255
 /// selects the 16-bit concatenation header, otherwise the 8-bit one.
-pub fn delivers_for_text(from: &Address, text: &str, timestamp: Timestamp, concat_reference: u16) -> Result<Vec<Pdu>, PduError> {
+pub fn delivers_for_text(
+    from: &Address,
+    text: &str,
+    timestamp: Timestamp,
+    concat_reference: u16,
+) -> Result<Vec<Pdu>, PduError> {
     let (alphabet, uds) = user_data_parts(text, concat_reference, concat_reference > 0xFF)?;
     Ok(uds
         .into_iter()
@@ -191,21 +240,38 @@ mod tests {
         let one = submits_for_text(&to, "hi", &SubmitOptions::default()).unwrap();
         assert_eq!(one.len(), 1);
         assert_eq!(one[0].to_hex(), "0001000B915155214365F7000002E834");
-        let opts = SubmitOptions { concat_reference: 0x1234, sixteen_bit_reference: true, ..Default::default() };
+        let opts = SubmitOptions {
+            concat_reference: 0x1234,
+            sixteen_bit_reference: true,
+            ..Default::default()
+        };
         let many = submits_for_text(&to, &"x".repeat(200), &opts).unwrap();
-        let Tpdu::Submit(s) = &many[1].tpdu else { panic!() };
+        let Tpdu::Submit(s) = &many[1].tpdu else {
+            panic!()
+        };
         assert_eq!(s.user_data.concat(), Some((0x1234, 2, 2)));
-        let opts = SubmitOptions { concat_reference: 0x1234, ..Default::default() };
+        let opts = SubmitOptions {
+            concat_reference: 0x1234,
+            ..Default::default()
+        };
         let many = submits_for_text(&to, &"x".repeat(200), &opts).unwrap();
-        let Tpdu::Submit(s) = &many[0].tpdu else { panic!() };
+        let Tpdu::Submit(s) = &many[0].tpdu else {
+            panic!()
+        };
         assert_eq!(s.user_data.concat(), Some((0x34, 2, 1)));
     }
 
     #[test]
     fn too_many_parts_is_an_error() {
         let to = Address::parse("+15551234567").unwrap();
-        let e = submits_for_text(&to, &"x".repeat(153 * 255 + 1), &SubmitOptions::default()).unwrap_err();
+        let e = submits_for_text(&to, &"x".repeat(153 * 255 + 1), &SubmitOptions::default())
+            .unwrap_err();
         assert_eq!(e, PduError::TooManyParts { parts: 256 });
-        assert_eq!(submits_for_text(&to, &"x".repeat(153 * 255), &SubmitOptions::default()).unwrap().len(), 255);
+        assert_eq!(
+            submits_for_text(&to, &"x".repeat(153 * 255), &SubmitOptions::default())
+                .unwrap()
+                .len(),
+            255
+        );
     }
 }

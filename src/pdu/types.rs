@@ -55,7 +55,15 @@ impl Timestamp {
         let tz = tz.abs();
         format!(
             "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{}{:02}:{:02}",
-            self.year, self.month, self.day, self.hour, self.minute, self.second, sign, tz / 60, tz % 60
+            self.year,
+            self.month,
+            self.day,
+            self.hour,
+            self.minute,
+            self.second,
+            sign,
+            tz / 60,
+            tz % 60
         )
     }
 
@@ -78,8 +86,15 @@ impl Timestamp {
 
     /// The instant as Unix seconds.
     pub fn to_unix(&self) -> i64 {
-        let days = days_from_civil(i64::from(self.year), i64::from(self.month), i64::from(self.day));
-        days * 86_400 + i64::from(self.hour) * 3600 + i64::from(self.minute) * 60 + i64::from(self.second)
+        let days = days_from_civil(
+            i64::from(self.year),
+            i64::from(self.month),
+            i64::from(self.day),
+        );
+        days * 86_400
+            + i64::from(self.hour) * 3600
+            + i64::from(self.minute) * 60
+            + i64::from(self.second)
             - i64::from(self.tz_quarter_hours) * 900
     }
 }
@@ -249,9 +264,17 @@ impl Validity {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InformationElement {
     /// IEI 0x00, concatenated SMS with an 8-bit reference.
-    Concat8 { reference: u8, total: u8, sequence: u8 },
+    Concat8 {
+        reference: u8,
+        total: u8,
+        sequence: u8,
+    },
     /// IEI 0x08, concatenated SMS with a 16-bit reference.
-    Concat16 { reference: u16, total: u8, sequence: u8 },
+    Concat16 {
+        reference: u16,
+        total: u8,
+        sequence: u8,
+    },
     /// IEI 0x04, application port addressing, 8-bit ports.
     Port8 { destination: u8, source: u8 },
     /// IEI 0x05, application port addressing, 16-bit ports.
@@ -264,8 +287,16 @@ impl InformationElement {
     /// (reference, total, sequence) if this is a concatenation IE.
     pub fn concat(&self) -> Option<(u16, u8, u8)> {
         match *self {
-            InformationElement::Concat8 { reference, total, sequence } => Some((u16::from(reference), total, sequence)),
-            InformationElement::Concat16 { reference, total, sequence } => Some((reference, total, sequence)),
+            InformationElement::Concat8 {
+                reference,
+                total,
+                sequence,
+            } => Some((u16::from(reference), total, sequence)),
+            InformationElement::Concat16 {
+                reference,
+                total,
+                sequence,
+            } => Some((reference, total, sequence)),
             _ => None,
         }
     }
@@ -288,7 +319,10 @@ pub struct UserData {
 impl UserData {
     /// Text without a header.
     pub fn text(s: impl Into<String>) -> UserData {
-        UserData { header: Vec::new(), body: Body::Text(s.into()) }
+        UserData {
+            header: Vec::new(),
+            body: Body::Text(s.into()),
+        }
     }
 
     /// The concatenation info of the header, if any.
@@ -458,15 +492,29 @@ mod tests {
     // MODEMS.md §2.1 [PGM TestRelativeValidityPeriod] and the 0xAA / 0xA7 vectors.
     #[test]
     fn relative_validity_vectors() {
-        for (secs, vp) in [(30 * 60, 5u8), (16 * 3600, 151), (3 * 86_400, 169), (5 * 7 * 86_400, 197), (4 * 86_400, 0xAA), (86_400, 0xA7)] {
-            assert_eq!(Validity::relative_from_secs(secs), Some(Validity::Relative(vp)), "{secs}");
+        for (secs, vp) in [
+            (30 * 60, 5u8),
+            (16 * 3600, 151),
+            (3 * 86_400, 169),
+            (5 * 7 * 86_400, 197),
+            (4 * 86_400, 0xAA),
+            (86_400, 0xA7),
+        ] {
+            assert_eq!(
+                Validity::relative_from_secs(secs),
+                Some(Validity::Relative(vp)),
+                "{secs}"
+            );
             assert_eq!(Validity::relative_secs(vp), secs);
         }
         assert_eq!(Validity::relative_secs(0), 300);
         assert_eq!(Validity::relative_secs(255), MAX_RELATIVE_SECS);
         assert_eq!(Validity::relative_from_secs(MAX_RELATIVE_SECS + 1), None);
         // Rounds up to the next representable period.
-        assert_eq!(Validity::relative_from_secs(301), Some(Validity::Relative(1)));
+        assert_eq!(
+            Validity::relative_from_secs(301),
+            Some(Validity::Relative(1))
+        );
     }
 
     // 23.038 §4 coding groups, MODEMS.md §2.2.
@@ -501,12 +549,26 @@ mod tests {
     #[test]
     fn timestamp_unix_round_trip() {
         // MODEMS.md §2.1: 2015-11-27 00:00:00 +02:00.
-        let t = Timestamp { year: 2015, month: 11, day: 27, hour: 0, minute: 0, second: 0, tz_quarter_hours: 8 };
+        let t = Timestamp {
+            year: 2015,
+            month: 11,
+            day: 27,
+            hour: 0,
+            minute: 0,
+            second: 0,
+            tz_quarter_hours: 8,
+        };
         assert_eq!(t.to_rfc3339(), "2015-11-27T00:00:00+02:00");
         assert_eq!(t.to_unix(), 1_448_575_200);
         assert_eq!(Timestamp::from_unix(1_448_575_200, 8), t);
-        let w = Timestamp { tz_quarter_hours: -32, ..t };
+        let w = Timestamp {
+            tz_quarter_hours: -32,
+            ..t
+        };
         assert_eq!(w.to_rfc3339(), "2015-11-27T00:00:00-08:00");
-        assert_eq!(Timestamp::from_unix(0, 0).to_rfc3339(), "1970-01-01T00:00:00+00:00");
+        assert_eq!(
+            Timestamp::from_unix(0, 0).to_rfc3339(),
+            "1970-01-01T00:00:00+00:00"
+        );
     }
 }

@@ -24,14 +24,30 @@ pub fn encode(text: &str) -> Vec<u8> {
     out
 }
 
-/// Decodes UTF-16BE octets, replacing what is not valid UTF-16 with U+FFFD.
+/// Decodes UTF-16BE octets, replacing what is not valid UTF-16 with U+FFFD. A hand-written loop
+/// rather than `char::decode_utf16`, because this is on the decoder's hot path.
 pub fn decode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len());
-    let units = data
+    let mut out = String::with_capacity(data.len() + data.len() / 2);
+    // `chunks_exact(2)` yields two-octet slices only, so both indexes exist.
+    let mut units = data
         .chunks_exact(2)
-        .map(|p| u16::from_be_bytes([p[0], p[1]]));
-    for c in char::decode_utf16(units) {
-        out.push(c.unwrap_or(char::REPLACEMENT_CHARACTER));
+        .map(|p| u16::from_be_bytes([p[0], p[1]]))
+        .peekable();
+    while let Some(u) = units.next() {
+        let c = match u {
+            0xD800..=0xDBFF => match units.peek() {
+                Some(&lo @ 0xDC00..=0xDFFF) => {
+                    units.next();
+                    let cp = 0x10000 + ((u32::from(u) - 0xD800) << 10) + (u32::from(lo) - 0xDC00);
+                    char::from_u32(cp).unwrap_or(char::REPLACEMENT_CHARACTER)
+                }
+                _ => char::REPLACEMENT_CHARACTER,
+            },
+            0xDC00..=0xDFFF => char::REPLACEMENT_CHARACTER,
+            // Not a surrogate, so always a scalar value.
+            _ => char::from_u32(u32::from(u)).unwrap_or(char::REPLACEMENT_CHARACTER),
+        };
+        out.push(c);
     }
     if data.len() % 2 == 1 {
         out.push(char::REPLACEMENT_CHARACTER);
@@ -56,5 +72,7 @@ mod tests {
         assert_eq!(decode(&[0xD8, 0x3D, 0x00, 0x61]), "\u{FFFD}a");
         assert_eq!(decode(&[0x00, 0x61, 0x00]), "a\u{FFFD}");
         assert_eq!(decode(&[]), "");
+        assert_eq!(decode(&[0xDC, 0x00, 0xD8, 0x3D]), "\u{FFFD}\u{FFFD}");
+        assert_eq!(decode(&[0xD8, 0x3D, 0xD8, 0x3D, 0xDE, 0x00]), "\u{FFFD}😀");
     }
 }

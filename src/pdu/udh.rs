@@ -18,7 +18,10 @@ pub fn parse_header(mut data: &[u8], offset: usize) -> Result<Vec<InformationEle
     while let [iei, rest @ ..] = data {
         let at = offset + (total - data.len());
         let Some((&len, rest)) = rest.split_first() else {
-            return Err(PduError::Truncated { field: "user data header element", offset: at });
+            return Err(PduError::Truncated {
+                field: "user data header element",
+                offset: at,
+            });
         };
         let len = usize::from(len);
         let Some(body) = rest.get(..len) else {
@@ -37,16 +40,28 @@ pub fn parse_header(mut data: &[u8], offset: usize) -> Result<Vec<InformationEle
 /// One IE from its identifier and data.
 fn element(iei: u8, d: &[u8]) -> InformationElement {
     match (iei, d) {
-        (0x00, &[reference, total, sequence]) => InformationElement::Concat8 { reference, total, sequence },
-        (0x08, &[r1, r2, total, sequence]) => {
-            InformationElement::Concat16 { reference: u16::from_be_bytes([r1, r2]), total, sequence }
-        }
-        (0x04, &[destination, source]) => InformationElement::Port8 { destination, source },
+        (0x00, &[reference, total, sequence]) => InformationElement::Concat8 {
+            reference,
+            total,
+            sequence,
+        },
+        (0x08, &[r1, r2, total, sequence]) => InformationElement::Concat16 {
+            reference: u16::from_be_bytes([r1, r2]),
+            total,
+            sequence,
+        },
+        (0x04, &[destination, source]) => InformationElement::Port8 {
+            destination,
+            source,
+        },
         (0x05, &[d1, d2, s1, s2]) => InformationElement::Port16 {
             destination: u16::from_be_bytes([d1, d2]),
             source: u16::from_be_bytes([s1, s2]),
         },
-        _ => InformationElement::Other { iei, data: d.to_vec() },
+        _ => InformationElement::Other {
+            iei,
+            data: d.to_vec(),
+        },
     }
 }
 
@@ -54,17 +69,31 @@ fn element(iei: u8, d: &[u8]) -> InformationElement {
 pub fn write_elements(ies: &[InformationElement], out: &mut Vec<u8>) {
     for ie in ies {
         match ie {
-            InformationElement::Concat8 { reference, total, sequence } => {
+            InformationElement::Concat8 {
+                reference,
+                total,
+                sequence,
+            } => {
                 out.extend_from_slice(&[0x00, 3, *reference, *total, *sequence]);
             }
-            InformationElement::Concat16 { reference, total, sequence } => {
+            InformationElement::Concat16 {
+                reference,
+                total,
+                sequence,
+            } => {
                 let [r1, r2] = reference.to_be_bytes();
                 out.extend_from_slice(&[0x08, 4, r1, r2, *total, *sequence]);
             }
-            InformationElement::Port8 { destination, source } => {
+            InformationElement::Port8 {
+                destination,
+                source,
+            } => {
                 out.extend_from_slice(&[0x04, 2, *destination, *source]);
             }
-            InformationElement::Port16 { destination, source } => {
+            InformationElement::Port16 {
+                destination,
+                source,
+            } => {
                 out.extend_from_slice(&[0x05, 4]);
                 out.extend_from_slice(&destination.to_be_bytes());
                 out.extend_from_slice(&source.to_be_bytes());
@@ -98,18 +127,53 @@ mod tests {
     use InformationElement::*;
 
     fn h(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     // MODEMS.md §2.4 [PGM TestUdhConcatenation, TestUdhPortAddress] and [CD test/parse.c "Ufone"].
     #[test]
     fn udh_vectors() {
         for (hex, ie) in [
-            ("0003170301", Concat8 { reference: 23, total: 3, sequence: 1 }),
-            ("080401800402", Concat16 { reference: 384, total: 4, sequence: 2 }),
-            ("04026432", Port8 { destination: 100, source: 50 }),
-            ("050404D21466", Port16 { destination: 1234, source: 5222 }),
-            ("050423F40000", Port16 { destination: 9204, source: 0 }),
+            (
+                "0003170301",
+                Concat8 {
+                    reference: 23,
+                    total: 3,
+                    sequence: 1,
+                },
+            ),
+            (
+                "080401800402",
+                Concat16 {
+                    reference: 384,
+                    total: 4,
+                    sequence: 2,
+                },
+            ),
+            (
+                "04026432",
+                Port8 {
+                    destination: 100,
+                    source: 50,
+                },
+            ),
+            (
+                "050404D21466",
+                Port16 {
+                    destination: 1234,
+                    source: 5222,
+                },
+            ),
+            (
+                "050423F40000",
+                Port16 {
+                    destination: 9204,
+                    source: 0,
+                },
+            ),
         ] {
             assert_eq!(parse_header(&h(hex), 0).unwrap(), vec![ie.clone()], "{hex}");
             let mut out = vec![];
@@ -119,19 +183,41 @@ mod tests {
         }
         assert_eq!(
             parse_header(&h("0701030003990202"), 0).unwrap(),
-            vec![Other { iei: 7, data: vec![3] }, Concat8 { reference: 0x99, total: 2, sequence: 2 }]
+            vec![
+                Other {
+                    iei: 7,
+                    data: vec![3]
+                },
+                Concat8 {
+                    reference: 0x99,
+                    total: 2,
+                    sequence: 2
+                }
+            ]
         );
     }
 
     #[test]
     fn ie_past_header_is_an_error_with_offset() {
         let e = parse_header(&h("0003170301000520"), 10).unwrap_err();
-        assert_eq!(e.to_string(), "invalid user data header element at octet 15: IE 0x00 length 5 runs past the header");
-        assert!(matches!(parse_header(&h("00"), 4), Err(PduError::Truncated { offset: 4, .. })));
+        assert_eq!(
+            e.to_string(),
+            "invalid user data header element at octet 15: IE 0x00 length 5 runs past the header"
+        );
+        assert!(matches!(
+            parse_header(&h("00"), 4),
+            Err(PduError::Truncated { offset: 4, .. })
+        ));
     }
 
     #[test]
     fn known_iei_with_wrong_length_is_kept() {
-        assert_eq!(parse_header(&h("000217FF"), 0).unwrap(), vec![Other { iei: 0, data: vec![0x17, 0xFF] }]);
+        assert_eq!(
+            parse_header(&h("000217FF"), 0).unwrap(),
+            vec![Other {
+                iei: 0,
+                data: vec![0x17, 0xFF]
+            }]
+        );
     }
 }

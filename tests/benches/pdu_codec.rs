@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use gsmgate::pdu::{Address, Direction, Pdu, SubmitOptions, hex_to_bytes, submits_for_text};
+use gsmgate::pdu::{Address, Direction, Pdu, SubmitOptions, gsm7, hex_to_bytes, submits_for_text};
 
 /// Runs `f` in rounds of about 200 ms; returns the median operations per second.
 fn rate(mut f: impl FnMut()) -> f64 {
@@ -72,6 +72,30 @@ fn main() {
         }),
     );
 
+    let ud7 = &deliver7[deliver7.len() - 43..];
+    report(
+        "  of which: unpack 49 septets to String",
+        rate(|| {
+            black_box(gsm7::unpack_to_string(black_box(ud7), 0, 49));
+        }),
+    );
+    report(
+        "  baseline: push 49 chars into a new String",
+        rate(|| {
+            let mut s = String::with_capacity(64);
+            for c in black_box("It is easy to read text messages via AT commands.").chars() {
+                s.push(c);
+            }
+            black_box(s);
+        }),
+    );
+    report(
+        "  of which: one small String allocation",
+        rate(|| {
+            black_box(String::from(black_box("27838890001")));
+        }),
+    );
+
     let to = Address::parse("+15551234567").unwrap();
     let opts = SubmitOptions::default();
     let pdu = Pdu::decode(&deliver7, Direction::ToMobile).unwrap();
@@ -81,7 +105,12 @@ fn main() {
             black_box(black_box(&pdu).encode());
         }),
     );
-    let one = submits_for_text(&to, "It is easy to read text messages via AT commands.", &opts).unwrap();
+    let one = submits_for_text(
+        &to,
+        "It is easy to read text messages via AT commands.",
+        &opts,
+    )
+    .unwrap();
     report(
         "encode SUBMIT gsm7 49 chars",
         rate(|| {
