@@ -112,14 +112,23 @@ async fn stop_gets_exactly_one_confirmation_on_the_phone() {
     .await;
     assert_eq!(got.len(), 1, "{got:?}");
     assert!(got[0].contains("unsubscribed"), "{got:?}");
-    // Every outbox row to Carol is final (sent/delivered), so no second text can follow.
+    // Every outbox row to Carol becomes final (sent/delivered), so no second text can follow.
+    poll("every row to Carol final", WAIT, || async {
+        let convo = gw.conversation(CAROL).await;
+        convo
+            .iter()
+            .filter(|i| i.direction == Direction::Out)
+            .all(|i| matches!(i.status.as_deref(), Some("sent" | "delivered")))
+            .then_some(())
+    })
+    .await;
     let convo = gw.conversation(CAROL).await;
-    let pending = convo
+    let out = convo
         .iter()
         .filter(|i| i.direction == Direction::Out)
-        .filter(|i| !matches!(i.status.as_deref(), Some("sent" | "delivered")))
         .count();
-    assert_eq!(pending, 0, "{convo:?}");
+    assert_eq!(out, 1, "{convo:?}");
+    assert_eq!(gw.received_texts(CAROL).len(), 1);
     gw.shutdown().await;
 }
 
