@@ -46,9 +46,15 @@ async fn a_first_text_lands_in_the_inbox_and_queues_welcome_compliance_and_card_
     .await;
     let out = outgoing(&convo);
     assert_eq!(out.len(), 3, "{out:?}");
-    assert!(out[0].starts_with("OK, I've got your number saved"), "{out:?}");
+    assert!(
+        out[0].starts_with("OK, I've got your number saved"),
+        "{out:?}"
+    );
     assert!(out[1].starts_with("Msg frequency will vary"), "{out:?}");
-    assert!(out[2].starts_with("Save this number as Test Leader"), "{out:?}");
+    assert!(
+        out[2].starts_with("Save this number as Test Leader"),
+        "{out:?}"
+    );
 
     // A second text: conversation, no second welcome.
     gw.text_in(ALICE, 1, "What's next?");
@@ -267,10 +273,22 @@ async fn bad_admin_requests_get_errors_and_the_daemon_carries_on() {
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (b"{not json".to_vec(), "malformed_json"),
         (vec![b'x'; 1024 * 1024], "request_too_large"),
-        (br#"{"id":1,"cmd":"launch_rockets"}"#.to_vec(), "unknown_command"),
-        (br#"{"id":2,"cmd":"send","to":15551234567,"text":"x"}"#.to_vec(), "invalid_request"),
-        (br#"{"id":3,"cmd":"inbox","limit":"ten"}"#.to_vec(), "invalid_request"),
-        (br#"{"id":4,"cmd":"send","to":"+14155550101"}"#.to_vec(), "invalid_request"),
+        (
+            br#"{"id":1,"cmd":"launch_rockets"}"#.to_vec(),
+            "unknown_command",
+        ),
+        (
+            br#"{"id":2,"cmd":"send","to":15551234567,"text":"x"}"#.to_vec(),
+            "invalid_request",
+        ),
+        (
+            br#"{"id":3,"cmd":"inbox","limit":"ten"}"#.to_vec(),
+            "invalid_request",
+        ),
+        (
+            br#"{"id":4,"cmd":"send","to":"+14155550101"}"#.to_vec(),
+            "invalid_request",
+        ),
     ];
     for (line, code) in cases {
         let v = raw_exchange(&mut s, &line).await;
@@ -333,7 +351,10 @@ async fn a_second_daemon_on_the_same_socket_is_refused_clearly() {
     for m in &mut cfg.modems {
         m.enabled = false;
     }
-    let err = gsmgate::daemon::Daemon::start(cfg).await.err().expect("refused");
+    let err = gsmgate::daemon::Daemon::start(cfg)
+        .await
+        .err()
+        .expect("refused");
     let text = err.to_string();
     assert!(text.contains("already answering"), "{text}");
     gw.client().await.ping().await.unwrap();
@@ -345,7 +366,13 @@ async fn a_missing_modem_port_is_a_clear_start_error() {
     let dir = short_tempdir();
     let mut cfg = config(dir.path());
     cfg.simulator.enabled = false;
-    let err = gsmgate::daemon::Daemon::start(cfg).await.err().expect("refused");
+    let err = gsmgate::daemon::Daemon::start(cfg)
+        .await
+        .err()
+        .expect("refused");
     let text = err.to_string();
-    assert!(text.contains("modem sim0") && text.contains("does not exist"), "{text}");
+    assert!(
+        text.contains("modem sim0") && text.contains("does not exist"),
+        "{text}"
+    );
 }

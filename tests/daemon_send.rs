@@ -77,9 +77,15 @@ async fn a_new_member_receives_welcome_compliance_and_card_in_that_order() {
         (t.len() >= 3).then_some(t)
     })
     .await;
-    assert!(got[0].starts_with("OK, I've got your number saved"), "{got:?}");
+    assert!(
+        got[0].starts_with("OK, I've got your number saved"),
+        "{got:?}"
+    );
     assert!(got[1].starts_with("Msg frequency will vary"), "{got:?}");
-    assert!(got[2].starts_with("Save this number as Test Leader"), "{got:?}");
+    assert!(
+        got[2].starts_with("Save this number as Test Leader"),
+        "{got:?}"
+    );
 
     gw.text_in(ALICE, 0, "Thanks");
     poll("second text in the inbox", WAIT, || async {

@@ -9,9 +9,7 @@
 use std::time::Duration;
 
 use gsmgate::config::{Config, InDoubtPolicy, Limits, QuietHours};
-use gsmgate::dispatch::{
-    Backoff, DispatchEvent, DispatchHandle, PoolModem, RunnerConfig, spawn,
-};
+use gsmgate::dispatch::{Backoff, DispatchEvent, DispatchHandle, PoolModem, RunnerConfig, spawn};
 use gsmgate::modem::{self, ModemConfig, ModemEvent, ModemHandle, ModemState, Timeouts};
 use gsmgate::sim::{self, Fault, SimConfig, SimHandle, Simulator};
 use gsmgate::store::{
@@ -227,7 +225,10 @@ impl Rig {
     }
 
     async fn wait_sent(&self, ids: &[i64], within: Duration) {
-        eventually(within, "rows sent", || ids.iter().all(|&id| self.is_sent(id))).await;
+        eventually(within, "rows sent", || {
+            ids.iter().all(|&id| self.is_sent(id))
+        })
+        .await;
     }
 
     async fn wait_state(&self, id: i64, state: OutboxState, within: Duration) {
@@ -276,13 +277,18 @@ async fn reply_and_multipart_are_sent_with_one_mr_per_part() {
     r.wait_sent(&[reply, multi], Duration::from_secs(15)).await;
 
     eventually(Duration::from_secs(5), "texts at the phones", || {
-        r.received_texts(PHONE).contains(&"Thanks, you are in!".to_string())
+        r.received_texts(PHONE)
+            .contains(&"Thanks, you are in!".to_string())
             && r.received_texts(PHONE2).contains(&long)
     })
     .await;
     let parts = r.store.outbox_parts(multi).expect("parts");
     assert!(parts.len() > 1, "a multipart message: {parts:?}");
-    assert!(parts.iter().all(|p| p.total as usize == parts.len() && p.modem == "A"));
+    assert!(
+        parts
+            .iter()
+            .all(|p| p.total as usize == parts.len() && p.modem == "A")
+    );
     let at_phone = r
         .sim
         .received(Some(PHONE2))
@@ -290,8 +296,14 @@ async fn reply_and_multipart_are_sent_with_one_mr_per_part() {
         .find(|t| t.text == long)
         .expect("received");
     let mrs: Vec<u8> = parts.iter().map(|p| p.mr).collect();
-    assert_eq!(at_phone.message_references, mrs, "one MR per part, as the network saw them");
-    assert!(r.row(multi).concat_ref.is_some(), "reference kept for retries");
+    assert_eq!(
+        at_phone.message_references, mrs,
+        "one MR per part, as the network saw them"
+    );
+    assert!(
+        r.row(multi).concat_ref.is_some(),
+        "reference kept for retries"
+    );
     assert_eq!(r.store.outbox_parts(reply).expect("parts").len(), 1);
     assert_eq!(r.row(reply).attempts, 1);
 
@@ -366,8 +378,15 @@ async fn a_reply_takes_the_next_slot_ahead_of_a_bulk_backlog() {
 
     let start = |id: i64| r.store.outbox_parts(id).expect("parts")[0].sent_at;
     let reply_start = start(reply);
-    let overtaken: Vec<i64> = bulk.iter().copied().filter(|&b| start(b) > reply_start).collect();
-    assert!(overtaken.len() >= 2, "a backlog was still queued: {overtaken:?}");
+    let overtaken: Vec<i64> = bulk
+        .iter()
+        .copied()
+        .filter(|&b| start(b) > reply_start)
+        .collect();
+    assert!(
+        overtaken.len() >= 2,
+        "a backlog was still queued: {overtaken:?}"
+    );
     for &b in &bulk {
         let s = start(b);
         assert!(
@@ -421,7 +440,10 @@ async fn network_refusals_fail_or_retry_by_code() {
     r.wait_sent(&[retried], Duration::from_secs(10)).await;
     let row = r.row(retried);
     assert_eq!(row.attempts, 2, "one refusal, one success");
-    assert!(r.received_texts(PHONE).contains(&"second time lucky".to_string()));
+    assert!(
+        r.received_texts(PHONE)
+            .contains(&"second time lucky".to_string())
+    );
     assert!(!r.received_texts(PHONE).contains(&"refused".to_string()));
 
     let events = running.drain_events();
@@ -441,13 +463,25 @@ async fn opted_out_recipients_never_receive() {
     let now = now_ms();
     // Opted out before the broadcast: cancelled when enqueued.
     r.store
-        .record_consent(PHONE2, ConsentEvent::OptedOut, Some("STOP"), ConsentSource::Sms, now)
+        .record_consent(
+            PHONE2,
+            ConsentEvent::OptedOut,
+            Some("STOP"),
+            ConsentSource::Sms,
+            now,
+        )
         .expect("consent");
     let before = r.enqueue(PHONE2, "broadcast", OutboxKind::Bulk, None);
     // Opted out while queued: the STOP cancels it.
     let queued = r.enqueue(PHONE3, "broadcast", OutboxKind::Bulk, None);
     r.store
-        .record_consent(PHONE3, ConsentEvent::OptedOut, Some("STOP"), ConsentSource::Sms, now)
+        .record_consent(
+            PHONE3,
+            ConsentEvent::OptedOut,
+            Some("STOP"),
+            ConsentSource::Sms,
+            now,
+        )
         .expect("consent");
     let running = run(&r, test_cfg());
     let control = r.enqueue(PHONE, "broadcast", OutboxKind::Bulk, None);
@@ -587,9 +621,12 @@ async fn quiet_hours_defer_bulk_but_not_replies() {
     let end = jiff::Timestamp::from_millisecond(row.not_before).expect("ts");
     let end = jiff::tz::TimeZone::UTC.to_datetime(end);
     assert_eq!((end.hour() as u8, end.minute()), ((hour + 2) % 24, 0));
-    assert!(running.drain_events().iter().any(
-        |e| matches!(e, DispatchEvent::Retrying { id, .. } if *id == bulk)
-    ));
+    assert!(
+        running
+            .drain_events()
+            .iter()
+            .any(|e| matches!(e, DispatchEvent::Retrying { id, .. } if *id == bulk))
+    );
     assert!(r.received_texts(PHONE2).is_empty());
     running.stop().await;
     r.stop().await;
@@ -616,7 +653,11 @@ async fn a_modem_that_vanishes_after_the_submit_leaves_bulk_in_doubt() {
     })
     .await;
     let row = r.row(bulk);
-    assert_eq!(row.state, OutboxState::InDoubt, "never queued for a silent resend: {row:?}");
+    assert_eq!(
+        row.state,
+        OutboxState::InDoubt,
+        "never queued for a silent resend: {row:?}"
+    );
     assert!(running.drain_events().iter().any(
         |e| matches!(e, DispatchEvent::InDoubt { id, modem, .. } if *id == bulk && modem == "A")
     ));

@@ -161,7 +161,14 @@ mod tests {
             modem: "m".into(),
             parts: 2,
         });
-        assert!(matches!(sent, Some(Event::MessageSent { id: 1, parts: 2, .. })));
+        assert!(matches!(
+            sent,
+            Some(Event::MessageSent {
+                id: 1,
+                parts: 2,
+                ..
+            })
+        ));
         let retry = from_dispatch(DispatchEvent::Retrying {
             id: 1,
             to: "+1".into(),

@@ -51,7 +51,10 @@ pub struct GatewayHandler {
 
 fn internal(e: DaemonError) -> ErrorBody {
     error!(error = %e, "admin request failed");
-    ErrorBody::new(ErrorCode::Internal, format!("the daemon could not answer: {e}"))
+    ErrorBody::new(
+        ErrorCode::Internal,
+        format!("the daemon could not answer: {e}"),
+    )
 }
 
 /// RFC 3339 (UTC) for unix milliseconds.

@@ -112,7 +112,11 @@ impl Pipeline {
             }
         }
         if n > 0 {
-            info!(parts = n, groups = p.reassembler.pending(), "reloaded pending message parts");
+            info!(
+                parts = n,
+                groups = p.reassembler.pending(),
+                "reloaded pending message parts"
+            );
         }
         Ok(p)
     }
@@ -222,7 +226,9 @@ impl Pipeline {
         };
 
         match deliver.concat() {
-            Some((reference, total, sequence)) if total > 1 && sequence >= 1 && sequence <= total => {
+            Some((reference, total, sequence))
+                if total > 1 && sequence >= 1 && sequence <= total =>
+            {
                 let outcome = self.store.store_part(&NewPart {
                     modem: modem.to_string(),
                     sender: sender.clone(),
@@ -323,14 +329,19 @@ impl Pipeline {
             return;
         };
         let now = now_ms();
-        match self.store.complete_message(&ids, &done.text, done.complete, now) {
+        match self
+            .store
+            .complete_message(&ids, &done.text, done.complete, now)
+        {
             Ok(id) => {
                 if !done.complete {
                     warn!(%modem, sender = %done.sender, missing = ?done.missing, "released an incomplete message");
                 }
                 self.received(id, modem, &done.sender, &done.text, now);
             }
-            Err(e) => error!(sender = %done.sender, error = %e, "could not assemble a message; its parts stay stored"),
+            Err(e) => {
+                error!(sender = %done.sender, error = %e, "could not assemble a message; its parts stay stored")
+            }
         }
     }
 
@@ -342,7 +353,13 @@ impl Pipeline {
             .groups
             .get(&key)
             .and_then(|ids| ids.first())
-            .and_then(|id| self.store.pending_parts().ok()?.into_iter().find(|p| p.id == *id))
+            .and_then(|id| {
+                self.store
+                    .pending_parts()
+                    .ok()?
+                    .into_iter()
+                    .find(|p| p.id == *id)
+            })
             .map(|p| p.modem)
             .unwrap_or_default();
         self.finish(done, &modem);

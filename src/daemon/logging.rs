@@ -176,9 +176,7 @@ mod tests {
         });
         publish_to(None);
         match rx.try_recv().unwrap() {
-            Event::Log {
-                level, message, ..
-            } => {
+            Event::Log { level, message, .. } => {
                 assert_eq!(level, "warn");
                 assert_eq!(message, "port vanished modem=m0");
             }

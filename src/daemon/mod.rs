@@ -72,12 +72,12 @@ pub enum DaemonError {
         source: std::io::Error,
     },
     #[error("cannot open the database: {0}")]
-    OpenStore(#[source] StoreError),
+    OpenStore(#[source] Box<StoreError>),
     #[error("database error while {action}: {source}")]
     Store {
         action: &'static str,
         #[source]
-        source: StoreError,
+        source: Box<StoreError>,
     },
     #[error("cannot start the modem simulator in {dir}: {source}")]
     Simulator {
@@ -202,7 +202,10 @@ where
 {
     let s = store.clone();
     match tokio::task::spawn_blocking(move || f(&s)).await {
-        Ok(r) => r.map_err(|source| DaemonError::Store { action, source }),
+        Ok(r) => r.map_err(|source| DaemonError::Store {
+            action,
+            source: Box::new(source),
+        }),
         Err(e) => Err(DaemonError::Task(format!("{action}: {e}"))),
     }
 }
@@ -288,7 +291,7 @@ impl Daemon {
         let store = tokio::task::spawn_blocking(move || Store::open(db))
             .await
             .map_err(|e| DaemonError::Task(format!("opening the database: {e}")))?
-            .map_err(DaemonError::OpenStore)?;
+            .map_err(|e| DaemonError::OpenStore(Box::new(e)))?;
 
         // Everything spawned from here on is cancelled again if a later step fails.
         let tracker = TaskTracker::new();
@@ -369,14 +372,7 @@ impl Daemon {
         .await?;
 
         let (dispatch_tx, dispatch_rx) = mpsc::channel(DISPATCH_EVENT_DEPTH);
-        let dispatch = start_dispatch(
-            &store,
-            &cfg,
-            &modems,
-            dispatch_tx,
-            &tracker,
-            token.clone(),
-        )?;
+        let dispatch = start_dispatch(&store, &cfg, &modems, dispatch_tx, &tracker, token.clone())?;
         tracker.spawn(events::forward_dispatch(
             dispatch_rx,
             bus.clone(),

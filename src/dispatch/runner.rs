@@ -291,7 +291,8 @@ impl DispatchHandle {
         let now = now_ms();
         let minute = self.shared.cfg.minute_ms();
         let st = self.shared.state();
-        let count = |l: &RateLimiter, w: Millis| u32::try_from(l.count_in(now, w)).unwrap_or(u32::MAX);
+        let count =
+            |l: &RateLimiter, w: Millis| u32::try_from(l.count_in(now, w)).unwrap_or(u32::MAX);
         st.modems
             .iter()
             .enumerate()
@@ -386,7 +387,10 @@ fn start(
     let pool_limiter = match cfg.pool_per_minute {
         None => None,
         Some(cap) => {
-            let mut p = RateLimiter::with_windows(&[Window { len_ms: minute, cap }]);
+            let mut p = RateLimiter::with_windows(&[Window {
+                len_ms: minute,
+                cap,
+            }]);
             p.restore(
                 store
                     .all_send_times_since(now.saturating_sub(minute))
@@ -418,7 +422,9 @@ fn start(
 fn now_ms() -> Millis {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX))
+        .map_or(0, |d| {
+            Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX)
+        })
 }
 
 fn ms(d: Duration) -> Millis {

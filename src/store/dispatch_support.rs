@@ -266,8 +266,8 @@ fn not_claimed(
 mod tests {
     use super::*;
     use crate::store::{
-        ClaimFilter, ConsentEvent, ConsentSource, ModemIdentity, NewMember, NewOutbox,
-        OutboxState, RecoveryPolicy,
+        ClaimFilter, ConsentEvent, ConsentSource, ModemIdentity, NewMember, NewOutbox, OutboxState,
+        RecoveryPolicy,
     };
 
     const NOW: i64 = 1_700_000_000_000;
@@ -293,7 +293,9 @@ mod tests {
     #[test]
     fn sticky_rows_go_only_to_their_home_unless_taken_over() {
         let s = store();
-        let a = s.enqueue(&row("+1555", OutboxKind::Bulk, Some("A"))).unwrap();
+        let a = s
+            .enqueue(&row("+1555", OutboxKind::Bulk, Some("A")))
+            .unwrap();
         let r = route(&["A", "B"], &[]);
         assert_eq!(s.claim_next_routed("B", NOW, &r).unwrap(), None);
         let got = s
@@ -308,11 +310,17 @@ mod tests {
     #[test]
     fn unknown_or_disabled_home_is_a_soft_preference() {
         let s = store();
-        let a = s.enqueue(&row("+1555", OutboxKind::Bulk, Some("gone"))).unwrap();
-        let got = s.claim_next_routed("B", NOW, &route(&["A", "B"], &[])).unwrap();
+        let a = s
+            .enqueue(&row("+1555", OutboxKind::Bulk, Some("gone")))
+            .unwrap();
+        let got = s
+            .claim_next_routed("B", NOW, &route(&["A", "B"], &[]))
+            .unwrap();
         assert_eq!(got.map(|r| r.id), Some(a));
 
-        let b = s.enqueue(&row("+1556", OutboxKind::Bulk, Some("A"))).unwrap();
+        let b = s
+            .enqueue(&row("+1556", OutboxKind::Bulk, Some("A")))
+            .unwrap();
         s.upsert_modem(
             &ModemIdentity {
                 name: "A".into(),
@@ -321,9 +329,15 @@ mod tests {
             NOW,
         )
         .unwrap();
-        assert_eq!(s.claim_next_routed("B", NOW, &route(&["A", "B"], &[])).unwrap(), None);
+        assert_eq!(
+            s.claim_next_routed("B", NOW, &route(&["A", "B"], &[]))
+                .unwrap(),
+            None
+        );
         s.set_modem_enabled("A", false, Some("admin"), NOW).unwrap();
-        let got = s.claim_next_routed("B", NOW, &route(&["A", "B"], &[])).unwrap();
+        let got = s
+            .claim_next_routed("B", NOW, &route(&["A", "B"], &[]))
+            .unwrap();
         assert_eq!(got.map(|r| r.id), Some(b));
     }
 
@@ -361,7 +375,10 @@ mod tests {
         let out = s.enqueue(&row("+2", OutboxKind::Bulk, None)).unwrap();
         s.record_consent("+2", ConsentEvent::OptedOut, None, ConsentSource::Sms, NOW)
             .unwrap();
-        assert_eq!(s.claim_next_routed("A", NOW, &route(&["A"], &[])).unwrap(), None);
+        assert_eq!(
+            s.claim_next_routed("A", NOW, &route(&["A"], &[])).unwrap(),
+            None
+        );
         assert_eq!(s.outbox_row(stale).unwrap().state, OutboxState::Expired);
         assert_eq!(s.outbox_row(out).unwrap().state, OutboxState::Cancelled);
     }
@@ -399,14 +416,20 @@ mod tests {
         assert!(s.mark_in_doubt(a, "x", NOW).is_err());
         s.claim_next_routed("A", NOW, &r).unwrap().unwrap();
         s.claim_next_routed("A", NOW, &r).unwrap().unwrap();
-        s.mark_in_doubt(a, "modem vanished after submit", NOW).unwrap();
+        s.mark_in_doubt(a, "modem vanished after submit", NOW)
+            .unwrap();
         s.expire_claimed(b, NOW).unwrap();
         let ra = s.outbox_row(a).unwrap();
         assert_eq!(ra.state, OutboxState::InDoubt);
-        assert_eq!(ra.last_error.as_deref(), Some("modem vanished after submit"));
+        assert_eq!(
+            ra.last_error.as_deref(),
+            Some("modem vanished after submit")
+        );
         assert_eq!(s.outbox_row(b).unwrap().state, OutboxState::Expired);
         // An in-doubt row is not touched by a later restart recovery.
-        let rep = s.recover_after_restart(&RecoveryPolicy::default(), NOW).unwrap();
+        let rep = s
+            .recover_after_restart(&RecoveryPolicy::default(), NOW)
+            .unwrap();
         assert_eq!(rep.found_claimed, 0);
     }
 
@@ -433,7 +456,10 @@ mod tests {
             s.message_times_to_since("+1", NOW, Some(ids[0])).unwrap(),
             vec![NOW + 101]
         );
-        assert_eq!(s.message_times_to_since("+1", NOW + 50, None).unwrap(), vec![NOW + 101]);
+        assert_eq!(
+            s.message_times_to_since("+1", NOW + 50, None).unwrap(),
+            vec![NOW + 101]
+        );
         assert_eq!(
             s.all_send_times_since(NOW).unwrap(),
             vec![NOW + 1, NOW + 2, NOW + 101]
@@ -461,8 +487,15 @@ mod tests {
             Some("B")
         );
         assert_eq!(s.outbox_row(q).unwrap().modem_pref.as_deref(), Some("B"));
-        assert_eq!(s.outbox_row(other).unwrap().modem_pref.as_deref(), Some("A"));
+        assert_eq!(
+            s.outbox_row(other).unwrap().modem_pref.as_deref(),
+            Some("A")
+        );
         // The claim filter of the core API still works alongside.
-        assert!(s.claim_next("B", NOW, &ClaimFilter::default()).unwrap().is_some());
+        assert!(
+            s.claim_next("B", NOW, &ClaimFilter::default())
+                .unwrap()
+                .is_some()
+        );
     }
 }

@@ -38,8 +38,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 pub use calls::{CallOutcome, CallRow, VoicemailRow};
-pub use dispatch_support::ClaimRoute;
 pub use conversations::{ConversationEntry, Direction, ThreadSummary};
+pub use dispatch_support::ClaimRoute;
 pub use inbound::{InboundMessage, NewPart, NewSingle, PartOutcome, SingleOutcome, StoredPart};
 pub use members::{
     ConsentEntry, ConsentEvent, ConsentSource, ImportReport, Member, MemberStatus, MemberUpdate,

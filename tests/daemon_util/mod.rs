@@ -114,7 +114,9 @@ impl Gateway {
     }
 
     pub async fn client(&self) -> Client {
-        Client::connect(self.socket()).await.expect("admin connects")
+        Client::connect(self.socket())
+            .await
+            .expect("admin connects")
     }
 
     pub async fn wait_modems_ready(&self) {

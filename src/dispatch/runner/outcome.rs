@@ -17,7 +17,9 @@
 //!   starts the failover clock for its members.
 //! - **Retry / Fail** follow `action_for` (back-off, `max_attempts`).
 
-use super::super::policy::{self, ErrorClass, RetryDecision, action_for, classify_cme, classify_cms};
+use super::super::policy::{
+    self, ErrorClass, RetryDecision, action_for, classify_cme, classify_cms,
+};
 use super::super::{Backoff, InDoubtAction, MessageKind, Millis, XorShift64, in_doubt_action};
 use crate::config::InDoubtPolicy;
 use crate::modem::{ErrorClass as ModemClass, Failure, SendError};
@@ -167,7 +169,14 @@ mod tests {
     }
 
     fn run(err: &SendError, kind: MessageKind, attempts: u32) -> Outcome {
-        decide(err, kind, attempts, 1_000, &policy(), &mut XorShift64::new(1))
+        decide(
+            err,
+            kind,
+            attempts,
+            1_000,
+            &policy(),
+            &mut XorShift64::new(1),
+        )
     }
 
     #[test]
@@ -175,7 +184,10 @@ mod tests {
         match run(&refused(21), MessageKind::Bulk, 1) {
             Outcome::Fail { reason } => {
                 assert!(reason.contains("+CMS ERROR: 21"), "{reason}");
-                assert!(reason.contains("short message transfer rejected"), "{reason}");
+                assert!(
+                    reason.contains("short message transfer rejected"),
+                    "{reason}"
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -265,7 +277,10 @@ mod tests {
             part: 0,
             reason: "bad hex".into(),
         };
-        assert!(matches!(run(&bad, MessageKind::Bulk, 1), Outcome::Fail { .. }));
+        assert!(matches!(
+            run(&bad, MessageKind::Bulk, 1),
+            Outcome::Fail { .. }
+        ));
     }
 
     #[test]

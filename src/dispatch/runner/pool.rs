@@ -183,12 +183,19 @@ mod tests {
                 .map(|(i, &c)| {
                     ModemRt::new(
                         format!("m{i}"),
-                        RateLimiter::with_windows(&[Window { len_ms: 1000, cap: c }]),
+                        RateLimiter::with_windows(&[Window {
+                            len_ms: 1000,
+                            cap: c,
+                        }]),
                     )
                 })
                 .collect(),
-            pool_limiter: pool_cap
-                .map(|c| RateLimiter::with_windows(&[Window { len_ms: 1000, cap: c }])),
+            pool_limiter: pool_cap.map(|c| {
+                RateLimiter::with_windows(&[Window {
+                    len_ms: 1000,
+                    cap: c,
+                }])
+            }),
         }
     }
 
@@ -220,7 +227,10 @@ mod tests {
         assert!(p.set_ready(0, false, 100));
         assert_eq!(p.takeovers(1, 150, None), (vec![], None));
         assert_eq!(p.takeovers(1, 150, Some(300)), (vec![], Some(400)));
-        assert_eq!(p.takeovers(1, 400, Some(300)), (vec!["m0".to_string()], None));
+        assert_eq!(
+            p.takeovers(1, 400, Some(300)),
+            (vec!["m0".to_string()], None)
+        );
         assert!(p.set_ready(0, true, 500));
         assert_eq!(p.takeovers(1, 900, Some(300)), (vec![], None));
     }
@@ -231,7 +241,10 @@ mod tests {
         p.set_ready(0, true, 0);
         p.hold(0, 1_000, "no service", 10);
         assert_eq!(p.held_until(0, 10), Some(1_000));
-        assert_eq!(p.takeovers(1, 600, Some(500)), (vec!["m0".to_string()], None));
+        assert_eq!(
+            p.takeovers(1, 600, Some(500)),
+            (vec!["m0".to_string()], None)
+        );
         assert!(p.set_ready(0, true, 1_000));
         assert_eq!(p.held_until(0, 1_000), None);
         assert_eq!(p.modems[0].down_since, None);

@@ -16,8 +16,8 @@ use tracing::{debug, error, info, warn};
 
 use super::outcome::{FailurePolicy, Outcome, decide};
 use super::{DispatchEvent, Shared, ms, now_ms};
-use crate::dispatch::{DAY, MessageKind, Millis, QuietOverride, RecipientLimiter, XorShift64};
 use crate::dispatch::backoff::expired;
+use crate::dispatch::{DAY, MessageKind, Millis, QuietOverride, RecipientLimiter, XorShift64};
 use crate::modem::{ModemHandle, ModemState, ModemStatus, OutgoingPart, SendError};
 use crate::pdu::{Address, SubmitOptions, submits_for_text};
 use crate::store::{ClaimRoute, OutboxRow, Store};
@@ -174,8 +174,7 @@ impl SendLoop {
                 Some(_) => {}
             }
             let failover_ms = self.shared.cfg.failover_after.map(ms);
-            let (takeover, next_failover) =
-                self.shared.state().takeovers(self.i, now, failover_ms);
+            let (takeover, next_failover) = self.shared.state().takeovers(self.i, now, failover_ms);
             let route = ClaimRoute {
                 pool: self.shared.names.clone(),
                 takeover,
@@ -220,7 +219,11 @@ impl SendLoop {
         let id = row.id;
         let now = now_ms();
         if expired(row.expires_at, at) {
-            if self.db("expiring", move |s| s.expire_claimed(id, now)).await.is_some() {
+            if self
+                .db("expiring", move |s| s.expire_claimed(id, now))
+                .await
+                .is_some()
+            {
                 info!(modem = %self.name, id, %reason, "expired: would go out after its TTL");
                 self.shared.emit(DispatchEvent::Expired {
                     id,
@@ -283,8 +286,10 @@ impl SendLoop {
             info!(modem = %self.name, id, %home, "failover: home modem is down");
             if self.shared.cfg.move_home_on_failover {
                 let (to, me) = (row.to_number.clone(), self.name.clone());
-                self.db("moving the member's home", move |s| s.move_home(&to, &home, &me, now))
-                    .await;
+                self.db("moving the member's home", move |s| {
+                    s.move_home(&to, &home, &me, now)
+                })
+                .await;
             }
         }
 
@@ -362,7 +367,8 @@ impl SendLoop {
         let to = match Address::parse(&row.to_number) {
             Ok(a) => a,
             Err(e) => {
-                self.fail(&row, format!("invalid recipient number: {e}")).await;
+                self.fail(&row, format!("invalid recipient number: {e}"))
+                    .await;
                 return Done::Continue;
             }
         };
@@ -375,13 +381,17 @@ impl SendLoop {
         let pdus = match submits_for_text(&to, &row.text, &opts) {
             Ok(p) => p,
             Err(e) => {
-                self.fail(&row, format!("cannot encode the text: {e}")).await;
+                self.fail(&row, format!("cannot encode the text: {e}"))
+                    .await;
                 return Done::Continue;
             }
         };
         let Ok(total) = u8::try_from(pdus.len()) else {
-            self.fail(&row, format!("text needs {} parts (at most 255)", pdus.len()))
-                .await;
+            self.fail(
+                &row,
+                format!("text needs {} parts (at most 255)", pdus.len()),
+            )
+            .await;
             return Done::Continue;
         };
         if total > 1 && row.concat_ref.is_none() {
@@ -404,7 +414,9 @@ impl SendLoop {
 
         // Parts already accepted on this modem in an earlier, interrupted attempt.
         let me = self.name.clone();
-        let Some(recorded) = self.db("reading sent parts", move |s| s.outbox_parts(id)).await
+        let Some(recorded) = self
+            .db("reading sent parts", move |s| s.outbox_parts(id))
+            .await
         else {
             return self.give_back(&row).await;
         };
@@ -475,7 +487,11 @@ impl SendLoop {
         }
 
         let now = now_ms();
-        if self.db("marking sent", move |s| s.mark_sent(id, now)).await.is_some() {
+        if self
+            .db("marking sent", move |s| s.mark_sent(id, now))
+            .await
+            .is_some()
+        {
             info!(modem = %self.name, id, parts = total, "sent");
             self.shared.emit(DispatchEvent::Sent {
                 id,
