@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 pub mod client;
 pub mod config;
+pub mod daemon;
 pub mod pdu;
 pub mod sim;
 
@@ -24,6 +25,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the gateway (the embedded default without --config: two simulated modems).
+    Daemon(daemon::DaemonArgs),
     /// Encode or decode SMS PDUs (debugging tools for modem work).
     #[command(subcommand)]
     Pdu(pdu::PduCommand),
@@ -53,6 +56,7 @@ pub const EXIT_USAGE: u8 = 2;
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Daemon(args) => daemon::run(args),
         Command::Pdu(cmd) => pdu::run(cmd),
         Command::CheckConfig(args) => config::run(args),
         Command::Status => client::run(client::Verb::Status, cli.connection),
