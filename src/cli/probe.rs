@@ -216,8 +216,18 @@ impl Holder {
         if self.comm == "ModemManager" {
             HolderKind::ModemManager
         } else if exe_is_gsmgate || self.comm == "gsmgate" {
-            // The first non-option argument is the verb.
-            match args.find(|a| !a.starts_with('-')) {
+            // The verb is the first argument that is neither an option nor the value of the one
+            // global option that takes a value (`--socket PATH`).
+            let mut verb = None;
+            while let Some(a) = args.next() {
+                if a == "--socket" {
+                    args.next();
+                } else if !a.starts_with('-') {
+                    verb = Some(a);
+                    break;
+                }
+            }
+            match verb {
                 Some("daemon") => HolderKind::GsmgateDaemon,
                 Some("sim") => HolderKind::GsmgateSim,
                 _ => HolderKind::Other,

@@ -648,7 +648,13 @@ fn group(ports: &[PortEntry]) -> Vec<FoundModem> {
             other => other.as_str(),
         };
         let n = counters.entry(base).or_insert(0);
-        let name = format!("{base}{n}");
+        // `sim800` + 0 would read as "sim8000".
+        let sep = if base.ends_with(|c: char| c.is_ascii_digit()) {
+            "-"
+        } else {
+            ""
+        };
+        let name = format!("{base}{sep}{n}");
         *n += 1;
         out.push(FoundModem {
             name,
