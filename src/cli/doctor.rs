@@ -395,7 +395,7 @@ fn state_dir_check(dir: &Path) -> Check {
                 subject,
                 "writable",
                 format!("{shown} is not a directory"),
-                format!("move the file away or point [daemon] state_dir elsewhere"),
+                "move the file away or point [daemon] state_dir elsewhere",
             );
         }
         Ok(_) => {}
@@ -508,11 +508,10 @@ fn port_check(subject: &str, modem: &ModemConfig, simulated: bool) -> PortCheck 
              start the daemon"
                 .to_owned()
         } else {
-            format!(
-                "plug the modem in (through a powered hub) and run `gsmgate modems scan` to find \
-                 its port, then set `port` of this modem; a Huawei stick still in CD-ROM mode needs \
-                 usb_modeswitch (docs/raspberry-pi.md)"
-            )
+            "plug the modem in (through a powered hub) and run `gsmgate modems scan` to find its \
+             port, then set `port` of this modem; a Huawei stick still in CD-ROM mode needs \
+             usb_modeswitch (docs/raspberry-pi.md)"
+                .to_owned()
         };
         return PortCheck {
             check: Check::fail(subject, "port", format!("{shown} does not exist"), fix),
