@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 pub mod client;
 pub mod config;
 pub mod daemon;
+pub mod doctor;
+pub mod man;
 pub mod pdu;
+pub mod probe;
+pub mod scan;
 pub mod sim;
 
 /// gsmgate — a self-hosted community texting gateway for USB GSM modems.
@@ -34,8 +38,9 @@ pub enum Command {
     CheckConfig(config::CheckConfigArgs),
     /// One-screen summary of the running gateway.
     Status,
-    /// The modem pool: state, network, signal and today's counts per modem.
-    Modems,
+    /// The modem pool: state, network, signal and today's counts per modem; `modems scan` finds
+    /// USB modems that answer AT and prints `[[modem]]` blocks for them.
+    Modems(scan::ModemsArgs),
     /// Queue a text to one number (through the member's home modem).
     Send(client::SendCli),
     /// Received messages, newest first.
@@ -46,6 +51,13 @@ pub enum Command {
     Watch(client::WatchCli),
     /// Run simulated modems on pseudo-terminals (DIR/modemN, DIR/control.sock).
     Sim(sim::SimArgs),
+    /// Check an installation: config, state dir, daemon, ports, and each modem's SIM, network,
+    /// signal, SMSC, voice and storage; prints a fix for every failure. Exit 0 when all pass.
+    Doctor(doctor::DoctorArgs),
+    /// Print shell completions for SHELL (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions(man::CompletionsArgs),
+    /// Print the man page (roff) to stdout, or write one page per verb with --dir.
+    Man(man::ManArgs),
 }
 
 /// Exit code for a failed operation (usage errors exit 2 through clap).
@@ -60,11 +72,17 @@ pub fn main() -> ExitCode {
         Command::Pdu(cmd) => pdu::run(cmd),
         Command::CheckConfig(args) => config::run(args),
         Command::Status => client::run(client::Verb::Status, cli.connection),
-        Command::Modems => client::run(client::Verb::Modems, cli.connection),
+        Command::Modems(args) => match args.command {
+            None => client::run(client::Verb::Modems, cli.connection),
+            Some(scan::ModemsCommand::Scan(a)) => scan::run(a, cli.connection),
+        },
         Command::Send(a) => client::run(client::Verb::Send(a), cli.connection),
         Command::Inbox(a) => client::run(client::Verb::Inbox(a), cli.connection),
         Command::Conversation(a) => client::run(client::Verb::Conversation(a), cli.connection),
         Command::Watch(a) => client::run(client::Verb::Watch(a), cli.connection),
         Command::Sim(args) => sim::run(args),
+        Command::Doctor(args) => doctor::run(args, cli.connection),
+        Command::Completions(args) => man::completions(args),
+        Command::Man(args) => man::man(args),
     }
 }
