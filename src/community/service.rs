@@ -37,6 +37,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::CommunityError;
 use super::broadcast::{BroadcastOptions, check_template, preview, render_for};
 use super::csv::{ImportRow, RowError, export_members, parse_import};
 use super::decide::{MessageKind, Standing, may_send};
@@ -45,13 +46,12 @@ use super::member::{
 };
 use super::segment::Segment;
 use super::tz;
-use super::CommunityError;
 use crate::config::Config;
 use crate::dispatch::{
     self, CountAt, DAY, EtaGroup, EtaModem, EtaRequest, HomeCandidate, Millis, QuietOverride,
     QuietPolicy, RateLimiter, Ttl, Window, assign_homes,
 };
-use crate::pdu::{Alphabet, plan};
+use crate::pdu::plan;
 use crate::store::{
     self, BroadcastRow, BroadcastState, ConsentSource, Member, MemberUpdate, NewMember, NewOutbox,
     OutboxKind, OutboxRow, OutboxState, StateCounts, Store, StoreError,
@@ -247,11 +247,12 @@ pub struct BroadcastsArgs {
     pub limit: Option<u32>,
 }
 
-/// `broadcast_progress`, `broadcast_pause`, `broadcast_resume`, `broadcast_cancel`.
+/// `broadcast_progress`, `broadcast_pause`, `broadcast_resume`, `broadcast_cancel`. The member
+/// is `broadcast`, not `id`: `id` is the request envelope's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BroadcastIdArgs {
-    pub id: i64,
+    pub broadcast: i64,
 }
 
 /// What to do with a message whose send was in flight at a crash.
@@ -268,8 +269,8 @@ pub enum InDoubtResolution {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InDoubtResolveArgs {
-    /// The outbox row id (from `in_doubt`).
-    pub id: i64,
+    /// The message's outbox id (`id` in `in_doubt`).
+    pub message: i64,
     pub action: InDoubtResolution,
 }
 
@@ -660,10 +661,12 @@ pub fn members_tag(
     if given.is_empty() {
         return Err(ServiceError::Invalid("no tag given".into()));
     }
-    let member = store.member(&number)?.ok_or_else(|| ServiceError::NotFound {
-        what: "member",
-        key: number.clone(),
-    })?;
+    let member = store
+        .member(&number)?
+        .ok_or_else(|| ServiceError::NotFound {
+            what: "member",
+            key: number.clone(),
+        })?;
     let mut tags: Vec<String> = member.tags.iter().map(|t| t.to_lowercase()).collect();
     if args.remove {
         tags.retain(|t| !given.contains(t));
@@ -1028,7 +1031,10 @@ pub fn broadcasts(
     now: i64,
 ) -> Result<Vec<BroadcastItem>> {
     store.refresh_broadcasts(now)?;
-    let limit = args.limit.unwrap_or(DEFAULT_BROADCASTS_LIMIT).min(MAX_LIST_LIMIT);
+    let limit = args
+        .limit
+        .unwrap_or(DEFAULT_BROADCASTS_LIMIT)
+        .min(MAX_LIST_LIMIT);
     store
         .broadcasts(limit)?
         .iter()
@@ -1045,7 +1051,7 @@ pub fn broadcast_progress(
     now: i64,
 ) -> Result<BroadcastItem> {
     store.refresh_broadcasts(now)?;
-    item(store, cfg, &store.broadcast(args.id)?, now)
+    item(store, cfg, &store.broadcast(args.broadcast)?, now)
 }
 
 /// `broadcast_pause`: queued rows are held until resumed.
@@ -1055,8 +1061,8 @@ pub fn broadcast_pause(
     args: &BroadcastIdArgs,
     now: i64,
 ) -> Result<BroadcastItem> {
-    store.pause_broadcast(args.id, now)?;
-    item(store, cfg, &store.broadcast(args.id)?, now)
+    store.pause_broadcast(args.broadcast, now)?;
+    item(store, cfg, &store.broadcast(args.broadcast)?, now)
 }
 
 /// `broadcast_resume`.
@@ -1066,8 +1072,8 @@ pub fn broadcast_resume(
     args: &BroadcastIdArgs,
     now: i64,
 ) -> Result<BroadcastItem> {
-    store.resume_broadcast(args.id, now)?;
-    item(store, cfg, &store.broadcast(args.id)?, now)
+    store.resume_broadcast(args.broadcast, now)?;
+    item(store, cfg, &store.broadcast(args.broadcast)?, now)
 }
 
 /// `broadcast_cancel`: queued rows are cancelled; rows being sent finish.
@@ -1077,8 +1083,8 @@ pub fn broadcast_cancel(
     args: &BroadcastIdArgs,
     now: i64,
 ) -> Result<BroadcastItem> {
-    store.cancel_broadcast(args.id, now)?;
-    item(store, cfg, &store.broadcast(args.id)?, now)
+    store.cancel_broadcast(args.broadcast, now)?;
+    item(store, cfg, &store.broadcast(args.broadcast)?, now)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1114,7 +1120,7 @@ pub fn in_doubt_resolve(
     args: &InDoubtResolveArgs,
     now: i64,
 ) -> Result<InDoubtResolved> {
-    let row = store.outbox_row(args.id)?;
+    let row = store.outbox_row(args.message)?;
     if row.state != OutboxState::InDoubt {
         return Err(ServiceError::Conflict(format!(
             "message {} is {}, not in doubt",
@@ -1123,16 +1129,16 @@ pub fn in_doubt_resolve(
     }
     let state = match args.action {
         InDoubtResolution::Resend => {
-            store.requeue_in_doubt(args.id, now)?;
+            store.requeue_in_doubt(args.message, now)?;
             OutboxState::Queued
         }
         InDoubtResolution::Drop => {
-            store.cancel(args.id, DROPPED_REASON, now)?;
+            store.cancel(args.message, DROPPED_REASON, now)?;
             OutboxState::Cancelled
         }
     };
     Ok(InDoubtResolved {
-        id: args.id,
+        id: args.message,
         state: state.as_str().to_string(),
     })
 }
