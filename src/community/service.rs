@@ -39,7 +39,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::CommunityError;
 use super::broadcast::{BroadcastOptions, check_template, preview, render_for};
-use super::csv::{ImportRow, RowError, export_members, parse_import};
+use super::csv::{ImportRow, RowError, export_members, parse_import, parse_records};
 use super::decide::{MessageKind, Standing, may_send};
 use super::member::{
     MemberStatus, MemberView, clean_field, normalise_number, normalise_tags, parse_region,
@@ -700,7 +700,12 @@ pub fn members_import(
     };
     let rows: Vec<ImportRow> = match parse_import(&args.csv, Some(&region)) {
         Ok(rows) => rows,
-        Err(CommunityError::Import(errors)) => return Ok(refused(errors)),
+        Err(CommunityError::Import(mut errors)) => {
+            // Report the rows that are already members too, so one round shows every problem.
+            errors.extend(existing_rows(store, &args.csv, &region, &errors)?);
+            errors.sort_by_key(|e| e.row);
+            return Ok(refused(errors));
+        }
         Err(CommunityError::Csv { line, reason }) => {
             return Ok(refused(vec![RowError {
                 row: line,
@@ -770,6 +775,46 @@ pub fn members_import(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Rows of a CSV whose number is valid, not already reported, and already a member.
+fn existing_rows(
+    store: &Store,
+    csv: &str,
+    region: &str,
+    reported: &[RowError],
+) -> Result<Vec<RowError>> {
+    let Ok(records) = parse_records(csv) else {
+        return Ok(Vec::new());
+    };
+    let mut records = records.into_iter();
+    let Some(col) = records.next().and_then(|header| {
+        header
+            .iter()
+            .position(|h| h.trim().eq_ignore_ascii_case("number"))
+    }) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for (i, record) in records.enumerate() {
+        let row = i + 2;
+        if reported.iter().any(|e| e.row == row) {
+            continue;
+        }
+        let Some(Ok(n)) = record
+            .get(col)
+            .map(|raw| normalise_number(raw, Some(region)))
+        else {
+            continue;
+        };
+        if store.member(&n.number)?.is_some() {
+            out.push(RowError {
+                row,
+                message: format!("number '{}' is already a member", n.number),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// `members_export`: the segment's members as CSV (import format).
