@@ -114,7 +114,12 @@ impl From<StoreError> for ServiceError {
             StoreError::DuplicateMember { number } => {
                 ServiceError::Conflict(format!("{number} is already a member"))
             }
-            e @ StoreError::InvalidTransition { .. } => ServiceError::Conflict(e.to_string()),
+            StoreError::InvalidTransition { id, from, action } => {
+                ServiceError::Conflict(match from.strip_prefix("broadcast ") {
+                    Some(state) => format!("broadcast {id} is {state}, cannot {action} it"),
+                    None => format!("message {id} is {from}, cannot {action} it"),
+                })
+            }
             other => ServiceError::Store(other),
         }
     }
