@@ -7,11 +7,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod broadcast;
 pub mod client;
 pub mod config;
 pub mod daemon;
 pub mod doctor;
 pub mod man;
+pub mod members;
 pub mod pdu;
 pub mod probe;
 pub mod scan;
@@ -49,6 +51,14 @@ pub enum Command {
     Conversation(client::ConversationCli),
     /// Follow the daemon's live events until interrupted.
     Watch(client::WatchCli),
+    /// Members: list, add, remove, tag, import or export CSV.
+    #[command(subcommand)]
+    Members(members::MembersCommand),
+    /// Text a segment (or everyone): `broadcast [--segment S] [--at T] [--wait] TEXT`, or
+    /// `broadcast pause|resume|cancel ID`.
+    Broadcast(broadcast::BroadcastCli),
+    /// Broadcasts with their progress; `progress ID`, `in-doubt`, `resolve ID`.
+    Broadcasts(broadcast::BroadcastsCli),
     /// Run simulated modems on pseudo-terminals (DIR/modemN, DIR/control.sock).
     Sim(sim::SimArgs),
     /// Check an installation: config, state dir, daemon, ports, and each modem's SIM, network,
@@ -80,6 +90,9 @@ pub fn main() -> ExitCode {
         Command::Inbox(a) => client::run(client::Verb::Inbox(a), cli.connection),
         Command::Conversation(a) => client::run(client::Verb::Conversation(a), cli.connection),
         Command::Watch(a) => client::run(client::Verb::Watch(a), cli.connection),
+        Command::Members(cmd) => members::run(cmd, cli.connection),
+        Command::Broadcast(cmd) => broadcast::run(cmd, cli.connection),
+        Command::Broadcasts(cmd) => broadcast::run_list(cmd, cli.connection),
         Command::Sim(args) => sim::run(args),
         Command::Doctor(args) => doctor::run(args, cli.connection),
         Command::Completions(args) => man::completions(args),

@@ -25,6 +25,7 @@ use crate::admin::protocol::{
 };
 use crate::admin::{ErrorBody, ErrorCode, Event, Handler, Peer, Reply, Request};
 use crate::community;
+use crate::community::service;
 use crate::config::{self, Config};
 use crate::modem::{ModemHandle, ModemState};
 use crate::pdu;
@@ -348,6 +349,23 @@ impl GatewayHandler {
     }
 }
 
+impl GatewayHandler {
+    /// Runs one community service function (synchronous SQLite) off the async runtime and maps
+    /// its typed error to the admin error body.
+    async fn svc<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store, &Config, i64) -> service::Result<T> + Send + 'static,
+    ) -> Result<T, ErrorBody> {
+        let (store, cfg) = (self.store.clone(), Arc::clone(&self.cfg));
+        match tokio::task::spawn_blocking(move || f(&store, &cfg, now_ms())).await {
+            Ok(r) => r.map_err(ErrorBody::from),
+            Err(e) => Err(internal(DaemonError::Task(format!(
+                "community command: {e}"
+            )))),
+        }
+    }
+}
+
 impl Handler for GatewayHandler {
     async fn handle(&self, request: Request, _peer: &Peer) -> Result<Reply, ErrorBody> {
         match request {
@@ -356,6 +374,70 @@ impl Handler for GatewayHandler {
             Request::Send(a) => self.send(a).await,
             Request::Inbox(a) => self.inbox(a).await,
             Request::Conversation(a) => self.conversation(a).await,
+            Request::MembersList(a) => self
+                .svc(move |s, c, now| service::members_list(s, c, &a, now))
+                .await
+                .map(Reply::MembersList),
+            Request::MembersAdd(a) => self
+                .svc(move |s, c, now| service::members_add(s, c, &a, now))
+                .await
+                .map(Reply::MembersAdd),
+            Request::MembersRemove(a) => self
+                .svc(move |s, c, now| service::members_remove(s, c, &a, now))
+                .await
+                .map(Reply::MembersRemove),
+            Request::MembersTag(a) => self
+                .svc(move |s, c, now| service::members_tag(s, c, &a, now))
+                .await
+                .map(Reply::MembersTag),
+            Request::MembersImport(a) => self
+                .svc(move |s, c, now| service::members_import(s, c, &a, now))
+                .await
+                .map(Reply::MembersImport),
+            Request::MembersExport(a) => self
+                .svc(move |s, c, now| service::members_export(s, c, &a, now))
+                .await
+                .map(Reply::MembersExport),
+            Request::Broadcast(a) => {
+                let r = self
+                    .svc(move |s, c, now| service::broadcast(s, c, &a, now))
+                    .await?;
+                if r.id.is_some() {
+                    self.dispatch.wake();
+                }
+                Ok(Reply::Broadcast(r))
+            }
+            Request::Broadcasts(a) => self
+                .svc(move |s, c, now| service::broadcasts(s, c, &a, now))
+                .await
+                .map(Reply::Broadcasts),
+            Request::BroadcastProgress(a) => self
+                .svc(move |s, c, now| service::broadcast_progress(s, c, &a, now))
+                .await
+                .map(Reply::BroadcastProgress),
+            Request::BroadcastPause(a) => self
+                .svc(move |s, c, now| service::broadcast_pause(s, c, &a, now))
+                .await
+                .map(Reply::BroadcastPause),
+            Request::BroadcastResume(a) => {
+                let r = self
+                    .svc(move |s, c, now| service::broadcast_resume(s, c, &a, now))
+                    .await?;
+                self.dispatch.wake();
+                Ok(Reply::BroadcastResume(r))
+            }
+            Request::BroadcastCancel(a) => self
+                .svc(move |s, c, now| service::broadcast_cancel(s, c, &a, now))
+                .await
+                .map(Reply::BroadcastCancel),
+            Request::InDoubt(_) => self.svc(service::in_doubt).await.map(Reply::InDoubt),
+            Request::InDoubtResolve(a) => {
+                let r = self
+                    .svc(move |s, c, now| service::in_doubt_resolve(s, c, &a, now))
+                    .await?;
+                self.dispatch.wake();
+                Ok(Reply::InDoubtResolve(r))
+            }
             // Answered by the server itself; reaching here would be a server bug.
             Request::Ping(_) | Request::Version(_) | Request::Watch(_) => Err(ErrorBody::new(
                 ErrorCode::Internal,
