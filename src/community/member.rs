@@ -208,7 +208,7 @@ pub fn normalise_number(input: &str, default_region: Option<&str>) -> Result<E16
     let region = default_region.map(parse_region).transpose()?;
     let parsed =
         phonenumber::parse(region, trimmed).map_err(|_| invalid("not a valid phone number"))?;
-    if !phonenumber::is_valid(&parsed) {
+    if !phonenumber::is_valid(&parsed) && !plausible_length(&parsed) {
         return Err(invalid("not a valid phone number"));
     }
     let number = parsed.format().mode(phonenumber::Mode::E164).to_string();
@@ -217,6 +217,29 @@ pub fn normalise_number(input: &str, default_region: Option<&str>) -> Result<E16
         region: parsed.country().id().map(|id| id.as_ref().to_string()),
         national: parsed.national().value(),
     })
+}
+
+/// A number whose national part has one of its country's possible lengths is accepted even when
+/// the metadata marks its range as unassigned: numbering plans change faster than the bundled
+/// metadata, the carrier is the real judge, and the 555-01xx range that examples, tests and the
+/// simulator use (+1 555 010 0000) must work. Typos of the wrong length ("555", "+1 555") are
+/// still refused.
+fn plausible_length(parsed: &phonenumber::PhoneNumber) -> bool {
+    let national = parsed.national().to_string();
+    let len = u16::try_from(national.len()).unwrap_or(u16::MAX);
+    phonenumber::metadata::DATABASE
+        .by_code(&parsed.country().code())
+        .is_some_and(|metas| {
+            // The bundled metadata leaves the general descriptor's lengths empty for some
+            // countries (NANP), so the fixed-line and mobile descriptors are asked too.
+            metas.iter().any(|meta| {
+                let d = meta.descriptors();
+                [Some(d.general()), d.fixed_line(), d.mobile()]
+                    .into_iter()
+                    .flatten()
+                    .any(|desc| desc.possible_length().contains(&len))
+            })
+        })
 }
 
 /// Normalises one tag: trimmed, lower-cased, inner whitespace runs become `-`; 1 to 32 letters,
@@ -308,6 +331,11 @@ mod tests {
                 .err()
                 .map(|e| e.to_string()),
             Some("number \"555\": not a valid phone number".to_string())
+        );
+        // Unassigned but well-formed ranges (the fictional 555-01xx numbers) are accepted.
+        assert_eq!(
+            normalise_number("+15551234567", None).map(|n| n.number),
+            Ok("+15551234567".to_string())
         );
         assert!(matches!(
             normalise_number("3125550123", Some("XX")),
