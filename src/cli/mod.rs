@@ -15,6 +15,7 @@ pub mod doctor;
 pub mod man;
 pub mod members;
 pub mod pdu;
+pub mod phone;
 pub mod probe;
 pub mod scan;
 pub mod sim;
@@ -61,6 +62,8 @@ pub enum Command {
     Broadcasts(broadcast::BroadcastsCli),
     /// Run simulated modems on pseudo-terminals (DIR/modemN, DIR/control.sock).
     Sim(sim::SimArgs),
+    /// Play a member's phone against a simulated pool: text or call the gateway, read replies.
+    Phone(phone::PhoneArgs),
     /// Check an installation: config, state dir, daemon, ports, and each modem's SIM, network,
     /// signal, SMSC, voice and storage; prints a fix for every failure. Exit 0 when all pass.
     Doctor(doctor::DoctorArgs),
@@ -94,6 +97,7 @@ pub fn main() -> ExitCode {
         Command::Broadcast(cmd) => broadcast::run(cmd, cli.connection),
         Command::Broadcasts(cmd) => broadcast::run_list(cmd, cli.connection),
         Command::Sim(args) => sim::run(args),
+        Command::Phone(args) => phone::run(args),
         Command::Doctor(args) => doctor::run(args, cli.connection),
         Command::Completions(args) => man::completions(args),
         Command::Man(args) => man::man(args),

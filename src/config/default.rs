@@ -10,8 +10,8 @@
 use std::path::PathBuf;
 
 use super::{
-    CommunityConfig, Config, DaemonConfig, DispatchConfig, InDoubtPolicy, Keywords, Limits,
-    ModemConfig, Profile, QuietHours, RetryConfig, SimulatorConfig, VoiceConfig,
+    CardMode, CommunityConfig, Config, ContactCard, DaemonConfig, DispatchConfig, InDoubtPolicy,
+    Keywords, Limits, ModemConfig, Profile, QuietHours, RetryConfig, SimulatorConfig, VoiceConfig,
 };
 
 /// The embedded default configuration as TOML. Relative paths are relative to the working directory
@@ -39,6 +39,12 @@ profile = "generic"
 name = "sim1"
 port = "./gsmgate-state/sim/modem1"
 profile = "generic"
+
+# New members get the welcome, the compliance line and then this card as plain text.
+[community.contact_card]
+name = "gsmgate demo"
+numbers = ["+15550100000"]
+mode = "text"
 "#;
 
 pub(crate) const DEFAULT_SOCKET_MODE: u32 = 0o660;
@@ -202,7 +208,18 @@ pub(crate) fn embedded_default() -> Config {
         daemon: daemon_with_state_dir(state_dir),
         modems,
         dispatch: DispatchConfig::default(),
-        community: CommunityConfig::default(),
+        community: CommunityConfig {
+            // The story's third reply; the number is the first simulated SIM's own number.
+            contact_card: Some(ContactCard {
+                name: "gsmgate demo".to_string(),
+                numbers: vec!["+15550100000".to_string()],
+                url: None,
+                photo_url: None,
+                mode: CardMode::Text,
+                vcf_url: None,
+            }),
+            ..CommunityConfig::default()
+        },
         voice: VoiceConfig::default(),
         simulator,
     }
