@@ -315,6 +315,7 @@ impl Task {
                     let mut frames: Vec<[u8; FRAME_BYTES]> = Vec::with_capacity(1);
                     let mut silence = 0;
                     if !a.primed && due >= a.started + self.options.settle {
+                        debug!(lead = self.options.lead, "audio stream primed");
                         a.primed = true;
                         silence += self.options.lead;
                         frames.extend(std::iter::repeat_n(SILENCE, self.options.lead));

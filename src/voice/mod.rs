@@ -799,6 +799,7 @@ impl Session {
                 return report;
             }
         };
+        debug!("audio stream started; playing the greeting");
         report.outcome = CallOutcome::Greeted;
         let mut flow = self
             .play(
@@ -813,6 +814,7 @@ impl Session {
                 .play(&mut stream, samples_to_frames(&beep()), deadline)
                 .await;
             if flow == Flow::Done {
+                debug!("recording");
                 let (f, samples) = self.record(&mut stream, deadline).await;
                 flow = f;
                 saved = samples;
@@ -900,16 +902,12 @@ impl Session {
         let mut next = items.next();
         let mut heard = std::pin::pin!(heard);
         loop {
-            let send = async {
-                match next.take() {
-                    Some(item) => stream.uplink.send(item).await.is_ok(),
-                    None => std::future::pending().await,
-                }
-            };
+            // reserve() is cancel-safe: an item is only taken out once its slot is there.
             tokio::select! {
-                ok = send => {
-                    if !ok {
-                        return Flow::Shutdown;
+                permit = stream.uplink.reserve(), if next.is_some() => {
+                    let Ok(permit) = permit else { return Flow::Shutdown };
+                    if let Some(item) = next.take() {
+                        permit.send(item);
                     }
                     next = items.next();
                 }
