@@ -25,6 +25,7 @@
 //!   dropped and counted rather than letting the tty back up.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -55,9 +56,13 @@ pub enum AudioError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Pacing {
+    /// `tokio::time::interval`, `MissedTickBehavior::Burst`, on the audio task.
     #[default]
     Interval,
+    /// `sleep_until(start + k·20 ms)` on the audio task.
     Deadline,
+    /// An absolute-deadline loop on a dedicated OS thread with non-blocking writes.
+    Thread,
 }
 
 /// Tuning of a stream.
@@ -101,6 +106,8 @@ pub struct StreamStats {
     pub max_late_ms: f64,
     pub downlink_bytes: u64,
     pub downlink_dropped: u64,
+    /// Uplink writes that did not fit into the tty (thread pacing only).
+    pub frames_dropped: u64,
 }
 
 /// A running stream: queue frames on `uplink`, read the caller on `downlink`. Dropping it (or
@@ -189,14 +196,140 @@ impl AudioLink {
 }
 
 struct Active {
-    uplink: mpsc::Receiver<Uplink>,
     downlink: mpsc::Sender<Vec<u8>>,
+    /// The uplink when paced on this task (`None` when a pacer thread owns it).
+    feed: Option<Feed>,
+    interval: tokio::time::Interval,
+    next: Instant,
+    /// Stops the pacer thread when the stream ends.
+    _thread: Option<ThreadStop>,
+}
+
+/// Sets the stop flag of a pacer thread when dropped.
+struct ThreadStop(Arc<AtomicBool>);
+
+impl Drop for ThreadStop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The uplink side of a stream: its queue, the priming state and a frame taken early.
+struct Feed {
+    uplink: mpsc::Receiver<Uplink>,
     started: Instant,
+    settle: Duration,
+    lead: usize,
     primed: bool,
     /// A frame taken off the queue early (while firing marks), written at the next tick.
     held: Option<Box<[u8; FRAME_BYTES]>>,
-    interval: tokio::time::Interval,
-    next: Instant,
+}
+
+impl Feed {
+    /// The bytes to write for the tick due at `due`, with their frame and silence-frame counts.
+    fn take(&mut self, due: Instant) -> (Vec<u8>, usize, usize) {
+        let mut frames: Vec<[u8; FRAME_BYTES]> = Vec::with_capacity(1);
+        let mut silence = 0;
+        if !self.primed && due >= self.started + self.settle {
+            debug!(lead = self.lead, "audio stream primed");
+            self.primed = true;
+            silence += self.lead;
+            frames.extend(std::iter::repeat_n(SILENCE, self.lead));
+        }
+        let mut got = None;
+        if self.primed {
+            got = self.held.take().map(|f| *f);
+            while got.is_none() {
+                match self.uplink.try_recv() {
+                    Ok(Uplink::Mark(done)) => {
+                        let _ = done.send(());
+                    }
+                    Ok(Uplink::Frame(f)) => got = Some(*f),
+                    Err(_) => break,
+                }
+            }
+        }
+        match got {
+            Some(f) => frames.push(f),
+            None => {
+                silence += 1;
+                frames.push(SILENCE);
+            }
+        }
+        (frames.concat(), frames.len(), silence)
+    }
+
+    /// Fires the marks right behind the frame just written (now, not a tick later).
+    fn after_write(&mut self) {
+        if !self.primed || self.held.is_some() {
+            return;
+        }
+        while let Ok(item) = self.uplink.try_recv() {
+            match item {
+                Uplink::Mark(done) => {
+                    let _ = done.send(());
+                }
+                Uplink::Frame(f) => {
+                    self.held = Some(f);
+                    break;
+                }
+            }
+        }
+    }
+}
+
+impl StreamStats {
+    fn wrote(&mut self, frames: usize, silence: usize, late: Duration) {
+        self.frames_written += frames as u64;
+        self.silence_frames += silence as u64;
+        if late > Duration::from_millis(2) {
+            self.late_ticks += 1;
+        }
+        self.max_late_ms = self.max_late_ms.max(late.as_secs_f64() * 1000.0);
+    }
+}
+
+/// Opens the tty for the pacer thread's writes: non-blocking, so a modem that stops consuming
+/// costs dropped frames (counted), never a stuck thread.
+fn open_writer(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+        .open(path)
+}
+
+/// The pacer thread ([`Pacing::Thread`]): an absolute-deadline loop on the OS clock
+/// (`clock_nanosleep` resolution instead of the runtime's 1 ms timer wheel), independent of how
+/// busy the async workers are.
+fn pacer_thread(
+    mut feed: Feed,
+    mut out: std::fs::File,
+    stop: Arc<AtomicBool>,
+    stats: Arc<Mutex<StreamStats>>,
+) {
+    use std::io::Write;
+    let start = std::time::Instant::now();
+    let mut k: u32 = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let due = start + FRAME * k;
+        let now = std::time::Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        let late = std::time::Instant::now().saturating_duration_since(due);
+        let (bytes, frames, silence) = feed.take(Instant::from_std(due));
+        match out.write(&bytes) {
+            Ok(n) if n == bytes.len() => {}
+            Ok(_) | Err(_) => {
+                // A full tty buffer (the modem is not consuming) or a vanished device.
+                lock(&stats).frames_dropped += 1;
+            }
+        }
+        lock(&stats).wrote(frames, silence, late);
+        feed.after_write();
+        k = k.saturating_add(1);
+    }
 }
 
 struct Task {
@@ -225,6 +358,65 @@ impl Task {
         Ok(())
     }
 
+    /// Sets up a stream: the queues, and the pacer (this task, or a thread).
+    fn start_stream(&mut self) -> Result<(Active, Stream), AudioError> {
+        self.open()?;
+        let (up_tx, up_rx) = mpsc::channel(self.options.queue.max(1));
+        let (down_tx, down_rx) = mpsc::channel(256);
+        let now = Instant::now();
+        let mut interval = tokio::time::interval_at(now, FRAME);
+        interval.set_missed_tick_behavior(MissedTickBehavior::Burst);
+        let feed = Feed {
+            uplink: up_rx,
+            started: now,
+            settle: self.options.settle,
+            lead: self.options.lead,
+            primed: false,
+            held: None,
+        };
+        *lock(&self.stats) = StreamStats::default();
+        let (feed, thread) = if self.options.pacing == Pacing::Thread {
+            let out = open_writer(&self.path).map_err(|e| AudioError::Open {
+                path: self.path.clone(),
+                source: tokio_serial::Error::new(
+                    tokio_serial::ErrorKind::Io(e.kind()),
+                    e.to_string(),
+                ),
+            })?;
+            let stop = Arc::new(AtomicBool::new(false));
+            let (flag, stats) = (stop.clone(), self.stats.clone());
+            let spawned = std::thread::Builder::new()
+                .name("gsmgate-pcm".into())
+                .spawn(move || pacer_thread(feed, out, flag, stats));
+            if let Err(e) = spawned {
+                return Err(AudioError::Open {
+                    path: self.path.clone(),
+                    source: tokio_serial::Error::new(
+                        tokio_serial::ErrorKind::Io(e.kind()),
+                        e.to_string(),
+                    ),
+                });
+            }
+            (None, Some(ThreadStop(stop)))
+        } else {
+            (Some(feed), None)
+        };
+        let active = Active {
+            downlink: down_tx,
+            feed,
+            interval,
+            next: now,
+            _thread: thread,
+        };
+        Ok((
+            active,
+            Stream {
+                uplink: up_tx,
+                downlink: down_rx,
+            },
+        ))
+    }
+
     async fn run(mut self, mut cmds: mpsc::Receiver<Cmd>, cancel: CancellationToken) {
         if let Err(e) = self.open() {
             debug!(error = %e, "audio tty not open yet");
@@ -248,8 +440,8 @@ impl Task {
                     }
                 };
                 let tick = async {
-                    match (active.as_mut(), pacing) {
-                        (Some(a), Pacing::Interval) => a.interval.tick().await,
+                    match (active.as_mut().filter(|a| a.feed.is_some()), pacing) {
+                        (Some(a), Pacing::Interval | Pacing::Thread) => a.interval.tick().await,
                         (Some(_), Pacing::Deadline) => {
                             let d = deadline.unwrap_or_else(Instant::now);
                             tokio::time::sleep_until(d).await;
@@ -269,26 +461,10 @@ impl Task {
             match wake {
                 Wake::Cancel | Wake::Cmd(None) => return,
                 Wake::Cmd(Some(Cmd::Start { reply })) => {
-                    let res = self.open().map(|()| {
-                        let (up_tx, up_rx) = mpsc::channel(self.options.queue.max(1));
-                        let (down_tx, down_rx) = mpsc::channel(256);
-                        let now = Instant::now();
-                        let mut interval = tokio::time::interval_at(now, FRAME);
-                        interval.set_missed_tick_behavior(MissedTickBehavior::Burst);
-                        active = Some(Active {
-                            uplink: up_rx,
-                            downlink: down_tx,
-                            started: now,
-                            primed: false,
-                            held: None,
-                            interval,
-                            next: now,
-                        });
-                        *lock(&self.stats) = StreamStats::default();
-                        Stream {
-                            uplink: up_tx,
-                            downlink: down_rx,
-                        }
+                    active = None;
+                    let res = self.start_stream().map(|(a, stream)| {
+                        active = Some(a);
+                        stream
                     });
                     let _ = reply.send(res);
                 }
@@ -297,7 +473,10 @@ impl Task {
                     if let Some(a) = &active {
                         let mut st = lock(&self.stats);
                         st.downlink_bytes += n as u64;
-                        if a.downlink.try_send(buf.get(..n).unwrap_or_default().to_vec()).is_err() {
+                        if a.downlink
+                            .try_send(buf.get(..n).unwrap_or_default().to_vec())
+                            .is_err()
+                        {
                             st.downlink_dropped += 1;
                         }
                     }
@@ -310,38 +489,12 @@ impl Task {
                 }
                 Wake::Tick(due) => {
                     let Some(a) = active.as_mut() else { continue };
+                    let Some(feed) = a.feed.as_mut() else {
+                        continue;
+                    };
                     a.next = due + FRAME;
                     let late = Instant::now().saturating_duration_since(due);
-                    let mut frames: Vec<[u8; FRAME_BYTES]> = Vec::with_capacity(1);
-                    let mut silence = 0;
-                    if !a.primed && due >= a.started + self.options.settle {
-                        debug!(lead = self.options.lead, "audio stream primed");
-                        a.primed = true;
-                        silence += self.options.lead;
-                        frames.extend(std::iter::repeat_n(SILENCE, self.options.lead));
-                    }
-                    let mut got = if a.primed { a.held.take().map(|f| *f) } else { None };
-                    if a.primed && got.is_none() {
-                        while let Ok(item) = a.uplink.try_recv() {
-                            match item {
-                                Uplink::Mark(done) => {
-                                    let _ = done.send(());
-                                }
-                                Uplink::Frame(f) => {
-                                    got = Some(*f);
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                    match got {
-                        Some(f) => frames.push(f),
-                        None => {
-                            silence += 1;
-                            frames.push(SILENCE);
-                        }
-                    }
-                    let bytes: Vec<u8> = frames.concat();
+                    let (bytes, frames, silence) = feed.take(due);
                     let ok = match self.port.as_mut() {
                         Some(p) => p.write_all(&bytes).await.is_ok(),
                         None => false,
@@ -352,29 +505,8 @@ impl Task {
                         active = None;
                         continue;
                     }
-                    let mut st = lock(&self.stats);
-                    st.frames_written += frames.len() as u64;
-                    st.silence_frames += silence as u64;
-                    if late > Duration::from_millis(2) {
-                        st.late_ticks += 1;
-                    }
-                    st.max_late_ms = st.max_late_ms.max(late.as_secs_f64() * 1000.0);
-                    drop(st);
-                    // Marks right after the frame just written fire now, not a tick later.
-                    if let Some(a) = active.as_mut().filter(|a| a.primed && a.held.is_none()) {
-                        while let Ok(item) = a.uplink.try_recv() {
-                            match item {
-                                Uplink::Mark(done) => {
-                                    let _ = done.send(());
-                                }
-                                Uplink::Frame(f) => {
-                                    // Taken to look behind it: first in line at the next tick.
-                                    a.held = Some(f);
-                                    break;
-                                }
-                            }
-                        }
-                    }
+                    lock(&self.stats).wrote(frames, silence, late);
+                    feed.after_write();
                 }
             }
         }

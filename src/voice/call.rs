@@ -221,7 +221,7 @@ impl CallMachine {
         let mut out = Vec::new();
         match sig {
             Signal::Ring | Signal::Incoming(_) | Signal::Caller(_) => {
-                let c = self.call.get_or_insert_with(|| Current {
+                let c = self.call.get_or_insert(Current {
                     phase: Phase::Ringing,
                     caller: None,
                     announced: false,
@@ -316,7 +316,9 @@ impl CallMachine {
                 at: c.started,
             });
         }
-        let verdict = *c.verdict.get_or_insert_with(|| decide(&self.policy, &caller));
+        let verdict = *c
+            .verdict
+            .get_or_insert_with(|| decide(&self.policy, &caller));
         match (c.phase, verdict.decision) {
             (Phase::Ringing, Decision::Reject) => {
                 c.phase = Phase::Rejecting;
@@ -434,14 +436,23 @@ mod tests {
         assert!(m.on_signal(Signal::Ring, t0).is_empty());
         let a = m.on_signal(Signal::Caller(num("+1555")), ms(t0, 10));
         assert_eq!(kinds(&a), ["ringing"]);
-        assert!(m.on_signal(Signal::Ring, ms(t0, 3000)).contains(&Action::Answer));
-        assert_eq!(m.on_signal(Signal::Connected, ms(t0, 3100)), [Action::Connected]);
+        assert!(
+            m.on_signal(Signal::Ring, ms(t0, 3000))
+                .contains(&Action::Answer)
+        );
+        assert_eq!(
+            m.on_signal(Signal::Connected, ms(t0, 3100)),
+            [Action::Connected]
+        );
         // A late CLIP or ring during the call changes nothing.
         assert!(m.on_signal(Signal::Ring, ms(t0, 3200)).is_empty());
         let a = m.on_signal(Signal::Ended(EndKind::Released), ms(t0, 9000));
         assert_eq!(a, [Action::StopSession]);
         // Duplicate end URCs (SIMCom VOICE CALL: END + NO CARRIER) are ignored.
-        assert!(m.on_signal(Signal::Ended(EndKind::Released), ms(t0, 9001)).is_empty());
+        assert!(
+            m.on_signal(Signal::Ended(EndKind::Released), ms(t0, 9001))
+                .is_empty()
+        );
         let a = m.closed(CallOutcome::Voicemail);
         let [Action::Finished(f)] = a.as_slice() else {
             panic!("{a:?}")
@@ -452,7 +463,10 @@ mod tests {
         );
         assert!(!m.busy());
         // The echo of our own hang-up while idle starts nothing.
-        assert!(m.on_signal(Signal::Ended(EndKind::Released), ms(t0, 9100)).is_empty());
+        assert!(
+            m.on_signal(Signal::Ended(EndKind::Released), ms(t0, 9100))
+                .is_empty()
+        );
         assert!(!m.busy());
     }
 
@@ -469,7 +483,13 @@ mod tests {
         assert!(m.on_tick(ms(t0, 599)).is_empty());
         let a = m.on_tick(ms(t0, 600));
         assert_eq!(kinds(&a), ["ringing", "answer"]);
-        assert!(matches!(&a[0], Action::Ringing { caller: Caller::Unavailable, .. }));
+        assert!(matches!(
+            &a[0],
+            Action::Ringing {
+                caller: Caller::Unavailable,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -478,7 +498,10 @@ mod tests {
         let mut m = CallMachine::new(policy(), Timing::default());
         m.on_signal(Signal::Ring, t0);
         m.on_signal(Signal::Caller(Caller::Withheld), t0);
-        assert!(m.on_signal(Signal::Ring, ms(t0, 3000)).contains(&Action::Answer));
+        assert!(
+            m.on_signal(Signal::Ring, ms(t0, 3000))
+                .contains(&Action::Answer)
+        );
         let a = m.closed(CallOutcome::Greeted);
         let [Action::Finished(f)] = a.as_slice() else {
             panic!()

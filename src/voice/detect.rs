@@ -86,7 +86,10 @@ pub enum EndKind {
     /// `NO CARRIER`, `BUSY`, `NO ANSWER`, `NO DIALTONE`.
     Result(crate::at::CallEnd),
     /// Huawei `^CEND` with its duration (s) and cause.
-    Cend { duration: u32, cc_cause: Option<u32> },
+    Cend {
+        duration: u32,
+        cc_cause: Option<u32>,
+    },
     /// SIMCom `VOICE CALL: END: hhmmss`.
     VoiceCallEnd(String),
     /// SIMCom `MISSED_CALL: …`.
@@ -98,7 +101,10 @@ pub enum EndKind {
 /// Whether the family reports "connected" by a URC after `ATA` (otherwise `ATA`'s `OK` is the
 /// connection).
 pub fn connect_urc(profile: Profile) -> bool {
-    matches!(profile, Profile::Huawei | Profile::Simcom | Profile::Quectel)
+    matches!(
+        profile,
+        Profile::Huawei | Profile::Simcom | Profile::Quectel
+    )
 }
 
 fn caller_of_clip(c: &Clip) -> Caller {
@@ -239,7 +245,9 @@ mod tests {
         let p = Profile::Huawei;
         assert_eq!(
             d(p, "+CLCC: 1,1,4,0,0,\"+79139131234\",145"),
-            Some(Signal::Incoming(Some(Caller::Number("+79139131234".into()))))
+            Some(Signal::Incoming(Some(Caller::Number(
+                "+79139131234".into()
+            ))))
         );
         assert_eq!(d(p, "^CONN:1,0"), Some(Signal::Connected));
         assert_eq!(
@@ -277,7 +285,9 @@ mod tests {
         let p = Profile::Quectel;
         assert_eq!(
             d(p, "+QIND: \"ccinfo\",1,1,4,0,0,\"+447700900123\",145"),
-            Some(Signal::Incoming(Some(Caller::Number("+447700900123".into()))))
+            Some(Signal::Incoming(Some(Caller::Number(
+                "+447700900123".into()
+            ))))
         );
         assert_eq!(
             d(p, "+QIND: \"ccinfo\",1,1,0,0,0,\"+447700900123\",145"),

@@ -377,7 +377,11 @@ mod tests {
         let g = Greeting::from_wav(&wav(spec(48_000, 1, 16), &dc)).unwrap();
         assert_eq!(g.samples().len(), 8000);
         // Away from the edges (filter warm-up), DC passes unchanged.
-        assert!(g.samples()[100..7900].iter().all(|s| (*s - 1000).abs() <= 1));
+        assert!(
+            g.samples()[100..7900]
+                .iter()
+                .all(|s| (*s - 1000).abs() <= 1)
+        );
         let tone: Vec<i32> = (0..48_000)
             .map(|i| {
                 (10_000.0 * (2.0 * std::f64::consts::PI * 10_000.0 * i as f64 / 48_000.0).sin())
@@ -385,7 +389,10 @@ mod tests {
             })
             .collect();
         let g = Greeting::from_wav(&wav(spec(48_000, 1, 16), &tone)).unwrap();
-        let peak = g.samples()[100..7900].iter().map(|s| s.unsigned_abs()).max();
+        let peak = g.samples()[100..7900]
+            .iter()
+            .map(|s| s.unsigned_abs())
+            .max();
         assert!(peak < Some(500), "10 kHz leaked: peak {peak:?}");
         // A 400 Hz tone passes with its amplitude.
         let tone: Vec<i32> = (0..44_100)
@@ -394,8 +401,14 @@ mod tests {
             })
             .collect();
         let g = Greeting::from_wav(&wav(spec(44_100, 1, 16), &tone)).unwrap();
-        let peak = g.samples()[100..7900].iter().map(|s| s.unsigned_abs()).max();
-        assert!(peak.is_some_and(|p| (9_500..=10_100).contains(&p)), "{peak:?}");
+        let peak = g.samples()[100..7900]
+            .iter()
+            .map(|s| s.unsigned_abs())
+            .max();
+        assert!(
+            peak.is_some_and(|p| (9_500..=10_100).contains(&p)),
+            "{peak:?}"
+        );
         // Upsampling from 4 kHz interpolates linearly.
         let g = Greeting::from_wav(&wav(spec(4000, 1, 16), &[0, 100, 200])).unwrap();
         assert_eq!(g.samples(), &[0, 50, 100, 150, 200, 100]);

@@ -152,10 +152,18 @@ pub struct ModemUrc {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CallEventKind {
-    Ringing { from: Caller },
+    Ringing {
+        from: Caller,
+    },
     Answered,
-    Voicemail { path: PathBuf, duration_ms: i64 },
-    Ended { outcome: CallOutcome, duration_ms: i64 },
+    Voicemail {
+        path: PathBuf,
+        duration_ms: i64,
+    },
+    Ended {
+        outcome: CallOutcome,
+        duration_ms: i64,
+    },
 }
 
 /// A call event of one modem. `call_id` is the store's row id (`None` if the store failed).
@@ -262,7 +270,11 @@ impl VoiceHandle {
             .greeting
             .write()
             .unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(g));
-        info!(duration_ms = info.duration_ms, converted = info.converted, "greeting replaced");
+        info!(
+            duration_ms = info.duration_ms,
+            converted = info.converted,
+            "greeting replaced"
+        );
         Ok(info)
     }
 
@@ -567,10 +579,8 @@ impl Driver {
                     if self.machine.busy() && state != ModemState::Ready {
                         // A modem that reboots or vanishes drops its call without a URC.
                         warn!(state = state.name(), "modem left Ready during a call");
-                        self.machine.on_signal(
-                            Signal::Ended(detect::EndKind::Released),
-                            Instant::now(),
-                        )
+                        self.machine
+                            .on_signal(Signal::Ended(detect::EndKind::Released), Instant::now())
                     } else {
                         continue;
                     }
@@ -688,9 +698,11 @@ impl Driver {
                         },
                     );
                     let text = self.shared.settings.reply_text.clone();
-                    if let (true, Some(to), Some(text)) =
-                        (f.text_back, f.caller.number(), text.filter(|t| !t.is_empty()))
-                    {
+                    if let (true, Some(to), Some(text)) = (
+                        f.text_back,
+                        f.caller.number(),
+                        text.filter(|t| !t.is_empty()),
+                    ) {
                         let cb = CallbackText {
                             modem: self.name.clone(),
                             to: to.to_owned(),
@@ -775,7 +787,10 @@ impl Session {
         let answered_ms = unix_ms();
         report.answered_ms = Some(answered_ms);
         if let Some(id) = self.call_id {
-            with_store(&self.shared.store, move |s| s.call_answered(id, answered_ms)).await;
+            with_store(&self.shared.store, move |s| {
+                s.call_answered(id, answered_ms)
+            })
+            .await;
         }
         self.shared
             .emit(&self.name, self.call_id, CallEventKind::Answered);
@@ -818,6 +833,16 @@ impl Session {
                 let (f, samples) = self.record(&mut stream, deadline).await;
                 flow = f;
                 saved = samples;
+            }
+        }
+        if flow == Flow::Done && !settings.voicemail {
+            // The last greeting frames are still in the modem's buffer (the lead): let them play
+            // out before hanging up.
+            let lead = u32::try_from(settings.audio.lead).unwrap_or(u32::MAX);
+            let drain = Instant::now() + audio::FRAME * lead.saturating_add(2);
+            match self.interrupted(drain.min(deadline)).await {
+                Flow::Deadline => {}
+                other => flow = other,
             }
         }
         debug!(?flow, "session flow ended");
@@ -926,7 +951,10 @@ impl Session {
     ) -> (Flow, Option<Vec<i16>>) {
         let s = &self.shared.settings;
         let max = deadline.saturating_duration_since(Instant::now());
-        let mut rec = Recorder::new(max, Duration::from_secs(u64::from(s.silence_seconds.max(1))));
+        let mut rec = Recorder::new(
+            max,
+            Duration::from_secs(u64::from(s.silence_seconds.max(1))),
+        );
         // What the caller said during the greeting and the beep is not part of the message.
         while stream.downlink.try_recv().is_ok() {}
         let flow = loop {
@@ -960,7 +988,8 @@ impl Session {
         let file = format!(
             "{}-{}-{now}.wav",
             sanitize(&self.name),
-            self.call_id.map_or_else(|| "x".to_owned(), |i| i.to_string())
+            self.call_id
+                .map_or_else(|| "x".to_owned(), |i| i.to_string())
         );
         let path = self.shared.voicemail_dir.join(&file);
         let p = path.clone();

@@ -104,7 +104,12 @@ mod tests {
             assert_eq!(audio_path(prof, Some(p)), AudioPath::Pcm(p.into()));
             assert!(matches!(audio_path(prof, None), AudioPath::None(_)));
         }
-        for prof in [Profile::Generic, Profile::Sim800, Profile::Wavecom, Profile::Zte] {
+        for prof in [
+            Profile::Generic,
+            Profile::Sim800,
+            Profile::Wavecom,
+            Profile::Zte,
+        ] {
             assert!(matches!(audio_path(prof, Some(p)), AudioPath::None(_)));
         }
     }
