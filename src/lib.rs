@@ -12,6 +12,7 @@ pub mod at;
 pub mod cli;
 pub mod community;
 pub mod config;
+pub mod daemon;
 pub mod dispatch;
 pub mod modem;
 pub mod pdu;

@@ -19,9 +19,13 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::lines::{Frame, LineReader};
 use super::protocol::{
-    ConversationArgs, ConversationItem, Envelope, ErrorBody, Event, EventLine, InboxArgs,
-    InboxItem, ModemInfo, NoArgs, PROTOCOL_VERSION, Pong, Request, RequestId, Response,
-    SendAccepted, SendArgs, StatusData, VersionData, WatchArgs, WatchStarted,
+    BroadcastArgs, BroadcastIdArgs, BroadcastItem, BroadcastResult, BroadcastsArgs,
+    ConversationArgs, ConversationItem, Envelope, ErrorBody, Event, EventLine, ExportData,
+    ImportResult, InDoubtItem, InDoubtResolveArgs, InDoubtResolved, InboxArgs, InboxItem,
+    MemberAddArgs, MemberItem, MemberRemoveArgs, MemberRemoved, MemberTagArgs, MembersExportArgs,
+    MembersImportArgs, MembersListArgs, MembersPage, ModemInfo, NoArgs, PROTOCOL_VERSION, Pong,
+    Request, RequestId, Response, SendAccepted, SendArgs, StatusData, VersionData, WatchArgs,
+    WatchStarted,
 };
 
 /// Where the daemon listens when installed as a service.
@@ -178,6 +182,86 @@ impl Client {
         args: ConversationArgs,
     ) -> Result<Vec<ConversationItem>, ClientError> {
         self.call(&Request::Conversation(args)).await
+    }
+
+    pub async fn members_list(
+        &mut self,
+        args: MembersListArgs,
+    ) -> Result<MembersPage, ClientError> {
+        self.call(&Request::MembersList(args)).await
+    }
+
+    pub async fn members_add(&mut self, args: MemberAddArgs) -> Result<MemberItem, ClientError> {
+        self.call(&Request::MembersAdd(args)).await
+    }
+
+    pub async fn members_remove(
+        &mut self,
+        args: MemberRemoveArgs,
+    ) -> Result<MemberRemoved, ClientError> {
+        self.call(&Request::MembersRemove(args)).await
+    }
+
+    pub async fn members_tag(&mut self, args: MemberTagArgs) -> Result<MemberItem, ClientError> {
+        self.call(&Request::MembersTag(args)).await
+    }
+
+    pub async fn members_import(
+        &mut self,
+        args: MembersImportArgs,
+    ) -> Result<ImportResult, ClientError> {
+        self.call(&Request::MembersImport(args)).await
+    }
+
+    pub async fn members_export(
+        &mut self,
+        args: MembersExportArgs,
+    ) -> Result<ExportData, ClientError> {
+        self.call(&Request::MembersExport(args)).await
+    }
+
+    pub async fn broadcast(&mut self, args: BroadcastArgs) -> Result<BroadcastResult, ClientError> {
+        self.call(&Request::Broadcast(args)).await
+    }
+
+    pub async fn broadcasts(
+        &mut self,
+        args: BroadcastsArgs,
+    ) -> Result<Vec<BroadcastItem>, ClientError> {
+        self.call(&Request::Broadcasts(args)).await
+    }
+
+    pub async fn broadcast_progress(&mut self, id: i64) -> Result<BroadcastItem, ClientError> {
+        self.call(&Request::BroadcastProgress(BroadcastIdArgs {
+            broadcast: id,
+        }))
+        .await
+    }
+
+    pub async fn broadcast_pause(&mut self, id: i64) -> Result<BroadcastItem, ClientError> {
+        self.call(&Request::BroadcastPause(BroadcastIdArgs { broadcast: id }))
+            .await
+    }
+
+    pub async fn broadcast_resume(&mut self, id: i64) -> Result<BroadcastItem, ClientError> {
+        self.call(&Request::BroadcastResume(BroadcastIdArgs { broadcast: id }))
+            .await
+    }
+
+    pub async fn broadcast_cancel(&mut self, id: i64) -> Result<BroadcastItem, ClientError> {
+        self.call(&Request::BroadcastCancel(BroadcastIdArgs { broadcast: id }))
+            .await
+    }
+
+    pub async fn in_doubt(&mut self) -> Result<Vec<InDoubtItem>, ClientError> {
+        self.call(&Request::InDoubt(NoArgs {})).await
+    }
+
+    pub async fn in_doubt_resolve(
+        &mut self,
+        args: InDoubtResolveArgs,
+    ) -> Result<InDoubtResolved, ClientError> {
+        self.call(&Request::InDoubtResolve(args)).await
     }
 
     /// Turn this connection into an event stream.

@@ -13,6 +13,7 @@ pub mod lines;
 pub mod peer;
 pub mod protocol;
 pub mod server;
+pub mod service_errors;
 
 pub use client::{Client, ClientError, EventStream, resolve_socket_path};
 pub use peer::{AccessPolicy, Peer};

@@ -35,6 +35,17 @@ use serde::de::{self, DeserializeOwned, IntoDeserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+// The community commands' argument and reply types live beside the functions that implement them
+// (`community::service`), so the daemon's handler only forwards; they are part of this protocol.
+pub use crate::community::csv::RowError;
+pub use crate::community::service::{
+    BroadcastArgs, BroadcastIdArgs, BroadcastItem, BroadcastResult, BroadcastsArgs,
+    EncodingSummary, Exclusions, ExportData, ImportResult, InDoubtItem, InDoubtResolution,
+    InDoubtResolveArgs, InDoubtResolved, MemberAddArgs, MemberItem, MemberRemoveArgs,
+    MemberRemoved, MemberTagArgs, MembersExportArgs, MembersImportArgs, MembersListArgs,
+    MembersPage,
+};
+
 /// The protocol's major version. Every response carries it as `"v"`; a request may carry it and is
 /// refused with [`ErrorCode::UnsupportedVersion`] when it names another major version. Additions
 /// (new commands, new optional request fields, new response fields, new event types) keep the
@@ -54,6 +65,20 @@ pub const COMMANDS: &[&str] = &[
     "inbox",
     "conversation",
     "watch",
+    "members_list",
+    "members_add",
+    "members_remove",
+    "members_tag",
+    "members_import",
+    "members_export",
+    "broadcast",
+    "broadcasts",
+    "broadcast_progress",
+    "broadcast_pause",
+    "broadcast_resume",
+    "broadcast_cancel",
+    "in_doubt",
+    "in_doubt_resolve",
 ];
 
 /// A request id chosen by the client and echoed back unchanged: a non-negative integer or a string.
@@ -105,6 +130,34 @@ pub enum Request {
     Conversation(ConversationArgs),
     /// Turn the connection into a stream of events; answered by the server machinery itself.
     Watch(WatchArgs),
+    /// Members matching a segment, a page at a time.
+    MembersList(MembersListArgs),
+    /// Add one member (active).
+    MembersAdd(MemberAddArgs),
+    /// Remove one member (an opt-out stays on the suppression list).
+    MembersRemove(MemberRemoveArgs),
+    /// Add or remove tags of one member.
+    MembersTag(MemberTagArgs),
+    /// Import members from CSV text, all rows or none.
+    MembersImport(MembersImportArgs),
+    /// Members of a segment as CSV.
+    MembersExport(MembersExportArgs),
+    /// Preview (`dry_run`) or queue a broadcast.
+    Broadcast(BroadcastArgs),
+    /// The latest broadcasts with their progress.
+    Broadcasts(BroadcastsArgs),
+    /// One broadcast's progress.
+    BroadcastProgress(BroadcastIdArgs),
+    /// Hold a broadcast's queued messages.
+    BroadcastPause(BroadcastIdArgs),
+    /// Release a paused broadcast.
+    BroadcastResume(BroadcastIdArgs),
+    /// Cancel a broadcast's queued messages.
+    BroadcastCancel(BroadcastIdArgs),
+    /// Messages whose send was in flight at a crash, waiting for a person's decision.
+    InDoubt(NoArgs),
+    /// Resend or drop one in-doubt message.
+    InDoubtResolve(InDoubtResolveArgs),
 }
 
 impl Request {
@@ -119,6 +172,20 @@ impl Request {
             Request::Inbox(_) => "inbox",
             Request::Conversation(_) => "conversation",
             Request::Watch(_) => "watch",
+            Request::MembersList(_) => "members_list",
+            Request::MembersAdd(_) => "members_add",
+            Request::MembersRemove(_) => "members_remove",
+            Request::MembersTag(_) => "members_tag",
+            Request::MembersImport(_) => "members_import",
+            Request::MembersExport(_) => "members_export",
+            Request::Broadcast(_) => "broadcast",
+            Request::Broadcasts(_) => "broadcasts",
+            Request::BroadcastProgress(_) => "broadcast_progress",
+            Request::BroadcastPause(_) => "broadcast_pause",
+            Request::BroadcastResume(_) => "broadcast_resume",
+            Request::BroadcastCancel(_) => "broadcast_cancel",
+            Request::InDoubt(_) => "in_doubt",
+            Request::InDoubtResolve(_) => "in_doubt_resolve",
         }
     }
 
@@ -153,6 +220,72 @@ impl Request {
                 events: Some(vec![EventKind::MessageIn, EventKind::ModemState]),
             }),
             Request::Watch(WatchArgs::default()),
+            Request::MembersList(MembersListArgs {
+                segment: Some("city=Chicago,tag=volunteer,joined>=2026-01-01".into()),
+                limit: Some(50),
+                offset: Some(100),
+            }),
+            Request::MembersList(MembersListArgs::default()),
+            Request::MembersAdd(MemberAddArgs {
+                number: "(312) 555-0101".into(),
+                name: Some("Ana Lopez".into()),
+                city: Some("Chicago".into()),
+                region: Some("60601".into()),
+                tags: vec!["volunteer".into(), "block-captain".into()],
+                time_zone: Some("America/Chicago".into()),
+            }),
+            Request::MembersAdd(MemberAddArgs {
+                number: "+13125550102".into(),
+                ..MemberAddArgs::default()
+            }),
+            Request::MembersRemove(MemberRemoveArgs {
+                number: "+13125550101".into(),
+            }),
+            Request::MembersTag(MemberTagArgs {
+                number: "+13125550101".into(),
+                tags: vec!["driver".into()],
+                remove: true,
+            }),
+            Request::MembersTag(MemberTagArgs {
+                number: "+13125550101".into(),
+                tags: vec!["driver".into(), "cook".into()],
+                remove: false,
+            }),
+            Request::MembersImport(MembersImportArgs {
+                csv: "number,name\r\n+13125550101,\"Lopez, Ana\"\r\n".into(),
+                dry_run: true,
+            }),
+            Request::MembersExport(MembersExportArgs {
+                segment: Some("tag=volunteer".into()),
+            }),
+            Request::MembersExport(MembersExportArgs::default()),
+            Request::Broadcast(BroadcastArgs {
+                text: "Hi {first_name}, meeting at 7 \u{1F600}".into(),
+                segment: Some("city=\"Washington, DC\"".into()),
+                at: Some("2026-03-01T18:00:00Z".into()),
+                dry_run: true,
+            }),
+            Request::Broadcast(BroadcastArgs {
+                text: "Rally tomorrow".into(),
+                segment: None,
+                at: None,
+                dry_run: false,
+            }),
+            Request::Broadcasts(BroadcastsArgs { limit: Some(5) }),
+            Request::Broadcasts(BroadcastsArgs::default()),
+            Request::BroadcastProgress(BroadcastIdArgs { broadcast: 3 }),
+            Request::BroadcastPause(BroadcastIdArgs { broadcast: 3 }),
+            Request::BroadcastResume(BroadcastIdArgs { broadcast: 3 }),
+            Request::BroadcastCancel(BroadcastIdArgs { broadcast: 3 }),
+            Request::InDoubt(NoArgs {}),
+            Request::InDoubtResolve(InDoubtResolveArgs {
+                message: 42,
+                action: InDoubtResolution::Resend,
+            }),
+            Request::InDoubtResolve(InDoubtResolveArgs {
+                message: 43,
+                action: InDoubtResolution::Drop,
+            }),
         ]
     }
 }
@@ -303,6 +436,9 @@ pub enum ErrorCode {
     Unavailable,
     /// A bug or an unexpected failure inside the daemon (database error, ...); it is logged.
     Internal,
+    /// The thing exists but its state does not allow this: a member that already exists, a
+    /// broadcast already done or cancelled, a message that is not in doubt.
+    Conflict,
     /// A code this client does not know (sent by a newer daemon).
     #[serde(other)]
     Other,
@@ -323,6 +459,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
+            ErrorCode::Conflict => "conflict",
             ErrorCode::Other => "other",
         }
     }
@@ -351,6 +488,20 @@ pub enum Reply {
     Inbox(Vec<InboxItem>),
     Conversation(Vec<ConversationItem>),
     Watching(WatchStarted),
+    MembersList(MembersPage),
+    MembersAdd(MemberItem),
+    MembersRemove(MemberRemoved),
+    MembersTag(MemberItem),
+    MembersImport(ImportResult),
+    MembersExport(ExportData),
+    Broadcast(BroadcastResult),
+    Broadcasts(Vec<BroadcastItem>),
+    BroadcastProgress(BroadcastItem),
+    BroadcastPause(BroadcastItem),
+    BroadcastResume(BroadcastItem),
+    BroadcastCancel(BroadcastItem),
+    InDoubt(Vec<InDoubtItem>),
+    InDoubtResolve(InDoubtResolved),
 }
 
 impl Reply {
@@ -366,6 +517,20 @@ impl Reply {
             Reply::Inbox(_) => "inbox",
             Reply::Conversation(_) => "conversation",
             Reply::Watching(_) => "watch",
+            Reply::MembersList(_) => "members_list",
+            Reply::MembersAdd(_) => "members_add",
+            Reply::MembersRemove(_) => "members_remove",
+            Reply::MembersTag(_) => "members_tag",
+            Reply::MembersImport(_) => "members_import",
+            Reply::MembersExport(_) => "members_export",
+            Reply::Broadcast(_) => "broadcast",
+            Reply::Broadcasts(_) => "broadcasts",
+            Reply::BroadcastProgress(_) => "broadcast_progress",
+            Reply::BroadcastPause(_) => "broadcast_pause",
+            Reply::BroadcastResume(_) => "broadcast_resume",
+            Reply::BroadcastCancel(_) => "broadcast_cancel",
+            Reply::InDoubt(_) => "in_doubt",
+            Reply::InDoubtResolve(_) => "in_doubt_resolve",
         }
     }
 }
@@ -703,6 +868,20 @@ pub fn decode_request(line: &[u8]) -> Result<Decoded, DecodeError> {
         "inbox" => Request::Inbox(args_from_map(map, &id, &cmd)?),
         "conversation" => Request::Conversation(args_from_map(map, &id, &cmd)?),
         "watch" => Request::Watch(args_from_map(map, &id, &cmd)?),
+        "members_list" => Request::MembersList(args_from_map(map, &id, &cmd)?),
+        "members_add" => Request::MembersAdd(args_from_map(map, &id, &cmd)?),
+        "members_remove" => Request::MembersRemove(args_from_map(map, &id, &cmd)?),
+        "members_tag" => Request::MembersTag(args_from_map(map, &id, &cmd)?),
+        "members_import" => Request::MembersImport(args_from_map(map, &id, &cmd)?),
+        "members_export" => Request::MembersExport(args_from_map(map, &id, &cmd)?),
+        "broadcast" => Request::Broadcast(args_from_map(map, &id, &cmd)?),
+        "broadcasts" => Request::Broadcasts(args_from_map(map, &id, &cmd)?),
+        "broadcast_progress" => Request::BroadcastProgress(args_from_map(map, &id, &cmd)?),
+        "broadcast_pause" => Request::BroadcastPause(args_from_map(map, &id, &cmd)?),
+        "broadcast_resume" => Request::BroadcastResume(args_from_map(map, &id, &cmd)?),
+        "broadcast_cancel" => Request::BroadcastCancel(args_from_map(map, &id, &cmd)?),
+        "in_doubt" => Request::InDoubt(args_from_map(map, &id, &cmd)?),
+        "in_doubt_resolve" => Request::InDoubtResolve(args_from_map(map, &id, &cmd)?),
         _ => {
             return Err(fail(
                 Some(id.clone()),
@@ -1025,6 +1204,7 @@ mod tests {
             ErrorCode::NotFound,
             ErrorCode::Unavailable,
             ErrorCode::Internal,
+            ErrorCode::Conflict,
         ] {
             assert_eq!(serde_json::to_value(code).unwrap(), json!(code.as_str()));
         }

@@ -7,9 +7,16 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod broadcast;
 pub mod client;
 pub mod config;
+pub mod daemon;
+pub mod doctor;
+pub mod man;
+pub mod members;
 pub mod pdu;
+pub mod probe;
+pub mod scan;
 pub mod sim;
 
 /// gsmgate — a self-hosted community texting gateway for USB GSM modems.
@@ -24,6 +31,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the gateway (the embedded default without --config: two simulated modems).
+    Daemon(daemon::DaemonArgs),
     /// Encode or decode SMS PDUs (debugging tools for modem work).
     #[command(subcommand)]
     Pdu(pdu::PduCommand),
@@ -31,8 +40,9 @@ pub enum Command {
     CheckConfig(config::CheckConfigArgs),
     /// One-screen summary of the running gateway.
     Status,
-    /// The modem pool: state, network, signal and today's counts per modem.
-    Modems,
+    /// The modem pool: state, network, signal and today's counts per modem; `modems scan` finds
+    /// USB modems that answer AT and prints `[[modem]]` blocks for them.
+    Modems(scan::ModemsArgs),
     /// Queue a text to one number (through the member's home modem).
     Send(client::SendCli),
     /// Received messages, newest first.
@@ -41,8 +51,23 @@ pub enum Command {
     Conversation(client::ConversationCli),
     /// Follow the daemon's live events until interrupted.
     Watch(client::WatchCli),
+    /// Members: list, add, remove, tag, import or export CSV.
+    #[command(subcommand)]
+    Members(members::MembersCommand),
+    /// Text a segment (or everyone): `broadcast [--segment S] [--at T] [--wait] TEXT`, or
+    /// `broadcast pause|resume|cancel ID`.
+    Broadcast(broadcast::BroadcastCli),
+    /// Broadcasts with their progress; `progress ID`, `in-doubt`, `resolve ID`.
+    Broadcasts(broadcast::BroadcastsCli),
     /// Run simulated modems on pseudo-terminals (DIR/modemN, DIR/control.sock).
     Sim(sim::SimArgs),
+    /// Check an installation: config, state dir, daemon, ports, and each modem's SIM, network,
+    /// signal, SMSC, voice and storage; prints a fix for every failure. Exit 0 when all pass.
+    Doctor(doctor::DoctorArgs),
+    /// Print shell completions for SHELL (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions(man::CompletionsArgs),
+    /// Print the man page (roff) to stdout, or write one page per verb with --dir.
+    Man(man::ManArgs),
 }
 
 /// Exit code for a failed operation (usage errors exit 2 through clap).
@@ -53,14 +78,24 @@ pub const EXIT_USAGE: u8 = 2;
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Daemon(args) => daemon::run(args),
         Command::Pdu(cmd) => pdu::run(cmd),
         Command::CheckConfig(args) => config::run(args),
         Command::Status => client::run(client::Verb::Status, cli.connection),
-        Command::Modems => client::run(client::Verb::Modems, cli.connection),
+        Command::Modems(args) => match args.command {
+            None => client::run(client::Verb::Modems, cli.connection),
+            Some(scan::ModemsCommand::Scan(a)) => scan::run(a, cli.connection),
+        },
         Command::Send(a) => client::run(client::Verb::Send(a), cli.connection),
         Command::Inbox(a) => client::run(client::Verb::Inbox(a), cli.connection),
         Command::Conversation(a) => client::run(client::Verb::Conversation(a), cli.connection),
         Command::Watch(a) => client::run(client::Verb::Watch(a), cli.connection),
+        Command::Members(cmd) => members::run(cmd, cli.connection),
+        Command::Broadcast(cmd) => broadcast::run(cmd, cli.connection),
+        Command::Broadcasts(cmd) => broadcast::run_list(cmd, cli.connection),
         Command::Sim(args) => sim::run(args),
+        Command::Doctor(args) => doctor::run(args, cli.connection),
+        Command::Completions(args) => man::completions(args),
+        Command::Man(args) => man::man(args),
     }
 }

@@ -15,7 +15,9 @@
 //! and the opt-out intent heuristic), `decide` (the inbound decision and the [`may_send`] guard),
 //! `onboarding` (questions and answers), `templates`, `segment` (the `--segment` filter
 //! language), `broadcast` (per-member rendering and the SMS preview), `csv` (RFC 4180 import and
-//! export), `vcard` (the contact card and its port-9204 SMS).
+//! export), `vcard` (the contact card and its port-9204 SMS). The one exception to the purity is
+//! `service`: the admin commands on members and broadcasts, which apply these rules through
+//! `store` (see its module doc).
 
 pub mod broadcast;
 pub mod csv;
@@ -24,6 +26,7 @@ pub mod keywords;
 pub mod member;
 pub mod onboarding;
 pub mod segment;
+pub mod service;
 pub mod templates;
 pub mod tz;
 pub mod vcard;

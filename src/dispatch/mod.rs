@@ -24,6 +24,7 @@ pub mod plan;
 pub mod policy;
 pub mod quiet;
 mod rng;
+pub mod runner;
 
 use std::fmt;
 use std::str::FromStr;
@@ -41,6 +42,9 @@ pub use policy::{
 };
 pub use quiet::{QuietOverride, QuietPolicy, next_sendable, next_sendable_ms, quiet_starts_after};
 pub use rng::XorShift64;
+pub use runner::{
+    DispatchEvent, DispatchHandle, ModemSendStats, PoolModem, RunnerConfig, RunnerError, spawn,
+};
 
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;

@@ -23,6 +23,7 @@
 
 mod calls;
 mod conversations;
+mod dispatch_support;
 mod inbound;
 mod members;
 mod modems;
@@ -38,6 +39,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use calls::{CallOutcome, CallRow, VoicemailRow};
 pub use conversations::{ConversationEntry, Direction, ThreadSummary};
+pub use dispatch_support::ClaimRoute;
 pub use inbound::{InboundMessage, NewPart, NewSingle, PartOutcome, SingleOutcome, StoredPart};
 pub use members::{
     ConsentEntry, ConsentEvent, ConsentSource, ImportReport, Member, MemberStatus, MemberUpdate,

@@ -1,0 +1,75 @@
+//! `gsmgate daemon [--config FILE]`: runs the gateway in the foreground until SIGTERM or SIGINT.
+//! Wiring only: it loads the configuration (the embedded default without `--config`: a simulated
+//! pool of two modems with state in ./gsmgate-state), installs logging, builds a multi-thread
+//! runtime, turns the signals into the shutdown token and runs [`crate::daemon::run`]. Exit 0 after
+//! a clean shutdown, 1 with one clear line on stderr otherwise.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::daemon;
+
+/// Flags of `gsmgate daemon`.
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Configuration file (TOML). Without it the embedded default runs: two simulated modems,
+    /// state and admin socket in ./gsmgate-state.
+    #[arg(long, short = 'c', value_name = "FILE", env = "GSMGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+fn load(args: &DaemonArgs) -> anyhow::Result<Config> {
+    match &args.config {
+        Some(path) => Ok(Config::from_file(path)?),
+        None => Ok(Config::embedded_default()),
+    }
+}
+
+async fn run_async(cfg: Config) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let token = CancellationToken::new();
+    let on_signal = token.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+        on_signal.cancel();
+    });
+    daemon::run(cfg, token).await?;
+    Ok(())
+}
+
+/// Runs the verb.
+pub fn run(args: DaemonArgs) -> ExitCode {
+    let fail = |e: &dyn std::fmt::Display| {
+        eprintln!("gsmgate daemon: {e}");
+        ExitCode::from(super::EXIT_FAILURE)
+    };
+    let cfg = match load(&args) {
+        Ok(c) => c,
+        Err(e) => return fail(&format!("{e:#}")),
+    };
+    if let Err(e) = daemon::logging::init(&cfg.daemon.log) {
+        return fail(&e);
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("gsmgate")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    match rt.block_on(run_async(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("{e:#}")),
+    }
+}

@@ -1,0 +1,711 @@
+//! The inbound pipeline: every event the modem actors publish passes through here, one at a time.
+//! Inbound SMS are decoded, stored durably, acknowledged (so the modem deletes the SIM copy),
+//! reassembled when they are parts, and then handed to `community::decide`, whose actions are
+//! applied with the store and whose replies are enqueued in the outbox. Status reports update the
+//! delivery state; state changes and alerts become watch events and modem rows in the store.
+//!
+//! Durability order (DESIGN.md layer 4): **commit → ack → `AT+CMGD`**. The ack is sent only after
+//! the store returned `Ok`; a dropped ack leaves the message on the SIM for the next drain, and the
+//! store's idempotent inserts make that redelivery harmless (`Duplicate`: acked, not processed
+//! again). A part is acked once the part itself is stored: `pending_parts` reloads unfinished
+//! groups into the reassembler at start-up, so no part needs to stay on the SIM while its siblings
+//! are in transit. A PDU that does not decode, or whose body is binary, is stored anyway (text
+//! describing it, the raw hex as its key, flagged `undecodable` / `binary`) and acked: nothing the
+//! network delivered is lost, and a bad PDU cannot clog the SIM.
+//!
+//! Known gap: the community step runs after the commit, so a crash between the commit and the
+//! enqueue of the replies loses those automatic replies (the message itself is kept and shows in
+//! the inbox). Closing it needs a "processed" mark in the store.
+//!
+//! Threading: the pipeline's state (the reassembler and the part ids of pending groups) lives in a
+//! [`Pipeline`] value that is moved into `spawn_blocking` for each event, because every step is
+//! synchronous store work that fsyncs; one event at a time also keeps the replies of one message
+//! in order.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use super::events::{self, EventBus};
+use super::{DaemonError, Dispatch, now_ms, with_store};
+use crate::admin::Event;
+use crate::community::{self, Action, Inbound, MemberField, MemberView, MessageKind};
+use crate::config::{CardMode, Config};
+use crate::modem::{ModemEvent, ModemHandle, ModemState};
+use crate::pdu::{self, Assembled, Part, Pdu, Tpdu};
+use crate::store::{
+    self, ConsentSource, MemberUpdate, NewMember, NewOutbox, NewPart, NewSingle, OutboxKind,
+    SingleOutcome, Store, StoreError,
+};
+
+/// How often incomplete groups are checked for their timeout.
+const EXPIRY_CHECK: Duration = Duration::from_secs(15);
+
+/// Flag on a stored message whose PDU did not decode.
+pub const FLAG_UNDECODABLE: &str = "undecodable";
+/// Flag on a stored message with a binary (8-bit data) body.
+pub const FLAG_BINARY: &str = "binary";
+
+type GroupKey = (String, u16, u8);
+
+/// The pipeline's state; see the module doc.
+pub struct Pipeline {
+    store: Store,
+    cfg: Arc<Config>,
+    bus: EventBus,
+    dispatch: Dispatch,
+    modems: HashMap<String, ModemHandle>,
+    reassembler: pdu::Reassembler,
+    /// Stored part ids of each pending group, keyed like the reassembler's groups.
+    groups: HashMap<GroupKey, Vec<i64>>,
+    /// Whether something was enqueued since the last wake.
+    enqueued: bool,
+}
+
+impl Pipeline {
+    /// Builds the pipeline and reloads the parts of unfinished messages into its reassembler.
+    pub async fn load(
+        store: Store,
+        cfg: Arc<Config>,
+        bus: EventBus,
+        dispatch: Dispatch,
+        modems: HashMap<String, ModemHandle>,
+        reassembly_timeout: Duration,
+    ) -> Result<Pipeline, DaemonError> {
+        let pending = with_store(&store, "reloading pending message parts", |s| {
+            s.pending_parts()
+        })
+        .await?;
+        let mut p = Pipeline {
+            store,
+            cfg,
+            bus,
+            dispatch,
+            modems,
+            reassembler: pdu::Reassembler::new(reassembly_timeout.as_secs().max(1)),
+            groups: HashMap::new(),
+            enqueued: false,
+        };
+        let n = pending.len();
+        for part in pending {
+            let stored_secs = u64::try_from(part.stored_at / 1000).unwrap_or(0);
+            let key = (part.sender.clone(), part.reference, part.total);
+            p.groups.entry(key).or_default().push(part.id);
+            // A group that completes here (parts stored just before a crash) is finished on the
+            // first expiry pass or the next part: release it now instead.
+            if let Some(done) = p.reassembler.push(
+                Part {
+                    sender: part.sender,
+                    reference: part.reference,
+                    total: part.total,
+                    sequence: part.sequence,
+                    text: part.text,
+                },
+                stored_secs,
+            ) {
+                let modem = part.modem.clone();
+                p.finish(done, &modem);
+            }
+        }
+        if n > 0 {
+            info!(
+                parts = n,
+                groups = p.reassembler.pending(),
+                "reloaded pending message parts"
+            );
+        }
+        Ok(p)
+    }
+
+    /// Handles one modem event. Synchronous: call it on a blocking thread.
+    pub fn handle(&mut self, event: ModemEvent) {
+        match event {
+            ModemEvent::Sms {
+                modem,
+                storage,
+                index,
+                pdu,
+                ack,
+            } => {
+                debug!(%modem, %storage, ?index, "inbound SMS");
+                let mut ack = Some(ack);
+                match self.sms(&modem, &pdu, &mut ack) {
+                    Ok(()) => send_ack(&mut ack),
+                    Err(e) => {
+                        // Not acked: the message stays on the SIM and is offered again.
+                        error!(%modem, error = %e, "could not store an inbound SMS; it stays on the SIM");
+                    }
+                }
+            }
+            ModemEvent::StatusReport {
+                modem,
+                mr,
+                recipient,
+                status,
+                ack,
+                pdu,
+                ..
+            } => {
+                let stored = self.status_report(&modem, mr, recipient, status, &pdu);
+                if stored && let Some(ack) = ack {
+                    let _ = ack.send(());
+                }
+            }
+            ModemEvent::State { modem, state } => self.state(&modem, &state),
+            ModemEvent::Alert { modem, reason } => {
+                warn!(%modem, %reason, "modem alert");
+                self.bus.publish(Event::ModemState {
+                    modem: modem.clone(),
+                    state: self
+                        .modems
+                        .get(&modem)
+                        .map(|h| h.status().state.name())
+                        .unwrap_or("unknown")
+                        .to_string(),
+                    detail: Some(reason),
+                });
+            }
+            ModemEvent::Urc { modem, urc } => debug!(%modem, ?urc, "unsolicited result code"),
+        }
+    }
+
+    /// Releases groups whose time is up, as incomplete messages.
+    pub fn expire(&mut self, now_secs: u64) {
+        for done in self.reassembler.expire(now_secs) {
+            self.finish_any_modem(done);
+        }
+    }
+
+    /// Wakes the runner if anything was enqueued.
+    fn wake_if_enqueued(&mut self) {
+        if std::mem::take(&mut self.enqueued) {
+            self.dispatch.wake();
+        }
+    }
+
+    /// Stores one inbound PDU and acks it right after the commit (`ack` is taken then), before
+    /// the community step runs.
+    fn sms(
+        &mut self,
+        modem: &str,
+        raw: &[u8],
+        ack: &mut Option<oneshot::Sender<()>>,
+    ) -> Result<(), StoreError> {
+        let hex = pdu::to_hex(raw);
+        let now = now_ms();
+        let deliver = match Pdu::decode(raw, pdu::Direction::ToMobile) {
+            Ok(Pdu {
+                tpdu: Tpdu::Deliver(d),
+                ..
+            }) => d,
+            Ok(other) => {
+                warn!(%modem, pdu = %hex, kind = other.tpdu.name(), "inbound PDU is not an SMS-DELIVER; kept flagged");
+                let text = format!("[{} received where an SMS was expected]", other.tpdu.name());
+                return self.keep_flagged(modem, "unknown", &text, &hex, FLAG_UNDECODABLE, now);
+            }
+            Err(e) => {
+                warn!(%modem, pdu = %hex, error = %e, "inbound PDU does not decode; kept flagged");
+                let text = format!("[undecodable message: {e}]");
+                return self.keep_flagged(modem, "unknown", &text, &hex, FLAG_UNDECODABLE, now);
+            }
+        };
+        let sender = sender_key(&deliver.originator.to_string());
+        let scts = deliver.timestamp.to_rfc3339();
+        let Some(text) = deliver.text().map(str::to_string) else {
+            let len = match &deliver.user_data.body {
+                pdu::Body::Data(d) => d.len(),
+                pdu::Body::Text(t) => t.len(),
+            };
+            warn!(%modem, %sender, pdu = %hex, "binary SMS (no text); kept flagged");
+            let text = format!("[binary message, {len} octets]");
+            return self.keep_flagged(modem, &sender, &text, &hex, FLAG_BINARY, now);
+        };
+
+        match deliver.concat() {
+            Some((reference, total, sequence))
+                if total > 1 && sequence >= 1 && sequence <= total =>
+            {
+                let outcome = self.store.store_part(&NewPart {
+                    modem: modem.to_string(),
+                    sender: sender.clone(),
+                    reference,
+                    total,
+                    sequence,
+                    text: text.clone(),
+                    scts,
+                    pdu_hex: Some(hex),
+                    stored_at: now,
+                })?;
+                send_ack(ack);
+                if outcome.message_id.is_some() {
+                    debug!(%modem, %sender, reference, sequence, "part of an assembled message seen again");
+                    return Ok(());
+                }
+                let key = (sender.clone(), reference, total);
+                let ids = self.groups.entry(key).or_default();
+                if !ids.contains(&outcome.id) {
+                    ids.push(outcome.id);
+                }
+                let now_secs = u64::try_from(now / 1000).unwrap_or(0);
+                let part = Part {
+                    sender,
+                    reference,
+                    total,
+                    sequence,
+                    text,
+                };
+                if let Some(done) = self.reassembler.push(part, now_secs) {
+                    if done.complete {
+                        self.finish(done, modem);
+                    } else {
+                        // An older group evicted to make room: release it as incomplete.
+                        self.finish_any_modem(done);
+                    }
+                }
+                Ok(())
+            }
+            _ => {
+                let outcome = self.store.store_single(&NewSingle {
+                    modem: modem.to_string(),
+                    sender: sender.clone(),
+                    text: text.clone(),
+                    scts,
+                    pdu_hex: Some(hex),
+                    received_at: now,
+                })?;
+                send_ack(ack);
+                match outcome {
+                    SingleOutcome::Inserted(id) => {
+                        self.received(id, modem, &sender, &text, now);
+                    }
+                    SingleOutcome::Duplicate(id) => {
+                        debug!(%modem, id, "message already stored (re-read from the SIM)");
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn keep_flagged(
+        &mut self,
+        modem: &str,
+        sender: &str,
+        text: &str,
+        hex: &str,
+        flag: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        // The SCTS is unknown; the hex is the natural key, so a re-read stores nothing new.
+        let outcome = self.store.store_single(&NewSingle {
+            modem: modem.to_string(),
+            sender: sender.to_string(),
+            text: text.to_string(),
+            scts: String::new(),
+            pdu_hex: Some(hex.to_string()),
+            received_at: now,
+        })?;
+        if let SingleOutcome::Inserted(id) = outcome {
+            self.store.set_message_flag(id, Some(flag))?;
+            self.bus.publish(Event::MessageIn {
+                id,
+                from: sender.to_string(),
+                text: text.to_string(),
+                modem: modem.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Finishes a group whose parts were all stored from one modem.
+    fn finish(&mut self, done: Assembled, modem: &str) {
+        let key = (done.sender.clone(), done.reference, done.total);
+        let Some(ids) = self.groups.remove(&key) else {
+            warn!(sender = %done.sender, reference = done.reference, "assembled a group with no stored parts");
+            return;
+        };
+        let now = now_ms();
+        match self
+            .store
+            .complete_message(&ids, &done.text, done.complete, now)
+        {
+            Ok(id) => {
+                if !done.complete {
+                    warn!(%modem, sender = %done.sender, missing = ?done.missing, "released an incomplete message");
+                }
+                self.received(id, modem, &done.sender, &done.text, now);
+            }
+            Err(e) => {
+                error!(sender = %done.sender, error = %e, "could not assemble a message; its parts stay stored")
+            }
+        }
+    }
+
+    /// Finishes a group when the caller does not know the modem (expiry, eviction): the store
+    /// takes it from the parts.
+    fn finish_any_modem(&mut self, done: Assembled) {
+        let key = (done.sender.clone(), done.reference, done.total);
+        let modem = self
+            .groups
+            .get(&key)
+            .and_then(|ids| ids.first())
+            .and_then(|id| {
+                self.store
+                    .pending_parts()
+                    .ok()?
+                    .into_iter()
+                    .find(|p| p.id == *id)
+            })
+            .map(|p| p.modem)
+            .unwrap_or_default();
+        self.finish(done, &modem);
+    }
+
+    /// A whole message is stored as `id`: publish it and let the community core decide.
+    fn received(&mut self, id: i64, modem: &str, sender: &str, text: &str, now: i64) {
+        info!(%modem, id, from = %sender, "message received");
+        self.bus.publish(Event::MessageIn {
+            id,
+            from: sender.to_string(),
+            text: text.to_string(),
+            modem: modem.to_string(),
+        });
+        if !sender.starts_with('+') {
+            // Alphanumeric or national senders (operators, services) cannot be members or be
+            // answered: keep the message as conversation only.
+            return;
+        }
+        if let Err(e) = self.community(id, modem, sender, text, now) {
+            error!(id, from = %sender, error = %e, "could not apply the community decision");
+        }
+        self.wake_if_enqueued();
+    }
+
+    fn community(
+        &mut self,
+        id: i64,
+        modem: &str,
+        from: &str,
+        text: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let member = self.store.member(from)?;
+        let suppressed = self.store.opted_out(from)?;
+        let view = member.as_ref().map(member_view);
+        let now_secs = now / 1000;
+        let decision = community::decide(
+            &Inbound {
+                from: from.to_string(),
+                text: text.to_string(),
+                at: now_secs,
+            },
+            view.as_ref(),
+            suppressed,
+            &self.cfg.community,
+            now_secs,
+        );
+        debug!(id, rule = ?decision.rule, actions = decision.actions.len(), "community decision");
+        let mut home = member
+            .as_ref()
+            .and_then(|m| m.home_modem.clone())
+            .unwrap_or_else(|| modem.to_string());
+        let mut inbox = false;
+        for action in &decision.actions {
+            match action {
+                Action::CreateMember(spec) => {
+                    let status = store::MemberStatus::parse(spec.status.as_str())
+                        .unwrap_or(store::MemberStatus::PendingConfirmation);
+                    let new = NewMember {
+                        number: spec.number.clone(),
+                        time_zone: spec.time_zone.clone(),
+                        status: Some(status),
+                        home_modem: Some(modem.to_string()),
+                        onboarding_step: spec.onboarding_step.clone(),
+                        joined_at: now,
+                        ..NewMember::default()
+                    };
+                    match self.store.add_member(&new, ConsentSource::Sms, now) {
+                        Ok(_) => home = modem.to_string(),
+                        Err(StoreError::DuplicateMember { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Action::Consent { event, detail } => {
+                    let Some(ev) = store::ConsentEvent::parse(event.as_str()) else {
+                        warn!(event = event.as_str(), "consent event unknown to the store");
+                        continue;
+                    };
+                    let cancelled = self.store.record_consent(
+                        from,
+                        ev,
+                        detail.as_deref(),
+                        ConsentSource::Sms,
+                        now,
+                    )?;
+                    info!(from, event = event.as_str(), cancelled, "consent recorded");
+                }
+                Action::Reply { text, kind } => self.enqueue(from, text, *kind, &home, now)?,
+                Action::SendVcard { .. } => {
+                    // The outbox carries text only; a port-9204 vCard needs raw PDUs. Send the
+                    // card as plain text instead (docs/daemon.md).
+                    if let Some(card) = &self.cfg.community.contact_card {
+                        let mut card = card.clone();
+                        card.mode = CardMode::Text;
+                        if let community::CardMessage::Text(t) = community::card_message(&card) {
+                            self.enqueue(from, &t, MessageKind::Reply, &home, now)?;
+                        }
+                    }
+                }
+                Action::SetField { field, value } => {
+                    let mut u = MemberUpdate::default();
+                    match field {
+                        MemberField::Name => u.name = Some(Some(value.clone())),
+                        MemberField::City => u.city = Some(Some(value.clone())),
+                        MemberField::Region => u.region = Some(Some(value.clone())),
+                        MemberField::TimeZone => u.time_zone = Some(Some(value.clone())),
+                        MemberField::Custom(name) => {
+                            warn!(field = %name, "the store has no place for custom member fields; answer kept in the conversation only");
+                            continue;
+                        }
+                    }
+                    self.store.update_member(from, &u, now)?;
+                }
+                Action::SetOnboardingStep { step } => {
+                    let u = MemberUpdate {
+                        onboarding_step: Some(step.clone()),
+                        ..MemberUpdate::default()
+                    };
+                    self.store.update_member(from, &u, now)?;
+                }
+                Action::Inbox { flag } => {
+                    inbox = true;
+                    if let Some(f) = flag {
+                        self.store.set_message_flag(id, Some(f.as_str()))?;
+                    }
+                }
+            }
+        }
+        if !inbox {
+            // Handled automatically (STOP, HELP, a join): nothing for the owner to read.
+            self.store.set_message_read(id, true)?;
+        }
+        Ok(())
+    }
+
+    fn enqueue(
+        &mut self,
+        to: &str,
+        text: &str,
+        kind: MessageKind,
+        home: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let kind = OutboxKind::parse(kind.outbox_kind()).unwrap_or(OutboxKind::Reply);
+        let mut row = NewOutbox::new(to, text, kind, now);
+        row.modem_pref = (!home.is_empty()).then(|| home.to_string());
+        let id = self.store.enqueue(&row)?;
+        debug!(id, to, kind = kind.as_str(), "reply enqueued");
+        self.enqueued = true;
+        Ok(())
+    }
+
+    /// Applies a status report; returns whether it may be acked (it was handled or is useless).
+    fn status_report(
+        &mut self,
+        modem: &str,
+        mr: Option<u8>,
+        recipient: Option<String>,
+        status: Option<u8>,
+        raw: &[u8],
+    ) -> bool {
+        let (Some(mr), Some(status)) = (mr, status) else {
+            warn!(%modem, pdu = %pdu::to_hex(raw), "status report does not decode; dropped");
+            return true;
+        };
+        let recipient = recipient.map(|r| sender_key(&r)).unwrap_or_default();
+        match self
+            .store
+            .status_report(modem, mr, &recipient, status, now_ms())
+        {
+            Ok(Some(m)) => {
+                let word = report_word(status);
+                debug!(%modem, mr, id = m.outbox_id, status, "status report applied");
+                self.bus.publish(Event::DeliveryReport {
+                    id: m.outbox_id,
+                    to: recipient,
+                    status: word.to_string(),
+                });
+                true
+            }
+            Ok(None) => {
+                info!(%modem, mr, status, "status report matches no sent message");
+                true
+            }
+            Err(e) => {
+                error!(%modem, mr, error = %e, "could not store a status report; it stays on the SIM");
+                false
+            }
+        }
+    }
+
+    fn state(&mut self, modem: &str, state: &ModemState) {
+        debug!(%modem, state = state.name(), "modem state");
+        self.bus.publish(events::modem_state(modem, state));
+        let Some(handle) = self.modems.get(modem) else {
+            return;
+        };
+        let st = handle.status();
+        let now = now_ms();
+        if *state == ModemState::Ready {
+            let identity = store::ModemIdentity {
+                name: modem.to_string(),
+                iccid: st.identity.iccid.clone(),
+                imsi: st.identity.imsi.clone(),
+                imei: st.identity.imei.clone(),
+                own_number: None,
+                profile: Some(format!("{:?}", st.profile).to_lowercase()),
+            };
+            if let Err(e) = self.store.upsert_modem(&identity, now) {
+                warn!(%modem, error = %e, "could not record the modem's identity");
+            }
+        }
+        let status = store::ModemStatus {
+            registration: st.registration.map(|r| registration_word(r).to_string()),
+            signal: st.dbm.map(i64::from),
+            operator: st.operator.clone(),
+        };
+        if let Err(e) = self.store.update_modem_status(modem, &status, now) {
+            debug!(%modem, error = %e, "could not record the modem's status");
+        }
+    }
+}
+
+/// Drives the pipeline until the modem event channel closes or shutdown.
+pub async fn run(
+    mut pipeline: Pipeline,
+    mut rx: mpsc::Receiver<ModemEvent>,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(EXPIRY_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        enum Work {
+            Event(ModemEvent),
+            Expire,
+        }
+        let work = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return,
+            ev = rx.recv() => match ev {
+                Some(ev) => Work::Event(ev),
+                None => return,
+            },
+            _ = tick.tick() => Work::Expire,
+        };
+        let result = tokio::task::spawn_blocking(move || {
+            match work {
+                Work::Event(ev) => pipeline.handle(ev),
+                Work::Expire => {
+                    let now = u64::try_from(now_ms() / 1000).unwrap_or(0);
+                    pipeline.expire(now);
+                }
+            }
+            pipeline.wake_if_enqueued();
+            pipeline
+        })
+        .await;
+        match result {
+            Ok(p) => pipeline = p,
+            Err(e) => {
+                // A bug: without its state the pipeline cannot go on. Stop the daemon so systemd
+                // restarts it; unacked messages are still on the SIMs.
+                error!(error = %e, "inbound pipeline failed; stopping the daemon");
+                shutdown.cancel();
+                return;
+            }
+        }
+    }
+}
+
+/// Tells the modem the message is stored (it deletes the SIM copy); at most once.
+fn send_ack(ack: &mut Option<oneshot::Sender<()>>) {
+    if let Some(a) = ack.take() {
+        // The actor may have stopped meanwhile; the message is stored either way.
+        let _ = a.send(());
+    }
+}
+
+/// The key a sender is stored under: E.164 when the address is an international number, the
+/// address as shown otherwise (alphanumeric senders, short codes).
+fn sender_key(shown: &str) -> String {
+    match community::normalise_number(shown, None) {
+        Ok(n) => n.number,
+        Err(_) => shown.to_string(),
+    }
+}
+
+fn member_view(m: &store::Member) -> MemberView {
+    let status = match m.status {
+        store::MemberStatus::PendingConfirmation => community::MemberStatus::PendingConfirmation,
+        store::MemberStatus::Active => community::MemberStatus::Active,
+        store::MemberStatus::OptedOut => community::MemberStatus::OptedOut,
+    };
+    MemberView {
+        number: m.number.clone(),
+        name: m.name.clone(),
+        city: m.city.clone(),
+        region: m.region.clone(),
+        time_zone: m.time_zone.clone(),
+        tags: m.tags.clone(),
+        status,
+        onboarding_step: m.onboarding_step.clone(),
+        joined_at: m.joined_at / 1000,
+    }
+}
+
+/// `delivered`, `pending` or `failed` for a TP-ST (23.040 §9.2.3.15).
+pub fn report_word(status: u8) -> &'static str {
+    match status {
+        0x00..=0x1F => "delivered",
+        0x20..=0x3F => "pending",
+        _ => "failed",
+    }
+}
+
+/// The word used for a registration state in the admin protocol and the store.
+pub fn registration_word(r: crate::modem::Registration) -> &'static str {
+    use crate::modem::Registration as R;
+    match r {
+        R::NotSearching => "not_searching",
+        R::Home => "home",
+        R::Searching => "searching",
+        R::Denied => "denied",
+        R::Unknown => "unknown",
+        R::Roaming => "roaming",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_words_follow_23_040() {
+        assert_eq!(report_word(0x00), "delivered");
+        assert_eq!(report_word(0x1F), "delivered");
+        assert_eq!(report_word(0x20), "pending");
+        assert_eq!(report_word(0x46), "failed");
+        assert_eq!(report_word(0x60), "failed");
+    }
+
+    #[test]
+    fn senders_are_keyed_in_e164_when_possible() {
+        assert_eq!(sender_key("+14155550123"), "+14155550123");
+        assert_eq!(sender_key("Vodafone"), "Vodafone");
+        assert_eq!(sender_key("12345"), "12345");
+    }
+}

@@ -1,0 +1,651 @@
+//! The daemon wiring (DESIGN.md layer 10): the one place that spawns the gateway's long-lived
+//! tasks and connects the layers below — the store, the in-process simulator, one modem actor per
+//! configured modem, the dispatch runner, the inbound pipeline and the admin socket — and that talks
+//! to systemd (READY / STATUS / WATCHDOG / STOPPING).
+//!
+//! It owns start-up order, shutdown order and the event bus the admin `watch` verb reads. It does
+//! not decide what a message means (`community`), when it goes out (`dispatch`), how it is stored
+//! (`store`) or how a modem is driven (`modem`): each of those is called, never re-implemented.
+//!
+//! Shape (mini-redis, STYLE.md conventions 8 and 9): [`run`] takes the configuration and a
+//! `CancellationToken` and returns when the token fires and everything has stopped; the CLI turns
+//! SIGTERM/SIGINT into that token. Tests use [`Daemon::start`] instead, which returns a
+//! [`RunningDaemon`] with the socket path, the simulator and the store, so they can drive the
+//! gateway in-process on a temp dir and poll for conditions instead of sleeping.
+//!
+//! Start-up order, and why (docs/daemon.md has the long form): state dir → store (nothing runs
+//! without its database) → simulator (its pseudo-terminals must exist before a modem opens them) →
+//! modem actors → dispatch runner → inbound pipeline → admin socket. The admin socket comes last so
+//! that a client that can connect finds a gateway that works, and READY=1 is sent only after a
+//! `ping` over that socket has been answered. Shutdown runs the other way: STOPPING=1, cancel
+//! everything, wait for the task tracker (a modem finishes its in-flight send), remove the socket,
+//! stop the simulator.
+//!
+//! The store's API is synchronous (one connection behind a mutex, fsync on commit), so every call
+//! from async code goes through `spawn_blocking` ([`with_store`]): an fsync must not stall a tokio
+//! worker that is also reading a modem's port.
+
+pub mod events;
+pub mod handler;
+pub mod inbound;
+pub mod logging;
+pub mod notify;
+
+use std::collections::HashMap;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info, warn};
+
+use crate::admin::{self, AccessPolicy};
+use crate::config::{self, Config, Principal};
+use crate::dispatch::runner::{self, DispatchHandle, PoolModem, RunnerConfig};
+use crate::modem::{self, ModemEvent, ModemHandle};
+use crate::sim::{self, SimConfig, SimHandle, Simulator};
+use crate::store::{self, Store, StoreError};
+
+pub use events::EventBus;
+
+/// File name of the database inside `state_dir`.
+pub const DATABASE_FILE: &str = "gsmgate.db";
+/// Depth of the channel all modem actors publish their events on. Actors keep a small backlog and
+/// stop reading the SIM while it is full, so a bound here costs latency, never messages.
+const MODEM_EVENT_DEPTH: usize = 256;
+/// Depth of the channel the dispatch runner reports outcomes on.
+const DISPATCH_EVENT_DEPTH: usize = 256;
+/// Mode of a state directory the daemon creates (group may read: backups, the admin group).
+const STATE_DIR_MODE: u32 = 0o750;
+
+/// Errors of the daemon: each names the thing that failed, so the CLI can print one clear line.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot create state directory {path}: {source}")]
+    StateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open the database: {0}")]
+    OpenStore(#[source] Box<StoreError>),
+    #[error("database error while {action}: {source}")]
+    Store {
+        action: &'static str,
+        #[source]
+        source: Box<StoreError>,
+    },
+    #[error("cannot start the modem simulator in {dir}: {source}")]
+    Simulator {
+        dir: PathBuf,
+        #[source]
+        source: sim::SimError,
+    },
+    #[error(
+        "modem {modem}: port {path} does not exist (check [[modem]] port, the cable, or set \
+         enabled = false)"
+    )]
+    ModemPort { modem: String, path: PathBuf },
+    #[error("cannot start the dispatch runner: {0}")]
+    Dispatch(String),
+    #[error("admin socket: {0}")]
+    Admin(#[from] admin::AdminError),
+    #[error("admin socket {path} was bound but does not answer: {reason}")]
+    AdminNotAnswering { path: PathBuf, reason: String },
+    #[error("a daemon task failed: {0}")]
+    Task(String),
+}
+
+/// Knobs that are not configuration but matter to tests, benchmarks and the demo.
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    /// Timeouts of every modem actor (tests use [`modem::Timeouts::fast`]).
+    pub modem_timeouts: modem::Timeouts,
+    /// The simulator to start instead of the one `[simulator]` describes (tests set latencies and
+    /// seeds here); ignored when `[simulator]` is disabled.
+    pub sim: Option<SimConfig>,
+    /// How often STATUS= is refreshed.
+    pub status_interval: Duration,
+    /// How long an incomplete concatenated message waits for its missing parts.
+    pub reassembly_timeout: Duration,
+    /// Print the "admin socket at …" line on stdout (the CLI does; tests keep stdout quiet).
+    pub announce: bool,
+}
+
+impl Default for DaemonOptions {
+    fn default() -> Self {
+        DaemonOptions {
+            modem_timeouts: modem::Timeouts::default(),
+            sim: None,
+            status_interval: Duration::from_secs(5),
+            reassembly_timeout: Duration::from_secs(600),
+            announce: false,
+        }
+    }
+}
+
+/// The simulator `[simulator]` describes: `modems` modems, profile `i` from `profiles`, ports in
+/// `dir`, the control socket on (the demo drives it with `gsmgate sim`-style commands).
+pub fn sim_config(cfg: &config::SimulatorConfig) -> SimConfig {
+    let n = usize::try_from(cfg.modems).unwrap_or(usize::MAX).min(64);
+    let mut sc = SimConfig::new(&cfg.dir, n, sim::Profile::Generic);
+    for (i, spec) in sc.modems.iter_mut().enumerate() {
+        spec.profile = sim_profile(cfg.profile_of(i));
+    }
+    sc
+}
+
+fn sim_profile(p: config::Profile) -> sim::Profile {
+    match p {
+        config::Profile::Generic => sim::Profile::Generic,
+        config::Profile::Huawei => sim::Profile::Huawei,
+        config::Profile::Simcom => sim::Profile::Simcom,
+        config::Profile::Quectel => sim::Profile::Quectel,
+        config::Profile::Sim800 => sim::Profile::Sim800,
+        config::Profile::Wavecom => sim::Profile::Wavecom,
+        config::Profile::Zte => sim::Profile::Zte,
+    }
+}
+
+fn modem_profile(p: config::Profile) -> modem::Profile {
+    match p {
+        config::Profile::Generic => modem::Profile::Generic,
+        config::Profile::Huawei => modem::Profile::Huawei,
+        config::Profile::Simcom => modem::Profile::Simcom,
+        config::Profile::Quectel => modem::Profile::Quectel,
+        config::Profile::Sim800 => modem::Profile::Sim800,
+        config::Profile::Wavecom => modem::Profile::Wavecom,
+        config::Profile::Zte => modem::Profile::Zte,
+    }
+}
+
+/// The modem actor configuration for one `[[modem]]`.
+pub fn modem_config(m: &config::ModemConfig, timeouts: modem::Timeouts) -> modem::ModemConfig {
+    let mut mc = modem::ModemConfig::new(&m.name, &m.port);
+    mc.baud = m.baud;
+    mc.pin = m.pin.as_ref().map(|p| p.expose().to_string());
+    mc.profile = modem_profile(m.profile);
+    mc.timeouts = timeouts;
+    mc
+}
+
+fn principal_names(list: &[Principal]) -> Vec<String> {
+    list.iter()
+        .map(|p| match p {
+            Principal::Name(n) => n.clone(),
+            Principal::Id(id) => id.to_string(),
+        })
+        .collect()
+}
+
+/// Unix milliseconds now.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Runs a store call on the blocking pool (see the module doc).
+pub(crate) async fn with_store<T, F>(
+    store: &Store,
+    action: &'static str,
+    f: F,
+) -> Result<T, DaemonError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Store) -> store::Result<T> + Send + 'static,
+{
+    let s = store.clone();
+    match tokio::task::spawn_blocking(move || f(&s)).await {
+        Ok(r) => r.map_err(|source| DaemonError::Store {
+            action,
+            source: Box::new(source),
+        }),
+        Err(e) => Err(DaemonError::Task(format!("{action}: {e}"))),
+    }
+}
+
+/// The dispatch runner as the daemon sees it. All contact with `dispatch::runner` goes through
+/// [`start_dispatch`] and this type, so a change of the runner's interface touches one place.
+#[derive(Clone)]
+pub struct Dispatch {
+    handle: DispatchHandle,
+}
+
+impl Dispatch {
+    /// Tells the runner that the outbox has something new.
+    pub fn wake(&self) {
+        self.handle.wake();
+    }
+}
+
+fn start_dispatch(
+    store: &Store,
+    cfg: &Config,
+    modems: &[(config::ModemConfig, ModemHandle)],
+    events: mpsc::Sender<runner::DispatchEvent>,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+) -> Result<Dispatch, DaemonError> {
+    let pool = modems
+        .iter()
+        .map(|(mc, handle)| PoolModem {
+            name: mc.name.clone(),
+            handle: handle.clone(),
+            limits: mc.limits,
+            number: mc.number.clone(),
+        })
+        .collect();
+    let handle = runner::spawn(
+        store.clone(),
+        pool,
+        RunnerConfig::from_config(cfg),
+        events,
+        tracker,
+        shutdown,
+    )
+    .map_err(|e| DaemonError::Dispatch(e.to_string()))?;
+    Ok(Dispatch { handle })
+}
+
+/// Entry point for tests and embedders: [`Daemon::start`] / [`Daemon::start_with`].
+pub struct Daemon;
+
+/// A started daemon. Dropping it without [`RunningDaemon::shutdown`] cancels its tasks but does not
+/// wait for them.
+pub struct RunningDaemon {
+    socket: PathBuf,
+    sim: Option<SimHandle>,
+    store: Store,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    supervisor: Option<JoinHandle<()>>,
+    started: Instant,
+    ready_after: Duration,
+}
+
+impl Daemon {
+    /// Starts the gateway with default options and a fresh shutdown token.
+    pub async fn start(cfg: Config) -> Result<RunningDaemon, DaemonError> {
+        Daemon::start_with(cfg, DaemonOptions::default(), CancellationToken::new()).await
+    }
+
+    /// Starts the gateway; it stops when `shutdown` fires or [`RunningDaemon::shutdown`] is
+    /// called. Returns once the admin socket has answered a ping (READY=1 has been sent).
+    pub async fn start_with(
+        cfg: Config,
+        opts: DaemonOptions,
+        shutdown: CancellationToken,
+    ) -> Result<RunningDaemon, DaemonError> {
+        let started = Instant::now();
+        let cfg = Arc::new(cfg);
+        let state_dir = cfg.daemon.state_dir.clone();
+        create_state_dir(&state_dir)?;
+
+        let db = state_dir.join(DATABASE_FILE);
+        let store = tokio::task::spawn_blocking(move || Store::open(db))
+            .await
+            .map_err(|e| DaemonError::Task(format!("opening the database: {e}")))?
+            .map_err(|e| DaemonError::OpenStore(Box::new(e)))?;
+
+        // Everything spawned from here on is cancelled again if a later step fails.
+        let tracker = TaskTracker::new();
+        let token = shutdown.child_token();
+        let guard = StartGuard {
+            token: token.clone(),
+            tracker: tracker.clone(),
+            sim: None,
+        };
+        let mut guard = guard;
+
+        if cfg.simulator.enabled {
+            let sc = opts
+                .sim
+                .clone()
+                .unwrap_or_else(|| sim_config(&cfg.simulator));
+            let dir = sc.dir.clone();
+            let handle = Simulator::start(sc)
+                .await
+                .map_err(|source| DaemonError::Simulator { dir, source })?;
+            info!(dir = %cfg.simulator.dir.display(), modems = cfg.simulator.modems, "simulator started");
+            guard.sim = Some(handle);
+        }
+
+        let bus = EventBus::new();
+        let (modem_tx, modem_rx) = mpsc::channel::<ModemEvent>(MODEM_EVENT_DEPTH);
+        let mut modems: Vec<(config::ModemConfig, ModemHandle)> = Vec::new();
+        for mc in cfg.modems.iter().filter(|m| m.enabled) {
+            if !mc.port.exists() {
+                return Err(DaemonError::ModemPort {
+                    modem: mc.name.clone(),
+                    path: mc.port.clone(),
+                });
+            }
+        }
+        for mc in cfg.modems.iter().filter(|m| m.enabled) {
+            let (handle, actor) = modem::spawn(
+                modem_config(mc, opts.modem_timeouts),
+                modem_tx.clone(),
+                token.clone(),
+            );
+            tracker.spawn(actor.run());
+            modems.push((mc.clone(), handle));
+        }
+        drop(modem_tx);
+        if modems.is_empty() {
+            warn!("no enabled [[modem]]: the gateway can neither send nor receive");
+        }
+        let handles: HashMap<String, ModemHandle> = modems
+            .iter()
+            .map(|(mc, h)| (mc.name.clone(), h.clone()))
+            .collect();
+
+        // The store's modem rows make `modem_pref` (sticky sender) meaningful to claim_next.
+        let names: Vec<(String, String)> = modems
+            .iter()
+            .map(|(mc, _)| (mc.name.clone(), mc.profile.as_str().to_string()))
+            .collect();
+        with_store(&store, "registering the modems", move |s| {
+            let now = now_ms();
+            for (name, profile) in names {
+                let mut id = match s.modem(&name)? {
+                    Some(row) => row.identity,
+                    None => store::ModemIdentity {
+                        name: name.clone(),
+                        iccid: None,
+                        imsi: None,
+                        imei: None,
+                        own_number: None,
+                        profile: None,
+                    },
+                };
+                id.profile = Some(profile);
+                s.upsert_modem(&id, now)?;
+            }
+            Ok(())
+        })
+        .await?;
+
+        let (dispatch_tx, dispatch_rx) = mpsc::channel(DISPATCH_EVENT_DEPTH);
+        let dispatch = start_dispatch(&store, &cfg, &modems, dispatch_tx, &tracker, token.clone())?;
+        tracker.spawn(events::forward_dispatch(
+            dispatch_rx,
+            bus.clone(),
+            token.clone(),
+        ));
+
+        let pipeline = inbound::Pipeline::load(
+            store.clone(),
+            cfg.clone(),
+            bus.clone(),
+            dispatch.clone(),
+            handles.clone(),
+            opts.reassembly_timeout,
+        )
+        .await?;
+        tracker.spawn(inbound::run(pipeline, modem_rx, token.clone()));
+
+        let socket = cfg.daemon.admin_socket.clone();
+        let access = AccessPolicy::from_names(
+            &principal_names(&cfg.daemon.admin_allow_users),
+            &principal_names(&cfg.daemon.admin_allow_groups),
+        )
+        .map_err(admin::AdminError::from)?;
+        let group = match cfg.daemon.admin_allow_groups.first() {
+            Some(Principal::Id(id)) => Some(*id),
+            Some(Principal::Name(n)) => {
+                Some(admin::peer::resolve_group(n).map_err(admin::AdminError::from)?)
+            }
+            None => None,
+        };
+        let listener = admin::bind(&socket, cfg.daemon.socket_mode, group).await?;
+        let handler = Arc::new(handler::GatewayHandler::new(
+            store.clone(),
+            cfg.clone(),
+            bus.clone(),
+            dispatch.clone(),
+            modems.clone(),
+            started,
+        ));
+        {
+            let token = token.clone();
+            tracker.spawn(async move {
+                if let Err(e) = admin::serve(listener, handler, access, token.clone()).await {
+                    error!(error = %e, "admin server stopped");
+                    token.cancel();
+                }
+            });
+        }
+        logging::publish_to(Some(bus.sender()));
+
+        // READY only once the socket answers: a ping proves accept loop and a connection task.
+        confirm_answering(&socket).await?;
+        let ready_after = started.elapsed();
+        notify::ready();
+        info!(socket = %socket.display(), ready_ms = ready_after.as_millis() as u64, "gsmgate ready");
+        if opts.announce {
+            announce(&cfg, &socket, guard.sim.as_ref());
+        }
+
+        let supervisor = tokio::spawn(supervise(
+            store.clone(),
+            handles,
+            token.clone(),
+            opts.status_interval,
+        ));
+        tracker.close();
+        let sim = guard.sim.take();
+        guard.disarm();
+        Ok(RunningDaemon {
+            socket,
+            sim,
+            store,
+            shutdown: token,
+            tracker,
+            supervisor: Some(supervisor),
+            started,
+            ready_after,
+        })
+    }
+}
+
+/// Cancels what a failed start-up had already spawned.
+struct StartGuard {
+    token: CancellationToken,
+    tracker: TaskTracker,
+    sim: Option<SimHandle>,
+}
+
+impl StartGuard {
+    fn disarm(mut self) {
+        self.sim = None;
+        // A successful start hands the token to RunningDaemon: do not cancel it.
+        self.token = CancellationToken::new();
+    }
+}
+
+impl Drop for StartGuard {
+    fn drop(&mut self) {
+        self.token.cancel();
+        self.tracker.close();
+        if let Some(sim) = self.sim.take() {
+            // Best effort: the simulator's tasks end with the runtime if this cannot run.
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(sim.shutdown());
+            }
+        }
+    }
+}
+
+fn create_state_dir(path: &Path) -> Result<(), DaemonError> {
+    if path.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(STATE_DIR_MODE)
+        .create(path)
+        .map_err(|source| DaemonError::StateDir {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+async fn confirm_answering(socket: &Path) -> Result<(), DaemonError> {
+    let fail = |reason: String| DaemonError::AdminNotAnswering {
+        path: socket.to_path_buf(),
+        reason,
+    };
+    let attempt = async {
+        let mut client = admin::Client::connect(socket)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        client.ping().await.map_err(|e| fail(e.to_string()))?;
+        Ok::<(), DaemonError>(())
+    };
+    match tokio::time::timeout(Duration::from_secs(10), attempt).await {
+        Ok(r) => r,
+        Err(_) => Err(fail("no answer to ping within 10 s".into())),
+    }
+}
+
+fn announce(cfg: &Config, socket: &Path, sim: Option<&SimHandle>) {
+    println!(
+        "gsmgate: admin socket at {} — try `gsmgate status`",
+        socket.display()
+    );
+    if let Some(control) = sim.and_then(|s| s.paths().control) {
+        println!(
+            "gsmgate: simulator ({} modems) control socket at {}",
+            cfg.simulator.modems,
+            control.display()
+        );
+    }
+}
+
+/// The main loop: refreshes STATUS= and pings the watchdog, but only while healthy — this loop
+/// is running (so the runtime is responsive) and a trivial store query answers in time. A wedged
+/// database or runtime therefore stops the pings and systemd restarts the service.
+async fn supervise(
+    store: Store,
+    modems: HashMap<String, ModemHandle>,
+    shutdown: CancellationToken,
+    status_interval: Duration,
+) {
+    let watchdog = sd_notify::watchdog_enabled();
+    let tick = match watchdog {
+        Some(w) => (w / 2).min(status_interval).max(Duration::from_millis(100)),
+        None => status_interval,
+    };
+    let mut interval = tokio::time::interval(tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_status = String::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = interval.tick() => {}
+        }
+        let counts = tokio::time::timeout(
+            Duration::from_secs(5),
+            with_store(&store, "checking health", |s| s.state_counts()),
+        )
+        .await;
+        match counts {
+            Ok(Ok(c)) => {
+                let ready = modems
+                    .values()
+                    .filter(|h| h.status().state == modem::ModemState::Ready)
+                    .count();
+                let line = format!(
+                    "{ready}/{} modems ready, {} queued, {} in doubt",
+                    modems.len(),
+                    c.queued,
+                    c.in_doubt
+                );
+                if line != last_status {
+                    notify::status(&line);
+                    last_status = line;
+                }
+                if watchdog.is_some() {
+                    notify::watchdog();
+                }
+            }
+            Ok(Err(e)) => warn!(error = %e, "health check failed; not pinging the watchdog"),
+            Err(_) => warn!("health check timed out; not pinging the watchdog"),
+        }
+    }
+}
+
+impl RunningDaemon {
+    /// The admin socket path.
+    pub fn socket_path(&self) -> &Path {
+        &self.socket
+    }
+
+    /// The in-process simulator, when `[simulator]` is enabled.
+    pub fn sim(&self) -> Option<SimHandle> {
+        self.sim.clone()
+    }
+
+    /// The daemon's store (tests inspect it directly).
+    pub fn store(&self) -> Store {
+        self.store.clone()
+    }
+
+    /// Time from `start` to the admin socket answering.
+    pub fn ready_after(&self) -> Duration {
+        self.ready_after
+    }
+
+    /// Time since `start`.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// A token that fires when the daemon stops (also on an internal fatal error).
+    pub fn stopped(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops the gateway: STOPPING=1, cancel, wait for every task (modems finish an in-flight
+    /// send), remove the socket file, stop the simulator.
+    pub async fn shutdown(mut self) {
+        notify::stopping();
+        self.shutdown.cancel();
+        self.tracker.wait().await;
+        if let Some(s) = self.supervisor.take() {
+            let _ = s.await;
+        }
+        logging::publish_to(None);
+        if let Err(e) = admin::remove_socket(&self.socket) {
+            warn!(error = %e, "could not remove the admin socket");
+        }
+        if let Some(sim) = self.sim.take() {
+            sim.shutdown().await;
+        }
+        info!("gsmgate stopped");
+    }
+}
+
+impl Drop for RunningDaemon {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Runs the gateway until `shutdown` fires: the library form of `gsmgate daemon`.
+pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<(), DaemonError> {
+    let opts = DaemonOptions {
+        announce: true,
+        ..DaemonOptions::default()
+    };
+    let daemon = Daemon::start_with(cfg, opts, shutdown.clone()).await?;
+    daemon.stopped().cancelled().await;
+    daemon.shutdown().await;
+    Ok(())
+}

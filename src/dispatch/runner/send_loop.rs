@@ -1,0 +1,584 @@
+//! One modem's send loop: readiness → limiter → claim → checks → encode → send part by part →
+//! record. The order and the reasons are in the parent module's docs; this file is the mechanics.
+//!
+//! Every store call goes through [`SendLoop::db`] onto tokio's blocking pool (rusqlite is
+//! synchronous). A store error never panics the loop: it is logged and the loop backs off one
+//! idle tick. If recording an outcome fails after the modem accepted a part, the row stays
+//! `claimed`; the next start turns it `in_doubt`, which is the honest state.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use super::outcome::{FailurePolicy, Outcome, decide};
+use super::{DispatchEvent, Shared, ms, now_ms};
+use crate::dispatch::backoff::expired;
+use crate::dispatch::{DAY, MessageKind, Millis, QuietOverride, RecipientLimiter, XorShift64};
+use crate::modem::{ModemHandle, ModemState, ModemStatus, OutgoingPart, SendError};
+use crate::pdu::{Address, SubmitOptions, submits_for_text};
+use crate::store::{ClaimRoute, OutboxRow, Store};
+
+/// Whether the modem can take a send now: `Ready` and, once known, registered.
+fn usable(s: &ModemStatus) -> bool {
+    s.state == ModemState::Ready && s.registration.is_none_or(|r| r.registered())
+}
+
+/// Sleeps until the wall-clock instant `at` (ms).
+async fn sleep_until_ms(at: Millis) {
+    let d = at.saturating_sub(now_ms()).max(0);
+    tokio::time::sleep(Duration::from_millis(u64::try_from(d).unwrap_or(0))).await;
+}
+
+pub(super) struct SendLoop {
+    shared: Arc<Shared>,
+    i: usize,
+    name: String,
+    handle: ModemHandle,
+    status: watch::Receiver<ModemStatus>,
+    /// The actor dropped its status sender (it stopped): stop waiting for changes.
+    status_closed: bool,
+    shutdown: CancellationToken,
+    rng: XorShift64,
+    policy: FailurePolicy,
+}
+
+/// How processing a claimed row ended, for the loop.
+enum Done {
+    Continue,
+    /// Shutdown came between parts; the row went back to the queue.
+    Stopped,
+}
+
+impl SendLoop {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        i: usize,
+        handle: ModemHandle,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let cfg = &shared.cfg;
+        let policy = FailurePolicy {
+            backoff: cfg.backoff,
+            in_doubt: cfg.in_doubt_policy,
+            modem_level_ms: ms(cfg.modem_hold),
+            unavailable_ms: ms(cfg.unavailable_hold),
+        };
+        let rng = XorShift64::new(cfg.seed.rotate_left(17) ^ (i as u64 + 0x51));
+        SendLoop {
+            name: handle.name().to_string(),
+            status: handle.watch_status(),
+            status_closed: false,
+            handle,
+            i,
+            shutdown,
+            rng,
+            policy,
+            shared,
+        }
+    }
+
+    /// Runs a store call on the blocking pool.
+    async fn db<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        f: impl FnOnce(&Store) -> crate::store::Result<T> + Send + 'static,
+    ) -> Option<T> {
+        let store = self.shared.store.clone();
+        match tokio::task::spawn_blocking(move || f(&store)).await {
+            Ok(Ok(v)) => Some(v),
+            Ok(Err(e)) => {
+                error!(modem = %self.name, error = %e, "store error while {what}");
+                None
+            }
+            Err(e) => {
+                error!(modem = %self.name, error = %e, "store task failed while {what}");
+                None
+            }
+        }
+    }
+
+    /// Resolves on a status change (or never, once the actor is gone).
+    async fn status_changed(&mut self) {
+        if self.status_closed {
+            std::future::pending::<()>().await;
+        }
+        if self.status.changed().await.is_err() {
+            self.status_closed = true;
+        }
+    }
+
+    /// Waits until `at`, a status change or shutdown; false on shutdown.
+    async fn pause(&mut self, at: Millis, on_status: bool, on_wake: bool) -> bool {
+        let shutdown = self.shutdown.clone();
+        let waker = self.shared.wakers.get(self.i).cloned();
+        tokio::select! {
+            _ = shutdown.cancelled() => false,
+            _ = sleep_until_ms(at) => true,
+            _ = self.status_changed(), if on_status => true,
+            _ = async {
+                match waker {
+                    Some(w) => w.notified().await,
+                    None => std::future::pending().await,
+                }
+            }, if on_wake => true,
+        }
+    }
+
+    pub(super) async fn run(mut self) {
+        info!(modem = %self.name, "send loop started");
+        let tick = ms(self.shared.cfg.idle_tick).max(1);
+        loop {
+            if self.shutdown.is_cancelled() {
+                break;
+            }
+            let now = now_ms();
+            let up = usable(&self.status.borrow_and_update());
+            let changed = self.shared.state().set_ready(self.i, up, now);
+            if changed {
+                debug!(modem = %self.name, up, "modem usability changed");
+                // Other loops may now fail over to (or stop failing over from) this modem.
+                self.shared.wake_all();
+            }
+            if !up {
+                if !self.pause(now + tick, true, false).await {
+                    break;
+                }
+                continue;
+            }
+            let held = self.shared.state().held_until(self.i, now);
+            if let Some(until) = held {
+                if !self.pause(until, false, false).await {
+                    break;
+                }
+                continue;
+            }
+            let next = self.shared.state().next_allowed(self.i, now);
+            match next {
+                None => {
+                    // A cap of zero: this modem never sends.
+                    if !self.pause(now + tick, true, false).await {
+                        break;
+                    }
+                    continue;
+                }
+                Some(t) if t > now => {
+                    if !self.pause(t, true, false).await {
+                        break;
+                    }
+                    continue;
+                }
+                Some(_) => {}
+            }
+            let failover_ms = self.shared.cfg.failover_after.map(ms);
+            let (takeover, next_failover) = self.shared.state().takeovers(self.i, now, failover_ms);
+            let route = ClaimRoute {
+                pool: self.shared.names.clone(),
+                takeover,
+            };
+            let me = self.name.clone();
+            let claimed = self
+                .db("claiming", move |s| s.claim_next_routed(&me, now, &route))
+                .await;
+            match claimed {
+                None => {
+                    if !self.pause(now + tick, false, false).await {
+                        break;
+                    }
+                }
+                Some(Some(row)) => {
+                    if let Done::Stopped = self.process(row).await {
+                        break;
+                    }
+                }
+                Some(None) => {
+                    let due = self
+                        .db("reading the next due time", move |s| s.next_due_after(now))
+                        .await
+                        .flatten();
+                    let until = [due, next_failover, Some(now + tick)]
+                        .into_iter()
+                        .flatten()
+                        .min()
+                        .unwrap_or(now + tick);
+                    if !self.pause(until, true, true).await {
+                        break;
+                    }
+                }
+            }
+        }
+        info!(modem = %self.name, "send loop stopped");
+    }
+
+    /// Hands the claim back (attempt not counted), due at `at`; expires it instead if `at` is past
+    /// its TTL.
+    async fn defer(&mut self, row: &OutboxRow, at: Millis, reason: String) {
+        let id = row.id;
+        let now = now_ms();
+        if expired(row.expires_at, at) {
+            if self
+                .db("expiring", move |s| s.expire_claimed(id, now))
+                .await
+                .is_some()
+            {
+                info!(modem = %self.name, id, %reason, "expired: would go out after its TTL");
+                self.shared.emit(DispatchEvent::Expired {
+                    id,
+                    to: row.to_number.clone(),
+                });
+            }
+            return;
+        }
+        let r = reason.clone();
+        if self
+            .db("deferring", move |s| s.release_claim(id, at, Some(&r)))
+            .await
+            .is_some()
+        {
+            debug!(modem = %self.name, id, %reason, at, "deferred");
+            self.shared.emit(DispatchEvent::Retrying {
+                id,
+                to: row.to_number.clone(),
+                reason,
+                next_attempt_at: at,
+            });
+        }
+    }
+
+    async fn fail(&mut self, row: &OutboxRow, reason: String) {
+        let id = row.id;
+        let now = now_ms();
+        let r = reason.clone();
+        if self
+            .db("marking failed", move |s| s.mark_failed(id, &r, now))
+            .await
+            .is_some()
+        {
+            warn!(modem = %self.name, id, %reason, "send failed");
+            self.shared.emit(DispatchEvent::Failed {
+                id,
+                to: row.to_number.clone(),
+                reason,
+            });
+        }
+    }
+
+    /// Everything between the claim and the final record of one row.
+    async fn process(&mut self, row: OutboxRow) -> Done {
+        let now = now_ms();
+        let id = row.id;
+        let kind: MessageKind = match row.kind.as_str().parse() {
+            Ok(k) => k,
+            Err(e) => {
+                self.fail(&row, e.to_string()).await;
+                return Done::Continue;
+            }
+        };
+
+        // Failover: a row preferring another pool modem reached us only through a takeover.
+        if let Some(home) = row.modem_pref.clone()
+            && home != self.name
+            && self.shared.names.contains(&home)
+        {
+            info!(modem = %self.name, id, %home, "failover: home modem is down");
+            if self.shared.cfg.move_home_on_failover {
+                let (to, me) = (row.to_number.clone(), self.name.clone());
+                self.db("moving the member's home", move |s| {
+                    s.move_home(&to, &home, &me, now)
+                })
+                .await;
+            }
+        }
+
+        // Per-recipient daily cap (messages, not parts; compliance texts are exempt).
+        if let Some(cap) = self.shared.cfg.per_recipient_per_day
+            && kind != MessageKind::Compliance
+        {
+            let to = row.to_number.clone();
+            let Some(times) = self
+                .db("reading the recipient's sends", move |s| {
+                    s.message_times_to_since(&to, now.saturating_sub(DAY), Some(id))
+                })
+                .await
+            else {
+                return self.give_back(&row).await;
+            };
+            let mut lim = RecipientLimiter::new(cap);
+            for t in times {
+                lim.record(&row.to_number, t);
+            }
+            match lim.next_allowed(&row.to_number, now) {
+                None => {
+                    self.fail(&row, "dispatch.per_recipient_per_day is 0".into())
+                        .await;
+                    return Done::Continue;
+                }
+                Some(t) if t > now => {
+                    self.defer(&row, t, format!("per-recipient cap of {cap} a day"))
+                        .await;
+                    return Done::Continue;
+                }
+                Some(_) => {}
+            }
+        }
+
+        // Quiet hours, in the recipient's zone.
+        if self.shared.cfg.quiet.applies_to(kind) {
+            let to = row.to_number.clone();
+            let zone = self
+                .db("reading the member", move |s| s.member(&to))
+                .await
+                .flatten()
+                .and_then(|m| m.time_zone);
+            let tz = match zone.as_deref().map(crate::dispatch::time_zone) {
+                Some(Ok(tz)) => tz,
+                Some(Err(e)) => {
+                    warn!(id, error = %e, "member time zone unknown; using the default");
+                    self.shared.default_tz.clone()
+                }
+                None => self.shared.default_tz.clone(),
+            };
+            let at = self
+                .shared
+                .cfg
+                .quiet
+                .not_before(kind, QuietOverride::Inherit, now, &tz);
+            if at > now {
+                let name = zone.unwrap_or_else(|| self.shared.cfg.default_time_zone.clone());
+                self.defer(&row, at, format!("quiet hours in {name}")).await;
+                return Done::Continue;
+            }
+        }
+
+        if expired(row.expires_at, now) {
+            self.defer(&row, now, "ttl".into()).await;
+            return Done::Continue;
+        }
+
+        // Encode: PDU mode only; one reference for all parts, kept across retries.
+        let reference = match row.concat_ref.and_then(|r| u16::try_from(r).ok()) {
+            Some(r) => r,
+            // Only the low 8 bits go out with an 8-bit reference; avoid 0 for readability.
+            None => u16::try_from(self.rng.up_to(254) + 1).unwrap_or(1),
+        };
+        let to = match Address::parse(&row.to_number) {
+            Ok(a) => a,
+            Err(e) => {
+                self.fail(&row, format!("invalid recipient number: {e}"))
+                    .await;
+                return Done::Continue;
+            }
+        };
+        let opts = SubmitOptions {
+            status_report: self.shared.cfg.status_reports,
+            validity: self.shared.cfg.validity,
+            concat_reference: reference,
+            sixteen_bit_reference: false,
+        };
+        let pdus = match submits_for_text(&to, &row.text, &opts) {
+            Ok(p) => p,
+            Err(e) => {
+                self.fail(&row, format!("cannot encode the text: {e}"))
+                    .await;
+                return Done::Continue;
+            }
+        };
+        let Ok(total) = u8::try_from(pdus.len()) else {
+            self.fail(
+                &row,
+                format!("text needs {} parts (at most 255)", pdus.len()),
+            )
+            .await;
+            return Done::Continue;
+        };
+        if total > 1 && row.concat_ref.is_none() {
+            let stored = self
+                .db("storing the concat reference", move |s| {
+                    s.set_concat_ref(id, reference)
+                })
+                .await;
+            if stored.is_none() {
+                return self.give_back(&row).await;
+            }
+        }
+        let parts: Vec<OutgoingPart> = pdus
+            .iter()
+            .map(|p| OutgoingPart {
+                hex: p.to_hex(),
+                tpdu_len: p.tpdu_len(),
+            })
+            .collect();
+
+        // Parts already accepted on this modem in an earlier, interrupted attempt.
+        let me = self.name.clone();
+        let Some(recorded) = self
+            .db("reading sent parts", move |s| s.outbox_parts(id))
+            .await
+        else {
+            return self.give_back(&row).await;
+        };
+        let done_parts: HashSet<u8> = recorded
+            .iter()
+            .filter(|p| p.total == total && p.modem == me)
+            .map(|p| p.part)
+            .collect();
+
+        for (k, part) in parts.into_iter().enumerate() {
+            let no = u8::try_from(k + 1).unwrap_or(u8::MAX);
+            if done_parts.contains(&no) {
+                continue;
+            }
+            // Each part waits for its own slot; the row stays claimed meanwhile.
+            let start = loop {
+                let now = now_ms();
+                let res = self.shared.state().try_start(self.i, now);
+                match res {
+                    Ok(()) => break now,
+                    Err(Some(t)) => {
+                        if !self.pause(t, false, false).await {
+                            // Shutdown between parts: back to the queue; sent parts are recorded.
+                            self.give_back(&row).await;
+                            return Done::Stopped;
+                        }
+                    }
+                    Err(None) => {
+                        self.give_back(&row).await;
+                        return Done::Continue;
+                    }
+                }
+            };
+            // Not raced against shutdown: the actor finishes (or bounds) the exchange, and its
+            // outcome is recorded either way.
+            let res = self.handle.send(vec![part]).await;
+            let done = now_ms();
+            self.shared.state().end_part(self.i, done);
+            match res {
+                Ok(mrs) => {
+                    let Some(&mr) = mrs.first() else {
+                        // Cannot happen for one part; if it did, the part's fate is unknown.
+                        let err = SendError::Interrupted {
+                            modem: self.name.clone(),
+                            part: k,
+                            submitted: true,
+                            reason: "no message reference returned".into(),
+                            confirmed: vec![],
+                        };
+                        self.on_error(&row, kind, err).await;
+                        return Done::Continue;
+                    };
+                    let recorded = self
+                        .db("recording a sent part", move |s| {
+                            s.record_part_sent(id, no, total, mr, start)
+                        })
+                        .await;
+                    if recorded.is_none() {
+                        // Left claimed: in doubt at the next start, never silently resent.
+                        return Done::Continue;
+                    }
+                }
+                Err(err) => {
+                    self.on_error(&row, kind, err).await;
+                    return Done::Continue;
+                }
+            }
+        }
+
+        let now = now_ms();
+        if self
+            .db("marking sent", move |s| s.mark_sent(id, now))
+            .await
+            .is_some()
+        {
+            info!(modem = %self.name, id, parts = total, "sent");
+            self.shared.emit(DispatchEvent::Sent {
+                id,
+                to: row.to_number.clone(),
+                modem: self.name.clone(),
+                parts: u32::from(total),
+            });
+        }
+        Done::Continue
+    }
+
+    /// Back to the queue, due now, attempt not counted (the loop could not finish the attempt
+    /// for reasons of its own).
+    async fn give_back(&mut self, row: &OutboxRow) -> Done {
+        let id = row.id;
+        let now = now_ms();
+        self.db("releasing a claim", move |s| s.release_claim(id, now, None))
+            .await;
+        Done::Continue
+    }
+
+    async fn on_error(&mut self, row: &OutboxRow, kind: MessageKind, err: SendError) {
+        let id = row.id;
+        let now = now_ms();
+        let attempts = u32::try_from(row.attempts).unwrap_or(u32::MAX);
+        match decide(&err, kind, attempts, now, &self.policy, &mut self.rng) {
+            Outcome::Fail { reason } => self.fail(row, reason).await,
+            Outcome::Retry { at, reason } => {
+                let r = reason.clone();
+                if self
+                    .db("scheduling a retry", move |s| s.mark_retry(id, &r, at))
+                    .await
+                    .is_some()
+                {
+                    info!(modem = %self.name, id, %reason, at, "retry scheduled");
+                    self.shared.emit(DispatchEvent::Retrying {
+                        id,
+                        to: row.to_number.clone(),
+                        reason,
+                        next_attempt_at: at,
+                    });
+                }
+            }
+            Outcome::InDoubt { reason, resend } => {
+                let r = reason.clone();
+                let marked = self
+                    .db("marking in doubt", move |s| {
+                        s.mark_in_doubt(id, &r, now)?;
+                        if resend {
+                            s.requeue_in_doubt(id, now)?;
+                        }
+                        Ok(())
+                    })
+                    .await;
+                if marked.is_some() {
+                    warn!(modem = %self.name, id, %reason, resend, "send in doubt");
+                    self.shared.emit(DispatchEvent::InDoubt {
+                        id,
+                        to: row.to_number.clone(),
+                        modem: self.name.clone(),
+                        reason,
+                    });
+                }
+            }
+            Outcome::Release { reason, hold_ms } => {
+                let r = reason.clone();
+                let released = self
+                    .db("releasing a claim", move |s| {
+                        s.release_claim(id, now, Some(&r))
+                    })
+                    .await;
+                warn!(modem = %self.name, id, %reason, hold_ms, "modem cannot send; holding it");
+                self.shared
+                    .state()
+                    .hold(self.i, now.saturating_add(hold_ms), &reason, now);
+                // Other modems may take the row (no preference) or, after the failover delay,
+                // this modem's members' rows.
+                self.shared.wake_all();
+                if released.is_some() {
+                    self.shared.emit(DispatchEvent::Retrying {
+                        id,
+                        to: row.to_number.clone(),
+                        reason,
+                        next_attempt_at: now,
+                    });
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,501 @@
+//! Outbox operations the async dispatch runner (`dispatch::runner`) needs beyond the core outbox
+//! API: claiming under the pool's sticky-sender and failover rules, handing a claim back without
+//! counting it as an attempt, the `claimed → in_doubt` / `claimed → expired` transitions a live
+//! run needs, the per-recipient send history, and the next instant a queued row becomes due.
+//!
+//! It lives in its own file so the outbox's own state machine (`outbox.rs`) stays as it is; every
+//! transition here is still one guarded `UPDATE … WHERE state = …`, and claiming keeps the same
+//! guarantees as [`Store::claim_next`]: expired rows expire and rows to suppressed numbers are
+//! cancelled on the way (STOP is absolute also here), and two claimers never get the same row.
+//!
+//! Why a second claim: `claim_next` treats a row's `modem_pref` as binding whenever that modem is
+//! known and enabled in the `modems` table. The runner knows more: whether the preferred modem is
+//! in the running pool at all and whether it has been down long enough for failover
+//! (`dispatch.failover_after_minutes`). [`ClaimRoute`] carries that knowledge in; lists are bound as
+//! one JSON array each (`json_each`), so the statement text never changes.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{OutboxKind, OutboxRow, Result, SqlContext, Store, StoreError};
+
+/// Which rows a modem may claim, beyond rows without a preference and rows preferring it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClaimRoute {
+    /// Every modem of the running pool. A row preferring a modem outside this list (or one
+    /// disabled in the `modems` table) is a soft preference: any modem may take it.
+    pub pool: Vec<String>,
+    /// Pool modems whose rows this modem may take now (their home has been down long enough:
+    /// failover).
+    pub takeover: Vec<String>,
+}
+
+/// The best due row for `?2`, ordered like `claim_next` (and walking the same index).
+const ROUTED_CANDIDATE_SQL: &str = "
+    SELECT o.id, o.kind, o.expires_at, o.created_at,
+           (SELECT since FROM opt_outs s WHERE s.number = o.to_number)
+    FROM outbox o INDEXED BY outbox_due
+    WHERE o.state = 'queued' AND o.held = 0 AND o.not_before <= ?1
+      AND (o.modem_pref IS NULL OR o.modem_pref = ?2
+           OR o.modem_pref IN (SELECT value FROM json_each(?4))
+           OR o.modem_pref NOT IN (SELECT value FROM json_each(?3))
+           OR EXISTS (SELECT 1 FROM modems m WHERE m.name = o.modem_pref AND m.enabled = 0))
+    ORDER BY o.priority DESC, o.not_before, o.id
+    LIMIT 1";
+
+fn json_list(names: &[String]) -> Result<String> {
+    serde_json::to_string(names).map_err(|e| StoreError::InvalidArgument(e.to_string()))
+}
+
+impl Store {
+    /// Atomically claims the best due row `modem` may send under `route`: highest priority, then
+    /// earliest `not_before`, then oldest. Like [`Store::claim_next`], expired rows become
+    /// `expired` and rows to suppressed numbers `cancelled` (`opted_out`) on the way; the
+    /// returned row is `claimed` by `modem` with its attempt counted.
+    pub fn claim_next_routed(
+        &self,
+        modem: &str,
+        now: i64,
+        route: &ClaimRoute,
+    ) -> Result<Option<OutboxRow>> {
+        let pool = json_list(&route.pool)?;
+        let takeover = json_list(&route.takeover)?;
+        let claimed = self.write("claiming (routed)", |tx| {
+            loop {
+                let candidate = tx
+                    .prepare_cached(ROUTED_CANDIDATE_SQL)
+                    .and_then(|mut st| {
+                        st.query_row(params![now, modem, pool, takeover], |r| {
+                            Ok((
+                                r.get::<_, i64>(0)?,
+                                r.get::<_, OutboxKind>(1)?,
+                                r.get::<_, Option<i64>>(2)?,
+                                r.get::<_, i64>(3)?,
+                                r.get::<_, Option<i64>>(4)?,
+                            ))
+                        })
+                        .optional()
+                    })
+                    .ctx("claiming (routed)")?;
+                let Some((id, kind, expires_at, created_at, opted_out_since)) = candidate else {
+                    return Ok(None);
+                };
+                if expires_at.is_some_and(|e| e <= now) {
+                    tx.execute(
+                        "UPDATE outbox SET state = 'expired', last_error = 'ttl', finished_at = ?2
+                         WHERE id = ?1 AND state = 'queued'",
+                        params![id, now],
+                    )
+                    .ctx("expiring")?;
+                    continue;
+                }
+                // Same rule as claim_next: only a compliance text written at or after the opt-out
+                // (the STOP confirmation itself) may still go to a suppressed number.
+                let blocked = match opted_out_since {
+                    None => false,
+                    Some(since) => kind != OutboxKind::Compliance || created_at < since,
+                };
+                if blocked {
+                    tx.execute(
+                        "UPDATE outbox SET state = 'cancelled', last_error = 'opted_out',
+                                           finished_at = ?2
+                         WHERE id = ?1 AND state = 'queued'",
+                        params![id, now],
+                    )
+                    .ctx("cancelling an opted-out row")?;
+                    continue;
+                }
+                let n = tx
+                    .execute(
+                        "UPDATE outbox SET state = 'claimed', claimed_by = ?2, claimed_at = ?3,
+                                           attempts = attempts + 1
+                         WHERE id = ?1 AND state = 'queued'",
+                        params![id, modem, now],
+                    )
+                    .ctx("claiming (routed)")?;
+                if n == 1 {
+                    return Ok(Some(id));
+                }
+            }
+        })?;
+        // The row is ours now (claimed by `modem`); nobody else changes it, so reading it after
+        // the commit is consistent.
+        claimed.map(|id| self.outbox_row(id)).transpose()
+    }
+
+    /// claimed → queued without counting the attempt: the claim said nothing about the message
+    /// (quiet hours, a recipient cap, a modem that could not send). Due again at `not_before`;
+    /// `reason` (if any) replaces `last_error`. Recorded parts are kept.
+    pub fn release_claim(&self, id: i64, not_before: i64, reason: Option<&str>) -> Result<()> {
+        self.write("releasing a claim", |tx| {
+            let n = tx
+                .execute(
+                    "UPDATE outbox SET state = 'queued', not_before = ?2,
+                                       last_error = coalesce(?3, last_error),
+                                       attempts = max(attempts - 1, 0),
+                                       claimed_by = NULL, claimed_at = NULL
+                     WHERE id = ?1 AND state = 'claimed'",
+                    params![id, not_before, reason],
+                )
+                .ctx("releasing a claim")?;
+            not_claimed(tx, id, n, "release the claim")
+        })
+    }
+
+    /// claimed → in_doubt: the PDU may have reached the network but the modem never confirmed it
+    /// (it vanished or stalled after the submit). A person, or the in-doubt policy, decides.
+    pub fn mark_in_doubt(&self, id: i64, reason: &str, now: i64) -> Result<()> {
+        self.write("marking in doubt", |tx| {
+            let n = tx
+                .execute(
+                    "UPDATE outbox SET state = 'in_doubt', last_error = ?2, claimed_at = ?3
+                     WHERE id = ?1 AND state = 'claimed'",
+                    params![id, reason, now],
+                )
+                .ctx("marking in doubt")?;
+            not_claimed(tx, id, n, "mark in doubt")
+        })
+    }
+
+    /// claimed → expired: the TTL ends before the message could go out (quiet hours or limits
+    /// would push it past its `expires_at`).
+    pub fn expire_claimed(&self, id: i64, now: i64) -> Result<()> {
+        self.write("expiring a claimed row", |tx| {
+            let n = tx
+                .execute(
+                    "UPDATE outbox SET state = 'expired', last_error = 'ttl', finished_at = ?2
+                     WHERE id = ?1 AND state = 'claimed'",
+                    params![id, now],
+                )
+                .ctx("expiring a claimed row")?;
+            not_claimed(tx, id, n, "expire")
+        })
+    }
+
+    /// The first-part send instant of every message (outbox row) sent to `number` at or after
+    /// `since_ms`, oldest first, leaving out row `except` (the one being sent): the exact history
+    /// behind a per-recipient daily cap, also across restarts.
+    pub fn message_times_to_since(
+        &self,
+        number: &str,
+        since_ms: i64,
+        except: Option<i64>,
+    ) -> Result<Vec<i64>> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached(
+                "SELECT min(at) FROM send_log
+                 WHERE to_number = ?1 AND at >= ?2 AND outbox_id IS NOT ?3
+                 GROUP BY coalesce(outbox_id, -id) ORDER BY 1",
+            )
+            .ctx("reading sends to a number")?;
+        st.query_map(params![number, since_ms, except], |r| r.get(0))
+            .ctx("reading sends to a number")?
+            .collect::<rusqlite::Result<_>>()
+            .ctx("reading sends to a number")
+    }
+
+    /// Every send-log instant at or after `since_ms`, over all modems, oldest first (the pool-wide
+    /// cap after a restart).
+    pub fn all_send_times_since(&self, since_ms: i64) -> Result<Vec<i64>> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached("SELECT at FROM send_log WHERE at >= ?1 ORDER BY at")
+            .ctx("reading send times")?;
+        st.query_map([since_ms], |r| r.get(0))
+            .ctx("reading send times")?
+            .collect::<rusqlite::Result<_>>()
+            .ctx("reading send times")
+    }
+
+    /// The earliest `not_before` after `now` among queued, unheld rows: when the next scheduled,
+    /// deferred or backed-off message becomes due (an idle sender sleeps until then).
+    pub fn next_due_after(&self, now: i64) -> Result<Option<i64>> {
+        self.conn()
+            .prepare_cached(
+                "SELECT min(not_before) FROM outbox
+                 WHERE state = 'queued' AND held = 0 AND not_before > ?1",
+            )
+            .and_then(|mut st| st.query_row([now], |r| r.get(0)))
+            .ctx("reading the next due time")
+    }
+
+    /// Makes `modem` the home of `number` after a failover (`move_home_on_failover`): the member's
+    /// `home_modem` (if a member) and the preference of their rows still queued for `from`.
+    /// Returns how many queued rows moved.
+    pub fn move_home(&self, number: &str, from: &str, modem: &str, now: i64) -> Result<usize> {
+        self.write("moving a member's home modem", |tx| {
+            tx.execute(
+                "UPDATE members SET home_modem = ?2, updated_at = ?3 WHERE number = ?1",
+                params![number, modem, now],
+            )
+            .ctx("moving a member's home modem")?;
+            tx.execute(
+                "UPDATE outbox SET modem_pref = ?3
+                 WHERE to_number = ?1 AND modem_pref = ?2 AND state IN ('queued', 'claimed')",
+                params![number, from, modem],
+            )
+            .ctx("moving a member's home modem")
+        })
+    }
+}
+
+/// Turns "no row changed" into NotFound or InvalidTransition.
+fn not_claimed(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+    changed: usize,
+    action: &'static str,
+) -> Result<()> {
+    if changed > 0 {
+        return Ok(());
+    }
+    let state: Option<String> = tx
+        .query_row("SELECT state FROM outbox WHERE id = ?1", [id], |r| r.get(0))
+        .optional()
+        .ctx(action)?;
+    match state {
+        None => Err(StoreError::NotFound {
+            what: "outbox row",
+            key: id.to_string(),
+        }),
+        Some(from) => Err(StoreError::InvalidTransition { id, from, action }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{
+        ClaimFilter, ConsentEvent, ConsentSource, ModemIdentity, NewMember, NewOutbox, OutboxState,
+        RecoveryPolicy,
+    };
+
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn store() -> Store {
+        Store::open_in_memory().unwrap()
+    }
+
+    fn route(pool: &[&str], takeover: &[&str]) -> ClaimRoute {
+        ClaimRoute {
+            pool: pool.iter().map(|s| s.to_string()).collect(),
+            takeover: takeover.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn row(to: &str, kind: OutboxKind, pref: Option<&str>) -> NewOutbox {
+        NewOutbox {
+            modem_pref: pref.map(str::to_string),
+            ..NewOutbox::new(to, "hi", kind, NOW)
+        }
+    }
+
+    #[test]
+    fn sticky_rows_go_only_to_their_home_unless_taken_over() {
+        let s = store();
+        let a = s
+            .enqueue(&row("+1555", OutboxKind::Bulk, Some("A")))
+            .unwrap();
+        let r = route(&["A", "B"], &[]);
+        assert_eq!(s.claim_next_routed("B", NOW, &r).unwrap(), None);
+        let got = s
+            .claim_next_routed("B", NOW, &route(&["A", "B"], &["A"]))
+            .unwrap()
+            .unwrap();
+        assert_eq!((got.id, got.state), (a, OutboxState::Claimed));
+        assert_eq!(got.claimed_by.as_deref(), Some("B"));
+        assert_eq!(got.attempts, 1);
+    }
+
+    #[test]
+    fn unknown_or_disabled_home_is_a_soft_preference() {
+        let s = store();
+        let a = s
+            .enqueue(&row("+1555", OutboxKind::Bulk, Some("gone")))
+            .unwrap();
+        let got = s
+            .claim_next_routed("B", NOW, &route(&["A", "B"], &[]))
+            .unwrap();
+        assert_eq!(got.map(|r| r.id), Some(a));
+
+        let b = s
+            .enqueue(&row("+1556", OutboxKind::Bulk, Some("A")))
+            .unwrap();
+        s.upsert_modem(
+            &ModemIdentity {
+                name: "A".into(),
+                ..ModemIdentity::default()
+            },
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(
+            s.claim_next_routed("B", NOW, &route(&["A", "B"], &[]))
+                .unwrap(),
+            None
+        );
+        s.set_modem_enabled("A", false, Some("admin"), NOW).unwrap();
+        let got = s
+            .claim_next_routed("B", NOW, &route(&["A", "B"], &[]))
+            .unwrap();
+        assert_eq!(got.map(|r| r.id), Some(b));
+    }
+
+    #[test]
+    fn priority_then_due_time_then_age_and_not_before_future() {
+        let s = store();
+        let bulk = s.enqueue(&row("+1", OutboxKind::Bulk, None)).unwrap();
+        let later = s
+            .enqueue(&NewOutbox {
+                not_before: NOW + 10,
+                ..row("+2", OutboxKind::Compliance, None)
+            })
+            .unwrap();
+        let reply = s.enqueue(&row("+3", OutboxKind::Reply, None)).unwrap();
+        let r = route(&["A"], &[]);
+        let order: Vec<i64> = std::iter::from_fn(|| s.claim_next_routed("A", NOW, &r).unwrap())
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(order, vec![reply, bulk]);
+        assert_eq!(s.next_due_after(NOW).unwrap(), Some(NOW + 10));
+        let got = s.claim_next_routed("A", NOW + 10, &r).unwrap();
+        assert_eq!(got.map(|r| r.id), Some(later));
+        assert_eq!(s.next_due_after(NOW).unwrap(), None);
+    }
+
+    #[test]
+    fn opted_out_and_expired_rows_are_never_claimed() {
+        let s = store();
+        let stale = s
+            .enqueue(&NewOutbox {
+                expires_at: Some(NOW),
+                ..row("+1", OutboxKind::Bulk, None)
+            })
+            .unwrap();
+        let out = s.enqueue(&row("+2", OutboxKind::Bulk, None)).unwrap();
+        s.record_consent("+2", ConsentEvent::OptedOut, None, ConsentSource::Sms, NOW)
+            .unwrap();
+        assert_eq!(
+            s.claim_next_routed("A", NOW, &route(&["A"], &[])).unwrap(),
+            None
+        );
+        assert_eq!(s.outbox_row(stale).unwrap().state, OutboxState::Expired);
+        assert_eq!(s.outbox_row(out).unwrap().state, OutboxState::Cancelled);
+    }
+
+    #[test]
+    fn release_refunds_the_attempt_and_guards_the_state() {
+        let s = store();
+        let id = s.enqueue(&row("+1", OutboxKind::Bulk, None)).unwrap();
+        let r = route(&["A"], &[]);
+        s.claim_next_routed("A", NOW, &r).unwrap().unwrap();
+        s.release_claim(id, NOW + 500, Some("quiet hours")).unwrap();
+        let got = s.outbox_row(id).unwrap();
+        assert_eq!(
+            (got.state, got.attempts, got.not_before),
+            (OutboxState::Queued, 0, NOW + 500)
+        );
+        assert_eq!(got.last_error.as_deref(), Some("quiet hours"));
+        assert_eq!(got.claimed_by, None);
+        assert!(matches!(
+            s.release_claim(id, NOW, None),
+            Err(StoreError::InvalidTransition { .. })
+        ));
+        assert!(matches!(
+            s.release_claim(999, NOW, None),
+            Err(StoreError::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn in_doubt_and_expire_from_claimed_only() {
+        let s = store();
+        let a = s.enqueue(&row("+1", OutboxKind::Bulk, None)).unwrap();
+        let b = s.enqueue(&row("+2", OutboxKind::Bulk, None)).unwrap();
+        let r = route(&["A"], &[]);
+        assert!(s.mark_in_doubt(a, "x", NOW).is_err());
+        s.claim_next_routed("A", NOW, &r).unwrap().unwrap();
+        s.claim_next_routed("A", NOW, &r).unwrap().unwrap();
+        s.mark_in_doubt(a, "modem vanished after submit", NOW)
+            .unwrap();
+        s.expire_claimed(b, NOW).unwrap();
+        let ra = s.outbox_row(a).unwrap();
+        assert_eq!(ra.state, OutboxState::InDoubt);
+        assert_eq!(
+            ra.last_error.as_deref(),
+            Some("modem vanished after submit")
+        );
+        assert_eq!(s.outbox_row(b).unwrap().state, OutboxState::Expired);
+        // An in-doubt row is not touched by a later restart recovery.
+        let rep = s
+            .recover_after_restart(&RecoveryPolicy::default(), NOW)
+            .unwrap();
+        assert_eq!(rep.found_claimed, 0);
+    }
+
+    #[test]
+    fn message_times_count_messages_not_parts_and_skip_the_current_row() {
+        let s = store();
+        let r = route(&["A"], &[]);
+        let mut ids = vec![];
+        for (i, parts) in [(0, 2u8), (1, 1)] {
+            let id = s.enqueue(&row("+1", OutboxKind::Bulk, None)).unwrap();
+            s.claim_next_routed("A", NOW, &r).unwrap().unwrap();
+            for p in 1..=parts {
+                s.record_part_sent(id, p, parts, p, NOW + i * 100 + i64::from(p))
+                    .unwrap();
+            }
+            s.mark_sent(id, NOW).unwrap();
+            ids.push(id);
+        }
+        assert_eq!(
+            s.message_times_to_since("+1", NOW, None).unwrap(),
+            vec![NOW + 1, NOW + 101]
+        );
+        assert_eq!(
+            s.message_times_to_since("+1", NOW, Some(ids[0])).unwrap(),
+            vec![NOW + 101]
+        );
+        assert_eq!(
+            s.message_times_to_since("+1", NOW + 50, None).unwrap(),
+            vec![NOW + 101]
+        );
+        assert_eq!(
+            s.all_send_times_since(NOW).unwrap(),
+            vec![NOW + 1, NOW + 2, NOW + 101]
+        );
+    }
+
+    #[test]
+    fn move_home_updates_member_and_queued_rows() {
+        let s = store();
+        s.add_member(
+            &NewMember {
+                number: "+1".into(),
+                home_modem: Some("A".into()),
+                ..NewMember::default()
+            },
+            ConsentSource::Cli,
+            NOW,
+        )
+        .unwrap();
+        let q = s.enqueue(&row("+1", OutboxKind::Bulk, Some("A"))).unwrap();
+        let other = s.enqueue(&row("+2", OutboxKind::Bulk, Some("A"))).unwrap();
+        assert_eq!(s.move_home("+1", "A", "B", NOW).unwrap(), 1);
+        assert_eq!(
+            s.member("+1").unwrap().unwrap().home_modem.as_deref(),
+            Some("B")
+        );
+        assert_eq!(s.outbox_row(q).unwrap().modem_pref.as_deref(), Some("B"));
+        assert_eq!(
+            s.outbox_row(other).unwrap().modem_pref.as_deref(),
+            Some("A")
+        );
+        // The claim filter of the core API still works alongside.
+        assert!(
+            s.claim_next("B", NOW, &ClaimFilter::default())
+                .unwrap()
+                .is_some()
+        );
+    }
+}

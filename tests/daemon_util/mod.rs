@@ -1,0 +1,208 @@
+//! Shared helpers of the daemon end-to-end tests (pueue/greetd style): start the gateway
+//! in-process on a temp dir with the simulator on real pseudo-terminals, talk to it only through
+//! the admin client and the simulator handle, and poll for conditions with deadlines.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use gsmgate::admin::Client;
+use gsmgate::admin::protocol::{ConversationArgs, ConversationItem, InboxArgs, InboxItem};
+use gsmgate::config::Config;
+use gsmgate::daemon::{Daemon, DaemonOptions, RunningDaemon, sim_config};
+use gsmgate::sim::{PhoneSms, SimHandle};
+use tokio_util::sync::CancellationToken;
+
+/// Phones of the simulated network (valid NANP numbers, so they normalise to E.164).
+pub const ALICE: &str = "+14155550101";
+pub const BOB: &str = "+14155550102";
+pub const CAROL: &str = "+14155550103";
+
+/// The test configuration: two simulated modems, state, sim and socket in `dir`; no quiet hours
+/// and no jitter so sends are immediate; a text contact card.
+pub fn config_text(dir: &Path) -> String {
+    let d = dir.display();
+    format!(
+        r#"
+[daemon]
+state_dir = "{d}/state"
+admin_socket = "{d}/a.sock"
+log = "debug"
+
+[simulator]
+enabled = true
+modems = 2
+dir = "{d}/sim"
+
+[[modem]]
+name = "sim0"
+port = "{d}/sim/modem0"
+
+[[modem]]
+name = "sim1"
+port = "{d}/sim/modem1"
+
+[dispatch]
+jitter_ms = 0
+
+[dispatch.quiet_hours]
+enabled = false
+
+[community]
+org_name = "Testorg"
+
+[community.contact_card]
+name = "Test Leader"
+numbers = ["+14155550199"]
+mode = "text"
+"#
+    )
+}
+
+pub fn config(dir: &Path) -> Config {
+    Config::from_str(&config_text(dir), "test.toml").expect("test config validates")
+}
+
+/// Options for tests: fast modem timeouts, fast sim latencies.
+pub fn options(cfg: &Config) -> DaemonOptions {
+    let mut sim = sim_config(&cfg.simulator);
+    sim.control_socket = false;
+    for spec in &mut sim.modems {
+        spec.latency.send = gsmgate::sim::MsRange(20, 40);
+        spec.status_report_delay_ms = 100;
+    }
+    DaemonOptions {
+        modem_timeouts: gsmgate::modem::Timeouts::fast(),
+        sim: Some(sim),
+        status_interval: Duration::from_millis(500),
+        reassembly_timeout: Duration::from_secs(600),
+        announce: false,
+    }
+}
+
+pub struct Gateway {
+    pub dir: tempfile::TempDir,
+    pub daemon: RunningDaemon,
+}
+
+impl Gateway {
+    /// A gateway on a fresh temp dir, with every modem ready.
+    pub async fn start() -> Gateway {
+        let dir = short_tempdir();
+        let cfg = config(dir.path());
+        let opts = options(&cfg);
+        Gateway::start_in(dir, cfg, opts).await
+    }
+
+    pub async fn start_in(dir: tempfile::TempDir, cfg: Config, opts: DaemonOptions) -> Gateway {
+        let daemon = Daemon::start_with(cfg, opts, CancellationToken::new())
+            .await
+            .expect("daemon starts");
+        let gw = Gateway { dir, daemon };
+        gw.wait_modems_ready().await;
+        gw
+    }
+
+    pub fn sim(&self) -> SimHandle {
+        self.daemon.sim().expect("simulator enabled")
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.daemon.socket_path().to_path_buf()
+    }
+
+    pub async fn client(&self) -> Client {
+        Client::connect(self.socket())
+            .await
+            .expect("admin connects")
+    }
+
+    pub async fn wait_modems_ready(&self) {
+        let socket = self.socket();
+        poll("every modem ready", Duration::from_secs(20), || {
+            let socket = socket.clone();
+            async move {
+                let mut c = Client::connect(&socket).await.ok()?;
+                let modems = c.modems().await.ok()?;
+                modems.iter().all(|m| m.state == "ready").then_some(())
+            }
+        })
+        .await
+    }
+
+    /// A phone texts modem `modem`.
+    pub fn text_in(&self, from: &str, modem: usize, text: &str) {
+        self.sim()
+            .phone_sms(&PhoneSms {
+                from: from.into(),
+                modem,
+                text: text.into(),
+                ..PhoneSms::default()
+            })
+            .expect("phone_sms");
+    }
+
+    pub async fn inbox(&self) -> Vec<InboxItem> {
+        self.client()
+            .await
+            .inbox(InboxArgs {
+                unread_only: false,
+                limit: Some(100),
+            })
+            .await
+            .expect("inbox")
+    }
+
+    pub async fn conversation(&self, number: &str) -> Vec<ConversationItem> {
+        self.client()
+            .await
+            .conversation(ConversationArgs {
+                number: number.into(),
+                limit: Some(100),
+            })
+            .await
+            .expect("conversation")
+    }
+
+    /// Texts phone `phone` has received, in order.
+    pub fn received_texts(&self, phone: &str) -> Vec<String> {
+        self.sim()
+            .received(Some(phone))
+            .into_iter()
+            .map(|r| r.text)
+            .collect()
+    }
+
+    pub async fn shutdown(self) -> tempfile::TempDir {
+        self.daemon.shutdown().await;
+        self.dir
+    }
+}
+
+/// A temp dir with a short path (Unix socket paths must stay under ~100 bytes).
+pub fn short_tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("gd")
+        .tempdir_in("/tmp")
+        .expect("tempdir")
+}
+
+/// Polls `f` until it returns `Some`, failing the test after `timeout`.
+pub async fn poll<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
