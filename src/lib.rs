@@ -18,3 +18,4 @@ pub mod modem;
 pub mod pdu;
 pub mod sim;
 pub mod store;
+pub mod voice;

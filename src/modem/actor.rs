@@ -1041,6 +1041,19 @@ impl ModemActor {
                     CallOp::Answer => Command::ata(),
                     CallOp::Hangup => Command::chup(),
                     CallOp::Clcc => Command::clcc(),
+                    CallOp::HuaweiAudio => Command::ddsetex(),
+                    CallOp::SimcomPcm(on) => Command::cpcmreg(on),
+                    CallOp::QuectelPcm(None) => Command::qpcmv_off(),
+                    CallOp::QuectelPcm(Some(port)) => match Command::qpcmv(port) {
+                        Ok(c) => c,
+                        Err(e) => {
+                            let _ = reply.send(Err(CommandError::Invalid {
+                                modem: self.name.clone(),
+                                reason: e.to_string(),
+                            }));
+                            return None;
+                        }
+                    },
                 };
                 let timeout = self.timeout_of(&cmd).min(self.cfg.timeouts.call);
                 let (res, trouble) = self.run_command(&cmd, op.text(), timeout).await;

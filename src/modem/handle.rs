@@ -1,6 +1,7 @@
 //! The clonable handle through which every other task talks to a modem actor.
 //!
-//! Two bounded queues feed the actor: call control (`answer`, `hangup`, `clcc`) goes into the
+//! Two bounded queues feed the actor: call control (`answer`, `hangup`, `clcc`, and the audio
+//! routing commands of [`CallOp`] through `call_control`) goes into the
 //! high-priority one, everything else into the normal one. The actor always drains the call queue
 //! first, also between the parts of a multipart send, so a call arriving during a broadcast is served
 //! after at most the one command in flight (MODEMS.md §1.6: chan_dongle queues call commands right
@@ -32,6 +33,13 @@ pub enum CallOp {
     Hangup,
     /// `AT+CLCC`: list current calls.
     Clcc,
+    /// Huawei `AT^DDSETEX=2`: route the call's audio to the voice tty (after `^CONN`, MODEMS.md §4.2).
+    HuaweiAudio,
+    /// SIMCom `AT+CPCMREG=<0|1>`: USB PCM on/off (MODEMS.md §4.3).
+    SimcomPcm(bool),
+    /// Quectel `AT+QPCMV=0;+QPCMV=1,<port>` (before `ATA`), or `AT+QPCMV=0` for `None` (MODEMS.md
+    /// §4.4). Ports above 2 are refused by the `at` builder.
+    QuectelPcm(Option<u8>),
 }
 
 impl CallOp {
@@ -40,6 +48,11 @@ impl CallOp {
             CallOp::Answer => "ATA",
             CallOp::Hangup => "AT+CHUP",
             CallOp::Clcc => "AT+CLCC",
+            CallOp::HuaweiAudio => "AT^DDSETEX=2",
+            CallOp::SimcomPcm(true) => "AT+CPCMREG=1",
+            CallOp::SimcomPcm(false) => "AT+CPCMREG=0",
+            CallOp::QuectelPcm(Some(_)) => "AT+QPCMV=0;+QPCMV=1,<port>",
+            CallOp::QuectelPcm(None) => "AT+QPCMV=0",
         }
     }
 }
@@ -127,6 +140,12 @@ impl ModemHandle {
     /// Lists current calls (`AT+CLCC`; the `+CLCC:` lines), ahead of queued sends.
     pub async fn clcc(&self) -> Result<Vec<String>, CommandError> {
         self.call(CallOp::Clcc).await
+    }
+
+    /// Runs any call-control operation (the voice layer's audio routing commands), ahead of queued
+    /// sends like [`Self::answer`].
+    pub async fn call_control(&self, op: CallOp) -> Result<Vec<String>, CommandError> {
+        self.call(op).await
     }
 
     async fn call(&self, op: CallOp) -> Result<Vec<String>, CommandError> {

@@ -9,8 +9,10 @@
 //!   frame was buffered (the modem would play a gap: "choppy robotic audio", MODEMS.md §4.6);
 //! - `overruns`: ticks at which more than `MAX_BUFFERED_FRAMES` were waiting (the modem's buffer
 //!   overflows and the oldest audio is dropped);
+//! - `underruns_after_100ms`: the same, counting only ticks more than 100 ms after the first byte
+//!   (the daemon's audio path may still be settling before that);
 //! - jitter: deviation from 20 ms of the interval between successive completed frames as they
-//!   arrive from the daemon.
+//!   arrive from the daemon; mean, max and the 99th percentile (from a 0.1 ms histogram).
 //!   The clock is the runtime's (a `tokio::time::interval` with burst catch-up), so consumption
 //!   stays in real time on average even when a tick is late.
 
@@ -46,10 +48,14 @@ pub struct AudioStats {
     /// Frames written to the daemon.
     pub frames_out: u64,
     pub underruns: u64,
+    /// Underruns more than 100 ms after the daemon's first uplink byte.
+    pub underruns_after_100ms: u64,
     pub overruns: u64,
     /// Mean absolute deviation of frame inter-arrival times from 20 ms, in milliseconds.
     pub jitter_mean_ms: f64,
     pub jitter_max_ms: f64,
+    /// 99th percentile of that deviation, in milliseconds (0.1 ms resolution; 100 ms = beyond).
+    pub jitter_p99_ms: f64,
     /// Frames written to the daemon that it did not read in time (pty buffer full).
     pub frames_out_dropped: u64,
     /// Bytes the daemon wrote while no call audio was flowing (discarded).
@@ -58,7 +64,13 @@ pub struct AudioStats {
     jitter_sum_ms: f64,
     #[serde(skip)]
     jitter_samples: u64,
+    /// Deviation histogram in 0.1 ms buckets; the last bucket holds everything from 100 ms up.
+    #[serde(skip)]
+    jitter_hist: Vec<u32>,
 }
+
+/// Buckets of the jitter histogram (0.1 ms each, 0–100 ms, plus one overflow bucket).
+const JITTER_BUCKETS: usize = 1001;
 
 impl AudioStats {
     fn frame_arrived(&mut self, gap: Duration) {
@@ -68,6 +80,23 @@ impl AudioStats {
         self.jitter_mean_ms = self.jitter_sum_ms / self.jitter_samples as f64;
         if dev > self.jitter_max_ms {
             self.jitter_max_ms = dev;
+        }
+        if self.jitter_hist.len() != JITTER_BUCKETS {
+            self.jitter_hist = vec![0; JITTER_BUCKETS];
+        }
+        let bucket = ((dev * 10.0).round() as usize).min(JITTER_BUCKETS - 1);
+        if let Some(b) = self.jitter_hist.get_mut(bucket) {
+            *b += 1;
+        }
+        // Smallest bucket at or below which 99 % of the samples lie.
+        let need = (self.jitter_samples * 99).div_ceil(100);
+        let mut seen = 0u64;
+        for (i, n) in self.jitter_hist.iter().enumerate() {
+            seen += u64::from(*n);
+            if seen >= need {
+                self.jitter_p99_ms = i as f64 / 10.0;
+                break;
+            }
         }
     }
 }
@@ -207,7 +236,7 @@ async fn serve(pty: &Pty, s: &mut AudioShared, cancel: &CancellationToken) -> bo
     tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let mut inbuf: VecDeque<u8> = VecDeque::new();
     let mut route: Option<u64> = None;
-    let mut first_byte = false;
+    let mut first_byte: Option<Instant> = None;
     let mut arrived: usize = 0;
     let mut last_frame_at: Option<Instant> = None;
     let mut buf = vec![0u8; 4096];
@@ -225,7 +254,7 @@ async fn serve(pty: &Pty, s: &mut AudioShared, cancel: &CancellationToken) -> bo
                 let mut st = lock(&s.stats);
                 if route.is_some() {
                     inbuf.extend(data.iter().copied());
-                    first_byte = true;
+                    first_byte.get_or_insert(now);
                     let before = arrived / FRAME_BYTES;
                     arrived += n;
                     for _ in before..arrived / FRAME_BYTES {
@@ -243,7 +272,7 @@ async fn serve(pty: &Pty, s: &mut AudioShared, cancel: &CancellationToken) -> bo
                 if now_route != route {
                     route = now_route;
                     inbuf.clear();
-                    first_byte = false;
+                    first_byte = None;
                     arrived = 0;
                     last_frame_at = None;
                     if route.is_some() {
@@ -258,8 +287,11 @@ async fn serve(pty: &Pty, s: &mut AudioShared, cancel: &CancellationToken) -> bo
                         frame.extend(inbuf.drain(..FRAME_BYTES));
                         st.frames_in += 1;
                     } else {
-                        if first_byte {
+                        if let Some(first) = first_byte {
                             st.underruns += 1;
+                            if Instant::now().saturating_duration_since(first) > Duration::from_millis(100) {
+                                st.underruns_after_100ms += 1;
+                            }
                         }
                         frame.extend(inbuf.drain(..));
                         frame.resize(FRAME_BYTES, 0);
@@ -314,6 +346,16 @@ mod tests {
         s.frame_arrived(Duration::from_millis(30));
         assert!((s.jitter_mean_ms - 5.0).abs() < 1e-9);
         assert!((s.jitter_max_ms - 10.0).abs() < 1e-9);
+        // 99 % of 200 samples: 198 on time, 2 late → p99 still 0 once the late ones are ≤ 1 %.
+        let mut s = AudioStats::default();
+        for _ in 0..198 {
+            s.frame_arrived(Duration::from_millis(20));
+        }
+        s.frame_arrived(Duration::from_millis(25));
+        s.frame_arrived(Duration::from_millis(25));
+        assert_eq!(s.jitter_p99_ms, 0.0);
+        s.frame_arrived(Duration::from_millis(25));
+        assert!((s.jitter_p99_ms - 5.0).abs() < 1e-9);
     }
 
     #[test]
