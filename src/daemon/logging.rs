@@ -84,6 +84,8 @@ pub fn init(configured: &str) -> Result<(), LoggingError> {
         None => registry
             .with(
                 tracing_subscriber::fmt::layer()
+                    // Colour codes only on a terminal: redirected logs stay plain text.
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                     .with_writer(std::io::stderr)
                     .with_target(true),
             )
