@@ -133,51 +133,10 @@ impl fmt::Debug for Pin {
     }
 }
 
-/// Which quirk set the modem layer applies (MODEMS.md §4, §6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Profile {
-    #[default]
-    Generic,
-    Huawei,
-    Simcom,
-    Quectel,
-    Sim800,
-    Wavecom,
-    Zte,
-}
-
-impl Profile {
-    /// Every profile, in documentation order.
-    pub const ALL: [Profile; 7] = [
-        Profile::Generic,
-        Profile::Huawei,
-        Profile::Simcom,
-        Profile::Quectel,
-        Profile::Sim800,
-        Profile::Wavecom,
-        Profile::Zte,
-    ];
-
-    /// The name used in the config file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Profile::Generic => "generic",
-            Profile::Huawei => "huawei",
-            Profile::Simcom => "simcom",
-            Profile::Quectel => "quectel",
-            Profile::Sim800 => "sim800",
-            Profile::Wavecom => "wavecom",
-            Profile::Zte => "zte",
-        }
-    }
-}
-
-impl fmt::Display for Profile {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Which quirk set the modem layer applies (MODEMS.md §4, §6). The modem layer owns the type; the
+/// config file names it with [`Profile::as_str`], so the file format and the actor agree by
+/// construction.
+pub use crate::modem::Profile;
 
 /// Per-SIM send limits; always `per_minute <= per_hour <= per_day`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

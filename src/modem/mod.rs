@@ -40,7 +40,9 @@ pub use init::InitOptions;
 pub use status::{Identity, ModemState, ModemStatus, Registration};
 
 /// The device family a modem belongs to; selects init variants and quirk handling (MODEMS.md §1.1
-/// step 8, §6). The simulator has an equivalent enum; they are to be unified.
+/// step 8, §6). The config file names it (`profile = "huawei"`) and `config` re-exports it. The
+/// simulator keeps its own `sim::Profile`, whose methods describe simulated hardware rather than
+/// quirks to handle; the daemon maps one to the other by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
@@ -72,6 +74,25 @@ impl Profile {
         Profile::Wavecom,
         Profile::Zte,
     ];
+
+    /// The name used in the config file and in `gsmgate modems`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Generic => "generic",
+            Profile::Huawei => "huawei",
+            Profile::Simcom => "simcom",
+            Profile::Quectel => "quectel",
+            Profile::Sim800 => "sim800",
+            Profile::Wavecom => "wavecom",
+            Profile::Zte => "zte",
+        }
+    }
+}
+
+impl std::fmt::Display for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Timeouts and intervals of one modem. Defaults follow MODEMS.md §1.2's table and §5; tests shrink
