@@ -27,7 +27,19 @@ fn voice_config(dir: &Path, enabled: bool) -> Config {
         "[simulator]\nenabled = true\nmodems = 2\n",
         "[simulator]\nenabled = true\nmodems = 2\nprofiles = [\"huawei\", \"simcom\"]\n",
     );
-    assert!(text.contains("profiles"), "the test config changed shape");
+    let text = text
+        .replace(
+            "/sim/modem0\"\n",
+            "/sim/modem0\"\nprofile = \"huawei\"\n",
+        )
+        .replace(
+            "/sim/modem1\"\n",
+            "/sim/modem1\"\nprofile = \"simcom\"\n",
+        );
+    assert!(
+        text.contains("profiles") && text.contains("\"simcom\"\n"),
+        "the test config changed shape"
+    );
     let text = format!(
         r#"{text}
 [voice]
@@ -44,6 +56,10 @@ reply_text = "{REPLY}"
 }
 
 async fn start(enabled: bool) -> Gateway {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let dir = short_tempdir();
     write_wav(&dir.path().join("greeting.wav"), &tone(8000, 300.0));
     let cfg = voice_config(dir.path(), enabled);

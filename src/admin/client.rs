@@ -281,12 +281,12 @@ impl Client {
 
     /// One voicemail's file (still base64 in `wav_base64`; [`base64::decode`] it).
     pub async fn voicemail_export(&mut self, id: i64) -> Result<VoicemailFile, ClientError> {
-        self.call(&Request::VoicemailExport(VoicemailIdArgs { id }))
+        self.call(&Request::VoicemailExport(VoicemailIdArgs { voicemail: id }))
             .await
     }
 
     pub async fn voicemail_delete(&mut self, id: i64) -> Result<VoicemailDeleted, ClientError> {
-        self.call(&Request::VoicemailDelete(VoicemailIdArgs { id }))
+        self.call(&Request::VoicemailDelete(VoicemailIdArgs { voicemail: id }))
             .await
     }
 

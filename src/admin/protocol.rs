@@ -310,8 +310,8 @@ impl Request {
             Request::Calls(CallsArgs::default()),
             Request::VoicemailList(VoicemailListArgs { unheard_only: true }),
             Request::VoicemailList(VoicemailListArgs::default()),
-            Request::VoicemailExport(VoicemailIdArgs { id: 4 }),
-            Request::VoicemailDelete(VoicemailIdArgs { id: 4 }),
+            Request::VoicemailExport(VoicemailIdArgs { voicemail: 4 }),
+            Request::VoicemailDelete(VoicemailIdArgs { voicemail: 4 }),
             Request::GreetingSet(GreetingSetArgs {
                 wav_base64: base64::encode(b"RIFF....WAVE"),
                 offset: None,
@@ -401,11 +401,12 @@ pub struct VoicemailListArgs {
     pub unheard_only: bool,
 }
 
-/// `voicemail_export` / `voicemail_delete`: one voicemail by id.
+/// `voicemail_export` / `voicemail_delete`: one voicemail by its id. Named `voicemail`, not `id`:
+/// `id` is the request's own id, beside the arguments at the top level.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VoicemailIdArgs {
-    pub id: i64,
+    pub voicemail: i64,
 }
 
 /// Most raw bytes of a greeting file the client puts in one `greeting_set` chunk: base64 makes
@@ -1311,6 +1312,23 @@ mod tests {
                 "{} not in COMMANDS",
                 req.name()
             );
+        }
+    }
+
+    /// Regression: `voicemail_export {id}` collided with the envelope's `id`, so the request id
+    /// became the voicemail id and the argument went missing.
+    #[test]
+    fn no_argument_is_named_like_an_envelope_member() {
+        for req in Request::examples() {
+            let v = serde_json::to_value(&req).unwrap();
+            let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+            for reserved in ["id", "v"] {
+                assert!(
+                    !keys.iter().any(|k| *k == reserved),
+                    "{} has an argument named `{reserved}`",
+                    req.name()
+                );
+            }
         }
     }
 

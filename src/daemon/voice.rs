@@ -337,7 +337,7 @@ impl VoiceAdmin {
     }
 
     pub async fn voicemail_export(&self, args: VoicemailIdArgs) -> Result<Reply, ErrorBody> {
-        let (store, handle, id) = (self.store.clone(), self.handle.clone(), args.id);
+        let (store, handle, id) = (self.store.clone(), self.handle.clone(), args.voicemail);
         blocking(move || {
             let what = format!("voicemail {id}");
             let row = store
@@ -379,7 +379,7 @@ impl VoiceAdmin {
     }
 
     pub async fn voicemail_delete(&self, args: VoicemailIdArgs) -> Result<Reply, ErrorBody> {
-        let (store, handle, id) = (self.store.clone(), self.handle.clone(), args.id);
+        let (store, handle, id) = (self.store.clone(), self.handle.clone(), args.voicemail);
         blocking(move || {
             // Row first: a failure after it leaves a stray file (logged), never a row whose file
             // is gone.
