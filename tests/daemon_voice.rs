@@ -28,14 +28,8 @@ fn voice_config(dir: &Path, enabled: bool) -> Config {
         "[simulator]\nenabled = true\nmodems = 2\nprofiles = [\"huawei\", \"simcom\"]\n",
     );
     let text = text
-        .replace(
-            "/sim/modem0\"\n",
-            "/sim/modem0\"\nprofile = \"huawei\"\n",
-        )
-        .replace(
-            "/sim/modem1\"\n",
-            "/sim/modem1\"\nprofile = \"simcom\"\n",
-        );
+        .replace("/sim/modem0\"\n", "/sim/modem0\"\nprofile = \"huawei\"\n")
+        .replace("/sim/modem1\"\n", "/sim/modem1\"\nprofile = \"simcom\"\n");
     assert!(
         text.contains("profiles") && text.contains("\"simcom\"\n"),
         "the test config changed shape"

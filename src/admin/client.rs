@@ -19,10 +19,6 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::lines::{Frame, LineReader};
 use super::protocol::{
-    CallItem, CallsArgs, GREETING_CHUNK_BYTES, GreetingInstalled, GreetingSetArgs, GreetingUpload,
-    VoicemailDeleted, VoicemailFile, VoicemailIdArgs, VoicemailItem, VoicemailListArgs, base64,
-};
-use super::protocol::{
     BroadcastArgs, BroadcastIdArgs, BroadcastItem, BroadcastResult, BroadcastsArgs,
     ConversationArgs, ConversationItem, Envelope, ErrorBody, Event, EventLine, ExportData,
     ImportResult, InDoubtItem, InDoubtResolveArgs, InDoubtResolved, InboxArgs, InboxItem,
@@ -30,6 +26,10 @@ use super::protocol::{
     MembersImportArgs, MembersListArgs, MembersPage, ModemInfo, NoArgs, PROTOCOL_VERSION, Pong,
     Request, RequestId, Response, SendAccepted, SendArgs, StatusData, VersionData, WatchArgs,
     WatchStarted,
+};
+use super::protocol::{
+    CallItem, CallsArgs, GREETING_CHUNK_BYTES, GreetingInstalled, GreetingSetArgs, GreetingUpload,
+    VoicemailDeleted, VoicemailFile, VoicemailIdArgs, VoicemailItem, VoicemailListArgs, base64,
 };
 
 /// Where the daemon listens when installed as a service.

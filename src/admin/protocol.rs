@@ -1207,7 +1207,7 @@ pub mod base64 {
 
     pub fn decode(text: &str) -> Result<Vec<u8>, Base64Error> {
         let bytes = text.as_bytes();
-        if bytes.len() % 4 != 0 {
+        if !bytes.len().is_multiple_of(4) {
             return Err(Base64Error::Length(bytes.len()));
         }
         let mut out = Vec::with_capacity(bytes.len() / 4 * 3);

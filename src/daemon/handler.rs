@@ -17,8 +17,8 @@ use tokio::sync::broadcast;
 use tracing::{error, info};
 
 use super::events::EventBus;
-use super::voice::VoiceAdmin;
 use super::inbound::registration_word;
+use super::voice::VoiceAdmin;
 use super::{DaemonError, Dispatch, now_ms, with_store};
 use crate::admin::protocol::{
     ConversationArgs, ConversationItem, Direction, InboxArgs, InboxItem, ModemInfo, SendAccepted,

@@ -39,11 +39,11 @@ use crate::community::{self, Action, Inbound, MemberField, MemberView, MessageKi
 use crate::config::{CardMode, Config};
 use crate::modem::{ModemEvent, ModemHandle, ModemState};
 use crate::pdu::{self, Assembled, Part, Pdu, Tpdu};
-use crate::voice::{self, ModemUrc};
 use crate::store::{
     self, ConsentSource, MemberUpdate, NewMember, NewOutbox, NewPart, NewSingle, OutboxKind,
     SingleOutcome, Store, StoreError,
 };
+use crate::voice::{self, ModemUrc};
 
 /// How often incomplete groups are checked for their timeout.
 const EXPIRY_CHECK: Duration = Duration::from_secs(15);

@@ -239,7 +239,9 @@ async fn send_callbacks(
                 dispatch.wake();
             }
             Ok(Ok(None)) => info!(to = %cb.to, "caller texted STOP; no text back after the call"),
-            Ok(Err(e)) => warn!(to = %cb.to, error = %e, "could not queue the text back to a caller"),
+            Ok(Err(e)) => {
+                warn!(to = %cb.to, error = %e, "could not queue the text back to a caller")
+            }
             Err(e) => warn!(error = %e, "call back task failed"),
         }
     }
@@ -344,7 +346,9 @@ impl VoiceAdmin {
                 .voicemail(id)
                 .map_err(|e| not_found_or_internal(e, &what))?;
             let path = handle.voicemail_path(&row.path).map_err(|e| {
-                internal(DaemonError::Task(format!("voicemail {id} has a bad path: {e}")))
+                internal(DaemonError::Task(format!(
+                    "voicemail {id} has a bad path: {e}"
+                )))
             })?;
             let missing = |e: std::io::Error| {
                 ErrorBody::new(
@@ -472,7 +476,8 @@ impl VoiceAdmin {
 
     /// Adds one chunk to the upload; returns the whole file once it is complete.
     fn chunk(&self, offset: u64, total: u64, bytes: Vec<u8>) -> Result<Option<Vec<u8>>, ErrorBody> {
-        let bad = |m: String| ErrorBody::new(ErrorCode::InvalidRequest, format!("greeting_set: {m}"));
+        let bad =
+            |m: String| ErrorBody::new(ErrorCode::InvalidRequest, format!("greeting_set: {m}"));
         if total > voice::greeting::MAX_BYTES as u64 {
             return Err(bad(format!(
                 "field `total_bytes`: {total} bytes; a greeting file is at most {} bytes",
