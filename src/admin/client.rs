@@ -27,6 +27,10 @@ use super::protocol::{
     Request, RequestId, Response, SendAccepted, SendArgs, StatusData, VersionData, WatchArgs,
     WatchStarted,
 };
+use super::protocol::{
+    CallItem, CallsArgs, GREETING_CHUNK_BYTES, GreetingInstalled, GreetingSetArgs, GreetingUpload,
+    VoicemailDeleted, VoicemailFile, VoicemailIdArgs, VoicemailItem, VoicemailListArgs, base64,
+};
 
 /// Where the daemon listens when installed as a service.
 pub const SYSTEM_SOCKET: &str = "/run/gsmgate/admin.sock";
@@ -262,6 +266,74 @@ impl Client {
         args: InDoubtResolveArgs,
     ) -> Result<InDoubtResolved, ClientError> {
         self.call(&Request::InDoubtResolve(args)).await
+    }
+
+    pub async fn calls(&mut self, args: CallsArgs) -> Result<Vec<CallItem>, ClientError> {
+        self.call(&Request::Calls(args)).await
+    }
+
+    pub async fn voicemail_list(
+        &mut self,
+        args: VoicemailListArgs,
+    ) -> Result<Vec<VoicemailItem>, ClientError> {
+        self.call(&Request::VoicemailList(args)).await
+    }
+
+    /// One voicemail's file (still base64 in `wav_base64`; [`base64::decode`] it).
+    pub async fn voicemail_export(&mut self, id: i64) -> Result<VoicemailFile, ClientError> {
+        self.call(&Request::VoicemailExport(VoicemailIdArgs { voicemail: id }))
+            .await
+    }
+
+    pub async fn voicemail_delete(&mut self, id: i64) -> Result<VoicemailDeleted, ClientError> {
+        self.call(&Request::VoicemailDelete(VoicemailIdArgs { voicemail: id }))
+            .await
+    }
+
+    /// One `greeting_set` request (a whole file or one chunk).
+    pub async fn greeting_set_chunk(
+        &mut self,
+        args: GreetingSetArgs,
+    ) -> Result<GreetingUpload, ClientError> {
+        self.call(&Request::GreetingSet(args)).await
+    }
+
+    /// Uploads a greeting WAV: whole when it fits one request, otherwise in chunks of
+    /// [`GREETING_CHUNK_BYTES`]. Returns the installed greeting.
+    pub async fn greeting_set(&mut self, wav: &[u8]) -> Result<GreetingInstalled, ClientError> {
+        let total = wav.len() as u64;
+        let mut last = None;
+        if wav.len() <= GREETING_CHUNK_BYTES {
+            last = Some(
+                self.greeting_set_chunk(GreetingSetArgs {
+                    wav_base64: base64::encode(wav),
+                    offset: None,
+                    total_bytes: None,
+                })
+                .await?,
+            );
+        } else {
+            for (i, chunk) in wav.chunks(GREETING_CHUNK_BYTES).enumerate() {
+                last = Some(
+                    self.greeting_set_chunk(GreetingSetArgs {
+                        wav_base64: base64::encode(chunk),
+                        offset: Some((i * GREETING_CHUNK_BYTES) as u64),
+                        total_bytes: Some(total),
+                    })
+                    .await?,
+                );
+            }
+        }
+        match last {
+            Some(GreetingUpload {
+                greeting: Some(g), ..
+            }) => Ok(g),
+            other => Err(ClientError::Protocol {
+                detail: format!(
+                    "the daemon did not install the greeting after the whole file: {other:?}"
+                ),
+            }),
+        }
     }
 
     /// Turn this connection into an event stream.

@@ -79,6 +79,11 @@ pub const COMMANDS: &[&str] = &[
     "broadcast_cancel",
     "in_doubt",
     "in_doubt_resolve",
+    "calls",
+    "voicemail_list",
+    "voicemail_export",
+    "voicemail_delete",
+    "greeting_set",
 ];
 
 /// A request id chosen by the client and echoed back unchanged: a non-negative integer or a string.
@@ -158,6 +163,16 @@ pub enum Request {
     InDoubt(NoArgs),
     /// Resend or drop one in-doubt message.
     InDoubtResolve(InDoubtResolveArgs),
+    /// The call log, newest first.
+    Calls(CallsArgs),
+    /// Recorded voicemails, newest first.
+    VoicemailList(VoicemailListArgs),
+    /// One voicemail's WAV file (base64), marked heard.
+    VoicemailExport(VoicemailIdArgs),
+    /// Delete one voicemail: its row and its file.
+    VoicemailDelete(VoicemailIdArgs),
+    /// Install a new call greeting (a WAV, base64, whole or in chunks) without a restart.
+    GreetingSet(GreetingSetArgs),
 }
 
 impl Request {
@@ -186,6 +201,11 @@ impl Request {
             Request::BroadcastCancel(_) => "broadcast_cancel",
             Request::InDoubt(_) => "in_doubt",
             Request::InDoubtResolve(_) => "in_doubt_resolve",
+            Request::Calls(_) => "calls",
+            Request::VoicemailList(_) => "voicemail_list",
+            Request::VoicemailExport(_) => "voicemail_export",
+            Request::VoicemailDelete(_) => "voicemail_delete",
+            Request::GreetingSet(_) => "greeting_set",
         }
     }
 
@@ -286,6 +306,22 @@ impl Request {
                 message: 43,
                 action: InDoubtResolution::Drop,
             }),
+            Request::Calls(CallsArgs { limit: Some(10) }),
+            Request::Calls(CallsArgs::default()),
+            Request::VoicemailList(VoicemailListArgs { unheard_only: true }),
+            Request::VoicemailList(VoicemailListArgs::default()),
+            Request::VoicemailExport(VoicemailIdArgs { voicemail: 4 }),
+            Request::VoicemailDelete(VoicemailIdArgs { voicemail: 4 }),
+            Request::GreetingSet(GreetingSetArgs {
+                wav_base64: base64::encode(b"RIFF....WAVE"),
+                offset: None,
+                total_bytes: None,
+            }),
+            Request::GreetingSet(GreetingSetArgs {
+                wav_base64: base64::encode(b"more"),
+                offset: Some(46080),
+                total_bytes: Some(160_044),
+            }),
         ]
     }
 }
@@ -341,6 +377,55 @@ pub struct WatchArgs {
     /// Kinds to receive; absent means every kind. `lagged` is always delivered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<EventKind>>,
+}
+
+/// `calls`: the call log, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallsArgs {
+    /// At most this many calls; absent means the daemon's default page size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// `voicemail_list`: recorded voicemails, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoicemailListArgs {
+    /// Only voicemails not yet exported (heard).
+    #[serde(
+        default,
+        skip_serializing_if = "is_false",
+        deserialize_with = "null_as_false"
+    )]
+    pub unheard_only: bool,
+}
+
+/// `voicemail_export` / `voicemail_delete`: one voicemail by its id. Named `voicemail`, not `id`:
+/// `id` is the request's own id, beside the arguments at the top level.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoicemailIdArgs {
+    pub voicemail: i64,
+}
+
+/// Most raw bytes of a greeting file the client puts in one `greeting_set` chunk: base64 makes
+/// them 61,440 characters, which with the envelope stays under [`MAX_REQUEST_BYTES`].
+pub const GREETING_CHUNK_BYTES: usize = 45 * 1024;
+
+/// `greeting_set`: a WAV file, base64 (RFC 4648, padded). A file that fits one request is sent
+/// whole, without `offset`/`total_bytes`; a bigger one in chunks, each carrying the byte `offset`
+/// of its first byte in the file and the file's `total_bytes`. The daemon keeps one upload at a
+/// time: `offset: 0` starts a new one, every next chunk must continue exactly where the last one
+/// ended, and the greeting is checked and installed when `total_bytes` have arrived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GreetingSetArgs {
+    pub wav_base64: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_bytes: Option<u64>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -502,6 +587,11 @@ pub enum Reply {
     BroadcastCancel(BroadcastItem),
     InDoubt(Vec<InDoubtItem>),
     InDoubtResolve(InDoubtResolved),
+    Calls(Vec<CallItem>),
+    VoicemailList(Vec<VoicemailItem>),
+    VoicemailExport(VoicemailFile),
+    VoicemailDelete(VoicemailDeleted),
+    GreetingSet(GreetingUpload),
 }
 
 impl Reply {
@@ -531,6 +621,11 @@ impl Reply {
             Reply::BroadcastCancel(_) => "broadcast_cancel",
             Reply::InDoubt(_) => "in_doubt",
             Reply::InDoubtResolve(_) => "in_doubt_resolve",
+            Reply::Calls(_) => "calls",
+            Reply::VoicemailList(_) => "voicemail_list",
+            Reply::VoicemailExport(_) => "voicemail_export",
+            Reply::VoicemailDelete(_) => "voicemail_delete",
+            Reply::GreetingSet(_) => "greeting_set",
         }
     }
 }
@@ -635,6 +730,79 @@ pub struct ConversationItem {
 pub enum Direction {
     In,
     Out,
+}
+
+/// One call of `calls`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallItem {
+    pub id: i64,
+    pub modem: String,
+    /// The caller's number; `null` when withheld or unavailable.
+    pub number: Option<String>,
+    /// RFC 3339 UTC: when it started ringing.
+    pub started_at: String,
+    pub answered_at: Option<String>,
+    pub ended_at: Option<String>,
+    /// Talk time (answer to end), or ring time for an unanswered call.
+    pub duration_ms: Option<i64>,
+    /// `missed`, `greeted`, `voicemail`, `rejected`, `failed`; `null` while the call goes on.
+    pub outcome: Option<String>,
+}
+
+/// One voicemail of `voicemail_list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoicemailItem {
+    pub id: i64,
+    pub call_id: i64,
+    pub number: Option<String>,
+    /// RFC 3339 UTC: when the recording was stored.
+    pub created_at: String,
+    pub duration_ms: i64,
+    /// Exported at least once.
+    pub heard: bool,
+    /// The file, relative to the daemon's `state_dir`.
+    pub path: String,
+}
+
+/// `voicemail_export` → the file itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoicemailFile {
+    pub id: i64,
+    pub number: Option<String>,
+    pub created_at: String,
+    pub duration_ms: i64,
+    /// The WAV file (8 kHz mono 16-bit), base64 (RFC 4648, padded).
+    pub wav_base64: String,
+}
+
+/// `voicemail_delete` → what was removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoicemailDeleted {
+    pub id: i64,
+    /// Whether a file was removed (false when it was already gone).
+    pub file_removed: bool,
+}
+
+/// `greeting_set` → how far the upload is, and the greeting once installed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GreetingUpload {
+    /// Bytes of the file the daemon holds so far.
+    pub received_bytes: u64,
+    pub total_bytes: u64,
+    /// Present once the whole file arrived and was installed.
+    pub greeting: Option<GreetingInstalled>,
+}
+
+/// The greeting now in use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GreetingInstalled {
+    pub duration_ms: u64,
+    /// The uploaded file's format, e.g. `44100 Hz, 2 ch, 16-bit`.
+    pub source: String,
+    /// Whether it was converted (not already 8 kHz mono 16-bit).
+    pub converted: bool,
+    /// Where the daemon stored the converted file.
+    pub path: String,
 }
 
 /// `watch` → acknowledged, then event lines follow.
@@ -882,6 +1050,11 @@ pub fn decode_request(line: &[u8]) -> Result<Decoded, DecodeError> {
         "broadcast_cancel" => Request::BroadcastCancel(args_from_map(map, &id, &cmd)?),
         "in_doubt" => Request::InDoubt(args_from_map(map, &id, &cmd)?),
         "in_doubt_resolve" => Request::InDoubtResolve(args_from_map(map, &id, &cmd)?),
+        "calls" => Request::Calls(args_from_map(map, &id, &cmd)?),
+        "voicemail_list" => Request::VoicemailList(args_from_map(map, &id, &cmd)?),
+        "voicemail_export" => Request::VoicemailExport(args_from_map(map, &id, &cmd)?),
+        "voicemail_delete" => Request::VoicemailDelete(args_from_map(map, &id, &cmd)?),
+        "greeting_set" => Request::GreetingSet(args_from_map(map, &id, &cmd)?),
         _ => {
             return Err(fail(
                 Some(id.clone()),
@@ -983,6 +1156,135 @@ impl<'de> MapAccess<'de> for FieldNamingAccess {
     }
 }
 
+/// Base64 (RFC 4648 §4, standard alphabet, `=` padding) for the file-carrying fields
+/// (`greeting_set`, `voicemail_export`). Hand-written because the crate has no base64 dependency
+/// and this is 60 lines; decoding is strict (no whitespace, padding required, no bits left over,
+/// §3.5) so a damaged upload is refused instead of installed.
+pub mod base64 {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+    /// Why a string is not base64.
+    #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+    pub enum Base64Error {
+        #[error("length {0} is not a multiple of 4 (padding with `=` is required)")]
+        Length(usize),
+        #[error("invalid character at position {0}")]
+        Character(usize),
+        #[error("padding in the wrong place or non-zero bits before it")]
+        Padding,
+    }
+
+    pub fn encode(data: &[u8]) -> String {
+        let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+        for chunk in data.chunks(3) {
+            let b = [
+                chunk.first().copied().unwrap_or(0),
+                chunk.get(1).copied().unwrap_or(0),
+                chunk.get(2).copied().unwrap_or(0),
+            ];
+            let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+            for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
+                if i <= chunk.len() {
+                    out.push(char::from(ALPHABET[((n >> shift) & 0x3F) as usize]));
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+
+    fn value(c: u8) -> Option<u32> {
+        match c {
+            b'A'..=b'Z' => Some(u32::from(c - b'A')),
+            b'a'..=b'z' => Some(u32::from(c - b'a') + 26),
+            b'0'..=b'9' => Some(u32::from(c - b'0') + 52),
+            b'+' => Some(62),
+            b'/' => Some(63),
+            _ => None,
+        }
+    }
+
+    pub fn decode(text: &str) -> Result<Vec<u8>, Base64Error> {
+        let bytes = text.as_bytes();
+        if !bytes.len().is_multiple_of(4) {
+            return Err(Base64Error::Length(bytes.len()));
+        }
+        let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
+        let quads = bytes.len() / 4;
+        for (q, quad) in bytes.chunks_exact(4).enumerate() {
+            let last = q + 1 == quads;
+            let pad = quad.iter().rev().take_while(|&&c| c == b'=').count();
+            if pad > 2 || (pad > 0 && !last) {
+                return Err(Base64Error::Padding);
+            }
+            let mut n = 0u32;
+            for (i, &c) in quad.iter().enumerate() {
+                let v = if i >= 4 - pad {
+                    0
+                } else {
+                    value(c).ok_or(Base64Error::Character(q * 4 + i))?
+                };
+                n = n << 6 | v;
+            }
+            let [_, b0, b1, b2] = n.to_be_bytes();
+            match pad {
+                0 => out.extend_from_slice(&[b0, b1, b2]),
+                1 if b2 == 0 => out.extend_from_slice(&[b0, b1]),
+                2 if b1 == 0 && b2 == 0 => out.push(b0),
+                _ => return Err(Base64Error::Padding),
+            }
+        }
+        Ok(out)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// RFC 4648 §10 test vectors.
+        #[test]
+        fn rfc_4648_vectors() {
+            for (plain, coded) in [
+                ("", ""),
+                ("f", "Zg=="),
+                ("fo", "Zm8="),
+                ("foo", "Zm9v"),
+                ("foob", "Zm9vYg=="),
+                ("fooba", "Zm9vYmE="),
+                ("foobar", "Zm9vYmFy"),
+            ] {
+                assert_eq!(encode(plain.as_bytes()), coded);
+                assert_eq!(decode(coded).unwrap(), plain.as_bytes());
+            }
+        }
+
+        #[test]
+        fn bad_input_is_refused() {
+            assert_eq!(decode("Zg="), Err(Base64Error::Length(3)));
+            assert_eq!(decode("Z g="), Err(Base64Error::Character(1)));
+            assert_eq!(decode("Zg==Zg=="), Err(Base64Error::Padding));
+            assert_eq!(decode("Z==="), Err(Base64Error::Padding));
+            // "Zh==" has bits set after the single byte it carries (§3.5).
+            assert_eq!(decode("Zh=="), Err(Base64Error::Padding));
+            assert_eq!(decode("Zm9vYmFy\n").unwrap_err(), Base64Error::Length(9));
+        }
+
+        proptest! {
+            #[test]
+            fn round_trips(data in proptest::collection::vec(any::<u8>(), 0..200)) {
+                prop_assert_eq!(decode(&encode(&data)).unwrap(), data);
+            }
+
+            #[test]
+            fn decode_never_panics(s in ".{0,64}") {
+                let _ = decode(&s);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1010,6 +1312,23 @@ mod tests {
                 "{} not in COMMANDS",
                 req.name()
             );
+        }
+    }
+
+    /// Regression: `voicemail_export {id}` collided with the envelope's `id`, so the request id
+    /// became the voicemail id and the argument went missing.
+    #[test]
+    fn no_argument_is_named_like_an_envelope_member() {
+        for req in Request::examples() {
+            let v = serde_json::to_value(&req).unwrap();
+            let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+            for reserved in ["id", "v"] {
+                assert!(
+                    !keys.iter().any(|k| *k == reserved),
+                    "{} has an argument named `{reserved}`",
+                    req.name()
+                );
+            }
         }
     }
 

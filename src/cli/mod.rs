@@ -19,6 +19,7 @@ pub mod phone;
 pub mod probe;
 pub mod scan;
 pub mod sim;
+pub mod voice;
 
 /// gsmgate — a self-hosted community texting gateway for USB GSM modems.
 #[derive(Debug, Parser)]
@@ -60,6 +61,14 @@ pub enum Command {
     Broadcast(broadcast::BroadcastCli),
     /// Broadcasts with their progress; `progress ID`, `in-doubt`, `resolve ID`.
     Broadcasts(broadcast::BroadcastsCli),
+    /// The call log: who called, when, how long, and what happened (greeted, voicemail, ...).
+    Calls(voice::CallsCli),
+    /// Voicemails: list, export ID FILE (WAV), delete ID.
+    #[command(subcommand)]
+    Voicemail(voice::VoicemailCommand),
+    /// The greeting callers hear: `greeting set FILE` installs a WAV without a restart.
+    #[command(subcommand)]
+    Greeting(voice::GreetingCommand),
     /// Run simulated modems on pseudo-terminals (DIR/modemN, DIR/control.sock).
     Sim(sim::SimArgs),
     /// Play a member's phone against a simulated pool: text or call the gateway, read replies.
@@ -96,6 +105,9 @@ pub fn main() -> ExitCode {
         Command::Members(cmd) => members::run(cmd, cli.connection),
         Command::Broadcast(cmd) => broadcast::run(cmd, cli.connection),
         Command::Broadcasts(cmd) => broadcast::run_list(cmd, cli.connection),
+        Command::Calls(a) => voice::run_calls(a, cli.connection),
+        Command::Voicemail(cmd) => voice::run_voicemail(cmd, cli.connection),
+        Command::Greeting(cmd) => voice::run_greeting(cmd, cli.connection),
         Command::Sim(args) => sim::run(args),
         Command::Phone(args) => phone::run(args),
         Command::Doctor(args) => doctor::run(args, cli.connection),

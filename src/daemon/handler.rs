@@ -18,6 +18,7 @@ use tracing::{error, info};
 
 use super::events::EventBus;
 use super::inbound::registration_word;
+use super::voice::VoiceAdmin;
 use super::{DaemonError, Dispatch, now_ms, with_store};
 use crate::admin::protocol::{
     ConversationArgs, ConversationItem, Direction, InboxArgs, InboxItem, ModemInfo, SendAccepted,
@@ -48,9 +49,10 @@ pub struct GatewayHandler {
     dispatch: Dispatch,
     modems: Vec<(config::ModemConfig, ModemHandle)>,
     started: Instant,
+    voice: VoiceAdmin,
 }
 
-fn internal(e: DaemonError) -> ErrorBody {
+pub(crate) fn internal(e: DaemonError) -> ErrorBody {
     error!(error = %e, "admin request failed");
     ErrorBody::new(
         ErrorCode::Internal,
@@ -59,7 +61,7 @@ fn internal(e: DaemonError) -> ErrorBody {
 }
 
 /// RFC 3339 (UTC) for unix milliseconds.
-fn rfc3339(ms: i64) -> String {
+pub(crate) fn rfc3339(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)
         .map(|t| t.to_string())
         .unwrap_or_else(|_| ms.to_string())
@@ -89,6 +91,7 @@ impl GatewayHandler {
         dispatch: Dispatch,
         modems: Vec<(config::ModemConfig, ModemHandle)>,
         started: Instant,
+        voice: VoiceAdmin,
     ) -> GatewayHandler {
         GatewayHandler {
             store,
@@ -97,6 +100,7 @@ impl GatewayHandler {
             dispatch,
             modems,
             started,
+            voice,
         }
     }
 
@@ -438,6 +442,11 @@ impl Handler for GatewayHandler {
                 self.dispatch.wake();
                 Ok(Reply::InDoubtResolve(r))
             }
+            Request::Calls(a) => self.voice.calls(a).await,
+            Request::VoicemailList(a) => self.voice.voicemail_list(a).await,
+            Request::VoicemailExport(a) => self.voice.voicemail_export(a).await,
+            Request::VoicemailDelete(a) => self.voice.voicemail_delete(a).await,
+            Request::GreetingSet(a) => self.voice.greeting_set(a).await,
             // Answered by the server itself; reaching here would be a server bug.
             Request::Ping(_) | Request::Version(_) | Request::Watch(_) => Err(ErrorBody::new(
                 ErrorCode::Internal,

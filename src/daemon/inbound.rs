@@ -2,7 +2,9 @@
 //! Inbound SMS are decoded, stored durably, acknowledged (so the modem deletes the SIM copy),
 //! reassembled when they are parts, and then handed to `community::decide`, whose actions are
 //! applied with the store and whose replies are enqueued in the outbox. Status reports update the
-//! delivery state; state changes and alerts become watch events and modem rows in the store.
+//! delivery state; state changes and alerts become watch events and modem rows in the store. Call
+//! URCs (ring, caller id, call end) skip the queue: [`run`] hands them to the voice layer before
+//! anything touches the store, so a call is never answered late because an SMS was being fsynced.
 //!
 //! Durability order (DESIGN.md layer 4): **commit → ack → `AT+CMGD`**. The ack is sent only after
 //! the store returned `Ok`; a dropped ack leaves the message on the SIM for the next drain, and the
@@ -41,6 +43,7 @@ use crate::store::{
     self, ConsentSource, MemberUpdate, NewMember, NewOutbox, NewPart, NewSingle, OutboxKind,
     SingleOutcome, Store, StoreError,
 };
+use crate::voice::{self, ModemUrc};
 
 /// How often incomplete groups are checked for their timeout.
 const EXPIRY_CHECK: Duration = Duration::from_secs(15);
@@ -64,6 +67,8 @@ pub struct Pipeline {
     groups: HashMap<GroupKey, Vec<i64>>,
     /// Whether something was enqueued since the last wake.
     enqueued: bool,
+    /// Where call URCs go (the voice layer); `None` logs them like any other URC.
+    call_urcs: Option<mpsc::Sender<ModemUrc>>,
 }
 
 impl Pipeline {
@@ -89,6 +94,7 @@ impl Pipeline {
             reassembler: pdu::Reassembler::new(reassembly_timeout.as_secs().max(1)),
             groups: HashMap::new(),
             enqueued: false,
+            call_urcs: None,
         };
         let n = pending.len();
         for part in pending {
@@ -119,6 +125,35 @@ impl Pipeline {
             );
         }
         Ok(p)
+    }
+
+    /// Sends every call URC (`voice::is_call_urc`) to the voice layer from now on.
+    pub fn forward_call_urcs(&mut self, tx: mpsc::Sender<ModemUrc>) {
+        self.call_urcs = Some(tx);
+    }
+
+    /// Takes a call URC out of the event stream and hands it to the voice layer at once, without
+    /// waiting (a full channel drops it with a warning: SMS handling must never stall behind a
+    /// call). Every other event is given back for [`Pipeline::handle`].
+    pub fn route_call_urc(&self, event: ModemEvent) -> Option<ModemEvent> {
+        let Some(tx) = &self.call_urcs else {
+            return Some(event);
+        };
+        match event {
+            ModemEvent::Urc { modem, urc } if voice::is_call_urc(&urc) => {
+                match tx.try_send(ModemUrc { modem, urc }) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(u)) => {
+                        warn!(modem = %u.modem, urc = ?u.urc, "voice layer is not keeping up; dropped a call URC")
+                    }
+                    Err(mpsc::error::TrySendError::Closed(u)) => {
+                        debug!(modem = %u.modem, urc = ?u.urc, "voice layer stopped; call URC ignored")
+                    }
+                }
+                None
+            }
+            other => Some(other),
+        }
     }
 
     /// Handles one modem event. Synchronous: call it on a blocking thread.
@@ -601,7 +636,10 @@ pub async fn run(
             biased;
             _ = shutdown.cancelled() => return,
             ev = rx.recv() => match ev {
-                Some(ev) => Work::Event(ev),
+                Some(ev) => match pipeline.route_call_urc(ev) {
+                    Some(ev) => Work::Event(ev),
+                    None => continue,
+                },
                 None => return,
             },
             _ = tick.tick() => Work::Expire,
@@ -641,7 +679,7 @@ fn send_ack(ack: &mut Option<oneshot::Sender<()>>) {
 
 /// The key a sender is stored under: E.164 when the address is an international number, the
 /// address as shown otherwise (alphanumeric senders, short codes).
-fn sender_key(shown: &str) -> String {
+pub(crate) fn sender_key(shown: &str) -> String {
     match community::normalise_number(shown, None) {
         Ok(n) => n.number,
         Err(_) => shown.to_string(),

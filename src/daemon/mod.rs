@@ -15,8 +15,8 @@
 //!
 //! Start-up order, and why (docs/daemon.md has the long form): state dir → store (nothing runs
 //! without its database) → simulator (its pseudo-terminals must exist before a modem opens them) →
-//! modem actors → dispatch runner → inbound pipeline → admin socket. The admin socket comes last so
-//! that a client that can connect finds a gateway that works, and READY=1 is sent only after a
+//! modem actors → dispatch runner → voice layer → inbound pipeline (it forwards call URCs to the
+//! voice layer) → admin socket. The admin socket comes last so that a client that can connect finds a gateway that works, and READY=1 is sent only after a
 //! `ping` over that socket has been answered. Shutdown runs the other way: STOPPING=1, cancel
 //! everything, wait for the task tracker (a modem finishes its in-flight send), remove the socket,
 //! stop the simulator.
@@ -30,6 +30,7 @@ pub mod handler;
 pub mod inbound;
 pub mod logging;
 pub mod notify;
+pub mod voice;
 
 use std::collections::HashMap;
 use std::os::unix::fs::DirBuilderExt;
@@ -98,6 +99,8 @@ pub enum DaemonError {
     AdminNotAnswering { path: PathBuf, reason: String },
     #[error("a daemon task failed: {0}")]
     Task(String),
+    #[error("cannot start the voice layer: {0}")]
+    Voice(#[source] crate::voice::VoiceError),
 }
 
 /// Knobs that are not configuration but matter to tests, benchmarks and the demo.
@@ -379,7 +382,18 @@ impl Daemon {
             token.clone(),
         ));
 
-        let pipeline = inbound::Pipeline::load(
+        let (voice, call_urcs) = voice::start(
+            &cfg,
+            &modems,
+            guard.sim.as_ref(),
+            &store,
+            &bus,
+            &dispatch,
+            &tracker,
+            token.clone(),
+        )?;
+
+        let mut pipeline = inbound::Pipeline::load(
             store.clone(),
             cfg.clone(),
             bus.clone(),
@@ -388,6 +402,7 @@ impl Daemon {
             opts.reassembly_timeout,
         )
         .await?;
+        pipeline.forward_call_urcs(call_urcs);
         tracker.spawn(inbound::run(pipeline, modem_rx, token.clone()));
 
         let socket = cfg.daemon.admin_socket.clone();
@@ -411,6 +426,7 @@ impl Daemon {
             dispatch.clone(),
             modems.clone(),
             started,
+            voice::VoiceAdmin::new(voice, cfg.voice.enabled, store.clone()),
         ));
         {
             let token = token.clone();
