@@ -47,7 +47,7 @@ pub use members::{
 };
 pub use modems::{ModemIdentity, ModemRow, ModemStatus};
 pub use outbox::{
-    BroadcastRow, BroadcastState, ClaimFilter, NewOutbox, OutboxKind, OutboxPart, OutboxRow,
+    BroadcastRow, BroadcastState, ClaimFilter, NewOutbox, OutboxKind, OutboxPart, OutboxPayload, OutboxRow,
     OutboxState, RecoveryPolicy, RecoveryReport, ReportMatch, StateCounts,
 };
 
