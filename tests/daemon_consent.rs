@@ -54,7 +54,9 @@ async fn broadcast_and_wait(gw: &Gateway, text: &str, reach: &[&str]) -> (usize,
         .await
         .broadcast(BroadcastArgs {
             text: text.into(),
-            ..BroadcastArgs::default()
+            segment: None,
+            at: None,
+            dry_run: false,
         })
         .await
         .unwrap_or_else(|e| panic!("broadcast {text:?}: {e}"));
