@@ -20,7 +20,8 @@ use gsmgate::community::service::{BroadcastArgs, MemberAddArgs, MembersListArgs}
 
 const WAIT: Duration = Duration::from_secs(30);
 
-const HELP_TEXT: &str = "Testorg: Msg frequency will vary. Msg&Data rates may apply. Reply STOP to cancel.";
+const HELP_TEXT: &str =
+    "Testorg: Msg frequency will vary. Msg&Data rates may apply. Reply STOP to cancel.";
 
 async fn add_member(gw: &Gateway, number: &str) {
     gw.client()
@@ -143,7 +144,8 @@ async fn stop_holds_across_broadcasts_and_a_restart_and_start_resubscribes() {
     );
 
     // A broadcast reaches the others, not Carol.
-    let (recipients, opted_out) = broadcast_and_wait(&gw, "Meeting Tuesday at 7", &[ALICE, BOB]).await;
+    let (recipients, opted_out) =
+        broadcast_and_wait(&gw, "Meeting Tuesday at 7", &[ALICE, BOB]).await;
     assert_eq!((recipients, opted_out), (2, 1));
     all_out_final(&gw, CAROL).await;
     never_submitted(&gw, CAROL, "Meeting Tuesday at 7");

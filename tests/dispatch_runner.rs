@@ -806,9 +806,10 @@ async fn a_vcard_row_goes_out_as_port_9204_parts_and_a_resend_keeps_the_referenc
     cfg.minute = Duration::from_millis(3_000);
     let running = run(&r, cfg.clone());
     // 300 octets: three parts of at most 128.
+    let frame = "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:\r\nEND:VCARD\r\n".len();
     let vcard = format!(
         "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:{}\r\nEND:VCARD\r\n",
-        "x".repeat(300 - 40)
+        "x".repeat(300 - frame)
     );
     assert_eq!(vcard.len(), 300);
     let id = r

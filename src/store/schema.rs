@@ -90,9 +90,7 @@ mod tests {
     /// old outbox rows read back as texts.
     #[test]
     fn a_v1_database_upgrades_and_keeps_its_rows() {
-        use crate::store::{
-            ClaimFilter, NewOutbox, OutboxKind, OutboxPayload, OutboxState, Store,
-        };
+        use crate::store::{ClaimFilter, NewOutbox, OutboxKind, OutboxPayload, OutboxState, Store};
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v1.db");
         {
@@ -119,7 +117,12 @@ mod tests {
         assert_eq!(rows.len(), 2, "{rows:?}");
         let sent = rows.iter().find(|r| r.to_number == "+15550002").unwrap();
         assert_eq!(
-            (sent.text.as_str(), sent.state, sent.concat_ref, sent.payload),
+            (
+                sent.text.as_str(),
+                sent.state,
+                sent.concat_ref,
+                sent.payload
+            ),
             ("went out", OutboxState::Sent, Some(77), OutboxPayload::Text)
         );
         let claimed = store
