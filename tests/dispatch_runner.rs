@@ -792,3 +792,77 @@ async fn shutdown_between_parts_requeues_and_the_rest_goes_out_after_restart() {
     running.stop().await;
     r.stop().await;
 }
+
+/// A contact card (payload `vcard`) cut between parts by a shutdown: the rest goes out after the
+/// restart with the stored concatenation reference, every part as 8-bit data to port 9204, and
+/// the phone's parts join back to the vCard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vcard_row_goes_out_as_port_9204_parts_and_a_resend_keeps_the_reference() {
+    use gsmgate::pdu::{Body, Direction, InformationElement, Pdu, Tpdu};
+    use gsmgate::store::OutboxPayload;
+
+    let r = rig(1, limits(2)).await;
+    let mut cfg = test_cfg();
+    cfg.minute = Duration::from_millis(3_000);
+    let running = run(&r, cfg.clone());
+    // 300 octets: three parts of at most 128.
+    let frame = "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:\r\nEND:VCARD\r\n".len();
+    let vcard = format!(
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:{}\r\nEND:VCARD\r\n",
+        "x".repeat(300 - frame)
+    );
+    assert_eq!(vcard.len(), 300);
+    let id = r
+        .store
+        .enqueue(
+            &NewOutbox::new(PHONE, vcard.as_str(), OutboxKind::Reply, now_ms())
+                .with_payload(OutboxPayload::Vcard),
+        )
+        .expect("enqueue");
+    running.handle.wake();
+    eventually(Duration::from_secs(10), "two parts sent", || {
+        r.store.outbox_parts(id).expect("parts").len() == 2
+    })
+    .await;
+    running.stop().await;
+    let row = r.row(id);
+    assert_eq!(row.state, OutboxState::Queued, "back in the queue: {row:?}");
+    assert_eq!(row.payload, OutboxPayload::Vcard);
+    let reference = row.concat_ref.expect("reference stored");
+
+    let running = run(&r, cfg);
+    r.wait_sent(&[id], Duration::from_secs(15)).await;
+    assert_eq!(r.row(id).concat_ref, Some(reference));
+    let submitted = r.sim.submitted();
+    assert_eq!(submitted.len(), 3, "no part was sent twice");
+    let mut data = Vec::new();
+    for (i, part) in submitted.iter().enumerate() {
+        let pdu = Pdu::decode_hex(&part.pdu_hex, Direction::FromMobile).expect("decodes");
+        let Tpdu::Submit(s) = pdu.tpdu else {
+            panic!("not a submit")
+        };
+        assert_eq!(s.dcs.raw, 0x04);
+        assert!(s.status_report_request, "same options as a text");
+        assert_eq!(
+            s.user_data.header,
+            vec![
+                InformationElement::Port16 {
+                    destination: 9204,
+                    source: 0
+                },
+                InformationElement::Concat8 {
+                    reference: reference as u8,
+                    total: 3,
+                    sequence: i as u8 + 1
+                }
+            ]
+        );
+        let Body::Data(d) = s.user_data.body else {
+            panic!("not data")
+        };
+        data.extend(d);
+    }
+    assert_eq!(data, vcard.as_bytes());
+    running.stop().await;
+    r.stop().await;
+}

@@ -12,23 +12,21 @@
 //! space (RFC 2425 §5.8.1), never inside a UTF-8 sequence. TEL values are E.164 (validated by
 //! config) and URIs are written as given, so neither is escaped.
 //!
-//! The SMS parts are built with `pdu` (DCS 0x04 8-bit data; UDH IE 0x05 16-bit ports, destination
-//! 9204, source 0, 23.040 §9.2.3.24.4; IE 0x00 8-bit concatenation when more than one part,
-//! §9.2.3.24.1).
+//! The SMS parts are built by `pdu::submits_for_port_data` (DCS 0x04 8-bit data; UDH IE 0x05
+//! 16-bit ports, destination 9204, source 0, 23.040 §9.2.3.24.4; IE 0x00 8-bit concatenation when
+//! more than one part, §9.2.3.24.1). That builder lives in `pdu`, not here, because the
+//! dispatcher (a layer below `community`) encodes outbox rows of payload `vcard` with it at send
+//! time: the outbox stores the vCard text, and the parts, status-report flag, validity and stored
+//! concatenation reference are the dispatcher's business, exactly as for a text.
 
 use crate::config::{CardMode, ContactCard};
-use crate::pdu::{Address, Body, Dcs, InformationElement, Pdu, Submit, Tpdu, UserData, Validity};
+pub use crate::pdu::VCARD_PORT;
+use crate::pdu::{Address, Pdu, SubmitOptions, submits_for_port_data};
 
 use super::CommunityError;
 
-/// The vCard application port (0x23F4).
-pub const VCARD_PORT: u16 = 9204;
 /// Longest vCard line in octets, excluding CRLF (RFC 2425 §5.8.1).
 pub const FOLD_AT: usize = 75;
-/// TP-UD holds 140 octets; the port IE takes 1 (UDHL) + 6.
-const SINGLE_PART_OCTETS: usize = 140 - 7;
-/// … and with the 8-bit concatenation IE another 5.
-const MULTI_PART_OCTETS: usize = 140 - 12;
 
 /// What the daemon sends for the card.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,53 +126,20 @@ pub fn plain_text(card: &ContactCard) -> String {
 }
 
 /// The SMS-SUBMIT parts carrying `vcard` to port 9204 of `to` (E.164). `reference` is the
-/// concatenation reference (8-bit) used when more than one part is needed.
+/// concatenation reference (8-bit) used when more than one part is needed. The parts are built
+/// by [`crate::pdu::submits_for_port_data`], which the dispatcher also calls for an outbox row
+/// with payload `vcard` (so what is previewed here is what goes out).
 pub fn vcard_submits(to: &str, vcard: &str, reference: u8) -> Result<Vec<Pdu>, CommunityError> {
     let destination = Address::international(to).map_err(|e| CommunityError::Pdu(e.to_string()))?;
-    let bytes = vcard.as_bytes();
-    let chunks: Vec<&[u8]> = if bytes.len() <= SINGLE_PART_OCTETS {
-        vec![bytes]
-    } else {
-        bytes.chunks(MULTI_PART_OCTETS).collect()
+    let opts = SubmitOptions {
+        concat_reference: u16::from(reference),
+        ..SubmitOptions::default()
     };
-    let total = u8::try_from(chunks.len()).map_err(|_| CommunityError::Card {
-        reason: format!("vCard of {} octets needs more than 255 parts", bytes.len()),
-    })?;
-    let port = InformationElement::Port16 {
-        destination: VCARD_PORT,
-        source: 0,
-    };
-    Ok(chunks
-        .into_iter()
-        .zip(1u8..)
-        .map(|(chunk, sequence)| {
-            let mut header = vec![port.clone()];
-            if total > 1 {
-                header.push(InformationElement::Concat8 {
-                    reference,
-                    total,
-                    sequence,
-                });
-            }
-            Pdu {
-                smsc: None,
-                tpdu: Tpdu::Submit(Submit {
-                    message_reference: 0,
-                    destination: destination.clone(),
-                    pid: 0,
-                    dcs: Dcs::EIGHT_BIT,
-                    validity: Validity::None,
-                    status_report_request: false,
-                    reject_duplicates: false,
-                    reply_path: false,
-                    user_data: UserData {
-                        header,
-                        body: Body::Data(chunk.to_vec()),
-                    },
-                }),
-            }
-        })
-        .collect())
+    submits_for_port_data(&destination, VCARD_PORT, 0, vcard.as_bytes(), &opts).map_err(|e| {
+        CommunityError::Card {
+            reason: format!("vCard of {} octets: {e}", vcard.len()),
+        }
+    })
 }
 
 #[cfg(test)]

@@ -36,12 +36,12 @@ use super::events::{self, EventBus};
 use super::{DaemonError, Dispatch, now_ms, with_store};
 use crate::admin::Event;
 use crate::community::{self, Action, Inbound, MemberField, MemberView, MessageKind};
-use crate::config::{CardMode, Config};
+use crate::config::Config;
 use crate::modem::{ModemEvent, ModemHandle, ModemState};
 use crate::pdu::{self, Assembled, Part, Pdu, Tpdu};
 use crate::store::{
     self, ConsentSource, MemberUpdate, NewMember, NewOutbox, NewPart, NewSingle, OutboxKind,
-    SingleOutcome, Store, StoreError,
+    OutboxPayload, SingleOutcome, Store, StoreError,
 };
 use crate::voice::{self, ModemUrc};
 
@@ -484,16 +484,18 @@ impl Pipeline {
                     info!(from, event = event.as_str(), cancelled, "consent recorded");
                 }
                 Action::Reply { text, kind } => self.enqueue(from, text, *kind, &home, now)?,
-                Action::SendVcard { .. } => {
-                    // The outbox carries text only; a port-9204 vCard needs raw PDUs. Send the
-                    // card as plain text instead (docs/daemon.md).
-                    if let Some(card) = &self.cfg.community.contact_card {
-                        let mut card = card.clone();
-                        card.mode = CardMode::Text;
-                        if let community::CardMessage::Text(t) = community::card_message(&card) {
-                            self.enqueue(from, &t, MessageKind::Reply, &home, now)?;
-                        }
-                    }
+                Action::SendVcard { vcard } => {
+                    // The outbox row holds the vCard text with payload `vcard`; the dispatcher
+                    // encodes it as 8-bit port-9204 parts at send time (reusing the stored
+                    // concatenation reference on a retry). Kind `Reply`, as `SendVcard`
+                    // documents: after the welcome and compliance line (compliance priority),
+                    // before the onboarding question (same priority, enqueued later).
+                    let mut row = NewOutbox::new(from, vcard.as_str(), OutboxKind::Reply, now)
+                        .with_payload(OutboxPayload::Vcard);
+                    row.modem_pref = (!home.is_empty()).then(|| home.clone());
+                    let id = self.store.enqueue(&row)?;
+                    debug!(id, to = from, "contact card (vCard SMS) enqueued");
+                    self.enqueued = true;
                 }
                 Action::SetField { field, value } => {
                     let mut u = MemberUpdate::default();

@@ -28,7 +28,8 @@ pub use encode::to_hex;
 pub use error::PduError;
 pub use reassembly::{Assembled, DEFAULT_MAX_GROUPS, Part, Reassembler};
 pub use segment::{
-    SegmentPlan, SubmitOptions, delivers_for_text, plan, plan_with, submits_for_text,
+    SegmentPlan, SubmitOptions, VCARD_PORT, delivers_for_text, plan, plan_with,
+    submits_for_port_data, submits_for_text,
 };
 pub use types::{
     Alphabet, Body, Dcs, Deliver, Direction, InformationElement, MessageWaiting, Pdu, StatusReport,

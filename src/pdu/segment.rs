@@ -194,9 +194,188 @@ pub fn delivers_for_text(
         .collect())
 }
 
+/// The vCard application port (0x23F4): Nokia Smart Messaging, kept in the OMA/WAP port
+/// registry; phones that support it store a vCard sent there as a contact.
+pub const VCARD_PORT: u16 = 9204;
+
+/// TP-UD octets, less the UDHL octet and the 16-bit port IE (23.040 §9.2.3.24.4: 2 + 4 octets).
+const PORT_DATA_OCTETS: usize = 140 - 1 - 6;
+
+/// Binary application data as SMS-SUBMIT parts to 16-bit application port `destination_port`
+/// (source port `source_port`): DCS 0x04 (8-bit data, 23.038 §4), every part carrying the port IE
+/// 0x05 (23.040 §9.2.3.24.4) and, when the data needs more than one part, a concatenation IE after
+/// it (8-bit reference, 5 octets, or 16-bit with `opts.sixteen_bit_reference`, 6 octets;
+/// §9.2.3.24.1 and §9.2.3.24.8). One part holds 133 octets; with concatenation 128 (127).
+/// `opts` sets TP-SRR, TP-VP and the reference as for [`submits_for_text`], so a resend with the
+/// stored reference produces the same parts.
+pub fn submits_for_port_data(
+    to: &Address,
+    destination_port: u16,
+    source_port: u16,
+    data: &[u8],
+    opts: &SubmitOptions,
+) -> Result<Vec<Pdu>, PduError> {
+    let chunks: Vec<&[u8]> = if data.len() <= PORT_DATA_OCTETS {
+        vec![data]
+    } else {
+        let concat = if opts.sixteen_bit_reference { 6 } else { 5 };
+        data.chunks(PORT_DATA_OCTETS - concat).collect()
+    };
+    let total = u8::try_from(chunks.len()).map_err(|_| PduError::TooManyParts {
+        parts: chunks.len(),
+    })?;
+    let port = InformationElement::Port16 {
+        destination: destination_port,
+        source: source_port,
+    };
+    Ok(chunks
+        .into_iter()
+        .zip(1u8..)
+        .map(|(chunk, sequence)| {
+            let mut header = vec![port.clone()];
+            match (total, opts.sixteen_bit_reference) {
+                (1, _) => {}
+                (_, true) => header.push(InformationElement::Concat16 {
+                    reference: opts.concat_reference,
+                    total,
+                    sequence,
+                }),
+                (_, false) => header.push(InformationElement::Concat8 {
+                    // Only the low 8 bits travel in an 8-bit reference (as for text).
+                    reference: opts.concat_reference as u8,
+                    total,
+                    sequence,
+                }),
+            }
+            Pdu {
+                smsc: None,
+                tpdu: Tpdu::Submit(Submit {
+                    message_reference: 0,
+                    destination: to.clone(),
+                    pid: 0,
+                    dcs: Dcs::EIGHT_BIT,
+                    validity: opts.validity,
+                    status_report_request: opts.status_report,
+                    reject_duplicates: false,
+                    reply_path: false,
+                    user_data: UserData {
+                        header,
+                        body: super::types::Body::Data(chunk.to_vec()),
+                    },
+                }),
+            }
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pdu::types::{Body, Direction};
+    use proptest::prelude::*;
+
+    /// Decodes every part back (as the SMSC would) and returns (headers, data) per part.
+    fn port_parts(pdus: &[Pdu]) -> Vec<(Vec<InformationElement>, Vec<u8>, Submit)> {
+        pdus.iter()
+            .map(|p| {
+                let back = Pdu::decode_hex(&p.to_hex(), Direction::FromMobile).unwrap();
+                let Tpdu::Submit(s) = back.tpdu else {
+                    panic!("not a submit")
+                };
+                let Body::Data(d) = s.user_data.body.clone() else {
+                    panic!("not 8-bit data")
+                };
+                (s.user_data.header.clone(), d, s)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn port_data_limits_133_128_127_and_options() {
+        let to = Address::international("+13125550123").unwrap();
+        let opts = SubmitOptions {
+            status_report: true,
+            validity: Validity::Relative(167),
+            concat_reference: 0x1234,
+            sixteen_bit_reference: false,
+        };
+        let one = submits_for_port_data(&to, VCARD_PORT, 0, &[7; 133], &opts).unwrap();
+        let parts = port_parts(&one);
+        assert_eq!(parts.len(), 1);
+        assert_eq!(
+            parts[0].0,
+            vec![InformationElement::Port16 {
+                destination: 9204,
+                source: 0
+            }]
+        );
+        assert_eq!(parts[0].2.dcs.raw, 0x04);
+        assert!(parts[0].2.status_report_request);
+        assert_eq!(parts[0].2.validity, Validity::Relative(167));
+        // The UDH in hex: UDHL 06, IE 05 len 04, 23F4, 0000.
+        assert!(one[0].to_hex().contains("06050423F40000"));
+
+        let two = submits_for_port_data(&to, VCARD_PORT, 0, &[7; 134], &opts).unwrap();
+        let parts = port_parts(&two);
+        assert_eq!(
+            parts.iter().map(|p| p.1.len()).collect::<Vec<_>>(),
+            vec![128, 6]
+        );
+        assert_eq!(
+            parts[1].0[1],
+            InformationElement::Concat8 {
+                reference: 0x34,
+                total: 2,
+                sequence: 2
+            }
+        );
+        let sixteen = SubmitOptions {
+            sixteen_bit_reference: true,
+            ..opts
+        };
+        let parts = port_parts(&submits_for_port_data(&to, 1, 2, &[7; 134], &sixteen).unwrap());
+        assert_eq!(
+            parts.iter().map(|p| p.1.len()).collect::<Vec<_>>(),
+            vec![127, 7]
+        );
+        assert_eq!(
+            parts[0].0,
+            vec![
+                InformationElement::Port16 {
+                    destination: 1,
+                    source: 2
+                },
+                InformationElement::Concat16 {
+                    reference: 0x1234,
+                    total: 2,
+                    sequence: 1
+                }
+            ]
+        );
+        assert!(matches!(
+            submits_for_port_data(&to, 1, 0, &vec![0; 128 * 256], &opts),
+            Err(PduError::TooManyParts { parts: 256 })
+        ));
+    }
+
+    proptest! {
+        /// Any data goes out in parts of at most 140 TP-UD octets that decode and join back to it.
+        #[test]
+        fn port_data_round_trips(data in proptest::collection::vec(any::<u8>(), 0..600),
+                                 reference in any::<u16>(), sixteen in any::<bool>()) {
+            let to = Address::international("+441234567890").unwrap();
+            let opts = SubmitOptions { concat_reference: reference, sixteen_bit_reference: sixteen,
+                                       ..SubmitOptions::default() };
+            let pdus = submits_for_port_data(&to, VCARD_PORT, 0, &data, &opts).unwrap();
+            let parts = port_parts(&pdus);
+            let joined: Vec<u8> = parts.iter().flat_map(|p| p.1.clone()).collect();
+            prop_assert_eq!(joined, data);
+            for (header, body, _) in &parts {
+                let udh = crate::pdu::udh::elements_len(header) + 1;
+                prop_assert!(udh + body.len() <= 140);
+            }
+        }
+    }
 
     #[test]
     fn limits_160_153_70_67() {

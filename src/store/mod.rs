@@ -47,8 +47,8 @@ pub use members::{
 };
 pub use modems::{ModemIdentity, ModemRow, ModemStatus};
 pub use outbox::{
-    BroadcastRow, BroadcastState, ClaimFilter, NewOutbox, OutboxKind, OutboxPart, OutboxRow,
-    OutboxState, RecoveryPolicy, RecoveryReport, ReportMatch, StateCounts,
+    BroadcastRow, BroadcastState, ClaimFilter, NewOutbox, OutboxKind, OutboxPart, OutboxPayload,
+    OutboxRow, OutboxState, RecoveryPolicy, RecoveryReport, ReportMatch, StateCounts,
 };
 
 /// How long a connection waits for another connection's write lock before giving up.

@@ -81,6 +81,19 @@ impl OutboxState {
 }
 
 text_enum!(
+    /// What an outbox row's `text` holds, which decides how the dispatcher encodes it (added by
+    /// migration 0002; rows from before it are texts).
+    #[derive(Default)]
+    OutboxPayload, "outbox.payload", {
+        /// An ordinary text: GSM 7-bit or UCS-2, concatenated when long.
+        #[default]
+        Text => "text",
+        /// A vCard, sent as 8-bit data to application port 9204 (contact card `vcard_sms`).
+        Vcard => "vcard",
+    }
+);
+
+text_enum!(
     /// Where a broadcast is in its life.
     BroadcastState, "broadcasts.state", {
         Scheduled => "scheduled",
@@ -107,6 +120,9 @@ pub struct NewOutbox {
     pub not_before: i64,
     /// Expires (never sent) if still queued at this time.
     pub expires_at: Option<i64>,
+    /// How `text` is sent; a text unless set (also when absent from JSON).
+    #[serde(default)]
+    pub payload: OutboxPayload,
 }
 
 impl NewOutbox {
@@ -122,7 +138,13 @@ impl NewOutbox {
             created_at: now,
             not_before: now,
             expires_at: None,
+            payload: OutboxPayload::Text,
         }
+    }
+
+    /// The same message with another payload type (`NewOutbox::new(..).with_payload(Vcard)`).
+    pub fn with_payload(self, payload: OutboxPayload) -> Self {
+        NewOutbox { payload, ..self }
     }
 }
 
@@ -152,6 +174,8 @@ pub struct OutboxRow {
     pub finished_at: Option<i64>,
     /// Concatenation reference used for the parts, kept so a resend can reuse it.
     pub concat_ref: Option<i64>,
+    /// How `text` is sent.
+    pub payload: OutboxPayload,
 }
 
 /// One sent part of an outbox row.
@@ -307,7 +331,7 @@ const CLAIM_CANDIDATE_SQL: &str = "
 
 const ROW_COLUMNS: &str = "id, to_number, text, kind, priority, broadcast_id, modem_pref, \
      created_at, not_before, expires_at, state, held, attempts, last_error, claimed_by, \
-     claimed_at, sent_at, delivered_at, finished_at, concat_ref";
+     claimed_at, sent_at, delivered_at, finished_at, concat_ref, payload";
 
 fn row_from(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
     Ok(OutboxRow {
@@ -331,6 +355,7 @@ fn row_from(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
         delivered_at: r.get(17)?,
         finished_at: r.get(18)?,
         concat_ref: r.get(19)?,
+        payload: r.get(20)?,
     })
 }
 
@@ -489,8 +514,8 @@ impl<'t> Inserter<'t> {
                 .prepare(
                     "INSERT INTO outbox (to_number, text, kind, priority, broadcast_id, modem_pref,
                                          created_at, not_before, expires_at, state, held,
-                                         last_error, finished_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                                         last_error, finished_at, payload)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
                      ON CONFLICT (broadcast_id, to_number) DO NOTHING",
                 )
                 .ctx("enqueueing")?,
@@ -564,7 +589,8 @@ impl<'t> Inserter<'t> {
                 state,
                 held,
                 error,
-                finished
+                finished,
+                m.payload
             ])
             .ctx("enqueueing")?;
         Ok((n > 0).then(|| self.tx.last_insert_rowid()))

@@ -12,8 +12,13 @@ use rusqlite::Connection;
 use super::{Result, SqlContext, StoreError};
 
 /// The migrations, in order. Index `i` moves the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[(&str, &str)] =
-    &[("0001_initial", include_str!("migrations/0001_initial.sql"))];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_initial", include_str!("migrations/0001_initial.sql")),
+    (
+        "0002_outbox_payload",
+        include_str!("migrations/0002_outbox_payload.sql"),
+    ),
+];
 
 /// Brings the database up to the newest schema this build knows.
 pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
@@ -78,6 +83,87 @@ mod tests {
             )
             .unwrap();
         assert_eq!(tables, 13);
+    }
+
+    /// A database a build that knew only 0001 left behind (same pragmas and application id as
+    /// `Store::open`, version 1) is brought to the newest version with every row intact, and the
+    /// old outbox rows read back as texts.
+    #[test]
+    fn a_v1_database_upgrades_and_keeps_its_rows() {
+        use crate::store::{ClaimFilter, NewOutbox, OutboxKind, OutboxPayload, OutboxState, Store};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            super::super::configure(&conn, &path).unwrap();
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch(MIGRATIONS[0].1).unwrap();
+            tx.pragma_update(None, "user_version", 1).unwrap();
+            tx.commit().unwrap();
+            conn.execute_batch(
+                "INSERT INTO outbox (to_number, text, kind, priority, created_at, not_before,
+                                     state, concat_ref)
+                 VALUES ('+15550001', 'still queued', 'reply', 200, 1, 1, 'queued', NULL),
+                        ('+15550002', 'went out', 'direct', 150, 2, 2, 'sent', 77);
+                 INSERT INTO consent_log (number, event, source, at)
+                 VALUES ('+15550001', 'joined', 'sms', 1);",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        assert!(MIGRATIONS.len() >= 2);
+        let rows = store.list_outbox(None, None, 10).unwrap();
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        let sent = rows.iter().find(|r| r.to_number == "+15550002").unwrap();
+        assert_eq!(
+            (
+                sent.text.as_str(),
+                sent.state,
+                sent.concat_ref,
+                sent.payload
+            ),
+            ("went out", OutboxState::Sent, Some(77), OutboxPayload::Text)
+        );
+        let claimed = store
+            .claim_next("m", 10, &ClaimFilter::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (claimed.text.as_str(), claimed.payload),
+            ("still queued", OutboxPayload::Text)
+        );
+        let card = store
+            .enqueue(
+                &NewOutbox::new("+15550003", "BEGIN:VCARD\r\n", OutboxKind::Reply, 20)
+                    .with_payload(OutboxPayload::Vcard),
+            )
+            .unwrap();
+        assert_eq!(
+            store.outbox_row(card).unwrap().payload,
+            OutboxPayload::Vcard
+        );
+        drop(store);
+        // Reopening the upgraded file applies nothing more and keeps all three rows.
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.list_outbox(None, None, 10).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn payload_column_accepts_only_known_values() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn, Path::new(":memory:")).unwrap();
+        let insert = |payload: &str| {
+            conn.execute(
+                "INSERT INTO outbox (to_number, text, kind, priority, created_at, not_before,
+                                     state, payload)
+                 VALUES ('+1', 'x', 'reply', 1, 1, 1, 'queued', ?1)",
+                [payload],
+            )
+        };
+        assert!(insert("text").is_ok());
+        assert!(insert("vcard").is_ok());
+        assert!(insert("binary").is_err());
     }
 
     #[test]

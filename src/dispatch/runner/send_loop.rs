@@ -1,5 +1,8 @@
 //! One modem's send loop: readiness → limiter → claim → checks → encode → send part by part →
 //! record. The order and the reasons are in the parent module's docs; this file is the mechanics.
+//! Encoding follows the row's payload: a text via `pdu::submits_for_text`, a vCard (contact card
+//! `vcard_sms`) as 8-bit port-9204 data via `pdu::submits_for_port_data`; both get the same
+//! options and the stored concatenation reference.
 //!
 //! Every store call goes through [`SendLoop::db`] onto tokio's blocking pool (rusqlite is
 //! synchronous). A store error never panics the loop: it is logged and the loop backs off one
@@ -19,8 +22,8 @@ use super::{DispatchEvent, Shared, ms, now_ms};
 use crate::dispatch::backoff::expired;
 use crate::dispatch::{DAY, MessageKind, Millis, QuietOverride, RecipientLimiter, XorShift64};
 use crate::modem::{ModemHandle, ModemState, ModemStatus, OutgoingPart, SendError};
-use crate::pdu::{Address, SubmitOptions, submits_for_text};
-use crate::store::{ClaimRoute, OutboxRow, Store};
+use crate::pdu::{Address, SubmitOptions, VCARD_PORT, submits_for_port_data, submits_for_text};
+use crate::store::{ClaimRoute, OutboxPayload, OutboxRow, Store};
 
 /// Whether the modem can take a send now: `Ready` and, once known, registered.
 fn usable(s: &ModemStatus) -> bool {
@@ -378,10 +381,18 @@ impl SendLoop {
             concat_reference: reference,
             sixteen_bit_reference: false,
         };
-        let pdus = match submits_for_text(&to, &row.text, &opts) {
+        let encoded = match row.payload {
+            OutboxPayload::Text => submits_for_text(&to, &row.text, &opts),
+            // The contact card in `vcard_sms` mode: the same options (reference, status report,
+            // validity), so a retry rebuilds identical parts with the stored reference.
+            OutboxPayload::Vcard => {
+                submits_for_port_data(&to, VCARD_PORT, 0, row.text.as_bytes(), &opts)
+            }
+        };
+        let pdus = match encoded {
             Ok(p) => p,
             Err(e) => {
-                self.fail(&row, format!("cannot encode the text: {e}"))
+                self.fail(&row, format!("cannot encode the {}: {e}", row.payload))
                     .await;
                 return Done::Continue;
             }

@@ -1,0 +1,184 @@
+//! End-to-end consent: HELP, STOP and START against the daemon in-process with the simulator on
+//! pseudo-terminals, checked at the simulated phones and through the admin socket only.
+//!
+//! What must hold (PEERS.md, docs/community.md): HELP answers a stranger without enrolling them;
+//! STOP gets exactly one confirmation and then no broadcast reaches the number, also after a
+//! daemon restart on the same state dir (the suppression lives in the store); START subscribes
+//! again, with a confirmation, and the next broadcast reaches the number.
+//!
+//! "Does not reach" is checked once the broadcast has finished for everyone else (every recipient
+//! row final and the other phones have the text), so there is no fixed wait; the broadcast's own
+//! exclusion count says the opted-out number was never queued.
+
+mod daemon_util;
+
+use std::time::Duration;
+
+use daemon_util::*;
+use gsmgate::admin::protocol::Direction;
+use gsmgate::community::service::{BroadcastArgs, MemberAddArgs, MembersListArgs};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+const HELP_TEXT: &str =
+    "Testorg: Msg frequency will vary. Msg&Data rates may apply. Reply STOP to cancel.";
+
+async fn add_member(gw: &Gateway, number: &str) {
+    gw.client()
+        .await
+        .members_add(MemberAddArgs {
+            number: number.into(),
+            ..MemberAddArgs::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("members_add {number}: {e}"));
+}
+
+/// Every outbox row to `number` is sent or delivered (nothing queued or in flight).
+async fn all_out_final(gw: &Gateway, number: &str) {
+    poll(&format!("every row to {number} final"), WAIT, || async {
+        gw.conversation(number)
+            .await
+            .iter()
+            .filter(|i| i.direction == Direction::Out)
+            .all(|i| matches!(i.status.as_deref(), Some("sent" | "delivered")))
+            .then_some(())
+    })
+    .await;
+}
+
+/// Broadcasts `text` to everyone, waits until every copy went out and the phones `reach` have
+/// it; returns the number of recipients and of opted-out exclusions.
+async fn broadcast_and_wait(gw: &Gateway, text: &str, reach: &[&str]) -> (usize, usize) {
+    let result = gw
+        .client()
+        .await
+        .broadcast(BroadcastArgs {
+            text: text.into(),
+            segment: None,
+            at: None,
+            dry_run: false,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("broadcast {text:?}: {e}"));
+    let id = result.id.expect("a real broadcast has an id");
+    poll(&format!("broadcast {id} finished"), WAIT, || async {
+        let b = gw.client().await.broadcast_progress(id).await.ok()?;
+        (b.queued == 0 && b.sending == 0 && b.sent + b.delivered == b.total).then_some(())
+    })
+    .await;
+    for phone in reach {
+        poll(&format!("{phone} receives {text:?}"), WAIT, || async {
+            gw.received_texts(phone)
+                .iter()
+                .any(|t| t == text)
+                .then_some(())
+        })
+        .await;
+    }
+    (result.recipients, result.excluded.opted_out)
+}
+
+/// Nothing was ever submitted to `phone` with `text` (checked at the network, not only the
+/// phone: a part the phone could not reassemble would still show here).
+fn never_submitted(gw: &Gateway, phone: &str, text: &str) {
+    assert!(
+        !gw.received_texts(phone).iter().any(|t| t == text),
+        "{phone} received {text:?}"
+    );
+    let to_phone = gw
+        .sim()
+        .submitted()
+        .into_iter()
+        .filter(|p| p.to == phone)
+        .count();
+    assert_eq!(
+        to_phone,
+        gw.received_texts(phone).len(),
+        "every submit to {phone} is one of the texts it has (all single-part here)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_from_a_stranger_gets_the_help_text_and_enrols_nobody() {
+    let gw = Gateway::start().await;
+    gw.text_in(CAROL, 0, "HELP");
+    let got = poll("Carol receives the help text", WAIT, || async {
+        let t = gw.received_texts(CAROL);
+        (!t.is_empty()).then_some(t)
+    })
+    .await;
+    assert_eq!(got, vec![HELP_TEXT.to_string()]);
+    all_out_final(&gw, CAROL).await;
+    assert_eq!(gw.received_texts(CAROL).len(), 1, "only the help text");
+    let page = gw
+        .client()
+        .await
+        .members_list(MembersListArgs::default())
+        .await
+        .expect("members_list");
+    assert_eq!(page.total, 0, "{page:?}");
+    assert!(page.members.is_empty());
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_holds_across_broadcasts_and_a_restart_and_start_resubscribes() {
+    let gw = Gateway::start().await;
+    for phone in [ALICE, BOB, CAROL] {
+        add_member(&gw, phone).await;
+    }
+
+    // STOP: exactly one confirmation.
+    gw.text_in(CAROL, 1, "STOP");
+    poll("Carol receives the confirmation", WAIT, || async {
+        (!gw.received_texts(CAROL).is_empty()).then_some(())
+    })
+    .await;
+    all_out_final(&gw, CAROL).await;
+    let got = gw.received_texts(CAROL);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("Testorg: You are unsubscribed"),
+        "{got:?}"
+    );
+
+    // A broadcast reaches the others, not Carol.
+    let (recipients, opted_out) =
+        broadcast_and_wait(&gw, "Meeting Tuesday at 7", &[ALICE, BOB]).await;
+    assert_eq!((recipients, opted_out), (2, 1));
+    all_out_final(&gw, CAROL).await;
+    never_submitted(&gw, CAROL, "Meeting Tuesday at 7");
+    assert_eq!(gw.received_texts(CAROL).len(), 1);
+
+    // Restart on the same state dir: the opt-out is in the store, not in memory.
+    let dir = gw.shutdown().await;
+    let cfg = config(dir.path());
+    let opts = options(&cfg);
+    let gw = Gateway::start_in(dir, cfg, opts).await;
+    let (recipients, opted_out) =
+        broadcast_and_wait(&gw, "Rent strike vote Friday", &[ALICE, BOB]).await;
+    assert_eq!((recipients, opted_out), (2, 1));
+    all_out_final(&gw, CAROL).await;
+    never_submitted(&gw, CAROL, "Rent strike vote Friday");
+    // The simulator is new with the daemon, so Carol's phone has received nothing since.
+    assert!(gw.received_texts(CAROL).is_empty());
+
+    // START: a confirmation, and the next broadcast reaches Carol again.
+    gw.text_in(CAROL, 0, "START");
+    poll("Carol receives the start confirmation", WAIT, || async {
+        (!gw.received_texts(CAROL).is_empty()).then_some(())
+    })
+    .await;
+    all_out_final(&gw, CAROL).await;
+    let got = gw.received_texts(CAROL);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("Testorg: You are subscribed again"),
+        "{got:?}"
+    );
+    let (recipients, opted_out) =
+        broadcast_and_wait(&gw, "Potluck Sunday", &[ALICE, BOB, CAROL]).await;
+    assert_eq!((recipients, opted_out), (3, 0));
+    gw.shutdown().await;
+}
