@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# gsmgate vs Debian's gammu-smsd on the same simulated modem: how long 200 queued messages take
+# to reach the network, and how long an inbound text takes to get its automatic reply (time from
+# the phone's text to the reply's SMS-SUBMIT at the network). Anyone can rerun it:
+#
+#   tests/compare/gammu-smsd.sh            # builds gsmgate --release if GSMGATE is not set
+#   GSMGATE=/path/to/gsmgate SAMPLES=5 tests/compare/gammu-smsd.sh
+#
+# Needs: gammu-smsd and gammu-smsd-inject (Debian package gammu-smsd), python3.
+# Both gateways drive a fresh `gsmgate sim --modems 1` with zero simulated latency, so the figures
+# are each gateway's own overhead (AT round trips, polling, storage), not the network's.
+# gammu-smsd: FILES backend, CommTimeout = 1 (poll the outbox and the SIM every second, the
+# smallest value it takes; its default is 30), RunOnReceive = gammu-smsd-inject of the reply.
+# gsmgate: `gsmgate daemon` with per_minute = 600 (limits out of the way), jitter 0, quiet hours
+# off; the 200 messages are one broadcast to 200 imported members; the reply is the welcome text
+# an unknown number gets.
+# Every process started here is stopped by PID on exit, also on failure or Ctrl-C.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+N="${N:-200}"
+SAMPLES="${SAMPLES:-5}"
+simctl="$here/simctl.py"
+
+for tool in gammu-smsd gammu-smsd-inject python3; do
+    command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 2; }
+done
+if [ -z "${GSMGATE:-}" ]; then
+    (cd "$repo" && cargo build --release --quiet)
+    GSMGATE="${CARGO_TARGET_DIR:-$repo/target}/release/gsmgate"
+fi
+
+W="$(mktemp -d /tmp/gcmp.XXXXXX)"
+pids=()
+cleanup() {
+    local status=$?
+    for pid in "${pids[@]}"; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill "$pid" 2>/dev/null || true
+            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            kill -9 "$pid" 2>/dev/null || true
+        fi
+    done
+    if [ "$status" -ne 0 ]; then
+        echo "FAILED (status $status); logs kept in $W" >&2
+    elif [ -z "${KEEP:-}" ]; then
+        rm -rf "$W"
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+wait_for() { # wait_for SECONDS DESCRIPTION CMD...
+    local secs="$1" what="$2"; shift 2
+    for _ in $(seq $((secs * 10))); do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.1
+    done
+    echo "timed out waiting for $what" >&2
+    return 1
+}
+
+start_sim() { # start_sim DIR
+    "$GSMGATE" sim --modems 1 --dir "$1" --send-latency-ms 0-0 --latency-ms 0-0 \
+        >"$1.json" 2>"$1.log" &
+    pids+=($!)
+    wait_for 20 "simulator in $1" test -S "$1/control.sock"
+}
+
+stop_pid() { # stop_pid PID
+    kill "$1" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+    kill -9 "$1" 2>/dev/null || true
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+
+numbers() { # the N recipients, 312-2xx-xxxx
+    for i in $(seq 0 $((N - 1))); do printf '+13122%02d%04d\n' $((i / 10000)) $((i % 10000)); done
+}
+
+# ------------------------------------------------------------------------------------------------
+echo "== gammu-smsd $(gammu-smsd --version | head -1 | awk '{print $NF}')"
+G="$W/gammu"
+mkdir -p "$G/inbox" "$G/outbox" "$G/sent" "$G/error" "$G/staging"
+start_sim "$W/sim1"
+cat >"$G/smsdrc" <<EOF
+[gammu]
+device = $W/sim1/modem0
+connection = at115200
+
+[smsd]
+Service = files
+PhoneID = sim
+LogFile = $G/smsd.log
+DebugLevel = 1
+InboxPath = $G/inbox/
+OutboxPath = $G/outbox/
+SentSMSPath = $G/sent/
+ErrorSMSPath = $G/error/
+CommTimeout = 1
+ReceiveFrequency = 1
+StatusFrequency = 0
+CheckSecurity = 0
+CheckBattery = 0
+RunOnReceive = $G/on-receive.sh
+EOF
+# Same backend, other outbox: messages are prepared here, then moved into the outbox at once.
+sed "s|^OutboxPath = .*|OutboxPath = $G/staging/|" "$G/smsdrc" >"$G/stagerc"
+cat >"$G/on-receive.sh" <<EOF
+#!/bin/sh
+exec gammu-smsd-inject -c "$G/smsdrc" TEXT "\$SMS_1_NUMBER" -text "Thanks, we got your message." >>"$G/on-receive.log" 2>&1
+EOF
+chmod +x "$G/on-receive.sh"
+
+gammu-smsd -c "$G/smsdrc" >"$G/stdout.log" 2>&1 &
+gammu_pid=$!
+pids+=("$gammu_pid")
+# Warm-up: one message through, which proves the phone is initialised and the outbox is read.
+gammu-smsd-inject -c "$G/smsdrc" TEXT +13129990000 -text "warm-up" >/dev/null
+if ! python3 "$simctl" "$W/sim1/control.sock" batch 1 60 -- true >/dev/null; then
+    echo "gammu-smsd did not send the warm-up message; its log:" >&2
+    tail -n 40 "$G/smsd.log" >&2
+    exit 1
+fi
+for n in $(numbers); do
+    gammu-smsd-inject -c "$G/stagerc" TEXT "$n" -text "Compare: the meeting is on Thursday at 7pm." >/dev/null
+done
+read -r g_batch g_queue < <(python3 "$simctl" "$W/sim1/control.sock" batch "$N" 600 -- \
+    sh -c "mv '$G'/staging/* '$G/outbox/'")
+g_replies=()
+for k in $(seq 1 "$SAMPLES"); do
+    g_replies+=("$(python3 "$simctl" "$W/sim1/control.sock" reply "+1415555$((200 + k))" "hello $k" 60)")
+done
+stop_pid "$gammu_pid"
+g_reply=$(printf '%s\n' "${g_replies[@]}" | median)
+echo "   $N messages: ${g_batch} s (queueing step ${g_queue} s); reply samples: ${g_replies[*]} s"
+
+# ------------------------------------------------------------------------------------------------
+echo "== gsmgate $("$GSMGATE" --version | awk '{print $NF}')"
+S="$W/gsm"
+mkdir -p "$S"
+start_sim "$W/sim2"
+cat >"$S/gsmgate.toml" <<EOF
+[daemon]
+state_dir = "$S/state"
+admin_socket = "$S/a.sock"
+log = "warn"
+
+[simulator]
+enabled = false
+
+[[modem]]
+name = "sim0"
+port = "$W/sim2/modem0"
+per_minute = 600
+per_hour = 36000
+per_day = 864000
+
+[dispatch]
+jitter_ms = 0
+
+[dispatch.quiet_hours]
+enabled = false
+
+[community]
+org_name = "Compare"
+EOF
+"$GSMGATE" daemon --config "$S/gsmgate.toml" >"$S/daemon.log" 2>&1 &
+daemon_pid=$!
+pids+=("$daemon_pid")
+gsm() { "$GSMGATE" --socket "$S/a.sock" "$@"; }
+wait_for 30 "gsmgate admin socket" gsm status
+# Warm-up, as for gammu-smsd.
+python3 "$simctl" "$W/sim2/control.sock" batch 1 60 -- \
+    "$GSMGATE" --socket "$S/a.sock" send +13129990000 "warm-up" >/dev/null
+{ echo "number,name"; numbers | awk '{print $1 ",Member " NR}'; } >"$S/members.csv"
+gsm members import "$S/members.csv" >/dev/null
+read -r s_batch s_queue < <(python3 "$simctl" "$W/sim2/control.sock" batch "$N" 600 -- \
+    "$GSMGATE" --socket "$S/a.sock" broadcast "Compare: the meeting is on Thursday at 7pm.")
+s_replies=()
+for k in $(seq 1 "$SAMPLES"); do
+    s_replies+=("$(python3 "$simctl" "$W/sim2/control.sock" reply "+1415555$((200 + k))" "hello $k" 60)")
+done
+stop_pid "$daemon_pid"
+s_reply=$(printf '%s\n' "${s_replies[@]}" | median)
+echo "   $N messages: ${s_batch} s (queueing step ${s_queue} s); reply samples: ${s_replies[*]} s"
+
+# ------------------------------------------------------------------------------------------------
+echo
+printf '%-44s %12s %12s %16s\n' "figure (simulated modem, 0 ms latency)" "gammu-smsd" "gsmgate" "gammu / gsmgate"
+printf '%-44s %12s %12s %16s\n' "$N queued messages -> last SUBMIT (s)" "$g_batch" "$s_batch" \
+    "$(awk -v a="$g_batch" -v b="$s_batch" 'BEGIN {printf "%.2f", a / b}')"
+printf '%-44s %12s %12s %16s\n' "  messages per second" \
+    "$(awk -v a="$g_batch" -v n="$N" 'BEGIN {printf "%.1f", n / a}')" \
+    "$(awk -v a="$s_batch" -v n="$N" 'BEGIN {printf "%.1f", n / a}')" ""
+printf '%-44s %12s %12s %16s\n' "inbound text -> reply SUBMIT, median (s)" "$g_reply" "$s_reply" \
+    "$(awk -v a="$g_reply" -v b="$s_reply" 'BEGIN {printf "%.2f", a / b}')"
