@@ -9,8 +9,9 @@
 # Needs: gammu-smsd and gammu-smsd-inject (Debian package gammu-smsd), python3.
 # Both gateways drive a fresh `gsmgate sim --modems 1` with zero simulated latency, so the figures
 # are each gateway's own overhead (AT round trips, polling, storage), not the network's.
-# gammu-smsd: FILES backend, CommTimeout = 1 (poll the outbox and the SIM every second, the
-# smallest value it takes; its default is 30), RunOnReceive = gammu-smsd-inject of the reply.
+# gammu-smsd: FILES backend, CommTimeout = 1 (poll the outbox and the SIM every second; its
+# default is 30), RunOnReceive = gammu-smsd-inject of the reply; run twice, with LoopSleep = 1
+# (its default: at most one outbox pass per second) and LoopSleep = 0 (no sleep, a busy loop).
 # gsmgate: `gsmgate daemon` with per_minute = 600 (limits out of the way), jitter 0, quiet hours
 # off; the 200 messages are one broadcast to 200 imported members; the reply is the welcome text
 # an unknown number gets.
@@ -82,13 +83,18 @@ numbers() { # the N recipients, 312-2xx-xxxx
 }
 
 # ------------------------------------------------------------------------------------------------
-echo "== gammu-smsd $(gammu-smsd --version | head -1 | awk '{print $NF}')"
-G="$W/gammu"
-mkdir -p "$G/inbox" "$G/outbox" "$G/sent" "$G/error" "$G/staging"
-start_sim "$W/sim1"
-cat >"$G/smsdrc" <<EOF
+# run_gammu NAME LOOPSLEEP: one gammu-smsd run on a fresh simulator; sets g_batch, g_queue, g_reply,
+# g_samples and g_cpu.
+run_gammu() {
+    local name="$1" loopsleep="$2"
+    echo "== gammu-smsd $(gammu-smsd --version | head -1 | awk '{print $NF}'), LoopSleep = $loopsleep"
+    local G="$W/$name"
+    mkdir -p "$G/inbox" "$G/outbox" "$G/sent" "$G/error" "$G/staging"
+    start_sim "$W/sim-$name"
+    local ctl="$W/sim-$name/control.sock"
+    cat >"$G/smsdrc" <<EOF
 [gammu]
-device = $W/sim1/modem0
+device = $W/sim-$name/modem0
 connection = at115200
 
 [smsd]
@@ -102,47 +108,61 @@ SentSMSPath = $G/sent/
 ErrorSMSPath = $G/error/
 CommTimeout = 1
 ReceiveFrequency = 1
+LoopSleep = $loopsleep
 StatusFrequency = 0
 CheckSecurity = 0
 CheckBattery = 0
 RunOnReceive = $G/on-receive.sh
 EOF
-# Same backend, other outbox: messages are prepared here, then moved into the outbox at once.
-sed "s|^OutboxPath = .*|OutboxPath = $G/staging/|" "$G/smsdrc" >"$G/stagerc"
-cat >"$G/on-receive.sh" <<EOF
+    # Same backend, other outbox: messages are prepared there, then moved into the outbox at once.
+    sed "s|^OutboxPath = .*|OutboxPath = $G/staging/|" "$G/smsdrc" >"$G/stagerc"
+    cat >"$G/on-receive.sh" <<EOF
 #!/bin/sh
 exec gammu-smsd-inject -c "$G/smsdrc" TEXT "\$SMS_1_NUMBER" -text "Thanks, we got your message." >>"$G/on-receive.log" 2>&1
 EOF
-chmod +x "$G/on-receive.sh"
+    chmod +x "$G/on-receive.sh"
 
-gammu-smsd -c "$G/smsdrc" >"$G/stdout.log" 2>&1 &
-gammu_pid=$!
-pids+=("$gammu_pid")
-# Warm-up: one message through, which proves the phone is initialised and the outbox is read.
-gammu-smsd-inject -c "$G/smsdrc" TEXT +13129990000 -text "warm-up" >/dev/null
-if ! python3 "$simctl" "$W/sim1/control.sock" batch 1 60 -- true >/dev/null; then
-    echo "gammu-smsd did not send the warm-up message; its log:" >&2
-    tail -n 40 "$G/smsd.log" >&2
-    exit 1
-fi
-for n in $(numbers); do
-    gammu-smsd-inject -c "$G/stagerc" TEXT "$n" -text "Compare: the meeting is on Thursday at 7pm." >/dev/null
-done
-read -r g_batch g_queue < <(python3 "$simctl" "$W/sim1/control.sock" batch "$N" 600 -- \
-    sh -c "mv '$G'/staging/* '$G/outbox/'")
-g_replies=()
-for k in $(seq 1 "$SAMPLES"); do
-    g_replies+=("$(python3 "$simctl" "$W/sim1/control.sock" reply "+1415555$((200 + k))" "hello $k" 60)")
-done
-stop_pid "$gammu_pid"
-g_reply=$(printf '%s\n' "${g_replies[@]}" | median)
-echo "   $N messages: ${g_batch} s (queueing step ${g_queue} s); reply samples: ${g_replies[*]} s"
+    gammu-smsd -c "$G/smsdrc" >"$G/stdout.log" 2>&1 &
+    local gammu_pid=$!
+    pids+=("$gammu_pid")
+    # Warm-up: one message through proves the phone is initialised and the outbox is read.
+    gammu-smsd-inject -c "$G/smsdrc" TEXT +13129990000 -text "warm-up" >/dev/null
+    if ! python3 "$simctl" "$ctl" batch 1 60 -- true >/dev/null; then
+        echo "gammu-smsd did not send the warm-up message; its log:" >&2
+        tail -n 40 "$G/smsd.log" >&2
+        exit 1
+    fi
+    for n in $(numbers); do
+        gammu-smsd-inject -c "$G/stagerc" TEXT "$n" \
+            -text "Compare: the meeting is on Thursday at 7pm." >/dev/null
+    done
+    read -r g_batch g_queue < <(python3 "$simctl" "$ctl" batch "$N" 900 -- \
+        sh -c "mv '$G'/staging/* '$G/outbox/'")
+    local replies=()
+    for k in $(seq 1 "$SAMPLES"); do
+        replies+=("$(python3 "$simctl" "$ctl" reply "+1415555$((200 + k))" "hello $k" 60)")
+    done
+    g_cpu=$(cpu_of "$gammu_pid")
+    stop_pid "$gammu_pid"
+    g_reply=$(printf '%s\n' "${replies[@]}" | median)
+    g_samples="${replies[*]}"
+    echo "   $N messages: ${g_batch} s (queueing step ${g_queue} s); reply samples: $g_samples s;" \
+        "CPU ${g_cpu} s"
+}
+
+cpu_of() { awk -v t="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); print ($12 + $13) / t}' "/proc/$1/stat"; }
+
+run_gammu gammu1 1
+g1_batch=$g_batch g1_reply=$g_reply g1_cpu=$g_cpu
+run_gammu gammu0 0
+g0_batch=$g_batch g0_reply=$g_reply g0_cpu=$g_cpu
 
 # ------------------------------------------------------------------------------------------------
 echo "== gsmgate $("$GSMGATE" --version | awk '{print $NF}')"
 S="$W/gsm"
 mkdir -p "$S"
-start_sim "$W/sim2"
+start_sim "$W/sim-gsmgate"
+ctl="$W/sim-gsmgate/control.sock"
 cat >"$S/gsmgate.toml" <<EOF
 [daemon]
 state_dir = "$S/state"
@@ -154,7 +174,7 @@ enabled = false
 
 [[modem]]
 name = "sim0"
-port = "$W/sim2/modem0"
+port = "$W/sim-gsmgate/modem0"
 per_minute = 600
 per_hour = 36000
 per_day = 864000
@@ -174,27 +194,32 @@ pids+=("$daemon_pid")
 gsm() { "$GSMGATE" --socket "$S/a.sock" "$@"; }
 wait_for 30 "gsmgate admin socket" gsm status
 # Warm-up, as for gammu-smsd.
-python3 "$simctl" "$W/sim2/control.sock" batch 1 60 -- \
-    "$GSMGATE" --socket "$S/a.sock" send +13129990000 "warm-up" >/dev/null
+python3 "$simctl" "$ctl" batch 1 60 -- \
+    "$GSMGATE" --socket "$S/a.sock" send --to +13129990000 "warm-up" >/dev/null
 { echo "number,name"; numbers | awk '{print $1 ",Member " NR}'; } >"$S/members.csv"
 gsm members import "$S/members.csv" >/dev/null
-read -r s_batch s_queue < <(python3 "$simctl" "$W/sim2/control.sock" batch "$N" 600 -- \
+read -r s_batch s_queue < <(python3 "$simctl" "$ctl" batch "$N" 900 -- \
     "$GSMGATE" --socket "$S/a.sock" broadcast "Compare: the meeting is on Thursday at 7pm.")
 s_replies=()
 for k in $(seq 1 "$SAMPLES"); do
-    s_replies+=("$(python3 "$simctl" "$W/sim2/control.sock" reply "+1415555$((200 + k))" "hello $k" 60)")
+    s_replies+=("$(python3 "$simctl" "$ctl" reply "+1415555$((200 + k))" "hello $k" 60)")
 done
+s_cpu=$(cpu_of "$daemon_pid")
 stop_pid "$daemon_pid"
 s_reply=$(printf '%s\n' "${s_replies[@]}" | median)
-echo "   $N messages: ${s_batch} s (queueing step ${s_queue} s); reply samples: ${s_replies[*]} s"
+echo "   $N messages: ${s_batch} s (queueing step ${s_queue} s); reply samples: ${s_replies[*]} s;" \
+    "CPU ${s_cpu} s"
 
 # ------------------------------------------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+rate() { awk -v a="$1" -v n="$N" 'BEGIN {printf "%.1f", n / a}'; }
+row() { printf '%-38s %13s %13s %9s %13s %13s\n' "$@"; }
 echo
-printf '%-44s %12s %12s %16s\n' "figure (simulated modem, 0 ms latency)" "gammu-smsd" "gsmgate" "gammu / gsmgate"
-printf '%-44s %12s %12s %16s\n' "$N queued messages -> last SUBMIT (s)" "$g_batch" "$s_batch" \
-    "$(awk -v a="$g_batch" -v b="$s_batch" 'BEGIN {printf "%.2f", a / b}')"
-printf '%-44s %12s %12s %16s\n' "  messages per second" \
-    "$(awk -v a="$g_batch" -v n="$N" 'BEGIN {printf "%.1f", n / a}')" \
-    "$(awk -v a="$s_batch" -v n="$N" 'BEGIN {printf "%.1f", n / a}')" ""
-printf '%-44s %12s %12s %16s\n' "inbound text -> reply SUBMIT, median (s)" "$g_reply" "$s_reply" \
-    "$(awk -v a="$g_reply" -v b="$s_reply" 'BEGIN {printf "%.2f", a / b}')"
+echo "simulated modem, 0 ms latency; ratio = gammu-smsd / gsmgate (above 1: gsmgate is faster)"
+row "figure" "gammu Loop=1" "gammu Loop=0" "gsmgate" "ratio Loop=1" "ratio Loop=0"
+row "$N queued -> last SUBMIT (s)" "$g1_batch" "$g0_batch" "$s_batch" \
+    "$(ratio "$g1_batch" "$s_batch")" "$(ratio "$g0_batch" "$s_batch")"
+row "  messages per second" "$(rate "$g1_batch")" "$(rate "$g0_batch")" "$(rate "$s_batch")" "" ""
+row "inbound -> reply SUBMIT, median (s)" "$g1_reply" "$g0_reply" "$s_reply" \
+    "$(ratio "$g1_reply" "$s_reply")" "$(ratio "$g0_reply" "$s_reply")"
+row "process CPU, whole run (s)" "$g1_cpu" "$g0_cpu" "$s_cpu" "" ""
