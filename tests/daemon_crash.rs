@@ -136,7 +136,9 @@ mode = "text"
 
 /// One request on the simulator's control socket (NDJSON, docs/simulator.md).
 async fn sim_request(socket: &Path, request: Value) -> Value {
-    let stream = UnixStream::connect(socket).await.expect("sim control socket");
+    let stream = UnixStream::connect(socket)
+        .await
+        .expect("sim control socket");
     let (r, mut w) = stream.into_split();
     let mut line = request.to_string();
     line.push('\n');
@@ -254,7 +256,8 @@ async fn crash_once(round: usize, kill_after: u64, drain: bool) -> String {
         &d.join("sim.log"),
     );
     poll("simulator ports", Duration::from_secs(20), || {
-        let ok = control.exists() && (0..MODEMS).all(|i| sim_dir.join(format!("modem{i}")).exists());
+        let ok =
+            control.exists() && (0..MODEMS).all(|i| sim_dir.join(format!("modem{i}")).exists());
         async move { ok.then_some(()) }
     })
     .await;
@@ -407,15 +410,27 @@ async fn crash_once(round: usize, kill_after: u64, drain: bool) -> String {
     let mut failed = 0;
     let mut seen = BTreeSet::new();
     for r in &rows {
-        assert!(seen.insert(r.to_number.clone()), "two rows for {}", r.to_number);
+        assert!(
+            seen.insert(r.to_number.clone()),
+            "two rows for {}",
+            r.to_number
+        );
         let got = received.get(&r.to_number).copied().unwrap_or(0);
         match r.state {
             OutboxState::Sent | OutboxState::Delivered => {
-                assert_eq!(got, 1, "{} is {:?} but received {got}", r.to_number, r.state);
+                assert_eq!(
+                    got, 1,
+                    "{} is {:?} but received {got}",
+                    r.to_number, r.state
+                );
                 sent += 1;
             }
             OutboxState::InDoubt => {
-                assert!(claimed_ids.contains(&r.id), "{} in doubt, not claimed", r.id);
+                assert!(
+                    claimed_ids.contains(&r.id),
+                    "{} in doubt, not claimed",
+                    r.id
+                );
                 in_doubt += 1;
                 in_doubt_received += got;
             }
@@ -456,7 +471,11 @@ async fn sigkill_mid_broadcast_keeps_every_member_once() {
     for l in &lines {
         println!("{l}");
     }
-    println!("{} kill points in {:.1} s", lines.len(), started.elapsed().as_secs_f64());
+    println!(
+        "{} kill points in {:.1} s",
+        lines.len(),
+        started.elapsed().as_secs_f64()
+    );
 }
 
 /// The same crash without the test draining the modems' stale output first: the restarted

@@ -250,15 +250,8 @@ fn start_dispatch(
     if let Some(minute) = limit_minute {
         rc.minute = minute;
     }
-    let handle = runner::spawn(
-        store.clone(),
-        pool,
-        rc,
-        events,
-        tracker,
-        shutdown,
-    )
-    .map_err(|e| DaemonError::Dispatch(e.to_string()))?;
+    let handle = runner::spawn(store.clone(), pool, rc, events, tracker, shutdown)
+        .map_err(|e| DaemonError::Dispatch(e.to_string()))?;
     Ok(Dispatch { handle })
 }
 

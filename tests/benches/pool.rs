@@ -224,15 +224,17 @@ async fn run() {
     let hwm = status_kib(me, "VmHWM:");
     let rss = status_kib(me, "VmRSS:");
 
-    let rows = store
-        .list_outbox(None, Some(bid), 10_000)
-        .expect("rows");
+    let rows = store.list_outbox(None, Some(bid), 10_000).expect("rows");
     let sent = rows
         .iter()
         .filter(|r| matches!(r.state, OutboxState::Sent | OutboxState::Delivered))
         .count();
     let created = rows.iter().map(|r| r.created_at).min().unwrap_or(0);
-    let last = rows.iter().filter_map(|r| r.sent_at).max().unwrap_or(created);
+    let last = rows
+        .iter()
+        .filter_map(|r| r.sent_at)
+        .max()
+        .unwrap_or(created);
     let span_s = (last - created) as f64 / 1e3;
 
     let window_ms = i64::try_from(MINUTE.as_millis()).expect("fits");

@@ -75,7 +75,11 @@ fn child(db: &Path) {
 }
 
 fn copy_db(from: &Path, to_dir: &Path) -> PathBuf {
-    let name = from.file_name().expect("file name").to_string_lossy().into_owned();
+    let name = from
+        .file_name()
+        .expect("file name")
+        .to_string_lossy()
+        .into_owned();
     for suffix in ["", "-wal", "-shm"] {
         let src = from.with_file_name(format!("{name}{suffix}"));
         if src.exists() {

@@ -51,7 +51,7 @@ def main():
         cmd = sys.argv[sys.argv.index("--") + 1:]
         base = len(sim.submitted())
         t0 = time.monotonic()
-        subprocess.run(cmd, check=True)
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         queued = time.monotonic() - t0
         while True:
             done = len(sim.submitted()) - base
