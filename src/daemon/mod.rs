@@ -117,6 +117,9 @@ pub struct DaemonOptions {
     pub reassembly_timeout: Duration,
     /// Print the "admin socket at …" line on stdout (the CLI does; tests keep stdout quiet).
     pub announce: bool,
+    /// What the rate limits call a minute (`RunnerConfig::minute`); `None` = 60 s. Benchmarks
+    /// shorten it to run a per-minute-limited pool in seconds; never set by the CLI.
+    pub limit_minute: Option<Duration>,
 }
 
 impl Default for DaemonOptions {
@@ -127,6 +130,7 @@ impl Default for DaemonOptions {
             status_interval: Duration::from_secs(5),
             reassembly_timeout: Duration::from_secs(600),
             announce: false,
+            limit_minute: None,
         }
     }
 }
@@ -234,6 +238,7 @@ fn start_dispatch(
     events: mpsc::Sender<runner::DispatchEvent>,
     tracker: &TaskTracker,
     shutdown: CancellationToken,
+    limit_minute: Option<Duration>,
 ) -> Result<Dispatch, DaemonError> {
     let pool = modems
         .iter()
@@ -244,15 +249,12 @@ fn start_dispatch(
             number: mc.number.clone(),
         })
         .collect();
-    let handle = runner::spawn(
-        store.clone(),
-        pool,
-        RunnerConfig::from_config(cfg),
-        events,
-        tracker,
-        shutdown,
-    )
-    .map_err(|e| DaemonError::Dispatch(e.to_string()))?;
+    let mut rc = RunnerConfig::from_config(cfg);
+    if let Some(minute) = limit_minute {
+        rc.minute = minute;
+    }
+    let handle = runner::spawn(store.clone(), pool, rc, events, tracker, shutdown)
+        .map_err(|e| DaemonError::Dispatch(e.to_string()))?;
     Ok(Dispatch { handle })
 }
 
@@ -375,7 +377,15 @@ impl Daemon {
         .await?;
 
         let (dispatch_tx, dispatch_rx) = mpsc::channel(DISPATCH_EVENT_DEPTH);
-        let dispatch = start_dispatch(&store, &cfg, &modems, dispatch_tx, &tracker, token.clone())?;
+        let dispatch = start_dispatch(
+            &store,
+            &cfg,
+            &modems,
+            dispatch_tx,
+            &tracker,
+            token.clone(),
+            opts.limit_minute,
+        )?;
         tracker.spawn(events::forward_dispatch(
             dispatch_rx,
             bus.clone(),

@@ -79,6 +79,7 @@ pub fn options(cfg: &Config) -> DaemonOptions {
         status_interval: Duration::from_millis(500),
         reassembly_timeout: Duration::from_secs(600),
         announce: false,
+        limit_minute: None,
     }
 }
 

@@ -1,0 +1,149 @@
+//! A 100,000-member broadcast: how long `community::service::broadcast` takes to enqueue it (read
+//! every member, check consent and quiet hours, render, insert one outbox row each in one
+//! transaction, fsync) and how much memory the process doing it needs. Targets: under 2 s and
+//! under 40 MB RSS on the build machine (a Raspberry Pi is slower: see docs/benchmarks.md).
+//!
+//! The members are imported straight into a SQLite file with `Store::import_members` (the import
+//! itself is not what is measured here, its time is printed for information). Each measurement
+//! then runs in a fresh child process (this binary re-executed with `GSMGATE_SCALE_DB=FILE`) on
+//! its own copy of that database, so the RSS figures (VmHWM = peak, VmRSS = at the end) are those
+//! of a process that did nothing but open the store and enqueue the broadcast, and one run's
+//! 100,000 rows do not slow the next. `cargo bench --bench scale` (release build).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use gsmgate::community::service::{self, BroadcastArgs};
+use gsmgate::config::Config;
+use gsmgate::store::{MemberStatus, NewMember, Store};
+
+const MEMBERS: usize = 100_000;
+const RUNS: usize = 3;
+const CHILD_ENV: &str = "GSMGATE_SCALE_DB";
+
+fn status_kib(key: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// The measured process: open the store, enqueue one broadcast to everyone, print one line.
+fn child(db: &Path) {
+    let before_kib = status_kib("VmHWM:");
+    // The embedded default: quiet hours on (each member's zone is checked), 2 modems, the TTL.
+    let cfg = Config::embedded_default();
+    let t0 = Instant::now();
+    let store = Store::open(db).expect("open store");
+    let opened = t0.elapsed();
+    let t1 = Instant::now();
+    let r = service::broadcast(
+        &store,
+        &cfg,
+        &BroadcastArgs {
+            text: "Hi {first_name}, the community meeting is on Thursday at 7pm at the library."
+                .into(),
+            segment: None,
+            at: None,
+            dry_run: false,
+        },
+        now_ms(),
+    )
+    .expect("broadcast");
+    let enqueue = t1.elapsed();
+    assert_eq!(r.recipients, MEMBERS, "every member gets a copy");
+    let progress = store
+        .broadcast_progress(r.id.expect("id"))
+        .expect("progress");
+    assert_eq!(progress.queued as usize, MEMBERS, "rows are in the outbox");
+    println!(
+        "enqueue_ms={:.0} open_ms={:.0} vmhwm_kib={} vmrss_kib={} start_hwm_kib={before_kib}",
+        enqueue.as_secs_f64() * 1e3,
+        opened.as_secs_f64() * 1e3,
+        status_kib("VmHWM:"),
+        status_kib("VmRSS:"),
+    );
+}
+
+fn copy_db(from: &Path, to_dir: &Path) -> PathBuf {
+    let name = from
+        .file_name()
+        .expect("file name")
+        .to_string_lossy()
+        .into_owned();
+    for suffix in ["", "-wal", "-shm"] {
+        let src = from.with_file_name(format!("{name}{suffix}"));
+        if src.exists() {
+            std::fs::copy(&src, to_dir.join(format!("{name}{suffix}"))).expect("copy db");
+        }
+    }
+    to_dir.join(name)
+}
+
+fn main() {
+    if let Ok(db) = std::env::var(CHILD_ENV) {
+        child(Path::new(&db));
+        return;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("gs")
+        .tempdir_in("/tmp")
+        .expect("tempdir");
+    let db = dir.path().join("seed").join("gsmgate.db");
+    std::fs::create_dir_all(db.parent().expect("parent")).expect("mkdir");
+    {
+        let store = Store::open(&db).expect("store");
+        let now = now_ms();
+        let rows: Vec<NewMember> = (0..MEMBERS)
+            .map(|i| NewMember {
+                number: format!("+13122{:02}{:04}", i / 10_000, i % 10_000),
+                name: Some(format!("Member {i}")),
+                city: None,
+                region: None,
+                time_zone: None,
+                tags: Vec::new(),
+                status: Some(MemberStatus::Active),
+                home_modem: Some(format!("sim{}", i % 2)),
+                onboarding_step: None,
+                joined_at: now,
+            })
+            .collect();
+        let t = Instant::now();
+        let report = store.import_members(&rows, now).expect("import");
+        assert_eq!(report.inserted, MEMBERS);
+        println!(
+            "scale: {MEMBERS} members imported with Store::import_members in {:.2} s (not the \
+             measured figure)",
+            t.elapsed().as_secs_f64()
+        );
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    println!(
+        "scale: broadcast enqueue through community::service::broadcast, each run in a fresh \
+         process on a fresh copy of the database (targets: < 2000 ms, < 40 MB RSS)"
+    );
+    for run in 0..RUNS {
+        let run_dir = dir.path().join(format!("run{run}"));
+        std::fs::create_dir_all(&run_dir).expect("mkdir");
+        let copy = copy_db(&db, &run_dir);
+        let out = std::process::Command::new(&exe)
+            .env(CHILD_ENV, &copy)
+            .env("RUST_LOG", "off")
+            .output()
+            .expect("run child");
+        if !out.status.success() {
+            eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+            panic!("run {run} failed");
+        }
+        print!("  run {run}: {}", String::from_utf8_lossy(&out.stdout));
+    }
+}
