@@ -16,6 +16,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
+use super::outbox::screen_candidate;
 use super::{OutboxKind, OutboxRow, Result, SqlContext, Store, StoreError};
 
 /// Which rows a modem may claim, beyond rows without a preference and rows preferring it.
@@ -79,29 +80,7 @@ impl Store {
                 let Some((id, kind, expires_at, created_at, opted_out_since)) = candidate else {
                     return Ok(None);
                 };
-                if expires_at.is_some_and(|e| e <= now) {
-                    tx.execute(
-                        "UPDATE outbox SET state = 'expired', last_error = 'ttl', finished_at = ?2
-                         WHERE id = ?1 AND state = 'queued'",
-                        params![id, now],
-                    )
-                    .ctx("expiring")?;
-                    continue;
-                }
-                // Same rule as claim_next: only a compliance text written at or after the opt-out
-                // (the STOP confirmation itself) may still go to a suppressed number.
-                let blocked = match opted_out_since {
-                    None => false,
-                    Some(since) => kind != OutboxKind::Compliance || created_at < since,
-                };
-                if blocked {
-                    tx.execute(
-                        "UPDATE outbox SET state = 'cancelled', last_error = 'opted_out',
-                                           finished_at = ?2
-                         WHERE id = ?1 AND state = 'queued'",
-                        params![id, now],
-                    )
-                    .ctx("cancelling an opted-out row")?;
+                if !screen_candidate(tx, id, kind, expires_at, created_at, opted_out_since, now)? {
                     continue;
                 }
                 let n = tx

@@ -727,27 +727,7 @@ impl Store {
                 let Some((id, kind, expires_at, created_at, opted_out_since)) = candidate else {
                     return Ok(None);
                 };
-                if expires_at.is_some_and(|e| e <= now) {
-                    tx.execute(
-                        "UPDATE outbox SET state = 'expired', last_error = 'ttl', finished_at = ?2
-                         WHERE id = ?1 AND state = 'queued'",
-                        params![id, now],
-                    )
-                    .ctx("expiring")?;
-                    continue;
-                }
-                let blocked = match opted_out_since {
-                    None => false,
-                    Some(since) => kind != OutboxKind::Compliance || created_at < since,
-                };
-                if blocked {
-                    tx.execute(
-                        "UPDATE outbox SET state = 'cancelled', last_error = 'opted_out',
-                                           finished_at = ?2
-                         WHERE id = ?1 AND state = 'queued'",
-                        params![id, now],
-                    )
-                    .ctx("cancelling an opted-out row")?;
+                if !screen_candidate(tx, id, kind, expires_at, created_at, opted_out_since, now)? {
                     continue;
                 }
                 let row = tx
@@ -1269,6 +1249,44 @@ impl Store {
             Ok(started + done)
         })
     }
+}
+
+/// The rules every claim applies to its candidate before taking it, shared by `claim_next` and
+/// `claim_next_routed` so the two can never disagree: an expired row becomes `expired`, and a row
+/// to a suppressed number becomes `cancelled` (`opted_out`) — only a compliance text written at or
+/// after the opt-out (the STOP confirmation itself) may still go. True when the row may be claimed.
+pub(super) fn screen_candidate(
+    tx: &Transaction<'_>,
+    id: i64,
+    kind: OutboxKind,
+    expires_at: Option<i64>,
+    created_at: i64,
+    opted_out_since: Option<i64>,
+    now: i64,
+) -> Result<bool> {
+    if expires_at.is_some_and(|e| e <= now) {
+        tx.execute(
+            "UPDATE outbox SET state = 'expired', last_error = 'ttl', finished_at = ?2
+             WHERE id = ?1 AND state = 'queued'",
+            params![id, now],
+        )
+        .ctx("expiring")?;
+        return Ok(false);
+    }
+    let blocked = match opted_out_since {
+        None => false,
+        Some(since) => kind != OutboxKind::Compliance || created_at < since,
+    };
+    if blocked {
+        tx.execute(
+            "UPDATE outbox SET state = 'cancelled', last_error = 'opted_out', finished_at = ?2
+             WHERE id = ?1 AND state = 'queued'",
+            params![id, now],
+        )
+        .ctx("cancelling an opted-out row")?;
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 #[cfg(test)]
