@@ -224,3 +224,66 @@ async fn an_unplug_mid_send_loses_nothing() {
     }
     gw.shutdown().await;
 }
+
+/// A message stored just before a crash, whose community step never ran (no `processed_at`), is
+/// answered at the next start: the newcomer gets the welcome, compliance line and card exactly
+/// once, and the message counts as processed afterwards (a second start sends nothing more).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_stored_before_a_crash_is_answered_once_at_the_next_start() {
+    let dir = short_tempdir();
+    let cfg = config(dir.path());
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    {
+        // What the pipeline had committed when the daemon died: the message, nothing else.
+        let store =
+            gsmgate::store::Store::open(state.join(gsmgate::daemon::DATABASE_FILE)).unwrap();
+        store
+            .store_single(&gsmgate::store::NewSingle {
+                modem: "sim0".into(),
+                sender: ALICE.into(),
+                text: "Hello!".into(),
+                scts: "2026-11-25T10:00:00+00:00".into(),
+                pdu_hex: None,
+                received_at: 1_764_064_800_000,
+            })
+            .unwrap();
+        assert_eq!(store.unprocessed_messages().unwrap().len(), 1);
+    }
+    let opts = options(&cfg);
+    let gw = Gateway::start_in(dir, cfg.clone(), opts.clone()).await;
+    let got = poll("Alice receives three texts", WAIT, || async {
+        let t = gw.received_texts(ALICE);
+        (t.len() >= 3).then_some(t)
+    })
+    .await;
+    assert!(
+        got[0].starts_with("OK, I've got your number saved"),
+        "{got:?}"
+    );
+    assert!(got[1].starts_with("Msg frequency will vary"), "{got:?}");
+    let dir = gw.shutdown().await;
+
+    let store = gsmgate::store::Store::open(state_path(&dir)).unwrap();
+    assert!(store.unprocessed_messages().unwrap().is_empty());
+    assert_eq!(
+        store.state_counts().unwrap().total(),
+        3,
+        "three replies, queued once"
+    );
+    drop(store);
+    let gw = Gateway::start_in(dir, cfg, opts).await;
+    let convo = gw.conversation(ALICE).await;
+    let out = convo
+        .iter()
+        .filter(|i| i.direction == Direction::Out)
+        .count();
+    assert_eq!(out, 3, "nothing replayed on the second start: {convo:?}");
+    gw.shutdown().await;
+}
+
+fn state_path(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    dir.path()
+        .join("state")
+        .join(gsmgate::daemon::DATABASE_FILE)
+}

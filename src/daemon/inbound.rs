@@ -15,9 +15,11 @@
 //! describing it, the raw hex as its key, flagged `undecodable` / `binary`) and acked: nothing the
 //! network delivered is lost, and a bad PDU cannot clog the SIM.
 //!
-//! Known gap: the community step runs after the commit, so a crash between the commit and the
-//! enqueue of the replies loses those automatic replies (the message itself is kept and shows in
-//! the inbox). Closing it needs a "processed" mark in the store.
+//! The community step runs after that commit, and its effects (member, consent, replies, flags)
+//! commit in one transaction with the message's `processed_at` mark
+//! ([`Store::apply_inbound`]). A crash between the two commits leaves the message unprocessed;
+//! [`Pipeline::replay_unprocessed`] finishes it at the next start, so a STOP confirmation or a
+//! welcome is never lost and never doubled.
 //!
 //! Threading: the pipeline's state (the reassembler and the part ids of pending groups) lives in a
 //! [`Pipeline`] value that is moved into `spawn_blocking` for each event, because every step is
@@ -35,13 +37,13 @@ use tracing::{debug, error, info, warn};
 use super::events::{self, EventBus};
 use super::{DaemonError, Dispatch, now_ms, with_store};
 use crate::admin::Event;
-use crate::community::{self, Action, Inbound, MemberField, MemberView, MessageKind};
+use crate::community::{self, Action, Inbound, MemberField, MemberView};
 use crate::config::Config;
 use crate::modem::{ModemEvent, ModemHandle, ModemState};
 use crate::pdu::{self, Assembled, Part, Pdu, Tpdu};
 use crate::store::{
-    self, ConsentSource, MemberUpdate, NewMember, NewOutbox, NewPart, NewSingle, OutboxKind,
-    OutboxPayload, SingleOutcome, Store, StoreError,
+    self, ConsentSource, InboundEffect, MemberUpdate, NewMember, NewOutbox, NewPart, NewSingle,
+    OutboxKind, OutboxPayload, SingleOutcome, Store, StoreError,
 };
 use crate::voice::{self, ModemUrc};
 
@@ -124,6 +126,14 @@ impl Pipeline {
                 "reloaded pending message parts"
             );
         }
+        // Store work that fsyncs: off the async threads, like every event.
+        let p = tokio::task::spawn_blocking(move || {
+            let mut p = p;
+            p.replay_unprocessed();
+            p
+        })
+        .await
+        .map_err(|e| DaemonError::Task(format!("replaying unprocessed messages: {e}")))?;
         Ok(p)
     }
 
@@ -345,7 +355,9 @@ impl Pipeline {
             received_at: now,
         })?;
         if let SingleOutcome::Inserted(id) = outcome {
-            self.store.set_message_flag(id, Some(flag))?;
+            // The flag and the processed mark together: such a message has no community step.
+            self.store
+                .apply_inbound(id, &[InboundEffect::Flag(flag.to_string())], now)?;
             self.bus.publish(Event::MessageIn {
                 id,
                 from: sender.to_string(),
@@ -420,6 +432,8 @@ impl Pipeline {
         self.wake_if_enqueued();
     }
 
+    /// Runs the community step for stored message `id` and applies its effects, together with
+    /// the message's processed mark, in one store transaction ([`Store::apply_inbound`]).
     fn community(
         &mut self,
         id: i64,
@@ -444,110 +458,54 @@ impl Pipeline {
             now_secs,
         );
         debug!(id, rule = ?decision.rule, actions = decision.actions.len(), "community decision");
-        let mut home = member
-            .as_ref()
-            .and_then(|m| m.home_modem.clone())
-            .unwrap_or_else(|| modem.to_string());
-        let mut inbox = false;
-        for action in &decision.actions {
-            match action {
-                Action::CreateMember(spec) => {
-                    let status = store::MemberStatus::parse(spec.status.as_str())
-                        .unwrap_or(store::MemberStatus::PendingConfirmation);
-                    let new = NewMember {
-                        number: spec.number.clone(),
-                        time_zone: spec.time_zone.clone(),
-                        status: Some(status),
-                        home_modem: Some(modem.to_string()),
-                        onboarding_step: spec.onboarding_step.clone(),
-                        joined_at: now,
-                        ..NewMember::default()
-                    };
-                    match self.store.add_member(&new, ConsentSource::Sms, now) {
-                        Ok(_) => home = modem.to_string(),
-                        Err(StoreError::DuplicateMember { .. }) => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                Action::Consent { event, detail } => {
-                    let Some(ev) = store::ConsentEvent::parse(event.as_str()) else {
-                        warn!(event = event.as_str(), "consent event unknown to the store");
-                        continue;
-                    };
-                    let cancelled = self.store.record_consent(
-                        from,
-                        ev,
-                        detail.as_deref(),
-                        ConsentSource::Sms,
-                        now,
-                    )?;
-                    info!(from, event = event.as_str(), cancelled, "consent recorded");
-                }
-                Action::Reply { text, kind } => self.enqueue(from, text, *kind, &home, now)?,
-                Action::SendVcard { vcard } => {
-                    // The outbox row holds the vCard text with payload `vcard`; the dispatcher
-                    // encodes it as 8-bit port-9204 parts at send time (reusing the stored
-                    // concatenation reference on a retry). Kind `Reply`, as `SendVcard`
-                    // documents: after the welcome and compliance line (compliance priority),
-                    // before the onboarding question (same priority, enqueued later).
-                    let mut row = NewOutbox::new(from, vcard.as_str(), OutboxKind::Reply, now)
-                        .with_payload(OutboxPayload::Vcard);
-                    row.modem_pref = (!home.is_empty()).then(|| home.clone());
-                    let id = self.store.enqueue(&row)?;
-                    debug!(id, to = from, "contact card (vCard SMS) enqueued");
-                    self.enqueued = true;
-                }
-                Action::SetField { field, value } => {
-                    let mut u = MemberUpdate::default();
-                    match field {
-                        MemberField::Name => u.name = Some(Some(value.clone())),
-                        MemberField::City => u.city = Some(Some(value.clone())),
-                        MemberField::Region => u.region = Some(Some(value.clone())),
-                        MemberField::TimeZone => u.time_zone = Some(Some(value.clone())),
-                        MemberField::Custom(name) => {
-                            warn!(field = %name, "the store has no place for custom member fields; answer kept in the conversation only");
-                            continue;
-                        }
-                    }
-                    self.store.update_member(from, &u, now)?;
-                }
-                Action::SetOnboardingStep { step } => {
-                    let u = MemberUpdate {
-                        onboarding_step: Some(step.clone()),
-                        ..MemberUpdate::default()
-                    };
-                    self.store.update_member(from, &u, now)?;
-                }
-                Action::Inbox { flag } => {
-                    inbox = true;
-                    if let Some(f) = flag {
-                        self.store.set_message_flag(id, Some(f.as_str()))?;
-                    }
-                }
-            }
+        let existing_home = member.as_ref().and_then(|m| m.home_modem.clone());
+        let effects = effects_of(&decision.actions, from, modem, existing_home, now);
+        let applied = self.store.apply_inbound(id, &effects, now)?;
+        if !applied.applied {
+            debug!(id, "message already processed");
+            return Ok(());
         }
-        if !inbox {
-            // Handled automatically (STOP, HELP, a join): nothing for the owner to read.
-            self.store.set_message_read(id, true)?;
+        for event in decision.actions.iter().filter_map(|a| match a {
+            Action::Consent { event, .. } => Some(event.as_str()),
+            _ => None,
+        }) {
+            info!(
+                from,
+                event,
+                cancelled = applied.cancelled,
+                "consent recorded"
+            );
+        }
+        if !applied.enqueued.is_empty() {
+            debug!(id, to = from, replies = ?applied.enqueued, "replies enqueued");
+            self.enqueued = true;
         }
         Ok(())
     }
 
-    fn enqueue(
-        &mut self,
-        to: &str,
-        text: &str,
-        kind: MessageKind,
-        home: &str,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let kind = OutboxKind::parse(kind.outbox_kind()).unwrap_or(OutboxKind::Reply);
-        let mut row = NewOutbox::new(to, text, kind, now);
-        row.modem_pref = (!home.is_empty()).then(|| home.to_string());
-        let id = self.store.enqueue(&row)?;
-        debug!(id, to, kind = kind.as_str(), "reply enqueued");
-        self.enqueued = true;
-        Ok(())
+    /// Finishes the community step of messages stored before a crash but never processed
+    /// (see the module doc). Called once at start-up, before any new event.
+    pub fn replay_unprocessed(&mut self) {
+        let pending = match self.store.unprocessed_messages() {
+            Ok(p) => p,
+            Err(e) => {
+                error!(error = %e, "could not list unprocessed messages");
+                return;
+            }
+        };
+        if pending.is_empty() {
+            return;
+        }
+        info!(
+            messages = pending.len(),
+            "finishing messages stored before a crash but not yet answered"
+        );
+        for m in pending {
+            if let Err(e) = self.community(m.id, &m.modem, &m.sender, &m.text, now_ms()) {
+                error!(id = m.id, from = %m.sender, error = %e, "could not apply the community decision");
+            }
+        }
+        self.wake_if_enqueued();
     }
 
     /// Applies a status report; returns whether it may be acked (it was handled or is useless).
@@ -669,6 +627,112 @@ pub async fn run(
             }
         }
     }
+}
+
+/// Turns the community core's actions into store effects, in order. Reply rows are routed to the
+/// member's home modem: the modem they texted when this message creates them, else the home they
+/// have, else the modem the message came in on.
+fn effects_of(
+    actions: &[Action],
+    from: &str,
+    modem: &str,
+    existing_home: Option<String>,
+    now: i64,
+) -> Vec<InboundEffect> {
+    let creates = actions.iter().any(|a| matches!(a, Action::CreateMember(_)));
+    let home = if creates {
+        modem.to_string()
+    } else {
+        existing_home.unwrap_or_else(|| modem.to_string())
+    };
+    let route = |mut row: NewOutbox| {
+        row.modem_pref = (!home.is_empty()).then(|| home.clone());
+        InboundEffect::Enqueue(row)
+    };
+    let mut effects = Vec::with_capacity(actions.len() + 1);
+    let mut inbox = false;
+    for action in actions {
+        match action {
+            Action::CreateMember(spec) => {
+                let status = store::MemberStatus::parse(spec.status.as_str())
+                    .unwrap_or(store::MemberStatus::PendingConfirmation);
+                effects.push(InboundEffect::AddMember {
+                    member: NewMember {
+                        number: spec.number.clone(),
+                        time_zone: spec.time_zone.clone(),
+                        status: Some(status),
+                        home_modem: Some(modem.to_string()),
+                        onboarding_step: spec.onboarding_step.clone(),
+                        joined_at: now,
+                        ..NewMember::default()
+                    },
+                    source: ConsentSource::Sms,
+                });
+            }
+            Action::Consent { event, detail } => {
+                let Some(ev) = store::ConsentEvent::parse(event.as_str()) else {
+                    warn!(event = event.as_str(), "consent event unknown to the store");
+                    continue;
+                };
+                effects.push(InboundEffect::Consent {
+                    number: from.to_string(),
+                    event: ev,
+                    detail: detail.clone(),
+                    source: ConsentSource::Sms,
+                });
+            }
+            Action::Reply { text, kind } => {
+                let kind = OutboxKind::parse(kind.outbox_kind()).unwrap_or(OutboxKind::Reply);
+                effects.push(route(NewOutbox::new(from, text.as_str(), kind, now)));
+            }
+            Action::SendVcard { vcard } => {
+                // The outbox row holds the vCard text with payload `vcard`; the dispatcher
+                // encodes it as 8-bit port-9204 parts at send time (reusing the stored
+                // concatenation reference on a retry). Kind `Reply`, as `SendVcard` documents:
+                // after the welcome and compliance line (compliance priority), before the
+                // onboarding question (same priority, enqueued later).
+                effects.push(route(
+                    NewOutbox::new(from, vcard.as_str(), OutboxKind::Reply, now)
+                        .with_payload(OutboxPayload::Vcard),
+                ));
+            }
+            Action::SetField { field, value } => {
+                let mut u = MemberUpdate::default();
+                match field {
+                    MemberField::Name => u.name = Some(Some(value.clone())),
+                    MemberField::City => u.city = Some(Some(value.clone())),
+                    MemberField::Region => u.region = Some(Some(value.clone())),
+                    MemberField::TimeZone => u.time_zone = Some(Some(value.clone())),
+                    MemberField::Custom(name) => {
+                        warn!(field = %name, "the store has no place for custom member fields; answer kept in the conversation only");
+                        continue;
+                    }
+                }
+                effects.push(InboundEffect::UpdateMember {
+                    number: from.to_string(),
+                    update: u,
+                });
+            }
+            Action::SetOnboardingStep { step } => effects.push(InboundEffect::UpdateMember {
+                number: from.to_string(),
+                update: MemberUpdate {
+                    onboarding_step: Some(step.clone()),
+                    ..MemberUpdate::default()
+                },
+            }),
+            Action::Inbox { flag } => {
+                inbox = true;
+                if let Some(f) = flag {
+                    effects.push(InboundEffect::Flag(f.as_str().to_string()));
+                }
+            }
+        }
+    }
+    if !inbox {
+        // Handled automatically (STOP, HELP, a join): nothing for the owner to read.
+        effects.push(InboundEffect::MarkRead);
+    }
+    effects
 }
 
 /// Tells the modem the message is stored (it deletes the SIM copy); at most once.

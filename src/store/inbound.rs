@@ -103,7 +103,7 @@ pub struct InboundMessage {
     pub thread: String,
 }
 
-const MESSAGE_COLUMNS: &str =
+pub(super) const MESSAGE_COLUMNS: &str =
     "id, modem, sender, text, received_at, scts, parts_total, complete, read, flag, thread";
 
 pub(super) fn message_from(r: &Row<'_>) -> rusqlite::Result<InboundMessage> {

@@ -10,7 +10,7 @@
 //! fragments are concatenated.
 
 use rusqlite::types::Value;
-use rusqlite::{OptionalExtension, Row, params, params_from_iter};
+use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
 
 use super::{Result, SqlContext, Store, StoreError, text_enum};
 
@@ -260,23 +260,7 @@ impl Store {
     /// list is stored as `opted_out` whatever status was asked for.
     pub fn add_member(&self, m: &NewMember, source: ConsentSource, now: i64) -> Result<Member> {
         validate_number(&m.number)?;
-        self.write("adding a member", |tx| {
-            insert_member(tx, m, now).map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::DuplicateMember {
-                        number: m.number.clone(),
-                    }
-                } else {
-                    StoreError::Sql {
-                        op: "adding a member",
-                        source: e,
-                    }
-                }
-            })?;
-            append_consent(tx, &m.number, ConsentEvent::Joined, None, source, now)
-                .ctx("logging consent")?;
-            Ok(())
-        })?;
+        self.write("adding a member", |tx| add_member_in(tx, m, source, now))?;
         self.member(&m.number)?.ok_or_else(|| StoreError::NotFound {
             what: "member",
             key: m.number.clone(),
@@ -340,51 +324,7 @@ impl Store {
     /// Applies an update; fails with `NotFound` for an unknown number.
     pub fn update_member(&self, number: &str, u: &MemberUpdate, now: i64) -> Result<Member> {
         self.write("updating a member", |tx| {
-            let id: i64 = tx
-                .query_row("SELECT id FROM members WHERE number = ?1", [number], |r| {
-                    r.get(0)
-                })
-                .optional()
-                .ctx("updating a member")?
-                .ok_or_else(|| StoreError::NotFound {
-                    what: "member",
-                    key: number.to_string(),
-                })?;
-            // Column names come from this fixed list, values are bound.
-            let fields: [(&str, &Option<Option<String>>); 6] = [
-                ("name", &u.name),
-                ("city", &u.city),
-                ("region", &u.region),
-                ("time_zone", &u.time_zone),
-                ("home_modem", &u.home_modem),
-                ("onboarding_step", &u.onboarding_step),
-            ];
-            for (column, value) in fields {
-                if let Some(v) = value {
-                    tx.execute(
-                        &format!("UPDATE members SET {column} = ?2, updated_at = ?3 WHERE id = ?1"),
-                        params![id, v, now],
-                    )
-                    .ctx("updating a member")?;
-                }
-            }
-            if let Some(tags) = &u.tags {
-                tx.execute("DELETE FROM member_tags WHERE member_id = ?1", [id])
-                    .ctx("replacing tags")?;
-                for tag in tags {
-                    tx.execute(
-                        "INSERT OR IGNORE INTO member_tags (member_id, tag) VALUES (?1, ?2)",
-                        params![id, tag],
-                    )
-                    .ctx("replacing tags")?;
-                }
-                tx.execute(
-                    "UPDATE members SET updated_at = ?2 WHERE id = ?1",
-                    params![id, now],
-                )
-                .ctx("replacing tags")?;
-            }
-            Ok(())
+            update_member_in(tx, number, u, now)
         })?;
         self.member(number)?.ok_or_else(|| StoreError::NotFound {
             what: "member",
@@ -489,51 +429,7 @@ impl Store {
         at: i64,
     ) -> Result<usize> {
         self.write("recording consent", |tx| {
-            append_consent(tx, number, event, detail, source, at).ctx("logging consent")?;
-            let mut cancelled = 0;
-            match event {
-                ConsentEvent::OptedOut => {
-                    tx.execute(
-                        "INSERT INTO opt_outs (number, since, detail) VALUES (?1, ?2, ?3)
-                         ON CONFLICT (number) DO NOTHING",
-                        params![number, at, detail],
-                    )
-                    .ctx("suppressing a number")?;
-                    tx.execute(
-                        "UPDATE members SET status = 'opted_out', updated_at = ?2 WHERE number = ?1",
-                        params![number, at],
-                    )
-                    .ctx("opting a member out")?;
-                    cancelled = tx
-                        .execute(
-                            "UPDATE outbox SET state = 'cancelled', last_error = 'opted_out',
-                                               finished_at = ?2
-                             WHERE to_number = ?1 AND state = 'queued'
-                               AND (kind <> 'compliance' OR created_at < ?2)",
-                            params![number, at],
-                        )
-                        .ctx("cancelling queued messages")?;
-                }
-                ConsentEvent::OptedIn => {
-                    tx.execute("DELETE FROM opt_outs WHERE number = ?1", [number])
-                        .ctx("lifting a suppression")?;
-                    tx.execute(
-                        "UPDATE members SET status = 'active', updated_at = ?2 WHERE number = ?1",
-                        params![number, at],
-                    )
-                    .ctx("opting a member in")?;
-                }
-                ConsentEvent::Confirmed => {
-                    tx.execute(
-                        "UPDATE members SET status = 'active', updated_at = ?2
-                         WHERE number = ?1 AND status = 'pending_confirmation'",
-                        params![number, at],
-                    )
-                    .ctx("confirming a member")?;
-                }
-                ConsentEvent::Joined | ConsentEvent::Imported | ConsentEvent::Removed => {}
-            }
-            Ok(cancelled)
+            record_consent_in(tx, number, event, detail, source, at)
         })
     }
 
@@ -578,6 +474,142 @@ fn validate_number(number: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The body of [`Store::add_member`], for callers that combine it with other writes in one
+/// transaction ([`Store::apply_inbound`]).
+pub(super) fn add_member_in(
+    tx: &Transaction<'_>,
+    m: &NewMember,
+    source: ConsentSource,
+    now: i64,
+) -> Result<()> {
+    validate_number(&m.number)?;
+    insert_member(tx, m, now).map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::DuplicateMember {
+                number: m.number.clone(),
+            }
+        } else {
+            StoreError::Sql {
+                op: "adding a member",
+                source: e,
+            }
+        }
+    })?;
+    append_consent(tx, &m.number, ConsentEvent::Joined, None, source, now)
+        .ctx("logging consent")?;
+    Ok(())
+}
+
+/// The body of [`Store::update_member`] (see [`add_member_in`]).
+pub(super) fn update_member_in(
+    tx: &Transaction<'_>,
+    number: &str,
+    u: &MemberUpdate,
+    now: i64,
+) -> Result<()> {
+    let id: i64 = tx
+        .query_row("SELECT id FROM members WHERE number = ?1", [number], |r| {
+            r.get(0)
+        })
+        .optional()
+        .ctx("updating a member")?
+        .ok_or_else(|| StoreError::NotFound {
+            what: "member",
+            key: number.to_string(),
+        })?;
+    // Column names come from this fixed list, values are bound.
+    let fields: [(&str, &Option<Option<String>>); 6] = [
+        ("name", &u.name),
+        ("city", &u.city),
+        ("region", &u.region),
+        ("time_zone", &u.time_zone),
+        ("home_modem", &u.home_modem),
+        ("onboarding_step", &u.onboarding_step),
+    ];
+    for (column, value) in fields {
+        if let Some(v) = value {
+            tx.execute(
+                &format!("UPDATE members SET {column} = ?2, updated_at = ?3 WHERE id = ?1"),
+                params![id, v, now],
+            )
+            .ctx("updating a member")?;
+        }
+    }
+    if let Some(tags) = &u.tags {
+        tx.execute("DELETE FROM member_tags WHERE member_id = ?1", [id])
+            .ctx("replacing tags")?;
+        for tag in tags {
+            tx.execute(
+                "INSERT OR IGNORE INTO member_tags (member_id, tag) VALUES (?1, ?2)",
+                params![id, tag],
+            )
+            .ctx("replacing tags")?;
+        }
+        tx.execute(
+            "UPDATE members SET updated_at = ?2 WHERE id = ?1",
+            params![id, now],
+        )
+        .ctx("replacing tags")?;
+    }
+    Ok(())
+}
+
+/// The body of [`Store::record_consent`] (see [`add_member_in`]).
+pub(super) fn record_consent_in(
+    tx: &Transaction<'_>,
+    number: &str,
+    event: ConsentEvent,
+    detail: Option<&str>,
+    source: ConsentSource,
+    at: i64,
+) -> Result<usize> {
+    append_consent(tx, number, event, detail, source, at).ctx("logging consent")?;
+    let mut cancelled = 0;
+    match event {
+        ConsentEvent::OptedOut => {
+            tx.execute(
+                "INSERT INTO opt_outs (number, since, detail) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (number) DO NOTHING",
+                params![number, at, detail],
+            )
+            .ctx("suppressing a number")?;
+            tx.execute(
+                "UPDATE members SET status = 'opted_out', updated_at = ?2 WHERE number = ?1",
+                params![number, at],
+            )
+            .ctx("opting a member out")?;
+            cancelled = tx
+                .execute(
+                    "UPDATE outbox SET state = 'cancelled', last_error = 'opted_out',
+                                       finished_at = ?2
+                     WHERE to_number = ?1 AND state = 'queued'
+                       AND (kind <> 'compliance' OR created_at < ?2)",
+                    params![number, at],
+                )
+                .ctx("cancelling queued messages")?;
+        }
+        ConsentEvent::OptedIn => {
+            tx.execute("DELETE FROM opt_outs WHERE number = ?1", [number])
+                .ctx("lifting a suppression")?;
+            tx.execute(
+                "UPDATE members SET status = 'active', updated_at = ?2 WHERE number = ?1",
+                params![number, at],
+            )
+            .ctx("opting a member in")?;
+        }
+        ConsentEvent::Confirmed => {
+            tx.execute(
+                "UPDATE members SET status = 'active', updated_at = ?2
+                 WHERE number = ?1 AND status = 'pending_confirmation'",
+                params![number, at],
+            )
+            .ctx("confirming a member")?;
+        }
+        ConsentEvent::Joined | ConsentEvent::Imported | ConsentEvent::Removed => {}
+    }
+    Ok(cancelled)
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@
 //!   caller, so the state machines are testable with injected time.
 //! - Schema versions live in `PRAGMA user_version`; see [`schema`].
 
+mod apply;
 mod calls;
 mod conversations;
 mod dispatch_support;
@@ -37,6 +38,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+pub use apply::{Applied, InboundEffect};
 pub use calls::{CallOutcome, CallRow, VoicemailRow};
 pub use conversations::{ConversationEntry, Direction, ThreadSummary};
 pub use dispatch_support::ClaimRoute;

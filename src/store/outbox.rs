@@ -615,21 +615,7 @@ impl Store {
     /// broadcast row whose (broadcast, number) already exists, returns the existing row's id.
     /// A non-compliance message to a suppressed number is stored as `cancelled` (`opted_out`).
     pub fn enqueue(&self, m: &NewOutbox) -> Result<i64> {
-        self.write("enqueueing", |tx| {
-            let mut ins = Inserter::new(tx)?;
-            let id = match ins.insert(m, None)? {
-                Some(id) => id,
-                None => tx
-                    .query_row(
-                        "SELECT id FROM outbox WHERE broadcast_id = ?1 AND to_number = ?2",
-                        params![m.broadcast_id, m.to_number],
-                        |r| r.get(0),
-                    )
-                    .ctx("enqueueing")?,
-            };
-            ins.refresh_totals()?;
-            Ok(id)
-        })
+        self.write("enqueueing", |tx| enqueue_in(tx, m))
     }
 
     /// Enqueues many messages in one transaction (all or none). Rows whose (broadcast, number)
@@ -1287,6 +1273,24 @@ pub(super) fn screen_candidate(
         return Ok(false);
     }
     Ok(true)
+}
+
+/// The body of [`Store::enqueue`], for callers that combine it with other writes in one
+/// transaction ([`Store::apply_inbound`]).
+pub(super) fn enqueue_in(tx: &Transaction<'_>, m: &NewOutbox) -> Result<i64> {
+    let mut ins = Inserter::new(tx)?;
+    let id = match ins.insert(m, None)? {
+        Some(id) => id,
+        None => tx
+            .query_row(
+                "SELECT id FROM outbox WHERE broadcast_id = ?1 AND to_number = ?2",
+                params![m.broadcast_id, m.to_number],
+                |r| r.get(0),
+            )
+            .ctx("enqueueing")?,
+    };
+    ins.refresh_totals()?;
+    Ok(id)
 }
 
 #[cfg(test)]

@@ -18,6 +18,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0002_outbox_payload",
         include_str!("migrations/0002_outbox_payload.sql"),
     ),
+    (
+        "0003_inbound_processed",
+        include_str!("migrations/0003_inbound_processed.sql"),
+    ),
 ];
 
 /// Brings the database up to the newest schema this build knows.
