@@ -62,34 +62,35 @@ impl ErrorClass {
     }
 }
 
-/// Classifies `+CMS ERROR: <code>` (27.005 §3.2.5; policy MODEMS.md §1.5).
+/// Classifies `+CMS ERROR: <code>` (27.005 §3.2.5; policy MODEMS.md §1.5). The code table itself
+/// lives once, in the modem layer ([`crate::modem::class`]), which needs it to notice a SIM
+/// failure; this is its meaning for sending.
 pub fn classify_cms(code: u16) -> ErrorClass {
-    match code {
-        1 | 8 | 10 | 21 | 29 | 30 | 50 | 69 => ErrorClass::Permanent,
-        96..=99 | 111 | 304 | 305 => ErrorClass::PermanentEncoder,
-        192 => ErrorClass::ScBusy,
-        // TP-FCS values from the SMSC (23.040 §9.2.3.22): permanent except 192.
-        128..=255 => ErrorClass::Permanent,
-        27 | 38 | 41 | 42 | 47 | 332 | 500 => ErrorClass::Temporary,
-        // Vendor range: weak signal, lower layer failure, congestion.
-        512..=514 => ErrorClass::Temporary,
-        331 => ErrorClass::NoService,
-        330 => ErrorClass::SmscMissing,
-        314 => ErrorClass::SimBusy,
-        310..=313 | 315..=318 => ErrorClass::SimFailure,
-        322 => ErrorClass::MemoryFull,
-        _ => ErrorClass::Unknown,
-    }
+    from_modem_class(crate::modem::class(code))
 }
 
-/// Classifies `+CME ERROR: <code>` (27.007 §9.2; policy MODEMS.md §1.5).
+/// Classifies `+CME ERROR: <code>` (27.007 §9.2; policy MODEMS.md §1.5), from the modem layer's
+/// table like [`classify_cms`].
 pub fn classify_cme(code: u16) -> ErrorClass {
-    match code {
-        30 => ErrorClass::NoService,
-        14 | 515 => ErrorClass::SimBusy,
-        10..=13 | 15..=18 => ErrorClass::SimFailure,
-        20 => ErrorClass::MemoryFull,
-        _ => ErrorClass::Unknown,
+    from_modem_class(crate::modem::cme_class(code))
+}
+
+/// The dispatch meaning of the modem layer's class. Classes that say nothing about sending (an
+/// invalid storage index, an unsupported command) are `Unknown`: retried like a temporary
+/// failure, and logged.
+pub fn from_modem_class(c: crate::modem::ErrorClass) -> ErrorClass {
+    use crate::modem::ErrorClass as M;
+    match c {
+        M::Permanent => ErrorClass::Permanent,
+        M::InvalidPdu => ErrorClass::PermanentEncoder,
+        M::Temporary => ErrorClass::Temporary,
+        M::SmscBusy => ErrorClass::ScBusy,
+        M::NoService => ErrorClass::NoService,
+        M::SmscConfig => ErrorClass::SmscMissing,
+        M::Busy => ErrorClass::SimBusy,
+        M::SimFailure => ErrorClass::SimFailure,
+        M::MemoryFull => ErrorClass::MemoryFull,
+        M::InvalidIndex | M::Unsupported | M::Unknown => ErrorClass::Unknown,
     }
 }
 

@@ -3,9 +3,9 @@
 //!
 //! The modem layer reports facts (the `+CMS`/`+CME` code, whether the PDU had been submitted); the
 //! retry policy is the dispatch table in [`crate::dispatch::policy`]. Refusals are classified from
-//! the raw code with that table (`classify_cms` / `classify_cme`), so there is one source of truth
-//! for MODEMS.md §1.5; the modem's own [`ModemClass`] is only used when there is no code (a bare
-//! `ERROR`), through [`class_from_modem`].
+//! the raw code (`classify_cms` / `classify_cme`, which read the one code table in the modem layer);
+//! the modem's own [`ModemClass`] is only used when there is no code (a bare `ERROR`), through
+//! `from_modem_class`.
 //!
 //! Why the split between outcomes:
 //! - **In doubt** (`SendError::in_doubt()`: the PDU and Ctrl-Z were written, then the modem
@@ -18,7 +18,7 @@
 //! - **Retry / Fail** follow `action_for` (back-off, `max_attempts`).
 
 use super::super::policy::{
-    self, ErrorClass, RetryDecision, action_for, classify_cme, classify_cms,
+    self, ErrorClass, RetryDecision, action_for, classify_cme, classify_cms, from_modem_class,
 };
 use super::super::{Backoff, InDoubtAction, MessageKind, Millis, XorShift64, in_doubt_action};
 use crate::config::InDoubtPolicy;
@@ -48,31 +48,12 @@ pub(crate) struct FailurePolicy {
     pub unavailable_ms: Millis,
 }
 
-/// Maps the modem layer's class (used only when a refusal carries no numeric code) onto the
-/// dispatch table's class.
-pub(crate) fn class_from_modem(c: ModemClass) -> ErrorClass {
-    match c {
-        ModemClass::Permanent => ErrorClass::Permanent,
-        ModemClass::InvalidPdu => ErrorClass::PermanentEncoder,
-        ModemClass::Temporary => ErrorClass::Temporary,
-        ModemClass::SmscBusy => ErrorClass::ScBusy,
-        ModemClass::NoService => ErrorClass::NoService,
-        ModemClass::SmscConfig => ErrorClass::SmscMissing,
-        ModemClass::Busy => ErrorClass::SimBusy,
-        ModemClass::SimFailure => ErrorClass::SimFailure,
-        ModemClass::MemoryFull => ErrorClass::MemoryFull,
-        ModemClass::InvalidIndex | ModemClass::Unsupported | ModemClass::Unknown => {
-            ErrorClass::Unknown
-        }
-    }
-}
-
 /// The dispatch class of a refusal: from the code when there is one (27.005 §3.2.5, 27.007 §9.2).
 pub(crate) fn class_of(failure: &Failure, modem_class: ModemClass) -> ErrorClass {
     match failure {
         Failure::Cms { code } => classify_cms(*code),
         Failure::Cme { code } => classify_cme(*code),
-        Failure::Other { .. } => class_from_modem(modem_class),
+        Failure::Other { .. } => from_modem_class(modem_class),
     }
 }
 
@@ -302,13 +283,9 @@ mod tests {
             ),
             ErrorClass::Unknown
         );
-        // The two tables agree wherever both classify a code.
-        for code in 0..=600u16 {
-            let ours = classify_cms(code);
-            let theirs = class_from_modem(crate::modem::class(code));
-            if theirs != ErrorClass::Unknown {
-                assert_eq!(ours, theirs, "CMS {code}");
-            }
+        // Codes that mean nothing for sending are retried as unknown, not failed.
+        for code in [300u16, 301, 302, 303, 321] {
+            assert_eq!(classify_cms(code), ErrorClass::Unknown, "CMS {code}");
         }
     }
 }
