@@ -741,8 +741,11 @@ async fn the_per_recipient_daily_cap_defers_without_counting_an_attempt() {
     let first = r.enqueue(PHONE, "one", OutboxKind::Bulk, None);
     running.handle.wake();
     r.wait_sent(&[first], Duration::from_secs(10)).await;
-    let second = r.enqueue(PHONE, "two", OutboxKind::Direct, None);
+    // The compliance text first: the loop may be awake already (its idle tick), and a `second`
+    // claimed before `stop` exists would be deferred from `first` alone. One modem's loop
+    // claims one row at a time, so `second` is checked only after `stop` went out.
     let stop = r.enqueue(PHONE, "You are unsubscribed", OutboxKind::Compliance, None);
+    let second = r.enqueue(PHONE, "two", OutboxKind::Direct, None);
     running.handle.wake();
     r.wait_sent(&[stop], Duration::from_secs(10)).await;
     eventually(Duration::from_secs(5), "second deferred", || {
