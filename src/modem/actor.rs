@@ -87,6 +87,7 @@ pub fn spawn(
         rejecting: true,
         pin_failed: false,
         mem1: None,
+        sr_listable: true,
         cmms_supported: true,
         reboot_seen: false,
         last_submitted: false,
@@ -210,6 +211,8 @@ pub struct ModemActor {
     pin_failed: bool,
     /// The storage `AT+CPMS` last selected for reading/deleting.
     mem1: Option<String>,
+    /// `AT+CPMS="SR"` has not been refused: the storage drain lists `SR` too.
+    sr_listable: bool,
     cmms_supported: bool,
     reboot_seen: bool,
     /// Whether the last command's body (PDU + Ctrl-Z) was written.
@@ -839,15 +842,21 @@ impl ModemActor {
                 }
             }
             Work::Delete { storage, index } => {
-                if self.select_storage(&storage).await? {
-                    let a = self.simple(Command::cmgd(index)).await?;
-                    if a.result.is_ok() {
-                        debug!(%storage, index, "stored message deleted after ack");
-                    } else {
-                        warn!(%storage, index, result = ?a.result, "delete failed");
-                    }
+                if !self.select_storage(&storage).await? {
+                    self.pending.remove(&(storage, index));
+                    return Ok(());
                 }
-                self.pending.remove(&(storage, index));
+                // The slot stops being ours the moment the modem executes the delete: a message
+                // stored there from then on is announced with the same index (`+CDSI: "SR",<i>`),
+                // often in the same read as this `OK`, and must be read, not taken for the one we
+                // are deleting. So the index leaves `pending` before the command is written.
+                self.pending.remove(&(storage.clone(), index));
+                let a = self.simple(Command::cmgd(index)).await?;
+                if a.result.is_ok() {
+                    debug!(%storage, index, "stored message deleted after ack");
+                } else {
+                    warn!(%storage, index, result = ?a.result, "delete failed");
+                }
             }
             Work::Cnma { ok: true } => {
                 let a = self.simple(Command::cnma_pdu()).await?;
@@ -871,26 +880,47 @@ impl ModemActor {
         Ok(())
     }
 
-    /// `AT+CMGL=4`: publishes every stored received message (and stored reports) not already
-    /// awaiting an ack (MODEMS.md §1.4).
+    /// `AT+CMGL=4` in `SM`, then in `SR`: publishes every stored received message and status
+    /// report not already awaiting an ack (MODEMS.md §1.4). The `SR` pass is the safety net for
+    /// reports whose `+CDSI` was lost (or arrived while no daemon listened): without it they would
+    /// sit in `SR` for ever, and a full `SR` loses every later report. Modems that refuse
+    /// `AT+CPMS="SR"` (Wavecom, MODEMS.md §1.1 step 12) store reports in `SM`, which the first pass
+    /// covers; the refusal is remembered so the drain does not ask again.
     async fn drain(&mut self) -> Result<(), ExecError> {
-        if !self.select_storage("SM").await? {
-            return Ok(());
+        let mut count = self.drain_storage("SM").await?;
+        if self.sr_listable {
+            if self.select_storage("SR").await? {
+                count += self.drain_storage("SR").await?;
+            } else {
+                debug!("SR storage not selectable: reports are only looked for in SM");
+                self.sr_listable = false;
+            }
+        }
+        if count > 0 {
+            info!(count, "stored messages published from the storage drain");
+        }
+        Ok(())
+    }
+
+    /// Lists one storage with `AT+CMGL=4` and publishes what is not pending; returns how many.
+    async fn drain_storage(&mut self, storage: &str) -> Result<usize, ExecError> {
+        if !self.select_storage(storage).await? {
+            return Ok(0);
         }
         let Ok(cmd) = Command::cmgl(4) else {
-            return Ok(());
+            return Ok(0);
         };
         let a = self.simple(cmd).await?;
         if !a.result.is_ok() {
-            warn!(result = ?a.result, "AT+CMGL=4 failed");
-            return Ok(());
+            warn!(%storage, result = ?a.result, "AT+CMGL=4 failed");
+            return Ok(0);
         }
         let mut count = 0;
         for entry in response::parse_cmgl(&a.lines) {
             let sms = match entry {
                 Ok(sms) => sms,
                 Err(e) => {
-                    warn!(error = %e, "unreadable CMGL entry");
+                    warn!(%storage, error = %e, "unreadable CMGL entry");
                     continue;
                 }
             };
@@ -899,22 +929,19 @@ impl ModemActor {
                 continue;
             }
             let Some(index) = sms.index else { continue };
-            if self.pending.contains(&("SM".to_owned(), index)) {
+            if self.pending.contains(&(storage.to_owned(), index)) {
                 continue;
             }
             match pdu_bytes(&sms.pdu) {
                 Some(bytes) => {
-                    let report = is_status_report(&bytes);
-                    self.publish_stored("SM".into(), index, bytes, report);
+                    let report = storage == "SR" || is_status_report(&bytes);
+                    self.publish_stored(storage.to_owned(), index, bytes, report);
                     count += 1;
                 }
-                None => warn!(index, pdu = %sms.pdu, "stored message is not hex"),
+                None => warn!(%storage, index, pdu = %sms.pdu, "stored message is not hex"),
             }
         }
-        if count > 0 {
-            info!(count, "stored messages published from the storage drain");
-        }
-        Ok(())
+        Ok(count)
     }
 
     // ----------------------------------------------------------------------------------------
