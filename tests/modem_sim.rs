@@ -918,3 +918,196 @@ async fn periodic_drain_finds_an_unacked_report_in_sr() {
     r.events = events;
     r.stop().await;
 }
+
+/// The AT port opened the way the killed process had it (non-blocking, no controlling tty), so the
+/// test can leave the simulated modem in the state a SIGKILL leaves a real one in.
+fn open_raw(sim: &SimHandle, port: &std::path::Path) -> std::fs::File {
+    assert!(
+        !sim.status()[0].booting,
+        "the modem ignores input while booting"
+    );
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+        .open(port)
+        .expect("open the modem port")
+}
+
+/// Reads from a non-blocking port until `needle` has arrived (polled, with a deadline).
+async fn read_until(f: &mut std::fs::File, needle: &[u8], within: Duration) -> Vec<u8> {
+    use std::io::Read;
+    let until = Instant::now() + within;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.windows(needle.len()).any(|w| w == needle) {
+        assert!(
+            Instant::now() < until,
+            "no {:?} from the modem; got {:?}",
+            String::from_utf8_lossy(needle),
+            String::from_utf8_lossy(&got)
+        );
+        match f.read(&mut buf) {
+            Ok(n) if n > 0 => got.extend_from_slice(buf.get(..n).unwrap_or_default()),
+            _ => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+    got
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// After the actor came up over stale output, its answers must be its own: a raw `AT+CGSN` gives
+/// the IMEI, `AT+CSQ` a `+CSQ:` line, a send is accepted once (no junk PDU was submitted by a
+/// prompt left open), and no init attempt failed on the way.
+async fn assert_in_step(sim: &SimHandle, handle: &ModemHandle) {
+    let st = handle.status();
+    assert_eq!(st.errors, 0, "init failed on the way: {st:?}");
+    let imei = sim.paths().modems[0].imei.clone();
+    assert_eq!(st.identity.imei.as_deref(), Some(imei.as_str()), "{st:?}");
+    let lines = handle.command("AT+CGSN", None).await.expect("AT+CGSN");
+    assert!(
+        lines.iter().any(|l| l.contains(&imei)),
+        "AT+CGSN: {lines:?}"
+    );
+    let lines = handle.command("AT+CSQ", None).await.expect("AT+CSQ");
+    assert!(
+        lines.iter().any(|l| l.starts_with("+CSQ:")),
+        "AT+CSQ: {lines:?}"
+    );
+    let before = sim.submitted().len();
+    handle
+        .send(parts_for(PHONE, "in step again", false))
+        .await
+        .expect("sent");
+    assert_eq!(sim.submitted().len(), before + 1, "exactly our one SUBMIT");
+}
+
+/// Regression (tests/daemon_crash.rs, session 1): a process driving the modem was killed with a
+/// `> ` prompt open, and the modem's earlier answers (`OK`, a `+CMGS: 12` with its `OK`) still sit
+/// unread in the tty. The actor's sync used to take the first stale `OK` as the answer to its `AT`
+/// and stayed one answer behind for ever (`AT+CPIN?: no +CPIN line`, on every retry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_after_a_crash_with_stale_output_and_an_open_prompt() {
+    let (sim, dir, port) = start_sim(ModemSpec::default()).await;
+    eventually(Duration::from_secs(5), "modem booted", || {
+        !sim.status()[0].booting
+    })
+    .await;
+    {
+        let mut f = open_raw(&sim, &port);
+        use std::io::Write;
+        f.write_all(b"AT+CMGS=23\r").expect("write");
+        read_until(&mut f, b"> ", Duration::from_secs(5)).await;
+        // The process dies here, the prompt still open; the modem's earlier output is unread.
+    }
+    let mut stale = Vec::new();
+    stale.extend_from_slice(b"OK\r\n");
+    stale.extend_from_slice(b"\r\n+CMGS: 12\r\n\r\nOK\r\n");
+    stale.extend_from_slice(b"\r\n> ");
+    sim.fault(
+        0,
+        &Fault::Garbage {
+            hex: Some(hex_of(&stale)),
+            count: None,
+        },
+    )
+    .expect("stale bytes");
+    let (handle, events, cancel, task) = start_actor(port, Profile::Generic, |_| {});
+    wait_ready(&handle).await;
+    assert_in_step(&sim, &handle).await;
+    let r = Rig {
+        sim,
+        _dir: dir,
+        handle,
+        events,
+        cancel,
+        task,
+    };
+    r.stop().await;
+}
+
+/// The same after a kill just after the PDU went out: the `+CMGS: <mr>` and `OK` arrive only
+/// after the new actor has opened the port and started its sync (send latency 400 ms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_after_a_crash_with_a_late_cmgs_answer() {
+    let spec = ModemSpec {
+        latency: sim::Latency {
+            send: MsRange(400, 400),
+            ..sim::Latency::default()
+        },
+        ..ModemSpec::default()
+    };
+    let (sim, dir, port) = start_sim(spec).await;
+    eventually(Duration::from_secs(5), "modem booted", || {
+        !sim.status()[0].booting
+    })
+    .await;
+    {
+        let mut f = open_raw(&sim, &port);
+        use std::io::Write;
+        // The process had sent AT and got OK, and left that OK unread, too.
+        f.write_all(b"AT\r").expect("write");
+        read_until(&mut f, b"AT\r", Duration::from_secs(5)).await;
+        f.write_all(b"AT+CMGS=23\r").expect("write");
+        read_until(&mut f, b"> ", Duration::from_secs(5)).await;
+        f.write_all(b"0011000B916407281553F80000AA0AE8329BFD4697D9EC37\x1a")
+            .expect("write the PDU");
+    }
+    let (handle, events, cancel, task) = start_actor(port, Profile::Generic, |_| {});
+    wait_ready(&handle).await;
+    assert_eq!(sim.submitted().len(), 1, "the killed process's SUBMIT");
+    assert_in_step(&sim, &handle).await;
+    let r = Rig {
+        sim,
+        _dir: dir,
+        handle,
+        events,
+        cancel,
+        task,
+    };
+    r.stop().await;
+}
+
+/// A `+CMGS: <mr>` with its `OK` that arrives while another command is in flight (the end of a
+/// send given up on before, e.g. by a killed process) is not that command's answer: the actor
+/// skips it and waits for the real one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_cmgs_answer_during_a_command_is_not_taken_for_its_answer() {
+    let spec = ModemSpec {
+        latency: sim::Latency {
+            default: MsRange(60, 60),
+            ..sim::Latency::default()
+        },
+        ..ModemSpec::default()
+    };
+    let r = rig_with(spec, Profile::Generic, |_| {}).await;
+    wait_ready(&r.handle).await;
+    let seen = r.sim.status()[0].commands_seen;
+    let h = r.handle.clone();
+    let csq = tokio::spawn(async move { h.command("AT+CSQ", None).await });
+    eventually(Duration::from_secs(5), "AT+CSQ at the modem", || {
+        r.sim.status()[0].commands_seen > seen
+    })
+    .await;
+    // The modem answers AT+CSQ 60 ms after it read it; the late send answer is already out.
+    r.sim
+        .fault(
+            0,
+            &Fault::Garbage {
+                hex: Some(hex_of(b"\r\n+CMGS: 77\r\n\r\nOK\r\n")),
+                count: None,
+            },
+        )
+        .expect("late answer");
+    let lines = csq.await.expect("join").expect("AT+CSQ");
+    assert!(
+        lines.iter().any(|l| l.starts_with("+CSQ:")),
+        "AT+CSQ answered with {lines:?}"
+    );
+    assert_eq!(r.handle.status().errors, 0);
+    r.stop().await;
+}

@@ -265,6 +265,12 @@ fn storage_name(raw: &str) -> String {
     }
 }
 
+/// Whether a line is a `+CMGS: <mr>` information response (27.005 §3.5.1).
+fn is_cmgs_line(line: &str) -> bool {
+    line.get(..6)
+        .is_some_and(|p| p.eq_ignore_ascii_case("+CMGS:"))
+}
+
 /// Decodes the hex of a PDU line.
 fn pdu_bytes(hex: &str) -> Option<Vec<u8>> {
     pdu::hex_to_bytes(hex.trim()).ok()
@@ -501,10 +507,32 @@ impl ModemActor {
         let mut submitted = false;
         self.last_submitted = false;
         let mut lines = Vec::new();
+        // A `+CMGS: <mr>` that no send of ours is waiting for: the rest of a send whose process or
+        // command we gave up on (a crash, a timeout); its final result follows and is not ours.
+        let mut late_send_answer = false;
         loop {
             while let Some(item) = self.digester.next_item() {
                 trace!(?item, "from modem");
                 match item {
+                    Item::Urc(Urc::Unknown(l)) if !cmd.expects_prompt() && is_cmgs_line(&l) => {
+                        warn!(line = %l, command = cmd.echo(), "late answer to an earlier AT+CMGS");
+                        late_send_answer = true;
+                        self.on_urc(Urc::Unknown(l));
+                    }
+                    Item::Final(result) if late_send_answer => {
+                        debug!(?result, "final result of the late AT+CMGS answer skipped");
+                        late_send_answer = false;
+                        lines.clear();
+                        // The digester ended the command on that final: ours is still in flight.
+                        self.digester.begin(cmd);
+                    }
+                    Item::Final(FinalResult::Ok) if cmd.body().is_some() && !submitted => {
+                        // `OK` before the prompt cannot answer our `AT+CMGS` (it waits for the
+                        // PDU): it is an earlier command's, and the prompt may still come.
+                        warn!(command = cmd.echo(), "stale OK before the prompt skipped");
+                        lines.clear();
+                        self.digester.begin(cmd);
+                    }
                     Item::Urc(u) => self.on_urc(u),
                     Item::Info(l) => lines.push(l),
                     Item::Prompt => match cmd.body() {
@@ -1526,35 +1554,142 @@ impl ModemActor {
         }
     }
 
-    /// Wake/sync: `AT` until `OK`, with Ctrl-Z and ESC in between to close a stuck prompt
-    /// (MODEMS.md §1.1 step 1). Gives up after `within`.
+    /// Wake/sync (MODEMS.md §1.1 step 1), also after whoever drove the modem before us died in
+    /// the middle of a conversation. A modem keeps talking into a closed port, and a tty keeps
+    /// what nobody read: the answer to the dead process's last command, a `+CMGS` that came late,
+    /// a `> ` prompt still waiting for its PDU. Taking the first `OK` we read as the answer to our
+    /// `AT` left every later answer one command behind, for ever (found by tests/daemon_crash.rs).
+    /// So each round:
+    /// 1. ESC + CR (Ctrl-Z + CR on odd rounds, for firmware that ignores ESC): ESC closes an open
+    ///    prompt without sending anything (27.005 §3.5.1, [QEC §9.8]); outside a prompt the modem
+    ///    ignores it, and the CR keeps it from prefixing our next command;
+    /// 2. read until the line has been quiet for `sync_quiet`: whatever was still due arrives and
+    ///    is dropped (URCs among it are handled as always);
+    /// 3. `ATE0`, then `AT`: each must get exactly one final result, `OK`, and the line must stay
+    ///    quiet after it. A second final result means we were still behind: the round starts over.
+    ///
+    /// Rounds start until `within` has passed; then sync fails and recovery escalates.
     async fn sync(&mut self, within: Duration) -> Result<(), InitFail> {
+        let t = self.cfg.timeouts;
         let until = Instant::now() + within;
-        let mut probe = 0u32;
+        // A round in progress may finish after `until`; a babbling line may not hold it for ever.
+        let hard_until = until + 4 * t.sync_quiet + 2 * t.ping;
+        let mut round = 0u32;
         loop {
-            match self.exec(&Command::at(), self.cfg.timeouts.ping).await {
-                Ok(a) if a.result.is_ok() => return Ok(()),
-                Ok(a) => debug!(result = ?a.result, "AT probe answered with an error"),
-                Err(ExecError::Gone(r)) => return Err(InitFail::Gone(r)),
-                Err(ExecError::Timeout { .. }) => {}
+            let closer: &[u8] = if round.is_multiple_of(2) {
+                &[ESC, b'\r']
+            } else {
+                &[CTRL_Z, b'\r']
+            };
+            self.write(closer).await?;
+            let mut clean = match self.settle(t.sync_quiet, hard_until).await? {
+                Some(stray) => {
+                    if stray > 0 {
+                        info!(stray, "stale modem output from before dropped");
+                    }
+                    true
+                }
+                None => false,
+            };
+            for probe in [Command::ate(false), Command::at()] {
+                if !clean {
+                    break;
+                }
+                clean = match self.exec(&probe, t.ping).await {
+                    Ok(a) if a.result.is_ok() => {
+                        match self.settle(t.sync_quiet, hard_until).await? {
+                            Some(0) => true,
+                            Some(stray) => {
+                                debug!(probe = probe.echo(), stray, "answers still behind");
+                                false
+                            }
+                            None => false,
+                        }
+                    }
+                    Ok(a) => {
+                        debug!(probe = probe.echo(), result = ?a.result, "sync probe refused");
+                        false
+                    }
+                    Err(ExecError::Gone(r)) => return Err(InitFail::Gone(r)),
+                    Err(ExecError::Timeout { .. }) => false,
+                };
+            }
+            if clean {
+                return Ok(());
             }
             if self.cancel.is_cancelled() {
                 return Err(InitFail::Shutdown);
             }
             if Instant::now() >= until {
                 return Err(InitFail::Failed(format!(
-                    "no answer to AT within {within:?}"
+                    "no clean answer to ATE0/AT within {within:?}"
                 )));
             }
-            let closer: &[u8] = if probe.is_multiple_of(2) {
-                &[CTRL_Z, b'\r']
-            } else {
-                &[ESC, b'\r']
-            };
-            self.write(closer).await?;
-            probe += 1;
-            self.idle_wait(self.cfg.timeouts.sync_interval).await?;
+            round += 1;
+            self.idle_wait(t.sync_interval).await?;
         }
+    }
+
+    /// Reads until nothing has arrived for `quiet`, handling URCs on the way (requests are
+    /// refused, acks collected). Returns how many final results arrived that no command of ours
+    /// was waiting for, or `None` if the line did not go quiet before `until`.
+    async fn settle(&mut self, quiet: Duration, until: Instant) -> Result<Option<usize>, InitFail> {
+        let mut stray = self.take_stray_items();
+        let mut quiet_at = Instant::now() + quiet;
+        loop {
+            if quiet_at > until && Instant::now() >= until {
+                return Ok(None);
+            }
+            let port = self
+                .port
+                .as_mut()
+                .ok_or_else(|| InitFail::Gone("port is not open".into()))?;
+            let ev = tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => Wake::Cancel,
+                outcome = port.read(&mut self.buf) => Wake::Read(outcome),
+                _ = sleep_until(quiet_at.min(until)) => Wake::Deadline,
+                Some(req) = self.call_rx.recv() => Wake::Request(req),
+                Some(req) = self.rx.recv() => Wake::Request(req),
+                Some(done) = self.acks.next(), if !self.acks.is_empty() => Wake::Ack(done),
+            };
+            match ev {
+                Wake::Cancel => return Err(InitFail::Shutdown),
+                Wake::Read(ReadOutcome::Data(0)) => {}
+                Wake::Read(ReadOutcome::Data(n)) => {
+                    self.feed(n);
+                    stray += self.take_stray_items();
+                    quiet_at = Instant::now() + quiet;
+                }
+                Wake::Read(ReadOutcome::Gone(reason)) => return Err(InitFail::Gone(reason)),
+                Wake::Deadline if Instant::now() >= quiet_at => return Ok(Some(stray)),
+                Wake::Deadline => {}
+                Wake::Request(req) => {
+                    let reason = self.unavailable_reason();
+                    self.reject(req, &reason);
+                }
+                Wake::Ack(done) => self.on_ack(done),
+                Wake::Permit | Wake::Health | Wake::Drain => {}
+            }
+        }
+    }
+
+    /// Like [`Self::take_idle_items`], counting the final results (answers to nobody's command).
+    fn take_stray_items(&mut self) -> usize {
+        let mut finals = 0;
+        while let Some(item) = self.digester.next_item() {
+            trace!(?item, "from modem");
+            match item {
+                Item::Urc(u) => self.on_urc(u),
+                Item::Final(result) => {
+                    debug!(?result, "stale final result dropped");
+                    finals += 1;
+                }
+                other => debug!(?other, "stale modem output dropped"),
+            }
+        }
+        self.flush_backlog();
+        finals
     }
 
     /// Runs the init plan; Ready only after the storage drain.
