@@ -748,3 +748,366 @@ async fn call_control_overtakes_queued_sends() {
     assert_eq!(r.sim.submitted().len(), 5);
     r.stop().await;
 }
+
+/// What an acking consumer of the actor's events saw.
+#[derive(Debug, Default)]
+struct Inbox {
+    /// TP-MR of every status report, in arrival order.
+    report_mrs: Vec<Option<u8>>,
+    texts: Vec<String>,
+}
+
+/// Consumes every event, acks every stored message and report at once (as the daemon does once
+/// stored), and records what arrived.
+fn ack_everything(
+    mut events: mpsc::Receiver<ModemEvent>,
+) -> std::sync::Arc<std::sync::Mutex<Inbox>> {
+    let inbox = std::sync::Arc::new(std::sync::Mutex::new(Inbox::default()));
+    let sink = inbox.clone();
+    tokio::spawn(async move {
+        while let Some(ev) = events.recv().await {
+            match ev {
+                ModemEvent::StatusReport { mr, ack, .. } => {
+                    sink.lock().expect("inbox").report_mrs.push(mr);
+                    if let Some(ack) = ack {
+                        let _ = ack.send(());
+                    }
+                }
+                ModemEvent::Sms { pdu, ack, .. } => {
+                    sink.lock().expect("inbox").texts.push(deliver_text(&pdu));
+                    let _ = ack.send(());
+                }
+                _ => {}
+            }
+        }
+    });
+    inbox
+}
+
+/// Regression (tests/compare/gammu-smsd.sh, session 1): 40 sends with status reports gave only 30
+/// `AT+CMGR`/`AT+CMGD` of `SR` reports. A report stored in a slot that an `AT+CMGD` had just freed
+/// is announced with the same index (`+CDSI: "SR",<i>`), often in the same read as the delete's
+/// `OK`; the actor still counted that index as "pending" and dropped the announcement, so the
+/// report was never read, `SR` filled up and the simulator held inbound texts behind it. More sends
+/// than `SR` holds must each bring back exactly one report, all deleted, and a text sent after them
+/// must still arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reports_beyond_sr_capacity_are_all_read_and_deleted() {
+    const SENDS: usize = 45;
+    let spec = ModemSpec {
+        capacity: 30,
+        // Fast sends, late reports: all 45 reports fall due together after the sends, 30 fill SR
+        // and 15 wait in the network; each `AT+CMGD` frees a slot that the next report takes at
+        // once, announced right behind the delete's `OK`.
+        latency: sim::Latency {
+            send: MsRange(0, 2),
+            default: MsRange(0, 1),
+            read: MsRange(0, 1),
+        },
+        status_report_delay_ms: 2_000,
+        ..ModemSpec::default()
+    };
+    let (sim, dir, port) = start_sim(spec).await;
+    let (handle, events, cancel, task) = start_actor(port, Profile::Generic, |_| {});
+    wait_ready(&handle).await;
+    let inbox = ack_everything(events);
+    let mut mrs = Vec::new();
+    for i in 0..SENDS {
+        let sent = handle
+            .send(parts_for(PHONE, &format!("report me {i}"), true))
+            .await
+            .expect("sent");
+        mrs.extend(sent);
+    }
+    assert_eq!(mrs.len(), SENDS);
+    eventually(
+        Duration::from_secs(20),
+        "a status report for every send",
+        || inbox.lock().expect("inbox").report_mrs.len() >= SENDS,
+    )
+    .await;
+    eventually(
+        Duration::from_secs(10),
+        "every report deleted from SR",
+        || sim.stored(0, "SR").map(|s| s.is_empty()).unwrap_or(false),
+    )
+    .await;
+    {
+        let got = inbox.lock().expect("inbox");
+        let mut seen: Vec<u8> = got.report_mrs.iter().filter_map(|m| *m).collect();
+        seen.sort_unstable();
+        let mut want = mrs.clone();
+        want.sort_unstable();
+        assert_eq!(seen, want, "one report per send, none twice");
+    }
+    sim.phone_sms(&PhoneSms {
+        from: PHONE.into(),
+        modem: 0,
+        text: "after the reports".into(),
+        ..Default::default()
+    })
+    .expect("phone texts");
+    eventually(
+        Duration::from_secs(10),
+        "the inbound text after the reports",
+        || {
+            inbox
+                .lock()
+                .expect("inbox")
+                .texts
+                .iter()
+                .any(|t| t == "after the reports")
+        },
+    )
+    .await;
+    assert_eq!(sim.status()[0].stored_sr, 0);
+    cancel.cancel();
+    let _ = timeout(Duration::from_secs(10), task).await;
+    sim.shutdown().await;
+    drop(dir);
+}
+
+/// A status report whose ack never came stays in `SR`; the periodic storage drain must find it
+/// there and publish it again (before, the drain listed `SM` only, so such a report sat in `SR`
+/// for ever and every one like it shrank the storage left for the next reports).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn periodic_drain_finds_an_unacked_report_in_sr() {
+    let mut r = rig(Profile::Generic).await;
+    // rig() already started the actor with the default drain interval; use a fresh one instead.
+    r.cancel.cancel();
+    let _ = timeout(Duration::from_secs(10), &mut r.task).await;
+    let port = r.sim.paths().modems[0].at.clone();
+    let (handle, mut events, cancel, task) = start_actor(port, Profile::Generic, |c| {
+        c.timeouts.drain_interval = Duration::from_millis(300);
+    });
+    r.handle = handle;
+    r.cancel = cancel;
+    r.task = task;
+    wait_ready(&r.handle).await;
+    let mrs = r
+        .handle
+        .send(parts_for(PHONE, "report, then lose the ack", true))
+        .await
+        .expect("sent");
+    let first = next_message(&mut events, Duration::from_secs(5)).await;
+    let ModemEvent::StatusReport { mr, index, ack, .. } = first else {
+        panic!("not a report: {first:?}")
+    };
+    assert_eq!(mr, mrs.first().copied());
+    // The layer above failed to store it: the ack is dropped, the report stays in SR.
+    drop(ack);
+    let again = next_message(&mut events, Duration::from_secs(5)).await;
+    let ModemEvent::StatusReport {
+        mr: mr2,
+        storage,
+        index: index2,
+        ack,
+        ..
+    } = again
+    else {
+        panic!("not a report: {again:?}")
+    };
+    assert_eq!((mr2, index2, storage.as_str()), (mr, index, "SR"));
+    ack.expect("stored report carries an ack")
+        .send(())
+        .expect("ack");
+    eventually(Duration::from_secs(5), "report deleted from SR", || {
+        r.sim.stored(0, "SR").map(|s| s.is_empty()).unwrap_or(false)
+    })
+    .await;
+    r.events = events;
+    r.stop().await;
+}
+
+/// The AT port opened the way the killed process had it (non-blocking, no controlling tty), so the
+/// test can leave the simulated modem in the state a SIGKILL leaves a real one in.
+fn open_raw(sim: &SimHandle, port: &std::path::Path) -> std::fs::File {
+    assert!(
+        !sim.status()[0].booting,
+        "the modem ignores input while booting"
+    );
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+        .open(port)
+        .expect("open the modem port")
+}
+
+/// Reads from a non-blocking port until `needle` has arrived (polled, with a deadline).
+async fn read_until(f: &mut std::fs::File, needle: &[u8], within: Duration) -> Vec<u8> {
+    use std::io::Read;
+    let until = Instant::now() + within;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.windows(needle.len()).any(|w| w == needle) {
+        assert!(
+            Instant::now() < until,
+            "no {:?} from the modem; got {:?}",
+            String::from_utf8_lossy(needle),
+            String::from_utf8_lossy(&got)
+        );
+        match f.read(&mut buf) {
+            Ok(n) if n > 0 => got.extend_from_slice(buf.get(..n).unwrap_or_default()),
+            _ => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+    got
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// After the actor came up over stale output, its answers must be its own: a raw `AT+CGSN` gives
+/// the IMEI, `AT+CSQ` a `+CSQ:` line, a send is accepted once (no junk PDU was submitted by a
+/// prompt left open), and no init attempt failed on the way.
+async fn assert_in_step(sim: &SimHandle, handle: &ModemHandle) {
+    let st = handle.status();
+    assert_eq!(st.errors, 0, "init failed on the way: {st:?}");
+    let imei = sim.paths().modems[0].imei.clone();
+    assert_eq!(st.identity.imei.as_deref(), Some(imei.as_str()), "{st:?}");
+    let lines = handle.command("AT+CGSN", None).await.expect("AT+CGSN");
+    assert!(
+        lines.iter().any(|l| l.contains(&imei)),
+        "AT+CGSN: {lines:?}"
+    );
+    let lines = handle.command("AT+CSQ", None).await.expect("AT+CSQ");
+    assert!(
+        lines.iter().any(|l| l.starts_with("+CSQ:")),
+        "AT+CSQ: {lines:?}"
+    );
+    let before = sim.submitted().len();
+    handle
+        .send(parts_for(PHONE, "in step again", false))
+        .await
+        .expect("sent");
+    assert_eq!(sim.submitted().len(), before + 1, "exactly our one SUBMIT");
+}
+
+/// Regression (tests/daemon_crash.rs, session 1): a process driving the modem was killed with a
+/// `> ` prompt open, and the modem's earlier answers (`OK`, a `+CMGS: 12` with its `OK`) still sit
+/// unread in the tty. The actor's sync used to take the first stale `OK` as the answer to its `AT`
+/// and stayed one answer behind for ever (`AT+CPIN?: no +CPIN line`, on every retry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_after_a_crash_with_stale_output_and_an_open_prompt() {
+    let (sim, dir, port) = start_sim(ModemSpec::default()).await;
+    eventually(Duration::from_secs(5), "modem booted", || {
+        !sim.status()[0].booting
+    })
+    .await;
+    {
+        let mut f = open_raw(&sim, &port);
+        use std::io::Write;
+        f.write_all(b"AT+CMGS=23\r").expect("write");
+        read_until(&mut f, b"> ", Duration::from_secs(5)).await;
+        // The process dies here, the prompt still open; the modem's earlier output is unread.
+    }
+    let mut stale = Vec::new();
+    stale.extend_from_slice(b"OK\r\n");
+    stale.extend_from_slice(b"\r\n+CMGS: 12\r\n\r\nOK\r\n");
+    stale.extend_from_slice(b"\r\n> ");
+    sim.fault(
+        0,
+        &Fault::Garbage {
+            hex: Some(hex_of(&stale)),
+            count: None,
+        },
+    )
+    .expect("stale bytes");
+    let (handle, events, cancel, task) = start_actor(port, Profile::Generic, |_| {});
+    wait_ready(&handle).await;
+    assert_in_step(&sim, &handle).await;
+    let r = Rig {
+        sim,
+        _dir: dir,
+        handle,
+        events,
+        cancel,
+        task,
+    };
+    r.stop().await;
+}
+
+/// The same after a kill just after the PDU went out: the `+CMGS: <mr>` and `OK` arrive only
+/// after the new actor has opened the port and started its sync (send latency 400 ms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_after_a_crash_with_a_late_cmgs_answer() {
+    let spec = ModemSpec {
+        latency: sim::Latency {
+            send: MsRange(400, 400),
+            ..sim::Latency::default()
+        },
+        ..ModemSpec::default()
+    };
+    let (sim, dir, port) = start_sim(spec).await;
+    eventually(Duration::from_secs(5), "modem booted", || {
+        !sim.status()[0].booting
+    })
+    .await;
+    {
+        let mut f = open_raw(&sim, &port);
+        use std::io::Write;
+        // The process had sent AT and got OK, and left that OK unread, too.
+        f.write_all(b"AT\r").expect("write");
+        read_until(&mut f, b"AT\r", Duration::from_secs(5)).await;
+        f.write_all(b"AT+CMGS=23\r").expect("write");
+        read_until(&mut f, b"> ", Duration::from_secs(5)).await;
+        f.write_all(b"0011000B916407281553F80000AA0AE8329BFD4697D9EC37\x1a")
+            .expect("write the PDU");
+    }
+    let (handle, events, cancel, task) = start_actor(port, Profile::Generic, |_| {});
+    wait_ready(&handle).await;
+    assert_eq!(sim.submitted().len(), 1, "the killed process's SUBMIT");
+    assert_in_step(&sim, &handle).await;
+    let r = Rig {
+        sim,
+        _dir: dir,
+        handle,
+        events,
+        cancel,
+        task,
+    };
+    r.stop().await;
+}
+
+/// A `+CMGS: <mr>` with its `OK` that arrives while another command is in flight (the end of a
+/// send given up on before, e.g. by a killed process) is not that command's answer: the actor
+/// skips it and waits for the real one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_cmgs_answer_during_a_command_is_not_taken_for_its_answer() {
+    let spec = ModemSpec {
+        latency: sim::Latency {
+            default: MsRange(60, 60),
+            ..sim::Latency::default()
+        },
+        ..ModemSpec::default()
+    };
+    let r = rig_with(spec, Profile::Generic, |_| {}).await;
+    wait_ready(&r.handle).await;
+    let seen = r.sim.status()[0].commands_seen;
+    let h = r.handle.clone();
+    let csq = tokio::spawn(async move { h.command("AT+CSQ", None).await });
+    eventually(Duration::from_secs(5), "AT+CSQ at the modem", || {
+        r.sim.status()[0].commands_seen > seen
+    })
+    .await;
+    // The modem answers AT+CSQ 60 ms after it read it; the late send answer is already out.
+    r.sim
+        .fault(
+            0,
+            &Fault::Garbage {
+                hex: Some(hex_of(b"\r\n+CMGS: 77\r\n\r\nOK\r\n")),
+                count: None,
+            },
+        )
+        .expect("late answer");
+    let lines = csq.await.expect("join").expect("AT+CSQ");
+    assert!(
+        lines.iter().any(|l| l.starts_with("+CSQ:")),
+        "AT+CSQ answered with {lines:?}"
+    );
+    assert_eq!(r.handle.status().errors, 0);
+    r.stop().await;
+}

@@ -87,6 +87,7 @@ pub fn spawn(
         rejecting: true,
         pin_failed: false,
         mem1: None,
+        sr_listable: true,
         cmms_supported: true,
         reboot_seen: false,
         last_submitted: false,
@@ -210,6 +211,8 @@ pub struct ModemActor {
     pin_failed: bool,
     /// The storage `AT+CPMS` last selected for reading/deleting.
     mem1: Option<String>,
+    /// `AT+CPMS="SR"` has not been refused: the storage drain lists `SR` too.
+    sr_listable: bool,
     cmms_supported: bool,
     reboot_seen: bool,
     /// Whether the last command's body (PDU + Ctrl-Z) was written.
@@ -260,6 +263,12 @@ fn storage_name(raw: &str) -> String {
     } else {
         s
     }
+}
+
+/// Whether a line is a `+CMGS: <mr>` information response (27.005 §3.5.1).
+fn is_cmgs_line(line: &str) -> bool {
+    line.get(..6)
+        .is_some_and(|p| p.eq_ignore_ascii_case("+CMGS:"))
 }
 
 /// Decodes the hex of a PDU line.
@@ -498,10 +507,32 @@ impl ModemActor {
         let mut submitted = false;
         self.last_submitted = false;
         let mut lines = Vec::new();
+        // A `+CMGS: <mr>` that no send of ours is waiting for: the rest of a send whose process or
+        // command we gave up on (a crash, a timeout); its final result follows and is not ours.
+        let mut late_send_answer = false;
         loop {
             while let Some(item) = self.digester.next_item() {
                 trace!(?item, "from modem");
                 match item {
+                    Item::Urc(Urc::Unknown(l)) if !cmd.expects_prompt() && is_cmgs_line(&l) => {
+                        warn!(line = %l, command = cmd.echo(), "late answer to an earlier AT+CMGS");
+                        late_send_answer = true;
+                        self.on_urc(Urc::Unknown(l));
+                    }
+                    Item::Final(result) if late_send_answer => {
+                        debug!(?result, "final result of the late AT+CMGS answer skipped");
+                        late_send_answer = false;
+                        lines.clear();
+                        // The digester ended the command on that final: ours is still in flight.
+                        self.digester.begin(cmd);
+                    }
+                    Item::Final(FinalResult::Ok) if cmd.body().is_some() && !submitted => {
+                        // `OK` before the prompt cannot answer our `AT+CMGS` (it waits for the
+                        // PDU): it is an earlier command's, and the prompt may still come.
+                        warn!(command = cmd.echo(), "stale OK before the prompt skipped");
+                        lines.clear();
+                        self.digester.begin(cmd);
+                    }
                     Item::Urc(u) => self.on_urc(u),
                     Item::Info(l) => lines.push(l),
                     Item::Prompt => match cmd.body() {
@@ -839,15 +870,21 @@ impl ModemActor {
                 }
             }
             Work::Delete { storage, index } => {
-                if self.select_storage(&storage).await? {
-                    let a = self.simple(Command::cmgd(index)).await?;
-                    if a.result.is_ok() {
-                        debug!(%storage, index, "stored message deleted after ack");
-                    } else {
-                        warn!(%storage, index, result = ?a.result, "delete failed");
-                    }
+                if !self.select_storage(&storage).await? {
+                    self.pending.remove(&(storage, index));
+                    return Ok(());
                 }
-                self.pending.remove(&(storage, index));
+                // The slot stops being ours the moment the modem executes the delete: a message
+                // stored there from then on is announced with the same index (`+CDSI: "SR",<i>`),
+                // often in the same read as this `OK`, and must be read, not taken for the one we
+                // are deleting. So the index leaves `pending` before the command is written.
+                self.pending.remove(&(storage.clone(), index));
+                let a = self.simple(Command::cmgd(index)).await?;
+                if a.result.is_ok() {
+                    debug!(%storage, index, "stored message deleted after ack");
+                } else {
+                    warn!(%storage, index, result = ?a.result, "delete failed");
+                }
             }
             Work::Cnma { ok: true } => {
                 let a = self.simple(Command::cnma_pdu()).await?;
@@ -871,26 +908,47 @@ impl ModemActor {
         Ok(())
     }
 
-    /// `AT+CMGL=4`: publishes every stored received message (and stored reports) not already
-    /// awaiting an ack (MODEMS.md §1.4).
+    /// `AT+CMGL=4` in `SM`, then in `SR`: publishes every stored received message and status
+    /// report not already awaiting an ack (MODEMS.md §1.4). The `SR` pass is the safety net for
+    /// reports whose `+CDSI` was lost (or arrived while no daemon listened): without it they would
+    /// sit in `SR` for ever, and a full `SR` loses every later report. Modems that refuse
+    /// `AT+CPMS="SR"` (Wavecom, MODEMS.md §1.1 step 12) store reports in `SM`, which the first pass
+    /// covers; the refusal is remembered so the drain does not ask again.
     async fn drain(&mut self) -> Result<(), ExecError> {
-        if !self.select_storage("SM").await? {
-            return Ok(());
+        let mut count = self.drain_storage("SM").await?;
+        if self.sr_listable {
+            if self.select_storage("SR").await? {
+                count += self.drain_storage("SR").await?;
+            } else {
+                debug!("SR storage not selectable: reports are only looked for in SM");
+                self.sr_listable = false;
+            }
+        }
+        if count > 0 {
+            info!(count, "stored messages published from the storage drain");
+        }
+        Ok(())
+    }
+
+    /// Lists one storage with `AT+CMGL=4` and publishes what is not pending; returns how many.
+    async fn drain_storage(&mut self, storage: &str) -> Result<usize, ExecError> {
+        if !self.select_storage(storage).await? {
+            return Ok(0);
         }
         let Ok(cmd) = Command::cmgl(4) else {
-            return Ok(());
+            return Ok(0);
         };
         let a = self.simple(cmd).await?;
         if !a.result.is_ok() {
-            warn!(result = ?a.result, "AT+CMGL=4 failed");
-            return Ok(());
+            warn!(%storage, result = ?a.result, "AT+CMGL=4 failed");
+            return Ok(0);
         }
         let mut count = 0;
         for entry in response::parse_cmgl(&a.lines) {
             let sms = match entry {
                 Ok(sms) => sms,
                 Err(e) => {
-                    warn!(error = %e, "unreadable CMGL entry");
+                    warn!(%storage, error = %e, "unreadable CMGL entry");
                     continue;
                 }
             };
@@ -899,22 +957,19 @@ impl ModemActor {
                 continue;
             }
             let Some(index) = sms.index else { continue };
-            if self.pending.contains(&("SM".to_owned(), index)) {
+            if self.pending.contains(&(storage.to_owned(), index)) {
                 continue;
             }
             match pdu_bytes(&sms.pdu) {
                 Some(bytes) => {
-                    let report = is_status_report(&bytes);
-                    self.publish_stored("SM".into(), index, bytes, report);
+                    let report = storage == "SR" || is_status_report(&bytes);
+                    self.publish_stored(storage.to_owned(), index, bytes, report);
                     count += 1;
                 }
-                None => warn!(index, pdu = %sms.pdu, "stored message is not hex"),
+                None => warn!(%storage, index, pdu = %sms.pdu, "stored message is not hex"),
             }
         }
-        if count > 0 {
-            info!(count, "stored messages published from the storage drain");
-        }
-        Ok(())
+        Ok(count)
     }
 
     // ----------------------------------------------------------------------------------------
@@ -1499,35 +1554,142 @@ impl ModemActor {
         }
     }
 
-    /// Wake/sync: `AT` until `OK`, with Ctrl-Z and ESC in between to close a stuck prompt
-    /// (MODEMS.md §1.1 step 1). Gives up after `within`.
+    /// Wake/sync (MODEMS.md §1.1 step 1), also after whoever drove the modem before us died in
+    /// the middle of a conversation. A modem keeps talking into a closed port, and a tty keeps
+    /// what nobody read: the answer to the dead process's last command, a `+CMGS` that came late,
+    /// a `> ` prompt still waiting for its PDU. Taking the first `OK` we read as the answer to our
+    /// `AT` left every later answer one command behind, for ever (found by tests/daemon_crash.rs).
+    /// So each round:
+    /// 1. ESC + CR (Ctrl-Z + CR on odd rounds, for firmware that ignores ESC): ESC closes an open
+    ///    prompt without sending anything (27.005 §3.5.1, [QEC §9.8]); outside a prompt the modem
+    ///    ignores it, and the CR keeps it from prefixing our next command;
+    /// 2. read until the line has been quiet for `sync_quiet`: whatever was still due arrives and
+    ///    is dropped (URCs among it are handled as always);
+    /// 3. `ATE0`, then `AT`: each must get exactly one final result, `OK`, and the line must stay
+    ///    quiet after it. A second final result means we were still behind: the round starts over.
+    ///
+    /// Rounds start until `within` has passed; then sync fails and recovery escalates.
     async fn sync(&mut self, within: Duration) -> Result<(), InitFail> {
+        let t = self.cfg.timeouts;
         let until = Instant::now() + within;
-        let mut probe = 0u32;
+        // A round in progress may finish after `until`; a babbling line may not hold it for ever.
+        let hard_until = until + 4 * t.sync_quiet + 2 * t.ping;
+        let mut round = 0u32;
         loop {
-            match self.exec(&Command::at(), self.cfg.timeouts.ping).await {
-                Ok(a) if a.result.is_ok() => return Ok(()),
-                Ok(a) => debug!(result = ?a.result, "AT probe answered with an error"),
-                Err(ExecError::Gone(r)) => return Err(InitFail::Gone(r)),
-                Err(ExecError::Timeout { .. }) => {}
+            let closer: &[u8] = if round.is_multiple_of(2) {
+                &[ESC, b'\r']
+            } else {
+                &[CTRL_Z, b'\r']
+            };
+            self.write(closer).await?;
+            let mut clean = match self.settle(t.sync_quiet, hard_until).await? {
+                Some(stray) => {
+                    if stray > 0 {
+                        info!(stray, "stale modem output from before dropped");
+                    }
+                    true
+                }
+                None => false,
+            };
+            for probe in [Command::ate(false), Command::at()] {
+                if !clean {
+                    break;
+                }
+                clean = match self.exec(&probe, t.ping).await {
+                    Ok(a) if a.result.is_ok() => {
+                        match self.settle(t.sync_quiet, hard_until).await? {
+                            Some(0) => true,
+                            Some(stray) => {
+                                debug!(probe = probe.echo(), stray, "answers still behind");
+                                false
+                            }
+                            None => false,
+                        }
+                    }
+                    Ok(a) => {
+                        debug!(probe = probe.echo(), result = ?a.result, "sync probe refused");
+                        false
+                    }
+                    Err(ExecError::Gone(r)) => return Err(InitFail::Gone(r)),
+                    Err(ExecError::Timeout { .. }) => false,
+                };
+            }
+            if clean {
+                return Ok(());
             }
             if self.cancel.is_cancelled() {
                 return Err(InitFail::Shutdown);
             }
             if Instant::now() >= until {
                 return Err(InitFail::Failed(format!(
-                    "no answer to AT within {within:?}"
+                    "no clean answer to ATE0/AT within {within:?}"
                 )));
             }
-            let closer: &[u8] = if probe.is_multiple_of(2) {
-                &[CTRL_Z, b'\r']
-            } else {
-                &[ESC, b'\r']
-            };
-            self.write(closer).await?;
-            probe += 1;
-            self.idle_wait(self.cfg.timeouts.sync_interval).await?;
+            round += 1;
+            self.idle_wait(t.sync_interval).await?;
         }
+    }
+
+    /// Reads until nothing has arrived for `quiet`, handling URCs on the way (requests are
+    /// refused, acks collected). Returns how many final results arrived that no command of ours
+    /// was waiting for, or `None` if the line did not go quiet before `until`.
+    async fn settle(&mut self, quiet: Duration, until: Instant) -> Result<Option<usize>, InitFail> {
+        let mut stray = self.take_stray_items();
+        let mut quiet_at = Instant::now() + quiet;
+        loop {
+            if quiet_at > until && Instant::now() >= until {
+                return Ok(None);
+            }
+            let port = self
+                .port
+                .as_mut()
+                .ok_or_else(|| InitFail::Gone("port is not open".into()))?;
+            let ev = tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => Wake::Cancel,
+                outcome = port.read(&mut self.buf) => Wake::Read(outcome),
+                _ = sleep_until(quiet_at.min(until)) => Wake::Deadline,
+                Some(req) = self.call_rx.recv() => Wake::Request(req),
+                Some(req) = self.rx.recv() => Wake::Request(req),
+                Some(done) = self.acks.next(), if !self.acks.is_empty() => Wake::Ack(done),
+            };
+            match ev {
+                Wake::Cancel => return Err(InitFail::Shutdown),
+                Wake::Read(ReadOutcome::Data(0)) => {}
+                Wake::Read(ReadOutcome::Data(n)) => {
+                    self.feed(n);
+                    stray += self.take_stray_items();
+                    quiet_at = Instant::now() + quiet;
+                }
+                Wake::Read(ReadOutcome::Gone(reason)) => return Err(InitFail::Gone(reason)),
+                Wake::Deadline if Instant::now() >= quiet_at => return Ok(Some(stray)),
+                Wake::Deadline => {}
+                Wake::Request(req) => {
+                    let reason = self.unavailable_reason();
+                    self.reject(req, &reason);
+                }
+                Wake::Ack(done) => self.on_ack(done),
+                Wake::Permit | Wake::Health | Wake::Drain => {}
+            }
+        }
+    }
+
+    /// Like [`Self::take_idle_items`], counting the final results (answers to nobody's command).
+    fn take_stray_items(&mut self) -> usize {
+        let mut finals = 0;
+        while let Some(item) = self.digester.next_item() {
+            trace!(?item, "from modem");
+            match item {
+                Item::Urc(u) => self.on_urc(u),
+                Item::Final(result) => {
+                    debug!(?result, "stale final result dropped");
+                    finals += 1;
+                }
+                other => debug!(?other, "stale modem output dropped"),
+            }
+        }
+        self.flush_backlog();
+        finals
     }
 
     /// Runs the init plan; Ready only after the storage drain.

@@ -119,6 +119,10 @@ pub struct Timeouts {
     pub sync_interval: Duration,
     /// Probes before sync gives up.
     pub sync_attempts: u32,
+    /// How long the line must stay silent while syncing before stale output from before (a
+    /// killed process's last answer, a late `+CMGS`) counts as drained. Longer than the modem's
+    /// answer to a plain `AT`.
+    pub sync_quiet: Duration,
     /// After `AT+CFUN=1,1`: how long to wait for the modem to answer again.
     pub reboot_wait: Duration,
     /// Health poll (CSQ, CREG?, COPS?).
@@ -154,6 +158,7 @@ impl Default for Timeouts {
             call: Duration::from_secs(10),
             sync_interval: Duration::from_millis(500),
             sync_attempts: 12,
+            sync_quiet: Duration::from_millis(300),
             reboot_wait: Duration::from_secs(60),
             health_interval: Duration::from_secs(30),
             drain_interval: Duration::from_secs(300),
@@ -181,7 +186,8 @@ impl Timeouts {
             list: Duration::from_secs(3),
             call: Duration::from_secs(2),
             sync_interval: Duration::from_millis(50),
-            sync_attempts: 8,
+            sync_attempts: 20,
+            sync_quiet: Duration::from_millis(100),
             reboot_wait: Duration::from_secs(5),
             health_interval: Duration::from_secs(2),
             drain_interval: Duration::from_secs(30),
