@@ -1111,3 +1111,61 @@ async fn late_cmgs_answer_during_a_command_is_not_taken_for_its_answer() {
     assert_eq!(r.handle.status().errors, 0);
     r.stop().await;
 }
+
+/// Sends queued back to back go before status-report housekeeping (read, delete), which then
+/// runs in the gaps or after its longest wait: every report still arrives once and `SR` ends
+/// empty, even with more sends queued than `SR` holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_sends_overtake_report_housekeeping_without_losing_reports() {
+    const SENDS: usize = 40;
+    let spec = ModemSpec {
+        capacity: 30,
+        latency: sim::Latency {
+            send: MsRange(20, 40),
+            default: MsRange(1, 3),
+            read: MsRange(2, 5),
+        },
+        status_report_delay_ms: 0,
+        ..ModemSpec::default()
+    };
+    let (sim, dir, port) = start_sim(spec).await;
+    let (handle, events, cancel, task) = start_actor(port, Profile::Generic, |c| {
+        c.queue_depth = 64;
+    });
+    wait_ready(&handle).await;
+    let inbox = ack_everything(events);
+    let sends: Vec<_> = (0..SENDS)
+        .map(|i| {
+            let h = handle.clone();
+            tokio::spawn(
+                async move { h.send(parts_for(PHONE, &format!("queued {i}"), true)).await },
+            )
+        })
+        .collect();
+    let mut mrs = Vec::new();
+    for s in sends {
+        mrs.extend(s.await.expect("join").expect("sent"));
+    }
+    eventually(Duration::from_secs(20), "a report for every send", || {
+        inbox.lock().expect("inbox").report_mrs.len() >= SENDS
+    })
+    .await;
+    eventually(Duration::from_secs(10), "SR empty", || {
+        sim.stored(0, "SR").map(|s| s.is_empty()).unwrap_or(false)
+    })
+    .await;
+    let mut seen: Vec<u8> = inbox
+        .lock()
+        .expect("inbox")
+        .report_mrs
+        .iter()
+        .filter_map(|m| *m)
+        .collect();
+    seen.sort_unstable();
+    mrs.sort_unstable();
+    assert_eq!(seen, mrs, "one report per send");
+    cancel.cancel();
+    let _ = timeout(Duration::from_secs(10), task).await;
+    sim.shutdown().await;
+    drop(dir);
+}

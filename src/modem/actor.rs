@@ -10,8 +10,10 @@
 //!   is handled on arrival (a `+CMTI` between an echo and its `OK` is queued as work, never mistaken
 //!   for the answer): classification is the digester's, by prefix (STYLE.md conventions 2, 3).
 //! - Follow-up work (read a new message, delete an acked one) is an internal queue, served between
-//!   requests with call control first, then that work, then sends. Acks are futures polled by the
-//!   actor's own `select!`, so an ack never waits behind a full request queue.
+//!   requests with call control first, then that work, then sends; housekeeping that can wait
+//!   (status reports, deletes, the drain) goes after a queued send for up to [`DEFER_MAX`], so a
+//!   delivery report never delays the next send. Acks are futures polled by the actor's own
+//!   `select!`, so an ack never waits behind a full request queue.
 //! - Events go to a bounded channel through a small backlog flushed as room appears: the actor never
 //!   blocks its port reading on a slow consumer, and it stops reading new messages off the SIM while
 //!   the backlog is not empty (they are safe on the SIM meanwhile).
@@ -50,6 +52,8 @@ const CTRL_Z: u8 = 0x1A;
 const BACKLOG_MAX: usize = 256;
 /// Backlog length above which no new message is read off the SIM.
 const BACKLOG_READ_LIMIT: usize = 4;
+/// Longest wait of housekeeping (status reports, deletes, the drain) behind queued requests.
+const DEFER_MAX: Duration = Duration::from_secs(2);
 
 /// Creates an actor and its handle. Spawn `actor.run()` on the daemon's task tracker; it returns
 /// after `cancel` fires and the in-flight command has finished (bounded by the shutdown grace).
@@ -84,6 +88,7 @@ pub fn spawn(
         acks: FuturesUnordered::new(),
         pending: HashSet::new(),
         work: VecDeque::new(),
+        work_waiting_since: None,
         rejecting: true,
         pin_failed: false,
         mem1: None,
@@ -127,6 +132,20 @@ enum Work {
     Cnma { ok: bool },
     /// List and publish everything stored (`AT+CMGL=4`).
     Drain,
+}
+
+impl Work {
+    /// Housekeeping that may wait behind a queued request: a status report is delivery news,
+    /// not a message; a delete only frees a slot of something already stored above; the drain
+    /// is a safety net. Reading an inbound text (a reply may be due) and `AT+CNMA` (the network
+    /// times out) never wait.
+    fn can_wait(&self) -> bool {
+        match self {
+            Work::Read { report, .. } => *report,
+            Work::Delete { .. } | Work::Drain => true,
+            Work::Cnma { .. } => false,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -205,6 +224,9 @@ pub struct ModemActor {
     /// Stored messages published and not yet acked or given up: (storage, index).
     pending: HashSet<(String, u32)>,
     work: VecDeque<Work>,
+    /// Since when `work` has not been empty (housekeeping waits behind requests at most
+    /// [`DEFER_MAX`]).
+    work_waiting_since: Option<Instant>,
     /// Answer requests with "unavailable" instead of queueing them (init, recovery, out of pool).
     rejecting: bool,
     /// A PIN entry failed once: never enter it again.
@@ -1009,10 +1031,30 @@ impl ModemActor {
                 }
                 continue;
             }
+            if self.work.is_empty() {
+                self.work_waiting_since = None;
+            } else if self.work_waiting_since.is_none() {
+                self.work_waiting_since = Some(Instant::now());
+            }
             let pos = self.work.iter().position(|w| {
                 !matches!(w, Work::Read { .. } | Work::Drain)
                     || self.backlog.len() < BACKLOG_READ_LIMIT
             });
+            // A queued request (a due send) goes before housekeeping that can wait, so a status
+            // report never delays the next send; the housekeeping runs in the gaps between sends,
+            // and after `DEFER_MAX` it runs first anyway so `SR` cannot fill under a steady load.
+            let can_wait = pos
+                .and_then(|p| self.work.get(p))
+                .is_some_and(Work::can_wait)
+                && self
+                    .work_waiting_since
+                    .is_some_and(|since| since.elapsed() < DEFER_MAX);
+            if can_wait && let Ok(req) = self.rx.try_recv() {
+                if let Some(t) = self.handle(req).await {
+                    break t;
+                }
+                continue;
+            }
             if let Some(w) = pos.and_then(|p| self.work.remove(p)) {
                 if let Err(e) = self.do_work(w).await {
                     break Self::trouble_of(e);
@@ -2068,6 +2110,26 @@ mod tests {
         assert!(!is_status_report(&deliver));
         assert!(!is_status_report(&[]));
         assert!(!is_status_report(&[5, 1]));
+    }
+
+    #[test]
+    fn only_housekeeping_waits_behind_requests() {
+        let read = |report| Work::Read {
+            storage: "SR".into(),
+            index: 1,
+            report,
+        };
+        assert!(read(true).can_wait());
+        assert!(!read(false).can_wait(), "an inbound text may need a reply");
+        assert!(
+            Work::Delete {
+                storage: "SM".into(),
+                index: 1
+            }
+            .can_wait()
+        );
+        assert!(Work::Drain.can_wait());
+        assert!(!Work::Cnma { ok: true }.can_wait(), "the network times out");
     }
 
     #[test]
