@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use daemon_util::*;
 use gsmgate::admin::protocol::{Direction, SendArgs};
-use gsmgate::admin::{ClientError, ErrorCode};
+use gsmgate::admin::{Client, ClientError, ErrorCode};
 
 use gsmgate::sim::{Fault, PhoneSms};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
+use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -361,18 +362,54 @@ async fn a_second_daemon_on_the_same_socket_is_refused_clearly() {
     gw.shutdown().await;
 }
 
+/// A configured modem whose port does not exist is not a start error (a USB modem may enumerate
+/// late, and it must not keep the rest of the pool down): the daemon starts, the other modems
+/// work, and the absent one is reported as not ready.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missing_modem_port_is_a_clear_start_error() {
+async fn a_missing_modem_port_does_not_stop_the_daemon_or_the_other_modems() {
     let dir = short_tempdir();
     let mut cfg = config(dir.path());
-    cfg.simulator.enabled = false;
-    let err = gsmgate::daemon::Daemon::start(cfg)
+    let mut absent = cfg.modems[1].clone();
+    absent.name = "late".into();
+    absent.port = dir.path().join("sim").join("not-plugged-in");
+    cfg.modems.push(absent);
+    let opts = options(&cfg);
+    let daemon = gsmgate::daemon::Daemon::start_with(cfg, opts, CancellationToken::new())
         .await
-        .err()
-        .expect("refused");
-    let text = err.to_string();
-    assert!(
-        text.contains("modem sim0") && text.contains("does not exist"),
-        "{text}"
-    );
+        .expect("starts with a port missing");
+    let socket = daemon.socket_path().to_path_buf();
+    let modems = poll("sim0 and sim1 ready", Duration::from_secs(20), || {
+        let socket = socket.clone();
+        async move {
+            let modems = Client::connect(&socket).await.ok()?.modems().await.ok()?;
+            modems
+                .iter()
+                .filter(|m| m.name.starts_with("sim"))
+                .all(|m| m.state == "ready")
+                .then_some(modems)
+        }
+    })
+    .await;
+    let late = modems.iter().find(|m| m.name == "late").expect("listed");
+    assert_ne!(late.state, "ready", "{late:?}");
+    let mut client = Client::connect(&socket).await.expect("connects");
+    let accepted = client
+        .send(SendArgs {
+            to: BOB.into(),
+            text: "still working".into(),
+            modem: None,
+        })
+        .await
+        .expect("send accepted");
+    assert!(accepted.id > 0);
+    let sim = daemon.sim().expect("simulator");
+    poll("Bob receives the text", Duration::from_secs(20), || {
+        let got = sim
+            .received(Some(BOB))
+            .into_iter()
+            .any(|r| r.text == "still working");
+        async move { got.then_some(()) }
+    })
+    .await;
+    daemon.shutdown().await;
 }

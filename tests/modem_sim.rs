@@ -1169,3 +1169,66 @@ async fn queued_sends_overtake_report_housekeeping_without_losing_reports() {
     sim.shutdown().await;
     drop(dir);
 }
+
+/// A port missing when the actor starts (a modem plugged in late) and still missing after every
+/// reopen attempt takes the modem out of the pool with an alert; when the port appears, even
+/// then, the modem initialises and sends. (The daemon starts with such a modem; docs/daemon.md.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_that_appears_after_the_modem_went_out_of_the_pool_brings_it_back() {
+    let (sim, dir, port) = start_sim(ModemSpec::default()).await;
+    sim.fault(0, &Fault::Unplug).expect("unplug");
+    eventually(
+        Duration::from_secs(5),
+        "the unplugged port path is gone",
+        || !port.exists(),
+    )
+    .await;
+    let (handle, mut events, cancel, task) = start_actor(port, Profile::Generic, |c| {
+        c.timeouts.reboot_wait = Duration::from_millis(200);
+        c.timeouts.recovery_cycles = 1;
+        c.timeouts.recovery_base = Duration::from_millis(20);
+        c.timeouts.recovery_max = Duration::from_millis(50);
+    });
+    let state = wait_state(&handle, Duration::from_secs(20), |s| {
+        matches!(s, ModemState::OutOfPool { .. })
+    })
+    .await;
+    assert!(matches!(state, ModemState::OutOfPool { .. }), "{state:?}");
+    let alerted = timeout(Duration::from_secs(5), async {
+        while let Some(ev) = events.recv().await {
+            if matches!(ev, ModemEvent::Alert { .. }) {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    assert!(alerted, "going out of the pool raises an alert");
+    assert!(
+        handle
+            .send(parts_for(PHONE, "refused", false))
+            .await
+            .is_err()
+    );
+
+    sim.fault(0, &Fault::Replug).expect("replug");
+    wait_state(&handle, Duration::from_secs(20), |s| {
+        *s == ModemState::Ready
+    })
+    .await;
+    handle
+        .send(parts_for(PHONE, "plugged in late", false))
+        .await
+        .expect("sent once the port appeared");
+    assert!(sim.submitted().len() == 1);
+    let r = Rig {
+        sim,
+        _dir: dir,
+        handle,
+        events,
+        cancel,
+        task,
+    };
+    r.stop().await;
+}

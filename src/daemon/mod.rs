@@ -86,11 +86,6 @@ pub enum DaemonError {
         #[source]
         source: sim::SimError,
     },
-    #[error(
-        "modem {modem}: port {path} does not exist (check [[modem]] port, the cable, or set \
-         enabled = false)"
-    )]
-    ModemPort { modem: String, path: PathBuf },
     #[error("cannot start the dispatch runner: {0}")]
     Dispatch(String),
     #[error("admin socket: {0}")]
@@ -325,11 +320,17 @@ impl Daemon {
         let (modem_tx, modem_rx) = mpsc::channel::<ModemEvent>(MODEM_EVENT_DEPTH);
         let mut modems: Vec<(config::ModemConfig, ModemHandle)> = Vec::new();
         for mc in cfg.modems.iter().filter(|m| m.enabled) {
+            // Not a start error: on a Pi a USB modem may enumerate after the daemon starts, or be
+            // unplugged for a while; one missing modem must not keep the other three from
+            // working. Its actor waits for the path (state `vanished`, then `out_of_pool` with an
+            // alert) and initialises it when it appears.
             if !mc.port.exists() {
-                return Err(DaemonError::ModemPort {
-                    modem: mc.name.clone(),
-                    path: mc.port.clone(),
-                });
+                warn!(
+                    modem = %mc.name,
+                    port = %mc.port.display(),
+                    "port does not exist (yet); the modem joins the pool when it appears \
+                     (check [[modem]] port and the cable, or set enabled = false)"
+                );
             }
         }
         for mc in cfg.modems.iter().filter(|m| m.enabled) {

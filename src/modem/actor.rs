@@ -186,6 +186,13 @@ enum Trouble {
     Shutdown,
 }
 
+/// How [`ModemActor::out_of_pool`] ended.
+enum PoolExit {
+    Shutdown,
+    /// The vanished port exists again: initialise from the start.
+    PortBack,
+}
+
 /// Why init or a recovery step failed.
 #[derive(Debug)]
 enum InitFail {
@@ -376,13 +383,24 @@ impl ModemActor {
                     Ok(()) => {}
                     Err(InitFail::Shutdown) => break,
                     Err(InitFail::OutOfPool(reason)) => {
-                        self.out_of_pool(reason).await;
-                        break;
+                        // Only a modem that went out because its port vanished is retried, when
+                        // the port comes back (a replug, a late USB enumeration). A SIM or PIN
+                        // failure stays out until a person acts: retrying would spend PIN
+                        // attempts.
+                        let watch_port = self.port.is_none();
+                        match self.out_of_pool(reason, watch_port).await {
+                            PoolExit::Shutdown => break,
+                            PoolExit::PortBack => {
+                                info!(port = %self.cfg.port.display(), "port is back; re-initialising");
+                                self.rejecting = false;
+                                continue;
+                            }
+                        }
                     }
                     Err(other) => {
                         // recover() only returns Shutdown or OutOfPool on failure.
                         warn!(?other, "unexpected recovery outcome");
-                        self.out_of_pool(format!("{other:?}")).await;
+                        self.out_of_pool(format!("{other:?}"), false).await;
                         break;
                     }
                 }
@@ -1997,7 +2015,10 @@ impl ModemActor {
     // out of pool and shutdown
     // ----------------------------------------------------------------------------------------
 
-    async fn out_of_pool(&mut self, reason: String) {
+    /// Out of the pool: every request is refused. With `watch_port` (it went out because its port
+    /// vanished), the device path is checked every `reopen_poll` and [`PoolExit::PortBack`]
+    /// returned when it exists again.
+    async fn out_of_pool(&mut self, reason: String, watch_port: bool) -> PoolExit {
         warn!(%reason, "taking the modem out of the pool");
         self.rejecting = true;
         self.set_state(ModemState::OutOfPool {
@@ -2024,9 +2045,11 @@ impl ModemActor {
                 // (and deduplicated above) when the modem comes back.
                 Some(_done) = self.acks.next(), if !self.acks.is_empty() => Wake::Permit,
                 outcome = read => Wake::Read(outcome),
+                _ = tokio::time::sleep(self.cfg.timeouts.reopen_poll), if watch_port => Wake::Deadline,
             };
             match ev {
-                Wake::Cancel => return,
+                Wake::Cancel => return PoolExit::Shutdown,
+                Wake::Deadline if self.cfg.port.exists() => return PoolExit::PortBack,
                 Wake::Request(req) => {
                     let reason = self.unavailable_reason();
                     self.reject(req, &reason);
