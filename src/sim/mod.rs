@@ -17,6 +17,7 @@ pub mod audio;
 pub mod command;
 pub mod control;
 pub mod faults;
+pub mod files;
 pub mod modem;
 pub mod network;
 pub mod profile;
@@ -382,8 +383,15 @@ impl ModemTask {
                 };
                 (out, sizes, core.take_played())
             };
-            if let Some((id, file)) = played {
-                lock(&self.network).file_played(id, &file);
+            let (started, audio) = played;
+            if !started.is_empty() || !audio.is_empty() {
+                let mut net = lock(&self.network);
+                for (id, size) in started {
+                    net.file_played(id, size);
+                }
+                for (id, samples) in audio {
+                    net.heard(id, &samples);
+                }
             }
             if !out.is_empty() {
                 let mut rest: &[u8] = &out;
@@ -654,6 +662,11 @@ impl SimHandle {
     /// Stores a file on a modem (SIM800 playback with `AT+CREC=4`).
     pub fn put_file(&self, modem: usize, name: &str, data: Vec<u8>) -> Result<(), SimError> {
         self.with_core(modem, |c| c.put_file(name, data))
+    }
+
+    /// The files on a modem's flash (uploaded by the daemon or put there), with upload counts.
+    pub fn files(&self, modem: usize) -> Result<Vec<files::FileInfo>, SimError> {
+        self.with_core(modem, |c| c.files())
     }
 
     /// TP-ST put into generated status reports (0 delivered, e.g. 0x46 validity expired).
