@@ -108,6 +108,7 @@ async fn rig(
             handle: handle.clone(),
             profile: *p,
             audio_port: paths.audio.clone(),
+            audio_mode: None,
         });
         handles.push(handle);
     }

@@ -870,7 +870,9 @@ mod tests {
         assert!(w.expects_prompt());
         assert!(Command::fswrite("C:\\User\\g.wav", false, &[7; 10241], 10).is_err());
         assert_eq!(
-            Command::crec_play("C:\\User\\greet.wav", 90).unwrap().text(),
+            Command::crec_play("C:\\User\\greet.wav", 90)
+                .unwrap()
+                .text(),
             "AT+CREC=4,\"C:\\User\\greet.wav\",0,90\r"
         );
         assert!(Command::crec_play("C:\\User\\g.wav", 101).is_err());

@@ -115,7 +115,10 @@ mod tests {
             ("UFS:greet.wav".to_owned(), 16044)
         );
         assert!(parse_qflst("+QFLST: \"UFS:greet.wav\"").is_err());
-        assert_eq!(parse_fsattri("+FSATTRI: 8604, 2008/04/28 10:24:46").unwrap(), 8604);
+        assert_eq!(
+            parse_fsattri("+FSATTRI: 8604, 2008/04/28 10:24:46").unwrap(),
+            8604
+        );
         assert!(parse_fsattri("+FSATTRI: big").is_err());
         assert_eq!(parse_fsflsize("+FSFLSIZE: 10").unwrap(), 10);
         assert!(parse_fsflsize("+FSFLSIZE: ").is_err());

@@ -22,8 +22,6 @@ pub struct SimFile {
     /// The canonical name (Quectel without `UFS:`, SIMCom `C:/…`, SIM800 `C:\User\…`).
     pub name: String,
     pub data: Vec<u8>,
-    /// Completed uploads of this name (a write from offset 0 starts a new one).
-    pub uploads: u32,
 }
 
 /// What a listing shows (`SimHandle::files`).
@@ -38,6 +36,9 @@ pub struct FileInfo {
 #[derive(Debug, Clone, Default)]
 pub struct FileSystem {
     files: Vec<SimFile>,
+    /// Uploads per name (a whole-file upload, or a write from offset 0), kept across deletes so a
+    /// delete-then-upload still counts as a second upload.
+    uploads: std::collections::BTreeMap<String, u32>,
 }
 
 impl FileSystem {
@@ -47,13 +48,17 @@ impl FileSystem {
 
     /// Stores a whole file (an upload in one go), replacing any file of that name.
     pub fn put(&mut self, name: &str, data: Vec<u8>) {
-        let uploads = self.get(name).map_or(0, |f| f.uploads);
         self.files.retain(|f| f.name != name);
         self.files.push(SimFile {
             name: name.to_owned(),
             data,
-            uploads: uploads.saturating_add(1),
         });
+        self.count_upload(name);
+    }
+
+    fn count_upload(&mut self, name: &str) {
+        let n = self.uploads.entry(name.to_owned()).or_insert(0);
+        *n = n.saturating_add(1);
     }
 
     /// Creates an empty file; false if it exists.
@@ -64,7 +69,6 @@ impl FileSystem {
         self.files.push(SimFile {
             name: name.to_owned(),
             data: Vec::new(),
-            uploads: 0,
         });
         true
     }
@@ -77,9 +81,11 @@ impl FileSystem {
         };
         if !append {
             f.data.clear();
-            f.uploads = f.uploads.saturating_add(1);
         }
         f.data.extend_from_slice(data);
+        if !append {
+            self.count_upload(name);
+        }
         true
     }
 
@@ -96,7 +102,7 @@ impl FileSystem {
             .map(|f| FileInfo {
                 name: f.name.clone(),
                 size: f.data.len(),
-                uploads: f.uploads,
+                uploads: self.uploads.get(&f.name).copied().unwrap_or(0),
             })
             .collect()
     }
@@ -199,16 +205,25 @@ mod tests {
     #[test]
     fn uploads_are_counted() {
         let mut fs = FileSystem::default();
+        let uploads = |fs: &FileSystem, n: &str| {
+            fs.list()
+                .into_iter()
+                .find(|f| f.name == n)
+                .map(|f| f.uploads)
+        };
         fs.put("a", vec![1]);
         fs.put("a", vec![2, 3]);
-        assert_eq!(fs.get("a").unwrap().uploads, 2);
+        assert_eq!(uploads(&fs, "a"), Some(2));
         assert!(fs.create("b") && !fs.create("b"));
         assert!(fs.write("b", false, &[1, 2]) && fs.write("b", true, &[3]));
         assert_eq!(fs.get("b").unwrap().data, vec![1, 2, 3]);
-        assert_eq!(fs.get("b").unwrap().uploads, 1);
+        assert_eq!(uploads(&fs, "b"), Some(1));
         assert!(!fs.write("c", false, &[1]));
         assert!(fs.delete("a") && !fs.delete("a"));
         assert_eq!(fs.list().len(), 1);
+        // Deleted and uploaded again: the third upload of that name.
+        fs.put("a", vec![4]);
+        assert_eq!(uploads(&fs, "a"), Some(3));
     }
 
     #[test]

@@ -1316,7 +1316,11 @@ impl ModemCore {
                 }
             }
             ("+FSFLSIZE", Form::Set) if p == Profile::Sim800 => {
-                match args.first().and_then(Arg::text).and_then(|f| self.files.get(f)) {
+                match args
+                    .first()
+                    .and_then(Arg::text)
+                    .and_then(|f| self.files.get(f))
+                {
                     Some(f) => Outcome::Ok(vec![format!("+FSFLSIZE: {}", f.data.len())]),
                     None => Outcome::Error,
                 }
@@ -3291,7 +3295,12 @@ mod tests {
     }
 
     fn heard(h: &mut Harness) -> Vec<i16> {
-        h.core.take_played().1.into_iter().flat_map(|(_, s)| s).collect()
+        h.core
+            .take_played()
+            .1
+            .into_iter()
+            .flat_map(|(_, s)| s)
+            .collect()
     }
 
     fn answered_call(h: &mut Harness) {
@@ -3359,7 +3368,10 @@ mod tests {
         h.at("AT+CMEE=1");
         let (wav, samples) = wav_of(800);
         assert_eq!(h.at("AT+QFLST=\"UFS:greet.wav\""), "\r\nOK\r\n");
-        assert_eq!(h.at("AT+QFDEL=\"UFS:greet.wav\""), "\r\n+CME ERROR: 405\r\n");
+        assert_eq!(
+            h.at("AT+QFDEL=\"UFS:greet.wav\""),
+            "\r\n+CME ERROR: 405\r\n"
+        );
         assert_eq!(
             h.at(&format!("AT+QFUPL=\"UFS:greet.wav\",{},30", wav.len())),
             "\r\nCONNECT\r\n"
@@ -3398,7 +3410,10 @@ mod tests {
         assert_eq!(h.at("AT+FSCD=C:"), "\r\nOK\r\n");
         assert_eq!(
             h.at("AT+FSATTRI=greet.wav"),
-            format!("\r\n+FSATTRI: {},2024/01/01 00:00:00\r\n\r\nOK\r\n", wav.len())
+            format!(
+                "\r\n+FSATTRI: {},2024/01/01 00:00:00\r\n\r\nOK\r\n",
+                wav.len()
+            )
         );
         answered_call(&mut h);
         // OK first, then the URC once playback runs.

@@ -161,8 +161,9 @@ pub fn detect(profile: Profile, urc: &Urc) -> Option<Signal> {
         Urc::VoiceCallEnd(t) => Some(Signal::Ended(EndKind::VoiceCallEnd(t.clone()))),
         Urc::MissedCall(t) => Some(Signal::Ended(EndKind::Missed(t.clone()))),
         Urc::Qpsnd(0) => Some(Signal::PlaybackEnded),
-        Urc::Unknown(t) => (parse_playback_urc(t) == Some(PlaybackUrc::Ended))
-            .then_some(Signal::PlaybackEnded),
+        Urc::Unknown(t) => {
+            (parse_playback_urc(t) == Some(PlaybackUrc::Ended)).then_some(Signal::PlaybackEnded)
+        }
         _ => None,
     }
 }
@@ -329,9 +330,16 @@ mod tests {
             ("+AUDIOSTATE: audio play stop", Profile::Simcom),
             ("+CREC: 0", Profile::Sim800),
         ] {
-            assert_eq!(detect(p, &parse_urc(line)), Some(Signal::PlaybackEnded), "{line}");
+            assert_eq!(
+                detect(p, &parse_urc(line)),
+                Some(Signal::PlaybackEnded),
+                "{line}"
+            );
         }
-        assert_eq!(detect(Profile::Simcom, &parse_urc("+AUDIOSTATE: audio play")), None);
+        assert_eq!(
+            detect(Profile::Simcom, &parse_urc("+AUDIOSTATE: audio play")),
+            None
+        );
         assert!(!is_call_urc(&parse_urc("^RSSI:18")));
         assert!(!is_call_urc(&parse_urc("+CMTI: \"SM\",3")));
     }

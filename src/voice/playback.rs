@@ -23,9 +23,7 @@ use crate::at::Command;
 use crate::modem::{CallOp, Profile};
 
 /// How the greeting reaches callers of one modem (`[[modem]] voice_audio`).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AudioMode {
     /// (a) PCM streamed over the modem's audio tty (`audio_port`).
@@ -121,7 +119,11 @@ pub enum AudioPath {
 
 /// The audio path of a modem of `profile` with an optional configured audio tty and configured
 /// mode (`None` = the family's default, [`AudioMode::default_for`]).
-pub fn audio_path(profile: Profile, audio_port: Option<&Path>, mode: Option<AudioMode>) -> AudioPath {
+pub fn audio_path(
+    profile: Profile,
+    audio_port: Option<&Path>,
+    mode: Option<AudioMode>,
+) -> AudioPath {
     let Some(mode) = mode.or_else(|| AudioMode::default_for(profile)) else {
         return AudioPath::None("this modem family has no voice path");
     };
@@ -205,7 +207,10 @@ mod tests {
             assert!(matches!(audio_path(prof, None, None), AudioPath::None(_)));
         }
         for prof in [Profile::Generic, Profile::Wavecom, Profile::Zte] {
-            assert!(matches!(audio_path(prof, Some(p), None), AudioPath::None(_)));
+            assert!(matches!(
+                audio_path(prof, Some(p), None),
+                AudioPath::None(_)
+            ));
             assert!(matches!(
                 audio_path(prof, Some(p), Some(AudioMode::File)),
                 AudioPath::None(_)

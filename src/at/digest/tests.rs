@@ -606,11 +606,7 @@ proptest! {
 fn connect_is_the_prompt_of_an_upload() {
     // Quectel AT+QFUPL: CONNECT opens the data phase; the size and checksum follow the data.
     let cmd = Command::qfupl("UFS:greet.wav", b"abcd", 30).unwrap();
-    check(
-        Some(&cmd),
-        b"\r\nCONNECT\r\n",
-        &[Item::Prompt],
-    );
+    check(Some(&cmd), b"\r\nCONNECT\r\n", &[Item::Prompt]);
     let mut d = fresh(Some(&cmd));
     d.feed(b"\r\nCONNECT\r\n");
     assert_eq!(drain(&mut d), vec![Item::Prompt]);
