@@ -619,16 +619,19 @@ async fn paced_call(pacing: Pacing, seconds: usize) -> (sim::AudioStats, voice::
 
 fn check_pacing(st: &sim::AudioStats, seconds: usize, p99_ms: f64) {
     eprintln!(
-        "audio figures over {seconds} s: frames_in {} p99 jitter {:.1} ms, mean {:.2} ms, max {:.1} ms, underruns {} (after 100 ms: {}), overruns {}",
+        "audio figures over {seconds} s: frames_in {} grid p99 jitter {:.2} ms over {} frames, mean {:.2} ms, max {:.1} ms, inter-arrival p99 {:.2} ms, underruns {} (after 100 ms: {}), overruns {}",
         st.frames_in,
         st.jitter_p99_ms,
+        st.jitter_frames,
         st.jitter_mean_ms,
         st.jitter_max_ms,
+        st.interarrival_p99_ms,
         st.underruns,
         st.underruns_after_100ms,
         st.overruns
     );
     assert!(st.frames_in as usize >= seconds * 50 - 10, "{st:?}");
+    assert!(st.jitter_frames as usize >= seconds * 50 - 20, "{st:?}");
     assert!(st.jitter_p99_ms <= p99_ms, "{st:?}");
     assert_eq!(st.underruns_after_100ms, 0, "{st:?}");
     assert_eq!(st.overruns, 0, "{st:?}");
@@ -659,11 +662,12 @@ async fn pacing_jitter_and_underruns_over_a_60_second_call() {
     }
     for (pacing, st) in &all {
         eprintln!(
-            "{pacing:?}: frames_in {} p99 jitter {:.1} ms, mean {:.2} ms, max {:.1} ms, underruns {} (after 100 ms: {}), overruns {}",
+            "{pacing:?}: frames_in {} grid p99 jitter {:.2} ms, mean {:.2} ms, max {:.1} ms, inter-arrival p99 {:.2} ms, underruns {} (after 100 ms: {}), overruns {}",
             st.frames_in,
             st.jitter_p99_ms,
             st.jitter_mean_ms,
             st.jitter_max_ms,
+            st.interarrival_p99_ms,
             st.underruns,
             st.underruns_after_100ms,
             st.overruns

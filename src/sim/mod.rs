@@ -258,9 +258,7 @@ impl Simulator {
                     link: link.clone(),
                     plugged: plugged.subscribe(),
                 };
-                let apty = Pty::open()?;
-                publish(link, apty.slave_path())?;
-                tracker.spawn(audio::audio_task(shared, apty, cancel.clone()));
+                audio::start_audio_thread(shared, cancel.clone(), &tracker)?;
             }
             let task = ModemTask {
                 core: core.clone(),
@@ -656,7 +654,11 @@ impl SimHandle {
             .slot(modem)?
             .audio_stats
             .as_ref()
-            .map(|s| lock(s).clone()))
+            .map(|s| {
+                let mut st = lock(s).clone();
+                st.summarize();
+                st
+            }))
     }
 
     /// Stores a file on a modem (SIM800 playback with `AT+CREC=4`).
