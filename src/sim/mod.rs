@@ -650,15 +650,11 @@ impl SimHandle {
 
     /// Audio timing figures of a modem's current or last call (`None` without an audio port).
     pub fn audio_stats(&self, modem: usize) -> Result<Option<AudioStats>, SimError> {
-        Ok(self
-            .slot(modem)?
-            .audio_stats
-            .as_ref()
-            .map(|s| {
-                let mut st = lock(s).clone();
-                st.summarize();
-                st
-            }))
+        Ok(self.slot(modem)?.audio_stats.as_ref().map(|s| {
+            let mut st = lock(s).clone();
+            st.summarize();
+            st
+        }))
     }
 
     /// Stores a file on a modem (SIM800 playback with `AT+CREC=4`).
