@@ -11,8 +11,15 @@
 //!
 //! Files: [`detect`] (URC → call signal per family), [`call`] (the pure per-call state machine and
 //! the decision table), [`playback`] (audio path and routing commands per family), [`audio`] (PCM
-//! over the audio tty), [`greeting`] (WAV loading and conversion), [`recorder`] (voicemail and
+//! over the audio tty), [`files`] (the greeting on the modem's flash for the file-playback path:
+//! check, upload, record), [`greeting`] (WAV loading and conversion), [`recorder`] (voicemail and
 //! silence detection).
+//!
+//! Two audio paths (`[[modem]] voice_audio`): PCM streamed over the audio tty, or a file on the
+//! modem played by the modem. On the file path one uploader task per modem keeps the greeting file
+//! current (at start-up, whenever the modem is Ready again, after `set_greeting`; never during a
+//! call), and a call is only answered while the modem holds the current greeting — a half-written
+//! file is never played. Voicemail is PCM-only (docs/voice.md).
 //!
 //! Wiring (the daemon): forward every call URC (`ModemEvent::Urc` where [`is_call_urc`]) as a
 //! [`ModemUrc`] into the receiver given to [`spawn`]; subscribe to [`VoiceHandle::subscribe`] for
