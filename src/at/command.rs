@@ -66,6 +66,8 @@ pub struct Command {
     bare_answer: bool,
     info_is_final: bool,
     call: bool,
+    /// The body goes after `CONNECT` instead of `> ` (Quectel `AT+QFUPL`).
+    connect_prompt: bool,
 }
 
 /// Characters that would end or split an AT line, or are not plain ASCII.
@@ -104,6 +106,7 @@ impl Command {
             bare_answer: false,
             info_is_final: false,
             call: false,
+            connect_prompt: false,
         }
     }
 
@@ -144,9 +147,15 @@ impl Command {
         self.body.as_deref()
     }
 
-    /// Whether the command waits for a `> ` prompt.
+    /// Whether the command waits for a `> ` prompt (or `CONNECT`, see [`Self::prompt_is_connect`]).
     pub fn expects_prompt(&self) -> bool {
         self.body.is_some()
+    }
+
+    /// Whether its prompt is the `CONNECT` result code rather than `> ` (Quectel `AT+QFUPL`: the
+    /// data phase starts after `CONNECT`, and `+QFUPL:`/`OK` follow the data).
+    pub fn prompt_is_connect(&self) -> bool {
+        self.connect_prompt
     }
 
     /// The `+XXX:` prefixes whose lines are this command's information response.
@@ -577,6 +586,169 @@ impl Command {
     pub fn qpcmv_off() -> Self {
         Command::new("AT+QPCMV=0")
     }
+
+    // ----- files on the modem and their playback (MODEMS.md §4.5) -----
+
+    /// Quectel `AT+QFLST="<name>"` — list matching UFS files: `+QFLST: "<name>",<size>` per file
+    /// [QFILE §2.x]; no line when nothing matches.
+    pub fn qflst(name: &str) -> Result<Self, AtError> {
+        file_name("AT+QFLST", name)?;
+        Ok(Command::new(format!("AT+QFLST=\"{name}\"")).expect(&["+QFLST:"]))
+    }
+    /// Quectel `AT+QFDEL="<name>"` — delete a UFS file (`+CME ERROR: 405` when there is none)
+    /// [QFILE].
+    pub fn qfdel(name: &str) -> Result<Self, AtError> {
+        file_name("AT+QFDEL", name)?;
+        Ok(Command::new(format!("AT+QFDEL=\"{name}\"")))
+    }
+    /// Quectel `AT+QFUPL="<name>",<size>,<timeout>` — upload: `CONNECT`, the raw bytes (the body),
+    /// then `+QFUPL: <upload_size>,<checksum>` and `OK` [QFILE; MODEMS.md §4.5]. The file must not
+    /// exist (`+CME ERROR: 407`), so delete it first. `timeout_s` is how long the module waits for
+    /// data (1–65535 s).
+    pub fn qfupl(name: &str, data: &[u8], timeout_s: u16) -> Result<Self, AtError> {
+        file_name("AT+QFUPL", name)?;
+        non_empty("AT+QFUPL", data)?;
+        if timeout_s == 0 {
+            return Err(AtError::InvalidArgument {
+                command: "AT+QFUPL",
+                reason: "timeout must be 1 to 65535 s".into(),
+            });
+        }
+        let mut c = Command::new(format!("AT+QFUPL=\"{name}\",{},{timeout_s}", data.len()))
+            .expect(&["+QFUPL:"])
+            .kind_(CommandKind::SmsPrompt);
+        c.body = Some(data.to_vec());
+        c.connect_prompt = true;
+        Ok(c)
+    }
+    /// Quectel `AT+QPSND=1,"<file>",0,1,1` — play a stored file to the far end during a call
+    /// (`<control>,<file>,<repeat>,<ulmute>,<dlmute>`: once, uplink and downlink not muted); the
+    /// end is the URC `+QPSND: 0` [QEC §12.18; MODEMS.md §4.5].
+    pub fn qpsnd_play(file: &str) -> Result<Self, AtError> {
+        file_name("AT+QPSND", file)?;
+        Ok(Command::new(format!("AT+QPSND=1,\"{file}\",0,1,1")))
+    }
+    /// Quectel `AT+QPSND=0` — stop playing.
+    pub fn qpsnd_stop() -> Self {
+        Command::new("AT+QPSND=0")
+    }
+    /// SIMCom `AT+FSCD=<dir>` — select the current directory (`C:` = local flash) [SIMCom LTE
+    /// file system commands; MODEMS.md §4.5].
+    pub fn fscd(dir: &str) -> Result<Self, AtError> {
+        bare_name("AT+FSCD", dir)?;
+        Ok(Command::new(format!("AT+FSCD={dir}")))
+    }
+    /// SIMCom `AT+FSATTRI=<file>` — attributes of a file in the current directory:
+    /// `+FSATTRI: <size>,<date>`; ERROR when it does not exist.
+    pub fn fsattri(file: &str) -> Result<Self, AtError> {
+        bare_name("AT+FSATTRI", file)?;
+        Ok(Command::new(format!("AT+FSATTRI={file}")).expect(&["+FSATTRI:"]))
+    }
+    /// SIMCom `AT+CFTRANRX="<path>",<len>` — transfer a file to the flash: `> `, the raw bytes (the
+    /// body), `OK`; an existing file is replaced [A76XX audio app note; MODEMS.md §4.5].
+    pub fn cftranrx(path: &str, data: &[u8]) -> Result<Self, AtError> {
+        file_name("AT+CFTRANRX", path)?;
+        non_empty("AT+CFTRANRX", data)?;
+        let mut c = Command::new(format!("AT+CFTRANRX=\"{path}\",{}", data.len()))
+            .kind_(CommandKind::SmsPrompt);
+        c.body = Some(data.to_vec());
+        Ok(c)
+    }
+    /// SIMCom `AT+CCMXPLAY="<path>",1,0` — play a stored file to the remote party (play_path 1),
+    /// once (repeat 0); URCs `+AUDIOSTATE: audio play` / `+AUDIOSTATE: audio play stop`
+    /// [MODEMS.md §4.5].
+    pub fn ccmxplay(path: &str) -> Result<Self, AtError> {
+        file_name("AT+CCMXPLAY", path)?;
+        Ok(Command::new(format!("AT+CCMXPLAY=\"{path}\",1,0")))
+    }
+    /// SIMCom `AT+CCMXSTOP` — stop playing.
+    pub fn ccmxstop() -> Self {
+        Command::new("AT+CCMXSTOP")
+    }
+    /// SIM800 `AT+FSFLSIZE=<file>` — a file's size: `+FSFLSIZE: <size>`; ERROR when it does not
+    /// exist [SIM800 FS app note; MODEMS.md §4.5].
+    pub fn fsflsize(file: &str) -> Result<Self, AtError> {
+        bare_name("AT+FSFLSIZE", file)?;
+        Ok(Command::new(format!("AT+FSFLSIZE={file}")).expect(&["+FSFLSIZE:"]))
+    }
+    /// SIM800 `AT+FSDEL=<file>` — delete a file.
+    pub fn fsdel(file: &str) -> Result<Self, AtError> {
+        bare_name("AT+FSDEL", file)?;
+        Ok(Command::new(format!("AT+FSDEL={file}")))
+    }
+    /// SIM800 `AT+FSCREATE=<file>` — create an empty file.
+    pub fn fscreate(file: &str) -> Result<Self, AtError> {
+        bare_name("AT+FSCREATE", file)?;
+        Ok(Command::new(format!("AT+FSCREATE={file}")))
+    }
+    /// Largest `AT+FSWRITE` chunk (MODEMS.md §4.5: ≤ 10240 bytes per call).
+    pub const FSWRITE_MAX: usize = 10240;
+    /// SIM800 `AT+FSWRITE=<file>,<mode>,<size>,<timeout>` — write `data` (mode 0 = from the start,
+    /// 1 = append): `> `, exactly `<size>` raw bytes (the body, no terminator), `OK`. At most
+    /// [`Self::FSWRITE_MAX`] bytes per command; `timeout_s` is the module's wait for the data.
+    pub fn fswrite(file: &str, append: bool, data: &[u8], timeout_s: u8) -> Result<Self, AtError> {
+        bare_name("AT+FSWRITE", file)?;
+        non_empty("AT+FSWRITE", data)?;
+        bounded(
+            "AT+FSWRITE",
+            "size",
+            u32::try_from(data.len()).unwrap_or(u32::MAX),
+            Self::FSWRITE_MAX as u32,
+        )?;
+        let mut c = Command::new(format!(
+            "AT+FSWRITE={file},{},{},{}",
+            u8::from(append),
+            data.len(),
+            timeout_s.max(1)
+        ))
+        .kind_(CommandKind::SmsPrompt);
+        c.body = Some(data.to_vec());
+        Ok(c)
+    }
+    /// SIM800 `AT+CREC=4,"<file>",0,<volume>` — play a stored file into the call (mode 4, main
+    /// channel 0, volume 0–100); `+CREC: 0` when it ends [S800 p.337; MODEMS.md §4.5].
+    pub fn crec_play(file: &str, volume: u8) -> Result<Self, AtError> {
+        file_name("AT+CREC", file)?;
+        bounded("AT+CREC", "volume", volume.into(), 100)?;
+        Ok(Command::new(format!("AT+CREC=4,\"{file}\",0,{volume}")))
+    }
+    /// SIM800 `AT+CREC=5` — stop playing.
+    pub fn crec_stop() -> Self {
+        Command::new("AT+CREC=5")
+    }
+}
+
+/// A file name that goes between quotes: no quote, `;`, line break or non-ASCII; not empty.
+fn file_name(command: &'static str, name: &str) -> Result<(), AtError> {
+    if name.is_empty() || name.len() > 80 {
+        return Err(AtError::InvalidArgument {
+            command,
+            reason: "a file name is 1 to 80 characters".into(),
+        });
+    }
+    check_param(command, name)
+}
+
+/// A file name written without quotes: also no comma or space (they would split the arguments).
+fn bare_name(command: &'static str, name: &str) -> Result<(), AtError> {
+    file_name(command, name)?;
+    if let Some(c) = name.chars().find(|c| matches!(c, ',' | ' ')) {
+        return Err(AtError::InvalidArgument {
+            command,
+            reason: format!("character {c:?} not allowed in {name:?}"),
+        });
+    }
+    Ok(())
+}
+
+fn non_empty(command: &'static str, data: &[u8]) -> Result<(), AtError> {
+    if data.is_empty() {
+        return Err(AtError::InvalidArgument {
+            command,
+            reason: "no data to upload".into(),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -661,6 +833,62 @@ mod tests {
     }
 
     #[test]
+    fn file_commands() {
+        let q = Command::qfupl("UFS:greet.wav", b"RIFF", 30).unwrap();
+        assert_eq!(q.text(), "AT+QFUPL=\"UFS:greet.wav\",4,30\r");
+        assert!(q.expects_prompt() && q.prompt_is_connect());
+        assert_eq!(q.body(), Some(&b"RIFF"[..]));
+        assert_eq!(q.prefixes(), &["+QFUPL:"]);
+        assert!(Command::qfupl("UFS:g.wav", b"", 30).is_err());
+        assert!(Command::qfupl("UFS:g.wav", b"x", 0).is_err());
+        assert_eq!(
+            Command::qflst("UFS:greet.wav").unwrap().text(),
+            "AT+QFLST=\"UFS:greet.wav\"\r"
+        );
+        assert_eq!(
+            Command::qfdel("UFS:greet.wav").unwrap().text(),
+            "AT+QFDEL=\"UFS:greet.wav\"\r"
+        );
+        assert_eq!(
+            Command::qpsnd_play("greet.wav").unwrap().text(),
+            "AT+QPSND=1,\"greet.wav\",0,1,1\r"
+        );
+        let c = Command::cftranrx("C:/greet.wav", &[0, 1, 2]).unwrap();
+        assert_eq!(c.text(), "AT+CFTRANRX=\"C:/greet.wav\",3\r");
+        assert!(c.expects_prompt() && !c.prompt_is_connect());
+        assert_eq!(
+            Command::ccmxplay("C:/greet.wav").unwrap().text(),
+            "AT+CCMXPLAY=\"C:/greet.wav\",1,0\r"
+        );
+        assert_eq!(Command::fscd("C:").unwrap().text(), "AT+FSCD=C:\r");
+        assert_eq!(
+            Command::fsattri("greet.wav").unwrap().prefixes(),
+            &["+FSATTRI:"]
+        );
+        let w = Command::fswrite("C:\\User\\greet.wav", true, &[7; 10240], 10).unwrap();
+        assert_eq!(w.text(), "AT+FSWRITE=C:\\User\\greet.wav,1,10240,10\r");
+        assert!(w.expects_prompt());
+        assert!(Command::fswrite("C:\\User\\g.wav", false, &[7; 10241], 10).is_err());
+        assert_eq!(
+            Command::crec_play("C:\\User\\greet.wav", 90)
+                .unwrap()
+                .text(),
+            "AT+CREC=4,\"C:\\User\\greet.wav\",0,90\r"
+        );
+        assert!(Command::crec_play("C:\\User\\g.wav", 101).is_err());
+        assert_eq!(
+            Command::fsflsize("C:\\User\\greet.wav").unwrap().text(),
+            "AT+FSFLSIZE=C:\\User\\greet.wav\r"
+        );
+        for bad in ["", "a\"b", "a;b", "a\rb", "é"] {
+            assert!(Command::qflst(bad).is_err(), "{bad:?}");
+            assert!(Command::fsdel(bad).is_err(), "{bad:?}");
+        }
+        assert!(Command::fscreate("a,b").is_err());
+        assert!(Command::fscreate("a b").is_err());
+    }
+
+    #[test]
     fn rejects_line_breakers() {
         for pin in [
             "12\"34",
@@ -689,6 +917,10 @@ mod tests {
                 Command::qindcfg(&s, true).ok(),
                 Command::cpms(&s, "SM", "SM").ok(),
                 Command::cmgs(&s).ok(),
+                Command::qflst(&s).ok(),
+                Command::fswrite(&s, false, b"x", 5).ok(),
+                Command::crec_play(&s, 50).ok(),
+                Command::cftranrx(&s, b"x").ok(),
             ];
             for c in built.into_iter().flatten() {
                 let body = c.text().trim_end_matches('\r');

@@ -56,6 +56,8 @@ struct InFlight {
     info_is_final: bool,
     call: bool,
     expects_prompt: bool,
+    /// The prompt is `CONNECT` (Quectel `AT+QFUPL`), not `> `.
+    connect_prompt: bool,
     echo_seen: bool,
     prompt_seen: bool,
     body_echo_seen: bool,
@@ -143,6 +145,7 @@ impl Digester {
             info_is_final: cmd.info_is_final(),
             call: cmd.is_call(),
             expects_prompt: cmd.expects_prompt(),
+            connect_prompt: cmd.prompt_is_connect(),
             echo_seen: false,
             prompt_seen: false,
             body_echo_seen: false,
@@ -307,6 +310,12 @@ impl Digester {
                 return match result {
                     FinalResult::CallEnd(end) if !cmd.call => {
                         (Some(Item::Urc(Urc::CallEnded(end))), Consume::Line)
+                    }
+                    // The data phase of an upload (`AT+QFUPL`): the body goes now, and the
+                    // command's own answer follows it.
+                    FinalResult::Connect(_) if cmd.connect_prompt && !cmd.prompt_seen => {
+                        cmd.prompt_seen = true;
+                        (Some(Item::Prompt), Consume::Line)
                     }
                     FinalResult::Connect(_) => (Some(Item::Final(result)), Consume::Line),
                     _ => {

@@ -41,6 +41,7 @@
 
 pub mod command;
 pub mod digest;
+pub mod files;
 pub mod final_result;
 mod lex;
 pub mod response;

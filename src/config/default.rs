@@ -192,6 +192,7 @@ pub(crate) fn simulated_modem(sim: &SimulatorConfig, index: usize) -> ModemConfi
         limits: Limits::DEFAULT,
         enabled: true,
         number: None,
+        voice_audio: None,
     }
 }
 

@@ -114,6 +114,9 @@ pub struct ModemConfig {
     pub enabled: bool,
     /// The SIM's own number in E.164, when known (`AT+CNUM` is often empty, MODEMS.md §5).
     pub number: Option<String>,
+    /// How the greeting reaches callers (`pcm` over `audio_port`, or `file` played from the
+    /// modem's flash); `None` = the family's default (docs/voice.md).
+    pub voice_audio: Option<AudioMode>,
 }
 
 /// A SIM PIN. Its `Debug` never shows the digits, so a config dumped into a log leaks nothing.
@@ -137,6 +140,9 @@ impl fmt::Debug for Pin {
 /// config file names it with [`Profile::as_str`], so the file format and the actor agree by
 /// construction.
 pub use crate::modem::Profile;
+
+/// `[[modem]] voice_audio`: the voice layer owns the type, the config file names it.
+pub use crate::voice::AudioMode;
 
 /// Per-SIM send limits; always `per_minute <= per_hour <= per_day`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -55,6 +55,7 @@ pub(crate) struct RawModem {
     pub per_day: Option<u32>,
     pub enabled: Option<bool>,
     pub number: Option<String>,
+    pub voice_audio: Option<crate::voice::AudioMode>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]

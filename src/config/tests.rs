@@ -439,6 +439,7 @@ fn every_key() -> RawConfig {
             per_day: Some(0),
             enabled: Some(true),
             number: s(),
+            voice_audio: Some(crate::voice::AudioMode::File),
         }],
         dispatch: Some(RawDispatch {
             per_recipient_per_day: Some(0),

@@ -296,16 +296,34 @@ impl Checker<'_> {
         if let Some(number) = &raw.number {
             self.e164(&key("number"), number);
         }
+        let profile = raw.profile.unwrap_or_default();
+        if let Some(mode) = raw.voice_audio
+            && !crate::voice::AudioMode::supported(profile).contains(&mode)
+        {
+            self.fail(
+                &key("voice_audio"),
+                format!(
+                    "profile {} has no {:?} voice path (supported: {})",
+                    profile.as_str(),
+                    mode.as_str(),
+                    match crate::voice::AudioMode::supported(profile) {
+                        [] => "none".to_owned(),
+                        m => m.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", "),
+                    }
+                ),
+            );
+        }
         ModemConfig {
             name: raw.name,
             port,
             audio_port,
             baud,
             pin,
-            profile: raw.profile.unwrap_or_default(),
+            profile,
             limits,
             enabled: raw.enabled.unwrap_or(true),
             number: raw.number,
+            voice_audio: raw.voice_audio,
         }
     }
 

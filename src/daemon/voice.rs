@@ -110,6 +110,7 @@ pub fn start(
             handle: handle.clone(),
             profile: super::modem_profile(mc.profile),
             audio_port: if enabled { audio_port(mc, sim) } else { None },
+            audio_mode: mc.voice_audio,
         })
         .collect();
     for vm in &vms {

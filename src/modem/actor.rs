@@ -511,7 +511,9 @@ impl ModemActor {
                     reason: reason.to_owned(),
                 }));
             }
-            Request::Command { reply, .. } | Request::Call { reply, .. } => {
+            Request::Command { reply, .. }
+            | Request::Call { reply, .. }
+            | Request::Exec { reply, .. } => {
                 let _ = reply.send(Err(CommandError::ModemUnavailable {
                     modem,
                     reason: reason.to_owned(),
@@ -1172,6 +1174,13 @@ impl ModemActor {
                 };
                 let timeout = self.timeout_of(&cmd).min(self.cfg.timeouts.call);
                 let (res, trouble) = self.run_command(&cmd, op.text(), timeout).await;
+                let _ = reply.send(res);
+                trouble
+            }
+            Request::Exec { cmd, reply } => {
+                let timeout = self.timeout_of(&cmd);
+                let text = cmd.echo().to_owned();
+                let (res, trouble) = self.run_command(&cmd, &text, timeout).await;
                 let _ = reply.send(res);
                 trouble
             }

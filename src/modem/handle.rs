@@ -76,6 +76,12 @@ pub(crate) enum Request {
         op: CallOp,
         reply: CommandReply,
     },
+    /// A built command (with its answer contract and, for uploads, its body) from another layer:
+    /// the voice layer's file upload and playback commands (MODEMS.md §4.5).
+    Exec {
+        cmd: crate::at::Command,
+        reply: CommandReply,
+    },
 }
 
 /// A clonable handle to one modem actor.
@@ -146,6 +152,31 @@ impl ModemHandle {
     /// sends like [`Self::answer`].
     pub async fn call_control(&self, op: CallOp) -> Result<Vec<String>, CommandError> {
         self.call(op).await
+    }
+
+    /// Runs a built [`crate::at::Command`] (its body written at the prompt, its information lines
+    /// returned) on the normal queue, with its class timeout. For work that may wait behind
+    /// queued sends, such as uploading the greeting to the modem's flash.
+    pub async fn exec(&self, cmd: crate::at::Command) -> Result<Vec<String>, CommandError> {
+        self.exec_on(&self.tx, cmd).await
+    }
+
+    /// [`Self::exec`] on the call queue, ahead of queued sends (playback during a call).
+    pub async fn exec_call(&self, cmd: crate::at::Command) -> Result<Vec<String>, CommandError> {
+        self.exec_on(&self.call_tx, cmd).await
+    }
+
+    async fn exec_on(
+        &self,
+        queue: &mpsc::Sender<Request>,
+        cmd: crate::at::Command,
+    ) -> Result<Vec<String>, CommandError> {
+        let (reply, rx) = oneshot::channel();
+        queue
+            .send(Request::Exec { cmd, reply })
+            .await
+            .map_err(|_| self.gone())?;
+        rx.await.map_err(|_| self.gone())?
     }
 
     async fn call(&self, op: CallOp) -> Result<Vec<String>, CommandError> {

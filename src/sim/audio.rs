@@ -11,10 +11,18 @@
 //!   overflows and the oldest audio is dropped);
 //! - `underruns_after_100ms`: the same, counting only ticks more than 100 ms after the first byte
 //!   (the daemon's audio path may still be settling before that);
-//! - jitter: deviation from 20 ms of the interval between successive completed frames as they
-//!   arrive from the daemon; mean, max and the 99th percentile (from a 0.1 ms histogram).
-//!   The clock is the runtime's (a `tokio::time::interval` with burst catch-up), so consumption
-//!   stays in real time on average even when a tick is late.
+//! - jitter: how far each completed frame's arrival lies from the ideal 20 ms grid — arrival of
+//!   frame k minus k·20 ms, relative to the median of those offsets — over the frames that arrive
+//!   more than 100 ms after the first byte (the priming burst is not jitter); mean, max and the
+//!   99th percentile of the absolute deviation. A late frame counts once (the inter-arrival
+//!   measure used before counted it twice: one long gap, one short), and a steady offset is not
+//!   jitter. The inter-arrival figure is kept beside it for comparison (`interarrival_p99_ms`).
+//!
+//! Timing: the audio tty runs on its own OS thread with its own current-thread runtime (the pty is
+//! opened and registered there), so the arrival of the daemon's bytes is timestamped when that
+//! thread wakes on the read — not after the shared runtime's workers, busy with the daemon under
+//! test, get to it. That is what a real modem is: hardware consuming on its own clock. The
+//! consumption clock is a `tokio::time::interval` with burst catch-up on that runtime.
 
 use std::collections::VecDeque;
 use std::io::Cursor;
@@ -51,53 +59,60 @@ pub struct AudioStats {
     /// Underruns more than 100 ms after the daemon's first uplink byte.
     pub underruns_after_100ms: u64,
     pub overruns: u64,
-    /// Mean absolute deviation of frame inter-arrival times from 20 ms, in milliseconds.
+    /// Mean absolute deviation of frame arrivals from the ideal 20 ms grid, in milliseconds.
     pub jitter_mean_ms: f64,
     pub jitter_max_ms: f64,
-    /// 99th percentile of that deviation, in milliseconds (0.1 ms resolution; 100 ms = beyond).
+    /// 99th percentile of that deviation, in milliseconds.
     pub jitter_p99_ms: f64,
+    /// Frames the jitter figures are over (those after the first 100 ms).
+    pub jitter_frames: u64,
+    /// 99th percentile of |inter-arrival − 20 ms| over the same frames (the earlier measure).
+    pub interarrival_p99_ms: f64,
     /// Frames written to the daemon that it did not read in time (pty buffer full).
     pub frames_out_dropped: u64,
     /// Bytes the daemon wrote while no call audio was flowing (discarded).
     pub bytes_outside_call: u64,
+    /// Arrival offsets (arrival of frame k − k·20 ms, in ms from the first measured frame).
     #[serde(skip)]
-    jitter_sum_ms: f64,
-    #[serde(skip)]
-    jitter_samples: u64,
-    /// Deviation histogram in 0.1 ms buckets; the last bucket holds everything from 100 ms up.
-    #[serde(skip)]
-    jitter_hist: Vec<u32>,
+    offsets_ms: Vec<f64>,
 }
 
-/// Buckets of the jitter histogram (0.1 ms each, 0–100 ms, plus one overflow bucket).
-const JITTER_BUCKETS: usize = 1001;
+/// The p-th percentile (0–100) of `v` by nearest rank; 0 for an empty slice.
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+    v.get(rank.clamp(1, v.len()) - 1).copied().unwrap_or(0.0)
+}
 
 impl AudioStats {
-    fn frame_arrived(&mut self, gap: Duration) {
-        let dev = (gap.as_secs_f64() * 1000.0 - 20.0).abs();
-        self.jitter_sum_ms += dev;
-        self.jitter_samples += 1;
-        self.jitter_mean_ms = self.jitter_sum_ms / self.jitter_samples as f64;
-        if dev > self.jitter_max_ms {
-            self.jitter_max_ms = dev;
+    /// A frame completed at `offset` = its arrival minus its index × 20 ms (any fixed origin).
+    fn frame_arrived(&mut self, offset: Duration) {
+        self.offsets_ms.push(offset.as_secs_f64() * 1000.0);
+    }
+
+    /// Computes the jitter figures from the arrivals recorded so far.
+    pub fn summarize(&mut self) {
+        let n = self.offsets_ms.len();
+        self.jitter_frames = n as u64;
+        if n == 0 {
+            return;
         }
-        if self.jitter_hist.len() != JITTER_BUCKETS {
-            self.jitter_hist = vec![0; JITTER_BUCKETS];
-        }
-        let bucket = ((dev * 10.0).round() as usize).min(JITTER_BUCKETS - 1);
-        if let Some(b) = self.jitter_hist.get_mut(bucket) {
-            *b += 1;
-        }
-        // Smallest bucket at or below which 99 % of the samples lie.
-        let need = (self.jitter_samples * 99).div_ceil(100);
-        let mut seen = 0u64;
-        for (i, n) in self.jitter_hist.iter().enumerate() {
-            seen += u64::from(*n);
-            if seen >= need {
-                self.jitter_p99_ms = i as f64 / 10.0;
-                break;
-            }
-        }
+        let mut sorted = self.offsets_ms.clone();
+        let median = percentile(&mut sorted, 50.0);
+        let mut dev: Vec<f64> = self.offsets_ms.iter().map(|o| (o - median).abs()).collect();
+        self.jitter_mean_ms = dev.iter().sum::<f64>() / n as f64;
+        self.jitter_max_ms = dev.iter().copied().fold(0.0, f64::max);
+        self.jitter_p99_ms = percentile(&mut dev, 99.0);
+        // Inter-arrival gap k = 20 ms + offset_k − offset_{k−1}.
+        let mut gaps: Vec<f64> = self
+            .offsets_ms
+            .windows(2)
+            .map(|w| (w[1] - w[0]).abs())
+            .collect();
+        self.interarrival_p99_ms = percentile(&mut gaps, 99.0);
     }
 }
 
@@ -183,12 +198,72 @@ fn samples_to_bytes(s: &[i16]) -> Vec<u8> {
 }
 
 /// Everything the audio task of one modem shares.
+#[derive(Clone)]
 pub struct AudioShared {
     pub core: Arc<Mutex<ModemCore>>,
     pub network: Arc<Mutex<Network>>,
     pub stats: Arc<Mutex<AudioStats>>,
     pub link: std::path::PathBuf,
     pub plugged: watch::Receiver<bool>,
+}
+
+/// Starts the audio tty of one modem on its own OS thread and current-thread runtime (module doc:
+/// timing), publishing the first pty before it returns. The thread ends at `cancel`; `tracker`
+/// waits for it.
+pub fn start_audio_thread(
+    shared: AudioShared,
+    cancel: CancellationToken,
+    tracker: &tokio_util::task::TaskTracker,
+) -> Result<(), super::pty::PtyError> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("sim-audio".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(super::pty::PtyError::Register(e)));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let opened = Pty::open().and_then(|p| {
+                    publish(&shared.link, p.slave_path())?;
+                    Ok(p)
+                });
+                match opened {
+                    Ok(pty) => {
+                        let _ = ready_tx.send(Ok(()));
+                        audio_task(shared, pty, cancel).await;
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            });
+            let _ = done_tx.send(());
+        });
+    if let Err(e) = spawned {
+        return Err(super::pty::PtyError::Register(e));
+    }
+    // The thread answers at once (opening a pty takes microseconds).
+    match ready_rx.recv() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(e),
+        Err(_) => {
+            return Err(super::pty::PtyError::Register(std::io::Error::other(
+                "audio thread ended before opening its pty",
+            )));
+        }
+    }
+    tracker.spawn(async move {
+        let _ = done_rx.await;
+    });
+    Ok(())
 }
 
 /// Runs the audio tty of one modem until cancelled, following unplug/replug like the AT port.
@@ -238,7 +313,8 @@ async fn serve(pty: &Pty, s: &mut AudioShared, cancel: &CancellationToken) -> bo
     let mut route: Option<u64> = None;
     let mut first_byte: Option<Instant> = None;
     let mut arrived: usize = 0;
-    let mut last_frame_at: Option<Instant> = None;
+    // The grid origin: the first frame completed more than 100 ms after the first byte.
+    let mut grid: Option<(Instant, u64)> = None;
     let mut buf = vec![0u8; 4096];
     loop {
         tokio::select! {
@@ -257,11 +333,19 @@ async fn serve(pty: &Pty, s: &mut AudioShared, cancel: &CancellationToken) -> bo
                     first_byte.get_or_insert(now);
                     let before = arrived / FRAME_BYTES;
                     arrived += n;
-                    for _ in before..arrived / FRAME_BYTES {
-                        if let Some(prev) = last_frame_at {
-                            st.frame_arrived(now.saturating_duration_since(prev));
+                    let settled = first_byte
+                        .is_some_and(|f| now.saturating_duration_since(f) > Duration::from_millis(100));
+                    for k in before..arrived / FRAME_BYTES {
+                        if !settled {
+                            continue;
                         }
-                        last_frame_at = Some(now);
+                        let k = k as u64;
+                        let (origin, k0) = *grid.get_or_insert((now, k));
+                        // Offset of frame k from the grid through the first settled frame; may be
+                        // negative (early), so shift by a second to keep the Duration positive.
+                        let ideal = origin + FRAME * u32::try_from(k - k0).unwrap_or(u32::MAX);
+                        let off = (now + Duration::from_secs(1)).saturating_duration_since(ideal);
+                        st.frame_arrived(off);
                     }
                 } else {
                     st.bytes_outside_call += n as u64;
@@ -274,7 +358,7 @@ async fn serve(pty: &Pty, s: &mut AudioShared, cancel: &CancellationToken) -> bo
                     inbuf.clear();
                     first_byte = None;
                     arrived = 0;
-                    last_frame_at = None;
+                    grid = None;
                     if route.is_some() {
                         *lock(&s.stats) = AudioStats { call_id: route, ..AudioStats::default() };
                     }
@@ -340,22 +424,36 @@ mod tests {
     }
 
     #[test]
-    fn jitter_figures() {
+    fn jitter_is_the_deviation_from_the_grid() {
+        let ms = |m: f64| Duration::from_secs_f64(1.0 + m / 1000.0);
+        // 200 frames on the grid with a steady 3 ms offset: no jitter.
         let mut s = AudioStats::default();
-        s.frame_arrived(Duration::from_millis(20));
-        s.frame_arrived(Duration::from_millis(30));
-        assert!((s.jitter_mean_ms - 5.0).abs() < 1e-9);
-        assert!((s.jitter_max_ms - 10.0).abs() < 1e-9);
-        // 99 % of 200 samples: 198 on time, 2 late → p99 still 0 once the late ones are ≤ 1 %.
-        let mut s = AudioStats::default();
-        for _ in 0..198 {
-            s.frame_arrived(Duration::from_millis(20));
+        for _ in 0..200 {
+            s.frame_arrived(ms(3.0));
         }
-        s.frame_arrived(Duration::from_millis(25));
-        s.frame_arrived(Duration::from_millis(25));
+        s.summarize();
+        assert_eq!((s.jitter_p99_ms, s.jitter_max_ms), (0.0, 0.0));
+        assert_eq!(s.jitter_frames, 200);
+        // One frame 5 ms late: max 5, p99 still 0 (1 of 201 < 1 %); inter-arrival sees two gaps.
+        s.frame_arrived(ms(8.0));
+        s.frame_arrived(ms(3.0));
+        s.summarize();
+        assert!((s.jitter_max_ms - 5.0).abs() < 1e-9);
         assert_eq!(s.jitter_p99_ms, 0.0);
-        s.frame_arrived(Duration::from_millis(25));
-        assert!((s.jitter_p99_ms - 5.0).abs() < 1e-9);
+        assert!((s.interarrival_p99_ms - 0.0).abs() < 1e-9);
+        // 3 of 203 late (> 1 %): p99 = 5 ms.
+        s.frame_arrived(ms(8.0));
+        s.frame_arrived(ms(8.0));
+        s.summarize();
+        assert!((s.jitter_p99_ms - 5.0).abs() < 1e-9, "{s:?}");
+    }
+
+    #[test]
+    fn percentile_by_nearest_rank() {
+        let mut v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&mut v, 99.0), 99.0);
+        assert_eq!(percentile(&mut v, 50.0), 50.0);
+        assert_eq!(percentile(&mut [], 99.0), 0.0);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod audio;
 pub mod command;
 pub mod control;
 pub mod faults;
+pub mod files;
 pub mod modem;
 pub mod network;
 pub mod profile;
@@ -257,9 +258,7 @@ impl Simulator {
                     link: link.clone(),
                     plugged: plugged.subscribe(),
                 };
-                let apty = Pty::open()?;
-                publish(link, apty.slave_path())?;
-                tracker.spawn(audio::audio_task(shared, apty, cancel.clone()));
+                audio::start_audio_thread(shared, cancel.clone(), &tracker)?;
             }
             let task = ModemTask {
                 core: core.clone(),
@@ -382,8 +381,15 @@ impl ModemTask {
                 };
                 (out, sizes, core.take_played())
             };
-            if let Some((id, file)) = played {
-                lock(&self.network).file_played(id, &file);
+            let (started, audio) = played;
+            if !started.is_empty() || !audio.is_empty() {
+                let mut net = lock(&self.network);
+                for (id, size) in started {
+                    net.file_played(id, size);
+                }
+                for (id, samples) in audio {
+                    net.heard(id, &samples);
+                }
             }
             if !out.is_empty() {
                 let mut rest: &[u8] = &out;
@@ -644,16 +650,21 @@ impl SimHandle {
 
     /// Audio timing figures of a modem's current or last call (`None` without an audio port).
     pub fn audio_stats(&self, modem: usize) -> Result<Option<AudioStats>, SimError> {
-        Ok(self
-            .slot(modem)?
-            .audio_stats
-            .as_ref()
-            .map(|s| lock(s).clone()))
+        Ok(self.slot(modem)?.audio_stats.as_ref().map(|s| {
+            let mut st = lock(s).clone();
+            st.summarize();
+            st
+        }))
     }
 
     /// Stores a file on a modem (SIM800 playback with `AT+CREC=4`).
     pub fn put_file(&self, modem: usize, name: &str, data: Vec<u8>) -> Result<(), SimError> {
         self.with_core(modem, |c| c.put_file(name, data))
+    }
+
+    /// The files on a modem's flash (uploaded by the daemon or put there), with upload counts.
+    pub fn files(&self, modem: usize) -> Result<Vec<files::FileInfo>, SimError> {
+        self.with_core(modem, |c| c.files())
     }
 
     /// TP-ST put into generated status reports (0 delivered, e.g. 0x46 validity expired).

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use super::command::{self, Arg, Command, Form};
 use super::faults::{FaultState, Rng};
+use super::files::{FileInfo, FileSystem, Playback, quectel_name, simcom_path};
 use super::profile::{Identity, Profile, iccid_swapped};
 
 /// Range of a simulated delay in milliseconds (uniform between the two, inclusive).
@@ -246,12 +247,23 @@ enum PromptKind {
     Send { len: usize },
     /// `AT+CMGW=<len>[,<stat>]`.
     Write { len: usize, stat: u8 },
-    /// SIM800 `AT+FSWRITE=<file>,<mode>,<size>,<timeout>`: raw bytes, counted, no terminator.
-    FsWrite {
+    /// Raw bytes, counted, no terminator: SIM800 `AT+FSWRITE`, SIMCom `AT+CFTRANRX`, Quectel
+    /// `AT+QFUPL` (after `CONNECT`).
+    Upload {
         file: String,
-        append: bool,
         size: usize,
+        how: UploadKind,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UploadKind {
+    /// SIM800 `AT+FSWRITE=<file>,<mode>,…` into an existing file (mode 1 = append): `OK`.
+    FsWrite { append: bool },
+    /// SIMCom `AT+CFTRANRX`: the file is replaced; `OK`.
+    Cftranrx,
+    /// Quectel `AT+QFUPL`: a new file; `+QFUPL: <size>,<checksum>` and `OK`.
+    Qfupl,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -273,8 +285,8 @@ struct Call {
     audio_on: bool,
     /// Quectel: QPCMV enabled before answering.
     qpcmv: bool,
-    /// SIM800: playback end.
-    playback_until: Option<Instant>,
+    /// A stored file playing into the call (QPSND, CCMXPLAY, CREC=4).
+    playback: Option<Playback>,
 }
 
 /// Audio routing of the active call as the audio task sees it.
@@ -363,9 +375,14 @@ pub struct ModemCore {
     /// ZTE: the first `AT+CSCA?` after boot answers +CME ERROR: 14.
     zte_csca_busy: bool,
     last_line: String,
-    /// SIM800 file system (`AT+FSCREATE`/`AT+FSWRITE`), file name → bytes.
-    files: Vec<(String, Vec<u8>)>,
-    last_played: Option<(u64, Vec<u8>)>,
+    /// The flash: uploaded files (MODEMS.md §4.5).
+    files: FileSystem,
+    /// SIMCom `AT+FSCD` current directory.
+    simcom_cwd: String,
+    /// Files whose playback started (call id, file size), and audio played since the last take
+    /// (call id, samples): taken by the pty task for the network's call record.
+    played_files: Vec<(u64, usize)>,
+    played_audio: Vec<(u64, Vec<i16>)>,
     pub faults: FaultState,
     commands_seen: u64,
     now: Instant,
@@ -465,6 +482,8 @@ fn unix_now() -> i64 {
 
 const MAX_LINE: usize = 2048;
 const MAX_PROMPT: usize = 64 * 1024;
+/// Largest simulated upload (the flash is not infinite; a 300 s greeting is 4.8 MB).
+const MAX_UPLOAD: i64 = 8 * 1024 * 1024;
 
 impl ModemCore {
     /// A modem that is powered on and booting at `now` (its boot lines follow after `boot_ms`).
@@ -517,8 +536,10 @@ impl ModemCore {
             busy_lines: 0,
             zte_csca_busy: false,
             last_line: String::new(),
-            files: Vec::new(),
-            last_played: None,
+            files: FileSystem::default(),
+            simcom_cwd: "C:".into(),
+            played_files: Vec::new(),
+            played_audio: Vec::new(),
             faults: FaultState::default(),
             commands_seen: 0,
             now,
@@ -593,8 +614,8 @@ impl ModemCore {
                 if let (Some(a), Some(h)) = (c.answered_at, c.hangup_after) {
                     consider(a + h);
                 }
-                if let Some(p) = c.playback_until {
-                    consider(p);
+                if let Some(p) = &c.playback {
+                    consider(p.next_due());
                 }
             }
         }
@@ -700,10 +721,10 @@ impl ModemCore {
                 }
             },
             Input::Prompt { kind, data } => {
-                if let PromptKind::FsWrite { size, .. } = kind {
+                if let PromptKind::Upload { size, .. } = kind {
                     data.push(b);
                     if data.len() >= *size {
-                        self.finish_fswrite();
+                        self.finish_upload();
                     }
                     return;
                 }
@@ -824,7 +845,18 @@ impl ModemCore {
                     if self.spec.profile == Profile::Zte {
                         bytes.extend(self.zte_noise());
                     }
-                    bytes.extend_from_slice(b"\r\n> ");
+                    if matches!(
+                        kind,
+                        PromptKind::Upload {
+                            how: UploadKind::Qfupl,
+                            ..
+                        }
+                    ) {
+                        // Quectel's data phase opens with CONNECT, not a prompt [QFILE].
+                        bytes.extend(self.final_bytes("CONNECT"));
+                    } else {
+                        bytes.extend_from_slice(b"\r\n> ");
+                    }
                     self.input = Input::Prompt {
                         kind,
                         data: Vec::new(),
@@ -1261,28 +1293,147 @@ impl ModemCore {
                 let Some(f) = args.first().and_then(Arg::text) else {
                     return Outcome::Error;
                 };
-                if !self.files.iter().any(|(n, _)| n == f) {
-                    self.files.push((f.to_string(), Vec::new()));
-                }
+                // Creating an existing file keeps it (the upload overwrites with mode 0).
+                self.files.create(f);
                 Outcome::Ok(vec![])
             }
             ("+FSWRITE", Form::Set) if p == Profile::Sim800 => {
                 let Some(f) = args.first().and_then(Arg::text) else {
                     return Outcome::Error;
                 };
-                if !self.files.iter().any(|(n, _)| n == f) {
+                if self.files.get(f).is_none() {
                     return Outcome::Error;
                 }
                 match (a(1), a(2)) {
                     (Some(mode @ 0..=1), Some(size @ 1..=10240)) => {
-                        Outcome::Prompt(PromptKind::FsWrite {
+                        Outcome::Prompt(PromptKind::Upload {
                             file: f.to_string(),
-                            append: mode == 1,
                             size: size as usize,
+                            how: UploadKind::FsWrite { append: mode == 1 },
                         })
                     }
                     _ => Outcome::Error,
                 }
+            }
+            ("+FSFLSIZE", Form::Set) if p == Profile::Sim800 => {
+                match args
+                    .first()
+                    .and_then(Arg::text)
+                    .and_then(|f| self.files.get(f))
+                {
+                    Some(f) => Outcome::Ok(vec![format!("+FSFLSIZE: {}", f.data.len())]),
+                    None => Outcome::Error,
+                }
+            }
+            ("+FSDEL", Form::Set) if p == Profile::Sim800 => {
+                match args.first().and_then(Arg::text) {
+                    Some(f) if self.files.delete(f) => Outcome::Ok(vec![]),
+                    _ => Outcome::Error,
+                }
+            }
+            ("+QFLST", Form::Set) if p == Profile::Quectel => {
+                let Some(n) = args.first().and_then(Arg::text) else {
+                    return Outcome::Error;
+                };
+                let name = quectel_name(n);
+                Outcome::Ok(
+                    self.files
+                        .get(&name)
+                        .map(|f| format!("+QFLST: \"UFS:{}\",{}", f.name, f.data.len()))
+                        .into_iter()
+                        .collect(),
+                )
+            }
+            ("+QFDEL", Form::Set) if p == Profile::Quectel => {
+                match args.first().and_then(Arg::text) {
+                    Some(n) if self.files.delete(&quectel_name(n)) => Outcome::Ok(vec![]),
+                    // 405: file not found [QFILE error codes].
+                    _ => Outcome::Cme(405),
+                }
+            }
+            ("+QFUPL", Form::Set) if p == Profile::Quectel => {
+                let Some(n) = args.first().and_then(Arg::text) else {
+                    return Outcome::Error;
+                };
+                let name = quectel_name(n);
+                if self.files.get(&name).is_some() {
+                    // 407: file already exists [QFILE].
+                    return Outcome::Cme(407);
+                }
+                match a(1).unwrap_or(10240) {
+                    size @ 1..=MAX_UPLOAD => Outcome::Prompt(PromptKind::Upload {
+                        file: name,
+                        size: size as usize,
+                        how: UploadKind::Qfupl,
+                    }),
+                    _ => Outcome::Cme(400),
+                }
+            }
+            ("+QPSND", Form::Set) if p == Profile::Quectel => match a(0) {
+                Some(1) => match args.get(1).and_then(Arg::text) {
+                    Some(n) => self.play(&quectel_name(n), "+QPSND: 0", None),
+                    None => Outcome::Error,
+                },
+                Some(0) => self.stop_playback(None),
+                _ => Outcome::Error,
+            },
+            ("+FSCD", Form::Set) if p == Profile::Simcom => {
+                match args.first().and_then(Arg::text) {
+                    Some(d) if d.eq_ignore_ascii_case("C:") || d.eq_ignore_ascii_case("C:/") => {
+                        self.simcom_cwd = "C:".into();
+                        Outcome::Ok(vec![])
+                    }
+                    _ => Outcome::Error,
+                }
+            }
+            ("+FSATTRI", Form::Set) if p == Profile::Simcom => {
+                let path = args
+                    .first()
+                    .and_then(Arg::text)
+                    .map(|n| simcom_path(&self.simcom_cwd, n));
+                match path.and_then(|p| self.files.get(&p)) {
+                    Some(f) => Outcome::Ok(vec![format!(
+                        "+FSATTRI: {},2024/01/01 00:00:00",
+                        f.data.len()
+                    )]),
+                    None => Outcome::Error,
+                }
+            }
+            ("+FSDEL", Form::Set) if p == Profile::Simcom => {
+                let path = args
+                    .first()
+                    .and_then(Arg::text)
+                    .map(|n| simcom_path(&self.simcom_cwd, n));
+                match path {
+                    Some(p) if self.files.delete(&p) => Outcome::Ok(vec![]),
+                    _ => Outcome::Error,
+                }
+            }
+            ("+CFTRANRX", Form::Set) if p == Profile::Simcom => {
+                match (args.first().and_then(Arg::text), a(1)) {
+                    (Some(path), Some(size @ 1..=MAX_UPLOAD)) if path.contains(':') => {
+                        Outcome::Prompt(PromptKind::Upload {
+                            file: simcom_path(&self.simcom_cwd, path),
+                            size: size as usize,
+                            how: UploadKind::Cftranrx,
+                        })
+                    }
+                    _ => Outcome::Error,
+                }
+            }
+            ("+CCMXPLAY", Form::Set) if p == Profile::Simcom => {
+                match args.first().and_then(Arg::text) {
+                    // play_path 1 = to the remote party [A76XX audio app note].
+                    Some(path) if a(1) == Some(1) => self.play(
+                        &simcom_path(&self.simcom_cwd, path),
+                        "+AUDIOSTATE: audio play stop",
+                        Some("+AUDIOSTATE: audio play"),
+                    ),
+                    _ => Outcome::Error,
+                }
+            }
+            ("+CCMXSTOP", Form::Exec) if p == Profile::Simcom => {
+                self.stop_playback(Some("+AUDIOSTATE: audio play stop"))
             }
             // Test forms of known action commands answer OK (gammu probes e.g. AT+CHUP=?).
             ("+CHUP" | "+CLCC" | "+CNMA" | "+CNUM" | "+CSCA" | "+CRSM", Form::Test) => {
@@ -1696,7 +1847,7 @@ impl ModemCore {
                 }
                 _ => Outcome::Cms(304),
             },
-            PromptKind::FsWrite { .. } => Outcome::Error,
+            PromptKind::Upload { .. } => Outcome::Error,
         };
         let mut bytes = Vec::new();
         if self.spec.profile == Profile::Zte && matches!(kind, PromptKind::Send { .. }) {
@@ -1716,22 +1867,34 @@ impl ModemCore {
         self.flush_held_urcs();
     }
 
-    fn finish_fswrite(&mut self) {
+    /// The last byte of an upload arrived: store it and answer per command.
+    fn finish_upload(&mut self) {
         let Input::Prompt {
-            kind: PromptKind::FsWrite { file, append, .. },
+            kind: PromptKind::Upload { file, how, .. },
             data,
         } = std::mem::replace(&mut self.input, Input::Line(Vec::new()))
         else {
             return;
         };
-        if let Some((_, content)) = self.files.iter_mut().find(|(n, _)| *n == file) {
-            if !append {
-                content.clear();
+        let mut bytes = Vec::new();
+        match how {
+            UploadKind::FsWrite { append } => {
+                let ok = self.files.write(&file, append, &data);
+                bytes.extend(self.final_bytes(if ok { "OK" } else { "ERROR" }));
             }
-            content.extend(data);
+            UploadKind::Cftranrx => {
+                self.files.put(&file, data);
+                bytes.extend(self.final_bytes("OK"));
+            }
+            UploadKind::Qfupl => {
+                let sum = crate::at::files::quectel_checksum(&data);
+                let line = format!("+QFUPL: {},{sum:x}", data.len());
+                self.files.put(&file, data);
+                bytes.extend(self.info_bytes(&[line]));
+                bytes.extend(self.final_bytes("OK"));
+            }
         }
-        let b = self.final_bytes("OK");
-        self.schedule_out(self.now, b);
+        self.schedule_out(self.now, bytes);
         self.flush_held_urcs();
     }
 
@@ -2055,10 +2218,9 @@ impl ModemCore {
             .collect()
     }
 
-    /// Stores a file on the modem (SIM800 playback source).
+    /// Stores a file on the modem's flash (a playback source), as an upload would.
     pub fn put_file(&mut self, name: &str, data: Vec<u8>) {
-        self.files.retain(|(n, _)| n != name);
-        self.files.push((name.to_string(), data));
+        self.files.put(name, data);
     }
 
     pub fn status(&self) -> ModemStatus {
@@ -2125,7 +2287,7 @@ impl ModemCore {
             hangup_after,
             audio_on: false,
             qpcmv: false,
-            playback_until: None,
+            playback: None,
         });
         if self.settings.quectel_ccinfo {
             let l = format!("+QIND: \"ccinfo\",1,1,4,0,0,\"{number}\",145");
@@ -2189,11 +2351,22 @@ impl ModemCore {
                 }
             }
         } else {
-            if let Some(p) = c.playback_until
-                && now >= p
-            {
-                c.playback_until = None;
-                self.urc("+CREC: 0");
+            if let Some(p) = &mut c.playback {
+                let start = p.start_urc.take();
+                let samples = p.advance(now);
+                let (id, done, end) = (p.call_id, p.finished(), p.end_urc);
+                if done {
+                    c.playback = None;
+                }
+                if !samples.is_empty() {
+                    self.played_audio.push((id, samples));
+                }
+                if let Some(u) = start {
+                    self.urc(u);
+                }
+                if done {
+                    self.urc(end);
+                }
             }
             if let Some(c) = &self.call
                 && let (Some(a), Some(h)) = (c.answered_at, c.hangup_after)
@@ -2239,7 +2412,16 @@ impl ModemCore {
     }
 
     fn end_call(&mut self, ev: CallEvent) {
-        let Some(c) = self.call.take() else { return };
+        let Some(mut c) = self.call.take() else {
+            return;
+        };
+        // The caller heard the file up to now, not beyond.
+        if let Some(p) = &mut c.playback {
+            let samples = p.advance(self.now);
+            if !samples.is_empty() {
+                self.played_audio.push((p.call_id, samples));
+            }
+        }
         self.end_urcs(&c, ev == CallEvent::HungUpByModem);
         if let Ok(mut r) = self.radio.lock() {
             r.call_event(self.index, c.id, ev, unix_now());
@@ -2360,48 +2542,75 @@ impl ModemCore {
         }
     }
 
-    /// SIM800 `AT+CREC=4,"<file>",<form>,<volume>`: play a stored file to the caller [S800 p.337].
+    /// SIM800 `AT+CREC=4,"<file>",<channel>,<volume>`: play a stored file to the caller, `+CREC: 0`
+    /// at its end; `AT+CREC=5` stops [S800 p.337].
     fn crec(&mut self, args: &[Arg]) -> Outcome {
         match args.first().and_then(Arg::int) {
-            Some(4) => {
-                let Some(name) = args.get(1).and_then(Arg::text) else {
-                    return Outcome::Error;
-                };
-                let Some((_, data)) = self.files.iter().find(|(n, _)| n == name) else {
-                    return Outcome::Error;
-                };
-                let bytes = data.len();
-                let now = self.now;
-                match &mut self.call {
-                    Some(c) if c.active => {
-                        // Duration: WAV data at 16 kB/s (8 kHz s16 mono), at least 100 ms.
-                        let ms = (bytes as u64 / 16).max(100);
-                        c.playback_until = Some(now + Duration::from_millis(ms));
-                        let id = c.id;
-                        let file = data.clone();
-                        if let Ok(mut r) = self.radio.lock() {
-                            r.call_event(self.index, id, CallEvent::FilePlayed, unix_now());
-                        }
-                        self.last_played = Some((id, file));
-                        Outcome::Ok(vec![])
-                    }
-                    _ => Outcome::Error,
+            Some(4) => match args.get(1).and_then(Arg::text) {
+                Some(name) => {
+                    let name = name.to_owned();
+                    self.play(&name, "+CREC: 0", None)
                 }
-            }
-            Some(5) => {
-                if let Some(c) = &mut self.call {
-                    c.playback_until = None;
-                }
-                Outcome::Ok(vec![])
-            }
+                None => Outcome::Error,
+            },
+            Some(5) => self.stop_playback(None),
             _ => Outcome::Error,
         }
     }
 
-    /// The file most recently played to a caller with `AT+CREC=4` (call id, file bytes); taken by
-    /// the network side to record what the phone heard.
-    pub fn take_played(&mut self) -> Option<(u64, Vec<u8>)> {
-        self.last_played.take()
+    /// Starts playing a stored file into the active call; `end` is the URC at its end, `start` one
+    /// sent once it runs. ERROR without an active call, a file of that name, or a decodable WAV.
+    fn play(&mut self, name: &str, end: &'static str, start: Option<&'static str>) -> Outcome {
+        let now = self.now;
+        let Some(file) = self.files.get(name) else {
+            return Outcome::Error;
+        };
+        let size = file.data.len();
+        let Some(c) = self.call.as_mut().filter(|c| c.active) else {
+            return Outcome::Error;
+        };
+        let Some(mut p) = Playback::start(c.id, &file.data, now, end) else {
+            return Outcome::Error;
+        };
+        p.start_urc = start;
+        let id = c.id;
+        c.playback = Some(p);
+        self.played_files.push((id, size));
+        if let Ok(mut r) = self.radio.lock() {
+            r.call_event(self.index, id, CallEvent::FilePlayed, unix_now());
+        }
+        Outcome::Ok(vec![])
+    }
+
+    /// Stops a playback (what played so far was heard); `urc` is sent if one was running.
+    fn stop_playback(&mut self, urc: Option<&'static str>) -> Outcome {
+        let now = self.now;
+        let Some(mut p) = self.call.as_mut().and_then(|c| c.playback.take()) else {
+            return Outcome::Ok(vec![]);
+        };
+        let samples = p.advance(now);
+        if !samples.is_empty() {
+            self.played_audio.push((p.call_id, samples));
+        }
+        if let Some(u) = urc {
+            self.urc(u);
+        }
+        Outcome::Ok(vec![])
+    }
+
+    /// Playbacks started (call id, file size) and audio played (call id, samples) since the last
+    /// call; taken by the pty task to record what the phone heard.
+    #[allow(clippy::type_complexity)]
+    pub fn take_played(&mut self) -> (Vec<(u64, usize)>, Vec<(u64, Vec<i16>)>) {
+        (
+            std::mem::take(&mut self.played_files),
+            std::mem::take(&mut self.played_audio),
+        )
+    }
+
+    /// The files on the flash.
+    pub fn files(&self) -> Vec<FileInfo> {
+        self.files.list()
     }
 }
 
@@ -3067,30 +3276,160 @@ mod tests {
         assert_eq!(h.advance(60), "\r\ngsmgate\r\n\r\nOK\r\n");
     }
 
-    #[test]
-    fn sim800_file_upload_and_playback() {
-        let mut h = Harness::quiet(Profile::Sim800);
-        assert_eq!(h.at("AT+FSCREATE=\"C:\\User\\1.wav\""), "\r\nOK\r\n");
-        assert_eq!(h.at("AT+FSWRITE=\"C:\\User\\1.wav\",0,4,10"), "\r\n> ");
-        // Raw bytes, counted: a 0x1A inside the data does not end it.
-        assert_eq!(h.raw(&[1, 0x1a, 3, 4]), "\r\nOK\r\n");
-        assert_eq!(
-            h.at("AT+CREC=4,\"C:\\User\\1.wav\",0,90"),
-            "\r\nERROR\r\n",
-            "no call"
-        );
+    /// A PCM WAV of `n` samples at 8 kHz (a ramp), as the daemon uploads it.
+    fn wav_of(n: usize) -> (Vec<u8>, Vec<i16>) {
+        let samples: Vec<i16> = (0..n).map(|i| (i as i16).wrapping_mul(7)).collect();
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 8000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut out = std::io::Cursor::new(Vec::new());
+        let mut w = hound::WavWriter::new(&mut out, spec).unwrap();
+        for s in &samples {
+            w.write_sample(*s).unwrap();
+        }
+        w.finalize().unwrap();
+        (out.into_inner(), samples)
+    }
+
+    fn heard(h: &mut Harness) -> Vec<i16> {
+        h.core
+            .take_played()
+            .1
+            .into_iter()
+            .flat_map(|(_, s)| s)
+            .collect()
+    }
+
+    fn answered_call(h: &mut Harness) {
         h.core
             .incoming_call(5, "+15551234567", None, None, h.now)
             .unwrap();
         h.advance(1);
         h.at("ATA");
+        h.advance(5);
+    }
+
+    #[test]
+    fn sim800_file_upload_and_playback() {
+        let mut h = Harness::quiet(Profile::Sim800);
+        let (wav, samples) = wav_of(1600);
+        let (a, b) = wav.split_at(1000);
+        assert_eq!(h.at("AT+FSFLSIZE=C:\\User\\1.wav"), "\r\nERROR\r\n");
+        assert_eq!(h.at("AT+FSCREATE=C:\\User\\1.wav"), "\r\nOK\r\n");
+        assert_eq!(
+            h.at(&format!("AT+FSWRITE=C:\\User\\1.wav,0,{},10", a.len())),
+            "\r\n> "
+        );
+        // Raw bytes, counted: whatever they contain does not end them early.
+        assert_eq!(h.raw(a), "\r\nOK\r\n");
+        assert_eq!(
+            h.at(&format!("AT+FSWRITE=\"C:\\User\\1.wav\",1,{},10", b.len())),
+            "\r\n> "
+        );
+        assert_eq!(h.raw(b), "\r\nOK\r\n");
+        assert_eq!(
+            h.at("AT+FSFLSIZE=C:\\User\\1.wav"),
+            format!("\r\n+FSFLSIZE: {}\r\n\r\nOK\r\n", wav.len())
+        );
+        assert_eq!(h.core.files()[0].uploads, 1);
+        assert_eq!(
+            h.at("AT+CREC=4,\"C:\\User\\1.wav\",0,90"),
+            "\r\nERROR\r\n",
+            "no call"
+        );
+        answered_call(&mut h);
         assert_eq!(h.at("AT+CREC=4,\"C:\\User\\1.wav\",0,90"), "\r\nOK\r\n");
-        assert_eq!(h.core.take_played(), Some((5, vec![1, 0x1a, 3, 4])));
+        let (started, mut got): (_, Vec<i16>) = {
+            let (f, a) = h.core.take_played();
+            (f, a.into_iter().flat_map(|(_, s)| s).collect())
+        };
+        assert_eq!(started, vec![(5, wav.len())]);
+        // 1600 samples = 200 ms, heard in real time; the end URC after that.
+        assert_eq!(h.advance(100), "");
+        got.extend(heard(&mut h));
+        assert!(got.len() >= 700 && got.len() < 1600, "{}", got.len());
         assert_eq!(h.advance(150), "\r\n+CREC: 0\r\n");
+        got.extend(heard(&mut h));
+        assert_eq!(got, samples);
         assert_eq!(
             h.at("AT+CREC=4,\"C:\\User\\nope.amr\",0,90"),
             "\r\nERROR\r\n"
         );
+        assert_eq!(h.at("AT+FSDEL=C:\\User\\1.wav"), "\r\nOK\r\n");
+        assert_eq!(h.at("AT+FSDEL=C:\\User\\1.wav"), "\r\nERROR\r\n");
+    }
+
+    #[test]
+    fn quectel_upload_list_and_play() {
+        let mut h = Harness::quiet(Profile::Quectel);
+        h.at("AT+CMEE=1");
+        let (wav, samples) = wav_of(800);
+        assert_eq!(h.at("AT+QFLST=\"UFS:greet.wav\""), "\r\nOK\r\n");
+        assert_eq!(
+            h.at("AT+QFDEL=\"UFS:greet.wav\""),
+            "\r\n+CME ERROR: 405\r\n"
+        );
+        assert_eq!(
+            h.at(&format!("AT+QFUPL=\"UFS:greet.wav\",{},30", wav.len())),
+            "\r\nCONNECT\r\n"
+        );
+        let sum = crate::at::files::quectel_checksum(&wav);
+        assert_eq!(
+            h.raw(&wav),
+            format!("\r\n+QFUPL: {},{sum:x}\r\n\r\nOK\r\n", wav.len())
+        );
+        assert_eq!(
+            h.at("AT+QFLST=\"UFS:greet.wav\""),
+            format!("\r\n+QFLST: \"UFS:greet.wav\",{}\r\n\r\nOK\r\n", wav.len())
+        );
+        assert_eq!(
+            h.at(&format!("AT+QFUPL=\"UFS:greet.wav\",{},30", wav.len())),
+            "\r\n+CME ERROR: 407\r\n",
+            "the file exists"
+        );
+        answered_call(&mut h);
+        assert_eq!(h.at("AT+QPSND=1,\"greet.wav\",0,1,1"), "\r\nOK\r\n");
+        let out = h.advance(150);
+        assert!(out.ends_with("\r\n+QPSND: 0\r\n"), "{out:?}");
+        assert_eq!(heard(&mut h), samples);
+        assert_eq!(h.at("AT+QFDEL=\"UFS:greet.wav\""), "\r\nOK\r\n");
+    }
+
+    #[test]
+    fn simcom_upload_and_play_stopped_by_a_hangup() {
+        let mut h = Harness::quiet(Profile::Simcom);
+        let (wav, samples) = wav_of(8000);
+        assert_eq!(
+            h.at(&format!("AT+CFTRANRX=\"C:/greet.wav\",{}", wav.len())),
+            "\r\n> "
+        );
+        assert_eq!(h.raw(&wav), "\r\nOK\r\n");
+        assert_eq!(h.at("AT+FSCD=C:"), "\r\nOK\r\n");
+        assert_eq!(
+            h.at("AT+FSATTRI=greet.wav"),
+            format!(
+                "\r\n+FSATTRI: {},2024/01/01 00:00:00\r\n\r\nOK\r\n",
+                wav.len()
+            )
+        );
+        answered_call(&mut h);
+        // OK first, then the URC once playback runs.
+        let out = h.at("AT+CCMXPLAY=\"C:/greet.wav\",1,0") + &h.advance(295);
+        assert!(
+            out.starts_with("\r\nOK\r\n\r\n+AUDIOSTATE: audio play\r"),
+            "{out:?}"
+        );
+        assert!(h.core.phone_hangup(5, h.now));
+        // The caller heard about 300 ms of the 1 s file, then nothing more.
+        let got = heard(&mut h);
+        assert!(got.len() >= 2400 && got.len() < 4000, "{}", got.len());
+        assert_eq!(got[..], samples[..got.len()]);
+        assert!(!h.advance(1000).contains("audio play stop"));
+        assert!(heard(&mut h).is_empty());
+        assert_eq!(h.core.files()[0].uploads, 1);
     }
 
     proptest! {

@@ -278,13 +278,12 @@ impl Network {
         out
     }
 
-    /// A file played by the modem (SIM800): recorded as heard audio when it is a WAV file.
-    pub fn file_played(&mut self, id: u64, file: &[u8]) {
-        let samples = super::audio::wav_samples(file).unwrap_or_default();
+    /// A stored file started playing into a call (its audio arrives through [`Self::heard`] as it
+    /// plays, on the modem's clock).
+    pub fn file_played(&mut self, id: u64, size: usize) {
         if let Some(c) = self.call_mut(id) {
-            c.files_played.push(file.len());
+            c.files_played.push(size);
         }
-        self.heard(id, &samples);
     }
 
     /// Texts received by one phone (or all phones), oldest first. Groups that timed out are

@@ -253,6 +253,8 @@ impl CallMachine {
                     out.push(Action::Connected);
                 }
             }
+            // Playback is the session's business (the driver hands it over).
+            Signal::PlaybackEnded => {}
             Signal::Ended(_) => match self.call.as_ref().map(|c| c.phase) {
                 None | Some(Phase::Rejecting | Phase::Closing) => {}
                 Some(Phase::Ringing | Phase::Ignoring) => {

@@ -18,6 +18,7 @@
 use serde::Serialize;
 
 use crate::at::Urc;
+use crate::at::files::{PlaybackUrc, parse_playback_urc};
 use crate::at::response::Call;
 use crate::at::urc::{CliValidity, Clip};
 use crate::modem::Profile;
@@ -78,6 +79,9 @@ pub enum Signal {
     Connected,
     /// The call is over, by whoever.
     Ended(EndKind),
+    /// A file stored on the modem finished playing (`+QPSND: 0`, `+AUDIOSTATE: audio play stop`,
+    /// `+CREC: 0`; MODEMS.md §4.5).
+    PlaybackEnded,
 }
 
 /// Which URC ended a call (kept for the log).
@@ -156,6 +160,10 @@ pub fn detect(profile: Profile, urc: &Urc) -> Option<Signal> {
         Urc::VoiceCallBegin => Some(Signal::Connected),
         Urc::VoiceCallEnd(t) => Some(Signal::Ended(EndKind::VoiceCallEnd(t.clone()))),
         Urc::MissedCall(t) => Some(Signal::Ended(EndKind::Missed(t.clone()))),
+        Urc::Qpsnd(0) => Some(Signal::PlaybackEnded),
+        Urc::Unknown(t) => {
+            (parse_playback_urc(t) == Some(PlaybackUrc::Ended)).then_some(Signal::PlaybackEnded)
+        }
         _ => None,
     }
 }
@@ -180,7 +188,7 @@ pub fn is_call_urc(urc: &Urc) -> bool {
             | Urc::MissedCall(_)
             | Urc::Dtmf(_)
             | Urc::Qpsnd(_)
-    ) || matches!(urc, Urc::Unknown(t) if t.starts_with("+CREC:"))
+    ) || matches!(urc, Urc::Unknown(t) if parse_playback_urc(t).is_some())
 }
 
 #[cfg(test)]
@@ -315,6 +323,23 @@ mod tests {
     fn call_urc_filter() {
         assert!(is_call_urc(&parse_urc("RING")));
         assert!(is_call_urc(&parse_urc("+CREC: 0")));
+        assert!(is_call_urc(&parse_urc("+AUDIOSTATE: audio play stop")));
+        assert!(!is_call_urc(&parse_urc("+AUDIOSTATE: crec stop")));
+        for (line, p) in [
+            ("+QPSND: 0", Profile::Quectel),
+            ("+AUDIOSTATE: audio play stop", Profile::Simcom),
+            ("+CREC: 0", Profile::Sim800),
+        ] {
+            assert_eq!(
+                detect(p, &parse_urc(line)),
+                Some(Signal::PlaybackEnded),
+                "{line}"
+            );
+        }
+        assert_eq!(
+            detect(Profile::Simcom, &parse_urc("+AUDIOSTATE: audio play")),
+            None
+        );
         assert!(!is_call_urc(&parse_urc("^RSSI:18")));
         assert!(!is_call_urc(&parse_urc("+CMTI: \"SM\",3")));
     }

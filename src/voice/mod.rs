@@ -11,8 +11,15 @@
 //!
 //! Files: [`detect`] (URC → call signal per family), [`call`] (the pure per-call state machine and
 //! the decision table), [`playback`] (audio path and routing commands per family), [`audio`] (PCM
-//! over the audio tty), [`greeting`] (WAV loading and conversion), [`recorder`] (voicemail and
+//! over the audio tty), [`files`] (the greeting on the modem's flash for the file-playback path:
+//! check, upload, record), [`greeting`] (WAV loading and conversion), [`recorder`] (voicemail and
 //! silence detection).
+//!
+//! Two audio paths (`[[modem]] voice_audio`): PCM streamed over the audio tty, or a file on the
+//! modem played by the modem. On the file path one uploader task per modem keeps the greeting file
+//! current (at start-up, whenever the modem is Ready again, after `set_greeting`; never during a
+//! call), and a call is only answered while the modem holds the current greeting — a half-written
+//! file is never played. Voicemail is PCM-only (docs/voice.md).
 //!
 //! Wiring (the daemon): forward every call URC (`ModemEvent::Urc` where [`is_call_urc`]) as a
 //! [`ModemUrc`] into the receiver given to [`spawn`]; subscribe to [`VoiceHandle::subscribe`] for
@@ -27,6 +34,7 @@
 pub mod audio;
 pub mod call;
 pub mod detect;
+pub mod files;
 pub mod greeting;
 pub mod playback;
 pub mod recorder;
@@ -48,7 +56,7 @@ pub use audio::{AudioLink, AudioOptions, Pacing, StreamStats};
 pub use call::{Decision, Policy, Timing};
 pub use detect::{Caller, Signal, detect, is_call_urc};
 pub use greeting::{Greeting, GreetingError, SourceFormat};
-pub use playback::AudioPath;
+pub use playback::{AudioMode, AudioPath, FileFamily};
 
 use crate::at::Urc;
 use crate::modem::{CommandError, ModemHandle, ModemState, Profile};
@@ -73,6 +81,8 @@ pub enum VoiceError {
     DuplicateModem(String),
     #[error("voicemail path {0:?} is not inside the voicemail folder")]
     BadVoicemailPath(String),
+    #[error(transparent)]
+    Files(#[from] files::FileError),
 }
 
 /// The `[voice]` settings the layer works with (see `config::VoiceConfig` for their meaning), plus
@@ -139,6 +149,8 @@ pub struct VoiceModem {
     pub profile: Profile,
     /// The PCM tty (`[[modem]] audio_port`).
     pub audio_port: Option<PathBuf>,
+    /// `[[modem]] voice_audio`; `None` = the family's default ([`AudioMode::default_for`]).
+    pub audio_mode: Option<AudioMode>,
 }
 
 /// A URC of a named modem, forwarded by the daemon.
@@ -213,6 +225,11 @@ struct Shared {
     events: broadcast::Sender<CallEvent>,
     callbacks: mpsc::Sender<CallbackText>,
     active: Mutex<HashMap<String, ActiveCall>>,
+    /// Bumped by every `set_greeting`: file-playback modems upload again.
+    greeting_gen: watch::Sender<u64>,
+    /// What was uploaded to which modem (`state_dir/voice/uploads.json`).
+    records: Mutex<files::Records>,
+    records_path: PathBuf,
 }
 
 impl Shared {
@@ -270,6 +287,7 @@ impl VoiceHandle {
             .greeting
             .write()
             .unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(g));
+        self.shared.greeting_gen.send_modify(|n| *n += 1);
         info!(
             duration_ms = info.duration_ms,
             converted = info.converted,
@@ -388,7 +406,13 @@ pub fn spawn(
         None
     };
     let (events, _) = broadcast::channel(256);
+    let records_path = voice_dir.join("uploads.json");
+    let records = files::Records::load(&records_path)?;
+    let (greeting_gen, _) = watch::channel(0);
     let shared = Arc::new(Shared {
+        greeting_gen,
+        records: Mutex::new(records),
+        records_path,
         settings,
         greeting: RwLock::new(greeting.map(Arc::new)),
         greeting_path,
@@ -404,14 +428,29 @@ pub fn spawn(
         if routes.contains_key(&name) {
             return Err(VoiceError::DuplicateModem(name));
         }
-        let path = playback::audio_path(m.profile, m.audio_port.as_deref());
+        let path = playback::audio_path(m.profile, m.audio_port.as_deref(), m.audio_mode);
         let audio = match &path {
-            AudioPath::Pcm(p) => Some(AudioLink::spawn(
+            AudioPath::Pcm(p) => Some(Media::Pcm(AudioLink::spawn(
                 p,
                 shared.settings.audio,
                 tracker,
                 shutdown.clone(),
-            )),
+            ))),
+            AudioPath::File(family) => {
+                let slot = Arc::new(FileSlot::default());
+                let up = Uploader {
+                    name: name.clone(),
+                    modem: m.handle.clone(),
+                    family: *family,
+                    slot: slot.clone(),
+                    shared: shared.clone(),
+                };
+                tracker.spawn(
+                    up.run(shutdown.clone())
+                        .instrument(info_span!("greeting_upload", modem = %name)),
+                );
+                Some(Media::File(*family, slot))
+            }
             AudioPath::None(why) => {
                 info!(modem = %name, reason = why, "no audio path: calls are let ring and texted back");
                 None
@@ -487,6 +526,8 @@ struct Current {
     /// Fired when the caller hung up during the session.
     remote_gone: CancellationToken,
     connected: watch::Sender<bool>,
+    /// Playback-ended URCs seen during the call (file path).
+    played: watch::Sender<u64>,
 }
 
 /// What a session reports.
@@ -500,7 +541,7 @@ struct Driver {
     name: String,
     modem: ModemHandle,
     profile: Profile,
-    audio: Option<AudioLink>,
+    audio: Option<Media>,
     shared: Arc<Shared>,
     machine: CallMachine,
     current: Option<Current>,
@@ -548,10 +589,16 @@ impl Driver {
                     self.shutdown.cancelled().await;
                     continue;
                 }
+                Wake::Signal(Some(Signal::PlaybackEnded)) => {
+                    if let Some(c) = &self.current {
+                        c.played.send_modify(|n| *n += 1);
+                    }
+                    continue;
+                }
                 Wake::Signal(Some(sig)) => {
                     if !self.machine.busy() {
-                        self.machine
-                            .set_policy(policy_for(&self.shared, self.audio.is_some()));
+                        let ready = self.audio.as_ref().is_some_and(|m| m.ready(&self.shared));
+                        self.machine.set_policy(policy_for(&self.shared, ready));
                     }
                     self.machine.on_signal(sig, Instant::now())
                 }
@@ -615,6 +662,7 @@ impl Driver {
                     self.shared
                         .emit(&self.name, call_id, CallEventKind::Ringing { from: caller });
                     let (connected, _) = watch::channel(false);
+                    let (played, _) = watch::channel(0);
                     self.current = Some(Current {
                         call_id,
                         started_ms,
@@ -622,6 +670,7 @@ impl Driver {
                         session: None,
                         remote_gone: CancellationToken::new(),
                         connected,
+                        played,
                     });
                 }
                 Action::Reject => {
@@ -653,6 +702,7 @@ impl Driver {
                         remote_gone: c.remote_gone.clone(),
                         shutdown: self.shutdown.clone(),
                         connected: c.connected.subscribe(),
+                        played: c.played.subscribe(),
                     };
                     let span = info_span!("call", modem = %self.name, call_id = ?c.call_id);
                     c.session = Some(self.tracker.spawn(s.run().instrument(span)));
@@ -736,13 +786,14 @@ struct Session {
     modem: ModemHandle,
     name: String,
     profile: Profile,
-    audio: AudioLink,
+    audio: Media,
     greeting: Arc<Greeting>,
     shared: Arc<Shared>,
     call_id: Option<i64>,
     remote_gone: CancellationToken,
     shutdown: CancellationToken,
     connected: watch::Receiver<bool>,
+    played: watch::Receiver<u64>,
 }
 
 /// The beep before a voicemail: 1 kHz for 300 ms at about −12 dBFS, computed (deterministic).
@@ -757,6 +808,13 @@ pub fn beep() -> Vec<i16> {
 
 impl Session {
     async fn run(mut self) -> SessionReport {
+        let audio = match &self.audio {
+            Media::Pcm(a) => a.clone(),
+            Media::File(family, _) => {
+                let family = *family;
+                return self.run_file(family).await;
+            }
+        };
         let routing = playback::routing(self.profile);
         let settings = self.shared.settings.clone();
         let mut report = SessionReport {
@@ -806,7 +864,7 @@ impl Session {
             self.after_end(routing, flow != Flow::Gone).await;
             return report;
         }
-        let mut stream = match self.audio.start().await {
+        let mut stream = match audio.start().await {
             Ok(s) => s,
             Err(e) => {
                 warn!(error = %e, "audio stream could not start");
@@ -846,7 +904,7 @@ impl Session {
             }
         }
         debug!(?flow, "session flow ended");
-        self.audio.stop().await;
+        audio.stop().await;
         let hang_up = flow != Flow::Gone;
         self.after_end(routing, hang_up).await;
         if let Some(samples) = saved
@@ -854,6 +912,84 @@ impl Session {
         {
             report.outcome = CallOutcome::Voicemail;
         }
+        report
+    }
+
+    /// The file-playback call (MODEMS.md §4.5): answer, wait for "connected", play the greeting
+    /// stored on the modem, wait for its end URC, hang up. No voicemail on this path (the module
+    /// records to its own flash; fetching that back is not implemented).
+    async fn run_file(mut self, family: FileFamily) -> SessionReport {
+        let mut report = SessionReport {
+            outcome: CallOutcome::Failed,
+            answered_ms: None,
+        };
+        if let Err(e) = self.modem.answer().await {
+            warn!(error = %e, "ATA failed");
+            let gone = matches!(&e, CommandError::Failed { failure, .. } if failure.to_string().contains("NoCarrier") || failure.to_string().contains("NO CARRIER"));
+            report.outcome = if gone || self.remote_gone.is_cancelled() {
+                CallOutcome::Missed
+            } else {
+                CallOutcome::Failed
+            };
+            return report;
+        }
+        let answered = Instant::now();
+        let answered_ms = unix_ms();
+        report.answered_ms = Some(answered_ms);
+        if let Some(id) = self.call_id {
+            with_store(&self.shared.store, move |s| {
+                s.call_answered(id, answered_ms)
+            })
+            .await;
+        }
+        self.shared
+            .emit(&self.name, self.call_id, CallEventKind::Answered);
+        let settings = self.shared.settings.clone();
+        let deadline = answered + Duration::from_secs(u64::from(settings.max_seconds.max(1)));
+        let flow = self.prepare_audio(None, deadline).await;
+        if flow != Flow::Done {
+            report.outcome = if flow == Flow::Gone {
+                CallOutcome::Greeted
+            } else {
+                CallOutcome::Failed
+            };
+            self.after_end(None, flow != Flow::Gone).await;
+            return report;
+        }
+        let before = *self.played.borrow_and_update();
+        let play = match family.play() {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(error = %e, "building the play command");
+                self.after_end(None, true).await;
+                return report;
+            }
+        };
+        if let Err(e) = self.modem.exec_call(play).await {
+            warn!(error = %e, "playing the stored greeting failed");
+            let gone = self.remote_gone.is_cancelled();
+            self.after_end(None, !gone).await;
+            return report;
+        }
+        debug!("playing the greeting stored on the modem");
+        report.outcome = CallOutcome::Greeted;
+        // The end URC normally ends the wait; the greeting's length plus slack bounds it in case a
+        // firmware does not send one.
+        let slack = Duration::from_millis(self.greeting.duration_ms()) + Duration::from_secs(5);
+        let until = deadline.min(Instant::now() + slack);
+        let mut played = self.played.clone();
+        let ended = played.wait_for(|n| *n > before);
+        let flow = tokio::select! {
+            r = ended => if r.is_ok() { Flow::Done } else { Flow::Shutdown },
+            f = self.interrupted(until) => f,
+        };
+        debug!(?flow, "file playback ended");
+        if matches!(flow, Flow::Deadline | Flow::Shutdown)
+            && let Err(e) = self.modem.exec_call(family.stop()).await
+        {
+            debug!(error = %e, "stopping the playback");
+        }
+        self.after_end(None, flow != Flow::Gone).await;
         report
     }
 
@@ -1021,6 +1157,151 @@ impl Session {
         );
         true
     }
+}
+
+/// How a driver's modem plays the greeting.
+#[derive(Clone)]
+enum Media {
+    /// PCM over the audio tty.
+    Pcm(AudioLink),
+    /// A file on the modem's flash, kept current by the modem's uploader.
+    File(FileFamily, Arc<FileSlot>),
+}
+
+impl Media {
+    /// Whether a call can be answered with a greeting now.
+    fn ready(&self, shared: &Shared) -> bool {
+        match self {
+            Media::Pcm(_) => true,
+            Media::File(_, slot) => slot.ready(*shared.greeting_gen.borrow()),
+        }
+    }
+}
+
+/// The state of the greeting file on one modem, shared by its uploader and its driver.
+#[derive(Debug, Default)]
+struct FileSlot {
+    state: Mutex<SlotState>,
+}
+
+#[derive(Debug, Default)]
+struct SlotState {
+    /// The greeting generation the modem holds, once checked or uploaded.
+    installed: Option<u64>,
+    /// An upload is running: the file may be partial.
+    busy: bool,
+}
+
+impl FileSlot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The modem holds greeting generation `generation` and no upload runs. Otherwise calls are
+    /// let ring and texted back: a half-written file must not be played.
+    fn ready(&self, generation: u64) -> bool {
+        let s = self.lock();
+        !s.busy && s.installed == Some(generation)
+    }
+}
+
+/// Keeps one file-playback modem's greeting file current: checks (and uploads if needed) when the
+/// modem becomes Ready, and again after every `set_greeting`; never during a call on that modem.
+struct Uploader {
+    name: String,
+    modem: ModemHandle,
+    family: FileFamily,
+    slot: Arc<FileSlot>,
+    shared: Arc<Shared>,
+}
+
+/// Pause before retrying a failed upload.
+const UPLOAD_RETRY: Duration = Duration::from_secs(20);
+
+impl Uploader {
+    async fn run(self, shutdown: CancellationToken) {
+        let mut status = self.modem.watch_status();
+        let mut greeting_gen = self.shared.greeting_gen.subscribe();
+        let mut retry_at: Option<Instant> = None;
+        // Checked once per Ready period and greeting generation.
+        let mut checked: Option<u64> = None;
+        loop {
+            let ready = status.borrow_and_update().state == ModemState::Ready;
+            let generation = *greeting_gen.borrow_and_update();
+            if !ready {
+                checked = None;
+            }
+            let due = ready
+                && checked != Some(generation)
+                && retry_at.is_none_or(|t| Instant::now() >= t)
+                && !self.shared.active().contains_key(&self.name);
+            if due {
+                retry_at = None;
+                match self.check(generation).await {
+                    Ok(()) => checked = Some(generation),
+                    Err(e) => {
+                        warn!(error = %e, "greeting upload failed; retrying");
+                        retry_at = Some(Instant::now() + UPLOAD_RETRY);
+                    }
+                }
+                continue;
+            }
+            // A call in progress delays the check: look again shortly.
+            let wait = if ready && checked != Some(generation) {
+                retry_at.unwrap_or_else(|| Instant::now() + Duration::from_millis(500))
+            } else {
+                Instant::now() + Duration::from_secs(3600)
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                r = status.changed() => if r.is_err() { return },
+                r = greeting_gen.changed() => if r.is_err() { return },
+                _ = tokio::time::sleep_until(wait) => {}
+            }
+        }
+    }
+
+    /// Makes sure the modem holds greeting generation `generation`.
+    async fn check(&self, generation: u64) -> Result<(), VoiceError> {
+        let Some(g) = self.shared.greeting() else {
+            // Nothing to upload; calls are not answered without a greeting anyway.
+            return Ok(());
+        };
+        let wav = g.to_wav();
+        let record = lock(&self.shared.records).0.get(&self.name).cloned();
+        self.slot.lock().busy = true;
+        let res = files::ensure(&self.modem, self.family, &wav, record.as_ref(), unix_ms()).await;
+        let mut st = self.slot.lock();
+        st.busy = false;
+        let ensured = match res {
+            Ok(e) => e,
+            Err(e) => {
+                st.installed = None;
+                return Err(e.into());
+            }
+        };
+        // A newer greeting may have been set meanwhile; then this one is not "current".
+        st.installed = Some(generation);
+        drop(st);
+        match &ensured {
+            files::Ensured::Present(_) => {
+                info!("greeting file on the modem is current; upload skipped")
+            }
+            files::Ensured::Uploaded(i) => {
+                info!(size = i.size, checksum = ?i.checksum, "greeting uploaded to the modem")
+            }
+        }
+        let mut records = lock(&self.shared.records);
+        records
+            .0
+            .insert(self.name.clone(), ensured.installed().clone());
+        records.save(&self.shared.records_path)?;
+        Ok(())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A modem name as a file-name part.

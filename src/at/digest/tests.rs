@@ -601,3 +601,25 @@ proptest! {
         prop_assert_eq!(run(&cuts), run(&[]));
     }
 }
+
+#[test]
+fn connect_is_the_prompt_of_an_upload() {
+    // Quectel AT+QFUPL: CONNECT opens the data phase; the size and checksum follow the data.
+    let cmd = Command::qfupl("UFS:greet.wav", b"abcd", 30).unwrap();
+    check(Some(&cmd), b"\r\nCONNECT\r\n", &[Item::Prompt]);
+    let mut d = fresh(Some(&cmd));
+    d.feed(b"\r\nCONNECT\r\n");
+    assert_eq!(drain(&mut d), vec![Item::Prompt]);
+    d.feed(b"\r\n+QFUPL: 4,c2c4\r\n\r\nOK\r\n");
+    assert_eq!(
+        drain(&mut d),
+        vec![info("+QFUPL: 4,c2c4"), Item::Final(FinalResult::Ok)]
+    );
+    // Other commands keep CONNECT as a final result.
+    let plain = Command::at();
+    check(
+        Some(&plain),
+        b"\r\nCONNECT\r\n",
+        &[Item::Final(FinalResult::Connect(None))],
+    );
+}
