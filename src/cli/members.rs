@@ -297,8 +297,9 @@ pub struct ImportChunk {
 pub struct ImportPlan {
     pub chunks: Vec<ImportChunk>,
     /// Rows repeating a number of another chunk (the daemon sees one chunk at a time), found by
-    /// comparing the digits (and `+`) of the `number` cells. Numbers written differently in
-    /// different chunks (`+1 312…` and `(312)…`) are not caught here: see [`import_planned`].
+    /// comparing the digits of the `number` cells. A national and an international spelling of
+    /// one number in different chunks (`(312)…` and `+1 312…`) are not caught here: see
+    /// [`import_planned`].
     pub errors: Vec<RowError>,
 }
 
@@ -377,11 +378,10 @@ pub fn split_import(text: &str, budget: usize) -> Result<ImportPlan, RowError> {
         let raw = number_col
             .and_then(|c| record.get(c))
             .map_or("", |s| s.trim());
-        let key: String = raw
-            .chars()
-            .filter(|c| c.is_ascii_digit() || *c == '+')
-            .collect();
-        if key.chars().any(|c| c.is_ascii_digit()) {
+        // Digits only: `+1 312…` and `1 312…` are one number; a national form (`312…`) is not
+        // matched with its international one (that needs the daemon's default region).
+        let key: String = raw.chars().filter(char::is_ascii_digit).collect();
+        if !key.is_empty() {
             match seen.get(&key) {
                 // Within one chunk the daemon reports it, with the number normalised.
                 Some(&(first, chunk)) if chunk != first_row => plan.errors.push(RowError {
