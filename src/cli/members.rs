@@ -6,6 +6,14 @@
 //! in one place, `community::service`); this file reads and writes files for `import`/`export`
 //! (the daemon may run as another user and must not open the caller's paths) and formats. It also
 //! holds the few output helpers the broadcast verbs share.
+//!
+//! `import` of a file bigger than one request (64 KiB) splits it by records, each part with the
+//! header, and sends it in two passes: a dry run of every part (all bad rows reported, numbered
+//! as in the file, nothing stored), then the import part by part. A protocol-level upload
+//! (parts assembled by the daemon, like `greeting_set`) would keep one transaction for the whole
+//! file, but needs new request fields and daemon state; the two passes keep the protocol as it
+//! is and refuse every bad file whole. Their one gap, a part refused in the second pass after
+//! earlier parts were stored, is reported with the last file row stored ([`import_planned`]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -243,7 +251,7 @@ async fn run_async(cmd: MembersCommand, conn: Connection) -> anyhow::Result<Outc
                 // The file is not CSV: refused like the daemon refuses it, nothing sent.
                 Err(e) => ImportReport::refused(i.dry_run, vec![e]),
             };
-            return Ok(print_import(&report, &i.file, conn.json)?);
+            return print_import(&report, &i.file, conn.json);
         }
         MembersCommand::Export(e) => {
             let data = client
