@@ -609,6 +609,105 @@ fn broadcast_queues_one_templated_row_per_eligible_member() {
     assert_eq!(b.segment, "city=chicago");
 }
 
+/// The queued broadcast reports exactly what its dry run predicted (both walk the segment with
+/// the same per-member decision), also over a few thousand members with mixed names, zones,
+/// standings and home modems; every copy carries its member's home modem (sticky sender).
+#[test]
+fn queued_broadcast_matches_its_dry_run_over_thousands_of_members() {
+    let f = fixture();
+    community(&f);
+    let zones = ["America/Chicago", "Asia/Tokyo", "Europe/Paris"];
+    let rows: Vec<NewMember> = (0..3_000)
+        .map(|i| NewMember {
+            number: format!("+1773555{i:04}"),
+            name: (i % 4 != 0).then(|| {
+                if i % 7 == 0 {
+                    format!("Zoë {i} 😀")
+                } else {
+                    format!("M {i}")
+                }
+            }),
+            city: Some("Chicago".into()),
+            time_zone: (i % 5 != 0).then(|| zones[i % 3].to_string()),
+            status: (i % 11 != 0).then_some(gsmgate::store::MemberStatus::Active),
+            home_modem: Some(format!("sim{}", i % 2)),
+            joined_at: NOW - i as i64,
+            ..NewMember::default()
+        })
+        .collect();
+    f.store
+        .import_members(&rows, NOW)
+        .unwrap_or_else(|e| panic!("{e}"));
+    for i in (0..3_000).step_by(13) {
+        f.store
+            .record_consent(
+                &format!("+1773555{i:04}"),
+                ConsentEvent::OptedOut,
+                None,
+                ConsentSource::Sms,
+                NOW,
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let text = "Hi {first_name}, see you in {city}";
+    let dry = service::broadcast(
+        &f.store,
+        &f.cfg,
+        &bcast(text, Some("city=Chicago"), true),
+        NOW,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let real = service::broadcast(
+        &f.store,
+        &f.cfg,
+        &bcast(text, Some("city=Chicago"), false),
+        NOW,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let id = real.id.unwrap_or_else(|| panic!("no id"));
+    assert_eq!(
+        (
+            real.matched,
+            real.recipients,
+            real.excluded,
+            real.quiet_now,
+            &real.sms,
+            &real.example
+        ),
+        (
+            dry.matched,
+            dry.recipients,
+            dry.excluded,
+            dry.quiet_now,
+            &dry.sms,
+            &dry.example
+        )
+    );
+    assert_eq!(real.matched, 3_005);
+    assert!(real.excluded.opted_out >= 3_000 / 13, "{:?}", real.excluded);
+    assert!(
+        real.excluded.not_confirmed > 0 && real.quiet_now > 0,
+        "{real:?}"
+    );
+    assert_eq!(real.sms.encoding, "mixed");
+    let rows = f
+        .store
+        .list_outbox(None, Some(id), 10_000)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rows.len(), real.recipients);
+    assert!(rows.iter().all(|r| r.state == OutboxState::Queued));
+    let mut per_modem: HashMap<String, usize> = HashMap::new();
+    for r in &rows {
+        let m = f.store.member(&r.to_number).ok().flatten();
+        let m = m.unwrap_or_else(|| panic!("member {}", r.to_number));
+        assert_eq!(r.modem_pref, m.home_modem, "{}", r.to_number);
+        *per_modem
+            .entry(r.modem_pref.clone().unwrap_or_default())
+            .or_default() += 1;
+    }
+    assert_eq!(per_modem.len(), 2, "{per_modem:?}");
+}
+
 #[test]
 fn pause_resume_cancel_and_progress() {
     let f = fixture();

@@ -6,6 +6,14 @@
 //! in one place, `community::service`); this file reads and writes files for `import`/`export`
 //! (the daemon may run as another user and must not open the caller's paths) and formats. It also
 //! holds the few output helpers the broadcast verbs share.
+//!
+//! `import` of a file bigger than one request (64 KiB) splits it by records, each part with the
+//! header, and sends it in two passes: a dry run of every part (all bad rows reported, numbered
+//! as in the file, nothing stored), then the import part by part. A protocol-level upload
+//! (parts assembled by the daemon, like `greeting_set`) would keep one transaction for the whole
+//! file, but needs new request fields and daemon state; the two passes keep the protocol as it
+//! is and refuse every bad file whole. Their one gap, a part refused in the second pass after
+//! earlier parts were stored, is reported with the last file row stored ([`import_planned`]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,10 +25,12 @@ use serde::Serialize;
 
 use super::client::Connection;
 use crate::admin::protocol::{
-    MemberAddArgs, MemberRemoveArgs, MemberTagArgs, MembersExportArgs, MembersImportArgs,
-    MembersListArgs,
+    ImportResult, MAX_REQUEST_BYTES, MemberAddArgs, MemberRemoveArgs, MemberTagArgs,
+    MembersExportArgs, MembersImportArgs, MembersListArgs, RowError,
 };
 use crate::admin::{Client, ClientError, ErrorCode, resolve_socket_path};
+use crate::community::CommunityError;
+use crate::community::csv::{parse_records, write_records};
 
 #[derive(Debug, Subcommand)]
 pub enum MembersCommand {
@@ -235,64 +245,13 @@ async fn run_async(cmd: MembersCommand, conn: Connection) -> anyhow::Result<Outc
             println!("{} tags: {}", m.number, dash(Some(&m.tags.join(", "))));
         }
         MembersCommand::Import(i) => {
-            let csv = import_text.unwrap_or_default();
-            let result = match client
-                .members_import(MembersImportArgs {
-                    csv,
-                    dry_run: i.dry_run,
-                })
-                .await
-            {
-                Err(ClientError::Server(e)) if e.code == ErrorCode::RequestTooLarge => {
-                    anyhow::bail!(
-                        "{} is larger than the daemon accepts in one request; split it into \
-                         smaller files (each imports all-or-nothing on its own)",
-                        i.file.display()
-                    )
-                }
-                other => other?,
+            let text = import_text.unwrap_or_default();
+            let report = match split_import(&text, IMPORT_CHUNK_BYTES) {
+                Ok(plan) => import_planned(&mut client, plan, i.dry_run).await?,
+                // The file is not CSV: refused like the daemon refuses it, nothing sent.
+                Err(e) => ImportReport::refused(i.dry_run, vec![e]),
             };
-            if conn.json {
-                print_json(&result)?;
-                return Ok(if result.errors.is_empty() {
-                    Outcome::Ok
-                } else {
-                    Outcome::Refused
-                });
-            }
-            if !result.errors.is_empty() {
-                for e in &result.errors {
-                    eprintln!("{e}");
-                }
-                eprintln!(
-                    "nothing was imported: {} bad row{} in {}",
-                    result.errors.len(),
-                    plural(result.errors.len() as u64),
-                    i.file.display()
-                );
-                return Ok(Outcome::Refused);
-            }
-            let kept = if result.suppressed > 0 {
-                format!(
-                    "; {} texted STOP before and stay opted out",
-                    result.suppressed
-                )
-            } else {
-                String::new()
-            };
-            if result.dry_run {
-                println!(
-                    "{} row{} valid, nothing imported (dry run){kept}",
-                    result.valid,
-                    plural(result.valid as u64)
-                );
-            } else {
-                println!(
-                    "imported {} member{}{kept}",
-                    result.imported,
-                    plural(result.imported as u64)
-                );
-            }
+            return print_import(&report, &i.file, conn.json);
         }
         MembersCommand::Export(e) => {
             let data = client
@@ -322,6 +281,351 @@ async fn run_async(cmd: MembersCommand, conn: Connection) -> anyhow::Result<Outc
     Ok(Outcome::Ok)
 }
 
+// ---------------------------------------------------------------------------------------------
+// members import: files bigger than one request
+// ---------------------------------------------------------------------------------------------
+
+/// Most bytes of CSV, as escaped inside the JSON request, that one `members_import` request
+/// carries: the daemon's request limit less room for the envelope (`id`, `cmd`, `dry_run`).
+pub const IMPORT_CHUNK_BYTES: usize = MAX_REQUEST_BYTES - 1024;
+
+/// One request's share of an import file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportChunk {
+    /// The whole file when it fits one request; else the header row and a run of records,
+    /// written back as CSV.
+    pub csv: String,
+    /// The file row (spreadsheet-numbered: header = 1, records after it) of the chunk's first
+    /// record; the daemon numbers the chunk's own rows from 2.
+    pub first_row: usize,
+}
+
+/// An import file split into requests, and the problems only the whole file shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportPlan {
+    pub chunks: Vec<ImportChunk>,
+    /// Rows repeating a number of another chunk (the daemon sees one chunk at a time), found by
+    /// comparing the digits of the `number` cells. A national and an international spelling of
+    /// one number in different chunks (`(312)…` and `+1 312…`) are not caught here: see
+    /// [`import_planned`].
+    pub errors: Vec<RowError>,
+}
+
+/// Length of `s` once escaped as a JSON string (without the quotes). Escaping is per character,
+/// so the length of a concatenation is the sum of the lengths.
+fn json_len(s: &str) -> usize {
+    serde_json::to_string(s).map_or(s.len().saturating_mul(6), |j| j.len().saturating_sub(2))
+}
+
+/// Splits an import file into requests of at most `budget` escaped bytes each: the file as it is
+/// when it fits, else by records (never inside a quoted field), each chunk repeating the header.
+/// Fails with the row the daemon would have named when the text is not CSV, or when one record
+/// alone does not fit a request.
+pub fn split_import(text: &str, budget: usize) -> Result<ImportPlan, RowError> {
+    let whole = || ImportPlan {
+        chunks: vec![ImportChunk {
+            csv: text.to_string(),
+            first_row: 2,
+        }],
+        errors: Vec::new(),
+    };
+    if json_len(text) <= budget {
+        return Ok(whole());
+    }
+    let records = parse_records(text).map_err(|e| match e {
+        CommunityError::Csv { line, reason } => RowError {
+            row: line,
+            message: format!("line {line}: {reason}"),
+        },
+        other => RowError {
+            row: 1,
+            message: other.to_string(),
+        },
+    })?;
+    let mut records = records.into_iter();
+    let Some(header) = records.next() else {
+        return Ok(whole());
+    };
+    let number_col = header
+        .iter()
+        .position(|h| h.trim().eq_ignore_ascii_case("number"));
+    let head = write_records(std::slice::from_ref(&header));
+    let head_len = json_len(&head);
+    let mut plan = ImportPlan {
+        chunks: Vec::new(),
+        errors: Vec::new(),
+    };
+    let mut cur = head.clone();
+    let mut cur_len = head_len;
+    let mut first_row = 2;
+    // Digits of each number seen → (its row, its chunk's first row).
+    let mut seen: std::collections::HashMap<String, (usize, usize)> = Default::default();
+    for (i, record) in records.enumerate() {
+        let row = i + 2;
+        let line = write_records(std::slice::from_ref(&record));
+        let len = json_len(&line);
+        if head_len + len > budget {
+            return Err(RowError {
+                row,
+                message: format!(
+                    "this row takes {len} bytes in a request, more than the daemon accepts \
+                     ({budget} with the header); shorten it"
+                ),
+            });
+        }
+        if cur_len + len > budget {
+            plan.chunks.push(ImportChunk {
+                csv: std::mem::replace(&mut cur, head.clone()),
+                first_row,
+            });
+            cur_len = head_len;
+            first_row = row;
+        }
+        cur.push_str(&line);
+        cur_len += len;
+        let raw = number_col
+            .and_then(|c| record.get(c))
+            .map_or("", |s| s.trim());
+        // Digits only: `+1 312…` and `1 312…` are one number; a national form (`312…`) is not
+        // matched with its international one (that needs the daemon's default region).
+        let key: String = raw.chars().filter(char::is_ascii_digit).collect();
+        if !key.is_empty() {
+            match seen.get(&key) {
+                // Within one chunk the daemon reports it, with the number normalised.
+                Some(&(first, chunk)) if chunk != first_row => plan.errors.push(RowError {
+                    row,
+                    message: format!("number '{raw}' repeats row {first}"),
+                }),
+                Some(_) => {}
+                None => {
+                    seen.insert(key, (row, first_row));
+                }
+            }
+        }
+    }
+    if cur.len() > head.len() {
+        plan.chunks.push(ImportChunk {
+            csv: cur,
+            first_row,
+        });
+    }
+    Ok(plan)
+}
+
+/// A row error the daemon reported for one chunk, numbered as in the file: the chunk's rows 2…
+/// are the file's `first_row`…, and so is a "repeats row N" inside the message (the daemon's
+/// wording for a number given twice in one chunk). The header (row 1) is the file's header.
+fn file_row(e: RowError, first_row: usize) -> RowError {
+    if e.row < 2 {
+        return e;
+    }
+    let shift = |n: usize| first_row + n - 2;
+    let message = match e.message.rsplit_once("repeats row ") {
+        Some((head, n)) => match n.parse::<usize>() {
+            Ok(n) if n >= 2 => format!("{head}repeats row {}", shift(n)),
+            _ => e.message,
+        },
+        None => e.message,
+    };
+    RowError {
+        row: shift(e.row),
+        message,
+    }
+}
+
+/// What an import did over all its requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportReport {
+    /// The sum of the chunks' results, errors numbered as in the file.
+    pub result: ImportResult,
+    /// Requests the file took (1 when it fits one).
+    pub chunks: usize,
+    /// Set when a chunk was refused after earlier chunks were imported (see [`import_planned`]):
+    /// the file rows stored, `2..=through_row`.
+    pub imported_through_row: Option<usize>,
+}
+
+impl ImportReport {
+    fn refused(dry_run: bool, errors: Vec<RowError>) -> ImportReport {
+        ImportReport {
+            result: ImportResult {
+                dry_run,
+                imported: 0,
+                suppressed: 0,
+                valid: 0,
+                errors,
+            },
+            chunks: 0,
+            imported_through_row: None,
+        }
+    }
+}
+
+/// Sends a planned import. One chunk: one `members_import` request, every row or none, as the
+/// daemon guarantees. Several chunks (a file bigger than one request, like `greeting set`
+/// uploads): first every chunk is checked with a dry run and the errors of all of them (plus
+/// the plan's cross-chunk repeats) are reported together, file-numbered, with nothing imported;
+/// only a file that passes whole is then imported, chunk after chunk, each all-or-nothing.
+/// What that cannot promise: a chunk refused at that stage — a number another chunk already
+/// added in a different spelling, or a member added by someone else meanwhile — leaves the
+/// chunks before it imported; the report then names the last file row stored
+/// (`imported_through_row`) so the rest can be imported on its own.
+pub async fn import_planned(
+    client: &mut Client,
+    plan: ImportPlan,
+    dry_run: bool,
+) -> anyhow::Result<ImportReport> {
+    let n = plan.chunks.len();
+    let send = async |client: &mut Client, csv: &str, dry_run: bool| match client
+        .members_import(MembersImportArgs {
+            csv: csv.to_string(),
+            dry_run,
+        })
+        .await
+    {
+        Err(ClientError::Server(e)) if e.code == ErrorCode::RequestTooLarge => {
+            anyhow::bail!(
+                "the daemon refused a request of {} bytes as too large ({}); its limit is \
+                     smaller than this client's ({MAX_REQUEST_BYTES})",
+                csv.len(),
+                e.message
+            )
+        }
+        other => Ok(other?),
+    };
+    if let ([only], true) = (plan.chunks.as_slice(), plan.errors.is_empty()) {
+        let result = send(client, &only.csv, dry_run).await?;
+        return Ok(ImportReport {
+            result,
+            chunks: 1,
+            imported_through_row: None,
+        });
+    }
+    let mut total = ImportResult {
+        dry_run,
+        imported: 0,
+        suppressed: 0,
+        valid: 0,
+        errors: plan.errors,
+    };
+    for c in &plan.chunks {
+        let r = send(client, &c.csv, true).await?;
+        total.valid += r.valid;
+        total.suppressed += r.suppressed;
+        total
+            .errors
+            .extend(r.errors.into_iter().map(|e| file_row(e, c.first_row)));
+    }
+    // Header errors come back from every chunk: report them once.
+    total
+        .errors
+        .sort_by(|a, b| (a.row, &a.message).cmp(&(b.row, &b.message)));
+    total.errors.dedup();
+    if !total.errors.is_empty() {
+        total.valid = 0;
+        total.suppressed = 0;
+    }
+    if dry_run || !total.errors.is_empty() {
+        return Ok(ImportReport {
+            result: total,
+            chunks: n,
+            imported_through_row: None,
+        });
+    }
+    total.suppressed = 0;
+    for c in &plan.chunks {
+        let r = send(client, &c.csv, false).await?;
+        if !r.errors.is_empty() {
+            total.errors = r
+                .errors
+                .into_iter()
+                .map(|e| file_row(e, c.first_row))
+                .collect();
+            let stored = c.first_row - 1;
+            return Ok(ImportReport {
+                result: total,
+                chunks: n,
+                imported_through_row: (stored >= 2).then_some(stored),
+            });
+        }
+        total.imported += r.imported;
+        total.suppressed += r.suppressed;
+    }
+    Ok(ImportReport {
+        result: total,
+        chunks: n,
+        imported_through_row: None,
+    })
+}
+
+fn print_import(
+    report: &ImportReport,
+    file: &std::path::Path,
+    json: bool,
+) -> anyhow::Result<Outcome> {
+    let result = &report.result;
+    let outcome = if result.errors.is_empty() {
+        Outcome::Ok
+    } else {
+        Outcome::Refused
+    };
+    if json {
+        print_json(result)?;
+        return Ok(outcome);
+    }
+    let parts = if report.chunks > 1 {
+        format!(" (sent in {} requests)", report.chunks)
+    } else {
+        String::new()
+    };
+    if !result.errors.is_empty() {
+        for e in &result.errors {
+            eprintln!("{e}");
+        }
+        match report.imported_through_row {
+            Some(last) => eprintln!(
+                "stopped: {} member{} of rows 2-{last} were imported, nothing from row {} on \
+                 ({} bad row{} above); import the rows from {} on once fixed",
+                result.imported,
+                plural(result.imported as u64),
+                last + 1,
+                result.errors.len(),
+                plural(result.errors.len() as u64),
+                last + 1,
+            ),
+            None => eprintln!(
+                "nothing was imported: {} bad row{} in {}{parts}",
+                result.errors.len(),
+                plural(result.errors.len() as u64),
+                file.display()
+            ),
+        }
+        return Ok(outcome);
+    }
+    let kept = if result.suppressed > 0 {
+        format!(
+            "; {} texted STOP before and stay opted out",
+            result.suppressed
+        )
+    } else {
+        String::new()
+    };
+    if result.dry_run {
+        println!(
+            "{} row{} valid, nothing imported (dry run){kept}{parts}",
+            result.valid,
+            plural(result.valid as u64)
+        );
+    } else {
+        println!(
+            "imported {} member{}{kept}{parts}",
+            result.imported,
+            plural(result.imported as u64)
+        );
+    }
+    Ok(outcome)
+}
+
 pub(super) fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_style(UTF8_BORDERS_ONLY);
@@ -346,4 +650,104 @@ pub(super) fn dash(s: Option<&str>) -> String {
 
 pub(super) fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn csv(rows: usize) -> String {
+        let mut s = String::from("number,name,city\n");
+        for i in 0..rows {
+            s.push_str(&format!("+1312555{i:04},\"Name, {i}\",Chicago\n"));
+        }
+        s
+    }
+
+    #[test]
+    fn a_file_that_fits_goes_whole() {
+        let text = csv(10);
+        let plan = split_import(&text, IMPORT_CHUNK_BYTES).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            plan.chunks,
+            [ImportChunk {
+                csv: text,
+                first_row: 2
+            }]
+        );
+        assert!(plan.errors.is_empty());
+    }
+
+    #[test]
+    fn a_big_file_splits_by_records_each_chunk_with_the_header() {
+        let text = csv(1_000);
+        let budget = 4_000;
+        let plan = split_import(&text, budget).unwrap_or_else(|e| panic!("{e}"));
+        assert!(plan.chunks.len() > 5, "{}", plan.chunks.len());
+        assert!(plan.errors.is_empty(), "{:?}", plan.errors);
+        let mut next_row = 2;
+        let mut all = Vec::new();
+        for c in &plan.chunks {
+            assert!(json_len(&c.csv) <= budget);
+            assert_eq!(c.first_row, next_row);
+            let records = parse_records(&c.csv).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(records[0], ["number", "name", "city"]);
+            next_row += records.len() - 1;
+            all.extend(records.into_iter().skip(1));
+        }
+        // Every record once, in order, quoted fields intact.
+        let whole = parse_records(&text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(all, whole[1..]);
+        assert_eq!(next_row, 1_002);
+    }
+
+    #[test]
+    fn repeats_across_chunks_are_found_by_digits() {
+        let mut text = csv(300);
+        text.push_str("+1 (312) 555-0003,Again,Chicago\n"); // row 302 repeats row 5
+        text.push_str("+13125550299,Twice,Chicago\n"); // row 303 repeats row 301, same chunk
+        let plan = split_import(&text, 3_000).unwrap_or_else(|e| panic!("{e}"));
+        assert!(plan.chunks.len() > 2);
+        let last = plan.chunks.last().map_or(0, |c| c.first_row);
+        assert!(last <= 301, "row 301 and 303 share the last chunk");
+        assert_eq!(
+            plan.errors,
+            [RowError {
+                row: 302,
+                message: "number '+1 (312) 555-0003' repeats row 5".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn not_csv_and_oversized_rows_are_refused_with_their_row() {
+        let mut text = csv(200);
+        text.push_str("\"never closed,x,y\n");
+        let e = split_import(&text, 2_000).err();
+        assert_eq!(e.map(|e| e.row), Some(202));
+        let mut text = csv(100);
+        text.push_str(&format!("+13125559999,{},Chicago\n", "x".repeat(3_000)));
+        let e = split_import(&text, 2_000).err();
+        assert_eq!(e.map(|e| e.row), Some(102));
+    }
+
+    #[test]
+    fn chunk_rows_map_to_file_rows() {
+        let e = |row, message: &str| RowError {
+            row,
+            message: message.into(),
+        };
+        assert_eq!(
+            file_row(e(2, "number '555': too short"), 1_001),
+            e(1_001, "number '555': too short")
+        );
+        assert_eq!(
+            file_row(e(9, "number '+13125550101' repeats row 3"), 1_001),
+            e(1_008, "number '+13125550101' repeats row 1002")
+        );
+        assert_eq!(
+            file_row(e(1, "no \"number\" column"), 1_001),
+            e(1, "no \"number\" column")
+        );
+    }
 }

@@ -10,7 +10,8 @@
 //! The preview counts with `pdu::plan`, the same segmentation the modem layer sends with, so
 //! "n SMS" is what the SIMs will actually send (GSM-7 160/153, UCS-2 70/67 per part). Only
 //! recipients [`may_send`] allows a bulk message are counted; the others are reported as
-//! skipped.
+//! skipped. [`PreviewTally`] is the same count fed one recipient at a time, for callers that
+//! stream a large segment instead of holding it.
 
 use serde::{Deserialize, Serialize};
 
@@ -85,6 +86,73 @@ pub struct Preview {
     pub example: String,
 }
 
+/// A [`Preview`] built one recipient at a time, so a caller streaming a 100,000-member segment
+/// never holds the members or their texts: [`PreviewTally::recipient`] for each text sent,
+/// [`PreviewTally::skip`] for each member left out, then [`PreviewTally::finish`].
+#[derive(Debug, Clone, Default)]
+pub struct PreviewTally {
+    p: Option<Preview>,
+    skipped: usize,
+}
+
+impl PreviewTally {
+    /// Counts one recipient's text (its parts and alphabet with `pdu::plan`); the first text is
+    /// the example.
+    pub fn recipient(&mut self, text: &str) {
+        let plan = plan(text);
+        let parts = plan.parts.len();
+        let ucs2 = matches!(plan.alphabet, Alphabet::Ucs2);
+        let p = self.p.get_or_insert_with(|| Preview {
+            recipients: 0,
+            skipped: 0,
+            total_sms: 0,
+            gsm7: 0,
+            ucs2: 0,
+            min_parts: parts,
+            max_parts: parts,
+            example: text.to_string(),
+        });
+        if ucs2 {
+            p.ucs2 += 1;
+        } else {
+            p.gsm7 += 1;
+        }
+        p.min_parts = p.min_parts.min(parts);
+        p.max_parts = p.max_parts.max(parts);
+        p.recipients += 1;
+        p.total_sms += parts;
+    }
+
+    /// Counts one member who does not get the broadcast.
+    pub fn skip(&mut self) {
+        self.skipped += 1;
+    }
+
+    /// Recipients counted so far.
+    pub fn recipients(&self) -> usize {
+        self.p.as_ref().map_or(0, |p| p.recipients)
+    }
+
+    /// The preview; with no recipient the example is the template with the fallback name.
+    pub fn finish(self, template: &str, cfg: &CommunityConfig, opts: &BroadcastOptions) -> Preview {
+        let mut p = self.p.unwrap_or_else(|| {
+            let anon = MemberView::new("", super::MemberStatus::Active, 0);
+            Preview {
+                recipients: 0,
+                skipped: 0,
+                total_sms: 0,
+                gsm7: 0,
+                ucs2: 0,
+                min_parts: 0,
+                max_parts: 0,
+                example: render_for(template, &anon, cfg, opts),
+            }
+        });
+        p.skipped = self.skipped;
+        p
+    }
+}
+
 /// Previews a broadcast of `template` to `members` (usually a segment's members).
 pub fn preview(
     template: &str,
@@ -93,45 +161,15 @@ pub fn preview(
     opts: &BroadcastOptions,
 ) -> Result<Preview, CommunityError> {
     check_template(template)?;
-    let mut p = Preview {
-        recipients: 0,
-        skipped: 0,
-        total_sms: 0,
-        gsm7: 0,
-        ucs2: 0,
-        min_parts: 0,
-        max_parts: 0,
-        example: String::new(),
-    };
+    let mut tally = PreviewTally::default();
     for m in members {
-        if !may_send(Standing::of(Some(m), false), MessageKind::Bulk) {
-            p.skipped += 1;
-            continue;
-        }
-        let text = render_for(template, m, cfg, opts);
-        let plan = plan(&text);
-        let parts = plan.parts.len();
-        match plan.alphabet {
-            Alphabet::Ucs2 => p.ucs2 += 1,
-            _ => p.gsm7 += 1,
-        }
-        p.min_parts = if p.recipients == 0 {
-            parts
+        if may_send(Standing::of(Some(m), false), MessageKind::Bulk) {
+            tally.recipient(&render_for(template, m, cfg, opts));
         } else {
-            p.min_parts.min(parts)
-        };
-        p.max_parts = p.max_parts.max(parts);
-        if p.recipients == 0 {
-            p.example = text;
+            tally.skip();
         }
-        p.recipients += 1;
-        p.total_sms += parts;
     }
-    if p.recipients == 0 {
-        let anon = MemberView::new("", super::MemberStatus::Active, 0);
-        p.example = render_for(template, &anon, cfg, opts);
-    }
-    Ok(p)
+    Ok(tally.finish(template, cfg, opts))
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ pub mod templates;
 pub mod tz;
 pub mod vcard;
 
-pub use broadcast::{BroadcastOptions, Preview, preview, render_for};
+pub use broadcast::{BroadcastOptions, Preview, PreviewTally, preview, render_for};
 pub use csv::{ImportRow, RowError, export_members, parse_import};
 pub use decide::{
     Action, Decision, Flag, Inbound, MessageKind, NewMemberSpec, Rule, Standing, decide, may_send,

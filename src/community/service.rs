@@ -20,8 +20,13 @@
 //! - Members added by the CLI or imported are `active` (the leader vouches for their consent;
 //!   the consent log records `cli`/`import` as the source). A suppressed number stays
 //!   `opted_out`: the store enforces that, only a texted START lifts it.
-//! - Home modems are balanced over the enabled modems with [`assign_homes`] (no geomatch): the
-//!   store has no per-modem count, so the counts come from one pass over the members.
+//! - Home modems are balanced over the enabled modems with [`assign_homes`] (no geomatch),
+//!   given how many members each modem already has (`Store::home_modem_counts`, one `GROUP BY`).
+//!   A broadcast copy carries its member's home modem as `modem_pref` (sticky sender).
+//! - A broadcast is streamed, never materialised: one cursor over the segment, each member
+//!   decided, rendered, counted for the preview and inserted before the next is read, all in
+//!   one transaction (`Store::create_broadcast_streamed`). A 100,000-member broadcast thus
+//!   needs about the memory of a 100-member one (figures in docs/benchmarks.md).
 //! - Every bad import row is reported, including numbers that are already members (checked
 //!   here, before the store's all-or-nothing insert, which names only the first conflict).
 //! - A broadcast goes only to members a bulk message may reach ([`may_send`] with the
@@ -38,7 +43,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::CommunityError;
-use super::broadcast::{BroadcastOptions, check_template, preview, render_for};
+use super::broadcast::{BroadcastOptions, PreviewTally, check_template, render_for};
 use super::csv::{ImportRow, RowError, export_members, parse_import, parse_records};
 use super::decide::{MessageKind, Standing, may_send};
 use super::member::{
@@ -67,8 +72,6 @@ pub const DEFAULT_BROADCASTS_LIMIT: u32 = 20;
 pub const ETA_PART_LATENCY_MS: Millis = 3_000;
 /// Default region when no modem number tells one.
 pub const FALLBACK_REGION: &str = "US";
-/// Members read per page when the service walks the whole list (home counts, export).
-const PAGE: u32 = 5_000;
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -526,28 +529,9 @@ fn normalise(cfg: &Config, number: &str) -> Result<String> {
     Ok(normalise_number(number, region.as_deref())?.number)
 }
 
-fn all_members(store: &Store, seg: &store::Segment) -> Result<Vec<Member>> {
-    let mut out = Vec::new();
-    let mut offset = 0u32;
-    loop {
-        let page = store.list_members(seg, PAGE, offset)?;
-        let n = page.len();
-        out.extend(page);
-        if n < PAGE as usize {
-            return Ok(out);
-        }
-        offset = offset.saturating_add(PAGE);
-    }
-}
-
 /// Home modems for `numbers`, balanced over the enabled modems given the members they have.
 fn assign(store: &Store, cfg: &Config, numbers: &[&str]) -> Result<Vec<Option<String>>> {
-    let mut counts: HashMap<String, u64> = HashMap::new();
-    for m in all_members(store, &store::Segment::default())? {
-        if let Some(h) = m.home_modem {
-            *counts.entry(h).or_default() += 1;
-        }
-    }
+    let counts: HashMap<String, u64> = store.home_modem_counts()?.into_iter().collect();
     let mut candidates: Vec<HomeCandidate> = cfg
         .modems
         .iter()
@@ -830,7 +814,9 @@ pub fn members_export(
     _now: i64,
 ) -> Result<ExportData> {
     let seg = store_segment(&parse_segment(args.segment.as_deref())?);
-    let views: Vec<MemberView> = all_members(store, &seg)?.iter().map(member_view).collect();
+    // The reply carries the whole CSV anyway; one cursor at least reads each member once.
+    let mut views: Vec<MemberView> = Vec::new();
+    store.for_each_member(&seg, |m, _| views.push(member_view(m)))?;
     Ok(ExportData {
         count: views.len(),
         csv: export_members(&views),
@@ -882,8 +868,134 @@ impl Zones {
     }
 }
 
+/// Whether recipients are inside quiet hours at one instant, per time zone name: every member
+/// of a zone has the same answer, so a 100,000-member broadcast computes it once per zone.
+struct QuietNow {
+    window: Option<(crate::config::QuietHours, jiff::Timestamp)>,
+    zones: Zones,
+    default: Option<bool>,
+    by_zone: HashMap<String, bool>,
+}
+
+impl QuietNow {
+    fn new(cfg: &Config, start: i64) -> QuietNow {
+        let quiet = QuietPolicy::from_config(&cfg.dispatch)
+            .window_for(dispatch::MessageKind::Bulk, QuietOverride::Inherit);
+        QuietNow {
+            window: quiet.zip(jiff::Timestamp::from_millisecond(start).ok()),
+            zones: Zones::new(cfg),
+            default: None,
+            by_zone: HashMap::new(),
+        }
+    }
+
+    fn is_quiet(&mut self, zone: Option<&str>) -> bool {
+        let Some((q, at)) = self.window else {
+            return false;
+        };
+        let cached = match zone {
+            None => self.default,
+            Some(z) => self.by_zone.get(z).copied(),
+        };
+        if let Some(b) = cached {
+            return b;
+        }
+        let quiet = dispatch::next_sendable(at, &self.zones.get(zone), &q) > at;
+        match zone {
+            None => self.default = Some(quiet),
+            Some(z) => {
+                self.by_zone.insert(z.to_string(), quiet);
+            }
+        }
+        quiet
+    }
+}
+
+/// A broadcast's expansion, one member at a time: who gets a copy, with which text, and the
+/// counts of the reply. Shared by the dry run and the real enqueue so both count alike.
+struct Expansion<'a> {
+    cfg: &'a Config,
+    template: &'a str,
+    opts: BroadcastOptions,
+    quiet: QuietNow,
+    matched: usize,
+    excluded: Exclusions,
+    quiet_now: usize,
+    tally: PreviewTally,
+}
+
+impl<'a> Expansion<'a> {
+    fn new(cfg: &'a Config, template: &'a str, start: i64) -> Self {
+        Expansion {
+            cfg,
+            template,
+            opts: BroadcastOptions::default(),
+            quiet: QuietNow::new(cfg, start),
+            matched: 0,
+            excluded: Exclusions::default(),
+            quiet_now: 0,
+            tally: PreviewTally::default(),
+        }
+    }
+
+    /// One member of the segment (`suppressed`: on the suppression list): their text when a
+    /// bulk message may reach them ([`may_send`]), else `None` and the reason is counted.
+    fn decide(&mut self, m: &Member, suppressed: bool) -> Option<String> {
+        self.matched += 1;
+        let view = member_view(m);
+        let standing = Standing::of(Some(&view), suppressed);
+        if !may_send(standing, MessageKind::Bulk) {
+            if standing.is_opted_out() {
+                self.excluded.opted_out += 1;
+            } else {
+                self.excluded.not_confirmed += 1;
+            }
+            self.tally.skip();
+            return None;
+        }
+        let text = render_for(self.template, &view, &self.cfg.community, &self.opts);
+        self.tally.recipient(&text);
+        self.quiet_now += usize::from(self.quiet.is_quiet(m.time_zone.as_deref()));
+        Some(text)
+    }
+
+    fn result(self, dry_run: bool, segment: String, scheduled_at: Option<i64>) -> BroadcastResult {
+        let p = self
+            .tally
+            .finish(self.template, &self.cfg.community, &self.opts);
+        let encoding = match (p.gsm7, p.ucs2) {
+            (_, 0) => "gsm7",
+            (0, _) => "ucs2",
+            _ => "mixed",
+        };
+        BroadcastResult {
+            id: None,
+            dry_run,
+            segment,
+            scheduled_at: scheduled_at.map(rfc3339),
+            matched: self.matched,
+            recipients: p.recipients,
+            excluded: self.excluded,
+            quiet_now: self.quiet_now,
+            sms: EncodingSummary {
+                encoding: encoding.to_string(),
+                gsm7: p.gsm7,
+                ucs2: p.ucs2,
+                min_parts: p.min_parts,
+                max_parts: p.max_parts,
+                total_sms: p.total_sms,
+            },
+            example: p.example,
+        }
+    }
+}
+
 /// `broadcast`: with `dry_run`, what would happen; otherwise the broadcast and one bulk outbox
 /// row per eligible member, in one transaction, before this returns.
+///
+/// Streamed (see [`Store::create_broadcast_streamed`]): the segment is read with one cursor and
+/// each member is decided, rendered and inserted before the next is read, so memory stays flat
+/// whatever the segment's size. A segment nobody may receive is refused and leaves nothing.
 pub fn broadcast(
     store: &Store,
     cfg: &Config,
@@ -894,100 +1006,49 @@ pub fn broadcast(
     let segment = parse_segment(args.segment.as_deref())?;
     let scheduled_at = parse_at(args.at.as_deref())?;
     let start = scheduled_at.unwrap_or(now).max(now);
-    let members = all_members(store, &store_segment(&segment))?;
-
-    let mut excluded = Exclusions::default();
-    let mut eligible: Vec<(&Member, MemberView)> = Vec::new();
-    for m in &members {
-        let view = member_view(m);
-        let standing = Standing::of(Some(&view), store.opted_out(&m.number)?);
-        if may_send(standing, MessageKind::Bulk) {
-            eligible.push((m, view));
-        } else if standing.is_opted_out() {
-            excluded.opted_out += 1;
-        } else {
-            excluded.not_confirmed += 1;
-        }
-    }
-
-    let opts = BroadcastOptions::default();
-    let views: Vec<MemberView> = eligible.iter().map(|(_, v)| v.clone()).collect();
-    let p = preview(&args.text, &views, &cfg.community, &opts)?;
-    let encoding = match (p.gsm7, p.ucs2) {
-        (_, 0) => "gsm7",
-        (0, _) => "ucs2",
-        _ => "mixed",
-    };
-
-    let quiet = QuietPolicy::from_config(&cfg.dispatch)
-        .window_for(dispatch::MessageKind::Bulk, QuietOverride::Inherit);
-    let mut zones = Zones::new(cfg);
-    let quiet_now = match (quiet, jiff::Timestamp::from_millisecond(start)) {
-        (Some(q), Ok(at)) => eligible
-            .iter()
-            .filter(|(m, _)| {
-                let zone = zones.get(m.time_zone.as_deref());
-                dispatch::next_sendable(at, &zone, &q) > at
-            })
-            .count(),
-        _ => 0,
-    };
-
-    let mut result = BroadcastResult {
-        id: None,
-        dry_run: args.dry_run,
-        segment: segment.to_string(),
-        scheduled_at: scheduled_at.map(rfc3339),
-        matched: members.len(),
-        recipients: p.recipients,
-        excluded,
-        quiet_now,
-        sms: EncodingSummary {
-            encoding: encoding.to_string(),
-            gsm7: p.gsm7,
-            ucs2: p.ucs2,
-            min_parts: p.min_parts,
-            max_parts: p.max_parts,
-            total_sms: p.total_sms,
-        },
-        example: p.example,
-    };
+    let members = store_segment(&segment);
+    let label = segment.to_string();
+    let mut x = Expansion::new(cfg, &args.text, start);
     if args.dry_run {
-        return Ok(result);
+        store.for_each_member(&members, |m, suppressed| {
+            x.decide(m, suppressed);
+        })?;
+        return Ok(x.result(true, label, scheduled_at));
     }
-    if eligible.is_empty() {
+    let expires_at = Ttl::from_config(&cfg.dispatch).deadline(dispatch::MessageKind::Bulk, start);
+    let created = store.create_broadcast_streamed(
+        &args.text,
+        &label,
+        scheduled_at.filter(|t| *t > now),
+        &members,
+        now,
+        |m, suppressed| {
+            let text = x.decide(m, suppressed)?;
+            Some(NewOutbox {
+                // Sticky sender: the copy goes out on the member's home modem (assigned,
+                // balanced, when the member was added; dispatch fails over if it is down).
+                modem_pref: m.home_modem.clone(),
+                not_before: start,
+                expires_at,
+                ..NewOutbox::new(m.number.clone(), text, OutboxKind::Bulk, now)
+            })
+        },
+    )?;
+    let mut result = x.result(false, label, scheduled_at);
+    let Some((id, inserted)) = created else {
         return Err(ServiceError::Invalid(format!(
             "no member of segment {} may receive a broadcast ({} matched: {} opted out, {} not \
              confirmed); nothing was queued",
-            result.segment, result.matched, excluded.opted_out, excluded.not_confirmed
+            result.segment,
+            result.matched,
+            result.excluded.opted_out,
+            result.excluded.not_confirmed
         )));
-    }
-    let expires_at = Ttl::from_config(&cfg.dispatch).deadline(dispatch::MessageKind::Bulk, start);
-    let rows: Vec<NewOutbox> = eligible
-        .iter()
-        .map(|(m, view)| NewOutbox {
-            modem_pref: m.home_modem.clone(),
-            not_before: start,
-            expires_at,
-            ..NewOutbox::new(
-                m.number.clone(),
-                render_for(&args.text, view, &cfg.community, &opts),
-                OutboxKind::Bulk,
-                now,
-            )
-        })
-        .collect();
-    let (id, inserted) = store.create_broadcast(
-        &args.text,
-        &result.segment,
-        scheduled_at.filter(|t| *t > now),
-        &rows,
-        now,
-    )?;
+    };
     result.id = Some(id);
-    // Rows to numbers suppressed between the check and the insert are stored cancelled by the
-    // store; `recipients` reports what was actually queued.
-    result.recipients = inserted.min(result.recipients);
+    // Every decided copy is one new row: members' numbers are unique, and the decision and the
+    // insert read the same transaction, so no opt-out can come between them.
+    result.recipients = inserted;
     Ok(result)
 }
 

@@ -10,7 +10,7 @@
 //! fragments are concatenated.
 
 use rusqlite::types::Value;
-use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
 
 use super::{Result, SqlContext, Store, StoreError, text_enum};
 
@@ -194,6 +194,36 @@ fn segment_sql(seg: &Segment) -> (String, Vec<Value>) {
     (sql, values)
 }
 
+/// Reads the members matching `seg` with one cursor on `conn` (a plain connection or an open
+/// transaction), calling `f` with each and whether its number is suppressed (`opt_outs`).
+///
+/// Order: `joined_at, id`, the order `list_members` pages in. For the whole community (and
+/// `joined` bounds) SQLite walks the `members_joined` index, whose implicit rowid suffix makes it
+/// exactly `(joined_at, id)`, so nothing is sorted; a city/region/status/tag filter may use its
+/// own index and sort the matching rows (SQLite's sorter spills to a temporary file beyond its
+/// cache budget, it never holds an unbounded set in memory). `f` may stop the scan with an error.
+pub(super) fn scan_segment(
+    conn: &Connection,
+    seg: &Segment,
+    mut f: impl FnMut(&Member, bool) -> Result<()>,
+) -> Result<()> {
+    let (filter, values) = segment_sql(seg);
+    let sql = format!(
+        "SELECT {MEMBER_COLUMNS}, EXISTS (SELECT 1 FROM opt_outs o WHERE o.number = m.number)
+         FROM members m WHERE {filter} ORDER BY m.joined_at, m.id"
+    );
+    let mut st = conn.prepare(&sql).ctx("reading a segment")?;
+    let mut rows = st
+        .query(params_from_iter(values))
+        .ctx("reading a segment")?;
+    while let Some(r) = rows.next().ctx("reading a segment")? {
+        let member = member_from_row(r).ctx("reading a segment")?;
+        let suppressed: bool = r.get(12).ctx("reading a segment")?;
+        f(&member, suppressed)?;
+    }
+    Ok(())
+}
+
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(
         e.sqlite_error_code(),
@@ -362,6 +392,37 @@ impl Store {
             .ctx("listing members")?
             .collect::<rusqlite::Result<_>>()
             .ctx("listing members")
+    }
+
+    /// Calls `f` with every member matching `seg`, in join order, and whether the member's
+    /// number is on the suppression list. One cursor, nothing collected: memory stays flat
+    /// whatever the segment's size (this is how a whole-community export or broadcast preview
+    /// reads 100,000 members). `f` runs while the store's connection is locked, so it must not
+    /// call back into this `Store` (that would deadlock).
+    pub fn for_each_member(&self, seg: &Segment, mut f: impl FnMut(&Member, bool)) -> Result<()> {
+        let conn = self.conn();
+        scan_segment(&conn, seg, |m, suppressed| {
+            f(m, suppressed);
+            Ok(())
+        })
+    }
+
+    /// How many members each home modem has (members without one are not counted), from one
+    /// `GROUP BY`: what balanced home assignment needs, without reading any member.
+    pub fn home_modem_counts(&self) -> Result<Vec<(String, u64)>> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare(
+                "SELECT home_modem, count(*) FROM members WHERE home_modem IS NOT NULL
+                 GROUP BY home_modem ORDER BY home_modem",
+            )
+            .ctx("counting members per home modem")?;
+        st.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+        })
+        .ctx("counting members per home modem")?
+        .collect::<rusqlite::Result<_>>()
+        .ctx("counting members per home modem")
     }
 
     /// The numbers of members matching `seg` (what a broadcast expands to).

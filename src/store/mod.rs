@@ -307,9 +307,13 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
         .map_err(not_db)?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(not_db)?;
-    // 16 MiB of page cache (default 2 MiB): a 100k-row broadcast insert then stays in memory
-    // until commit instead of spilling pages to the WAL mid-transaction.
-    conn.pragma_update(None, "cache_size", -16_384)
+    // 8 MiB of page cache (default 2 MiB) for the hot indexes of a long queue. The cache is
+    // most of the daemon's memory during a big write: a 100,000-row broadcast writes ~22 MiB of
+    // pages, so any cache below that fills up and spills to the WAL mid-transaction. Measured
+    // (docs/benchmarks.md, scale): 2, 8 and 16 MiB enqueue in the same time within noise, while
+    // the peak RSS is ~9 MiB + the cache; 16 MiB only cost memory. No mmap (`mmap_size` stays
+    // 0): mapped file pages would count in RSS too, and reads go through the OS cache anyway.
+    conn.pragma_update(None, "cache_size", -8_192)
         .map_err(not_db)?;
     if app_id == 0 {
         conn.pragma_update(None, "application_id", APPLICATION_ID)
@@ -349,6 +353,9 @@ mod tests {
         assert_eq!(store.pragma("synchronous").unwrap(), "2"); // 2 = FULL
         assert_eq!(store.pragma("foreign_keys").unwrap(), "1");
         assert_eq!(store.pragma("busy_timeout").unwrap(), "5000");
+        // The page cache bounds the memory of a big broadcast (docs/benchmarks.md); no mmap.
+        assert_eq!(store.pragma("cache_size").unwrap(), "-8192");
+        assert_eq!(store.pragma("mmap_size").unwrap(), "0");
         assert_eq!(
             store.schema_version().unwrap(),
             schema::MIGRATIONS.len() as i64

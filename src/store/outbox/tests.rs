@@ -833,3 +833,174 @@ proptest! {
         }
     }
 }
+
+fn member(number: &str, city: &str, joined_at: i64, home: Option<&str>) -> crate::store::NewMember {
+    crate::store::NewMember {
+        number: number.into(),
+        name: Some(format!("name {number}")),
+        city: Some(city.into()),
+        status: Some(crate::store::MemberStatus::Active),
+        home_modem: home.map(str::to_string),
+        joined_at,
+        ..crate::store::NewMember::default()
+    }
+}
+
+/// The streamed expansion walks the segment in join order, hands each member with its
+/// suppression flag to the caller, inserts what the caller returns into the new broadcast, and
+/// counts the rows in the broadcast's total.
+#[test]
+fn streamed_broadcast_inserts_what_the_caller_decides_in_join_order() {
+    let s = Store::open_in_memory().unwrap();
+    // Inserted out of join order on purpose: +3 joined first.
+    s.import_members(
+        &[
+            member("+1", "Paris", 20, Some("sim0")),
+            member("+2", "Lyon", 30, Some("sim1")),
+            member("+3", "Paris", 10, None),
+            member("+4", "Paris", 40, Some("sim1")),
+        ],
+        5,
+    )
+    .unwrap();
+    s.record_consent(
+        "+4",
+        ConsentEvent::OptedOut,
+        Some("STOP"),
+        ConsentSource::Sms,
+        6,
+    )
+    .unwrap();
+    let paris = Segment {
+        city: Some("paris".into()),
+        ..Segment::default()
+    };
+    let mut seen = Vec::new();
+    let (b, inserted) = s
+        .create_broadcast_streamed("Hi {name}", "city=paris", None, &paris, 100, |m, sup| {
+            seen.push((m.number.clone(), sup));
+            (!sup).then(|| NewOutbox {
+                modem_pref: m.home_modem.clone(),
+                ..NewOutbox::new(
+                    m.number.clone(),
+                    format!("Hi {}", m.number),
+                    OutboxKind::Bulk,
+                    100,
+                )
+            })
+        })
+        .unwrap()
+        .expect("rows were produced");
+    assert_eq!(
+        seen,
+        [
+            ("+3".to_string(), false),
+            ("+1".to_string(), false),
+            ("+4".to_string(), true)
+        ]
+    );
+    assert_eq!(inserted, 2);
+    let bc = s.broadcast(b).unwrap();
+    assert_eq!(
+        (
+            bc.state,
+            bc.total,
+            bc.template.as_str(),
+            bc.segment.as_str()
+        ),
+        (BroadcastState::Running, 2, "Hi {name}", "city=paris")
+    );
+    let mut rows = s.list_outbox(None, Some(b), 10).unwrap();
+    rows.reverse(); // list_outbox is newest first
+    let got: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.to_number.as_str(),
+                r.text.as_str(),
+                r.modem_pref.as_deref(),
+                r.state,
+                r.broadcast_id,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("+3", "Hi +3", None, OutboxState::Queued, Some(b)),
+            ("+1", "Hi +1", Some("sim0"), OutboxState::Queued, Some(b)),
+        ],
+        "ids follow join order"
+    );
+    // Scheduled in the future: the broadcast is `scheduled`.
+    let (b2, _) = s
+        .create_broadcast_streamed("x", "*", Some(500), &Segment::default(), 100, |m, _| {
+            Some(NewOutbox::new(m.number.clone(), "x", OutboxKind::Bulk, 100))
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.broadcast(b2).unwrap().state, BroadcastState::Scheduled);
+    // The store still refuses to queue to a suppressed number whatever the caller says.
+    assert_eq!(s.broadcast_progress(b2).unwrap().cancelled, 1);
+}
+
+/// Nothing is left behind when no member is a recipient, or when an insert fails part way:
+/// the broadcast row and the rows before the failure roll back together.
+#[test]
+fn streamed_broadcast_is_all_or_nothing() {
+    let s = Store::open_in_memory().unwrap();
+    let all: Vec<_> = (0..50)
+        .map(|i| member(&format!("+1555{i:04}"), "Paris", i, None))
+        .collect();
+    s.import_members(&all, 1).unwrap();
+    let none = s
+        .create_broadcast_streamed("t", "*", None, &Segment::default(), 10, |_, _| None)
+        .unwrap();
+    assert_eq!(none, None);
+    assert!(s.broadcasts(10).unwrap().is_empty());
+
+    let mut n = 0;
+    let err = s
+        .create_broadcast_streamed("t", "*", None, &Segment::default(), 10, |m, _| {
+            n += 1;
+            // The 40th copy has no recipient: the store refuses it mid-stream.
+            let to = if n == 40 {
+                String::new()
+            } else {
+                m.number.clone()
+            };
+            Some(NewOutbox::new(to, "t", OutboxKind::Bulk, 10))
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidArgument(_)), "{err}");
+    assert_eq!(n, 40, "the scan stops at the failure");
+    assert!(s.broadcasts(10).unwrap().is_empty());
+    assert_eq!(s.state_counts().unwrap().total(), 0);
+    // The store is usable afterwards (the transaction was rolled back, not left open).
+    let (b, inserted) = s
+        .create_broadcast_streamed("t", "*", None, &Segment::default(), 11, |m, _| {
+            Some(NewOutbox::new(m.number.clone(), "t", OutboxKind::Bulk, 11))
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!((inserted, s.broadcast(b).unwrap().total), (50, 50));
+}
+
+#[test]
+fn home_modem_counts_group_members_by_home() {
+    let s = Store::open_in_memory().unwrap();
+    s.import_members(
+        &[
+            member("+1", "a", 1, Some("sim0")),
+            member("+2", "a", 2, Some("sim1")),
+            member("+3", "a", 3, Some("sim1")),
+            member("+4", "a", 4, None),
+        ],
+        5,
+    )
+    .unwrap();
+    assert_eq!(
+        s.home_modem_counts().unwrap(),
+        [("sim0".to_string(), 1), ("sim1".to_string(), 2)]
+    );
+}
