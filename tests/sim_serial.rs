@@ -331,11 +331,10 @@ async fn daemon_reopen_unplug_and_replug() {
     sim.fault(0, &Fault::Replug).unwrap();
     poll(|| at.exists().then_some(())).await;
     drop(p);
-    let mut p = Port::open(&at);
-    // A replugged modem boots: RDY first, then it answers again.
-    p.expect("RDY").await;
+    // A replugged modem boots and answers again. (Its `RDY` is not awaited here: opening the
+    // port may come after the simulator wrote it, and a reader of a real tty would miss it too;
+    // the simulator's own tests pin `RDY` after a reboot.)
     booted(&sim).await;
-    drop(p);
     let mut p = Port::ready(&at).await;
     assert!(p.cmd("AT+CGMI").await.contains("Quectel"));
 }
