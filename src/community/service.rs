@@ -1082,21 +1082,26 @@ fn item(store: &Store, cfg: &Config, b: &BroadcastRow, now: i64) -> Result<Broad
 
 /// The broadcast's finish estimate (ms), or `None` when some recipients cannot be served.
 fn eta(store: &Store, cfg: &Config, b: &BroadcastRow, now: i64) -> Result<Option<i64>> {
-    let rows = store.list_outbox(Some(OutboxState::Queued), Some(b.id), u32::MAX)?;
     let mut zones = Zones::new(cfg);
     let mut groups: HashMap<(Option<usize>, String, u32), u64> = HashMap::new();
-    for r in &rows {
-        let modem = r
-            .modem_pref
-            .as_deref()
-            .and_then(|p| cfg.modems.iter().position(|m| m.name == p));
-        let zone = store
-            .member(&r.to_number)?
-            .and_then(|m| m.time_zone)
-            .unwrap_or_else(|| cfg.dispatch.default_time_zone.clone());
-        let parts = u32::try_from(plan(&r.text).parts.len()).unwrap_or(u32::MAX);
+    // A template without placeholders gives every copy the same text, so part counts are
+    // memoised (up to 64 texts); personalised copies are planned one by one.
+    let mut parts_of: HashMap<String, u32> = HashMap::new();
+    store.for_each_queued_in_broadcast(b.id, |modem_pref, zone, text| {
+        let modem = modem_pref.and_then(|p| cfg.modems.iter().position(|m| m.name == p));
+        let zone = zone.unwrap_or(&cfg.dispatch.default_time_zone).to_string();
+        let parts = match parts_of.get(text) {
+            Some(&n) => n,
+            None => {
+                let n = u32::try_from(plan(text).parts.len()).unwrap_or(u32::MAX);
+                if parts_of.len() < 64 {
+                    parts_of.insert(text.to_string(), n);
+                }
+                n
+            }
+        };
         *groups.entry((modem, zone, parts)).or_default() += 1;
-    }
+    })?;
     let mut keys: Vec<_> = groups.into_iter().collect();
     keys.sort(); // deterministic simulation order
     let groups: Vec<EtaGroup> = keys

@@ -15,7 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use gsmgate::community::service::{self, BroadcastArgs};
+use gsmgate::community::service::{self, BroadcastArgs, BroadcastIdArgs};
 use gsmgate::config::Config;
 use gsmgate::store::{MemberStatus, NewMember, Store};
 
@@ -68,14 +68,30 @@ fn child(db: &Path) {
         .expect("progress");
     assert_eq!(progress.queued as usize, MEMBERS, "rows are in the outbox");
     let wal = std::fs::metadata(format!("{}-wal", db.display())).map_or(0, |m| m.len());
+    let (hwm, rss) = (status_kib("VmHWM:"), status_kib("VmRSS:"));
+    // What one poll of `broadcast --wait` costs on this broadcast: progress plus the ETA, which
+    // walks every queued row (measured after the enqueue figures so they stay apart).
+    let t2 = Instant::now();
+    let p = service::broadcast_progress(
+        &store,
+        &cfg,
+        &BroadcastIdArgs {
+            broadcast: r.id.expect("id"),
+        },
+        now_ms(),
+    )
+    .expect("broadcast_progress");
+    let progress = t2.elapsed();
+    assert_eq!(p.queued as usize, MEMBERS);
     println!(
-        "enqueue_ms={:.0} open_ms={:.0} vmhwm_kib={} vmrss_kib={} start_hwm_kib={before_kib} \
-         wal_kib={}",
+        "enqueue_ms={:.0} open_ms={:.0} vmhwm_kib={hwm} vmrss_kib={rss} start_hwm_kib={before_kib} \
+         wal_kib={} progress_ms={:.0} eta={} progress_hwm_kib={}",
         enqueue.as_secs_f64() * 1e3,
         opened.as_secs_f64() * 1e3,
-        status_kib("VmHWM:"),
-        status_kib("VmRSS:"),
         wal / 1024,
+        progress.as_secs_f64() * 1e3,
+        p.eta.is_some(),
+        status_kib("VmHWM:"),
     );
 }
 
@@ -85,6 +101,8 @@ struct Run {
     vmhwm_kib: u64,
     vmrss_kib: u64,
     wal_kib: u64,
+    progress_ms: f64,
+    progress_hwm_kib: u64,
 }
 
 fn parse_run(line: &str) -> Run {
@@ -99,6 +117,8 @@ fn parse_run(line: &str) -> Run {
         vmhwm_kib: get("vmhwm_kib") as u64,
         vmrss_kib: get("vmrss_kib") as u64,
         wal_kib: get("wal_kib") as u64,
+        progress_ms: get("progress_ms"),
+        progress_hwm_kib: get("progress_hwm_kib") as u64,
     }
 }
 
@@ -181,11 +201,14 @@ fn main() {
         let r = parse_run(&line);
         println!(
             "  run {run}: enqueue {:.0} ms, peak RSS (VmHWM) {:.1} MiB, RSS after {:.1} MiB, \
-             WAL {:.1} MiB   [{line}]",
+             WAL {:.1} MiB; one progress poll with ETA {:.0} ms (VmHWM after it {:.1} MiB)   \
+             [{line}]",
             r.enqueue_ms,
             mib(r.vmhwm_kib),
             mib(r.vmrss_kib),
             mib(r.wal_kib),
+            r.progress_ms,
+            mib(r.progress_hwm_kib),
         );
         // Free the copy (~60 MiB with its WAL) before the next run.
         std::fs::remove_dir_all(&run_dir).expect("rm run dir");

@@ -1004,3 +1004,63 @@ fn home_modem_counts_group_members_by_home() {
         [("sim0".to_string(), 1), ("sim1".to_string(), 2)]
     );
 }
+
+#[test]
+fn for_each_queued_in_broadcast_joins_the_member_zone_and_skips_other_states() {
+    let s = Store::open_in_memory().unwrap();
+    s.add_member(
+        &crate::store::NewMember {
+            number: "+15550001".into(),
+            time_zone: Some("America/Chicago".into()),
+            joined_at: 1,
+            ..crate::store::NewMember::default()
+        },
+        ConsentSource::Cli,
+        1,
+    )
+    .unwrap();
+    let mut rows = Vec::new();
+    for (to, home) in [
+        ("+15550001", Some("m1")),
+        ("+15550002", None),
+        ("+15550003", Some("m2")),
+    ] {
+        let mut r = NewOutbox::new(to, format!("hi {to}"), OutboxKind::Bulk, 10);
+        r.modem_pref = home.map(str::to_string);
+        rows.push(r);
+    }
+    let (b, _) = s.create_broadcast("hi", "all", None, &rows, 10).unwrap();
+    // One row leaves the queue: it must not be listed.
+    let claimed = s.claim_next("m2", 20, &ANY).unwrap().expect("a row");
+    // Another broadcast's rows are not listed either.
+    s.create_broadcast(
+        "x",
+        "all",
+        None,
+        &[msg("+15550009", OutboxKind::Bulk, 10)],
+        10,
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    s.for_each_queued_in_broadcast(b, |modem, zone, text| {
+        seen.push((
+            modem.map(str::to_string),
+            zone.map(str::to_string),
+            text.to_string(),
+        ))
+    })
+    .unwrap();
+    seen.sort();
+    let mut expected: Vec<(Option<String>, Option<String>, String)> = vec![
+        (
+            Some("m1".into()),
+            Some("America/Chicago".into()),
+            "hi +15550001".into(),
+        ),
+        (None, None, "hi +15550002".into()),
+        (Some("m2".into()), None, "hi +15550003".into()),
+    ];
+    expected.retain(|e| e.2 != claimed.text);
+    expected.sort();
+    assert_eq!(seen, expected);
+}
