@@ -146,7 +146,14 @@ impl Pty {
 /// Points `link` at `target`, replacing an existing link atomically (symlink to a temporary name,
 /// then rename), so a client never sees the path missing during a replug.
 pub fn publish(link: &Path, target: &Path) -> Result<(), PtyError> {
-    let tmp = link.with_extension(format!("tmp{}", std::process::id()));
+    // Unique per call: `with_extension` would give `modem0` and `modem0.audio` the same temporary
+    // name, and their tasks (the audio one on its own thread) publish at the same moment on a
+    // replug: one removed or renamed the other's link, and the AT port never came back.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut name = link.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".tmp{}-{n}", std::process::id()));
+    let tmp = link.with_file_name(name);
     let _ = std::fs::remove_file(&tmp);
     let err = |source| PtyError::Link {
         link: link.to_path_buf(),
@@ -221,5 +228,29 @@ mod tests {
         assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("/dev/zero"));
         unpublish(&link);
         assert!(!link.exists());
+    }
+
+    /// The AT link and the audio link of one modem (`modem0`, `modem0.audio`) are published by
+    /// two threads at once on a replug; neither may break the other.
+    #[test]
+    fn an_at_link_and_its_audio_link_publish_concurrently() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = dir.path().join("modem0");
+        let audio = dir.path().join("modem0.audio");
+        let spawn = |link: PathBuf, target: &'static str| {
+            std::thread::spawn(move || {
+                for _ in 0..500 {
+                    publish(&link, Path::new(target)).expect("publish");
+                }
+            })
+        };
+        let a = spawn(at.clone(), "/dev/null");
+        let b = spawn(audio.clone(), "/dev/zero");
+        a.join().unwrap();
+        b.join().unwrap();
+        assert_eq!(std::fs::read_link(&at).unwrap(), Path::new("/dev/null"));
+        assert_eq!(std::fs::read_link(&audio).unwrap(), Path::new("/dev/zero"));
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 2, "no temporary link left behind");
     }
 }
