@@ -807,6 +807,23 @@ pub fn beep() -> Vec<i16> {
 }
 
 impl Session {
+    /// The call is connected: stamps the report and the store's call row and emits `Answered`.
+    /// Returns the instant the call-length limit counts from.
+    async fn mark_answered(&mut self, report: &mut SessionReport) -> Instant {
+        let answered = Instant::now();
+        let answered_ms = unix_ms();
+        report.answered_ms = Some(answered_ms);
+        if let Some(id) = self.call_id {
+            with_store(&self.shared.store, move |s| {
+                s.call_answered(id, answered_ms)
+            })
+            .await;
+        }
+        self.shared
+            .emit(&self.name, self.call_id, CallEventKind::Answered);
+        answered
+    }
+
     async fn run(mut self) -> SessionReport {
         let audio = match &self.audio {
             Media::Pcm(a) => a.clone(),
@@ -841,17 +858,7 @@ impl Session {
                 return report;
             }
         }
-        let answered = Instant::now();
-        let answered_ms = unix_ms();
-        report.answered_ms = Some(answered_ms);
-        if let Some(id) = self.call_id {
-            with_store(&self.shared.store, move |s| {
-                s.call_answered(id, answered_ms)
-            })
-            .await;
-        }
-        self.shared
-            .emit(&self.name, self.call_id, CallEventKind::Answered);
+        let answered = self.mark_answered(&mut report).await;
         let deadline = answered + Duration::from_secs(u64::from(settings.max_seconds.max(1)));
 
         let flow = self.prepare_audio(routing, deadline).await;
@@ -933,17 +940,7 @@ impl Session {
             };
             return report;
         }
-        let answered = Instant::now();
-        let answered_ms = unix_ms();
-        report.answered_ms = Some(answered_ms);
-        if let Some(id) = self.call_id {
-            with_store(&self.shared.store, move |s| {
-                s.call_answered(id, answered_ms)
-            })
-            .await;
-        }
-        self.shared
-            .emit(&self.name, self.call_id, CallEventKind::Answered);
+        let answered = self.mark_answered(&mut report).await;
         let settings = self.shared.settings.clone();
         let deadline = answered + Duration::from_secs(u64::from(settings.max_seconds.max(1)));
         let flow = self.prepare_audio(None, deadline).await;
