@@ -18,4 +18,5 @@ pub mod modem;
 pub mod pdu;
 pub mod sim;
 pub mod store;
+pub mod time;
 pub mod voice;
