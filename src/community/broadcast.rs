@@ -15,7 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::CommunityConfig;
+use super::settings::CommunityConfig;
 use crate::pdu::{Alphabet, plan};
 
 use super::CommunityError;

@@ -34,7 +34,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::CommunityConfig;
+use super::settings::CommunityConfig;
 
 use super::keywords::{KeywordClass, classify, looks_like_opt_out};
 use super::member::{ConsentEvent, E164, MemberField, MemberStatus, MemberView, normalise_number};

@@ -25,7 +25,7 @@
 //! languages come in through the configured stop keywords (rules 2 and 3). The tables in the
 //! tests pin both directions.
 
-use crate::config::Keywords;
+use super::settings::Keywords;
 
 /// What a message is, keyword-wise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

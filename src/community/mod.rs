@@ -27,6 +27,7 @@ pub mod member;
 pub mod onboarding;
 pub mod segment;
 pub mod service;
+pub mod settings;
 pub mod templates;
 pub mod tz;
 pub mod vcard;

@@ -8,7 +8,7 @@
 //! stripped of the usual lead-ins ("My name is Ana" → "Ana"). Keywords are matched before an
 //! answer is taken, so STOP/HELP always work mid-onboarding.
 
-use crate::config::{CommunityConfig, OnboardingQuestion};
+use super::settings::{CommunityConfig, OnboardingQuestion};
 
 use super::member::{MemberField, clean_field};
 

@@ -19,7 +19,7 @@
 //! time: the outbox stores the vCard text, and the parts, status-report flag, validity and stored
 //! concatenation reference are the dispatcher's business, exactly as for a text.
 
-use crate::config::{CardMode, ContactCard};
+use super::settings::{CardMode, ContactCard};
 pub use crate::pdu::VCARD_PORT;
 use crate::pdu::{Address, Pdu, SubmitOptions, submits_for_port_data};
 

@@ -144,6 +144,11 @@ pub use crate::modem::Profile;
 /// `[[modem]] voice_audio`: the voice layer owns the type, the config file names it.
 pub use crate::voice::AudioMode;
 
+/// `[community]`: the community layer owns its settings; this module fills them from the file.
+pub use crate::community::settings::{
+    CardMode, CommunityConfig, ContactCard, Keywords, OnboardingQuestion,
+};
+
 /// Per-SIM send limits; always `per_minute <= per_hour <= per_day`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -211,81 +216,6 @@ impl QuietHours {
 pub struct RetryConfig {
     pub max_attempts: u32,
     pub base_delay_secs: u64,
-}
-
-/// `[community]`: the texts and keywords members see.
-///
-/// Text templates may use `{org}` and `{contact}`; validation rejects any other placeholder.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CommunityConfig {
-    pub org_name: String,
-    /// The help contact (a website or number) quoted in the HELP reply.
-    pub contact: Option<String>,
-    pub welcome: String,
-    pub compliance: String,
-    pub help_text: String,
-    pub stop_confirmation: String,
-    pub start_confirmation: String,
-    /// Ask new members to confirm with a start keyword before they are subscribed.
-    pub double_opt_in: bool,
-    pub double_opt_in_prompt: String,
-    /// Questions asked one by one after joining; answers land in the member's `field`.
-    pub onboarding: Vec<OnboardingQuestion>,
-    pub keywords: Keywords,
-    /// Sent after the welcome; `None` = no card.
-    pub contact_card: Option<ContactCard>,
-}
-
-/// One onboarding question.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OnboardingQuestion {
-    /// Member attribute the answer is stored in (`[a-z_]`), e.g. `city`.
-    pub field: String,
-    pub question: String,
-}
-
-/// Keyword lists, upper-cased with inner whitespace collapsed; a message matches when its whole
-/// text (trimmed, case-folded) equals one entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Keywords {
-    pub stop: Vec<String>,
-    pub start: Vec<String>,
-    pub help: Vec<String>,
-    pub join: Vec<String>,
-}
-
-/// The contact card sent to new members.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContactCard {
-    pub name: String,
-    pub numbers: Vec<String>,
-    pub url: Option<String>,
-    pub photo_url: Option<String>,
-    pub mode: CardMode,
-    pub vcf_url: Option<String>,
-}
-
-/// How the contact card travels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CardMode {
-    /// A text with a link to a hosted `.vcf` (`vcf_url`); phones offer "add contact".
-    Link,
-    /// The vCard itself as SMS text.
-    VcardSms,
-    /// A plain text with the name, numbers and url.
-    #[default]
-    Text,
-}
-
-impl CardMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CardMode::Link => "link",
-            CardMode::VcardSms => "vcard_sms",
-            CardMode::Text => "text",
-        }
-    }
 }
 
 /// `[voice]`: what a caller gets.
