@@ -10,12 +10,14 @@
 pub mod admin;
 pub mod at;
 pub mod cli;
+pub mod commands;
 pub mod community;
 pub mod config;
 pub mod daemon;
 pub mod dispatch;
 pub mod modem;
 pub mod pdu;
+pub mod protocol;
 pub mod sim;
 pub mod store;
 pub mod time;

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use daemon_util::*;
 use gsmgate::admin::protocol::Direction;
-use gsmgate::community::service::{BroadcastArgs, MemberAddArgs, MembersListArgs};
+use gsmgate::protocol::{BroadcastArgs, MemberAddArgs, MembersListArgs};
 
 const WAIT: Duration = Duration::from_secs(30);
 

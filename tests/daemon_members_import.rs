@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Output;
 
 use daemon_util::*;
-use gsmgate::community::service::MembersListArgs;
+use gsmgate::protocol::MembersListArgs;
 
 const ROWS: usize = 20_000;
 /// Rows of the files checked for errors: still several requests (~45 bytes a row).

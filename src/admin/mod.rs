@@ -11,9 +11,11 @@
 pub mod client;
 pub mod lines;
 pub mod peer;
-pub mod protocol;
 pub mod server;
-pub mod service_errors;
+
+/// The wire types, owned by the top-level `protocol` module; named here too because the admin
+/// socket is their first transport.
+pub use crate::protocol;
 
 pub use client::{Client, ClientError, EventStream, resolve_socket_path};
 pub use peer::{AccessPolicy, Peer};

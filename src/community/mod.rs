@@ -26,7 +26,6 @@ pub mod keywords;
 pub mod member;
 pub mod onboarding;
 pub mod segment;
-pub mod service;
 pub mod settings;
 pub mod templates;
 pub mod tz;

@@ -18,6 +18,7 @@
 //! directory. Text given without a file ([`Config::from_str`], the embedded default) keeps relative
 //! paths relative to the current working directory.
 
+mod convert;
 mod default;
 mod error;
 mod raw;

@@ -35,16 +35,18 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use super::events::{self, EventBus};
-use super::{DaemonError, Dispatch, now_ms, with_store};
+use super::{DaemonError, with_store};
 use crate::admin::Event;
 use crate::community::{self, Action, Inbound, MemberField, MemberView};
 use crate::config::Config;
+use crate::dispatch::DispatchHandle;
 use crate::modem::{ModemEvent, ModemHandle, ModemState};
 use crate::pdu::{self, Assembled, Part, Pdu, Tpdu};
 use crate::store::{
     self, ConsentSource, InboundEffect, MemberUpdate, NewMember, NewOutbox, NewPart, NewSingle,
     OutboxKind, OutboxPayload, SingleOutcome, Store, StoreError,
 };
+use crate::time::now_ms;
 use crate::voice::{self, ModemUrc};
 
 /// How often incomplete groups are checked for their timeout.
@@ -62,7 +64,7 @@ pub struct Pipeline {
     store: Store,
     cfg: Arc<Config>,
     bus: EventBus,
-    dispatch: Dispatch,
+    dispatch: DispatchHandle,
     modems: HashMap<String, ModemHandle>,
     reassembler: pdu::Reassembler,
     /// Stored part ids of each pending group, keyed like the reassembler's groups.
@@ -79,7 +81,7 @@ impl Pipeline {
         store: Store,
         cfg: Arc<Config>,
         bus: EventBus,
-        dispatch: Dispatch,
+        dispatch: DispatchHandle,
         modems: HashMap<String, ModemHandle>,
         reassembly_timeout: Duration,
     ) -> Result<Pipeline, DaemonError> {

@@ -45,6 +45,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::admin::{self, AccessPolicy};
+use crate::commands;
 use crate::config::{self, Config, Principal};
 use crate::dispatch::runner::{self, DispatchHandle, PoolModem, RunnerConfig};
 use crate::modem::{self, ModemEvent, ModemHandle};
@@ -52,6 +53,8 @@ use crate::sim::{self, SimConfig, SimHandle, Simulator};
 use crate::store::{self, Store, StoreError};
 
 pub use events::EventBus;
+
+use crate::time::now_ms;
 
 /// File name of the database inside `state_dir`.
 pub const DATABASE_FILE: &str = "gsmgate.db";
@@ -184,14 +187,6 @@ fn principal_names(list: &[Principal]) -> Vec<String> {
         .collect()
 }
 
-/// Unix milliseconds now.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 /// Runs a store call on the blocking pool (see the module doc).
 pub(crate) async fn with_store<T, F>(
     store: &Store,
@@ -212,20 +207,6 @@ where
     }
 }
 
-/// The dispatch runner as the daemon sees it. All contact with `dispatch::runner` goes through
-/// [`start_dispatch`] and this type, so a change of the runner's interface touches one place.
-#[derive(Clone)]
-pub struct Dispatch {
-    handle: DispatchHandle,
-}
-
-impl Dispatch {
-    /// Tells the runner that the outbox has something new.
-    pub fn wake(&self) {
-        self.handle.wake();
-    }
-}
-
 fn start_dispatch(
     store: &Store,
     cfg: &Config,
@@ -234,7 +215,7 @@ fn start_dispatch(
     tracker: &TaskTracker,
     shutdown: CancellationToken,
     limit_minute: Option<Duration>,
-) -> Result<Dispatch, DaemonError> {
+) -> Result<DispatchHandle, DaemonError> {
     let pool = modems
         .iter()
         .map(|(mc, handle)| PoolModem {
@@ -250,7 +231,7 @@ fn start_dispatch(
     }
     let handle = runner::spawn(store.clone(), pool, rc, events, tracker, shutdown)
         .map_err(|e| DaemonError::Dispatch(e.to_string()))?;
-    Ok(Dispatch { handle })
+    Ok(handle)
 }
 
 /// Entry point for tests and embedders: [`Daemon::start`] / [`Daemon::start_with`].
@@ -430,15 +411,17 @@ impl Daemon {
             None => None,
         };
         let listener = admin::bind(&socket, cfg.daemon.socket_mode, group).await?;
-        let handler = Arc::new(handler::GatewayHandler::new(
-            store.clone(),
-            cfg.clone(),
-            bus.clone(),
-            dispatch.clone(),
-            modems.clone(),
-            started,
-            voice::VoiceAdmin::new(voice, cfg.voice.enabled, store.clone()),
-        ));
+        let ctx = commands::Context::new(store.clone(), Arc::new(cfg.command_settings()))
+            .with_dispatch(dispatch.clone())
+            .with_modems(
+                modems
+                    .iter()
+                    .map(|(mc, h)| (mc.name.clone(), h.clone()))
+                    .collect(),
+            )
+            .with_voice(voice)
+            .with_start(started);
+        let handler = Arc::new(handler::GatewayHandler::new(Arc::new(ctx), bus.clone()));
         {
             let token = token.clone();
             tracker.spawn(async move {

@@ -1,4 +1,4 @@
-//! A 100,000-member broadcast: how long `community::service::broadcast` takes to enqueue it (read
+//! A 100,000-member broadcast: how long `commands::broadcasts::broadcast` takes to enqueue it (read
 //! every member, check consent and quiet hours, render, insert one outbox row each in one
 //! transaction, fsync) and how much memory the process doing it needs. Targets: under 2 s and
 //! under 40 MB RSS on the build machine (a Raspberry Pi is slower: see docs/benchmarks.md).
@@ -15,8 +15,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use gsmgate::community::service::{self, BroadcastArgs, BroadcastIdArgs};
+use std::sync::Arc;
+
+use gsmgate::commands::{Context, broadcasts};
 use gsmgate::config::Config;
+use gsmgate::protocol::{BroadcastArgs, BroadcastIdArgs};
 use gsmgate::store::{MemberStatus, NewMember, Store};
 
 const MEMBERS: usize = 100_000;
@@ -48,9 +51,9 @@ fn child(db: &Path) {
     let store = Store::open(db).expect("open store");
     let opened = t0.elapsed();
     let t1 = Instant::now();
-    let r = service::broadcast(
-        &store,
-        &cfg,
+    let ctx = Context::new(store.clone(), Arc::new(cfg.command_settings()));
+    let r = broadcasts::broadcast(
+        &ctx,
         &BroadcastArgs {
             text: "Hi {first_name}, the community meeting is on Thursday at 7pm at the library."
                 .into(),
@@ -58,7 +61,6 @@ fn child(db: &Path) {
             at: None,
             dry_run: false,
         },
-        now_ms(),
     )
     .expect("broadcast");
     let enqueue = t1.elapsed();
@@ -72,13 +74,11 @@ fn child(db: &Path) {
     // What one poll of `broadcast --wait` costs on this broadcast: progress plus the ETA, which
     // walks every queued row (measured after the enqueue figures so they stay apart).
     let t2 = Instant::now();
-    let p = service::broadcast_progress(
-        &store,
-        &cfg,
+    let p = broadcasts::progress(
+        &ctx,
         &BroadcastIdArgs {
             broadcast: r.id.expect("id"),
         },
-        now_ms(),
     )
     .expect("broadcast_progress");
     let progress = t2.elapsed();
@@ -180,7 +180,7 @@ fn main() {
     }
     let exe = std::env::current_exe().expect("current exe");
     println!(
-        "scale: broadcast enqueue through community::service::broadcast, each run in a fresh \
+        "scale: broadcast enqueue through commands::broadcasts::broadcast, each run in a fresh \
          process on a fresh copy of the database (targets: < 2000 ms, < 40 MB RSS)"
     );
     let mut runs = Vec::with_capacity(RUNS);

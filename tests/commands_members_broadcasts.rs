@@ -1,21 +1,67 @@
-//! The community admin commands (`community::service`) on a real SQLite store in a temporary
-//! directory, called directly as the daemon's handler calls them: members add/list/tag/remove,
+//! The member and broadcast commands (`commands::members`, `commands::broadcasts`) on a real
+//! SQLite store in a temporary directory, called directly as every transport calls them: members add/list/tag/remove,
 //! CSV import (all or nothing, every bad row reported) and export, broadcast dry runs with their
 //! exclusions, queued broadcasts (one row per eligible member, templating), pause/resume/cancel,
 //! progress counts and in-doubt resolution. The socket path is covered by the daemon's e2e tests.
 
 use std::collections::{BTreeSet, HashMap};
 
-use gsmgate::community::service::{
-    self, BroadcastArgs, BroadcastIdArgs, BroadcastsArgs, InDoubtResolution, InDoubtResolveArgs,
-    MemberAddArgs, MemberRemoveArgs, MemberTagArgs, MembersExportArgs, MembersImportArgs,
-    MembersListArgs, ServiceError,
-};
+use gsmgate::commands::CommandError as ServiceError;
 use gsmgate::config::Config;
+use gsmgate::protocol::{
+    BroadcastArgs, BroadcastIdArgs, BroadcastsArgs, InDoubtResolution, InDoubtResolveArgs,
+    MemberAddArgs, MemberRemoveArgs, MemberTagArgs, MembersExportArgs, MembersImportArgs,
+    MembersListArgs,
+};
 use gsmgate::store::{
     ClaimFilter, ConsentEvent, ConsentSource, NewMember, OutboxKind, OutboxState, RecoveryPolicy,
     Store,
 };
+
+/// The commands as `(store, config, args, now)` calls on a context pinned at `now`, so each test
+/// below reads as the scenario it checks.
+mod service {
+    use std::sync::Arc;
+
+    use gsmgate::commands::{Clock, Context, Result, broadcasts, members};
+    use gsmgate::config::Config;
+    use gsmgate::protocol::*;
+    use gsmgate::store::Store;
+
+    fn ctx(store: &Store, cfg: &Config, now: i64) -> Context {
+        Context::new(store.clone(), Arc::new(cfg.command_settings())).with_clock(Clock::Fixed(now))
+    }
+
+    macro_rules! wrap {
+        ($($name:ident => $f:path, $args:ty, $out:ty;)*) => {$(
+            pub fn $name(store: &Store, cfg: &Config, args: &$args, now: i64) -> Result<$out> {
+                $f(&ctx(store, cfg, now), args)
+            }
+        )*};
+    }
+
+    wrap! {
+        members_list => members::list, MembersListArgs, MembersPage;
+        members_add => members::add, MemberAddArgs, MemberItem;
+        members_remove => members::remove, MemberRemoveArgs, MemberRemoved;
+        members_tag => members::tag, MemberTagArgs, MemberItem;
+        members_import => members::import, MembersImportArgs, ImportResult;
+        members_export => members::export, MembersExportArgs, ExportData;
+        broadcast => broadcasts::broadcast, BroadcastArgs, BroadcastResult;
+        broadcasts => broadcasts::list, BroadcastsArgs, Vec<BroadcastItem>;
+        broadcast_progress => broadcasts::progress, BroadcastIdArgs, BroadcastItem;
+        broadcast_pause => broadcasts::pause, BroadcastIdArgs, BroadcastItem;
+        broadcast_resume => broadcasts::resume, BroadcastIdArgs, BroadcastItem;
+        broadcast_cancel => broadcasts::cancel, BroadcastIdArgs, BroadcastItem;
+        in_doubt_resolve => broadcasts::in_doubt_resolve, InDoubtResolveArgs, InDoubtResolved;
+    }
+
+    pub use gsmgate::commands::broadcasts::DROPPED_REASON;
+
+    pub fn in_doubt(store: &Store, cfg: &Config, now: i64) -> Result<Vec<InDoubtItem>> {
+        broadcasts::in_doubt(&ctx(store, cfg, now))
+    }
+}
 
 /// 2026-03-02T17:00:00Z: 11:00 in Chicago, 02:00 in Tokyo (quiet hours 21:00–08:00 there).
 const NOW: i64 = 1_772_470_800_000;
@@ -236,7 +282,7 @@ fn members_add_list_tag_remove() {
     assert_eq!(r.number, "+12125550102");
     assert!(matches!(
         remove("+12125550102"),
-        Err(ServiceError::NotFound { .. })
+        Err(ServiceError::NotFound(_))
     ));
     assert_eq!(list(&f, None).len(), 2);
 }
@@ -772,7 +818,7 @@ fn pause_resume_cancel_and_progress() {
     let missing =
         service::broadcast_progress(&f.store, &f.cfg, &BroadcastIdArgs { broadcast: 999 }, NOW);
     assert!(
-        matches!(missing, Err(ServiceError::NotFound { .. })),
+        matches!(missing, Err(ServiceError::NotFound(_))),
         "{missing:?}"
     );
 
@@ -881,7 +927,7 @@ fn in_doubt_rows_are_listed_and_resolved() {
     ));
     assert!(matches!(
         resolve(12345, InDoubtResolution::Resend),
-        Err(ServiceError::NotFound { .. })
+        Err(ServiceError::NotFound(_))
     ));
     assert!(
         service::in_doubt(&f.store, &f.cfg, NOW)

@@ -1,0 +1,467 @@
+//! The broadcast commands — preview or queue a broadcast, list broadcasts with progress and ETA,
+//! one's progress, pause, resume, cancel — and the in-doubt rows a crash left for a person to
+//! resolve.
+//!
+//! Choices worth knowing:
+//! - A broadcast is streamed, never materialised: one cursor over the segment, each member
+//!   decided, rendered, counted for the preview and inserted before the next is read, all in
+//!   one transaction (`Store::create_broadcast_streamed`). A 100,000-member broadcast thus
+//!   needs about the memory of a 100-member one (figures in docs/benchmarks.md).
+//! - A broadcast goes only to members a bulk message may reach (`community::may_send` with the
+//!   suppression list), whatever the segment says. Quiet hours do not exclude anyone: such
+//!   recipients are counted (`quiet_now`) and dispatch holds their copies until morning.
+//! - `expires_at` counts the bulk TTL from the broadcast's start (`--at`), not from when it was
+//!   queued, so a broadcast scheduled for tomorrow is not born expired.
+//! - The ETA is `dispatch::estimate` over this broadcast's queued rows alone, with every enabled
+//!   modem assumed ready and [`ETA_PART_LATENCY_MS`] per part: a lower bound, as the estimate
+//!   documents; other broadcasts competing for the same modems are not counted.
+
+use std::collections::HashMap;
+
+use super::members::{MAX_LIST_LIMIT, member_view, parse_segment, store_segment};
+use super::{CommandError, Context, Result, Settings};
+use crate::community::broadcast::{BroadcastOptions, PreviewTally, check_template, render_for};
+use crate::community::decide::{MessageKind, Standing, may_send};
+use crate::config::QuietHours;
+use crate::dispatch::{
+    self, CountAt, DAY, EtaGroup, EtaModem, EtaRequest, Millis, QuietOverride, QuietPolicy,
+    RateLimiter, Ttl, Window,
+};
+use crate::pdu::plan;
+use crate::protocol::{
+    BroadcastArgs, BroadcastIdArgs, BroadcastItem, BroadcastResult, BroadcastsArgs,
+    EncodingSummary, Exclusions, InDoubtItem, InDoubtResolution, InDoubtResolveArgs,
+    InDoubtResolved,
+};
+use crate::store::{
+    BroadcastRow, BroadcastState, Member, NewOutbox, OutboxKind, OutboxRow, OutboxState,
+    StateCounts, Store,
+};
+use crate::time::rfc3339;
+
+/// Broadcasts listed when `broadcasts` gives no limit.
+pub const DEFAULT_BROADCASTS_LIMIT: u32 = 20;
+
+/// Time one SMS part is assumed to take in the ETA (`AT+CMGS` to `+CMGS:`; typical 2–4 s).
+pub const ETA_PART_LATENCY_MS: Millis = 3_000;
+
+fn parse_at(at: Option<&str>) -> Result<Option<i64>> {
+    let Some(raw) = at.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    raw.parse::<jiff::Timestamp>()
+        .map(|t| Some(t.as_millisecond()))
+        .map_err(|_| {
+            CommandError::Invalid(format!(
+                "at: {raw:?} is not an RFC 3339 time such as 2026-03-01T18:00:00Z"
+            ))
+        })
+}
+
+/// Time zones by name, looked up once per broadcast; unknown names use the default zone.
+struct Zones {
+    default: jiff::tz::TimeZone,
+    cache: HashMap<String, jiff::tz::TimeZone>,
+}
+
+impl Zones {
+    fn new(cfg: &Settings) -> Zones {
+        Zones {
+            default: dispatch::time_zone(&cfg.dispatch.default_time_zone)
+                .unwrap_or(jiff::tz::TimeZone::UTC),
+            cache: HashMap::new(),
+        }
+    }
+
+    fn get(&mut self, name: Option<&str>) -> jiff::tz::TimeZone {
+        let Some(name) = name else {
+            return self.default.clone();
+        };
+        if let Some(z) = self.cache.get(name) {
+            return z.clone();
+        }
+        let z = dispatch::time_zone(name).unwrap_or_else(|_| self.default.clone());
+        self.cache.insert(name.to_string(), z.clone());
+        z
+    }
+}
+
+/// Whether recipients are inside quiet hours at one instant, per time zone name: every member
+/// of a zone has the same answer, so a 100,000-member broadcast computes it once per zone.
+struct QuietNow {
+    window: Option<(QuietHours, jiff::Timestamp)>,
+    zones: Zones,
+    default: Option<bool>,
+    by_zone: HashMap<String, bool>,
+}
+
+impl QuietNow {
+    fn new(cfg: &Settings, start: i64) -> QuietNow {
+        let quiet = QuietPolicy::from_config(&cfg.dispatch)
+            .window_for(dispatch::MessageKind::Bulk, QuietOverride::Inherit);
+        QuietNow {
+            window: quiet.zip(jiff::Timestamp::from_millisecond(start).ok()),
+            zones: Zones::new(cfg),
+            default: None,
+            by_zone: HashMap::new(),
+        }
+    }
+
+    fn is_quiet(&mut self, zone: Option<&str>) -> bool {
+        let Some((q, at)) = self.window else {
+            return false;
+        };
+        let cached = match zone {
+            None => self.default,
+            Some(z) => self.by_zone.get(z).copied(),
+        };
+        if let Some(b) = cached {
+            return b;
+        }
+        let quiet = dispatch::next_sendable(at, &self.zones.get(zone), &q) > at;
+        match zone {
+            None => self.default = Some(quiet),
+            Some(z) => {
+                self.by_zone.insert(z.to_string(), quiet);
+            }
+        }
+        quiet
+    }
+}
+
+/// A broadcast's expansion, one member at a time: who gets a copy, with which text, and the
+/// counts of the reply. Shared by the dry run and the real enqueue so both count alike.
+struct Expansion<'a> {
+    cfg: &'a Settings,
+    template: &'a str,
+    opts: BroadcastOptions,
+    quiet: QuietNow,
+    matched: usize,
+    excluded: Exclusions,
+    quiet_now: usize,
+    tally: PreviewTally,
+}
+
+impl<'a> Expansion<'a> {
+    fn new(cfg: &'a Settings, template: &'a str, start: i64) -> Self {
+        Expansion {
+            cfg,
+            template,
+            opts: BroadcastOptions::default(),
+            quiet: QuietNow::new(cfg, start),
+            matched: 0,
+            excluded: Exclusions::default(),
+            quiet_now: 0,
+            tally: PreviewTally::default(),
+        }
+    }
+
+    /// One member of the segment (`suppressed`: on the suppression list): their text when a
+    /// bulk message may reach them ([`may_send`]), else `None` and the reason is counted.
+    fn decide(&mut self, m: &Member, suppressed: bool) -> Option<String> {
+        self.matched += 1;
+        let view = member_view(m);
+        let standing = Standing::of(Some(&view), suppressed);
+        if !may_send(standing, MessageKind::Bulk) {
+            if standing.is_opted_out() {
+                self.excluded.opted_out += 1;
+            } else {
+                self.excluded.not_confirmed += 1;
+            }
+            self.tally.skip();
+            return None;
+        }
+        let text = render_for(self.template, &view, &self.cfg.community, &self.opts);
+        self.tally.recipient(&text);
+        self.quiet_now += usize::from(self.quiet.is_quiet(m.time_zone.as_deref()));
+        Some(text)
+    }
+
+    fn result(self, dry_run: bool, segment: String, scheduled_at: Option<i64>) -> BroadcastResult {
+        let p = self
+            .tally
+            .finish(self.template, &self.cfg.community, &self.opts);
+        let encoding = match (p.gsm7, p.ucs2) {
+            (_, 0) => "gsm7",
+            (0, _) => "ucs2",
+            _ => "mixed",
+        };
+        BroadcastResult {
+            id: None,
+            dry_run,
+            segment,
+            scheduled_at: scheduled_at.map(rfc3339),
+            matched: self.matched,
+            recipients: p.recipients,
+            excluded: self.excluded,
+            quiet_now: self.quiet_now,
+            sms: EncodingSummary {
+                encoding: encoding.to_string(),
+                gsm7: p.gsm7,
+                ucs2: p.ucs2,
+                min_parts: p.min_parts,
+                max_parts: p.max_parts,
+                total_sms: p.total_sms,
+            },
+            example: p.example,
+        }
+    }
+}
+
+/// `broadcast`: with `dry_run`, what would happen; otherwise the broadcast and one bulk outbox
+/// row per eligible member, in one transaction, before this returns.
+///
+/// Streamed (see [`Store::create_broadcast_streamed`]): the segment is read with one cursor and
+/// each member is decided, rendered and inserted before the next is read, so memory stays flat
+/// whatever the segment's size. A segment nobody may receive is refused and leaves nothing.
+pub fn broadcast(ctx: &Context, args: &BroadcastArgs) -> Result<BroadcastResult> {
+    let (store, cfg, now) = (&ctx.store, &*ctx.settings, ctx.now());
+    check_template(&args.text)?;
+    let segment = parse_segment(args.segment.as_deref())?;
+    let scheduled_at = parse_at(args.at.as_deref())?;
+    let start = scheduled_at.unwrap_or(now).max(now);
+    let members = store_segment(&segment);
+    let label = segment.to_string();
+    let mut x = Expansion::new(cfg, &args.text, start);
+    if args.dry_run {
+        store.for_each_member(&members, |m, suppressed| {
+            x.decide(m, suppressed);
+        })?;
+        return Ok(x.result(true, label, scheduled_at));
+    }
+    let expires_at = Ttl::from_config(&cfg.dispatch).deadline(dispatch::MessageKind::Bulk, start);
+    let created = store.create_broadcast_streamed(
+        &args.text,
+        &label,
+        scheduled_at.filter(|t| *t > now),
+        &members,
+        now,
+        |m, suppressed| {
+            let text = x.decide(m, suppressed)?;
+            Some(NewOutbox {
+                // Sticky sender: the copy goes out on the member's home modem (assigned,
+                // balanced, when the member was added; dispatch fails over if it is down).
+                modem_pref: m.home_modem.clone(),
+                not_before: start,
+                expires_at,
+                ..NewOutbox::new(m.number.clone(), text, OutboxKind::Bulk, now)
+            })
+        },
+    )?;
+    let mut result = x.result(false, label, scheduled_at);
+    let Some((id, inserted)) = created else {
+        return Err(CommandError::Invalid(format!(
+            "no member of segment {} may receive a broadcast ({} matched: {} opted out, {} not \
+             confirmed); nothing was queued",
+            result.segment,
+            result.matched,
+            result.excluded.opted_out,
+            result.excluded.not_confirmed
+        )));
+    };
+    result.id = Some(id);
+    // Every decided copy is one new row: members' numbers are unique, and the decision and the
+    // insert read the same transaction, so no opt-out can come between them.
+    result.recipients = inserted;
+    ctx.wake_dispatch();
+    Ok(result)
+}
+
+fn item(store: &Store, cfg: &Settings, b: &BroadcastRow, now: i64) -> Result<BroadcastItem> {
+    let c: StateCounts = store.broadcast_progress(b.id)?;
+    let eta = match b.state {
+        BroadcastState::Running | BroadcastState::Scheduled if c.queued + c.claimed > 0 => {
+            eta(store, cfg, b, now)?
+        }
+        _ => None,
+    };
+    Ok(BroadcastItem {
+        id: b.id,
+        created_at: rfc3339(b.created_at),
+        scheduled_at: b.scheduled_at.map(rfc3339),
+        state: b.state.as_str().to_string(),
+        segment: b.segment.clone(),
+        template: b.template.clone(),
+        total: c.total(),
+        queued: c.queued,
+        sending: c.claimed,
+        sent: c.sent,
+        delivered: c.delivered,
+        failed: c.failed,
+        expired: c.expired,
+        cancelled: c.cancelled,
+        in_doubt: c.in_doubt,
+        eta: eta.map(rfc3339),
+    })
+}
+
+/// The broadcast's finish estimate (ms), or `None` when some recipients cannot be served.
+fn eta(store: &Store, cfg: &Settings, b: &BroadcastRow, now: i64) -> Result<Option<i64>> {
+    let mut zones = Zones::new(cfg);
+    let mut groups: HashMap<(Option<usize>, String, u32), u64> = HashMap::new();
+    // A template without placeholders gives every copy the same text, so part counts are
+    // memoised (up to 64 texts); personalised copies are planned one by one.
+    let mut parts_of: HashMap<String, u32> = HashMap::new();
+    store.for_each_queued_in_broadcast(b.id, |modem_pref, zone, text| {
+        let modem = modem_pref.and_then(|p| cfg.modems.iter().position(|m| m.name == p));
+        let zone = zone.unwrap_or(&cfg.dispatch.default_time_zone).to_string();
+        let parts = match parts_of.get(text) {
+            Some(&n) => n,
+            None => {
+                let n = u32::try_from(plan(text).parts.len()).unwrap_or(u32::MAX);
+                if parts_of.len() < 64 {
+                    parts_of.insert(text.to_string(), n);
+                }
+                n
+            }
+        };
+        *groups.entry((modem, zone, parts)).or_default() += 1;
+    })?;
+    let mut keys: Vec<_> = groups.into_iter().collect();
+    keys.sort(); // deterministic simulation order
+    let groups: Vec<EtaGroup> = keys
+        .into_iter()
+        .map(|((modem, zone, parts), count)| EtaGroup {
+            modem,
+            tz: zones.get(Some(&zone)),
+            count,
+            parts: parts.max(1),
+        })
+        .collect();
+    let mut modems = Vec::with_capacity(cfg.modems.len());
+    for m in &cfg.modems {
+        let mut limiter = RateLimiter::new(&m.limits);
+        limiter.restore(store.send_times_since(&m.name, now.saturating_sub(DAY))?);
+        modems.push(EtaModem {
+            limiter,
+            latency_ms: ETA_PART_LATENCY_MS,
+            ready: m.enabled,
+        });
+    }
+    let req = EtaRequest {
+        now: b.scheduled_at.unwrap_or(now).max(now),
+        modems,
+        groups,
+        quiet: QuietPolicy::from_config(&cfg.dispatch)
+            .window_for(dispatch::MessageKind::Bulk, QuietOverride::Inherit),
+        pool_limiter: cfg
+            .dispatch
+            .pool_per_minute
+            .map(|cap| RateLimiter::with_windows(&[Window::per_minute(cap)])),
+        horizon_ms: EtaRequest::DEFAULT_HORIZON_MS,
+        count_at: CountAt::Start,
+    };
+    Ok(dispatch::estimate(&req).finish)
+}
+
+/// `broadcasts`: the latest broadcasts, newest first, with progress and ETA.
+pub fn list(ctx: &Context, args: &BroadcastsArgs) -> Result<Vec<BroadcastItem>> {
+    let (store, cfg, now) = (&ctx.store, &*ctx.settings, ctx.now());
+    store.refresh_broadcasts(now)?;
+    let limit = args
+        .limit
+        .unwrap_or(DEFAULT_BROADCASTS_LIMIT)
+        .min(MAX_LIST_LIMIT);
+    store
+        .broadcasts(limit)?
+        .iter()
+        .map(|b| item(store, cfg, b, now))
+        .collect()
+}
+
+/// `broadcast_progress`: one broadcast, with its state moved along first (running → done when
+/// nothing is left), so a client polling it sees the end.
+pub fn progress(ctx: &Context, args: &BroadcastIdArgs) -> Result<BroadcastItem> {
+    let (store, cfg, now) = (&ctx.store, &*ctx.settings, ctx.now());
+    store.refresh_broadcasts(now)?;
+    item(store, cfg, &store.broadcast(args.broadcast)?, now)
+}
+
+/// `broadcast_pause`: queued rows are held until resumed.
+pub fn pause(ctx: &Context, args: &BroadcastIdArgs) -> Result<BroadcastItem> {
+    let (store, cfg, now) = (&ctx.store, &*ctx.settings, ctx.now());
+    store.pause_broadcast(args.broadcast, now)?;
+    item(store, cfg, &store.broadcast(args.broadcast)?, now)
+}
+
+/// `broadcast_resume`.
+pub fn resume(ctx: &Context, args: &BroadcastIdArgs) -> Result<BroadcastItem> {
+    let (store, cfg, now) = (&ctx.store, &*ctx.settings, ctx.now());
+    store.resume_broadcast(args.broadcast, now)?;
+    ctx.wake_dispatch();
+    item(store, cfg, &store.broadcast(args.broadcast)?, now)
+}
+
+/// `broadcast_cancel`: queued rows are cancelled; rows being sent finish.
+pub fn cancel(ctx: &Context, args: &BroadcastIdArgs) -> Result<BroadcastItem> {
+    let (store, cfg, now) = (&ctx.store, &*ctx.settings, ctx.now());
+    store.cancel_broadcast(args.broadcast, now)?;
+    item(store, cfg, &store.broadcast(args.broadcast)?, now)
+}
+
+fn in_doubt_item(r: &OutboxRow) -> InDoubtItem {
+    InDoubtItem {
+        id: r.id,
+        to: r.to_number.clone(),
+        kind: r.kind.as_str().to_string(),
+        broadcast_id: r.broadcast_id,
+        text: r.text.clone(),
+        modem: r.claimed_by.clone(),
+        claimed_at: r.claimed_at.map(rfc3339),
+        reason: r.last_error.clone(),
+    }
+}
+
+/// `in_doubt`: every message whose send was in flight at a crash and that the configured policy
+/// left for a person to decide, oldest first.
+pub fn in_doubt(ctx: &Context) -> Result<Vec<InDoubtItem>> {
+    Ok(ctx.store.in_doubt()?.iter().map(in_doubt_item).collect())
+}
+
+/// Reason recorded on an in-doubt row an administrator dropped.
+pub const DROPPED_REASON: &str = "in doubt after a crash; dropped by the administrator";
+
+/// `in_doubt_resolve`: resend (queue again) or drop (cancel) one in-doubt row.
+pub fn in_doubt_resolve(ctx: &Context, args: &InDoubtResolveArgs) -> Result<InDoubtResolved> {
+    let (store, now) = (&ctx.store, ctx.now());
+    let row = store.outbox_row(args.message)?;
+    if row.state != OutboxState::InDoubt {
+        return Err(CommandError::Conflict(format!(
+            "message {} is {}, not in doubt",
+            row.id, row.state
+        )));
+    }
+    let state = match args.action {
+        InDoubtResolution::Resend => {
+            store.requeue_in_doubt(args.message, now)?;
+            OutboxState::Queued
+        }
+        InDoubtResolution::Drop => {
+            store.cancel(args.message, DROPPED_REASON, now)?;
+            OutboxState::Cancelled
+        }
+    };
+    ctx.wake_dispatch();
+    Ok(InDoubtResolved {
+        id: args.message,
+        state: state.as_str().to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_must_be_rfc3339() {
+        assert_eq!(
+            parse_at(Some("2026-03-01T18:00:00Z")).ok().flatten(),
+            Some(1_772_388_000_000)
+        );
+        assert_eq!(parse_at(None).ok().flatten(), None);
+        assert!(matches!(
+            parse_at(Some("18:00")),
+            Err(CommandError::Invalid(_))
+        ));
+    }
+}

@@ -1,0 +1,147 @@
+//! The messaging commands: `send` (queue one text to one number), `inbox` (what members wrote)
+//! and `conversation` (one thread, both directions, marked read).
+//!
+//! `send` never sends anything itself: it stores the message durably before it answers (the
+//! guarantee "accepted means in SQLite") and wakes the dispatch runner, which takes it from there.
+//! Its refusals are decided in this order, so the error a user sees is the most useful one: an
+//! unparsable number (`invalid_number`), an unknown modem (`not_found`), an empty or over-long
+//! text (`invalid_request`), an opted-out number (`opted_out`: STOP is absolute). A STOP stored
+//! between this check and the enqueue still wins: the store cancels rows to suppressed numbers
+//! when it claims them.
+
+use tracing::info;
+
+use super::{CommandError, Context, DEFAULT_LIMIT, MAX_LIMIT, Result};
+use crate::community;
+use crate::pdu;
+use crate::protocol::{
+    ConversationArgs, ConversationItem, Direction, InboxArgs, InboxItem, SendAccepted, SendArgs,
+};
+use crate::store::{self, NewOutbox, OutboxKind, OutboxState};
+use crate::time::rfc3339;
+
+/// Most SMS parts one message may take (the concatenation header counts to 255).
+const MAX_PARTS: usize = 255;
+
+/// The word the protocol uses for an outbox state (a claimed row is `sending`).
+pub fn state_word(s: OutboxState) -> &'static str {
+    match s {
+        OutboxState::Claimed => "sending",
+        other => other.as_str(),
+    }
+}
+
+/// `send`: queue `text` to `to`, on the named modem or the member's home modem.
+pub fn send(ctx: &Context, args: &SendArgs) -> Result<SendAccepted> {
+    let to = community::normalise_number(&args.to, None)
+        .map_err(|e| match CommandError::from(e) {
+            CommandError::InvalidNumber { input, reason } => CommandError::InvalidNumber {
+                input,
+                reason: format!("{reason}; give it in international form like +15551234567"),
+            },
+            other => other,
+        })?
+        .number;
+    if let Some(m) = &args.modem
+        && !ctx.settings.modems.iter().any(|c| &c.name == m)
+    {
+        return Err(CommandError::NotFound(format!(
+            "no modem named {m:?}; configured: {}",
+            ctx.settings.modem_names().join(", ")
+        )));
+    }
+    if args.text.trim().is_empty() {
+        return Err(CommandError::Invalid(
+            "field `text`: the message is empty".into(),
+        ));
+    }
+    let plan = pdu::plan(&args.text);
+    if plan.parts.len() > MAX_PARTS {
+        return Err(CommandError::Invalid(format!(
+            "field `text`: needs {} SMS parts; at most {MAX_PARTS} fit one message",
+            plan.parts.len()
+        )));
+    }
+    let store = &ctx.store;
+    if store.opted_out(&to)? {
+        return Err(CommandError::OptedOut(format!(
+            "{to} texted STOP; nothing can be sent to it until it texts START"
+        )));
+    }
+    let home = store.member(&to)?.and_then(|m| m.home_modem);
+    let mut row = NewOutbox::new(&to, &args.text, OutboxKind::Direct, ctx.now());
+    row.modem_pref = args.modem.clone().or(home);
+    let id = store.enqueue(&row)?;
+    ctx.wake_dispatch();
+    info!(id, to = %to, parts = plan.parts.len(), "message queued");
+    Ok(SendAccepted {
+        id,
+        parts: u32::try_from(plan.parts.len()).unwrap_or(u32::MAX),
+        encoding: plan.alphabet.name().to_string(),
+    })
+}
+
+/// `inbox`: received messages, newest first.
+pub fn inbox(ctx: &Context, args: &InboxArgs) -> Result<Vec<InboxItem>> {
+    let limit = args.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
+    Ok(ctx
+        .store
+        .inbox(args.unread_only, limit)?
+        .into_iter()
+        .map(|m| InboxItem {
+            id: m.id,
+            from: m.sender,
+            text: m.text,
+            received_at: rfc3339(m.received_at),
+            modem: m.modem,
+            read: m.read,
+        })
+        .collect())
+}
+
+/// `conversation`: the last messages to and from one number, oldest first; the thread is marked
+/// read. Numbers are stored in E.164; an alphanumeric sender is looked up as given.
+pub fn conversation(ctx: &Context, args: &ConversationArgs) -> Result<Vec<ConversationItem>> {
+    let invalid = |e: community::CommunityError| CommandError::from(e);
+    let number = match community::normalise_number(&args.number, None) {
+        Ok(n) => n.number,
+        Err(e) if args.number.trim().starts_with('+') => return Err(invalid(e)),
+        Err(_) if !args.number.trim().is_empty() => args.number.trim().to_string(),
+        Err(e) => return Err(invalid(e)),
+    };
+    let limit = args.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
+    let s = &ctx.store;
+    let entries = s.conversation(&number, limit)?;
+    s.mark_thread_read(&number)?;
+    let mut items = Vec::with_capacity(entries.len());
+    for e in entries {
+        let (direction, modem) = match e.direction {
+            store::Direction::In => (Direction::In, None),
+            store::Direction::Out => (
+                Direction::Out,
+                s.outbox_row(e.id).ok().and_then(|r| r.claimed_by),
+            ),
+        };
+        items.push(ConversationItem {
+            id: e.id,
+            direction,
+            text: e.text,
+            at: rfc3339(e.at),
+            status: e.state.map(|s| state_word(s).to_string()),
+            modem,
+        });
+    }
+    Ok(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claimed_rows_read_as_sending() {
+        assert_eq!(state_word(OutboxState::Claimed), "sending");
+        assert_eq!(state_word(OutboxState::InDoubt), "in_doubt");
+        assert_eq!(state_word(OutboxState::Delivered), "delivered");
+    }
+}

@@ -1,0 +1,146 @@
+//! The health commands: `status` (the one-screen summary of the gateway) and `modems` (every
+//! configured modem: state, registration, signal, SIM identity, today's counts against its limit).
+//!
+//! Modem health comes from the actors' status snapshots (a lock-free read, never an AT command:
+//! `status` must answer while a modem is stuck in a 120 s timeout); counts come from the store.
+//! "Today" starts at local midnight of the machine's zone, like the per-day limit a user reads
+//! about in their carrier's terms.
+
+use super::{Context, MAX_LIMIT, Result};
+use crate::modem::{ModemState, Registration};
+use crate::protocol::{ModemInfo, StatusData};
+use crate::store::BroadcastState;
+
+/// Inbound messages scanned for the "received today" counts.
+const TODAY_SCAN: u32 = 5000;
+
+/// The word the protocol and the store use for a registration state.
+pub fn registration_word(r: Registration) -> &'static str {
+    match r {
+        Registration::NotSearching => "not_searching",
+        Registration::Home => "home",
+        Registration::Searching => "searching",
+        Registration::Denied => "denied",
+        Registration::Unknown => "unknown",
+        Registration::Roaming => "roaming",
+    }
+}
+
+/// Unix milliseconds of the start of the local day that holds `now`.
+fn start_of_day_ms(now: i64) -> i64 {
+    jiff::Timestamp::from_millisecond(now)
+        .ok()
+        .and_then(|t| {
+            t.to_zoned_datetime(jiff::tz::TimeZone::system())
+                .start_of_day()
+                .ok()
+        })
+        .map(|z| z.timestamp().as_millisecond())
+        .unwrap_or_else(|| now - now.rem_euclid(86_400_000))
+}
+
+fn saturating_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// `status`.
+pub fn status(ctx: &Context) -> Result<StatusData> {
+    let s = &ctx.store;
+    let since = start_of_day_ms(ctx.now());
+    let counts = s.state_counts()?;
+    let members = s.member_counts()?;
+    let broadcasts = s
+        .broadcasts(MAX_LIMIT)?
+        .into_iter()
+        .filter(|b| matches!(b.state, BroadcastState::Running | BroadcastState::Scheduled))
+        .count();
+    let mut sent_today = 0u64;
+    for (name, _) in &ctx.modems {
+        sent_today += u64::from(s.sends_since(name, since)?);
+    }
+    let received_today = s
+        .inbox(false, TODAY_SCAN)?
+        .into_iter()
+        .filter(|m| m.received_at >= since)
+        .count();
+    let ready = ctx
+        .modems
+        .iter()
+        .filter(|(_, h)| h.status().state == ModemState::Ready)
+        .count();
+    Ok(StatusData {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        uptime_secs: ctx.started.elapsed().as_secs(),
+        modems_total: saturating_u32(ctx.settings.modems.len()),
+        modems_ready: saturating_u32(ready),
+        outbox_queued: counts.queued,
+        outbox_in_doubt: counts.in_doubt,
+        sent_today,
+        received_today: received_today as u64,
+        members: members.active + members.pending_confirmation,
+        broadcasts_active: saturating_u32(broadcasts),
+    })
+}
+
+/// `modems`: every configured modem in file order; a disabled one (no actor) reads `disabled`.
+pub fn modems(ctx: &Context) -> Result<Vec<ModemInfo>> {
+    let s = &ctx.store;
+    let since = start_of_day_ms(ctx.now());
+    let received: Vec<String> = s
+        .inbox(false, TODAY_SCAN)?
+        .into_iter()
+        .filter(|m| m.received_at >= since)
+        .map(|m| m.modem)
+        .collect();
+    let mut out = Vec::with_capacity(ctx.settings.modems.len());
+    for mc in &ctx.settings.modems {
+        let mut info = ModemInfo {
+            name: mc.name.clone(),
+            profile: mc.profile.as_str().to_string(),
+            port: mc.port.display().to_string(),
+            state: "disabled".into(),
+            registration: "unknown".into(),
+            signal_dbm: None,
+            operator: None,
+            iccid: None,
+            imsi: None,
+            imei: None,
+            last_error: None,
+            sent_today: u64::from(s.sends_since(&mc.name, since)?),
+            received_today: received.iter().filter(|m| **m == mc.name).count() as u64,
+            per_day: Some(mc.limits.per_day),
+        };
+        if let Some((_, h)) = ctx.modems.iter().find(|(n, _)| *n == mc.name) {
+            let st = h.status();
+            info.state = st.state.name().to_string();
+            info.registration = st
+                .registration
+                .map(registration_word)
+                .unwrap_or("unknown")
+                .to_string();
+            info.signal_dbm = st.dbm.map(i32::from);
+            info.operator = st.operator.clone();
+            info.iccid = st.identity.iccid.clone();
+            info.imsi = st.identity.imsi.clone();
+            info.imei = st.identity.imei.clone();
+            info.last_error = match &st.state {
+                ModemState::OutOfPool { reason } => Some(reason.clone()),
+                _ => st.last_error.clone(),
+            };
+        }
+        out.push(info);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_day_starts_at_or_before_now_and_less_than_a_day_ago() {
+        let now = 1_700_000_000_123;
+        let start = start_of_day_ms(now);
+        assert!(start <= now && now - start < 86_400_000 + 3_600_000);
+    }
+}

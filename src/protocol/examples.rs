@@ -1,0 +1,156 @@
+//! One example of every command, used by tests to prove that what the client serializes the
+//! server decodes to the same value (and by the docs' examples). Add the example of a new command
+//! here.
+
+use super::*;
+
+impl Request {
+    /// The `cmd` string of this request.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Ping(_) => "ping",
+            Request::Version(_) => "version",
+            Request::Status(_) => "status",
+            Request::Modems(_) => "modems",
+            Request::Send(_) => "send",
+            Request::Inbox(_) => "inbox",
+            Request::Conversation(_) => "conversation",
+            Request::Watch(_) => "watch",
+            Request::MembersList(_) => "members_list",
+            Request::MembersAdd(_) => "members_add",
+            Request::MembersRemove(_) => "members_remove",
+            Request::MembersTag(_) => "members_tag",
+            Request::MembersImport(_) => "members_import",
+            Request::MembersExport(_) => "members_export",
+            Request::Broadcast(_) => "broadcast",
+            Request::Broadcasts(_) => "broadcasts",
+            Request::BroadcastProgress(_) => "broadcast_progress",
+            Request::BroadcastPause(_) => "broadcast_pause",
+            Request::BroadcastResume(_) => "broadcast_resume",
+            Request::BroadcastCancel(_) => "broadcast_cancel",
+            Request::InDoubt(_) => "in_doubt",
+            Request::InDoubtResolve(_) => "in_doubt_resolve",
+            Request::Calls(_) => "calls",
+            Request::VoicemailList(_) => "voicemail_list",
+            Request::VoicemailExport(_) => "voicemail_export",
+            Request::VoicemailDelete(_) => "voicemail_delete",
+            Request::GreetingSet(_) => "greeting_set",
+        }
+    }
+
+    /// One example of every command, used by tests to prove that what the client serializes the
+    /// server decodes to the same value. Add the example of a new command here.
+    pub fn examples() -> Vec<Request> {
+        vec![
+            Request::Ping(NoArgs {}),
+            Request::Version(NoArgs {}),
+            Request::Status(NoArgs {}),
+            Request::Modems(NoArgs {}),
+            Request::Send(SendArgs {
+                to: "+15551234567".into(),
+                text: "hi there".into(),
+                modem: Some("modem0".into()),
+            }),
+            Request::Send(SendArgs {
+                to: "+15551234567".into(),
+                text: "no modem chosen".into(),
+                modem: None,
+            }),
+            Request::Inbox(InboxArgs {
+                unread_only: true,
+                limit: Some(20),
+            }),
+            Request::Inbox(InboxArgs::default()),
+            Request::Conversation(ConversationArgs {
+                number: "+15551234567".into(),
+                limit: Some(5),
+            }),
+            Request::Watch(WatchArgs {
+                events: Some(vec![EventKind::MessageIn, EventKind::ModemState]),
+            }),
+            Request::Watch(WatchArgs::default()),
+            Request::MembersList(MembersListArgs {
+                segment: Some("city=Chicago,tag=volunteer,joined>=2026-01-01".into()),
+                limit: Some(50),
+                offset: Some(100),
+            }),
+            Request::MembersList(MembersListArgs::default()),
+            Request::MembersAdd(MemberAddArgs {
+                number: "(312) 555-0101".into(),
+                name: Some("Ana Lopez".into()),
+                city: Some("Chicago".into()),
+                region: Some("60601".into()),
+                tags: vec!["volunteer".into(), "block-captain".into()],
+                time_zone: Some("America/Chicago".into()),
+            }),
+            Request::MembersAdd(MemberAddArgs {
+                number: "+13125550102".into(),
+                ..MemberAddArgs::default()
+            }),
+            Request::MembersRemove(MemberRemoveArgs {
+                number: "+13125550101".into(),
+            }),
+            Request::MembersTag(MemberTagArgs {
+                number: "+13125550101".into(),
+                tags: vec!["driver".into()],
+                remove: true,
+            }),
+            Request::MembersTag(MemberTagArgs {
+                number: "+13125550101".into(),
+                tags: vec!["driver".into(), "cook".into()],
+                remove: false,
+            }),
+            Request::MembersImport(MembersImportArgs {
+                csv: "number,name\r\n+13125550101,\"Lopez, Ana\"\r\n".into(),
+                dry_run: true,
+            }),
+            Request::MembersExport(MembersExportArgs {
+                segment: Some("tag=volunteer".into()),
+            }),
+            Request::MembersExport(MembersExportArgs::default()),
+            Request::Broadcast(BroadcastArgs {
+                text: "Hi {first_name}, meeting at 7 \u{1F600}".into(),
+                segment: Some("city=\"Washington, DC\"".into()),
+                at: Some("2026-03-01T18:00:00Z".into()),
+                dry_run: true,
+            }),
+            Request::Broadcast(BroadcastArgs {
+                text: "Rally tomorrow".into(),
+                segment: None,
+                at: None,
+                dry_run: false,
+            }),
+            Request::Broadcasts(BroadcastsArgs { limit: Some(5) }),
+            Request::Broadcasts(BroadcastsArgs::default()),
+            Request::BroadcastProgress(BroadcastIdArgs { broadcast: 3 }),
+            Request::BroadcastPause(BroadcastIdArgs { broadcast: 3 }),
+            Request::BroadcastResume(BroadcastIdArgs { broadcast: 3 }),
+            Request::BroadcastCancel(BroadcastIdArgs { broadcast: 3 }),
+            Request::InDoubt(NoArgs {}),
+            Request::InDoubtResolve(InDoubtResolveArgs {
+                message: 42,
+                action: InDoubtResolution::Resend,
+            }),
+            Request::InDoubtResolve(InDoubtResolveArgs {
+                message: 43,
+                action: InDoubtResolution::Drop,
+            }),
+            Request::Calls(CallsArgs { limit: Some(10) }),
+            Request::Calls(CallsArgs::default()),
+            Request::VoicemailList(VoicemailListArgs { unheard_only: true }),
+            Request::VoicemailList(VoicemailListArgs::default()),
+            Request::VoicemailExport(VoicemailIdArgs { voicemail: 4 }),
+            Request::VoicemailDelete(VoicemailIdArgs { voicemail: 4 }),
+            Request::GreetingSet(GreetingSetArgs {
+                wav_base64: base64::encode(b"RIFF....WAVE"),
+                offset: None,
+                total_bytes: None,
+            }),
+            Request::GreetingSet(GreetingSetArgs {
+                wav_base64: base64::encode(b"more"),
+                offset: Some(46080),
+                total_bytes: Some(160_044),
+            }),
+        ]
+    }
+}

@@ -1,0 +1,154 @@
+//! Wire types of the member commands: list (a page of a segment), add, remove, tag, import (CSV,
+//! all rows or none, with a dry run) and export.
+//!
+//! Shapes only; what the commands do is `commands::members`. A member's `joined_at` is an RFC 3339
+//! UTC string; `status` is `pending_confirmation`, `active` or `opted_out`.
+
+use serde::{Deserialize, Serialize};
+
+use super::serde_helpers::{is_false, null_as_empty, null_as_false};
+
+/// `members_list`: members matching a segment, by join time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MembersListArgs {
+    /// A `--segment` filter (docs/community.md); absent = everyone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
+    /// Page size, default [`DEFAULT_LIST_LIMIT`], at most [`MAX_LIST_LIMIT`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u32>,
+}
+
+/// `members_add`: one member, added as active.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberAddArgs {
+    /// Any form the default region reads (`(312) 555-0101`), or international.
+    pub number: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_as_empty"
+    )]
+    pub tags: Vec<String>,
+    /// An IANA zone; absent = derived from the number and city.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+}
+
+/// `members_remove`: one member by number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberRemoveArgs {
+    pub number: String,
+}
+
+/// `members_tag`: add tags to a member, or remove them with `remove`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberTagArgs {
+    pub number: String,
+    pub tags: Vec<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "is_false",
+        deserialize_with = "null_as_false"
+    )]
+    pub remove: bool,
+}
+
+/// `members_import`: CSV text (the file's content, read by the client).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MembersImportArgs {
+    pub csv: String,
+    /// Check every row, import nothing.
+    #[serde(
+        default,
+        skip_serializing_if = "is_false",
+        deserialize_with = "null_as_false"
+    )]
+    pub dry_run: bool,
+}
+
+/// `members_export`: CSV of the members matching a segment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MembersExportArgs {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
+}
+
+/// One member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberItem {
+    pub number: String,
+    pub name: Option<String>,
+    pub city: Option<String>,
+    pub region: Option<String>,
+    /// IANA zone; `null` = the configured default zone applies.
+    pub time_zone: Option<String>,
+    pub tags: Vec<String>,
+    /// `active`, `pending_confirmation` or `opted_out`.
+    pub status: String,
+    pub home_modem: Option<String>,
+    /// RFC 3339 UTC.
+    pub joined_at: String,
+}
+
+/// `members_list` → a page and the segment's size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembersPage {
+    /// Members matching the segment (all pages).
+    pub total: u64,
+    pub members: Vec<MemberItem>,
+}
+
+/// `members_remove` → the number removed (normalised).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberRemoved {
+    pub number: String,
+}
+
+/// `members_import` → what was imported, or every bad row (then nothing was imported).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportResult {
+    pub dry_run: bool,
+    /// Rows stored (0 on a dry run or when any row is bad).
+    pub imported: usize,
+    /// Rows that are (or would be) stored `opted_out` because the number texted STOP.
+    pub suppressed: usize,
+    /// Valid rows in the file.
+    pub valid: usize,
+    /// Every bad row, spreadsheet-numbered (header = row 1). Non-empty = nothing imported.
+    pub errors: Vec<RowError>,
+}
+
+/// `members_export` → CSV in the import format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportData {
+    pub count: usize,
+    pub csv: String,
+}
+
+/// One bad import row: its number in the file (header = row 1) and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowError {
+    pub row: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for RowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "row {}: {}", self.row, self.message)
+    }
+}

@@ -1,0 +1,91 @@
+//! Wire types of the messaging commands: `send` (queue one text), `inbox` (what members wrote)
+//! and `conversation` (one thread, both directions).
+//!
+//! Shapes only; what the commands do is `commands::messages`. Times are RFC 3339 UTC strings.
+
+use serde::{Deserialize, Serialize};
+
+use super::serde_helpers::{is_false, null_as_false};
+
+/// `send`: queue `text` to `to`. The daemon stores it before it answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendArgs {
+    /// Recipient; E.164 preferred (`+15551234567`). Validation is the daemon's.
+    pub to: String,
+    /// Message text, any Unicode; the daemon picks the encoding and splits it.
+    pub text: String,
+    /// Name of the modem to send from; absent lets the scheduler choose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modem: Option<String>,
+}
+
+/// `inbox`: received messages, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboxArgs {
+    /// Only messages not yet marked read.
+    #[serde(
+        default,
+        skip_serializing_if = "is_false",
+        deserialize_with = "null_as_false"
+    )]
+    pub unread_only: bool,
+    /// At most this many items; absent means the daemon's default page size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// `conversation`: messages to and from one number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConversationArgs {
+    pub number: String,
+    /// The last `limit` messages; absent means the daemon's default page size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// `send` → the message is stored and queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendAccepted {
+    /// Outbox id; events about this message carry it.
+    pub id: i64,
+    /// Number of SMS segments.
+    pub parts: u32,
+    /// `gsm7`, `ucs2` or `8bit`.
+    pub encoding: String,
+}
+
+/// One received message in `inbox`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxItem {
+    pub id: i64,
+    pub from: String,
+    pub text: String,
+    /// RFC 3339 UTC timestamp of reception by the modem.
+    pub received_at: String,
+    pub modem: String,
+    pub read: bool,
+}
+
+/// One message of a `conversation`, either direction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationItem {
+    pub id: i64,
+    pub direction: Direction,
+    pub text: String,
+    /// RFC 3339 UTC timestamp: received, or queued for outgoing.
+    pub at: String,
+    /// Outgoing only: `queued`, `sending`, `sent`, `delivered`, `failed`, `in_doubt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    pub modem: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    In,
+    Out,
+}
