@@ -1,23 +1,23 @@
-//! What a message means (DESIGN.md layer 7): opt-in, keywords (STOP / HELP / START and their
-//! synonyms), compliance texts, onboarding questions, segments, broadcast preparation, member
-//! import/export and the contact card.
+//! What a message means: opt-in, keywords (STOP / HELP / START and their synonyms), compliance
+//! texts, onboarding questions, segments, broadcast preparation, member import/export and the
+//! contact card.
 //!
 //! This module is a pure core: no I/O, no SQL, no tokio, no clock. Every decision is a function of
-//! (message, member state, config, `now`) that returns [`Action`]s, which the daemon applies in
-//! order through `store` and `dispatch`. Keeping it pure lets the rules be specified by table
+//! (message, member state, settings, `now`) that returns [`Action`]s, which the daemon's inbound
+//! pipeline applies in order through `store` and `dispatch`, and which the command layer
+//! (`commands`) uses for the admin verbs. Keeping it pure lets the rules be specified by table
 //! tests and checked by property tests over random interleavings of joins, STOPs and broadcasts,
-//! and keeps consent logic in one place instead of spread over the daemon's I/O paths. It must
-//! not touch the database, the modems or the configuration files; the string values of
-//! [`MemberStatus`], [`ConsentEvent`], [`Flag`] and [`MessageKind::outbox_kind`] are the ones
-//! `store` keeps in its columns, so the daemon converts by name without a lookup table.
+//! and keeps consent logic in one place instead of spread over the I/O paths. It must not touch
+//! the database, the modems, the dispatch runner or the configuration file: it imports neither
+//! `store`, `dispatch` nor `config`, and owns its settings ([`settings`]), which `config` fills.
+//! The string values of [`MemberStatus`], [`ConsentEvent`] and [`Flag`] are the ones `store`
+//! keeps in its columns.
 //!
 //! Layout: `member` (member view, E.164 numbers, time zones, tags), `keywords` (keyword matching
 //! and the opt-out intent heuristic), `decide` (the inbound decision and the [`may_send`] guard),
 //! `onboarding` (questions and answers), `templates`, `segment` (the `--segment` filter
 //! language), `broadcast` (per-member rendering and the SMS preview), `csv` (RFC 4180 import and
-//! export), `vcard` (the contact card and its port-9204 SMS). The one exception to the purity is
-//! `service`: the admin commands on members and broadcasts, which apply these rules through
-//! `store` (see its module doc).
+//! export), `vcard` (the contact card and its port-9204 SMS), `settings`.
 
 pub mod broadcast;
 pub mod csv;

@@ -2,8 +2,10 @@
 //! configuration's shape and what every layer needs of it, so no layer below the daemon's wiring
 //! imports `config` (docs/architecture.md, "Settings").
 
-use super::Config;
+use super::{Config, ModemConfig, SimulatorConfig};
 use crate::commands;
+use crate::modem::{self, Profile};
+use crate::sim::{self, SimConfig};
 
 impl Config {
     /// What the command layer needs: the modems without their PINs, the community texts, the
@@ -26,5 +28,45 @@ impl Config {
             dispatch: self.dispatch.clone(),
             voice_enabled: self.voice.enabled,
         }
+    }
+}
+
+impl ModemConfig {
+    /// The modem actor's configuration for this `[[modem]]`.
+    pub fn actor_config(&self, timeouts: modem::Timeouts) -> modem::ModemConfig {
+        let mut mc = modem::ModemConfig::new(&self.name, &self.port);
+        mc.baud = self.baud;
+        mc.pin = self.pin.as_ref().map(|p| p.expose().to_string());
+        mc.profile = self.profile;
+        mc.timeouts = timeouts;
+        mc
+    }
+}
+
+impl SimulatorConfig {
+    /// The simulator `[simulator]` describes: `modems` modems (at most 64), profile `i` from
+    /// `profiles`, ports in `dir`, the control socket on (the demo drives it with `gsmgate
+    /// sim`-style commands).
+    pub fn sim_config(&self) -> SimConfig {
+        let n = usize::try_from(self.modems).unwrap_or(usize::MAX).min(64);
+        let mut sc = SimConfig::new(&self.dir, n, sim::Profile::Generic);
+        for (i, spec) in sc.modems.iter_mut().enumerate() {
+            spec.profile = sim_profile(self.profile_of(i));
+        }
+        sc
+    }
+}
+
+/// The simulator keeps its own profile type (it models firmware, not the driver's quirk set);
+/// the names match one to one.
+fn sim_profile(p: Profile) -> sim::Profile {
+    match p {
+        Profile::Generic => sim::Profile::Generic,
+        Profile::Huawei => sim::Profile::Huawei,
+        Profile::Simcom => sim::Profile::Simcom,
+        Profile::Quectel => sim::Profile::Quectel,
+        Profile::Sim800 => sim::Profile::Sim800,
+        Profile::Wavecom => sim::Profile::Wavecom,
+        Profile::Zte => sim::Profile::Zte,
     }
 }

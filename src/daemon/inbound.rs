@@ -36,12 +36,14 @@ use tracing::{debug, error, info, warn};
 
 use super::events::{self, EventBus};
 use super::{DaemonError, with_store};
-use crate::admin::Event;
-use crate::community::{self, Action, Inbound, MemberField, MemberView};
+use crate::commands::members::member_view;
+use crate::commands::status::registration_word;
+use crate::community::{self, Action, Inbound, MemberField};
 use crate::config::Config;
 use crate::dispatch::DispatchHandle;
 use crate::modem::{ModemEvent, ModemHandle, ModemState};
 use crate::pdu::{self, Assembled, Part, Pdu, Tpdu};
+use crate::protocol::Event;
 use crate::store::{
     self, ConsentSource, InboundEffect, MemberUpdate, NewMember, NewOutbox, NewPart, NewSingle,
     OutboxKind, OutboxPayload, SingleOutcome, Store, StoreError,
@@ -754,44 +756,12 @@ pub(crate) fn sender_key(shown: &str) -> String {
     }
 }
 
-fn member_view(m: &store::Member) -> MemberView {
-    let status = match m.status {
-        store::MemberStatus::PendingConfirmation => community::MemberStatus::PendingConfirmation,
-        store::MemberStatus::Active => community::MemberStatus::Active,
-        store::MemberStatus::OptedOut => community::MemberStatus::OptedOut,
-    };
-    MemberView {
-        number: m.number.clone(),
-        name: m.name.clone(),
-        city: m.city.clone(),
-        region: m.region.clone(),
-        time_zone: m.time_zone.clone(),
-        tags: m.tags.clone(),
-        status,
-        onboarding_step: m.onboarding_step.clone(),
-        joined_at: m.joined_at / 1000,
-    }
-}
-
 /// `delivered`, `pending` or `failed` for a TP-ST (23.040 §9.2.3.15).
 pub fn report_word(status: u8) -> &'static str {
     match status {
         0x00..=0x1F => "delivered",
         0x20..=0x3F => "pending",
         _ => "failed",
-    }
-}
-
-/// The word used for a registration state in the admin protocol and the store.
-pub fn registration_word(r: crate::modem::Registration) -> &'static str {
-    use crate::modem::Registration as R;
-    match r {
-        R::NotSearching => "not_searching",
-        R::Home => "home",
-        R::Searching => "searching",
-        R::Denied => "denied",
-        R::Unknown => "unknown",
-        R::Roaming => "roaming",
     }
 }
 

@@ -133,51 +133,6 @@ impl Default for DaemonOptions {
     }
 }
 
-/// The simulator `[simulator]` describes: `modems` modems, profile `i` from `profiles`, ports in
-/// `dir`, the control socket on (the demo drives it with `gsmgate sim`-style commands).
-pub fn sim_config(cfg: &config::SimulatorConfig) -> SimConfig {
-    let n = usize::try_from(cfg.modems).unwrap_or(usize::MAX).min(64);
-    let mut sc = SimConfig::new(&cfg.dir, n, sim::Profile::Generic);
-    for (i, spec) in sc.modems.iter_mut().enumerate() {
-        spec.profile = sim_profile(cfg.profile_of(i));
-    }
-    sc
-}
-
-fn sim_profile(p: config::Profile) -> sim::Profile {
-    match p {
-        config::Profile::Generic => sim::Profile::Generic,
-        config::Profile::Huawei => sim::Profile::Huawei,
-        config::Profile::Simcom => sim::Profile::Simcom,
-        config::Profile::Quectel => sim::Profile::Quectel,
-        config::Profile::Sim800 => sim::Profile::Sim800,
-        config::Profile::Wavecom => sim::Profile::Wavecom,
-        config::Profile::Zte => sim::Profile::Zte,
-    }
-}
-
-fn modem_profile(p: config::Profile) -> modem::Profile {
-    match p {
-        config::Profile::Generic => modem::Profile::Generic,
-        config::Profile::Huawei => modem::Profile::Huawei,
-        config::Profile::Simcom => modem::Profile::Simcom,
-        config::Profile::Quectel => modem::Profile::Quectel,
-        config::Profile::Sim800 => modem::Profile::Sim800,
-        config::Profile::Wavecom => modem::Profile::Wavecom,
-        config::Profile::Zte => modem::Profile::Zte,
-    }
-}
-
-/// The modem actor configuration for one `[[modem]]`.
-pub fn modem_config(m: &config::ModemConfig, timeouts: modem::Timeouts) -> modem::ModemConfig {
-    let mut mc = modem::ModemConfig::new(&m.name, &m.port);
-    mc.baud = m.baud;
-    mc.pin = m.pin.as_ref().map(|p| p.expose().to_string());
-    mc.profile = modem_profile(m.profile);
-    mc.timeouts = timeouts;
-    mc
-}
-
 fn principal_names(list: &[Principal]) -> Vec<String> {
     list.iter()
         .map(|p| match p {
@@ -288,7 +243,7 @@ impl Daemon {
             let sc = opts
                 .sim
                 .clone()
-                .unwrap_or_else(|| sim_config(&cfg.simulator));
+                .unwrap_or_else(|| cfg.simulator.sim_config());
             let dir = sc.dir.clone();
             let handle = Simulator::start(sc)
                 .await
@@ -298,65 +253,13 @@ impl Daemon {
         }
 
         let bus = EventBus::new();
-        let (modem_tx, modem_rx) = mpsc::channel::<ModemEvent>(MODEM_EVENT_DEPTH);
-        let mut modems: Vec<(config::ModemConfig, ModemHandle)> = Vec::new();
-        for mc in cfg.modems.iter().filter(|m| m.enabled) {
-            // Not a start error: on a Pi a USB modem may enumerate after the daemon starts, or be
-            // unplugged for a while; one missing modem must not keep the other three from
-            // working. Its actor waits for the path (state `vanished`, then `out_of_pool` with an
-            // alert) and initialises it when it appears.
-            if !mc.port.exists() {
-                warn!(
-                    modem = %mc.name,
-                    port = %mc.port.display(),
-                    "port does not exist (yet); the modem joins the pool when it appears \
-                     (check [[modem]] port and the cable, or set enabled = false)"
-                );
-            }
-        }
-        for mc in cfg.modems.iter().filter(|m| m.enabled) {
-            let (handle, actor) = modem::spawn(
-                modem_config(mc, opts.modem_timeouts),
-                modem_tx.clone(),
-                token.clone(),
-            );
-            tracker.spawn(actor.run());
-            modems.push((mc.clone(), handle));
-        }
-        drop(modem_tx);
-        if modems.is_empty() {
-            warn!("no enabled [[modem]]: the gateway can neither send nor receive");
-        }
+        let (modems, modem_rx) = spawn_modems(&cfg, &opts, &tracker, &token);
         let handles: HashMap<String, ModemHandle> = modems
             .iter()
             .map(|(mc, h)| (mc.name.clone(), h.clone()))
             .collect();
 
-        // The store's modem rows make `modem_pref` (sticky sender) meaningful to claim_next.
-        let names: Vec<(String, String)> = modems
-            .iter()
-            .map(|(mc, _)| (mc.name.clone(), mc.profile.as_str().to_string()))
-            .collect();
-        with_store(&store, "registering the modems", move |s| {
-            let now = now_ms();
-            for (name, profile) in names {
-                let mut id = match s.modem(&name)? {
-                    Some(row) => row.identity,
-                    None => store::ModemIdentity {
-                        name: name.clone(),
-                        iccid: None,
-                        imsi: None,
-                        imei: None,
-                        own_number: None,
-                        profile: None,
-                    },
-                };
-                id.profile = Some(profile);
-                s.upsert_modem(&id, now)?;
-            }
-            Ok(())
-        })
-        .await?;
+        register_modems(&store, &modems).await?;
 
         let (dispatch_tx, dispatch_rx) = mpsc::channel(DISPATCH_EVENT_DEPTH);
         let dispatch = start_dispatch(
@@ -397,20 +300,6 @@ impl Daemon {
         pipeline.forward_call_urcs(call_urcs);
         tracker.spawn(inbound::run(pipeline, modem_rx, token.clone()));
 
-        let socket = cfg.daemon.admin_socket.clone();
-        let access = AccessPolicy::from_names(
-            &principal_names(&cfg.daemon.admin_allow_users),
-            &principal_names(&cfg.daemon.admin_allow_groups),
-        )
-        .map_err(admin::AdminError::from)?;
-        let group = match cfg.daemon.admin_allow_groups.first() {
-            Some(Principal::Id(id)) => Some(*id),
-            Some(Principal::Name(n)) => {
-                Some(admin::peer::resolve_group(n).map_err(admin::AdminError::from)?)
-            }
-            None => None,
-        };
-        let listener = admin::bind(&socket, cfg.daemon.socket_mode, group).await?;
         let ctx = commands::Context::new(store.clone(), Arc::new(cfg.command_settings()))
             .with_dispatch(dispatch.clone())
             .with_modems(
@@ -421,16 +310,8 @@ impl Daemon {
             )
             .with_voice(voice)
             .with_start(started);
-        let handler = Arc::new(handler::GatewayHandler::new(Arc::new(ctx), bus.clone()));
-        {
-            let token = token.clone();
-            tracker.spawn(async move {
-                if let Err(e) = admin::serve(listener, handler, access, token.clone()).await {
-                    error!(error = %e, "admin server stopped");
-                    token.cancel();
-                }
-            });
-        }
+        let handler = handler::GatewayHandler::new(Arc::new(ctx), bus.clone());
+        let socket = start_admin(&cfg, handler, &tracker, &token).await?;
         logging::publish_to(Some(bus.sender()));
 
         // READY only once the socket answers: a ping proves accept loop and a connection task.
@@ -462,6 +343,116 @@ impl Daemon {
             ready_after,
         })
     }
+}
+
+/// Spawns one actor per enabled `[[modem]]`; their events arrive on the returned receiver.
+fn spawn_modems(
+    cfg: &Config,
+    opts: &DaemonOptions,
+    tracker: &TaskTracker,
+    token: &CancellationToken,
+) -> (
+    Vec<(config::ModemConfig, ModemHandle)>,
+    mpsc::Receiver<ModemEvent>,
+) {
+    let (modem_tx, modem_rx) = mpsc::channel::<ModemEvent>(MODEM_EVENT_DEPTH);
+    let mut modems: Vec<(config::ModemConfig, ModemHandle)> = Vec::new();
+    for mc in cfg.modems.iter().filter(|m| m.enabled) {
+        // Not a start error: on a Pi a USB modem may enumerate after the daemon starts, or be
+        // unplugged for a while; one missing modem must not keep the other three from
+        // working. Its actor waits for the path (state `vanished`, then `out_of_pool` with an
+        // alert) and initialises it when it appears.
+        if !mc.port.exists() {
+            warn!(
+                modem = %mc.name,
+                port = %mc.port.display(),
+                "port does not exist (yet); the modem joins the pool when it appears \
+                 (check [[modem]] port and the cable, or set enabled = false)"
+            );
+        }
+    }
+    for mc in cfg.modems.iter().filter(|m| m.enabled) {
+        let (handle, actor) = modem::spawn(
+            mc.actor_config(opts.modem_timeouts),
+            modem_tx.clone(),
+            token.clone(),
+        );
+        tracker.spawn(actor.run());
+        modems.push((mc.clone(), handle));
+    }
+    drop(modem_tx);
+    if modems.is_empty() {
+        warn!("no enabled [[modem]]: the gateway can neither send nor receive");
+    }
+    (modems, modem_rx)
+}
+
+/// Records each running modem in the store with its profile.
+async fn register_modems(
+    store: &Store,
+    modems: &[(config::ModemConfig, ModemHandle)],
+) -> Result<(), DaemonError> {
+    // The store's modem rows make `modem_pref` (sticky sender) meaningful to claim_next.
+    let names: Vec<(String, String)> = modems
+        .iter()
+        .map(|(mc, _)| (mc.name.clone(), mc.profile.as_str().to_string()))
+        .collect();
+    with_store(&store, "registering the modems", move |s| {
+        let now = now_ms();
+        for (name, profile) in names {
+            let mut id = match s.modem(&name)? {
+                Some(row) => row.identity,
+                None => store::ModemIdentity {
+                    name: name.clone(),
+                    iccid: None,
+                    imsi: None,
+                    imei: None,
+                    own_number: None,
+                    profile: None,
+                },
+            };
+            id.profile = Some(profile);
+            s.upsert_modem(&id, now)?;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}
+
+/// Binds the admin socket with the configured access policy and serves it until shutdown.
+/// Returns the socket's path.
+async fn start_admin(
+    cfg: &Config,
+    handler: handler::GatewayHandler,
+    tracker: &TaskTracker,
+    token: &CancellationToken,
+) -> Result<PathBuf, DaemonError> {
+    let socket = cfg.daemon.admin_socket.clone();
+    let access = AccessPolicy::from_names(
+        &principal_names(&cfg.daemon.admin_allow_users),
+        &principal_names(&cfg.daemon.admin_allow_groups),
+    )
+    .map_err(admin::AdminError::from)?;
+    let group = match cfg.daemon.admin_allow_groups.first() {
+        Some(Principal::Id(id)) => Some(*id),
+        Some(Principal::Name(n)) => {
+            Some(admin::peer::resolve_group(n).map_err(admin::AdminError::from)?)
+        }
+        None => None,
+    };
+    let listener = admin::bind(&socket, cfg.daemon.socket_mode, group).await?;
+    let handler = Arc::new(handler);
+    {
+        let token = token.clone();
+        tracker.spawn(async move {
+            if let Err(e) = admin::serve(listener, handler, access, token.clone()).await {
+                error!(error = %e, "admin server stopped");
+                token.cancel();
+            }
+        });
+    }
+    Ok(socket)
 }
 
 /// Cancels what a failed start-up had already spawned.

@@ -25,9 +25,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use super::DaemonError;
 use super::events::EventBus;
 use super::inbound::sender_key;
+use super::{DaemonError, with_store};
 use crate::config::{self, Config};
 use crate::dispatch::DispatchHandle;
 use crate::modem::ModemHandle;
@@ -82,7 +82,7 @@ pub fn start(
         .iter()
         .map(|(mc, handle)| VoiceModem {
             handle: handle.clone(),
-            profile: super::modem_profile(mc.profile),
+            profile: mc.profile,
             audio_port: if enabled { audio_port(mc, sim) } else { None },
             audio_mode: mc.voice_audio,
         })
@@ -206,18 +206,18 @@ async fn send_callbacks(
                 None => return,
             },
         };
-        let s = store.clone();
         let job = cb.clone();
-        match tokio::task::spawn_blocking(move || enqueue_callback(&s, &job, now_ms())).await {
-            Ok(Ok(Some(id))) => {
+        match with_store(&store, "queueing a call back text", move |s| {
+            enqueue_callback(s, &job, now_ms())
+        })
+        .await
+        {
+            Ok(Some(id)) => {
                 debug!(id, to = %cb.to, call = ?cb.call_id, "call back text queued");
                 dispatch.wake();
             }
-            Ok(Ok(None)) => info!(to = %cb.to, "caller texted STOP; no text back after the call"),
-            Ok(Err(e)) => {
-                warn!(to = %cb.to, error = %e, "could not queue the text back to a caller")
-            }
-            Err(e) => warn!(error = %e, "call back task failed"),
+            Ok(None) => info!(to = %cb.to, "caller texted STOP; no text back after the call"),
+            Err(e) => warn!(to = %cb.to, error = %e, "could not queue the text back to a caller"),
         }
     }
 }

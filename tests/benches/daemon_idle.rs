@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use gsmgate::admin::Client;
 use gsmgate::config::Config;
-use gsmgate::daemon::{Daemon, DaemonOptions, sim_config};
+use gsmgate::daemon::{Daemon, DaemonOptions};
 use tokio_util::sync::CancellationToken;
 
 const CHILD_ENV: &str = "GSMGATE_BENCH_CHILD";
@@ -57,7 +57,7 @@ fn child(modems: u32) {
     rt.block_on(async move {
         let baseline = vm_rss_kib();
         let mut opts = DaemonOptions::default();
-        let mut sim = sim_config(&cfg.simulator);
+        let mut sim = cfg.simulator.sim_config();
         sim.control_socket = true;
         opts.sim = Some(sim);
         let t0 = Instant::now();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use gsmgate::admin::Client;
 use gsmgate::admin::protocol::{ConversationArgs, ConversationItem, InboxArgs, InboxItem};
 use gsmgate::config::Config;
-use gsmgate::daemon::{Daemon, DaemonOptions, RunningDaemon, sim_config};
+use gsmgate::daemon::{Daemon, DaemonOptions, RunningDaemon};
 use gsmgate::sim::{PhoneSms, SimHandle};
 use tokio_util::sync::CancellationToken;
 
@@ -67,7 +67,7 @@ pub fn config(dir: &Path) -> Config {
 
 /// Options for tests: fast modem timeouts, fast sim latencies.
 pub fn options(cfg: &Config) -> DaemonOptions {
-    let mut sim = sim_config(&cfg.simulator);
+    let mut sim = cfg.simulator.sim_config();
     sim.control_socket = false;
     for spec in &mut sim.modems {
         spec.latency.send = gsmgate::sim::MsRange(20, 40);
