@@ -397,7 +397,7 @@ async fn register_modems(
         .iter()
         .map(|(mc, _)| (mc.name.clone(), mc.profile.as_str().to_string()))
         .collect();
-    with_store(&store, "registering the modems", move |s| {
+    with_store(store, "registering the modems", move |s| {
         let now = now_ms();
         for (name, profile) in names {
             let mut id = match s.modem(&name)? {
