@@ -14,10 +14,11 @@
 //! The rest, by responsibility: `driver` (the per-modem task: URCs → call-machine input, the call
 //! row, the text back), `session` (one answered call: answer, greeting, beep, recording, hang-up),
 //! `uploader` (when to put the greeting on a file-playback modem's flash, and whether it is
-//! current), [`detect`] (URC → call signal per family), [`call`] (the pure per-call state machine
-//! and the decision table), [`playback`] (audio path and routing commands per family), [`audio`]
-//! (PCM over the audio tty), [`files`] (the greeting on the modem's flash: check, upload, record),
-//! [`greeting`] (WAV loading and conversion), [`recorder`] (voicemail and silence detection).
+//! current), [`detect`](mod@detect) (URC → call signal per family), [`call`] (the pure per-call
+//! state machine and the decision table), [`playback`] (audio path and routing commands per
+//! family), [`audio`] (PCM over the audio tty), [`files`] (the greeting on the modem's flash:
+//! check, upload, record), [`greeting`] (WAV loading and conversion), [`recorder`] (voicemail and
+//! silence detection).
 //!
 //! Two audio paths (`[[modem]] voice_audio`): PCM streamed over the audio tty, or a file on the
 //! modem played by the modem. On the file path one uploader task per modem keeps the greeting file
