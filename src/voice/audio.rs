@@ -1,11 +1,13 @@
 //! PCM over the modem's audio tty (Huawei voice port, SIMCom if04, Quectel NMEA port in TTY mode):
-//! s16le 8 kHz mono in 320-byte / 20 ms frames both ways (MODEMS.md §4.1–4.4).
+//! s16le 8 kHz mono in 320-byte / 20 ms frames both ways (the format Huawei reports with
+//! `AT^CVOICE?` → `^CVOICE: 0,8000,16,20`; docs/voice.md, "How the audio flows (PCM)").
 //!
 //! It owns the audio tty of one modem and its task; it must not send AT commands (routing the audio
 //! to the tty is the driver's job, through the modem's call queue). One task per modem keeps the
 //! tty open and reads it continuously, also between calls and while not recording, so the tty never
-//! backs up (MODEMS.md §4.6). During a stream it writes exactly one frame per 20 ms tick of a
-//! monotonic clock: the next queued frame, or silence when nothing is queued.
+//! backs up (docs/voice.md, "How the audio flows (PCM)"). During a stream it writes exactly one
+//! frame per 20 ms tick of a monotonic clock: the next queued frame, or silence when nothing is
+//! queued.
 //!
 //! Choices:
 //! - Pacing: [`Pacing::Interval`] (`tokio::time::interval` with `MissedTickBehavior::Burst`) or
@@ -482,7 +484,7 @@ impl Task {
                     }
                 }
                 Wake::Read(r) => {
-                    // 0 bytes = the device is gone (DEPENDENCIES.md, tokio-serial).
+                    // 0 bytes is end-of-file (`std::io::Read`): on a tty, the device is gone.
                     warn!(path = %self.path.display(), result = ?r.map_err(|e| e.to_string()), "audio tty gone");
                     self.port = None;
                     active = None;

@@ -1,16 +1,18 @@
 //! Call signals from URCs: turns the `at` layer's typed [`Urc`]s into the few facts the call state
 //! machine needs — it rings, who is calling, the call is connected, the call is over — per modem
-//! family (MODEMS.md §3.1, §4).
+//! family (docs/voice.md, "Which modems can do voice").
 //!
 //! Pure; it owns only this mapping and must not send commands. Which URCs a family sends:
 //! - every family: `RING` / `+CRING: VOICE` per ring, `+CLIP` after it (27.007 §7.6, with CLI
 //!   validity 1 = withheld, 2 = unavailable), `NO CARRIER` / `BUSY` / `NO ANSWER` at the end;
-//! - Huawei: `^CONN:<idx>,<type>` connected, `^CEND:<idx>,<dur>,<status>,<cause>` ended (MODEMS.md
-//!   §4.2; Huawei sends no `NO CARRIER` when the far end hangs up);
+//! - Huawei: `^CONN:<idx>,<type>` connected, `^CEND:<idx>,<dur>,<status>,<cause>` ended (as
+//!   chan_dongle and ModemManager's Huawei plugin read them; Huawei sends no `NO CARRIER` when the
+//!   far end hangs up);
 //! - SIMCom: `VOICE CALL: BEGIN`, `VOICE CALL: END: 000041`, `MISSED_CALL: …`, and `+CLCC` URCs with
-//!   `AT+CLCC=1` (§4.3);
+//!   `AT+CLCC=1` (as ModemManager's SIMCom plugin reads them);
 //! - Quectel: `+QIND: "ccinfo",<idx>,<dir>,<state>,…` (state 4 incoming, 0 active, −1 released) or
-//!   `^DSCI` (state 3 connected, 6 ended) (§4.4).
+//!   `^DSCI` (state 3 connected, 6 ended) (Quectel EC2x AT Commands Manual, AT+QINDCFG; as
+//!   chan_quectel reads them).
 //!
 //! Only mobile-terminated voice calls matter (CLCC `<dir>` 1, `<mode>` 0); outgoing or data calls
 //! are ignored. A `+CRING` of a non-voice type (`FAX`, `ASYNC`, …) is not a ring for us.
@@ -80,7 +82,7 @@ pub enum Signal {
     /// The call is over, by whoever.
     Ended(EndKind),
     /// A file stored on the modem finished playing (`+QPSND: 0`, `+AUDIOSTATE: audio play stop`,
-    /// `+CREC: 0`; MODEMS.md §4.5).
+    /// `+CREC: 0`; docs/voice.md, "How the greeting plays from the modem's flash").
     PlaybackEnded,
 }
 
@@ -221,7 +223,7 @@ mod tests {
 
     #[test]
     fn withheld_and_unavailable_numbers() {
-        // MODEMS.md §3.1: CLI validity 1 withheld, 2 unavailable.
+        // 3GPP TS 27.007 §7.6 (+CLIP): CLI validity 1 withheld, 2 unavailable.
         let p = Profile::Generic;
         assert_eq!(
             d(p, "+CLIP: \"\",128,,,,1"),
@@ -249,7 +251,7 @@ mod tests {
 
     #[test]
     fn huawei_flow() {
-        // MODEMS.md §4.2 composite.
+        // A Huawei call as chan_dongle drives it: +CLCC, ^CONN after ATA, ^CEND at the end.
         let p = Profile::Huawei;
         assert_eq!(
             d(p, "+CLCC: 1,1,4,0,0,\"+79139131234\",145"),
@@ -289,7 +291,7 @@ mod tests {
 
     #[test]
     fn quectel_flow() {
-        // MODEMS.md §4.4 composite.
+        // A Quectel call as chan_quectel logs it: ccinfo state 4 incoming, 0 active, -1 released.
         let p = Profile::Quectel;
         assert_eq!(
             d(p, "+QIND: \"ccinfo\",1,1,4,0,0,\"+447700900123\",145"),

@@ -1,9 +1,12 @@
-//! The greeting on the modem's flash, for the file-playback path (MODEMS.md §4.5): checking
-//! whether the modem holds the current greeting, uploading it when it is missing or has changed,
-//! and the record of what was uploaded (`state_dir/voice/uploads.json`).
+//! The greeting on the modem's flash, for the file-playback path: checking whether the modem holds
+//! the current greeting, uploading it when it is missing or has changed, and the record of what was
+//! uploaded (`state_dir/voice/uploads.json`). The sequences per family are in docs/voice.md, "How
+//! the greeting plays from the modem's flash"; the commands come from the Quectel FILE AT Commands
+//! Manual (AT+QFUPL, AT+QFLST), the SIMCom A76XX Audio Application Note (AT+CFTRANRX) and the
+//! SIM800 Series AT Command Manual (AT+FSCREATE, AT+FSWRITE).
 //!
 //! It owns the upload sequences per family and the record file; it must not decide when to upload
-//! (the driver's uploader task does, at start-up, when the modem comes back Ready, and after
+//! (the `uploader` task does, at start-up, when the modem comes back Ready, and after
 //! `greeting set`) nor play anything. Every command goes through the modem actor's normal queue
 //! ([`ModemHandle::exec`]), so an upload waits behind nothing urgent and calls still go first.
 //!

@@ -1,5 +1,5 @@
 //! The greeting: a WAV file loaded, validated and converted once to the modem format (s16le, 8 kHz,
-//! mono; MODEMS.md §4.1), then cut into 20 ms frames for the audio tty.
+//! mono; docs/voice.md, "How the audio flows (PCM)"), then cut into 20 ms frames for the audio tty.
 //!
 //! It owns WAV decoding and the conversion; it must not touch ports or the store. The rule, also in
 //! docs/voice.md: a PCM WAV that is already 8 kHz mono 16-bit is used bit for bit. Anything else
@@ -17,7 +17,7 @@ use std::io::Cursor;
 use std::path::Path;
 use std::sync::Arc;
 
-/// The modem's sample rate (MODEMS.md §4.1).
+/// The modem's sample rate (Huawei `^CVOICE: 0,8000,16,20`; SIMCom and Quectel PCM default to it).
 pub const RATE: u32 = 8000;
 /// Bytes per 20 ms frame of s16le 8 kHz mono.
 pub const FRAME_BYTES: usize = 320;

@@ -1,17 +1,19 @@
 //! How a modem family gets a greeting to the caller: which audio path it has, and the AT commands
-//! that route the call's audio around `ATA` (MODEMS.md §4.2–4.5).
+//! that route the call's audio around `ATA` (docs/voice.md, "Which modems can do voice").
 //!
 //! Pure data; it owns the per-family routing table and must not send anything itself (the driver
 //! sends these through the modem's call queue). Paths:
 //! - PCM over the audio tty ([`AudioPath::Pcm`]): Huawei `AT^DDSETEX=2` after `^CONN`; SIMCom
 //!   `AT+CPCMREG=1` after `VOICE CALL: BEGIN`, retried while it answers ERROR (accepted only some
 //!   time after connect, up to 12 s in the field: tianye1999/callpilot#112), `AT+CPCMREG=0` after
-//!   the call; Quectel `AT+QPCMV=0;+QPCMV=1,0` before `ATA` (the reset first because `1,0` fails
-//!   while `1,2` is active, MODEMS.md §6.7), `AT+QPCMV=0` after.
-//! - Playback of a file stored on the modem ([`AudioPath::File`], MODEMS.md §4.5): Quectel
-//!   `AT+QPSND` (end `+QPSND: 0`), SIMCom A76xx/SIM7600 `AT+CCMXPLAY` (end `+AUDIOSTATE: audio
-//!   play stop`), SIM800 `AT+CREC=4` (end `+CREC: 0`). The greeting is uploaded to the flash
-//!   beforehand (`files`). The audio never crosses USB, so no audio tty is needed.
+//!   the call; Quectel `AT+QPCMV=0;+QPCMV=1,0` before `ATA` (the reset first because `1,0` is
+//!   reported to fail while `1,2` is active, and chan_quectel always resets first too;
+//!   docs/voice.md, "Firmware caveats"), `AT+QPCMV=0` after.
+//! - Playback of a file stored on the modem ([`AudioPath::File`]): Quectel `AT+QPSND` (end
+//!   `+QPSND: 0`; Quectel EC2x AT Commands Manual, AT+QPSND), SIMCom A76xx/SIM7600 `AT+CCMXPLAY`
+//!   (end `+AUDIOSTATE: audio play stop`; SIMCom A76XX Audio Application Note), SIM800 `AT+CREC=4`
+//!   (end `+CREC: 0`; SIM800 Series AT Command Manual, AT+CREC). The greeting is uploaded to the
+//!   flash beforehand (`files`). The audio never crosses USB, so no audio tty is needed.
 //!
 //! Which path a modem uses is configuration (`[[modem]] voice_audio`, [`AudioMode`]): by default
 //! PCM for the families that stream it and file playback for SIM800, the only path it has.
@@ -40,7 +42,7 @@ impl AudioMode {
         }
     }
 
-    /// The modes a family supports (MODEMS.md §4).
+    /// The modes a family supports (docs/voice.md, "Which modems can do voice").
     pub fn supported(profile: Profile) -> &'static [AudioMode] {
         match profile {
             Profile::Huawei => &[AudioMode::Pcm],
@@ -171,7 +173,8 @@ pub fn routing(profile: Profile) -> Option<Routing> {
             after_connect: Some(Retry {
                 op: CallOp::HuaweiAudio,
                 every: Duration::from_millis(200),
-                // One retry: a firmware without voice keeps refusing (MODEMS.md §4.2).
+                // One retry: a firmware without voice keeps refusing (docs/voice.md, "Firmware
+                // caveats").
                 within: Duration::from_millis(300),
             }),
             after_end: None,
