@@ -11,7 +11,8 @@ use std::path::PathBuf;
 
 use super::{
     CardMode, CommunityConfig, Config, ContactCard, DaemonConfig, DispatchConfig, InDoubtPolicy,
-    Keywords, Limits, ModemConfig, Profile, QuietHours, RetryConfig, SimulatorConfig, VoiceConfig,
+    Keywords, Limits, ModemConfig, Profile, QuietHours, RetryConfig, SimulatorConfig,
+    VoiceSettings,
 };
 
 /// The embedded default configuration as TOML. Relative paths are relative to the working directory
@@ -151,19 +152,12 @@ impl Default for CommunityConfig {
     }
 }
 
-impl Default for VoiceConfig {
-    fn default() -> Self {
-        VoiceConfig {
-            enabled: false,
-            answer_after_rings: 2,
-            greeting: None,
-            voicemail: false,
-            max_seconds: 120,
-            silence_seconds: 5,
-            reply_text: Some(DEFAULT_VOICE_REPLY.to_string()),
-            allow: Vec::new(),
-            block: Vec::new(),
-        }
+/// `[voice]` when the file leaves a key out: the voice layer's defaults, plus the text sent back
+/// to a caller (the layer itself has no opinion on that text).
+pub(crate) fn default_voice() -> VoiceSettings {
+    VoiceSettings {
+        reply_text: Some(DEFAULT_VOICE_REPLY.to_string()),
+        ..VoiceSettings::default()
     }
 }
 
@@ -221,7 +215,7 @@ pub(crate) fn embedded_default() -> Config {
             }),
             ..CommunityConfig::default()
         },
-        voice: VoiceConfig::default(),
+        voice: default_voice(),
         simulator,
     }
 }

@@ -41,7 +41,8 @@ pub struct Config {
     pub modems: Vec<ModemConfig>,
     pub dispatch: DispatchConfig,
     pub community: CommunityConfig,
-    pub voice: VoiceConfig,
+    /// `[voice]`: the voice layer's own settings, the file's keys filled in (docs/voice.md).
+    pub voice: VoiceSettings,
     pub simulator: SimulatorConfig,
 }
 
@@ -145,6 +146,9 @@ pub use crate::modem::Profile;
 /// `[[modem]] voice_audio`: the voice layer owns the type, the config file names it.
 pub use crate::voice::AudioMode;
 
+/// `[voice]`: the voice layer owns its settings; the file sets the keys it exposes.
+pub use crate::voice::VoiceSettings;
+
 /// `[community]`: the community layer owns its settings; this module fills them from the file.
 pub use crate::community::settings::{
     CardMode, CommunityConfig, ContactCard, Keywords, OnboardingQuestion,
@@ -217,28 +221,6 @@ impl QuietHours {
 pub struct RetryConfig {
     pub max_attempts: u32,
     pub base_delay_secs: u64,
-}
-
-/// `[voice]`: what a caller gets.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VoiceConfig {
-    /// When false, calls are rejected (hung up) and `reply_text` is still sent.
-    pub enabled: bool,
-    pub answer_after_rings: u32,
-    /// WAV played after answering; `None` = calls are not answered, only texted back.
-    pub greeting: Option<PathBuf>,
-    /// Record a voicemail after the greeting.
-    pub voicemail: bool,
-    /// Longest call (greeting plus recording) before the daemon hangs up.
-    pub max_seconds: u32,
-    /// End a recording after this much silence.
-    pub silence_seconds: u32,
-    /// Text sent to the caller afterwards; `None` (configured as `""`) = none.
-    pub reply_text: Option<String>,
-    /// When non-empty, only these numbers are answered.
-    pub allow: Vec<String>,
-    /// These numbers are never answered nor texted back.
-    pub block: Vec<String>,
 }
 
 /// `[simulator]`: the in-process modem simulator started before the modems are opened.

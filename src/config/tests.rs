@@ -37,7 +37,7 @@ fn minimal_file_gets_every_default() {
     assert_eq!(m.limits, Limits::DEFAULT);
     assert_eq!(c.dispatch, DispatchConfig::default());
     assert_eq!(c.community, CommunityConfig::default());
-    assert_eq!(c.voice, VoiceConfig::default());
+    assert_eq!(c.voice, super::default::default_voice());
     assert!(!c.simulator.enabled);
     assert_eq!(c.simulator.dir, PathBuf::from("/var/lib/gsmgate/sim"));
 }
@@ -54,7 +54,7 @@ fn story_texts_are_the_defaults_word_for_word() {
         "Msg frequency will vary. Msg&Data rates may apply. Reply HELP for help, STOP to cancel at any time."
     );
     assert_eq!(
-        VoiceConfig::default().reply_text.as_deref(),
+        super::default::default_voice().reply_text.as_deref(),
         Some("Send me a text and I'll send you messages from time to time")
     );
     assert_eq!(

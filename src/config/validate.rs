@@ -17,7 +17,7 @@ use super::spans::{SpanIndex, line_column};
 use super::{
     CommunityConfig, Config, ContactCard, DaemonConfig, DispatchConfig, Keywords, Limits,
     ModemConfig, OnboardingQuestion, Pin, Principal, Profile, QuietHours, RetryConfig,
-    SimulatorConfig, VoiceConfig,
+    SimulatorConfig, VoiceSettings,
 };
 
 /// Serial rates a USB modem's tty accepts (termios B-constants up to 921600).
@@ -601,8 +601,8 @@ impl Checker<'_> {
         }
     }
 
-    fn voice(&mut self, raw: RawVoice) -> VoiceConfig {
-        let d = VoiceConfig::default();
+    fn voice(&mut self, raw: RawVoice) -> VoiceSettings {
+        let d = super::default::default_voice();
         let greeting = raw.greeting.map(|g| self.path("voice.greeting", &g));
         let max_seconds = self.ranged("voice.max_seconds", raw.max_seconds, d.max_seconds, 1, 600);
         let silence_seconds = self.ranged(
@@ -640,7 +640,7 @@ impl Checker<'_> {
                 );
             }
         }
-        VoiceConfig {
+        VoiceSettings {
             enabled: raw.enabled.unwrap_or(d.enabled),
             answer_after_rings: self.ranged(
                 "voice.answer_after_rings",
@@ -656,6 +656,7 @@ impl Checker<'_> {
             reply_text,
             allow,
             block,
+            ..d
         }
     }
 

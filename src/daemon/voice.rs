@@ -36,7 +36,7 @@ use crate::sim::SimHandle;
 use crate::store::{self, NewOutbox, OutboxKind, Store};
 use crate::time::now_ms;
 use crate::voice::{
-    self, CallEvent, CallEventKind, CallbackText, ModemUrc, VoiceHandle, VoiceModem, VoiceSettings,
+    self, CallEvent, CallEventKind, CallbackText, ModemUrc, VoiceHandle, VoiceModem,
 };
 
 /// Depth of the channel call URCs are forwarded on. Calls produce a few URCs a second at most;
@@ -73,7 +73,7 @@ pub fn start(
     shutdown: CancellationToken,
 ) -> Result<(VoiceHandle, mpsc::Sender<ModemUrc>), DaemonError> {
     let enabled = cfg.voice.enabled;
-    let mut settings = VoiceSettings::from(&cfg.voice);
+    let mut settings = cfg.voice.clone();
     if !enabled {
         // Reject-only mode (module doc): nothing to play, no audio tty to hold open.
         settings.greeting = None;

@@ -89,8 +89,9 @@ pub enum VoiceError {
     Files(#[from] files::FileError),
 }
 
-/// The `[voice]` settings the layer works with (see `config::VoiceConfig` for their meaning), plus
-/// tuning the config file does not expose.
+/// The voice layer's settings: the `[voice]` table of the configuration file (docs/voice.md,
+/// config/gsmgate.toml), which `config` validates and fills in, plus tuning the file does not
+/// expose.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VoiceSettings {
     pub enabled: bool,
@@ -108,23 +109,6 @@ pub struct VoiceSettings {
     pub audio: AudioOptions,
     /// How long to wait for the "connected" URC after `ATA` before routing audio anyway.
     pub connect_timeout: Duration,
-}
-
-impl From<&crate::config::VoiceConfig> for VoiceSettings {
-    fn from(c: &crate::config::VoiceConfig) -> Self {
-        VoiceSettings {
-            enabled: c.enabled,
-            answer_after_rings: c.answer_after_rings,
-            greeting: c.greeting.clone(),
-            voicemail: c.voicemail,
-            max_seconds: c.max_seconds,
-            silence_seconds: c.silence_seconds,
-            reply_text: c.reply_text.clone(),
-            allow: c.allow.clone(),
-            block: c.block.clone(),
-            ..VoiceSettings::default()
-        }
-    }
 }
 
 impl Default for VoiceSettings {
@@ -426,32 +410,4 @@ pub fn spawn(
     }
     tracker.spawn(driver::route(urcs, routes, shutdown));
     Ok(VoiceHandle { shared })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn settings_from_config() {
-        let c = crate::config::VoiceConfig {
-            enabled: true,
-            answer_after_rings: 3,
-            greeting: Some("g.wav".into()),
-            voicemail: true,
-            max_seconds: 60,
-            silence_seconds: 4,
-            reply_text: Some("hi".into()),
-            allow: vec!["+1".into()],
-            block: vec!["+2".into()],
-        };
-        let s = VoiceSettings::from(&c);
-        assert!(s.enabled && s.voicemail);
-        assert_eq!(
-            (s.answer_after_rings, s.max_seconds, s.silence_seconds),
-            (3, 60, 4)
-        );
-        assert_eq!(s.greeting.as_deref(), Some(Path::new("g.wav")));
-        assert_eq!((s.allow.len(), s.block.len()), (1, 1));
-    }
 }
