@@ -1,5 +1,5 @@
 //! The admin interface: newline-delimited JSON over a Unix stream socket, with the server run by
-//! the daemon and the client used by the `gsmgate` CLI verbs (DESIGN.md "Admin socket protocol").
+//! the daemon and the client used by the `gsmgate` CLI verbs (docs/admin-protocol.md).
 //!
 //! `protocol` holds every wire type and is the only file both sides share; `server` binds the
 //! socket and runs connections against a [`server::Handler`] the daemon implements (this module

@@ -13,7 +13,8 @@
 //!      START is itself the confirmation); already active → an ordinary text (YES is also how
 //!      people answer a question), kept as conversation.
 //!    - HELP: the help text, member or not, with no member created. Not to an opted-out number:
-//!      DESIGN.md's "nothing but the one confirmation until START" is absolute, so HELP from an
+//!      the guarantee "nothing but the one confirmation until START" (docs/community.md) is
+//!      absolute, so HELP from an
 //!      opted-out number is kept in the inbox, flagged, unanswered.
 //!    - JOIN: a stranger joins; anyone else: kept as conversation (opted out: flagged, unanswered:
 //!      re-joining takes START).

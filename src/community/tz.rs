@@ -1,5 +1,5 @@
 //! A member's time zone from their number (and city), so quiet hours hold in the recipient's
-//! local time (DESIGN.md `dispatch`).
+//! local time (docs/dispatch.md, "Quiet hours").
 //!
 //! Order of evidence: an explicit zone (CSV `timezone`, an onboarding answer) beats everything
 //! and is not decided here; then, for US/Canadian numbers, a known city (people keep their

@@ -52,10 +52,11 @@ pub(crate) const DEFAULT_SOCKET_MODE: u32 = 0o660;
 pub(crate) const DEFAULT_LOG: &str = "info";
 pub(crate) const DEFAULT_BAUD: u32 = 115_200;
 
-/// The welcome of the public story the project comes from (DESIGN.md).
+/// The welcome of the community-number story gsmgate was built for (README.md, "The story").
 pub const DEFAULT_WELCOME: &str =
     "OK, I've got your number saved. Good to be connected. More from me soon";
-/// The compliance line, matching the CTIA templates (PEERS.md).
+/// The compliance line: frequency, rates and HELP/STOP, as the CTIA Messaging Principles and Best
+/// Practices ask of a recurring program's messages.
 pub const DEFAULT_COMPLIANCE: &str = "Msg frequency will vary. Msg&Data rates may apply. Reply HELP for help, STOP to cancel at any time.";
 pub const DEFAULT_ORG_NAME: &str = "gsmgate";
 pub const DEFAULT_HELP_TEXT: &str =
@@ -69,7 +70,8 @@ pub const DEFAULT_DOUBLE_OPT_IN_PROMPT: &str =
 /// The recorded greeting's words from the public story, sent as a text after a call.
 pub const DEFAULT_VOICE_REPLY: &str = "Send me a text and I'll send you messages from time to time";
 
-/// Opt-out words: the FCC 2024 list plus STOPALL (PEERS.md, "Opt-out keywords").
+/// Opt-out words: the list of the FCC's 2024 consent-revocation order (FCC 24-24, 89 FR 15756)
+/// plus STOPALL, which carriers' and vendors' keyword lists add (docs/community.md, "Keywords").
 pub const DEFAULT_STOP_KEYWORDS: &[&str] = &[
     "STOP",
     "STOPALL",
@@ -80,7 +82,7 @@ pub const DEFAULT_STOP_KEYWORDS: &[&str] = &[
     "REVOKE",
     "OPT OUT",
 ];
-/// Re-subscribe words (PEERS.md: START, YES, UNSTOP).
+/// Re-subscribe words, as the CTIA handbook's and the common vendors' lists: START, YES, UNSTOP.
 pub const DEFAULT_START_KEYWORDS: &[&str] = &["START", "YES", "UNSTOP"];
 pub const DEFAULT_HELP_KEYWORDS: &[&str] = &["HELP", "INFO"];
 pub const DEFAULT_JOIN_KEYWORDS: &[&str] = &["JOIN"];
@@ -110,7 +112,8 @@ impl Default for RetryConfig {
 }
 
 impl QuietHours {
-    /// 21:00–08:00, the TCPA window (PEERS.md, "Quiet hours").
+    /// 21:00–08:00, the TCPA window (47 CFR §64.1200(c)(1): not before 8 a.m. or after 9 p.m. at
+    /// the recipient's location).
     pub const DEFAULT: QuietHours = QuietHours {
         start: (21, 0),
         end: (8, 0),

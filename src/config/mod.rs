@@ -1,5 +1,5 @@
-//! The gateway's configuration: one TOML file read into typed values (DESIGN.md "Configuration",
-//! STYLE.md convention 14). It owns the file format, its defaults and its validation, and the
+//! The gateway's configuration: one TOML file read into typed values (docs/configuration.md). It
+//! owns the file format, its defaults and its validation, and the
 //! embedded default that lets `gsmgate daemon` run on a simulated pool with no file at all. It does
 //! not open ports, resolve user names, read greetings or create directories: those belong to the
 //! modules that use the values, at the time they use them, so `check-config` stays a pure check that
@@ -114,7 +114,7 @@ pub struct ModemConfig {
     pub limits: Limits,
     /// A disabled modem stays configured but is not opened.
     pub enabled: bool,
-    /// The SIM's own number in E.164, when known (`AT+CNUM` is often empty, MODEMS.md §5).
+    /// The SIM's own number in E.164, when known (`AT+CNUM` is often empty: docs/modems.md).
     pub number: Option<String>,
     /// How the greeting reaches callers (`pcm` over `audio_port`, or `file` played from the
     /// modem's flash); `None` = the family's default (docs/voice.md).
@@ -138,7 +138,7 @@ impl fmt::Debug for Pin {
     }
 }
 
-/// Which quirk set the modem layer applies (MODEMS.md §4, §6). The modem layer owns the type; the
+/// Which quirk set the modem layer applies (docs/modems.md). The modem layer owns the type; the
 /// config file names it with [`Profile::as_str`], so the file format and the actor agree by
 /// construction.
 pub use crate::modem::Profile;
@@ -163,7 +163,7 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// Defaults well inside the CTIA consumer envelope (15–60/min, ~1,000/day, PEERS.md): a
+    /// Defaults well inside the CTIA consumer envelope (15–60/min, ~1,000/day: docs/dispatch.md, "Rate limits"): a
     /// consumer SIM that sends like an application gets filtered or blocked.
     pub const DEFAULT: Limits = Limits {
         per_minute: 6,

@@ -6,7 +6,7 @@
 //! URCs (ring, caller id, call end) skip the queue: [`run`] hands them to the voice layer before
 //! anything touches the store, so a call is never answered late because an SMS was being fsynced.
 //!
-//! Durability order (DESIGN.md layer 4): **commit → ack → `AT+CMGD`**. The ack is sent only after
+//! Durability order (docs/daemon.md, "The inbound pipeline"): **commit → ack → `AT+CMGD`**. The ack is sent only after
 //! the store returned `Ok`; a dropped ack leaves the message on the SIM for the next drain, and the
 //! store's idempotent inserts make that redelivery harmless (`Duplicate`: acked, not processed
 //! again). A part is acked once the part itself is stored: `pending_parts` reloads unfinished

@@ -1,13 +1,14 @@
-//! The daemon wiring (DESIGN.md layer 10): the one place that spawns the gateway's long-lived
+//! The daemon wiring (docs/architecture.md, the top floor): the one place that spawns the gateway's long-lived
 //! tasks and connects the layers below — the store, the in-process simulator, one modem actor per
-//! configured modem, the dispatch runner, the inbound pipeline and the admin socket — and that talks
+//! configured modem, the dispatch runner, the inbound pipeline and the admin socket (whose commands
+//! are `commands`) — and that talks
 //! to systemd (READY / STATUS / WATCHDOG / STOPPING).
 //!
 //! It owns start-up order, shutdown order and the event bus the admin `watch` verb reads. It does
 //! not decide what a message means (`community`), when it goes out (`dispatch`), how it is stored
 //! (`store`) or how a modem is driven (`modem`): each of those is called, never re-implemented.
 //!
-//! Shape (mini-redis, STYLE.md conventions 8 and 9): [`run`] takes the configuration and a
+//! Shape (as tokio's mini-redis): [`run`] takes the configuration and a
 //! `CancellationToken` and returns when the token fires and everything has stopped; the CLI turns
 //! SIGTERM/SIGINT into that token. Tests use [`Daemon::start`] instead, which returns a
 //! [`RunningDaemon`] with the socket path, the simulator and the store, so they can drive the
