@@ -13,9 +13,9 @@
 //!      START is itself the confirmation); already active → an ordinary text (YES is also how
 //!      people answer a question), kept as conversation.
 //!    - HELP: the help text, member or not, with no member created. Not to an opted-out number:
-//!      the guarantee "nothing but the one confirmation until START" (docs/community.md) is
-//!      absolute, so HELP from an
-//!      opted-out number is kept in the inbox, flagged, unanswered.
+//!      the guarantee "nothing but the one confirmation until START" (docs/architecture.md,
+//!      "Guarantees") is absolute, so HELP from an opted-out number is kept in the inbox,
+//!      flagged, unanswered.
 //!    - JOIN: a stranger joins; anyone else: kept as conversation (opted out: flagged, unanswered:
 //!      re-joining takes START).
 //! 2. Any text from an opted-out (or suppressed) number: inbox, flagged `from_opted_out`, no reply.

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::CommunityError;
 use super::member::{MemberStatus, MemberView, normalise_tag};
+use crate::time::rfc3339_secs;
 
 /// A parsed member filter; every given condition must hold. The default matches everyone.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -240,12 +241,6 @@ fn write_value(f: &mut fmt::Formatter<'_>, v: &str) -> fmt::Result {
     }
 }
 
-fn rfc3339(secs: i64) -> String {
-    jiff::Timestamp::from_second(secs)
-        .map(|t| t.to_string())
-        .unwrap_or_else(|_| secs.to_string())
-}
-
 impl fmt::Display for Segment {
     /// The canonical form; `joined` bounds are printed as `>=`/`<` time stamps. Everyone is `*`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -279,11 +274,11 @@ impl fmt::Display for Segment {
         }
         if let Some(t) = self.joined_since {
             sep(f)?;
-            write!(f, "joined>={}", rfc3339(t))?;
+            write!(f, "joined>={}", rfc3339_secs(t))?;
         }
         if let Some(t) = self.joined_before {
             sep(f)?;
-            write!(f, "joined<{}", rfc3339(t))?;
+            write!(f, "joined<{}", rfc3339_secs(t))?;
         }
         if first {
             f.write_str("*")?;
