@@ -3,7 +3,7 @@
 //! `decide` and `may_send`:
 //! - no opted-out number ever receives a broadcast;
 //! - each STOP yields at most one confirmation, and between a STOP and the next START the number
-//!   receives nothing but that one confirmation (DESIGN.md "STOP is absolute");
+//!   receives nothing but that one confirmation (README.md, "Guarantees": STOP is absolute);
 //! - every reply `decide` asks for passes `may_send` (the rules and the guard agree).
 
 use std::collections::{HashMap, HashSet};

@@ -1,7 +1,7 @@
 //! End-to-end consent: HELP, STOP and START against the daemon in-process with the simulator on
 //! pseudo-terminals, checked at the simulated phones and through the admin socket only.
 //!
-//! What must hold (PEERS.md, docs/community.md): HELP answers a stranger without enrolling them;
+//! What must hold (docs/community.md, "The rules"): HELP answers a stranger without enrolling them;
 //! STOP gets exactly one confirmation and then no broadcast reaches the number, also after a
 //! daemon restart on the same state dir (the suppression lives in the store); START subscribes
 //! again, with a confirmation, and the next broadcast reaches the number.

@@ -1,4 +1,4 @@
-//! Crash policy, end to end (DESIGN.md "Guarantees": no member gets the same broadcast twice,
+//! Crash policy, end to end (README.md, "Guarantees": no member gets the same broadcast twice,
 //! also across crashes; nothing in flight at a crash is lost silently). The REAL binary runs as a
 //! child process (`gsmgate daemon --config FILE`), is killed with SIGKILL in the middle of a
 //! broadcast, and is started again on the same state directory.

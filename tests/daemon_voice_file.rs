@@ -1,4 +1,5 @@
-//! End-to-end test of the file-playback voice path (MODEMS.md §4.5, docs/voice.md): a simulator
+//! End-to-end test of the file-playback voice path (docs/voice.md; the commands are in
+//! docs/at-protocol.md, "Files on the modem"): a simulator
 //! started by the test (so its flash survives daemon restarts) with a Quectel, a SIMCom and a
 //! SIM800 modem, all configured `voice_audio = "file"` (SIM800's default). Checked through the
 //! simulator handle and the admin socket: the greeting is uploaded at start-up, each caller hears
