@@ -22,6 +22,9 @@
 //!
 //! A second test checks the benchmark knob `DaemonOptions::limit_minute` reaches the runner.
 
+// Test code: a failed setup may panic with unwrap/expect; that is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod daemon_util;
 
 use std::collections::{BTreeSet, HashMap};

@@ -4,6 +4,9 @@
 //! are expanded in docs/pdu.md, "Sources"). A vector is also re-encoded where the PDU is canonical
 //! (our encoder would produce exactly those octets from the decoded values).
 
+// Test code: a failed setup may panic with unwrap/expect; that is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use gsmgate::pdu::{
     Address, Alphabet, Body, Dcs, Deliver, Direction, InformationElement, Pdu, PduError,
     StatusReport, Submit, Timestamp, Tpdu, TypeOfNumber, UserData, Validity, hex_to_bytes,
