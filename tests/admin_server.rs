@@ -3,6 +3,9 @@
 //! it exists to exercise the protocol machinery (framing, decoding, ordering, errors, watch,
 //! shutdown, access), not to pretend to be the daemon's request handling.
 
+// Test code: a failed setup may panic with unwrap/expect; that is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

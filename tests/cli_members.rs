@@ -3,6 +3,9 @@
 //! the usage errors clap must raise. What the verbs do is tested on the service functions
 //! (tests/community_service.rs) and end to end by the daemon's tests.
 
+// Test code: a failed setup may panic with unwrap/expect; that is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use clap::Parser;
 use gsmgate::cli::broadcast::{BroadcastAction, BroadcastsAction};
 use gsmgate::cli::members::MembersCommand;

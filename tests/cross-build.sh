@@ -55,7 +55,7 @@ run=(qemu-aarch64 -L /usr/aarch64-linux-gnu "$bin")
 version=$("${run[@]}" --version)
 echo "cross-build: qemu: $version"
 [[ "$version" == gsmgate\ * ]] || { echo "cross-build: unexpected --version output" >&2; exit 1; }
-# MODEMS.md §2.5 vector 2: SUBMIT to +46708251358, "hellohello".
+# docs/pdu.md, vector 2: SUBMIT to +46708251358, "hellohello".
 decoded=$("${run[@]}" pdu decode 0011000B916407281553F80000AA0AE8329BFD4697D9EC37)
 grep -q 'hellohello' <<<"$decoded" || { echo "cross-build: pdu decode gave: $decoded" >&2; exit 1; }
 grep -q '46708251358' <<<"$decoded" || { echo "cross-build: pdu decode gave: $decoded" >&2; exit 1; }

@@ -3,6 +3,9 @@
 //! requests and a restart. The daemon runs in-process on a temp dir with the simulator on real
 //! pseudo-terminals; the tests use only the admin client and the simulator handle.
 
+// Test code: a failed setup may panic with unwrap/expect; that is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod daemon_util;
 
 use std::time::Duration;

@@ -2,6 +2,9 @@
 //! (`dispatch::runner`) and the modem actors to the simulated network, and check what the
 //! simulated phones received. Same harness as `daemon_e2e.rs`.
 
+// Test code: a failed setup may panic with unwrap/expect; that is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod daemon_util;
 
 use std::time::Duration;

@@ -7,6 +7,9 @@
 //! the package before the test run, so here the build is a no-op). Without cargo-deb or dpkg-deb
 //! it prints a SKIPPED line and passes: CI installs cargo-deb, so the check always runs there.
 
+// Test code: a failed setup may panic with unwrap/expect; that is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -6,6 +6,9 @@
 //! limiter is exercised against windows of a second or two, and the failover delay is given in
 //! milliseconds. Everything else (limiter, claim, store, modem, PDU codec) is the production code.
 
+// Test code: a failed setup may panic with unwrap/expect; that is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use gsmgate::config::{Config, InDoubtPolicy, Limits, QuietHours};

@@ -4,6 +4,9 @@
 //! symlink, exactly as the daemon would open a USB tty. Conditions are polled with deadlines, never
 //! slept for; timeouts are shortened with `Timeouts::fast()`.
 
+// Test code: a failed setup may panic with unwrap/expect; that is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::time::Duration;
 

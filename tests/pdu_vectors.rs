@@ -1,6 +1,11 @@
-//! Known-answer tests: every worked PDU of MODEMS.md §2.5 plus the field vectors of §2.1–2.4 and
-//! the §6.10 oddity, each citing its source. A vector is also re-encoded where the PDU is canonical
+//! Known-answer tests: every worked PDU of docs/pdu.md ("Worked PDUs", vectors 1–12) plus the
+//! field vectors of its "Layout", "Data coding scheme" and "User data header" sections and the
+//! oddities of "What real networks and modems send", each citing its source (the bracketed keys
+//! are expanded in docs/pdu.md, "Sources"). A vector is also re-encoded where the PDU is canonical
 //! (our encoder would produce exactly those octets from the decoded values).
+
+// Test code: a failed setup may panic with unwrap/expect; that is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use gsmgate::pdu::{
     Address, Alphabet, Body, Dcs, Deliver, Direction, InformationElement, Pdu, PduError,
@@ -51,7 +56,7 @@ fn canonical(p: &Pdu, hex: &str) {
     assert_eq!(&Pdu::decode_hex(&p.to_hex(), dir).unwrap(), p);
 }
 
-// §2.5 #1: dreamfabric "SMS and the PDU format" (as in Perl SMS::PDU tests).
+// Vector 1: dreamfabric "SMS and the PDU format" (as in Perl SMS::PDU tests).
 #[test]
 fn v01_deliver_dreamfabric() {
     let hex = "07917283010010F5040BC87238880900F10000993092516195800AE8329BFD4697D9EC37";
@@ -68,7 +73,7 @@ fn v01_deliver_dreamfabric() {
     canonical(&p, hex);
 }
 
-// §2.5 #2: dreamfabric SUBMIT; AT+CMGS=23 (MODEMS.md §1.2).
+// Vector 2: dreamfabric SUBMIT; AT+CMGS=23 (docs/at-protocol.md, "Sending").
 #[test]
 fn v02_submit_dreamfabric() {
     let hex = "0011000B916407281553F80000AA0AE8329BFD4697D9EC37";
@@ -99,7 +104,7 @@ fn v02_submit_dreamfabric() {
     assert_eq!(built.to_hex(), hex);
 }
 
-// §2.5 #3: [PGM] test/test_pdu.py.
+// Vector 3: [PGM] test/test_pdu.py.
 #[test]
 fn v03_deliver_pgm_long_gsm7() {
     let hex = "07915892000000F0040B915892214365F700007040213252242331493A283D0795C3F33C88FE06C9CB6132885EC6D341EDF27C1E3E97E7207B3A0C0A5241E377BB1D7693E72E";
@@ -114,7 +119,7 @@ fn v03_deliver_pgm_long_gsm7() {
     canonical(&p, hex);
 }
 
-// §2.5 #4: [PGM] test_pdu.py, 7-bit with extension characters.
+// Vector 4: [PGM] test_pdu.py, 7-bit with extension characters.
 #[test]
 fn v04_deliver_extension_chars() {
     let hex = "06917228195339040B917228214365F70000313062315352800A800D8A5E98D337A910";
@@ -125,7 +130,7 @@ fn v04_deliver_extension_chars() {
     canonical(&p, hex);
 }
 
-// §2.5 #5: [PGM] test_pdu.py, UDHI with concat ref 0xC3 part 1/1, TOA 81.
+// Vector 5: [PGM] test_pdu.py, UDHI with concat ref 0xC3 part 1/1, TOA 81.
 #[test]
 fn v05_deliver_udh_concat() {
     let hex = "0591721891F1400781721881F800003160526104848059050003C30101916536FB1DCABEEB2074D85E064941B19CAB060319A5C522289C96D3D3ED32286C0FA7D96131BBEC024941B19CAB0603DDD36C36A88C87A7E565D0DB0D82C55EB0DB4B068BCD5C20";
@@ -153,7 +158,7 @@ fn v05_deliver_udh_concat() {
     assert_eq!(Pdu::decode_hex(&ours, Direction::ToMobile).unwrap(), p);
 }
 
-// §2.5 #6: [PGM] test_pdu.py (full hex fetched from babca/python-gsmmodem test/test_pdu.py).
+// Vector 6: [PGM] test_pdu.py (full hex fetched from babca/python-gsmmodem test/test_pdu.py).
 #[test]
 fn v06_deliver_alnum_ucs2_concat() {
     let hex = "07919762020033F1400DD0CDF2396C7EBB010008415072411084618C0500035602010053004D005300200063006F00640065003A00200034003800350036002C00200063006F006E006600690072006D006100740069006F006E0020006F00660020006100730073006F00630069006100740069006F006E0020006200650074007700650065006E0020006100630063006F0075006E007400200061006E00640020004D00650067";
@@ -171,7 +176,7 @@ fn v06_deliver_alnum_ucs2_concat() {
     canonical(&p, hex);
 }
 
-// §2.5 #7: [MM] test-sms-part-3gpp.c `test_create_pdu_ucs2_no_smsc`.
+// Vector 7: [MM] test-sms-part-3gpp.c `test_create_pdu_ucs2_no_smsc`.
 #[test]
 fn v07_submit_ucs2() {
     let hex = "0011000B915155551532F40008003A041404300020043704340440043004320441044204320443043504420020043A043E0440043E043B044C002C0020043404350442043A04300021";
@@ -184,7 +189,7 @@ fn v07_submit_ucs2() {
     canonical(&p, hex);
 }
 
-// §2.5 #8: [PGM] test_pdu.py, 8-bit SUBMIT.
+// Vector 8: [PGM] test_pdu.py, 8-bit SUBMIT.
 #[test]
 fn v08_submit_8bit() {
     let hex = "0591721891F101000B917228214365F700040C48656C6C6F20776F726C6421";
@@ -196,7 +201,7 @@ fn v08_submit_8bit() {
     canonical(&p, hex);
 }
 
-// §2.5 #9: [PGM] test_pdu.py, STATUS-REPORT delivered.
+// Vector 9: [PGM] test_pdu.py, STATUS-REPORT delivered.
 #[test]
 fn v09_status_report_delivered() {
     let hex = "0006D60B911326880736F4111011719551401110117195714000";
@@ -211,7 +216,7 @@ fn v09_status_report_delivered() {
     canonical(&p, hex);
 }
 
-// §2.5 #10: [MM] `test_pdu_not_stored`, SC-specific temporary status.
+// Vector 10: [MM] `test_pdu_not_stored`, SC-specific temporary status.
 #[test]
 fn v10_status_report_temporary() {
     let hex = "07914356060013F1065A098136397339F7219011700463802190117004638030";
@@ -225,7 +230,7 @@ fn v10_status_report_temporary() {
     canonical(&p, hex);
 }
 
-// §2.5 #11: [PGM] test_pdu.py, absolute validity period.
+// Vector 11: [PGM] test_pdu.py, absolute validity period.
 #[test]
 fn v11_submit_absolute_validity() {
     let hex =
@@ -240,7 +245,7 @@ fn v11_submit_absolute_validity() {
     canonical(&p, hex);
 }
 
-// §2.5 #12: [CD] test/parse.c (full hex fetched from wdoekes/asterisk-chan-dongle test/parse.c).
+// Vector 12: [CD] test/parse.c (full hex fetched from wdoekes/asterisk-chan-dongle test/parse.c).
 #[test]
 fn v12_deliver_class0_digits_as_alnum() {
     let hex = "07919333851805320409D034186C360300F0713032810105408849A7F1099A36A720D9EC059BB140319C2E06D38186EF39FD0D1AA3D3E176981E06155D20184B467381926CD0585E26A7E96F1001547481683816ACE60241CB7250DA6D7E83E67550D95E76D3EB61761AF486EBD36F771A14A6D3D3F632A80C12BFDDF539485E9EA7C9F534688C4E87DB61100D968BD95C";
@@ -260,7 +265,7 @@ fn v12_deliver_class0_digits_as_alnum() {
     canonical(&p, hex);
 }
 
-// §2.4 / §6.10: [CD] test/parse.c "Ufone": unknown IE 0x07 before the concat IE.
+// docs/pdu.md, "User data header": [CD] test/parse.c "Ufone": unknown IE 0x07 before the concat IE.
 #[test]
 fn ufone_unknown_ie_before_concat() {
     let hex = "07912933035011804409D055F3DB5D060000411120712071022A080701030003990202A09976D7E9E5390B640FB3D364103DCD668364B3562CD692C1623417";
@@ -278,7 +283,8 @@ fn ufone_unknown_ie_before_concat() {
     canonical(&p, hex);
 }
 
-// §6.10: [PGM] test_pdu.py, UDL 0xA0 but only 10 octets of UD.
+// docs/pdu.md, "What real networks and modems send": [PGM] test_pdu.py, UDL 0xA0 but only 10
+// octets of UD.
 #[test]
 fn udl_larger_than_data_decodes_what_is_there() {
     let (_, s) = submit("0041010C910661345542F60008A0050003000301306F3044");
@@ -287,7 +293,8 @@ fn udl_larger_than_data_decodes_what_is_there() {
     assert_eq!(s.user_data.as_text(), Some("はい"));
 }
 
-// §2.2: [PGM] "Flash SMS" vector is FO 0x05 (TP-RD) with DCS 00 — not a flash message.
+// docs/pdu.md, "Data coding scheme": [PGM] "Flash SMS" vector is FO 0x05 (TP-RD) with DCS 00 —
+// not a flash message.
 #[test]
 fn pgm_flash_vector_is_not_flash() {
     let hex = "0005000B917228001011F10000094676788E064D9B53";
@@ -298,7 +305,7 @@ fn pgm_flash_vector_is_not_flash() {
     canonical(&p, hex);
 }
 
-// §2.1: [PGM TestTimestamp].
+// docs/pdu.md, "Time stamps and validity": [PGM TestTimestamp].
 #[test]
 fn timestamp_vectors() {
     let t = |h: &str| {
@@ -322,7 +329,8 @@ fn timestamp_vectors() {
     }
 }
 
-// §2.1: [PGM TestSmsPduAddressFields] through a whole SUBMIT (address bytes after FO and MR).
+// docs/pdu.md, "Addresses": [PGM TestSmsPduAddressFields] through a whole SUBMIT (address bytes
+// after FO and MR).
 #[test]
 fn address_vectors_in_a_pdu() {
     for (addr, field) in [
@@ -355,7 +363,7 @@ fn address_vectors_in_a_pdu() {
     assert_eq!(s.destination.number, "*#abc1234");
 }
 
-// §2.1: [PGM TestSmsPduSmscFields]: +2782913593 → 06 91 7228195339.
+// docs/pdu.md, "Layout": [PGM TestSmsPduSmscFields]: +2782913593 → 06 91 7228195339.
 #[test]
 fn smsc_vector() {
     let (p, _) = submit("06917228195339010000038121F3000000");
@@ -363,7 +371,8 @@ fn smsc_vector() {
     assert!(p.to_hex().starts_with("06917228195339"));
 }
 
-// §2.4: [MM] `test_pdu_udhi` 16-bit concat UDH 06 08 04 0010 02 01; [PGM TestUdhConcatenation].
+// docs/pdu.md, "User data header": [MM] `test_pdu_udhi` 16-bit concat UDH 06 08 04 0010 02 01;
+// [PGM TestUdhConcatenation].
 #[test]
 fn sixteen_bit_concat_header_in_a_deliver() {
     let from = Address::parse("+31612345678").unwrap();
@@ -500,7 +509,7 @@ fn status_report_with_optional_fields_round_trips() {
     assert_eq!(back, p);
 }
 
-// DCS 0x04 with ports: a vCard to port 9204 (MODEMS.md §2.4).
+// DCS 0x04 with ports: a vCard to port 9204 (docs/pdu.md, "User data header").
 #[test]
 fn port16_data_round_trips() {
     let d = Deliver {

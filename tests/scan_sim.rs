@@ -3,6 +3,9 @@
 //! "pty (no USB device)", a stalled modem listed as silent and not suggested), and once through
 //! the real binary against `gsmgate sim`, whose `[[modem]]` output must validate as a config.
 
+// Test code: a failed setup may panic with unwrap/expect; that is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

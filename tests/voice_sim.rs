@@ -8,6 +8,9 @@
 //! served between the parts of a multipart send. Conditions are polled with deadlines, never slept
 //! for.
 
+// Test code: a failed setup may panic with unwrap/expect; that is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

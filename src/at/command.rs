@@ -5,7 +5,8 @@
 //! prompt, call-command semantics) and the timeout class of each command. It writes nothing: the
 //! modem actor writes `bytes()` and later `body()`. Builders that take outside values (a PIN, a
 //! number, a PDU) validate them so that no quote, CR, LF or `;` can end the AT line early or smuggle
-//! a second command in — message text never reaches this layer at all (PDU mode only, DESIGN.md).
+//! a second command in — message text never reaches this layer at all (PDU mode only;
+//! README.md, "Guarantees").
 
 use std::time::Duration;
 
@@ -15,10 +16,11 @@ use super::AtError;
 pub const CTRL_Z: u8 = 0x1A;
 /// ESC: cancels a `> ` prompt without sending (27.005 §3.5.1; answered with `OK` [QEC §9.8]).
 pub const ESC: u8 = 0x1B;
-/// What to write to close a prompt left open (MODEMS.md §1.1 step 1, §5 escalation: ESC then Ctrl-Z).
+/// What to write to close a prompt left open: ESC, then Ctrl-Z for firmware that ignores ESC [GAM
+/// at-sms.c; SMT smsd.c] (docs/at-protocol.md, "Initialisation" step 1 and "Recovery").
 pub const CANCEL_PROMPT: &[u8] = b"\x1b\x1a\r";
 
-/// Timeout class of a command. Defaults follow MODEMS.md §1.2's table ("Rec." row).
+/// Timeout class of a command. Defaults: the gsmgate column of docs/at-protocol.md, "Timeouts".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CommandKind {
     /// Any quick command: 5 s (CD, SMT).
@@ -29,14 +31,14 @@ pub enum CommandKind {
     Cfun,
     /// `AT+CMGL`: 60 s (SMT).
     ListSms,
-    /// `AT+CMGS=<len>` until the `> ` prompt: 10 s (SMT; Rec.).
+    /// `AT+CMGS=<len>` until the `> ` prompt: 10 s (SMT, the longest of the peers).
     SmsPrompt,
-    /// PDU + Ctrl-Z until `+CMGS`/error: 120 s ([QEC §9.8] "determined by network"; Rec.).
+    /// PDU + Ctrl-Z until `+CMGS`/error: 120 s ([QEC §9.8] maximum, "determined by network").
     SmsResult,
     /// `ATD…;`: 120 s (SMT).
     Dial,
     /// `ATA`: 20 s. Not in the table; connecting takes a few seconds, and `NO CARRIER` if the caller
-    /// already hung up comes quickly (MODEMS.md §4.1).
+    /// already hung up comes quickly (docs/at-protocol.md, "Calls").
     Answer,
 }
 
@@ -258,7 +260,8 @@ impl Command {
         bounded("AT+CFUN", "fun", fun.into(), 127)?;
         Ok(Command::new(format!("AT+CFUN={fun}")).kind_(CommandKind::Cfun))
     }
-    /// `AT+CFUN=1,1` — full functionality with a module reset (MODEMS.md §5 escalation step 2).
+    /// `AT+CFUN=1,1` — full functionality with a module reset (docs/at-protocol.md, "Recovery",
+    /// step 2).
     pub fn cfun_reset() -> Self {
         Command::new("AT+CFUN=1,1").kind_(CommandKind::Cfun)
     }
@@ -282,23 +285,23 @@ impl Command {
     pub fn cimi() -> Self {
         Command::new("AT+CIMI").expect(&["+CIMI:"]).bare()
     }
-    /// Quectel `AT+QCCID` [CQR].
+    /// Quectel `AT+QCCID` \[CQR].
     pub fn qccid() -> Self {
         Command::new("AT+QCCID").expect(&["+QCCID:"]).bare()
     }
-    /// SIMCom `AT+CCID` [CQR].
+    /// SIMCom `AT+CCID` \[CQR].
     pub fn ccid() -> Self {
         Command::new("AT+CCID")
             .expect(&["+CCID:", "+ICCID:"])
             .bare()
     }
-    /// SIMCom `AT+CICCID` [CQR].
+    /// SIMCom `AT+CICCID` \[CQR].
     pub fn ciccid() -> Self {
         Command::new("AT+CICCID")
             .expect(&["+ICCID:", "+CICCID:"])
             .bare()
     }
-    /// Huawei `AT^ICCID?` (in E1752 CLAC [PGM]).
+    /// Huawei `AT^ICCID?` (in E1752 CLAC \[PGM]).
     pub fn huawei_iccid() -> Self {
         Command::new("AT^ICCID?").expect(&["^ICCID:"]).bare()
     }
@@ -317,11 +320,11 @@ impl Command {
     pub fn huawei_curc_off() -> Self {
         Command::new("AT^CURC=0")
     }
-    /// Huawei `AT^DDSETEX=2` — route call audio to the voice port [CD].
+    /// Huawei `AT^DDSETEX=2` — route call audio to the voice port \[CD].
     pub fn ddsetex() -> Self {
         Command::new("AT^DDSETEX=2")
     }
-    /// Quectel `AT+QINDCFG="<what>",<on>,0` (e.g. `"ccinfo"`, `"csq"`, `"act"`, `"ring"`) [CQR].
+    /// Quectel `AT+QINDCFG="<what>",<on>,0` (e.g. `"ccinfo"`, `"csq"`, `"act"`, `"ring"`) \[CQR].
     pub fn qindcfg(what: &str, on: bool) -> Result<Self, AtError> {
         check_param("AT+QINDCFG", what)?;
         if what.is_empty() || !what.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
@@ -339,11 +342,11 @@ impl Command {
     pub fn qurccfg_usbat() -> Self {
         Command::new("AT+QURCCFG=\"urcport\",\"usbat\"")
     }
-    /// Quectel `AT+QTONEDET=<0|1>` — modem-side DTMF detection [CQR].
+    /// Quectel `AT+QTONEDET=<0|1>` — modem-side DTMF detection \[CQR].
     pub fn qtonedet(on: bool) -> Self {
         Command::new(format!("AT+QTONEDET={}", u8::from(on)))
     }
-    /// SIMCom `AT+DDET=<0|1>` — DTMF detection [CQR].
+    /// SIMCom `AT+DDET=<0|1>` — DTMF detection \[CQR].
     pub fn ddet(on: bool) -> Self {
         Command::new(format!("AT+DDET={}", u8::from(on)))
     }
@@ -387,7 +390,8 @@ impl Command {
         bounded("AT+CSMS", "service", service.into(), 128)?;
         Ok(Command::new(format!("AT+CSMS={service}")).expect(&["+CSMS:"]))
     }
-    /// `AT+CNMI=<mode>,<mt>,<bm>,<ds>,<bfr>` (27.005 §3.4.1); recommended `2,1,0,2,0` (MODEMS.md §1.1).
+    /// `AT+CNMI=<mode>,<mt>,<bm>,<ds>,<bfr>` (27.005 §3.4.1); recommended `2,1,0,2,0`
+    /// (docs/at-protocol.md, "Initialisation" step 14).
     pub fn cnmi(mode: u8, mt: u8, bm: u8, ds: u8, bfr: u8) -> Result<Self, AtError> {
         for (what, v, max) in [
             ("mode", mode, 3),
@@ -438,7 +442,8 @@ impl Command {
 
     /// `AT+CMGS=<length>` with its PDU body (27.005 §3.5.1, PDU mode). `pdu_hex` includes the SMSC
     /// field (`00` = the modem's stored SMSC); `<length>` counts the TPDU octets after it
-    /// (MODEMS.md §1.2: `0011000B…` of 24 octets → `AT+CMGS=23`). The body is the hex plus Ctrl-Z.
+    /// (docs/at-protocol.md, "Sending": `0011000B…` of 24 octets → `AT+CMGS=23`). The body is the
+    /// hex plus Ctrl-Z.
     pub fn cmgs(pdu_hex: &str) -> Result<Self, AtError> {
         let bad = |reason: &str| AtError::InvalidArgument {
             command: "AT+CMGS",
@@ -569,15 +574,16 @@ impl Command {
     pub fn clcc() -> Self {
         Command::new("AT+CLCC").expect(&["+CLCC:"])
     }
-    /// `AT+CLCC=1` — SIMCom: report call changes as `+CLCC` URCs [CQR].
+    /// `AT+CLCC=1` — SIMCom: report call changes as `+CLCC` URCs \[CQR].
     pub fn clcc_urc(on: bool) -> Self {
         Command::new(format!("AT+CLCC={}", u8::from(on)))
     }
-    /// SIMCom `AT+CPCMREG=<0|1>` — USB PCM audio on/off (MODEMS.md §4.3).
+    /// SIMCom `AT+CPCMREG=<0|1>` — USB PCM audio on/off [MM simtech] (docs/at-protocol.md,
+    /// "Calls").
     pub fn cpcmreg(on: bool) -> Self {
         Command::new(format!("AT+CPCMREG={}", u8::from(on)))
     }
-    /// Quectel `AT+QPCMV=0;+QPCMV=1,<port>` — reset then enable PCM voice (0 TTY, 2 UAC) [CQI].
+    /// Quectel `AT+QPCMV=0;+QPCMV=1,<port>` — reset then enable PCM voice (0 TTY, 2 UAC) \[CQI].
     pub fn qpcmv(port: u8) -> Result<Self, AtError> {
         bounded("AT+QPCMV", "port", port.into(), 2)?;
         Ok(Command::new(format!("AT+QPCMV=0;+QPCMV=1,{port}")))
@@ -587,7 +593,7 @@ impl Command {
         Command::new("AT+QPCMV=0")
     }
 
-    // ----- files on the modem and their playback (MODEMS.md §4.5) -----
+    // ----- files on the modem and their playback (docs/at-protocol.md, "Files on the modem") -----
 
     /// Quectel `AT+QFLST="<name>"` — list matching UFS files: `+QFLST: "<name>",<size>` per file
     /// [QFILE §2.x]; no line when nothing matches.
@@ -596,13 +602,13 @@ impl Command {
         Ok(Command::new(format!("AT+QFLST=\"{name}\"")).expect(&["+QFLST:"]))
     }
     /// Quectel `AT+QFDEL="<name>"` — delete a UFS file (`+CME ERROR: 405` when there is none)
-    /// [QFILE].
+    /// \[QFILE].
     pub fn qfdel(name: &str) -> Result<Self, AtError> {
         file_name("AT+QFDEL", name)?;
         Ok(Command::new(format!("AT+QFDEL=\"{name}\"")))
     }
     /// Quectel `AT+QFUPL="<name>",<size>,<timeout>` — upload: `CONNECT`, the raw bytes (the body),
-    /// then `+QFUPL: <upload_size>,<checksum>` and `OK` [QFILE; MODEMS.md §4.5]. The file must not
+    /// then `+QFUPL: <upload_size>,<checksum>` and `OK` \[QFILE]. The file must not
     /// exist (`+CME ERROR: 407`), so delete it first. `timeout_s` is how long the module waits for
     /// data (1–65535 s).
     pub fn qfupl(name: &str, data: &[u8], timeout_s: u16) -> Result<Self, AtError> {
@@ -623,7 +629,7 @@ impl Command {
     }
     /// Quectel `AT+QPSND=1,"<file>",0,1,1` — play a stored file to the far end during a call
     /// (`<control>,<file>,<repeat>,<ulmute>,<dlmute>`: once, uplink and downlink not muted); the
-    /// end is the URC `+QPSND: 0` [QEC §12.18; MODEMS.md §4.5].
+    /// end is the URC `+QPSND: 0` [QEC §12.18].
     pub fn qpsnd_play(file: &str) -> Result<Self, AtError> {
         file_name("AT+QPSND", file)?;
         Ok(Command::new(format!("AT+QPSND=1,\"{file}\",0,1,1")))
@@ -633,7 +639,7 @@ impl Command {
         Command::new("AT+QPSND=0")
     }
     /// SIMCom `AT+FSCD=<dir>` — select the current directory (`C:` = local flash) [SIMCom LTE
-    /// file system commands; MODEMS.md §4.5].
+    /// file system commands].
     pub fn fscd(dir: &str) -> Result<Self, AtError> {
         bare_name("AT+FSCD", dir)?;
         Ok(Command::new(format!("AT+FSCD={dir}")))
@@ -645,7 +651,7 @@ impl Command {
         Ok(Command::new(format!("AT+FSATTRI={file}")).expect(&["+FSATTRI:"]))
     }
     /// SIMCom `AT+CFTRANRX="<path>",<len>` — transfer a file to the flash: `> `, the raw bytes (the
-    /// body), `OK`; an existing file is replaced [A76XX audio app note; MODEMS.md §4.5].
+    /// body), `OK`; an existing file is replaced [SIMCom A76XX Audio Application Note].
     pub fn cftranrx(path: &str, data: &[u8]) -> Result<Self, AtError> {
         file_name("AT+CFTRANRX", path)?;
         non_empty("AT+CFTRANRX", data)?;
@@ -656,7 +662,7 @@ impl Command {
     }
     /// SIMCom `AT+CCMXPLAY="<path>",1,0` — play a stored file to the remote party (play_path 1),
     /// once (repeat 0); URCs `+AUDIOSTATE: audio play` / `+AUDIOSTATE: audio play stop`
-    /// [MODEMS.md §4.5].
+    /// [SIMCom A76XX Audio Application Note].
     pub fn ccmxplay(path: &str) -> Result<Self, AtError> {
         file_name("AT+CCMXPLAY", path)?;
         Ok(Command::new(format!("AT+CCMXPLAY=\"{path}\",1,0")))
@@ -666,7 +672,7 @@ impl Command {
         Command::new("AT+CCMXSTOP")
     }
     /// SIM800 `AT+FSFLSIZE=<file>` — a file's size: `+FSFLSIZE: <size>`; ERROR when it does not
-    /// exist [SIM800 FS app note; MODEMS.md §4.5].
+    /// exist [SIM800 FS app note].
     pub fn fsflsize(file: &str) -> Result<Self, AtError> {
         bare_name("AT+FSFLSIZE", file)?;
         Ok(Command::new(format!("AT+FSFLSIZE={file}")).expect(&["+FSFLSIZE:"]))
@@ -681,7 +687,8 @@ impl Command {
         bare_name("AT+FSCREATE", file)?;
         Ok(Command::new(format!("AT+FSCREATE={file}")))
     }
-    /// Largest `AT+FSWRITE` chunk (MODEMS.md §4.5: ≤ 10240 bytes per call).
+    /// Largest `AT+FSWRITE` chunk: ≤ 10240 bytes per call on SIMCom's file system commands (not
+    /// confirmed on every SIM800 firmware; docs/at-protocol.md, "Files on the modem").
     pub const FSWRITE_MAX: usize = 10240;
     /// SIM800 `AT+FSWRITE=<file>,<mode>,<size>,<timeout>` — write `data` (mode 0 = from the start,
     /// 1 = append): `> `, exactly `<size>` raw bytes (the body, no terminator), `OK`. At most
@@ -706,7 +713,7 @@ impl Command {
         Ok(c)
     }
     /// SIM800 `AT+CREC=4,"<file>",0,<volume>` — play a stored file into the call (mode 4, main
-    /// channel 0, volume 0–100); `+CREC: 0` when it ends [S800 p.337; MODEMS.md §4.5].
+    /// channel 0, volume 0–100); `+CREC: 0` when it ends [S800 p.337].
     pub fn crec_play(file: &str, volume: u8) -> Result<Self, AtError> {
         file_name("AT+CREC", file)?;
         bounded("AT+CREC", "volume", volume.into(), 100)?;
@@ -812,7 +819,8 @@ mod tests {
 
     #[test]
     fn cmgs_length_and_body() {
-        // MODEMS.md §1.2: 24 octets with SMSC "00" → AT+CMGS=23 (dreamfabric vector).
+        // docs/at-protocol.md, "Sending": 24 octets with SMSC "00" → AT+CMGS=23 (dreamfabric
+        // vector).
         let pdu = "0011000B916407281553F80000AA0AE8329BFD4697D9EC37";
         let c = Command::cmgs(pdu).unwrap();
         assert_eq!(c.text(), "AT+CMGS=23\r");

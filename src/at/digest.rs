@@ -1,4 +1,5 @@
-//! The digester: bytes from an AT port in, classified [`Item`]s out (MODEMS.md §3.2).
+//! The digester: bytes from an AT port in, classified [`Item`]s out, surviving every framing case
+//! of docs/at-protocol.md, "Framing".
 //!
 //! Owns the receive buffer and the framing rules; it does not own the port, the clock or the
 //! command queue (the modem actor does). The shape follows atat's `digest.rs`: every complete line is

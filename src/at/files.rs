@@ -1,5 +1,6 @@
-//! Answers and URCs of the modem file and playback commands (MODEMS.md §4.5): the size and checksum
-//! lines of an upload or a listing, and the URC that says a stored file finished playing.
+//! Answers and URCs of the modem file and playback commands (docs/at-protocol.md, "Files on the
+//! modem"): the size and checksum lines of an upload or a listing, and the URC that says a stored
+//! file finished playing.
 //!
 //! Pure parsers beside `response` (which keeps the SMS/call/health answers); the builders are in
 //! `command`. Malformed lines are errors, never panics (property-tested). The playback end URCs
@@ -22,7 +23,7 @@ pub fn quectel_checksum(data: &[u8]) -> u16 {
 }
 
 /// `+QFUPL: <upload_size>,<checksum>` — the checksum is printed in hex (`+QFUPL: 1187,2d19` in
-/// the field) [QFILE]. Returns (size, checksum).
+/// the field) \[QFILE]. Returns (size, checksum).
 pub fn parse_qfupl(line: &str) -> Result<(u64, u16), AtError> {
     let bad = || AtError::parse("+QFUPL", line);
     let f = prefixed_fields(line, "+QFUPL:").ok_or_else(bad)?;
@@ -34,7 +35,7 @@ pub fn parse_qfupl(line: &str) -> Result<(u64, u16), AtError> {
     Ok((size, sum))
 }
 
-/// `+QFLST: "<name>",<size>` [QFILE]. Returns (name, size).
+/// `+QFLST: "<name>",<size>` \[QFILE]. Returns (name, size).
 pub fn parse_qflst(line: &str) -> Result<(String, u64), AtError> {
     let bad = || AtError::parse("+QFLST", line);
     let f = prefixed_fields(line, "+QFLST:").ok_or_else(bad)?;

@@ -2,8 +2,9 @@
 //!
 //! Owns the typed [`FinalResult`] and its nom parsers; it does not decide *whether* a line is final
 //! for the command in flight — that is the digester's job, because `NO CARRIER` ends `ATD` but is a
-//! URC for everything else (MODEMS.md §3.1). Huawei's `COMMAND NOT SUPPORT` is kept apart from
-//! `ERROR` so the actor can log which one it saw, but [`FinalResult::is_error`] treats both alike.
+//! URC for everything else (docs/at-protocol.md, "Unsolicited result codes"). Huawei's
+//! `COMMAND NOT SUPPORT` is kept apart from `ERROR` so the actor can log which one it saw, but
+//! [`FinalResult::is_error`] treats both alike.
 
 use nom::{
     IResult, Parser,
@@ -173,7 +174,7 @@ mod tests {
     fn known_finals() {
         assert_eq!(parse_final("OK"), Some(FinalResult::Ok));
         assert_eq!(parse_final("ERROR"), Some(FinalResult::Error));
-        // Wavecom after AT+CFUN=1 [PGM fakemodems], MODEMS.md §1.1 step 6.
+        // Wavecom after AT+CFUN=1 [PGM fakemodems] (docs/at-protocol.md, "Initialisation" step 6).
         assert_eq!(
             parse_final("+CME ERROR: 515"),
             Some(FinalResult::CmeError(ErrorCode::Numeric(515)))
@@ -185,7 +186,7 @@ mod tests {
                 "SIM PIN required".into()
             )))
         );
-        // Empty SMSC → 330 (MODEMS.md §1.1 step 11).
+        // Empty SMSC → 330 (docs/at-protocol.md, "Initialisation" step 11).
         assert_eq!(
             parse_final("+CMS ERROR: 330"),
             Some(FinalResult::CmsError(ErrorCode::Numeric(330)))
@@ -211,7 +212,7 @@ mod tests {
             parse_final("CONNECT 115200"),
             Some(FinalResult::Connect(Some("115200".into())))
         );
-        // Huawei E1752/K3715 (MODEMS.md §6 item 2).
+        // Huawei E1752/K3715 [PGM fakemodems].
         assert_eq!(
             parse_final("COMMAND NOT SUPPORT"),
             Some(FinalResult::CommandNotSupport)

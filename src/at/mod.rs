@@ -1,15 +1,25 @@
-//! The AT layer of gsmgate (DESIGN.md layer 1): sans-I/O framing, parsing and command building.
+//! The AT layer of gsmgate, the bottom of the crate's layers (see `src/lib.rs`): sans-I/O framing,
+//! parsing and command building.
 //!
 //! This module owns everything about the *text* a modem speaks: turning the byte stream of an AT
-//! port into classified items ([`Digester`]), parsing those items into typed values ([`final_result`],
-//! [`response`], [`urc`]) and building the command lines the daemon writes ([`command`]). It must not
-//! touch I/O, tokio, time or the SMS PDU codec: the modem actor (layer 4) owns the port, the clock and
-//! the buffer's lifetime, and hands the PDU hex strings found here to `pdu`. Keeping this layer pure is
-//! what lets every framing quirk in MODEMS.md §3.2 be tested byte by byte without a modem.
+//! port into classified items ([`Digester`]), parsing those items into typed values
+//! ([`final_result`], [`response`], [`urc`]) and building the command lines the daemon writes
+//! ([`command`]). It must not touch I/O, tokio, time or the SMS PDU codec: the modem actor
+//! (`modem`) owns the port, the clock and the buffer's lifetime, and hands the PDU hex strings
+//! found here to `pdu`. Keeping this layer pure is what lets every framing case of
+//! docs/at-protocol.md, "Framing", be tested byte by byte without a modem.
+//!
+//! Doc comments cite the clause of ITU-T V.250, 3GPP TS 27.007 or TS 27.005 a syntax comes from,
+//! and for vendor behaviour the source in brackets: \[PGM] python-gsmmodem, \[CD] chan_dongle,
+//! \[CQI] and \[CQR] the two chan_quectel forks, \[MM] ModemManager, \[GAM] Gammu, \[SMT]
+//! smstools3, \[QEC] and \[QFILE] Quectel's manuals, \[S800] SIMCom's SIM800 manual, \[SIEM]
+//! Siemens/Cinterion manuals. docs/at-protocol.md, "Sources", names the repository files and manual
+//! editions behind each key.
 //!
 //! # How the modem actor drives it
 //!
-//! Exactly one command is in flight at a time (MODEMS.md §1.6). For each command:
+//! Exactly one command is in flight at a time (an answer can only be matched to the one command
+//! waiting for it; docs/at-protocol.md, "Framing"). For each command:
 //!
 //! 1. `digester.begin(&cmd)`, then write `cmd.bytes()` to the port and arm `cmd.timeout()`.
 //! 2. Feed every read into `digester.feed(&bytes)`, then pull with `digester.next_item()` until it
@@ -24,7 +34,8 @@
 //!      `CONNECT`, see [`Digester::take_raw`]). Turn the collected lines into a typed value with the
 //!      matching parser, e.g. [`response::parse_cmgl`], [`response::parse_cmgs`];
 //!    - [`Item::Echo`], [`Item::Garbage`], [`Item::Overflow`]: log and go on.
-//! 3. On a timeout, call `digester.end()` and resynchronise (ESC, Ctrl-Z, `AT`; MODEMS.md §5).
+//! 3. On a timeout, call `digester.end()` and resynchronise (ESC, Ctrl-Z, `AT`;
+//!    docs/at-protocol.md, "Recovery").
 //!
 //! ```
 //! use gsmgate::at::{Command, Digester, FinalResult, Item, response};

@@ -1,8 +1,9 @@
 //! Information responses: the `+XXX:` (and bare) lines a command answers with, turned into typed values.
 //!
-//! Owns one parser per answer syntax (27.007 / 27.005 clause cited on each) plus the vendor variants
-//! catalogued in MODEMS.md. Input is what the digester handed out as [`super::Item::Info`]: one line, or
-//! the slice of lines a command produced (multi-line answers such as `+CMGL` with their PDU lines).
+//! Owns one parser per answer syntax (27.007 / 27.005 clause cited on each) plus the vendor
+//! variants described in docs/at-protocol.md. Input is what the digester handed out as
+//! [`super::Item::Info`]: one line, or the slice of lines a command produced (multi-line answers
+//! such as `+CMGL` with their PDU lines).
 //! It does not decode PDUs (that is `pdu`'s job); PDU lines are returned as hex strings.
 //! Several answer forms are ambiguous in the wild (`+CREG:` field counts, `+CPMS:` with or without
 //! storage names, ICCIDs with swapped nibbles); each such decision is explained where it is made.
@@ -23,7 +24,7 @@ use super::lex::{Field, is_hex, prefixed_fields, strip_prefix_ci};
 // ---------------------------------------------------------------------------------------------
 
 /// `+CMGS: <mr>[,<ackpdu>]` — 27.005 §3.5.1 (PDU mode). Returns the TP-MR the modem used, which may
-/// differ from the one in the submitted PDU [SMT].
+/// differ from the one in the submitted PDU \[SMT].
 pub fn parse_cmgs(line: &str) -> Result<u8, AtError> {
     fn rule(i: &str) -> IResult<&str, u8> {
         let (i, (_, _, mr, _)) = (
@@ -221,7 +222,7 @@ impl Csq {
     }
 }
 
-/// The 27.007 §8.5 rssi scale, also used by Huawei `^RSSI` [MM].
+/// The 27.007 §8.5 rssi scale, also used by Huawei `^RSSI` \[MM].
 pub fn rssi_dbm(rssi: u8) -> Option<i32> {
     (rssi <= 31).then(|| -113 + 2 * i32::from(rssi))
 }
@@ -346,7 +347,8 @@ pub struct Cops {
     pub act: Option<u8>,
 }
 
-/// `+COPS: <mode>[,<format>,<oper>[,<AcT>]]` — 27.007 §7.3; e.g. `+COPS: 0,0,"CHINA MOBILE",7` [QEC].
+/// `+COPS: <mode>[,<format>,<oper>[,<AcT>]]` — 27.007 §7.3; e.g. `+COPS: 0,0,"CHINA MOBILE",7`
+/// \[QEC].
 pub fn parse_cops(line: &str) -> Result<Cops, AtError> {
     let err = || AtError::parse("+COPS", line);
     let f = prefixed_fields(line, "+COPS:").ok_or_else(err)?;
@@ -406,7 +408,7 @@ pub struct PinAttempts {
 
 /// Remaining attempts from Quectel `+QPINC: "SC",<pin>,<puk>` [QEC ch.5] or Huawei
 /// `^CPIN: <code>,[<times>],<puk_times>,<pin_times>,<puk2_times>,<pin2_times>` (Huawei AT manual
-/// `^CPIN`; listed in E1752 CLAC [PGM]).
+/// `^CPIN`; listed in E1752 CLAC \[PGM]).
 pub fn parse_pin_attempts(lines: &[String]) -> Result<PinAttempts, AtError> {
     let small = |f: Option<&Field<'_>>| f.and_then(Field::uint).and_then(|v| u8::try_from(v).ok());
     for line in lines {
@@ -648,7 +650,7 @@ fn unswap_bcd(s: &str) -> String {
     out
 }
 
-/// ICCID from any of its vendor forms [CQR; PGM; MODEMS.md §5]:
+/// ICCID from any of its vendor forms [CQR; PGM] (docs/at-protocol.md, "Health"):
 /// Quectel `+QCCID: 8944…`, SIMCom `+CCID: …` / `+ICCID: …` / `+CICCID: …`, Huawei `^ICCID: …`,
 /// bare digits, and generic `+CRSM: 144,0,"98…"` (27.007 §8.18 reading EF_ICCID 0x2FE2, nibble-swapped,
 /// `F`-padded). A value that starts `98` is nibble-swapped (ICCIDs start with the `89` telecom prefix,
@@ -719,7 +721,7 @@ mod tests {
 
     #[test]
     fn cmgs() {
-        // MODEMS.md §3.2 composite script.
+        // The composite script of docs/at-protocol.md, "Framing".
         assert_eq!(parse_cmgs("+CMGS: 17"), Ok(17));
         assert_eq!(parse_cmgs("+CMGS: 255,\"ack\""), Ok(255));
         assert!(parse_cmgs("+CMGS: 256").is_err());
@@ -728,7 +730,8 @@ mod tests {
 
     #[test]
     fn cmgr_standard() {
-        // [PGM test_modem] "Hello raspberry pi"; 35 = 43 − 8 SMSC octets (MODEMS.md §1.3).
+        // [PGM test_modem] "Hello raspberry pi"; 35 = 43 − 8 SMSC octets (docs/at-protocol.md,
+        // "Receiving").
         let pdu = "07917248014000F3240B917247587706F400003110824115248012C8329BFD06C9C373B8B82C97E741F034";
         let r = parse_cmgr(&v(&["+CMGR: 0,,35", pdu])).unwrap();
         assert_eq!(
@@ -745,7 +748,7 @@ mod tests {
 
     #[test]
     fn cmgr_zte_without_stat() {
-        // ZTE status report read [PGM test_modem], MODEMS.md §1.3.
+        // ZTE status report read [PGM test_modem] (docs/at-protocol.md, "Receiving").
         let r = parse_cmgr(&v(&[
             "+CMGR: ,,27",
             "0006D60B911326880736F4111011719551401110117195714000",
@@ -765,7 +768,7 @@ mod tests {
 
     #[test]
     fn cmgl_listing() {
-        // Entry format of 27.005 §3.4.2 / MODEMS.md §1.4.
+        // Entry format of 27.005 §3.4.2 (docs/at-protocol.md, "Listing").
         let lines = v(&[
             "+CMGL: 0,1,,23",
             "0011000B916407281553F80000AA0AE8329BFD4697D9EC37",

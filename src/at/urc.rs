@@ -1,11 +1,12 @@
-//! Unsolicited result codes: every URC of MODEMS.md §3.1 as a typed [`Urc`] variant.
+//! Unsolicited result codes: every URC of docs/at-protocol.md,
+//! "Unsolicited result codes", as a typed [`Urc`] variant.
 //!
 //! Owns the URC vocabulary and its parsers. It does not decide whether a line *is* unsolicited —
 //! a `+CREG:` line answering `AT+CREG?` is an information response — that is the digester's job,
 //! based on the prefixes the command in flight declared. An unrecognised or malformed line is never
 //! an error here: it becomes [`Urc::Unknown`] so a firmware surprise is logged, not fatal.
 //! Two-line URCs (`+CMT`, `+CDS`, `+CBM`: header then PDU line, 27.005 §3.4.1) are recognised by
-//! [`pdu_header`] and completed by the digester once the PDU line has arrived.
+//! `pdu_header` and completed by the digester once the PDU line has arrived.
 
 use super::final_result::{CallEnd, call_end};
 use super::lex::{Field, prefixed_fields, strip_prefix_ci};
@@ -37,9 +38,10 @@ pub struct Clip {
 /// A storage location named by `+CMTI` / `+CDSI`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StorageIndex {
-    /// `<mem>` as sent: `"SM"`, `"ME"`, `"SR"`, or a number on some firmwares (`+CMTI: 0,111` [CD]).
+    /// `<mem>` as sent: `"SM"`, `"ME"`, `"SR"`, or a number on some firmwares
+    /// (`+CMTI: 0,111` \[CD]).
     pub storage: String,
-    /// `None` for the invalid index `-1` seen in the wild (`+CMTI: "SM",-1` [CD]; ignore it).
+    /// `None` for the invalid index `-1` seen in the wild (`+CMTI: "SM",-1` \[CD]; ignore it).
     pub index: Option<u32>,
 }
 
@@ -75,7 +77,7 @@ pub enum Urc {
     // --- network ---
     /// `+CREG:` / `+CGREG:` / `+CEREG:` (27.007 §7.2, §10.1.20, §10.1.22).
     Registration(Registration),
-    /// `+CUSD: <m>[,<str>,<dcs>]` (27.007 §7.15). Huawei sends `<str>` as packed-7-bit hex [GAM].
+    /// `+CUSD: <m>[,<str>,<dcs>]` (27.007 §7.15). Huawei sends `<str>` as packed-7-bit hex \[GAM].
     Ussd {
         status: u8,
         text: Option<String>,
@@ -98,7 +100,7 @@ pub enum Urc {
     DataFlowReport(String),
     /// `^NWTIME:…` network time, verbatim.
     NetworkTime(String),
-    /// `^SMMEMFULL[:<mem>]` — SMS storage full [CD]; payload verbatim (often empty).
+    /// `^SMMEMFULL[:<mem>]` — SMS storage full \[CD]; payload verbatim (often empty).
     SmsMemoryFull(String),
     // --- Huawei calls [MM huawei; PGM fakemodems] ---
     /// `^ORIG:<idx>,<type>` call originated.
@@ -141,11 +143,11 @@ pub enum Urc {
     Qusim(u32),
     /// `+QPSND: <n>`; 0 = playback ended [QEC §12.18].
     Qpsnd(u32),
-    /// `^DSCI: <idx>,<dir>,<state>,<type>,<num>,<toa>`; state 3 connected, 6 ended [CQI].
+    /// `^DSCI: <idx>,<dir>,<state>,<type>,<num>,<toa>`; state 3 connected, 6 ended \[CQI].
     Dsci(Call),
     /// `POWERED DOWN`.
     PoweredDown,
-    // --- boot lines: "re-run init" (MODEMS.md §3.1) ---
+    // --- boot lines: "re-run init" (docs/at-protocol.md, "Unsolicited result codes") ---
     /// `RDY` (Quectel, SIM800): the module (re)started [MM rdy_handler].
     Ready,
     /// `+CFUN: <fun>` at boot.
@@ -171,8 +173,8 @@ pub enum Urc {
 
 impl Urc {
     /// Lines that mean the module (re)booted and its settings are back to defaults: re-run init
-    /// (MODEMS.md §3.1, §6 item 15). `+CPIN:`/`+CFUN:` alone are not included: they also appear
-    /// after a SIM hot-swap or a CFUN change the daemon made itself.
+    /// (docs/at-protocol.md, "Unsolicited result codes"). `+CPIN:`/`+CFUN:` alone are not included:
+    /// they also appear after a SIM hot-swap or a CFUN change the daemon made itself.
     pub fn is_boot_marker(&self) -> bool {
         matches!(
             self,
@@ -512,7 +514,7 @@ mod tests {
     fn call_urcs() {
         assert_eq!(parse_urc("RING"), Urc::Ring);
         assert_eq!(parse_urc("+CRING: VOICE"), Urc::CRing("VOICE".into()));
-        // MODEMS.md §3.1 full form.
+        // The full form (27.007 §7.6).
         assert_eq!(
             parse_urc("+CLIP: \"+27821234567\",145,,,,0"),
             Urc::Clip(Clip {
@@ -645,7 +647,8 @@ mod tests {
 
     #[test]
     fn huawei_urcs() {
-        // Formats from MODEMS.md §3.1 [GAM at.c; MM huawei; PGM fakemodems].
+        // Formats from docs/at-protocol.md, "Unsolicited result codes" [GAM at.c; MM huawei; PGM
+        // fakemodems].
         assert_eq!(parse_urc("^RSSI:18"), Urc::Rssi(18));
         assert_eq!(parse_urc("^RSSI: 25"), Urc::Rssi(25));
         assert_eq!(
@@ -784,7 +787,8 @@ mod tests {
 
     #[test]
     fn boot_and_zte_urcs() {
-        // Boot sequences of MODEMS.md §3.1 (Quectel, SIM800, A76xx).
+        // Boot sequences of docs/at-protocol.md, "Unsolicited result codes" (Quectel, SIM800,
+        // A76xx).
         assert_eq!(parse_urc("RDY"), Urc::Ready);
         assert!(parse_urc("RDY").is_boot_marker());
         assert_eq!(parse_urc("+CFUN: 1"), Urc::Cfun(1));

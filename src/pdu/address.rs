@@ -5,7 +5,7 @@
 //! Decoding a number never fails on odd digits: semi-octets A–E are `* # a b c` (23.040 §9.1.2.3)
 //! and a stray F filler inside the digits is skipped, because senders in the wild get this wrong and
 //! losing the message over it would be worse. Alphanumeric addresses (TON 101) are GSM 7-bit packed
-//! and their length octet counts semi-octets, like numeric ones (MODEMS.md §2.1).
+//! and their length octet counts semi-octets, like numeric ones (docs/pdu.md, "Addresses").
 
 use std::fmt;
 
@@ -288,7 +288,7 @@ mod tests {
         v.iter().map(|x| format!("{x:02X}")).collect()
     }
 
-    // MODEMS.md §2.1 [PGM TestSmsPduAddressFields].
+    // docs/pdu.md, "Addresses" [PGM TestSmsPduAddressFields].
     #[test]
     fn address_vectors() {
         assert_eq!(
@@ -306,7 +306,7 @@ mod tests {
         );
     }
 
-    // MODEMS.md §2.1 [PGM TestSmsPduSmscFields].
+    // docs/pdu.md, "Layout" [PGM TestSmsPduSmscFields].
     #[test]
     fn smsc_vector() {
         let mut v = vec![];

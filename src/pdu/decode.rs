@@ -4,11 +4,12 @@
 //! that failed (counted from the first octet of the SMSC prefix).
 //!
 //! Tolerance is deliberate, because a message lost over a malformed header is worse than an odd
-//! field: a TP-UDL larger than the data present decodes what is there (MODEMS.md §6.10); octets
-//! after the user data are ignored; address semi-octets A–E decode as `* # a b c`; time-stamp
-//! semi-octets are read arithmetically without range checks; optional STATUS-REPORT fields the
-//! TP-PI announces but the PDU lacks are left out. What fails is what leaves the rest of the PDU
-//! unreadable: a mandatory field cut short, or a UDH element running past the header.
+//! field: a TP-UDL larger than the data present decodes what is there (docs/pdu.md, "What real
+//! networks and modems send"); octets after the user data are ignored; address semi-octets A–E
+//! decode as `* # a b c`; time-stamp semi-octets are read arithmetically without range checks;
+//! optional STATUS-REPORT fields the TP-PI announces but the PDU lacks are left out. What fails is
+//! what leaves the rest of the PDU unreadable: a mandatory field cut short, or a UDH element
+//! running past the header.
 //!
 //! The hot path allocates only the output strings (address, text) and, when TP-UDHI is set, the
 //! header list.

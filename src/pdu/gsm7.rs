@@ -205,8 +205,8 @@ pub fn pack(septets: &[u8], fill_bits: u8, out: &mut Vec<u8>) -> usize {
 }
 
 /// Unpacks up to `max` septets from `data`, skipping the first `fill_bits` bits (0–7), calling `f`
-/// for each. Stops early when the data runs out (a UDL larger than the data is tolerated, MODEMS.md
-/// §6.10). Returns the number of septets produced.
+/// for each. Stops early when the data runs out (a UDL larger than the data is tolerated:
+/// docs/pdu.md, "What real networks and modems send"). Returns the number of septets produced.
 ///
 /// Septets are read eight at a time: the 56 bits of eight septets (plus the fill) sit in at most
 /// eight octets, loaded as one little-endian word. This keeps the loop free of per-septet bounds
@@ -272,7 +272,7 @@ mod tests {
         b.iter().map(|x| format!("{x:02X}")).collect()
     }
 
-    // Packing vectors: MODEMS.md §2.3 [PGM TestGsm7].
+    // Packing vectors: docs/pdu.md, "The GSM 7-bit default alphabet" [PGM TestGsm7].
     #[test]
     fn packs_known_vectors() {
         for (text, packed) in [

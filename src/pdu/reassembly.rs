@@ -3,9 +3,9 @@
 //! Pure: the caller passes the current time in (any monotonic count of seconds). Parts may arrive
 //! in any order and more than once; a repeated sequence number is ignored (the first copy wins),
 //! because networks and modems do redeliver. Parts are grouped by (sender, reference, total),
-//! following chan_dongle's smsdb key (MODEMS.md §2.4). A group that has not completed `timeout`
-//! seconds after its first part arrived is released by [`Reassembler::expire`] as incomplete, with
-//! the numbers of the missing parts (chan_dongle keeps parts 600 s, `csmsttl`).
+//! following chan_dongle's smsdb key (docs/pdu.md, "Reassembly"). A group that has not completed
+//! `timeout` seconds after its first part arrived is released by [`Reassembler::expire`] as
+//! incomplete, with the numbers of the missing parts (chan_dongle keeps parts 600 s, `csmsttl`).
 //!
 //! Memory is bounded: at most `max_groups` groups are pending, each at most 255 parts of at most
 //! one SMS worth of text. When a part would open a group beyond the cap, the oldest pending group

@@ -1,11 +1,11 @@
-//! Smart encoding and segmentation of outgoing text, above the codec (DESIGN.md layer 2).
+//! Smart encoding and segmentation of outgoing text, above the codec.
 //!
 //! GSM 7-bit is chosen when every character is in the default or extension table, UCS-2 (as UTF-16)
-//! otherwise. One part holds 160 septets / 70 UTF-16 units; once a concatenation header is needed
-//! a part holds 153 / 67 (8-bit reference, 6-octet UDH) or 152 / 66 (16-bit reference, 7 octets)
-//! (23.040 §9.2.3.24.1; MODEMS.md §2.3). Parts are cut between characters, so an escape pair or a
-//! surrogate pair is never split (MM `util_split_text_gsm7` does the same). A single part carries
-//! no header.
+//! otherwise. One part holds 160 septets / 70 UTF-16 units; once a concatenation header is needed a
+//! part holds 153 / 67 (8-bit reference, 6-octet UDH) or 152 / 66 (16-bit reference, 7 octets)
+//! (23.040 §9.2.3.24.1; docs/pdu.md, "Lengths and segmentation"). Parts are cut between characters,
+//! so an escape pair or a surrogate pair is never split (MM `util_split_text_gsm7` does the same).
+//! A single part carries no header.
 
 use super::address::Address;
 use super::error::PduError;

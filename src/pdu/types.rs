@@ -163,7 +163,7 @@ impl Dcs {
 
     /// The alphabet by coding group. Reserved values (alphabet 11 in the general groups, groups
     /// 1000–1011) are read as 8-bit data: showing their octets is safer than guessing text
-    /// (MODEMS.md §2.2 decoder rule).
+    /// (docs/pdu.md, "Data coding scheme", decoder rule).
     pub fn alphabet(&self) -> Alphabet {
         let r = self.raw;
         if self.general() {
@@ -489,7 +489,8 @@ pub struct Pdu {
 mod tests {
     use super::*;
 
-    // MODEMS.md §2.1 [PGM TestRelativeValidityPeriod] and the 0xAA / 0xA7 vectors.
+    // docs/pdu.md, "Time stamps and validity" [PGM TestRelativeValidityPeriod] and the 0xAA / 0xA7
+    // vectors.
     #[test]
     fn relative_validity_vectors() {
         for (secs, vp) in [
@@ -517,7 +518,7 @@ mod tests {
         );
     }
 
-    // 23.038 §4 coding groups, MODEMS.md §2.2.
+    // 23.038 §4 coding groups (docs/pdu.md, "Data coding scheme").
     #[test]
     fn dcs_groups() {
         let a = |r| Dcs::new(r).alphabet();
@@ -548,7 +549,8 @@ mod tests {
 
     #[test]
     fn timestamp_unix_round_trip() {
-        // MODEMS.md §2.1: 2015-11-27 00:00:00 +02:00.
+        // [PGM TestTimestamp] (docs/pdu.md, "Time stamps and validity"): 2015-11-27 00:00:00
+        // +02:00.
         let t = Timestamp {
             year: 2015,
             month: 11,

@@ -1,6 +1,6 @@
 //! UCS-2 user data (23.038 §6.2.3), read and written as UTF-16 big-endian: characters outside the
 //! BMP (emoji) travel as surrogate pairs, which every current handset displays, although 23.038
-//! only names UCS-2 (MODEMS.md §2.2, PEERS.md "UCS-2 and emoji correctness").
+//! only names UCS-2 (docs/pdu.md, "Lengths and segmentation", names the peers' bugs this avoids).
 //!
 //! Decoding never fails: a lone surrogate becomes U+FFFD, and so does a dangling odd final octet
 //! (seen when a UDL counts one octet too many or a modem truncates the data).

@@ -133,7 +133,8 @@ mod tests {
             .collect()
     }
 
-    // MODEMS.md §2.4 [PGM TestUdhConcatenation, TestUdhPortAddress] and [CD test/parse.c "Ufone"].
+    // docs/pdu.md, "User data header": [PGM TestUdhConcatenation, TestUdhPortAddress] and [CD
+    // test/parse.c "Ufone"].
     #[test]
     fn udh_vectors() {
         for (hex, ie) in [

@@ -48,7 +48,7 @@ impl Store {
             .ctx("reading send times")
     }
 
-    /// Deletes send-log rows older than [`SEND_LOG_RETENTION_MS`] before `now`. Returns how many.
+    /// Deletes send-log rows older than `SEND_LOG_RETENTION_MS` before `now`. Returns how many.
     pub fn prune_send_log(&self, now: i64) -> Result<usize> {
         self.write("pruning the send log", |tx| {
             tx.execute(

@@ -8,6 +8,9 @@
 //! includes it; the baseline (runtime only, before the daemon starts) is printed beside it.
 //! `cargo bench --bench daemon_idle` prints the table; no criterion: these are one-shot figures.
 
+// Test code: a failed setup may panic with unwrap/expect; that is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use gsmgate::admin::Client;

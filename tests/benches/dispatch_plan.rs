@@ -5,6 +5,9 @@
 //! Plain `Instant` timing, median of several runs: the machine is a noisy 2-core box, and these
 //! figures are read as orders of magnitude, not compared to the nanosecond.
 
+// Test code: a failed setup may panic with unwrap/expect; that is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use gsmgate::config::{Limits, QuietHours};

@@ -21,6 +21,9 @@
 //! (`i`-th and `i + L`-th send closer than the window: must be 0); daemon CPU (utime + stime from
 //! /proc/self/stat) and peak RSS (VmHWM). `cargo bench --bench pool`; no criterion: one run.
 
+// Test code: a failed setup may panic with unwrap/expect; that is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -12,6 +12,9 @@
 //! each run and a summary with both figures against their targets. `cargo bench --bench scale`
 //! (release build). A missed target is reported, not a failure: this is a measurement.
 
+// Test code: a failed setup may panic with unwrap/expect; that is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

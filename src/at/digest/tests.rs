@@ -1,5 +1,5 @@
-//! Framing tests: every case of MODEMS.md §3.2, each fed whole, one byte at a time and split at
-//! every possible point, plus properties over arbitrary bytes and chunkings.
+//! Framing tests: every case of docs/at-protocol.md, "Framing", each fed whole, one byte at a time
+//! and split at every possible point, plus properties over arbitrary bytes and chunkings.
 
 use super::*;
 use crate::at::final_result::{CallEnd, ErrorCode};
@@ -65,7 +65,7 @@ const PDU: &str = "0011000B916407281553F80000AA0AE8329BFD4697D9EC37";
 
 #[test]
 fn echo_on_gammu_hex_log() {
-    // gammu/gammu#4: 41 54 2B 43 47 4D 49 0D 0D 0A 68 75 … (MODEMS.md §3.2).
+    // gammu/gammu#4: 41 54 2B 43 47 4D 49 0D 0D 0A 68 75 … (docs/at-protocol.md, "Framing").
     let bytes = b"AT+CGMI\r\r\nhuawei\r\n\r\nOK\r\n";
     check(
         Some(&Command::cgmi()),
@@ -115,7 +115,7 @@ fn prompt_only_when_expected() {
     assert!(d.buffered() > 0);
 }
 
-/// MODEMS.md §3.2 composite script, echo off.
+/// The composite script of docs/at-protocol.md, "Framing", with the echo when `echo`.
 fn composite_modem_bytes(echo: bool) -> Vec<u8> {
     let mut v = Vec::new();
     if echo {
@@ -250,7 +250,7 @@ fn cmgr_zte_empty_stat() {
 
 #[test]
 fn crcrlf_line_endings() {
-    // SIMCom \r\r\n around +CRING/+RXDTMF; Huawei `^MODE: 2\r\r\n` (MODEMS.md §3.2).
+    // SIMCom \r\r\n around +CRING/+RXDTMF; Huawei `^MODE: 2\r\r\n` [MM; PGM].
     let bytes = b"\r\n+CRING: VOICE\r\r\n\r\n+RXDTMF: 8\r\r\n^MODE: 2\r\r\n";
     check(
         None,
@@ -283,7 +283,7 @@ fn leading_nuls_and_garbage() {
 
 #[test]
 fn non_standard_finals() {
-    // Huawei (MODEMS.md §6 item 2).
+    // Huawei E1752/K3715 [PGM fakemodems].
     check(
         Some(&Command::cusd_like()),
         b"\r\nCOMMAND NOT SUPPORT\r\n",
