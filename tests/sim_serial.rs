@@ -397,7 +397,7 @@ async fn huawei_call_with_pcm_audio() {
     let tone: Vec<i16> = (0..8000)
         .map(|i| ((i as f32 * 0.3).sin() * 8000.0) as i16)
         .collect();
-    gsmgate::sim::audio::write_wav(&wav, &tone).unwrap();
+    gsmgate::sim::wav::write(&wav, &tone).unwrap();
     let mut p = Port::ready(&paths.modems[0].at).await;
     p.cmd("AT+CLIP=1").await;
     let id = sim
@@ -449,7 +449,7 @@ async fn huawei_call_with_pcm_audio() {
     );
     let out = d.path().join("heard.wav");
     sim.save_heard(id, &out).unwrap();
-    assert!(gsmgate::sim::audio::read_wav(&out).unwrap().len() >= 1600);
+    assert!(gsmgate::sim::wav::read(&out).unwrap().len() >= 1600);
 }
 
 #[tokio::test]

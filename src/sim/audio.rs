@@ -1,12 +1,13 @@
 //! Call audio for the PCM-streaming profiles (Huawei, SIMCom, Quectel): the modem's audio tty
-//! consumes and produces s16le 8 kHz mono in real time, 320 bytes per 20 ms frame (MODEMS.md
-//! §4.1–4.4). It owns the audio task and the timing measurements of what the daemon writes; the
-//! call state (whether audio flows) is read from the modem core, and the samples go to and come
-//! from the phone's call record in the network. WAV conversion (hound) lives here too.
+//! consumes and produces s16le 8 kHz mono in real time, 320 bytes per 20 ms frame (docs/modems.md,
+//! "The families"). It owns the audio task and the timing measurements of what the daemon writes;
+//! the call state (whether audio flows) is read from the modem core, and the samples go to and come
+//! from the phone's call record in the network. WAV conversion is `wav.rs`.
 //!
 //! Measurements, per call, reset when the audio path switches on:
 //! - `underruns`: 20 ms ticks, after the daemon's first uplink byte, at which less than a whole
-//!   frame was buffered (the modem would play a gap: "choppy robotic audio", MODEMS.md §4.6);
+//!   frame was buffered (the modem would play a gap: the "robotic" audio reported in
+//!   wdoekes/asterisk-chan-dongle#184);
 //! - `overruns`: ticks at which more than `MAX_BUFFERED_FRAMES` were waiting (the modem's buffer
 //!   overflows and the oldest audio is dropped);
 //! - `underruns_after_100ms`: the same, counting only ticks more than 100 ms after the first byte
@@ -25,8 +26,6 @@
 //! consumption clock is a `tokio::time::interval` with burst catch-up on that runtime.
 
 use std::collections::VecDeque;
-use std::io::Cursor;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,16 +34,17 @@ use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use super::lock;
 use super::modem::ModemCore;
 use super::network::Network;
-use super::pty::{Pty, publish, unpublish};
+use super::pty::{Pty, PtyError, publish, unpublish};
+use super::sync::lock;
 
 /// Bytes per 20 ms frame of s16le 8 kHz mono.
 pub const FRAME_BYTES: usize = 320;
 /// Frame period.
 pub const FRAME: Duration = Duration::from_millis(20);
-/// The modem's uplink buffer: 10 frames = 200 ms (MODEMS.md §4.6 bounds queues at ~200 ms).
+/// The modem's uplink buffer: 10 frames = 200 ms, the bound the daemon keeps its own queue under
+/// (docs/voice.md, "How the audio flows (PCM)").
 pub const MAX_BUFFERED_FRAMES: usize = 10;
 
 /// Timing figures of the audio the daemon wrote during the current (or last) call.
@@ -116,77 +116,6 @@ impl AudioStats {
     }
 }
 
-/// Errors converting WAV data.
-#[derive(Debug, thiserror::Error)]
-pub enum WavError {
-    #[error("reading WAV {path}: {source}")]
-    Read { path: String, source: hound::Error },
-    #[error("writing WAV {path}: {source}")]
-    Write { path: String, source: hound::Error },
-}
-
-/// Samples of a WAV file as 8 kHz mono s16: the first channel, resampled by nearest neighbour if
-/// the rate differs (good enough to hear and to measure). `None` if it is not a PCM WAV.
-pub fn wav_samples(bytes: &[u8]) -> Option<Vec<i16>> {
-    let reader = hound::WavReader::new(Cursor::new(bytes)).ok()?;
-    let spec = reader.spec();
-    if spec.sample_format != hound::SampleFormat::Int
-        || spec.bits_per_sample != 16
-        || spec.channels == 0
-    {
-        return None;
-    }
-    let ch = usize::from(spec.channels);
-    let all: Vec<i16> = reader
-        .into_samples::<i16>()
-        .filter_map(Result::ok)
-        .collect();
-    let mono: Vec<i16> = all.iter().step_by(ch).copied().collect();
-    if spec.sample_rate == 8000 || spec.sample_rate == 0 {
-        return Some(mono);
-    }
-    let out_len = (mono.len() as u64 * 8000 / u64::from(spec.sample_rate)) as usize;
-    Some(
-        (0..out_len)
-            .filter_map(|i| {
-                mono.get((i as u64 * u64::from(spec.sample_rate) / 8000) as usize)
-                    .copied()
-            })
-            .collect(),
-    )
-}
-
-/// Reads a WAV file into 8 kHz mono samples.
-pub fn read_wav(path: &Path) -> Result<Vec<i16>, WavError> {
-    let bytes = std::fs::read(path).map_err(|e| WavError::Read {
-        path: path.display().to_string(),
-        source: hound::Error::IoError(e),
-    })?;
-    wav_samples(&bytes).ok_or_else(|| WavError::Read {
-        path: path.display().to_string(),
-        source: hound::Error::Unsupported,
-    })
-}
-
-/// Writes 8 kHz mono s16 samples as a WAV file.
-pub fn write_wav(path: &Path, samples: &[i16]) -> Result<(), WavError> {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 8000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let err = |source| WavError::Write {
-        path: path.display().to_string(),
-        source,
-    };
-    let mut w = hound::WavWriter::create(path, spec).map_err(err)?;
-    for s in samples {
-        w.write_sample(*s).map_err(err)?;
-    }
-    w.finalize().map_err(err)
-}
-
 fn bytes_to_samples(b: &[u8]) -> Vec<i16> {
     b.chunks_exact(2)
         .map(|c| i16::from_le_bytes([c[0], c[1]]))
@@ -214,7 +143,7 @@ pub fn start_audio_thread(
     shared: AudioShared,
     cancel: CancellationToken,
     tracker: &tokio_util::task::TaskTracker,
-) -> Result<(), super::pty::PtyError> {
+) -> Result<(), PtyError> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
     let spawned = std::thread::Builder::new()
@@ -226,7 +155,7 @@ pub fn start_audio_thread(
             {
                 Ok(rt) => rt,
                 Err(e) => {
-                    let _ = ready_tx.send(Err(super::pty::PtyError::Register(e)));
+                    let _ = ready_tx.send(Err(PtyError::Register(e)));
                     return;
                 }
             };
@@ -248,14 +177,14 @@ pub fn start_audio_thread(
             let _ = done_tx.send(());
         });
     if let Err(e) = spawned {
-        return Err(super::pty::PtyError::Register(e));
+        return Err(PtyError::Register(e));
     }
     // The thread answers at once (opening a pty takes microseconds).
     match ready_rx.recv() {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return Err(e),
         Err(_) => {
-            return Err(super::pty::PtyError::Register(std::io::Error::other(
+            return Err(PtyError::Register(std::io::Error::other(
                 "audio thread ended before opening its pty",
             )));
         }
@@ -407,21 +336,6 @@ async fn serve(pty: &Pty, s: &mut AudioShared, cancel: &CancellationToken) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn wav_round_trip() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("a.wav");
-        let samples: Vec<i16> = (0..800).map(|i| (i * 37 % 2000) as i16 - 1000).collect();
-        write_wav(&p, &samples).unwrap();
-        assert_eq!(read_wav(&p).unwrap(), samples);
-    }
-
-    #[test]
-    fn garbage_is_not_wav() {
-        assert!(wav_samples(b"not a wav at all").is_none());
-        assert!(wav_samples(&[]).is_none());
-    }
 
     #[test]
     fn jitter_is_the_deviation_from_the_grid() {

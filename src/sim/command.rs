@@ -1,7 +1,7 @@
 //! Parsing of the command lines a host sends to a simulated modem: the text after `AT` up to the
 //! carriage return, split into single commands. It owns only syntax (V.250 §5.2 / 27.007 §4): which
 //! command, which form (execute, set, read, test) and its arguments. What a command *does* lives in
-//! `modem.rs`; this file must not know about modem state.
+//! `modem/`; this file must not know about modem state.
 //!
 //! Why hand-written rather than nom: the grammar is tiny and mostly about where a command ends.
 //! Basic commands (`E0`, `V1`, `Z`, `&F`, `A`, `H`) can be chained without separators (`ATE0V1`),
@@ -329,7 +329,7 @@ mod tests {
 
     #[test]
     fn quectel_chain_with_answer() {
-        // CQI's `AT+QPCMV=0;+QPCMV=1,0;A` (MODEMS.md §4.4).
+        // asterisk-chan-quectel's `AT+QPCMV=0;+QPCMV=1,0;A` (at_command.c).
         let c = names("AT+QPCMV=0;+QPCMV=1,0;A");
         assert_eq!(c.len(), 3);
         assert_eq!(c[2], ("A".into(), Form::Exec, "".into()));

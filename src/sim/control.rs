@@ -15,7 +15,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 
-use super::{Fault, PhoneCall, PhoneSms, SimError, SimHandle};
+use super::faults::Fault;
+use super::handle::{PhoneCall, PhoneSms, SimError, SimHandle};
 
 /// Longest accepted request line.
 pub const MAX_LINE: usize = 1024 * 1024;

@@ -1,13 +1,14 @@
 //! The simulated modem's flash: files uploaded over the AT port and played into a call
-//! (MODEMS.md §4.5). It owns the file table and the playback clock of one modem; `modem.rs` parses
-//! the commands (`AT+QFUPL`/`AT+QFLST`/`AT+QFDEL`/`AT+QPSND` on Quectel, `AT+CFTRANRX`/`AT+FSCD`/
-//! `AT+FSATTRI`/`AT+CCMXPLAY` on SIMCom, `AT+FSCREATE`/`AT+FSWRITE`/`AT+FSFLSIZE`/`AT+FSDEL`/
-//! `AT+CREC` on SIM800) and decides what to answer. Sans-I/O like the rest of the core.
+//! (docs/simulator.md, "Files on the modem and their playback"). It owns the file table and the
+//! playback clock of one modem; `modem/files.rs` parses the commands (`AT+QFUPL`/`AT+QFLST`/
+//! `AT+QFDEL`/`AT+QPSND` on Quectel, `AT+CFTRANRX`/`AT+FSCD`/`AT+FSATTRI`/`AT+CCMXPLAY` on SIMCom,
+//! `AT+FSCREATE`/`AT+FSWRITE`/`AT+FSFLSIZE`/`AT+FSDEL`/`AT+CREC` on SIM800) and decides what to
+//! answer. Sans-I/O like the rest of the core.
 //!
 //! Why the shape: playback runs on the modem's clock, not at once — the caller hears the file in
 //! real time, 8 samples per millisecond, so a hang-up in the middle leaves the caller with the part
 //! played so far, and the end URC comes when the file's duration has passed. The simulator decodes
-//! PCM WAV only (hound); a file it cannot decode is refused by the play command (a real module
+//! PCM WAV only (`wav.rs`); a file it cannot decode is refused by the play command (a real module
 //! would also play AMR/MP3). Files survive reboots (flash), and every completed upload is counted
 //! per file so tests can see whether the daemon uploaded again.
 
@@ -15,6 +16,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tokio::time::Instant;
+
+use super::wav;
 
 /// A file on the simulated flash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,7 +149,7 @@ impl Playback {
         now: Instant,
         end_urc: &'static str,
     ) -> Option<Playback> {
-        let samples = super::audio::wav_samples(file)?;
+        let samples = wav::decode(file)?;
         Some(Playback {
             call_id,
             samples,
@@ -186,22 +189,6 @@ impl Playback {
 mod tests {
     use super::*;
 
-    fn wav(samples: &[i16]) -> Vec<u8> {
-        let spec = hound::WavSpec {
-            channels: 1,
-            sample_rate: 8000,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        };
-        let mut out = std::io::Cursor::new(Vec::new());
-        let mut w = hound::WavWriter::new(&mut out, spec).unwrap();
-        for s in samples {
-            w.write_sample(*s).unwrap();
-        }
-        w.finalize().unwrap();
-        out.into_inner()
-    }
-
     #[test]
     fn uploads_are_counted() {
         let mut fs = FileSystem::default();
@@ -239,7 +226,7 @@ mod tests {
     fn playback_runs_in_real_time() {
         let t0 = Instant::now();
         let s: Vec<i16> = (0..800).map(|i| i as i16).collect();
-        let mut p = Playback::start(1, &wav(&s), t0, "+QPSND: 0").unwrap();
+        let mut p = Playback::start(1, &wav::encode(&s).unwrap(), t0, "+QPSND: 0").unwrap();
         assert_eq!(p.next_due(), t0 + Duration::from_millis(20));
         let a = p.advance(t0 + Duration::from_millis(30));
         assert_eq!(a, s[..240].to_vec());

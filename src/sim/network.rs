@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::modem::{CallEvent, Radio};
+use super::radio::{CallEvent, Radio};
 use crate::pdu::reassembly::Part;
 use crate::pdu::{
     Address, Body, Direction, Pdu, PduError, Reassembler, StatusReport, Timestamp, Tpdu,
@@ -120,6 +120,16 @@ impl Phone {
             meta: BTreeMap::new(),
             received: Vec::new(),
         }
+    }
+
+    /// Records a text whose parts are all in (or whose wait timed out) with what its parts told
+    /// the network on the way; `phone` is this phone's number.
+    fn complete(&mut self, phone: &str, a: crate::pdu::Assembled, unix_now: i64) {
+        let meta = self
+            .meta
+            .remove(&(a.sender.clone(), a.reference, a.total))
+            .unwrap_or_default();
+        self.received.push(record(phone, a, meta, unix_now));
     }
 }
 
@@ -313,11 +323,7 @@ impl Network {
             return;
         };
         for a in p.reassembler.expire(unix_now.max(0) as u64) {
-            let meta = p
-                .meta
-                .remove(&(a.sender.clone(), a.reference, a.total))
-                .unwrap_or_default();
-            p.received.push(record(phone, a, meta, unix_now));
+            p.complete(phone, a, unix_now);
         }
     }
 }
@@ -392,11 +398,7 @@ impl Radio for Network {
             text,
         };
         if let Some(done) = phone.reassembler.push(part, unix_now.max(0) as u64) {
-            let meta = phone
-                .meta
-                .remove(&(done.sender.clone(), done.reference, done.total))
-                .unwrap_or_default();
-            phone.received.push(record(&to, done, meta, unix_now));
+            phone.complete(&to, done, unix_now);
         }
         if !submit.status_report_request {
             return Ok(None);

@@ -1,7 +1,9 @@
 //! Modem profiles: which real device family a simulated modem imitates, and the identity each
 //! simulated modem reports. It owns the per-family facts (names, boot lines, error wording, call
-//! URCs) taken from MODEMS.md §3 and §6; the state machine in `modem.rs` asks the profile instead
-//! of matching on vendor names all over the place, so adding a family touches this file first.
+//! URCs) taken from vendor manuals and from the device transcripts and code of python-gsmmodem,
+//! asterisk-chan-dongle, ModemManager and Gammu (docs/simulator.md, "Profiles", lists them); the
+//! state machine in `modem/` asks the profile instead of matching on vendor names all over the
+//! place, so adding a family touches this file first.
 //!
 //! Identities are deterministic from the modem index so that tests and demos can name a modem by
 //! its IMEI/IMSI/ICCID across runs; IMEI and ICCID carry a valid Luhn check digit because real
@@ -12,7 +14,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// The device family a simulated modem imitates (MODEMS.md §6).
+/// The device family a simulated modem imitates (docs/simulator.md, "Profiles").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
@@ -82,7 +84,8 @@ impl Profile {
         Profile::Zte,
     ];
 
-    /// Whether this family streams call audio as PCM over a second tty (DESIGN.md `voice`).
+    /// Whether this family streams call audio as PCM over a second tty (docs/voice.md, "Which
+    /// modems can do voice").
     pub fn has_audio_port(self) -> bool {
         matches!(self, Profile::Huawei | Profile::Simcom | Profile::Quectel)
     }
@@ -125,7 +128,8 @@ impl Profile {
         }
     }
 
-    /// What an unknown or unsupported command answers (MODEMS.md §6.2: Huawei's wording).
+    /// What an unknown or unsupported command answers (Huawei E1752/K3715 say
+    /// `COMMAND NOT SUPPORT`, python-gsmmodem's fakemodems).
     pub fn unsupported(self) -> &'static str {
         match self {
             Profile::Huawei => "COMMAND NOT SUPPORT",
@@ -141,7 +145,8 @@ impl Profile {
         }
     }
 
-    /// Line ending used for URCs (SIMCom frames URCs with `\r\r\n`, MODEMS.md §3.2).
+    /// Line ending used for URCs (SIMCom frames URCs with `\r\r\n`, as ModemManager's simtech
+    /// plugin parses them).
     pub fn urc_ending(self) -> &'static str {
         match self {
             Profile::Simcom => "\r\r\n",
@@ -149,7 +154,8 @@ impl Profile {
         }
     }
 
-    /// Lines printed right after power-up/reboot, in order (MODEMS.md §3.1 boot row). Quectel's
+    /// Lines printed right after power-up/reboot, in order (Quectel EC2x AT Commands Manual, §2.22
+    /// example; SIM800 as public SIM800C code matches them). Quectel's
     /// `PB DONE`/`SMS DONE` come in either order; `swap` picks the order.
     pub fn boot_lines(self, sim_ready: bool, swap: bool) -> Vec<String> {
         let cpin = if sim_ready {
@@ -257,7 +263,7 @@ pub fn luhn_valid(digits: &str) -> bool {
 }
 
 /// EF_ICCID content as `AT+CRSM=176,12258,0,0,10` returns it: nibble-swapped digits, F-padded
-/// (27.007 §8.18, MODEMS.md §5).
+/// (27.007 §8.18).
 pub fn iccid_swapped(iccid: &str) -> String {
     let mut digits: Vec<u8> = iccid.bytes().collect();
     if digits.len() % 2 == 1 {
