@@ -4,7 +4,7 @@
 //! uses only the ones before it (docs/architecture.md has the table of what each owns and must not
 //! touch, and the import directions):
 //!
-//! 1. `time`, `vocab` — the clock in the units the crate speaks; the shared words (message kind,
+//! 1. `time`, `model` — the clock in the units the crate speaks; the shared words (message kind,
 //!    member status).
 //! 2. `at`, `pdu` — sans-I/O codecs: AT framing and parsers; SMS PDUs, alphabets, segmentation.
 //! 3. `store` — the only module that speaks SQL; the outbox is the truth of what must be sent.
