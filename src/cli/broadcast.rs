@@ -30,6 +30,7 @@ use crate::admin::protocol::{
     BroadcastArgs, BroadcastItem, BroadcastResult, BroadcastsArgs, InDoubtItem, InDoubtResolution,
     InDoubtResolveArgs,
 };
+use crate::time::rfc3339;
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
@@ -167,8 +168,12 @@ async fn run_broadcast(cmd: BroadcastCli, conn: Connection) -> anyhow::Result<Ou
     let Some(text) = send.text else {
         bail!("the broadcast needs a text");
     };
+    // On the wire in the crate's one RFC 3339 form; the daemon keeps milliseconds, so nothing
+    // finer is lost.
     let at = match &send.at {
-        Some(a) => Some(parse_at(a, &jiff::ZonedDateTime::now())?.to_string()),
+        Some(a) => Some(rfc3339(
+            parse_at(a, &jiff::ZonedDateTime::now())?.as_millisecond(),
+        )),
         None => None,
     };
     let mut client = conn.connect().await?;
