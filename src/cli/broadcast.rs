@@ -23,11 +23,14 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::client::Connection;
-use super::members::{Outcome, block_on, connect, dash, plural, print_json, table};
+use super::output::{dash, plural, print_json, print_table, show, table};
+use super::runtime::{Outcome, block_on};
 use crate::admin::Client;
 use crate::admin::protocol::{
-    BroadcastArgs, BroadcastItem, BroadcastsArgs, InDoubtResolution, InDoubtResolveArgs,
+    BroadcastArgs, BroadcastItem, BroadcastResult, BroadcastsArgs, InDoubtItem, InDoubtResolution,
+    InDoubtResolveArgs,
 };
+use crate::time::rfc3339;
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
@@ -151,27 +154,29 @@ pub fn parse_at(input: &str, now: &jiff::ZonedDateTime) -> anyhow::Result<jiff::
 
 async fn run_broadcast(cmd: BroadcastCli, conn: Connection) -> anyhow::Result<Outcome> {
     if let Some(action) = cmd.action {
-        let mut client = connect(&conn).await?;
+        let mut client = conn.connect().await?;
         let (b, verb) = match action {
             BroadcastAction::Pause(i) => (client.broadcast_pause(i.id).await?, "paused"),
             BroadcastAction::Resume(i) => (client.broadcast_resume(i.id).await?, "resumed"),
             BroadcastAction::Cancel(i) => (client.broadcast_cancel(i.id).await?, "cancelled"),
         };
-        if conn.json {
-            return print_json(&b);
-        }
-        println!("broadcast {} {verb}: {}", b.id, counts(&b));
-        return Ok(Outcome::Ok);
+        return show(conn.json, &b, |b| {
+            println!("broadcast {} {verb}: {}", b.id, counts(b));
+        });
     }
     let send = cmd.send;
     let Some(text) = send.text else {
         bail!("the broadcast needs a text");
     };
+    // On the wire in the crate's one RFC 3339 form; the daemon keeps milliseconds, so nothing
+    // finer is lost.
     let at = match &send.at {
-        Some(a) => Some(parse_at(a, &jiff::ZonedDateTime::now())?.to_string()),
+        Some(a) => Some(rfc3339(
+            parse_at(a, &jiff::ZonedDateTime::now())?.as_millisecond(),
+        )),
         None => None,
     };
-    let mut client = connect(&conn).await?;
+    let mut client = conn.connect().await?;
     let r = client
         .broadcast(BroadcastArgs {
             text,
@@ -181,50 +186,11 @@ async fn run_broadcast(cmd: BroadcastCli, conn: Connection) -> anyhow::Result<Ou
         })
         .await?;
     if conn.json && !send.wait {
-        return print_json(&r);
+        print_json(&r)?;
+        return Ok(Outcome::Ok);
     }
     if !conn.json {
-        println!(
-            "segment {}: {} member{}, {} recipient{}",
-            r.segment,
-            r.matched,
-            plural(r.matched as u64),
-            r.recipients,
-            plural(r.recipients as u64)
-        );
-        if r.excluded.opted_out + r.excluded.not_confirmed > 0 {
-            println!(
-                "excluded: {} opted out, {} not confirmed yet",
-                r.excluded.opted_out, r.excluded.not_confirmed
-            );
-        }
-        if r.quiet_now > 0 {
-            println!(
-                "quiet hours now for {} recipient{} (their copies wait until quiet hours end \
-                 where they live)",
-                r.quiet_now,
-                plural(r.quiet_now as u64)
-            );
-        }
-        let parts = if r.sms.min_parts == r.sms.max_parts {
-            format!(
-                "{} part{} per message",
-                r.sms.max_parts,
-                plural(r.sms.max_parts as u64)
-            )
-        } else {
-            format!("{}–{} parts per message", r.sms.min_parts, r.sms.max_parts)
-        };
-        let encoding = match r.sms.encoding.as_str() {
-            "gsm7" => "GSM-7".to_string(),
-            "ucs2" => "UCS-2".to_string(),
-            _ => format!("{} GSM-7 and {} UCS-2 copies", r.sms.gsm7, r.sms.ucs2),
-        };
-        println!(
-            "encoding {encoding}, {parts}, {} SMS in total",
-            r.sms.total_sms
-        );
-        println!("example: {}", r.example);
+        print_preview(&r);
     }
     let Some(id) = r.id else {
         println!("dry run: nothing was queued");
@@ -242,89 +208,69 @@ async fn run_broadcast(cmd: BroadcastCli, conn: Connection) -> anyhow::Result<Ou
     Ok(Outcome::Ok)
 }
 
+/// Who the broadcast reaches and what it costs: printed for a dry run and before queueing.
+fn print_preview(r: &BroadcastResult) {
+    println!(
+        "segment {}: {} member{}, {} recipient{}",
+        r.segment,
+        r.matched,
+        plural(r.matched as u64),
+        r.recipients,
+        plural(r.recipients as u64)
+    );
+    if r.excluded.opted_out + r.excluded.not_confirmed > 0 {
+        println!(
+            "excluded: {} opted out, {} not confirmed yet",
+            r.excluded.opted_out, r.excluded.not_confirmed
+        );
+    }
+    if r.quiet_now > 0 {
+        println!(
+            "quiet hours now for {} recipient{} (their copies wait until quiet hours end \
+             where they live)",
+            r.quiet_now,
+            plural(r.quiet_now as u64)
+        );
+    }
+    let parts = if r.sms.min_parts == r.sms.max_parts {
+        format!(
+            "{} part{} per message",
+            r.sms.max_parts,
+            plural(r.sms.max_parts as u64)
+        )
+    } else {
+        format!("{}–{} parts per message", r.sms.min_parts, r.sms.max_parts)
+    };
+    let encoding = match r.sms.encoding.as_str() {
+        "gsm7" => "GSM-7".to_string(),
+        "ucs2" => "UCS-2".to_string(),
+        _ => format!("{} GSM-7 and {} UCS-2 copies", r.sms.gsm7, r.sms.ucs2),
+    };
+    println!(
+        "encoding {encoding}, {parts}, {} SMS in total",
+        r.sms.total_sms
+    );
+    println!("example: {}", r.example);
+}
+
 async fn run_broadcasts(cmd: BroadcastsCli, conn: Connection) -> anyhow::Result<Outcome> {
-    let mut client = connect(&conn).await?;
+    let mut client = conn.connect().await?;
+    let json = conn.json;
     match cmd.action {
         None => {
-            let list = client
-                .broadcasts(BroadcastsArgs { limit: cmd.limit })
-                .await?;
-            if conn.json {
-                return print_json(&list);
-            }
-            let mut t = table(&[
-                "id",
-                "created",
-                "state",
-                "total",
-                "sent",
-                "delivered",
-                "failed",
-                "queued",
-                "in doubt",
-                "eta",
-                "segment",
-            ]);
-            for b in &list {
-                t.add_row(vec![
-                    b.id.to_string(),
-                    short_time(&b.created_at),
-                    b.state.clone(),
-                    b.total.to_string(),
-                    (b.sent + b.delivered).to_string(),
-                    b.delivered.to_string(),
-                    (b.failed + b.expired).to_string(),
-                    (b.queued + b.sending).to_string(),
-                    b.in_doubt.to_string(),
-                    b.eta.as_deref().map_or_else(|| "-".to_string(), short_time),
-                    b.segment.clone(),
-                ]);
-            }
-            println!("{t}");
-            let doubt: u64 = list.iter().map(|b| b.in_doubt).sum();
-            if doubt > 0 {
-                println!(
-                    "{doubt} message{} in doubt after a crash: see `gsmgate broadcasts in-doubt`",
-                    plural(doubt)
-                );
-            }
+            let args = BroadcastsArgs { limit: cmd.limit };
+            show(json, &client.broadcasts(args).await?, |l| {
+                print_broadcasts(l)
+            })
         }
+        Some(BroadcastsAction::Progress(p)) if p.wait => follow(&mut client, p.id, json).await,
         Some(BroadcastsAction::Progress(p)) => {
-            if p.wait {
-                return follow(&mut client, p.id, conn.json).await;
-            }
-            let b = client.broadcast_progress(p.id).await?;
-            if conn.json {
-                return print_json(&b);
-            }
-            println!("broadcast {} {}: {}", b.id, b.state, counts(&b));
+            show(json, &client.broadcast_progress(p.id).await?, |b| {
+                println!("broadcast {} {}: {}", b.id, b.state, counts(b));
+            })
         }
         Some(BroadcastsAction::InDoubt) => {
-            let items = client.in_doubt().await?;
-            if conn.json {
-                return print_json(&items);
-            }
-            if items.is_empty() {
-                println!("no message is in doubt");
-                return Ok(Outcome::Ok);
-            }
-            let mut t = table(&["id", "to", "kind", "broadcast", "modem", "claimed", "text"]);
-            for d in &items {
-                t.add_row(vec![
-                    d.id.to_string(),
-                    d.to.clone(),
-                    d.kind.clone(),
-                    d.broadcast_id
-                        .map_or_else(|| "-".to_string(), |b| b.to_string()),
-                    dash(d.modem.as_deref()),
-                    d.claimed_at
-                        .as_deref()
-                        .map_or_else(|| "-".into(), short_time),
-                    truncate(&d.text, 40),
-                ]);
-            }
-            println!("{t}");
-            println!("resolve each with `gsmgate broadcasts resolve ID --resend` or `--drop`");
+            show(json, &client.in_doubt().await?, |i| print_in_doubt(i))
         }
         Some(BroadcastsAction::Resolve(r)) => {
             let action = if r.resend {
@@ -332,19 +278,78 @@ async fn run_broadcasts(cmd: BroadcastsCli, conn: Connection) -> anyhow::Result<
             } else {
                 InDoubtResolution::Drop
             };
-            let done = client
-                .in_doubt_resolve(InDoubtResolveArgs {
-                    message: r.id,
-                    action,
-                })
-                .await?;
-            if conn.json {
-                return print_json(&done);
-            }
-            println!("message {} is now {}", done.id, done.state);
+            let args = InDoubtResolveArgs {
+                message: r.id,
+                action,
+            };
+            show(json, &client.in_doubt_resolve(args).await?, |done| {
+                println!("message {} is now {}", done.id, done.state);
+            })
         }
     }
-    Ok(Outcome::Ok)
+}
+
+fn print_broadcasts(list: &[BroadcastItem]) {
+    let mut t = table(&[
+        "id",
+        "created",
+        "state",
+        "total",
+        "sent",
+        "delivered",
+        "failed",
+        "queued",
+        "in doubt",
+        "eta",
+        "segment",
+    ]);
+    for b in list {
+        t.add_row(vec![
+            b.id.to_string(),
+            short_time(&b.created_at),
+            b.state.clone(),
+            b.total.to_string(),
+            (b.sent + b.delivered).to_string(),
+            b.delivered.to_string(),
+            (b.failed + b.expired).to_string(),
+            (b.queued + b.sending).to_string(),
+            b.in_doubt.to_string(),
+            b.eta.as_deref().map_or_else(|| "-".to_string(), short_time),
+            b.segment.clone(),
+        ]);
+    }
+    print_table(&t);
+    let doubt: u64 = list.iter().map(|b| b.in_doubt).sum();
+    if doubt > 0 {
+        println!(
+            "{doubt} message{} in doubt after a crash: see `gsmgate broadcasts in-doubt`",
+            plural(doubt)
+        );
+    }
+}
+
+fn print_in_doubt(items: &[InDoubtItem]) {
+    if items.is_empty() {
+        println!("no message is in doubt");
+        return;
+    }
+    let mut t = table(&["id", "to", "kind", "broadcast", "modem", "claimed", "text"]);
+    for d in items {
+        t.add_row(vec![
+            d.id.to_string(),
+            d.to.clone(),
+            d.kind.clone(),
+            d.broadcast_id
+                .map_or_else(|| "-".to_string(), |b| b.to_string()),
+            dash(d.modem.as_deref()),
+            d.claimed_at
+                .as_deref()
+                .map_or_else(|| "-".into(), short_time),
+            truncate(&d.text, 40),
+        ]);
+    }
+    print_table(&t);
+    println!("resolve each with `gsmgate broadcasts resolve ID --resend` or `--drop`");
 }
 
 fn counts(b: &BroadcastItem) -> String {
@@ -418,7 +423,8 @@ async fn follow(client: &mut Client, id: i64, json: bool) -> anyhow::Result<Outc
     }
     bar.finish();
     if json {
-        return print_json(&last);
+        print_json(&last)?;
+        return Ok(Outcome::Ok);
     }
     println!("broadcast {id} {}: {}", last.state, counts(&last));
     if last.in_doubt > 0 {

@@ -10,10 +10,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
-use serde::Serialize;
 
-use crate::admin::protocol::{ConversationArgs, Direction, InboxArgs, SendArgs, WatchArgs};
+use super::output::{plural, print_table, show, table};
+use super::runtime::run_current_thread;
+use crate::admin::protocol::{
+    ConversationArgs, ConversationItem, Direction, InboxArgs, InboxItem, ModemInfo, SendAccepted,
+    SendArgs, StatusData, WatchArgs,
+};
 use crate::admin::{Client, ClientError, EventKind, resolve_socket_path};
 
 /// Options every admin verb takes.
@@ -77,21 +80,24 @@ pub enum Verb {
     Watch(WatchCli),
 }
 
+impl Connection {
+    /// Connects to the daemon's admin socket (`--socket`, else the default search).
+    pub(super) async fn connect(&self) -> Result<Client, ClientError> {
+        Client::connect(resolve_socket_path(self.socket.as_deref())).await
+    }
+}
+
 pub fn run(verb: Verb, conn: Connection) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
-    };
-    match runtime.block_on(run_async(verb, &conn)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(VerbError::Usage(msg)) => {
+    match run_current_thread(run_async(verb, &conn)) {
+        Err(code) => code,
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(VerbError::Usage(msg))) => {
             eprintln!("error: {msg}");
             ExitCode::from(super::EXIT_USAGE)
         }
-        Err(VerbError::Client(e)) => fail(&e.to_string()),
+        // `{}` and not the cause chain: the client's messages already name their cause.
+        Ok(Err(VerbError::Client(e))) => fail(&e.to_string()),
+        Ok(Err(VerbError::Output(e))) => fail(&format!("{e:#}")),
     }
 }
 
@@ -103,6 +109,8 @@ fn fail(msg: &str) -> ExitCode {
 enum VerbError {
     Usage(String),
     Client(ClientError),
+    /// Printing the answer failed.
+    Output(anyhow::Error),
 }
 
 impl From<ClientError> for VerbError {
@@ -111,160 +119,162 @@ impl From<ClientError> for VerbError {
     }
 }
 
+impl From<anyhow::Error> for VerbError {
+    fn from(e: anyhow::Error) -> Self {
+        VerbError::Output(e)
+    }
+}
+
 async fn run_async(verb: Verb, conn: &Connection) -> Result<(), VerbError> {
-    let path = resolve_socket_path(conn.socket.as_deref());
     // Parse the watch filter before connecting so a typo is a usage error, not a daemon error.
     let watch_filter = match &verb {
         Verb::Watch(w) if !w.events.is_empty() => Some(parse_event_kinds(&w.events)?),
         _ => None,
     };
-    let mut client = Client::connect(&path).await?;
+    let mut client = conn.connect().await?;
+    let json = conn.json;
     match verb {
-        Verb::Status => {
-            let s = client.status().await?;
-            if conn.json {
-                return print_json(&s);
-            }
-            let mut t = table(&["", ""]);
-            t.add_row(vec!["version".to_string(), s.version.clone()]);
-            t.add_row(vec!["uptime".to_string(), human_secs(s.uptime_secs)]);
-            t.add_row(vec![
-                "modems ready".to_string(),
-                format!("{}/{}", s.modems_ready, s.modems_total),
-            ]);
-            t.add_row(vec![
-                "outbox queued".to_string(),
-                s.outbox_queued.to_string(),
-            ]);
-            t.add_row(vec!["in doubt".to_string(), s.outbox_in_doubt.to_string()]);
-            t.add_row(vec!["sent today".to_string(), s.sent_today.to_string()]);
-            t.add_row(vec![
-                "received today".to_string(),
-                s.received_today.to_string(),
-            ]);
-            t.add_row(vec!["members".to_string(), s.members.to_string()]);
-            t.add_row(vec![
-                "active broadcasts".to_string(),
-                s.broadcasts_active.to_string(),
-            ]);
-            print_table(t);
-        }
-        Verb::Modems => {
-            let modems = client.modems().await?;
-            if conn.json {
-                return print_json(&modems);
-            }
-            let mut t = table(&[
-                "name", "state", "network", "signal", "operator", "sent", "recv", "profile", "port",
-            ]);
-            for m in &modems {
-                t.add_row(vec![
-                    m.name.clone(),
-                    match &m.last_error {
-                        Some(e) if m.state != "ready" => format!("{} ({e})", m.state),
-                        _ => m.state.clone(),
-                    },
-                    m.registration.clone(),
-                    m.signal_dbm
-                        .map(|d| format!("{d} dBm"))
-                        .unwrap_or_else(|| "-".into()),
-                    m.operator.clone().unwrap_or_else(|| "-".into()),
-                    match m.per_day {
-                        Some(limit) => format!("{}/{limit}", m.sent_today),
-                        None => m.sent_today.to_string(),
-                    },
-                    m.received_today.to_string(),
-                    m.profile.clone(),
-                    m.port.clone(),
-                ]);
-            }
-            print_table(t);
-        }
+        Verb::Status => show(json, &client.status().await?, print_status)?,
+        Verb::Modems => show(json, &client.modems().await?, |m| print_modems(m))?,
         Verb::Send(s) => {
-            let accepted = client
-                .send(SendArgs {
-                    to: s.to.clone(),
-                    text: s.text,
-                    modem: s.modem,
-                })
-                .await?;
-            if conn.json {
-                return print_json(&accepted);
-            }
-            println!(
-                "queued message {} to {} ({} part{}, {})",
-                accepted.id,
-                s.to,
-                accepted.parts,
-                if accepted.parts == 1 { "" } else { "s" },
-                accepted.encoding
-            );
+            let to = s.to.clone();
+            let args = SendArgs {
+                to: s.to,
+                text: s.text,
+                modem: s.modem,
+            };
+            show(json, &client.send(args).await?, |a| print_accepted(a, &to))?
         }
         Verb::Inbox(i) => {
-            let items = client
-                .inbox(InboxArgs {
-                    unread_only: i.unread,
-                    limit: i.limit,
-                })
-                .await?;
-            if conn.json {
-                return print_json(&items);
-            }
-            let mut t = table(&["id", "received", "from", "modem", "", "text"]);
-            for m in &items {
-                t.add_row(vec![
-                    m.id.to_string(),
-                    m.received_at.clone(),
-                    m.from.clone(),
-                    m.modem.clone(),
-                    if m.read { "" } else { "new" }.to_string(),
-                    m.text.clone(),
-                ]);
-            }
-            print_table(t);
+            let args = InboxArgs {
+                unread_only: i.unread,
+                limit: i.limit,
+            };
+            show(json, &client.inbox(args).await?, |m| print_inbox(m))?
         }
         Verb::Conversation(c) => {
-            let items = client
-                .conversation(ConversationArgs {
-                    number: c.number,
-                    limit: c.limit,
-                })
-                .await?;
-            if conn.json {
-                return print_json(&items);
-            }
-            for m in &items {
-                let arrow = match m.direction {
-                    Direction::In => "<",
-                    Direction::Out => ">",
-                };
-                let status = m
-                    .status
-                    .as_deref()
-                    .map(|s| format!(" [{s}]"))
-                    .unwrap_or_default();
-                println!("{} {arrow} {}{status}", m.at, m.text);
-            }
+            let args = ConversationArgs {
+                number: c.number,
+                limit: c.limit,
+            };
+            show(json, &client.conversation(args).await?, |m| {
+                print_conversation(m)
+            })?
         }
-        Verb::Watch(_) => {
-            let mut stream = client
-                .watch(WatchArgs {
-                    events: watch_filter,
-                })
-                .await?;
-            let stdout = std::io::stdout();
-            while let Some(event) = stream.next().await? {
-                let line = if conn.json {
-                    serde_json::to_string(&event).unwrap_or_default()
-                } else {
-                    describe_event(&event)
-                };
-                let mut out = stdout.lock();
-                // A closed pipe (`gsmgate watch | head`) ends the watch quietly.
-                if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
-                    break;
-                }
-            }
+        Verb::Watch(_) => return watch(client, watch_filter, json).await,
+    };
+    Ok(())
+}
+
+fn print_status(s: &StatusData) {
+    let mut t = table(&["", ""]);
+    let rows = [
+        ("version", s.version.clone()),
+        ("uptime", human_secs(s.uptime_secs)),
+        (
+            "modems ready",
+            format!("{}/{}", s.modems_ready, s.modems_total),
+        ),
+        ("outbox queued", s.outbox_queued.to_string()),
+        ("in doubt", s.outbox_in_doubt.to_string()),
+        ("sent today", s.sent_today.to_string()),
+        ("received today", s.received_today.to_string()),
+        ("members", s.members.to_string()),
+        ("active broadcasts", s.broadcasts_active.to_string()),
+    ];
+    for (name, value) in rows {
+        t.add_row(vec![name.to_string(), value]);
+    }
+    print_table(&t);
+}
+
+fn print_modems(modems: &[ModemInfo]) {
+    let mut t = table(&[
+        "name", "state", "network", "signal", "operator", "sent", "recv", "profile", "port",
+    ]);
+    for m in modems {
+        t.add_row(vec![
+            m.name.clone(),
+            match &m.last_error {
+                Some(e) if m.state != "ready" => format!("{} ({e})", m.state),
+                _ => m.state.clone(),
+            },
+            m.registration.clone(),
+            m.signal_dbm
+                .map(|d| format!("{d} dBm"))
+                .unwrap_or_else(|| "-".into()),
+            m.operator.clone().unwrap_or_else(|| "-".into()),
+            match m.per_day {
+                Some(limit) => format!("{}/{limit}", m.sent_today),
+                None => m.sent_today.to_string(),
+            },
+            m.received_today.to_string(),
+            m.profile.clone(),
+            m.port.clone(),
+        ]);
+    }
+    print_table(&t);
+}
+
+fn print_accepted(accepted: &SendAccepted, to: &str) {
+    println!(
+        "queued message {} to {to} ({} part{}, {})",
+        accepted.id,
+        accepted.parts,
+        plural(u64::from(accepted.parts)),
+        accepted.encoding
+    );
+}
+
+fn print_inbox(items: &[InboxItem]) {
+    let mut t = table(&["id", "received", "from", "modem", "", "text"]);
+    for m in items {
+        t.add_row(vec![
+            m.id.to_string(),
+            m.received_at.clone(),
+            m.from.clone(),
+            m.modem.clone(),
+            if m.read { "" } else { "new" }.to_string(),
+            m.text.clone(),
+        ]);
+    }
+    print_table(&t);
+}
+
+fn print_conversation(items: &[ConversationItem]) {
+    for m in items {
+        let arrow = match m.direction {
+            Direction::In => "<",
+            Direction::Out => ">",
+        };
+        let status = m
+            .status
+            .as_deref()
+            .map(|s| format!(" [{s}]"))
+            .unwrap_or_default();
+        println!("{} {arrow} {}{status}", m.at, m.text);
+    }
+}
+
+/// Follows the event stream until the daemon closes it or stdout does; one line per event, compact
+/// JSON with `--json` (one object per line, for `jq` and log shippers).
+async fn watch(
+    client: Client,
+    events: Option<Vec<EventKind>>,
+    json: bool,
+) -> Result<(), VerbError> {
+    let mut stream = client.watch(WatchArgs { events }).await?;
+    let stdout = std::io::stdout();
+    while let Some(event) = stream.next().await? {
+        let line = if json {
+            serde_json::to_string(&event).unwrap_or_default()
+        } else {
+            describe_event(&event)
+        };
+        let mut out = stdout.lock();
+        // A closed pipe (`gsmgate watch | head`) ends the watch quietly.
+        if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+            break;
         }
     }
     Ok(())
@@ -316,28 +326,6 @@ fn describe_event(e: &crate::admin::Event) -> String {
         } => format!("{level} {target}: {message}"),
         Lagged { missed } => format!("(missed {missed} events)"),
     }
-}
-
-fn table(header: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_style(UTF8_BORDERS_ONLY);
-    if header.iter().any(|h| !h.is_empty()) {
-        t.set_header(header.to_vec());
-    }
-    t
-}
-
-fn print_table(t: Table) {
-    println!("{t}");
-}
-
-fn print_json<T: Serialize>(value: &T) -> Result<(), VerbError> {
-    match serde_json::to_string_pretty(value) {
-        Ok(s) => println!("{s}"),
-        // Serialising our own plain data types cannot fail; say so if it ever does.
-        Err(e) => eprintln!("gsmgate: cannot print JSON: {e}"),
-    }
-    Ok(())
 }
 
 fn human_secs(secs: u64) -> String {

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use super::output::plural;
 use crate::config::{Config, ConfigError, EMBEDDED_DEFAULT_TOML};
 
 /// Arguments of `gsmgate check-config`.
@@ -40,7 +41,7 @@ pub fn run(args: CheckConfigArgs) -> ExitCode {
                 "{}: OK ({} modem{}: {})",
                 file.display(),
                 names.len(),
-                if names.len() == 1 { "" } else { "s" },
+                plural(names.len() as u64),
                 names.join(", ")
             );
             ExitCode::SUCCESS

@@ -26,9 +26,12 @@ use clap::Args;
 use serde::Serialize;
 
 use super::client::Connection;
-use super::probe::{self, HolderKind, Probe, ProbeError};
+use super::output::{plural, print_json};
+use super::probe::{self, Answer, HolderKind, Probe, ProbeError};
+use super::runtime::run_current_thread;
 use crate::admin::protocol::ModemInfo;
 use crate::admin::{Client, ClientError};
+use crate::at::AtError;
 use crate::at::response::{self, PinState};
 use crate::at::{Command, ErrorCode, FinalResult};
 use crate::config::{Config, ConfigError, ModemConfig, Profile};
@@ -111,10 +114,7 @@ impl Check {
         detail: impl Into<String>,
         fix: impl Into<String>,
     ) -> Check {
-        Check {
-            fix: Some(fix.into()),
-            ..Check::new(subject, aspect, Status::Warn, detail)
-        }
+        Check::with_fix(Status::Warn, subject, aspect, detail, fix)
     }
 
     fn fail(
@@ -123,9 +123,19 @@ impl Check {
         detail: impl Into<String>,
         fix: impl Into<String>,
     ) -> Check {
+        Check::with_fix(Status::Fail, subject, aspect, detail, fix)
+    }
+
+    fn with_fix(
+        status: Status,
+        subject: &str,
+        aspect: &str,
+        detail: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Check {
         Check {
             fix: Some(fix.into()),
-            ..Check::new(subject, aspect, Status::Fail, detail)
+            ..Check::new(subject, aspect, status, detail)
         }
     }
 
@@ -193,26 +203,18 @@ pub fn run(args: DoctorArgs, conn: Connection) -> ExitCode {
         eprintln!("error: --timeout must be a positive number of seconds");
         return ExitCode::from(super::EXIT_USAGE);
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(super::EXIT_FAILURE);
-        }
-    };
     let opts = DoctorOptions {
         config: args.config,
         socket: conn.socket,
         probe_timeout,
     };
-    let report = runtime.block_on(diagnose(&opts));
+    let report = match run_current_thread(diagnose(&opts)) {
+        Ok(report) => report,
+        Err(code) => return code,
+    };
     if conn.json {
-        match serde_json::to_string_pretty(&report) {
-            Ok(j) => println!("{j}"),
-            Err(e) => eprintln!("error: {e}"),
+        if let Err(e) = print_json(&report) {
+            eprintln!("error: {e:#}");
         }
     } else {
         for line in report.lines() {
@@ -226,10 +228,7 @@ pub fn run(args: DoctorArgs, conn: Connection) -> ExitCode {
         if failed == 0 {
             println!("all checks passed");
         } else {
-            println!(
-                "{failed} check{} failed",
-                if failed == 1 { "" } else { "s" }
-            );
+            println!("{failed} check{} failed", plural(failed as u64));
         }
     }
     if report.passed() {
@@ -252,7 +251,7 @@ pub async fn diagnose(opts: &DoctorOptions) -> Report {
                 format!(
                     "{file} is valid ({} modem{}: {})",
                     names.len(),
-                    if names.len() == 1 { "" } else { "s" },
+                    plural(names.len() as u64),
                     names.join(", ")
                 ),
             ));
@@ -719,7 +718,9 @@ fn describe_final(r: &FinalResult) -> String {
     }
 }
 
-/// Probes one modem directly and pushes its checks.
+/// Probes one modem directly and pushes its checks: open and `AT`, then one read-only question
+/// per aspect. A step that makes the later ones meaningless (no answer, SIM not ready) marks
+/// them skipped, so every modem reports the same aspects.
 async fn probe_modem(report: &mut Report, subject: &str, modem: &ModemConfig, timeout: Duration) {
     const LATER: [&str; 6] = ["sim", "registration", "signal", "smsc", "voice", "storage"];
     let skip_rest = |report: &mut Report, from: usize, why: &str| {
@@ -727,6 +728,64 @@ async fn probe_modem(report: &mut Report, subject: &str, modem: &ModemConfig, ti
             report.push(Check::skip(subject, aspect, why.to_owned()));
         }
     };
+    let mut p = match open_port(subject, modem, timeout).await {
+        Ok(p) => p,
+        Err((check, why)) => {
+            report.push(check);
+            skip_rest(report, 0, why);
+            return;
+        }
+    };
+    report.push(Check::ok(
+        subject,
+        "at",
+        format!("answers AT on {}", modem.port.display()),
+    ));
+
+    // Wavecom sends `+CPIN: READY` without a final `OK` (docs/modems.md, "Quirks gsmgate handles").
+    let cpin = if modem.profile == Profile::Wavecom {
+        Command::cpin_query_no_ok()
+    } else {
+        Command::cpin_query()
+    };
+    let (sim, sim_ready) = sim_check(
+        subject,
+        modem.pin.is_some(),
+        p.command(&cpin, timeout).await,
+    );
+    report.push(sim);
+    if !sim_ready {
+        skip_rest(report, 1, "the SIM is not ready");
+        return;
+    }
+    let creg = p.command(&Command::creg_query(), timeout).await;
+    report.push(probed_registration(subject, creg));
+    let csq = p.command(&Command::csq(), timeout).await;
+    report.push(probed_signal(subject, csq));
+    let csca = p.command(&Command::csca_query(), timeout).await;
+    report.push(probed_smsc(subject, csca));
+    // Only Huawei has a voice capability query, `AT^CVOICE?` (docs/modems.md, "The families").
+    report.push(if modem.profile == Profile::Huawei {
+        let cvoice = p.command(&Command::cvoice_query(), timeout).await;
+        probed_voice(subject, cvoice)
+    } else {
+        Check::skip(
+            subject,
+            "voice",
+            format!("no capability query for profile {}", modem.profile),
+        )
+    });
+    let cpms = p.command(&Command::cpms_query(), timeout).await;
+    report.push(probed_storage(subject, cpms));
+}
+
+/// Opens the port and gets an `OK` to `AT`; on failure, the `at` check and why the rest is
+/// skipped.
+async fn open_port(
+    subject: &str,
+    modem: &ModemConfig,
+    timeout: Duration,
+) -> Result<Probe, (Check, &'static str)> {
     let mut p = match Probe::open(&modem.port, modem.baud) {
         Ok(p) => p,
         Err(e) => {
@@ -742,222 +801,192 @@ async fn probe_modem(report: &mut Report, subject: &str, modem: &ModemConfig, ti
                       the modem"
                 }
             };
-            report.push(Check::fail(subject, "at", e.to_string(), fix));
-            skip_rest(report, 0, "the port could not be opened");
-            return;
+            let check = Check::fail(subject, "at", e.to_string(), fix);
+            return Err((check, "the port could not be opened"));
         }
     };
     if let Err(e) = p.sync(timeout).await {
-        report.push(Check::fail(
+        let check = Check::fail(
             subject,
             "at",
             format!("no answer to AT: {e}"),
             "wrong port? NMEA and DIAG interfaces stay silent: `gsmgate modems scan` shows which \
              port answers; a hung modem needs a replug or a power cycle of its hub (weak power is \
              the usual cause)",
-        ));
-        skip_rest(report, 0, "the modem does not answer AT");
-        return;
+        );
+        return Err((check, "the modem does not answer AT"));
     }
-    report.push(Check::ok(
-        subject,
-        "at",
-        format!("answers AT on {}", modem.port.display()),
-    ));
+    Ok(p)
+}
 
-    // SIM.
-    let cpin = if modem.profile == Profile::Wavecom {
-        Command::cpin_query_no_ok()
-    } else {
-        Command::cpin_query()
+/// What a probe step learnt: the `prefix` line parsed (`None` when the modem left it out or it
+/// does not parse) with the command's final result, or the `aspect` failure to report when the
+/// modem stopped answering.
+fn parsed<T>(
+    subject: &str,
+    aspect: &str,
+    answer: Result<Answer, ProbeError>,
+    prefix: &str,
+    parse: impl Fn(&str) -> Result<T, AtError>,
+) -> Result<(Option<T>, FinalResult), Check> {
+    match answer {
+        Ok(a) => Ok((a.line(prefix).and_then(|l| parse(l).ok()), a.result)),
+        Err(e) => Err(Check::fail(
+            subject,
+            aspect,
+            e.to_string(),
+            "replug the modem",
+        )),
+    }
+}
+
+/// The failure of a step whose answer lacked its information line.
+fn no_answer(subject: &str, aspect: &str, what: &str, result: &FinalResult, fix: &str) -> Check {
+    let detail = format!("no {what} answer ({})", describe_final(result));
+    Check::fail(subject, aspect, detail, fix)
+}
+
+/// `sim` from the `AT+CPIN?` answer, and whether the SIM is ready for the later questions (a
+/// SIM waiting for its configured PIN is fine for doctor but cannot answer them yet).
+fn sim_check(
+    subject: &str,
+    pin_configured: bool,
+    answer: Result<Answer, ProbeError>,
+) -> (Check, bool) {
+    let not_ready = |detail: String, fix: &str| (Check::fail(subject, "sim", detail, fix), false);
+    let a = match answer {
+        Ok(a) => a,
+        Err(e) => return not_ready(e.to_string(), "the modem stopped answering: replug it"),
     };
-    let sim_ready = match p.command(&cpin, timeout).await {
-        Ok(a) => match a.line("+CPIN:").map(response::parse_cpin) {
-            Some(Ok(PinState::Ready)) => {
-                report.push(Check::ok(subject, "sim", "ready (+CPIN: READY)"));
-                true
-            }
-            Some(Ok(PinState::SimPin)) if modem.pin.is_some() => {
-                report.push(Check::ok(
-                    subject,
-                    "sim",
-                    "asks for its PIN; the configured `pin` will be sent by the daemon",
-                ));
-                false
-            }
-            Some(Ok(PinState::SimPin)) => {
-                report.push(Check::fail(
-                    subject,
-                    "sim",
-                    "the SIM asks for a PIN and none is configured",
-                    "set `pin = \"NNNN\"` in this [[modem]] table, or remove the PIN with a phone",
-                ));
-                false
-            }
-            Some(Ok(PinState::SimPuk)) => {
-                report.push(Check::fail(
-                    subject,
-                    "sim",
-                    "the SIM is PUK-locked (too many wrong PINs)",
-                    "unlock it with the PUK in a phone; gsmgate never tries PUKs",
-                ));
-                false
-            }
-            Some(Ok(other)) => {
-                report.push(Check::fail(
-                    subject,
-                    "sim",
-                    format!("not ready: {other:?}"),
-                    "check the SIM in a phone",
-                ));
-                false
-            }
-            Some(Err(e)) => {
-                report.push(Check::fail(
-                    subject,
-                    "sim",
-                    e.to_string(),
-                    "check the SIM in a phone",
-                ));
-                false
-            }
-            None => {
-                let detail = describe_final(&a.result);
-                let fix = if a.result == FinalResult::CmeError(ErrorCode::Numeric(10)) {
-                    "insert a SIM (power the modem off first)"
-                } else {
-                    "insert or reseat the SIM (power the modem off first); check it in a phone"
-                };
-                report.push(Check::fail(
-                    subject,
-                    "sim",
-                    format!("no SIM status: {detail}"),
-                    fix,
-                ));
-                false
-            }
-        },
-        Err(e) => {
-            report.push(Check::fail(
+    match a.line("+CPIN:").map(response::parse_cpin) {
+        Some(Ok(PinState::Ready)) => (Check::ok(subject, "sim", "ready (+CPIN: READY)"), true),
+        Some(Ok(PinState::SimPin)) if pin_configured => (
+            Check::ok(
                 subject,
                 "sim",
-                e.to_string(),
-                "the modem stopped answering: replug it",
-            ));
-            false
+                "asks for its PIN; the configured `pin` will be sent by the daemon",
+            ),
+            false,
+        ),
+        Some(Ok(PinState::SimPin)) => not_ready(
+            "the SIM asks for a PIN and none is configured".into(),
+            "set `pin = \"NNNN\"` in this [[modem]] table, or remove the PIN with a phone",
+        ),
+        Some(Ok(PinState::SimPuk)) => not_ready(
+            "the SIM is PUK-locked (too many wrong PINs)".into(),
+            "unlock it with the PUK in a phone; gsmgate never tries PUKs",
+        ),
+        Some(Ok(other)) => not_ready(format!("not ready: {other:?}"), "check the SIM in a phone"),
+        Some(Err(e)) => not_ready(e.to_string(), "check the SIM in a phone"),
+        None => {
+            // +CME ERROR: 10 is "SIM not inserted" (3GPP TS 27.007 §9.2.1).
+            let fix = if a.result == FinalResult::CmeError(ErrorCode::Numeric(10)) {
+                "insert a SIM (power the modem off first)"
+            } else {
+                "insert or reseat the SIM (power the modem off first); check it in a phone"
+            };
+            let detail = format!("no SIM status: {}", describe_final(&a.result));
+            not_ready(detail, fix)
         }
-    };
-    if !sim_ready {
-        skip_rest(report, 1, "the SIM is not ready");
-        return;
     }
+}
 
-    // Registration.
-    report.push(match p.command(&Command::creg_query(), timeout).await {
-        Ok(a) => match a.line("+CREG:").map(response::parse_creg) {
-            Some(Ok(r)) => registration_check(subject, reg_name(r.stat), Some(r.stat)),
-            _ => Check::fail(
-                subject,
-                "registration",
-                format!("no +CREG answer ({})", describe_final(&a.result)),
-                "check the SIM and antenna; see `journalctl -u gsmgate` once the daemon runs",
-            ),
-        },
-        Err(e) => Check::fail(subject, "registration", e.to_string(), "replug the modem"),
-    });
+/// `registration` from the `AT+CREG?` answer.
+fn probed_registration(subject: &str, answer: Result<Answer, ProbeError>) -> Check {
+    match parsed(
+        subject,
+        "registration",
+        answer,
+        "+CREG:",
+        response::parse_creg,
+    ) {
+        Err(check) => check,
+        Ok((Some(r), _)) => registration_check(subject, reg_name(r.stat), Some(r.stat)),
+        Ok((None, result)) => no_answer(
+            subject,
+            "registration",
+            "+CREG",
+            &result,
+            "check the SIM and antenna; see `journalctl -u gsmgate` once the daemon runs",
+        ),
+    }
+}
 
-    // Signal.
-    report.push(match p.command(&Command::csq(), timeout).await {
-        Ok(a) => match a.line("+CSQ:").map(response::parse_csq) {
-            Some(Ok(csq)) => signal_check(subject, csq.dbm().map(|d| (d, Some(csq.rssi)))),
-            _ => Check::fail(
-                subject,
-                "signal",
-                format!("no +CSQ answer ({})", describe_final(&a.result)),
-                "replug the modem",
-            ),
-        },
-        Err(e) => Check::fail(subject, "signal", e.to_string(), "replug the modem"),
-    });
+/// `signal` from the `AT+CSQ` answer.
+fn probed_signal(subject: &str, answer: Result<Answer, ProbeError>) -> Check {
+    match parsed(subject, "signal", answer, "+CSQ:", response::parse_csq) {
+        Err(check) => check,
+        Ok((Some(csq), _)) => signal_check(subject, csq.dbm().map(|d| (d, Some(csq.rssi)))),
+        Ok((None, result)) => no_answer(subject, "signal", "+CSQ", &result, "replug the modem"),
+    }
+}
 
-    // SMSC.
-    let smsc_fix = "ask your carrier for its SMS centre number and store it: `AT+CSCA=\"+NNNN\",145` \
-                    (or put the SIM in a phone, which usually restores it)";
-    report.push(match p.command(&Command::csca_query(), timeout).await {
-        Ok(a) => match a.line("+CSCA:").map(response::parse_csca) {
-            Some(Ok(c)) if !c.number.is_empty() => {
-                Check::ok(subject, "smsc", format!("set: {}", c.number))
-            }
-            Some(Ok(_)) => Check::fail(
-                subject,
-                "smsc",
-                "empty: every send would fail with +CMS ERROR: 330",
-                smsc_fix,
-            ),
-            _ => Check::fail(
-                subject,
-                "smsc",
-                format!("no +CSCA answer ({})", describe_final(&a.result)),
-                smsc_fix,
-            ),
-        },
-        Err(e) => Check::fail(subject, "smsc", e.to_string(), "replug the modem"),
-    });
-
-    // Voice: only Huawei has a capability query (^CVOICE, MODEMS.md §4.2).
-    report.push(if modem.profile == Profile::Huawei {
-        match p.command(&Command::cvoice_query(), timeout).await {
-            Ok(a) => match a.line("^CVOICE:").map(response::parse_cvoice) {
-                Some(Ok(v)) if v.enabled => Check::ok(
-                    subject,
-                    "voice",
-                    format!(
-                        "supported (^CVOICE: {} Hz, {} bit, {} ms frames)",
-                        v.sample_rate, v.bits, v.period_ms
-                    ),
-                ),
-                _ => Check::fail(
-                    subject,
-                    "voice",
-                    format!(
-                        "this firmware has no voice (^CVOICE answered {})",
-                        describe_final(&a.result)
-                    ),
-                    "calls cannot be answered with this stick: flash a voice-enabled firmware, use \
-                     another modem for calls, or set [voice] enabled = false",
-                ),
-            },
-            Err(e) => Check::fail(subject, "voice", e.to_string(), "replug the modem"),
+/// `smsc` from the `AT+CSCA?` answer.
+fn probed_smsc(subject: &str, answer: Result<Answer, ProbeError>) -> Check {
+    const FIX: &str = "ask your carrier for its SMS centre number and store it: \
+                       `AT+CSCA=\"+NNNN\",145` (or put the SIM in a phone, which usually restores it)";
+    match parsed(subject, "smsc", answer, "+CSCA:", response::parse_csca) {
+        Err(check) => check,
+        Ok((Some(c), _)) if !c.number.is_empty() => {
+            Check::ok(subject, "smsc", format!("set: {}", c.number))
         }
-    } else {
-        Check::skip(
+        // 330 is "SMSC address unknown" (3GPP TS 27.005 §3.2.5).
+        Ok((Some(_), _)) => Check::fail(
+            subject,
+            "smsc",
+            "empty: every send would fail with +CMS ERROR: 330",
+            FIX,
+        ),
+        Ok((None, result)) => no_answer(subject, "smsc", "+CSCA", &result, FIX),
+    }
+}
+
+/// `voice` from the Huawei `AT^CVOICE?` answer.
+fn probed_voice(subject: &str, answer: Result<Answer, ProbeError>) -> Check {
+    match parsed(subject, "voice", answer, "^CVOICE:", response::parse_cvoice) {
+        Err(check) => check,
+        Ok((Some(v), _)) if v.enabled => Check::ok(
             subject,
             "voice",
-            format!("no capability query for profile {}", modem.profile),
-        )
-    });
+            format!(
+                "supported (^CVOICE: {} Hz, {} bit, {} ms frames)",
+                v.sample_rate, v.bits, v.period_ms
+            ),
+        ),
+        Ok((_, result)) => Check::fail(
+            subject,
+            "voice",
+            format!(
+                "this firmware has no voice (^CVOICE answered {})",
+                describe_final(&result)
+            ),
+            "calls cannot be answered with this stick: flash a voice-enabled firmware, use \
+             another modem for calls, or set [voice] enabled = false",
+        ),
+    }
+}
 
-    // Storage.
-    report.push(match p.command(&Command::cpms_query(), timeout).await {
-        Ok(a) => match a.line("+CPMS:").map(response::parse_cpms) {
-            Some(Ok(mems)) => match mems.last() {
-                Some(m) => storage_check(subject, m.name.as_deref(), m.used, m.total),
-                None => Check::warn(
-                    subject,
-                    "storage",
-                    "the modem reports no SMS storage",
-                    "this modem may not store received texts: try another profile or model",
-                ),
-            },
-            _ => Check::fail(
+/// `storage` from the `AT+CPMS?` answer: the last memory listed is where received texts go.
+fn probed_storage(subject: &str, answer: Result<Answer, ProbeError>) -> Check {
+    match parsed(subject, "storage", answer, "+CPMS:", response::parse_cpms) {
+        Err(check) => check,
+        Ok((Some(mems), _)) => match mems.last() {
+            Some(m) => storage_check(subject, m.name.as_deref(), m.used, m.total),
+            None => Check::warn(
                 subject,
                 "storage",
-                format!("no +CPMS answer ({})", describe_final(&a.result)),
-                "check the SIM; without storage no text can be received",
+                "the modem reports no SMS storage",
+                "this modem may not store received texts: try another profile or model",
             ),
         },
-        Err(e) => Check::fail(subject, "storage", e.to_string(), "replug the modem"),
-    });
+        Ok((None, result)) => no_answer(
+            subject,
+            "storage",
+            "+CPMS",
+            &result,
+            "check the SIM; without storage no text can be received",
+        ),
+    }
 }
 
 fn storage_check(subject: &str, name: Option<&str>, used: u32, total: u32) -> Check {
@@ -1027,6 +1056,69 @@ mod tests {
             assert_eq!(c.status, Status::Fail, "{bad}");
             assert!(c.fix.is_some());
         }
+    }
+
+    fn answer(line: Option<&str>, result: FinalResult) -> Result<Answer, ProbeError> {
+        Ok(Answer {
+            lines: line.map(str::to_owned).into_iter().collect(),
+            result,
+        })
+    }
+
+    #[test]
+    fn sim_states_decide_whether_probing_goes_on() {
+        let ready = sim_check("m", false, answer(Some("+CPIN: READY"), FinalResult::Ok));
+        assert_eq!((ready.0.status, ready.1), (Status::Ok, true));
+        let pin = || answer(Some("+CPIN: SIM PIN"), FinalResult::Ok);
+        let waits = sim_check("m", true, pin());
+        assert_eq!((waits.0.status, waits.1), (Status::Ok, false));
+        let refused = sim_check("m", false, pin());
+        assert_eq!((refused.0.status, refused.1), (Status::Fail, false));
+        let absent = sim_check(
+            "m",
+            false,
+            answer(None, FinalResult::CmeError(ErrorCode::Numeric(10))),
+        );
+        assert_eq!(absent.0.detail, "no SIM status: +CME ERROR: 10");
+        assert_eq!(
+            absent.0.fix.as_deref(),
+            Some("insert a SIM (power the modem off first)")
+        );
+        let gone = Err(ProbeError::Gone {
+            path: "/dev/x".into(),
+            detail: "EIO".into(),
+        });
+        let gone = sim_check("m", false, gone);
+        assert_eq!(
+            gone.0.fix.as_deref(),
+            Some("the modem stopped answering: replug it")
+        );
+    }
+
+    #[test]
+    fn a_step_without_an_answer_fails_with_replug() {
+        let gone = || {
+            Err(ProbeError::Gone {
+                path: "/dev/x".into(),
+                detail: "EIO".into(),
+            })
+        };
+        for (aspect, c) in [
+            ("registration", probed_registration("m", gone())),
+            ("signal", probed_signal("m", gone())),
+            ("smsc", probed_smsc("m", gone())),
+            ("voice", probed_voice("m", gone())),
+            ("storage", probed_storage("m", gone())),
+        ] {
+            assert_eq!(c.aspect, aspect);
+            assert_eq!(c.status, Status::Fail);
+            assert_eq!(c.fix.as_deref(), Some("replug the modem"));
+        }
+        let empty = probed_smsc("m", answer(Some("+CSCA: \"\",129"), FinalResult::Ok));
+        assert_eq!(
+            empty.detail,
+            "empty: every send would fail with +CMS ERROR: 330"
+        );
     }
 
     #[test]

@@ -4,8 +4,7 @@
 //!
 //! Wiring only: numbers, tags, segments and CSV rows are checked by the daemon (so the rules live
 //! in one place, `community::service`); this file reads and writes files for `import`/`export`
-//! (the daemon may run as another user and must not open the caller's paths) and formats. It also
-//! holds the few output helpers the broadcast verbs share.
+//! (the daemon may run as another user and must not open the caller's paths) and formats.
 //!
 //! `import` of a file bigger than one request (64 KiB) splits it by records, each part with the
 //! header, and sends it in two passes: a dry run of every part (all bad rows reported, numbered
@@ -20,15 +19,15 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
-use serde::Serialize;
 
 use super::client::Connection;
+use super::output::{dash, plural, print_json, print_table, show, table};
+use super::runtime::{Outcome, block_on};
 use crate::admin::protocol::{
     ImportResult, MAX_REQUEST_BYTES, MemberAddArgs, MemberRemoveArgs, MemberTagArgs,
-    MembersExportArgs, MembersImportArgs, MembersListArgs, RowError,
+    MembersExportArgs, MembersImportArgs, MembersListArgs, MembersPage, RowError,
 };
-use crate::admin::{Client, ClientError, ErrorCode, resolve_socket_path};
+use crate::admin::{Client, ClientError, ErrorCode};
 use crate::community::CommunityError;
 use crate::community::csv::{parse_records, write_records};
 
@@ -116,43 +115,8 @@ pub struct ExportCli {
     pub segment: Option<String>,
 }
 
-/// How a verb ended, for the exit code.
-pub(super) enum Outcome {
-    Ok,
-    /// The request was answered but refused something (bad import rows): exit 1, already printed.
-    Refused,
-}
-
 pub fn run(cmd: MembersCommand, conn: Connection) -> ExitCode {
     block_on(run_async(cmd, conn))
-}
-
-/// Runs a verb on a current-thread runtime and maps its outcome to an exit code.
-pub(super) fn block_on(
-    fut: impl std::future::Future<Output = anyhow::Result<Outcome>>,
-) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(super::EXIT_FAILURE);
-        }
-    };
-    match runtime.block_on(fut) {
-        Ok(Outcome::Ok) => ExitCode::SUCCESS,
-        Ok(Outcome::Refused) => ExitCode::from(super::EXIT_FAILURE),
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(super::EXIT_FAILURE)
-        }
-    }
-}
-
-pub(super) async fn connect(conn: &Connection) -> Result<Client, ClientError> {
-    Client::connect(resolve_socket_path(conn.socket.as_deref())).await
 }
 
 async fn run_async(cmd: MembersCommand, conn: Connection) -> anyhow::Result<Outcome> {
@@ -164,85 +128,51 @@ async fn run_async(cmd: MembersCommand, conn: Connection) -> anyhow::Result<Outc
         ),
         _ => None,
     };
-    let mut client = connect(&conn).await?;
+    let mut client = conn.connect().await?;
+    let json = conn.json;
     match cmd {
         MembersCommand::List(l) => {
-            let page = client
-                .members_list(MembersListArgs {
-                    segment: l.segment,
-                    limit: l.limit,
-                    offset: l.offset,
-                })
-                .await?;
-            if conn.json {
-                return print_json(&page);
-            }
-            let mut t = table(&[
-                "number", "name", "city", "region", "tags", "status", "home", "joined",
-            ]);
-            for m in &page.members {
-                t.add_row(vec![
-                    m.number.clone(),
-                    dash(m.name.as_deref()),
-                    dash(m.city.as_deref()),
-                    dash(m.region.as_deref()),
-                    m.tags.join(","),
-                    m.status.clone(),
-                    dash(m.home_modem.as_deref()),
-                    m.joined_at.get(..10).unwrap_or(&m.joined_at).to_string(),
-                ]);
-            }
-            println!("{t}");
-            println!(
-                "{} of {} member{}",
-                page.members.len(),
-                page.total,
-                plural(page.total)
-            );
+            let args = MembersListArgs {
+                segment: l.segment,
+                limit: l.limit,
+                offset: l.offset,
+            };
+            show(json, &client.members_list(args).await?, print_page)
         }
         MembersCommand::Add(a) => {
-            let m = client
-                .members_add(MemberAddArgs {
-                    number: a.number,
-                    name: a.name,
-                    city: a.city,
-                    region: a.region,
-                    tags: a.tags,
-                    time_zone: a.timezone,
-                })
-                .await?;
-            if conn.json {
-                return print_json(&m);
-            }
-            println!(
-                "added {} ({}, time zone {}, home modem {})",
-                m.number,
-                m.status,
-                m.time_zone.as_deref().unwrap_or("default"),
-                m.home_modem.as_deref().unwrap_or("any")
-            );
+            let args = MemberAddArgs {
+                number: a.number,
+                name: a.name,
+                city: a.city,
+                region: a.region,
+                tags: a.tags,
+                time_zone: a.timezone,
+            };
+            show(json, &client.members_add(args).await?, |m| {
+                println!(
+                    "added {} ({}, time zone {}, home modem {})",
+                    m.number,
+                    m.status,
+                    m.time_zone.as_deref().unwrap_or("default"),
+                    m.home_modem.as_deref().unwrap_or("any")
+                );
+            })
         }
         MembersCommand::Remove(r) => {
-            let removed = client
-                .members_remove(MemberRemoveArgs { number: r.number })
-                .await?;
-            if conn.json {
-                return print_json(&removed);
-            }
-            println!("removed {}", removed.number);
+            let args = MemberRemoveArgs { number: r.number };
+            show(json, &client.members_remove(args).await?, |m| {
+                println!("removed {}", m.number);
+            })
         }
         MembersCommand::Tag(t) => {
-            let m = client
-                .members_tag(MemberTagArgs {
-                    number: t.number,
-                    tags: t.tags,
-                    remove: t.remove,
-                })
-                .await?;
-            if conn.json {
-                return print_json(&m);
-            }
-            println!("{} tags: {}", m.number, dash(Some(&m.tags.join(", "))));
+            let args = MemberTagArgs {
+                number: t.number,
+                tags: t.tags,
+                remove: t.remove,
+            };
+            show(json, &client.members_tag(args).await?, |m| {
+                println!("{} tags: {}", m.number, dash(Some(&m.tags.join(", "))));
+            })
         }
         MembersCommand::Import(i) => {
             let text = import_text.unwrap_or_default();
@@ -251,34 +181,55 @@ async fn run_async(cmd: MembersCommand, conn: Connection) -> anyhow::Result<Outc
                 // The file is not CSV: refused like the daemon refuses it, nothing sent.
                 Err(e) => ImportReport::refused(i.dry_run, vec![e]),
             };
-            return print_import(&report, &i.file, conn.json);
+            print_import(&report, &i.file, json)
         }
         MembersCommand::Export(e) => {
             let data = client
                 .members_export(MembersExportArgs { segment: e.segment })
                 .await?;
-            match e.file {
-                Some(path) => {
-                    std::fs::write(&path, &data.csv)
-                        .with_context(|| format!("cannot write {}", path.display()))?;
-                    if conn.json {
-                        return print_json(&serde_json::json!({
-                            "count": data.count, "file": path.display().to_string()
-                        }));
-                    }
-                    println!(
-                        "exported {} member{} to {}",
-                        data.count,
-                        plural(data.count as u64),
-                        path.display()
-                    );
-                }
-                None if conn.json => return print_json(&data),
-                None => print!("{}", data.csv),
-            }
+            let Some(path) = e.file else {
+                return show(json, &data, |d| print!("{}", d.csv));
+            };
+            std::fs::write(&path, &data.csv)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            let written = serde_json::json!({
+                "count": data.count, "file": path.display().to_string()
+            });
+            show(json, &written, |_| {
+                println!(
+                    "exported {} member{} to {}",
+                    data.count,
+                    plural(data.count as u64),
+                    path.display()
+                );
+            })
         }
     }
-    Ok(Outcome::Ok)
+}
+
+fn print_page(page: &MembersPage) {
+    let mut t = table(&[
+        "number", "name", "city", "region", "tags", "status", "home", "joined",
+    ]);
+    for m in &page.members {
+        t.add_row(vec![
+            m.number.clone(),
+            dash(m.name.as_deref()),
+            dash(m.city.as_deref()),
+            dash(m.region.as_deref()),
+            m.tags.join(","),
+            m.status.clone(),
+            dash(m.home_modem.as_deref()),
+            m.joined_at.get(..10).unwrap_or(&m.joined_at).to_string(),
+        ]);
+    }
+    print_table(&t);
+    println!(
+        "{} of {} member{}",
+        page.members.len(),
+        page.total,
+        plural(page.total)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -624,32 +575,6 @@ fn print_import(
         );
     }
     Ok(outcome)
-}
-
-pub(super) fn table(header: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_style(UTF8_BORDERS_ONLY);
-    t.set_header(header.to_vec());
-    t
-}
-
-pub(super) fn print_json<T: Serialize>(value: &T) -> anyhow::Result<Outcome> {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).context("cannot print JSON")?
-    );
-    Ok(Outcome::Ok)
-}
-
-pub(super) fn dash(s: Option<&str>) -> String {
-    match s {
-        Some(s) if !s.is_empty() => s.to_string(),
-        _ => "-".to_string(),
-    }
-}
-
-pub(super) fn plural(n: u64) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! The command line: clap definitions and the dispatch of each verb. This is wiring only: every verb
 //! calls into a library module and maps its result to an exit code (0 ok, 1 failure, 2 usage; clap
 //! itself exits 2 on usage errors). Each verb group lives in its own file so the verbs can grow
-//! independently.
+//! independently; what they all share is in two small modules, `runtime` (the async set-up and the
+//! outcome → exit code mapping) and `output` (a table on a terminal, JSON with `--json`).
 
 use std::process::ExitCode;
 
@@ -14,9 +15,11 @@ pub mod daemon;
 pub mod doctor;
 pub mod man;
 pub mod members;
+mod output;
 pub mod pdu;
 pub mod phone;
 pub mod probe;
+mod runtime;
 pub mod scan;
 pub mod sim;
 pub mod voice;

@@ -1,4 +1,6 @@
-//! `gsmgate pdu encode|decode`: debugging tools for modem work (DESIGN.md "Command line").
+//! `gsmgate pdu encode|decode`: debugging tools for modem work. Their JSON (one object per part
+//! with the hex PDU and the `AT+CMGS` length; every field of a decoded PDU) is an interface people
+//! script against and paste into bug reports (README.md, "Reference"), so it changes only with care.
 //!
 //! Wiring only: arguments are validated by clap (a bad number, duration or direction is a usage
 //! error, exit 2), the work is done by `crate::pdu`, and the JSON is built here so the library types

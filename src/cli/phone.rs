@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
+use super::output::plural;
+
 /// The embedded default's simulator control socket.
 pub const DEFAULT_CONTROL: &str = "gsmgate-state/sim/control.sock";
 
@@ -84,7 +86,7 @@ fn run_inner(args: PhoneArgs) -> Result<(), String> {
             let parts = data.get("parts").and_then(Value::as_u64).unwrap_or(1);
             println!(
                 "sent from {from} to modem {modem} ({parts} part{})",
-                if parts == 1 { "" } else { "s" }
+                plural(parts)
             );
         }
         PhoneCommand::Inbox {

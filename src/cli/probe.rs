@@ -95,8 +95,8 @@ impl Probe {
     }
 
     /// `AT` until `OK`: a first try, then ESC (which cancels an `AT+CMGS` prompt a previous program
-    /// left open without sending anything, MODEMS.md §1.1 step 1) and a second try. Ctrl-Z is not
-    /// used here because on an open prompt it would send whatever was typed.
+    /// left open without sending anything; docs/modems.md, "Coming up after a crash") and a second
+    /// try. Ctrl-Z is not used here because on an open prompt it would send whatever was typed.
     pub async fn sync(&mut self, timeout: Duration) -> Result<(), ProbeError> {
         match self.command(&Command::at(), timeout).await {
             Ok(a) if a.result.is_ok() => return Ok(()),

@@ -12,8 +12,8 @@
 //!
 //! One modem exposes several ttys and more than one may answer AT (Quectel if02 and if03). Ports are
 //! grouped into one modem by USB device, or by IMEI when there is no USB parent, and the AT port is
-//! chosen from the known interface layouts of MODEMS.md §4.2 and §5 (for example SIMCom 1e0e:9001
-//! AT on if02, audio on if04), else the lowest interface that answered. The profile is guessed from
+//! chosen from the known interface layouts in docs/modems.md, "The families" (for example SIMCom
+//! 1e0e:9001 AT on if02, audio on if04), else the lowest interface that answered. The profile is guessed from
 //! the USB vendor (12d1 huawei, 1e0e simcom, 2c7c quectel), else from the `AT+CGMI` answer.
 
 use std::collections::BTreeMap;
@@ -25,7 +25,9 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::client::Connection;
+use super::output::{plural, print_json};
 use super::probe::{self, HolderKind, Probe};
+use super::runtime::run_current_thread;
 use crate::at::Command;
 use crate::at::response;
 use crate::config::Profile;
@@ -236,27 +238,17 @@ pub fn run(args: ScanArgs, conn: Connection) -> ExitCode {
         baud: args.baud,
         timeout: Duration::from_secs_f64(args.timeout.min(60.0)),
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(super::EXIT_FAILURE);
-        }
-    };
-    let report = match runtime.block_on(scan(&opts)) {
-        Ok(r) => r,
-        Err(e) => {
+    let report = match run_current_thread(scan(&opts)) {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
             eprintln!("error: {e}");
             return ExitCode::from(super::EXIT_FAILURE);
         }
+        Err(code) => return code,
     };
     if conn.json {
-        match serde_json::to_string_pretty(&report) {
-            Ok(j) => println!("{j}"),
-            Err(e) => eprintln!("error: {e}"),
+        if let Err(e) = print_json(&report) {
+            eprintln!("error: {e:#}");
         }
     } else {
         print!("{}", render(&report));
@@ -282,7 +274,7 @@ pub fn render(report: &ScanReport) -> String {
     s.push_str(&format!(
         "{} serial port{}:\n",
         report.ports.len(),
-        if report.ports.len() == 1 { "" } else { "s" }
+        plural(report.ports.len() as u64)
     ));
     for e in &report.ports {
         let shown = if e.path == e.device {
@@ -313,7 +305,7 @@ pub fn render(report: &ScanReport) -> String {
         "# {} modem{} found. Paste into /etc/gsmgate/gsmgate.toml (replacing the example \
          [[modem]]),\n# then `sudo systemctl restart gsmgate` and `sudo gsmgate doctor`.\n",
         report.modems.len(),
-        if report.modems.len() == 1 { "" } else { "s" }
+        plural(report.modems.len() as u64)
     ));
     for m in &report.modems {
         s.push('\n');
@@ -523,8 +515,10 @@ fn stable_links() -> BTreeMap<PathBuf, Vec<PathBuf>> {
     map
 }
 
-/// `(AT interface, audio interface)` of known USB compositions (MODEMS.md §4.2 for the Huawei
-/// sticks, §5 "Which tty is AT" for Quectel and SIMCom, §4.4 for the EC25 audio on the NMEA port).
+/// `(AT interface, audio interface)` of known USB compositions, as in docs/modems.md, "The
+/// families": the Huawei layouts are chan_dongle's device discovery table, the Quectel and SIMCom
+/// ones ModemManager's port-type udev rules; the EC25's audio port is its NMEA port, which
+/// `AT+QPCMV=1,0` switches to PCM.
 pub fn known_layout(vendor: &str, product: &str) -> Option<(u8, Option<u8>)> {
     Some(match (vendor, product) {
         ("12d1", "1001") => (2, Some(1)),

@@ -15,8 +15,10 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use super::client::Connection;
-use super::members::{Outcome, block_on, connect, dash, plural, print_json, table};
-use crate::admin::protocol::{CallsArgs, VoicemailListArgs, base64};
+use super::output::{dash, plural, print_table, show, table};
+use super::runtime::{Outcome, block_on};
+use crate::admin::Client;
+use crate::admin::protocol::{CallItem, CallsArgs, VoicemailItem, VoicemailListArgs, base64};
 
 #[derive(Debug, Args)]
 pub struct CallsCli {
@@ -76,103 +78,108 @@ fn mmss(ms: i64) -> String {
 
 pub fn run_calls(args: CallsCli, conn: Connection) -> ExitCode {
     block_on(async move {
-        let mut client = connect(&conn).await?;
+        let mut client = conn.connect().await?;
         let calls = client.calls(CallsArgs { limit: args.limit }).await?;
-        if conn.json {
-            return print_json(&calls);
-        }
-        let mut t = table(&["id", "started", "from", "modem", "duration", "outcome"]);
-        for c in &calls {
-            t.add_row(vec![
-                c.id.to_string(),
-                c.started_at.clone(),
-                c.number.clone().unwrap_or_else(|| "withheld".into()),
-                c.modem.clone(),
-                c.duration_ms.map(mmss).unwrap_or_else(|| "-".into()),
-                c.outcome.clone().unwrap_or_else(|| "in progress".into()),
-            ]);
-        }
-        println!("{t}");
-        println!("{} call{}", calls.len(), plural(calls.len() as u64));
-        Ok(Outcome::Ok)
+        show(conn.json, &calls, |c| print_calls(c))
     })
+}
+
+fn print_calls(calls: &[CallItem]) {
+    let mut t = table(&["id", "started", "from", "modem", "duration", "outcome"]);
+    for c in calls {
+        t.add_row(vec![
+            c.id.to_string(),
+            c.started_at.clone(),
+            c.number.clone().unwrap_or_else(|| "withheld".into()),
+            c.modem.clone(),
+            c.duration_ms.map(mmss).unwrap_or_else(|| "-".into()),
+            c.outcome.clone().unwrap_or_else(|| "in progress".into()),
+        ]);
+    }
+    print_table(&t);
+    println!("{} call{}", calls.len(), plural(calls.len() as u64));
 }
 
 pub fn run_voicemail(cmd: VoicemailCommand, conn: Connection) -> ExitCode {
     block_on(async move {
-        let mut client = connect(&conn).await?;
+        let mut client = conn.connect().await?;
         match cmd {
             VoicemailCommand::List(l) => {
-                let items = client
-                    .voicemail_list(VoicemailListArgs {
-                        unheard_only: l.unheard,
-                    })
-                    .await?;
-                if conn.json {
-                    return print_json(&items);
-                }
-                let mut t = table(&["id", "recorded", "from", "length", "", "call"]);
-                for v in &items {
-                    t.add_row(vec![
-                        v.id.to_string(),
-                        v.created_at.clone(),
-                        dash(v.number.as_deref()),
-                        mmss(v.duration_ms),
-                        if v.heard { "" } else { "new" }.to_string(),
-                        v.call_id.to_string(),
-                    ]);
-                }
-                println!("{t}");
-                println!("{} voicemail{}", items.len(), plural(items.len() as u64));
+                let args = VoicemailListArgs {
+                    unheard_only: l.unheard,
+                };
+                show(conn.json, &client.voicemail_list(args).await?, |v| {
+                    print_voicemails(v)
+                })
             }
-            VoicemailCommand::Export(e) => {
-                let file = client.voicemail_export(e.id).await?;
-                let wav = base64::decode(&file.wav_base64)
-                    .context("the daemon sent a voicemail that is not valid base64")?;
-                if e.file.as_os_str() == "-" {
-                    use std::io::Write;
-                    std::io::stdout()
-                        .write_all(&wav)
-                        .context("cannot write the voicemail to standard output")?;
-                    return Ok(Outcome::Ok);
-                }
-                std::fs::write(&e.file, &wav)
-                    .with_context(|| format!("cannot write {}", e.file.display()))?;
-                if conn.json {
-                    return print_json(&serde_json::json!({
-                        "id": file.id,
-                        "number": file.number,
-                        "created_at": file.created_at,
-                        "duration_ms": file.duration_ms,
-                        "file": e.file,
-                        "bytes": wav.len(),
-                    }));
-                }
-                println!(
-                    "wrote voicemail {} from {} ({}) to {}",
-                    file.id,
-                    dash(file.number.as_deref()),
-                    mmss(file.duration_ms),
-                    e.file.display()
-                );
-            }
+            VoicemailCommand::Export(e) => export_voicemail(&mut client, e, conn.json).await,
             VoicemailCommand::Delete(d) => {
-                let r = client.voicemail_delete(d.id).await?;
-                if conn.json {
-                    return print_json(&r);
-                }
-                println!(
-                    "deleted voicemail {}{}",
-                    r.id,
-                    if r.file_removed {
-                        ""
-                    } else {
-                        " (its file was already gone)"
-                    }
-                );
+                show(conn.json, &client.voicemail_delete(d.id).await?, |r| {
+                    println!(
+                        "deleted voicemail {}{}",
+                        r.id,
+                        if r.file_removed {
+                            ""
+                        } else {
+                            " (its file was already gone)"
+                        }
+                    );
+                })
             }
         }
-        Ok(Outcome::Ok)
+    })
+}
+
+fn print_voicemails(items: &[VoicemailItem]) {
+    let mut t = table(&["id", "recorded", "from", "length", "", "call"]);
+    for v in items {
+        t.add_row(vec![
+            v.id.to_string(),
+            v.created_at.clone(),
+            dash(v.number.as_deref()),
+            mmss(v.duration_ms),
+            if v.heard { "" } else { "new" }.to_string(),
+            v.call_id.to_string(),
+        ]);
+    }
+    print_table(&t);
+    println!("{} voicemail{}", items.len(), plural(items.len() as u64));
+}
+
+/// Writes the WAV the daemon sends to the caller's file (or stdout for `-`, where nothing else
+/// is printed so the bytes can be piped into a player).
+async fn export_voicemail(
+    client: &mut Client,
+    e: VoicemailExportCli,
+    json: bool,
+) -> anyhow::Result<Outcome> {
+    let file = client.voicemail_export(e.id).await?;
+    let wav = base64::decode(&file.wav_base64)
+        .context("the daemon sent a voicemail that is not valid base64")?;
+    if e.file.as_os_str() == "-" {
+        use std::io::Write;
+        std::io::stdout()
+            .write_all(&wav)
+            .context("cannot write the voicemail to standard output")?;
+        return Ok(Outcome::Ok);
+    }
+    std::fs::write(&e.file, &wav).with_context(|| format!("cannot write {}", e.file.display()))?;
+    let written = serde_json::json!({
+        "id": file.id,
+        "number": file.number,
+        "created_at": file.created_at,
+        "duration_ms": file.duration_ms,
+        "file": e.file,
+        "bytes": wav.len(),
+    });
+    show(json, &written, |_| {
+        println!(
+            "wrote voicemail {} from {} ({}) to {}",
+            file.id,
+            dash(file.number.as_deref()),
+            mmss(file.duration_ms),
+            e.file.display()
+        );
     })
 }
 
@@ -183,25 +190,22 @@ pub fn run_greeting(cmd: GreetingCommand, conn: Connection) -> ExitCode {
                 // Read before connecting, so a typo in the path is reported as such.
                 let wav = std::fs::read(&s.file)
                     .with_context(|| format!("cannot read {}", s.file.display()))?;
-                let mut client = connect(&conn).await?;
-                let g = client.greeting_set(&wav).await?;
-                if conn.json {
-                    return print_json(&g);
-                }
-                println!(
-                    "greeting set: {:.1} s from {} ({}){}; callers hear it from the next call",
-                    g.duration_ms as f64 / 1000.0,
-                    s.file.display(),
-                    g.source,
-                    if g.converted {
-                        ", converted to 8 kHz mono 16-bit"
-                    } else {
-                        ""
-                    }
-                );
+                let mut client = conn.connect().await?;
+                show(conn.json, &client.greeting_set(&wav).await?, |g| {
+                    println!(
+                        "greeting set: {:.1} s from {} ({}){}; callers hear it from the next call",
+                        g.duration_ms as f64 / 1000.0,
+                        s.file.display(),
+                        g.source,
+                        if g.converted {
+                            ", converted to 8 kHz mono 16-bit"
+                        } else {
+                            ""
+                        }
+                    );
+                })
             }
         }
-        Ok(Outcome::Ok)
     })
 }
 
