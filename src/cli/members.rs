@@ -3,7 +3,7 @@
 //! with `--json`, as the daemon's data.
 //!
 //! Wiring only: numbers, tags, segments and CSV rows are checked by the daemon (so the rules live
-//! in one place, `community::service`); this file reads and writes files for `import`/`export`
+//! in one place, `commands::members`); this file reads and writes files for `import`/`export`
 //! (the daemon may run as another user and must not open the caller's paths) and formats.
 //!
 //! `import` of a file bigger than one request (64 KiB) splits it by records, each part with the
