@@ -99,8 +99,11 @@ impl ModemHandle {
         &self.name
     }
 
-    /// Sends the parts of one message back to back (with `AT+CMMS=1` before a multipart sequence)
-    /// and returns the TP-MR the modem used for each part, in order.
+    /// Sends the given parts back to back, one `AT+CMGS` each, and returns the TP-MR the modem used
+    /// for each part, in order; queued call control is served before each part. The relay link is
+    /// not kept open between parts (no `AT+CMMS=1`): the dispatcher calls this with one part at a
+    /// time, so its rate limiter counts every part's own start, and a multipart message reaches the
+    /// modem as separate requests.
     pub async fn send(&self, parts: Vec<OutgoingPart>) -> Result<Vec<u8>, SendError> {
         let (reply, rx) = oneshot::channel();
         let unavailable = || SendError::ModemUnavailable {
