@@ -6,8 +6,8 @@
 //!
 //! It owns the follow-up queue ([`Work`]), the set of stored messages awaiting an ack, and the ack
 //! futures. It must not decide when work runs (the serve loop orders it against requests) nor
-//! decide what a message means (the layer above): a message leaves the SIM only after the layer above
-//! has acked it, and a message it did not ack stays there to be found again.
+//! decide what a message means (the layer above): a message leaves the SIM only after the layer
+//! above has acked it, and a message it did not ack stays there to be found again.
 //!
 //! Non-obvious choices:
 //! - An index leaves the pending set *before* its `AT+CMGD` is written: the modem reuses a freed
