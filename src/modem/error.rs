@@ -3,15 +3,16 @@
 //! This file owns the answer to "what went wrong on the modem and what may the layer above do about
 //! it". It must not decide retries itself: the dispatcher owns retry policy, so every error here
 //! carries enough facts (the code, its [`ErrorClass`], whether a PDU had already been submitted, the
-//! TP-MRs of parts the network confirmed) for that decision. The code tables follow MODEMS.md §1.5
-//! (texts from smstools3 `modeminit.c`; codes from 3GPP TS 27.005 §3.2.5 for `+CMS ERROR` and
-//! TS 27.007 §9.2 for `+CME ERROR`).
+//! TP-MRs of parts the network confirmed) for that decision. The codes are 3GPP TS 27.005 §3.2.5
+//! (`+CMS ERROR`, with the TP-FCS values of TS 23.040 §9.2.3.22) and TS 27.007 §9.2 (`+CME
+//! ERROR`); their texts and the handling per code follow smstools3 (`modeminit.c`, `smsd_cfg.c`)
+//! and python-gsmmodem (the growing "busy" wait).
 
 use std::time::Duration;
 
 use serde::Serialize;
 
-/// What a modem error code means for the message or the modem (MODEMS.md §1.5).
+/// What a modem error code means for the message or the modem.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
@@ -72,7 +73,7 @@ impl ErrorClass {
     }
 }
 
-/// Classifies a `+CMS ERROR: <code>` (27.005 §3.2.5; policy of MODEMS.md §1.5).
+/// Classifies a `+CMS ERROR: <code>` (27.005 §3.2.5; the handling per code follows smstools3).
 pub fn class(code: u16) -> ErrorClass {
     match code {
         1 | 8 | 10 | 21 | 29 | 30 | 50 | 69 => ErrorClass::Permanent,
@@ -92,7 +93,7 @@ pub fn class(code: u16) -> ErrorClass {
     }
 }
 
-/// Classifies a `+CME ERROR: <code>` (27.007 §9.2; policy of MODEMS.md §1.5).
+/// Classifies a `+CME ERROR: <code>` (27.007 §9.2; the handling per code follows smstools3).
 pub fn cme_class(code: u16) -> ErrorClass {
     match code {
         30 => ErrorClass::NoService,
@@ -286,7 +287,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cms_classes_follow_modems_md_table() {
+    fn cms_classes_follow_the_code_table() {
         for c in [1, 8, 10, 21, 29, 30, 50, 69, 195, 196, 197] {
             assert_eq!(class(c), ErrorClass::Permanent, "CMS {c}");
         }
@@ -309,7 +310,7 @@ mod tests {
     }
 
     #[test]
-    fn cme_classes_follow_modems_md_table() {
+    fn cme_classes_follow_the_code_table() {
         assert_eq!(cme_class(30), ErrorClass::NoService);
         assert_eq!(cme_class(14), ErrorClass::Busy);
         assert_eq!(cme_class(515), ErrorClass::Busy);

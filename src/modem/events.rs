@@ -1,10 +1,10 @@
 //! What a modem tells the layers above without being asked: inbound messages, status reports, call
 //! and network URCs, state changes and alerts.
 //!
-//! Inbound messages carry a oneshot `ack`: the modem deletes the stored copy only after the receiver
-//! of the event has committed it (DESIGN.md layer 4: "an inbound SMS is deleted from the SIM only
-//! after the layer above confirms it is stored"). Dropping the `ack` sender means "not stored": the
-//! message stays on the SIM and the next storage drain offers it again.
+//! Inbound messages carry a oneshot `ack`: the modem deletes the stored copy from the SIM only
+//! after the receiver of the event has committed it, so a crash in between loses nothing. Dropping
+//! the `ack` sender means "not stored": the message stays on the SIM and the next storage drain
+//! offers it again.
 
 use tokio::sync::oneshot;
 

@@ -4,7 +4,7 @@
 //! routing commands of [`CallOp`] through `call_control`) goes into the
 //! high-priority one, everything else into the normal one. The actor always drains the call queue
 //! first, also between the parts of a multipart send, so a call arriving during a broadcast is served
-//! after at most the one command in flight (MODEMS.md §1.6: chan_dongle queues call commands right
+//! after at most the one command in flight (chan_dongle does the same: it queues call commands right
 //! after the running one). Each request carries a oneshot for its answer; a dropped actor turns into
 //! [`SendError::ModemUnavailable`] / [`CommandError::ModemUnavailable`], never a hang.
 
@@ -17,7 +17,8 @@ use super::error::{CommandError, SendError};
 use super::status::ModemStatus;
 
 /// One part of an outgoing message: the PDU hex including the SMSC prefix (`00` for the modem's own
-/// SMSC) and the TPDU length for `AT+CMGS=<tpdu_len>` (octets after the SMSC field, MODEMS.md §1.2).
+/// SMSC) and the TPDU length for `AT+CMGS=<tpdu_len>` (octets after the SMSC field, 3GPP TS 27.005
+/// §3.5.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingPart {
     pub hex: String,
@@ -33,12 +34,13 @@ pub enum CallOp {
     Hangup,
     /// `AT+CLCC`: list current calls.
     Clcc,
-    /// Huawei `AT^DDSETEX=2`: route the call's audio to the voice tty (after `^CONN`, MODEMS.md §4.2).
+    /// Huawei `AT^DDSETEX=2`: route the call's audio to the voice tty (after `^CONN`; docs/voice.md,
+    /// "Which modems can do voice").
     HuaweiAudio,
-    /// SIMCom `AT+CPCMREG=<0|1>`: USB PCM on/off (MODEMS.md §4.3).
+    /// SIMCom `AT+CPCMREG=<0|1>`: USB PCM on/off (docs/voice.md, "Which modems can do voice").
     SimcomPcm(bool),
-    /// Quectel `AT+QPCMV=0;+QPCMV=1,<port>` (before `ATA`), or `AT+QPCMV=0` for `None` (MODEMS.md
-    /// §4.4). Ports above 2 are refused by the `at` builder.
+    /// Quectel `AT+QPCMV=0;+QPCMV=1,<port>` (before `ATA`), or `AT+QPCMV=0` for `None`
+    /// (docs/voice.md, "Which modems can do voice"). Ports above 2 are refused by the `at` builder.
     QuectelPcm(Option<u8>),
 }
 
@@ -77,7 +79,8 @@ pub(crate) enum Request {
         reply: CommandReply,
     },
     /// A built command (with its answer contract and, for uploads, its body) from another layer:
-    /// the voice layer's file upload and playback commands (MODEMS.md §4.5).
+    /// the voice layer's file upload and playback commands (docs/voice.md, "How the greeting plays
+    /// from the modem's flash").
     Exec {
         cmd: crate::at::Command,
         reply: CommandReply,
@@ -99,8 +102,11 @@ impl ModemHandle {
         &self.name
     }
 
-    /// Sends the parts of one message back to back (with `AT+CMMS=1` before a multipart sequence)
-    /// and returns the TP-MR the modem used for each part, in order.
+    /// Sends the given parts back to back, one `AT+CMGS` each, and returns the TP-MR the modem used
+    /// for each part, in order; queued call control is served before each part. The relay link is
+    /// not kept open between parts (no `AT+CMMS=1`): the dispatcher calls this with one part at a
+    /// time, so its rate limiter counts every part's own start, and a multipart message reaches the
+    /// modem as separate requests.
     pub async fn send(&self, parts: Vec<OutgoingPart>) -> Result<Vec<u8>, SendError> {
         let (reply, rx) = oneshot::channel();
         let unavailable = || SendError::ModemUnavailable {

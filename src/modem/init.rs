@@ -1,6 +1,8 @@
-//! The init sequence of MODEMS.md §1.1 as data: an ordered plan of steps per [`Profile`], each with
-//! what a failure means (MODEMS.md "Failure handling during init"), and the per-profile command
-//! variants (ICCID query, remaining-PIN-attempts query).
+//! The init sequence (docs/modems.md, "Quirks gsmgate handles") as data: an ordered plan of steps
+//! per [`Profile`], each with what a failure means (fatal, ignored, feature off, no SMS: the split
+//! chan_dongle's `at_response_error` makes, where a `^CVOICE` error means "no voice" and a failed
+//! `CMGF`/`CPMS`/`CNMI` means "no SMS"), and the per-profile command variants (ICCID query,
+//! remaining-PIN-attempts query).
 //!
 //! The plan is pure so its shape per profile is unit-tested without a pty; the actor walks it. The
 //! order matters: echo off before anything whose answer we parse, CMEE before CPIN so PIN errors come
@@ -93,7 +95,8 @@ pub struct InitStep {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct InitOptions {
     /// Direct delivery (`+CMT`/`+CDS` with `AT+CSMS=1` and `AT+CNMA`) instead of stored `+CMTI`.
-    /// Off by default: a directly delivered message lives only in our process (MODEMS.md §1.3).
+    /// Off by default: a directly delivered message is never stored on the SIM (`+CNMI` `<mt>`=2,
+    /// 3GPP TS 27.005 §3.4.1), so until it is in the database it lives only in our process.
     pub direct_delivery: bool,
 }
 
@@ -101,8 +104,8 @@ fn s(step: Step, on_error: OnError) -> InitStep {
     InitStep { step, on_error }
 }
 
-/// The ICCID query for a profile (MODEMS.md §5 IDs): Quectel `AT+QCCID`, SIMCom `AT+CICCID`,
-/// SIM800/Wavecom `AT+CCID`, Huawei `AT^ICCID?`, otherwise EF_ICCID through `AT+CRSM`.
+/// The ICCID query for a profile (docs/modems.md, the profile table): Quectel `AT+QCCID`, SIMCom
+/// `AT+CICCID`, SIM800/Wavecom `AT+CCID`, Huawei `AT^ICCID?`, otherwise EF_ICCID through `AT+CRSM`.
 pub fn iccid_command(profile: Profile) -> Builder {
     match profile {
         Profile::Quectel => || Ok(Command::qccid()),
@@ -113,8 +116,8 @@ pub fn iccid_command(profile: Profile) -> Builder {
     }
 }
 
-/// The command that reports remaining PIN attempts, where the profile has one (MODEMS.md §5 SIM:
-/// Quectel `AT+QPINC?`, Huawei `AT^CPIN?`).
+/// The command that reports remaining PIN attempts, where the profile has one: Quectel
+/// `AT+QPINC?` (Quectel EC2x AT Commands Manual), Huawei `AT^CPIN?`.
 pub fn pin_tries_command(profile: Profile) -> Option<Command> {
     match profile {
         Profile::Quectel => Some(Command::qpinc()),
@@ -123,7 +126,8 @@ pub fn pin_tries_command(profile: Profile) -> Option<Command> {
     }
 }
 
-/// `AT+CPIN?` for a profile: Wavecom answers `+CPIN: READY` without `OK` (MODEMS.md §6.1).
+/// `AT+CPIN?` for a profile: Wavecom answers `+CPIN: READY` without `OK` (docs/modems.md, the
+/// profile table).
 pub fn cpin_command(profile: Profile) -> Command {
     match profile {
         Profile::Wavecom => Command::cpin_query_no_ok(),
@@ -191,7 +195,7 @@ pub fn plan(profile: Profile, opts: InitOptions) -> Vec<InitStep> {
     }
     p.push(s(Step::Plain(|| Ok(Command::cmgf_pdu())), NoSms));
     p.push(s(Step::Plain(|| Ok(Command::cscs_gsm())), Ignore));
-    // ZTE answers +CME ERROR: 14 (SIM busy) to CSCA? right after init (MODEMS.md §6.3): not fatal.
+    // ZTE answers +CME ERROR: 14 (SIM busy) to CSCA? right after init (docs/modems.md): not fatal.
     p.push(s(Step::Csca, Ignore));
     p.push(s(Step::Cpms, NoSms));
     if opts.direct_delivery {
@@ -225,7 +229,7 @@ mod tests {
     }
 
     #[test]
-    fn generic_plan_has_the_modems_md_order() {
+    fn generic_plan_has_the_documented_order() {
         let p = plan(Profile::Generic, InitOptions::default());
         let t = texts(&p);
         let pos = |needle: &str| {

@@ -1,6 +1,6 @@
-//! The modem layer (DESIGN.md layer 4): one tokio task (actor) per modem that owns its AT serial
-//! port, runs the init sequence, executes one command at a time, turns URCs into events, polls
-//! health and recovers a stalled or vanished modem.
+//! The modem layer: one tokio task (actor) per modem that owns its AT serial port, runs the init
+//! sequence, executes one command at a time, turns URCs into events, polls health and recovers a
+//! stalled or vanished modem.
 //!
 //! It owns the port, the `at` digester's buffer and the modem's [`ModemStatus`]. It knows nothing of
 //! members, SQL or rate limits: the dispatcher above decides what to send and what to retry; the
@@ -8,9 +8,10 @@
 //! the PDU had already been submitted). Inbound messages are published as [`ModemEvent::Sms`] with an
 //! ack, and deleted from the SIM only after that ack (the layer above has stored them).
 //!
-//! Why an actor: the AT port is a strictly sequential resource (one command in flight, the `> `
-//! prompt blocks the port, MODEMS.md §1.2), so a single owner task with queues in front of it is
-//! simpler and safer than a lock. Call control has its own higher-priority queue (MODEMS.md §1.6).
+//! Why an actor: the AT port is a strictly sequential resource (one command in flight; after
+//! `AT+CMGS` the port waits at the `> ` prompt for the PDU, 3GPP TS 27.005 §3.5.1), so a single
+//! owner task with queues in front of it is simpler and safer than a lock. Call control has its own
+//! higher-priority queue, served right after the command in flight (as chan_dongle does).
 //! Pending acks are futures inside the actor's own `select!`, never requests in its queue, so a full
 //! event channel and a full command queue can never wait on each other.
 //!
@@ -39,10 +40,10 @@ pub use handle::{CallOp, ModemHandle, OutgoingPart};
 pub use init::InitOptions;
 pub use status::{Identity, ModemState, ModemStatus, Registration};
 
-/// The device family a modem belongs to; selects init variants and quirk handling (MODEMS.md §1.1
-/// step 8, §6). The config file names it (`profile = "huawei"`) and `config` re-exports it. The
-/// simulator keeps its own `sim::Profile`, whose methods describe simulated hardware rather than
-/// quirks to handle; the daemon maps one to the other by name.
+/// The device family a modem belongs to; selects init variants and quirk handling (docs/modems.md,
+/// "Quirks gsmgate handles"). The config file names it (`profile = "huawei"`) and `config`
+/// re-exports it. The simulator keeps its own `sim::Profile`, whose methods describe simulated
+/// hardware rather than quirks to handle; the daemon maps one to the other by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
@@ -95,8 +96,8 @@ impl std::fmt::Display for Profile {
     }
 }
 
-/// Timeouts and intervals of one modem. Defaults follow MODEMS.md §1.2's table and §5; tests shrink
-/// them with [`Timeouts::fast`].
+/// Timeouts and intervals of one modem. Defaults follow what existing modem daemons use and the
+/// vendor manuals allow, named per field; tests shrink them with [`Timeouts::fast`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// A plain command (27.007 set/query): chan_dongle 5 s, python-gsmmodem 10 s.
@@ -105,11 +106,12 @@ pub struct Timeouts {
     pub ping: Duration,
     /// `AT+CPIN?` / entering the PIN (python-gsmmodem 15 s, smstools3 30 s for the PIN).
     pub pin: Duration,
-    /// `AT+CFUN` (Quectel manual: 15 s).
+    /// `AT+CFUN` (Quectel EC2x AT Commands Manual §2.22: 15 s).
     pub cfun: Duration,
-    /// `AT+CMGS=<len>` until the `> ` prompt (Rec. 10 s).
+    /// `AT+CMGS=<len>` until the `> ` prompt (smstools3 10 s; chan_dongle, python-gsmmodem 5 s).
     pub prompt: Duration,
-    /// PDU + Ctrl-Z until `+CMGS`/error (Rec. 120 s, Quectel manual maximum).
+    /// PDU + Ctrl-Z until `+CMGS`/error (the maximum of the Quectel EC2x AT Commands Manual §9.8,
+    /// "determined by network"; SIM800 manual: 60 s).
     pub sms_result: Duration,
     /// `AT+CMGL`/`AT+CMGR` (smstools3 60 s).
     pub list: Duration,
@@ -137,7 +139,7 @@ pub struct Timeouts {
     pub recovery_max: Duration,
     /// Full failed recovery cycles (resync, reset, reopen) before the modem leaves the pool.
     pub recovery_cycles: u32,
-    /// Step of the "SIM/device busy" back-off (MODEMS.md §1.5: 0.2 s, growing).
+    /// Step of the "SIM/device busy" back-off (python-gsmmodem: 0.2 s more per hit).
     pub busy_step: Duration,
     /// Busy answers tolerated per command before it fails.
     pub busy_retries: u32,

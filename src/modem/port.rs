@@ -2,7 +2,7 @@
 //!
 //! The port is opened exactly as a real tty (`tokio_serial::new(path, baud).open_native_async()`),
 //! so the simulator's pseudo-terminals exercise the production path. serialport opens ttys in
-//! exclusive mode by default (`TIOCEXCL` plus `flock(LOCK_EX)`), which is what MODEMS.md §5 asks for:
+//! exclusive mode by default (`TIOCEXCL` plus `flock(LOCK_EX)`, as chan_quectel locks its ttys):
 //! no second process (ModemManager, a stray `screen`) may talk to the same modem. The configured
 //! path is re-resolved on every open because `/dev/serial/by-id` and simulator symlinks point to a
 //! new ttyUSBn / pts after re-enumeration. A read of 0 bytes, or EIO, means the device is gone

@@ -1,9 +1,10 @@
 //! Back-off maths and the recovery escalation ladder, as pure functions of counters.
 //!
 //! The actor owns the clock and the port; this file only decides *what to try next* and *how long to
-//! wait*, so the policy is testable without a pty. The ladder follows MODEMS.md §5 "Escalation":
-//! ESC + Ctrl-Z then `AT`; `AT+CFUN=1,1` and re-init; reopen a vanished port; finally out of the pool.
-//! USB re-bind and VBUS power cycling (steps 3–4 there) need root and specific hubs and are left to
+//! wait*, so the policy is testable without a pty. The ladder is the one existing modem daemons
+//! climb: ESC + Ctrl-Z then `AT` (smstools3, Gammu); `AT+CFUN=1,1` and re-init (chan_dongle's
+//! "reset"); reopen a vanished port; finally out of the pool. USB re-bind and VBUS power cycling
+//! (uhubctl) would come between the last two, but they need root and specific hubs and are left to
 //! the operator's udev/systemd setup.
 
 use std::time::Duration;
@@ -41,7 +42,7 @@ pub fn backoff(base: Duration, max: Duration, attempt: u32) -> Duration {
     base.checked_mul(factor).map_or(max, |d| d.min(max))
 }
 
-/// Linear "busy" back-off of MODEMS.md §1.5 (CMS 314 / CME 14 / CME 515): 0.2 s more per hit.
+/// Linear "busy" back-off (CMS 314 / CME 14 / CME 515), python-gsmmodem's: 0.2 s more per hit.
 pub fn busy_delay(step: Duration, hits: u32) -> Duration {
     step.saturating_mul(hits.saturating_add(1))
 }

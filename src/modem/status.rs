@@ -2,8 +2,8 @@
 //! health checks read.
 //!
 //! The actor is the only writer (through a `tokio::sync::watch` channel), so readers always see a
-//! consistent snapshot without locking the actor. Signal conversion follows 27.007 §8.5 / MODEMS.md
-//! §5 (dBm = −113 + 2·rssi, 99 unknown); registration states follow 27.007 §7.2.
+//! consistent snapshot without locking the actor. Signal conversion follows 27.007 §8.5
+//! (dBm = −113 + 2·rssi, 99 unknown); registration states follow 27.007 §7.2.
 
 use serde::Serialize;
 
