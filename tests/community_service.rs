@@ -13,7 +13,7 @@ use gsmgate::community::service::{
 };
 use gsmgate::config::Config;
 use gsmgate::store::{
-    ClaimFilter, ConsentEvent, ConsentSource, NewMember, OutboxKind, OutboxState, RecoveryPolicy,
+    ClaimFilter, ConsentEvent, ConsentSource, MessageKind, NewMember, OutboxState, RecoveryPolicy,
     Store,
 };
 
@@ -591,7 +591,7 @@ fn broadcast_queues_one_templated_row_per_eligible_member() {
     for row in &rows {
         let member = f.store.member(&row.to_number).ok().flatten();
         let member = member.unwrap_or_else(|| panic!("member"));
-        assert_eq!(row.kind, OutboxKind::Bulk);
+        assert_eq!(row.kind, MessageKind::Bulk);
         assert_eq!(row.state, OutboxState::Queued);
         assert_eq!(row.modem_pref, member.home_modem);
         assert_eq!(row.not_before, at_ms);

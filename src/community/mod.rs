@@ -1,15 +1,16 @@
-//! What a message means (DESIGN.md layer 7): opt-in, keywords (STOP / HELP / START and their
-//! synonyms), compliance texts, onboarding questions, segments, broadcast preparation, member
-//! import/export and the contact card.
+//! What a message means: opt-in, keywords (STOP / HELP / START and their synonyms), compliance
+//! texts, onboarding questions, segments, broadcast preparation, member import/export and the
+//! contact card.
 //!
 //! This module is a pure core: no I/O, no SQL, no tokio, no clock. Every decision is a function of
 //! (message, member state, config, `now`) that returns [`Action`]s, which the daemon applies in
 //! order through `store` and `dispatch`. Keeping it pure lets the rules be specified by table
 //! tests and checked by property tests over random interleavings of joins, STOPs and broadcasts,
 //! and keeps consent logic in one place instead of spread over the daemon's I/O paths. It must
-//! not touch the database, the modems or the configuration files; the string values of
-//! [`MemberStatus`], [`ConsentEvent`], [`Flag`] and [`MessageKind::outbox_kind`] are the ones
-//! `store` keeps in its columns, so the daemon converts by name without a lookup table.
+//! not touch the database, the modems or the configuration files. [`MemberStatus`] and
+//! [`MessageKind`] are the crate's shared vocabulary (`crate::model`), the same types `store` and
+//! `dispatch` use; the string values of [`ConsentEvent`] and [`Flag`] are the ones `store` keeps
+//! in its columns.
 //!
 //! Layout: `member` (member view, E.164 numbers, time zones, tags), `keywords` (keyword matching
 //! and the opt-out intent heuristic), `decide` (the inbound decision and the [`may_send`] guard),

@@ -59,7 +59,7 @@ use crate::dispatch::{
 use crate::pdu::plan;
 use crate::store::{
     self, BroadcastRow, BroadcastState, ConsentSource, Member, MemberUpdate, NewMember, NewOutbox,
-    OutboxKind, OutboxRow, OutboxState, StateCounts, Store, StoreError,
+    OutboxRow, OutboxState, StateCounts, Store, StoreError,
 };
 
 /// Members per page when `members_list` gives no limit.
@@ -455,25 +455,9 @@ pub fn member_view(m: &Member) -> MemberView {
         region: m.region.clone(),
         time_zone: m.time_zone.clone(),
         tags: m.tags.clone(),
-        status: community_status(m.status),
+        status: m.status,
         onboarding_step: m.onboarding_step.clone(),
         joined_at: m.joined_at.div_euclid(1000),
-    }
-}
-
-fn community_status(s: store::MemberStatus) -> MemberStatus {
-    match s {
-        store::MemberStatus::PendingConfirmation => MemberStatus::PendingConfirmation,
-        store::MemberStatus::Active => MemberStatus::Active,
-        store::MemberStatus::OptedOut => MemberStatus::OptedOut,
-    }
-}
-
-fn store_status(s: MemberStatus) -> store::MemberStatus {
-    match s {
-        MemberStatus::PendingConfirmation => store::MemberStatus::PendingConfirmation,
-        MemberStatus::Active => store::MemberStatus::Active,
-        MemberStatus::OptedOut => store::MemberStatus::OptedOut,
     }
 }
 
@@ -485,7 +469,7 @@ pub fn store_segment(seg: &Segment) -> store::Segment {
         city: seg.city.as_ref().map(|c| c.trim().to_string()),
         region: seg.region.as_ref().map(|r| r.trim().to_string()),
         tags: seg.tags.clone(),
-        status: seg.status.map(store_status),
+        status: seg.status,
         joined_since: seg.joined_since.map(|s| s.saturating_mul(1000)),
         joined_before: seg.joined_before.map(|s| s.saturating_mul(1000)),
     }
@@ -611,7 +595,7 @@ pub fn members_add(
         region: args.region.as_deref().and_then(clean_field),
         time_zone,
         tags,
-        status: Some(store::MemberStatus::Active),
+        status: Some(MemberStatus::Active),
         home_modem: home,
         onboarding_step: None,
         joined_at: now,
@@ -739,7 +723,7 @@ pub fn members_import(
             region: r.region.clone(),
             time_zone: r.time_zone.clone(),
             tags: r.tags.clone(),
-            status: Some(store::MemberStatus::Active),
+            status: Some(MemberStatus::Active),
             home_modem: home,
             onboarding_step: None,
             joined_at: now,
@@ -880,7 +864,7 @@ struct QuietNow {
 impl QuietNow {
     fn new(cfg: &Config, start: i64) -> QuietNow {
         let quiet = QuietPolicy::from_config(&cfg.dispatch)
-            .window_for(dispatch::MessageKind::Bulk, QuietOverride::Inherit);
+            .window_for(MessageKind::Bulk, QuietOverride::Inherit);
         QuietNow {
             window: quiet.zip(jiff::Timestamp::from_millisecond(start).ok()),
             zones: Zones::new(cfg),
@@ -1015,7 +999,7 @@ pub fn broadcast(
         })?;
         return Ok(x.result(true, label, scheduled_at));
     }
-    let expires_at = Ttl::from_config(&cfg.dispatch).deadline(dispatch::MessageKind::Bulk, start);
+    let expires_at = Ttl::from_config(&cfg.dispatch).deadline(MessageKind::Bulk, start);
     let created = store.create_broadcast_streamed(
         &args.text,
         &label,
@@ -1030,7 +1014,7 @@ pub fn broadcast(
                 modem_pref: m.home_modem.clone(),
                 not_before: start,
                 expires_at,
-                ..NewOutbox::new(m.number.clone(), text, OutboxKind::Bulk, now)
+                ..NewOutbox::new(m.number.clone(), text, MessageKind::Bulk, now)
             })
         },
     )?;
@@ -1128,7 +1112,7 @@ fn eta(store: &Store, cfg: &Config, b: &BroadcastRow, now: i64) -> Result<Option
         modems,
         groups,
         quiet: QuietPolicy::from_config(&cfg.dispatch)
-            .window_for(dispatch::MessageKind::Bulk, QuietOverride::Inherit),
+            .window_for(MessageKind::Bulk, QuietOverride::Inherit),
         pool_limiter: cfg
             .dispatch
             .pool_per_minute
@@ -1270,18 +1254,10 @@ mod tests {
         let s = store_segment(&seg);
         assert_eq!(s.city.as_deref(), Some("Chicago"));
         assert_eq!(s.tags, vec!["volunteer"]);
-        assert_eq!(s.status, Some(store::MemberStatus::Active));
+        assert_eq!(s.status, Some(MemberStatus::Active));
         assert_eq!(s.joined_since, Some(1_767_225_600_000));
         assert_eq!(s.joined_before, None);
         assert_eq!(store_segment(&Segment::all()), store::Segment::default());
-    }
-
-    #[test]
-    fn statuses_map_both_ways() {
-        for s in MemberStatus::ALL {
-            assert_eq!(community_status(store_status(s)), s);
-            assert_eq!(store_status(s).as_str(), s.as_str());
-        }
     }
 
     #[test]

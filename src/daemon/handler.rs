@@ -30,7 +30,7 @@ use crate::community::service;
 use crate::config::{self, Config};
 use crate::modem::{ModemHandle, ModemState};
 use crate::pdu;
-use crate::store::{self, BroadcastState, NewOutbox, OutboxKind, OutboxState, Store};
+use crate::store::{self, BroadcastState, MessageKind, NewOutbox, OutboxState, Store};
 
 /// Page size when a request gives no `limit`.
 const DEFAULT_LIMIT: u32 = 50;
@@ -271,7 +271,7 @@ impl GatewayHandler {
             }
             let home = s.member(&number)?.and_then(|m| m.home_modem);
             let now = now_ms();
-            let mut row = NewOutbox::new(&number, &text, OutboxKind::Direct, now);
+            let mut row = NewOutbox::new(&number, &text, MessageKind::Direct, now);
             row.modem_pref = requested.or(home);
             s.enqueue(&row).map(Some)
         })

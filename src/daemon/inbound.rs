@@ -42,8 +42,8 @@ use crate::config::Config;
 use crate::modem::{ModemEvent, ModemHandle, ModemState};
 use crate::pdu::{self, Assembled, Part, Pdu, Tpdu};
 use crate::store::{
-    self, ConsentSource, InboundEffect, MemberUpdate, NewMember, NewOutbox, NewPart, NewSingle,
-    OutboxKind, OutboxPayload, SingleOutcome, Store, StoreError,
+    self, ConsentSource, InboundEffect, MemberUpdate, MessageKind, NewMember, NewOutbox, NewPart,
+    NewSingle, OutboxPayload, SingleOutcome, Store, StoreError,
 };
 use crate::voice::{self, ModemUrc};
 
@@ -654,13 +654,11 @@ fn effects_of(
     for action in actions {
         match action {
             Action::CreateMember(spec) => {
-                let status = store::MemberStatus::parse(spec.status.as_str())
-                    .unwrap_or(store::MemberStatus::PendingConfirmation);
                 effects.push(InboundEffect::AddMember {
                     member: NewMember {
                         number: spec.number.clone(),
                         time_zone: spec.time_zone.clone(),
-                        status: Some(status),
+                        status: Some(spec.status),
                         home_modem: Some(modem.to_string()),
                         onboarding_step: spec.onboarding_step.clone(),
                         joined_at: now,
@@ -682,8 +680,17 @@ fn effects_of(
                 });
             }
             Action::Reply { text, kind } => {
-                let kind = OutboxKind::parse(kind.outbox_kind()).unwrap_or(OutboxKind::Reply);
-                effects.push(route(NewOutbox::new(from, text.as_str(), kind, now)));
+                effects.push(route(NewOutbox::new(from, text.as_str(), *kind, now)));
+            }
+            Action::ConfirmOptOut { text } => {
+                // Written after the opted_out consent, so the store lets this one compliance
+                // row through to the now suppressed number.
+                effects.push(route(NewOutbox::new(
+                    from,
+                    text.as_str(),
+                    MessageKind::Compliance,
+                    now,
+                )));
             }
             Action::SendVcard { vcard } => {
                 // The outbox row holds the vCard text with payload `vcard`; the dispatcher
@@ -692,7 +699,7 @@ fn effects_of(
                 // after the welcome and compliance line (compliance priority), before the
                 // onboarding question (same priority, enqueued later).
                 effects.push(route(
-                    NewOutbox::new(from, vcard.as_str(), OutboxKind::Reply, now)
+                    NewOutbox::new(from, vcard.as_str(), MessageKind::Reply, now)
                         .with_payload(OutboxPayload::Vcard),
                 ));
             }
@@ -753,11 +760,6 @@ pub(crate) fn sender_key(shown: &str) -> String {
 }
 
 fn member_view(m: &store::Member) -> MemberView {
-    let status = match m.status {
-        store::MemberStatus::PendingConfirmation => community::MemberStatus::PendingConfirmation,
-        store::MemberStatus::Active => community::MemberStatus::Active,
-        store::MemberStatus::OptedOut => community::MemberStatus::OptedOut,
-    };
     MemberView {
         number: m.number.clone(),
         name: m.name.clone(),
@@ -765,7 +767,7 @@ fn member_view(m: &store::Member) -> MemberView {
         region: m.region.clone(),
         time_zone: m.time_zone.clone(),
         tags: m.tags.clone(),
-        status,
+        status: m.status,
         onboarding_step: m.onboarding_step.clone(),
         joined_at: m.joined_at / 1000,
     }

@@ -46,7 +46,7 @@ use crate::admin::{ErrorBody, ErrorCode, Event, Reply};
 use crate::config::{self, Config};
 use crate::modem::ModemHandle;
 use crate::sim::SimHandle;
-use crate::store::{self, NewOutbox, OutboxKind, Store, StoreError};
+use crate::store::{self, MessageKind, NewOutbox, Store, StoreError};
 use crate::voice::{
     self, CallEvent, CallEventKind, CallbackText, ModemUrc, VoiceError, VoiceHandle, VoiceModem,
     VoiceSettings,
@@ -213,7 +213,7 @@ pub fn enqueue_callback(store: &Store, cb: &CallbackText, now: i64) -> store::Re
     if store.opted_out(&to)? {
         return Ok(None);
     }
-    let mut row = NewOutbox::new(&to, &cb.text, OutboxKind::Reply, now);
+    let mut row = NewOutbox::new(&to, &cb.text, MessageKind::Reply, now);
     row.modem_pref = Some(cb.modem.clone());
     store.enqueue(&row).map(Some)
 }
@@ -601,7 +601,7 @@ mod tests {
         };
         let id = enqueue_callback(&s, &cb, 1000).unwrap().expect("queued");
         let row = s.outbox_row(id).unwrap();
-        assert_eq!(row.kind, OutboxKind::Reply);
+        assert_eq!(row.kind, MessageKind::Reply);
         assert_eq!(row.modem_pref.as_deref(), Some("sim1"));
         assert_eq!(row.to_number, "+14155550101");
         s.record_consent(

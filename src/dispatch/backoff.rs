@@ -12,8 +12,9 @@
 //! tomorrow, and "100–200 stale SMS resent after a crash" is a known failure, PEERS.md §3.10).
 //! Replies, compliance and direct messages have no TTL: the config key is documented for bulk.
 
-use super::{HOUR, MessageKind, Millis, SECOND, XorShift64};
+use super::{HOUR, Millis, SECOND, XorShift64};
 use crate::config::{DispatchConfig, RetryConfig};
+use crate::model::MessageKind;
 
 /// Exponential back-off with jitter and a cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,8 +18,9 @@
 //! the leader's direct messages in doubt for a person to decide, matching the store's
 //! `RecoveryPolicy::default()`.
 
-use super::{Backoff, MessageKind, Millis, XorShift64};
+use super::{Backoff, Millis, XorShift64};
 use crate::config::InDoubtPolicy;
+use crate::model::MessageKind;
 
 /// What a modem error code means for sending (MODEMS.md §1.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]

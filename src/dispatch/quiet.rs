@@ -24,8 +24,9 @@ use jiff::Timestamp;
 use jiff::civil::{Date, DateTime};
 use jiff::tz::{AmbiguousOffset, TimeZone};
 
-use super::{MessageKind, Millis};
+use super::Millis;
 use crate::config::{DispatchConfig, QuietHours};
+use crate::model::MessageKind;
 
 /// A per-broadcast or per-segment override of the configured quiet hours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

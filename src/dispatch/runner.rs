@@ -58,13 +58,14 @@ use tokio_util::task::TaskTracker;
 
 use super::policy::resend_flags;
 use super::{
-    Backoff, DAY, DispatchError, HOUR, MessageKind, Millis, QuietPolicy, RateLimiter, Window,
-    XorShift64,
+    Backoff, DAY, DispatchError, HOUR, Millis, QuietPolicy, RateLimiter, Window, XorShift64,
 };
 use crate::config::{Config, InDoubtPolicy, Limits};
+use crate::model::MessageKind;
 use crate::modem::ModemHandle;
 use crate::pdu::Validity;
 use crate::store::{RecoveryPolicy, RecoveryReport, Store, StoreError};
+use crate::time::now_ms;
 use pool::{ModemRt, PoolState};
 
 /// One modem of the pool, as the daemon hands it over.
@@ -421,15 +422,6 @@ fn start(
         tracker.spawn(lp.run());
     }
     Ok((DispatchHandle { shared }, report))
-}
-
-/// Wall-clock milliseconds since the Unix epoch (the store's unit).
-fn now_ms() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| {
-            Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX)
-        })
 }
 
 fn ms(d: Duration) -> Millis {

@@ -17,7 +17,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::outbox::screen_candidate;
-use super::{OutboxKind, OutboxRow, Result, SqlContext, Store, StoreError};
+use super::{MessageKind, OutboxRow, Result, SqlContext, Store, StoreError};
 
 /// Which rows a modem may claim, beyond rows without a preference and rows preferring it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -68,7 +68,7 @@ impl Store {
                         st.query_row(params![now, modem, pool, takeover], |r| {
                             Ok((
                                 r.get::<_, i64>(0)?,
-                                r.get::<_, OutboxKind>(1)?,
+                                r.get::<_, MessageKind>(1)?,
                                 r.get::<_, Option<i64>>(2)?,
                                 r.get::<_, i64>(3)?,
                                 r.get::<_, Option<i64>>(4)?,
@@ -262,7 +262,7 @@ mod tests {
         }
     }
 
-    fn row(to: &str, kind: OutboxKind, pref: Option<&str>) -> NewOutbox {
+    fn row(to: &str, kind: MessageKind, pref: Option<&str>) -> NewOutbox {
         NewOutbox {
             modem_pref: pref.map(str::to_string),
             ..NewOutbox::new(to, "hi", kind, NOW)
@@ -273,7 +273,7 @@ mod tests {
     fn sticky_rows_go_only_to_their_home_unless_taken_over() {
         let s = store();
         let a = s
-            .enqueue(&row("+1555", OutboxKind::Bulk, Some("A")))
+            .enqueue(&row("+1555", MessageKind::Bulk, Some("A")))
             .unwrap();
         let r = route(&["A", "B"], &[]);
         assert_eq!(s.claim_next_routed("B", NOW, &r).unwrap(), None);
@@ -290,7 +290,7 @@ mod tests {
     fn unknown_or_disabled_home_is_a_soft_preference() {
         let s = store();
         let a = s
-            .enqueue(&row("+1555", OutboxKind::Bulk, Some("gone")))
+            .enqueue(&row("+1555", MessageKind::Bulk, Some("gone")))
             .unwrap();
         let got = s
             .claim_next_routed("B", NOW, &route(&["A", "B"], &[]))
@@ -298,7 +298,7 @@ mod tests {
         assert_eq!(got.map(|r| r.id), Some(a));
 
         let b = s
-            .enqueue(&row("+1556", OutboxKind::Bulk, Some("A")))
+            .enqueue(&row("+1556", MessageKind::Bulk, Some("A")))
             .unwrap();
         s.upsert_modem(
             &ModemIdentity {
@@ -323,14 +323,14 @@ mod tests {
     #[test]
     fn priority_then_due_time_then_age_and_not_before_future() {
         let s = store();
-        let bulk = s.enqueue(&row("+1", OutboxKind::Bulk, None)).unwrap();
+        let bulk = s.enqueue(&row("+1", MessageKind::Bulk, None)).unwrap();
         let later = s
             .enqueue(&NewOutbox {
                 not_before: NOW + 10,
-                ..row("+2", OutboxKind::Compliance, None)
+                ..row("+2", MessageKind::Compliance, None)
             })
             .unwrap();
-        let reply = s.enqueue(&row("+3", OutboxKind::Reply, None)).unwrap();
+        let reply = s.enqueue(&row("+3", MessageKind::Reply, None)).unwrap();
         let r = route(&["A"], &[]);
         let order: Vec<i64> = std::iter::from_fn(|| s.claim_next_routed("A", NOW, &r).unwrap())
             .map(|r| r.id)
@@ -348,10 +348,10 @@ mod tests {
         let stale = s
             .enqueue(&NewOutbox {
                 expires_at: Some(NOW),
-                ..row("+1", OutboxKind::Bulk, None)
+                ..row("+1", MessageKind::Bulk, None)
             })
             .unwrap();
-        let out = s.enqueue(&row("+2", OutboxKind::Bulk, None)).unwrap();
+        let out = s.enqueue(&row("+2", MessageKind::Bulk, None)).unwrap();
         s.record_consent("+2", ConsentEvent::OptedOut, None, ConsentSource::Sms, NOW)
             .unwrap();
         assert_eq!(
@@ -365,7 +365,7 @@ mod tests {
     #[test]
     fn release_refunds_the_attempt_and_guards_the_state() {
         let s = store();
-        let id = s.enqueue(&row("+1", OutboxKind::Bulk, None)).unwrap();
+        let id = s.enqueue(&row("+1", MessageKind::Bulk, None)).unwrap();
         let r = route(&["A"], &[]);
         s.claim_next_routed("A", NOW, &r).unwrap().unwrap();
         s.release_claim(id, NOW + 500, Some("quiet hours")).unwrap();
@@ -389,8 +389,8 @@ mod tests {
     #[test]
     fn in_doubt_and_expire_from_claimed_only() {
         let s = store();
-        let a = s.enqueue(&row("+1", OutboxKind::Bulk, None)).unwrap();
-        let b = s.enqueue(&row("+2", OutboxKind::Bulk, None)).unwrap();
+        let a = s.enqueue(&row("+1", MessageKind::Bulk, None)).unwrap();
+        let b = s.enqueue(&row("+2", MessageKind::Bulk, None)).unwrap();
         let r = route(&["A"], &[]);
         assert!(s.mark_in_doubt(a, "x", NOW).is_err());
         s.claim_next_routed("A", NOW, &r).unwrap().unwrap();
@@ -418,7 +418,7 @@ mod tests {
         let r = route(&["A"], &[]);
         let mut ids = vec![];
         for (i, parts) in [(0, 2u8), (1, 1)] {
-            let id = s.enqueue(&row("+1", OutboxKind::Bulk, None)).unwrap();
+            let id = s.enqueue(&row("+1", MessageKind::Bulk, None)).unwrap();
             s.claim_next_routed("A", NOW, &r).unwrap().unwrap();
             for p in 1..=parts {
                 s.record_part_sent(id, p, parts, p, NOW + i * 100 + i64::from(p))
@@ -458,8 +458,8 @@ mod tests {
             NOW,
         )
         .unwrap();
-        let q = s.enqueue(&row("+1", OutboxKind::Bulk, Some("A"))).unwrap();
-        let other = s.enqueue(&row("+2", OutboxKind::Bulk, Some("A"))).unwrap();
+        let q = s.enqueue(&row("+1", MessageKind::Bulk, Some("A"))).unwrap();
+        let other = s.enqueue(&row("+2", MessageKind::Bulk, Some("A"))).unwrap();
         assert_eq!(s.move_home("+1", "A", "B", NOW).unwrap(), 1);
         assert_eq!(
             s.member("+1").unwrap().unwrap().home_modem.as_deref(),

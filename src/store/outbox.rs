@@ -26,33 +26,7 @@ use std::collections::HashMap;
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use super::members::{Member, Segment, scan_segment};
-use super::{Result, SqlContext, Store, StoreError, flag, text_enum};
-
-text_enum!(
-    /// Why a message is sent; decides the default priority and the crash-recovery policy.
-    OutboxKind, "outbox.kind", {
-        /// An automatic answer to a member's text (welcome, onboarding).
-        Reply => "reply",
-        /// STOP/HELP/START confirmations and the compliance line.
-        Compliance => "compliance",
-        /// One recipient's copy of a broadcast.
-        Bulk => "bulk",
-        /// A one-to-one message from the leader (`send`, conversation).
-        Direct => "direct",
-    }
-);
-
-impl OutboxKind {
-    /// Default priority: compliance above replies above direct above bulk.
-    pub fn default_priority(self) -> i64 {
-        match self {
-            OutboxKind::Compliance => 300,
-            OutboxKind::Reply => 200,
-            OutboxKind::Direct => 150,
-            OutboxKind::Bulk => 100,
-        }
-    }
-}
+use super::{MessageKind, Result, SqlContext, Store, StoreError, flag, text_enum};
 
 text_enum!(
     /// Where an outbox row is in its life.
@@ -110,7 +84,7 @@ text_enum!(
 pub struct NewOutbox {
     pub to_number: String,
     pub text: String,
-    pub kind: OutboxKind,
+    pub kind: MessageKind,
     pub priority: i64,
     pub broadcast_id: Option<i64>,
     /// The modem this should go out on (the member's home modem, sticky sender). Soft: if that
@@ -128,7 +102,12 @@ pub struct NewOutbox {
 
 impl NewOutbox {
     /// A message due now with the kind's default priority and no TTL.
-    pub fn new(to: impl Into<String>, text: impl Into<String>, kind: OutboxKind, now: i64) -> Self {
+    pub fn new(
+        to: impl Into<String>,
+        text: impl Into<String>,
+        kind: MessageKind,
+        now: i64,
+    ) -> Self {
         NewOutbox {
             to_number: to.into(),
             text: text.into(),
@@ -155,7 +134,7 @@ pub struct OutboxRow {
     pub id: i64,
     pub to_number: String,
     pub text: String,
-    pub kind: OutboxKind,
+    pub kind: MessageKind,
     pub priority: i64,
     pub broadcast_id: Option<i64>,
     pub modem_pref: Option<String>,
@@ -200,7 +179,7 @@ pub struct ClaimFilter {
     /// Only rows with at least this priority.
     pub min_priority: Option<i64>,
     /// Only these kinds; empty means all kinds.
-    pub kinds: Vec<OutboxKind>,
+    pub kinds: Vec<MessageKind>,
 }
 
 /// What to do with rows a previous run left `claimed` (send in flight at the crash).
@@ -228,12 +207,12 @@ impl Default for RecoveryPolicy {
 }
 
 impl RecoveryPolicy {
-    fn resend(&self, kind: OutboxKind) -> bool {
+    fn resend(&self, kind: MessageKind) -> bool {
         match kind {
-            OutboxKind::Reply => self.resend_reply,
-            OutboxKind::Compliance => self.resend_compliance,
-            OutboxKind::Direct => self.resend_direct,
-            OutboxKind::Bulk => self.resend_bulk,
+            MessageKind::Reply => self.resend_reply,
+            MessageKind::Compliance => self.resend_compliance,
+            MessageKind::Direct => self.resend_direct,
+            MessageKind::Bulk => self.resend_bulk,
         }
     }
 }
@@ -585,7 +564,7 @@ impl<'t> Inserter<'t> {
                 Some(_) => {}
             }
         }
-        if m.kind != OutboxKind::Compliance {
+        if m.kind != MessageKind::Compliance {
             let suppressed: bool = self
                 .suppressed
                 .query_row([&m.to_number], |r| r.get(0))
@@ -741,8 +720,8 @@ impl Store {
         now: i64,
         filter: &ClaimFilter,
     ) -> Result<Option<OutboxRow>> {
-        let kinds: Vec<OutboxKind> = if filter.kinds.is_empty() {
-            OutboxKind::ALL.to_vec()
+        let kinds: Vec<MessageKind> = if filter.kinds.is_empty() {
+            MessageKind::ALL.to_vec()
         } else {
             filter.kinds.clone()
         };
@@ -752,7 +731,7 @@ impl Store {
                 .get(i)
                 .or(kinds.first())
                 .copied()
-                .unwrap_or(OutboxKind::Compliance)
+                .unwrap_or(MessageKind::Compliance)
         };
         let min_priority = filter.min_priority.unwrap_or(i64::MIN);
         self.write("claiming", |tx| {
@@ -765,7 +744,7 @@ impl Store {
                             |r| {
                                 Ok((
                                     r.get::<_, i64>(0)?,
-                                    r.get::<_, OutboxKind>(1)?,
+                                    r.get::<_, MessageKind>(1)?,
                                     r.get::<_, Option<i64>>(2)?,
                                     r.get::<_, i64>(3)?,
                                     r.get::<_, Option<i64>>(4)?,
@@ -994,7 +973,7 @@ impl Store {
         now: i64,
     ) -> Result<RecoveryReport> {
         self.write("recovering the outbox", |tx| {
-            let claimed: Vec<(i64, OutboxKind)> = tx
+            let claimed: Vec<(i64, MessageKind)> = tx
                 .prepare("SELECT id, kind FROM outbox WHERE state = 'claimed' ORDER BY id")
                 .and_then(|mut st| {
                     st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -1338,7 +1317,7 @@ impl Store {
 pub(super) fn screen_candidate(
     tx: &Transaction<'_>,
     id: i64,
-    kind: OutboxKind,
+    kind: MessageKind,
     expires_at: Option<i64>,
     created_at: i64,
     opted_out_since: Option<i64>,
@@ -1355,7 +1334,7 @@ pub(super) fn screen_candidate(
     }
     let blocked = match opted_out_since {
         None => false,
-        Some(since) => kind != OutboxKind::Compliance || created_at < since,
+        Some(since) => kind != MessageKind::Compliance || created_at < since,
     };
     if blocked {
         tx.execute(

@@ -63,14 +63,14 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{ClaimFilter, NewOutbox, OutboxKind};
+    use crate::store::{ClaimFilter, MessageKind, NewOutbox};
 
     const MIN: i64 = 60_000;
     const HOUR: i64 = 60 * MIN;
     const DAY: i64 = 24 * HOUR;
 
     fn send(s: &Store, modem: &str, to: &str, parts: u8, at: i64) {
-        s.enqueue(&NewOutbox::new(to, "x", OutboxKind::Direct, at))
+        s.enqueue(&NewOutbox::new(to, "x", MessageKind::Direct, at))
             .unwrap();
         let row = s
             .claim_next(modem, at, &ClaimFilter::default())

@@ -94,7 +94,9 @@ mod tests {
     /// old outbox rows read back as texts.
     #[test]
     fn a_v1_database_upgrades_and_keeps_its_rows() {
-        use crate::store::{ClaimFilter, NewOutbox, OutboxKind, OutboxPayload, OutboxState, Store};
+        use crate::store::{
+            ClaimFilter, MessageKind, NewOutbox, OutboxPayload, OutboxState, Store,
+        };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v1.db");
         {
@@ -139,7 +141,7 @@ mod tests {
         );
         let card = store
             .enqueue(
-                &NewOutbox::new("+15550003", "BEGIN:VCARD\r\n", OutboxKind::Reply, 20)
+                &NewOutbox::new("+15550003", "BEGIN:VCARD\r\n", MessageKind::Reply, 20)
                     .with_payload(OutboxPayload::Vcard),
             )
             .unwrap();

@@ -18,12 +18,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use super::outcome::{FailurePolicy, Outcome, decide};
-use super::{DispatchEvent, Shared, ms, now_ms};
+use super::{DispatchEvent, Shared, ms};
 use crate::dispatch::backoff::expired;
-use crate::dispatch::{DAY, MessageKind, Millis, QuietOverride, RecipientLimiter, XorShift64};
+use crate::dispatch::{DAY, Millis, QuietOverride, RecipientLimiter, XorShift64};
+use crate::model::MessageKind;
 use crate::modem::{ModemHandle, ModemState, ModemStatus, OutgoingPart, SendError};
 use crate::pdu::{Address, SubmitOptions, VCARD_PORT, submits_for_port_data, submits_for_text};
 use crate::store::{ClaimRoute, OutboxPayload, OutboxRow, Store};
+use crate::time::now_ms;
 
 /// Whether the modem can take a send now: `Ready` and, once known, registered.
 fn usable(s: &ModemStatus) -> bool {
@@ -273,13 +275,7 @@ impl SendLoop {
     async fn process(&mut self, row: OutboxRow) -> Done {
         let now = now_ms();
         let id = row.id;
-        let kind: MessageKind = match row.kind.as_str().parse() {
-            Ok(k) => k,
-            Err(e) => {
-                self.fail(&row, e.to_string()).await;
-                return Done::Continue;
-            }
-        };
+        let kind = row.kind;
 
         // Failover: a row preferring another pool modem reached us only through a takeover.
         if let Some(home) = row.modem_pref.clone()
