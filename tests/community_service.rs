@@ -13,7 +13,7 @@ use gsmgate::community::service::{
 };
 use gsmgate::config::Config;
 use gsmgate::store::{
-    ClaimFilter, ConsentEvent, ConsentSource, MessageKind, NewMember, OutboxState, RecoveryPolicy,
+    ClaimRoute, ConsentEvent, ConsentSource, MessageKind, NewMember, OutboxState, RecoveryPolicy,
     Store,
 };
 
@@ -727,7 +727,7 @@ fn pause_resume_cancel_and_progress() {
     // One row sent, one being sent.
     let claim = |modem: &str| {
         f.store
-            .claim_next(modem, NOW + 1, &ClaimFilter::default())
+            .claim_next_routed(modem, NOW + 1, &ClaimRoute::default())
             .unwrap_or_else(|e| panic!("{e}"))
             .unwrap_or_else(|| panic!("nothing to claim on {modem}"))
     };
@@ -746,12 +746,12 @@ fn pause_resume_cancel_and_progress() {
     assert_eq!(p.eta, None);
     assert!(
         f.store
-            .claim_next("sim0", NOW + 5, &ClaimFilter::default())
+            .claim_next_routed("sim0", NOW + 5, &ClaimRoute::default())
             .ok()
             .flatten()
             .is_none()
             && f.store
-                .claim_next("sim1", NOW + 5, &ClaimFilter::default())
+                .claim_next_routed("sim1", NOW + 5, &ClaimRoute::default())
                 .ok()
                 .flatten()
                 .is_none(),
@@ -791,12 +791,12 @@ fn finished_broadcast_becomes_done_when_polled() {
     let id = r.id.unwrap_or_else(|| panic!("no id"));
     let row = f
         .store
-        .claim_next("sim0", NOW, &ClaimFilter::default())
+        .claim_next_routed("sim0", NOW, &ClaimRoute::default())
         .ok()
         .flatten()
         .or_else(|| {
             f.store
-                .claim_next("sim1", NOW, &ClaimFilter::default())
+                .claim_next_routed("sim1", NOW, &ClaimRoute::default())
                 .ok()
                 .flatten()
         })
@@ -824,13 +824,13 @@ fn in_doubt_rows_are_listed_and_resolved() {
     let id = r.id.unwrap_or_else(|| panic!("no id"));
     let a = f
         .store
-        .claim_next("sim0", NOW, &ClaimFilter::default())
+        .claim_next_routed("sim0", NOW, &ClaimRoute::default())
         .ok()
         .flatten()
         .unwrap_or_else(|| panic!("claim sim0"));
     let b = f
         .store
-        .claim_next("sim1", NOW, &ClaimFilter::default())
+        .claim_next_routed("sim1", NOW, &ClaimRoute::default())
         .ok()
         .flatten()
         .unwrap_or_else(|| panic!("claim sim1"));

@@ -13,7 +13,7 @@ use gsmgate::dispatch::{Backoff, DispatchEvent, DispatchHandle, PoolModem, Runne
 use gsmgate::modem::{self, ModemConfig, ModemEvent, ModemHandle, ModemState, Timeouts};
 use gsmgate::sim::{self, Fault, SimConfig, SimHandle, Simulator};
 use gsmgate::store::{
-    ClaimFilter, ConsentEvent, ConsentSource, MessageKind, NewMember, NewOutbox, OutboxRow,
+    ClaimRoute, ConsentEvent, ConsentSource, MessageKind, NewMember, NewOutbox, OutboxRow,
     OutboxState, Store,
 };
 use tokio::sync::mpsc;
@@ -597,7 +597,7 @@ async fn after_a_crash_bulk_stays_in_doubt_and_a_reply_is_resent() {
     let now = now_ms();
     for _ in 0..2 {
         r.store
-            .claim_next("A", now, &ClaimFilter::default())
+            .claim_next_routed("A", now, &ClaimRoute::default())
             .expect("claim")
             .expect("a row");
     }

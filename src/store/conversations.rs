@@ -119,7 +119,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{ClaimFilter, MessageKind, NewOutbox, NewSingle};
+    use crate::store::{ClaimRoute, MessageKind, NewOutbox, NewSingle};
 
     fn inbound(s: &Store, from: &str, text: &str, at: i64) -> i64 {
         s.store_single(&NewSingle {
@@ -148,7 +148,7 @@ mod tests {
             .unwrap();
         // The welcome goes out at 1_500 (claim + send), so it sorts by its sent time.
         let row = s
-            .claim_next("m0", 1_500, &ClaimFilter::default())
+            .claim_next_routed("m0", 1_500, &ClaimRoute::default())
             .unwrap()
             .unwrap();
         assert_eq!(row.id, reply);

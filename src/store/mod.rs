@@ -24,7 +24,6 @@
 mod apply;
 mod calls;
 mod conversations;
-mod dispatch_support;
 mod inbound;
 mod members;
 mod modems;
@@ -44,7 +43,6 @@ pub use crate::model::{MemberStatus, MessageKind};
 pub use apply::{Applied, InboundEffect};
 pub use calls::{CallOutcome, CallRow, VoicemailRow};
 pub use conversations::{ConversationEntry, Direction, ThreadSummary};
-pub use dispatch_support::ClaimRoute;
 pub use inbound::{InboundMessage, NewPart, NewSingle, PartOutcome, SingleOutcome, StoredPart};
 pub use members::{
     ConsentEntry, ConsentEvent, ConsentSource, ImportReport, Member, MemberUpdate, NewMember,
@@ -52,7 +50,7 @@ pub use members::{
 };
 pub use modems::{ModemIdentity, ModemRow, ModemStatus};
 pub use outbox::{
-    BroadcastRow, BroadcastState, ClaimFilter, NewOutbox, OutboxPart, OutboxPayload, OutboxRow,
+    BroadcastRow, BroadcastState, ClaimRoute, NewOutbox, OutboxPart, OutboxPayload, OutboxRow,
     OutboxState, RecoveryPolicy, RecoveryReport, ReportMatch, StateCounts,
 };
 

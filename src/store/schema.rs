@@ -94,9 +94,7 @@ mod tests {
     /// old outbox rows read back as texts.
     #[test]
     fn a_v1_database_upgrades_and_keeps_its_rows() {
-        use crate::store::{
-            ClaimFilter, MessageKind, NewOutbox, OutboxPayload, OutboxState, Store,
-        };
+        use crate::store::{ClaimRoute, MessageKind, NewOutbox, OutboxPayload, OutboxState, Store};
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v1.db");
         {
@@ -132,7 +130,7 @@ mod tests {
             ("went out", OutboxState::Sent, Some(77), OutboxPayload::Text)
         );
         let claimed = store
-            .claim_next("m", 10, &ClaimFilter::default())
+            .claim_next_routed("m", 10, &ClaimRoute::default())
             .unwrap()
             .unwrap();
         assert_eq!(

@@ -2,12 +2,17 @@ use std::collections::{BTreeMap, HashSet};
 
 use proptest::prelude::*;
 
-use super::*;
-use crate::store::{ConsentEvent, ConsentSource, ModemIdentity};
+use rusqlite::params;
 
-const ANY: ClaimFilter = ClaimFilter {
-    min_priority: None,
-    kinds: Vec::new(),
+use super::claim::ROUTED_CANDIDATE_SQL;
+use super::outcomes::{ReportClass, STATUS_REPORT_WINDOW_MS, classify_status, same_number};
+use super::*;
+use crate::store::{ConsentEvent, ConsentSource, ModemIdentity, Segment};
+
+/// No pool: every modem preference is soft, any modem may claim any due row.
+const ANY: ClaimRoute = ClaimRoute {
+    pool: Vec::new(),
+    takeover: Vec::new(),
 };
 
 fn msg(to: &str, kind: MessageKind, now: i64) -> NewOutbox {
@@ -16,7 +21,10 @@ fn msg(to: &str, kind: MessageKind, now: i64) -> NewOutbox {
 
 /// Claims, records every part with the given MRs, marks sent.
 fn send(s: &Store, modem: &str, now: i64, mrs: &[u8]) -> OutboxRow {
-    let row = s.claim_next(modem, now, &ANY).unwrap().expect("a due row");
+    let row = s
+        .claim_next_routed(modem, now, &ANY)
+        .unwrap()
+        .expect("a due row");
     let total = mrs.len() as u8;
     for (i, &mr) in mrs.iter().enumerate() {
         s.record_part_sent(row.id, i as u8 + 1, total, mr, now)
@@ -37,11 +45,12 @@ fn claim_order_priority_then_due_time_then_age() {
     let later = s.enqueue(&later).unwrap();
     let compliance = s.enqueue(&msg("+5", MessageKind::Compliance, 50)).unwrap();
     let order: Vec<i64> =
-        std::iter::from_fn(|| s.claim_next("m0", 100, &ANY).unwrap().map(|r| r.id)).collect();
+        std::iter::from_fn(|| s.claim_next_routed("m0", 100, &ANY).unwrap().map(|r| r.id))
+            .collect();
     assert_eq!(order, [compliance, reply, direct, bulk]);
     // Not due until 1_000.
-    assert!(s.claim_next("m0", 999, &ANY).unwrap().is_none());
-    let row = s.claim_next("m0", 1_000, &ANY).unwrap().unwrap();
+    assert!(s.claim_next_routed("m0", 999, &ANY).unwrap().is_none());
+    let row = s.claim_next_routed("m0", 1_000, &ANY).unwrap().unwrap();
     assert_eq!(row.id, later);
     assert_eq!(
         (
@@ -52,24 +61,6 @@ fn claim_order_priority_then_due_time_then_age() {
         ),
         (OutboxState::Claimed, Some("m0"), Some(1_000), 1)
     );
-}
-
-#[test]
-fn claim_filter_limits_kinds_and_priority() {
-    let s = Store::open_in_memory().unwrap();
-    let bulk = s.enqueue(&msg("+1", MessageKind::Bulk, 1)).unwrap();
-    let reply = s.enqueue(&msg("+2", MessageKind::Reply, 2)).unwrap();
-    let only_bulk = ClaimFilter {
-        kinds: vec![MessageKind::Bulk],
-        ..ClaimFilter::default()
-    };
-    assert_eq!(s.claim_next("m0", 5, &only_bulk).unwrap().unwrap().id, bulk);
-    let high = ClaimFilter {
-        min_priority: Some(MessageKind::Reply.default_priority() + 1),
-        ..ClaimFilter::default()
-    };
-    assert!(s.claim_next("m0", 5, &high).unwrap().is_none());
-    assert_eq!(s.claim_next("m0", 5, &ANY).unwrap().unwrap().id, reply);
 }
 
 #[test]
@@ -88,15 +79,19 @@ fn modem_preference_is_sticky_but_fails_over_when_disabled() {
     let mut m = msg("+1", MessageKind::Reply, 1);
     m.modem_pref = Some("m1".into());
     let id = s.enqueue(&m).unwrap();
-    assert!(s.claim_next("m0", 5, &ANY).unwrap().is_none());
+    let pool = ClaimRoute {
+        pool: vec!["m0".into(), "m1".into()],
+        takeover: Vec::new(),
+    };
+    assert!(s.claim_next_routed("m0", 5, &pool).unwrap().is_none());
     s.set_modem_enabled("m1", false, Some("unplugged"), 6)
         .unwrap();
-    assert_eq!(s.claim_next("m0", 7, &ANY).unwrap().unwrap().id, id);
+    assert_eq!(s.claim_next_routed("m0", 7, &pool).unwrap().unwrap().id, id);
     // A preference for a modem nobody knows does not strand the row either.
     let mut m = msg("+2", MessageKind::Reply, 1);
     m.modem_pref = Some("ghost".into());
     let id = s.enqueue(&m).unwrap();
-    assert_eq!(s.claim_next("m0", 8, &ANY).unwrap().unwrap().id, id);
+    assert_eq!(s.claim_next_routed("m0", 8, &pool).unwrap().unwrap().id, id);
 }
 
 #[test]
@@ -108,7 +103,7 @@ fn expired_rows_are_never_claimed() {
     let mut b = msg("+2", MessageKind::Bulk, 1);
     b.expires_at = Some(10_000);
     let b = s.enqueue(&b).unwrap();
-    assert_eq!(s.claim_next("m0", 100, &ANY).unwrap().unwrap().id, b);
+    assert_eq!(s.claim_next_routed("m0", 100, &ANY).unwrap().unwrap().id, b);
     let row = s.outbox_row(old).unwrap();
     assert_eq!(
         (row.state, row.last_error.as_deref()),
@@ -139,7 +134,7 @@ fn opted_out_rows_are_never_claimed() {
     let confirmation = s.enqueue(&msg(n, MessageKind::Compliance, 6)).unwrap();
     let direct_after = s.enqueue(&msg(n, MessageKind::Direct, 7)).unwrap();
     let claimed: Vec<i64> =
-        std::iter::from_fn(|| s.claim_next("m0", 10, &ANY).unwrap().map(|r| r.id)).collect();
+        std::iter::from_fn(|| s.claim_next_routed("m0", 10, &ANY).unwrap().map(|r| r.id)).collect();
     assert_eq!(
         claimed,
         [confirmation, other],
@@ -174,10 +169,10 @@ fn stop_then_confirmation_is_the_only_send() {
     );
     let conf = s.enqueue(&msg(n, MessageKind::Compliance, 10)).unwrap();
     assert_eq!(
-        s.claim_next("m0", 11, &ANY).unwrap().map(|r| r.id),
+        s.claim_next_routed("m0", 11, &ANY).unwrap().map(|r| r.id),
         Some(conf)
     );
-    assert!(s.claim_next("m0", 11, &ANY).unwrap().is_none());
+    assert!(s.claim_next_routed("m0", 11, &ANY).unwrap().is_none());
     s.record_consent(
         n,
         ConsentEvent::OptedIn,
@@ -188,7 +183,7 @@ fn stop_then_confirmation_is_the_only_send() {
     .unwrap();
     let again = s.enqueue(&msg(n, MessageKind::Reply, 21)).unwrap();
     assert_eq!(
-        s.claim_next("m0", 22, &ANY).unwrap().map(|r| r.id),
+        s.claim_next_routed("m0", 22, &ANY).unwrap().map(|r| r.id),
         Some(again)
     );
 }
@@ -199,7 +194,7 @@ fn lifecycle_parts_and_delivery_reports() {
     let id = s
         .enqueue(&msg("+33612345678", MessageKind::Direct, 1))
         .unwrap();
-    let row = s.claim_next("m0", 2, &ANY).unwrap().unwrap();
+    let row = s.claim_next_routed("m0", 2, &ANY).unwrap().unwrap();
     s.set_concat_ref(id, 0xBEEF).unwrap();
     s.record_part_sent(id, 1, 2, 17, 3).unwrap();
     // A report for part 1 may arrive before part 2 is even sent.
@@ -330,7 +325,7 @@ fn retry_fail_cancel_and_invalid_transitions() {
         s.record_part_sent(id, 1, 1, 0, 2),
         Err(StoreError::InvalidTransition { .. })
     ));
-    s.claim_next("m0", 2, &ANY).unwrap().unwrap();
+    s.claim_next_routed("m0", 2, &ANY).unwrap().unwrap();
     s.mark_retry(id, "+CMS ERROR: 500", 100).unwrap();
     let row = s.outbox_row(id).unwrap();
     assert_eq!(
@@ -342,8 +337,8 @@ fn retry_fail_cancel_and_invalid_transitions() {
         ),
         (OutboxState::Queued, 100, None, Some("+CMS ERROR: 500"))
     );
-    assert!(s.claim_next("m0", 99, &ANY).unwrap().is_none());
-    let row = s.claim_next("m1", 100, &ANY).unwrap().unwrap();
+    assert!(s.claim_next_routed("m0", 99, &ANY).unwrap().is_none());
+    let row = s.claim_next_routed("m1", 100, &ANY).unwrap().unwrap();
     assert_eq!(row.attempts, 2);
     s.mark_failed(id, "no network", 101).unwrap();
     assert!(s.mark_failed(id, "again", 102).is_err());
@@ -374,7 +369,7 @@ fn recover_after_restart_applies_policy() {
         sent = s.enqueue(&msg("+5", MessageKind::Bulk, 0)).unwrap();
         // Highest priority first: compliance, reply, direct, then the two bulk rows by due time.
         let order: Vec<i64> = (0..5)
-            .map(|_| s.claim_next("m0", 2, &ANY).unwrap().unwrap().id)
+            .map(|_| s.claim_next_routed("m0", 2, &ANY).unwrap().unwrap().id)
             .collect();
         assert_eq!(order, [compliance, reply, direct, sent, bulk]);
         s.record_part_sent(sent, 1, 1, 9, 3).unwrap();
@@ -430,7 +425,7 @@ fn recover_after_restart_applies_policy() {
         .unwrap();
     assert!(s.in_doubt().unwrap().is_empty());
     // Policy resending everything.
-    s.claim_next("m0", 200, &ANY).unwrap().unwrap();
+    s.claim_next_routed("m0", 200, &ANY).unwrap().unwrap();
     let all = RecoveryPolicy {
         resend_bulk: true,
         resend_direct: true,
@@ -443,7 +438,7 @@ fn recover_after_restart_applies_policy() {
 fn in_doubt_row_with_delivery_report_is_settled() {
     let s = Store::open_in_memory().unwrap();
     let id = s.enqueue(&msg("+15550001", MessageKind::Bulk, 1)).unwrap();
-    s.claim_next("m0", 2, &ANY).unwrap();
+    s.claim_next_routed("m0", 2, &ANY).unwrap();
     s.record_part_sent(id, 1, 1, 3, 2).unwrap();
     s.recover_after_restart(&RecoveryPolicy::default(), 5)
         .unwrap();
@@ -502,10 +497,10 @@ fn broadcasts_expand_once_pause_resume_cancel_and_finish() {
         s.list_outbox(None, Some(b), 10).unwrap().last().unwrap().id
     );
 
-    let first = s.claim_next("m0", 20, &ANY).unwrap().unwrap();
+    let first = s.claim_next_routed("m0", 20, &ANY).unwrap().unwrap();
     s.pause_broadcast(b, 21).unwrap();
     assert!(
-        s.claim_next("m0", 22, &ANY).unwrap().is_none(),
+        s.claim_next_routed("m0", 22, &ANY).unwrap().is_none(),
         "paused rows are held"
     );
     assert!(s.pause_broadcast(b, 22).is_err());
@@ -515,12 +510,12 @@ fn broadcasts_expand_once_pause_resume_cancel_and_finish() {
         ..msg("+4", MessageKind::Bulk, 22)
     })
     .unwrap();
-    assert!(s.claim_next("m0", 23, &ANY).unwrap().is_none());
+    assert!(s.claim_next_routed("m0", 23, &ANY).unwrap().is_none());
     s.resume_broadcast(b, 24).unwrap();
-    let second = s.claim_next("m0", 25, &ANY).unwrap().unwrap();
+    let second = s.claim_next_routed("m0", 25, &ANY).unwrap().unwrap();
     assert_ne!(first.id, second.id);
     assert_eq!(s.cancel_broadcast(b, 26).unwrap(), 2);
-    assert!(s.claim_next("m0", 27, &ANY).unwrap().is_none());
+    assert!(s.claim_next_routed("m0", 27, &ANY).unwrap().is_none());
     assert!(s.resume_broadcast(b, 28).is_err());
     // Claimed rows finish normally.
     s.mark_sent(first.id, 30).unwrap();
@@ -565,12 +560,12 @@ fn scheduled_broadcast_starts_and_finishes() {
         .create_broadcast("t", "all", Some(1_000), &rows, 10)
         .unwrap();
     assert_eq!(s.broadcast(b).unwrap().state, BroadcastState::Scheduled);
-    assert!(s.claim_next("m0", 999, &ANY).unwrap().is_none());
+    assert!(s.claim_next_routed("m0", 999, &ANY).unwrap().is_none());
     assert_eq!(s.refresh_broadcasts(999).unwrap(), 0);
     assert_eq!(s.refresh_broadcasts(1_000).unwrap(), 1);
     assert_eq!(s.broadcast(b).unwrap().state, BroadcastState::Running);
-    let a = s.claim_next("m0", 1_000, &ANY).unwrap().unwrap();
-    let c = s.claim_next("m0", 1_000, &ANY).unwrap().unwrap();
+    let a = s.claim_next_routed("m0", 1_000, &ANY).unwrap().unwrap();
+    let c = s.claim_next_routed("m0", 1_000, &ANY).unwrap().unwrap();
     s.mark_sent(a.id, 1_001).unwrap();
     assert_eq!(
         s.refresh_broadcasts(1_002).unwrap(),
@@ -608,7 +603,7 @@ fn concurrent_claims_never_take_the_same_row() {
             let modem = modem.to_string();
             std::thread::spawn(move || {
                 let mut got = Vec::new();
-                while let Some(row) = store.claim_next(&modem, 1_000_000, &ANY).unwrap() {
+                while let Some(row) = store.claim_next_routed(&modem, 1_000_000, &ANY).unwrap() {
                     assert_eq!(row.claimed_by.as_deref(), Some(modem.as_str()));
                     got.push(row.id);
                 }
@@ -653,7 +648,7 @@ fn enqueue_100k_in_one_transaction() {
     // Claiming from a big queue stays an index lookup.
     let started = std::time::Instant::now();
     for _ in 0..100 {
-        s.claim_next("m0", 2, &ANY).unwrap().unwrap();
+        s.claim_next_routed("m0", 2, &ANY).unwrap().unwrap();
     }
     eprintln!("100 claims from a 100k queue in {:?}", started.elapsed());
 }
@@ -663,11 +658,9 @@ fn due_query_uses_the_partial_index() {
     let s = Store::open_in_memory().unwrap();
     let plan: Vec<String> = s
         .conn()
-        .prepare(&format!("EXPLAIN QUERY PLAN {CLAIM_CANDIDATE_SQL}"))
+        .prepare(&format!("EXPLAIN QUERY PLAN {ROUTED_CANDIDATE_SQL}"))
         .unwrap()
-        .query_map(params![0, "m0", 0, "bulk", "bulk", "bulk", "bulk"], |r| {
-            r.get(3)
-        })
+        .query_map(params![0, "m0", "[]", "[]"], |r| r.get(3))
         .unwrap()
         .collect::<rusqlite::Result<_>>()
         .unwrap();
@@ -759,7 +752,7 @@ proptest! {
                 }
                 Op::Claim { modem } => {
                     let before = model.clone();
-                    if let Some(row) = s.claim_next(&format!("m{modem}"), now, &ANY).unwrap() {
+                    if let Some(row) = s.claim_next_routed(&format!("m{modem}"), now, &ANY).unwrap() {
                         prop_assert_eq!(before.get(&row.id), Some(&OutboxState::Queued), "claimed a row that was not queued");
                         prop_assert!(row.not_before <= now);
                         if stopped.contains(&row.to_number) {
@@ -1036,7 +1029,7 @@ fn for_each_queued_in_broadcast_joins_the_member_zone_and_skips_other_states() {
     }
     let (b, _) = s.create_broadcast("hi", "all", None, &rows, 10).unwrap();
     // One row leaves the queue: it must not be listed.
-    let claimed = s.claim_next("m2", 20, &ANY).unwrap().expect("a row");
+    let claimed = s.claim_next_routed("m2", 20, &ANY).unwrap().expect("a row");
     // Another broadcast's rows are not listed either.
     s.create_broadcast(
         "x",
