@@ -1,7 +1,8 @@
-//! The async pool runner (DESIGN.md layer 6): one send loop per modem that turns the outbox into
-//! real sends through the modem actors, under the limits, priorities, sticky-sender, failover,
-//! quiet-hour, TTL, retry and in-doubt rules of the pure core ([`super::limits`], [`super::quiet`],
-//! [`super::backoff`], [`super::policy`]). The interface is fixed in `RUNNER_API.md` (daemon side).
+//! The async pool runner: one send loop per modem that turns the outbox into real sends through
+//! the modem actors, under the limits, priorities, sticky-sender, failover, quiet-hour, TTL, retry
+//! and in-doubt rules of the pure core ([`super::limits`], [`super::quiet`], [`super::backoff`],
+//! [`super::policy`]). This is the one scheduling model of the gateway; docs/dispatch.md, "The
+//! pool runner", describes it for the daemon side.
 //!
 //! What it owns: the loops, each modem's live limiter (restored from the store's send log at
 //! start, so limits hold across restarts), and the choice of what to do with every claimed row.
