@@ -351,7 +351,7 @@ impl Daemon {
             .map(|(mc, h)| (mc.name.clone(), h.clone()))
             .collect();
 
-        // The store's modem rows make `modem_pref` (sticky sender) meaningful to claim_next.
+        // The store's modem rows make `modem_pref` (sticky sender) meaningful to the claim.
         let names: Vec<(String, String)> = modems
             .iter()
             .map(|(mc, _)| (mc.name.clone(), mc.profile.as_str().to_string()))

@@ -2,7 +2,7 @@
 //! member joins by an admin command or an import (`community::service`).
 //!
 //! Every text to a member goes out through their home modem, so their phone shows one
-//! conversation with one number (the claim query in `store::dispatch_support` enforces it at send
+//! conversation with one number (the claim query in `store/outbox/claim.rs` enforces it at send
 //! time). A new home goes to the eligible modem with the fewest members, ties to the lowest index,
 //! so the assignment is balanced and deterministic; a batch updates the counts as it goes, so an
 //! import of 1,000 members spreads evenly instead of landing on the emptiest modem.
