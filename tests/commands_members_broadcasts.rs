@@ -17,7 +17,7 @@ use gsmgate::protocol::{
     MembersListArgs,
 };
 use gsmgate::store::{
-    ClaimFilter, ConsentEvent, ConsentSource, NewMember, OutboxKind, OutboxState, RecoveryPolicy,
+    ClaimRoute, ConsentEvent, ConsentSource, MessageKind, NewMember, OutboxState, RecoveryPolicy,
     Store,
 };
 
@@ -640,7 +640,7 @@ fn broadcast_queues_one_templated_row_per_eligible_member() {
     for row in &rows {
         let member = f.store.member(&row.to_number).ok().flatten();
         let member = member.unwrap_or_else(|| panic!("member"));
-        assert_eq!(row.kind, OutboxKind::Bulk);
+        assert_eq!(row.kind, MessageKind::Bulk);
         assert_eq!(row.state, OutboxState::Queued);
         assert_eq!(row.modem_pref, member.home_modem);
         assert_eq!(row.not_before, at_ms);
@@ -776,7 +776,7 @@ fn pause_resume_cancel_and_progress() {
     // One row sent, one being sent.
     let claim = |modem: &str| {
         f.store
-            .claim_next(modem, NOW + 1, &ClaimFilter::default())
+            .claim_next_routed(modem, NOW + 1, &ClaimRoute::default())
             .unwrap_or_else(|e| panic!("{e}"))
             .unwrap_or_else(|| panic!("nothing to claim on {modem}"))
     };
@@ -795,12 +795,12 @@ fn pause_resume_cancel_and_progress() {
     assert_eq!(p.eta, None);
     assert!(
         f.store
-            .claim_next("sim0", NOW + 5, &ClaimFilter::default())
+            .claim_next_routed("sim0", NOW + 5, &ClaimRoute::default())
             .ok()
             .flatten()
             .is_none()
             && f.store
-                .claim_next("sim1", NOW + 5, &ClaimFilter::default())
+                .claim_next_routed("sim1", NOW + 5, &ClaimRoute::default())
                 .ok()
                 .flatten()
                 .is_none(),
@@ -840,12 +840,12 @@ fn finished_broadcast_becomes_done_when_polled() {
     let id = r.id.unwrap_or_else(|| panic!("no id"));
     let row = f
         .store
-        .claim_next("sim0", NOW, &ClaimFilter::default())
+        .claim_next_routed("sim0", NOW, &ClaimRoute::default())
         .ok()
         .flatten()
         .or_else(|| {
             f.store
-                .claim_next("sim1", NOW, &ClaimFilter::default())
+                .claim_next_routed("sim1", NOW, &ClaimRoute::default())
                 .ok()
                 .flatten()
         })
@@ -873,13 +873,13 @@ fn in_doubt_rows_are_listed_and_resolved() {
     let id = r.id.unwrap_or_else(|| panic!("no id"));
     let a = f
         .store
-        .claim_next("sim0", NOW, &ClaimFilter::default())
+        .claim_next_routed("sim0", NOW, &ClaimRoute::default())
         .ok()
         .flatten()
         .unwrap_or_else(|| panic!("claim sim0"));
     let b = f
         .store
-        .claim_next("sim1", NOW, &ClaimFilter::default())
+        .claim_next_routed("sim1", NOW, &ClaimRoute::default())
         .ok()
         .flatten()
         .unwrap_or_else(|| panic!("claim sim1"));

@@ -55,6 +55,26 @@ fn kinds(d: &Decision) -> Vec<MessageKind> {
     d.replies().map(|(_, k)| k).collect()
 }
 
+/// What a decision sends, as the decision table spells it: the STOP confirmation (its own action,
+/// enqueued as a compliance text) apart from the ordinary replies and their kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    OptOutConfirmation,
+    Kind(MessageKind),
+}
+
+fn sent(d: &Decision) -> Vec<Sent> {
+    d.actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::ConfirmOptOut { .. } => Some(Sent::OptOutConfirmation),
+            Action::Reply { kind, .. } => Some(Sent::Kind(*kind)),
+            Action::SendVcard { .. } => Some(Sent::Kind(MessageKind::Reply)),
+            _ => None,
+        })
+        .collect()
+}
+
 fn texts(d: &Decision) -> Vec<String> {
     d.replies().map(|(t, _)| t.to_string()).collect()
 }
@@ -95,7 +115,8 @@ fn onboarding_cfg() -> CommunityConfig {
 /// The main table: (text, who, rule, consent events, created status, reply kinds, inbox flag).
 #[test]
 fn decision_table() {
-    use MessageKind::{Compliance as C, OptOutConfirmation as X};
+    const C: Sent = Sent::Kind(MessageKind::Compliance);
+    const X: Sent = Sent::OptOutConfirmation;
     let cfg = CommunityConfig::default();
     type Row = (
         &'static str,
@@ -103,7 +124,7 @@ fn decision_table() {
         Rule,
         &'static [ConsentEvent],
         Option<MemberStatus>,
-        &'static [MessageKind],
+        &'static [Sent],
         Option<Option<Flag>>,
     );
     let table: &[Row] = &[
@@ -356,10 +377,15 @@ fn decision_table() {
         assert_eq!(d.rule, *rule, "{ctx}");
         assert_eq!(consent(&d), *events, "{ctx}");
         assert_eq!(created(&d), *status, "{ctx}");
-        assert_eq!(kinds(&d), *reply_kinds, "{ctx}");
+        assert_eq!(sent(&d), *reply_kinds, "{ctx}");
+        assert_eq!(
+            d.opt_out_confirmations(),
+            reply_kinds.iter().filter(|k| **k == X).count()
+        );
         assert_eq!(d.inbox(), *inbox, "{ctx}");
         // Whatever the decision, every reply passes the dispatch guard for the standing the
-        // number has after the decision.
+        // number has after the decision; the STOP confirmation is the one text that need not,
+        // and it comes only with the opt-out itself.
         let (m, suppressed) = member(*who);
         let before = Standing::of(m.as_ref(), suppressed);
         let after = match (consent(&d).last(), created(&d)) {
@@ -369,8 +395,11 @@ fn decision_table() {
             (_, Some(MemberStatus::PendingConfirmation)) => Standing::Pending,
             _ => before,
         };
-        for k in kinds(&d) {
-            assert!(may_send(after, k), "{ctx}: {k:?} blocked for {after:?}");
+        for k in sent(&d) {
+            match k {
+                Sent::Kind(k) => assert!(may_send(after, k), "{ctx}: {k:?} blocked for {after:?}"),
+                Sent::OptOutConfirmation => assert_eq!(d.rule, Rule::OptOut, "{ctx}"),
+            }
         }
     }
 }
@@ -569,13 +598,13 @@ fn configured_keywords_in_other_languages() {
 fn may_send_table() {
     use MessageKind::*;
     use Standing::*;
-    let kinds = [OptOutConfirmation, Compliance, Reply, Direct, Bulk];
-    let table: &[(Standing, [bool; 5])] = &[
-        (Stranger, [true, true, true, true, false]),
-        (Suppressed, [true, false, false, false, false]),
-        (Pending, [true, true, true, true, false]),
-        (Active, [true, true, true, true, true]),
-        (OptedOut, [true, false, false, false, false]),
+    let kinds = [Compliance, Reply, Direct, Bulk];
+    let table: &[(Standing, [bool; 4])] = &[
+        (Stranger, [true, true, true, false]),
+        (Suppressed, [false, false, false, false]),
+        (Pending, [true, true, true, false]),
+        (Active, [true, true, true, true]),
+        (OptedOut, [false, false, false, false]),
     ];
     for (standing, allowed) in table {
         for (kind, want) in kinds.iter().zip(allowed) {
@@ -585,6 +614,11 @@ fn may_send_table() {
     // Suppression wins over a stale member status.
     let m = MemberView::new(NUMBER, MemberStatus::Active, 0);
     assert_eq!(Standing::of(Some(&m), true), OptedOut);
-    assert_eq!(MessageKind::OptOutConfirmation.outbox_kind(), "compliance");
+    // The STOP confirmation, which no kind lets through to an opted-out number, is its own
+    // action and is enqueued as a compliance text.
+    let stop = run("STOP", Who::Active, &CommunityConfig::default());
+    assert_eq!(stop.opt_out_confirmations(), 1);
+    let stop_kinds: Vec<MessageKind> = stop.replies().map(|(_, k)| k).collect();
+    assert_eq!(stop_kinds, [MessageKind::Compliance]);
     assert_eq!(Flag::PossibleOptOut.as_str(), "possible_opt_out");
 }

@@ -4,7 +4,8 @@
 //! - no opted-out number ever receives a broadcast;
 //! - each STOP yields at most one confirmation, and between a STOP and the next START the number
 //!   receives nothing but that one confirmation (README.md, "Guarantees": STOP is absolute);
-//! - every reply `decide` asks for passes `may_send` (the rules and the guard agree).
+//! - every reply `decide` asks for passes `may_send` (the rules and the guard agree), except the
+//!   STOP confirmation, which is the decision's own action and the one text the guard would stop.
 
 // Test code: a failed setup may panic with unwrap/expect; that is the test failing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -12,8 +13,8 @@
 use std::collections::{HashMap, HashSet};
 
 use gsmgate::community::{
-    Action, ConsentEvent, Inbound, MemberField, MemberStatus, MemberView, MessageKind, Standing,
-    decide, may_send,
+    Action, ConsentEvent, Decision, Inbound, MemberField, MemberStatus, MemberView, MessageKind,
+    Standing, decide, may_send,
 };
 use gsmgate::config::{CommunityConfig, OnboardingQuestion};
 use proptest::prelude::*;
@@ -59,6 +60,25 @@ fn event() -> impl Strategy<Value = Event> {
     ]
 }
 
+/// What reaches a number: the STOP confirmation, or a message of a kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    OptOutConfirmation,
+    Kind(MessageKind),
+}
+
+fn sent(d: &Decision) -> Vec<Sent> {
+    d.actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::ConfirmOptOut { .. } => Some(Sent::OptOutConfirmation),
+            Action::Reply { kind, .. } => Some(Sent::Kind(*kind)),
+            Action::SendVcard { .. } => Some(Sent::Kind(MessageKind::Reply)),
+            _ => None,
+        })
+        .collect()
+}
+
 #[derive(Default)]
 struct Model {
     members: HashMap<String, MemberView>,
@@ -66,7 +86,7 @@ struct Model {
     /// Independent truth: the number's last keyword was a stop word.
     truth_opted_out: HashMap<String, bool>,
     /// Messages received since the last STOP while opted out (truth).
-    since_stop: HashMap<String, Vec<MessageKind>>,
+    since_stop: HashMap<String, Vec<Sent>>,
 }
 
 impl Model {
@@ -74,16 +94,23 @@ impl Model {
         Standing::of(self.members.get(n), self.suppressed.contains(n))
     }
 
-    fn deliver(&mut self, n: &str, kind: MessageKind) -> Result<(), TestCaseError> {
-        if !may_send(self.standing(n), kind) {
+    fn deliver(&mut self, n: &str, what: Sent) -> Result<(), TestCaseError> {
+        if let Sent::Kind(kind) = what
+            && !may_send(self.standing(n), kind)
+        {
             return Ok(()); // dispatch drops it
         }
         if self.truth_opted_out.get(n).copied().unwrap_or(false) {
-            prop_assert_ne!(kind, MessageKind::Bulk, "broadcast to opted-out {}", n);
+            prop_assert_ne!(
+                what,
+                Sent::Kind(MessageKind::Bulk),
+                "broadcast to opted-out {}",
+                n
+            );
             let got = self.since_stop.entry(n.to_string()).or_default();
-            got.push(kind);
+            got.push(what);
             prop_assert!(
-                got.len() == 1 && got[0] == MessageKind::OptOutConfirmation,
+                got.len() == 1 && got[0] == Sent::OptOutConfirmation,
                 "{} got {:?} after STOP",
                 n,
                 got
@@ -177,7 +204,7 @@ proptest! {
                 Event::Broadcast => {
                     let numbers: Vec<String> = model.members.keys().cloned().collect();
                     for n in numbers {
-                        model.deliver(&n, MessageKind::Bulk)?;
+                        model.deliver(&n, Sent::Kind(MessageKind::Bulk))?;
                     }
                 }
                 Event::Text(idx, text) => {
@@ -185,7 +212,8 @@ proptest! {
                     let msg = Inbound { from: n.into(), text: text.clone(), at: now };
                     let d = decide(&msg, model.members.get(n), model.suppressed.contains(n), &cfg, now);
                     let class = gsmgate::community::classify(text, &cfg.keywords).map(|(c, _)| c);
-                    let confirmations = d.replies().filter(|(_, k)| *k == MessageKind::OptOutConfirmation).count();
+                    let confirmations = d.opt_out_confirmations();
+                    prop_assert_eq!(confirmations, sent(&d).iter().filter(|s| **s == Sent::OptOutConfirmation).count());
                     prop_assert!(confirmations <= 1);
                     match class {
                         Some(gsmgate::community::KeywordClass::Stop) => {
@@ -204,10 +232,11 @@ proptest! {
                         _ => prop_assert_eq!(confirmations, 0),
                     }
                     model.apply(n, &d.actions, now);
-                    let replies: Vec<MessageKind> = d.replies().map(|(_, k)| k).collect();
-                    for k in replies {
-                        prop_assert!(may_send(model.standing(n), k), "{:?} blocked: {:?}", k, d);
-                        model.deliver(n, k)?;
+                    for what in sent(&d) {
+                        if let Sent::Kind(k) = what {
+                            prop_assert!(may_send(model.standing(n), k), "{:?} blocked: {:?}", k, d);
+                        }
+                        model.deliver(n, what)?;
                     }
                 }
             }

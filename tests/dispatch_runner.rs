@@ -16,7 +16,7 @@ use gsmgate::dispatch::{Backoff, DispatchEvent, DispatchHandle, PoolModem, Runne
 use gsmgate::modem::{self, ModemConfig, ModemEvent, ModemHandle, ModemState, Timeouts};
 use gsmgate::sim::{self, Fault, SimConfig, SimHandle, Simulator};
 use gsmgate::store::{
-    ClaimFilter, ConsentEvent, ConsentSource, NewMember, NewOutbox, OutboxKind, OutboxRow,
+    ClaimRoute, ConsentEvent, ConsentSource, MessageKind, NewMember, NewOutbox, OutboxRow,
     OutboxState, Store,
 };
 use tokio::sync::mpsc;
@@ -220,7 +220,7 @@ impl Rig {
         drop(self.dir);
     }
 
-    fn enqueue(&self, to: &str, text: &str, kind: OutboxKind, pref: Option<&str>) -> i64 {
+    fn enqueue(&self, to: &str, text: &str, kind: MessageKind, pref: Option<&str>) -> i64 {
         self.store
             .enqueue(&NewOutbox {
                 modem_pref: pref.map(str::to_string),
@@ -286,9 +286,9 @@ fn max_in_window(times: &[i64], len: i64) -> usize {
 async fn reply_and_multipart_are_sent_with_one_mr_per_part() {
     let r = rig(1, Limits::DEFAULT).await;
     let mut running = run(&r, test_cfg());
-    let reply = r.enqueue(PHONE, "Thanks, you are in!", OutboxKind::Reply, None);
+    let reply = r.enqueue(PHONE, "Thanks, you are in!", MessageKind::Reply, None);
     let long: String = (0..40).map(|i| format!("word{i:02} ")).collect();
-    let multi = r.enqueue(PHONE2, &long, OutboxKind::Direct, None);
+    let multi = r.enqueue(PHONE2, &long, MessageKind::Direct, None);
     running.handle.wake();
     r.wait_sent(&[reply, multi], Duration::from_secs(15)).await;
 
@@ -348,7 +348,7 @@ async fn per_minute_limit_holds_in_every_window_also_across_a_restart() {
     cfg.minute = Duration::from_millis(WINDOW as u64);
     let running = run(&r, cfg.clone());
     let ids: Vec<i64> = (0..5)
-        .map(|i| r.enqueue(&format!("+1555000010{i}"), "bulk", OutboxKind::Bulk, None))
+        .map(|i| r.enqueue(&format!("+1555000010{i}"), "bulk", MessageKind::Bulk, None))
         .collect();
     running.handle.wake();
     r.wait_sent(&ids, Duration::from_secs(20)).await;
@@ -364,7 +364,7 @@ async fn per_minute_limit_holds_in_every_window_also_across_a_restart() {
     running.stop().await;
     let running = run(&r, cfg);
     let more: Vec<i64> = (0..3)
-        .map(|i| r.enqueue(&format!("+1555000020{i}"), "bulk", OutboxKind::Bulk, None))
+        .map(|i| r.enqueue(&format!("+1555000020{i}"), "bulk", MessageKind::Bulk, None))
         .collect();
     running.handle.wake();
     r.wait_sent(&more, Duration::from_secs(20)).await;
@@ -382,11 +382,11 @@ async fn a_reply_takes_the_next_slot_ahead_of_a_bulk_backlog() {
     cfg.minute = Duration::from_millis(1_500);
     let running = run(&r, cfg);
     let bulk: Vec<i64> = (0..6)
-        .map(|i| r.enqueue(&format!("+1555000030{i}"), "news", OutboxKind::Bulk, None))
+        .map(|i| r.enqueue(&format!("+1555000030{i}"), "news", MessageKind::Bulk, None))
         .collect();
     running.handle.wake();
     r.wait_sent(&bulk[..1], Duration::from_secs(10)).await;
-    let reply = r.enqueue(PHONE, "HELP: reply STOP to leave", OutboxKind::Reply, None);
+    let reply = r.enqueue(PHONE, "HELP: reply STOP to leave", MessageKind::Reply, None);
     let committed = now_ms();
     let queued_at = r.row(reply).created_at;
     running.handle.wake();
@@ -444,7 +444,7 @@ async fn network_refusals_fail_or_retry_by_code() {
             },
         )
         .expect("fault");
-    let refused = r.enqueue(PHONE, "refused", OutboxKind::Direct, None);
+    let refused = r.enqueue(PHONE, "refused", MessageKind::Direct, None);
     running.handle.wake();
     r.wait_state(refused, OutboxState::Failed, Duration::from_secs(10))
         .await;
@@ -464,7 +464,7 @@ async fn network_refusals_fail_or_retry_by_code() {
             },
         )
         .expect("fault");
-    let retried = r.enqueue(PHONE, "second time lucky", OutboxKind::Reply, None);
+    let retried = r.enqueue(PHONE, "second time lucky", MessageKind::Reply, None);
     running.handle.wake();
     r.wait_sent(&[retried], Duration::from_secs(10)).await;
     let row = r.row(retried);
@@ -500,9 +500,9 @@ async fn opted_out_recipients_never_receive() {
             now,
         )
         .expect("consent");
-    let before = r.enqueue(PHONE2, "broadcast", OutboxKind::Bulk, None);
+    let before = r.enqueue(PHONE2, "broadcast", MessageKind::Bulk, None);
     // Opted out while queued: the STOP cancels it.
-    let queued = r.enqueue(PHONE3, "broadcast", OutboxKind::Bulk, None);
+    let queued = r.enqueue(PHONE3, "broadcast", MessageKind::Bulk, None);
     r.store
         .record_consent(
             PHONE3,
@@ -513,7 +513,7 @@ async fn opted_out_recipients_never_receive() {
         )
         .expect("consent");
     let running = run(&r, test_cfg());
-    let control = r.enqueue(PHONE, "broadcast", OutboxKind::Bulk, None);
+    let control = r.enqueue(PHONE, "broadcast", MessageKind::Bulk, None);
     running.handle.wake();
     r.wait_sent(&[control], Duration::from_secs(10)).await;
     for id in [before, queued] {
@@ -548,8 +548,8 @@ async fn without_failover_a_message_waits_for_its_home_modem() {
     let running = run(&r, test_cfg());
     r.sim.fault(0, &Fault::Unplug).expect("unplug A");
     wait_state(&r.modems[0].handle, |s| *s != ModemState::Ready).await;
-    let sticky = r.enqueue(PHONE, "for you, via A", OutboxKind::Direct, Some("A"));
-    let free = r.enqueue(PHONE2, "anyone", OutboxKind::Direct, None);
+    let sticky = r.enqueue(PHONE, "for you, via A", MessageKind::Direct, Some("A"));
+    let free = r.enqueue(PHONE2, "anyone", MessageKind::Direct, None);
     running.handle.wake();
     r.wait_sent(&[free], Duration::from_secs(10)).await;
     assert_eq!(r.store.outbox_parts(free).expect("parts")[0].modem, "B");
@@ -574,7 +574,7 @@ async fn with_failover_the_message_goes_out_through_another_modem() {
     let running = run(&r, cfg);
     r.sim.fault(0, &Fault::Unplug).expect("unplug A");
     wait_state(&r.modems[0].handle, |s| *s != ModemState::Ready).await;
-    let sticky = r.enqueue(PHONE, "for you, via B now", OutboxKind::Direct, Some("A"));
+    let sticky = r.enqueue(PHONE, "for you, via B now", MessageKind::Direct, Some("A"));
     running.handle.wake();
     r.wait_sent(&[sticky], Duration::from_secs(10)).await;
     assert_eq!(r.store.outbox_parts(sticky).expect("parts")[0].modem, "B");
@@ -594,13 +594,13 @@ async fn with_failover_the_message_goes_out_through_another_modem() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_crash_bulk_stays_in_doubt_and_a_reply_is_resent() {
     let r = rig(1, Limits::DEFAULT).await;
-    let bulk = r.enqueue(PHONE2, "broadcast", OutboxKind::Bulk, None);
-    let reply = r.enqueue(PHONE, "welcome", OutboxKind::Reply, None);
+    let bulk = r.enqueue(PHONE2, "broadcast", MessageKind::Bulk, None);
+    let reply = r.enqueue(PHONE, "welcome", MessageKind::Reply, None);
     // A previous run claimed both and died before recording anything.
     let now = now_ms();
     for _ in 0..2 {
         r.store
-            .claim_next("A", now, &ClaimFilter::default())
+            .claim_next_routed("A", now, &ClaimRoute::default())
             .expect("claim")
             .expect("a row");
     }
@@ -612,7 +612,7 @@ async fn after_a_crash_bulk_stays_in_doubt_and_a_reply_is_resent() {
     let row = r.row(bulk);
     assert_eq!(row.state, OutboxState::InDoubt);
     // Not resent: wake the loop once more and let it find nothing to do.
-    let control = r.enqueue(PHONE3, "later", OutboxKind::Bulk, None);
+    let control = r.enqueue(PHONE3, "later", MessageKind::Bulk, None);
     running.handle.wake();
     r.wait_sent(&[control], Duration::from_secs(10)).await;
     assert_eq!(r.row(bulk).state, OutboxState::InDoubt);
@@ -635,8 +635,8 @@ async fn quiet_hours_defer_bulk_but_not_replies() {
     });
     cfg.default_time_zone = "UTC".into();
     let mut running = run(&r, cfg);
-    let bulk = r.enqueue(PHONE2, "tonight's meeting", OutboxKind::Bulk, None);
-    let reply = r.enqueue(PHONE, "HELP text", OutboxKind::Reply, None);
+    let bulk = r.enqueue(PHONE2, "tonight's meeting", MessageKind::Bulk, None);
+    let reply = r.enqueue(PHONE, "HELP text", MessageKind::Reply, None);
     running.handle.wake();
     r.wait_sent(&[reply], Duration::from_secs(10)).await;
     eventually(Duration::from_secs(5), "bulk deferred", || {
@@ -669,7 +669,7 @@ async fn a_modem_that_vanishes_after_the_submit_leaves_bulk_in_doubt() {
     })
     .await;
     let mut running = run(&r, test_cfg());
-    let bulk = r.enqueue(PHONE2, "maybe sent", OutboxKind::Bulk, None);
+    let bulk = r.enqueue(PHONE2, "maybe sent", MessageKind::Bulk, None);
     running.handle.wake();
     // Pull the modem while the SUBMIT is at the network, before +CMGS comes back.
     eventually(Duration::from_secs(10), "the network has the PDU", || {
@@ -694,7 +694,7 @@ async fn a_modem_that_vanishes_after_the_submit_leaves_bulk_in_doubt() {
     // modem is back.
     r.sim.fault(0, &Fault::Replug).expect("replug");
     wait_state(&r.modems[0].handle, |s| *s == ModemState::Ready).await;
-    let reply = r.enqueue(PHONE, "welcome", OutboxKind::Reply, None);
+    let reply = r.enqueue(PHONE, "welcome", MessageKind::Reply, None);
     running.handle.wake();
     let n = r.sim.submitted().len();
     eventually(Duration::from_secs(10), "reply at the network", || {
@@ -723,7 +723,7 @@ async fn the_pool_cap_holds_across_modems() {
     cfg.pool_per_minute = Some(3);
     let running = run(&r, cfg);
     let ids: Vec<i64> = (0..6)
-        .map(|i| r.enqueue(&format!("+1555000040{i}"), "pool", OutboxKind::Bulk, None))
+        .map(|i| r.enqueue(&format!("+1555000040{i}"), "pool", MessageKind::Bulk, None))
         .collect();
     running.handle.wake();
     r.wait_sent(&ids, Duration::from_secs(20)).await;
@@ -741,14 +741,14 @@ async fn the_per_recipient_daily_cap_defers_without_counting_an_attempt() {
     let mut cfg = test_cfg();
     cfg.per_recipient_per_day = Some(1);
     let running = run(&r, cfg);
-    let first = r.enqueue(PHONE, "one", OutboxKind::Bulk, None);
+    let first = r.enqueue(PHONE, "one", MessageKind::Bulk, None);
     running.handle.wake();
     r.wait_sent(&[first], Duration::from_secs(10)).await;
     // The compliance text first: the loop may be awake already (its idle tick), and a `second`
     // claimed before `stop` exists would be deferred from `first` alone. One modem's loop
     // claims one row at a time, so `second` is checked only after `stop` went out.
-    let stop = r.enqueue(PHONE, "You are unsubscribed", OutboxKind::Compliance, None);
-    let second = r.enqueue(PHONE, "two", OutboxKind::Direct, None);
+    let stop = r.enqueue(PHONE, "You are unsubscribed", MessageKind::Compliance, None);
+    let second = r.enqueue(PHONE, "two", MessageKind::Direct, None);
     running.handle.wake();
     r.wait_sent(&[stop], Duration::from_secs(10)).await;
     eventually(Duration::from_secs(5), "second deferred", || {
@@ -781,7 +781,7 @@ async fn shutdown_between_parts_requeues_and_the_rest_goes_out_after_restart() {
     let running = run(&r, cfg.clone());
     // 45 × 8 characters: three GSM 7-bit parts of at most 153.
     let long: String = (0..45).map(|i| format!("piece{i:02} ")).collect();
-    let id = r.enqueue(PHONE, &long, OutboxKind::Direct, None);
+    let id = r.enqueue(PHONE, &long, MessageKind::Direct, None);
     running.handle.wake();
     eventually(Duration::from_secs(10), "two parts sent", || {
         r.store.outbox_parts(id).expect("parts").len() == 2
@@ -834,7 +834,7 @@ async fn a_vcard_row_goes_out_as_port_9204_parts_and_a_resend_keeps_the_referenc
     let id = r
         .store
         .enqueue(
-            &NewOutbox::new(PHONE, vcard.as_str(), OutboxKind::Reply, now_ms())
+            &NewOutbox::new(PHONE, vcard.as_str(), MessageKind::Reply, now_ms())
                 .with_payload(OutboxPayload::Vcard),
         )
         .expect("enqueue");

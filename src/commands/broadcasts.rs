@@ -34,8 +34,7 @@ use crate::protocol::{
     InDoubtResolved,
 };
 use crate::store::{
-    BroadcastRow, BroadcastState, Member, NewOutbox, OutboxKind, OutboxRow, OutboxState,
-    StateCounts, Store,
+    BroadcastRow, BroadcastState, Member, NewOutbox, OutboxRow, OutboxState, StateCounts, Store,
 };
 use crate::time::rfc3339;
 
@@ -98,7 +97,7 @@ struct QuietNow {
 impl QuietNow {
     fn new(cfg: &Settings, start: i64) -> QuietNow {
         let quiet = QuietPolicy::from_config(&cfg.dispatch)
-            .window_for(dispatch::MessageKind::Bulk, QuietOverride::Inherit);
+            .window_for(MessageKind::Bulk, QuietOverride::Inherit);
         QuietNow {
             window: quiet.zip(jiff::Timestamp::from_millisecond(start).ok()),
             zones: Zones::new(cfg),
@@ -229,7 +228,7 @@ pub fn broadcast(ctx: &Context, args: &BroadcastArgs) -> Result<BroadcastResult>
         })?;
         return Ok(x.result(true, label, scheduled_at));
     }
-    let expires_at = Ttl::from_config(&cfg.dispatch).deadline(dispatch::MessageKind::Bulk, start);
+    let expires_at = Ttl::from_config(&cfg.dispatch).deadline(MessageKind::Bulk, start);
     let created = store.create_broadcast_streamed(
         &args.text,
         &label,
@@ -244,7 +243,7 @@ pub fn broadcast(ctx: &Context, args: &BroadcastArgs) -> Result<BroadcastResult>
                 modem_pref: m.home_modem.clone(),
                 not_before: start,
                 expires_at,
-                ..NewOutbox::new(m.number.clone(), text, OutboxKind::Bulk, now)
+                ..NewOutbox::new(m.number.clone(), text, MessageKind::Bulk, now)
             })
         },
     )?;
@@ -343,7 +342,7 @@ fn eta(store: &Store, cfg: &Settings, b: &BroadcastRow, now: i64) -> Result<Opti
         modems,
         groups,
         quiet: QuietPolicy::from_config(&cfg.dispatch)
-            .window_for(dispatch::MessageKind::Bulk, QuietOverride::Inherit),
+            .window_for(MessageKind::Bulk, QuietOverride::Inherit),
         pool_limiter: cfg
             .dispatch
             .pool_per_minute

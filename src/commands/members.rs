@@ -50,25 +50,9 @@ pub fn member_view(m: &Member) -> MemberView {
         region: m.region.clone(),
         time_zone: m.time_zone.clone(),
         tags: m.tags.clone(),
-        status: community_status(m.status),
+        status: m.status,
         onboarding_step: m.onboarding_step.clone(),
         joined_at: m.joined_at.div_euclid(1000),
-    }
-}
-
-fn community_status(s: store::MemberStatus) -> MemberStatus {
-    match s {
-        store::MemberStatus::PendingConfirmation => MemberStatus::PendingConfirmation,
-        store::MemberStatus::Active => MemberStatus::Active,
-        store::MemberStatus::OptedOut => MemberStatus::OptedOut,
-    }
-}
-
-fn store_status(s: MemberStatus) -> store::MemberStatus {
-    match s {
-        MemberStatus::PendingConfirmation => store::MemberStatus::PendingConfirmation,
-        MemberStatus::Active => store::MemberStatus::Active,
-        MemberStatus::OptedOut => store::MemberStatus::OptedOut,
     }
 }
 
@@ -80,7 +64,7 @@ pub fn store_segment(seg: &Segment) -> store::Segment {
         city: seg.city.as_ref().map(|c| c.trim().to_string()),
         region: seg.region.as_ref().map(|r| r.trim().to_string()),
         tags: seg.tags.clone(),
-        status: seg.status.map(store_status),
+        status: seg.status,
         joined_since: seg.joined_since.map(|s| s.saturating_mul(1000)),
         joined_before: seg.joined_before.map(|s| s.saturating_mul(1000)),
     }
@@ -194,7 +178,7 @@ pub fn add(ctx: &Context, args: &MemberAddArgs) -> Result<MemberItem> {
         region: args.region.as_deref().and_then(clean_field),
         time_zone,
         tags,
-        status: Some(store::MemberStatus::Active),
+        status: Some(MemberStatus::Active),
         home_modem: home,
         onboarding_step: None,
         joined_at: now,
@@ -305,7 +289,7 @@ pub fn import(ctx: &Context, args: &MembersImportArgs) -> Result<ImportResult> {
             region: r.region.clone(),
             time_zone: r.time_zone.clone(),
             tags: r.tags.clone(),
-            status: Some(store::MemberStatus::Active),
+            status: Some(MemberStatus::Active),
             home_modem: home,
             onboarding_step: None,
             joined_at: now,
@@ -406,18 +390,10 @@ mod tests {
         let s = store_segment(&seg);
         assert_eq!(s.city.as_deref(), Some("Chicago"));
         assert_eq!(s.tags, vec!["volunteer"]);
-        assert_eq!(s.status, Some(store::MemberStatus::Active));
+        assert_eq!(s.status, Some(MemberStatus::Active));
         assert_eq!(s.joined_since, Some(1_767_225_600_000));
         assert_eq!(s.joined_before, None);
         assert_eq!(store_segment(&Segment::all()), store::Segment::default());
-    }
-
-    #[test]
-    fn statuses_map_both_ways() {
-        for s in MemberStatus::ALL {
-            assert_eq!(community_status(store_status(s)), s);
-            assert_eq!(store_status(s).as_str(), s.as_str());
-        }
     }
 
     #[test]

@@ -13,11 +13,12 @@ use tracing::info;
 
 use super::{CommandError, Context, DEFAULT_LIMIT, MAX_LIMIT, Result};
 use crate::community;
+use crate::model::MessageKind;
 use crate::pdu;
 use crate::protocol::{
     ConversationArgs, ConversationItem, Direction, InboxArgs, InboxItem, SendAccepted, SendArgs,
 };
-use crate::store::{self, NewOutbox, OutboxKind, OutboxState};
+use crate::store::{self, NewOutbox, OutboxState};
 use crate::time::rfc3339;
 
 /// Most SMS parts one message may take (the concatenation header counts to 255).
@@ -69,7 +70,7 @@ pub fn send(ctx: &Context, args: &SendArgs) -> Result<SendAccepted> {
         )));
     }
     let home = store.member(&to)?.and_then(|m| m.home_modem);
-    let mut row = NewOutbox::new(&to, &args.text, OutboxKind::Direct, ctx.now());
+    let mut row = NewOutbox::new(&to, &args.text, MessageKind::Direct, ctx.now());
     row.modem_pref = args.modem.clone().or(home);
     let id = store.enqueue(&row)?;
     ctx.wake_dispatch();

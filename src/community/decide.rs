@@ -6,7 +6,7 @@
 //! 1. Keywords before anything else (whole-message match, see `keywords`).
 //!    - STOP from an active/pending member or a stranger: `opted_out` consent (the store puts the
 //!      number on the suppression list, also without a member row) and exactly one
-//!      [`MessageKind::OptOutConfirmation`]. STOP from a number already opted out: nothing at all.
+//!      [`Action::ConfirmOptOut`]. STOP from a number already opted out: nothing at all.
 //!    - START (START, YES, UNSTOP …): opted out → `opted_in` + start confirmation; suppressed
 //!      stranger → `opted_in`, member created active, start confirmation, card, onboarding;
 //!      pending (double opt-in) → `confirmed` + welcome sequence; stranger → joins active (a texted
@@ -32,6 +32,14 @@
 //! Replies within one decision are meant to arrive in order: the welcome and the compliance line
 //! are both [`MessageKind::Compliance`] (together they are the CTIA opt-in confirmation), the card
 //! and onboarding questions follow as [`MessageKind::Reply`], whose priority is lower.
+//!
+//! Why the STOP confirmation is an action of its own and not a kind: to dispatch and the store it
+//! is an ordinary compliance text (same priority; the store lets a compliance row written at or
+//! after the opt-out through, which is exactly this one). What sets it apart is a consent rule,
+//! the only text an opted-out number may ever get, and that rule lives here: [`may_send`] refuses
+//! every kind to an opted-out number, and [`Action::ConfirmOptOut`] is decided only for the STOP
+//! that causes the opt-out. So the crate keeps one kind type ([`crate::model::MessageKind`]) and
+//! the exception is visible in the decision itself.
 
 use serde::{Deserialize, Serialize};
 
@@ -86,45 +94,20 @@ impl Standing {
     }
 }
 
-/// Why a message is sent; decides priority in dispatch and what [`may_send`] allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MessageKind {
-    /// The one confirmation of a STOP: the only message an opted-out number may get.
-    OptOutConfirmation,
-    /// HELP/START answers, the opt-in confirmation (welcome + compliance line).
-    Compliance,
-    /// Automatic answers: contact card, onboarding questions.
-    Reply,
-    /// A one-to-one message from the leader.
-    Direct,
-    /// One recipient's copy of a broadcast.
-    Bulk,
-}
-
-impl MessageKind {
-    /// The store's `outbox.kind` for this message (the opt-out confirmation is a compliance row;
-    /// the store keeps compliance rows created at the STOP from being cancelled by it).
-    pub fn outbox_kind(self) -> &'static str {
-        match self {
-            MessageKind::OptOutConfirmation | MessageKind::Compliance => "compliance",
-            MessageKind::Reply => "reply",
-            MessageKind::Direct => "direct",
-            MessageKind::Bulk => "bulk",
-        }
-    }
-}
+/// Why a message is sent: the crate's one kind type, re-exported here because the decisions
+/// speak it.
+pub use crate::model::MessageKind;
 
 /// Whether a message of `kind` may go to a number of `standing`. Dispatch calls it right before
 /// sending (the standing may have changed since the message was queued).
 ///
-/// - Opted out / suppressed: only [`MessageKind::OptOutConfirmation`] (STOP is absolute).
+/// - Opted out / suppressed: nothing (STOP is absolute; the one confirmation of the STOP is not a
+///   message this guard lets through but the decision's own [`Action::ConfirmOptOut`]).
 /// - Bulk: only active members (a pending member has not confirmed yet).
 /// - Everything else: any number that is not opted out (HELP answers go to strangers, the
 ///   double opt-in prompt to pending members, the leader may answer a stranger who wrote in).
 pub fn may_send(standing: Standing, kind: MessageKind) -> bool {
     match kind {
-        MessageKind::OptOutConfirmation => true,
         _ if standing.is_opted_out() => false,
         MessageKind::Bulk => standing == Standing::Active,
         MessageKind::Compliance | MessageKind::Reply | MessageKind::Direct => true,
@@ -178,6 +161,9 @@ pub enum Action {
     },
     /// Enqueue a text to the sender.
     Reply { text: String, kind: MessageKind },
+    /// Enqueue the one confirmation of a STOP to the sender, as a [`MessageKind::Compliance`]
+    /// text after the `opted_out` consent: the only text an opted-out number ever gets.
+    ConfirmOptOut { text: String },
     /// Send the contact card as port-9204 vCard SMS (`vcard::vcard_submits`), kind `Reply`.
     SendVcard { vcard: String },
     /// Store an onboarding answer.
@@ -222,13 +208,23 @@ impl Decision {
         Decision { rule, actions }
     }
 
-    /// The texts to send, in order, with their kinds.
+    /// The texts to send, in order, with the kind each is enqueued as (the STOP confirmation is
+    /// a compliance text; [`Decision::opt_out_confirmations`] tells it apart).
     pub fn replies(&self) -> impl Iterator<Item = (&str, MessageKind)> {
         self.actions.iter().filter_map(|a| match a {
             Action::Reply { text, kind } => Some((text.as_str(), *kind)),
+            Action::ConfirmOptOut { text } => Some((text.as_str(), MessageKind::Compliance)),
             Action::SendVcard { vcard } => Some((vcard.as_str(), MessageKind::Reply)),
             _ => None,
         })
+    }
+
+    /// How many STOP confirmations the decision sends (0 or 1).
+    pub fn opt_out_confirmations(&self) -> usize {
+        self.actions
+            .iter()
+            .filter(|a| matches!(a, Action::ConfirmOptOut { .. }))
+            .count()
     }
 
     /// The inbox flag, if the message is kept as conversation.
@@ -381,12 +377,9 @@ pub fn decide(
                         event: ConsentEvent::OptedOut,
                         detail,
                     },
-                    reply(
-                        cfg,
-                        member,
-                        &cfg.stop_confirmation,
-                        MessageKind::OptOutConfirmation,
-                    ),
+                    Action::ConfirmOptOut {
+                        text: render(&cfg.stop_confirmation, &vars(cfg, member)),
+                    },
                 ],
             ),
             (KeywordClass::Help, S::OptedOut | S::Suppressed) => Decision::new(

@@ -3,63 +3,17 @@
 //! copy of libphonenumber's), tags and member fields.
 //!
 //! [`MemberView`] mirrors `store`'s member row without its ids, so rules and segment matching can
-//! run on stored members, on CSV rows in a dry run and in property tests alike. The status and
-//! consent names are `store`'s column values (`pending_confirmation`, `opted_out`, …).
+//! run on stored members, on CSV rows in a dry run and in property tests alike. The status is the
+//! crate's one [`MemberStatus`] (`crate::model`); the consent names are `store`'s column values
+//! (`opted_out`, `opted_in`, …).
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 use super::CommunityError;
 
-/// Where a member is in the opt-in life cycle (`members.status` in the store).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MemberStatus {
-    /// Double opt-in: joined, has not yet confirmed with a start keyword.
-    PendingConfirmation,
-    Active,
-    OptedOut,
-}
-
-impl MemberStatus {
-    pub const ALL: [MemberStatus; 3] = [
-        MemberStatus::PendingConfirmation,
-        MemberStatus::Active,
-        MemberStatus::OptedOut,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MemberStatus::PendingConfirmation => "pending_confirmation",
-            MemberStatus::Active => "active",
-            MemberStatus::OptedOut => "opted_out",
-        }
-    }
-}
-
-impl fmt::Display for MemberStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for MemberStatus {
-    type Err = String;
-
-    /// The store's names, plus `pending` as a short form for the segment language.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "pending_confirmation" | "pending" => Ok(MemberStatus::PendingConfirmation),
-            "active" => Ok(MemberStatus::Active),
-            "opted_out" => Ok(MemberStatus::OptedOut),
-            other => Err(format!(
-                "unknown status {other:?} (known: pending_confirmation, active, opted_out)"
-            )),
-        }
-    }
-}
+pub use crate::model::MemberStatus;
 
 /// What happened to a number's consent (`consent_log.event` in the store).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -364,14 +318,5 @@ mod tests {
             MemberField::from_field_name("shirt_size"),
             MemberField::Custom("shirt_size".into())
         );
-    }
-
-    #[test]
-    fn status_names_round_trip() {
-        for s in MemberStatus::ALL {
-            assert_eq!(s.as_str().parse::<MemberStatus>(), Ok(s));
-        }
-        assert_eq!("Pending".parse(), Ok(MemberStatus::PendingConfirmation));
-        assert!("gone".parse::<MemberStatus>().is_err());
     }
 }

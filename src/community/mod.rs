@@ -10,8 +10,9 @@
 //! and keeps consent logic in one place instead of spread over the I/O paths. It must not touch
 //! the database, the modems, the dispatch runner or the configuration file: it imports neither
 //! `store`, `dispatch` nor `config`, and owns its settings ([`settings`]), which `config` fills.
-//! The string values of [`MemberStatus`], [`ConsentEvent`] and [`Flag`] are the ones `store`
-//! keeps in its columns.
+//! [`MemberStatus`] and [`MessageKind`] are the crate's shared vocabulary (`crate::model`), the
+//! same types `store` and `dispatch` use; the string values of [`ConsentEvent`] and [`Flag`] are
+//! the ones `store` keeps in its columns.
 //!
 //! Layout: `member` (member view, E.164 numbers, time zones, tags), `keywords` (keyword matching
 //! and the opt-out intent heuristic), `decide` (the inbound decision and the [`may_send`] guard),

@@ -45,8 +45,8 @@ use crate::modem::{ModemEvent, ModemHandle, ModemState};
 use crate::pdu::{self, Assembled, Part, Pdu, Tpdu};
 use crate::protocol::Event;
 use crate::store::{
-    self, ConsentSource, InboundEffect, MemberUpdate, NewMember, NewOutbox, NewPart, NewSingle,
-    OutboxKind, OutboxPayload, SingleOutcome, Store, StoreError,
+    self, ConsentSource, InboundEffect, MemberUpdate, MessageKind, NewMember, NewOutbox, NewPart,
+    NewSingle, OutboxPayload, SingleOutcome, Store, StoreError,
 };
 use crate::time::now_ms;
 use crate::voice::{self, ModemUrc};
@@ -658,13 +658,11 @@ fn effects_of(
     for action in actions {
         match action {
             Action::CreateMember(spec) => {
-                let status = store::MemberStatus::parse(spec.status.as_str())
-                    .unwrap_or(store::MemberStatus::PendingConfirmation);
                 effects.push(InboundEffect::AddMember {
                     member: NewMember {
                         number: spec.number.clone(),
                         time_zone: spec.time_zone.clone(),
-                        status: Some(status),
+                        status: Some(spec.status),
                         home_modem: Some(modem.to_string()),
                         onboarding_step: spec.onboarding_step.clone(),
                         joined_at: now,
@@ -686,8 +684,17 @@ fn effects_of(
                 });
             }
             Action::Reply { text, kind } => {
-                let kind = OutboxKind::parse(kind.outbox_kind()).unwrap_or(OutboxKind::Reply);
-                effects.push(route(NewOutbox::new(from, text.as_str(), kind, now)));
+                effects.push(route(NewOutbox::new(from, text.as_str(), *kind, now)));
+            }
+            Action::ConfirmOptOut { text } => {
+                // Written after the opted_out consent, so the store lets this one compliance
+                // row through to the now suppressed number.
+                effects.push(route(NewOutbox::new(
+                    from,
+                    text.as_str(),
+                    MessageKind::Compliance,
+                    now,
+                )));
             }
             Action::SendVcard { vcard } => {
                 // The outbox row holds the vCard text with payload `vcard`; the dispatcher
@@ -696,7 +703,7 @@ fn effects_of(
                 // after the welcome and compliance line (compliance priority), before the
                 // onboarding question (same priority, enqueued later).
                 effects.push(route(
-                    NewOutbox::new(from, vcard.as_str(), OutboxKind::Reply, now)
+                    NewOutbox::new(from, vcard.as_str(), MessageKind::Reply, now)
                         .with_payload(OutboxPayload::Vcard),
                 ));
             }

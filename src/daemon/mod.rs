@@ -393,7 +393,7 @@ async fn register_modems(
     store: &Store,
     modems: &[(config::ModemConfig, ModemHandle)],
 ) -> Result<(), DaemonError> {
-    // The store's modem rows make `modem_pref` (sticky sender) meaningful to claim_next.
+    // The store's modem rows make `modem_pref` (sticky sender) meaningful to the claim.
     let names: Vec<(String, String)> = modems
         .iter()
         .map(|(mc, _)| (mc.name.clone(), mc.profile.as_str().to_string()))

@@ -33,7 +33,7 @@ use crate::dispatch::DispatchHandle;
 use crate::modem::ModemHandle;
 use crate::protocol::Event;
 use crate::sim::SimHandle;
-use crate::store::{self, NewOutbox, OutboxKind, Store};
+use crate::store::{self, MessageKind, NewOutbox, Store};
 use crate::time::now_ms;
 use crate::voice::{
     self, CallEvent, CallEventKind, CallbackText, ModemUrc, VoiceHandle, VoiceModem,
@@ -187,7 +187,7 @@ pub fn enqueue_callback(store: &Store, cb: &CallbackText, now: i64) -> store::Re
     if store.opted_out(&to)? {
         return Ok(None);
     }
-    let mut row = NewOutbox::new(&to, &cb.text, OutboxKind::Reply, now);
+    let mut row = NewOutbox::new(&to, &cb.text, MessageKind::Reply, now);
     row.modem_pref = Some(cb.modem.clone());
     store.enqueue(&row).map(Some)
 }
@@ -291,7 +291,7 @@ mod tests {
         };
         let id = enqueue_callback(&s, &cb, 1000).unwrap().expect("queued");
         let row = s.outbox_row(id).unwrap();
-        assert_eq!(row.kind, OutboxKind::Reply);
+        assert_eq!(row.kind, MessageKind::Reply);
         assert_eq!(row.modem_pref.as_deref(), Some("sim1"));
         assert_eq!(row.to_number, "+14155550101");
         s.record_consent(

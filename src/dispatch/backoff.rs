@@ -2,18 +2,20 @@
 //!
 //! Back-off is exponential, as `[dispatch.retry]` documents: after the `n`-th failed attempt the
 //! next waits `base_delay_secs · 2^(n-1)`, capped (at an hour by default: past that a retry is no
-//! longer a retry but a stale replay, PEERS.md §3.10), and nothing is tried after `max_attempts`
+//! longer a retry but a stale replay; moezbhatti/qksms#652, old failed SMS auto-retried later
+//! flooded contacts), and nothing is tried after `max_attempts`
 //! attempts. Jitter shortens each delay by up to a fifth, drawn from a seeded [`XorShift64`]: so
 //! the documented figure stays an upper bound and many messages failing together (a network
 //! outage) do not come back in lock-step.
 //!
 //! TTL: bulk messages carry `expires_at = created_at + ttl_hours`; one that would start at or after
 //! it expires instead of going out late (a broadcast about tonight's meeting is worthless
-//! tomorrow, and "100–200 stale SMS resent after a crash" is a known failure, PEERS.md §3.10).
+//! tomorrow, and "100–200 stale SMS resent after a crash" is a known failure, Uninett/nav#1276).
 //! Replies, compliance and direct messages have no TTL: the config key is documented for bulk.
 
-use super::{HOUR, MessageKind, Millis, SECOND, XorShift64};
+use super::{HOUR, Millis, SECOND, XorShift64};
 use crate::config::{DispatchConfig, RetryConfig};
+use crate::model::MessageKind;
 
 /// Exponential back-off with jitter and a cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

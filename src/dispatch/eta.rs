@@ -5,7 +5,7 @@
 //! It simulates the schedule instead of dividing by a rate, because the answer is dominated by
 //! things a division misses: sliding windows already partly used, a per-day cap that stops a modem
 //! for the rest of the day, and nights that differ per zone. To stay fast at 100,000 recipients
-//! (well under a second, measured in `tests/benches/dispatch_plan.rs`), recipients are grouped by
+//! (well under a second, measured in `tests/benches/dispatch.rs`), recipients are grouped by
 //! (home modem, zone): the simulation steps once per SMS part, but looks only at a handful of
 //! groups per step and calls into the tz database only when a group's sendable stretch ends.
 //!
@@ -57,7 +57,7 @@ pub struct EtaRequest {
     pub pool_limiter: Option<RateLimiter>,
     /// Give up simulating this far ahead (default [`EtaRequest::DEFAULT_HORIZON_MS`]).
     pub horizon_ms: Millis,
-    /// As the pool's [`super::PoolConfig::count_at`].
+    /// Which instant of a part the limits count; the runner counts starts ([`CountAt::Start`]).
     pub count_at: CountAt,
 }
 

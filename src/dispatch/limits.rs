@@ -1,8 +1,8 @@
 //! Sliding-window send limits: per modem/SIM (`per_minute`, `per_hour`, `per_day`), for the whole
 //! pool (`pool_per_minute`) and per recipient (`per_recipient_per_day`).
 //!
-//! The guarantee (DESIGN.md: "rate limits are never exceeded, on any modem, over any window, also
-//! across restarts") is about *every* window of the given length, not aligned buckets: a bucketed
+//! The guarantee ("rate limits are never exceeded, on any modem, over any window, also across
+//! restarts"; docs/dispatch.md, "Rate limits") is about *every* window of the given length, not aligned buckets: a bucketed
 //! limiter lets 2L sends straddle a bucket edge. So the limiter keeps the recent send times
 //! themselves and answers "earliest instant a send may start" exactly: with sends sorted and a cap
 //! of `L` per `W`, a new send at `t` keeps every window legal iff the `L`-th most recent send is at

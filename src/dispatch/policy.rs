@@ -1,7 +1,8 @@
 //! What to do when a send fails, and with sends left in doubt by a crash.
 //!
-//! The table is MODEMS.md §1.5 (recommended policy; code texts from smstools3 `modeminit.c`, code
-//! meanings from 3GPP TS 27.005 §3.2.5 for `+CMS ERROR` and TS 27.007 §9.2 for `+CME ERROR`). The
+//! The table is the one in docs/dispatch.md, "Retries and the error table" (code texts from
+//! smstools3 `modeminit.c`, code meanings from 3GPP TS 27.005 §3.2.5 for `+CMS ERROR` and
+//! TS 27.007 §9.2 for `+CME ERROR`). The
 //! modem actor reports the raw code; deciding retries is the dispatcher's job and lives here, as
 //! data plus one pure function, so the whole table is tested row by row.
 //!
@@ -18,10 +19,11 @@
 //! the leader's direct messages in doubt for a person to decide, matching the store's
 //! `RecoveryPolicy::default()`.
 
-use super::{Backoff, MessageKind, Millis, XorShift64};
+use super::{Backoff, Millis, XorShift64};
 use crate::config::InDoubtPolicy;
+use crate::model::MessageKind;
 
-/// What a modem error code means for sending (MODEMS.md §1.5).
+/// What a modem error code means for sending (docs/dispatch.md, "Retries and the error table").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
@@ -62,14 +64,14 @@ impl ErrorClass {
     }
 }
 
-/// Classifies `+CMS ERROR: <code>` (27.005 §3.2.5; policy MODEMS.md §1.5). The code table itself
+/// Classifies `+CMS ERROR: <code>` (27.005 §3.2.5; policy in docs/dispatch.md, "Retries and the error table"). The code table itself
 /// lives once, in the modem layer ([`crate::modem::class`]), which needs it to notice a SIM
 /// failure; this is its meaning for sending.
 pub fn classify_cms(code: u16) -> ErrorClass {
     from_modem_class(crate::modem::class(code))
 }
 
-/// Classifies `+CME ERROR: <code>` (27.007 §9.2; policy MODEMS.md §1.5), from the modem layer's
+/// Classifies `+CME ERROR: <code>` (27.007 §9.2; policy in docs/dispatch.md, "Retries and the error table"), from the modem layer's
 /// table like [`classify_cms`].
 pub fn classify_cme(code: u16) -> ErrorClass {
     from_modem_class(crate::modem::cme_class(code))
@@ -156,7 +158,7 @@ pub enum RetryDecision {
     HoldModem { until_registered: bool },
 }
 
-/// Growth step of the SIM-busy wait (PGM adds 0.2 s per hit, MODEMS.md §1.5).
+/// Growth step of the SIM-busy wait (python-gsmmodem, `gsmmodem/modem.py`, adds 0.2 s per hit).
 pub const SIM_BUSY_STEP_MS: Millis = 200;
 
 /// The decision for a failure of class `class` after `attempts` send attempts (the failed one
@@ -258,7 +260,7 @@ mod tests {
         }
     }
 
-    /// MODEMS.md §1.5, row by row.
+    /// The table of docs/dispatch.md, "Retries and the error table", row by row.
     #[test]
     fn cms_table_matches_modems_md() {
         use ErrorClass::*;

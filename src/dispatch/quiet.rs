@@ -1,7 +1,8 @@
 //! Quiet hours in the recipient's local time: when a held message may go out.
 //!
-//! Default 21:00–08:00 (`QuietHours::DEFAULT`, the TCPA window, PEERS.md §4), read as wall-clock
-//! time in the recipient's zone; a window with `start > end` wraps over midnight. Messages are
+//! Default 21:00–08:00 (`QuietHours::DEFAULT`, the TCPA window: no solicitation before 8 am or
+//! after 9 pm at the called party's location, 47 CFR 64.1200(c)(1)), read as wall-clock time in
+//! the recipient's zone; a window with `start > end` wraps over midnight. Messages are
 //! *deferred* to the end of the window, never dropped here; only their TTL ([`super::Ttl`]) can
 //! end them. Which kinds obey ([`QuietPolicy::applies_to`]): bulk always; replies and compliance
 //! texts never, because they answer something the member just sent (a HELP at 23:00 gets its
@@ -24,8 +25,9 @@ use jiff::Timestamp;
 use jiff::civil::{Date, DateTime};
 use jiff::tz::{AmbiguousOffset, TimeZone};
 
-use super::{MessageKind, Millis};
+use super::Millis;
 use crate::config::{DispatchConfig, QuietHours};
+use crate::model::MessageKind;
 
 /// A per-broadcast or per-segment override of the configured quiet hours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -1,7 +1,8 @@
-//! The async pool runner (DESIGN.md layer 6): one send loop per modem that turns the outbox into
-//! real sends through the modem actors, under the limits, priorities, sticky-sender, failover,
-//! quiet-hour, TTL, retry and in-doubt rules of the pure core ([`super::limits`], [`super::quiet`],
-//! [`super::backoff`], [`super::policy`]). The interface is fixed in `RUNNER_API.md` (daemon side).
+//! The async pool runner: one send loop per modem that turns the outbox into real sends through
+//! the modem actors, under the limits, priorities, sticky-sender, failover, quiet-hour, TTL, retry
+//! and in-doubt rules of the pure core ([`super::limits`], [`super::quiet`], [`super::backoff`],
+//! [`super::policy`]). This is the one scheduling model of the gateway; docs/dispatch.md, "The
+//! pool runner", describes it for the daemon side.
 //!
 //! What it owns: the loops, each modem's live limiter (restored from the store's send log at
 //! start, so limits hold across restarts), and the choice of what to do with every claimed row.
@@ -58,13 +59,14 @@ use tokio_util::task::TaskTracker;
 
 use super::policy::resend_flags;
 use super::{
-    Backoff, DAY, DispatchError, HOUR, MessageKind, Millis, QuietPolicy, RateLimiter, Window,
-    XorShift64,
+    Backoff, DAY, DispatchError, HOUR, Millis, QuietPolicy, RateLimiter, Window, XorShift64,
 };
 use crate::config::{Config, InDoubtPolicy, Limits};
+use crate::model::MessageKind;
 use crate::modem::ModemHandle;
 use crate::pdu::Validity;
 use crate::store::{RecoveryPolicy, RecoveryReport, Store, StoreError};
+use crate::time::now_ms;
 use pool::{ModemRt, PoolState};
 
 /// One modem of the pool, as the daemon hands it over.
@@ -421,15 +423,6 @@ fn start(
         tracker.spawn(lp.run());
     }
     Ok((DispatchHandle { shared }, report))
-}
-
-/// Wall-clock milliseconds since the Unix epoch (the store's unit).
-fn now_ms() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| {
-            Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX)
-        })
 }
 
 fn ms(d: Duration) -> Millis {

@@ -182,7 +182,7 @@ fn apply_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{MemberStatus, NewSingle, OutboxKind, OutboxState, SingleOutcome};
+    use crate::store::{MemberStatus, MessageKind, NewSingle, OutboxState, SingleOutcome};
 
     fn stored(s: &Store, from: &str, text: &str, at: i64) -> i64 {
         match s
@@ -212,7 +212,12 @@ mod tests {
                 },
                 source: ConsentSource::Sms,
             },
-            InboundEffect::Enqueue(NewOutbox::new(from, "welcome", OutboxKind::Compliance, now)),
+            InboundEffect::Enqueue(NewOutbox::new(
+                from,
+                "welcome",
+                MessageKind::Compliance,
+                now,
+            )),
             InboundEffect::MarkRead,
         ]
     }
@@ -255,7 +260,7 @@ mod tests {
         let s = Store::open_in_memory().unwrap();
         let id = stored(&s, "+15550001", "NAME Ann", 1_000);
         let effects = vec![
-            InboundEffect::Enqueue(NewOutbox::new("+15550001", "hi", OutboxKind::Reply, 2_000)),
+            InboundEffect::Enqueue(NewOutbox::new("+15550001", "hi", MessageKind::Reply, 2_000)),
             // No such member: update_member fails with NotFound.
             InboundEffect::UpdateMember {
                 number: "+15550001".into(),
@@ -306,7 +311,7 @@ mod tests {
     #[test]
     fn an_opt_out_cancels_queued_bulk_in_the_same_transaction() {
         let s = Store::open_in_memory().unwrap();
-        s.enqueue(&NewOutbox::new("+15550001", "news", OutboxKind::Bulk, 500))
+        s.enqueue(&NewOutbox::new("+15550001", "news", MessageKind::Bulk, 500))
             .unwrap();
         let id = stored(&s, "+15550001", "STOP", 1_000);
         let applied = s
@@ -322,7 +327,7 @@ mod tests {
                     InboundEffect::Enqueue(NewOutbox::new(
                         "+15550001",
                         "You are unsubscribed",
-                        OutboxKind::Compliance,
+                        MessageKind::Compliance,
                         2_000,
                     )),
                 ],

@@ -119,7 +119,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{ClaimFilter, NewOutbox, NewSingle, OutboxKind};
+    use crate::store::{ClaimRoute, MessageKind, NewOutbox, NewSingle};
 
     fn inbound(s: &Store, from: &str, text: &str, at: i64) -> i64 {
         s.store_single(&NewSingle {
@@ -140,15 +140,15 @@ mod tests {
         let a = "+15550001";
         inbound(&s, a, "JOIN", 1_000);
         let reply = s
-            .enqueue(&NewOutbox::new(a, "Welcome", OutboxKind::Reply, 1_100))
+            .enqueue(&NewOutbox::new(a, "Welcome", MessageKind::Reply, 1_100))
             .unwrap();
         inbound(&s, a, "Paris", 2_000);
         inbound(&s, "+15550002", "hello", 2_500);
-        s.enqueue(&NewOutbox::new(a, "Thanks", OutboxKind::Reply, 3_000))
+        s.enqueue(&NewOutbox::new(a, "Thanks", MessageKind::Reply, 3_000))
             .unwrap();
         // The welcome goes out at 1_500 (claim + send), so it sorts by its sent time.
         let row = s
-            .claim_next("m0", 1_500, &ClaimFilter::default())
+            .claim_next_routed("m0", 1_500, &ClaimRoute::default())
             .unwrap()
             .unwrap();
         assert_eq!(row.id, reply);

@@ -13,15 +13,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
 
 use super::{Result, SqlContext, Store, StoreError, text_enum};
-
-text_enum!(
-    /// Where a member is in the opt-in life cycle.
-    MemberStatus, "members.status", {
-        PendingConfirmation => "pending_confirmation",
-        Active => "active",
-        OptedOut => "opted_out",
-    }
-);
+use crate::model::MemberStatus;
 
 text_enum!(
     /// What happened to a number's consent.
@@ -676,7 +668,7 @@ pub(super) fn record_consent_in(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{NewOutbox, OutboxKind, OutboxState};
+    use crate::store::{MessageKind, NewOutbox, OutboxState};
 
     fn nm(number: &str, city: &str, tags: &[&str], joined_at: i64) -> NewMember {
         NewMember {
@@ -918,7 +910,7 @@ mod tests {
         s.add_member(&nm(n, "A", &[], 1), ConsentSource::Sms, 1)
             .unwrap();
         let bulk = s
-            .enqueue(&NewOutbox::new(n, "news", OutboxKind::Bulk, 2))
+            .enqueue(&NewOutbox::new(n, "news", MessageKind::Bulk, 2))
             .unwrap();
         assert!(!s.opted_out(n).unwrap());
         let cancelled = s

@@ -24,7 +24,6 @@
 mod apply;
 mod calls;
 mod conversations;
-mod dispatch_support;
 mod inbound;
 mod members;
 mod modems;
@@ -38,19 +37,21 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+/// The shared vocabulary (`crate::model`), re-exported because every caller of the outbox and
+/// the member tables names it.
+pub use crate::model::{MemberStatus, MessageKind};
 pub use apply::{Applied, InboundEffect};
 pub use calls::{CallOutcome, CallRow, VoicemailRow};
 pub use conversations::{ConversationEntry, Direction, ThreadSummary};
-pub use dispatch_support::ClaimRoute;
 pub use inbound::{InboundMessage, NewPart, NewSingle, PartOutcome, SingleOutcome, StoredPart};
 pub use members::{
-    ConsentEntry, ConsentEvent, ConsentSource, ImportReport, Member, MemberStatus, MemberUpdate,
-    NewMember, Segment, StatusCounts,
+    ConsentEntry, ConsentEvent, ConsentSource, ImportReport, Member, MemberUpdate, NewMember,
+    Segment, StatusCounts,
 };
 pub use modems::{ModemIdentity, ModemRow, ModemStatus};
 pub use outbox::{
-    BroadcastRow, BroadcastState, ClaimFilter, NewOutbox, OutboxKind, OutboxPart, OutboxPayload,
-    OutboxRow, OutboxState, RecoveryPolicy, RecoveryReport, ReportMatch, StateCounts,
+    BroadcastRow, BroadcastState, ClaimRoute, NewOutbox, OutboxPart, OutboxPayload, OutboxRow,
+    OutboxState, RecoveryPolicy, RecoveryReport, ReportMatch, StateCounts,
 };
 
 /// How long a connection waits for another connection's write lock before giving up.
@@ -162,6 +163,16 @@ macro_rules! text_enum {
             }
         }
 
+        $crate::store::sql_text!($name, $column);
+    };
+}
+pub(crate) use text_enum;
+
+/// Stores a type with `as_str`/`parse` as its name in a TEXT column; a stored name this build
+/// does not know is an error naming the column. Used by [`text_enum`] and for the shared
+/// vocabulary of `crate::model`, which knows no SQL.
+macro_rules! sql_text {
+    ($name:ty, $column:literal) => {
         impl rusqlite::ToSql for $name {
             fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
                 Ok(rusqlite::types::ToSqlOutput::from(self.as_str()))
@@ -169,15 +180,23 @@ macro_rules! text_enum {
         }
 
         impl rusqlite::types::FromSql for $name {
-            fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+            fn column_result(
+                v: rusqlite::types::ValueRef<'_>,
+            ) -> rusqlite::types::FromSqlResult<Self> {
                 let s = v.as_str()?;
-                Self::parse(s).ok_or_else(|| rusqlite::types::FromSqlError::Other(
-                    format!("unexpected {} value {:?}", $column, s).into()))
+                <$name>::parse(s).ok_or_else(|| {
+                    rusqlite::types::FromSqlError::Other(
+                        format!("unexpected {} value {:?}", $column, s).into(),
+                    )
+                })
             }
         }
     };
 }
-pub(crate) use text_enum;
+pub(crate) use sql_text;
+
+sql_text!(crate::model::MessageKind, "outbox.kind");
+sql_text!(crate::model::MemberStatus, "members.status");
 
 /// Handle on the gateway database. Cheap to clone; all clones share one connection.
 #[derive(Clone)]
@@ -381,7 +400,7 @@ mod tests {
                 .enqueue(&NewOutbox::new(
                     "+15550001",
                     "hello",
-                    OutboxKind::Direct,
+                    MessageKind::Direct,
                     1_000,
                 ))
                 .unwrap();
@@ -446,7 +465,7 @@ mod tests {
     fn clones_share_one_connection() {
         let a = Store::open_in_memory().unwrap();
         let b = a.clone();
-        a.enqueue(&NewOutbox::new("+15550001", "x", OutboxKind::Reply, 5))
+        a.enqueue(&NewOutbox::new("+15550001", "x", MessageKind::Reply, 5))
             .unwrap();
         assert_eq!(b.state_counts().unwrap().queued, 1);
     }

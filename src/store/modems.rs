@@ -3,7 +3,8 @@
 //!
 //! Rows are keyed by the configured name (stable across re-enumeration, unlike ttyUSB numbers).
 //! ICCID and IMSI are looked up to recognise a SIM that moved to another port; IMEI is kept for
-//! display only, since batches of cheap modems are known to share one IMEI (PEERS.md).
+//! display only, since batches of cheap modems are known to share one IMEI
+//! (Xinyuan-LilyGO/LilyGO-T-SIM7000G#214).
 
 use rusqlite::{OptionalExtension, Row, params};
 

@@ -1,8 +1,9 @@
 //! Rate accounting that survives restarts: `send_log` holds one row per SMS part the network
 //! accepted (written by `record_part_sent` in the same transaction as the part record).
 //!
-//! The dispatcher keeps its fast in-memory limiter (governor) but seeds and checks it against
-//! these exact counts, so a restart can never reset a per-hour or per-day budget. Sliding windows
+//! The dispatch runner keeps its fast in-memory limiters (`dispatch::RateLimiter`) but seeds them
+//! from these exact records at start, so a restart can never reset a per-hour or per-day budget;
+//! the per-recipient daily cap reads them directly ([`Store::message_times_to_since`]). Sliding windows
 //! are answered by counting rows in `[since, ∞)` on an index; rows older than the longest window
 //! (a day) plus a margin are pruned by [`Store::prune_send_log`].
 
@@ -48,6 +49,42 @@ impl Store {
             .ctx("reading send times")
     }
 
+    /// The first-part send instant of every message (outbox row) sent to `number` at or after
+    /// `since_ms`, oldest first, leaving out row `except` (the one being sent): the exact history
+    /// behind a per-recipient daily cap, also across restarts.
+    pub fn message_times_to_since(
+        &self,
+        number: &str,
+        since_ms: i64,
+        except: Option<i64>,
+    ) -> Result<Vec<i64>> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached(
+                "SELECT min(at) FROM send_log
+                 WHERE to_number = ?1 AND at >= ?2 AND outbox_id IS NOT ?3
+                 GROUP BY coalesce(outbox_id, -id) ORDER BY 1",
+            )
+            .ctx("reading sends to a number")?;
+        st.query_map(params![number, since_ms, except], |r| r.get(0))
+            .ctx("reading sends to a number")?
+            .collect::<rusqlite::Result<_>>()
+            .ctx("reading sends to a number")
+    }
+
+    /// Every send-log instant at or after `since_ms`, over all modems, oldest first (the pool-wide
+    /// cap after a restart).
+    pub fn all_send_times_since(&self, since_ms: i64) -> Result<Vec<i64>> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached("SELECT at FROM send_log WHERE at >= ?1 ORDER BY at")
+            .ctx("reading send times")?;
+        st.query_map([since_ms], |r| r.get(0))
+            .ctx("reading send times")?
+            .collect::<rusqlite::Result<_>>()
+            .ctx("reading send times")
+    }
+
     /// Deletes send-log rows older than `SEND_LOG_RETENTION_MS` before `now`. Returns how many.
     pub fn prune_send_log(&self, now: i64) -> Result<usize> {
         self.write("pruning the send log", |tx| {
@@ -63,17 +100,17 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{ClaimFilter, NewOutbox, OutboxKind};
+    use crate::store::{ClaimRoute, MessageKind, NewOutbox};
 
     const MIN: i64 = 60_000;
     const HOUR: i64 = 60 * MIN;
     const DAY: i64 = 24 * HOUR;
 
     fn send(s: &Store, modem: &str, to: &str, parts: u8, at: i64) {
-        s.enqueue(&NewOutbox::new(to, "x", OutboxKind::Direct, at))
+        s.enqueue(&NewOutbox::new(to, "x", MessageKind::Direct, at))
             .unwrap();
         let row = s
-            .claim_next(modem, at, &ClaimFilter::default())
+            .claim_next_routed(modem, at, &ClaimRoute::default())
             .unwrap()
             .unwrap();
         for p in 1..=parts {

@@ -94,7 +94,7 @@ mod tests {
     /// old outbox rows read back as texts.
     #[test]
     fn a_v1_database_upgrades_and_keeps_its_rows() {
-        use crate::store::{ClaimFilter, NewOutbox, OutboxKind, OutboxPayload, OutboxState, Store};
+        use crate::store::{ClaimRoute, MessageKind, NewOutbox, OutboxPayload, OutboxState, Store};
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v1.db");
         {
@@ -130,7 +130,7 @@ mod tests {
             ("went out", OutboxState::Sent, Some(77), OutboxPayload::Text)
         );
         let claimed = store
-            .claim_next("m", 10, &ClaimFilter::default())
+            .claim_next_routed("m", 10, &ClaimRoute::default())
             .unwrap()
             .unwrap();
         assert_eq!(
@@ -139,7 +139,7 @@ mod tests {
         );
         let card = store
             .enqueue(
-                &NewOutbox::new("+15550003", "BEGIN:VCARD\r\n", OutboxKind::Reply, 20)
+                &NewOutbox::new("+15550003", "BEGIN:VCARD\r\n", MessageKind::Reply, 20)
                     .with_payload(OutboxPayload::Vcard),
             )
             .unwrap();

@@ -20,8 +20,9 @@
 use super::super::policy::{
     self, ErrorClass, RetryDecision, action_for, classify_cme, classify_cms, from_modem_class,
 };
-use super::super::{Backoff, InDoubtAction, MessageKind, Millis, XorShift64, in_doubt_action};
+use super::super::{Backoff, InDoubtAction, Millis, XorShift64, in_doubt_action};
 use crate::config::InDoubtPolicy;
+use crate::model::MessageKind;
 use crate::modem::{ErrorClass as ModemClass, Failure, SendError};
 
 /// What to do with a claimed row after a failed send.

@@ -18,12 +18,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use super::outcome::{FailurePolicy, Outcome, decide};
-use super::{DispatchEvent, Shared, ms, now_ms};
+use super::{DispatchEvent, Shared, ms};
 use crate::dispatch::backoff::expired;
-use crate::dispatch::{DAY, MessageKind, Millis, QuietOverride, RecipientLimiter, XorShift64};
+use crate::dispatch::{DAY, Millis, QuietOverride, RecipientLimiter, XorShift64};
+use crate::model::MessageKind;
 use crate::modem::{ModemHandle, ModemState, ModemStatus, OutgoingPart, SendError};
 use crate::pdu::{Address, SubmitOptions, VCARD_PORT, submits_for_port_data, submits_for_text};
 use crate::store::{ClaimRoute, OutboxPayload, OutboxRow, Store};
+use crate::time::now_ms;
 
 /// Whether the modem can take a send now: `Ready` and, once known, registered.
 fn usable(s: &ModemStatus) -> bool {
@@ -269,18 +271,25 @@ impl SendLoop {
         }
     }
 
-    /// Everything between the claim and the final record of one row.
+    /// Everything between the claim and the final record of one row: the checks that may defer
+    /// it, the encoding, then the parts.
     async fn process(&mut self, row: OutboxRow) -> Done {
         let now = now_ms();
-        let id = row.id;
-        let kind: MessageKind = match row.kind.as_str().parse() {
-            Ok(k) => k,
-            Err(e) => {
-                self.fail(&row, e.to_string()).await;
-                return Done::Continue;
-            }
+        if let Some(done) = self.check(&row, now).await {
+            return done;
+        }
+        let (parts, total) = match self.encode(&row).await {
+            Ok(p) => p,
+            Err(done) => return done,
         };
+        self.send_parts(&row, parts, total).await
+    }
 
+    /// Failover bookkeeping, the per-recipient cap, quiet hours and the TTL, at `now`. `Some`
+    /// when the row was settled here (deferred, expired, failed or handed back).
+    async fn check(&mut self, row: &OutboxRow, now: Millis) -> Option<Done> {
+        let id = row.id;
+        let kind = row.kind;
         // Failover: a row preferring another pool modem reached us only through a takeover.
         if let Some(home) = row.modem_pref.clone()
             && home != self.name
@@ -307,7 +316,7 @@ impl SendLoop {
                 })
                 .await
             else {
-                return self.give_back(&row).await;
+                return Some(self.give_back(row).await);
             };
             let mut lim = RecipientLimiter::new(cap);
             for t in times {
@@ -315,14 +324,14 @@ impl SendLoop {
             }
             match lim.next_allowed(&row.to_number, now) {
                 None => {
-                    self.fail(&row, "dispatch.per_recipient_per_day is 0".into())
+                    self.fail(row, "dispatch.per_recipient_per_day is 0".into())
                         .await;
-                    return Done::Continue;
+                    return Some(Done::Continue);
                 }
                 Some(t) if t > now => {
-                    self.defer(&row, t, format!("per-recipient cap of {cap} a day"))
+                    self.defer(row, t, format!("per-recipient cap of {cap} a day"))
                         .await;
-                    return Done::Continue;
+                    return Some(Done::Continue);
                 }
                 Some(_) => {}
             }
@@ -351,16 +360,23 @@ impl SendLoop {
                 .not_before(kind, QuietOverride::Inherit, now, &tz);
             if at > now {
                 let name = zone.unwrap_or_else(|| self.shared.cfg.default_time_zone.clone());
-                self.defer(&row, at, format!("quiet hours in {name}")).await;
-                return Done::Continue;
+                self.defer(row, at, format!("quiet hours in {name}")).await;
+                return Some(Done::Continue);
             }
         }
 
         if expired(row.expires_at, now) {
-            self.defer(&row, now, "ttl".into()).await;
-            return Done::Continue;
+            self.defer(row, now, "ttl".into()).await;
+            return Some(Done::Continue);
         }
+        None
+    }
 
+    /// The row's PDUs (PDU mode only), with one concatenation reference for all parts, stored
+    /// before the first part so a retry rebuilds identical parts. `Err` when the row was settled
+    /// here (failed or handed back).
+    async fn encode(&mut self, row: &OutboxRow) -> Result<(Vec<OutgoingPart>, u8), Done> {
+        let id = row.id;
         // Encode: PDU mode only; one reference for all parts, kept across retries.
         let reference = match row.concat_ref.and_then(|r| u16::try_from(r).ok()) {
             Some(r) => r,
@@ -370,9 +386,9 @@ impl SendLoop {
         let to = match Address::parse(&row.to_number) {
             Ok(a) => a,
             Err(e) => {
-                self.fail(&row, format!("invalid recipient number: {e}"))
+                self.fail(row, format!("invalid recipient number: {e}"))
                     .await;
-                return Done::Continue;
+                return Err(Done::Continue);
             }
         };
         let opts = SubmitOptions {
@@ -392,18 +408,18 @@ impl SendLoop {
         let pdus = match encoded {
             Ok(p) => p,
             Err(e) => {
-                self.fail(&row, format!("cannot encode the {}: {e}", row.payload))
+                self.fail(row, format!("cannot encode the {}: {e}", row.payload))
                     .await;
-                return Done::Continue;
+                return Err(Done::Continue);
             }
         };
         let Ok(total) = u8::try_from(pdus.len()) else {
             self.fail(
-                &row,
+                row,
                 format!("text needs {} parts (at most 255)", pdus.len()),
             )
             .await;
-            return Done::Continue;
+            return Err(Done::Continue);
         };
         if total > 1 && row.concat_ref.is_none() {
             let stored = self
@@ -412,7 +428,7 @@ impl SendLoop {
                 })
                 .await;
             if stored.is_none() {
-                return self.give_back(&row).await;
+                return Err(self.give_back(row).await);
             }
         }
         let parts: Vec<OutgoingPart> = pdus
@@ -422,14 +438,20 @@ impl SendLoop {
                 tpdu_len: p.tpdu_len(),
             })
             .collect();
+        Ok((parts, total))
+    }
 
+    /// Sends the parts not yet accepted, each in its own limiter slot, then marks the row sent.
+    async fn send_parts(&mut self, row: &OutboxRow, parts: Vec<OutgoingPart>, total: u8) -> Done {
+        let id = row.id;
+        let kind = row.kind;
         // Parts already accepted on this modem in an earlier, interrupted attempt.
         let me = self.name.clone();
         let Some(recorded) = self
             .db("reading sent parts", move |s| s.outbox_parts(id))
             .await
         else {
-            return self.give_back(&row).await;
+            return self.give_back(row).await;
         };
         let done_parts: HashSet<u8> = recorded
             .iter()
@@ -451,12 +473,12 @@ impl SendLoop {
                     Err(Some(t)) => {
                         if !self.pause(t, false, false).await {
                             // Shutdown between parts: back to the queue; sent parts are recorded.
-                            self.give_back(&row).await;
+                            self.give_back(row).await;
                             return Done::Stopped;
                         }
                     }
                     Err(None) => {
-                        self.give_back(&row).await;
+                        self.give_back(row).await;
                         return Done::Continue;
                     }
                 }
@@ -477,7 +499,7 @@ impl SendLoop {
                             reason: "no message reference returned".into(),
                             confirmed: vec![],
                         };
-                        self.on_error(&row, kind, err).await;
+                        self.on_error(row, kind, err).await;
                         return Done::Continue;
                     };
                     let recorded = self
@@ -491,7 +513,7 @@ impl SendLoop {
                     }
                 }
                 Err(err) => {
-                    self.on_error(&row, kind, err).await;
+                    self.on_error(row, kind, err).await;
                     return Done::Continue;
                 }
             }

@@ -2,21 +2,29 @@ use std::collections::{BTreeMap, HashSet};
 
 use proptest::prelude::*;
 
-use super::*;
-use crate::store::{ConsentEvent, ConsentSource, ModemIdentity};
+use rusqlite::params;
 
-const ANY: ClaimFilter = ClaimFilter {
-    min_priority: None,
-    kinds: Vec::new(),
+use super::claim::ROUTED_CANDIDATE_SQL;
+use super::outcomes::{ReportClass, STATUS_REPORT_WINDOW_MS, classify_status, same_number};
+use super::*;
+use crate::store::{ConsentEvent, ConsentSource, ModemIdentity, Segment};
+
+/// No pool: every modem preference is soft, any modem may claim any due row.
+const ANY: ClaimRoute = ClaimRoute {
+    pool: Vec::new(),
+    takeover: Vec::new(),
 };
 
-fn msg(to: &str, kind: OutboxKind, now: i64) -> NewOutbox {
+fn msg(to: &str, kind: MessageKind, now: i64) -> NewOutbox {
     NewOutbox::new(to, format!("to {to}"), kind, now)
 }
 
 /// Claims, records every part with the given MRs, marks sent.
 fn send(s: &Store, modem: &str, now: i64, mrs: &[u8]) -> OutboxRow {
-    let row = s.claim_next(modem, now, &ANY).unwrap().expect("a due row");
+    let row = s
+        .claim_next_routed(modem, now, &ANY)
+        .unwrap()
+        .expect("a due row");
     let total = mrs.len() as u8;
     for (i, &mr) in mrs.iter().enumerate() {
         s.record_part_sent(row.id, i as u8 + 1, total, mr, now)
@@ -29,19 +37,20 @@ fn send(s: &Store, modem: &str, now: i64, mrs: &[u8]) -> OutboxRow {
 #[test]
 fn claim_order_priority_then_due_time_then_age() {
     let s = Store::open_in_memory().unwrap();
-    let bulk = s.enqueue(&msg("+1", OutboxKind::Bulk, 10)).unwrap();
-    let direct = s.enqueue(&msg("+2", OutboxKind::Direct, 20)).unwrap();
-    let reply = s.enqueue(&msg("+3", OutboxKind::Reply, 30)).unwrap();
-    let mut later = msg("+4", OutboxKind::Compliance, 40);
+    let bulk = s.enqueue(&msg("+1", MessageKind::Bulk, 10)).unwrap();
+    let direct = s.enqueue(&msg("+2", MessageKind::Direct, 20)).unwrap();
+    let reply = s.enqueue(&msg("+3", MessageKind::Reply, 30)).unwrap();
+    let mut later = msg("+4", MessageKind::Compliance, 40);
     later.not_before = 1_000;
     let later = s.enqueue(&later).unwrap();
-    let compliance = s.enqueue(&msg("+5", OutboxKind::Compliance, 50)).unwrap();
+    let compliance = s.enqueue(&msg("+5", MessageKind::Compliance, 50)).unwrap();
     let order: Vec<i64> =
-        std::iter::from_fn(|| s.claim_next("m0", 100, &ANY).unwrap().map(|r| r.id)).collect();
+        std::iter::from_fn(|| s.claim_next_routed("m0", 100, &ANY).unwrap().map(|r| r.id))
+            .collect();
     assert_eq!(order, [compliance, reply, direct, bulk]);
     // Not due until 1_000.
-    assert!(s.claim_next("m0", 999, &ANY).unwrap().is_none());
-    let row = s.claim_next("m0", 1_000, &ANY).unwrap().unwrap();
+    assert!(s.claim_next_routed("m0", 999, &ANY).unwrap().is_none());
+    let row = s.claim_next_routed("m0", 1_000, &ANY).unwrap().unwrap();
     assert_eq!(row.id, later);
     assert_eq!(
         (
@@ -52,24 +61,6 @@ fn claim_order_priority_then_due_time_then_age() {
         ),
         (OutboxState::Claimed, Some("m0"), Some(1_000), 1)
     );
-}
-
-#[test]
-fn claim_filter_limits_kinds_and_priority() {
-    let s = Store::open_in_memory().unwrap();
-    let bulk = s.enqueue(&msg("+1", OutboxKind::Bulk, 1)).unwrap();
-    let reply = s.enqueue(&msg("+2", OutboxKind::Reply, 2)).unwrap();
-    let only_bulk = ClaimFilter {
-        kinds: vec![OutboxKind::Bulk],
-        ..ClaimFilter::default()
-    };
-    assert_eq!(s.claim_next("m0", 5, &only_bulk).unwrap().unwrap().id, bulk);
-    let high = ClaimFilter {
-        min_priority: Some(OutboxKind::Reply.default_priority() + 1),
-        ..ClaimFilter::default()
-    };
-    assert!(s.claim_next("m0", 5, &high).unwrap().is_none());
-    assert_eq!(s.claim_next("m0", 5, &ANY).unwrap().unwrap().id, reply);
 }
 
 #[test]
@@ -85,42 +76,46 @@ fn modem_preference_is_sticky_but_fails_over_when_disabled() {
         )
         .unwrap();
     }
-    let mut m = msg("+1", OutboxKind::Reply, 1);
+    let mut m = msg("+1", MessageKind::Reply, 1);
     m.modem_pref = Some("m1".into());
     let id = s.enqueue(&m).unwrap();
-    assert!(s.claim_next("m0", 5, &ANY).unwrap().is_none());
+    let pool = ClaimRoute {
+        pool: vec!["m0".into(), "m1".into()],
+        takeover: Vec::new(),
+    };
+    assert!(s.claim_next_routed("m0", 5, &pool).unwrap().is_none());
     s.set_modem_enabled("m1", false, Some("unplugged"), 6)
         .unwrap();
-    assert_eq!(s.claim_next("m0", 7, &ANY).unwrap().unwrap().id, id);
+    assert_eq!(s.claim_next_routed("m0", 7, &pool).unwrap().unwrap().id, id);
     // A preference for a modem nobody knows does not strand the row either.
-    let mut m = msg("+2", OutboxKind::Reply, 1);
+    let mut m = msg("+2", MessageKind::Reply, 1);
     m.modem_pref = Some("ghost".into());
     let id = s.enqueue(&m).unwrap();
-    assert_eq!(s.claim_next("m0", 8, &ANY).unwrap().unwrap().id, id);
+    assert_eq!(s.claim_next_routed("m0", 8, &pool).unwrap().unwrap().id, id);
 }
 
 #[test]
 fn expired_rows_are_never_claimed() {
     let s = Store::open_in_memory().unwrap();
-    let mut old = msg("+1", OutboxKind::Reply, 1);
+    let mut old = msg("+1", MessageKind::Reply, 1);
     old.expires_at = Some(50);
     let old = s.enqueue(&old).unwrap();
-    let mut b = msg("+2", OutboxKind::Bulk, 1);
+    let mut b = msg("+2", MessageKind::Bulk, 1);
     b.expires_at = Some(10_000);
     let b = s.enqueue(&b).unwrap();
-    assert_eq!(s.claim_next("m0", 100, &ANY).unwrap().unwrap().id, b);
+    assert_eq!(s.claim_next_routed("m0", 100, &ANY).unwrap().unwrap().id, b);
     let row = s.outbox_row(old).unwrap();
     assert_eq!(
         (row.state, row.last_error.as_deref()),
         (OutboxState::Expired, Some("ttl"))
     );
-    let mut c = msg("+3", OutboxKind::Bulk, 1);
+    let mut c = msg("+3", MessageKind::Bulk, 1);
     c.expires_at = Some(200);
     let c = s.enqueue(&c).unwrap();
     assert_eq!(s.expire_due(199).unwrap(), 0);
     assert_eq!(s.expire_due(200).unwrap(), 1);
     assert_eq!(s.outbox_row(c).unwrap().state, OutboxState::Expired);
-    let d = s.enqueue(&msg("+4", OutboxKind::Bulk, 1)).unwrap();
+    let d = s.enqueue(&msg("+4", MessageKind::Bulk, 1)).unwrap();
     s.mark_expired(d, 300).unwrap();
     assert!(s.mark_expired(d, 300).is_err());
 }
@@ -130,16 +125,16 @@ fn opted_out_rows_are_never_claimed() {
     let s = Store::open_in_memory().unwrap();
     let n = "+15550009";
     // Queued before the suppression exists (as if STOP landed in another process).
-    let bulk = s.enqueue(&msg(n, OutboxKind::Bulk, 1)).unwrap();
-    let old_compliance = s.enqueue(&msg(n, OutboxKind::Compliance, 1)).unwrap();
+    let bulk = s.enqueue(&msg(n, MessageKind::Bulk, 1)).unwrap();
+    let old_compliance = s.enqueue(&msg(n, MessageKind::Compliance, 1)).unwrap();
     s.conn()
         .execute("INSERT INTO opt_outs (number, since) VALUES (?1, 5)", [n])
         .unwrap();
-    let other = s.enqueue(&msg("+15550010", OutboxKind::Bulk, 2)).unwrap();
-    let confirmation = s.enqueue(&msg(n, OutboxKind::Compliance, 6)).unwrap();
-    let direct_after = s.enqueue(&msg(n, OutboxKind::Direct, 7)).unwrap();
+    let other = s.enqueue(&msg("+15550010", MessageKind::Bulk, 2)).unwrap();
+    let confirmation = s.enqueue(&msg(n, MessageKind::Compliance, 6)).unwrap();
+    let direct_after = s.enqueue(&msg(n, MessageKind::Direct, 7)).unwrap();
     let claimed: Vec<i64> =
-        std::iter::from_fn(|| s.claim_next("m0", 10, &ANY).unwrap().map(|r| r.id)).collect();
+        std::iter::from_fn(|| s.claim_next_routed("m0", 10, &ANY).unwrap().map(|r| r.id)).collect();
     assert_eq!(
         claimed,
         [confirmation, other],
@@ -159,8 +154,8 @@ fn opted_out_rows_are_never_claimed() {
 fn stop_then_confirmation_is_the_only_send() {
     let s = Store::open_in_memory().unwrap();
     let n = "+15550011";
-    s.enqueue(&msg(n, OutboxKind::Reply, 1)).unwrap();
-    s.enqueue(&msg(n, OutboxKind::Compliance, 1)).unwrap();
+    s.enqueue(&msg(n, MessageKind::Reply, 1)).unwrap();
+    s.enqueue(&msg(n, MessageKind::Compliance, 1)).unwrap();
     assert_eq!(
         s.record_consent(
             n,
@@ -172,12 +167,12 @@ fn stop_then_confirmation_is_the_only_send() {
         .unwrap(),
         2
     );
-    let conf = s.enqueue(&msg(n, OutboxKind::Compliance, 10)).unwrap();
+    let conf = s.enqueue(&msg(n, MessageKind::Compliance, 10)).unwrap();
     assert_eq!(
-        s.claim_next("m0", 11, &ANY).unwrap().map(|r| r.id),
+        s.claim_next_routed("m0", 11, &ANY).unwrap().map(|r| r.id),
         Some(conf)
     );
-    assert!(s.claim_next("m0", 11, &ANY).unwrap().is_none());
+    assert!(s.claim_next_routed("m0", 11, &ANY).unwrap().is_none());
     s.record_consent(
         n,
         ConsentEvent::OptedIn,
@@ -186,9 +181,9 @@ fn stop_then_confirmation_is_the_only_send() {
         20,
     )
     .unwrap();
-    let again = s.enqueue(&msg(n, OutboxKind::Reply, 21)).unwrap();
+    let again = s.enqueue(&msg(n, MessageKind::Reply, 21)).unwrap();
     assert_eq!(
-        s.claim_next("m0", 22, &ANY).unwrap().map(|r| r.id),
+        s.claim_next_routed("m0", 22, &ANY).unwrap().map(|r| r.id),
         Some(again)
     );
 }
@@ -197,9 +192,9 @@ fn stop_then_confirmation_is_the_only_send() {
 fn lifecycle_parts_and_delivery_reports() {
     let s = Store::open_in_memory().unwrap();
     let id = s
-        .enqueue(&msg("+33612345678", OutboxKind::Direct, 1))
+        .enqueue(&msg("+33612345678", MessageKind::Direct, 1))
         .unwrap();
-    let row = s.claim_next("m0", 2, &ANY).unwrap().unwrap();
+    let row = s.claim_next_routed("m0", 2, &ANY).unwrap().unwrap();
     s.set_concat_ref(id, 0xBEEF).unwrap();
     s.record_part_sent(id, 1, 2, 17, 3).unwrap();
     // A report for part 1 may arrive before part 2 is even sent.
@@ -259,7 +254,7 @@ fn lifecycle_parts_and_delivery_reports() {
             .is_none()
     );
     // Permanent failure report.
-    s.enqueue(&msg("+15550002", OutboxKind::Bulk, 10)).unwrap();
+    s.enqueue(&msg("+15550002", MessageKind::Bulk, 10)).unwrap();
     let f = send(&s, "m0", 11, &[40]);
     let r = s
         .status_report("m0", 40, "+15550002", 0x41, 12)
@@ -279,7 +274,7 @@ fn status_report_matching_survives_mr_wrap() {
     // 300 single-part messages to one recipient: the modem's MR wraps after 255.
     let mut ids = Vec::new();
     for i in 0..300i64 {
-        s.enqueue(&msg(to, OutboxKind::Direct, i)).unwrap();
+        s.enqueue(&msg(to, MessageKind::Direct, i)).unwrap();
         let row = send(&s, "m0", 1_000 + i, &[(i % 256) as u8]);
         ids.push(row.id);
     }
@@ -296,7 +291,7 @@ fn status_report_matching_survives_mr_wrap() {
         ids[100]
     );
     // Same MR on a different recipient is told apart by the number.
-    s.enqueue(&msg("+15550200", OutboxKind::Direct, 20_000))
+    s.enqueue(&msg("+15550200", MessageKind::Direct, 20_000))
         .unwrap();
     let other = send(&s, "m0", 20_001, &[5]);
     assert_eq!(
@@ -321,7 +316,7 @@ fn status_report_matching_survives_mr_wrap() {
 #[test]
 fn retry_fail_cancel_and_invalid_transitions() {
     let s = Store::open_in_memory().unwrap();
-    let id = s.enqueue(&msg("+1", OutboxKind::Reply, 1)).unwrap();
+    let id = s.enqueue(&msg("+1", MessageKind::Reply, 1)).unwrap();
     assert!(matches!(
         s.mark_sent(id, 2),
         Err(StoreError::InvalidTransition { .. })
@@ -330,7 +325,7 @@ fn retry_fail_cancel_and_invalid_transitions() {
         s.record_part_sent(id, 1, 1, 0, 2),
         Err(StoreError::InvalidTransition { .. })
     ));
-    s.claim_next("m0", 2, &ANY).unwrap().unwrap();
+    s.claim_next_routed("m0", 2, &ANY).unwrap().unwrap();
     s.mark_retry(id, "+CMS ERROR: 500", 100).unwrap();
     let row = s.outbox_row(id).unwrap();
     assert_eq!(
@@ -342,8 +337,8 @@ fn retry_fail_cancel_and_invalid_transitions() {
         ),
         (OutboxState::Queued, 100, None, Some("+CMS ERROR: 500"))
     );
-    assert!(s.claim_next("m0", 99, &ANY).unwrap().is_none());
-    let row = s.claim_next("m1", 100, &ANY).unwrap().unwrap();
+    assert!(s.claim_next_routed("m0", 99, &ANY).unwrap().is_none());
+    let row = s.claim_next_routed("m1", 100, &ANY).unwrap().unwrap();
     assert_eq!(row.attempts, 2);
     s.mark_failed(id, "no network", 101).unwrap();
     assert!(s.mark_failed(id, "again", 102).is_err());
@@ -354,10 +349,10 @@ fn retry_fail_cancel_and_invalid_transitions() {
         Err(StoreError::NotFound { .. })
     ));
     assert!(s.record_part_sent(id, 2, 1, 0, 1).is_err());
-    let q = s.enqueue(&msg("+2", OutboxKind::Bulk, 1)).unwrap();
+    let q = s.enqueue(&msg("+2", MessageKind::Bulk, 1)).unwrap();
     s.cancel(q, "admin", 5).unwrap();
     assert_eq!(s.outbox_row(q).unwrap().state, OutboxState::Cancelled);
-    assert!(s.enqueue(&msg(" ", OutboxKind::Bulk, 1)).is_err());
+    assert!(s.enqueue(&msg(" ", MessageKind::Bulk, 1)).is_err());
 }
 
 #[test]
@@ -367,20 +362,20 @@ fn recover_after_restart_applies_policy() {
     let (bulk, reply, compliance, direct, queued, sent);
     {
         let s = Store::open(&path).unwrap();
-        bulk = s.enqueue(&msg("+1", OutboxKind::Bulk, 1)).unwrap();
-        reply = s.enqueue(&msg("+2", OutboxKind::Reply, 1)).unwrap();
-        compliance = s.enqueue(&msg("+3", OutboxKind::Compliance, 1)).unwrap();
-        direct = s.enqueue(&msg("+4", OutboxKind::Direct, 1)).unwrap();
-        sent = s.enqueue(&msg("+5", OutboxKind::Bulk, 0)).unwrap();
+        bulk = s.enqueue(&msg("+1", MessageKind::Bulk, 1)).unwrap();
+        reply = s.enqueue(&msg("+2", MessageKind::Reply, 1)).unwrap();
+        compliance = s.enqueue(&msg("+3", MessageKind::Compliance, 1)).unwrap();
+        direct = s.enqueue(&msg("+4", MessageKind::Direct, 1)).unwrap();
+        sent = s.enqueue(&msg("+5", MessageKind::Bulk, 0)).unwrap();
         // Highest priority first: compliance, reply, direct, then the two bulk rows by due time.
         let order: Vec<i64> = (0..5)
-            .map(|_| s.claim_next("m0", 2, &ANY).unwrap().unwrap().id)
+            .map(|_| s.claim_next_routed("m0", 2, &ANY).unwrap().unwrap().id)
             .collect();
         assert_eq!(order, [compliance, reply, direct, sent, bulk]);
         s.record_part_sent(sent, 1, 1, 9, 3).unwrap();
         s.mark_sent(sent, 3).unwrap();
         s.record_part_sent(bulk, 1, 2, 7, 3).unwrap(); // part 1 of 2 went out, then the crash
-        queued = s.enqueue(&msg("+6", OutboxKind::Bulk, 4)).unwrap();
+        queued = s.enqueue(&msg("+6", MessageKind::Bulk, 4)).unwrap();
     } // "crash": the process goes away with four rows claimed
     let s = Store::open(&path).unwrap();
     let report = s
@@ -430,7 +425,7 @@ fn recover_after_restart_applies_policy() {
         .unwrap();
     assert!(s.in_doubt().unwrap().is_empty());
     // Policy resending everything.
-    s.claim_next("m0", 200, &ANY).unwrap().unwrap();
+    s.claim_next_routed("m0", 200, &ANY).unwrap().unwrap();
     let all = RecoveryPolicy {
         resend_bulk: true,
         resend_direct: true,
@@ -442,8 +437,8 @@ fn recover_after_restart_applies_policy() {
 #[test]
 fn in_doubt_row_with_delivery_report_is_settled() {
     let s = Store::open_in_memory().unwrap();
-    let id = s.enqueue(&msg("+15550001", OutboxKind::Bulk, 1)).unwrap();
-    s.claim_next("m0", 2, &ANY).unwrap();
+    let id = s.enqueue(&msg("+15550001", MessageKind::Bulk, 1)).unwrap();
+    s.claim_next_routed("m0", 2, &ANY).unwrap();
     s.record_part_sent(id, 1, 1, 3, 2).unwrap();
     s.recover_after_restart(&RecoveryPolicy::default(), 5)
         .unwrap();
@@ -468,7 +463,7 @@ fn broadcasts_expand_once_pause_resume_cancel_and_finish() {
     .unwrap();
     let rows: Vec<_> = ["+1", "+2", "+3", "+2", "+9"]
         .iter()
-        .map(|n| msg(n, OutboxKind::Bulk, 10))
+        .map(|n| msg(n, MessageKind::Bulk, 10))
         .collect();
     let (b, inserted) = s
         .create_broadcast("Hello {name}", r#"{"city":"Paris"}"#, None, &rows, 10)
@@ -496,31 +491,31 @@ fn broadcasts_expand_once_pause_resume_cancel_and_finish() {
     assert_eq!(
         s.enqueue(&NewOutbox {
             broadcast_id: Some(b),
-            ..msg("+1", OutboxKind::Bulk, 11)
+            ..msg("+1", MessageKind::Bulk, 11)
         })
         .unwrap(),
         s.list_outbox(None, Some(b), 10).unwrap().last().unwrap().id
     );
 
-    let first = s.claim_next("m0", 20, &ANY).unwrap().unwrap();
+    let first = s.claim_next_routed("m0", 20, &ANY).unwrap().unwrap();
     s.pause_broadcast(b, 21).unwrap();
     assert!(
-        s.claim_next("m0", 22, &ANY).unwrap().is_none(),
+        s.claim_next_routed("m0", 22, &ANY).unwrap().is_none(),
         "paused rows are held"
     );
     assert!(s.pause_broadcast(b, 22).is_err());
     // Rows added while paused are held too.
     s.enqueue(&NewOutbox {
         broadcast_id: Some(b),
-        ..msg("+4", OutboxKind::Bulk, 22)
+        ..msg("+4", MessageKind::Bulk, 22)
     })
     .unwrap();
-    assert!(s.claim_next("m0", 23, &ANY).unwrap().is_none());
+    assert!(s.claim_next_routed("m0", 23, &ANY).unwrap().is_none());
     s.resume_broadcast(b, 24).unwrap();
-    let second = s.claim_next("m0", 25, &ANY).unwrap().unwrap();
+    let second = s.claim_next_routed("m0", 25, &ANY).unwrap().unwrap();
     assert_ne!(first.id, second.id);
     assert_eq!(s.cancel_broadcast(b, 26).unwrap(), 2);
-    assert!(s.claim_next("m0", 27, &ANY).unwrap().is_none());
+    assert!(s.claim_next_routed("m0", 27, &ANY).unwrap().is_none());
     assert!(s.resume_broadcast(b, 28).is_err());
     // Claimed rows finish normally.
     s.mark_sent(first.id, 30).unwrap();
@@ -538,14 +533,14 @@ fn broadcasts_expand_once_pause_resume_cancel_and_finish() {
     let late = s
         .enqueue(&NewOutbox {
             broadcast_id: Some(b),
-            ..msg("+5", OutboxKind::Bulk, 31)
+            ..msg("+5", MessageKind::Bulk, 31)
         })
         .unwrap();
     assert_eq!(s.outbox_row(late).unwrap().state, OutboxState::Cancelled);
     assert!(
         s.enqueue(&NewOutbox {
             broadcast_id: Some(9999),
-            ..msg("+5", OutboxKind::Bulk, 31)
+            ..msg("+5", MessageKind::Bulk, 31)
         })
         .is_err()
     );
@@ -558,19 +553,19 @@ fn scheduled_broadcast_starts_and_finishes() {
         .iter()
         .map(|n| NewOutbox {
             not_before: 1_000,
-            ..msg(n, OutboxKind::Bulk, 10)
+            ..msg(n, MessageKind::Bulk, 10)
         })
         .collect();
     let (b, _) = s
         .create_broadcast("t", "all", Some(1_000), &rows, 10)
         .unwrap();
     assert_eq!(s.broadcast(b).unwrap().state, BroadcastState::Scheduled);
-    assert!(s.claim_next("m0", 999, &ANY).unwrap().is_none());
+    assert!(s.claim_next_routed("m0", 999, &ANY).unwrap().is_none());
     assert_eq!(s.refresh_broadcasts(999).unwrap(), 0);
     assert_eq!(s.refresh_broadcasts(1_000).unwrap(), 1);
     assert_eq!(s.broadcast(b).unwrap().state, BroadcastState::Running);
-    let a = s.claim_next("m0", 1_000, &ANY).unwrap().unwrap();
-    let c = s.claim_next("m0", 1_000, &ANY).unwrap().unwrap();
+    let a = s.claim_next_routed("m0", 1_000, &ANY).unwrap().unwrap();
+    let c = s.claim_next_routed("m0", 1_000, &ANY).unwrap().unwrap();
     s.mark_sent(a.id, 1_001).unwrap();
     assert_eq!(
         s.refresh_broadcasts(1_002).unwrap(),
@@ -592,7 +587,7 @@ fn concurrent_claims_never_take_the_same_row() {
     let s = Store::open(&path).unwrap();
     let n = 400;
     let rows: Vec<_> = (0..n)
-        .map(|i| msg(&format!("+1{i:06}"), OutboxKind::Bulk, i))
+        .map(|i| msg(&format!("+1{i:06}"), MessageKind::Bulk, i))
         .collect();
     assert_eq!(s.enqueue_many(&rows).unwrap(), n as usize);
     let claimers: Vec<_> = ["m0", "m1", "m2"]
@@ -608,7 +603,7 @@ fn concurrent_claims_never_take_the_same_row() {
             let modem = modem.to_string();
             std::thread::spawn(move || {
                 let mut got = Vec::new();
-                while let Some(row) = store.claim_next(&modem, 1_000_000, &ANY).unwrap() {
+                while let Some(row) = store.claim_next_routed(&modem, 1_000_000, &ANY).unwrap() {
                     assert_eq!(row.claimed_by.as_deref(), Some(modem.as_str()));
                     got.push(row.id);
                 }
@@ -632,7 +627,7 @@ fn enqueue_100k_in_one_transaction() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(dir.path().join("g.db")).unwrap();
     let rows: Vec<_> = (0..100_000)
-        .map(|i| msg(&format!("+1555{i:07}"), OutboxKind::Bulk, 1))
+        .map(|i| msg(&format!("+1555{i:07}"), MessageKind::Bulk, 1))
         .collect();
     let started = std::time::Instant::now();
     let (b, inserted) = s.create_broadcast("t", "all", None, &rows, 1).unwrap();
@@ -653,7 +648,7 @@ fn enqueue_100k_in_one_transaction() {
     // Claiming from a big queue stays an index lookup.
     let started = std::time::Instant::now();
     for _ in 0..100 {
-        s.claim_next("m0", 2, &ANY).unwrap().unwrap();
+        s.claim_next_routed("m0", 2, &ANY).unwrap().unwrap();
     }
     eprintln!("100 claims from a 100k queue in {:?}", started.elapsed());
 }
@@ -663,11 +658,9 @@ fn due_query_uses_the_partial_index() {
     let s = Store::open_in_memory().unwrap();
     let plan: Vec<String> = s
         .conn()
-        .prepare(&format!("EXPLAIN QUERY PLAN {CLAIM_CANDIDATE_SQL}"))
+        .prepare(&format!("EXPLAIN QUERY PLAN {ROUTED_CANDIDATE_SQL}"))
         .unwrap()
-        .query_map(params![0, "m0", 0, "bulk", "bulk", "bulk", "bulk"], |r| {
-            r.get(3)
-        })
+        .query_map(params![0, "m0", "[]", "[]"], |r| r.get(3))
         .unwrap()
         .collect::<rusqlite::Result<_>>()
         .unwrap();
@@ -734,7 +727,7 @@ proptest! {
     fn outbox_invariants_hold(ops in proptest::collection::vec(op(), 1..60)) {
         let s = Store::open_in_memory().unwrap();
         let mut model: BTreeMap<i64, OutboxState> = BTreeMap::new();
-        let mut kinds: BTreeMap<i64, OutboxKind> = BTreeMap::new();
+        let mut kinds: BTreeMap<i64, MessageKind> = BTreeMap::new();
         let mut to_of: BTreeMap<i64, String> = BTreeMap::new();
         let mut created: BTreeMap<i64, i64> = BTreeMap::new();
         let mut stopped: HashSet<String> = HashSet::new();
@@ -746,12 +739,12 @@ proptest! {
         for op in ops {
             match op {
                 Op::Enqueue { to, kind, delay } => {
-                    let kind = OutboxKind::ALL[kind as usize % 4];
+                    let kind = MessageKind::ALL[kind as usize % 4];
                     let number = format!("+1000{to}");
                     let mut m = msg(&number, kind, now);
                     m.not_before = now + i64::from(delay);
                     let id = s.enqueue(&m).unwrap();
-                    let state = if stopped.contains(&number) && kind != OutboxKind::Compliance { OutboxState::Cancelled } else { OutboxState::Queued };
+                    let state = if stopped.contains(&number) && kind != MessageKind::Compliance { OutboxState::Cancelled } else { OutboxState::Queued };
                     model.insert(id, state);
                     kinds.insert(id, kind);
                     to_of.insert(id, number);
@@ -759,11 +752,11 @@ proptest! {
                 }
                 Op::Claim { modem } => {
                     let before = model.clone();
-                    if let Some(row) = s.claim_next(&format!("m{modem}"), now, &ANY).unwrap() {
+                    if let Some(row) = s.claim_next_routed(&format!("m{modem}"), now, &ANY).unwrap() {
                         prop_assert_eq!(before.get(&row.id), Some(&OutboxState::Queued), "claimed a row that was not queued");
                         prop_assert!(row.not_before <= now);
                         if stopped.contains(&row.to_number) {
-                            prop_assert_eq!(row.kind, OutboxKind::Compliance);
+                            prop_assert_eq!(row.kind, MessageKind::Compliance);
                         }
                         model.insert(row.id, OutboxState::Claimed);
                     }
@@ -804,7 +797,7 @@ proptest! {
                     s.record_consent(&number, ConsentEvent::OptedOut, None, ConsentSource::Sms, now).unwrap();
                     stopped.insert(number.clone());
                     for (id, st) in model.iter_mut() {
-                        let old_or_not_compliance = kinds[id] != OutboxKind::Compliance || created[id] < now;
+                        let old_or_not_compliance = kinds[id] != MessageKind::Compliance || created[id] < now;
                         if *st == OutboxState::Queued && to_of[id] == number && old_or_not_compliance {
                             *st = OutboxState::Cancelled;
                         }
@@ -884,7 +877,7 @@ fn streamed_broadcast_inserts_what_the_caller_decides_in_join_order() {
                 ..NewOutbox::new(
                     m.number.clone(),
                     format!("Hi {}", m.number),
-                    OutboxKind::Bulk,
+                    MessageKind::Bulk,
                     100,
                 )
             })
@@ -935,7 +928,12 @@ fn streamed_broadcast_inserts_what_the_caller_decides_in_join_order() {
     // Scheduled in the future: the broadcast is `scheduled`.
     let (b2, _) = s
         .create_broadcast_streamed("x", "*", Some(500), &Segment::default(), 100, |m, _| {
-            Some(NewOutbox::new(m.number.clone(), "x", OutboxKind::Bulk, 100))
+            Some(NewOutbox::new(
+                m.number.clone(),
+                "x",
+                MessageKind::Bulk,
+                100,
+            ))
         })
         .unwrap()
         .unwrap();
@@ -969,7 +967,7 @@ fn streamed_broadcast_is_all_or_nothing() {
             } else {
                 m.number.clone()
             };
-            Some(NewOutbox::new(to, "t", OutboxKind::Bulk, 10))
+            Some(NewOutbox::new(to, "t", MessageKind::Bulk, 10))
         })
         .unwrap_err();
     assert!(matches!(err, StoreError::InvalidArgument(_)), "{err}");
@@ -979,7 +977,7 @@ fn streamed_broadcast_is_all_or_nothing() {
     // The store is usable afterwards (the transaction was rolled back, not left open).
     let (b, inserted) = s
         .create_broadcast_streamed("t", "*", None, &Segment::default(), 11, |m, _| {
-            Some(NewOutbox::new(m.number.clone(), "t", OutboxKind::Bulk, 11))
+            Some(NewOutbox::new(m.number.clone(), "t", MessageKind::Bulk, 11))
         })
         .unwrap()
         .unwrap();
@@ -1025,19 +1023,19 @@ fn for_each_queued_in_broadcast_joins_the_member_zone_and_skips_other_states() {
         ("+15550002", None),
         ("+15550003", Some("m2")),
     ] {
-        let mut r = NewOutbox::new(to, format!("hi {to}"), OutboxKind::Bulk, 10);
+        let mut r = NewOutbox::new(to, format!("hi {to}"), MessageKind::Bulk, 10);
         r.modem_pref = home.map(str::to_string);
         rows.push(r);
     }
     let (b, _) = s.create_broadcast("hi", "all", None, &rows, 10).unwrap();
     // One row leaves the queue: it must not be listed.
-    let claimed = s.claim_next("m2", 20, &ANY).unwrap().expect("a row");
+    let claimed = s.claim_next_routed("m2", 20, &ANY).unwrap().expect("a row");
     // Another broadcast's rows are not listed either.
     s.create_broadcast(
         "x",
         "all",
         None,
-        &[msg("+15550009", OutboxKind::Bulk, 10)],
+        &[msg("+15550009", MessageKind::Bulk, 10)],
         10,
     )
     .unwrap();

@@ -1,23 +1,29 @@
-//! Outbox operations the async dispatch runner (`dispatch::runner`) needs beyond the core outbox
-//! API: claiming under the pool's sticky-sender and failover rules, handing a claim back without
-//! counting it as an attempt, the `claimed → in_doubt` / `claimed → expired` transitions a live
-//! run needs, the per-recipient send history, and the next instant a queued row becomes due.
+//! The one claim, and what a live send loop does with a claimed row besides sending it: hand it
+//! back without counting the attempt (quiet hours, a recipient cap, a modem that could not send),
+//! `claimed → in_doubt` and `claimed → expired`, the next instant a queued row becomes due (an
+//! idle loop sleeps until then), and moving a member's home after a failover.
 //!
-//! It lives in its own file so the outbox's own state machine (`outbox.rs`) stays as it is; every
-//! transition here is still one guarded `UPDATE … WHERE state = …`, and claiming keeps the same
-//! guarantees as [`Store::claim_next`]: expired rows expire and rows to suppressed numbers are
-//! cancelled on the way (STOP is absolute also here), and two claimers never get the same row.
+//! [`Store::claim_next_routed`] is the scheduling decision of the whole gateway: which row goes
+//! next on which modem. Its order (priority, then due time, then age) is the order of the partial
+//! index `outbox_due`, which the query pins with `INDEXED BY`, so a claim walks the index instead
+//! of sorting the queue, and preparing the statement fails loudly if a schema change ever made
+//! that impossible. Sticky sender and failover are in the same query: a row preferring another
+//! modem is taken only when that modem is outside the running pool, disabled in the `modems`
+//! table, or in [`ClaimRoute::takeover`] (the runner's pool state says it has been down long
+//! enough). Lists are bound as one JSON array each (`json_each`), so the statement text never
+//! changes and stays in the statement cache.
 //!
-//! Why a second claim: `claim_next` treats a row's `modem_pref` as binding whenever that modem is
-//! known and enabled in the `modems` table. The runner knows more: whether the preferred modem is
-//! in the running pool at all and whether it has been down long enough for failover
-//! (`dispatch.failover_after_minutes`). [`ClaimRoute`] carries that knowledge in; lists are bound as
-//! one JSON array each (`json_each`), so the statement text never changes.
+//! The rules a candidate must pass before it is taken live in one function,
+//! [`screen_candidate`]: an expired row becomes `expired`, a row to a suppressed number becomes
+//! `cancelled` (`opted_out`; STOP is absolute also here); neither is ever returned. Two claimers
+//! never get the same row: the claim is one `BEGIN IMMEDIATE` transaction and the flip is guarded
+//! by `state = 'queued'`.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::outbox::screen_candidate;
-use super::{OutboxKind, OutboxRow, Result, SqlContext, Store, StoreError};
+use super::{OutboxRow, transition};
+use crate::model::MessageKind;
+use crate::store::{Result, SqlContext, Store, StoreError};
 
 /// Which rows a modem may claim, beyond rows without a preference and rows preferring it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,8 +36,8 @@ pub struct ClaimRoute {
     pub takeover: Vec<String>,
 }
 
-/// The best due row for `?2`, ordered like `claim_next` (and walking the same index).
-const ROUTED_CANDIDATE_SQL: &str = "
+/// The best due row for modem `?2` at `?1`, given the pool `?3` and the takeover list `?4`.
+pub(super) const ROUTED_CANDIDATE_SQL: &str = "
     SELECT o.id, o.kind, o.expires_at, o.created_at,
            (SELECT since FROM opt_outs s WHERE s.number = o.to_number)
     FROM outbox o INDEXED BY outbox_due
@@ -49,9 +55,10 @@ fn json_list(names: &[String]) -> Result<String> {
 
 impl Store {
     /// Atomically claims the best due row `modem` may send under `route`: highest priority, then
-    /// earliest `not_before`, then oldest. Like [`Store::claim_next`], expired rows become
-    /// `expired` and rows to suppressed numbers `cancelled` (`opted_out`) on the way; the
-    /// returned row is `claimed` by `modem` with its attempt counted.
+    /// earliest `not_before`, then oldest. Expired rows become `expired` and rows to suppressed
+    /// numbers `cancelled` (`opted_out`) on the way; the returned row is `claimed` by `modem`
+    /// with its attempt counted. With [`ClaimRoute::default`] (no pool known) every preference is
+    /// soft and any modem may take any due row.
     pub fn claim_next_routed(
         &self,
         modem: &str,
@@ -68,7 +75,7 @@ impl Store {
                         st.query_row(params![now, modem, pool, takeover], |r| {
                             Ok((
                                 r.get::<_, i64>(0)?,
-                                r.get::<_, OutboxKind>(1)?,
+                                r.get::<_, MessageKind>(1)?,
                                 r.get::<_, Option<i64>>(2)?,
                                 r.get::<_, i64>(3)?,
                                 r.get::<_, Option<i64>>(4)?,
@@ -106,17 +113,17 @@ impl Store {
     /// `reason` (if any) replaces `last_error`. Recorded parts are kept.
     pub fn release_claim(&self, id: i64, not_before: i64, reason: Option<&str>) -> Result<()> {
         self.write("releasing a claim", |tx| {
-            let n = tx
-                .execute(
-                    "UPDATE outbox SET state = 'queued', not_before = ?2,
-                                       last_error = coalesce(?3, last_error),
-                                       attempts = max(attempts - 1, 0),
-                                       claimed_by = NULL, claimed_at = NULL
-                     WHERE id = ?1 AND state = 'claimed'",
-                    params![id, not_before, reason],
-                )
-                .ctx("releasing a claim")?;
-            not_claimed(tx, id, n, "release the claim")
+            transition(
+                tx,
+                id,
+                "release the claim",
+                "UPDATE outbox SET state = 'queued', not_before = ?2,
+                                   last_error = coalesce(?3, last_error),
+                                   attempts = max(attempts - 1, 0),
+                                   claimed_by = NULL, claimed_at = NULL
+                 WHERE id = ?1 AND state = 'claimed'",
+                params![id, not_before, reason],
+            )
         })
     }
 
@@ -124,14 +131,14 @@ impl Store {
     /// (it vanished or stalled after the submit). A person, or the in-doubt policy, decides.
     pub fn mark_in_doubt(&self, id: i64, reason: &str, now: i64) -> Result<()> {
         self.write("marking in doubt", |tx| {
-            let n = tx
-                .execute(
-                    "UPDATE outbox SET state = 'in_doubt', last_error = ?2, claimed_at = ?3
-                     WHERE id = ?1 AND state = 'claimed'",
-                    params![id, reason, now],
-                )
-                .ctx("marking in doubt")?;
-            not_claimed(tx, id, n, "mark in doubt")
+            transition(
+                tx,
+                id,
+                "mark in doubt",
+                "UPDATE outbox SET state = 'in_doubt', last_error = ?2, claimed_at = ?3
+                 WHERE id = ?1 AND state = 'claimed'",
+                params![id, reason, now],
+            )
         })
     }
 
@@ -139,51 +146,15 @@ impl Store {
     /// would push it past its `expires_at`).
     pub fn expire_claimed(&self, id: i64, now: i64) -> Result<()> {
         self.write("expiring a claimed row", |tx| {
-            let n = tx
-                .execute(
-                    "UPDATE outbox SET state = 'expired', last_error = 'ttl', finished_at = ?2
-                     WHERE id = ?1 AND state = 'claimed'",
-                    params![id, now],
-                )
-                .ctx("expiring a claimed row")?;
-            not_claimed(tx, id, n, "expire")
-        })
-    }
-
-    /// The first-part send instant of every message (outbox row) sent to `number` at or after
-    /// `since_ms`, oldest first, leaving out row `except` (the one being sent): the exact history
-    /// behind a per-recipient daily cap, also across restarts.
-    pub fn message_times_to_since(
-        &self,
-        number: &str,
-        since_ms: i64,
-        except: Option<i64>,
-    ) -> Result<Vec<i64>> {
-        let conn = self.conn();
-        let mut st = conn
-            .prepare_cached(
-                "SELECT min(at) FROM send_log
-                 WHERE to_number = ?1 AND at >= ?2 AND outbox_id IS NOT ?3
-                 GROUP BY coalesce(outbox_id, -id) ORDER BY 1",
+            transition(
+                tx,
+                id,
+                "expire",
+                "UPDATE outbox SET state = 'expired', last_error = 'ttl', finished_at = ?2
+                 WHERE id = ?1 AND state = 'claimed'",
+                params![id, now],
             )
-            .ctx("reading sends to a number")?;
-        st.query_map(params![number, since_ms, except], |r| r.get(0))
-            .ctx("reading sends to a number")?
-            .collect::<rusqlite::Result<_>>()
-            .ctx("reading sends to a number")
-    }
-
-    /// Every send-log instant at or after `since_ms`, over all modems, oldest first (the pool-wide
-    /// cap after a restart).
-    pub fn all_send_times_since(&self, since_ms: i64) -> Result<Vec<i64>> {
-        let conn = self.conn();
-        let mut st = conn
-            .prepare_cached("SELECT at FROM send_log WHERE at >= ?1 ORDER BY at")
-            .ctx("reading send times")?;
-        st.query_map([since_ms], |r| r.get(0))
-            .ctx("reading send times")?
-            .collect::<rusqlite::Result<_>>()
-            .ctx("reading send times")
+        })
     }
 
     /// The earliest `not_before` after `now` among queued, unheld rows: when the next scheduled,
@@ -218,34 +189,49 @@ impl Store {
     }
 }
 
-/// Turns "no row changed" into NotFound or InvalidTransition.
-fn not_claimed(
-    tx: &rusqlite::Transaction<'_>,
+/// The rules a claim applies to its candidate before taking it: an expired row becomes
+/// `expired`, and a row to a suppressed number becomes `cancelled` (`opted_out`) — only a
+/// compliance text written at or after the opt-out (the STOP confirmation itself) may still go.
+/// True when the row may be claimed.
+fn screen_candidate(
+    tx: &Transaction<'_>,
     id: i64,
-    changed: usize,
-    action: &'static str,
-) -> Result<()> {
-    if changed > 0 {
-        return Ok(());
+    kind: MessageKind,
+    expires_at: Option<i64>,
+    created_at: i64,
+    opted_out_since: Option<i64>,
+    now: i64,
+) -> Result<bool> {
+    if expires_at.is_some_and(|e| e <= now) {
+        tx.execute(
+            "UPDATE outbox SET state = 'expired', last_error = 'ttl', finished_at = ?2
+             WHERE id = ?1 AND state = 'queued'",
+            params![id, now],
+        )
+        .ctx("expiring")?;
+        return Ok(false);
     }
-    let state: Option<String> = tx
-        .query_row("SELECT state FROM outbox WHERE id = ?1", [id], |r| r.get(0))
-        .optional()
-        .ctx(action)?;
-    match state {
-        None => Err(StoreError::NotFound {
-            what: "outbox row",
-            key: id.to_string(),
-        }),
-        Some(from) => Err(StoreError::InvalidTransition { id, from, action }),
+    let blocked = match opted_out_since {
+        None => false,
+        Some(since) => kind != MessageKind::Compliance || created_at < since,
+    };
+    if blocked {
+        tx.execute(
+            "UPDATE outbox SET state = 'cancelled', last_error = 'opted_out', finished_at = ?2
+             WHERE id = ?1 AND state = 'queued'",
+            params![id, now],
+        )
+        .ctx("cancelling an opted-out row")?;
+        return Ok(false);
     }
+    Ok(true)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::{
-        ClaimFilter, ConsentEvent, ConsentSource, ModemIdentity, NewMember, NewOutbox, OutboxState,
+        ClaimRoute, ConsentEvent, ConsentSource, ModemIdentity, NewMember, NewOutbox, OutboxState,
         RecoveryPolicy,
     };
 
@@ -262,7 +248,7 @@ mod tests {
         }
     }
 
-    fn row(to: &str, kind: OutboxKind, pref: Option<&str>) -> NewOutbox {
+    fn row(to: &str, kind: MessageKind, pref: Option<&str>) -> NewOutbox {
         NewOutbox {
             modem_pref: pref.map(str::to_string),
             ..NewOutbox::new(to, "hi", kind, NOW)
@@ -273,7 +259,7 @@ mod tests {
     fn sticky_rows_go_only_to_their_home_unless_taken_over() {
         let s = store();
         let a = s
-            .enqueue(&row("+1555", OutboxKind::Bulk, Some("A")))
+            .enqueue(&row("+1555", MessageKind::Bulk, Some("A")))
             .unwrap();
         let r = route(&["A", "B"], &[]);
         assert_eq!(s.claim_next_routed("B", NOW, &r).unwrap(), None);
@@ -290,7 +276,7 @@ mod tests {
     fn unknown_or_disabled_home_is_a_soft_preference() {
         let s = store();
         let a = s
-            .enqueue(&row("+1555", OutboxKind::Bulk, Some("gone")))
+            .enqueue(&row("+1555", MessageKind::Bulk, Some("gone")))
             .unwrap();
         let got = s
             .claim_next_routed("B", NOW, &route(&["A", "B"], &[]))
@@ -298,7 +284,7 @@ mod tests {
         assert_eq!(got.map(|r| r.id), Some(a));
 
         let b = s
-            .enqueue(&row("+1556", OutboxKind::Bulk, Some("A")))
+            .enqueue(&row("+1556", MessageKind::Bulk, Some("A")))
             .unwrap();
         s.upsert_modem(
             &ModemIdentity {
@@ -323,14 +309,14 @@ mod tests {
     #[test]
     fn priority_then_due_time_then_age_and_not_before_future() {
         let s = store();
-        let bulk = s.enqueue(&row("+1", OutboxKind::Bulk, None)).unwrap();
+        let bulk = s.enqueue(&row("+1", MessageKind::Bulk, None)).unwrap();
         let later = s
             .enqueue(&NewOutbox {
                 not_before: NOW + 10,
-                ..row("+2", OutboxKind::Compliance, None)
+                ..row("+2", MessageKind::Compliance, None)
             })
             .unwrap();
-        let reply = s.enqueue(&row("+3", OutboxKind::Reply, None)).unwrap();
+        let reply = s.enqueue(&row("+3", MessageKind::Reply, None)).unwrap();
         let r = route(&["A"], &[]);
         let order: Vec<i64> = std::iter::from_fn(|| s.claim_next_routed("A", NOW, &r).unwrap())
             .map(|r| r.id)
@@ -348,10 +334,10 @@ mod tests {
         let stale = s
             .enqueue(&NewOutbox {
                 expires_at: Some(NOW),
-                ..row("+1", OutboxKind::Bulk, None)
+                ..row("+1", MessageKind::Bulk, None)
             })
             .unwrap();
-        let out = s.enqueue(&row("+2", OutboxKind::Bulk, None)).unwrap();
+        let out = s.enqueue(&row("+2", MessageKind::Bulk, None)).unwrap();
         s.record_consent("+2", ConsentEvent::OptedOut, None, ConsentSource::Sms, NOW)
             .unwrap();
         assert_eq!(
@@ -365,7 +351,7 @@ mod tests {
     #[test]
     fn release_refunds_the_attempt_and_guards_the_state() {
         let s = store();
-        let id = s.enqueue(&row("+1", OutboxKind::Bulk, None)).unwrap();
+        let id = s.enqueue(&row("+1", MessageKind::Bulk, None)).unwrap();
         let r = route(&["A"], &[]);
         s.claim_next_routed("A", NOW, &r).unwrap().unwrap();
         s.release_claim(id, NOW + 500, Some("quiet hours")).unwrap();
@@ -389,8 +375,8 @@ mod tests {
     #[test]
     fn in_doubt_and_expire_from_claimed_only() {
         let s = store();
-        let a = s.enqueue(&row("+1", OutboxKind::Bulk, None)).unwrap();
-        let b = s.enqueue(&row("+2", OutboxKind::Bulk, None)).unwrap();
+        let a = s.enqueue(&row("+1", MessageKind::Bulk, None)).unwrap();
+        let b = s.enqueue(&row("+2", MessageKind::Bulk, None)).unwrap();
         let r = route(&["A"], &[]);
         assert!(s.mark_in_doubt(a, "x", NOW).is_err());
         s.claim_next_routed("A", NOW, &r).unwrap().unwrap();
@@ -418,7 +404,7 @@ mod tests {
         let r = route(&["A"], &[]);
         let mut ids = vec![];
         for (i, parts) in [(0, 2u8), (1, 1)] {
-            let id = s.enqueue(&row("+1", OutboxKind::Bulk, None)).unwrap();
+            let id = s.enqueue(&row("+1", MessageKind::Bulk, None)).unwrap();
             s.claim_next_routed("A", NOW, &r).unwrap().unwrap();
             for p in 1..=parts {
                 s.record_part_sent(id, p, parts, p, NOW + i * 100 + i64::from(p))
@@ -458,8 +444,8 @@ mod tests {
             NOW,
         )
         .unwrap();
-        let q = s.enqueue(&row("+1", OutboxKind::Bulk, Some("A"))).unwrap();
-        let other = s.enqueue(&row("+2", OutboxKind::Bulk, Some("A"))).unwrap();
+        let q = s.enqueue(&row("+1", MessageKind::Bulk, Some("A"))).unwrap();
+        let other = s.enqueue(&row("+2", MessageKind::Bulk, Some("A"))).unwrap();
         assert_eq!(s.move_home("+1", "A", "B", NOW).unwrap(), 1);
         assert_eq!(
             s.member("+1").unwrap().unwrap().home_modem.as_deref(),
@@ -470,9 +456,9 @@ mod tests {
             s.outbox_row(other).unwrap().modem_pref.as_deref(),
             Some("A")
         );
-        // The claim filter of the core API still works alongside.
+        // Without a pool every preference is soft: B may take a row still preferring A.
         assert!(
-            s.claim_next("B", NOW, &ClaimFilter::default())
+            s.claim_next_routed("B", NOW, &ClaimRoute::default())
                 .unwrap()
                 .is_some()
         );

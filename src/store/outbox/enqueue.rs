@@ -1,0 +1,271 @@
+//! Putting rows in the outbox: one message, a batch, or a broadcast with its recipient rows, each
+//! in one transaction (a crash never leaves a half-expanded broadcast).
+//!
+//! Every insert goes through [`Inserter`], which prepares its statements once (the hot loop of a
+//! 100,000-recipient broadcast) and applies the rules a row gets at birth: a row to a suppressed
+//! number is stored `cancelled` (`opted_out`) unless it is a compliance text, a row of a paused
+//! broadcast is `held`, one of a cancelled broadcast is `cancelled`. It must not decide who gets a
+//! broadcast (the caller's `row_for` does) nor when a row goes out (the claim does).
+
+use std::collections::HashMap;
+
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::super::members::{Member, Segment, scan_segment};
+use super::{BroadcastState, NewOutbox, OutboxState};
+use crate::model::MessageKind;
+use crate::store::{Result, SqlContext, Store, StoreError};
+
+/// Inserts a broadcast row: `scheduled` when it starts later than `now`, else `running`.
+fn insert_broadcast(
+    tx: &Transaction<'_>,
+    template: &str,
+    segment: &str,
+    scheduled_at: Option<i64>,
+    now: i64,
+) -> Result<i64> {
+    let state = match scheduled_at {
+        Some(t) if t > now => BroadcastState::Scheduled,
+        _ => BroadcastState::Running,
+    };
+    tx.execute(
+        "INSERT INTO broadcasts (template, segment, created_at, scheduled_at, state, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?3)",
+        params![template, segment, now, scheduled_at, state],
+    )
+    .ctx("creating a broadcast")?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// Inserts outbox rows inside one transaction with statements prepared once (this is the hot
+/// loop of a 100k-recipient broadcast).
+struct Inserter<'t> {
+    tx: &'t Transaction<'t>,
+    suppressed: rusqlite::Statement<'t>,
+    insert: rusqlite::Statement<'t>,
+    broadcasts: HashMap<i64, Option<BroadcastState>>,
+}
+
+impl<'t> Inserter<'t> {
+    fn new(tx: &'t Transaction<'t>) -> Result<Self> {
+        Ok(Inserter {
+            tx,
+            suppressed: tx
+                .prepare("SELECT EXISTS (SELECT 1 FROM opt_outs WHERE number = ?1)")
+                .ctx("enqueueing")?,
+            insert: tx
+                .prepare(
+                    "INSERT INTO outbox (to_number, text, kind, priority, broadcast_id, modem_pref,
+                                         created_at, not_before, expires_at, state, held,
+                                         last_error, finished_at, payload)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                     ON CONFLICT (broadcast_id, to_number) DO NOTHING",
+                )
+                .ctx("enqueueing")?,
+            broadcasts: HashMap::new(),
+        })
+    }
+
+    /// Inserts one row (into `broadcast`, overriding the row's own, when given); returns
+    /// `Some(id)`, or `None` when the (broadcast, number) pair already exists.
+    fn insert(&mut self, m: &NewOutbox, broadcast: Option<i64>) -> Result<Option<i64>> {
+        if m.to_number.trim().is_empty() {
+            return Err(StoreError::InvalidArgument("empty recipient number".into()));
+        }
+        let broadcast_id = broadcast.or(m.broadcast_id);
+        let mut state = OutboxState::Queued;
+        let mut held = false;
+        let mut error: Option<&str> = None;
+        if let Some(b) = broadcast_id {
+            let bstate = match self.broadcasts.get(&b) {
+                Some(s) => *s,
+                None => {
+                    let s: Option<BroadcastState> = self
+                        .tx
+                        .query_row("SELECT state FROM broadcasts WHERE id = ?1", [b], |r| {
+                            r.get(0)
+                        })
+                        .optional()
+                        .ctx("reading a broadcast")?;
+                    self.broadcasts.insert(b, s);
+                    s
+                }
+            };
+            match bstate {
+                None => {
+                    return Err(StoreError::NotFound {
+                        what: "broadcast",
+                        key: b.to_string(),
+                    });
+                }
+                Some(BroadcastState::Paused) => held = true,
+                Some(BroadcastState::Cancelled) => {
+                    state = OutboxState::Cancelled;
+                    error = Some("broadcast cancelled");
+                }
+                Some(_) => {}
+            }
+        }
+        if m.kind != MessageKind::Compliance {
+            let suppressed: bool = self
+                .suppressed
+                .query_row([&m.to_number], |r| r.get(0))
+                .ctx("checking the suppression list")?;
+            if suppressed {
+                state = OutboxState::Cancelled;
+                error = Some("opted_out");
+            }
+        }
+        let finished = (state != OutboxState::Queued).then_some(m.created_at);
+        let n = self
+            .insert
+            .execute(params![
+                m.to_number,
+                m.text,
+                m.kind,
+                m.priority,
+                broadcast_id,
+                m.modem_pref,
+                m.created_at,
+                m.not_before,
+                m.expires_at,
+                state,
+                held,
+                error,
+                finished,
+                m.payload
+            ])
+            .ctx("enqueueing")?;
+        Ok((n > 0).then(|| self.tx.last_insert_rowid()))
+    }
+
+    fn refresh_totals(&self) -> Result<()> {
+        for b in self.broadcasts.keys() {
+            self.tx
+                .execute(
+                    "UPDATE broadcasts SET total = (SELECT count(*) FROM outbox WHERE broadcast_id = ?1)
+                     WHERE id = ?1",
+                    [b],
+                )
+                .ctx("counting broadcast rows")?;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Enqueues one message; durable (fsynced) when this returns. Returns the row id. For a
+    /// broadcast row whose (broadcast, number) already exists, returns the existing row's id.
+    /// A non-compliance message to a suppressed number is stored as `cancelled` (`opted_out`).
+    pub fn enqueue(&self, m: &NewOutbox) -> Result<i64> {
+        self.write("enqueueing", |tx| enqueue_in(tx, m))
+    }
+
+    /// Enqueues many messages in one transaction (all or none). Rows whose (broadcast, number)
+    /// already exists are skipped. Returns how many rows were inserted.
+    pub fn enqueue_many(&self, rows: &[NewOutbox]) -> Result<usize> {
+        self.write("enqueueing many", |tx| {
+            let mut ins = Inserter::new(tx)?;
+            let mut inserted = 0;
+            for m in rows {
+                inserted += usize::from(ins.insert(m, None)?.is_some());
+            }
+            ins.refresh_totals()?;
+            Ok(inserted)
+        })
+    }
+
+    /// Creates a broadcast and its recipient rows in one transaction, so a crash can never leave a
+    /// half-expanded broadcast. Each row's `broadcast_id` is set to the new id; `not_before` of a
+    /// scheduled broadcast should be its `scheduled_at`. Returns (broadcast id, rows inserted).
+    pub fn create_broadcast(
+        &self,
+        template: &str,
+        segment: &str,
+        scheduled_at: Option<i64>,
+        rows: &[NewOutbox],
+        now: i64,
+    ) -> Result<(i64, usize)> {
+        self.write("creating a broadcast", |tx| {
+            let id = insert_broadcast(tx, template, segment, scheduled_at, now)?;
+            let mut ins = Inserter::new(tx)?;
+            let mut inserted = 0;
+            for m in rows {
+                inserted += usize::from(ins.insert(m, Some(id))?.is_some());
+            }
+            ins.refresh_totals()?;
+            Ok((id, inserted))
+        })
+    }
+
+    /// Creates a broadcast to the members matching `members`, streaming: one cursor walks the
+    /// segment in join order and `row_for(member, suppressed)` decides each member's copy (`None`
+    /// = not a recipient); every copy is inserted as it comes, with prepared statements, into
+    /// the broadcast created first. Neither the members nor the rows are ever collected, so
+    /// memory does not grow with the segment (a 100,000-member broadcast: docs/benchmarks.md).
+    ///
+    /// All of it is one `BEGIN IMMEDIATE` transaction, committed (fsynced) before this returns:
+    /// a crash or an error at any point leaves no broadcast and no row, never a half-expanded
+    /// one (in WAL mode, frames of an uncommitted transaction are ignored on recovery), so a
+    /// failed enqueue is simply asked for again. When `row_for` produced no row at all, nothing
+    /// is written and this returns `Ok(None)`; otherwise (broadcast id, rows inserted). The
+    /// suppression flag comes from the same transaction as the insert, so no opt-out can slip in
+    /// between the decision and the row (rows to suppressed numbers are stored `cancelled`
+    /// anyway, like every enqueue).
+    ///
+    /// `row_for` runs while the store's connection is locked: it must not call back into this
+    /// `Store`. Other users of the store (dispatch, inbound) wait for the commit.
+    pub fn create_broadcast_streamed(
+        &self,
+        template: &str,
+        segment: &str,
+        scheduled_at: Option<i64>,
+        members: &Segment,
+        now: i64,
+        mut row_for: impl FnMut(&Member, bool) -> Option<NewOutbox>,
+    ) -> Result<Option<(i64, usize)>> {
+        const OP: &str = "creating a broadcast";
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .ctx(OP)?;
+        let id = insert_broadcast(&tx, template, segment, scheduled_at, now)?;
+        let mut produced = 0usize;
+        let mut inserted = 0usize;
+        {
+            let mut ins = Inserter::new(&tx)?;
+            scan_segment(&tx, members, |m, suppressed| {
+                if let Some(row) = row_for(m, suppressed) {
+                    produced += 1;
+                    inserted += usize::from(ins.insert(&row, Some(id))?.is_some());
+                }
+                Ok(())
+            })?;
+            if produced == 0 {
+                // Dropping the transaction rolls the broadcast row back.
+                return Ok(None);
+            }
+            ins.refresh_totals()?;
+        }
+        tx.commit().ctx(OP)?;
+        Ok(Some((id, inserted)))
+    }
+}
+
+/// The body of [`Store::enqueue`], for callers that combine it with other writes in one
+/// transaction ([`Store::apply_inbound`]).
+pub(in crate::store) fn enqueue_in(tx: &Transaction<'_>, m: &NewOutbox) -> Result<i64> {
+    let mut ins = Inserter::new(tx)?;
+    let id = match ins.insert(m, None)? {
+        Some(id) => id,
+        None => tx
+            .query_row(
+                "SELECT id FROM outbox WHERE broadcast_id = ?1 AND to_number = ?2",
+                params![m.broadcast_id, m.to_number],
+                |r| r.get(0),
+            )
+            .ctx("enqueueing")?,
+    };
+    ins.refresh_totals()?;
+    Ok(id)
+}

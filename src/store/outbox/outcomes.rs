@@ -1,0 +1,336 @@
+//! What happens to a claimed row after the modem answered: each accepted part recorded (and
+//! counted in `send_log`, the history the rate limits are rebuilt from), the row marked sent,
+//! failed, retried or expired, cancelled by a person, and delivery reports matched to parts.
+//!
+//! A row is `delivered` only when every part's report says so and `failed` as soon as one part's
+//! report is a permanent error ([`settle_delivery`], run after every report and after
+//! `mark_sent`, since reports for early parts may arrive before the last part is accepted). It
+//! must not choose *whether* to retry: that is dispatch's policy; this file only records it.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::{OutboxPart, OutboxState, state_of, transition};
+use crate::store::{Result, SqlContext, Store, StoreError};
+
+/// How long after sending a part a status report may still be matched to it. Reports for a
+/// phone that was off arrive when it comes back, within the validity period (days at most).
+pub const STATUS_REPORT_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// The row a status report was matched to.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReportMatch {
+    pub outbox_id: i64,
+    pub part: u8,
+    /// The row's state after the report was applied.
+    pub state: OutboxState,
+}
+
+/// Delivery class of a TP-ST value (3GPP TS 23.040 §9.2.3.15):
+/// 0x00–0x1F transaction completed, 0x20–0x3F temporary error with the SC still trying,
+/// 0x40–0x5F permanent error, 0x60–0x7F temporary error with the SC no longer trying. Like
+/// chan_dongle and chan_quectel, any value with bit 0x40 set counts as failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ReportClass {
+    Delivered,
+    Pending,
+    Failed,
+}
+
+pub(super) fn classify_status(st: u8) -> ReportClass {
+    if st & 0x40 != 0 {
+        ReportClass::Failed
+    } else if st & 0x20 != 0 {
+        ReportClass::Pending
+    } else {
+        ReportClass::Delivered
+    }
+}
+
+/// Do two renderings of a phone number name the same subscriber? Status reports often carry the
+/// recipient in national format (`0612…`) while the outbox has E.164 (`+33612…`), so digits are
+/// compared without leading zeros and a match on the last 8+ digits is accepted.
+pub(super) fn same_number(a: &str, b: &str) -> bool {
+    // Leading zeros are trunk or international prefixes (0612…, 0033…), never subscriber digits.
+    let digits = |s: &str| -> Vec<char> {
+        let d: Vec<char> = s.chars().filter(char::is_ascii_digit).collect();
+        let zeros = d.iter().take_while(|c| **c == '0').count();
+        d[zeros..].to_vec()
+    };
+    let (da, db) = (digits(a), digits(b));
+    if da.is_empty() || db.is_empty() {
+        return false;
+    }
+    if da == db {
+        return true;
+    }
+    let n = da.len().min(db.len());
+    n >= 8 && da[da.len() - n..] == db[db.len() - n..]
+}
+
+/// After a part report or `mark_sent`: a sent (or in-doubt) row whose every part is delivered
+/// becomes `delivered`; one with any failed part becomes `failed`.
+fn settle_delivery(tx: &Transaction<'_>, id: i64, now: i64) -> Result<OutboxState> {
+    let state = state_of(tx, id)?;
+    if !matches!(state, OutboxState::Sent | OutboxState::InDoubt) {
+        return Ok(state);
+    }
+    let (total, delivered, failed_status, last_delivery): (
+        Option<i64>,
+        i64,
+        Option<i64>,
+        Option<i64>,
+    ) = tx
+        .query_row(
+            "SELECT max(total),
+                    count(*) FILTER (WHERE delivered_at IS NOT NULL),
+                    max(report_status) FILTER (WHERE report_status & 64 <> 0),
+                    max(delivered_at)
+             FROM outbox_parts WHERE outbox_id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .ctx("settling delivery")?;
+    if let Some(st) = failed_status {
+        tx.execute(
+            "UPDATE outbox SET state = 'failed', last_error = ?2, finished_at = ?3 WHERE id = ?1",
+            params![id, format!("status report TP-ST {st:#04x}"), now],
+        )
+        .ctx("settling delivery")?;
+        return Ok(OutboxState::Failed);
+    }
+    if let Some(total) = total
+        && delivered >= total
+    {
+        tx.execute(
+            "UPDATE outbox SET state = 'delivered', delivered_at = ?2, finished_at = ?3,
+                               sent_at = coalesce(sent_at, ?2)
+             WHERE id = ?1",
+            params![id, last_delivery, now],
+        )
+        .ctx("settling delivery")?;
+        return Ok(OutboxState::Delivered);
+    }
+    Ok(state)
+}
+
+impl Store {
+    /// Records that part `part` of `total` of a claimed row was accepted by the modem with TP-MR
+    /// `mr`, and counts it in the send log (rate limits). Repeating a part replaces its record.
+    pub fn record_part_sent(&self, id: i64, part: u8, total: u8, mr: u8, now: i64) -> Result<()> {
+        if part == 0 || total == 0 || part > total {
+            return Err(StoreError::InvalidArgument(format!(
+                "part {part} of {total}"
+            )));
+        }
+        self.write("recording a sent part", |tx| {
+            let (state, modem, to): (OutboxState, Option<String>, String) = tx
+                .query_row(
+                    "SELECT state, claimed_by, to_number FROM outbox WHERE id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()
+                .ctx("recording a sent part")?
+                .ok_or_else(|| StoreError::NotFound {
+                    what: "outbox row",
+                    key: id.to_string(),
+                })?;
+            let (OutboxState::Claimed, Some(modem)) = (state, modem) else {
+                return Err(StoreError::InvalidTransition {
+                    id,
+                    from: state.to_string(),
+                    action: "record a sent part",
+                });
+            };
+            tx.execute(
+                "INSERT INTO outbox_parts (outbox_id, part, total, modem, mr, sent_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (outbox_id, part) DO UPDATE SET
+                     total = excluded.total, modem = excluded.modem, mr = excluded.mr,
+                     sent_at = excluded.sent_at, report_status = NULL, delivered_at = NULL",
+                params![id, part, total, modem, mr, now],
+            )
+            .ctx("recording a sent part")?;
+            tx.execute(
+                "INSERT INTO send_log (modem, to_number, outbox_id, at) VALUES (?1, ?2, ?3, ?4)",
+                params![modem, to, id, now],
+            )
+            .ctx("logging a send")?;
+            Ok(())
+        })
+    }
+
+    /// Stores the concatenation reference chosen for a claimed row's parts.
+    pub fn set_concat_ref(&self, id: i64, reference: u16) -> Result<()> {
+        self.write("setting the concat reference", |tx| {
+            transition(
+                tx,
+                id,
+                "set the concat reference",
+                "UPDATE outbox SET concat_ref = ?2 WHERE id = ?1 AND state = 'claimed'",
+                params![id, reference],
+            )
+        })
+    }
+
+    /// The parts recorded for a row, by part number.
+    pub fn outbox_parts(&self, id: i64) -> Result<Vec<OutboxPart>> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare(
+                "SELECT outbox_id, part, total, modem, mr, sent_at, report_status, delivered_at
+                 FROM outbox_parts WHERE outbox_id = ?1 ORDER BY part",
+            )
+            .ctx("reading parts")?;
+        st.query_map([id], |r| {
+            Ok(OutboxPart {
+                outbox_id: r.get(0)?,
+                part: r.get(1)?,
+                total: r.get(2)?,
+                modem: r.get(3)?,
+                mr: r.get(4)?,
+                sent_at: r.get(5)?,
+                report_status: r.get(6)?,
+                delivered_at: r.get(7)?,
+            })
+        })
+        .ctx("reading parts")?
+        .collect::<rusqlite::Result<_>>()
+        .ctx("reading parts")
+    }
+
+    /// claimed → sent (every part accepted by the modem).
+    pub fn mark_sent(&self, id: i64, now: i64) -> Result<OutboxState> {
+        self.write("marking sent", |tx| {
+            transition(
+                tx,
+                id,
+                "mark sent",
+                "UPDATE outbox SET state = 'sent', sent_at = ?2, last_error = NULL
+                 WHERE id = ?1 AND state = 'claimed'",
+                params![id, now],
+            )?;
+            // Reports for early parts may already be in.
+            settle_delivery(tx, id, now)
+        })
+    }
+
+    /// claimed | sent | in_doubt → failed, with a reason. Final.
+    pub fn mark_failed(&self, id: i64, reason: &str, now: i64) -> Result<()> {
+        self.write("marking failed", |tx| {
+            transition(
+                tx,
+                id,
+                "mark failed",
+                "UPDATE outbox SET state = 'failed', last_error = ?2, finished_at = ?3
+                 WHERE id = ?1 AND state IN ('claimed', 'sent', 'in_doubt')",
+                params![id, reason, now],
+            )
+        })
+    }
+
+    /// claimed → queued, due again at `next_attempt_at` (back-off), keeping the error. The attempt
+    /// was already counted when the row was claimed.
+    pub fn mark_retry(&self, id: i64, reason: &str, next_attempt_at: i64) -> Result<()> {
+        self.write("scheduling a retry", |tx| {
+            transition(
+                tx,
+                id,
+                "retry",
+                "UPDATE outbox SET state = 'queued', last_error = ?2, not_before = ?3,
+                                   claimed_by = NULL, claimed_at = NULL
+                 WHERE id = ?1 AND state = 'claimed'",
+                params![id, reason, next_attempt_at],
+            )
+        })
+    }
+
+    /// queued → expired for one row (TTL reached, decided by the caller).
+    pub fn mark_expired(&self, id: i64, now: i64) -> Result<()> {
+        self.write("expiring", |tx| {
+            transition(
+                tx,
+                id,
+                "expire",
+                "UPDATE outbox SET state = 'expired', last_error = 'ttl', finished_at = ?2
+                 WHERE id = ?1 AND state = 'queued'",
+                params![id, now],
+            )
+        })
+    }
+
+    /// Expires every queued row whose TTL has passed. Returns how many.
+    pub fn expire_due(&self, now: i64) -> Result<usize> {
+        self.write("expiring", |tx| {
+            tx.execute(
+                "UPDATE outbox SET state = 'expired', last_error = 'ttl', finished_at = ?1
+                 WHERE state = 'queued' AND expires_at IS NOT NULL AND expires_at <= ?1",
+                [now],
+            )
+            .ctx("expiring")
+        })
+    }
+
+    /// queued | in_doubt → cancelled (admin).
+    pub fn cancel(&self, id: i64, reason: &str, now: i64) -> Result<()> {
+        self.write("cancelling", |tx| {
+            transition(
+                tx,
+                id,
+                "cancel",
+                "UPDATE outbox SET state = 'cancelled', last_error = ?2, finished_at = ?3
+                 WHERE id = ?1 AND state IN ('queued', 'in_doubt')",
+                params![id, reason, now],
+            )
+        })
+    }
+
+    /// Applies a status report received on `modem` for TP-MR `mr` and `recipient`. Matches the
+    /// most recently sent part with that modem and MR within [`STATUS_REPORT_WINDOW_MS`] whose
+    /// number matches (MRs wrap at 256, so the recipient and recency disambiguate). Returns
+    /// `None` when nothing matches (a late or foreign report; the caller logs it).
+    pub fn status_report(
+        &self,
+        modem: &str,
+        mr: u8,
+        recipient: &str,
+        status: u8,
+        at: i64,
+    ) -> Result<Option<ReportMatch>> {
+        self.write("applying a status report", |tx| {
+            let candidates: Vec<(i64, u8, String)> = tx
+                .prepare_cached(
+                    "SELECT p.outbox_id, p.part, o.to_number
+                     FROM outbox_parts p JOIN outbox o ON o.id = p.outbox_id
+                     WHERE p.modem = ?1 AND p.mr = ?2 AND p.sent_at >= ?3
+                     ORDER BY p.sent_at DESC, p.outbox_id DESC, p.part DESC",
+                )
+                .and_then(|mut st| {
+                    st.query_map(params![modem, mr, at - STATUS_REPORT_WINDOW_MS], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })?
+                    .collect::<rusqlite::Result<_>>()
+                })
+                .ctx("matching a status report")?;
+            let found = candidates
+                .into_iter()
+                .find(|(_, _, to)| recipient.is_empty() || same_number(to, recipient));
+            let Some((outbox_id, part, _)) = found else {
+                return Ok(None);
+            };
+            let delivered_at = (classify_status(status) == ReportClass::Delivered).then_some(at);
+            tx.execute(
+                "UPDATE outbox_parts SET report_status = ?3, delivered_at = ?4
+                 WHERE outbox_id = ?1 AND part = ?2",
+                params![outbox_id, part, status, delivered_at],
+            )
+            .ctx("applying a status report")?;
+            let state = settle_delivery(tx, outbox_id, at)?;
+            Ok(Some(ReportMatch {
+                outbox_id,
+                part,
+                state,
+            }))
+        })
+    }
+}
