@@ -135,7 +135,7 @@ async fn eventually(within: Duration, what: &str, mut f: impl FnMut() -> bool) {
 
 /// The test pace: quiet hours off, no jitter, a short hold, a fast back-off.
 fn test_cfg() -> RunnerConfig {
-    let mut cfg = RunnerConfig::from_config(&Config::embedded_default());
+    let mut cfg = Config::embedded_default().runner_config();
     cfg.quiet.hours = None;
     cfg.jitter_ms = 0;
     cfg.idle_tick = Duration::from_millis(500);

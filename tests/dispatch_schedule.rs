@@ -208,7 +208,11 @@ fn run(s: &Scenario) -> Report {
             homes[member] = m;
         }
         let l = &mut loops[m];
-        assert!(l.limiter.allows(t), "the claim waited for the limiter");
+        assert_eq!(
+            l.limiter.next_allowed(t),
+            Some(t),
+            "the claim waited for the limiter"
+        );
         l.limiter.record(t);
         let done = t + s.latency[m] + rng.up_to(s.latency_spread as u64) as Millis;
         store

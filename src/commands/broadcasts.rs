@@ -22,7 +22,6 @@ use super::members::{MAX_LIST_LIMIT, member_view, parse_segment, store_segment};
 use super::{CommandError, Context, Result, Settings};
 use crate::community::broadcast::{BroadcastOptions, PreviewTally, check_template, render_for};
 use crate::community::decide::{MessageKind, Standing, may_send};
-use crate::config::QuietHours;
 use crate::dispatch::{
     self, CountAt, DAY, EtaGroup, EtaModem, EtaRequest, Millis, QuietOverride, QuietPolicy,
     RateLimiter, Ttl, Window,
@@ -88,7 +87,7 @@ impl Zones {
 /// Whether recipients are inside quiet hours at one instant, per time zone name: every member
 /// of a zone has the same answer, so a 100,000-member broadcast computes it once per zone.
 struct QuietNow {
-    window: Option<(QuietHours, jiff::Timestamp)>,
+    window: Option<(dispatch::QuietHours, jiff::Timestamp)>,
     zones: Zones,
     default: Option<bool>,
     by_zone: HashMap<String, bool>,

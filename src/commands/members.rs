@@ -402,7 +402,7 @@ mod tests {
             name: "m0".into(),
             profile: Profile::Generic,
             port: "/dev/null".into(),
-            limits: crate::config::Limits::DEFAULT,
+            limits: crate::dispatch::Limits::DEFAULT,
             enabled: true,
             number: number.map(Into::into),
         };

@@ -36,8 +36,7 @@ use std::time::Instant;
 pub use error::{CommandError, Result};
 
 use crate::community::settings::CommunityConfig;
-use crate::config::{DispatchConfig, Limits};
-use crate::dispatch::DispatchHandle;
+use crate::dispatch::{DispatchConfig, DispatchHandle, Limits};
 use crate::modem::{ModemHandle, Profile};
 use crate::protocol::{Reply, Request};
 use crate::store::Store;

@@ -4,6 +4,7 @@
 
 use super::{Config, ModemConfig, SimulatorConfig};
 use crate::commands;
+use crate::dispatch::RunnerConfig;
 use crate::modem::{self, Profile};
 use crate::sim::{self, SimConfig};
 
@@ -28,6 +29,11 @@ impl Config {
             dispatch: self.dispatch.clone(),
             voice_enabled: self.voice.enabled,
         }
+    }
+
+    /// The dispatch runner's settings: `[dispatch]` and `[daemon] in_doubt_policy`.
+    pub fn runner_config(&self) -> RunnerConfig {
+        RunnerConfig::new(&self.dispatch, self.daemon.in_doubt_policy)
     }
 }
 

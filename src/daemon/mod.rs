@@ -23,7 +23,7 @@
 //! stop the simulator.
 //!
 //! The store's API is synchronous (one connection behind a mutex, fsync on commit), so every call
-//! from async code goes through `spawn_blocking` ([`with_store`]): an fsync must not stall a tokio
+//! from async code goes through [`Store::call`] ([`with_store`] names the action for the log): an fsync must not stall a tokio
 //! worker that is also reading a modem's port.
 
 pub mod events;
@@ -48,7 +48,7 @@ use tracing::{error, info, warn};
 use crate::admin::{self, AccessPolicy};
 use crate::commands;
 use crate::config::{self, Config, Principal};
-use crate::dispatch::runner::{self, DispatchHandle, PoolModem, RunnerConfig};
+use crate::dispatch::runner::{self, DispatchHandle, PoolModem};
 use crate::modem::{self, ModemEvent, ModemHandle};
 use crate::sim::{self, SimConfig, SimHandle, Simulator};
 use crate::store::{self, Store, StoreError};
@@ -153,14 +153,10 @@ where
     T: Send + 'static,
     F: FnOnce(&Store) -> store::Result<T> + Send + 'static,
 {
-    let s = store.clone();
-    match tokio::task::spawn_blocking(move || f(&s)).await {
-        Ok(r) => r.map_err(|source| DaemonError::Store {
-            action,
-            source: Box::new(source),
-        }),
-        Err(e) => Err(DaemonError::Task(format!("{action}: {e}"))),
-    }
+    store.call(f).await.map_err(|source| DaemonError::Store {
+        action,
+        source: Box::new(source),
+    })
 }
 
 fn start_dispatch(
@@ -181,7 +177,7 @@ fn start_dispatch(
             number: mc.number.clone(),
         })
         .collect();
-    let mut rc = RunnerConfig::from_config(cfg);
+    let mut rc = cfg.runner_config();
     if let Some(minute) = limit_minute {
         rc.minute = minute;
     }

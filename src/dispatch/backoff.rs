@@ -14,7 +14,7 @@
 //! Replies, compliance and direct messages have no TTL: the config key is documented for bulk.
 
 use super::{HOUR, Millis, SECOND, XorShift64};
-use crate::config::{DispatchConfig, RetryConfig};
+use crate::dispatch::settings::{DispatchConfig, RetryConfig};
 use crate::model::MessageKind;
 
 /// Exponential back-off with jitter and a cap.

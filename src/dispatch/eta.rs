@@ -23,7 +23,7 @@ use jiff::tz::TimeZone;
 use super::limits::{CountAt, RateLimiter};
 use super::quiet::{next_sendable, quiet_starts_after, ts};
 use super::{DAY, DispatchError, Millis, time_zone};
-use crate::config::QuietHours;
+use crate::dispatch::settings::QuietHours;
 
 /// One modem for the estimate.
 #[derive(Debug, Clone)]
@@ -274,8 +274,8 @@ pub fn estimate(req: &EtaRequest) -> Eta {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Limits;
     use crate::dispatch::limits::Window;
+    use crate::dispatch::settings::Limits;
     use crate::dispatch::{HOUR, MINUTE, SECOND};
 
     fn modem(per_minute: u32, latency_ms: Millis) -> EtaModem {

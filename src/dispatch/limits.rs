@@ -29,7 +29,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use super::{DAY, HOUR, MINUTE, Millis, XorShift64};
-use crate::config::Limits;
+use crate::dispatch::settings::Limits;
 
 /// Which instant of a part's `AT+CMGS` exchange the limits count (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -63,25 +63,15 @@ impl Window {
     }
 }
 
-/// Earliest `t >= base` at which `need` more sends keep `sends` (sorted, all `<= base`) within
-/// `cap - reserve` per `len_ms`, or `None` if that can never be.
-fn window_allows(
-    sends: &VecDeque<Millis>,
-    w: &Window,
-    base: Millis,
-    need: u32,
-    reserve: u32,
-) -> Option<Millis> {
-    let cap = w.cap.saturating_sub(reserve);
-    if need == 0 {
-        return Some(base);
-    }
-    if need > cap {
+/// Earliest `t >= base` at which one more send keeps `sends` (sorted, all `<= base`) within
+/// `w.cap` per `w.len_ms`, or `None` if the cap is zero.
+fn window_allows(sends: &VecDeque<Millis>, w: &Window, base: Millis) -> Option<Millis> {
+    if w.cap == 0 {
         return None;
     }
-    // After the new sends, the window ending at t may hold at most cap - need old sends, so the
-    // (cap - need + 1)-th most recent must be at or before t - len.
-    let k = (cap - need + 1) as usize;
+    // After the new send, the window ending at t may hold at most cap - 1 old sends, so the
+    // cap-th most recent must be at or before t - len.
+    let k = w.cap as usize;
     match sends.len().checked_sub(k).and_then(|i| sends.get(i)) {
         Some(&s) => Some(base.max(s.saturating_add(w.len_ms))),
         None => Some(base),
@@ -155,40 +145,17 @@ impl RateLimiter {
     }
 
     /// Earliest instant `>= now` at which one send (one SMS part) may start; `None` if a cap of
-    /// zero forbids sending at all.
+    /// zero forbids sending at all. The runner sends one part per claim, so one part is all it
+    /// ever asks for.
     pub fn next_allowed(&self, now: Millis) -> Option<Millis> {
-        self.next_allowed_with(now, 1, 0)
-    }
-
-    /// Earliest instant at which `parts` sends may all go back to back (a multipart message kept
-    /// together); `None` if `parts` exceeds a cap, in which case the parts go one by one with
-    /// [`RateLimiter::next_allowed`] each.
-    pub fn next_allowed_n(&self, now: Millis, parts: u32) -> Option<Millis> {
-        self.next_allowed_with(now, parts, 0)
-    }
-
-    /// Like [`RateLimiter::next_allowed`] but leaving `reserve` slots free in every window, for
-    /// low-priority traffic that must not use up the budget replies need.
-    pub fn next_allowed_reserving(&self, now: Millis, reserve: u32) -> Option<Millis> {
-        self.next_allowed_with(now, 1, reserve)
-    }
-
-    /// The general form: `parts` sends back to back, leaving `reserve` slots in every window.
-    pub fn next_allowed_with(&self, now: Millis, parts: u32, reserve: u32) -> Option<Millis> {
-        let need = parts;
         let mut t = now.max(self.jitter_until);
         if let Some(last) = self.last() {
             t = t.max(last);
         }
         for w in &self.windows {
-            t = t.max(window_allows(&self.sends, w, t, need, reserve)?);
+            t = t.max(window_allows(&self.sends, w, t)?);
         }
         Some(t)
-    }
-
-    /// Whether a send may start at `now`.
-    pub fn allows(&self, now: Millis) -> bool {
-        self.next_allowed(now) == Some(now)
     }
 
     /// Counts a send (one part) at `at` and draws the jitter before the next one.
@@ -261,10 +228,10 @@ impl RecipientLimiter {
     /// Earliest instant `>= now` a message to `to` may start; `None` if the cap is zero.
     pub fn next_allowed(&self, to: &str, now: Millis) -> Option<Millis> {
         match self.sends.get(to) {
-            None => window_allows(&VecDeque::new(), &self.window(), now, 1, 0),
+            None => window_allows(&VecDeque::new(), &self.window(), now),
             Some(q) => {
                 let base = q.back().map_or(now, |&l| now.max(l));
-                window_allows(q, &self.window(), base, 1, 0)
+                window_allows(q, &self.window(), base)
             }
         }
     }
@@ -336,8 +303,8 @@ mod tests {
         assert_eq!(l.next_allowed(3 * S), Some(60 * S));
         l.record(60 * S);
         assert_eq!(l.next_allowed(60 * S), Some(61 * S));
-        assert!(!l.allows(60 * S + 999));
-        assert!(l.allows(61 * S));
+        assert_ne!(l.next_allowed(60 * S + 999), Some(60 * S + 999));
+        assert_eq!(l.next_allowed(61 * S), Some(61 * S));
     }
 
     #[test]
@@ -410,34 +377,11 @@ mod tests {
     }
 
     #[test]
-    fn zero_cap_never_allows_and_multipart_over_the_cap_is_refused() {
+    fn zero_cap_never_allows() {
         let l = RateLimiter::with_windows(&[Window::per_minute(0)]);
         assert_eq!(l.next_allowed(0), None);
-        let l = RateLimiter::with_windows(&[Window::per_minute(3)]);
-        assert_eq!(l.next_allowed_n(0, 3), Some(0));
-        assert_eq!(l.next_allowed_n(0, 4), None);
-        assert_eq!(l.next_allowed_n(0, 0), Some(0));
-    }
-
-    #[test]
-    fn multipart_waits_until_all_parts_fit() {
-        let mut l = RateLimiter::with_windows(&[Window::per_minute(4)]);
-        l.record(0);
-        l.record(10 * S);
-        // 2 parts fit next to 2 old sends; 3 parts need the first old send gone.
-        assert_eq!(l.next_allowed_n(10 * S, 2), Some(10 * S));
-        assert_eq!(l.next_allowed_n(10 * S, 3), Some(60 * S));
-        assert_eq!(l.next_allowed_n(10 * S, 4), Some(70 * S));
-    }
-
-    #[test]
-    fn reserve_keeps_slots_for_priority_traffic() {
-        let mut l = RateLimiter::with_windows(&[Window::per_minute(3)]);
-        l.record(0);
-        l.record(S);
-        assert_eq!(l.next_allowed_reserving(S, 1), Some(60 * S));
-        assert_eq!(l.next_allowed(S), Some(S));
-        assert_eq!(l.next_allowed_reserving(S, 5), None);
+        let l = RateLimiter::with_windows(&[Window::per_minute(1)]);
+        assert_eq!(l.next_allowed(0), Some(0));
     }
 
     #[test]
@@ -546,31 +490,6 @@ mod tests {
             for w in &windows {
                 prop_assert_eq!(violations(&starts, w), 0, "starts {:?} {:?}", w, starts);
                 prop_assert_eq!(violations(&ends, w), 0, "ends {:?} {:?}", w, ends);
-            }
-        }
-
-        /// The same for messages kept together (all parts at once) and for reserved traffic.
-        #[test]
-        fn grouped_and_reserved_sends_respect_every_window(
-            windows in arb_windows(),
-            requests in prop::collection::vec((0i64..5_000, 1u32..4, 0u32..3), 1..100),
-        ) {
-            let mut l = RateLimiter::with_windows(&windows);
-            let mut clock = 0;
-            let mut times = vec![];
-            for (gap, parts, reserve) in requests {
-                clock += gap;
-                let t = if reserve == 0 { l.next_allowed_n(clock, parts) } else { l.next_allowed_reserving(clock, reserve) };
-                let Some(t) = t else { continue };
-                let n = if reserve == 0 { parts } else { 1 };
-                for _ in 0..n {
-                    times.push(t);
-                    l.record(t);
-                }
-                clock = t;
-            }
-            for w in &windows {
-                prop_assert_eq!(violations(&times, w), 0);
             }
         }
 

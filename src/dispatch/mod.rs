@@ -29,6 +29,7 @@ pub mod policy;
 pub mod quiet;
 mod rng;
 pub mod runner;
+pub mod settings;
 
 pub use backoff::{Backoff, Ttl};
 pub use eta::{Eta, EtaGroup, EtaModem, EtaRequest, estimate};
@@ -43,6 +44,7 @@ pub use rng::XorShift64;
 pub use runner::{
     DispatchEvent, DispatchHandle, ModemSendStats, PoolModem, RunnerConfig, RunnerError, spawn,
 };
+pub use settings::{DispatchConfig, InDoubtPolicy, Limits, QuietHours, RetryConfig};
 
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;

@@ -20,7 +20,7 @@
 //! `RecoveryPolicy::default()`.
 
 use super::{Backoff, Millis, XorShift64};
-use crate::config::InDoubtPolicy;
+use crate::dispatch::settings::InDoubtPolicy;
 use crate::model::MessageKind;
 
 /// What a modem error code means for sending (docs/dispatch.md, "Retries and the error table").
@@ -246,8 +246,8 @@ pub fn resend_flags(policy: InDoubtPolicy) -> [(MessageKind, bool); 4] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::RetryConfig;
     use crate::dispatch::MINUTE;
+    use crate::dispatch::settings::RetryConfig;
     use proptest::prelude::*;
 
     fn backoff() -> Backoff {

@@ -26,7 +26,7 @@ use jiff::civil::{Date, DateTime};
 use jiff::tz::{AmbiguousOffset, TimeZone};
 
 use super::Millis;
-use crate::config::{DispatchConfig, QuietHours};
+use crate::dispatch::settings::{DispatchConfig, QuietHours};
 use crate::model::MessageKind;
 
 /// A per-broadcast or per-segment override of the configured quiet hours.

@@ -58,10 +58,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::policy::resend_flags;
+use super::settings::{DispatchConfig, InDoubtPolicy, Limits};
 use super::{
     Backoff, DAY, DispatchError, HOUR, Millis, QuietPolicy, RateLimiter, Window, XorShift64,
 };
-use crate::config::{Config, InDoubtPolicy, Limits};
 use crate::model::MessageKind;
 use crate::modem::ModemHandle;
 use crate::pdu::Validity;
@@ -114,7 +114,7 @@ pub enum DispatchEvent {
     Expired { id: i64, to: String },
 }
 
-/// Settings of the runner. [`RunnerConfig::from_config`] builds them from `[dispatch]` and
+/// Settings of the runner. [`RunnerConfig::new`] builds them from `[dispatch]` and
 /// `[daemon] in_doubt_policy`; the extra knobs (`minute`, `idle_tick`, holds) exist so tests can
 /// run the real loops at a faster pace.
 #[derive(Debug, Clone)]
@@ -149,8 +149,9 @@ pub struct RunnerConfig {
 }
 
 impl RunnerConfig {
-    pub fn from_config(cfg: &Config) -> RunnerConfig {
-        let d = &cfg.dispatch;
+    /// The runner's settings for `[dispatch]` (`d`) and the daemon's in-doubt policy, with the
+    /// production timings (a real minute, a 5 s idle tick).
+    pub fn new(d: &DispatchConfig, in_doubt_policy: InDoubtPolicy) -> RunnerConfig {
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |t| t.as_nanos() as u64);
@@ -165,7 +166,7 @@ impl RunnerConfig {
                 .failover_after_minutes
                 .map(|m| Duration::from_secs(u64::from(m) * 60)),
             move_home_on_failover: d.move_home_on_failover,
-            in_doubt_policy: cfg.daemon.in_doubt_policy,
+            in_doubt_policy,
             minute: Duration::from_secs(60),
             idle_tick: Duration::from_secs(5),
             modem_hold: Duration::from_secs(60),
@@ -434,32 +435,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn config_maps_dispatch_and_in_doubt_policy() {
-        let mut c = Config::embedded_default();
-        c.dispatch.failover_after_minutes = Some(3);
-        c.dispatch.pool_per_minute = Some(12);
-        c.daemon.in_doubt_policy = InDoubtPolicy::ResendAll;
-        let r = RunnerConfig::from_config(&c);
+    fn settings_map_dispatch_and_in_doubt_policy() {
+        let d = DispatchConfig {
+            failover_after_minutes: Some(3),
+            pool_per_minute: Some(12),
+            ..DispatchConfig::default()
+        };
+        let r = RunnerConfig::new(&d, InDoubtPolicy::ResendAll);
         assert_eq!(r.failover_after, Some(Duration::from_secs(180)));
         assert_eq!(r.pool_per_minute, Some(12));
         assert_eq!(r.minute, Duration::from_secs(60));
-        assert_eq!(r.backoff, Backoff::from_config(&c.dispatch.retry));
-        assert_eq!(r.default_time_zone, c.dispatch.default_time_zone);
+        assert_eq!(r.backoff, Backoff::from_config(&d.retry));
+        assert_eq!(r.default_time_zone, d.default_time_zone);
         let p = r.recovery_policy();
         assert!(p.resend_bulk && p.resend_direct && p.resend_reply && p.resend_compliance);
 
-        c.daemon.in_doubt_policy = InDoubtPolicy::ResendReplies;
-        let p = RunnerConfig::from_config(&c).recovery_policy();
+        let p = RunnerConfig::new(&d, InDoubtPolicy::ResendReplies).recovery_policy();
         assert_eq!(p, RecoveryPolicy::default());
-        c.daemon.in_doubt_policy = InDoubtPolicy::ResendNone;
-        let p = RunnerConfig::from_config(&c).recovery_policy();
+        let p = RunnerConfig::new(&d, InDoubtPolicy::ResendNone).recovery_policy();
         assert!(!(p.resend_bulk || p.resend_direct || p.resend_reply || p.resend_compliance));
     }
 
     #[test]
     fn spawn_refuses_a_bad_zone_or_a_duplicate_modem_name() {
         let store = Store::open_in_memory().expect("store");
-        let mut cfg = RunnerConfig::from_config(&Config::embedded_default());
+        let mut cfg = RunnerConfig::new(&DispatchConfig::default(), InDoubtPolicy::default());
         cfg.default_time_zone = "Mars/Olympus".into();
         let (tx, _rx) = mpsc::channel(1);
         let tracker = TaskTracker::new();
@@ -483,7 +483,7 @@ mod tests {
         let err = spawn(
             Store::open_in_memory().expect("store"),
             vec![pm("A"), pm("A")],
-            RunnerConfig::from_config(&Config::embedded_default()),
+            RunnerConfig::new(&DispatchConfig::default(), InDoubtPolicy::default()),
             tx,
             &tracker,
             CancellationToken::new(),

@@ -12,7 +12,7 @@
 //! - SQLite (bundled) in WAL mode with `synchronous=FULL`: a method that returns `Ok` after a write
 //!   has had its commit fsynced, which is what "in SQLite before the reply" needs after a power cut.
 //! - The API is synchronous. [`Store`] is a cheap `Clone` around one connection behind a mutex; the
-//!   daemon calls it from `tokio::task::spawn_blocking` or a dedicated thread. One connection is
+//!   daemon calls it through [`Store::call`] (tokio's blocking pool) or from a dedicated thread. One connection is
 //!   plenty for a Pi-sized pool (every operation is a few index lookups) and serialises writers
 //!   without `SQLITE_BUSY` churn. Several `Store`s may still open the same file (tests do, to show
 //!   that claiming is atomic across connections): write transactions start with `BEGIN IMMEDIATE`
@@ -114,6 +114,9 @@ pub enum StoreError {
     BadValue { column: &'static str, value: String },
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A call made through [`Store::call`] panicked or was cancelled on the blocking pool.
+    #[error("database task failed: {0}")]
+    Task(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -212,6 +215,20 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
+    /// Runs `f` on tokio's blocking pool: the one way async code calls this synchronous API, so an
+    /// fsync never stalls a runtime worker that is also reading a modem's port. A panic inside `f`
+    /// comes back as [`StoreError::Task`] instead of tearing down the caller.
+    pub async fn call<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Task(e.to_string())))
+    }
+
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
     ///
     /// Fails with [`StoreError::NotADatabase`] for a file that is not SQLite, is corrupt or

@@ -330,15 +330,10 @@ async fn with_store<T: Send + 'static>(
     store: &Store,
     f: impl FnOnce(&Store) -> crate::store::Result<T> + Send + 'static,
 ) -> Option<T> {
-    let s = store.clone();
-    match tokio::task::spawn_blocking(move || f(&s)).await {
-        Ok(Ok(v)) => Some(v),
-        Ok(Err(e)) => {
-            warn!(error = %e, "store operation failed");
-            None
-        }
+    match store.call(f).await {
+        Ok(v) => Some(v),
         Err(e) => {
-            warn!(error = %e, "store task failed");
+            warn!(error = %e, "store operation failed");
             None
         }
     }

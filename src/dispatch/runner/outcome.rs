@@ -21,7 +21,7 @@ use super::super::policy::{
     self, ErrorClass, RetryDecision, action_for, classify_cme, classify_cms, from_modem_class,
 };
 use super::super::{Backoff, InDoubtAction, Millis, XorShift64, in_doubt_action};
-use crate::config::InDoubtPolicy;
+use crate::dispatch::settings::InDoubtPolicy;
 use crate::model::MessageKind;
 use crate::modem::{ErrorClass as ModemClass, Failure, SendError};
 
@@ -122,7 +122,7 @@ pub(crate) fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::RetryConfig;
+    use crate::dispatch::settings::RetryConfig;
     use std::time::Duration;
 
     fn policy() -> FailurePolicy {

@@ -92,15 +92,10 @@ impl SendLoop {
         what: &'static str,
         f: impl FnOnce(&Store) -> crate::store::Result<T> + Send + 'static,
     ) -> Option<T> {
-        let store = self.shared.store.clone();
-        match tokio::task::spawn_blocking(move || f(&store)).await {
-            Ok(Ok(v)) => Some(v),
-            Ok(Err(e)) => {
-                error!(modem = %self.name, error = %e, "store error while {what}");
-                None
-            }
+        match self.shared.store.call(f).await {
+            Ok(v) => Some(v),
             Err(e) => {
-                error!(modem = %self.name, error = %e, "store task failed while {what}");
+                error!(modem = %self.name, error = %e, "store error while {what}");
                 None
             }
         }
