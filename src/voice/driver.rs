@@ -29,34 +29,15 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::call::{Action, CallMachine, Finished, Policy};
-use super::session::{Session, SessionReport};
-use super::uploader::{self, FileSlot};
+use super::session::{Media, Session, SessionReport};
+use super::uploader;
 use super::{
-    ActiveCall, AudioLink, AudioPath, CallEventKind, CallbackText, Caller, FileFamily, ModemUrc,
-    Shared, Signal, VoiceModem, detect, playback, with_store,
+    ActiveCall, AudioLink, AudioPath, CallEventKind, CallbackText, Caller, ModemUrc, Shared,
+    Signal, VoiceModem, detect, playback, with_store,
 };
 use crate::modem::{ModemHandle, ModemState, Profile};
 use crate::store::CallOutcome;
 use crate::time::now_ms;
-
-/// How a driver's modem plays the greeting.
-#[derive(Clone)]
-pub(super) enum Media {
-    /// PCM over the audio tty.
-    Pcm(AudioLink),
-    /// A file on the modem's flash, kept current by the modem's uploader.
-    File(FileFamily, Arc<FileSlot>),
-}
-
-impl Media {
-    /// Whether a call can be answered with a greeting now.
-    fn ready(&self, shared: &Shared) -> bool {
-        match self {
-            Media::Pcm(_) => true,
-            Media::File(_, slot) => slot.ready(*shared.greeting_gen.borrow()),
-        }
-    }
-}
 
 /// Starts the driver of one modem (and, on the file path, its greeting uploader); returns the
 /// sender its call signals go to.

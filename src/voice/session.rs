@@ -24,13 +24,32 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::audio::{self, Uplink};
-use super::driver::Media;
 use super::greeting::{self, FRAME_BYTES, Greeting, samples_to_frames};
 use super::recorder::{self, RecordState, Recorder};
-use super::{CallEventKind, FileFamily, Shared, detect, playback, with_store};
+use super::uploader::FileSlot;
+use super::{AudioLink, CallEventKind, FileFamily, Shared, detect, playback, with_store};
 use crate::modem::{CommandError, ModemHandle, Profile};
 use crate::store::CallOutcome;
 use crate::time::now_ms;
+
+/// How a driver's modem plays the greeting.
+#[derive(Clone)]
+pub(super) enum Media {
+    /// PCM over the audio tty.
+    Pcm(AudioLink),
+    /// A file on the modem's flash, kept current by the modem's uploader.
+    File(FileFamily, Arc<FileSlot>),
+}
+
+impl Media {
+    /// Whether a call can be answered with a greeting now.
+    pub(super) fn ready(&self, shared: &Shared) -> bool {
+        match self {
+            Media::Pcm(_) => true,
+            Media::File(_, slot) => slot.ready(*shared.greeting_gen.borrow()),
+        }
+    }
+}
 
 /// What a session reports to its driver.
 #[derive(Debug)]
