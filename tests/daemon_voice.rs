@@ -113,8 +113,15 @@ fn samples_of(wav: &[u8]) -> Vec<i16> {
 }
 
 /// Whether `needle` occurs whole in `hay`.
+/// Whether `needle` was heard in `hay`, sample for sample and in order, ignoring silence (zero
+/// samples) on both sides. The simulated modem, like a real one, plays silence for a 20 ms frame
+/// the daemon delivered late (an underrun, counted in its audio stats), which splits a greeting
+/// with a run of zeros on a heavily loaded machine; what these tests check is which greeting the
+/// caller heard, and tests/voice_sim.rs checks the pacing itself (no underruns after 100 ms).
 fn contains(hay: &[i16], needle: &[i16]) -> bool {
-    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+    let hay: Vec<i16> = hay.iter().copied().filter(|&s| s != 0).collect();
+    let needle: Vec<i16> = needle.iter().copied().filter(|&s| s != 0).collect();
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle.as_slice())
 }
 
 fn call(from: &str, modem: usize, speak: Option<&Path>) -> PhoneCall {
