@@ -60,6 +60,7 @@ fn kinds(d: &Decision) -> Vec<MessageKind> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Sent {
     OptOutConfirmation,
+    HelpAfterOptOut,
     Kind(MessageKind),
 }
 
@@ -68,6 +69,7 @@ fn sent(d: &Decision) -> Vec<Sent> {
         .iter()
         .filter_map(|a| match a {
             Action::ConfirmOptOut { .. } => Some(Sent::OptOutConfirmation),
+            Action::HelpAfterOptOut { .. } => Some(Sent::HelpAfterOptOut),
             Action::Reply { kind, .. } => Some(Sent::Kind(*kind)),
             Action::SendVcard { .. } => Some(Sent::Kind(MessageKind::Reply)),
             _ => None,
@@ -117,6 +119,7 @@ fn onboarding_cfg() -> CommunityConfig {
 fn decision_table() {
     const C: Sent = Sent::Kind(MessageKind::Compliance);
     const X: Sent = Sent::OptOutConfirmation;
+    const H: Sent = Sent::HelpAfterOptOut;
     let cfg = CommunityConfig::default();
     type Row = (
         &'static str,
@@ -193,8 +196,8 @@ fn decision_table() {
             Rule::HelpWhileOptedOut,
             &[],
             None,
-            &[],
-            Some(Some(Flag::FromOptedOut)),
+            &[H],
+            None,
         ),
         (
             "HELP",
@@ -202,8 +205,8 @@ fn decision_table() {
             Rule::HelpWhileOptedOut,
             &[],
             None,
-            &[],
-            Some(Some(Flag::FromOptedOut)),
+            &[H],
+            None,
         ),
         // START family
         (
@@ -399,6 +402,7 @@ fn decision_table() {
             match k {
                 Sent::Kind(k) => assert!(may_send(after, k), "{ctx}: {k:?} blocked for {after:?}"),
                 Sent::OptOutConfirmation => assert_eq!(d.rule, Rule::OptOut, "{ctx}"),
+                Sent::HelpAfterOptOut => assert_eq!(d.rule, Rule::HelpWhileOptedOut, "{ctx}"),
             }
         }
     }

@@ -64,6 +64,7 @@ fn event() -> impl Strategy<Value = Event> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Sent {
     OptOutConfirmation,
+    HelpAfterOptOut,
     Kind(MessageKind),
 }
 
@@ -72,6 +73,7 @@ fn sent(d: &Decision) -> Vec<Sent> {
         .iter()
         .filter_map(|a| match a {
             Action::ConfirmOptOut { .. } => Some(Sent::OptOutConfirmation),
+            Action::HelpAfterOptOut { .. } => Some(Sent::HelpAfterOptOut),
             Action::Reply { kind, .. } => Some(Sent::Kind(*kind)),
             Action::SendVcard { .. } => Some(Sent::Kind(MessageKind::Reply)),
             _ => None,
@@ -109,8 +111,10 @@ impl Model {
             );
             let got = self.since_stop.entry(n.to_string()).or_default();
             got.push(what);
+            // The one confirmation first, then only answers to HELP.
             prop_assert!(
-                got.len() == 1 && got[0] == Sent::OptOutConfirmation,
+                got.first() == Some(&Sent::OptOutConfirmation)
+                    && got.iter().skip(1).all(|s| *s == Sent::HelpAfterOptOut),
                 "{} got {:?} after STOP",
                 n,
                 got
@@ -215,15 +219,21 @@ proptest! {
                     let confirmations = d.opt_out_confirmations();
                     prop_assert_eq!(confirmations, sent(&d).iter().filter(|s| **s == Sent::OptOutConfirmation).count());
                     prop_assert!(confirmations <= 1);
+                    let helps = sent(&d).iter().filter(|s| **s == Sent::HelpAfterOptOut).count();
+                    prop_assert!(
+                        helps == 0 || (helps == 1 && class == Some(gsmgate::community::KeywordClass::Help)),
+                        "help after STOP only answers HELP: {:?}", d
+                    );
                     match class {
                         Some(gsmgate::community::KeywordClass::Stop) => {
                             if model.truth_opted_out.get(n).copied().unwrap_or(false) {
+                                // Already out: what it got since the first STOP still counts.
                                 prop_assert_eq!(confirmations, 0, "second confirmation to {}", n);
                             } else {
                                 prop_assert_eq!(confirmations, 1);
+                                model.since_stop.insert(n.to_string(), Vec::new());
                             }
                             model.truth_opted_out.insert(n.to_string(), true);
-                            model.since_stop.insert(n.to_string(), Vec::new());
                         }
                         Some(gsmgate::community::KeywordClass::Start) => {
                             model.truth_opted_out.insert(n.to_string(), false);

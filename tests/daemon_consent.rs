@@ -126,6 +126,47 @@ async fn help_from_a_stranger_gets_the_help_text_and_enrols_nobody() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_after_stop_gets_the_help_text_and_nothing_else() {
+    let gw = Gateway::start().await;
+    for phone in [ALICE, BOB] {
+        add_member(&gw, phone).await;
+    }
+    gw.text_in(BOB, 0, "STOP");
+    poll("Bob receives the confirmation", WAIT, || async {
+        (!gw.received_texts(BOB).is_empty()).then_some(())
+    })
+    .await;
+
+    // HELP after STOP: answered (carriers require it whatever the subscription status).
+    gw.text_in(BOB, 1, "HELP");
+    poll("Bob receives the help text", WAIT, || async {
+        (gw.received_texts(BOB).len() == 2).then_some(())
+    })
+    .await;
+    let got = gw.received_texts(BOB);
+    assert!(
+        got[0].starts_with("Testorg: You are unsubscribed"),
+        "{got:?}"
+    );
+    assert_eq!(got[1], HELP_TEXT, "{got:?}");
+
+    // Anything else still reaches nothing: a plain text gets no answer, a broadcast skips Bob,
+    // and Bob is still opted out.
+    gw.text_in(BOB, 0, "what is this");
+    let (recipients, opted_out) = broadcast_and_wait(&gw, "Cleanup Saturday", &[ALICE]).await;
+    assert_eq!((recipients, opted_out), (1, 1));
+    all_out_final(&gw, BOB).await;
+    never_submitted(&gw, BOB, "Cleanup Saturday");
+    assert_eq!(
+        gw.received_texts(BOB).len(),
+        2,
+        "{:?}",
+        gw.received_texts(BOB)
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_holds_across_broadcasts_and_a_restart_and_start_resubscribes() {
     let gw = Gateway::start().await;
     for phone in [ALICE, BOB, CAROL] {

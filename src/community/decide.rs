@@ -12,10 +12,11 @@
 //!      pending (double opt-in) → `confirmed` + welcome sequence; stranger → joins active (a texted
 //!      START is itself the confirmation); already active → an ordinary text (YES is also how
 //!      people answer a question), kept as conversation.
-//!    - HELP: the help text, member or not, with no member created. Not to an opted-out number:
-//!      the guarantee "nothing but the one confirmation until START" (docs/architecture.md,
-//!      "Guarantees") is absolute, so HELP from an opted-out number is kept in the inbox,
-//!      flagged, unanswered.
+//!    - HELP: the help text, member or not, with no member created. Also to an opted-out number,
+//!      as [`Action::HelpAfterOptOut`]: the CTIA Messaging Principles and Best Practices ask for a
+//!      HELP answer whatever the subscription status, so the guarantee is "after STOP, nothing
+//!      but the one confirmation, and the help text if the number texts HELP, until START"
+//!      (docs/architecture.md, "Guarantees").
 //!    - JOIN: a stranger joins; anyone else: kept as conversation (opted out: flagged, unanswered:
 //!      re-joining takes START).
 //! 2. Any text from an opted-out (or suppressed) number: inbox, flagged `from_opted_out`, no reply.
@@ -33,12 +34,13 @@
 //! are both [`MessageKind::Compliance`] (together they are the CTIA opt-in confirmation), the card
 //! and onboarding questions follow as [`MessageKind::Reply`], whose priority is lower.
 //!
-//! Why the STOP confirmation is an action of its own and not a kind: to dispatch and the store it
-//! is an ordinary compliance text (same priority; the store lets a compliance row written at or
-//! after the opt-out through, which is exactly this one). What sets it apart is a consent rule,
-//! the only text an opted-out number may ever get, and that rule lives here: [`may_send`] refuses
-//! every kind to an opted-out number, and [`Action::ConfirmOptOut`] is decided only for the STOP
-//! that causes the opt-out. So the crate keeps one kind type ([`crate::model::MessageKind`]) and
+//! Why the STOP confirmation and the HELP answer after STOP are actions of their own and not
+//! kinds: to dispatch and the store they are ordinary compliance texts (same priority; the store
+//! lets a compliance row written at or after the opt-out through, which is exactly these). What
+//! sets them apart is a consent rule, the only texts an opted-out number may ever get, and that
+//! rule lives here: [`may_send`] refuses every kind to an opted-out number,
+//! [`Action::ConfirmOptOut`] is decided only for the STOP that causes the opt-out and
+//! [`Action::HelpAfterOptOut`] only for a HELP from an opted-out number. So the crate keeps one kind type ([`crate::model::MessageKind`]) and
 //! the exception is visible in the decision itself.
 
 use serde::{Deserialize, Serialize};
@@ -101,8 +103,9 @@ pub use crate::model::MessageKind;
 /// Whether a message of `kind` may go to a number of `standing`. Dispatch calls it right before
 /// sending (the standing may have changed since the message was queued).
 ///
-/// - Opted out / suppressed: nothing (STOP is absolute; the one confirmation of the STOP is not a
-///   message this guard lets through but the decision's own [`Action::ConfirmOptOut`]).
+/// - Opted out / suppressed: nothing (STOP is absolute; the one confirmation of the STOP and the
+///   answer to a HELP are not messages this guard lets through but the decision's own
+///   [`Action::ConfirmOptOut`] and [`Action::HelpAfterOptOut`]).
 /// - Bulk: only active members (a pending member has not confirmed yet).
 /// - Everything else: any number that is not opted out (HELP answers go to strangers, the
 ///   double opt-in prompt to pending members, the leader may answer a stranger who wrote in).
@@ -164,6 +167,10 @@ pub enum Action {
     /// Enqueue the one confirmation of a STOP to the sender, as a [`MessageKind::Compliance`]
     /// text after the `opted_out` consent: the only text an opted-out number ever gets.
     ConfirmOptOut { text: String },
+    /// Enqueue the help text to a sender that opted out and texted HELP, as a
+    /// [`MessageKind::Compliance`] text: carriers require HELP to be answered whatever the
+    /// subscription status. Nothing else reaches an opted-out number.
+    HelpAfterOptOut { text: String },
     /// Send the contact card as port-9204 vCard SMS (`vcard::vcard_submits`), kind `Reply`.
     SendVcard { vcard: String },
     /// Store an onboarding answer.
@@ -213,7 +220,9 @@ impl Decision {
     pub fn replies(&self) -> impl Iterator<Item = (&str, MessageKind)> {
         self.actions.iter().filter_map(|a| match a {
             Action::Reply { text, kind } => Some((text.as_str(), *kind)),
-            Action::ConfirmOptOut { text } => Some((text.as_str(), MessageKind::Compliance)),
+            Action::ConfirmOptOut { text } | Action::HelpAfterOptOut { text } => {
+                Some((text.as_str(), MessageKind::Compliance))
+            }
             Action::SendVcard { vcard } => Some((vcard.as_str(), MessageKind::Reply)),
             _ => None,
         })
@@ -384,7 +393,9 @@ pub fn decide(
             ),
             (KeywordClass::Help, S::OptedOut | S::Suppressed) => Decision::new(
                 Rule::HelpWhileOptedOut,
-                vec![inbox(Some(Flag::FromOptedOut))],
+                vec![Action::HelpAfterOptOut {
+                    text: render(&cfg.help_text, &vars(cfg, member)),
+                }],
             ),
             (KeywordClass::Help, _) => Decision::new(
                 Rule::Help,

@@ -686,9 +686,9 @@ fn effects_of(
             Action::Reply { text, kind } => {
                 effects.push(route(NewOutbox::new(from, text.as_str(), *kind, now)));
             }
-            Action::ConfirmOptOut { text } => {
-                // Written after the opted_out consent, so the store lets this one compliance
-                // row through to the now suppressed number.
+            Action::ConfirmOptOut { text } | Action::HelpAfterOptOut { text } => {
+                // Written after the opted_out consent, so the store lets these compliance rows
+                // (the STOP's confirmation, a HELP's answer) through to the suppressed number.
                 effects.push(route(NewOutbox::new(
                     from,
                     text.as_str(),
