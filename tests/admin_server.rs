@@ -82,6 +82,7 @@ fn inbox_item() -> InboxItem {
         received_at: "2026-01-02T03:04:05Z".into(),
         modem: "modem0".into(),
         read: false,
+        flag: None,
     }
 }
 

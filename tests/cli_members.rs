@@ -143,6 +143,38 @@ fn members_remove_tag_import_export() {
 }
 
 #[test]
+fn members_review_lists_or_takes_exactly_one_decision() {
+    let review = |args: &[&str]| {
+        let mut all = vec!["members", "review"];
+        all.extend_from_slice(args);
+        match parse(&all).command {
+            Command::Members(MembersCommand::Review(r)) => r,
+            other => panic!("not members review: {other:?}"),
+        }
+    };
+    let list = review(&[]);
+    assert!(list.number.is_none() && !list.opt_out && !list.keep);
+    let out = review(&["+13125550101", "--opt-out"]);
+    assert_eq!(out.number.as_deref(), Some("+13125550101"));
+    assert!(out.opt_out && !out.keep);
+    let keep = review(&["+13125550101", "--keep"]);
+    assert!(keep.keep && !keep.opt_out);
+    // A number without a decision, a decision without a number, or both decisions: refused.
+    assert_eq!(
+        fails(&["members", "review", "+13125550101"]),
+        clap::error::ErrorKind::MissingRequiredArgument
+    );
+    assert_eq!(
+        fails(&["members", "review", "--keep"]),
+        clap::error::ErrorKind::MissingRequiredArgument
+    );
+    assert_eq!(
+        fails(&["members", "review", "+13125550101", "--keep", "--opt-out"]),
+        clap::error::ErrorKind::ArgumentConflict
+    );
+}
+
+#[test]
 fn broadcast_text_with_options() {
     let cli = parse(&[
         "broadcast",

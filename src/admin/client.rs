@@ -31,6 +31,7 @@ use super::protocol::{
     CallItem, CallsArgs, GREETING_CHUNK_BYTES, GreetingInstalled, GreetingSetArgs, GreetingUpload,
     VoicemailDeleted, VoicemailFile, VoicemailIdArgs, VoicemailItem, VoicemailListArgs, base64,
 };
+use super::protocol::{ReviewItem, ReviewResolveArgs, ReviewResolved};
 
 /// Where the daemon listens when installed as a service.
 pub const SYSTEM_SOCKET: &str = "/run/gsmgate/admin.sock";
@@ -222,6 +223,17 @@ impl Client {
         args: MembersExportArgs,
     ) -> Result<ExportData, ClientError> {
         self.call(&Request::MembersExport(args)).await
+    }
+
+    pub async fn members_review(&mut self) -> Result<Vec<ReviewItem>, ClientError> {
+        self.call(&Request::MembersReview(NoArgs {})).await
+    }
+
+    pub async fn members_review_resolve(
+        &mut self,
+        args: ReviewResolveArgs,
+    ) -> Result<ReviewResolved, ClientError> {
+        self.call(&Request::MembersReviewResolve(args)).await
     }
 
     pub async fn broadcast(&mut self, args: BroadcastArgs) -> Result<BroadcastResult, ClientError> {

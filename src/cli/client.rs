@@ -227,7 +227,7 @@ fn print_accepted(accepted: &SendAccepted, to: &str) {
 }
 
 fn print_inbox(items: &[InboxItem]) {
-    let mut t = table(&["id", "received", "from", "modem", "", "text"]);
+    let mut t = table(&["id", "received", "from", "modem", "", "flag", "text"]);
     for m in items {
         t.add_row(vec![
             m.id.to_string(),
@@ -235,6 +235,7 @@ fn print_inbox(items: &[InboxItem]) {
             m.from.clone(),
             m.modem.clone(),
             if m.read { "" } else { "new" }.to_string(),
+            m.flag.clone().unwrap_or_default(),
             m.text.clone(),
         ]);
     }
@@ -318,6 +319,14 @@ fn describe_event(e: &crate::admin::Event) -> String {
         Call { modem, from, state } => format!(
             "call on {modem} from {}: {state}",
             from.as_deref().unwrap_or("withheld")
+        ),
+        PossibleOptOut {
+            id,
+            from,
+            text,
+            modem,
+        } => format!(
+            "in  #{id} from {from} via {modem} reads like an opt-out (`gsmgate members review`): {text}"
         ),
         Log {
             level,

@@ -2,7 +2,9 @@
 //! Wiring only: it loads the configuration (the embedded default without `--config`: a simulated
 //! pool of two modems with state in ./gsmgate-state), installs logging, builds a multi-thread
 //! runtime, turns the signals into the shutdown token and runs [`crate::daemon::run`]. Exit 0 after
-//! a clean shutdown, 1 with one clear line on stderr otherwise.
+//! a clean shutdown, 1 otherwise, with what failed on stderr: one line, then one indented line
+//! per cause (each said once; the file and "read-only", "disk full" or "corrupt" when that is the
+//! cause).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +49,30 @@ async fn run_async(cfg: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The lines printed for a failed start: what failed, then each cause once on its own line
+/// (`daemon::failure::explain`: no cause repeated, the file named with "read-only", "disk full"
+/// or "corrupt" when that is the cause).
+pub fn error_lines(e: &anyhow::Error) -> Vec<String> {
+    let err: &(dyn std::error::Error + 'static) = e.as_ref();
+    let mut lines = daemon::failure::explain(err);
+    if lines.is_empty() {
+        lines.push(e.to_string());
+    }
+    lines
+}
+
+fn fail_with(e: &anyhow::Error) -> ExitCode {
+    let lines = error_lines(e);
+    let mut it = lines.iter();
+    if let Some(first) = it.next() {
+        eprintln!("gsmgate daemon: {first}");
+    }
+    for cause in it {
+        eprintln!("  {cause}");
+    }
+    ExitCode::from(super::EXIT_FAILURE)
+}
+
 /// Runs the verb.
 pub fn run(args: DaemonArgs) -> ExitCode {
     let fail = |e: &dyn std::fmt::Display| {
@@ -55,7 +81,7 @@ pub fn run(args: DaemonArgs) -> ExitCode {
     };
     let cfg = match load(&args) {
         Ok(c) => c,
-        Err(e) => return fail(&format!("{e:#}")),
+        Err(e) => return fail_with(&e),
     };
     if let Err(e) = daemon::logging::init(&cfg.daemon.log) {
         return fail(&e);
@@ -70,6 +96,6 @@ pub fn run(args: DaemonArgs) -> ExitCode {
     };
     match rt.block_on(run_async(cfg)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&format!("{e:#}")),
+        Err(e) => fail_with(&e),
     }
 }

@@ -1,4 +1,4 @@
-//! `gsmgate members list | add | remove | tag | import | export`: the member verbs, each one
+//! `gsmgate members list | add | remove | tag | import | export | review`: the member verbs, each one
 //! request on the admin socket (`members_*` in docs/admin-protocol.md), printed as a table or,
 //! with `--json`, as the daemon's data.
 //!
@@ -45,6 +45,9 @@ pub enum MembersCommand {
     Import(ImportCli),
     /// Export members as CSV (to FILE, or to standard output).
     Export(ExportCli),
+    /// Texts that read like an opt-out ("Stop please") waiting for a decision; `review NUMBER
+    /// --opt-out|--keep` takes it.
+    Review(super::review::ReviewCli),
 }
 
 #[derive(Debug, Args)]
@@ -183,6 +186,7 @@ async fn run_async(cmd: MembersCommand, conn: Connection) -> anyhow::Result<Outc
             };
             print_import(&report, &i.file, json)
         }
+        MembersCommand::Review(r) => super::review::run(&mut client, r, json).await,
         MembersCommand::Export(e) => {
             let data = client
                 .members_export(MembersExportArgs { segment: e.segment })

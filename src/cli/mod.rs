@@ -19,6 +19,7 @@ mod output;
 pub mod pdu;
 pub mod phone;
 pub mod probe;
+pub mod review;
 mod runtime;
 pub mod scan;
 pub mod sim;

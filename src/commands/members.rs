@@ -100,7 +100,7 @@ pub fn default_region(modems: &[ModemSettings]) -> String {
         .unwrap_or_else(|| FALLBACK_REGION.to_string())
 }
 
-fn normalise(cfg: &Settings, number: &str) -> Result<String> {
+pub(super) fn normalise(cfg: &Settings, number: &str) -> Result<String> {
     let region = default_region(&cfg.modems);
     // The region comes from a valid number or the constant; it always parses, but a failure
     // must still not lose the number: fall back to international forms only.

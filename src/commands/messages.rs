@@ -96,6 +96,7 @@ pub fn inbox(ctx: &Context, args: &InboxArgs) -> Result<Vec<InboxItem>> {
             received_at: rfc3339(m.received_at),
             modem: m.modem,
             read: m.read,
+            flag: m.flag,
         })
         .collect())
 }
@@ -104,10 +105,13 @@ pub fn inbox(ctx: &Context, args: &InboxArgs) -> Result<Vec<InboxItem>> {
 /// read. Numbers are stored in E.164; an alphanumeric sender is looked up as given.
 pub fn conversation(ctx: &Context, args: &ConversationArgs) -> Result<Vec<ConversationItem>> {
     let invalid = |e: community::CommunityError| CommandError::from(e);
-    let number = match community::normalise_number(&args.number, None) {
+    // Control characters and non-space whitespace are refused before the alphanumeric fallback,
+    // which would otherwise take `"\u{0}"` as a sender's name.
+    let text = community::member::number_text(&args.number).map_err(invalid)?;
+    let number = match community::normalise_number(text, None) {
         Ok(n) => n.number,
-        Err(e) if args.number.trim().starts_with('+') => return Err(invalid(e)),
-        Err(_) if !args.number.trim().is_empty() => args.number.trim().to_string(),
+        Err(e) if text.starts_with('+') => return Err(invalid(e)),
+        Err(_) if !text.is_empty() => text.to_string(),
         Err(e) => return Err(invalid(e)),
     };
     let limit = args.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);

@@ -13,7 +13,8 @@
 //! credentials (the transports' job), SQL (`store`), the per-modem AT work (`modem`), the
 //! inbound pipeline (`daemon`), or the configuration file (`config` fills [`Settings`]).
 //!
-//! Grouped by topic: [`messages`] (send, inbox, conversation), [`members`], [`broadcasts`]
+//! Grouped by topic: [`messages`] (send, inbox, conversation), [`members`], [`review`] (possible
+//! opt-outs waiting for a person), [`broadcasts`]
 //! (broadcasts and the in-doubt rows a crash left), [`voice`] (calls, voicemail, greeting),
 //! [`status`] (status, modems).
 //!
@@ -26,6 +27,7 @@ pub mod broadcasts;
 mod error;
 pub mod members;
 pub mod messages;
+pub mod review;
 pub mod status;
 pub mod voice;
 
@@ -181,6 +183,10 @@ pub fn execute(ctx: &Context, request: Request) -> Result<Reply> {
         Request::MembersTag(a) => members::tag(ctx, &a).map(Reply::MembersTag),
         Request::MembersImport(a) => members::import(ctx, &a).map(Reply::MembersImport),
         Request::MembersExport(a) => members::export(ctx, &a).map(Reply::MembersExport),
+        Request::MembersReview(_) => review::list(ctx).map(Reply::MembersReview),
+        Request::MembersReviewResolve(a) => {
+            review::resolve(ctx, &a).map(Reply::MembersReviewResolve)
+        }
         Request::Broadcast(a) => broadcasts::broadcast(ctx, &a).map(Reply::Broadcast),
         Request::Broadcasts(a) => broadcasts::list(ctx, &a).map(Reply::Broadcasts),
         Request::BroadcastProgress(a) => {

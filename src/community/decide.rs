@@ -255,6 +255,12 @@ fn vars<'a>(cfg: &'a CommunityConfig, member: Option<&'a MemberView>) -> Vars<'a
     }
 }
 
+/// The stop confirmation, rendered for `member`: the text of [`Action::ConfirmOptOut`], also for
+/// an opt-out a person decided (`members review NUMBER --opt-out`) rather than a texted keyword.
+pub fn stop_confirmation(cfg: &CommunityConfig, member: Option<&MemberView>) -> String {
+    render(&cfg.stop_confirmation, &vars(cfg, member))
+}
+
 fn reply(
     cfg: &CommunityConfig,
     member: Option<&MemberView>,
@@ -387,7 +393,7 @@ pub fn decide(
                         detail,
                     },
                     Action::ConfirmOptOut {
-                        text: render(&cfg.stop_confirmation, &vars(cfg, member)),
+                        text: stop_confirmation(cfg, member),
                     },
                 ],
             ),

@@ -150,7 +150,7 @@ pub fn normalise_number(input: &str, default_region: Option<&str>) -> Result<E16
         input: input.to_string(),
         reason: reason.to_string(),
     };
-    let trimmed = input.trim();
+    let trimmed = number_text(input)?;
     if trimmed.is_empty() {
         return Err(invalid("empty"));
     }
@@ -171,6 +171,32 @@ pub fn normalise_number(input: &str, default_region: Option<&str>) -> Result<E16
         region: parsed.country().id().map(|id| id.as_ref().to_string()),
         national: parsed.national().value(),
     })
+}
+
+/// The text of a number with its surrounding spaces (U+0020 only) trimmed. A control character
+/// anywhere (`"+15550001111\n"`, `"\u{0}"`) or other whitespace around it (a tab, a newline, a
+/// no-break space) is refused: such a number was pasted from somewhere it did not end, and
+/// trimming it silently would let the rest of a line or a shell quoting mistake pass as a
+/// number. Used by [`normalise_number`] and by the lookups that fall back to an alphanumeric
+/// sender (`conversation`), so both refuse the same inputs.
+pub fn number_text(input: &str) -> Result<&str, CommunityError> {
+    let invalid = |reason: String| CommunityError::InvalidNumber {
+        input: input.to_string(),
+        reason,
+    };
+    if let Some(c) = input.chars().find(|c| c.is_control()) {
+        return Err(invalid(format!(
+            "contains the control character U+{:04X}",
+            u32::from(c)
+        )));
+    }
+    let trimmed = input.trim_matches(' ');
+    if trimmed.starts_with(char::is_whitespace) || trimmed.ends_with(char::is_whitespace) {
+        return Err(invalid(
+            "has whitespace other than spaces around it".to_string(),
+        ));
+    }
+    Ok(trimmed)
 }
 
 /// A number whose national part has one of its country's possible lengths is accepted even when
@@ -297,6 +323,37 @@ mod tests {
         ));
         // A national number needs a region.
         assert!(normalise_number("3125550123", None).is_err());
+    }
+
+    #[test]
+    fn control_characters_and_other_whitespace_are_refused() {
+        for bad in [
+            "+15550001111\n",
+            "\u{0}",
+            "+1555\u{0}0001111",
+            "\t+15550001111",
+            "+15550001111\r",
+            "+15550001111\u{a0}",
+            "\u{2003}+15550001111",
+        ] {
+            let err = normalise_number(bad, Some("US")).expect_err(bad);
+            assert!(
+                matches!(&err, CommunityError::InvalidNumber { input, .. } if input == bad),
+                "{bad:?}: {err}"
+            );
+            assert!(number_text(bad).is_err(), "{bad:?}");
+        }
+        assert!(
+            normalise_number("+15550001111\n", None)
+                .err()
+                .is_some_and(|e| e.to_string().contains("U+000A")),
+        );
+        // Spaces around a number are still trimmed.
+        assert_eq!(
+            normalise_number("  +15550001111 ", None).map(|n| n.number),
+            Ok("+15550001111".to_string())
+        );
+        assert_eq!(number_text("  Vodafone "), Ok("Vodafone"));
     }
 
     #[test]

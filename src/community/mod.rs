@@ -36,6 +36,7 @@ pub use broadcast::{BroadcastOptions, Preview, PreviewTally, preview, render_for
 pub use csv::{ImportRow, RowError, export_members, parse_import};
 pub use decide::{
     Action, Decision, Flag, Inbound, MessageKind, NewMemberSpec, Rule, Standing, decide, may_send,
+    stop_confirmation,
 };
 pub use keywords::{KeywordClass, classify, looks_like_opt_out, normalise_message};
 pub use member::{

@@ -158,14 +158,39 @@ impl SimulatorConfig {
     }
 }
 
+/// The read error of a file that is not UTF-8: the first bad byte, by line and column.
+fn not_utf8(e: &std::string::FromUtf8Error) -> std::io::Error {
+    let bytes = e.as_bytes();
+    let at = e.utf8_error().valid_up_to();
+    let before = bytes.get(..at).unwrap_or_default();
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let start = before
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    let column = String::from_utf8_lossy(before.get(start..).unwrap_or_default())
+        .chars()
+        .count()
+        + 1;
+    let byte = bytes.get(at).copied().unwrap_or(0);
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("not UTF-8 text: byte 0x{byte:02X} at line {line}, column {column}"),
+    )
+}
+
 impl Config {
     /// Read and validate a file; relative paths in it are relative to the file's directory.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let read = |source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        let bytes = std::fs::read(path).map_err(read)?;
+        // TOML is UTF-8 (toml.io, "Spec"); say where it is not, instead of the standard
+        // library's "stream did not contain valid UTF-8".
+        let text = String::from_utf8(bytes).map_err(|e| read(not_utf8(&e)))?;
         let base = match path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
             _ => PathBuf::from("."),

@@ -480,6 +480,27 @@ impl Pipeline {
                 "consent recorded"
             );
         }
+        if decision.actions.iter().any(|a| {
+            matches!(
+                a,
+                Action::Inbox {
+                    flag: Some(community::Flag::PossibleOptOut)
+                }
+            )
+        }) {
+            // Info, not warn: the alert is the event itself; a warn record would reach `watch`
+            // (and the webhooks fed from it) a second time through the log tap.
+            info!(
+                id,
+                from, "text reads like an opt-out; waiting for review (`gsmgate members review`)"
+            );
+            self.bus.publish(Event::PossibleOptOut {
+                id,
+                from: from.to_string(),
+                text: text.to_string(),
+                modem: modem.to_string(),
+            });
+        }
         if !applied.enqueued.is_empty() {
             debug!(id, to = from, replies = ?applied.enqueued, "replies enqueued");
             self.enqueued = true;

@@ -27,6 +27,7 @@
 //! worker that is also reading a modem's port.
 
 pub mod events;
+pub mod failure;
 pub mod handler;
 pub mod inbound;
 pub mod logging;

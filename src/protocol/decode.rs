@@ -135,6 +135,8 @@ pub fn decode_request(line: &[u8]) -> Result<Decoded, DecodeError> {
         "members_tag" => Request::MembersTag(args_from_map(map, &id, &cmd)?),
         "members_import" => Request::MembersImport(args_from_map(map, &id, &cmd)?),
         "members_export" => Request::MembersExport(args_from_map(map, &id, &cmd)?),
+        "members_review" => Request::MembersReview(args_from_map(map, &id, &cmd)?),
+        "members_review_resolve" => Request::MembersReviewResolve(args_from_map(map, &id, &cmd)?),
         "broadcast" => Request::Broadcast(args_from_map(map, &id, &cmd)?),
         "broadcasts" => Request::Broadcasts(args_from_map(map, &id, &cmd)?),
         "broadcast_progress" => Request::BroadcastProgress(args_from_map(map, &id, &cmd)?),

@@ -68,6 +68,17 @@ pub enum Event {
         from: Option<String>,
         state: String,
     },
+    /// An inbound text reads like an opt-out but is no keyword ("Stop please"): nothing was
+    /// changed, a person must decide (`members_review`). An alert of its own, not a `log`
+    /// record, so a subscriber (or a webhook) can select it by type and act on `from` and `id`
+    /// without parsing a sentence, and so it is published whatever the log tap does.
+    PossibleOptOut {
+        /// The inbox id of the message.
+        id: i64,
+        from: String,
+        text: String,
+        modem: String,
+    },
     /// A log record at warn level or above.
     Log {
         level: String,
@@ -88,6 +99,7 @@ pub enum EventKind {
     MessageFailed,
     DeliveryReport,
     Call,
+    PossibleOptOut,
     Log,
     Lagged,
 }
@@ -101,6 +113,7 @@ impl EventKind {
         EventKind::MessageFailed,
         EventKind::DeliveryReport,
         EventKind::Call,
+        EventKind::PossibleOptOut,
         EventKind::Log,
         EventKind::Lagged,
     ];
@@ -115,6 +128,7 @@ impl Event {
             Event::MessageFailed { .. } => EventKind::MessageFailed,
             Event::DeliveryReport { .. } => EventKind::DeliveryReport,
             Event::Call { .. } => EventKind::Call,
+            Event::PossibleOptOut { .. } => EventKind::PossibleOptOut,
             Event::Log { .. } => EventKind::Log,
             Event::Lagged { .. } => EventKind::Lagged,
         }

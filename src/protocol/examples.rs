@@ -22,6 +22,8 @@ impl Request {
             Request::MembersTag(_) => "members_tag",
             Request::MembersImport(_) => "members_import",
             Request::MembersExport(_) => "members_export",
+            Request::MembersReview(_) => "members_review",
+            Request::MembersReviewResolve(_) => "members_review_resolve",
             Request::Broadcast(_) => "broadcast",
             Request::Broadcasts(_) => "broadcasts",
             Request::BroadcastProgress(_) => "broadcast_progress",
@@ -126,6 +128,15 @@ impl Request {
             Request::BroadcastPause(BroadcastIdArgs { broadcast: 3 }),
             Request::BroadcastResume(BroadcastIdArgs { broadcast: 3 }),
             Request::BroadcastCancel(BroadcastIdArgs { broadcast: 3 }),
+            Request::MembersReview(NoArgs {}),
+            Request::MembersReviewResolve(ReviewResolveArgs {
+                number: "+15551234567".into(),
+                action: ReviewAction::OptOut,
+            }),
+            Request::MembersReviewResolve(ReviewResolveArgs {
+                number: "+15551234567".into(),
+                action: ReviewAction::Keep,
+            }),
             Request::InDoubt(NoArgs {}),
             Request::InDoubtResolve(InDoubtResolveArgs {
                 message: 42,

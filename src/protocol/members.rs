@@ -152,3 +152,50 @@ impl std::fmt::Display for RowError {
         write!(f, "row {}: {}", self.row, self.message)
     }
 }
+
+/// One number in `members_review`: texts that read like an opt-out but are no keyword ("Stop
+/// please"), which nobody has reviewed yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewItem {
+    pub number: String,
+    /// The member's status, `null` for a number that is no member.
+    pub status: Option<String>,
+    /// Unreviewed flagged messages from the number.
+    pub messages: u32,
+    /// The newest of them: inbox id, text and RFC 3339 UTC reception time.
+    pub last_id: i64,
+    pub last_text: String,
+    pub last_at: String,
+}
+
+/// `members_review_resolve`: the decision about one number's possible opt-outs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewResolveArgs {
+    pub number: String,
+    pub action: ReviewAction,
+}
+
+/// `opt_out`: treat the texts as a STOP (the number is suppressed, queued messages are cancelled,
+/// the stop confirmation is sent, the consent log records source `cli`). `keep`: not an opt-out;
+/// the texts leave the review list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewAction {
+    OptOut,
+    Keep,
+}
+
+/// `members_review_resolve` → what was done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewResolved {
+    /// The number, normalised.
+    pub number: String,
+    pub action: ReviewAction,
+    /// Flagged messages marked reviewed.
+    pub messages: usize,
+    /// Queued messages cancelled by the opt-out (0 for `keep`).
+    pub cancelled: usize,
+    /// Outbox id of the stop confirmation, for `opt_out`.
+    pub confirmation: Option<i64>,
+}

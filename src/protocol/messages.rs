@@ -67,6 +67,11 @@ pub struct InboxItem {
     pub received_at: String,
     pub modem: String,
     pub read: bool,
+    /// Why the owner should look at it: `possible_opt_out` (reads like an opt-out but is no
+    /// keyword; `members_review` lists them), `from_opted_out`, `undecodable`, `binary`; `null`
+    /// for none. Absent from an older daemon's reply.
+    #[serde(default)]
+    pub flag: Option<String>,
 }
 
 /// One message of a `conversation`, either direction.

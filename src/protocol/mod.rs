@@ -74,6 +74,8 @@ pub const COMMANDS: &[&str] = &[
     "members_tag",
     "members_import",
     "members_export",
+    "members_review",
+    "members_review_resolve",
     "broadcast",
     "broadcasts",
     "broadcast_progress",
@@ -150,6 +152,10 @@ pub enum Request {
     MembersImport(MembersImportArgs),
     /// Members of a segment as CSV.
     MembersExport(MembersExportArgs),
+    /// Numbers whose texts read like an opt-out and wait for a person's decision.
+    MembersReview(NoArgs),
+    /// Opt out or keep one number from `members_review`.
+    MembersReviewResolve(ReviewResolveArgs),
     /// Preview (`dry_run`) or queue a broadcast.
     Broadcast(BroadcastArgs),
     /// The latest broadcasts with their progress.
@@ -321,6 +327,8 @@ pub enum Reply {
     MembersTag(MemberItem),
     MembersImport(ImportResult),
     MembersExport(ExportData),
+    MembersReview(Vec<ReviewItem>),
+    MembersReviewResolve(ReviewResolved),
     Broadcast(BroadcastResult),
     Broadcasts(Vec<BroadcastItem>),
     BroadcastProgress(BroadcastItem),
@@ -355,6 +363,8 @@ impl Reply {
             Reply::MembersTag(_) => "members_tag",
             Reply::MembersImport(_) => "members_import",
             Reply::MembersExport(_) => "members_export",
+            Reply::MembersReview(_) => "members_review",
+            Reply::MembersReviewResolve(_) => "members_review_resolve",
             Reply::Broadcast(_) => "broadcast",
             Reply::Broadcasts(_) => "broadcasts",
             Reply::BroadcastProgress(_) => "broadcast_progress",

@@ -29,6 +29,7 @@ mod members;
 mod modems;
 mod outbox;
 mod rates;
+mod review;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
@@ -53,6 +54,7 @@ pub use outbox::{
     BroadcastRow, BroadcastState, ClaimRoute, NewOutbox, OutboxPart, OutboxPayload, OutboxRow,
     OutboxState, RecoveryPolicy, RecoveryReport, ReportMatch, StateCounts,
 };
+pub use review::{FLAG_POSSIBLE_OPT_OUT, ReviewDecision, ReviewEntry, Reviewed};
 
 /// How long a connection waits for another connection's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -22,6 +22,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0003_inbound_processed",
         include_str!("migrations/0003_inbound_processed.sql"),
     ),
+    (
+        "0004_inbound_reviewed",
+        include_str!("migrations/0004_inbound_reviewed.sql"),
+    ),
 ];
 
 /// Brings the database up to the newest schema this build knows.
