@@ -71,6 +71,7 @@ fn modem() -> ModemInfo {
         sent_today: 5,
         received_today: 2,
         per_day: Some(200),
+        waiting: None,
     }
 }
 

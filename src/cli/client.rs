@@ -195,8 +195,9 @@ fn print_modems(modems: &[ModemInfo]) {
     for m in modems {
         t.add_row(vec![
             m.name.clone(),
-            match &m.last_error {
-                Some(e) if m.state != "ready" => format!("{} ({e})", m.state),
+            match (&m.waiting, &m.last_error) {
+                (Some(w), _) => format!("{} ({w})", m.state),
+                (None, Some(e)) if m.state != "ready" => format!("{} ({e})", m.state),
                 _ => m.state.clone(),
             },
             m.registration.clone(),

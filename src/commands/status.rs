@@ -109,6 +109,7 @@ pub fn modems(ctx: &Context) -> Result<Vec<ModemInfo>> {
             sent_today: u64::from(s.sends_since(&mc.name, since)?),
             received_today: received.iter().filter(|m| **m == mc.name).count() as u64,
             per_day: Some(mc.limits.per_day),
+            waiting: None,
         };
         if let Some((_, h)) = ctx.modems.iter().find(|(n, _)| *n == mc.name) {
             let st = h.status();
@@ -123,8 +124,11 @@ pub fn modems(ctx: &Context) -> Result<Vec<ModemInfo>> {
             info.iccid = st.identity.iccid.clone();
             info.imsi = st.identity.imsi.clone();
             info.imei = st.identity.imei.clone();
+            info.waiting = st.waiting.as_ref().map(|w| w.describe(ctx.now()));
             info.last_error = match &st.state {
-                ModemState::OutOfPool { reason } => Some(reason.clone()),
+                ModemState::OutOfPool { reason } | ModemState::Suspect { reason } => {
+                    Some(reason.clone())
+                }
                 _ => st.last_error.clone(),
             };
         }

@@ -52,10 +52,11 @@ impl EventBus {
     }
 }
 
-/// The `modem_state` event for a state change; `out_of_pool` carries its reason as detail.
+/// The `modem_state` event for a state change; `out_of_pool` and `suspect` carry their reason as
+/// detail.
 pub fn modem_state(modem: &str, state: &ModemState) -> Event {
     let detail = match state {
-        ModemState::OutOfPool { reason } => Some(reason.clone()),
+        ModemState::OutOfPool { reason } | ModemState::Suspect { reason } => Some(reason.clone()),
         _ => None,
     };
     Event::ModemState {

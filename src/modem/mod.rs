@@ -38,7 +38,7 @@ pub use error::{CommandError, ErrorClass, Failure, ModemError, SendError, class,
 pub use events::ModemEvent;
 pub use handle::{CallOp, ModemHandle, OutgoingPart};
 pub use init::InitOptions;
-pub use status::{Identity, ModemState, ModemStatus, Registration};
+pub use status::{Identity, ModemState, ModemStatus, Registration, Waiting};
 
 /// The device family a modem belongs to; selects init variants and quirk handling (docs/modems.md,
 /// "Quirks gsmgate handles"). The config file names it (`profile = "huawei"`) and `config`
@@ -110,9 +110,17 @@ pub struct Timeouts {
     pub cfun: Duration,
     /// `AT+CMGS=<len>` until the `> ` prompt (smstools3 10 s; chan_dongle, python-gsmmodem 5 s).
     pub prompt: Duration,
-    /// PDU + Ctrl-Z until `+CMGS`/error (the maximum of the Quectel EC2x AT Commands Manual §9.8,
-    /// "determined by network"; SIM800 manual: 60 s).
+    /// A body (PDU + Ctrl-Z of `AT+CMGW`, a file upload) or `ATD` until its final result (the
+    /// maximum of the Quectel EC2x AT Commands Manual §9.8, "determined by network"; SIM800
+    /// manual: 60 s).
     pub sms_result: Duration,
+    /// A submitted `AT+CMGS` (PDU + Ctrl-Z written) without its `+CMGS`/error after this long
+    /// makes the modem *suspect*: the send is given up as in doubt and the liveness probe runs
+    /// (docs/modems.md, "Stalls"). 30 s: three times the 5–10 s a send takes on a live network
+    /// (smstools3's FAQ), under every peer's give-up (python-gsmmodem 35 s, chan_dongle 40 s,
+    /// smstools3 60 s) and under the modem's own relay timer TR1M (35–45 s, 3GPP TS 24.011
+    /// §10), after which a live modem answers with an error by itself.
+    pub send_suspect: Duration,
     /// `AT+CMGL`/`AT+CMGR` (smstools3 60 s).
     pub list: Duration,
     /// Call control (`ATA`, `AT+CHUP`, `AT+CLCC`).
@@ -143,7 +151,9 @@ pub struct Timeouts {
     pub busy_step: Duration,
     /// Busy answers tolerated per command before it fails.
     pub busy_retries: u32,
-    /// Bounded wait for the in-flight command at shutdown.
+    /// Bounded wait for the in-flight command at shutdown: long enough for a send just submitted
+    /// to be answered on a live network (its `+CMGS: <mr>` is then recorded instead of leaving
+    /// the row in doubt), short enough that SIGTERM returns within a few seconds.
     pub shutdown_grace: Duration,
 }
 
@@ -156,6 +166,7 @@ impl Default for Timeouts {
             cfun: Duration::from_secs(15),
             prompt: Duration::from_secs(10),
             sms_result: Duration::from_secs(120),
+            send_suspect: Duration::from_secs(30),
             list: Duration::from_secs(60),
             call: Duration::from_secs(10),
             sync_interval: Duration::from_millis(500),
@@ -170,7 +181,7 @@ impl Default for Timeouts {
             recovery_cycles: 3,
             busy_step: Duration::from_millis(200),
             busy_retries: 8,
-            shutdown_grace: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(3),
         }
     }
 }
@@ -185,6 +196,7 @@ impl Timeouts {
             cfun: Duration::from_secs(2),
             prompt: Duration::from_secs(2),
             sms_result: Duration::from_secs(3),
+            send_suspect: Duration::from_secs(3),
             list: Duration::from_secs(3),
             call: Duration::from_secs(2),
             sync_interval: Duration::from_millis(50),

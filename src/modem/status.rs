@@ -15,6 +15,11 @@ pub enum ModemState {
     Initializing,
     /// Init (including the storage drain) done; sends are accepted.
     Ready,
+    /// A send's answer (`+CMGS`) did not come within the suspect bound (`Timeouts::send_suspect`):
+    /// the send was given up as in doubt and the liveness probe (ESC + Ctrl-Z, then `AT`, the
+    /// first rung of the recovery ladder) runs. No new work is given to a suspect modem; it turns
+    /// `Ready` when the probe answers, `Recovering` when it does not.
+    Suspect { reason: String },
     /// Recovering from a stall (ESC/Ctrl-Z, reset, re-init).
     Recovering,
     /// The port is gone; waiting for the device path to reappear.
@@ -31,6 +36,7 @@ impl ModemState {
         match self {
             ModemState::Initializing => "initializing",
             ModemState::Ready => "ready",
+            ModemState::Suspect { .. } => "suspect",
             ModemState::Recovering => "recovering",
             ModemState::Vanished => "vanished",
             ModemState::OutOfPool { .. } => "out_of_pool",
@@ -91,6 +97,24 @@ pub fn rssi_dbm(rssi: u8) -> Option<i16> {
     }
 }
 
+/// A command the modem is waiting on longer than an instant: today the network's answer to a
+/// submitted `AT+CMGS` (the PDU and Ctrl-Z are written; 27.005 §3.5.1 gives no time bound).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Waiting {
+    /// What is awaited, e.g. `+CMGS`.
+    pub awaiting: String,
+    /// Since when (unix ms): the moment the PDU and Ctrl-Z were written.
+    pub since_ms: i64,
+}
+
+impl Waiting {
+    /// The `modems` wording, e.g. "waiting for +CMGS, 42 s".
+    pub fn describe(&self, now_ms: i64) -> String {
+        let secs = now_ms.saturating_sub(self.since_ms).max(0) / 1000;
+        format!("waiting for {}, {secs} s", self.awaiting)
+    }
+}
+
 /// A snapshot of one modem.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ModemStatus {
@@ -112,6 +136,9 @@ pub struct ModemStatus {
     /// Features turned off because the modem refused their setup command (e.g. "clip").
     pub disabled_features: Vec<String>,
     pub last_error: Option<String>,
+    /// The answer the modem is waiting for right now, if any (cleared when it comes or the wait
+    /// is given up).
+    pub waiting: Option<Waiting>,
     pub sent: u64,
     pub received: u64,
     pub errors: u64,
@@ -136,6 +163,7 @@ impl ModemStatus {
             voice: None,
             disabled_features: Vec::new(),
             last_error: None,
+            waiting: None,
             sent: 0,
             received: 0,
             errors: 0,
@@ -155,6 +183,16 @@ mod tests {
         assert_eq!(rssi_dbm(15), Some(-83));
         assert_eq!(rssi_dbm(99), None);
         assert_eq!(rssi_dbm(32), None);
+    }
+
+    #[test]
+    fn waiting_reads_in_whole_seconds() {
+        let w = Waiting {
+            awaiting: "+CMGS".into(),
+            since_ms: 1_000,
+        };
+        assert_eq!(w.describe(43_999), "waiting for +CMGS, 42 s");
+        assert_eq!(w.describe(0), "waiting for +CMGS, 0 s");
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub struct ModemInfo {
     /// Config profile: generic, huawei, simcom, quectel, sim800.
     pub profile: String,
     pub port: String,
-    /// Actor state, e.g. `ready`, `initializing`, `resetting`, `gone`, `disabled`.
+    /// Actor state, e.g. `ready`, `suspect`, `recovering`, `initializing`, `vanished`, `disabled`.
     pub state: String,
     /// Network registration, e.g. `home`, `roaming`, `searching`, `denied`, `unknown`.
     pub registration: String,
@@ -44,4 +44,8 @@ pub struct ModemInfo {
     pub received_today: u64,
     /// The configured daily limit, if any.
     pub per_day: Option<u32>,
+    /// What the modem is waiting for right now and for how long, e.g. "waiting for +CMGS, 42 s"
+    /// (a send the network has not answered yet); absent when nothing is outstanding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
 }

@@ -31,7 +31,12 @@ pub enum Fault {
     /// Write every response in random small chunks (1–`max_chunk` bytes) with short pauses.
     SplitWrites { on: bool, max_chunk: Option<usize> },
     /// The modem stops answering commands (URCs continue, like a hung Huawei E1550).
+    /// `on: false` also cancels a pending [`Fault::StallAfterSend`].
     Stall { on: bool },
+    /// The next `AT+CMGS` goes through (the network takes the message), then the modem stalls
+    /// before its `+CMGS: <mr>` answer comes out: the answer is swallowed, as in the stall
+    /// issue #14 reports. Ended by `stall` with `on: false`.
+    StallAfterSend,
     /// The tty goes away: symlink removed, pseudo-terminal closed.
     Unplug,
     /// A new pseudo-terminal appears behind the same symlink; the modem boots.
@@ -86,6 +91,8 @@ pub struct FaultState {
     /// Split writes into chunks of at most this many bytes.
     pub split_writes: Option<usize>,
     pub stall: bool,
+    /// Stall right after the next send is handed to the network, swallowing its answer.
+    pub stall_after_send: bool,
 }
 
 impl FaultState {
@@ -148,5 +155,7 @@ mod tests {
         );
         let f: Fault = serde_json::from_str(r#"{"kind":"unplug"}"#).unwrap();
         assert_eq!(f, Fault::Unplug);
+        let f: Fault = serde_json::from_str(r#"{"kind":"stall_after_send"}"#).unwrap();
+        assert_eq!(f, Fault::StallAfterSend);
     }
 }

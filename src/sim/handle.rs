@@ -438,7 +438,11 @@ impl SimHandle {
                     Fault::SplitWrites { on, max_chunk } => {
                         c.faults.split_writes = on.then_some(max_chunk.unwrap_or(4).max(1));
                     }
-                    Fault::Stall { on } => c.faults.stall = on,
+                    Fault::Stall { on } => {
+                        c.faults.stall = on;
+                        c.faults.stall_after_send &= on;
+                    }
+                    Fault::StallAfterSend => c.faults.stall_after_send = true,
                     Fault::Reboot => c.reboot(now),
                     Fault::Deregister => c.set_registered(false, now),
                     Fault::Register => c.set_registered(true, now),

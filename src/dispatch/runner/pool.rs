@@ -8,7 +8,10 @@
 //!
 //! "Down" (for failover) means not usable: the modem is not `Ready`/registered, or the runner holds
 //! it after a modem-level error. `down_since` is when that began; another modem may take its
-//! members' messages once `failover_after` has passed since then (never when unset).
+//! members' messages once `failover_after` has passed since then (never when unset). A modem that
+//! turned *suspect* (a send went unanswered past the modem's bound, docs/modems.md "Stalls") has
+//! already kept a member waiting that long: its members' messages may move at once, until it is
+//! usable again.
 
 use super::super::{Millis, RateLimiter};
 
@@ -23,6 +26,8 @@ pub(crate) struct ModemRt {
     pub hold_reason: Option<String>,
     /// When the modem last stopped being usable; `None` while usable.
     pub down_since: Option<Millis>,
+    /// The actor reported it suspect during this down period (cleared when usable again).
+    pub suspect: bool,
 }
 
 impl ModemRt {
@@ -36,6 +41,7 @@ impl ModemRt {
             held_until: None,
             hold_reason: None,
             down_since: None,
+            suspect: false,
         }
     }
 
@@ -50,6 +56,7 @@ impl ModemRt {
     fn refresh_down(&mut self, now: Millis) {
         if self.usable(now) {
             self.down_since = None;
+            self.suspect = false;
         } else if self.down_since.is_none() {
             self.down_since = Some(now);
         }
@@ -77,6 +84,17 @@ impl PoolState {
         }
         m.refresh_down(now);
         before != m.down_since.is_none()
+    }
+
+    /// Records that modem `i` is suspect (not usable, its members may fail over at once); returns
+    /// whether that is news.
+    pub fn set_suspect(&mut self, i: usize, now: Millis) -> bool {
+        let Some(m) = self.modems.get_mut(i) else {
+            return false;
+        };
+        m.ready = false;
+        m.refresh_down(now);
+        !std::mem::replace(&mut m.suspect, true)
     }
 
     /// Holds modem `i` until `until` (a modem-level error).
@@ -160,7 +178,7 @@ impl PoolState {
             }
             let since = m.down_since.unwrap_or(now);
             let at = since.saturating_add(after);
-            if at <= now {
+            if at <= now || m.suspect {
                 names.push(m.name.clone());
             } else {
                 next = Some(next.map_or(at, |n| n.min(at)));
@@ -233,6 +251,25 @@ mod tests {
         );
         assert!(p.set_ready(0, true, 500));
         assert_eq!(p.takeovers(1, 900, Some(300)), (vec![], None));
+    }
+
+    #[test]
+    fn a_suspect_modem_fails_over_at_once_until_usable_again() {
+        let mut p = pool(&[5, 5], None);
+        p.set_ready(0, true, 0);
+        p.set_ready(1, true, 0);
+        assert!(p.set_suspect(0, 100));
+        assert!(!p.set_suspect(0, 120));
+        assert_eq!(p.takeovers(1, 150, None), (vec![], None));
+        assert_eq!(
+            p.takeovers(1, 150, Some(60_000)),
+            (vec!["m0".to_string()], None)
+        );
+        // The probe failed: still down, still suspect.
+        p.set_ready(0, false, 200);
+        assert_eq!(p.takeovers(1, 250, Some(60_000)).0, vec!["m0".to_string()]);
+        assert!(p.set_ready(0, true, 300));
+        assert_eq!(p.takeovers(1, 400, Some(60_000)), (vec![], None));
     }
 
     #[test]

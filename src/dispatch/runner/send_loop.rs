@@ -136,8 +136,14 @@ impl SendLoop {
                 break;
             }
             let now = now_ms();
-            let up = usable(&self.status.borrow_and_update());
-            let changed = self.shared.state().set_ready(self.i, up, now);
+            let (up, suspect) = {
+                let s = self.status.borrow_and_update();
+                (usable(&s), matches!(s.state, ModemState::Suspect { .. }))
+            };
+            let mut changed = self.shared.state().set_ready(self.i, up, now);
+            if suspect {
+                changed |= self.shared.state().set_suspect(self.i, now);
+            }
             if changed {
                 debug!(modem = %self.name, up, "modem usability changed");
                 // Other loops may now fail over to (or stop failing over from) this modem.

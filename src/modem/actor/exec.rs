@@ -31,6 +31,7 @@ use crate::at::{Command, CommandKind, ErrorCode, FinalResult, Item, Urc};
 use crate::modem::error::Failure;
 use crate::modem::port::ReadOutcome;
 use crate::modem::recovery;
+use crate::modem::status::Waiting;
 
 /// Cancels an open `> ` prompt without sending anything (3GPP TS 27.005 §3.5.1).
 pub(super) const ESC: u8 = 0x1B;
@@ -110,6 +111,23 @@ fn is_cmgs_line(line: &str) -> bool {
         .is_some_and(|p| p.eq_ignore_ascii_case("+CMGS:"))
 }
 
+/// Whether a command is a send, `AT+CMGS=<length>` (27.005 §3.5.1).
+fn is_cmgs_command(cmd: &Command) -> bool {
+    cmd.expects_prompt()
+        && cmd
+            .echo()
+            .get(..8)
+            .is_some_and(|p| p.eq_ignore_ascii_case("AT+CMGS="))
+}
+
+/// Wall-clock unix ms for the status snapshot (the modem layer keeps no clock of its own; readers
+/// compare it with theirs).
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 impl ModemActor {
     pub(super) async fn write(&mut self, bytes: &[u8]) -> Result<(), ExecError> {
         let Some(port) = self.port.as_mut() else {
@@ -151,6 +169,7 @@ impl ModemActor {
         if res.is_err() {
             self.digester.end();
         }
+        self.set_waiting(None);
         self.take_idle_items();
         self.flush_backlog();
         res
@@ -176,7 +195,7 @@ impl ModemActor {
                     flight.submitted = true;
                     self.last_submitted = true;
                     self.write(&body).await?;
-                    flight.deadline = Instant::now() + self.cfg.timeouts.sms_result;
+                    flight.deadline = Instant::now() + self.body_timeout(cmd);
                 }
                 Progress::More => self.await_answer(&flight).await?,
             }
@@ -280,6 +299,33 @@ impl ModemActor {
             }
             return Ok(answer);
         }
+    }
+
+    /// How long the answer to a written body may take: a send's `+CMGS` only until the modem is
+    /// suspect (`send_suspect`), and it shows in the status as a wait meanwhile; other bodies
+    /// (`AT+CMGW`, uploads) the class timeout of a result the network may delay.
+    fn body_timeout(&mut self, cmd: &Command) -> Duration {
+        if is_cmgs_command(cmd) {
+            self.set_waiting(Some("+CMGS"));
+            self.cfg.timeouts.send_suspect
+        } else {
+            self.cfg.timeouts.sms_result
+        }
+    }
+
+    /// Publishes (or clears) what the modem is waiting for in its status snapshot.
+    fn set_waiting(&mut self, awaiting: Option<&str>) {
+        let waiting = awaiting.map(|a| Waiting {
+            awaiting: a.to_owned(),
+            since_ms: unix_ms(),
+        });
+        self.status.send_if_modified(|s| {
+            if s.waiting.is_none() && waiting.is_none() {
+                return false;
+            }
+            s.waiting = waiting;
+            true
+        });
     }
 
     /// The configured timeout for a command's class.

@@ -2,8 +2,9 @@
 //! and dropping the port, the health poll, out of the pool (and back when a vanished port
 //! returns), and shutdown.
 //!
-//! It owns the modem's state transitions outside serving (Initializing, Recovering, Vanished,
-//! OutOfPool, Disabled) and the order of escalation. The back-off and ladder maths are
+//! It owns the modem's state transitions outside serving (Initializing, Suspect, Recovering,
+//! Vanished, OutOfPool, Disabled) and the order of escalation; a suspect modem (its send's
+//! `+CMGS` never came) starts at the first rung, whose `AT` is the liveness probe. The back-off and ladder maths are
 //! [`crate::modem::recovery`]'s (pure, tested without a pty); running the init plan is
 //! `bringup`'s. It must not touch the queued requests beyond refusing them: nothing is sent while
 //! the modem is not Ready.
@@ -101,6 +102,12 @@ impl ModemActor {
             Some(Trouble::Stalled(reason)) => {
                 warn!(%reason, "modem stalled; recovering");
                 self.set_state(ModemState::Recovering);
+            }
+            Some(Trouble::Suspect(reason)) => {
+                warn!(%reason, "modem suspect: the send is in doubt; probing (ESC + Ctrl-Z, then AT)");
+                self.set_state(ModemState::Suspect {
+                    reason: reason.clone(),
+                });
             }
             Some(Trouble::Reboot) => self.set_state(ModemState::Initializing),
             Some(Trouble::Shutdown) => return Err(InitFail::Shutdown),

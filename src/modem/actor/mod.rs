@@ -28,6 +28,11 @@
 //!   (`submitted`): before that the message is certainly not sent, after it the network may have it.
 //! - Liveness is judged by command answers (the health poll), never by URC traffic: a hung Huawei
 //!   E1550 keeps sending `^RSSI` while answering nothing (chan_dongle's `BUGS`).
+//! - A submitted send waits for its `+CMGS` only until the suspect bound, and the status shows the
+//!   wait meanwhile: nothing can probe a modem that is mid-command (a byte typed now may abort
+//!   the send or answer later and be taken for the next command's answer), so past the bound the
+//!   send is given up as in doubt and the probe is the ladder's first rung (docs/modems.md,
+//!   "Stalls").
 
 mod bringup;
 mod exec;
@@ -128,6 +133,8 @@ enum Trouble {
     Gone(String),
     /// A command went unanswered.
     Stalled(String),
+    /// A submitted send went unanswered past the suspect bound: probe before anything else.
+    Suspect(String),
     /// The modem announced a reboot: re-run init.
     Reboot,
     /// Shutdown requested.

@@ -27,6 +27,7 @@ use super::{ModemActor, Trouble};
 use crate::at::{Command, response};
 use crate::modem::error::{ErrorClass, Failure, SendError, class};
 use crate::modem::handle::OutgoingPart;
+use crate::modem::status::ModemState;
 
 /// How one part failed, before the modem, the part's index and the confirmed TP-MRs are attached.
 enum PartFailure {
@@ -71,6 +72,11 @@ impl PartFailure {
 
 /// A part's failure and the trouble it means for the modem, if any.
 type PartError = (PartFailure, Option<Trouble>);
+
+/// A duration in whole seconds for a log line or reason ("30 s").
+fn secs(d: Duration) -> String {
+    format!("{} s", d.as_secs())
+}
 
 /// Validates one outgoing part: hex, SMSC prefix length and the declared TPDU length agree.
 fn check_part(part: &OutgoingPart) -> Result<(), String> {
@@ -181,12 +187,32 @@ impl ModemActor {
                 };
                 Err((PartFailure::Refused { failure: f, class }, None))
             }
+            Err(ExecError::Timeout { submitted, .. }) if self.cancel.is_cancelled() => {
+                // The shutdown grace ran out, not the modem's time: nothing to probe.
+                if !submitted {
+                    let _ = self.write(&[ESC]).await;
+                }
+                let reason = "shut down while waiting for +CMGS".to_owned();
+                let failure = PartFailure::Interrupted { submitted, reason };
+                Err((failure, Some(Trouble::Shutdown)))
+            }
             Err(ExecError::Timeout { submitted, after }) => {
                 if !submitted {
                     // Close a prompt that may have come late, so nothing is sent later by accident.
                     let _ = self.write(&[ESC]).await;
                 }
-                let trouble = Trouble::Stalled("AT+CMGS unanswered".into());
+                let trouble = if submitted {
+                    // The network may have it: in doubt, and the modem is suspect until probed.
+                    // Suspect before the reply goes out, so the dispatcher reading the status
+                    // after the in-doubt answer already sees it.
+                    let reason = format!("+CMGS unanswered after {}", secs(after));
+                    self.set_state(ModemState::Suspect {
+                        reason: reason.clone(),
+                    });
+                    Trouble::Suspect(reason)
+                } else {
+                    Trouble::Stalled("AT+CMGS unanswered".into())
+                };
                 Err((PartFailure::Timeout { submitted, after }, Some(trouble)))
             }
             Err(ExecError::Gone(reason)) => {

@@ -184,6 +184,13 @@ impl ModemCore {
             },
             PromptKind::Upload { .. } => Outcome::Error,
         };
+        if matches!(kind, PromptKind::Send { .. }) && self.faults.stall_after_send {
+            // The network has the message; the answer never comes out (docs/simulator.md).
+            self.faults.stall_after_send = false;
+            self.faults.stall = true;
+            self.flush_held_urcs();
+            return;
+        }
         let mut bytes = Vec::new();
         if self.spec.profile == Profile::Zte && matches!(kind, PromptKind::Send { .. }) {
             bytes.extend(self.zte_noise());

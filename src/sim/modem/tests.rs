@@ -637,6 +637,19 @@ fn stall_ignores_commands() {
 }
 
 #[test]
+fn stall_after_send_takes_the_message_and_swallows_the_answer() {
+    let mut h = Harness::quiet(Profile::Generic);
+    h.core.faults.stall_after_send = true;
+    assert_eq!(h.at("AT+CMGS=23"), "\r\n> ");
+    assert_eq!(h.raw(format!("{SUBMIT}\x1a").as_bytes()), "");
+    assert_eq!(h.radio.lock().unwrap().submits.len(), 1);
+    assert!(h.core.faults.stall && !h.core.faults.stall_after_send);
+    assert_eq!(h.at("AT"), "");
+    h.core.faults.stall = false;
+    assert_eq!(h.at("AT"), "\r\nOK\r\n");
+}
+
+#[test]
 fn latency_delays_answer_and_later_input() {
     let mut h = Harness::with(ModemSpec {
         latency: Latency {
