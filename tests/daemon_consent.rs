@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use daemon_util::*;
 use gsmgate::admin::protocol::Direction;
-use gsmgate::protocol::{BroadcastArgs, MemberAddArgs, MembersListArgs};
+use gsmgate::protocol::{MemberAddArgs, MembersListArgs};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -48,38 +48,6 @@ async fn all_out_final(gw: &Gateway, number: &str) {
             .then_some(())
     })
     .await;
-}
-
-/// Broadcasts `text` to everyone, waits until every copy went out and the phones `reach` have
-/// it; returns the number of recipients and of opted-out exclusions.
-async fn broadcast_and_wait(gw: &Gateway, text: &str, reach: &[&str]) -> (usize, usize) {
-    let result = gw
-        .client()
-        .await
-        .broadcast(BroadcastArgs {
-            text: text.into(),
-            segment: None,
-            at: None,
-            dry_run: false,
-        })
-        .await
-        .unwrap_or_else(|e| panic!("broadcast {text:?}: {e}"));
-    let id = result.id.expect("a real broadcast has an id");
-    poll(&format!("broadcast {id} finished"), WAIT, || async {
-        let b = gw.client().await.broadcast_progress(id).await.ok()?;
-        (b.queued == 0 && b.sending == 0 && b.sent + b.delivered == b.total).then_some(())
-    })
-    .await;
-    for phone in reach {
-        poll(&format!("{phone} receives {text:?}"), WAIT, || async {
-            gw.received_texts(phone)
-                .iter()
-                .any(|t| t == text)
-                .then_some(())
-        })
-        .await;
-    }
-    (result.recipients, result.excluded.opted_out)
 }
 
 /// Nothing was ever submitted to `phone` with `text` (checked at the network, not only the
@@ -153,7 +121,7 @@ async fn help_after_stop_gets_the_help_text_and_nothing_else() {
     // Anything else still reaches nothing: a plain text gets no answer, a broadcast skips Bob,
     // and Bob is still opted out.
     gw.text_in(BOB, 0, "what is this");
-    let (recipients, opted_out) = broadcast_and_wait(&gw, "Cleanup Saturday", &[ALICE]).await;
+    let (recipients, opted_out) = gw.broadcast_and_wait("Cleanup Saturday", &[ALICE]).await;
     assert_eq!((recipients, opted_out), (1, 1));
     all_out_final(&gw, BOB).await;
     never_submitted(&gw, BOB, "Cleanup Saturday");
@@ -188,8 +156,9 @@ async fn stop_holds_across_broadcasts_and_a_restart_and_start_resubscribes() {
     );
 
     // A broadcast reaches the others, not Carol.
-    let (recipients, opted_out) =
-        broadcast_and_wait(&gw, "Meeting Tuesday at 7", &[ALICE, BOB]).await;
+    let (recipients, opted_out) = gw
+        .broadcast_and_wait("Meeting Tuesday at 7", &[ALICE, BOB])
+        .await;
     assert_eq!((recipients, opted_out), (2, 1));
     all_out_final(&gw, CAROL).await;
     never_submitted(&gw, CAROL, "Meeting Tuesday at 7");
@@ -200,8 +169,9 @@ async fn stop_holds_across_broadcasts_and_a_restart_and_start_resubscribes() {
     let cfg = config(dir.path());
     let opts = options(&cfg);
     let gw = Gateway::start_in(dir, cfg, opts).await;
-    let (recipients, opted_out) =
-        broadcast_and_wait(&gw, "Rent strike vote Friday", &[ALICE, BOB]).await;
+    let (recipients, opted_out) = gw
+        .broadcast_and_wait("Rent strike vote Friday", &[ALICE, BOB])
+        .await;
     assert_eq!((recipients, opted_out), (2, 1));
     all_out_final(&gw, CAROL).await;
     never_submitted(&gw, CAROL, "Rent strike vote Friday");
@@ -221,8 +191,9 @@ async fn stop_holds_across_broadcasts_and_a_restart_and_start_resubscribes() {
         got[0].starts_with("Testorg: You are subscribed again"),
         "{got:?}"
     );
-    let (recipients, opted_out) =
-        broadcast_and_wait(&gw, "Potluck Sunday", &[ALICE, BOB, CAROL]).await;
+    let (recipients, opted_out) = gw
+        .broadcast_and_wait("Potluck Sunday", &[ALICE, BOB, CAROL])
+        .await;
     assert_eq!((recipients, opted_out), (3, 0));
     gw.shutdown().await;
 }

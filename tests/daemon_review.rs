@@ -22,7 +22,7 @@ use daemon_util::*;
 use gsmgate::admin::ClientError;
 use gsmgate::admin::protocol::{ConversationArgs, Direction, ErrorCode, SendArgs};
 use gsmgate::protocol::{
-    BroadcastArgs, Event, EventKind, MemberAddArgs, ReviewAction, ReviewResolveArgs, WatchArgs,
+    Event, EventKind, MemberAddArgs, ReviewAction, ReviewResolveArgs, WatchArgs,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -38,38 +38,6 @@ async fn add_member(gw: &Gateway, number: &str) {
         })
         .await
         .unwrap_or_else(|e| panic!("members_add {number}: {e}"));
-}
-
-/// Broadcasts `text` and waits until every copy is out and the phones in `reach` have it;
-/// returns the number of recipients.
-async fn broadcast_and_wait(gw: &Gateway, text: &str, reach: &[&str]) -> usize {
-    let result = gw
-        .client()
-        .await
-        .broadcast(BroadcastArgs {
-            text: text.into(),
-            segment: None,
-            at: None,
-            dry_run: false,
-        })
-        .await
-        .unwrap_or_else(|e| panic!("broadcast {text:?}: {e}"));
-    let id = result.id.expect("a real broadcast has an id");
-    poll(&format!("broadcast {id} finished"), WAIT, || async {
-        let b = gw.client().await.broadcast_progress(id).await.ok()?;
-        (b.queued == 0 && b.sending == 0 && b.sent + b.delivered == b.total).then_some(())
-    })
-    .await;
-    for phone in reach {
-        poll(&format!("{phone} receives {text:?}"), WAIT, || async {
-            gw.received_texts(phone)
-                .iter()
-                .any(|t| t == text)
-                .then_some(())
-        })
-        .await;
-    }
-    result.recipients
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -187,7 +155,9 @@ async fn stop_please_is_shown_alerted_reviewed_and_an_opt_out_stops_broadcasts()
     .await;
 
     // The next broadcast reaches Bob and Carol, never Alice.
-    let recipients = broadcast_and_wait(&gw, "Picnic on Saturday", &[BOB, CAROL]).await;
+    let (recipients, _) = gw
+        .broadcast_and_wait("Picnic on Saturday", &[BOB, CAROL])
+        .await;
     assert_eq!(recipients, 2);
     assert_eq!(gw.received_texts(ALICE), [STOP_CONFIRMATION]);
     let to_alice = gw

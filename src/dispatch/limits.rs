@@ -22,7 +22,7 @@
 //!
 //! Jitter (`dispatch.jitter_ms`) is drawn from a seeded [`XorShift64`] after each send (at the
 //! record, or when the runner calls [`RateLimiter::jitter_after`] at a part's completion) and only
-//! ever delays the next start, so it cannot break a limit. A governor-style GCRA (DEPENDENCIES.md)
+//! ever delays the next start, so it cannot break a limit. A governor-style GCRA (the `governor` crate)
 //! was not used: it is a smooth-rate approximation keyed on the process clock, and cannot be seeded
 //! with the exact history from the database.
 

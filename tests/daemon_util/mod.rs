@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use gsmgate::admin::Client;
-use gsmgate::admin::protocol::{ConversationArgs, ConversationItem, InboxArgs, InboxItem};
+use gsmgate::admin::protocol::{
+    BroadcastArgs, ConversationArgs, ConversationItem, InboxArgs, InboxItem,
+};
 use gsmgate::config::Config;
 use gsmgate::daemon::{Daemon, DaemonOptions, RunningDaemon};
 use gsmgate::sim::{PhoneSms, SimHandle};
@@ -87,6 +89,9 @@ pub struct Gateway {
     pub dir: tempfile::TempDir,
     pub daemon: RunningDaemon,
 }
+
+/// How long the end-to-end helpers wait for an outcome.
+const WAIT: Duration = Duration::from_secs(30);
 
 impl Gateway {
     /// A gateway on a fresh temp dir, with every modem ready.
@@ -174,6 +179,38 @@ impl Gateway {
             .into_iter()
             .map(|r| r.text)
             .collect()
+    }
+
+    /// Broadcasts `text` to everyone, waits until every copy went out and the phones in `reach`
+    /// have it; returns the number of recipients and of opted-out exclusions.
+    pub async fn broadcast_and_wait(&self, text: &str, reach: &[&str]) -> (usize, usize) {
+        let result = self
+            .client()
+            .await
+            .broadcast(BroadcastArgs {
+                text: text.into(),
+                segment: None,
+                at: None,
+                dry_run: false,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("broadcast {text:?}: {e}"));
+        let id = result.id.expect("a real broadcast has an id");
+        poll(&format!("broadcast {id} finished"), WAIT, || async {
+            let b = self.client().await.broadcast_progress(id).await.ok()?;
+            (b.queued == 0 && b.sending == 0 && b.sent + b.delivered == b.total).then_some(())
+        })
+        .await;
+        for phone in reach {
+            poll(&format!("{phone} receives {text:?}"), WAIT, || async {
+                self.received_texts(phone)
+                    .iter()
+                    .any(|t| t == text)
+                    .then_some(())
+            })
+            .await;
+        }
+        (result.recipients, result.excluded.opted_out)
     }
 
     pub async fn shutdown(self) -> tempfile::TempDir {
