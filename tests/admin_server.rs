@@ -17,7 +17,8 @@ use gsmgate::admin::protocol::{
     WatchArgs,
 };
 use gsmgate::admin::{
-    AccessPolicy, AdminError, Client, ClientError, Handler, Peer, ServeOptions, bind, serve_with,
+    AccessPolicy, AdminError, Client, ClientError, Handler, Peer, ServeOptions, Trusted, bind,
+    serve_with,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -554,6 +555,7 @@ async fn shutdown_ends_serve_promptly_with_open_connections() {
 async fn connections_over_the_limit_get_unavailable() {
     let mut opts = options();
     opts.max_connections = 2;
+    opts.reserved_for_root = 0;
     let s = start(opts, 16).await;
     let mut a = Raw::connect(&s.path).await;
     let mut b = Raw::connect(&s.path).await;
@@ -714,4 +716,415 @@ async fn listed_uid_and_listed_group_are_let_in() {
         assert_eq!(r["ok"], true, "{access:?}: {r}");
         assert_eq!(r["data"], json!({"pong": true}));
     }
+}
+
+// ---- Limits: idle timeout, per-uid cap, root's reserve (issue 14, item 3) ----
+
+/// Options under which the test's own user is an ordinary peer, neither root nor the daemon's
+/// user, whatever uid the tests run as.
+fn as_ordinary_user(access: AccessPolicy) -> ServeOptions {
+    let mut o = ServeOptions::new(access);
+    o.trusted = Trusted {
+        root: 4_000_000_001,
+        daemon: 4_000_000_002,
+    };
+    o
+}
+
+fn me() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+/// Connect until a ping is answered (a freed slot is given back when the old connection's task
+/// ends, just after its peer sees the close).
+async fn until_admitted(path: &Path) -> Raw {
+    within("a free slot", async {
+        loop {
+            let mut raw = Raw::connect(path).await;
+            // A refused connection may be closed before the write; its line is read all the same.
+            let _ = raw.wr.write_all(b"{\"id\": 1, \"cmd\": \"ping\"}\n").await;
+            if raw.line().await.is_some_and(|r| r["ok"] == true) {
+                return raw;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed_and_watch_streams_are_not() {
+    let mut opts = options();
+    opts.idle_timeout = Duration::from_millis(300);
+    opts.max_per_uid = 3;
+    let s = start(opts, 16).await;
+    // The watch starts first, so it has been silent longer than the idle one when that is closed.
+    let watcher = Client::connect(&s.path).await.unwrap();
+    let mut watcher = watcher.watch(WatchArgs::default()).await.unwrap();
+    let opened = std::time::Instant::now();
+    let mut silent = Raw::connect(&s.path).await;
+    let mut talker = Raw::connect(&s.path).await;
+    assert_eq!(talker.ask(r#"{"id": 1, "cmd": "ping"}"#).await["ok"], true);
+    // The per-uid cap is reached: watcher, silent, talker.
+    let mut fourth = Raw::connect(&s.path).await;
+    let r = fourth.line().await.unwrap();
+    assert_error(&r, json!(null), "unavailable");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 3 per user"),
+        "{r}"
+    );
+
+    // The silent connection is told why and closed, not before the timeout.
+    let r = silent.line().await.unwrap();
+    assert_error(&r, json!(null), "unavailable");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("idle timeout"),
+        "{r}"
+    );
+    assert_eq!(silent.line().await, None);
+    assert!(opened.elapsed() >= Duration::from_millis(300));
+    // So is one that asked once and then went quiet.
+    assert_error(&talker.line().await.unwrap(), json!(null), "unavailable");
+    assert_eq!(talker.line().await, None);
+
+    // Their slots are free again, and the watch is still streaming.
+    let mut again = until_admitted(&s.path).await;
+    assert_eq!(again.ask(r#"{"id": 2, "cmd": "status"}"#).await["ok"], true);
+    let ev = Event::Lagged { missed: 0 };
+    s.handler.events.send(ev.clone()).unwrap();
+    assert_eq!(within("event", watcher.next()).await.unwrap(), Some(ev));
+}
+
+#[tokio::test]
+async fn a_peer_that_never_reads_its_answers_is_dropped() {
+    let mut opts = options();
+    opts.idle_timeout = Duration::from_millis(300);
+    let s = start(opts, 16).await;
+    let raw = Raw::connect(&s.path).await;
+    let mut wr = raw.wr;
+    // Pipeline requests forever without reading: the answers fill the socket, the server's write
+    // blocks, and after the timeout the server drops the connection, which fails our writes.
+    let line = b"{\"id\": 1, \"cmd\": \"version\"}\n".repeat(100);
+    let err = within("the server to drop the connection", async {
+        loop {
+            if let Err(e) = wr.write_all(&line).await {
+                return e;
+            }
+        }
+    })
+    .await;
+    assert!(
+        matches!(
+            err.kind(),
+            std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+        ),
+        "{err}"
+    );
+    drop(raw.rd);
+    // Its slot is back.
+    until_admitted(&s.path).await;
+}
+
+/// Holds `count` connections to the socket as whoever runs it; prints `open` once they are all
+/// connected, then waits for a line on stdin, pings on every connection and prints the answers
+/// as one JSON array (the refused ones answer with their refusal line).
+const PY_HOLD: &str = r#"
+import json, socket, sys
+socks = []
+for _ in range(int(sys.argv[2])):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sys.argv[1])
+    socks.append(s)
+print("open", flush=True)
+sys.stdin.readline()
+answers = []
+for s in socks:
+    try:
+        s.sendall(b'{"id": 1, "cmd": "ping"}\n')
+    except OSError:
+        pass
+    answers.append(json.loads(s.makefile('rb').readline() or b'null'))
+print(json.dumps(answers), flush=True)
+"#;
+
+struct Holder {
+    child: tokio::process::Child,
+    out: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+}
+
+/// Start PY_HOLD as `uid` (needs root) and wait until its connections are open.
+async fn hold_as(uid: u32, path: &Path, count: usize) -> Holder {
+    let mut child = tokio::process::Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(PY_HOLD)
+        .arg(path)
+        .arg(count.to_string())
+        .uid(uid)
+        .gid(uid)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3 runs");
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = within("the holder's connections", out.next_line()).await;
+    assert_eq!(first.unwrap().as_deref(), Some("open"));
+    Holder { child, out }
+}
+
+impl Holder {
+    /// Ping on every held connection; returns (answered, refused with a message containing
+    /// `refusal`).
+    async fn ping_all(mut self, refusal: &str) -> (usize, usize) {
+        let mut stdin = self.child.stdin.take().unwrap();
+        stdin.write_all(b"go\n").await.unwrap();
+        let line = within("the holder's answers", self.out.next_line())
+            .await
+            .unwrap()
+            .unwrap();
+        let answers: Vec<Value> = serde_json::from_str(&line).unwrap();
+        let ok = answers.iter().filter(|a| a["ok"] == true).count();
+        let refused = answers
+            .iter()
+            .filter(|a| {
+                a["error"]["code"] == "unavailable"
+                    && a["error"]["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains(refusal))
+            })
+            .count();
+        (ok, refused)
+    }
+}
+
+/// Run the real `gsmgate` binary against `path` with `args`; returns (exit code, stderr).
+async fn gsmgate(path: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gsmgate"));
+    cmd.arg("--socket").arg(path).args(args);
+    let out = within(
+        "the gsmgate binary",
+        tokio::task::spawn_blocking(move || cmd.output().expect("gsmgate runs")),
+    )
+    .await
+    .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_script_holding_64_idle_connections_does_not_lock_out_root() {
+    if !nix::unistd::geteuid().is_root() {
+        println!("SKIPPED: holding connections as other uids needs root");
+        return;
+    }
+    // The defaults: 64 connections, 16 per uid, 4 kept for root, a minute's idle timeout (the
+    // held connections stay for the whole test).
+    let s = world_open_server(AccessPolicy {
+        allow_uids: vec![65534, 65533],
+        allow_gids: vec![],
+    })
+    .await;
+    let script = hold_as(65534, &s.path, 64).await;
+    // Root gets through, in-process and through the CLI.
+    let mut c = Client::connect(&s.path).await.unwrap();
+    assert_eq!(c.status().await.unwrap(), status());
+    let (code, stderr) = gsmgate(&s.path, &["status"]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    // So does another user.
+    let other = hold_as(65533, &s.path, 1).await;
+    assert_eq!(other.ping_all("-").await, (1, 0));
+    // The script got its 16 and was told why it got no more.
+    assert_eq!(script.ping_all("at most 16 per user").await, (16, 48));
+}
+
+#[tokio::test]
+async fn root_keeps_its_reserve_when_other_users_hold_the_rest() {
+    if !nix::unistd::geteuid().is_root() {
+        println!("SKIPPED: holding connections as other uids needs root");
+        return;
+    }
+    let mut opts = ServeOptions::new(AccessPolicy {
+        allow_uids: vec![65534, 65533],
+        allow_gids: vec![],
+    });
+    opts.max_connections = 6;
+    opts.reserved_for_root = 2;
+    opts.max_per_uid = 3;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let path = dir.path().join("admin.sock");
+    let s = start_at(dir, path, 0o666, opts, 16).await;
+    // Two users fill the four shared slots; the last connection of the second is refused.
+    let a = hold_as(65534, &s.path, 3).await;
+    let b = hold_as(65533, &s.path, 2).await;
+    // Root takes the two held back for it, and no more.
+    let mut r1 = Client::connect(&s.path).await.unwrap();
+    assert!(r1.ping().await.unwrap().pong);
+    let mut r2 = Client::connect(&s.path).await.unwrap();
+    assert!(r2.ping().await.unwrap().pong);
+    let mut r3 = Client::connect(&s.path).await.unwrap();
+    match r3.status().await.unwrap_err() {
+        ClientError::Server(e) => {
+            assert_eq!(e.code, ErrorCode::Unavailable);
+            assert!(e.message.contains("root's included"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(a.ping_all("-").await, (3, 0));
+    assert_eq!(b.ping_all("kept for root").await, (1, 1));
+    drop((r1, r2));
+}
+
+// ---- The client shows what the daemon said (issue 14, item 7) ----
+
+const REFUSAL: &str = r#"{"v":1,"id":null,"ok":false,"error":{"code":"permission_denied","message":"uid 4242 is not allowed to use this gateway"}}"#;
+
+/// A stand-in daemon that answers every connection with `line` (if any) and closes it at once,
+/// reporting each close, so the client's request is written only after the close: the write fails
+/// with EPIPE every time, which is the path that used to print "Broken pipe".
+async fn refusing_socket(
+    line: Option<&'static str>,
+) -> (tempfile::TempDir, PathBuf, tokio::sync::mpsc::Receiver<()>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("admin.sock");
+    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    let (closed, rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            if let Some(line) = line {
+                stream
+                    .write_all(format!("{line}\n").as_bytes())
+                    .await
+                    .unwrap();
+            }
+            drop(stream);
+            let _ = closed.send(()).await;
+        }
+    });
+    (dir, path, rx)
+}
+
+#[tokio::test]
+async fn a_refusal_written_before_the_request_reaches_the_client() {
+    let (_dir, path, mut closed) = refusing_socket(Some(REFUSAL)).await;
+    let mut c = Client::connect(&path).await.unwrap();
+    within("the close", closed.recv()).await.unwrap();
+    match c.status().await.unwrap_err() {
+        ClientError::Server(e) => {
+            assert_eq!(e.code, ErrorCode::PermissionDenied);
+            assert_eq!(e.message, "uid 4242 is not allowed to use this gateway");
+        }
+        other => panic!("expected the daemon's refusal, got {other:?} ({other})"),
+    }
+
+    // A close without a line is reported as such, not as an I/O error.
+    let (_dir, path, mut closed) = refusing_socket(None).await;
+    let mut c = Client::connect(&path).await.unwrap();
+    within("the close", closed.recv()).await.unwrap();
+    let err = c.ping().await.unwrap_err();
+    assert!(matches!(err, ClientError::Closed), "{err:?}");
+    assert!(!err.to_string().contains("os error"), "{err}");
+}
+
+#[tokio::test]
+async fn a_refused_peer_sees_the_daemons_message_in_the_client_and_the_cli() {
+    let s = start(as_ordinary_user(AccessPolicy::default()), 16).await;
+    let expected = format!("uid {} is not allowed to use this gateway", me());
+    let mut c = Client::connect(&s.path).await.unwrap();
+    match c.status().await.unwrap_err() {
+        ClientError::Server(e) => {
+            assert_eq!(e.code, ErrorCode::PermissionDenied);
+            assert!(e.message.starts_with(&expected), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    for verb in [&["status"][..], &["watch"], &["members", "list"]] {
+        let (code, stderr) = gsmgate(&s.path, verb).await;
+        assert_eq!(code, Some(1), "{verb:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("error: permission_denied: {expected}")),
+            "{verb:?}: {stderr}"
+        );
+        assert!(!stderr.contains("Broken pipe"), "{verb:?}: {stderr}");
+    }
+    assert!(s.handler.seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_full_server_says_so_in_the_client_and_the_cli() {
+    // One user at its cap.
+    let mut opts = as_ordinary_user(AccessPolicy {
+        allow_uids: vec![me()],
+        allow_gids: vec![],
+    });
+    opts.max_per_uid = 2;
+    let s = start(opts, 16).await;
+    let mut a = Raw::connect(&s.path).await;
+    let mut b = Raw::connect(&s.path).await;
+    assert_eq!(a.ask(r#"{"id": 1, "cmd": "ping"}"#).await["ok"], true);
+    assert_eq!(b.ask(r#"{"id": 1, "cmd": "ping"}"#).await["ok"], true);
+    let per_uid = format!(
+        "error: unavailable: too many admin connections from uid {} (at most 2 per user)",
+        me()
+    );
+    let mut c = Client::connect(&s.path).await.unwrap();
+    match c.status().await.unwrap_err() {
+        ClientError::Server(e) => assert_eq!(e.code, ErrorCode::Unavailable),
+        other => panic!("{other:?}"),
+    }
+    let (code, stderr) = gsmgate(&s.path, &["status"]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains(&per_uid), "{stderr}");
+
+    // The whole socket full.
+    let mut opts = as_ordinary_user(AccessPolicy {
+        allow_uids: vec![me()],
+        allow_gids: vec![],
+    });
+    opts.max_connections = 2;
+    opts.reserved_for_root = 1;
+    let s = start(opts, 16).await;
+    let mut a = Raw::connect(&s.path).await;
+    assert_eq!(a.ask(r#"{"id": 1, "cmd": "ping"}"#).await["ok"], true);
+    let (code, stderr) = gsmgate(&s.path, &["status"]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "error: unavailable: too many admin connections (at most 2, 1 of them kept for root)"
+        ),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_request_too_large_is_reported_with_the_daemons_message() {
+    let s = start(options(), 16).await;
+    let text = "x".repeat(70 * 1024);
+    let mut c = Client::connect(&s.path).await.unwrap();
+    let err = c
+        .send(SendArgs {
+            to: "+15551234567".into(),
+            text: text.clone(),
+            modem: None,
+        })
+        .await
+        .unwrap_err();
+    match err {
+        ClientError::Server(e) => assert_eq!(e.code, ErrorCode::RequestTooLarge),
+        other => panic!("{other:?}"),
+    }
+    let (code, stderr) = gsmgate(&s.path, &["send", "--to", "+15551234567", &text]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: request_too_large: request line longer than 65536 bytes"),
+        "{stderr}"
+    );
 }

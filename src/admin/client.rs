@@ -3,13 +3,20 @@
 //! id, typed helpers per command, and `watch` as a stream of events.
 //!
 //! One request is in flight at a time, so a response either carries our id or is a
-//! connection-level error with `id: null` (permission refused, too many connections); anything
-//! else is a protocol error rather than being guessed at. Events of a type this client does not
+//! connection-level error with `id: null` (permission refused, too many connections, idle
+//! timeout, a request too large); anything else is a protocol error rather than being guessed at.
+//!
+//! Refusals: the daemon refuses a connection with one error line and closes it, possibly before
+//! our request is written, and the write then fails with EPIPE. The line is already in our receive
+//! buffer (a Unix socket delivers what the peer wrote before its close, and only then the error),
+//! so a failed write is followed by one bounded read, and the user sees the daemon's words
+//! instead of "Broken pipe". Events of a type this client does not
 //! know (from a newer daemon) are skipped, as the versioning rule allows new event types.
 
 use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -41,6 +48,9 @@ pub const LOCAL_SOCKET: &str = "gsmgate-state/admin.sock";
 pub const SOCKET_ENV: &str = "GSMGATE_SOCKET";
 /// Longest response line the client accepts (inbox pages can be large, but not unbounded).
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+/// Bound on reading a refusal line after a failed write. The peer has closed, so the read ends
+/// at once with the line or EOF; the bound only guards against a socket in some other state.
+const REFUSAL_READ: Duration = Duration::from_secs(2);
 
 /// Errors of the client side.
 #[derive(Debug, thiserror::Error)]
@@ -131,8 +141,13 @@ impl Client {
             detail: format!("cannot encode request: {e}"),
         })?;
         line.push(b'\n');
-        self.writer.write_all(&line).await?;
-        self.writer.flush().await?;
+        let written = async {
+            self.writer.write_all(&line).await?;
+            self.writer.flush().await
+        };
+        if let Err(e) = written.await {
+            return Err(self.refusal_after(e).await);
+        }
 
         let resp: Response = parse(read_line(&mut self.reader).await?)?;
         match (resp.id, resp.ok) {
@@ -147,6 +162,20 @@ impl Client {
             (got, _) => Err(ClientError::Protocol {
                 detail: format!("response for id {got:?} while waiting for {id}"),
             }),
+        }
+    }
+
+    /// What to report when writing a request failed with `error`: the daemon's refusal line
+    /// (id `null`) when it sent one before closing, else that the daemon closed the connection.
+    async fn refusal_after(&mut self, error: io::Error) -> ClientError {
+        let line = tokio::time::timeout(REFUSAL_READ, read_line(&mut self.reader)).await;
+        match line {
+            Ok(Ok(line)) => match serde_json::from_slice::<Response>(&line) {
+                Ok(resp) if !resp.ok && resp.id.is_none() => server_error(resp.error),
+                _ => ClientError::Io(error),
+            },
+            Ok(Err(ClientError::Closed)) if peer_gone(&error) => ClientError::Closed,
+            _ => ClientError::Io(error),
         }
     }
 
@@ -432,8 +461,21 @@ fn connect_error(path: &Path, source: io::Error) -> ClientError {
     }
 }
 
+/// Whether an I/O error means the daemon closed its end.
+fn peer_gone(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+    )
+}
+
 async fn read_line(reader: &mut LineReader<OwnedReadHalf>) -> Result<Vec<u8>, ClientError> {
-    match reader.next_frame().await? {
+    // A reset after the last line (the daemon closed with our request unread) is a close.
+    let frame = match reader.next_frame().await {
+        Err(e) if peer_gone(&e) => return Err(ClientError::Closed),
+        r => r?,
+    };
+    match frame {
         Some(Frame::Line(l)) => Ok(l),
         Some(Frame::TooLong) => Err(ClientError::Protocol {
             detail: format!("response longer than {MAX_RESPONSE_BYTES} bytes"),

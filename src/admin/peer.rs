@@ -13,7 +13,7 @@
 //! when the file cannot be read, or its `Uid:` line does not match the credential's uid, the
 //! supplementary groups count as empty (fail closed) and only uid and primary gid decide.
 //!
-//! This module does not touch the socket: the server calls [`check`] and writes the refusal.
+//! This module does not touch the socket: the server calls [`decide`] and writes the refusal.
 
 use std::fmt;
 
@@ -130,11 +130,32 @@ pub enum Reason {
     SupplementaryGroup,
 }
 
-/// The pure access rule. `daemon_uid` is the daemon's effective uid.
-pub fn decide(policy: &AccessPolicy, daemon_uid: u32, peer: &Peer) -> Decision {
-    let reason = if peer.uid == 0 {
+/// The two users the access rule always lets in. [`Trusted::system`] is the real pair (uid 0 and
+/// the daemon's effective uid); a test names other uids so that its own user, root or not, can be
+/// an ordinary peer (refused, or held to the limits of users other than root).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trusted {
+    /// Root: always allowed, and the only user who may take the connections held back for root.
+    pub root: u32,
+    /// The daemon's own user: always allowed.
+    pub daemon: u32,
+}
+
+impl Trusted {
+    /// uid 0 and the daemon's effective uid.
+    pub fn system() -> Self {
+        Trusted {
+            root: 0,
+            daemon: daemon_uid(),
+        }
+    }
+}
+
+/// The pure access rule.
+pub fn decide(policy: &AccessPolicy, trusted: Trusted, peer: &Peer) -> Decision {
+    let reason = if peer.uid == trusted.root {
         Reason::Root
-    } else if peer.uid == daemon_uid {
+    } else if peer.uid == trusted.daemon {
         Reason::DaemonUser
     } else if policy.allow_uids.contains(&peer.uid) {
         Reason::ListedUser
@@ -213,21 +234,41 @@ mod tests {
         }
     }
 
+    const T: Trusted = Trusted {
+        root: 0,
+        daemon: 999,
+    };
+
+    #[test]
+    fn who_counts_as_root_is_the_callers_choice() {
+        let tests = Trusted {
+            root: 4242,
+            daemon: 4243,
+        };
+        let empty = AccessPolicy::default();
+        assert_eq!(decide(&empty, tests, &peer(0, 0, &[])), Decision::Refused);
+        assert_eq!(
+            decide(&empty, tests, &peer(4242, 1, &[])),
+            Decision::Allowed(Reason::Root)
+        );
+        assert_eq!(
+            decide(&empty, tests, &peer(4243, 1, &[])),
+            Decision::Allowed(Reason::DaemonUser)
+        );
+    }
+
     #[test]
     fn root_and_daemon_user_are_always_allowed() {
         let empty = AccessPolicy::default();
         assert_eq!(
-            decide(&empty, 999, &peer(0, 0, &[])),
+            decide(&empty, T, &peer(0, 0, &[])),
             Decision::Allowed(Reason::Root)
         );
         assert_eq!(
-            decide(&empty, 999, &peer(999, 5, &[])),
+            decide(&empty, T, &peer(999, 5, &[])),
             Decision::Allowed(Reason::DaemonUser)
         );
-        assert_eq!(
-            decide(&empty, 999, &peer(1000, 1000, &[])),
-            Decision::Refused
-        );
+        assert_eq!(decide(&empty, T, &peer(1000, 1000, &[])), Decision::Refused);
     }
 
     #[test]
@@ -237,21 +278,18 @@ mod tests {
             allow_gids: vec![50],
         };
         assert_eq!(
-            decide(&p, 999, &peer(1001, 1001, &[])),
+            decide(&p, T, &peer(1001, 1001, &[])),
             Decision::Allowed(Reason::ListedUser)
         );
         assert_eq!(
-            decide(&p, 999, &peer(1002, 50, &[])),
+            decide(&p, T, &peer(1002, 50, &[])),
             Decision::Allowed(Reason::PrimaryGroup)
         );
         assert_eq!(
-            decide(&p, 999, &peer(1003, 1003, &[7, 50])),
+            decide(&p, T, &peer(1003, 1003, &[7, 50])),
             Decision::Allowed(Reason::SupplementaryGroup)
         );
-        assert_eq!(
-            decide(&p, 999, &peer(1004, 1004, &[7, 8])),
-            Decision::Refused
-        );
+        assert_eq!(decide(&p, T, &peer(1004, 1004, &[7, 8])), Decision::Refused);
     }
 
     const STATUS: &str = "Name:\tbash\nUid:\t1000\t1000\t1000\t1000\nGid:\t1000\t1000\t1000\t1000\n\

@@ -9,11 +9,24 @@
 //! every other command goes to [`Handler::handle`]. A handler reply that does not answer the
 //! command it was given (say `Reply::Status` to `send`) is a daemon bug and goes out as `internal`.
 //!
-//! Limits: at most `max_connections` connections at once (extra ones get one `unavailable` line
-//! and are closed rather than left hanging in the backlog, because `watch` connections are
-//! long-lived and a silent hang would look like a dead daemon); requests longer than
-//! `max_request_bytes` are refused without being buffered (see `lines`). Requests on one connection
-//! are handled one after another, so pipelined requests are answered in order.
+//! Limits, so that no client can take the socket from the others (issue 14, item 3): at most
+//! `max_connections` connections at once, at most `max_per_uid` from one uid, and the last
+//! `reserved_for_root` of them for root only (the rules are `admission`'s). A connection over a
+//! limit gets one `unavailable` line saying which limit and is closed, rather than left hanging in
+//! the backlog, because a silent hang would look like a dead daemon. Credentials, the access check
+//! and admission are decided in the accept loop, in accept order, before a task is spawned.
+//!
+//! Idle connections: a request connection that sends no complete request for `idle_timeout`, or
+//! does not take an answer within it, gets one `unavailable` line and is closed, so leaked
+//! connections come back within a minute. A `watch` connection is exempt once acknowledged: its
+//! client only reads and may stay silent for days by design; a watcher that does not read loses
+//! events (`lagged`), not the daemon's time, and a watcher that dies is noticed at once because
+//! the kernel closes its end (EOF). What a pile of watches can hold is bounded by the per-uid cap
+//! and the root reserve.
+//!
+//! Requests longer than `max_request_bytes` are refused without being buffered (see `lines`).
+//! Requests on one connection are handled one after another, so pipelined requests are answered
+//! in order.
 //!
 //! Shutdown: when the token fires, connections stop reading, and an in-flight handler call or a
 //! blocked write gets `shutdown_grace` to finish (a `send` being stored should still get its
@@ -36,13 +49,14 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{Semaphore, broadcast};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
+use super::admission::{Admission, Limits};
 use super::lines::{Frame, LineReader};
-use super::peer::{self, AccessPolicy, Decision, Peer, PeerError};
+use super::peer::{self, AccessPolicy, Decision, Peer, PeerError, Trusted};
 use super::protocol::{
     COMMANDS, Decoded, ErrorBody, ErrorCode, Event, EventKind, EventLine, MAX_REQUEST_BYTES,
     PROTOCOL_VERSION, Pong, Reply, Request, RequestId, Response, VersionData, WatchArgs,
@@ -99,25 +113,57 @@ pub enum AdminError {
     Access(#[from] PeerError),
 }
 
-/// Tunables of [`serve_with`]; [`ServeOptions::new`] gives the defaults.
+/// Tunables of [`serve_with`]; [`ServeOptions::new`] gives the defaults. None of them is a
+/// configuration key: the defaults fit a gateway administered by a handful of people and
+/// scripts, and the daemon uses them as they are.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub access: AccessPolicy,
+    /// Who is always let in, and who counts as root for `reserved_for_root`.
+    pub trusted: Trusted,
+    /// Connections open at once, root's reserve included.
     pub max_connections: usize,
+    /// Connections one uid may hold at once (root included).
+    pub max_per_uid: usize,
+    /// Of `max_connections`, how many only root may take.
+    pub reserved_for_root: usize,
+    /// How long a request connection may go without a complete request, or without taking its
+    /// answer, before it is closed. Not applied to `watch` streams.
+    pub idle_timeout: Duration,
     pub max_request_bytes: usize,
     pub shutdown_grace: Duration,
 }
 
-/// Default bound on concurrent admin connections.
+/// Default bound on concurrent admin connections: each is a task, an 8 KiB read buffer and at most
+/// a 64 KiB request, so the socket costs at most about 5 MiB however it is used.
 pub const MAX_CONNECTIONS: usize = 64;
+/// Default per-uid bound: a web front end or a bridge holding a `watch` and a few requests in
+/// flight fits many times over, while a script leaking connections stops at a quarter of the
+/// socket and three other users still fit beside it.
+pub const MAX_PER_UID: usize = 16;
+/// Default connections held back for root: `status` and `doctor` use one each, so root can run a
+/// few at once (or `watch` and ask `status` beside it) when the other users hold all the rest.
+pub const RESERVED_FOR_ROOT: usize = 4;
+/// Default idle timeout. Every client of ours writes its request as soon as it has connected and
+/// asks again within a second (`broadcast --wait` polls each second); a minute is still generous to
+/// a person typing requests into `socat`, and frees a leaked connection within a minute.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default time an in-flight request may take to finish after shutdown is requested.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Bound on writing a refusal or farewell line. It is the first and only line on a fresh
+/// connection (or the last on an idle one), so it fits the socket buffer and is written at once;
+/// the bound only stops a peer that has filled its buffer from holding the task.
+const FAREWELL_WRITE: Duration = Duration::from_secs(1);
 
 impl ServeOptions {
     pub fn new(access: AccessPolicy) -> Self {
         ServeOptions {
             access,
+            trusted: Trusted::system(),
             max_connections: MAX_CONNECTIONS,
+            max_per_uid: MAX_PER_UID,
+            reserved_for_root: RESERVED_FOR_ROOT,
+            idle_timeout: IDLE_TIMEOUT,
             max_request_bytes: MAX_REQUEST_BYTES,
             shutdown_grace: SHUTDOWN_GRACE,
         }
@@ -266,9 +312,12 @@ pub async fn serve_with<H: Handler>(
     shutdown: CancellationToken,
 ) -> Result<(), AdminError> {
     let options = Arc::new(options);
-    let limit = Arc::new(Semaphore::new(options.max_connections));
+    let admission = Admission::new(Limits {
+        max_connections: options.max_connections,
+        reserved_for_root: options.reserved_for_root,
+        max_per_uid: options.max_per_uid,
+    });
     let tracker = TaskTracker::new();
-    let daemon_uid = peer::daemon_uid();
     loop {
         let accepted = tokio::select! {
             biased;
@@ -285,34 +334,43 @@ pub async fn serve_with<H: Handler>(
                 }
             }
         };
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            let max = options.max_connections;
-            warn!(max, "admin connection refused: too many connections");
-            let shutdown = shutdown.clone();
-            let grace = options.shutdown_grace;
-            tracker.spawn(async move {
-                let mut stream = stream;
-                let resp = Response::failure(
-                    None,
-                    ErrorBody::new(
-                        ErrorCode::Unavailable,
-                        format!("too many admin connections (at most {max}); try again later"),
-                    ),
-                );
-                let _ = bounded(write_response(&mut stream, &resp), &shutdown, grace).await;
-            });
-            continue;
+        let peer = match stream.peer_cred() {
+            Ok(c) => peer::peer_from_cred(c.uid(), c.gid(), c.pid()),
+            Err(e) => {
+                warn!(error = %e, "admin connection dropped: cannot read peer credentials");
+                continue;
+            }
         };
-        let conn = Connection {
-            handler: handler.clone(),
-            options: options.clone(),
-            shutdown: shutdown.clone(),
-            daemon_uid,
+        let refusal = if peer::decide(&options.access, options.trusted, &peer) == Decision::Refused
+        {
+            warn!(
+                uid = peer.uid,
+                gid = peer.gid,
+                pid = peer.pid,
+                "admin connection refused: peer not allowed"
+            );
+            ErrorBody::new(ErrorCode::PermissionDenied, peer::refusal_message(&peer))
+        } else {
+            match admission.admit(peer.uid, peer.uid == options.trusted.root) {
+                Ok(slot) => {
+                    let conn = Connection {
+                        handler: handler.clone(),
+                        options: options.clone(),
+                        shutdown: shutdown.clone(),
+                    };
+                    tracker.spawn(async move {
+                        conn.run(stream, peer).await;
+                        drop(slot);
+                    });
+                    continue;
+                }
+                Err(refusal) => {
+                    warn!(%peer, "admin connection refused: {refusal}");
+                    ErrorBody::new(ErrorCode::Unavailable, refusal.to_string())
+                }
+            }
         };
-        tracker.spawn(async move {
-            conn.run(stream).await;
-            drop(permit);
-        });
+        tracker.spawn(farewell(stream, refusal));
     }
     // Stop queueing new connections in the backlog while the open ones wind down.
     drop(listener);
@@ -321,50 +379,45 @@ pub async fn serve_with<H: Handler>(
     Ok(())
 }
 
+/// Write one connection-level error line (id `null`) and close. The peer may already have
+/// written a request; it is not read, and the client reads this line in its place.
+async fn farewell<S: AsyncWrite + Unpin>(mut stream: S, error: ErrorBody) {
+    let resp = Response::failure(None, error);
+    let _ = tokio::time::timeout(FAREWELL_WRITE, async {
+        if write_response(&mut stream, &resp).await.is_ok() {
+            let _ = stream.shutdown().await;
+        }
+    })
+    .await;
+}
+
 struct Connection<H> {
     handler: Arc<H>,
     options: Arc<ServeOptions>,
     shutdown: CancellationToken,
-    daemon_uid: u32,
 }
 
 /// Why a connection loop ended early; only logged.
 enum End {
     Closed,
     Shutdown,
+    /// No request within the idle timeout.
+    Idle,
+    /// The peer did not take an answer within the idle timeout.
+    Stalled,
     Io(io::Error),
 }
 
 impl<H: Handler> Connection<H> {
-    async fn run(&self, mut stream: UnixStream) {
-        let peer = match stream.peer_cred() {
-            Ok(c) => peer::peer_from_cred(c.uid(), c.gid(), c.pid()),
-            Err(e) => {
-                warn!(error = %e, "admin connection dropped: cannot read peer credentials");
-                return;
-            }
-        };
-        if peer::decide(&self.options.access, self.daemon_uid, &peer) == Decision::Refused {
-            warn!(
-                uid = peer.uid,
-                gid = peer.gid,
-                pid = peer.pid,
-                "admin connection refused: peer not allowed"
-            );
-            let resp = Response::failure(
-                None,
-                ErrorBody::new(ErrorCode::PermissionDenied, peer::refusal_message(&peer)),
-            );
-            let _ = self.bounded(write_response(&mut stream, &resp)).await;
-            let _ = self.bounded(stream.shutdown()).await;
-            return;
-        }
+    async fn run(&self, stream: UnixStream, peer: Peer) {
         debug!(%peer, "admin connection accepted");
         let (rd, mut wr) = stream.into_split();
         let mut reader = LineReader::new(rd, self.options.max_request_bytes);
         let end = self.requests(&mut reader, &mut wr, &peer).await;
         match end {
             End::Io(e) => debug!(%peer, error = %e, "admin connection ended with an I/O error"),
+            End::Idle => debug!(%peer, "admin connection closed: idle"),
+            End::Stalled => debug!(%peer, "admin connection closed: the peer stopped reading"),
             End::Closed | End::Shutdown => debug!(%peer, "admin connection closed"),
         }
     }
@@ -375,11 +428,23 @@ impl<H: Handler> Connection<H> {
         R: tokio::io::AsyncRead + Unpin,
         W: AsyncWrite + Unpin,
     {
+        let idle = self.options.idle_timeout;
         loop {
             let frame = tokio::select! {
                 biased;
                 _ = self.shutdown.cancelled() => return End::Shutdown,
-                f = reader.next_frame() => f,
+                f = tokio::time::timeout(idle, reader.next_frame()) => match f {
+                    Ok(f) => f,
+                    Err(_) => {
+                        let message = format!(
+                            "closing this connection: no request for {} s (idle timeout); \
+                             connect again to send more",
+                            idle.as_secs_f64()
+                        );
+                        farewell(wr, ErrorBody::new(ErrorCode::Unavailable, message)).await;
+                        return End::Idle;
+                    }
+                },
             };
             let line = match frame {
                 Ok(Some(Frame::Line(line))) => line,
@@ -392,7 +457,7 @@ impl<H: Handler> Connection<H> {
                             format!("request line longer than {max} bytes; it was discarded"),
                         ),
                     );
-                    if let Err(end) = self.send(wr, &resp).await {
+                    if let Err(end) = self.reply(wr, &resp).await {
                         return end;
                     }
                     continue;
@@ -404,7 +469,7 @@ impl<H: Handler> Connection<H> {
                 Ok(d) => d,
                 Err(e) => {
                     debug!(%peer, code = %e.error.code, "admin request rejected: {}", e.error.message);
-                    if let Err(end) = self.send(wr, &Response::failure(e.id, e.error)).await {
+                    if let Err(end) = self.reply(wr, &Response::failure(e.id, e.error)).await {
                         return end;
                     }
                     continue;
@@ -414,7 +479,7 @@ impl<H: Handler> Connection<H> {
                 return self.watch(id, args, reader, wr).await;
             }
             let resp = self.answer(id, request, peer).await;
-            if let Err(end) = self.send(wr, &resp).await {
+            if let Err(end) = self.reply(wr, &resp).await {
                 return end;
             }
         }
@@ -521,6 +586,15 @@ impl<H: Handler> Connection<H> {
             if let Err(end) = self.send(wr, &EventLine { event }).await {
                 return end;
             }
+        }
+    }
+
+    /// [`Self::send`] for an answer on a request connection: a peer that does not take it within
+    /// the idle timeout (it pipelines requests and never reads) is dropped.
+    async fn reply<W: AsyncWrite + Unpin>(&self, wr: &mut W, resp: &Response) -> Result<(), End> {
+        match tokio::time::timeout(self.options.idle_timeout, self.send(wr, resp)).await {
+            Ok(r) => r,
+            Err(_) => Err(End::Stalled),
         }
     }
 

@@ -472,6 +472,27 @@ async fn daemon_check(socket: &Path, file: &str) -> (Check, Option<Vec<ModemInfo
             ),
             None,
         ),
+        // The daemon runs but refused us (not allowed, or its connections are all taken): its
+        // own words, not "not answering".
+        Ok(Err(ClientError::Server(e))) => {
+            let fix = if e.code == crate::admin::ErrorCode::PermissionDenied {
+                "run `sudo gsmgate doctor`, or ask the administrator to add your user to \
+                 [daemon] admin_allow_users (or its group to admin_allow_groups)"
+            } else {
+                "try again in a minute; if it persists, see which processes hold connections to \
+                 the socket (`sudo ss -xp | grep gsmgate`) and the daemon log \
+                 (`journalctl -u gsmgate`)"
+            };
+            (
+                Check::fail(
+                    subject,
+                    aspect,
+                    format!("the daemon on {shown} refused: {e}"),
+                    fix,
+                ),
+                None,
+            )
+        }
         Ok(Err(e)) => (
             Check::fail(
                 subject,
