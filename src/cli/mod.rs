@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod backup;
 pub mod broadcast;
 pub mod client;
 pub mod config;
@@ -80,6 +81,12 @@ pub enum Command {
     /// Check an installation: config, state dir, daemon, ports, and each modem's SIM, network,
     /// signal, SMSC, voice and storage; prints a fix for every failure. Exit 0 when all pass.
     Doctor(doctor::DoctorArgs),
+    /// Write a consistent copy of the database to FILE (also while the daemon runs; needs read
+    /// access to the state directory: `sudo gsmgate backup /media/usb/gsmgate.db`).
+    Backup(backup::BackupArgs),
+    /// Replace the database with the backup FILE (daemon stopped; FILE is checked first and the
+    /// old database kept as gsmgate.db.before-restore-TIME).
+    Restore(backup::RestoreArgs),
     /// Print shell completions for SHELL (bash, zsh, fish, elvish, powershell) to stdout.
     Completions(man::CompletionsArgs),
     /// Print the man page (roff) to stdout, or write one page per verb with --dir.
@@ -115,6 +122,8 @@ pub fn main() -> ExitCode {
         Command::Sim(args) => sim::run(args),
         Command::Phone(args) => phone::run(args),
         Command::Doctor(args) => doctor::run(args, cli.connection),
+        Command::Backup(args) => backup::run_backup(args, cli.connection),
+        Command::Restore(args) => backup::run_restore(args, cli.connection),
         Command::Completions(args) => man::completions(args),
         Command::Man(args) => man::man(args),
     }

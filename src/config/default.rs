@@ -51,6 +51,10 @@ mode = "text"
 pub(crate) const DEFAULT_SOCKET_MODE: u32 = 0o660;
 pub(crate) const DEFAULT_LOG: &str = "info";
 pub(crate) const DEFAULT_BAUD: u32 = 115_200;
+/// Daily: a Pi's database changes by at most a day of messages between two backups.
+pub(crate) const DEFAULT_BACKUP_EVERY_HOURS: u32 = 24;
+/// A week of daily backups.
+pub(crate) const DEFAULT_BACKUP_KEEP: u32 = 7;
 
 /// The welcome of the community-number story gsmgate was built for (README.md, "The story").
 pub const DEFAULT_WELCOME: &str =
@@ -174,6 +178,9 @@ pub(crate) fn daemon_with_state_dir(state_dir: PathBuf) -> DaemonConfig {
         socket_mode: DEFAULT_SOCKET_MODE,
         log: DEFAULT_LOG.to_string(),
         in_doubt_policy: InDoubtPolicy::default(),
+        backup_dir: None,
+        backup_every_hours: DEFAULT_BACKUP_EVERY_HOURS,
+        backup_keep: DEFAULT_BACKUP_KEEP,
     }
 }
 

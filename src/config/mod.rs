@@ -61,6 +61,12 @@ pub struct DaemonConfig {
     pub log: String,
     /// What to do at start-up with sends that were in flight at a crash.
     pub in_doubt_policy: InDoubtPolicy,
+    /// Where the daemon writes its scheduled backups; `None` = no scheduled backups.
+    pub backup_dir: Option<PathBuf>,
+    /// Hours between scheduled backups.
+    pub backup_every_hours: u32,
+    /// How many scheduled backups to keep; older ones are deleted.
+    pub backup_keep: u32,
 }
 
 /// A user or group, by name (resolved when the daemon starts) or by numeric id.

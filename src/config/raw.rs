@@ -39,6 +39,9 @@ pub(crate) struct RawDaemon {
     pub socket_mode: Option<String>,
     pub log: Option<String>,
     pub in_doubt_policy: Option<InDoubtPolicy>,
+    pub backup_dir: Option<String>,
+    pub backup_every_hours: Option<u32>,
+    pub backup_keep: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]

@@ -229,6 +229,40 @@ fn socket_mode_is_octal() {
 }
 
 #[test]
+fn backup_keys_default_off_and_are_checked() {
+    let c = Config::from_str(MINIMAL, "t").unwrap();
+    assert_eq!(c.daemon.backup_dir, None);
+    assert_eq!(c.daemon.backup_every_hours, 24);
+    assert_eq!(c.daemon.backup_keep, 7);
+    let with = |extra: &str| {
+        MINIMAL.replace(
+            "state_dir = \"/var/lib/gsmgate\"",
+            &format!("state_dir = \"/var/lib/gsmgate\"\n{extra}"),
+        )
+    };
+    let c = Config::from_str(
+        &with("backup_dir = \"/media/usb/b\"\nbackup_every_hours = 6\nbackup_keep = 28"),
+        "t",
+    )
+    .unwrap();
+    assert_eq!(c.daemon.backup_dir, Some(PathBuf::from("/media/usb/b")));
+    assert_eq!(c.daemon.backup_every_hours, 6);
+    assert_eq!(c.daemon.backup_keep, 28);
+    let msg = one_issue(&with("backup_keep = 0"));
+    assert!(
+        msg.starts_with("gsmgate.toml:3: daemon.backup_keep: must be between 1 and 1000"),
+        "{msg}"
+    );
+    let msg = one_issue(&with("backup_every_hours = 0"));
+    assert!(msg.contains("daemon.backup_every_hours"), "{msg}");
+    let msg = one_issue(&with("backup_dir = \"/var/lib/gsmgate\""));
+    assert!(
+        msg.contains("daemon.backup_dir: must not be the state directory"),
+        "{msg}"
+    );
+}
+
+#[test]
 fn clocks_parse_and_quiet_hours_wrap_midnight() {
     assert_eq!(validate::parse_clock("21:00"), Some((21, 0)));
     assert_eq!(validate::parse_clock("8:05"), Some((8, 5)));
@@ -426,6 +460,9 @@ fn every_key() -> RawConfig {
             socket_mode: s(),
             log: s(),
             in_doubt_policy: Some(InDoubtPolicy::ResendAll),
+            backup_dir: s(),
+            backup_every_hours: Some(0),
+            backup_keep: Some(0),
         },
         modem: vec![RawModem {
             name: String::new(),

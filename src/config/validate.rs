@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::default::{
-    DEFAULT_BAUD, DEFAULT_LOG, DEFAULT_SOCKET_MODE, daemon_with_state_dir, simulated_modem,
+    DEFAULT_BACKUP_EVERY_HOURS, DEFAULT_BACKUP_KEEP, DEFAULT_BAUD, DEFAULT_LOG,
+    DEFAULT_SOCKET_MODE, daemon_with_state_dir, simulated_modem,
 };
 use super::error::{ConfigError, Issue};
 use super::raw::{
@@ -216,6 +217,30 @@ impl Checker<'_> {
         }
         daemon.log = log;
         daemon.in_doubt_policy = raw.in_doubt_policy.unwrap_or_default();
+        daemon.backup_dir = raw.backup_dir.map(|d| self.path("daemon.backup_dir", &d));
+        // At most a year apart, at most 1000 kept: beyond either, the setting is surely a typo.
+        daemon.backup_every_hours = self.ranged(
+            "daemon.backup_every_hours",
+            raw.backup_every_hours,
+            DEFAULT_BACKUP_EVERY_HOURS,
+            1,
+            24 * 366,
+        );
+        daemon.backup_keep = self.ranged(
+            "daemon.backup_keep",
+            raw.backup_keep,
+            DEFAULT_BACKUP_KEEP,
+            1,
+            1000,
+        );
+        // A backup beside the database dies with it; and the database's own directory would
+        // also mix the backups with the files a restore renames.
+        if daemon.backup_dir.as_ref() == Some(&daemon.state_dir) {
+            self.fail(
+                "daemon.backup_dir",
+                "must not be the state directory itself (use a subdirectory, or better another disk)",
+            );
+        }
         daemon
     }
 

@@ -43,6 +43,10 @@ pub enum LoggingError {
     AlreadySet(String),
 }
 
+/// The log target of alerts that their code also publishes on the bus itself (so that `watch`
+/// shows them without this tap, as in tests); the tap skips it to not show them twice.
+pub const ALERT_TARGET: &str = "gsmgate::alert";
+
 static TAP: Mutex<Option<broadcast::Sender<Event>>> = Mutex::new(None);
 
 /// Sets (or clears) where warn-and-above records are republished.
@@ -133,7 +137,7 @@ impl<S: Subscriber> Layer<S> for LogTap {
     fn on_event(&self, event: &TracingEvent<'_>, _ctx: Context<'_, S>) {
         let meta = event.metadata();
         // tracing orders levels by verbosity: ERROR < WARN < INFO.
-        if *meta.level() > Level::WARN {
+        if *meta.level() > Level::WARN || meta.target() == ALERT_TARGET {
             return;
         }
         let tx = {

@@ -31,6 +31,7 @@ pub mod failure;
 pub mod handler;
 pub mod inbound;
 pub mod logging;
+pub mod maintenance;
 pub mod notify;
 pub mod voice;
 
@@ -79,6 +80,10 @@ pub enum DaemonError {
     },
     #[error("cannot open the database: {0}")]
     OpenStore(#[source] Box<StoreError>),
+    /// The database of an initialised state dir is missing, empty or damaged. Its message names
+    /// the file and the restore command, and is the whole line (no cause chain to repeat).
+    #[error("{0}")]
+    Database(Box<store::integrity::StartCheckError>),
     #[error("database error while {action}: {source}")]
     Store {
         action: &'static str,
@@ -120,6 +125,10 @@ pub struct DaemonOptions {
     /// What the rate limits call a minute (`RunnerConfig::minute`); `None` = 60 s. Benchmarks
     /// shorten it to run a per-minute-limited pool in seconds; never set by the CLI.
     pub limit_minute: Option<Duration>,
+    /// How often the full `PRAGMA integrity_check` runs (default daily).
+    pub integrity_interval: Duration,
+    /// Overrides `[daemon] backup_every_hours` (tests run the schedule in milliseconds).
+    pub backup_interval: Option<Duration>,
 }
 
 impl Default for DaemonOptions {
@@ -131,6 +140,8 @@ impl Default for DaemonOptions {
             reassembly_timeout: Duration::from_secs(600),
             announce: false,
             limit_minute: None,
+            integrity_interval: maintenance::DEFAULT_INTEGRITY_INTERVAL,
+            backup_interval: None,
         }
     }
 }
@@ -222,10 +233,12 @@ impl Daemon {
         create_state_dir(&state_dir)?;
 
         let db = state_dir.join(DATABASE_FILE);
-        let store = tokio::task::spawn_blocking(move || Store::open(db))
+        let opened = db.clone();
+        // Refuses a lost or damaged database instead of creating an empty one (marker, quick_check).
+        let store = tokio::task::spawn_blocking(move || store::integrity::open_checked(&opened))
             .await
             .map_err(|e| DaemonError::Task(format!("opening the database: {e}")))?
-            .map_err(|e| DaemonError::OpenStore(Box::new(e)))?;
+            .map_err(|e| DaemonError::Database(Box::new(e)))?;
 
         // Everything spawned from here on is cancelled again if a later step fails.
         let tracker = TaskTracker::new();
@@ -321,6 +334,11 @@ impl Daemon {
             announce(&cfg, &socket, guard.sim.as_ref());
         }
 
+        tracker.spawn(maintenance::run(
+            maintenance_schedule(&cfg, &opts, db),
+            bus.clone(),
+            token.clone(),
+        ));
         let supervisor = tokio::spawn(supervise(
             store.clone(),
             handles,
@@ -340,6 +358,22 @@ impl Daemon {
             started,
             ready_after,
         })
+    }
+}
+
+/// The integrity-check and backup schedule from `[daemon]` and the options.
+fn maintenance_schedule(cfg: &Config, opts: &DaemonOptions, db: PathBuf) -> maintenance::Schedule {
+    let d = &cfg.daemon;
+    maintenance::Schedule {
+        db,
+        integrity_every: opts.integrity_interval,
+        backups: d.backup_dir.clone().map(|dir| maintenance::BackupSchedule {
+            dir,
+            every: opts
+                .backup_interval
+                .unwrap_or(Duration::from_secs(u64::from(d.backup_every_hours) * 3600)),
+            keep: d.backup_keep as usize,
+        }),
     }
 }
 

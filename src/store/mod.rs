@@ -22,9 +22,11 @@
 //! - Schema versions live in `PRAGMA user_version`; see [`schema`].
 
 mod apply;
+pub mod backup;
 mod calls;
 mod conversations;
 mod inbound;
+pub mod integrity;
 mod members;
 mod modems;
 mod outbox;

@@ -82,6 +82,7 @@ pub fn options(cfg: &Config) -> DaemonOptions {
         reassembly_timeout: Duration::from_secs(600),
         announce: false,
         limit_minute: None,
+        ..DaemonOptions::default()
     }
 }
 
