@@ -136,8 +136,15 @@ pub fn diagnose(err: &(dyn Error + 'static)) -> Option<Diagnosis> {
     let mut problem = None;
     for e in chain(err) {
         if let Some(d) = e.downcast_ref::<DaemonError>() {
-            if let DaemonError::StateDir { path: p, .. } = d {
-                path = Some(p.clone());
+            match d {
+                DaemonError::StateDir { path: p, .. } => path = Some(p.clone()),
+                // Transparent over the start-up check: its own level is not in the chain.
+                DaemonError::Database(c) => {
+                    if let Some(p) = c.path() {
+                        path = Some(p.to_path_buf());
+                    }
+                }
+                _ => {}
             }
         } else if let Some(s) = e
             .downcast_ref::<StoreError>()

@@ -80,9 +80,11 @@ pub enum DaemonError {
     },
     #[error("cannot open the database: {0}")]
     OpenStore(#[source] Box<StoreError>),
-    /// The database of an initialised state dir is missing, empty or damaged. Its message names
-    /// the file and the restore command, and is the whole line (no cause chain to repeat).
-    #[error("{0}")]
+    /// The database of an initialised state dir is missing, empty or damaged, or cannot be
+    /// opened. Its message names the file (and the restore command where a restore is the
+    /// remedy); an open failure keeps its cause chain so `failure::diagnose` can tell a full or
+    /// read-only disk.
+    #[error(transparent)]
     Database(Box<store::integrity::StartCheckError>),
     #[error("database error while {action}: {source}")]
     Store {

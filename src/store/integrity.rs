@@ -57,13 +57,35 @@ pub enum StartCheckError {
     Empty { path: PathBuf },
     #[error("database {path} cannot be read ({cause}); {RESTORE_HINT}")]
     Unreadable { path: PathBuf, cause: String },
-    #[error("database {path} failed its integrity check ({detail}); {RESTORE_HINT}")]
+    #[error("database {path} is corrupt: it failed its integrity check ({detail}); {RESTORE_HINT}")]
     Corrupt { path: PathBuf, detail: String },
-    /// A refusal of `Store::open` that already names the file and the remedy (a newer schema).
-    #[error("{0}")]
+    /// A refusal of `Store::open` that names the file itself: a newer schema (with its remedy),
+    /// or a file SQLite cannot open or migrate (its cause chain tells a full or read-only disk
+    /// from a damaged file).
+    #[error(transparent)]
     Store(StoreError),
     #[error("cannot write the marker {path}: {cause}")]
     Marker { path: PathBuf, cause: String },
+}
+
+impl StartCheckError {
+    /// The database file (or marker) the refusal is about.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            StartCheckError::Missing { path, .. }
+            | StartCheckError::Empty { path }
+            | StartCheckError::Unreadable { path, .. }
+            | StartCheckError::Corrupt { path, .. }
+            | StartCheckError::Marker { path, .. } => Some(path),
+            StartCheckError::Store(
+                StoreError::Open { path, .. }
+                | StoreError::Migration { path, .. }
+                | StoreError::TooNew { path, .. }
+                | StoreError::NotADatabase { path, .. },
+            ) => Some(path),
+            StartCheckError::Store(_) => None,
+        }
+    }
 }
 
 /// Opens the daemon's database the safe way: refuses a missing or empty database of an
@@ -101,13 +123,9 @@ pub fn open_checked(path: &Path) -> Result<Store, StartCheckError> {
             path: path.to_path_buf(),
             detail,
         },
-        // Open and migration errors name the file themselves; keep only their cause.
-        StoreError::Open { source, .. } | StoreError::Migration { source, .. } => {
-            StartCheckError::Unreadable {
-                path: path.to_path_buf(),
-                cause: source.to_string(),
-            }
-        }
+        // Open and migration errors name the file themselves and keep SQLite's error as their
+        // source: what a full or read-only disk looks like.
+        StoreError::Open { .. } | StoreError::Migration { .. } => StartCheckError::Store(e),
         other => StartCheckError::Unreadable {
             path: path.to_path_buf(),
             cause: other.to_string(),
