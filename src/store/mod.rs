@@ -51,7 +51,7 @@ pub use members::{
 pub use modems::{ModemIdentity, ModemRow, ModemStatus};
 pub use outbox::{
     BroadcastRow, BroadcastState, ClaimRoute, NewOutbox, OutboxPart, OutboxPayload, OutboxRow,
-    OutboxState, RecoveryPolicy, RecoveryReport, ReportMatch, StateCounts,
+    OutboxState, RecoveryPolicy, RecoveryReport, ReportMatch, StateCounts, SubmitEvidence,
 };
 
 /// How long a connection waits for another connection's write lock before giving up.

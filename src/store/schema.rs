@@ -22,6 +22,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0003_inbound_processed",
         include_str!("migrations/0003_inbound_processed.sql"),
     ),
+    (
+        "0004_submit_evidence",
+        include_str!("migrations/0004_submit_evidence.sql"),
+    ),
 ];
 
 /// Brings the database up to the newest schema this build knows.
