@@ -47,7 +47,9 @@ pub(super) struct Predicted {
 }
 
 /// In-doubt rows whose interrupted submit on `modem` is expected to carry reference `mr`,
-/// started at or after `since`, and whose in-flight part has no recorded reference.
+/// started at or after `since`, and whose in-flight part has no recorded reference. The
+/// evidence must belong to the claim the crash interrupted (same modem, started after it was
+/// claimed): evidence left by an earlier attempt that failed and was retried proves nothing.
 pub(super) fn predicted(
     tx: &Transaction<'_>,
     modem: &str,
@@ -59,6 +61,7 @@ pub(super) fn predicted(
          FROM outbox o
          WHERE o.state = 'in_doubt' AND o.submit_modem = ?1 AND o.submit_mr = ?2
            AND o.submit_at >= ?3 AND o.submit_part IS NOT NULL AND o.submit_total IS NOT NULL
+           AND o.submit_modem = o.claimed_by AND o.submit_at >= o.claimed_at
            AND NOT EXISTS (SELECT 1 FROM outbox_parts p
                            WHERE p.outbox_id = o.id AND p.part = o.submit_part)",
     )
@@ -154,15 +157,16 @@ impl Store {
         })
     }
 
-    /// What the row's last started submit was (`None` when none was recorded: never submitted,
-    /// or submitted by a build that did not record it).
+    /// What the row's submit under its current claim was (`None` when none was recorded: not
+    /// submitted under this claim, or by a build that did not record it).
     pub fn submit_evidence(&self, id: i64) -> Result<Option<SubmitEvidence>> {
         self.conn()
             .query_row(
                 "SELECT submit_modem, submit_part, submit_total, submit_at, submit_mr
                  FROM outbox WHERE id = ?1 AND submit_modem IS NOT NULL
                    AND submit_part IS NOT NULL AND submit_total IS NOT NULL
-                   AND submit_at IS NOT NULL",
+                   AND submit_at IS NOT NULL
+                   AND submit_modem = claimed_by AND submit_at >= claimed_at",
                 [id],
                 |r| {
                     Ok(SubmitEvidence {
@@ -366,6 +370,28 @@ mod tests {
         let m = s.status_report("m0", 10, A, 0, 20).unwrap().unwrap();
         assert_eq!((m.outbox_id, m.resolved_in_doubt), (r, false));
         assert_eq!(s.outbox_row(d).unwrap().state, OutboxState::InDoubt);
+    }
+
+    #[test]
+    fn evidence_of_an_earlier_failed_attempt_proves_nothing() {
+        let s = Store::open_in_memory().unwrap();
+        let warm = enqueue(&s, "+33600000009", 1);
+        let a = enqueue(&s, A, 1);
+        let (w, _) = start(&s, "m0", 1, &[], 2);
+        assert_eq!(w, warm);
+        s.record_part_sent(w, 1, 1, 30, 3).unwrap();
+        s.mark_sent(w, 3).unwrap();
+        // Attempt 1 on m0 expected 31 and failed (`+CMS ERROR`); retried at once.
+        let (id, e) = start(&s, "m0", 1, &[], 5);
+        assert_eq!((id, e), (a, Some(31)));
+        s.mark_retry(a, "+CMS ERROR: 500", 6).unwrap();
+        // Attempt 2 claimed on m1; the crash comes before its submit started.
+        let again = s.claim_next_routed("m1", 7, &ANY).unwrap().unwrap();
+        assert_eq!(again.id, a);
+        crash(&s, 8);
+        assert_eq!(s.submit_evidence(a).unwrap(), None);
+        assert_eq!(s.status_report("m0", 31, A, 0, 9).unwrap(), None);
+        assert_eq!(s.outbox_row(a).unwrap().state, OutboxState::InDoubt);
     }
 
     #[test]
