@@ -940,3 +940,76 @@ fn in_doubt_rows_are_listed_and_resolved() {
     let row = f.store.outbox_row(b.id).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(row.last_error.as_deref(), Some(service::DROPPED_REASON));
 }
+
+/// `in_doubt` says per row what is known (docs/admin-protocol.md, `in_doubt`): when the
+/// interrupted submit started, on which modem, the reference the modem was expected to give it;
+/// or that no submit was recorded.
+#[test]
+fn in_doubt_shows_what_is_known_about_the_submit() {
+    let f = fixture();
+    for n in ["+13125550101", "+13125550102", "+13125550103"] {
+        add(&f, n, None, None, &[]);
+    }
+    service::broadcast(&f.store, &f.cfg, &bcast("Vote", None, false), NOW)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let claim = |modem: &str| {
+        f.store
+            .claim_next_routed(modem, NOW, &ClaimRoute::default())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("claim {modem}"))
+    };
+    // sim0 answered `+CMGS: 16` for the first row; the second was in flight at the crash.
+    let first = claim("sim0");
+    f.store
+        .begin_submit(first.id, 1, 1, NOW)
+        .unwrap_or_else(|e| panic!("{e}"));
+    f.store
+        .record_part_sent(first.id, 1, 1, 16, NOW)
+        .unwrap_or_else(|e| panic!("{e}"));
+    f.store
+        .mark_sent(first.id, NOW)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let known = claim("sim0");
+    let started = f
+        .store
+        .begin_submit(known.id, 1, 1, NOW + 5)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(started, Some(17));
+    // Claimed by a build that recorded nothing before `AT+CMGS`.
+    let unknown = claim("sim1");
+    f.store
+        .recover_after_restart(&RecoveryPolicy::default(), NOW + HOUR)
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let doubt = service::in_doubt(&f.store, &f.cfg, NOW + HOUR).unwrap_or_else(|e| panic!("{e}"));
+    let item = |id: i64| {
+        doubt
+            .iter()
+            .find(|d| d.id == id)
+            .unwrap_or_else(|| panic!("{id} listed"))
+    };
+    let k = item(known.id);
+    assert_eq!(
+        (
+            k.expected_reference,
+            k.submit_part,
+            k.parts,
+            k.parts_accepted
+        ),
+        (Some(17), Some(1), Some(1), 0)
+    );
+    assert!(k.submit_started_at.is_some());
+    assert!(
+        k.known
+            .contains("on modem sim0, expected reference 17, no report yet"),
+        "{}",
+        k.known
+    );
+    let u = item(unknown.id);
+    assert_eq!(
+        (u.expected_reference, u.submit_started_at.as_deref()),
+        (None, None)
+    );
+    assert!(u.known.contains("no submit recorded"), "{}", u.known);
+}

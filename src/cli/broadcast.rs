@@ -349,6 +349,10 @@ fn print_in_doubt(items: &[InDoubtItem]) {
         ]);
     }
     print_table(&t);
+    // What is known per row (submit, expected reference) is a sentence, not a column.
+    for d in items.iter().filter(|d| !d.known.is_empty()) {
+        println!("{}: {}", d.id, d.known);
+    }
     println!("resolve each with `gsmgate broadcasts resolve ID --resend` or `--drop`");
 }
 

@@ -397,8 +397,40 @@ pub fn cancel(ctx: &Context, args: &BroadcastIdArgs) -> Result<BroadcastItem> {
     item(store, cfg, &store.broadcast(args.broadcast)?, now)
 }
 
-fn in_doubt_item(r: &OutboxRow) -> InDoubtItem {
-    InDoubtItem {
+/// One in-doubt row with what is known about its interrupted submit (`Store::submit_evidence`,
+/// the parts the modem accepted before the crash).
+fn in_doubt_item(store: &Store, r: &OutboxRow) -> Result<InDoubtItem> {
+    let evidence = store.submit_evidence(r.id)?;
+    let accepted = store.outbox_parts(r.id)?;
+    let parts_accepted = u32::try_from(accepted.len()).unwrap_or(u32::MAX);
+    let reported = accepted
+        .iter()
+        .filter(|p| p.report_status.is_some())
+        .count();
+    let known = match &evidence {
+        None => "no submit recorded (sent by an older build, or never submitted)".to_string(),
+        Some(e) => {
+            let mut k = format!(
+                "submit of part {} of {} started at {} on modem {}, ",
+                e.part,
+                e.total,
+                rfc3339(e.started_at),
+                e.modem
+            );
+            match e.expected_mr {
+                Some(mr) => k.push_str(&format!("expected reference {mr}, no report yet")),
+                None => k.push_str("reference not predictable (the modem's last one is unknown)"),
+            }
+            if e.total > 1 {
+                k.push_str(&format!(
+                    "; {parts_accepted} of {} parts accepted before ({reported} reported)",
+                    e.total
+                ));
+            }
+            k
+        }
+    };
+    Ok(InDoubtItem {
         id: r.id,
         to: r.to_number.clone(),
         kind: r.kind.as_str().to_string(),
@@ -407,13 +439,24 @@ fn in_doubt_item(r: &OutboxRow) -> InDoubtItem {
         modem: r.claimed_by.clone(),
         claimed_at: r.claimed_at.map(rfc3339),
         reason: r.last_error.clone(),
-    }
+        submit_started_at: evidence.as_ref().map(|e| rfc3339(e.started_at)),
+        submit_part: evidence.as_ref().map(|e| e.part),
+        parts: evidence.as_ref().map(|e| e.total),
+        parts_accepted,
+        expected_reference: evidence.as_ref().and_then(|e| e.expected_mr),
+        known,
+    })
 }
 
 /// `in_doubt`: every message whose send was in flight at a crash and that the configured policy
-/// left for a person to decide, oldest first.
+/// left for a person to decide, oldest first, each with what is known about its submit.
 pub fn in_doubt(ctx: &Context) -> Result<Vec<InDoubtItem>> {
-    Ok(ctx.store.in_doubt()?.iter().map(in_doubt_item).collect())
+    let store = &ctx.store;
+    store
+        .in_doubt()?
+        .iter()
+        .map(|r| in_doubt_item(store, r))
+        .collect()
 }
 
 /// Reason recorded on an in-doubt row an administrator dropped.

@@ -553,7 +553,13 @@ impl Pipeline {
         {
             Ok(Some(m)) => {
                 let word = report_word(status);
-                debug!(%modem, mr, id = m.outbox_id, status, "status report applied");
+                if m.resolved_in_doubt {
+                    // docs/dispatch.md, "In-doubt policy at restart": the report is the evidence.
+                    info!(%modem, mr, id = m.outbox_id, part = m.part, status,
+                          state = %m.state, "in-doubt message resolved by its status report");
+                } else {
+                    debug!(%modem, mr, id = m.outbox_id, status, "status report applied");
+                }
                 self.bus.publish(Event::DeliveryReport {
                     id: m.outbox_id,
                     to: recipient,

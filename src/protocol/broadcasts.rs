@@ -149,6 +149,26 @@ pub struct InDoubtItem {
     /// RFC 3339 UTC, when it was claimed.
     pub claimed_at: Option<String>,
     pub reason: Option<String>,
+    /// RFC 3339 UTC, when `AT+CMGS` for the interrupted part was started (`null` when the build
+    /// that sent it did not record it).
+    #[serde(default)]
+    pub submit_started_at: Option<String>,
+    /// The interrupted part and the message's part count (1-based).
+    #[serde(default)]
+    pub submit_part: Option<u8>,
+    #[serde(default)]
+    pub parts: Option<u8>,
+    /// Parts whose reference the modem gave back before the crash (or a report proved).
+    #[serde(default)]
+    pub parts_accepted: u32,
+    /// The TP-MR the modem was expected to give the interrupted part (its last one plus one);
+    /// a status report with it, for this recipient, on this modem resolves the row by itself.
+    #[serde(default)]
+    pub expected_reference: Option<u8>,
+    /// What is known, in one line: "submit started at T on modem m1, expected reference 17, no
+    /// report yet".
+    #[serde(default)]
+    pub known: String,
 }
 
 /// `in_doubt_resolve` → the row's new state (`queued` or `cancelled`).

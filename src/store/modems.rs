@@ -6,7 +6,7 @@
 //! display only, since batches of cheap modems are known to share one IMEI
 //! (Xinyuan-LilyGO/LilyGO-T-SIM7000G#214).
 
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use super::{Result, SqlContext, Store, StoreError, flag};
 
@@ -186,6 +186,44 @@ fn not_found_if_zero(n: usize, name: &str) -> Result<()> {
         })
     } else {
         Ok(())
+    }
+}
+
+/// The modem's last `+CMGS: <mr>` (table `modem_refs`), read inside a write transaction.
+/// The modem assigns TP-MR itself, one more per SMS-SUBMIT modulo 256 (3GPP TS 23.040
+/// §9.2.3.6), so the next submit's reference is this plus one.
+pub(super) fn last_mr_in(tx: &Transaction<'_>, modem: &str) -> Result<Option<u8>> {
+    tx.query_row(
+        "SELECT last_mr FROM modem_refs WHERE modem = ?1",
+        [modem],
+        |r| r.get(0),
+    )
+    .optional()
+    .ctx("reading the modem's last reference")
+}
+
+/// Records `mr` as the modem's last reference (a `+CMGS: <mr>` it answered).
+pub(super) fn set_last_mr_in(tx: &Transaction<'_>, modem: &str, mr: u8, now: i64) -> Result<()> {
+    tx.execute(
+        "INSERT INTO modem_refs (modem, last_mr, at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (modem) DO UPDATE SET last_mr = excluded.last_mr, at = excluded.at",
+        params![modem, mr, now],
+    )
+    .ctx("recording the modem's last reference")?;
+    Ok(())
+}
+
+impl Store {
+    /// The modem's last recorded `+CMGS: <mr>`, if it ever sent.
+    pub fn modem_last_mr(&self, modem: &str) -> Result<Option<u8>> {
+        self.conn()
+            .query_row(
+                "SELECT last_mr FROM modem_refs WHERE modem = ?1",
+                [modem],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx("reading the modem's last reference")
     }
 }
 

@@ -3,7 +3,8 @@
 //! queries; the writes live in one file per responsibility:
 //! `enqueue` (single rows, batches, broadcast expansion), `claim` (the one claim query and what a
 //! live send loop does with a claim), `outcomes` (sent parts, final states, status reports),
-//! `recovery` (rows in flight at a crash, in-doubt rows) and `broadcasts` (a broadcast's life).
+//! `recovery` (rows in flight at a crash, in-doubt rows), `evidence` (what is known about a submit
+//! in flight at a crash, and the status report that settles it) and `broadcasts` (a broadcast's life).
 //!
 //! State machine (docs/store.md draws it):
 //! `queued → claimed → sent → delivered | failed`, with `claimed → queued` (retry),
@@ -28,6 +29,7 @@
 mod broadcasts;
 mod claim;
 mod enqueue;
+mod evidence;
 mod outcomes;
 mod recovery;
 
@@ -38,6 +40,7 @@ use super::{MessageKind, Result, SqlContext, Store, StoreError, flag, text_enum}
 pub use broadcasts::{BroadcastRow, BroadcastState};
 pub use claim::ClaimRoute;
 pub(super) use enqueue::enqueue_in;
+pub use evidence::SubmitEvidence;
 pub use outcomes::ReportMatch;
 pub use recovery::{RecoveryPolicy, RecoveryReport};
 

@@ -26,6 +26,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0004_inbound_reviewed",
         include_str!("migrations/0004_inbound_reviewed.sql"),
     ),
+    (
+        "0005_submit_evidence",
+        include_str!("migrations/0005_submit_evidence.sql"),
+    ),
 ];
 
 /// Brings the database up to the newest schema this build knows.

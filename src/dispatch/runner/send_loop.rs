@@ -484,6 +484,18 @@ impl SendLoop {
                     }
                 }
             };
+            // What a status report arriving after a crash is matched with (the modem's next
+            // reference); committed before the submit, or the part is not sent.
+            if self
+                .db("recording the submit", move |s| {
+                    s.begin_submit(id, no, total, start)
+                })
+                .await
+                .is_none()
+            {
+                self.shared.state().end_part(self.i, now_ms());
+                return self.give_back(row).await;
+            }
             // Not raced against shutdown: the actor finishes (or bounds) the exchange, and its
             // outcome is recorded either way.
             let res = self.handle.send(vec![part]).await;

@@ -9,7 +9,9 @@
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
+use super::evidence::{predicted, resolve_predicted};
 use super::{OutboxPart, OutboxState, state_of, transition};
+use crate::store::modems::set_last_mr_in;
 use crate::store::{Result, SqlContext, Store, StoreError};
 
 /// How long after sending a part a status report may still be matched to it. Reports for a
@@ -23,6 +25,9 @@ pub struct ReportMatch {
     pub part: u8,
     /// The row's state after the report was applied.
     pub state: OutboxState,
+    /// The row was in doubt (in flight at a crash, its reference never recorded) and this report
+    /// proved its submit reached the network (`evidence`).
+    pub resolved_in_doubt: bool,
 }
 
 /// Delivery class of a TP-ST value (3GPP TS 23.040 §9.2.3.15):
@@ -151,6 +156,7 @@ impl Store {
                 params![id, part, total, modem, mr, now],
             )
             .ctx("recording a sent part")?;
+            set_last_mr_in(tx, &modem, mr, now)?;
             tx.execute(
                 "INSERT INTO send_log (modem, to_number, outbox_id, at) VALUES (?1, ?2, ?3, ?4)",
                 params![modem, to, id, now],
@@ -286,9 +292,11 @@ impl Store {
     }
 
     /// Applies a status report received on `modem` for TP-MR `mr` and `recipient`. Matches the
-    /// most recently sent part with that modem and MR within [`STATUS_REPORT_WINDOW_MS`] whose
-    /// number matches (MRs wrap at 256, so the recipient and recency disambiguate). Returns
-    /// `None` when nothing matches (a late or foreign report; the caller logs it).
+    /// most recent send with that modem and MR within [`STATUS_REPORT_WINDOW_MS`] whose number
+    /// matches (MRs wrap at 256, so the recipient and recency disambiguate): a recorded part, or
+    /// the interrupted submit of an in-doubt row whose expected reference is `mr` (`evidence`;
+    /// only with a known recipient). Returns `None` when nothing matches (a late or foreign
+    /// report; the caller logs it).
     pub fn status_report(
         &self,
         modem: &str,
@@ -298,25 +306,42 @@ impl Store {
         at: i64,
     ) -> Result<Option<ReportMatch>> {
         self.write("applying a status report", |tx| {
-            let candidates: Vec<(i64, u8, String)> = tx
+            let since = at - STATUS_REPORT_WINDOW_MS;
+            let candidates: Vec<(i64, u8, String, i64)> = tx
                 .prepare_cached(
-                    "SELECT p.outbox_id, p.part, o.to_number
+                    "SELECT p.outbox_id, p.part, o.to_number, p.sent_at
                      FROM outbox_parts p JOIN outbox o ON o.id = p.outbox_id
                      WHERE p.modem = ?1 AND p.mr = ?2 AND p.sent_at >= ?3
                      ORDER BY p.sent_at DESC, p.outbox_id DESC, p.part DESC",
                 )
                 .and_then(|mut st| {
-                    st.query_map(params![modem, mr, at - STATUS_REPORT_WINDOW_MS], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    st.query_map(params![modem, mr, since], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
                     })?
                     .collect::<rusqlite::Result<_>>()
                 })
                 .ctx("matching a status report")?;
-            let found = candidates
+            let recorded = candidates
                 .into_iter()
-                .find(|(_, _, to)| recipient.is_empty() || same_number(to, recipient));
-            let Some((outbox_id, part, _)) = found else {
-                return Ok(None);
+                .find(|(_, _, to, _)| recipient.is_empty() || same_number(to, recipient));
+            // An in-doubt prediction needs the recipient: the reference alone is not evidence.
+            let guessed = if recipient.is_empty() {
+                None
+            } else {
+                predicted(tx, modem, mr, since)?
+                    .into_iter()
+                    .filter(|p| same_number(&p.to, recipient))
+                    .max_by_key(|p| (p.at, p.id))
+            };
+            // The most recent send with this reference is the one reported on.
+            let (outbox_id, part, resolved_in_doubt) = match (recorded, guessed) {
+                (Some((id, part, _, sent)), Some(g)) if sent >= g.at => (id, part, false),
+                (_, Some(g)) => {
+                    resolve_predicted(tx, &g, modem, mr)?;
+                    (g.id, g.part, true)
+                }
+                (Some((id, part, _, _)), None) => (id, part, false),
+                (None, None) => return Ok(None),
             };
             let delivered_at = (classify_status(status) == ReportClass::Delivered).then_some(at);
             tx.execute(
@@ -330,6 +355,7 @@ impl Store {
                 outbox_id,
                 part,
                 state,
+                resolved_in_doubt,
             }))
         })
     }

@@ -207,7 +207,8 @@ fn lifecycle_parts_and_delivery_reports() {
         ReportMatch {
             outbox_id: id,
             part: 1,
-            state: OutboxState::Claimed
+            state: OutboxState::Claimed,
+            resolved_in_doubt: false,
         }
     );
     s.record_part_sent(id, 2, 2, 18, 5).unwrap();
