@@ -52,6 +52,7 @@ fn status() -> StatusData {
         received_today: 4,
         members: 100,
         broadcasts_active: 1,
+        storage: None,
     }
 }
 
@@ -71,6 +72,7 @@ fn modem() -> ModemInfo {
         sent_today: 5,
         received_today: 2,
         per_day: Some(200),
+        paused: None,
     }
 }
 

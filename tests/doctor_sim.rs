@@ -283,6 +283,7 @@ impl Handler for ReadyPool {
                         sent_today: 0,
                         received_today: 0,
                         per_day: Some(1000),
+                        paused: None,
                     })
                     .collect(),
             )),

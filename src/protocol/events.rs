@@ -68,6 +68,10 @@ pub enum Event {
         from: Option<String>,
         state: String,
     },
+    /// Something needs a person now (e.g. `state_disk_full`, `state_disk_read_only`), or no
+    /// longer does (`state_disk_writable`). `alert` is a stable word for scripts and webhooks;
+    /// `message` says it for people.
+    Alert { alert: String, message: String },
     /// A log record at warn level or above.
     Log {
         level: String,
@@ -88,6 +92,7 @@ pub enum EventKind {
     MessageFailed,
     DeliveryReport,
     Call,
+    Alert,
     Log,
     Lagged,
 }
@@ -101,6 +106,7 @@ impl EventKind {
         EventKind::MessageFailed,
         EventKind::DeliveryReport,
         EventKind::Call,
+        EventKind::Alert,
         EventKind::Log,
         EventKind::Lagged,
     ];
@@ -115,6 +121,7 @@ impl Event {
             Event::MessageFailed { .. } => EventKind::MessageFailed,
             Event::DeliveryReport { .. } => EventKind::DeliveryReport,
             Event::Call { .. } => EventKind::Call,
+            Event::Alert { .. } => EventKind::Alert,
             Event::Log { .. } => EventKind::Log,
             Event::Lagged { .. } => EventKind::Lagged,
         }
