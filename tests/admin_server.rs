@@ -53,6 +53,7 @@ fn status() -> StatusData {
         received_today: 4,
         members: 100,
         broadcasts_active: 1,
+        storage: None,
     }
 }
 
@@ -73,6 +74,7 @@ fn modem() -> ModemInfo {
         received_today: 2,
         per_day: Some(200),
         waiting: None,
+        paused: None,
     }
 }
 

@@ -284,6 +284,7 @@ impl Handler for ReadyPool {
                         received_today: 0,
                         per_day: Some(1000),
                         waiting: None,
+                        paused: None,
                     })
                     .collect(),
             )),

@@ -175,6 +175,7 @@ fn print_status(s: &StatusData) {
             "modems ready",
             format!("{}/{}", s.modems_ready, s.modems_total),
         ),
+        ("state disk", storage_line(s.storage.as_ref())),
         ("outbox queued", s.outbox_queued.to_string()),
         ("in doubt", s.outbox_in_doubt.to_string()),
         ("sent today", s.sent_today.to_string()),
@@ -188,6 +189,50 @@ fn print_status(s: &StatusData) {
     print_table(&t);
 }
 
+/// `status`'s "state disk" row: `ok (3.2 GiB free)`, or what fails and what that does to sending.
+fn storage_line(s: Option<&crate::admin::protocol::StorageStatus>) -> String {
+    let Some(s) = s else {
+        return "unknown (daemon too old to say)".into();
+    };
+    let free = s
+        .free_bytes
+        .map(|b| format!(", {} free", human_bytes(b)))
+        .unwrap_or_default();
+    let owed = match s.unrecorded {
+        0 => String::new(),
+        n => format!(", {n} outcome(s) held in memory until writes work"),
+    };
+    let what = match s.state.as_str() {
+        "ok" => return format!("ok{free}{owed}"),
+        "full" => "FULL",
+        "read_only" => "READ-ONLY",
+        "io_error" => "WRITE ERROR",
+        other => other,
+    };
+    let since = s
+        .since
+        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+        .map(|t| format!(" since {t:.0}"))
+        .unwrap_or_default();
+    format!("{what}{since}: sending paused{owed}{free}")
+}
+
+/// 1536 → `1.5 KiB`.
+fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
 fn print_modems(modems: &[ModemInfo]) {
     let mut t = table(&[
         "name", "state", "network", "signal", "operator", "sent", "recv", "profile", "port",
@@ -195,9 +240,10 @@ fn print_modems(modems: &[ModemInfo]) {
     for m in modems {
         t.add_row(vec![
             m.name.clone(),
-            match (&m.waiting, &m.last_error) {
-                (Some(w), _) => format!("{} ({w})", m.state),
-                (None, Some(e)) if m.state != "ready" => format!("{} ({e})", m.state),
+            match (&m.waiting, &m.last_error, &m.paused) {
+                (Some(w), _, _) => format!("{} ({w})", m.state),
+                (None, Some(e), _) if m.state != "ready" => format!("{} ({e})", m.state),
+                (None, _, Some(p)) => format!("{} ({p})", m.state),
                 _ => m.state.clone(),
             },
             m.registration.clone(),
@@ -329,6 +375,7 @@ fn describe_event(e: &crate::admin::Event) -> String {
         } => format!(
             "in  #{id} from {from} via {modem} reads like an opt-out (`gsmgate members review`): {text}"
         ),
+        Alert { alert, message } => format!("ALERT {alert}: {message}"),
         Log {
             level,
             target,

@@ -29,12 +29,14 @@ use super::client::Connection;
 use super::output::{plural, print_json};
 use super::probe::{self, Answer, HolderKind, Probe, ProbeError};
 use super::runtime::run_current_thread;
-use crate::admin::protocol::ModemInfo;
+use crate::admin::protocol::{ModemInfo, StorageStatus};
 use crate::admin::{Client, ClientError};
 use crate::at::AtError;
 use crate::at::response::{self, PinState};
 use crate::at::{Command, ErrorCode, FinalResult};
 use crate::config::{Config, ConfigError, ModemConfig, Profile};
+
+mod disk;
 
 /// Where the package installs the configuration.
 pub const PACKAGED_CONFIG: &str = "/etc/gsmgate/gsmgate.toml";
@@ -263,12 +265,15 @@ pub async fn diagnose(opts: &DoctorOptions) -> Report {
                 .socket
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(crate::admin::client::SYSTEM_SOCKET));
-            report.push(daemon_check(&socket, &file).await.0);
+            report.push(daemon_check(&socket, &file).await.check);
             return report;
         }
     };
 
     report.push(state_dir_check(&config.daemon.state_dir));
+    if let Some(c) = disk::free_space_check(&config.daemon.state_dir) {
+        report.push(c);
+    }
     if config.simulator.enabled {
         report.push(Check::warn(
             "config",
@@ -288,8 +293,12 @@ pub async fn diagnose(opts: &DoctorOptions) -> Report {
         .socket
         .clone()
         .unwrap_or_else(|| config.daemon.admin_socket.clone());
-    let (check, daemon_modems) = daemon_check(&socket, &file).await;
-    report.push(check);
+    let answer = daemon_check(&socket, &file).await;
+    report.push(answer.check);
+    let daemon_modems = answer.modems;
+    if daemon_modems.is_some() {
+        report.push(disk::daemon_writes_check(answer.storage.as_ref()));
+    }
 
     for modem in &config.modems {
         let subject = format!("modem {}", modem.name);
@@ -424,8 +433,28 @@ fn state_dir_check(dir: &Path) -> Check {
     }
 }
 
-/// Pings the daemon; on success also fetches its modems.
-async fn daemon_check(socket: &Path, file: &str) -> (Check, Option<Vec<ModemInfo>>) {
+/// What [`daemon_check`] learnt.
+struct DaemonAnswer {
+    check: Check,
+    modems: Option<Vec<ModemInfo>>,
+    /// The daemon's own view of its writes (`status.storage`), when it reports one.
+    storage: Option<StorageStatus>,
+}
+
+/// Pings the daemon; on success also fetches its modems and whether its writes succeed.
+async fn daemon_check(socket: &Path, file: &str) -> DaemonAnswer {
+    let (check, modems, storage) = daemon_check_inner(socket, file).await;
+    DaemonAnswer {
+        check,
+        modems,
+        storage,
+    }
+}
+
+async fn daemon_check_inner(
+    socket: &Path,
+    file: &str,
+) -> (Check, Option<Vec<ModemInfo>>, Option<StorageStatus>) {
     let subject = "daemon";
     let aspect = "admin socket";
     let start_fix = format!(
@@ -437,20 +466,23 @@ async fn daemon_check(socket: &Path, file: &str) -> (Check, Option<Vec<ModemInfo
         let mut client = Client::connect(socket).await?;
         client.ping().await?;
         let modems = client.modems().await;
-        Ok::<_, ClientError>(modems)
+        let storage = client.status().await.ok().and_then(|s| s.storage);
+        Ok::<_, ClientError>((modems, storage))
     };
     match tokio::time::timeout(Duration::from_secs(5), attempt).await {
-        Ok(Ok(Ok(modems))) => (
+        Ok(Ok((Ok(modems), storage))) => (
             Check::ok(subject, aspect, format!("the daemon answers on {shown}")),
             Some(modems),
+            storage,
         ),
-        Ok(Ok(Err(e))) => (
+        Ok(Ok((Err(e), _))) => (
             Check::warn(
                 subject,
                 aspect,
                 format!("the daemon answers on {shown} but not to `modems`: {e}"),
                 "update gsmgate (the CLI and the daemon should be the same version)",
             ),
+            None,
             None,
         ),
         Ok(Err(ClientError::NotRunning { .. })) => (
@@ -461,6 +493,7 @@ async fn daemon_check(socket: &Path, file: &str) -> (Check, Option<Vec<ModemInfo
                 start_fix,
             ),
             None,
+            None,
         ),
         Ok(Err(ClientError::PermissionDenied { .. })) => (
             Check::fail(
@@ -470,6 +503,7 @@ async fn daemon_check(socket: &Path, file: &str) -> (Check, Option<Vec<ModemInfo
                 "run `sudo gsmgate doctor`, or join the socket's group: `sudo usermod -aG gsmgate \
                  $USER` and log in again",
             ),
+            None,
             None,
         ),
         // The daemon runs but refused us (not allowed, or its connections are all taken): its
@@ -501,6 +535,7 @@ async fn daemon_check(socket: &Path, file: &str) -> (Check, Option<Vec<ModemInfo
                 start_fix,
             ),
             None,
+            None,
         ),
         Err(_) => (
             Check::fail(
@@ -509,6 +544,7 @@ async fn daemon_check(socket: &Path, file: &str) -> (Check, Option<Vec<ModemInfo
                 format!("no answer on {shown} within 5 s"),
                 "the daemon hangs: `sudo systemctl restart gsmgate` and report its journal",
             ),
+            None,
             None,
         ),
     }

@@ -8,7 +8,7 @@
 
 use super::{Context, MAX_LIMIT, Result};
 use crate::modem::{ModemState, Registration};
-use crate::protocol::{ModemInfo, StatusData};
+use crate::protocol::{ModemInfo, StatusData, StorageStatus};
 use crate::store::BroadcastState;
 
 /// Inbound messages scanned for the "received today" counts.
@@ -41,6 +41,29 @@ fn start_of_day_ms(now: i64) -> i64 {
 
 fn saturating_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// The state disk as writes see it (`store/health.rs`), with the runner's unrecorded outcomes.
+fn storage(ctx: &Context) -> StorageStatus {
+    let h = ctx.store.write_health();
+    StorageStatus {
+        state: h.word().to_string(),
+        since: h.since(),
+        detail: h.detail().map(str::to_string),
+        unrecorded: ctx.dispatch.as_ref().map_or(0, |d| d.unrecorded() as u64),
+        free_bytes: ctx.store.free_bytes(),
+    }
+}
+
+/// Why the runner gives no modem new work because of the disk, e.g. `state disk full: sending
+/// paused`; `None` when writes work and nothing is owed.
+fn storage_pause(ctx: &Context) -> Option<String> {
+    let h = ctx.store.write_health();
+    if !h.is_healthy() {
+        return Some(format!("{}: sending paused", h.headline()));
+    }
+    let owed = ctx.dispatch.as_ref().map_or(0, |d| d.unrecorded());
+    (owed > 0).then(|| format!("writing {owed} unrecorded outcome(s) before sending again"))
 }
 
 /// `status`.
@@ -79,6 +102,7 @@ pub fn status(ctx: &Context) -> Result<StatusData> {
         received_today: received_today as u64,
         members: members.active + members.pending_confirmation,
         broadcasts_active: saturating_u32(broadcasts),
+        storage: Some(storage(ctx)),
     })
 }
 
@@ -92,6 +116,7 @@ pub fn modems(ctx: &Context) -> Result<Vec<ModemInfo>> {
         .filter(|m| m.received_at >= since)
         .map(|m| m.modem)
         .collect();
+    let paused = storage_pause(ctx);
     let mut out = Vec::with_capacity(ctx.settings.modems.len());
     for mc in &ctx.settings.modems {
         let mut info = ModemInfo {
@@ -110,6 +135,7 @@ pub fn modems(ctx: &Context) -> Result<Vec<ModemInfo>> {
             received_today: received.iter().filter(|m| **m == mc.name).count() as u64,
             per_day: Some(mc.limits.per_day),
             waiting: None,
+            paused: None,
         };
         if let Some((_, h)) = ctx.modems.iter().find(|(n, _)| *n == mc.name) {
             let st = h.status();
@@ -131,6 +157,7 @@ pub fn modems(ctx: &Context) -> Result<Vec<ModemInfo>> {
                 }
                 _ => st.last_error.clone(),
             };
+            info.paused = paused.clone();
         }
         out.push(info);
     }

@@ -14,6 +14,7 @@ use tracing::debug;
 use crate::admin::Event;
 use crate::dispatch::runner::DispatchEvent;
 use crate::modem::ModemState;
+use crate::store::WriteHealth;
 
 /// Events kept per subscriber before it counts as lagging.
 pub const EVENT_CAPACITY: usize = 1024;
@@ -110,6 +111,50 @@ pub fn from_dispatch(e: DispatchEvent) -> Option<Event> {
     }
 }
 
+/// The `alert` event for a change of the state disk's write health (`Store::write_health`).
+pub fn storage_alert(h: &WriteHealth) -> Event {
+    let alert = match h {
+        WriteHealth::Healthy => "state_disk_writable",
+        WriteHealth::Full { .. } => "state_disk_full",
+        WriteHealth::ReadOnly { .. } => "state_disk_read_only",
+        WriteHealth::IoError { .. } => "state_disk_error",
+    };
+    let message = match h.detail() {
+        None => format!("{}: writes work again; sending resumes", h.headline()),
+        Some(d) => format!("{}: writes fail ({d}); sending is paused", h.headline()),
+    };
+    Event::Alert {
+        alert: alert.to_string(),
+        message,
+    }
+}
+
+/// Raises an alert (and logs) each time the state disk stops or starts taking writes, until
+/// shutdown. A watch, not a poll: the store sets it on the failing write itself.
+pub async fn watch_storage(
+    mut rx: tokio::sync::watch::Receiver<WriteHealth>,
+    bus: EventBus,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            changed = rx.changed() => if changed.is_err() { return },
+            _ = shutdown.cancelled() => return,
+        }
+        let h = rx.borrow_and_update().clone();
+        if h.is_healthy() {
+            tracing::info!("{}: writes work again", h.headline());
+        } else {
+            tracing::error!(
+                detail = h.detail().unwrap_or(""),
+                "{}: writes fail",
+                h.headline()
+            );
+        }
+        bus.publish(storage_alert(&h));
+    }
+}
+
 /// Forwards the runner's outcomes to the bus until the runner's sender is dropped or shutdown.
 pub async fn forward_dispatch(
     mut rx: mpsc::Receiver<DispatchEvent>,
@@ -182,6 +227,25 @@ mod tests {
             to: "+1".into(),
         });
         assert!(matches!(expired, Some(Event::MessageFailed { id: 3, .. })));
+    }
+
+    #[test]
+    fn storage_alerts_name_the_state() {
+        let full = storage_alert(&WriteHealth::Full {
+            since: 1,
+            detail: "database or disk is full".into(),
+        });
+        match full {
+            Event::Alert { alert, message } => {
+                assert_eq!(alert, "state_disk_full");
+                assert!(message.starts_with("state disk full"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            storage_alert(&WriteHealth::Healthy),
+            Event::Alert { alert, .. } if alert == "state_disk_writable"
+        ));
     }
 
     #[tokio::test]

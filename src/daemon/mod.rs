@@ -289,6 +289,11 @@ impl Daemon {
             bus.clone(),
             token.clone(),
         ));
+        tracker.spawn(events::watch_storage(
+            store.watch_write_health(),
+            bus.clone(),
+            token.clone(),
+        ));
 
         let (voice, call_urcs) = voice::start(
             &cfg,

@@ -11,6 +11,9 @@
 //! serial port (only [`ModemHandle::send`] and its status watch).
 //!
 //! One loop, per modem, in this order (`runner/send_loop.rs`):
+//! 0. while the state disk refuses writes (`Store::write_health`), claim nothing: write the
+//!    outcomes this loop still owes (`runner/owed.rs`), or probe with one small write, each idle
+//!    tick; sending resumes by itself once a write succeeds;
 //! 1. wait until the modem is `Ready` and registered, and not held after a modem-level error;
 //! 2. wait until its limiter (and the pool cap) allows the next part to start;
 //! 3. claim the best due row it may carry (`Store::claim_next_routed`: priority first, so a
@@ -46,6 +49,7 @@
 //! drops the event with a warning).
 
 mod outcome;
+mod owed;
 mod pool;
 mod send_loop;
 
@@ -244,6 +248,8 @@ struct Shared {
     /// sleep is not lost.
     wakers: Vec<Arc<Notify>>,
     events: mpsc::Sender<DispatchEvent>,
+    /// Outcomes the loops could not write yet (state disk full or read-only; `runner/owed.rs`).
+    owed: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -313,6 +319,12 @@ impl DispatchHandle {
                 }
             })
             .collect()
+    }
+
+    /// Send outcomes known in memory but not yet written (the state disk refused them); they
+    /// are written as soon as it takes writes again, and sending is paused meanwhile.
+    pub fn unrecorded(&self) -> usize {
+        self.shared.owed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The pool's modem names, in order.
@@ -418,6 +430,7 @@ fn start(
         wakers: modems.iter().map(|_| Arc::new(Notify::new())).collect(),
         events,
         cfg,
+        owed: std::sync::atomic::AtomicUsize::new(0),
     });
     for (i, m) in modems.into_iter().enumerate() {
         let lp = send_loop::SendLoop::new(shared.clone(), i, m.handle, shutdown.clone());

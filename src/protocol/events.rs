@@ -79,6 +79,10 @@ pub enum Event {
         text: String,
         modem: String,
     },
+    /// Something needs a person now (e.g. `state_disk_full`, `state_disk_read_only`), or no
+    /// longer does (`state_disk_writable`). `alert` is a stable word for scripts and webhooks;
+    /// `message` says it for people.
+    Alert { alert: String, message: String },
     /// A log record at warn level or above.
     Log {
         level: String,
@@ -100,6 +104,7 @@ pub enum EventKind {
     DeliveryReport,
     Call,
     PossibleOptOut,
+    Alert,
     Log,
     Lagged,
 }
@@ -114,6 +119,7 @@ impl EventKind {
         EventKind::DeliveryReport,
         EventKind::Call,
         EventKind::PossibleOptOut,
+        EventKind::Alert,
         EventKind::Log,
         EventKind::Lagged,
     ];
@@ -129,6 +135,7 @@ impl Event {
             Event::DeliveryReport { .. } => EventKind::DeliveryReport,
             Event::Call { .. } => EventKind::Call,
             Event::PossibleOptOut { .. } => EventKind::PossibleOptOut,
+            Event::Alert { .. } => EventKind::Alert,
             Event::Log { .. } => EventKind::Log,
             Event::Lagged { .. } => EventKind::Lagged,
         }

@@ -21,6 +21,30 @@ pub struct StatusData {
     pub members: u64,
     /// Broadcasts still being sent.
     pub broadcasts_active: u32,
+    /// The state disk as the daemon's writes see it (absent from daemons before this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<StorageStatus>,
+}
+
+/// `status.storage`: whether the database takes writes, and what that does to sending.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageStatus {
+    /// `ok`, `full` (disk full), `read_only` (file, directory or file system read-only) or
+    /// `io_error` (another write error); anything but `ok` pauses sending.
+    pub state: String,
+    /// When writes started failing (unix ms); absent while `ok`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<i64>,
+    /// SQLite's (and the OS's) words for the first failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Sent (or otherwise settled) messages whose outcome is held in memory until the disk takes
+    /// writes again; they are written then, without a restart.
+    #[serde(default)]
+    pub unrecorded: u64,
+    /// Free bytes on the file system that holds the database, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free_bytes: Option<u64>,
 }
 
 /// `modems` → one per configured modem.
@@ -48,4 +72,8 @@ pub struct ModemInfo {
     /// (a send the network has not answered yet); absent when nothing is outstanding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting: Option<String>,
+    /// Why the runner gives this modem no new work although it may be ready, e.g.
+    /// `state disk full: sending paused` (absent when nothing pauses it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<String>,
 }

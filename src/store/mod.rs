@@ -25,6 +25,7 @@ mod apply;
 pub mod backup;
 mod calls;
 mod conversations;
+mod health;
 mod inbound;
 pub mod integrity;
 mod members;
@@ -46,6 +47,7 @@ pub use crate::model::{MemberStatus, MessageKind};
 pub use apply::{Applied, InboundEffect};
 pub use calls::{CallOutcome, CallRow, VoicemailRow};
 pub use conversations::{ConversationEntry, Direction, ThreadSummary};
+pub use health::{WriteFault, WriteHealth};
 pub use inbound::{InboundMessage, NewPart, NewSingle, PartOutcome, SingleOutcome, StoredPart};
 pub use members::{
     ConsentEntry, ConsentEvent, ConsentSource, ImportReport, Member, MemberUpdate, NewMember,
@@ -210,6 +212,8 @@ sql_text!(crate::model::MemberStatus, "members.status");
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
     path: Arc<PathBuf>,
+    /// Whether writes succeed (`health.rs`), shared by the clones.
+    health: Arc<health::Health>,
 }
 
 impl std::fmt::Debug for Store {
@@ -267,6 +271,7 @@ impl Store {
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
             path: Arc::new(path),
+            health: Arc::new(health::Health::new()),
         })
     }
 
@@ -316,12 +321,14 @@ impl Store {
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
     ) -> Result<T> {
         let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .ctx(op)?;
-        let out = f(&tx)?;
-        tx.commit().ctx(op)?;
-        Ok(out)
+        self.guarded(op, &mut conn, |conn| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .ctx(op)?;
+            let out = f(&tx)?;
+            tx.commit().ctx(op)?;
+            Ok(out)
+        })
     }
 }
 
@@ -345,6 +352,8 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
         .map_err(not_db)?;
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(not_db)?;
+    // Keeps the WAL small on a small state disk (health.rs has the figures).
+    health::configure_wal(conn).map_err(not_db)?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(not_db)?;
     // 8 MiB of page cache (default 2 MiB) for the hot indexes of a long queue. The cache is

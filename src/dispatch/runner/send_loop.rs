@@ -6,8 +6,10 @@
 //!
 //! Every store call goes through [`SendLoop::db`] onto tokio's blocking pool (rusqlite is
 //! synchronous). A store error never panics the loop: it is logged and the loop backs off one
-//! idle tick. If recording an outcome fails after the modem accepted a part, the row stays
-//! `claimed`; the next start turns it `in_doubt`, which is the honest state.
+//! idle tick. Outcomes go through [`SendLoop::record`]: when the state disk refuses the write
+//! (full, read-only), the outcome is kept in memory (`owed.rs`) and written as soon as writes
+//! work again, and the loop claims nothing meanwhile; only if the process stops first does the
+//! row stay `claimed`, which the next start turns `in_doubt`, the honest state.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use super::outcome::{FailurePolicy, Outcome, decide};
+use super::owed::{OwedQueue, Recorded, StoreOp};
 use super::{DispatchEvent, Shared, ms};
 use crate::dispatch::backoff::expired;
 use crate::dispatch::{DAY, Millis, QuietOverride, RecipientLimiter, XorShift64};
@@ -26,6 +29,11 @@ use crate::modem::{ModemHandle, ModemState, ModemStatus, OutgoingPart, SendError
 use crate::pdu::{Address, SubmitOptions, VCARD_PORT, submits_for_port_data, submits_for_text};
 use crate::store::{ClaimRoute, OutboxPayload, OutboxRow, Store};
 use crate::time::now_ms;
+
+/// How often a loop paused by a refusing disk tries its owed writes (or a probe) again. A failed
+/// write on a full disk returns at once and costs nothing, so a second is cheap, and an SMS the
+/// network accepted is recorded within a second of the disk taking writes again.
+const STORAGE_PROBE_MS: Millis = 1_000;
 
 /// Whether the modem can take a send now: `Ready` and, once known, registered.
 fn usable(s: &ModemStatus) -> bool {
@@ -49,6 +57,10 @@ pub(super) struct SendLoop {
     shutdown: CancellationToken,
     rng: XorShift64,
     policy: FailurePolicy,
+    /// Outcomes the store refused for want of a writable disk, in order.
+    owed: OwedQueue,
+    /// Sending is paused because the state disk refuses writes (logged once per pause).
+    storage_paused: bool,
 }
 
 /// How processing a claimed row ended, for the loop.
@@ -83,6 +95,8 @@ impl SendLoop {
             rng,
             policy,
             shared,
+            owed: OwedQueue::default(),
+            storage_paused: false,
         }
     }
 
@@ -98,6 +112,54 @@ impl SendLoop {
                 error!(modem = %self.name, error = %e, "store error while {what}");
                 None
             }
+        }
+    }
+
+    /// Writes an outcome now, or keeps it until the state disk takes writes (`owed.rs`);
+    /// `then` is published once it is written.
+    async fn record(
+        &mut self,
+        what: &'static str,
+        id: i64,
+        op: StoreOp,
+        then: Option<DispatchEvent>,
+    ) -> Recorded {
+        let shared = self.shared.clone();
+        self.owed
+            .record(&shared, &self.name, what, id, op, then)
+            .await
+    }
+
+    /// Whether the loop may claim: nothing owed and the last write succeeded. Owed outcomes are
+    /// written first; with none owed but a failed write seen, one probe write asks the disk.
+    async fn storage_ok(&mut self) -> bool {
+        let shared = self.shared.clone();
+        let ok = self.owed.settle(&shared, &self.name).await
+            && (shared.store.write_health().is_healthy()
+                || shared.store.call(|s| s.probe_write()).await.is_ok());
+        if ok && self.storage_paused {
+            info!(modem = %self.name, "state disk takes writes again; sending resumes");
+            self.shared.wake_all();
+        } else if !ok && !self.storage_paused {
+            let h = shared.store.write_health();
+            warn!(modem = %self.name, state = h.headline(), detail = h.detail().unwrap_or(""),
+                  "sending paused: the state disk refuses writes");
+        }
+        self.storage_paused = !ok;
+        ok
+    }
+
+    /// While the disk refuses writes: waits for the next probe (at most [`STORAGE_PROBE_MS`])
+    /// or for any other write to succeed; false on shutdown.
+    async fn pause_for_storage(&mut self, tick: Millis) -> bool {
+        let mut health = self.shared.store.watch_write_health();
+        health.borrow_and_update();
+        let at = now_ms() + tick.min(STORAGE_PROBE_MS);
+        let shutdown = self.shutdown.clone();
+        tokio::select! {
+            _ = shutdown.cancelled() => false,
+            _ = sleep_until_ms(at) => true,
+            _ = health.changed() => true,
         }
     }
 
@@ -134,6 +196,12 @@ impl SendLoop {
         loop {
             if self.shutdown.is_cancelled() {
                 break;
+            }
+            if !self.storage_ok().await {
+                if !self.pause_for_storage(tick).await {
+                    break;
+                }
+                continue;
             }
             let now = now_ms();
             let (up, suspect) = {
@@ -225,32 +293,26 @@ impl SendLoop {
         let id = row.id;
         let now = now_ms();
         if expired(row.expires_at, at) {
-            if self
-                .db("expiring", move |s| s.expire_claimed(id, now))
-                .await
-                .is_some()
-            {
+            let ev = DispatchEvent::Expired {
+                id,
+                to: row.to_number.clone(),
+            };
+            let op: StoreOp = Arc::new(move |s| s.expire_claimed(id, now));
+            if self.record("expiring", id, op, Some(ev)).await == Recorded::Now {
                 info!(modem = %self.name, id, %reason, "expired: would go out after its TTL");
-                self.shared.emit(DispatchEvent::Expired {
-                    id,
-                    to: row.to_number.clone(),
-                });
             }
             return;
         }
         let r = reason.clone();
-        if self
-            .db("deferring", move |s| s.release_claim(id, at, Some(&r)))
-            .await
-            .is_some()
-        {
+        let ev = DispatchEvent::Retrying {
+            id,
+            to: row.to_number.clone(),
+            reason: reason.clone(),
+            next_attempt_at: at,
+        };
+        let op: StoreOp = Arc::new(move |s| s.release_claim(id, at, Some(&r)));
+        if self.record("deferring", id, op, Some(ev)).await == Recorded::Now {
             debug!(modem = %self.name, id, %reason, at, "deferred");
-            self.shared.emit(DispatchEvent::Retrying {
-                id,
-                to: row.to_number.clone(),
-                reason,
-                next_attempt_at: at,
-            });
         }
     }
 
@@ -258,17 +320,14 @@ impl SendLoop {
         let id = row.id;
         let now = now_ms();
         let r = reason.clone();
-        if self
-            .db("marking failed", move |s| s.mark_failed(id, &r, now))
-            .await
-            .is_some()
-        {
+        let ev = DispatchEvent::Failed {
+            id,
+            to: row.to_number.clone(),
+            reason: reason.clone(),
+        };
+        let op: StoreOp = Arc::new(move |s| s.mark_failed(id, &r, now));
+        if self.record("marking failed", id, op, Some(ev)).await == Recorded::Now {
             warn!(modem = %self.name, id, %reason, "send failed");
-            self.shared.emit(DispatchEvent::Failed {
-                id,
-                to: row.to_number.clone(),
-                reason,
-            });
         }
     }
 
@@ -515,14 +574,24 @@ impl SendLoop {
                         self.on_error(row, kind, err).await;
                         return Done::Continue;
                     };
-                    let recorded = self
-                        .db("recording a sent part", move |s| {
-                            s.record_part_sent(id, no, total, mr, start)
-                        })
-                        .await;
-                    if recorded.is_none() {
+                    let op: StoreOp =
+                        Arc::new(move |s| s.record_part_sent(id, no, total, mr, start));
+                    match self.record("recording a sent part", id, op, None).await {
+                        Recorded::Now => {}
+                        Recorded::Owed => {
+                            // The disk refuses writes: send no more parts now. The row is
+                            // settled once writes work again: sent if this was the last part,
+                            // else back to the queue (its sent parts recorded, as after a
+                            // shutdown between parts).
+                            if no == total {
+                                self.owe_sent(row, total).await;
+                            } else {
+                                self.give_back(row).await;
+                            }
+                            return Done::Continue;
+                        }
                         // Left claimed: in doubt at the next start, never silently resent.
-                        return Done::Continue;
+                        Recorded::Refused => return Done::Continue,
                     }
                 }
                 Err(err) => {
@@ -532,21 +601,24 @@ impl SendLoop {
             }
         }
 
-        let now = now_ms();
-        if self
-            .db("marking sent", move |s| s.mark_sent(id, now))
-            .await
-            .is_some()
-        {
+        if self.owe_sent(row, total).await == Recorded::Now {
             info!(modem = %self.name, id, parts = total, "sent");
-            self.shared.emit(DispatchEvent::Sent {
-                id,
-                to: row.to_number.clone(),
-                modem: self.name.clone(),
-                parts: u32::from(total),
-            });
         }
         Done::Continue
+    }
+
+    /// Marks the row sent (every part accepted), now or once the disk takes writes.
+    async fn owe_sent(&mut self, row: &OutboxRow, total: u8) -> Recorded {
+        let id = row.id;
+        let now = now_ms();
+        let ev = DispatchEvent::Sent {
+            id,
+            to: row.to_number.clone(),
+            modem: self.name.clone(),
+            parts: u32::from(total),
+        };
+        let op: StoreOp = Arc::new(move |s| s.mark_sent(id, now).map(|_| ()));
+        self.record("marking sent", id, op, Some(ev)).await
     }
 
     /// Back to the queue, due now, attempt not counted (the loop could not finish the attempt
@@ -554,8 +626,8 @@ impl SendLoop {
     async fn give_back(&mut self, row: &OutboxRow) -> Done {
         let id = row.id;
         let now = now_ms();
-        self.db("releasing a claim", move |s| s.release_claim(id, now, None))
-            .await;
+        let op: StoreOp = Arc::new(move |s| s.release_claim(id, now, None));
+        self.record("releasing a claim", id, op, None).await;
         Done::Continue
     }
 
@@ -567,48 +639,47 @@ impl SendLoop {
             Outcome::Fail { reason } => self.fail(row, reason).await,
             Outcome::Retry { at, reason } => {
                 let r = reason.clone();
-                if self
-                    .db("scheduling a retry", move |s| s.mark_retry(id, &r, at))
-                    .await
-                    .is_some()
-                {
+                let ev = DispatchEvent::Retrying {
+                    id,
+                    to: row.to_number.clone(),
+                    reason: reason.clone(),
+                    next_attempt_at: at,
+                };
+                let op: StoreOp = Arc::new(move |s| s.mark_retry(id, &r, at));
+                if self.record("scheduling a retry", id, op, Some(ev)).await == Recorded::Now {
                     info!(modem = %self.name, id, %reason, at, "retry scheduled");
-                    self.shared.emit(DispatchEvent::Retrying {
-                        id,
-                        to: row.to_number.clone(),
-                        reason,
-                        next_attempt_at: at,
-                    });
                 }
             }
             Outcome::InDoubt { reason, resend } => {
                 let r = reason.clone();
-                let marked = self
-                    .db("marking in doubt", move |s| {
-                        s.mark_in_doubt(id, &r, now)?;
-                        if resend {
-                            s.requeue_in_doubt(id, now)?;
-                        }
-                        Ok(())
-                    })
-                    .await;
-                if marked.is_some() {
+                let ev = DispatchEvent::InDoubt {
+                    id,
+                    to: row.to_number.clone(),
+                    modem: self.name.clone(),
+                    reason: reason.clone(),
+                };
+                // Two records, so a replay after a disk failure never repeats the first.
+                let op: StoreOp = Arc::new(move |s| s.mark_in_doubt(id, &r, now));
+                let marked = self.record("marking in doubt", id, op, Some(ev)).await;
+                if marked == Recorded::Now {
                     warn!(modem = %self.name, id, %reason, resend, "send in doubt");
-                    self.shared.emit(DispatchEvent::InDoubt {
-                        id,
-                        to: row.to_number.clone(),
-                        modem: self.name.clone(),
-                        reason,
-                    });
+                }
+                if resend && marked != Recorded::Refused {
+                    let op: StoreOp = Arc::new(move |s| s.requeue_in_doubt(id, now));
+                    self.record("queueing an in-doubt message again", id, op, None)
+                        .await;
                 }
             }
             Outcome::Release { reason, hold_ms } => {
                 let r = reason.clone();
-                let released = self
-                    .db("releasing a claim", move |s| {
-                        s.release_claim(id, now, Some(&r))
-                    })
-                    .await;
+                let ev = DispatchEvent::Retrying {
+                    id,
+                    to: row.to_number.clone(),
+                    reason: reason.clone(),
+                    next_attempt_at: now,
+                };
+                let op: StoreOp = Arc::new(move |s| s.release_claim(id, now, Some(&r)));
+                self.record("releasing a claim", id, op, Some(ev)).await;
                 warn!(modem = %self.name, id, %reason, hold_ms, "modem cannot send; holding it");
                 self.shared
                     .state()
@@ -616,14 +687,6 @@ impl SendLoop {
                 // Other modems may take the row (no preference) or, after the failover delay,
                 // this modem's members' rows.
                 self.shared.wake_all();
-                if released.is_some() {
-                    self.shared.emit(DispatchEvent::Retrying {
-                        id,
-                        to: row.to_number.clone(),
-                        reason,
-                        next_attempt_at: now,
-                    });
-                }
             }
         }
     }

@@ -226,29 +226,32 @@ impl Store {
     ) -> Result<Option<(i64, usize)>> {
         const OP: &str = "creating a broadcast";
         let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .ctx(OP)?;
-        let id = insert_broadcast(&tx, template, segment, scheduled_at, now)?;
-        let mut produced = 0usize;
-        let mut inserted = 0usize;
-        {
-            let mut ins = Inserter::new(&tx)?;
-            scan_segment(&tx, members, |m, suppressed| {
-                if let Some(row) = row_for(m, suppressed) {
-                    produced += 1;
-                    inserted += usize::from(ins.insert(&row, Some(id))?.is_some());
+        // Under the health watch like every write (store/health.rs).
+        self.guarded(OP, &mut conn, |conn| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .ctx(OP)?;
+            let id = insert_broadcast(&tx, template, segment, scheduled_at, now)?;
+            let mut produced = 0usize;
+            let mut inserted = 0usize;
+            {
+                let mut ins = Inserter::new(&tx)?;
+                scan_segment(&tx, members, |m, suppressed| {
+                    if let Some(row) = row_for(m, suppressed) {
+                        produced += 1;
+                        inserted += usize::from(ins.insert(&row, Some(id))?.is_some());
+                    }
+                    Ok(())
+                })?;
+                if produced == 0 {
+                    // Dropping the transaction rolls the broadcast row back.
+                    return Ok(None);
                 }
-                Ok(())
-            })?;
-            if produced == 0 {
-                // Dropping the transaction rolls the broadcast row back.
-                return Ok(None);
+                ins.refresh_totals()?;
             }
-            ins.refresh_totals()?;
-        }
-        tx.commit().ctx(OP)?;
-        Ok(Some((id, inserted)))
+            tx.commit().ctx(OP)?;
+            Ok(Some((id, inserted)))
+        })
     }
 }
 
