@@ -525,6 +525,7 @@ async fn daemon_check_inner(
                     fix,
                 ),
                 None,
+                None,
             )
         }
         Ok(Err(e)) => (

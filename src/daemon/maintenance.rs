@@ -81,11 +81,12 @@ fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-fn alert(bus: &EventBus, message: String) {
-    error!(target: super::logging::ALERT_TARGET, "{message}");
-    bus.publish(Event::Log {
-        level: "error".into(),
-        target: "gsmgate::store".into(),
+/// Logs and publishes an `alert` event (`alert` is the stable word for scripts and webhooks);
+/// the log line goes to the alert target so the log tap does not publish it a second time.
+fn alert(bus: &EventBus, alert: &str, message: String) {
+    error!(target: super::logging::ALERT_TARGET, alert, "{message}");
+    bus.publish(Event::Alert {
+        alert: alert.into(),
         message,
     });
 }
@@ -99,6 +100,7 @@ async fn integrity_check(schedule: &Schedule, bus: &EventBus) {
         Ok(()) => info!(db = %schedule.db.display(), "integrity check passed"),
         Err(detail) => alert(
             bus,
+            "database_integrity_failed",
             format!(
                 "database {} failed its integrity check ({detail}); back up what is there, stop \
                  the daemon and {}",
@@ -126,6 +128,7 @@ async fn scheduled_backup(schedule: &Schedule, b: &BackupSchedule, bus: &EventBu
         ),
         Err(e) => alert(
             bus,
+            "backup_failed",
             format!(
                 "scheduled backup into {} failed: {e}; older backups were kept",
                 b.dir.display()
@@ -168,9 +171,7 @@ mod tests {
                 .await
                 .expect("an alert within 20 s")
                 .unwrap();
-            if let Event::Log { level, message, .. } = ev
-                && level == "error"
-            {
+            if let Event::Alert { message, .. } = ev {
                 return message;
             }
         }
