@@ -19,23 +19,12 @@ use std::time::Duration;
 
 use daemon_util::*;
 use gsmgate::admin::protocol::Direction;
-use gsmgate::protocol::{MemberAddArgs, MembersListArgs};
+use gsmgate::protocol::MembersListArgs;
 
 const WAIT: Duration = Duration::from_secs(30);
 
 const HELP_TEXT: &str =
     "Testorg: Msg frequency will vary. Msg&Data rates may apply. Reply STOP to cancel.";
-
-async fn add_member(gw: &Gateway, number: &str) {
-    gw.client()
-        .await
-        .members_add(MemberAddArgs {
-            number: number.into(),
-            ..MemberAddArgs::default()
-        })
-        .await
-        .unwrap_or_else(|e| panic!("members_add {number}: {e}"));
-}
 
 /// Every outbox row to `number` is sent or delivered (nothing queued or in flight).
 async fn all_out_final(gw: &Gateway, number: &str) {
@@ -97,7 +86,7 @@ async fn help_from_a_stranger_gets_the_help_text_and_enrols_nobody() {
 async fn help_after_stop_gets_the_help_text_and_nothing_else() {
     let gw = Gateway::start().await;
     for phone in [ALICE, BOB] {
-        add_member(&gw, phone).await;
+        gw.add_member(phone).await;
     }
     gw.text_in(BOB, 0, "STOP");
     poll("Bob receives the confirmation", WAIT, || async {
@@ -138,7 +127,7 @@ async fn help_after_stop_gets_the_help_text_and_nothing_else() {
 async fn stop_holds_across_broadcasts_and_a_restart_and_start_resubscribes() {
     let gw = Gateway::start().await;
     for phone in [ALICE, BOB, CAROL] {
-        add_member(&gw, phone).await;
+        gw.add_member(phone).await;
     }
 
     // STOP: exactly one confirmation.

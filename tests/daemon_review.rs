@@ -21,30 +21,17 @@ use std::time::Duration;
 use daemon_util::*;
 use gsmgate::admin::ClientError;
 use gsmgate::admin::protocol::{ConversationArgs, Direction, ErrorCode, SendArgs};
-use gsmgate::protocol::{
-    Event, EventKind, MemberAddArgs, ReviewAction, ReviewResolveArgs, WatchArgs,
-};
+use gsmgate::protocol::{Event, EventKind, ReviewAction, ReviewResolveArgs, WatchArgs};
 
 const WAIT: Duration = Duration::from_secs(30);
 const STOP_CONFIRMATION: &str =
     "Testorg: You are unsubscribed and will get no more messages. Reply START to subscribe again.";
 
-async fn add_member(gw: &Gateway, number: &str) {
-    gw.client()
-        .await
-        .members_add(MemberAddArgs {
-            number: number.into(),
-            ..MemberAddArgs::default()
-        })
-        .await
-        .unwrap_or_else(|e| panic!("members_add {number}: {e}"));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_please_is_shown_alerted_reviewed_and_an_opt_out_stops_broadcasts() {
     let gw = Gateway::start().await;
     for phone in [ALICE, BOB, CAROL] {
-        add_member(&gw, phone).await;
+        gw.add_member(phone).await;
     }
     let mut events = gw
         .client()

@@ -93,14 +93,7 @@ pub fn backup_database(src: &Path, dst: &Path) -> Result<BackupInfo, BackupError
             cause: "is the database itself; write the backup somewhere else".into(),
         });
     }
-    let source = Connection::open_with_flags(
-        src,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| BackupError::Open {
-        path: src.to_path_buf(),
-        cause: e.to_string(),
-    })?;
+    let source = open(src, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
     let _ = source.busy_timeout(BUSY_TIMEOUT);
     match_owner(src);
     let tmp = temp_beside(dst, "backup");
@@ -119,6 +112,16 @@ pub fn backup_database(src: &Path, dst: &Path) -> Result<BackupInfo, BackupError
     result
 }
 
+/// Opens `path` with `flags` (never shared between threads), naming the file in the error.
+fn open(path: &Path, flags: OpenFlags) -> Result<Connection, BackupError> {
+    Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(|e| {
+        BackupError::Open {
+            path: path.to_path_buf(),
+            cause: e.to_string(),
+        }
+    })
+}
+
 /// Opens `file` read-only and checks that it is a gsmgate database this build can use:
 /// application id, `quick_check`, a known schema version.
 pub fn verify(file: &Path) -> Result<BackupInfo, BackupError> {
@@ -130,14 +133,7 @@ pub fn verify(file: &Path) -> Result<BackupInfo, BackupError> {
     if bytes == 0 {
         return Err(not_backup("the file is empty".into()));
     }
-    let conn = Connection::open_with_flags(
-        file,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| BackupError::Open {
-        path: file.to_path_buf(),
-        cause: e.to_string(),
-    })?;
+    let conn = open(file, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let app_id: i32 = conn
         .pragma_query_value(None, "application_id", |r| r.get(0))
         .map_err(|e| not_backup(e.to_string()))?;
@@ -172,14 +168,7 @@ pub fn verify(file: &Path) -> Result<BackupInfo, BackupError> {
 /// `-wal`, which may hold its last commits); its `-shm` is removed; the marker is written.
 pub fn restore_database(file: &Path, db: &Path) -> Result<RestoreReport, BackupError> {
     verify(file)?;
-    let source = Connection::open_with_flags(
-        file,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| BackupError::Open {
-        path: file.to_path_buf(),
-        cause: e.to_string(),
-    })?;
+    let source = open(file, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let tmp = temp_beside(db, "restore");
     if let Err(e) = copy_into(&source, file, &tmp) {
         let _ = fs::remove_file(&tmp);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use gsmgate::admin::Client;
 use gsmgate::admin::protocol::{
-    BroadcastArgs, ConversationArgs, ConversationItem, InboxArgs, InboxItem,
+    BroadcastArgs, ConversationArgs, ConversationItem, InboxArgs, InboxItem, MemberAddArgs,
 };
 use gsmgate::config::Config;
 use gsmgate::daemon::{Daemon, DaemonOptions, RunningDaemon};
@@ -180,6 +180,18 @@ impl Gateway {
             .into_iter()
             .map(|r| r.text)
             .collect()
+    }
+
+    /// Adds `number` as an active member (the CLI's `members add`).
+    pub async fn add_member(&self, number: &str) {
+        self.client()
+            .await
+            .members_add(MemberAddArgs {
+                number: number.into(),
+                ..MemberAddArgs::default()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("members_add {number}: {e}"));
     }
 
     /// Broadcasts `text` to everyone, waits until every copy went out and the phones in `reach`
