@@ -249,6 +249,7 @@ async fn every_command_round_trips_through_the_client() {
     let inbox = InboxArgs {
         unread_only: true,
         limit: Some(5),
+        since: None,
     };
     assert_eq!(c.inbox(inbox.clone()).await.unwrap(), vec![inbox_item()]);
     let conv = ConversationArgs {

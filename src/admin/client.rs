@@ -39,6 +39,7 @@ use super::protocol::{
     VoicemailDeleted, VoicemailFile, VoicemailIdArgs, VoicemailItem, VoicemailListArgs, base64,
 };
 use super::protocol::{ReviewItem, ReviewResolveArgs, ReviewResolved};
+use super::protocol::{TokenCreated, TokenItem, TokensCreateArgs, TokensRevokeArgs};
 
 /// Where the daemon listens when installed as a service.
 pub const SYSTEM_SOCKET: &str = "/run/gsmgate/admin.sock";
@@ -329,6 +330,24 @@ impl Client {
     pub async fn voicemail_delete(&mut self, id: i64) -> Result<VoicemailDeleted, ClientError> {
         self.call(&Request::VoicemailDelete(VoicemailIdArgs { voicemail: id }))
             .await
+    }
+
+    pub async fn tokens_create(
+        &mut self,
+        args: TokensCreateArgs,
+    ) -> Result<TokenCreated, ClientError> {
+        self.call(&Request::TokensCreate(args)).await
+    }
+
+    pub async fn tokens_list(&mut self) -> Result<Vec<TokenItem>, ClientError> {
+        self.call(&Request::TokensList(NoArgs {})).await
+    }
+
+    pub async fn tokens_revoke(&mut self, name: &str) -> Result<TokenItem, ClientError> {
+        self.call(&Request::TokensRevoke(TokensRevokeArgs {
+            name: name.to_string(),
+        }))
+        .await
     }
 
     /// One `greeting_set` request (a whole file or one chunk).

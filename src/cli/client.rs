@@ -149,6 +149,7 @@ async fn run_async(verb: Verb, conn: &Connection) -> Result<(), VerbError> {
             let args = InboxArgs {
                 unread_only: i.unread,
                 limit: i.limit,
+                since: None,
             };
             show(json, &client.inbox(args).await?, |m| print_inbox(m))?
         }

@@ -24,6 +24,7 @@ pub mod review;
 mod runtime;
 pub mod scan;
 pub mod sim;
+pub mod tokens;
 pub mod voice;
 
 /// gsmgate — a self-hosted community texting gateway for USB GSM modems.
@@ -74,6 +75,10 @@ pub enum Command {
     /// The greeting callers hear: `greeting set FILE` installs a WAV without a restart.
     #[command(subcommand)]
     Greeting(voice::GreetingCommand),
+    /// HTTP API tokens: `tokens create NAME --scope read|send|admin`, `tokens list`,
+    /// `tokens revoke NAME`.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
     /// Run simulated modems on pseudo-terminals (DIR/modemN, DIR/control.sock).
     Sim(sim::SimArgs),
     /// Play a member's phone against a simulated pool: text or call the gateway, read replies.
@@ -119,6 +124,7 @@ pub fn main() -> ExitCode {
         Command::Calls(a) => voice::run_calls(a, cli.connection),
         Command::Voicemail(cmd) => voice::run_voicemail(cmd, cli.connection),
         Command::Greeting(cmd) => voice::run_greeting(cmd, cli.connection),
+        Command::Tokens(cmd) => tokens::run(cmd, cli.connection),
         Command::Sim(args) => sim::run(args),
         Command::Phone(args) => phone::run(args),
         Command::Doctor(args) => doctor::run(args, cli.connection),

@@ -26,6 +26,10 @@ pub enum CommandError {
     /// The thing exists but its state does not allow this (`conflict`).
     #[error("{0}")]
     Conflict(String),
+    /// The caller may not run this command: scope too small, or a local-only command over HTTP
+    /// (`permission_denied`).
+    #[error("{0}")]
+    Forbidden(String),
     /// The number texted STOP (`opted_out`).
     #[error("{0}")]
     OptedOut(String),
@@ -62,6 +66,7 @@ impl From<StoreError> for CommandError {
             StoreError::DuplicateMember { number } => {
                 CommandError::Conflict(format!("{number} is already a member"))
             }
+            StoreError::Conflict(why) => CommandError::Conflict(why),
             StoreError::InvalidTransition { id, from, action } => {
                 CommandError::Conflict(match from.strip_prefix("broadcast ") {
                     Some(state) => format!("broadcast {id} is {state}, cannot {action} it"),
@@ -82,6 +87,7 @@ impl CommandError {
             CommandError::NotFound(_) => ErrorCode::NotFound,
             CommandError::Conflict(_) => ErrorCode::Conflict,
             CommandError::OptedOut(_) => ErrorCode::OptedOut,
+            CommandError::Forbidden(_) => ErrorCode::PermissionDenied,
             CommandError::Unavailable(_) => ErrorCode::Unavailable,
             CommandError::Store(_) | CommandError::Internal(_) => ErrorCode::Internal,
         }

@@ -26,8 +26,9 @@ use crate::community::segment::Segment;
 use crate::community::{CommunityError, tz};
 use crate::dispatch::{HomeCandidate, assign_homes};
 use crate::protocol::{
-    ExportData, ImportResult, MemberAddArgs, MemberItem, MemberRemoveArgs, MemberRemoved,
-    MemberTagArgs, MembersExportArgs, MembersImportArgs, MembersListArgs, MembersPage, RowError,
+    ExportData, ImportResult, MemberAddArgs, MemberGetArgs, MemberItem, MemberRemoveArgs,
+    MemberRemoved, MemberTagArgs, MemberUpdateArgs, MembersExportArgs, MembersImportArgs,
+    MembersListArgs, MembersPage, RowError,
 };
 use crate::store::{self, ConsentSource, Member, MemberUpdate, NewMember, Store, StoreError};
 use crate::time::rfc3339;
@@ -196,6 +197,51 @@ pub fn remove(ctx: &Context, args: &MemberRemoveArgs) -> Result<MemberRemoved> {
     } else {
         Err(CommandError::NotFound(format!("member {number} not found")))
     }
+}
+
+/// `members_get`: one member by number.
+pub fn get(ctx: &Context, args: &MemberGetArgs) -> Result<MemberItem> {
+    let number = normalise(&ctx.settings, &args.number)?;
+    let member = ctx
+        .store
+        .member(&number)?
+        .ok_or_else(|| CommandError::NotFound(format!("member {number} not found")))?;
+    Ok(member_item(&member))
+}
+
+/// `members_update`: changes the given fields of one member (an empty text clears it; `tags`
+/// replaces the set). Status and consent are not fields: they change only by the member's own
+/// texts, `members_remove` or a review decision.
+pub fn update(ctx: &Context, args: &MemberUpdateArgs) -> Result<MemberItem> {
+    let (store, cfg, now) = (&ctx.store, &*ctx.settings, ctx.now());
+    let number = normalise(cfg, &args.number)?;
+    if store.member(&number)?.is_none() {
+        return Err(CommandError::NotFound(format!("member {number} not found")));
+    }
+    let text = |v: &Option<String>| v.as_ref().map(|t| clean_field(t));
+    let time_zone = match &args.time_zone {
+        None => None,
+        Some(z) if z.trim().is_empty() => Some(None),
+        Some(z) => Some(valid_zone(Some(z))?),
+    };
+    let tags = match &args.tags {
+        None => None,
+        Some(t) => {
+            let mut tags = normalise_tags(t.iter().map(String::as_str))?;
+            tags.sort();
+            tags.dedup();
+            Some(tags)
+        }
+    };
+    let update = MemberUpdate {
+        name: text(&args.name),
+        city: text(&args.city),
+        region: text(&args.region),
+        time_zone,
+        tags,
+        ..MemberUpdate::default()
+    };
+    Ok(member_item(&store.update_member(&number, &update, now)?))
 }
 
 /// `members_tag`: adds (or with `remove`, removes) tags; returns the member afterwards.

@@ -16,7 +16,8 @@ use crate::community;
 use crate::model::MessageKind;
 use crate::pdu;
 use crate::protocol::{
-    ConversationArgs, ConversationItem, Direction, InboxArgs, InboxItem, SendAccepted, SendArgs,
+    ConversationArgs, ConversationItem, ConversationsArgs, Direction, InboxArgs, InboxItem,
+    MessageIdArgs, MessageStatus, SendAccepted, SendArgs, ThreadItem,
 };
 use crate::store::{self, NewOutbox, OutboxState};
 use crate::time::rfc3339;
@@ -82,12 +83,50 @@ pub fn send(ctx: &Context, args: &SendArgs) -> Result<SendAccepted> {
     })
 }
 
-/// `inbox`: received messages, newest first.
+/// `message_get`: where one outgoing message stands.
+pub fn get(ctx: &Context, args: &MessageIdArgs) -> Result<MessageStatus> {
+    let r = ctx.store.outbox_row(args.message)?;
+    Ok(MessageStatus {
+        id: r.id,
+        to: r.to_number,
+        text: r.text,
+        kind: r.kind.as_str().to_string(),
+        status: state_word(r.state).to_string(),
+        broadcast_id: r.broadcast_id,
+        modem: r.claimed_by,
+        attempts: r.attempts,
+        created_at: rfc3339(r.created_at),
+        sent_at: r.sent_at.map(rfc3339),
+        delivered_at: r.delivered_at.map(rfc3339),
+        error: r.last_error,
+    })
+}
+
+/// `conversations`: the latest threads, newest first, with the member's name where known.
+pub fn conversations(ctx: &Context, args: &ConversationsArgs) -> Result<Vec<ThreadItem>> {
+    let limit = args.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
+    let s = &ctx.store;
+    let mut items = Vec::new();
+    for t in s.threads(limit)? {
+        let name = s.member(&t.number)?.and_then(|m| m.name);
+        items.push(ThreadItem {
+            number: t.number,
+            name,
+            last_at: rfc3339(t.last_at),
+            unread: t.unread,
+        });
+    }
+    Ok(items)
+}
+
+/// `inbox`: received messages, newest first; with `since`, those after that id, oldest first.
 pub fn inbox(ctx: &Context, args: &InboxArgs) -> Result<Vec<InboxItem>> {
     let limit = args.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
-    Ok(ctx
-        .store
-        .inbox(args.unread_only, limit)?
+    let rows = match args.since {
+        Some(after) => ctx.store.inbox_since(after, args.unread_only, limit)?,
+        None => ctx.store.inbox(args.unread_only, limit)?,
+    };
+    Ok(rows
         .into_iter()
         .map(|m| InboxItem {
             id: m.id,

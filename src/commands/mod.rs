@@ -23,18 +23,21 @@
 //! of each command wrapping each store call, and tests call the functions directly on a temporary
 //! store without a runtime. Time comes from the context's [`Clock`] so tests pin it.
 
+pub mod access;
 pub mod broadcasts;
 mod error;
 pub mod members;
 pub mod messages;
 pub mod review;
 pub mod status;
+pub mod tokens;
 pub mod voice;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+pub use access::{Caller, Transport};
 pub use error::{CommandError, Result};
 
 use crate::community::settings::CommunityConfig;
@@ -204,15 +207,29 @@ pub fn execute(ctx: &Context, request: Request) -> Result<Reply> {
         Request::VoicemailExport(a) => voice::voicemail_export(ctx, &a).map(Reply::VoicemailExport),
         Request::VoicemailDelete(a) => voice::voicemail_delete(ctx, &a).map(Reply::VoicemailDelete),
         Request::GreetingSet(a) => voice::greeting_set(ctx, &a).map(Reply::GreetingSet),
+        Request::MessageGet(a) => messages::get(ctx, &a).map(Reply::MessageGet),
+        Request::Conversations(a) => messages::conversations(ctx, &a).map(Reply::Conversations),
+        Request::MembersGet(a) => members::get(ctx, &a).map(Reply::MembersGet),
+        Request::MembersUpdate(a) => members::update(ctx, &a).map(Reply::MembersUpdate),
+        Request::TokensCreate(a) => tokens::create(ctx, &a).map(Reply::TokensCreate),
+        Request::TokensList(a) => tokens::list(ctx, &a).map(Reply::TokensList),
+        Request::TokensRevoke(a) => tokens::revoke(ctx, &a).map(Reply::TokensRevoke),
         Request::Ping(_) | Request::Version(_) | Request::Watch(_) => Err(CommandError::Internal(
             format!("{} is answered by the transport", request.name()),
         )),
     }
 }
 
-/// Executes one command on tokio's blocking pool (commands do SQLite and file I/O): the one
-/// place the transports cross from async into the synchronous command functions.
+/// Executes one command for a local admin-socket user (see [`run_as`]).
 pub async fn run(ctx: &Arc<Context>, request: Request) -> Result<Reply> {
+    run_as(ctx, &Caller::local(), request).await
+}
+
+/// Executes one command for `caller` on tokio's blocking pool (commands do SQLite and file I/O):
+/// the one place the transports cross from async into the synchronous command functions, and
+/// the one place a caller's scope is checked ([`access::authorize`]).
+pub async fn run_as(ctx: &Arc<Context>, caller: &Caller, request: Request) -> Result<Reply> {
+    access::authorize(caller, &request)?;
     let ctx = Arc::clone(ctx);
     let name = request.name();
     match tokio::task::spawn_blocking(move || execute(&ctx, request)).await {

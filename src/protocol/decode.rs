@@ -150,6 +150,13 @@ pub fn decode_request(line: &[u8]) -> Result<Decoded, DecodeError> {
         "voicemail_export" => Request::VoicemailExport(args_from_map(map, &id, &cmd)?),
         "voicemail_delete" => Request::VoicemailDelete(args_from_map(map, &id, &cmd)?),
         "greeting_set" => Request::GreetingSet(args_from_map(map, &id, &cmd)?),
+        "message_get" => Request::MessageGet(args_from_map(map, &id, &cmd)?),
+        "conversations" => Request::Conversations(args_from_map(map, &id, &cmd)?),
+        "members_get" => Request::MembersGet(args_from_map(map, &id, &cmd)?),
+        "members_update" => Request::MembersUpdate(args_from_map(map, &id, &cmd)?),
+        "tokens_create" => Request::TokensCreate(args_from_map(map, &id, &cmd)?),
+        "tokens_list" => Request::TokensList(args_from_map(map, &id, &cmd)?),
+        "tokens_revoke" => Request::TokensRevoke(args_from_map(map, &id, &cmd)?),
         _ => {
             return Err(fail(
                 Some(id.clone()),

@@ -37,6 +37,13 @@ impl Request {
             Request::VoicemailExport(_) => "voicemail_export",
             Request::VoicemailDelete(_) => "voicemail_delete",
             Request::GreetingSet(_) => "greeting_set",
+            Request::MessageGet(_) => "message_get",
+            Request::Conversations(_) => "conversations",
+            Request::MembersGet(_) => "members_get",
+            Request::MembersUpdate(_) => "members_update",
+            Request::TokensCreate(_) => "tokens_create",
+            Request::TokensList(_) => "tokens_list",
+            Request::TokensRevoke(_) => "tokens_revoke",
         }
     }
 
@@ -61,6 +68,12 @@ impl Request {
             Request::Inbox(InboxArgs {
                 unread_only: true,
                 limit: Some(20),
+                since: None,
+            }),
+            Request::Inbox(InboxArgs {
+                unread_only: false,
+                limit: Some(100),
+                since: Some(41),
             }),
             Request::Inbox(InboxArgs::default()),
             Request::Conversation(ConversationArgs {
@@ -162,6 +175,24 @@ impl Request {
                 offset: Some(46080),
                 total_bytes: Some(160_044),
             }),
+            Request::MessageGet(MessageIdArgs { message: 7 }),
+            Request::Conversations(ConversationsArgs { limit: Some(20) }),
+            Request::Conversations(ConversationsArgs::default()),
+            Request::MembersGet(MemberGetArgs {
+                number: "+15551234567".into(),
+            }),
+            Request::MembersUpdate(MemberUpdateArgs {
+                number: "+15551234567".into(),
+                city: Some("Chicago".into()),
+                tags: Some(vec!["a".into()]),
+                ..Default::default()
+            }),
+            Request::TokensCreate(TokensCreateArgs {
+                name: "crm".into(),
+                scope: Scope::Send,
+            }),
+            Request::TokensList(NoArgs {}),
+            Request::TokensRevoke(TokensRevokeArgs { name: "crm".into() }),
         ]
     }
 }

@@ -34,6 +34,10 @@ pub struct InboxArgs {
     /// At most this many items; absent means the daemon's default page size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
+    /// Only messages with an id greater than this, oldest first (for a client that polls for
+    /// what is new); absent = the newest messages, newest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<i64>,
 }
 
 /// `conversation`: messages to and from one number.
@@ -93,4 +97,50 @@ pub struct ConversationItem {
 pub enum Direction {
     In,
     Out,
+}
+
+/// `message_get`: one outgoing message by its outbox id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageIdArgs {
+    pub message: i64,
+}
+
+/// `message_get` → where one outgoing message stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageStatus {
+    pub id: i64,
+    pub to: String,
+    pub text: String,
+    /// `direct`, `reply`, `broadcast`, ...
+    pub kind: String,
+    /// `queued`, `sending`, `sent`, `delivered`, `failed`, `expired`, `cancelled`, `in_doubt`.
+    pub status: String,
+    pub broadcast_id: Option<i64>,
+    /// The modem that sent it (or is sending it); `null` before a modem took it.
+    pub modem: Option<String>,
+    pub attempts: i64,
+    pub created_at: String,
+    pub sent_at: Option<String>,
+    pub delivered_at: Option<String>,
+    /// Why it failed or was last retried.
+    pub error: Option<String>,
+}
+
+/// `conversations`: the latest threads, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConversationsArgs {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// One thread in `conversations`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadItem {
+    pub number: String,
+    /// The member's name, when the number is a member with one.
+    pub name: Option<String>,
+    pub last_at: String,
+    pub unread: u64,
 }

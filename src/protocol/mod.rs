@@ -34,6 +34,7 @@ pub mod members;
 pub mod messages;
 mod serde_helpers;
 pub mod status;
+pub mod tokens;
 pub mod voice;
 
 use std::fmt;
@@ -47,6 +48,7 @@ pub use events::*;
 pub use members::*;
 pub use messages::*;
 pub use status::*;
+pub use tokens::*;
 pub use voice::*;
 
 /// The protocol's major version. Every response carries it as `"v"`; a request may carry it and is
@@ -89,6 +91,13 @@ pub const COMMANDS: &[&str] = &[
     "voicemail_export",
     "voicemail_delete",
     "greeting_set",
+    "message_get",
+    "conversations",
+    "members_get",
+    "members_update",
+    "tokens_create",
+    "tokens_list",
+    "tokens_revoke",
 ];
 
 /// A request id chosen by the client and echoed back unchanged: a non-negative integer or a string.
@@ -182,6 +191,20 @@ pub enum Request {
     VoicemailDelete(VoicemailIdArgs),
     /// Install a new call greeting (a WAV, base64, whole or in chunks) without a restart.
     GreetingSet(GreetingSetArgs),
+    /// Where one outgoing message stands.
+    MessageGet(MessageIdArgs),
+    /// The latest conversation threads, newest first.
+    Conversations(ConversationsArgs),
+    /// One member by number.
+    MembersGet(MemberGetArgs),
+    /// Change some fields of one member.
+    MembersUpdate(MemberUpdateArgs),
+    /// Create an HTTP API token (local transports only).
+    TokensCreate(TokensCreateArgs),
+    /// Every HTTP API token, never their secrets (local transports only).
+    TokensList(NoArgs),
+    /// Revoke an HTTP API token (local transports only).
+    TokensRevoke(TokensRevokeArgs),
 }
 
 /// Arguments of a command that takes none. Extra fields are still refused.
@@ -342,6 +365,13 @@ pub enum Reply {
     VoicemailExport(VoicemailFile),
     VoicemailDelete(VoicemailDeleted),
     GreetingSet(GreetingUpload),
+    MessageGet(MessageStatus),
+    Conversations(Vec<ThreadItem>),
+    MembersGet(MemberItem),
+    MembersUpdate(MemberItem),
+    TokensCreate(TokenCreated),
+    TokensList(Vec<TokenItem>),
+    TokensRevoke(TokenItem),
 }
 
 impl Reply {
@@ -378,6 +408,13 @@ impl Reply {
             Reply::VoicemailExport(_) => "voicemail_export",
             Reply::VoicemailDelete(_) => "voicemail_delete",
             Reply::GreetingSet(_) => "greeting_set",
+            Reply::MessageGet(_) => "message_get",
+            Reply::Conversations(_) => "conversations",
+            Reply::MembersGet(_) => "members_get",
+            Reply::MembersUpdate(_) => "members_update",
+            Reply::TokensCreate(_) => "tokens_create",
+            Reply::TokensList(_) => "tokens_list",
+            Reply::TokensRevoke(_) => "tokens_revoke",
         }
     }
 }

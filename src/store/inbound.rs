@@ -340,6 +340,26 @@ impl Store {
             .ctx("reading the inbox")
     }
 
+    /// Messages with an id above `after`, oldest first (for clients that poll for what is new).
+    pub fn inbox_since(
+        &self,
+        after: i64,
+        unread_only: bool,
+        limit: u32,
+    ) -> Result<Vec<InboundMessage>> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages_in
+                 WHERE id > ?1 AND (?2 = 0 OR read = 0) ORDER BY id LIMIT ?3"
+            ))
+            .ctx("reading the inbox")?;
+        st.query_map(params![after, unread_only, limit], message_from)
+            .ctx("reading the inbox")?
+            .collect::<rusqlite::Result<_>>()
+            .ctx("reading the inbox")
+    }
+
     /// Marks one message read or unread.
     pub fn set_message_read(&self, id: i64, read: bool) -> Result<()> {
         self.update_message(id, "UPDATE messages_in SET read = ?2 WHERE id = ?1", read)

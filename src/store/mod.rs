@@ -34,6 +34,7 @@ mod outbox;
 mod rates;
 mod review;
 pub mod schema;
+mod tokens;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -59,6 +60,7 @@ pub use outbox::{
     OutboxState, RecoveryPolicy, RecoveryReport, ReportMatch, StateCounts, SubmitEvidence,
 };
 pub use review::{FLAG_POSSIBLE_OPT_OUT, ReviewDecision, ReviewEntry, Reviewed};
+pub use tokens::{IdempotencyBegin, TokenMatch, TokenRow};
 
 /// How long a connection waits for another connection's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -100,6 +102,9 @@ pub enum StoreError {
     },
     #[error("{what} {key} not found")]
     NotFound { what: &'static str, key: String },
+    /// The row exists in a state that forbids this (a token name in use, ...); the text says why.
+    #[error("{0}")]
+    Conflict(String),
     #[error("member {number} already exists")]
     DuplicateMember { number: String },
     #[error("import row {index} ({number}) conflicts: {reason}; nothing was imported")]

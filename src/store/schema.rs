@@ -30,6 +30,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0005_submit_evidence",
         include_str!("migrations/0005_submit_evidence.sql"),
     ),
+    (
+        "0006_api_tokens",
+        include_str!("migrations/0006_api_tokens.sql"),
+    ),
 ];
 
 /// Brings the database up to the newest schema this build knows.

@@ -157,6 +157,7 @@ impl Gateway {
             .inbox(InboxArgs {
                 unread_only: false,
                 limit: Some(100),
+                since: None,
             })
             .await
             .expect("inbox")
