@@ -32,6 +32,7 @@ pub mod community;
 pub mod config;
 pub mod daemon;
 pub mod dispatch;
+pub mod http;
 pub mod model;
 pub mod modem;
 pub mod pdu;

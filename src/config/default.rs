@@ -46,9 +46,16 @@ profile = "generic"
 name = "gsmgate demo"
 numbers = ["+15550100000"]
 mode = "text"
+
+# The HTTP API on loopback only (docs/http-api.md); every call needs a token from
+# `gsmgate tokens create NAME --scope read|send|admin`.
+[http]
+listen = "127.0.0.1:8640"
 "#;
 
 pub(crate) const DEFAULT_SOCKET_MODE: u32 = 0o660;
+/// The HTTP API's port in the embedded default and the docs' examples.
+pub const DEFAULT_HTTP_PORT: u16 = 8640;
 pub(crate) const DEFAULT_LOG: &str = "info";
 pub(crate) const DEFAULT_BAUD: u32 = 115_200;
 /// Daily: a Pi's database changes by at most a day of messages between two backups.
@@ -227,5 +234,9 @@ pub(crate) fn embedded_default() -> Config {
         },
         voice: default_voice(),
         simulator,
+        http: Some(crate::http::HttpSettings::new(std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            DEFAULT_HTTP_PORT,
+        )))),
     }
 }

@@ -29,6 +29,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use default::EMBEDDED_DEFAULT_TOML;
+pub use crate::http::{HttpSettings, TlsFiles};
 pub use error::{ConfigError, Issue};
 
 /// The whole validated configuration.
@@ -42,6 +43,8 @@ pub struct Config {
     /// `[voice]`: the voice layer's own settings, the file's keys filled in (docs/voice.md).
     pub voice: VoiceSettings,
     pub simulator: SimulatorConfig,
+    /// `[http]`: the HTTP API; `None` (no `[http]` table, or no `listen`) = no HTTP server.
+    pub http: Option<HttpSettings>,
 }
 
 /// `[daemon]`: where state lives and who may administer it.

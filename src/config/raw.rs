@@ -19,6 +19,7 @@ pub(crate) struct RawConfig {
     pub community: Option<RawCommunity>,
     pub voice: Option<RawVoice>,
     pub simulator: Option<RawSimulator>,
+    pub http: Option<RawHttp>,
 }
 
 /// A user or group given by name or by numeric id.
@@ -155,4 +156,16 @@ pub(crate) struct RawSimulator {
     pub modems: Option<u32>,
     pub dir: Option<String>,
     pub profiles: Option<Vec<Profile>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHttp {
+    pub listen: Option<String>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+    pub allow_plaintext: Option<bool>,
+    pub max_body_bytes: Option<u32>,
+    pub rate_per_minute: Option<u32>,
+    pub request_timeout_secs: Option<u32>,
 }

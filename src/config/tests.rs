@@ -542,6 +542,15 @@ fn every_key() -> RawConfig {
             dir: s(),
             profiles: Some(vec![]),
         }),
+        http: Some(RawHttp {
+            listen: s(),
+            tls_cert: s(),
+            tls_key: s(),
+            allow_plaintext: Some(false),
+            max_body_bytes: Some(0),
+            rate_per_minute: Some(0),
+            request_timeout_secs: Some(0),
+        }),
     }
 }
 

@@ -12,13 +12,13 @@ use super::default::{
 use super::error::{ConfigError, Issue};
 use super::raw::{
     RawCommunity, RawConfig, RawContactCard, RawDaemon, RawDispatch, RawKeywords, RawModem,
-    RawPrincipal, RawSimulator, RawVoice,
+    RawHttp, RawPrincipal, RawSimulator, RawVoice,
 };
 use super::spans::{SpanIndex, line_column};
 use super::{
     CommunityConfig, Config, ContactCard, DaemonConfig, DispatchConfig, Keywords, Limits,
     ModemConfig, OnboardingQuestion, Pin, Principal, Profile, QuietHours, RetryConfig,
-    SimulatorConfig, VoiceSettings,
+    HttpSettings, SimulatorConfig, TlsFiles, VoiceSettings,
 };
 
 /// Serial rates a USB modem's tty accepts (termios B-constants up to 921600).
@@ -181,6 +181,7 @@ impl Checker<'_> {
         let dispatch = self.dispatch(raw.dispatch.unwrap_or_default());
         let community = self.community(raw.community.unwrap_or_default());
         let voice = self.voice(raw.voice.unwrap_or_default());
+        let http = raw.http.and_then(|h| self.http(h));
         Config {
             daemon,
             modems,
@@ -188,7 +189,74 @@ impl Checker<'_> {
             community,
             voice,
             simulator,
+            http,
         }
+    }
+
+    /// `[http]`: no `listen` = no server. A non-loopback address must have TLS or say
+    /// `allow_plaintext = true`: tokens and members' texts must not cross a network in clear by
+    /// accident.
+    fn http(&mut self, raw: RawHttp) -> Option<HttpSettings> {
+        let listen = raw.listen.as_deref()?;
+        let addr: std::net::SocketAddr = match listen.parse() {
+            Ok(a) => a,
+            Err(_) => {
+                self.fail(
+                    "http.listen",
+                    format!("must be an address and port like \"127.0.0.1:8640\", got {listen:?}"),
+                );
+                return None;
+            }
+        };
+        let mut s = HttpSettings::new(addr);
+        s.tls = match (raw.tls_cert.as_deref(), raw.tls_key.as_deref()) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: self.path("http.tls_cert", cert),
+                key: self.path("http.tls_key", key),
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                self.fail("http.tls_cert", "needs http.tls_key as well");
+                None
+            }
+            (None, Some(_)) => {
+                self.fail("http.tls_key", "needs http.tls_cert as well");
+                None
+            }
+        };
+        s.allow_plaintext = raw.allow_plaintext.unwrap_or(false);
+        if !addr.ip().is_loopback() && s.tls.is_none() && !s.allow_plaintext {
+            self.fail(
+                "http.listen",
+                format!(
+                    "{addr} is reachable from the network: set tls_cert and tls_key, or \
+                     allow_plaintext = true when a TLS proxy on this host fronts it"
+                ),
+            );
+        }
+        let body = self.ranged(
+            "http.max_body_bytes",
+            raw.max_body_bytes,
+            u32::try_from(crate::http::DEFAULT_MAX_BODY_BYTES).unwrap_or(u32::MAX),
+            1024,
+            64 * 1024 * 1024,
+        );
+        s.max_body_bytes = usize::try_from(body).unwrap_or(crate::http::DEFAULT_MAX_BODY_BYTES);
+        s.rate_per_minute = self.ranged(
+            "http.rate_per_minute",
+            raw.rate_per_minute,
+            crate::http::DEFAULT_RATE_PER_MINUTE,
+            1,
+            1_000_000,
+        );
+        s.request_timeout_secs = u64::from(self.ranged(
+            "http.request_timeout_secs",
+            raw.request_timeout_secs,
+            30,
+            1,
+            3600,
+        ));
+        Some(s)
     }
 
     fn daemon(&mut self, raw: RawDaemon) -> DaemonConfig {

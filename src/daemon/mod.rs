@@ -50,6 +50,7 @@ use tracing::{error, info, warn};
 use crate::admin::{self, AccessPolicy};
 use crate::commands;
 use crate::config::{self, Config, Principal};
+use crate::http;
 use crate::dispatch::runner::{self, DispatchHandle, PoolModem};
 use crate::modem::{self, ModemEvent, ModemHandle};
 use crate::sim::{self, SimConfig, SimHandle, Simulator};
@@ -102,6 +103,8 @@ pub enum DaemonError {
     Dispatch(String),
     #[error("admin socket: {0}")]
     Admin(#[from] admin::AdminError),
+    #[error(transparent)]
+    Http(#[from] http::HttpError),
     #[error("admin socket {path} was bound but does not answer: {reason}")]
     AdminNotAnswering { path: PathBuf, reason: String },
     #[error("a daemon task failed: {0}")]
@@ -207,6 +210,7 @@ pub struct Daemon;
 /// wait for them.
 pub struct RunningDaemon {
     socket: PathBuf,
+    http_addr: Option<std::net::SocketAddr>,
     sim: Option<SimHandle>,
     store: Store,
     shutdown: CancellationToken,
@@ -328,8 +332,20 @@ impl Daemon {
             )
             .with_voice(voice)
             .with_start(started);
-        let handler = handler::GatewayHandler::new(Arc::new(ctx), bus.clone());
+        let ctx = Arc::new(ctx);
+        let handler = handler::GatewayHandler::new(ctx.clone(), bus.clone());
         let socket = start_admin(&cfg, handler, &tracker, &token).await?;
+        let http_addr = match &cfg.http {
+            Some(settings) => {
+                let server =
+                    http::start(settings, ctx, Some(bus.sender()), None, token.clone()).await?;
+                tracker.spawn(async move {
+                    let _ = server.task.await;
+                });
+                Some(server.local_addr)
+            }
+            None => None,
+        };
         logging::publish_to(Some(bus.sender()));
 
         // READY only once the socket answers: a ping proves accept loop and a connection task.
@@ -357,6 +373,7 @@ impl Daemon {
         guard.disarm();
         Ok(RunningDaemon {
             socket,
+            http_addr,
             sim,
             store,
             shutdown: token,
@@ -628,6 +645,11 @@ impl RunningDaemon {
     }
 
     /// The in-process simulator, when `[simulator]` is enabled.
+    /// Where the HTTP API listens (the real port when the config said port 0), if it runs.
+    pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
+        self.http_addr
+    }
+
     pub fn sim(&self) -> Option<SimHandle> {
         self.sim.clone()
     }

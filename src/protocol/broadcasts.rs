@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::serde_helpers::{is_false, null_as_false};
 
 /// `broadcast`: preview (`dry_run`) or queue a text to a segment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BroadcastArgs {
     /// The template; may use `{name}`, `{first_name}`, `{city}`, `{org}`, `{contact}`.
@@ -27,7 +27,7 @@ pub struct BroadcastArgs {
 }
 
 /// `broadcasts`: the latest broadcasts.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BroadcastsArgs {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -36,14 +36,14 @@ pub struct BroadcastsArgs {
 
 /// `broadcast_progress`, `broadcast_pause`, `broadcast_resume`, `broadcast_cancel`. The member
 /// is `broadcast`, not `id`: `id` is the request envelope's.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BroadcastIdArgs {
     pub broadcast: i64,
 }
 
 /// Why members of the segment do not get a broadcast.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Exclusions {
     /// Texted STOP (status `opted_out` or on the suppression list).
     pub opted_out: usize,
@@ -52,7 +52,7 @@ pub struct Exclusions {
 }
 
 /// The SMS cost of a broadcast, counted with the modems' own segmentation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EncodingSummary {
     /// `gsm7`, `ucs2`, or `mixed` when names make some copies UCS-2.
     pub encoding: String,
@@ -66,7 +66,7 @@ pub struct EncodingSummary {
 }
 
 /// `broadcast` → what was (or, on a dry run, would be) queued.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BroadcastResult {
     /// The new broadcast; `null` on a dry run.
     pub id: Option<i64>,
@@ -89,7 +89,7 @@ pub struct BroadcastResult {
 }
 
 /// One broadcast and its progress.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BroadcastItem {
     pub id: i64,
     /// RFC 3339 UTC.
@@ -117,7 +117,7 @@ pub struct BroadcastItem {
 }
 
 /// What to do with a message whose send was in flight at a crash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InDoubtResolution {
     /// Queue it again (the recipient may get it twice).
@@ -127,7 +127,7 @@ pub enum InDoubtResolution {
 }
 
 /// `in_doubt_resolve`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InDoubtResolveArgs {
     /// The message's outbox id (`id` in `in_doubt`).
@@ -136,7 +136,7 @@ pub struct InDoubtResolveArgs {
 }
 
 /// One outbox row left in doubt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InDoubtItem {
     pub id: i64,
     pub to: String,
@@ -172,7 +172,7 @@ pub struct InDoubtItem {
 }
 
 /// `in_doubt_resolve` → the row's new state (`queued` or `cancelled`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InDoubtResolved {
     pub id: i64,
     pub state: String,

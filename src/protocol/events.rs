@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 /// `watch`: subscribe to events, optionally only some kinds.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WatchArgs {
     /// Kinds to receive; absent means every kind. `lagged` is always delivered.
@@ -16,20 +16,20 @@ pub struct WatchArgs {
 }
 
 /// `watch` → acknowledged, then event lines follow.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WatchStarted {
     /// The kinds this subscription receives (`lagged` is always delivered too).
     pub events: Vec<EventKind>,
 }
 
 /// One event line of a watch stream: `{"event": {"type": "message_in", ...}}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventLine {
     pub event: Event,
 }
 
 /// What the daemon publishes on its event channel, tagged by `"type"`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// A modem changed state (or registration).
@@ -94,7 +94,7 @@ pub enum Event {
 }
 
 /// The `type` of an [`Event`], for `watch` filters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     ModemState,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::serde_helpers::{is_false, null_as_empty, null_as_false};
 
 /// `members_list`: members matching a segment, by join time.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MembersListArgs {
     /// A `--segment` filter (docs/community.md); absent = everyone.
@@ -23,7 +23,7 @@ pub struct MembersListArgs {
 }
 
 /// `members_add`: one member, added as active.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberAddArgs {
     /// Any form the default region reads (`(312) 555-0101`), or international.
@@ -46,7 +46,7 @@ pub struct MemberAddArgs {
 }
 
 /// `members_get`: one member by number.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberGetArgs {
     pub number: String,
@@ -54,7 +54,7 @@ pub struct MemberGetArgs {
 
 /// `members_update`: change some fields of one member. An absent field is left as it is; an
 /// empty string clears a text field; `tags` replaces the whole tag set.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberUpdateArgs {
     pub number: String,
@@ -71,14 +71,14 @@ pub struct MemberUpdateArgs {
 }
 
 /// `members_remove`: one member by number.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberRemoveArgs {
     pub number: String,
 }
 
 /// `members_tag`: add tags to a member, or remove them with `remove`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberTagArgs {
     pub number: String,
@@ -92,7 +92,7 @@ pub struct MemberTagArgs {
 }
 
 /// `members_import`: CSV text (the file's content, read by the client).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MembersImportArgs {
     pub csv: String,
@@ -106,7 +106,7 @@ pub struct MembersImportArgs {
 }
 
 /// `members_export`: CSV of the members matching a segment.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MembersExportArgs {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -114,7 +114,7 @@ pub struct MembersExportArgs {
 }
 
 /// One member.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MemberItem {
     pub number: String,
     pub name: Option<String>,
@@ -131,7 +131,7 @@ pub struct MemberItem {
 }
 
 /// `members_list` → a page and the segment's size.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MembersPage {
     /// Members matching the segment (all pages).
     pub total: u64,
@@ -139,13 +139,13 @@ pub struct MembersPage {
 }
 
 /// `members_remove` → the number removed (normalised).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MemberRemoved {
     pub number: String,
 }
 
 /// `members_import` → what was imported, or every bad row (then nothing was imported).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ImportResult {
     pub dry_run: bool,
     /// Rows stored (0 on a dry run or when any row is bad).
@@ -159,14 +159,14 @@ pub struct ImportResult {
 }
 
 /// `members_export` → CSV in the import format.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExportData {
     pub count: usize,
     pub csv: String,
 }
 
 /// One bad import row: its number in the file (header = row 1) and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RowError {
     pub row: usize,
     pub message: String,
@@ -180,7 +180,7 @@ impl std::fmt::Display for RowError {
 
 /// One number in `members_review`: texts that read like an opt-out but are no keyword ("Stop
 /// please"), which nobody has reviewed yet.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReviewItem {
     pub number: String,
     /// The member's status, `null` for a number that is no member.
@@ -194,7 +194,7 @@ pub struct ReviewItem {
 }
 
 /// `members_review_resolve`: the decision about one number's possible opt-outs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewResolveArgs {
     pub number: String,
@@ -204,7 +204,7 @@ pub struct ReviewResolveArgs {
 /// `opt_out`: treat the texts as a STOP (the number is suppressed, queued messages are cancelled,
 /// the stop confirmation is sent, the consent log records source `cli`). `keep`: not an opt-out;
 /// the texts leave the review list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewAction {
     OptOut,
@@ -212,7 +212,7 @@ pub enum ReviewAction {
 }
 
 /// `members_review_resolve` → what was done.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReviewResolved {
     /// The number, normalised.
     pub number: String,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::serde_helpers::{is_false, null_as_false};
 
 /// `send`: queue `text` to `to`. The daemon stores it before it answers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendArgs {
     /// Recipient; E.164 preferred (`+15551234567`). Validation is the daemon's.
@@ -21,7 +21,7 @@ pub struct SendArgs {
 }
 
 /// `inbox`: received messages, newest first.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InboxArgs {
     /// Only messages not yet marked read.
@@ -41,7 +41,7 @@ pub struct InboxArgs {
 }
 
 /// `conversation`: messages to and from one number.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConversationArgs {
     pub number: String,
@@ -51,7 +51,7 @@ pub struct ConversationArgs {
 }
 
 /// `send` → the message is stored and queued.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SendAccepted {
     /// Outbox id; events about this message carry it.
     pub id: i64,
@@ -62,7 +62,7 @@ pub struct SendAccepted {
 }
 
 /// One received message in `inbox`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InboxItem {
     pub id: i64,
     pub from: String,
@@ -79,7 +79,7 @@ pub struct InboxItem {
 }
 
 /// One message of a `conversation`, either direction.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConversationItem {
     pub id: i64,
     pub direction: Direction,
@@ -92,7 +92,7 @@ pub struct ConversationItem {
     pub modem: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     In,
@@ -100,14 +100,14 @@ pub enum Direction {
 }
 
 /// `message_get`: one outgoing message by its outbox id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MessageIdArgs {
     pub message: i64,
 }
 
 /// `message_get` → where one outgoing message stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MessageStatus {
     pub id: i64,
     pub to: String,
@@ -128,7 +128,7 @@ pub struct MessageStatus {
 }
 
 /// `conversations`: the latest threads, newest first.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConversationsArgs {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -136,7 +136,7 @@ pub struct ConversationsArgs {
 }
 
 /// One thread in `conversations`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ThreadItem {
     pub number: String,
     /// The member's name, when the number is a member with one.

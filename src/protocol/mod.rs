@@ -249,7 +249,7 @@ impl Response {
 }
 
 /// The `error` object of a failed response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error, utoipa::ToSchema)]
 #[error("{code}: {message}")]
 pub struct ErrorBody {
     pub code: ErrorCode,
@@ -268,7 +268,7 @@ impl ErrorBody {
 
 /// Why a request failed. Serialized snake_case; clients must treat a code they do not know as
 /// [`ErrorCode::Other`] (new codes are additions within a protocol version).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The line is not valid JSON, or not a JSON object. The id is `null`.
@@ -299,6 +299,11 @@ pub enum ErrorCode {
     /// The thing exists but its state does not allow this: a member that already exists, a
     /// broadcast already done or cancelled, a message that is not in doubt.
     Conflict,
+    /// HTTP only: no bearer token, or one that matches no active token.
+    Unauthorized,
+    /// HTTP only: too many requests from this token (or, before authentication, this address);
+    /// retry after the `Retry-After` seconds.
+    RateLimited,
     /// A code this client does not know (sent by a newer daemon).
     #[serde(other)]
     Other,
@@ -320,6 +325,8 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
             ErrorCode::Conflict => "conflict",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Other => "other",
         }
     }

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 /// `status` → one-screen summary.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StatusData {
     pub version: String,
     pub uptime_secs: u64,
@@ -27,7 +27,7 @@ pub struct StatusData {
 }
 
 /// `status.storage`: whether the database takes writes, and what that does to sending.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StorageStatus {
     /// `ok`, `full` (disk full), `read_only` (file, directory or file system read-only) or
     /// `io_error` (another write error); anything but `ok` pauses sending.
@@ -48,7 +48,7 @@ pub struct StorageStatus {
 }
 
 /// `modems` → one per configured modem.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ModemInfo {
     pub name: String,
     /// Config profile: generic, huawei, simcom, quectel, sim800.

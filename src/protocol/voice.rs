@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::serde_helpers::{is_false, null_as_false};
 
 /// `calls`: the call log, newest first.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CallsArgs {
     /// At most this many calls; absent means the daemon's default page size.
@@ -18,7 +18,7 @@ pub struct CallsArgs {
 }
 
 /// `voicemail_list`: recorded voicemails, newest first.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VoicemailListArgs {
     /// Only voicemails not yet exported (heard).
@@ -32,7 +32,7 @@ pub struct VoicemailListArgs {
 
 /// `voicemail_export` / `voicemail_delete`: one voicemail by its id. Named `voicemail`, not `id`:
 /// `id` is the request's own id, beside the arguments at the top level.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VoicemailIdArgs {
     pub voicemail: i64,
@@ -47,7 +47,7 @@ pub const GREETING_CHUNK_BYTES: usize = 45 * 1024;
 /// of its first byte in the file and the file's `total_bytes`. The daemon keeps one upload at a
 /// time: `offset: 0` starts a new one, every next chunk must continue exactly where the last one
 /// ended, and the greeting is checked and installed when `total_bytes` have arrived.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GreetingSetArgs {
     pub wav_base64: String,
@@ -58,7 +58,7 @@ pub struct GreetingSetArgs {
 }
 
 /// One call of `calls`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CallItem {
     pub id: i64,
     pub modem: String,
@@ -75,7 +75,7 @@ pub struct CallItem {
 }
 
 /// One voicemail of `voicemail_list`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VoicemailItem {
     pub id: i64,
     pub call_id: i64,
@@ -90,7 +90,7 @@ pub struct VoicemailItem {
 }
 
 /// `voicemail_export` → the file itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VoicemailFile {
     pub id: i64,
     pub number: Option<String>,
@@ -101,7 +101,7 @@ pub struct VoicemailFile {
 }
 
 /// `voicemail_delete` → what was removed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VoicemailDeleted {
     pub id: i64,
     /// Whether a file was removed (false when it was already gone).
@@ -109,7 +109,7 @@ pub struct VoicemailDeleted {
 }
 
 /// `greeting_set` → how far the upload is, and the greeting once installed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GreetingUpload {
     /// Bytes of the file the daemon holds so far.
     pub received_bytes: u64,
@@ -119,7 +119,7 @@ pub struct GreetingUpload {
 }
 
 /// The greeting now in use.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GreetingInstalled {
     pub duration_ms: u64,
     /// The uploaded file's format, e.g. `44100 Hz, 2 ch, 16-bit`.
