@@ -234,9 +234,8 @@ pub(crate) fn embedded_default() -> Config {
         },
         voice: default_voice(),
         simulator,
-        http: Some(crate::http::HttpSettings::new(std::net::SocketAddr::from((
-            [127, 0, 0, 1],
-            DEFAULT_HTTP_PORT,
-        )))),
+        http: Some(crate::http::HttpSettings::new(std::net::SocketAddr::from(
+            ([127, 0, 0, 1], DEFAULT_HTTP_PORT),
+        ))),
     }
 }

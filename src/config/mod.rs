@@ -28,8 +28,8 @@ mod validate;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use default::EMBEDDED_DEFAULT_TOML;
 pub use crate::http::{HttpSettings, TlsFiles};
+pub use default::EMBEDDED_DEFAULT_TOML;
 pub use error::{ConfigError, Issue};
 
 /// The whole validated configuration.

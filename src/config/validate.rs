@@ -11,14 +11,14 @@ use super::default::{
 };
 use super::error::{ConfigError, Issue};
 use super::raw::{
-    RawCommunity, RawConfig, RawContactCard, RawDaemon, RawDispatch, RawKeywords, RawModem,
-    RawHttp, RawPrincipal, RawSimulator, RawVoice,
+    RawCommunity, RawConfig, RawContactCard, RawDaemon, RawDispatch, RawHttp, RawKeywords,
+    RawModem, RawPrincipal, RawSimulator, RawVoice,
 };
 use super::spans::{SpanIndex, line_column};
 use super::{
-    CommunityConfig, Config, ContactCard, DaemonConfig, DispatchConfig, Keywords, Limits,
-    ModemConfig, OnboardingQuestion, Pin, Principal, Profile, QuietHours, RetryConfig,
-    HttpSettings, SimulatorConfig, TlsFiles, VoiceSettings,
+    CommunityConfig, Config, ContactCard, DaemonConfig, DispatchConfig, HttpSettings, Keywords,
+    Limits, ModemConfig, OnboardingQuestion, Pin, Principal, Profile, QuietHours, RetryConfig,
+    SimulatorConfig, TlsFiles, VoiceSettings,
 };
 
 /// Serial rates a USB modem's tty accepts (termios B-constants up to 921600).

@@ -162,7 +162,11 @@ mod tests {
         ] {
             assert!(status_for(code).is_client_error(), "{code}");
         }
-        for code in [ErrorCode::Unavailable, ErrorCode::Internal, ErrorCode::Other] {
+        for code in [
+            ErrorCode::Unavailable,
+            ErrorCode::Internal,
+            ErrorCode::Other,
+        ] {
             assert!(status_for(code).is_server_error(), "{code}");
         }
     }

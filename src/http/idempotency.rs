@@ -35,9 +35,8 @@ fn key_of(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         return Ok(None);
     };
     let key = v.to_str().unwrap_or("");
-    let ok = !key.is_empty()
-        && key.len() <= MAX_KEY_LEN
-        && key.bytes().all(|b| b.is_ascii_graphic());
+    let ok =
+        !key.is_empty() && key.len() <= MAX_KEY_LEN && key.bytes().all(|b| b.is_ascii_graphic());
     if !ok {
         return Err(ApiError::new(
             ErrorCode::InvalidRequest,

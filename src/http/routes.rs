@@ -24,10 +24,10 @@ use super::error::{ApiError, JsonBody};
 use super::idempotency;
 use crate::commands::{self, Caller};
 use crate::protocol::{
-    BroadcastArgs, BroadcastIdArgs, BroadcastsArgs, CallsArgs, ConversationArgs,
-    ConversationsArgs, ErrorCode, InboxArgs, MemberAddArgs, MemberGetArgs, MemberRemoveArgs,
-    MemberUpdateArgs, MembersExportArgs, MembersImportArgs, MembersListArgs, MessageIdArgs,
-    NoArgs, Reply, Request, SendArgs, VoicemailIdArgs, VoicemailListArgs, base64,
+    BroadcastArgs, BroadcastIdArgs, BroadcastsArgs, CallsArgs, ConversationArgs, ConversationsArgs,
+    ErrorCode, InboxArgs, MemberAddArgs, MemberGetArgs, MemberRemoveArgs, MemberUpdateArgs,
+    MembersExportArgs, MembersImportArgs, MembersListArgs, MessageIdArgs, NoArgs, Reply, Request,
+    SendArgs, VoicemailIdArgs, VoicemailListArgs, base64,
 };
 
 /// Query-string arguments parsed into a protocol argument type, refused with the protocol's
@@ -181,9 +181,14 @@ async fn member_add(
     headers: HeaderMap,
     JsonBody(args): JsonBody<MemberAddArgs>,
 ) -> Result<Response, ApiError> {
-    create(&s, &c, &headers, "/members", Request::MembersAdd(args), |_| {
-        StatusCode::CREATED
-    })
+    create(
+        &s,
+        &c,
+        &headers,
+        "/members",
+        Request::MembersAdd(args),
+        |_| StatusCode::CREATED,
+    )
     .await
     .map(IntoResponse::into_response)
 }
@@ -282,13 +287,20 @@ async fn broadcast(
     JsonBody(args): JsonBody<BroadcastArgs>,
 ) -> Result<Response, ApiError> {
     let dry = args.dry_run;
-    create(&s, &c, &headers, "/broadcasts", Request::Broadcast(args), move |_| {
-        if dry {
-            StatusCode::OK
-        } else {
-            StatusCode::CREATED
-        }
-    })
+    create(
+        &s,
+        &c,
+        &headers,
+        "/broadcasts",
+        Request::Broadcast(args),
+        move |_| {
+            if dry {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            }
+        },
+    )
     .await
     .map(IntoResponse::into_response)
 }
@@ -298,7 +310,12 @@ async fn broadcast_progress(
     Auth(c): Auth,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    run(&s, &c, Request::BroadcastProgress(BroadcastIdArgs { broadcast: id })).await
+    run(
+        &s,
+        &c,
+        Request::BroadcastProgress(BroadcastIdArgs { broadcast: id }),
+    )
+    .await
 }
 
 async fn broadcast_pause(
@@ -306,7 +323,12 @@ async fn broadcast_pause(
     Auth(c): Auth,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    run(&s, &c, Request::BroadcastPause(BroadcastIdArgs { broadcast: id })).await
+    run(
+        &s,
+        &c,
+        Request::BroadcastPause(BroadcastIdArgs { broadcast: id }),
+    )
+    .await
 }
 
 async fn broadcast_resume(
@@ -314,7 +336,12 @@ async fn broadcast_resume(
     Auth(c): Auth,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    run(&s, &c, Request::BroadcastResume(BroadcastIdArgs { broadcast: id })).await
+    run(
+        &s,
+        &c,
+        Request::BroadcastResume(BroadcastIdArgs { broadcast: id }),
+    )
+    .await
 }
 
 async fn broadcast_cancel(
@@ -322,7 +349,12 @@ async fn broadcast_cancel(
     Auth(c): Auth,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    run(&s, &c, Request::BroadcastCancel(BroadcastIdArgs { broadcast: id })).await
+    run(
+        &s,
+        &c,
+        Request::BroadcastCancel(BroadcastIdArgs { broadcast: id }),
+    )
+    .await
 }
 
 async fn calls(
@@ -346,7 +378,12 @@ async fn voicemail_delete(
     Auth(c): Auth,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    run(&s, &c, Request::VoicemailDelete(VoicemailIdArgs { voicemail: id })).await
+    run(
+        &s,
+        &c,
+        Request::VoicemailDelete(VoicemailIdArgs { voicemail: id }),
+    )
+    .await
 }
 
 /// The voicemail's WAV itself (`audio/wav`), not base64 in JSON as on the socket.
@@ -364,9 +401,8 @@ async fn voicemail_audio(
     info!(token = %c.name, command = "voicemail_export", ok = r.is_ok(), "API call");
     match r? {
         Reply::VoicemailExport(file) => {
-            let wav = base64::decode(&file.wav_base64).map_err(|e| {
-                ApiError::new(ErrorCode::Internal, format!("voicemail {id}: {e}"))
-            })?;
+            let wav = base64::decode(&file.wav_base64)
+                .map_err(|e| ApiError::new(ErrorCode::Internal, format!("voicemail {id}: {e}")))?;
             let mut resp = Response::new(Body::from(wav));
             let h = resp.headers_mut();
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/wav"));

@@ -4,7 +4,7 @@
 //! Live only: an event published while no client listens is not kept for it. What must reach an
 //! app even across its own downtime goes through webhooks, which are durable. A client that
 //! falls more than the bus's capacity behind gets a `lagged` event with the number it missed,
-//! never back-pressure on the gateway. Each event's SSE `event:` field is its type, so a
+//! never back-pressure on the gateway. The stream opens with the comment `: subscribed`. Each event's SSE `event:` field is its type, so a
 //! browser's `EventSource.addEventListener("message_in", …)` works; a comment line every 15 s
 //! keeps proxies from closing an idle stream. The scope check is the command layer's rule for
 //! `watch`.
@@ -15,6 +15,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use futures_util::stream::{self, Stream};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
@@ -83,7 +84,10 @@ pub(super) async fn events(
     info!(token = %c.name, "API event stream opened");
     let rx = bus.subscribe();
     let shutdown = s.shutdown.clone();
-    let stream = event_stream(rx, wanted, shutdown);
+    // A first comment line tells the client the subscription is live: events published from
+    // now on reach it (a client can wait for it before triggering what it wants to see).
+    let hello = stream::once(async { Ok(SseEvent::default().comment("subscribed")) });
+    let stream = hello.chain(event_stream(rx, wanted, shutdown));
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response())

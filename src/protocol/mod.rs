@@ -249,7 +249,9 @@ impl Response {
 }
 
 /// The `error` object of a failed response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error, utoipa::ToSchema,
+)]
 #[error("{code}: {message}")]
 pub struct ErrorBody {
     pub code: ErrorCode,
