@@ -50,7 +50,8 @@ use tracing::{error, info, warn};
 use crate::admin::{self, AccessPolicy};
 use crate::commands;
 use crate::config::{self, Config, Principal};
-use crate::dispatch::runner::{self, DispatchHandle, PoolModem};
+use crate::dispatch::runner::{self, DispatchHandle, PoolModem, SendObserver};
+use crate::metrics::Metrics;
 use crate::modem::{self, ModemEvent, ModemHandle};
 use crate::sim::{self, SimConfig, SimHandle, Simulator};
 use crate::store::{self, Store, StoreError};
@@ -173,6 +174,8 @@ where
     })
 }
 
+// Each piece of the wiring is handed over by name; a struct would only rename the list.
+#[allow(clippy::too_many_arguments)]
 fn start_dispatch(
     store: &Store,
     cfg: &Config,
@@ -181,6 +184,7 @@ fn start_dispatch(
     tracker: &TaskTracker,
     shutdown: CancellationToken,
     limit_minute: Option<Duration>,
+    observer: Arc<dyn SendObserver>,
 ) -> Result<DispatchHandle, DaemonError> {
     let pool = modems
         .iter()
@@ -195,6 +199,7 @@ fn start_dispatch(
     if let Some(minute) = limit_minute {
         rc.minute = minute;
     }
+    rc.observer = Some(observer);
     let handle = runner::spawn(store.clone(), pool, rc, events, tracker, shutdown)
         .map_err(|e| DaemonError::Dispatch(e.to_string()))?;
     Ok(handle)
@@ -214,6 +219,7 @@ pub struct RunningDaemon {
     supervisor: Option<JoinHandle<()>>,
     started: Instant,
     ready_after: Duration,
+    metrics: Metrics,
 }
 
 impl Daemon {
@@ -274,6 +280,19 @@ impl Daemon {
 
         register_modems(&store, &modems).await?;
 
+        // Metrics (docs/http-api.md "Metrics"): fed by the runner's observer and by the bus,
+        // subscribed here before anything publishes; the HTTP layer serves `metrics.render()`.
+        let metrics = Metrics::new(
+            store.clone(),
+            modems.iter().map(|(_, h)| h.clone()).collect(),
+            started,
+        );
+        tracker.spawn(
+            metrics
+                .clone()
+                .follow_events(bus.subscribe(), token.clone()),
+        );
+
         let (dispatch_tx, dispatch_rx) = mpsc::channel(DISPATCH_EVENT_DEPTH);
         let dispatch = start_dispatch(
             &store,
@@ -283,6 +302,7 @@ impl Daemon {
             &tracker,
             token.clone(),
             opts.limit_minute,
+            metrics.send_observer(),
         )?;
         tracker.spawn(events::forward_dispatch(
             dispatch_rx,
@@ -364,6 +384,7 @@ impl Daemon {
             supervisor: Some(supervisor),
             started,
             ready_after,
+            metrics,
         })
     }
 }
@@ -635,6 +656,11 @@ impl RunningDaemon {
     /// The daemon's store (tests inspect it directly).
     pub fn store(&self) -> Store {
         self.store.clone()
+    }
+
+    /// The daemon's Prometheus metrics (`GET /metrics` renders them).
+    pub fn metrics(&self) -> Metrics {
+        self.metrics.clone()
     }
 
     /// Time from `start` to the admin socket answering.
