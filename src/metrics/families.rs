@@ -67,7 +67,6 @@ pub(crate) struct Families {
     pub sent: Family<ModemLabel, Counter>,
     pub parts_sent: Family<ModemLabel, Counter>,
     pub failed: Family<ModemLabel, Counter>,
-    pub expired: Family<ModemLabel, Counter>,
     pub in_doubt: Family<ModemLabel, Counter>,
     pub retries: Family<ModemLabel, Counter>,
     pub deferred: Family<ModemLabel, Counter>,
@@ -87,7 +86,6 @@ impl Families {
             sent: Family::default(),
             parts_sent: Family::default(),
             failed: Family::default(),
-            expired: Family::default(),
             in_doubt: Family::default(),
             retries: Family::default(),
             deferred: Family::default(),
@@ -104,7 +102,6 @@ impl Families {
                 &f.sent,
                 &f.parts_sent,
                 &f.failed,
-                &f.expired,
                 &f.in_doubt,
                 &f.retries,
                 &f.deferred,
@@ -143,13 +140,8 @@ impl Families {
                 &self.failed,
             ),
             (
-                "sms_expired",
-                "Messages whose time to live ended before they could go out",
-                &self.expired,
-            ),
-            (
                 "sms_in_doubt",
-                "Sends that may or may not have reached the network (in-doubt policy decides)",
+                "Sends left in doubt: they may or may not have reached the network",
                 &self.in_doubt,
             ),
             (
