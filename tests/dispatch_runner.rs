@@ -885,3 +885,85 @@ async fn a_vcard_row_goes_out_as_port_9204_parts_and_a_resend_keeps_the_referenc
     running.stop().await;
     r.stop().await;
 }
+
+/// Records what the send loops report to their observer (the daemon's metrics).
+#[derive(Debug, Default)]
+struct Recorder(std::sync::Mutex<Vec<(String, gsmgate::dispatch::runner::Observation)>>);
+
+impl gsmgate::dispatch::runner::SendObserver for Recorder {
+    fn observe(&self, modem: &str, what: gsmgate::dispatch::runner::Observation) {
+        self.0.lock().unwrap().push((modem.to_string(), what));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_observer_sees_claims_sends_with_their_latency_and_limiter_waits() {
+    use gsmgate::dispatch::runner::Observation;
+    // One part per "minute" of 1 s: of three due messages, the 2nd and 3rd wait for the limiter.
+    let r = rig(1, limits(1)).await;
+    let recorder = std::sync::Arc::new(Recorder::default());
+    let mut cfg = test_cfg();
+    cfg.minute = Duration::from_millis(1_000);
+    cfg.observer = Some(recorder.clone());
+    let running = run(&r, cfg);
+    let ids: Vec<i64> = (0..3)
+        .map(|i| r.enqueue(&format!("+1555000030{i}"), "bulk", MessageKind::Bulk, None))
+        .collect();
+    running.handle.wake();
+    r.wait_sent(&ids, Duration::from_secs(20)).await;
+    running.stop().await;
+
+    let seen: Vec<Observation> = recorder
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .inspect(|(modem, _)| assert_eq!(modem, "A"))
+        .map(|(_, o)| *o)
+        .collect();
+    let count = |f: fn(&Observation) -> bool| seen.iter().filter(|o| f(o)).count();
+    assert_eq!(count(|o| matches!(o, Observation::Claimed)), 3, "{seen:?}");
+    assert_eq!(count(|o| matches!(o, Observation::Settled)), 3, "{seen:?}");
+    let sent: Vec<Duration> = seen
+        .iter()
+        .filter_map(|o| match o {
+            Observation::Sent {
+                parts: 1,
+                since_claim,
+            } => Some(*since_claim),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent.len(), 3, "{seen:?}");
+    assert!(sent.iter().all(|d| *d > Duration::ZERO), "{sent:?}");
+    let waits: Vec<Duration> = seen
+        .iter()
+        .filter_map(|o| match o {
+            Observation::LimiterWait(d) => Some(*d),
+            _ => None,
+        })
+        .collect();
+    // At least the two messages behind the first waited; never longer than the whole run.
+    assert!(waits.len() >= 2, "{seen:?}");
+    assert!(
+        waits
+            .iter()
+            .all(|d| *d > Duration::ZERO && *d < Duration::from_secs(20)),
+        "{waits:?}"
+    );
+    assert_eq!(
+        count(|o| matches!(o, Observation::Failed | Observation::InDoubt)),
+        0
+    );
+    // Claimed and Settled alternate: one message in hand at a time.
+    let mut in_hand = 0i32;
+    for o in &seen {
+        match o {
+            Observation::Claimed => in_hand += 1,
+            Observation::Settled => in_hand -= 1,
+            _ => {}
+        }
+        assert!((0..=1).contains(&in_hand), "{seen:?}");
+    }
+    r.stop().await;
+}

@@ -541,18 +541,17 @@ async fn the_event_stream_delivers_a_text_as_it_arrives() {
     let api = Api::start("").await;
     let read = api.token("feed", Scope::Read).await;
     let url = api.url("/api/v1/events?events=message_in");
-    let child = std::process::Command::new("curl")
+    let mut child = std::process::Command::new("curl")
         .args(["-sS", "-N", "--max-time", "60", "-H"])
         .arg(format!("Authorization: Bearer {read}"))
         .arg(&url)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let pid = child.id();
+    let out = child.stdout.take().unwrap();
     let (subscribed_tx, subscribed) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
         use std::io::BufRead;
-        let out = child.stdout.unwrap();
         let mut lines = Vec::new();
         for line in std::io::BufReader::new(out).lines() {
             let line = line.unwrap_or_default();
@@ -574,10 +573,8 @@ async fn the_event_stream_delivers_a_text_as_it_arrives() {
         .expect("the stream opens with `: subscribed`");
     api.gw.text_in(ALICE, 0, "Hello stream");
     let lines = reader.join().unwrap();
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    );
+    let _ = child.kill();
+    let _ = child.wait();
     assert!(lines.iter().any(|l| l == "event: message_in"), "{lines:?}");
     let data = lines.iter().find(|l| l.starts_with("data:")).unwrap();
     let v: Value = serde_json::from_str(data.trim_start_matches("data:").trim()).unwrap();

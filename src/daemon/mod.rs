@@ -50,8 +50,9 @@ use tracing::{error, info, warn};
 use crate::admin::{self, AccessPolicy};
 use crate::commands;
 use crate::config::{self, Config, Principal};
-use crate::dispatch::runner::{self, DispatchHandle, PoolModem};
+use crate::dispatch::runner::{self, DispatchHandle, PoolModem, SendObserver};
 use crate::http;
+use crate::metrics::Metrics;
 use crate::modem::{self, ModemEvent, ModemHandle};
 use crate::sim::{self, SimConfig, SimHandle, Simulator};
 use crate::store::{self, Store, StoreError};
@@ -176,6 +177,8 @@ where
     })
 }
 
+// Each piece of the wiring is handed over by name; a struct would only rename the list.
+#[allow(clippy::too_many_arguments)]
 fn start_dispatch(
     store: &Store,
     cfg: &Config,
@@ -184,6 +187,7 @@ fn start_dispatch(
     tracker: &TaskTracker,
     shutdown: CancellationToken,
     limit_minute: Option<Duration>,
+    observer: Arc<dyn SendObserver>,
 ) -> Result<DispatchHandle, DaemonError> {
     let pool = modems
         .iter()
@@ -198,6 +202,7 @@ fn start_dispatch(
     if let Some(minute) = limit_minute {
         rc.minute = minute;
     }
+    rc.observer = Some(observer);
     let handle = runner::spawn(store.clone(), pool, rc, events, tracker, shutdown)
         .map_err(|e| DaemonError::Dispatch(e.to_string()))?;
     Ok(handle)
@@ -218,6 +223,7 @@ pub struct RunningDaemon {
     supervisor: Option<JoinHandle<()>>,
     started: Instant,
     ready_after: Duration,
+    metrics: Metrics,
 }
 
 impl Daemon {
@@ -278,6 +284,19 @@ impl Daemon {
 
         register_modems(&store, &modems).await?;
 
+        // Metrics (docs/http-api.md "Metrics"): fed by the runner's observer and by the bus,
+        // subscribed here before anything publishes; the HTTP layer serves `metrics.render()`.
+        let metrics = Metrics::new(
+            store.clone(),
+            modems.iter().map(|(_, h)| h.clone()).collect(),
+            started,
+        );
+        tracker.spawn(
+            metrics
+                .clone()
+                .follow_events(bus.subscribe(), token.clone()),
+        );
+
         let (dispatch_tx, dispatch_rx) = mpsc::channel(DISPATCH_EVENT_DEPTH);
         let dispatch = start_dispatch(
             &store,
@@ -287,6 +306,7 @@ impl Daemon {
             &tracker,
             token.clone(),
             opts.limit_minute,
+            metrics.send_observer(),
         )?;
         tracker.spawn(events::forward_dispatch(
             dispatch_rx,
@@ -337,8 +357,14 @@ impl Daemon {
         let socket = start_admin(&cfg, handler, &tracker, &token).await?;
         let http_addr = match &cfg.http {
             Some(settings) => {
-                let server =
-                    http::start(settings, ctx, Some(bus.sender()), None, token.clone()).await?;
+                let server = http::start(
+                    settings,
+                    ctx,
+                    Some(bus.sender()),
+                    Some(metrics.clone()),
+                    token.clone(),
+                )
+                .await?;
                 tracker.spawn(async move {
                     let _ = server.task.await;
                 });
@@ -381,6 +407,7 @@ impl Daemon {
             supervisor: Some(supervisor),
             started,
             ready_after,
+            metrics,
         })
     }
 }
@@ -657,6 +684,11 @@ impl RunningDaemon {
     /// The daemon's store (tests inspect it directly).
     pub fn store(&self) -> Store {
         self.store.clone()
+    }
+
+    /// The daemon's Prometheus metrics (`GET /metrics` renders them).
+    pub fn metrics(&self) -> Metrics {
+        self.metrics.clone()
     }
 
     /// Time from `start` to the admin socket answering.

@@ -46,8 +46,10 @@
 //!
 //! Events go out with `try_send` on the daemon's `mpsc` channel: they are notifications for
 //! `watch`, the store is the record, and a slow reader must never stall sending (a full channel
-//! drops the event with a warning).
+//! drops the event with a warning). Metrics are not events: claims, outcomes, the claim-to-OK
+//! time and limiter waits go synchronously to [`RunnerConfig::observer`] (`runner/observe.rs`).
 
+mod observe;
 mod outcome;
 mod owed;
 mod pool;
@@ -71,6 +73,7 @@ use crate::modem::ModemHandle;
 use crate::pdu::Validity;
 use crate::store::{RecoveryPolicy, RecoveryReport, Store, StoreError};
 use crate::time::now_ms;
+pub use observe::{Observation, SendObserver};
 use pool::{ModemRt, PoolState};
 
 /// One modem of the pool, as the daemon hands it over.
@@ -150,6 +153,8 @@ pub struct RunnerConfig {
     pub validity: Validity,
     /// Seeds jitter, back-off jitter and concatenation references.
     pub seed: u64,
+    /// Told about claims, outcomes and limiter waits (the daemon's metrics); `None` = nobody.
+    pub observer: Option<Arc<dyn SendObserver>>,
 }
 
 impl RunnerConfig {
@@ -178,6 +183,7 @@ impl RunnerConfig {
             status_reports: true,
             validity: Validity::None,
             seed,
+            observer: None,
         }
     }
 

@@ -25,9 +25,7 @@ pub mod routes;
 mod settings;
 mod sse;
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,13 +45,10 @@ pub use settings::{
 };
 
 use crate::commands::{Context, access};
+use crate::metrics::{Format, Metrics};
 use crate::protocol::{ErrorCode, Event, NoArgs, Request};
 use auth::{Auth, AuthState};
 use error::ApiError;
-
-/// Renders the Prometheus text exposition on demand (the daemon's metrics registry).
-pub type MetricsFn =
-    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = String> + Send>> + Send + Sync + 'static>;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -61,7 +56,7 @@ pub struct AppState {
     pub ctx: Arc<Context>,
     /// The daemon's event channel, for `/api/v1/events`.
     pub events: Option<broadcast::Sender<Event>>,
-    pub metrics: Option<MetricsFn>,
+    pub metrics: Option<Metrics>,
     pub auth: Arc<AuthState>,
     pub shutdown: CancellationToken,
 }
@@ -115,23 +110,26 @@ async fn openapi_json(State(s): State<AppState>, Auth(c): Auth) -> Result<Respon
     Ok(axum::Json(openapi::document()).into_response())
 }
 
-async fn metrics(State(s): State<AppState>, Auth(c): Auth) -> Result<Response, ApiError> {
+/// `GET /metrics`: the Prometheus text format, or OpenMetrics when the scraper asks for it.
+async fn metrics(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
     access::authorize(&c, &Request::Status(NoArgs {}))?;
-    let Some(render) = s.metrics.clone() else {
+    let Some(m) = s.metrics.clone() else {
         return Err(ApiError::new(
             ErrorCode::NotFound,
             "this gateway exports no metrics",
         ));
     };
-    let text = render().await;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response())
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let format = Format::from_accept(accept);
+    let text = m.render_as(format).await;
+    Ok(([(header::CONTENT_TYPE, format.content_type())], text).into_response())
 }
 
 /// Loads the PEM certificate chain and key into a rustls server configuration (ring provider,
@@ -177,7 +175,7 @@ pub async fn start(
     settings: &HttpSettings,
     ctx: Arc<Context>,
     events: Option<broadcast::Sender<Event>>,
-    metrics: Option<MetricsFn>,
+    metrics: Option<Metrics>,
     shutdown: CancellationToken,
 ) -> Result<Server, HttpError> {
     let tls = settings.tls.as_ref().map(tls_config).transpose()?;

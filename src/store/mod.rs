@@ -29,6 +29,7 @@ mod health;
 mod inbound;
 pub mod integrity;
 mod members;
+mod metrics;
 mod modems;
 mod outbox;
 mod rates;
@@ -54,6 +55,7 @@ pub use members::{
     ConsentEntry, ConsentEvent, ConsentSource, ImportReport, Member, MemberUpdate, NewMember,
     Segment, StatusCounts,
 };
+pub use metrics::{CallCount, LiveCount, LiveState, MetricsFigures};
 pub use modems::{ModemIdentity, ModemRow, ModemStatus};
 pub use outbox::{
     BroadcastRow, BroadcastState, ClaimRoute, NewOutbox, OutboxPart, OutboxPayload, OutboxRow,

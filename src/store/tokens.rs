@@ -192,7 +192,9 @@ impl Store {
                 params![prune_before],
             )
             .ctx("pruning idempotency keys")?;
-            let found: Option<(String, String, Option<i64>, Option<String>, i64)> = tx
+            // (request_hash, state, status, body, created_at)
+            type KeyRow = (String, String, Option<i64>, Option<String>, i64);
+            let found: Option<KeyRow> = tx
                 .query_row(
                     "SELECT request_hash, state, status, body, created_at FROM idempotency_keys
                      WHERE token = ?1 AND key = ?2",

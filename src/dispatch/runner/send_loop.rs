@@ -13,12 +13,13 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
+use super::observe::Observation;
 use super::outcome::{FailurePolicy, Outcome, decide};
 use super::owed::{OwedQueue, Recorded, StoreOp};
 use super::{DispatchEvent, Shared, ms};
@@ -61,6 +62,10 @@ pub(super) struct SendLoop {
     owed: OwedQueue,
     /// Sending is paused because the state disk refuses writes (logged once per pause).
     storage_paused: bool,
+    /// When the row in hand was claimed (the start of the claim-to-OK latency).
+    claimed_at: Instant,
+    /// Since when the limiter has kept this ready loop from claiming (`None` while it is not).
+    limiter_since: Option<Millis>,
 }
 
 /// How processing a claimed row ended, for the loop.
@@ -97,6 +102,27 @@ impl SendLoop {
             shared,
             owed: OwedQueue::default(),
             storage_paused: false,
+            claimed_at: Instant::now(),
+            limiter_since: None,
+        }
+    }
+
+    fn observe(&self, what: Observation) {
+        if let Some(o) = &self.shared.cfg.observer {
+            o.observe(&self.name, what);
+        }
+    }
+
+    /// After a claim attempt that ended a limiter wait: the time the claimed row, if any, was
+    /// due but held (from the later of the wait's start and the row's due time).
+    fn end_limiter_wait(&mut self, claimed: Option<&OutboxRow>, now: Millis) {
+        let (Some(since), Some(row)) = (self.limiter_since.take(), claimed) else {
+            return;
+        };
+        let held = now.saturating_sub(since.max(row.not_before));
+        if held > 0 {
+            let held = Duration::from_millis(u64::try_from(held).unwrap_or(0));
+            self.observe(Observation::LimiterWait(held));
         }
     }
 
@@ -218,6 +244,8 @@ impl SendLoop {
                 self.shared.wake_all();
             }
             if !up {
+                // A wait for a modem that cannot send is not the limiter's.
+                self.limiter_since = None;
                 if !self.pause(now + tick, true, false).await {
                     break;
                 }
@@ -225,6 +253,7 @@ impl SendLoop {
             }
             let held = self.shared.state().held_until(self.i, now);
             if let Some(until) = held {
+                self.limiter_since = None;
                 if !self.pause(until, false, false).await {
                     break;
                 }
@@ -240,6 +269,7 @@ impl SendLoop {
                     continue;
                 }
                 Some(t) if t > now => {
+                    self.limiter_since.get_or_insert(now);
                     if !self.pause(t, true, false).await {
                         break;
                     }
@@ -257,6 +287,7 @@ impl SendLoop {
             let claimed = self
                 .db("claiming", move |s| s.claim_next_routed(&me, now, &route))
                 .await;
+            self.end_limiter_wait(claimed.as_ref().and_then(Option::as_ref), now_ms());
             match claimed {
                 None => {
                     if !self.pause(now + tick, false, false).await {
@@ -264,7 +295,11 @@ impl SendLoop {
                     }
                 }
                 Some(Some(row)) => {
-                    if let Done::Stopped = self.process(row).await {
+                    self.claimed_at = Instant::now();
+                    self.observe(Observation::Claimed);
+                    let done = self.process(row).await;
+                    self.observe(Observation::Settled);
+                    if let Done::Stopped = done {
                         break;
                     }
                 }
@@ -298,6 +333,7 @@ impl SendLoop {
                 to: row.to_number.clone(),
             };
             let op: StoreOp = Arc::new(move |s| s.expire_claimed(id, now));
+            self.observe(Observation::Expired);
             if self.record("expiring", id, op, Some(ev)).await == Recorded::Now {
                 info!(modem = %self.name, id, %reason, "expired: would go out after its TTL");
             }
@@ -311,6 +347,7 @@ impl SendLoop {
             next_attempt_at: at,
         };
         let op: StoreOp = Arc::new(move |s| s.release_claim(id, at, Some(&r)));
+        self.observe(Observation::Deferred);
         if self.record("deferring", id, op, Some(ev)).await == Recorded::Now {
             debug!(modem = %self.name, id, %reason, at, "deferred");
         }
@@ -326,6 +363,7 @@ impl SendLoop {
             reason: reason.clone(),
         };
         let op: StoreOp = Arc::new(move |s| s.mark_failed(id, &r, now));
+        self.observe(Observation::Failed);
         if self.record("marking failed", id, op, Some(ev)).await == Recorded::Now {
             warn!(modem = %self.name, id, %reason, "send failed");
         }
@@ -525,12 +563,14 @@ impl SendLoop {
                 continue;
             }
             // Each part waits for its own slot; the row stays claimed meanwhile.
+            let mut waiting_since = None;
             let start = loop {
                 let now = now_ms();
                 let res = self.shared.state().try_start(self.i, now);
                 match res {
                     Ok(()) => break now,
                     Err(Some(t)) => {
+                        waiting_since.get_or_insert(now);
                         if !self.pause(t, false, false).await {
                             // Shutdown between parts: back to the queue; sent parts are recorded.
                             self.give_back(row).await;
@@ -543,6 +583,10 @@ impl SendLoop {
                     }
                 }
             };
+            if let Some(since) = waiting_since {
+                let held = u64::try_from(start.saturating_sub(since)).unwrap_or(0);
+                self.observe(Observation::LimiterWait(Duration::from_millis(held)));
+            }
             // What a status report arriving after a crash is matched with (the modem's next
             // reference); committed before the submit, or the part is not sent.
             if self
@@ -618,6 +662,11 @@ impl SendLoop {
             parts: u32::from(total),
         };
         let op: StoreOp = Arc::new(move |s| s.mark_sent(id, now).map(|_| ()));
+        // Counted when the modem said OK, also if the disk makes the record wait (`owed.rs`).
+        self.observe(Observation::Sent {
+            parts: u32::from(total),
+            since_claim: self.claimed_at.elapsed(),
+        });
         self.record("marking sent", id, op, Some(ev)).await
     }
 
@@ -646,6 +695,7 @@ impl SendLoop {
                     next_attempt_at: at,
                 };
                 let op: StoreOp = Arc::new(move |s| s.mark_retry(id, &r, at));
+                self.observe(Observation::Retried);
                 if self.record("scheduling a retry", id, op, Some(ev)).await == Recorded::Now {
                     info!(modem = %self.name, id, %reason, at, "retry scheduled");
                 }
@@ -660,6 +710,7 @@ impl SendLoop {
                 };
                 // Two records, so a replay after a disk failure never repeats the first.
                 let op: StoreOp = Arc::new(move |s| s.mark_in_doubt(id, &r, now));
+                self.observe(Observation::InDoubt);
                 let marked = self.record("marking in doubt", id, op, Some(ev)).await;
                 if marked == Recorded::Now {
                     warn!(modem = %self.name, id, %reason, resend, "send in doubt");
@@ -679,6 +730,7 @@ impl SendLoop {
                     next_attempt_at: now,
                 };
                 let op: StoreOp = Arc::new(move |s| s.release_claim(id, now, Some(&r)));
+                self.observe(Observation::Retried);
                 self.record("releasing a claim", id, op, Some(ev)).await;
                 warn!(modem = %self.name, id, %reason, hold_ms, "modem cannot send; holding it");
                 self.shared
