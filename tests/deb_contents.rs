@@ -81,6 +81,7 @@ fn deb_package_contents_conffile_and_scripts() {
         "./usr/share/doc/gsmgate/raspberry-pi.md",
         "./usr/share/doc/gsmgate/modems.md",
         "./usr/share/doc/gsmgate/README.md",
+        "./usr/share/doc/gsmgate/http-api.md",
     ] {
         assert!(files.contains(&want), "{want} missing from:\n{listing}");
     }
