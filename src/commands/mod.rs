@@ -25,6 +25,7 @@
 
 pub mod broadcasts;
 mod error;
+mod held;
 pub mod members;
 pub mod messages;
 pub mod review;

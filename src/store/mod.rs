@@ -54,6 +54,7 @@ pub use members::{
     Segment, StatusCounts,
 };
 pub use modems::{ModemIdentity, ModemRow, ModemStatus};
+pub use outbox::QueuedGroup;
 pub use outbox::{
     BroadcastRow, BroadcastState, ClaimRoute, NewOutbox, OutboxPart, OutboxPayload, OutboxRow,
     OutboxState, RecoveryPolicy, RecoveryReport, ReportMatch, StateCounts, SubmitEvidence,
