@@ -205,14 +205,29 @@ fn paused_scheduled_and_modemless_copies_are_named_too() {
     assert_eq!(h[0].until, None);
     broadcasts::resume(&c, &BroadcastIdArgs { broadcast: id }).unwrap();
 
+    // Past the start, one copy failed and waits for its retry; the other is due (not held).
+    let t = NIGHT + 90 * 60 * SECOND;
+    let row = store
+        .claim_next_routed("sim0", t, &ClaimRoute::default())
+        .unwrap()
+        .expect("a due row");
+    store
+        .release_claim(row.id, NIGHT + 3 * 3_600_000, Some("+CMS ERROR: 500"))
+        .unwrap();
+    let h = &progress(&store, &cfg, id, t).held;
+    assert_eq!(h.len(), 1, "{h:?}");
+    assert_eq!((h[0].reason.as_str(), h[0].count), ("retry", 1));
+    assert_eq!(h[0].until.as_deref(), Some("2026-03-03T01:00:00Z"));
+    assert!(h[0].detail.contains("+CMS ERROR: 500"), "{h:?}");
+
     // Every modem disabled: due copies wait for a modem.
     for m in &mut cfg.modems {
         m.enabled = false;
     }
     let after = NIGHT + 2 * 3_600_000;
     let h = &progress(&store, &cfg, id, after).held;
-    assert_eq!(h.len(), 1, "{h:?}");
-    assert_eq!(h[0].count, 2);
-    // Their home sim0 is out of the pool, so any modem may take them, and none is ready.
-    assert_eq!(h[0].reason, "no_modem_ready");
+    assert_eq!(h.len(), 2, "{h:?}");
+    // The due copy's home is out of the pool, so any modem may take it, and none is ready.
+    assert_eq!((h[0].reason.as_str(), h[0].count), ("no_modem_ready", 1));
+    assert_eq!((h[1].reason.as_str(), h[1].count), ("retry", 1));
 }

@@ -139,13 +139,25 @@ pub(super) fn held(ctx: &Context, b: &BroadcastRow, now: Millis) -> Result<Vec<H
     let cfg = &ctx.settings;
     let quiet = QuietPolicy::from_config(&cfg.dispatch)
         .window_for(MessageKind::Bulk, QuietOverride::Inherit);
+    let start = b.scheduled_at.unwrap_or(b.created_at);
+    let mut zones = QuietZones::new(&cfg.dispatch.default_time_zone, quiet, now);
+    // The per-zone count needs a join per row: only when the default zone (members without one,
+    // recipients no longer members) or some member's zone is quiet now. Otherwise no copy is in
+    // quiet hours and the groups carry no zone.
+    let by_zone = quiet.is_some()
+        && (zones.until(None).1 > now || {
+            let names = ctx.store.member_time_zones()?;
+            names.iter().any(|z| zones.until(z.as_deref()).1 > now)
+        });
+    if !by_zone {
+        zones = QuietZones::new(&cfg.dispatch.default_time_zone, None, now);
+    }
     let groups = ctx
         .store
-        .broadcast_queue_groups(b.id, now, quiet.is_some())?;
+        .broadcast_queue_groups(b.id, now, start, by_zone)?;
     if groups.is_empty() {
         return Ok(Vec::new());
     }
-    let mut zones = QuietZones::new(&cfg.dispatch.default_time_zone, quiet, now);
     let mut modems = Modems {
         ctx,
         now,
@@ -153,6 +165,7 @@ pub(super) fn held(ctx: &Context, b: &BroadcastRow, now: Millis) -> Result<Vec<H
         pool_slot: None,
     };
     let mut sums: BTreeMap<(usize, String), Sum> = BTreeMap::new();
+    let mut retry_detail = None;
     for g in &groups {
         if let Some((reason, key, until, detail)) = classify(g, &mut zones, &mut modems, now)? {
             let order = ORDER
@@ -168,7 +181,17 @@ pub(super) fn held(ctx: &Context, b: &BroadcastRow, now: Millis) -> Result<Vec<H
             if s.detail.is_none() {
                 s.detail = detail;
             }
+            if reason == "retry" && retry_detail.is_none() {
+                retry_detail = Some(ctx.store.broadcast_queue_last_error(b.id, now, start)?);
+            }
         }
+    }
+    if let Some(e) = retry_detail.flatten()
+        && let Some(s) = sums
+            .iter_mut()
+            .find(|((o, _), _)| ORDER.get(*o) == Some(&"retry"))
+    {
+        s.1.detail = Some(e);
     }
     Ok(sums
         .into_iter()
@@ -200,7 +223,7 @@ fn classify(
     }
     if let Some(t) = later {
         let reason = if g.tried { "retry" } else { "scheduled" };
-        return Ok(Some((reason, String::new(), Some(t), g.last_error.clone())));
+        return Ok(Some((reason, String::new(), Some(t), None)));
     }
     // Due now: on its home modem, or on any ready one when it has none in the pool (the claim's
     // soft preference).

@@ -30,6 +30,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0005_submit_evidence",
         include_str!("migrations/0005_submit_evidence.sql"),
     ),
+    (
+        "0009_broadcast_queue_index",
+        include_str!("migrations/0009_broadcast_queue_index.sql"),
+    ),
 ];
 
 /// Brings the database up to the newest schema this build knows.
