@@ -36,6 +36,18 @@ pub struct QueuedGroup {
     pub next_due: i64,
 }
 
+/// One row of [`GROUPS_SQL`]: the queued rows of one (home modem, paused) pair, split into due,
+/// scheduled (due later, at the start) and tried (due later than the start).
+struct ModemCounts {
+    modem_pref: Option<String>,
+    paused: bool,
+    total: i64,
+    scheduled: i64,
+    first_scheduled: Option<i64>,
+    tried: i64,
+    first_tried: Option<i64>,
+}
+
 /// ?1 broadcast, ?2 now, ?3 the broadcast's start.
 const GROUPS_SQL: &str = "
     SELECT modem_pref, held, count(*),
@@ -91,49 +103,41 @@ impl Store {
                 .ctx(what);
         }
         let mut st = conn.prepare_cached(GROUPS_SQL).ctx(what)?;
-        let rows: Vec<(
-            Option<String>,
-            bool,
-            i64,
-            i64,
-            Option<i64>,
-            i64,
-            Option<i64>,
-        )> = st
+        let rows: Vec<ModemCounts> = st
             .query_map(params![id, now, start], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get::<_, i64>(1)? != 0,
-                    r.get(2)?,
-                    r.get::<_, Option<i64>>(3)?.unwrap_or(0),
-                    r.get(4)?,
-                    r.get::<_, Option<i64>>(5)?.unwrap_or(0),
-                    r.get(6)?,
-                ))
+                Ok(ModemCounts {
+                    modem_pref: r.get(0)?,
+                    paused: r.get::<_, i64>(1)? != 0,
+                    total: r.get(2)?,
+                    scheduled: r.get::<_, Option<i64>>(3)?.unwrap_or(0),
+                    first_scheduled: r.get(4)?,
+                    tried: r.get::<_, Option<i64>>(5)?.unwrap_or(0),
+                    first_tried: r.get(6)?,
+                })
             })
             .ctx(what)?
             .collect::<rusqlite::Result<_>>()
             .ctx(what)?;
         let mut groups = Vec::with_capacity(rows.len() * 3);
-        for (modem_pref, paused, total, scheduled, first_scheduled, tried, first_tried) in rows {
+        for c in rows {
             let group = |later, tried, n, next_due| QueuedGroup {
-                modem_pref: modem_pref.clone(),
+                modem_pref: c.modem_pref.clone(),
                 zone: None,
-                paused,
+                paused: c.paused,
                 later,
                 tried,
                 count: count(n),
                 next_due,
             };
-            let due = total - scheduled - tried;
+            let due = c.total - c.scheduled - c.tried;
             if due > 0 {
                 groups.push(group(false, false, due, now));
             }
-            if let Some(t) = first_scheduled.filter(|_| scheduled > 0) {
-                groups.push(group(true, false, scheduled, t));
+            if let Some(t) = c.first_scheduled.filter(|_| c.scheduled > 0) {
+                groups.push(group(true, false, c.scheduled, t));
             }
-            if let Some(t) = first_tried.filter(|_| tried > 0) {
-                groups.push(group(true, true, tried, t));
+            if let Some(t) = c.first_tried.filter(|_| c.tried > 0) {
+                groups.push(group(true, true, c.tried, t));
             }
         }
         Ok(groups)
