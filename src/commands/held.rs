@@ -218,7 +218,8 @@ fn classify(
     }
     let (zone, quiet_until) = zones.until(g.zone.as_deref());
     let later = g.later.then_some(g.next_due);
-    if quiet_until > now && later.is_none_or(|t| t < quiet_until) {
+    // A copy the runner deferred for quiet hours is due exactly when they end: still quiet.
+    if quiet_until > now && later.is_none_or(|t| t <= quiet_until) {
         return Ok(Some(("quiet_hours", zone, Some(quiet_until), None)));
     }
     if let Some(t) = later {
