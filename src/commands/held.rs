@@ -268,11 +268,12 @@ fn classify(
 /// The wire entry, with its words.
 fn entry(reason: &str, key: String, s: Sum, zones: &mut QuietZones) -> Held {
     let until = s.until.filter(|t| *t != Millis::MAX);
-    let at = |t: Millis, tz: &TimeZone| {
+    let clock = |t: Millis, tz: &TimeZone, format: &str| {
         jiff::Timestamp::from_millisecond(t)
-            .map(|ts| tz.to_datetime(ts).strftime("%H:%M").to_string())
+            .map(|ts| tz.to_datetime(ts).strftime(format).to_string())
             .unwrap_or_else(|_| rfc3339(t))
     };
+    let at = |t: Millis, tz: &TimeZone| clock(t, tz, "%H:%M");
     let utc = TimeZone::UTC;
     let (modem, zone) = match reason {
         "quiet_hours" => (None, Some(key.clone())),
@@ -292,7 +293,11 @@ fn entry(reason: &str, key: String, s: Sum, zones: &mut QuietZones) -> Held {
                 m => format!("the limits of {m}"),
             };
             match until {
-                Some(t) => format!("waiting for {whose}: next send at {} UTC", at(t, &utc)),
+                // A slot is seconds away: the seconds matter.
+                Some(t) => format!(
+                    "waiting for {whose}: next send at {} UTC",
+                    clock(t, &utc, "%H:%M:%S")
+                ),
                 None => format!("{whose} allow no sends (a cap of 0)"),
             }
         }
