@@ -1,10 +1,12 @@
 //! What holds a broadcast, end to end through the REAL binary: `gsmgate daemon --config FILE` as a
-//! child process on a simulated modem limited to one SMS a minute, quiet hours configured around
-//! the current hour in UTC, and `gsmgate broadcasts --json` read as a script would. One member
-//! lives in UTC (inside quiet hours), two in Pacific/Kiritimati (UTC+14, outside them): the first
-//! of those goes out at once, the second waits for the next minute's slot. The JSON must say
-//! both: `quiet_hours` for 1 until the window's end, `rate_limit` for 1 on sim0 with the slot, and
-//! an ETA. Issue 18: before `held`, `broadcasts` said nothing about why copies waited.
+//! child process on a simulated modem limited to one SMS a minute and one an hour, quiet hours
+//! configured around the current hour in UTC, and `gsmgate broadcasts --json` read as a script
+//! would. One member lives in UTC (inside quiet hours), two in Pacific/Kiritimati (UTC+14, outside
+//! them): the first of those goes out at once, the second waits for the next slot (an hour away,
+//! so a slow machine cannot see it sent before the checks). The JSON must say both:
+//! `quiet_hours` for 1 until the window's end, `rate_limit` for 1 on sim0 with the slot, and an
+//! ETA; once the modem is unplugged, `modem_down` for the copy that waited for it. Issue 18:
+//! before `held`, `broadcasts` said nothing about why copies waited.
 
 // Test code: a failed setup may panic with unwrap/expect; that is the test failing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -91,6 +93,7 @@ dir = "state/sim"
 name = "sim0"
 port = "state/sim/modem0"
 per_minute = 1
+per_hour = 1
 
 [dispatch]
 default_time_zone = "UTC"
@@ -128,7 +131,7 @@ end = "{end:02}:00"
     let out = admin(dir, &["broadcast", "--json", "Hi {name}"]);
     assert!(out.status.success(), "{out:?}");
 
-    // One Kiritimati copy goes at once; then the other waits for sim0's next minute.
+    // One Kiritimati copy goes at once; then the other waits for sim0's next slot.
     let item = poll("the quiet-hours and rate-limit holds", 120, || {
         let list = json(dir, &["broadcasts", "--json"])?;
         let b = list.as_array()?.first()?.clone();
@@ -173,4 +176,36 @@ end = "{end:02}:00"
         "{text}"
     );
     assert!(text.contains("all sent by about"), "{text}");
+
+    // The modem is unplugged: the copy waiting for it now waits for a modem that is down.
+    fault_unplug(&dir.join("state/sim/control.sock"));
+    let item = poll("the modem-down hold", 120, || {
+        let list = json(dir, &["broadcasts", "--json"])?;
+        let b = list.as_array()?.first()?.clone();
+        b["held"]
+            .as_array()?
+            .iter()
+            .any(|h| h["reason"] == "modem_down")
+            .then_some(b)
+    });
+    let down = item["held"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["reason"] == "modem_down")
+        .unwrap();
+    assert_eq!(down["count"], 1, "{item:#}");
+    assert_eq!(down["modem"], "sim0");
+    assert_eq!(down["until"], Value::Null);
+}
+
+/// Unplugs simulated modem 0 through the simulator's control socket (docs/simulator.md).
+fn fault_unplug(control: &Path) {
+    use std::io::{BufRead, BufReader, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(control).expect("control socket");
+    s.write_all(b"{\"id\":1,\"cmd\":\"fault\",\"modem\":0,\"kind\":\"unplug\"}\n")
+        .unwrap();
+    let mut answer = String::new();
+    BufReader::new(s).read_line(&mut answer).unwrap();
+    assert!(answer.contains("\"ok\":true"), "{answer}");
 }
