@@ -79,10 +79,14 @@ struct Fixture {
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path().join("gsmgate.db")).expect("open store");
+    // The embedded default has no quiet hours (a simulated pool never sleeps); these tests count
+    // recipients in quiet hours, so they set the TCPA window a real configuration has.
+    let mut cfg = Config::embedded_default();
+    cfg.dispatch.quiet_hours = Some(gsmgate::config::QuietHours::DEFAULT);
     Fixture {
         _dir: dir,
         store,
-        cfg: Config::embedded_default(),
+        cfg,
     }
 }
 

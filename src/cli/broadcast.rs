@@ -319,6 +319,11 @@ fn print_broadcasts(list: &[BroadcastItem]) {
         ]);
     }
     print_table(&t);
+    for b in list {
+        for line in held_lines(b) {
+            println!("broadcast {}: {line}", b.id);
+        }
+    }
     let doubt: u64 = list.iter().map(|b| b.in_doubt).sum();
     if doubt > 0 {
         println!(
@@ -377,6 +382,23 @@ fn counts(b: &BroadcastItem) -> String {
     s
 }
 
+/// What holds the broadcast's queued copies, one line per reason ("3 held: quiet hours in UTC
+/// until 08:00 local"); a rate limit also gives the ETA, since that is when the wait ends.
+fn held_lines(b: &BroadcastItem) -> Vec<String> {
+    b.held
+        .iter()
+        .map(|h| {
+            let mut line = format!("{} held: {}", h.count, h.detail);
+            if h.reason == "rate_limit"
+                && let Some(eta) = &b.eta
+            {
+                line.push_str(&format!("; all sent by about {}", short_time(eta)));
+            }
+            line
+        })
+        .collect()
+}
+
 /// Messages that will not change any more (the bar's position).
 fn finished(b: &BroadcastItem) -> u64 {
     b.sent + b.delivered + b.failed + b.expired + b.cancelled
@@ -404,10 +426,30 @@ async fn follow(client: &mut Client, id: i64, json: bool) -> anyhow::Result<Outc
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     let mut last = first;
+    let mut said: Vec<String> = Vec::new();
     loop {
         bar.set_length(last.total);
         bar.set_position(finished(&last));
         bar.set_message(format!("{} · {}", last.state, counts(&last)));
+        // Whatever holds copies is said once when it starts (and again when the set of reasons
+        // changes, not at every new slot), above the bar on a terminal and as plain lines
+        // otherwise: a broadcast never waits in silence.
+        let lines = held_lines(&last);
+        let reasons: Vec<String> = last
+            .held
+            .iter()
+            .map(|h| format!("{} {:?} {:?}", h.reason, h.modem, h.zone))
+            .collect();
+        if !json && reasons != said {
+            for line in &lines {
+                if bar.is_hidden() {
+                    println!("{line}");
+                } else {
+                    bar.println(line);
+                }
+            }
+            said = reasons;
+        }
         if settled(&last) {
             break;
         }
@@ -504,6 +546,7 @@ mod tests {
             cancelled: 0,
             in_doubt: 0,
             eta: None,
+            held: vec![],
         };
         assert!(!settled(&b));
         b.queued = 0;

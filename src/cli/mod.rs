@@ -19,6 +19,7 @@ pub mod members;
 mod output;
 pub mod pdu;
 pub mod phone;
+mod phone_call;
 pub mod probe;
 pub mod review;
 mod runtime;
@@ -126,7 +127,7 @@ pub fn main() -> ExitCode {
         Command::Greeting(cmd) => voice::run_greeting(cmd, cli.connection),
         Command::Tokens(cmd) => tokens::run(cmd, cli.connection),
         Command::Sim(args) => sim::run(args),
-        Command::Phone(args) => phone::run(args),
+        Command::Phone(args) => phone::run(args, cli.connection),
         Command::Doctor(args) => doctor::run(args, cli.connection),
         Command::Backup(args) => backup::run_backup(args, cli.connection),
         Command::Restore(args) => backup::run_restore(args, cli.connection),

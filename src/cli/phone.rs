@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
+use super::client::Connection;
 use super::output::plural;
+use super::phone_call::CallRequest;
 
 /// The embedded default's simulator control socket.
 pub const DEFAULT_CONTROL: &str = "gsmgate-state/sim/control.sock";
@@ -53,7 +55,8 @@ pub enum PhoneCommand {
         #[arg(long, default_value_t = 30)]
         timeout: u64,
     },
-    /// Call the gateway from a simulated phone (it hangs up after --seconds).
+    /// Call the gateway from a simulated phone and report what the caller experienced: rings,
+    /// the greeting heard, voicemail, who hung up, the text after; saves what was heard as a WAV.
     Call {
         /// The phone's number.
         #[arg(long)]
@@ -61,14 +64,27 @@ pub enum PhoneCommand {
         /// Which simulated modem is called.
         #[arg(long, default_value_t = 0)]
         modem: usize,
-        /// Hang up after this many seconds once answered.
-        #[arg(long, default_value_t = 10)]
+        /// The caller hangs up this many seconds after the answer (if the gateway has not).
+        #[arg(long, default_value_t = 30)]
         seconds: u64,
+        /// Where to write what the caller heard (WAV, 8 kHz mono 16-bit); default: call-ID.wav
+        /// next to the control socket.
+        #[arg(long, value_name = "FILE")]
+        save: Option<PathBuf>,
+        /// A WAV the caller speaks into the call (to leave a voicemail).
+        #[arg(long, value_name = "FILE")]
+        say: Option<PathBuf>,
+        /// Seconds of silence after the answer before --say starts (past the greeting and beep).
+        #[arg(long, value_name = "SECONDS", default_value_t = 6.0)]
+        say_after: f64,
+        /// How long to wait for the text the gateway sends after the call, in seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+        text_timeout: u64,
     },
 }
 
-pub fn run(args: PhoneArgs) -> ExitCode {
-    match run_inner(args) {
+pub fn run(args: PhoneArgs, conn: Connection) -> ExitCode {
+    match run_inner(args, &conn) {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
             eprintln!("error: {msg}");
@@ -77,7 +93,7 @@ pub fn run(args: PhoneArgs) -> ExitCode {
     }
 }
 
-fn run_inner(args: PhoneArgs) -> Result<(), String> {
+fn run_inner(args: PhoneArgs, conn: &Connection) -> Result<(), String> {
     let mut control = Control::connect(&args.control)?;
     match args.command {
         PhoneCommand::Text { from, modem, text } => {
@@ -118,15 +134,21 @@ fn run_inner(args: PhoneArgs) -> Result<(), String> {
             from,
             modem,
             seconds,
+            save,
+            say,
+            say_after,
+            text_timeout,
         } => {
-            let data = control.request(json!({
-                "cmd": "call", "from": from, "modem": modem,
-                "give_up_after_ms": 30_000, "hangup_after_ms": seconds * 1000,
-            }))?;
-            let id = data.get("call_id").and_then(Value::as_u64).unwrap_or(0);
-            println!(
-                "calling modem {modem} from {from} (call {id}); hangs up {seconds} s after answer"
-            );
+            let req = CallRequest {
+                from,
+                modem,
+                seconds,
+                save,
+                say,
+                say_after,
+                text_timeout,
+            };
+            super::phone_call::call(&mut control, &req, conn)?;
         }
     }
     Ok(())
@@ -148,7 +170,9 @@ fn print_texts(texts: &[Value]) {
 }
 
 /// One connection to the control socket; requests are answered in order.
-struct Control {
+pub(super) struct Control {
+    /// The socket's path (`phone call` saves next to it).
+    pub(super) path: PathBuf,
     reader: BufReader<UnixStream>,
     writer: UnixStream,
     next_id: u64,
@@ -168,13 +192,14 @@ impl Control {
             .try_clone()
             .map_err(|e| format!("control socket: {e}"))?;
         Ok(Control {
+            path: path.to_path_buf(),
             reader: BufReader::new(stream),
             writer,
             next_id: 1,
         })
     }
 
-    fn request(&mut self, mut req: Value) -> Result<Value, String> {
+    pub(super) fn request(&mut self, mut req: Value) -> Result<Value, String> {
         let id = self.next_id;
         self.next_id += 1;
         req["id"] = json!(id);

@@ -265,7 +265,8 @@ pub fn broadcast(ctx: &Context, args: &BroadcastArgs) -> Result<BroadcastResult>
     Ok(result)
 }
 
-fn item(store: &Store, cfg: &Settings, b: &BroadcastRow, now: i64) -> Result<BroadcastItem> {
+fn item(ctx: &Context, b: &BroadcastRow, now: i64) -> Result<BroadcastItem> {
+    let (store, cfg) = (&ctx.store, &*ctx.settings);
     let c: StateCounts = store.broadcast_progress(b.id)?;
     let eta = match b.state {
         BroadcastState::Running | BroadcastState::Scheduled if c.queued + c.claimed > 0 => {
@@ -290,6 +291,11 @@ fn item(store: &Store, cfg: &Settings, b: &BroadcastRow, now: i64) -> Result<Bro
         cancelled: c.cancelled,
         in_doubt: c.in_doubt,
         eta: eta.map(rfc3339),
+        held: match b.state {
+            BroadcastState::Done | BroadcastState::Cancelled => Vec::new(),
+            _ if c.queued == 0 => Vec::new(),
+            _ => super::held::held(ctx, b, now)?,
+        },
     })
 }
 
@@ -354,7 +360,7 @@ fn eta(store: &Store, cfg: &Settings, b: &BroadcastRow, now: i64) -> Result<Opti
 
 /// `broadcasts`: the latest broadcasts, newest first, with progress and ETA.
 pub fn list(ctx: &Context, args: &BroadcastsArgs) -> Result<Vec<BroadcastItem>> {
-    let (store, cfg, now) = (&ctx.store, &*ctx.settings, ctx.now());
+    let (store, now) = (&ctx.store, ctx.now());
     store.refresh_broadcasts(now)?;
     let limit = args
         .limit
@@ -363,38 +369,38 @@ pub fn list(ctx: &Context, args: &BroadcastsArgs) -> Result<Vec<BroadcastItem>> 
     store
         .broadcasts(limit)?
         .iter()
-        .map(|b| item(store, cfg, b, now))
+        .map(|b| item(ctx, b, now))
         .collect()
 }
 
 /// `broadcast_progress`: one broadcast, with its state moved along first (running → done when
 /// nothing is left), so a client polling it sees the end.
 pub fn progress(ctx: &Context, args: &BroadcastIdArgs) -> Result<BroadcastItem> {
-    let (store, cfg, now) = (&ctx.store, &*ctx.settings, ctx.now());
+    let (store, now) = (&ctx.store, ctx.now());
     store.refresh_broadcasts(now)?;
-    item(store, cfg, &store.broadcast(args.broadcast)?, now)
+    item(ctx, &store.broadcast(args.broadcast)?, now)
 }
 
 /// `broadcast_pause`: queued rows are held until resumed.
 pub fn pause(ctx: &Context, args: &BroadcastIdArgs) -> Result<BroadcastItem> {
-    let (store, cfg, now) = (&ctx.store, &*ctx.settings, ctx.now());
+    let (store, now) = (&ctx.store, ctx.now());
     store.pause_broadcast(args.broadcast, now)?;
-    item(store, cfg, &store.broadcast(args.broadcast)?, now)
+    item(ctx, &store.broadcast(args.broadcast)?, now)
 }
 
 /// `broadcast_resume`.
 pub fn resume(ctx: &Context, args: &BroadcastIdArgs) -> Result<BroadcastItem> {
-    let (store, cfg, now) = (&ctx.store, &*ctx.settings, ctx.now());
+    let (store, now) = (&ctx.store, ctx.now());
     store.resume_broadcast(args.broadcast, now)?;
     ctx.wake_dispatch();
-    item(store, cfg, &store.broadcast(args.broadcast)?, now)
+    item(ctx, &store.broadcast(args.broadcast)?, now)
 }
 
 /// `broadcast_cancel`: queued rows are cancelled; rows being sent finish.
 pub fn cancel(ctx: &Context, args: &BroadcastIdArgs) -> Result<BroadcastItem> {
-    let (store, cfg, now) = (&ctx.store, &*ctx.settings, ctx.now());
+    let (store, now) = (&ctx.store, ctx.now());
     store.cancel_broadcast(args.broadcast, now)?;
-    item(store, cfg, &store.broadcast(args.broadcast)?, now)
+    item(ctx, &store.broadcast(args.broadcast)?, now)
 }
 
 /// One in-doubt row with what is known about its interrupted submit (`Store::submit_evidence`,

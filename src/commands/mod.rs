@@ -26,6 +26,7 @@
 pub mod access;
 pub mod broadcasts;
 mod error;
+mod held;
 pub mod members;
 pub mod messages;
 pub mod review;

@@ -4,8 +4,16 @@
 //! it) and as a value built here in Rust; a test checks that the text validates to exactly that value,
 //! so the two cannot drift apart.
 //!
-//! The embedded pool is two simulated modems, both `generic`: the demo should show the gateway, not
-//! a vendor's quirks (those are exercised by the simulator's own tests with the other profiles).
+//! The embedded pool is two simulated voice modems, a Huawei stick (`huawei`) and a Quectel EC25
+//! (`quectel`), both streaming PCM on the simulator's audio ttys: the demo has to show the whole
+//! story, and the story includes a call answered with a greeting, which `generic` modems cannot
+//! do. Two families rather than one, so the demo also runs the per-family paths the tests cover.
+//!
+//! The embedded default turns quiet hours off: a simulated pool has no sleeping members, and the
+//! README's story must run as written at any hour (with the default 21:00–08:00 window the demo
+//! broadcast sat silent in the evening). A real configuration keeps the TCPA default unless it
+//! says otherwise. Voice is on with the greeting that ships with gsmgate (`voice::builtin`) and a
+//! voicemail after it.
 
 use std::path::PathBuf;
 
@@ -29,17 +37,29 @@ admin_socket = "./gsmgate-state/admin.sock"
 enabled = true
 modems = 2
 dir = "./gsmgate-state/sim"
-profiles = ["generic"]
+profiles = ["huawei", "quectel"]
 
+# Voice-capable simulated modems: PCM on ./gsmgate-state/sim/modemN.audio, found by itself.
 [[modem]]
 name = "sim0"
 port = "./gsmgate-state/sim/modem0"
-profile = "generic"
+profile = "huawei"
 
 [[modem]]
 name = "sim1"
 port = "./gsmgate-state/sim/modem1"
-profile = "generic"
+profile = "quectel"
+
+# A simulated pool has no sleeping members: no quiet hours, so the demo runs at any hour.
+# A real gateway keeps the default 21:00-08:00 in each recipient's zone (config/gsmgate.toml).
+[dispatch.quiet_hours]
+enabled = false
+
+# Calls are answered with the greeting that ships with gsmgate, then a voicemail is recorded.
+[voice]
+enabled = true
+builtin_greeting = true
+voicemail = true
 
 # New members get the welcome, the compliance line and then this card as plain text.
 [community.contact_card]
@@ -213,13 +233,17 @@ pub(crate) fn embedded_default() -> Config {
         enabled: true,
         modems: 2,
         dir: state_dir.join("sim"),
-        profiles: vec![Profile::Generic],
+        profiles: vec![Profile::Huawei, Profile::Quectel],
     };
     let modems = (0..2).map(|i| simulated_modem(&simulator, i)).collect();
     Config {
         daemon: daemon_with_state_dir(state_dir),
         modems,
-        dispatch: DispatchConfig::default(),
+        // No quiet hours: a simulated pool has no sleeping members (module doc).
+        dispatch: DispatchConfig {
+            quiet_hours: None,
+            ..DispatchConfig::default()
+        },
         community: CommunityConfig {
             // The story's third reply; the number is the first simulated SIM's own number.
             contact_card: Some(ContactCard {
@@ -232,7 +256,12 @@ pub(crate) fn embedded_default() -> Config {
             }),
             ..CommunityConfig::default()
         },
-        voice: default_voice(),
+        voice: VoiceSettings {
+            enabled: true,
+            builtin_greeting: true,
+            voicemail: true,
+            ..default_voice()
+        },
         simulator,
         http: Some(crate::http::HttpSettings::new(std::net::SocketAddr::from(
             ([127, 0, 0, 1], DEFAULT_HTTP_PORT),

@@ -141,6 +141,7 @@ pub(crate) struct RawVoice {
     pub enabled: Option<bool>,
     pub answer_after_rings: Option<u32>,
     pub greeting: Option<String>,
+    pub builtin_greeting: Option<bool>,
     pub voicemail: Option<bool>,
     pub max_seconds: Option<u32>,
     pub silence_seconds: Option<u32>,

@@ -437,6 +437,31 @@ fn embedded_default_text_is_the_embedded_default_value() {
     assert!(d.simulator.enabled);
 }
 
+/// Issue 18: the README's story ran on the embedded default at 07:07 UTC and the demo broadcast
+/// sat silent (quiet hours), and a call was rejected (generic modems, voice off).
+#[test]
+fn the_embedded_default_has_no_quiet_hours_and_answers_calls_with_the_builtin_greeting() {
+    let d = Config::embedded_default();
+    assert_eq!(
+        d.dispatch.quiet_hours, None,
+        "a simulated pool never sleeps"
+    );
+    assert!(d.voice.enabled && d.voice.builtin_greeting && d.voice.voicemail);
+    assert_eq!(d.voice.greeting, None);
+    for m in &d.modems {
+        assert!(
+            crate::voice::AudioMode::default_for(m.profile) == Some(crate::voice::AudioMode::Pcm),
+            "{} ({}) must stream PCM on the simulator's audio tty",
+            m.name,
+            m.profile
+        );
+    }
+    // A real configuration keeps the TCPA window unless it says otherwise.
+    let c = Config::from_str(MINIMAL, "t").unwrap();
+    assert!(c.dispatch.quiet_hours.is_some());
+    assert!(!c.voice.builtin_greeting);
+}
+
 const EXAMPLE: &str = include_str!("../../config/gsmgate.toml");
 
 #[test]
@@ -529,6 +554,7 @@ fn every_key() -> RawConfig {
             enabled: Some(true),
             answer_after_rings: Some(0),
             greeting: s(),
+            builtin_greeting: Some(true),
             voicemail: Some(true),
             max_seconds: Some(0),
             silence_seconds: Some(0),

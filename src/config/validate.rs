@@ -743,6 +743,7 @@ impl Checker<'_> {
                 20,
             ),
             greeting,
+            builtin_greeting: raw.builtin_greeting.unwrap_or(d.builtin_greeting),
             voicemail: raw.voicemail.unwrap_or(d.voicemail),
             max_seconds,
             silence_seconds,

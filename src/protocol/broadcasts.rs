@@ -114,6 +114,33 @@ pub struct BroadcastItem {
     /// RFC 3339 UTC estimate of the last send (lower bound); `null` when nothing is left, the
     /// broadcast is paused, or it cannot finish (no modem ready for some recipients).
     pub eta: Option<String>,
+    /// What holds queued copies right now, one entry per reason (and modem or zone); empty when
+    /// nothing does. Additive: older daemons leave it out.
+    #[serde(default)]
+    pub held: Vec<Held>,
+}
+
+/// Queued copies of a broadcast that cannot go out now, and why (docs/admin-protocol.md,
+/// "`broadcasts`, `broadcast_progress`").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Held {
+    /// `quiet_hours`, `rate_limit`, `modem_down`, `no_modem_ready`, `scheduled`, `retry` or
+    /// `paused`.
+    pub reason: String,
+    /// Copies held for this reason.
+    pub count: u64,
+    /// RFC 3339 UTC: when the hold ends (quiet hours end in that zone, the modem's or the pool's
+    /// next send slot, the scheduled start, the next retry); `null` when nobody can say (a modem
+    /// down, a pause).
+    pub until: Option<String>,
+    /// The modem concerned (`rate_limit`, `modem_down`; `null` for the pool-wide cap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modem: Option<String>,
+    /// The recipients' time zone (`quiet_hours`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    /// The same in words, for a terminal.
+    pub detail: String,
 }
 
 /// What to do with a message whose send was in flight at a crash.

@@ -78,6 +78,8 @@ pub struct CallRecord {
     pub modem: usize,
     pub started_at: i64,
     pub answered_at: Option<i64>,
+    /// Rings the modem signalled to its host before the answer (or before the phone gave up).
+    pub rings: u32,
     pub audio_on_at: Option<i64>,
     pub ended_at: Option<i64>,
     /// "modem", "phone" or "dropped".
@@ -228,6 +230,7 @@ impl Network {
             modem,
             started_at: unix_now,
             answered_at: None,
+            rings: 0,
             audio_on_at: None,
             ended_at: None,
             ended_by: None,
@@ -428,6 +431,7 @@ impl Radio for Network {
             return;
         };
         match event {
+            CallEvent::Ring => c.rings += 1,
             CallEvent::Answered => c.answered_at = Some(unix_now),
             CallEvent::AudioOn => {
                 c.audio_on_at.get_or_insert(unix_now);

@@ -28,6 +28,8 @@ pub trait Radio: Send {
 /// Call state changes reported to the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallEvent {
+    /// The modem signalled one more ring (`RING`/`+CRING`) to the host.
+    Ring,
     Answered,
     /// The modem hung up (ATH/AT+CHUP).
     HungUpByModem,

@@ -57,6 +57,7 @@ pub use members::{
 };
 pub use metrics::{CallCount, LiveCount, LiveState, MetricsFigures};
 pub use modems::{ModemIdentity, ModemRow, ModemStatus};
+pub use outbox::QueuedGroup;
 pub use outbox::{
     BroadcastRow, BroadcastState, ClaimRoute, NewOutbox, OutboxPart, OutboxPayload, OutboxRow,
     OutboxState, RecoveryPolicy, RecoveryReport, ReportMatch, StateCounts, SubmitEvidence,

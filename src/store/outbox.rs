@@ -30,6 +30,7 @@ mod broadcasts;
 mod claim;
 mod enqueue;
 mod evidence;
+mod held;
 mod outcomes;
 mod recovery;
 
@@ -41,6 +42,7 @@ pub use broadcasts::{BroadcastRow, BroadcastState};
 pub use claim::ClaimRoute;
 pub(super) use enqueue::enqueue_in;
 pub use evidence::SubmitEvidence;
+pub use held::QueuedGroup;
 pub use outcomes::ReportMatch;
 pub use recovery::{RecoveryPolicy, RecoveryReport};
 

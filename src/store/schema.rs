@@ -34,6 +34,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0006_api_tokens",
         include_str!("migrations/0006_api_tokens.sql"),
     ),
+    (
+        "0007_broadcast_queue_index",
+        include_str!("migrations/0007_broadcast_queue_index.sql"),
+    ),
 ];
 
 /// Brings the database up to the newest schema this build knows.

@@ -37,6 +37,7 @@
 //! token and always reports an outcome, so no call state can be left behind.
 
 pub mod audio;
+pub mod builtin;
 pub mod call;
 pub mod detect;
 pub mod files;
@@ -99,6 +100,8 @@ pub struct VoiceSettings {
     /// Greeting file from the config; a greeting set through the admin socket
     /// (`state_dir/voice/greeting.wav`) takes precedence.
     pub greeting: Option<PathBuf>,
+    /// Play the greeting that ships with gsmgate ([`builtin`]) when neither of those is there.
+    pub builtin_greeting: bool,
     pub voicemail: bool,
     pub max_seconds: u32,
     pub silence_seconds: u32,
@@ -117,6 +120,7 @@ impl Default for VoiceSettings {
             enabled: false,
             answer_after_rings: 2,
             greeting: None,
+            builtin_greeting: false,
             voicemail: false,
             max_seconds: 120,
             silence_seconds: 5,
@@ -341,8 +345,9 @@ async fn with_store<T: Send + 'static>(
 
 /// Starts the voice layer: one driver per modem, plus the URC router. Loads the greeting
 /// (`state_dir/voice/greeting.wav` if a previous `set_greeting` left one, else the configured
-/// file); a configured greeting that cannot be loaded is an error. Tasks run on `tracker` until
-/// `shutdown`; calls in progress are hung up first.
+/// file, else the built-in one when `builtin_greeting` is set); a configured greeting that cannot
+/// be loaded is an error. Tasks run on `tracker` until `shutdown`; calls in progress are hung up
+/// first.
 #[allow(clippy::too_many_arguments)]
 pub fn spawn(
     modems: Vec<VoiceModem>,
@@ -373,6 +378,8 @@ pub fn spawn(
             p.clone()
         };
         Some(Greeting::load_file(&p)?)
+    } else if settings.builtin_greeting {
+        Some(builtin::builtin_greeting()?)
     } else {
         None
     };

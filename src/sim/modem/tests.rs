@@ -503,9 +503,15 @@ fn incoming_call_generic() {
     );
     assert_eq!(h.advance(3_100), "", "no more rings once answered");
     assert_eq!(h.at("AT+CHUP"), "\r\nOK\r\n");
+    // Each ring is reported to the network side, so a caller knows how many they heard.
     assert_eq!(
         h.radio.lock().unwrap().events,
-        vec![CallEvent::Answered, CallEvent::HungUpByModem]
+        vec![
+            CallEvent::Ring,
+            CallEvent::Ring,
+            CallEvent::Answered,
+            CallEvent::HungUpByModem
+        ]
     );
     assert_eq!(h.at("ATA"), "\r\nNO CARRIER\r\n");
 }

@@ -144,7 +144,8 @@ impl ModemCore {
 
     fn ring(&mut self) {
         let Some(c) = &self.call else { return };
-        let number = c.number.clone();
+        let (number, id) = (c.number.clone(), c.id);
+        self.report_call(id, CallEvent::Ring);
         let t = Self::type_of(&number);
         if self.settings.crc {
             self.urc("+CRING: VOICE");

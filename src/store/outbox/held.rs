@@ -1,0 +1,182 @@
+//! What is left of a broadcast's queue, grouped by what decides when it can go: the home modem,
+//! paused or not, whether it is due now, later as scheduled, or later after a failed attempt or a
+//! deferral, and (only when quiet hours may hold some of it) the recipient's zone. `commands`
+//! turns these groups into the reasons `broadcasts` shows ("held: quiet hours until 08:00 for 3
+//! recipients"); the store only counts.
+//!
+//! Why it looks like this: a progress poll runs it every second (`broadcast --wait`) and the
+//! answer is a handful of groups whatever the broadcast's size. The common case is one walk of
+//! the partial index `outbox_broadcast_queue` (migration 0007: queued rows by broadcast, modem,
+//! pause flag, due time) with conditional sums, no table access and no sort. The zone needs the
+//! join with `members`, a lookup per row, so that form runs only when the caller says some zone
+//! is inside quiet hours now ([`Store::member_time_zones`] tells it which zones exist).
+//! "Scheduled" and "deferred" are told apart by the due time: the enqueue gives every copy the
+//! broadcast's start, so a copy due later than that was tried or deferred since.
+
+use rusqlite::params;
+
+use crate::store::{Result, SqlContext, Store};
+
+/// Queued rows of one broadcast that share what decides their next send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedGroup {
+    /// The home modem (`modem_pref`), if any.
+    pub modem_pref: Option<String>,
+    /// The member's time zone (`None`: unknown, or zones not asked for).
+    pub zone: Option<String>,
+    /// Held by a pause.
+    pub paused: bool,
+    /// Not due before `next_due` (> now).
+    pub later: bool,
+    /// Of the rows due later: moved past the broadcast's start by an attempt or a deferral (retry
+    /// back-off, a recipient cap, quiet hours), as opposed to only scheduled.
+    pub tried: bool,
+    pub count: u64,
+    /// The earliest `not_before` of the group.
+    pub next_due: i64,
+}
+
+/// One row of [`GROUPS_SQL`]: the queued rows of one (home modem, paused) pair, split into due,
+/// scheduled (due later, at the start) and tried (due later than the start).
+struct ModemCounts {
+    modem_pref: Option<String>,
+    paused: bool,
+    total: i64,
+    scheduled: i64,
+    first_scheduled: Option<i64>,
+    tried: i64,
+    first_tried: Option<i64>,
+}
+
+/// ?1 broadcast, ?2 now, ?3 the broadcast's start.
+const GROUPS_SQL: &str = "
+    SELECT modem_pref, held, count(*),
+           sum(not_before > ?2 AND not_before = ?3), min(CASE WHEN not_before > ?2
+                                                          AND not_before = ?3 THEN not_before END),
+           sum(not_before > ?2 AND not_before <> ?3), min(CASE WHEN not_before > ?2
+                                                          AND not_before <> ?3 THEN not_before END)
+    FROM outbox INDEXED BY outbox_broadcast_queue
+    WHERE broadcast_id = ?1 AND state = 'queued'
+    GROUP BY modem_pref, held";
+
+const GROUPS_WITH_ZONES_SQL: &str = "
+    SELECT o.modem_pref, m.time_zone, o.held, o.not_before > ?2 AS later,
+           (o.not_before > ?2 AND o.not_before <> ?3) AS tried,
+           count(*), min(o.not_before)
+    FROM outbox o LEFT JOIN members m ON m.number = o.to_number
+    WHERE o.broadcast_id = ?1 AND o.state = 'queued'
+    GROUP BY 1, 2, 3, 4, 5";
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+impl Store {
+    /// The queued rows of broadcast `id` at `now`, grouped (module doc); `start` is the
+    /// broadcast's start (`scheduled_at`, else `created_at`). With `zones`, also by the member's
+    /// time zone (a join: ask only when quiet hours hold some zone now).
+    pub fn broadcast_queue_groups(
+        &self,
+        id: i64,
+        now: i64,
+        start: i64,
+        zones: bool,
+    ) -> Result<Vec<QueuedGroup>> {
+        let what = "grouping a broadcast's queue";
+        let conn = self.conn();
+        if zones {
+            let mut st = conn.prepare_cached(GROUPS_WITH_ZONES_SQL).ctx(what)?;
+            return st
+                .query_map(params![id, now, start], |r| {
+                    Ok(QueuedGroup {
+                        modem_pref: r.get(0)?,
+                        zone: r.get(1)?,
+                        paused: r.get::<_, i64>(2)? != 0,
+                        later: r.get::<_, i64>(3)? != 0,
+                        tried: r.get::<_, i64>(4)? != 0,
+                        count: count(r.get(5)?),
+                        next_due: r.get(6)?,
+                    })
+                })
+                .ctx(what)?
+                .collect::<rusqlite::Result<_>>()
+                .ctx(what);
+        }
+        let mut st = conn.prepare_cached(GROUPS_SQL).ctx(what)?;
+        let rows: Vec<ModemCounts> = st
+            .query_map(params![id, now, start], |r| {
+                Ok(ModemCounts {
+                    modem_pref: r.get(0)?,
+                    paused: r.get::<_, i64>(1)? != 0,
+                    total: r.get(2)?,
+                    scheduled: r.get::<_, Option<i64>>(3)?.unwrap_or(0),
+                    first_scheduled: r.get(4)?,
+                    tried: r.get::<_, Option<i64>>(5)?.unwrap_or(0),
+                    first_tried: r.get(6)?,
+                })
+            })
+            .ctx(what)?
+            .collect::<rusqlite::Result<_>>()
+            .ctx(what)?;
+        let mut groups = Vec::with_capacity(rows.len() * 3);
+        for c in rows {
+            let group = |later, tried, n, next_due| QueuedGroup {
+                modem_pref: c.modem_pref.clone(),
+                zone: None,
+                paused: c.paused,
+                later,
+                tried,
+                count: count(n),
+                next_due,
+            };
+            let due = c.total - c.scheduled - c.tried;
+            if due > 0 {
+                groups.push(group(false, false, due, now));
+            }
+            if let Some(t) = c.first_scheduled.filter(|_| c.scheduled > 0) {
+                groups.push(group(true, false, c.scheduled, t));
+            }
+            if let Some(t) = c.first_tried.filter(|_| c.tried > 0) {
+                groups.push(group(true, true, c.tried, t));
+            }
+        }
+        Ok(groups)
+    }
+
+    /// One `last_error` of the broadcast's queued rows that are due after `now` and past the
+    /// start (the detail of a `retry` hold).
+    pub fn broadcast_queue_last_error(
+        &self,
+        id: i64,
+        now: i64,
+        start: i64,
+    ) -> Result<Option<String>> {
+        use rusqlite::OptionalExtension;
+        self.conn()
+            .prepare_cached(
+                "SELECT last_error FROM outbox INDEXED BY outbox_broadcast_queue
+                 WHERE broadcast_id = ?1 AND state = 'queued' AND not_before > ?2
+                   AND not_before <> ?3 AND last_error IS NOT NULL
+                 LIMIT 1",
+            )
+            .and_then(|mut st| {
+                st.query_row(params![id, now, start], |r| r.get(0))
+                    .optional()
+            })
+            .ctx("reading a broadcast's last error")
+    }
+
+    /// The distinct time zones of members (`None` for members without one): which zones quiet
+    /// hours could hold copies in.
+    pub fn member_time_zones(&self) -> Result<Vec<Option<String>>> {
+        let what = "reading the members' time zones";
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached("SELECT DISTINCT time_zone FROM members")
+            .ctx(what)?;
+        st.query_map([], |r| r.get(0))
+            .ctx(what)?
+            .collect::<rusqlite::Result<_>>()
+            .ctx(what)
+    }
+}
