@@ -1235,3 +1235,109 @@ async fn a_port_that_appears_after_the_modem_went_out_of_the_pool_brings_it_back
     };
     r.stop().await;
 }
+
+/// docs/modems.md, "Foreign records in received storage": a record that is neither an
+/// SMS-DELIVER nor a status report (here an SMS-SUBMIT a phone left with stat REC READ) is left on
+/// the SIM, raised once as an alert, and skipped by every later drain, while the messages around it
+/// flow. The same record announced with `+CMTI` is read once, raised once, never published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_record_in_storage_is_left_raised_once_and_skipped() {
+    let (sim, dir, port) = start_sim(ModemSpec::default()).await;
+    // docs/pdu.md vector 2 (an SMS-SUBMIT) and a DELIVER left behind, both without a URC.
+    let submit = pdu::hex_to_bytes("0011000B916407281553F80000AA0AE8329BFD4697D9EC37").unwrap();
+    let foreign_at = sim.store_pdu(0, submit.clone(), 1, false).unwrap().unwrap();
+    let from = Address::parse(PHONE).unwrap();
+    let deliver = pdu::delivers_for_text(
+        &from,
+        "left behind",
+        pdu::Timestamp::from_unix(1.7e9 as i64, 0),
+        0,
+    )
+    .unwrap()[0]
+        .encode();
+    let deliver_at = sim.store_pdu(0, deliver, 1, false).unwrap().unwrap();
+    let (handle, mut events, cancel, task) = start_actor(port, Profile::Generic, |c| {
+        c.timeouts.drain_interval = Duration::from_millis(300);
+    });
+    let mut alerts = Vec::new();
+    let next = async |events: &mut mpsc::Receiver<ModemEvent>, alerts: &mut Vec<String>| {
+        timeout(Duration::from_secs(20), async {
+            loop {
+                match events.recv().await.expect("events") {
+                    ModemEvent::Alert { reason, .. } => alerts.push(reason),
+                    ev @ (ModemEvent::Sms { .. } | ModemEvent::StatusReport { .. }) => return ev,
+                    _ => {}
+                }
+            }
+        })
+        .await
+        .expect("an inbound message event")
+    };
+    // The DELIVER is published by the drain; its ack is dropped three times, so three drains run
+    // past the foreign record. Every publication is the DELIVER, never the SUBMIT.
+    for round in 0..4 {
+        let ev = next(&mut events, &mut alerts).await;
+        let ModemEvent::Sms {
+            pdu, index, ack, ..
+        } = ev
+        else {
+            panic!("not an sms: {ev:?}")
+        };
+        assert_eq!(index, Some(deliver_at as u32));
+        assert_eq!(deliver_text(&pdu), "left behind");
+        if round == 3 {
+            ack.send(()).expect("ack");
+        } else {
+            drop(ack);
+        }
+    }
+    eventually(
+        Duration::from_secs(10),
+        "only the foreign record left",
+        || {
+            sim.stored(0, "SM")
+                .map(|s| s.len() == 1 && s[0].index == foreign_at)
+                .unwrap_or(false)
+        },
+    )
+    .await;
+    let foreign: Vec<&String> = alerts
+        .iter()
+        .filter(|a| a.contains(&format!("SM {foreign_at} ")))
+        .collect();
+    assert_eq!(foreign.len(), 1, "raised once: {alerts:?}");
+    assert!(foreign[0].contains("SMS-SUBMIT"), "{foreign:?}");
+
+    // Announced: read once, raised once, not published; a text after it still arrives.
+    sim.store_pdu(0, submit, 0, true).unwrap();
+    sim.phone_sms(&PhoneSms {
+        from: PHONE.into(),
+        modem: 0,
+        text: "after the foreign one".into(),
+        ..Default::default()
+    })
+    .unwrap();
+    let ev = next(&mut events, &mut alerts).await;
+    let ModemEvent::Sms { pdu, ack, .. } = ev else {
+        panic!("not an sms: {ev:?}")
+    };
+    assert_eq!(deliver_text(&pdu), "after the foreign one");
+    ack.send(()).expect("ack");
+    eventually(
+        Duration::from_secs(10),
+        "the text deleted, two foreign records kept",
+        || sim.stored(0, "SM").map(|s| s.len() == 2).unwrap_or(false),
+    )
+    .await;
+    let raised = alerts.iter().filter(|a| a.contains("SMS-SUBMIT")).count();
+    assert_eq!(raised, 2, "{alerts:?}");
+    let r = Rig {
+        sim,
+        _dir: dir,
+        handle,
+        events,
+        cancel,
+        task,
+    };
+    r.stop().await;
+}
