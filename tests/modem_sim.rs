@@ -559,11 +559,71 @@ async fn stalled_modem_recovers_to_ready() {
         .fault(0, &Fault::Stall { on: false })
         .expect("unstall");
     wait_ready(&r.handle).await;
-    assert!(r.handle.status().recoveries >= 1);
+    let st = r.handle.status();
+    assert!(st.recoveries >= 1);
+    // The ladder starts at its first rung (ESC + Ctrl-Z, then AT), whatever it climbed after.
+    assert!(st.rungs.resync >= 1, "{:?}", st.rungs);
     r.handle
         .send(parts_for(PHONE, "after the stall", false))
         .await
         .expect("sent");
+    r.stop().await;
+}
+
+/// docs/modems.md, "Stalls": a modem that answers nothing climbs every rung of the ladder once per
+/// cycle — ESC + Ctrl-Z then `AT` (state `recovering`), `AT+CFUN=1,1`, the port closed and opened
+/// again (state `vanished` while it is closed) — and then leaves the pool with the reason. Each
+/// rung is seen in the status counters, the states in the order of the published events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_modem_climbs_every_rung_then_leaves_the_pool() {
+    let spec = ModemSpec::default();
+    let mut r = rig_with(spec, Profile::Generic, |c| {
+        c.timeouts.recovery_cycles = 1;
+        c.timeouts.reboot_wait = Duration::from_secs(1);
+    })
+    .await;
+    wait_ready(&r.handle).await;
+    assert_eq!(r.handle.status().rungs, modem::RecoveryRungs::default());
+    r.sim.fault(0, &Fault::Stall { on: true }).expect("stall");
+    let state = wait_state(&r.handle, Duration::from_secs(60), |s| {
+        matches!(s, ModemState::OutOfPool { .. })
+    })
+    .await;
+    let ModemState::OutOfPool { reason } = state else {
+        unreachable!()
+    };
+    assert!(reason.contains("recovery attempts failed"), "{reason}");
+    let rungs = r.handle.status().rungs;
+    assert_eq!(
+        (rungs.resync, rungs.reset, rungs.reopen),
+        (1, 1, 1),
+        "one cycle: each rung once"
+    );
+    let mut states = Vec::new();
+    while states.last() != Some(&"out_of_pool") {
+        let ev = timeout(Duration::from_secs(20), r.events.recv())
+            .await
+            .expect("the out_of_pool event")
+            .expect("events");
+        if let ModemEvent::State { state, .. } = ev {
+            states.push(state.name());
+        }
+    }
+    let after_ready = states
+        .iter()
+        .rposition(|s| *s == "ready")
+        .map_or(&states[..], |i| &states[i + 1..]);
+    let order: Vec<&str> = after_ready
+        .iter()
+        .copied()
+        .filter(|s| ["recovering", "vanished", "out_of_pool"].contains(s))
+        .collect();
+    let first = |name: &str| order.iter().position(|s| *s == name);
+    assert!(
+        first("recovering") < first("vanished") && first("vanished") < first("out_of_pool"),
+        "states after ready: {states:?}"
+    );
+    assert!(first("recovering").is_some(), "{states:?}");
     r.stop().await;
 }
 
