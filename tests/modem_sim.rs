@@ -10,6 +10,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use gsmgate::modem::ussd::{UssdError, UssdOp, UssdState};
 use gsmgate::modem::{
     self, ModemConfig, ModemEvent, ModemHandle, ModemState, OutgoingPart, Profile, SendError,
     Timeouts,
@@ -1399,5 +1400,75 @@ async fn a_foreign_record_in_storage_is_left_raised_once_and_skipped() {
         cancel,
         task,
     };
+    r.stop().await;
+}
+
+/// docs/modems.md, "USSD": `*100#` answers the balance on every profile, in the profile's form on
+/// the wire (Huawei: packed GSM 7-bit hex both ways; SIMCom: UCS-2 hex, DCS 72; the others plain
+/// text), decoded to the same text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ussd_balance_decodes_on_every_profile() {
+    for profile in Profile::ALL {
+        let r = rig(profile).await;
+        wait_ready(&r.handle).await;
+        let a = r
+            .handle
+            .ussd(UssdOp::Send("*100#".into()), Duration::from_secs(20))
+            .await
+            .unwrap_or_else(|e| panic!("{profile:?}: {e}"));
+        assert_eq!(a.state, UssdState::Done, "{profile:?}");
+        assert_eq!(a.text, sim::USSD_BALANCE, "{profile:?}");
+        let dcs = if profile == Profile::Simcom { 72 } else { 15 };
+        assert_eq!(a.dcs, Some(dcs), "{profile:?}");
+        r.stop().await;
+    }
+}
+
+/// A menu (`+CUSD: 1`) answered with a reply, a menu cancelled (`AT+CUSD=2`), the network ending
+/// the session (`+CUSD: 2`), an unknown code (`+CUSD: 4`) and no answer at all are each a clear
+/// outcome, and the modem serves a send afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ussd_menu_reply_cancel_errors_and_timeout() {
+    let r = rig(Profile::Huawei).await;
+    wait_ready(&r.handle).await;
+    let t = Duration::from_secs(20);
+    let h = &r.handle;
+    let menu = h.ussd(UssdOp::Send("*101#".into()), t).await.unwrap();
+    assert_eq!(
+        (menu.state, menu.text.as_str()),
+        (UssdState::Menu, sim::USSD_MENU)
+    );
+    let data = h.ussd(UssdOp::Reply("2".into()), t).await.unwrap();
+    assert_eq!(
+        (data.state, data.text.as_str()),
+        (UssdState::Done, sim::USSD_DATA)
+    );
+
+    h.ussd(UssdOp::Send("*101#".into()), t).await.unwrap();
+    let c = h.ussd(UssdOp::Cancel, t).await.unwrap();
+    assert_eq!(c.state, UssdState::Cancelled);
+    let after = h.ussd(UssdOp::Reply("1".into()), t).await.unwrap_err();
+    assert!(matches!(after, UssdError::NotSupported { .. }), "{after}");
+
+    let e = h.ussd(UssdOp::Send("*102#".into()), t).await.unwrap_err();
+    assert!(matches!(e, UssdError::Terminated { .. }), "{e}");
+    assert!(e.to_string().contains("+CUSD: 2"), "{e}");
+    let e = h.ussd(UssdOp::Send("*555#".into()), t).await.unwrap_err();
+    assert!(matches!(e, UssdError::NotSupported { .. }), "{e}");
+    let e = h
+        .ussd(UssdOp::Send("*199#".into()), Duration::from_secs(2))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, UssdError::Timeout { .. }), "{e}");
+    let e = h.ussd(UssdOp::Send("*1\"#".into()), t).await.unwrap_err();
+    assert!(matches!(e, UssdError::Invalid(_)), "{e}");
+
+    // Still in service: the balance, then a send.
+    let a = h.ussd(UssdOp::Send("*100#".into()), t).await.unwrap();
+    assert_eq!(a.text, sim::USSD_BALANCE);
+    h.send(parts_for(PHONE, "after USSD", false))
+        .await
+        .expect("sent");
+    assert_eq!(h.status().state, ModemState::Ready);
     r.stop().await;
 }

@@ -27,6 +27,7 @@ pub mod init;
 pub(crate) mod port;
 pub mod recovery;
 pub mod status;
+pub mod ussd;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -140,6 +140,7 @@ impl ModemActor {
                 });
                 self.queue_drain();
             }
+            Urc::Ussd { status, text, dcs } if self.ussd_answer(status, text.as_deref(), dcs) => {}
             u if u.is_boot_marker() => {
                 if self.state() == ModemState::Ready {
                     warn!(?u, "modem announced a reboot; re-running init");

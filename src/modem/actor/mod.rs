@@ -41,6 +41,7 @@ mod lifecycle;
 mod requests;
 mod send;
 mod stored;
+mod ussd;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -109,6 +110,7 @@ pub fn spawn(
         mem1: None,
         sr_listable: true,
         foreign: HashMap::new(),
+        ussd_waiter: None,
         reboot_seen: false,
         last_submitted: false,
         buf: vec![0; 4096],
@@ -197,6 +199,8 @@ pub struct ModemActor {
     acks: FuturesUnordered<AckFuture>,
     /// Stored messages published and not yet acked or given up: (storage, index).
     pending: HashSet<(String, u32)>,
+    /// The caller of a USSD request waiting for the network's `+CUSD` (`ussd`).
+    ussd_waiter: Option<crate::modem::handle::UssdReply>,
     /// Foreign records left in received storage, by slot, with their PDU line (`stored`).
     foreign: HashMap<(String, u32), String>,
     work: VecDeque<Work>,
