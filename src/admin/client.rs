@@ -39,6 +39,7 @@ use super::protocol::{
     VoicemailDeleted, VoicemailFile, VoicemailIdArgs, VoicemailItem, VoicemailListArgs, base64,
 };
 use super::protocol::{ReviewItem, ReviewResolveArgs, ReviewResolved};
+use super::protocol::{UssdArgs, UssdResult};
 
 /// Where the daemon listens when installed as a service.
 pub const SYSTEM_SOCKET: &str = "/run/gsmgate/admin.sock";
@@ -329,6 +330,11 @@ impl Client {
     pub async fn voicemail_delete(&mut self, id: i64) -> Result<VoicemailDeleted, ClientError> {
         self.call(&Request::VoicemailDelete(VoicemailIdArgs { voicemail: id }))
             .await
+    }
+
+    /// One USSD operation (`ussd`): a code, a menu reply or a cancel; waits for the network.
+    pub async fn ussd(&mut self, args: UssdArgs) -> Result<UssdResult, ClientError> {
+        self.call(&Request::Ussd(args)).await
     }
 
     /// One `greeting_set` request (a whole file or one chunk).

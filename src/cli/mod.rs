@@ -24,6 +24,7 @@ pub mod review;
 mod runtime;
 pub mod scan;
 pub mod sim;
+pub mod ussd;
 pub mod voice;
 
 /// gsmgate — a self-hosted community texting gateway for USB GSM modems.
@@ -74,6 +75,9 @@ pub enum Command {
     /// The greeting callers hear: `greeting set FILE` installs a WAV without a restart.
     #[command(subcommand)]
     Greeting(voice::GreetingCommand),
+    /// Send a USSD code through MODEM and print the network's answer: `ussd MODEM '*100#'`;
+    /// answer a menu with `--reply 2`, end it with `--cancel`.
+    Ussd(ussd::UssdCli),
     /// Run simulated modems on pseudo-terminals (DIR/modemN, DIR/control.sock).
     Sim(sim::SimArgs),
     /// Play a member's phone against a simulated pool: text or call the gateway, read replies.
@@ -119,6 +123,7 @@ pub fn main() -> ExitCode {
         Command::Calls(a) => voice::run_calls(a, cli.connection),
         Command::Voicemail(cmd) => voice::run_voicemail(cmd, cli.connection),
         Command::Greeting(cmd) => voice::run_greeting(cmd, cli.connection),
+        Command::Ussd(args) => ussd::run(args, cli.connection),
         Command::Sim(args) => sim::run(args),
         Command::Phone(args) => phone::run(args),
         Command::Doctor(args) => doctor::run(args, cli.connection),

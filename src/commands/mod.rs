@@ -29,6 +29,7 @@ pub mod members;
 pub mod messages;
 pub mod review;
 pub mod status;
+pub mod ussd;
 pub mod voice;
 
 use std::path::PathBuf;
@@ -204,6 +205,7 @@ pub fn execute(ctx: &Context, request: Request) -> Result<Reply> {
         Request::VoicemailExport(a) => voice::voicemail_export(ctx, &a).map(Reply::VoicemailExport),
         Request::VoicemailDelete(a) => voice::voicemail_delete(ctx, &a).map(Reply::VoicemailDelete),
         Request::GreetingSet(a) => voice::greeting_set(ctx, &a).map(Reply::GreetingSet),
+        Request::Ussd(a) => ussd::ussd(ctx, &a).map(Reply::Ussd),
         Request::Ping(_) | Request::Version(_) | Request::Watch(_) => Err(CommandError::Internal(
             format!("{} is answered by the transport", request.name()),
         )),

@@ -150,6 +150,7 @@ pub fn decode_request(line: &[u8]) -> Result<Decoded, DecodeError> {
         "voicemail_export" => Request::VoicemailExport(args_from_map(map, &id, &cmd)?),
         "voicemail_delete" => Request::VoicemailDelete(args_from_map(map, &id, &cmd)?),
         "greeting_set" => Request::GreetingSet(args_from_map(map, &id, &cmd)?),
+        "ussd" => Request::Ussd(args_from_map(map, &id, &cmd)?),
         _ => {
             return Err(fail(
                 Some(id.clone()),

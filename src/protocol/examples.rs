@@ -37,6 +37,7 @@ impl Request {
             Request::VoicemailExport(_) => "voicemail_export",
             Request::VoicemailDelete(_) => "voicemail_delete",
             Request::GreetingSet(_) => "greeting_set",
+            Request::Ussd(_) => "ussd",
         }
     }
 
@@ -161,6 +162,22 @@ impl Request {
                 wav_base64: base64::encode(b"more"),
                 offset: Some(46080),
                 total_bytes: Some(160_044),
+            }),
+            Request::Ussd(UssdArgs {
+                modem: "sim0".into(),
+                code: Some("*100#".into()),
+                ..Default::default()
+            }),
+            Request::Ussd(UssdArgs {
+                modem: "sim0".into(),
+                reply: Some("2".into()),
+                timeout_s: Some(60),
+                ..Default::default()
+            }),
+            Request::Ussd(UssdArgs {
+                modem: "sim0".into(),
+                cancel: true,
+                ..Default::default()
             }),
         ]
     }

@@ -6,7 +6,7 @@
 //! typed reply data, watch events, error codes — and the one decoder that turns a JSON line into a
 //! [`Request`] ([`decode`]). It does no I/O and decides nothing: what a command *does* is
 //! `commands`, how bytes travel is `admin::server`. The argument and reply types are split by
-//! topic (`messages`, `members`, `broadcasts`, `voice`, `status`, `events`) and re-exported here,
+//! topic (`messages`, `members`, `broadcasts`, `voice`, `ussd`, `status`, `events`) and re-exported here,
 //! so `protocol::SendArgs` names a type whatever file holds it.
 //!
 //! Unknown fields are rejected (`deny_unknown_fields`): a misspelt `unread-only` must not silently
@@ -34,6 +34,7 @@ pub mod members;
 pub mod messages;
 mod serde_helpers;
 pub mod status;
+pub mod ussd;
 pub mod voice;
 
 use std::fmt;
@@ -47,6 +48,7 @@ pub use events::*;
 pub use members::*;
 pub use messages::*;
 pub use status::*;
+pub use ussd::*;
 pub use voice::*;
 
 /// The protocol's major version. Every response carries it as `"v"`; a request may carry it and is
@@ -89,6 +91,7 @@ pub const COMMANDS: &[&str] = &[
     "voicemail_export",
     "voicemail_delete",
     "greeting_set",
+    "ussd",
 ];
 
 /// A request id chosen by the client and echoed back unchanged: a non-negative integer or a string.
@@ -182,6 +185,8 @@ pub enum Request {
     VoicemailDelete(VoicemailIdArgs),
     /// Install a new call greeting (a WAV, base64, whole or in chunks) without a restart.
     GreetingSet(GreetingSetArgs),
+    /// A USSD code, menu reply or cancel through one modem, and the network's answer.
+    Ussd(UssdArgs),
 }
 
 /// Arguments of a command that takes none. Extra fields are still refused.
@@ -342,6 +347,7 @@ pub enum Reply {
     VoicemailExport(VoicemailFile),
     VoicemailDelete(VoicemailDeleted),
     GreetingSet(GreetingUpload),
+    Ussd(UssdResult),
 }
 
 impl Reply {
@@ -378,6 +384,7 @@ impl Reply {
             Reply::VoicemailExport(_) => "voicemail_export",
             Reply::VoicemailDelete(_) => "voicemail_delete",
             Reply::GreetingSet(_) => "greeting_set",
+            Reply::Ussd(_) => "ussd",
         }
     }
 }
