@@ -1150,7 +1150,7 @@ async fn late_cmgs_answer_during_a_command_is_not_taken_for_its_answer() {
     };
     let r = rig_with(spec, Profile::Generic, |_| {}).await;
     wait_ready(&r.handle).await;
-    let seen = r.sim.status()[0].commands_seen;
+    let seen = r.sim.status()[0].ussd_requests;
     let h = r.handle.clone();
     let csq = tokio::spawn(async move { h.command("AT+CSQ", None).await });
     eventually(Duration::from_secs(5), "AT+CSQ at the modem", || {
@@ -1462,6 +1462,21 @@ async fn ussd_menu_reply_cancel_errors_and_timeout() {
     assert!(matches!(e, UssdError::Timeout { .. }), "{e}");
     let e = h.ussd(UssdOp::Send("*1\"#".into()), t).await.unwrap_err();
     assert!(matches!(e, UssdError::Invalid(_)), "{e}");
+
+    // One session per modem: a second request ends the wait of the first.
+    let seen = r.sim.status()[0].ussd_requests;
+    let first = tokio::spawn({
+        let h = h.clone();
+        async move { h.ussd(UssdOp::Send("*199#".into()), t).await }
+    });
+    eventually(Duration::from_secs(10), "the first AT+CUSD written", || {
+        r.sim.status()[0].ussd_requests > seen
+    })
+    .await;
+    let second = h.ussd(UssdOp::Send("*100#".into()), t).await.unwrap();
+    assert_eq!(second.text, sim::USSD_BALANCE);
+    let e = first.await.unwrap().unwrap_err();
+    assert!(matches!(e, UssdError::Superseded), "{e}");
 
     // Still in service: the balance, then a send.
     let a = h.ussd(UssdOp::Send("*100#".into()), t).await.unwrap();

@@ -84,6 +84,9 @@ pub enum UssdError {
     /// `+CUSD: 5`: the network timed out.
     #[error("the network timed out the USSD session (+CUSD: 5)")]
     NetworkTimeout,
+    /// A newer USSD request on the same modem took over before the answer came.
+    #[error("a newer USSD request on this modem took over before the network answered")]
+    Superseded,
     /// No `+CUSD` within the caller's time limit.
     #[error("no USSD answer within {after:?}")]
     Timeout { after: Duration },

@@ -53,8 +53,10 @@ impl ModemActor {
             UssdOp::Cancel => Command::cusd_cancel(),
         };
         let text = cmd.echo().to_owned();
-        // A new request ends interest in any earlier, abandoned one.
-        self.ussd_waiter = None;
+        // A new request ends the wait of an earlier one (the network has one session per modem).
+        if let Some(earlier) = self.ussd_waiter.take() {
+            let _ = earlier.send(Err(UssdError::Superseded));
+        }
         let wait = !matches!(op, UssdOp::Cancel);
         let mut reply = Some(reply);
         if wait {

@@ -265,6 +265,8 @@ pub struct ModemStatus {
     pub next_mr: u8,
     pub call: Option<String>,
     pub commands_seen: u64,
+    /// USSD strings received (`AT+CUSD=1,"…"`), answered or not.
+    pub ussd_requests: u64,
 }
 
 /// One simulated modem's complete state.
@@ -300,6 +302,8 @@ pub struct ModemCore {
     memfull_notified: bool,
     /// A USSD menu waits for a reply (`ussd`).
     ussd_menu: bool,
+    /// USSD strings received (`AT+CUSD=1,"…"`).
+    ussd_requests: u64,
     call: Option<Call>,
     /// Wavecom: command lines still to be refused with 515 after CFUN=1.
     busy_lines: u8,
@@ -387,6 +391,7 @@ impl ModemCore {
             ack_seq: 0,
             memfull_notified: false,
             ussd_menu: false,
+            ussd_requests: 0,
             call: None,
             busy_lines: 0,
             zte_csca_busy: false,
@@ -446,6 +451,7 @@ impl ModemCore {
                 }
             }),
             commands_seen: self.commands_seen,
+            ussd_requests: self.ussd_requests,
         }
     }
 

@@ -46,6 +46,7 @@ impl ModemCore {
                     None => Outcome::Ok(vec![]),
                     Some(_) if !self.radio_on() => Outcome::Cme(30),
                     Some(s) => {
+                        self.ussd_requests += 1;
                         let request = self.ussd_request_text(s);
                         self.ussd_network(&request);
                         Outcome::Ok(vec![])
