@@ -10,6 +10,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use gsmgate::modem::ussd::{UssdError, UssdOp, UssdState};
 use gsmgate::modem::{
     self, ModemConfig, ModemEvent, ModemHandle, ModemState, OutgoingPart, Profile, SendError,
     Timeouts,
@@ -559,11 +560,71 @@ async fn stalled_modem_recovers_to_ready() {
         .fault(0, &Fault::Stall { on: false })
         .expect("unstall");
     wait_ready(&r.handle).await;
-    assert!(r.handle.status().recoveries >= 1);
+    let st = r.handle.status();
+    assert!(st.recoveries >= 1);
+    // The ladder starts at its first rung (ESC + Ctrl-Z, then AT), whatever it climbed after.
+    assert!(st.rungs.resync >= 1, "{:?}", st.rungs);
     r.handle
         .send(parts_for(PHONE, "after the stall", false))
         .await
         .expect("sent");
+    r.stop().await;
+}
+
+/// docs/modems.md, "Stalls": a modem that answers nothing climbs every rung of the ladder once per
+/// cycle — ESC + Ctrl-Z then `AT` (state `recovering`), `AT+CFUN=1,1`, the port closed and opened
+/// again (state `vanished` while it is closed) — and then leaves the pool with the reason. Each
+/// rung is seen in the status counters, the states in the order of the published events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_modem_climbs_every_rung_then_leaves_the_pool() {
+    let spec = ModemSpec::default();
+    let mut r = rig_with(spec, Profile::Generic, |c| {
+        c.timeouts.recovery_cycles = 1;
+        c.timeouts.reboot_wait = Duration::from_secs(1);
+    })
+    .await;
+    wait_ready(&r.handle).await;
+    assert_eq!(r.handle.status().rungs, modem::RecoveryRungs::default());
+    r.sim.fault(0, &Fault::Stall { on: true }).expect("stall");
+    let state = wait_state(&r.handle, Duration::from_secs(60), |s| {
+        matches!(s, ModemState::OutOfPool { .. })
+    })
+    .await;
+    let ModemState::OutOfPool { reason } = state else {
+        unreachable!()
+    };
+    assert!(reason.contains("recovery attempts failed"), "{reason}");
+    let rungs = r.handle.status().rungs;
+    assert_eq!(
+        (rungs.resync, rungs.reset, rungs.reopen),
+        (1, 1, 1),
+        "one cycle: each rung once"
+    );
+    let mut states = Vec::new();
+    while states.last() != Some(&"out_of_pool") {
+        let ev = timeout(Duration::from_secs(20), r.events.recv())
+            .await
+            .expect("the out_of_pool event")
+            .expect("events");
+        if let ModemEvent::State { state, .. } = ev {
+            states.push(state.name());
+        }
+    }
+    let after_ready = states
+        .iter()
+        .rposition(|s| *s == "ready")
+        .map_or(&states[..], |i| &states[i + 1..]);
+    let order: Vec<&str> = after_ready
+        .iter()
+        .copied()
+        .filter(|s| ["recovering", "vanished", "out_of_pool"].contains(s))
+        .collect();
+    let first = |name: &str| order.iter().position(|s| *s == name);
+    assert!(
+        first("recovering") < first("vanished") && first("vanished") < first("out_of_pool"),
+        "states after ready: {states:?}"
+    );
+    assert!(first("recovering").is_some(), "{states:?}");
     r.stop().await;
 }
 
@@ -1089,7 +1150,7 @@ async fn late_cmgs_answer_during_a_command_is_not_taken_for_its_answer() {
     };
     let r = rig_with(spec, Profile::Generic, |_| {}).await;
     wait_ready(&r.handle).await;
-    let seen = r.sim.status()[0].commands_seen;
+    let seen = r.sim.status()[0].ussd_requests;
     let h = r.handle.clone();
     let csq = tokio::spawn(async move { h.command("AT+CSQ", None).await });
     eventually(Duration::from_secs(5), "AT+CSQ at the modem", || {
@@ -1233,5 +1294,196 @@ async fn a_port_that_appears_after_the_modem_went_out_of_the_pool_brings_it_back
         cancel,
         task,
     };
+    r.stop().await;
+}
+
+/// docs/modems.md, "Foreign records in received storage": a record that is neither an
+/// SMS-DELIVER nor a status report (here an SMS-SUBMIT a phone left with stat REC READ) is left on
+/// the SIM, raised once as an alert, and skipped by every later drain, while the messages around it
+/// flow. The same record announced with `+CMTI` is read once, raised once, never published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_record_in_storage_is_left_raised_once_and_skipped() {
+    let (sim, dir, port) = start_sim(ModemSpec::default()).await;
+    // docs/pdu.md vector 2 (an SMS-SUBMIT) and a DELIVER left behind, both without a URC.
+    let submit = pdu::hex_to_bytes("0011000B916407281553F80000AA0AE8329BFD4697D9EC37").unwrap();
+    let foreign_at = sim.store_pdu(0, submit.clone(), 1, false).unwrap().unwrap();
+    let from = Address::parse(PHONE).unwrap();
+    let deliver = pdu::delivers_for_text(
+        &from,
+        "left behind",
+        pdu::Timestamp::from_unix(1.7e9 as i64, 0),
+        0,
+    )
+    .unwrap()[0]
+        .encode();
+    let deliver_at = sim.store_pdu(0, deliver, 1, false).unwrap().unwrap();
+    let (handle, mut events, cancel, task) = start_actor(port, Profile::Generic, |c| {
+        c.timeouts.drain_interval = Duration::from_millis(300);
+    });
+    let mut alerts = Vec::new();
+    let next = async |events: &mut mpsc::Receiver<ModemEvent>, alerts: &mut Vec<String>| {
+        timeout(Duration::from_secs(20), async {
+            loop {
+                match events.recv().await.expect("events") {
+                    ModemEvent::Alert { reason, .. } => alerts.push(reason),
+                    ev @ (ModemEvent::Sms { .. } | ModemEvent::StatusReport { .. }) => return ev,
+                    _ => {}
+                }
+            }
+        })
+        .await
+        .expect("an inbound message event")
+    };
+    // The DELIVER is published by the drain; its ack is dropped three times, so three drains run
+    // past the foreign record. Every publication is the DELIVER, never the SUBMIT.
+    for round in 0..4 {
+        let ev = next(&mut events, &mut alerts).await;
+        let ModemEvent::Sms {
+            pdu, index, ack, ..
+        } = ev
+        else {
+            panic!("not an sms: {ev:?}")
+        };
+        assert_eq!(index, Some(deliver_at as u32));
+        assert_eq!(deliver_text(&pdu), "left behind");
+        if round == 3 {
+            ack.send(()).expect("ack");
+        } else {
+            drop(ack);
+        }
+    }
+    eventually(
+        Duration::from_secs(10),
+        "only the foreign record left",
+        || {
+            sim.stored(0, "SM")
+                .map(|s| s.len() == 1 && s[0].index == foreign_at)
+                .unwrap_or(false)
+        },
+    )
+    .await;
+    let foreign: Vec<&String> = alerts
+        .iter()
+        .filter(|a| a.contains(&format!("SM {foreign_at} ")))
+        .collect();
+    assert_eq!(foreign.len(), 1, "raised once: {alerts:?}");
+    assert!(foreign[0].contains("SMS-SUBMIT"), "{foreign:?}");
+
+    // Announced: read once, raised once, not published; a text after it still arrives.
+    sim.store_pdu(0, submit, 0, true).unwrap();
+    sim.phone_sms(&PhoneSms {
+        from: PHONE.into(),
+        modem: 0,
+        text: "after the foreign one".into(),
+        ..Default::default()
+    })
+    .unwrap();
+    let ev = next(&mut events, &mut alerts).await;
+    let ModemEvent::Sms { pdu, ack, .. } = ev else {
+        panic!("not an sms: {ev:?}")
+    };
+    assert_eq!(deliver_text(&pdu), "after the foreign one");
+    ack.send(()).expect("ack");
+    eventually(
+        Duration::from_secs(10),
+        "the text deleted, two foreign records kept",
+        || sim.stored(0, "SM").map(|s| s.len() == 2).unwrap_or(false),
+    )
+    .await;
+    let raised = alerts.iter().filter(|a| a.contains("SMS-SUBMIT")).count();
+    assert_eq!(raised, 2, "{alerts:?}");
+    let r = Rig {
+        sim,
+        _dir: dir,
+        handle,
+        events,
+        cancel,
+        task,
+    };
+    r.stop().await;
+}
+
+/// docs/modems.md, "USSD": `*100#` answers the balance on every profile, in the profile's form on
+/// the wire (Huawei: packed GSM 7-bit hex both ways; SIMCom: UCS-2 hex, DCS 72; the others plain
+/// text), decoded to the same text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ussd_balance_decodes_on_every_profile() {
+    for profile in Profile::ALL {
+        let r = rig(profile).await;
+        wait_ready(&r.handle).await;
+        let a = r
+            .handle
+            .ussd(UssdOp::Send("*100#".into()), Duration::from_secs(20))
+            .await
+            .unwrap_or_else(|e| panic!("{profile:?}: {e}"));
+        assert_eq!(a.state, UssdState::Done, "{profile:?}");
+        assert_eq!(a.text, sim::USSD_BALANCE, "{profile:?}");
+        let dcs = if profile == Profile::Simcom { 72 } else { 15 };
+        assert_eq!(a.dcs, Some(dcs), "{profile:?}");
+        r.stop().await;
+    }
+}
+
+/// A menu (`+CUSD: 1`) answered with a reply, a menu cancelled (`AT+CUSD=2`), the network ending
+/// the session (`+CUSD: 2`), an unknown code (`+CUSD: 4`) and no answer at all are each a clear
+/// outcome, and the modem serves a send afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ussd_menu_reply_cancel_errors_and_timeout() {
+    let r = rig(Profile::Huawei).await;
+    wait_ready(&r.handle).await;
+    let t = Duration::from_secs(20);
+    let h = &r.handle;
+    let menu = h.ussd(UssdOp::Send("*101#".into()), t).await.unwrap();
+    assert_eq!(
+        (menu.state, menu.text.as_str()),
+        (UssdState::Menu, sim::USSD_MENU)
+    );
+    let data = h.ussd(UssdOp::Reply("2".into()), t).await.unwrap();
+    assert_eq!(
+        (data.state, data.text.as_str()),
+        (UssdState::Done, sim::USSD_DATA)
+    );
+
+    h.ussd(UssdOp::Send("*101#".into()), t).await.unwrap();
+    let c = h.ussd(UssdOp::Cancel, t).await.unwrap();
+    assert_eq!(c.state, UssdState::Cancelled);
+    let after = h.ussd(UssdOp::Reply("1".into()), t).await.unwrap_err();
+    assert!(matches!(after, UssdError::NotSupported { .. }), "{after}");
+
+    let e = h.ussd(UssdOp::Send("*102#".into()), t).await.unwrap_err();
+    assert!(matches!(e, UssdError::Terminated { .. }), "{e}");
+    assert!(e.to_string().contains("+CUSD: 2"), "{e}");
+    let e = h.ussd(UssdOp::Send("*555#".into()), t).await.unwrap_err();
+    assert!(matches!(e, UssdError::NotSupported { .. }), "{e}");
+    let e = h
+        .ussd(UssdOp::Send("*199#".into()), Duration::from_secs(2))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, UssdError::Timeout { .. }), "{e}");
+    let e = h.ussd(UssdOp::Send("*1\"#".into()), t).await.unwrap_err();
+    assert!(matches!(e, UssdError::Invalid(_)), "{e}");
+
+    // One session per modem: a second request ends the wait of the first.
+    let seen = r.sim.status()[0].ussd_requests;
+    let first = tokio::spawn({
+        let h = h.clone();
+        async move { h.ussd(UssdOp::Send("*199#".into()), t).await }
+    });
+    eventually(Duration::from_secs(10), "the first AT+CUSD written", || {
+        r.sim.status()[0].ussd_requests > seen
+    })
+    .await;
+    let second = h.ussd(UssdOp::Send("*100#".into()), t).await.unwrap();
+    assert_eq!(second.text, sim::USSD_BALANCE);
+    let e = first.await.unwrap().unwrap_err();
+    assert!(matches!(e, UssdError::Superseded), "{e}");
+
+    // Still in service: the balance, then a send.
+    let a = h.ussd(UssdOp::Send("*100#".into()), t).await.unwrap();
+    assert_eq!(a.text, sim::USSD_BALANCE);
+    h.send(parts_for(PHONE, "after USSD", false))
+        .await
+        .expect("sent");
+    assert_eq!(h.status().state, ModemState::Ready);
     r.stop().await;
 }

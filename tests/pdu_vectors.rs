@@ -283,14 +283,34 @@ fn ufone_unknown_ie_before_concat() {
     canonical(&p, hex);
 }
 
-// docs/pdu.md, "What real networks and modems send": [PGM] test_pdu.py, UDL 0xA0 but only 10
-// octets of UD.
+// docs/pdu.md, "What real networks and modems send": a TP-UDL within the bound but larger than the
+// data present decodes what is there (UDL 0x14 = 20 octets, 10 present: the header and "はい").
 #[test]
 fn udl_larger_than_data_decodes_what_is_there() {
-    let (_, s) = submit("0041010C910661345542F60008A0050003000301306F3044");
+    let (_, s) = submit("0041010C910661345542F6000814050003000301306F3044");
     assert_eq!(s.message_reference, 1);
     assert_eq!(s.user_data.concat(), Some((0, 3, 1)));
     assert_eq!(s.user_data.as_text(), Some("はい"));
+}
+
+// docs/pdu.md, "Bounds the decoder enforces": [PGM] test_pdu.py's vector announces UDL 0xA0 = 160
+// octets of UCS-2, beyond the 140 octets TP-UD holds (23.040 §9.2.3.16): an error naming TP-UDL.
+#[test]
+fn udl_beyond_the_user_data_capacity_is_an_error() {
+    let e = Pdu::decode_hex(
+        "0041010C910661345542F60008A0050003000301306F3044",
+        Direction::FromMobile,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e,
+        PduError::Invalid {
+            field: "user data length",
+            offset: 13,
+            detail: "TP-UDL 160 exceeds the 140 octets TP-UD can hold (3GPP TS 23.040 §9.2.3.16)"
+                .into()
+        }
+    );
 }
 
 // docs/pdu.md, "Data coding scheme": [PGM] "Flash SMS" vector is FO 0x05 (TP-RD) with DCS 00 —
@@ -366,7 +386,7 @@ fn address_vectors_in_a_pdu() {
 // docs/pdu.md, "Layout": [PGM TestSmsPduSmscFields]: +2782913593 → 06 91 7228195339.
 #[test]
 fn smsc_vector() {
-    let (p, _) = submit("06917228195339010000038121F3000000");
+    let (p, _) = submit("069172281953390100038121F3000000");
     assert_eq!(p.smsc.as_ref().unwrap().to_string(), "+2782913593");
     assert!(p.to_hex().starts_with("06917228195339"));
 }
@@ -408,7 +428,7 @@ fn sixteen_bit_concat_header_in_a_deliver() {
 fn malformed_udh_is_an_error_not_a_panic() {
     // UDHL 05, IE 00 claims 09 octets.
     let e = Pdu::decode_hex(
-        "0041010C910661345542F60008A0050009000301306F3044",
+        "0041010C910661345542F600080A050009000301306F3044",
         Direction::FromMobile,
     )
     .unwrap_err();
@@ -420,8 +440,8 @@ fn malformed_udh_is_an_error_not_a_panic() {
             detail: "IE 0x00 length 9 runs past the header".into()
         }
     );
-    // UDHL past the data.
-    let e = Pdu::decode_hex("0041010C910661345542F60008A0FF00", Direction::FromMobile).unwrap_err();
+    // UDHL within TP-UDL (0x8C = 140) but past the data present.
+    let e = Pdu::decode_hex("0041010C910661345542F600088C8000", Direction::FromMobile).unwrap_err();
     assert_eq!(
         e,
         PduError::Truncated {

@@ -40,6 +40,7 @@ use super::protocol::{
 };
 use super::protocol::{ReviewItem, ReviewResolveArgs, ReviewResolved};
 use super::protocol::{TokenCreated, TokenItem, TokensCreateArgs, TokensRevokeArgs};
+use super::protocol::{UssdArgs, UssdResult};
 
 /// Where the daemon listens when installed as a service.
 pub const SYSTEM_SOCKET: &str = "/run/gsmgate/admin.sock";
@@ -348,6 +349,11 @@ impl Client {
             name: name.to_string(),
         }))
         .await
+    }
+
+    /// One USSD operation (`ussd`): a code, a menu reply or a cancel; waits for the network.
+    pub async fn ussd(&mut self, args: UssdArgs) -> Result<UssdResult, ClientError> {
+        self.call(&Request::Ussd(args)).await
     }
 
     /// One `greeting_set` request (a whole file or one chunk).

@@ -588,6 +588,22 @@ impl Command {
         bounded("AT+QPCMV", "port", port.into(), 2)?;
         Ok(Command::new(format!("AT+QPCMV=0;+QPCMV=1,{port}")))
     }
+    /// `AT+CUSD=1,"<str>",<dcs>` (27.007 §7.15): send a USSD string (a code such as `*100#` or
+    /// the reply to a menu) with result codes on; the answer comes as a `+CUSD:` URC.
+    pub fn cusd(text: &str, dcs: u8) -> Result<Self, AtError> {
+        check_param("AT+CUSD", text)?;
+        if text.is_empty() || text.len() > 320 {
+            return Err(AtError::InvalidArgument {
+                command: "AT+CUSD",
+                reason: format!("USSD string of {} characters", text.len()),
+            });
+        }
+        Ok(Command::new(format!("AT+CUSD=1,\"{text}\",{dcs}")))
+    }
+    /// `AT+CUSD=2` (27.007 §7.15): cancel the USSD session.
+    pub fn cusd_cancel() -> Self {
+        Command::new("AT+CUSD=2")
+    }
     /// Quectel `AT+QPCMV=0` — PCM voice off.
     pub fn qpcmv_off() -> Self {
         Command::new("AT+QPCMV=0")

@@ -26,6 +26,7 @@ mod runtime;
 pub mod scan;
 pub mod sim;
 pub mod tokens;
+pub mod ussd;
 pub mod voice;
 
 /// gsmgate — a self-hosted community texting gateway for USB GSM modems.
@@ -80,6 +81,9 @@ pub enum Command {
     /// `tokens revoke NAME`.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
+    /// Send a USSD code through MODEM and print the network's answer: `ussd MODEM '*100#'`;
+    /// answer a menu with `--reply 2`, end it with `--cancel`.
+    Ussd(ussd::UssdCli),
     /// Run simulated modems on pseudo-terminals (DIR/modemN, DIR/control.sock).
     Sim(sim::SimArgs),
     /// Play a member's phone against a simulated pool: text or call the gateway, read replies.
@@ -126,6 +130,7 @@ pub fn main() -> ExitCode {
         Command::Voicemail(cmd) => voice::run_voicemail(cmd, cli.connection),
         Command::Greeting(cmd) => voice::run_greeting(cmd, cli.connection),
         Command::Tokens(cmd) => tokens::run(cmd, cli.connection),
+        Command::Ussd(args) => ussd::run(args, cli.connection),
         Command::Sim(args) => sim::run(args),
         Command::Phone(args) => phone::run(args, cli.connection),
         Command::Doctor(args) => doctor::run(args, cli.connection),

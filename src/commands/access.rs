@@ -5,7 +5,8 @@
 //! The rules (docs/http-api.md, "Scopes"): `read` runs every command that only reads (listing the
 //! inbox or a conversation marks it read, which is bookkeeping, not a change of the gateway);
 //! `send` adds `send` (one text to one number); `admin` runs the rest — members, broadcasts,
-//! in-doubt decisions, voicemail deletion, the greeting. A broadcast's dry run needs `admin` as
+//! in-doubt decisions, voicemail deletion, the greeting, USSD (a code can spend credit or change
+//! a SIM's services). A broadcast's dry run needs `admin` as
 //! well: it reveals counts per segment that a sending integration has no need for. Token
 //! management is local only: a leaked HTTP token, even an admin one, cannot mint another or
 //! hide itself by revoking the others.
@@ -91,6 +92,7 @@ pub fn required_scope(request: &Request) -> Scope {
         | R::InDoubtResolve(_)
         | R::VoicemailDelete(_)
         | R::GreetingSet(_)
+        | R::Ussd(_)
         | R::TokensCreate(_)
         | R::TokensList(_)
         | R::TokensRevoke(_) => Scope::Admin,

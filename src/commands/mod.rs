@@ -32,6 +32,7 @@ pub mod messages;
 pub mod review;
 pub mod status;
 pub mod tokens;
+pub mod ussd;
 pub mod voice;
 
 use std::path::PathBuf;
@@ -215,6 +216,7 @@ pub fn execute(ctx: &Context, request: Request) -> Result<Reply> {
         Request::TokensCreate(a) => tokens::create(ctx, &a).map(Reply::TokensCreate),
         Request::TokensList(a) => tokens::list(ctx, &a).map(Reply::TokensList),
         Request::TokensRevoke(a) => tokens::revoke(ctx, &a).map(Reply::TokensRevoke),
+        Request::Ussd(a) => ussd::ussd(ctx, &a).map(Reply::Ussd),
         Request::Ping(_) | Request::Version(_) | Request::Watch(_) => Err(CommandError::Internal(
             format!("{} is answered by the transport", request.name()),
         )),

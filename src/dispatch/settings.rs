@@ -15,10 +15,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InDoubtPolicy {
-    /// Resend replies, mark bulk messages failed ("in doubt").
+    /// Resend replies and compliance confirmations; direct sends and bulk stay `in_doubt` for a
+    /// person (or a status report) to resolve.
     #[default]
     ResendReplies,
-    /// Resend nothing; everything in doubt is marked failed with that reason.
+    /// Resend nothing; everything stays `in_doubt`.
     ResendNone,
     /// Resend everything (accepting possible duplicates).
     ResendAll,

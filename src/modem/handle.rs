@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::error::{CommandError, SendError};
 use super::status::ModemStatus;
+use super::ussd::{UssdAnswer, UssdError, UssdOp};
 
 /// One part of an outgoing message: the PDU hex including the SMSC prefix (`00` for the modem's own
 /// SMSC) and the TPDU length for `AT+CMGS=<tpdu_len>` (octets after the SMSC field, 3GPP TS 27.005
@@ -85,7 +86,15 @@ pub(crate) enum Request {
         cmd: crate::at::Command,
         reply: CommandReply,
     },
+    /// A USSD operation (`modem::ussd`); answered when the `+CUSD` URC arrives.
+    Ussd {
+        op: UssdOp,
+        timeout: Duration,
+        reply: UssdReply,
+    },
 }
+
+pub(crate) type UssdReply = oneshot::Sender<Result<UssdAnswer, UssdError>>;
 
 /// A clonable handle to one modem actor.
 #[derive(Debug, Clone)]
@@ -137,6 +146,22 @@ impl ModemHandle {
             .await
             .map_err(|_| self.gone())?;
         rx.await.map_err(|_| self.gone())?
+    }
+
+    /// A USSD operation (3GPP TS 27.007 §7.15): sends a code or a menu reply and waits up to
+    /// `timeout` for the network's `+CUSD` answer, or cancels the session. Queued behind sends
+    /// like any request.
+    pub async fn ussd(&self, op: UssdOp, timeout: Duration) -> Result<UssdAnswer, UssdError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Ussd { op, timeout, reply })
+            .await
+            .map_err(|_| UssdError::Command(self.gone()))?;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(UssdError::Command(self.gone())),
+            Err(_) => Err(UssdError::Timeout { after: timeout }),
+        }
     }
 
     /// Answers an incoming call (`ATA`), ahead of queued sends.

@@ -27,6 +27,7 @@ pub mod init;
 pub(crate) mod port;
 pub mod recovery;
 pub mod status;
+pub mod ussd;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -38,7 +39,7 @@ pub use error::{CommandError, ErrorClass, Failure, ModemError, SendError, class,
 pub use events::ModemEvent;
 pub use handle::{CallOp, ModemHandle, OutgoingPart};
 pub use init::InitOptions;
-pub use status::{Identity, ModemState, ModemStatus, Registration, Waiting};
+pub use status::{Identity, ModemState, ModemStatus, RecoveryRungs, Registration, Waiting};
 
 /// The device family a modem belongs to; selects init variants and quirk handling (docs/modems.md,
 /// "Quirks gsmgate handles"). The config file names it (`profile = "huawei"`) and `config`

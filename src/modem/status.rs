@@ -143,6 +143,21 @@ pub struct ModemStatus {
     pub received: u64,
     pub errors: u64,
     pub recoveries: u64,
+    /// How often each rung of the recovery ladder was tried (docs/modems.md, "Stalls").
+    pub rungs: RecoveryRungs,
+}
+
+/// Attempts per rung of the recovery ladder (`modem::recovery::RecoveryStep`), counted when the
+/// rung starts; giving up shows as the `out_of_pool` state. Counters, not a "current rung", so a
+/// reader polling now and then misses none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RecoveryRungs {
+    /// ESC + Ctrl-Z, then `AT` and init.
+    pub resync: u64,
+    /// `AT+CFUN=1,1`, then init.
+    pub reset: u64,
+    /// The port closed and opened again, then init.
+    pub reopen: u64,
 }
 
 impl ModemStatus {
@@ -168,6 +183,7 @@ impl ModemStatus {
             received: 0,
             errors: 0,
             recoveries: 0,
+            rungs: RecoveryRungs::default(),
         }
     }
 }

@@ -3,13 +3,15 @@
 //! error type stays private and is turned into [`PduError`] with the octet offset of the field
 //! that failed (counted from the first octet of the SMSC prefix).
 //!
-//! Tolerance is deliberate, because a message lost over a malformed header is worse than an odd
-//! field: a TP-UDL larger than the data present decodes what is there (docs/pdu.md, "What real
-//! networks and modems send"); octets after the user data are ignored; address semi-octets A–E
-//! decode as `* # a b c`; time-stamp semi-octets are read arithmetically without range checks;
-//! optional STATUS-REPORT fields the TP-PI announces but the PDU lacks are left out. What fails is
-//! what leaves the rest of the PDU unreadable: a mandatory field cut short, or a UDH element
-//! running past the header.
+//! A field beyond the bounds of 3GPP TS 23.040 is an error naming the field and the bound
+//! (`bounds`, docs/pdu.md "Bounds the decoder enforces"): an address longer than 20 digits, an
+//! SMSC prefix longer than 11 octets, a TP-UDL beyond what TP-UD can hold, a TP-UDHL beyond the
+//! TP-UDL, a time stamp that is not a date and time, a reserved TP-PID in an SMS-SUBMIT. Within
+//! the bounds, tolerance is deliberate, because a message lost over an odd field is worse: a
+//! TP-UDL larger than the data present decodes what is there (docs/pdu.md, "What real networks
+//! and modems send"); octets after the user data are ignored; address semi-octets A–E decode as
+//! `* # a b c`; optional STATUS-REPORT fields the TP-PI announces but the PDU lacks are left out.
+//! A mandatory field cut short, or a UDH element running past the header, also fails.
 //!
 //! The hot path allocates only the output strings (address, text) and, when TP-UDHI is set, the
 //! header list.
@@ -20,6 +22,7 @@ use nom::number::complete::be_u8;
 use nom::{IResult, Parser};
 
 use super::address::{Address, TypeOfNumber, bcd_digits};
+use super::bounds;
 use super::error::PduError;
 use super::gsm7;
 use super::types::{
@@ -91,10 +94,12 @@ fn octet<'a>(name: &'static str) -> impl FnMut(In<'a>) -> R<'a, u8> {
 /// RP SMSC address (27.005 §3.1): octet count including the TOA; 0 = none.
 fn smsc_address(i: In<'_>) -> R<'_, Option<Address>> {
     named("SMSC address", |i| {
-        let (i, len) = be_u8(i)?;
+        let (rest, len) = be_u8(i)?;
         if len == 0 {
-            return Ok((i, None));
+            return Ok((rest, None));
         }
+        bounds::smsc_length(len).map_err(|d| invalid(i, "SMSC address", d))?;
+        let i = rest;
         let (i, value) = take(len).parse(i)?;
         let (toa, digits) = match value.split_first() {
             Some((t, d)) => (*t, d),
@@ -114,8 +119,10 @@ fn smsc_address(i: In<'_>) -> R<'_, Option<Address>> {
 /// TP address (23.040 §9.1.2.5): semi-octet count, TOA, value. Alphanumeric values are GSM 7-bit
 /// packed (23.040 §9.1.2.5, TON 101).
 fn tp_address<'a>(name: &'static str) -> impl FnMut(In<'a>) -> R<'a, Address> {
-    named(name, |i| {
+    named(name, move |i| {
+        let start = i;
         let (i, semi) = be_u8(i)?;
+        bounds::address_length(semi).map_err(|d| invalid(start, name, d))?;
         let (i, toa) = be_u8(i)?;
         let (i, value) = take(usize::from(semi).div_ceil(2)).parse(i)?;
         let ton = TypeOfNumber::from_bits(toa >> 4);
@@ -135,38 +142,43 @@ fn tp_address<'a>(name: &'static str) -> impl FnMut(In<'a>) -> R<'a, Address> {
     })
 }
 
-/// One swapped semi-octet pair as a number (no range check, see the module comment).
+/// One swapped semi-octet pair as a number (the range is checked by `bounds::timestamp`).
 fn swapped(b: u8) -> u8 {
     (b & 0x0F) * 10 + (b >> 4)
 }
 
 /// TP-SCTS / TP-DT / absolute TP-VP (23.040 §9.2.3.11): YY MM DD hh mm ss TZ, semi-octets
-/// swapped; TZ in quarter hours with the sign in bit 3. Years 80–99 are 19xx, others 20xx.
+/// swapped, checked by `bounds::timestamp`.
 fn timestamp<'a>(name: &'static str) -> impl FnMut(In<'a>) -> R<'a, Timestamp> {
-    named(name, |i| {
-        let (i, t) = take(7usize).parse(i)?;
+    named(name, move |start| {
+        let (i, t) = take(7usize).parse(start)?;
         let &[y, mo, d, h, mi, s, tz] = t else {
             return Err(nom::Err::Error(Fail::from_error_kind(i, ErrorKind::Eof)));
         };
-        let yy = u16::from(swapped(y));
-        let q = ((tz & 0x07) * 10 + (tz >> 4)) as i8;
-        Ok((
-            i,
-            Timestamp {
-                year: if (80..=99).contains(&yy) {
-                    1900 + yy
-                } else {
-                    2000 + yy
-                },
-                month: swapped(mo),
-                day: swapped(d),
-                hour: swapped(h),
-                minute: swapped(mi),
-                second: swapped(s),
-                tz_quarter_hours: if tz & 0x08 != 0 { -q } else { q },
-            },
-        ))
+        let octets = [y, mo, d, h, mi, s, tz];
+        bounds::timestamp(&octets).map_err(|e| invalid(start, name, e))?;
+        Ok((i, read_timestamp(octets)))
     })
+}
+
+/// The seven semi-octet octets as a time stamp, read arithmetically: TZ in quarter hours with the
+/// sign in bit 3; years 80–99 are 19xx, others 20xx.
+fn read_timestamp([y, mo, d, h, mi, s, tz]: [u8; 7]) -> Timestamp {
+    let yy = u16::from(swapped(y));
+    let q = ((tz & 0x07) * 10 + (tz >> 4)) as i8;
+    Timestamp {
+        year: if (80..=99).contains(&yy) {
+            1900 + yy
+        } else {
+            2000 + yy
+        },
+        month: swapped(mo),
+        day: swapped(d),
+        hour: swapped(h),
+        minute: swapped(mi),
+        second: swapped(s),
+        tz_quarter_hours: if tz & 0x08 != 0 { -q } else { q },
+    }
 }
 
 /// TP-VP in the format TP-VPF selects (23.040 §9.2.3.12).
@@ -193,6 +205,9 @@ fn validity<'a>(vpf: u8) -> impl FnMut(In<'a>) -> R<'a, Validity> {
 fn user_data<'a>(dcs: Dcs, udhi: bool, total: usize) -> impl FnMut(In<'a>) -> R<'a, UserData> {
     move |i| {
         let (data, udl) = named("user data length", be_u8)(i)?;
+        let septets = !dcs.compressed() && dcs.alphabet() == Alphabet::Gsm7;
+        bounds::user_data_length(usize::from(udl), septets)
+            .map_err(|d| invalid(i, "user data length", d))?;
         let ud_offset = total - data.len();
         decode_user_data(data, usize::from(udl), dcs, udhi, ud_offset)
             .map(|ud| (&data[..0], ud))
@@ -219,6 +234,12 @@ pub(crate) fn decode_user_data(
     let mut hdr_octets = 0;
     if udhi && let Some(&udhl) = data.first() {
         let udhl = usize::from(udhl);
+        let septets = !dcs.compressed() && dcs.alphabet() == Alphabet::Gsm7;
+        bounds::header_length(udhl, udl, septets).map_err(|detail| PduError::Invalid {
+            field: "user data header length",
+            offset,
+            detail,
+        })?;
         let Some(h) = data.get(1..1 + udhl) else {
             return Err(PduError::Truncated {
                 field: "user data header",
@@ -287,7 +308,9 @@ fn submit<'a>(fo: u8, total: usize) -> impl FnMut(In<'a>) -> R<'a, Submit> {
     move |i| {
         let (i, message_reference) = octet("message reference")(i)?;
         let (i, destination) = tp_address("destination address")(i)?;
+        let pid_at = i;
         let (i, pid) = octet("protocol identifier")(i)?;
+        bounds::submit_pid(pid).map_err(|d| invalid(pid_at, "protocol identifier", d))?;
         let (i, dcs) = octet("data coding scheme")(i)?;
         let (i, validity) = validity(fo >> 3)(i)?;
         let dcs = Dcs::new(dcs);
@@ -489,20 +512,9 @@ impl Pdu {
 }
 
 impl Timestamp {
-    /// Reads the seven semi-octet octets of a TP-SCTS / TP-DT / absolute TP-VP (23.040 §9.2.3.11).
+    /// Reads the seven semi-octet octets of a TP-SCTS / TP-DT / absolute TP-VP (23.040 §9.2.3.11)
+    /// without checking their range (the decoder checks; see `bounds::timestamp`).
     pub fn from_semi_octets(octets: [u8; 7]) -> Timestamp {
-        match timestamp("time stamp")(&octets) {
-            Ok((_, t)) => t,
-            // Seven octets are always enough for the parser, which has no other failure.
-            Err(_) => Timestamp {
-                year: 2000,
-                month: 1,
-                day: 1,
-                hour: 0,
-                minute: 0,
-                second: 0,
-                tz_quarter_hours: 0,
-            },
-        }
+        read_timestamp(octets)
     }
 }

@@ -17,6 +17,7 @@
 //! the codec in `decode`/`encode`, and `segment`/`reassembly` above it.
 
 pub mod address;
+pub mod bounds;
 pub mod decode;
 pub mod encode;
 pub mod error;

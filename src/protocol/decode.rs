@@ -157,6 +157,7 @@ pub fn decode_request(line: &[u8]) -> Result<Decoded, DecodeError> {
         "tokens_create" => Request::TokensCreate(args_from_map(map, &id, &cmd)?),
         "tokens_list" => Request::TokensList(args_from_map(map, &id, &cmd)?),
         "tokens_revoke" => Request::TokensRevoke(args_from_map(map, &id, &cmd)?),
+        "ussd" => Request::Ussd(args_from_map(map, &id, &cmd)?),
         _ => {
             return Err(fail(
                 Some(id.clone()),

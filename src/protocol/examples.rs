@@ -44,6 +44,7 @@ impl Request {
             Request::TokensCreate(_) => "tokens_create",
             Request::TokensList(_) => "tokens_list",
             Request::TokensRevoke(_) => "tokens_revoke",
+            Request::Ussd(_) => "ussd",
         }
     }
 
@@ -193,6 +194,22 @@ impl Request {
             }),
             Request::TokensList(NoArgs {}),
             Request::TokensRevoke(TokensRevokeArgs { name: "crm".into() }),
+            Request::Ussd(UssdArgs {
+                modem: "sim0".into(),
+                code: Some("*100#".into()),
+                ..Default::default()
+            }),
+            Request::Ussd(UssdArgs {
+                modem: "sim0".into(),
+                reply: Some("2".into()),
+                timeout_s: Some(60),
+                ..Default::default()
+            }),
+            Request::Ussd(UssdArgs {
+                modem: "sim0".into(),
+                cancel: true,
+                ..Default::default()
+            }),
         ]
     }
 }

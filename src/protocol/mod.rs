@@ -6,7 +6,7 @@
 //! typed reply data, watch events, error codes — and the one decoder that turns a JSON line into a
 //! [`Request`] ([`decode`]). It does no I/O and decides nothing: what a command *does* is
 //! `commands`, how bytes travel is `admin::server`. The argument and reply types are split by
-//! topic (`messages`, `members`, `broadcasts`, `voice`, `status`, `events`) and re-exported here,
+//! topic (`messages`, `members`, `broadcasts`, `voice`, `ussd`, `status`, `events`) and re-exported here,
 //! so `protocol::SendArgs` names a type whatever file holds it.
 //!
 //! Unknown fields are rejected (`deny_unknown_fields`): a misspelt `unread-only` must not silently
@@ -35,6 +35,7 @@ pub mod messages;
 mod serde_helpers;
 pub mod status;
 pub mod tokens;
+pub mod ussd;
 pub mod voice;
 
 use std::fmt;
@@ -49,6 +50,7 @@ pub use members::*;
 pub use messages::*;
 pub use status::*;
 pub use tokens::*;
+pub use ussd::*;
 pub use voice::*;
 
 /// The protocol's major version. Every response carries it as `"v"`; a request may carry it and is
@@ -98,6 +100,7 @@ pub const COMMANDS: &[&str] = &[
     "tokens_create",
     "tokens_list",
     "tokens_revoke",
+    "ussd",
 ];
 
 /// A request id chosen by the client and echoed back unchanged: a non-negative integer or a string.
@@ -205,6 +208,8 @@ pub enum Request {
     TokensList(NoArgs),
     /// Revoke an HTTP API token (local transports only).
     TokensRevoke(TokensRevokeArgs),
+    /// A USSD code, menu reply or cancel through one modem, and the network's answer.
+    Ussd(UssdArgs),
 }
 
 /// Arguments of a command that takes none. Extra fields are still refused.
@@ -381,6 +386,7 @@ pub enum Reply {
     TokensCreate(TokenCreated),
     TokensList(Vec<TokenItem>),
     TokensRevoke(TokenItem),
+    Ussd(UssdResult),
 }
 
 impl Reply {
@@ -424,6 +430,7 @@ impl Reply {
             Reply::TokensCreate(_) => "tokens_create",
             Reply::TokensList(_) => "tokens_list",
             Reply::TokensRevoke(_) => "tokens_revoke",
+            Reply::Ussd(_) => "ussd",
         }
     }
 }

@@ -90,6 +90,17 @@ pub enum Request {
         #[serde(default = "default_mem")]
         mem: String,
     },
+    /// Put a raw PDU into a modem's received storage (see [`SimHandle::store_pdu`]).
+    StorePdu {
+        #[serde(default)]
+        id: Value,
+        modem: usize,
+        hex: String,
+        #[serde(default)]
+        stat: u8,
+        #[serde(default)]
+        announce: bool,
+    },
     /// Audio timing figures.
     AudioStats {
         #[serde(default)]
@@ -170,6 +181,16 @@ pub fn handle_line(sim: &SimHandle, line: &str) -> Value {
         Request::Fault { modem, fault, .. } => sim.fault(modem, &fault).map(|()| Value::Null),
         Request::Stored { modem, mem, .. } => sim.stored(modem, &mem).map(to_value),
         Request::AudioStats { modem, .. } => sim.audio_stats(modem).map(to_value),
+        Request::StorePdu {
+            modem,
+            hex,
+            stat,
+            announce,
+            ..
+        } => crate::pdu::hex_to_bytes(&hex)
+            .map_err(|e| SimError::Invalid(format!("pdu hex: {e}")))
+            .and_then(|pdu| sim.store_pdu(modem, pdu, stat, announce))
+            .map(|index| json!({ "index": index })),
         Request::PutFile {
             modem, name, path, ..
         } => match std::fs::read(&path) {

@@ -468,6 +468,28 @@ impl SimHandle {
         })
     }
 
+    /// Puts a raw PDU (SMSC field first, any TPDU type, valid or not) into a modem: with
+    /// `announce`, the network delivers it (stored per `AT+CNMI` and announced with `+CMTI`, as
+    /// any SMS); without, it is written into the storage new messages go to with `stat` and no
+    /// URC, as a phone that had the SIM before could have left it. Returns the index when written
+    /// silently.
+    pub fn store_pdu(
+        &self,
+        modem: usize,
+        pdu: Vec<u8>,
+        stat: u8,
+        announce: bool,
+    ) -> Result<Option<usize>, SimError> {
+        self.with_core(modem, |c| {
+            if announce {
+                c.deliver_sms(pdu, Instant::now());
+                None
+            } else {
+                c.put_stored(pdu, stat)
+            }
+        })
+    }
+
     /// Audio timing figures of a modem's current or last call (`None` without an audio port).
     pub fn audio_stats(&self, modem: usize) -> Result<Option<AudioStats>, SimError> {
         Ok(self.slot(modem)?.audio_stats.as_ref().map(|s| {

@@ -36,7 +36,7 @@ pub use faults::Fault;
 pub use handle::{
     ModemPaths, PhoneCall, PhoneSms, SimConfig, SimError, SimHandle, SimPaths, StoredMessage,
 };
-pub use modem::{Latency, ModemSpec, ModemStatus, MsRange};
+pub use modem::{Latency, ModemSpec, ModemStatus, MsRange, USSD_BALANCE, USSD_DATA, USSD_MENU};
 pub use network::{CallRecord, ReceivedText, SubmittedPart};
 pub use profile::{Identity, Profile};
 

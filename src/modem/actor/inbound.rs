@@ -23,6 +23,7 @@ use tracing::{debug, info, warn};
 
 use super::ModemActor;
 use super::exec::ExecError;
+use super::stored::{Kind, classify};
 use crate::at::{Command, Urc, response};
 use crate::modem::events::ModemEvent;
 use crate::modem::status::{ModemState, Registration, rssi_dbm};
@@ -90,22 +91,21 @@ pub(super) fn pdu_bytes(hex: &str) -> Option<Vec<u8>> {
     pdu::hex_to_bytes(hex.trim()).ok()
 }
 
-/// Whether a PDU from storage (SMSC prefix first) is an SMS-STATUS-REPORT (TP-MTI = 10, 23.040
-/// §9.2.3.1).
-fn is_status_report(bytes: &[u8]) -> bool {
-    let smsc_len = usize::from(bytes.first().copied().unwrap_or(0));
-    bytes.get(1 + smsc_len).is_some_and(|fo| fo & 0x03 == 0x02)
-}
-
 impl ModemActor {
     pub(super) fn on_urc(&mut self, urc: Urc) {
         match urc {
             Urc::NewMessage(si) => match si.index {
-                Some(index) => self.queue_read(storage_name(&si.storage), index, false),
+                Some(index) => {
+                    self.forget_foreign(&storage_name(&si.storage), index);
+                    self.queue_read(storage_name(&si.storage), index, false)
+                }
                 None => debug!(storage = %si.storage, "+CMTI with invalid index ignored"),
             },
             Urc::StatusReportStored(si) => match si.index {
-                Some(index) => self.queue_read(storage_name(&si.storage), index, true),
+                Some(index) => {
+                    self.forget_foreign(&storage_name(&si.storage), index);
+                    self.queue_read(storage_name(&si.storage), index, true)
+                }
                 None => debug!(storage = %si.storage, "+CDSI with invalid index ignored"),
             },
             Urc::Deliver { pdu, .. } => self.on_direct_deliver(&pdu),
@@ -140,6 +140,7 @@ impl ModemActor {
                 });
                 self.queue_drain();
             }
+            Urc::Ussd { status, text, dcs } if self.ussd_answer(status, text.as_deref(), dcs) => {}
             u if u.is_boot_marker() => {
                 if self.state() == ModemState::Ready {
                     warn!(?u, "modem announced a reboot; re-running init");
@@ -287,11 +288,9 @@ impl ModemActor {
     /// Runs one item of follow-up work.
     pub(super) async fn do_work(&mut self, w: Work) -> Result<(), ExecError> {
         match w {
-            Work::Read {
-                storage,
-                index,
-                report,
-            } => self.read_stored(storage, index, report).await,
+            // Whether a `+CDSI` announced it only ordered the work (`can_wait`): the TP-MTI of what
+            // is read says what the record is.
+            Work::Read { storage, index, .. } => self.read_stored(storage, index).await,
             Work::Delete { storage, index } => self.delete_stored(storage, index).await,
             Work::Cnma { ok } => self.cnma(ok).await,
             Work::Drain => self.drain().await,
@@ -321,12 +320,7 @@ impl ModemActor {
     }
 
     /// `AT+CMGR` of one announced slot, published with an ack (3GPP TS 27.005 §3.4.3).
-    async fn read_stored(
-        &mut self,
-        storage: String,
-        index: u32,
-        report: bool,
-    ) -> Result<(), ExecError> {
+    async fn read_stored(&mut self, storage: String, index: u32) -> Result<(), ExecError> {
         if self.pending.contains(&(storage.clone(), index))
             || !self.select_storage(&storage).await?
         {
@@ -338,12 +332,10 @@ impl ModemActor {
             return Ok(());
         }
         match response::parse_cmgr(&a.lines) {
-            Ok(sms) => match pdu_bytes(&sms.pdu) {
-                Some(bytes) => {
-                    let report = report || is_status_report(&bytes);
-                    self.publish_stored(storage, index, bytes, report);
-                }
-                None => warn!(%storage, index, pdu = %sms.pdu, "stored message is not hex"),
+            Ok(sms) => match classify(sms.stat, &sms.pdu) {
+                Kind::Sms(bytes) => self.publish_stored(storage, index, bytes, false),
+                Kind::Report(bytes) => self.publish_stored(storage, index, bytes, true),
+                Kind::Foreign(why) => self.note_foreign(&storage, index, &sms.pdu, why),
             },
             // An empty slot answers OK with no +CMGR line.
             Err(e) => debug!(%storage, index, error = %e, "no message in slot"),
@@ -438,22 +430,23 @@ impl ModemActor {
                     continue;
                 }
             };
-            // STO UNSENT / STO SENT are outgoing copies, not inbound messages.
-            if matches!(sms.stat, Some(2 | 3)) {
-                continue;
-            }
             let Some(index) = sms.index else { continue };
-            if self.pending.contains(&(storage.to_owned(), index)) {
+            if self.pending.contains(&(storage.to_owned(), index))
+                || self.known_foreign(storage, index, &sms.pdu)
+            {
                 continue;
             }
-            match pdu_bytes(&sms.pdu) {
-                Some(bytes) => {
-                    let report = storage == "SR" || is_status_report(&bytes);
-                    self.publish_stored(storage.to_owned(), index, bytes, report);
-                    count += 1;
+            // Outgoing copies (STO UNSENT / STO SENT) and other foreign records are left on the
+            // SIM and skipped from now on (`stored`, docs/modems.md).
+            match classify(sms.stat, &sms.pdu) {
+                Kind::Sms(bytes) => self.publish_stored(storage.to_owned(), index, bytes, false),
+                Kind::Report(bytes) => self.publish_stored(storage.to_owned(), index, bytes, true),
+                Kind::Foreign(why) => {
+                    self.note_foreign(storage, index, &sms.pdu, why);
+                    continue;
                 }
-                None => warn!(%storage, index, pdu = %sms.pdu, "stored message is not hex"),
             }
+            count += 1;
         }
         Ok(count)
     }
@@ -469,21 +462,6 @@ mod tests {
         assert_eq!(storage_name("sr"), "SR");
         assert_eq!(storage_name("0"), "SM");
         assert_eq!(storage_name(""), "SM");
-    }
-
-    #[test]
-    fn status_report_detection() {
-        // A status report without SMSC (python-gsmmodem test_pdu: MR 214, RA +31628870634,
-        // delivered) and an SMS-DELIVER with SMSC (the "hellohello" vector of dreamfabric's "SMS
-        // and the PDU format").
-        let sr = pdu_bytes("0006D60B911326880736F4111011719551401110117195714000").unwrap();
-        assert!(is_status_report(&sr));
-        let deliver =
-            pdu_bytes("07917283010010F5040BC87238880900F10000993092516195800AE8329BFD4697D9EC37")
-                .unwrap();
-        assert!(!is_status_report(&deliver));
-        assert!(!is_status_report(&[]));
-        assert!(!is_status_report(&[5, 1]));
     }
 
     #[test]

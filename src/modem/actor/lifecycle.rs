@@ -135,8 +135,9 @@ impl ModemActor {
         }
     }
 
-    /// Runs one rung and then init; `close_prompt`: a resync first closes a prompt a stalled
-    /// exchange may have left open.
+    /// Runs one rung and then init; `close_prompt` (a recovery, not a fresh start or an announced
+    /// reboot): a resync first closes a prompt a stalled exchange may have left open, and the
+    /// rung is counted in the status.
     async fn try_step(
         &mut self,
         step: RecoveryStep,
@@ -151,12 +152,14 @@ impl ModemActor {
             RecoveryStep::Resync => {
                 if close_prompt {
                     warn!(attempt, "recovery: ESC + Ctrl-Z, then AT");
+                    self.status.send_modify(|s| s.rungs.resync += 1);
                     let _ = self.write(&[ESC, CTRL_Z, b'\r']).await;
                 }
                 self.init(t.sync_interval * t.sync_attempts).await
             }
             RecoveryStep::Reset => {
                 warn!(attempt, "recovery: AT+CFUN=1,1 (modem reset)");
+                self.status.send_modify(|s| s.rungs.reset += 1);
                 let _ = self.write(&[ESC, CTRL_Z, b'\r']).await;
                 match self.simple(Command::cfun_reset()).await {
                     Err(ExecError::Gone(r)) => Err(InitFail::Gone(r)),
@@ -164,6 +167,10 @@ impl ModemActor {
                 }
             }
             RecoveryStep::Reopen => {
+                // The first open of a fresh start is no rung.
+                if close_prompt {
+                    self.status.send_modify(|s| s.rungs.reopen += 1);
+                }
                 if self.port.is_some() {
                     warn!(attempt, "recovery: reopening the port");
                     self.drop_port();

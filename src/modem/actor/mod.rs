@@ -40,8 +40,10 @@ mod inbound;
 mod lifecycle;
 mod requests;
 mod send;
+mod stored;
+mod ussd;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -107,6 +109,8 @@ pub fn spawn(
         pin_failed: false,
         mem1: None,
         sr_listable: true,
+        foreign: HashMap::new(),
+        ussd_waiter: None,
         reboot_seen: false,
         last_submitted: false,
         buf: vec![0; 4096],
@@ -195,6 +199,10 @@ pub struct ModemActor {
     acks: FuturesUnordered<AckFuture>,
     /// Stored messages published and not yet acked or given up: (storage, index).
     pending: HashSet<(String, u32)>,
+    /// The caller of a USSD request waiting for the network's `+CUSD` (`ussd`).
+    ussd_waiter: Option<crate::modem::handle::UssdReply>,
+    /// Foreign records left in received storage, by slot, with their PDU line (`stored`).
+    foreign: HashMap<(String, u32), String>,
     work: VecDeque<Work>,
     /// Since when `work` has not been empty (housekeeping waits behind requests at most
     /// [`DEFER_MAX`]).

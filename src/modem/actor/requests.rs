@@ -19,6 +19,7 @@ use crate::at::{AtError, Command};
 use crate::modem::error::{CommandError, SendError};
 use crate::modem::handle::{CallOp, Request};
 use crate::modem::status::ModemState;
+use crate::modem::ussd::UssdError;
 
 /// A command's answer lines or error, and the trouble that must interrupt serving.
 type CommandOutcome = (Result<Vec<String>, CommandError>, Option<Trouble>);
@@ -111,6 +112,7 @@ impl ModemActor {
                 let _ = reply.send(res);
                 trouble
             }
+            Request::Ussd { op, timeout, reply } => self.ussd(op, timeout, reply).await,
             Request::Exec { cmd, reply } => {
                 let timeout = self.timeout_of(&cmd);
                 let text = cmd.echo().to_owned();
@@ -142,7 +144,7 @@ impl ModemActor {
         }
     }
 
-    async fn run_command(
+    pub(super) async fn run_command(
         &mut self,
         cmd: &Command,
         text: &str,
@@ -193,6 +195,12 @@ impl ModemActor {
                     modem,
                     reason: reason.to_owned(),
                 }));
+            }
+            Request::Ussd { reply, .. } => {
+                let _ = reply.send(Err(UssdError::Command(CommandError::ModemUnavailable {
+                    modem,
+                    reason: reason.to_owned(),
+                })));
             }
         }
     }

@@ -10,7 +10,7 @@
 //! (SIM lock, CFUN, signal, network registration), `sms` (PDU-mode settings, sending, the
 //! `AT+CMGS`/`AT+CMGW` prompt), `storage` (the SM/ME/SR memories and the commands that read and
 //! delete them), `delivery` (MT messages and status reports routed per `AT+CNMI`, acks), `voice`
-//! (ringing, answer, hang-up, audio routing), `files` (uploads to the flash and playback into a
+//! (ringing, answer, hang-up, audio routing), `ussd` (`AT+CUSD` and the network's menu), `files` (uploads to the flash and playback into a
 //! call), `timers` (boot, reboot, vendor noise) and `line` (the serial line discipline: echo,
 //! command lines, prompts, result codes, URCs).
 //!
@@ -32,6 +32,7 @@ mod sms;
 mod spec;
 mod storage;
 mod timers;
+mod ussd;
 mod voice;
 
 #[cfg(test)]
@@ -43,6 +44,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use spec::{Latency, ModemSpec, MsRange};
+pub use ussd::{BALANCE as USSD_BALANCE, DATA as USSD_DATA, MENU as USSD_MENU};
 
 use super::command::Command;
 use super::faults::{FaultState, Rng};
@@ -234,6 +236,8 @@ enum Timer {
     Noise(u32),
     StatusReport(Vec<u8>),
     CnmaTimeout(u64),
+    /// The network's `+CUSD` answer to a USSD request (`ussd`).
+    Ussd(String),
     /// Retry pending MT deliveries once the current answer is out (after CNMA, CMGD).
     RetryDelivery,
 }
@@ -261,6 +265,8 @@ pub struct ModemStatus {
     pub next_mr: u8,
     pub call: Option<String>,
     pub commands_seen: u64,
+    /// USSD strings received (`AT+CUSD=1,"…"`), answered or not.
+    pub ussd_requests: u64,
 }
 
 /// One simulated modem's complete state.
@@ -294,6 +300,10 @@ pub struct ModemCore {
     awaiting_ack: Option<(u64, Mt)>,
     ack_seq: u64,
     memfull_notified: bool,
+    /// A USSD menu waits for a reply (`ussd`).
+    ussd_menu: bool,
+    /// USSD strings received (`AT+CUSD=1,"…"`).
+    ussd_requests: u64,
     call: Option<Call>,
     /// Wavecom: command lines still to be refused with 515 after CFUN=1.
     busy_lines: u8,
@@ -380,6 +390,8 @@ impl ModemCore {
             awaiting_ack: None,
             ack_seq: 0,
             memfull_notified: false,
+            ussd_menu: false,
+            ussd_requests: 0,
             call: None,
             busy_lines: 0,
             zte_csca_busy: false,
@@ -439,6 +451,7 @@ impl ModemCore {
                 }
             }),
             commands_seen: self.commands_seen,
+            ussd_requests: self.ussd_requests,
         }
     }
 
@@ -454,6 +467,7 @@ impl ModemCore {
             .or_else(|| self.sms_message(cmd))
             .or_else(|| self.voice_command(cmd))
             .or_else(|| self.file_command(cmd))
+            .or_else(|| self.ussd_command(cmd))
             .unwrap_or(Outcome::Unsupported)
     }
 }

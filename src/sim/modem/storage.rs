@@ -196,6 +196,13 @@ impl ModemCore {
         }
     }
 
+    /// Writes a raw record into the memory new messages go to, without a URC, as an earlier owner
+    /// of the SIM could have left it; returns its index (`None` when full).
+    pub fn put_stored(&mut self, pdu: Vec<u8>, stat: u8) -> Option<usize> {
+        let m = self.settings.mems[2];
+        self.store(m, Stored { stat, pdu })
+    }
+
     /// Messages currently stored in a memory ("SM", "ME", "SR"), as (index, stat, pdu).
     pub fn stored(&self, mem: &str) -> Vec<(usize, u8, Vec<u8>)> {
         let Some(m) = Mem::parse(mem) else {

@@ -837,3 +837,57 @@ proptest! {
         }
     }
 }
+
+/// docs/simulator.md, "USSD": each profile answers in its form; Huawei also takes requests as hex
+/// of packed septets (`AA180C3602` is `*100#`).
+#[test]
+fn ussd_answers_in_each_profiles_form() {
+    let mut h = Harness::quiet(Profile::Generic);
+    assert_eq!(h.at("AT+CUSD=1,\"*100#\",15"), "\r\nOK\r\n");
+    let out = h.advance(400);
+    assert_eq!(
+        out,
+        format!("\r\n+CUSD: 0,\"{}\",15\r\n", super::ussd::BALANCE)
+    );
+
+    let mut h = Harness::quiet(Profile::Simcom);
+    h.at("AT+CUSD=1,\"*100#\",15");
+    let hex = crate::pdu::to_hex(&crate::pdu::ucs2::encode(super::ussd::BALANCE));
+    assert!(h.advance(400).contains(&format!("+CUSD: 0,\"{hex}\",72")));
+
+    let mut h = Harness::quiet(Profile::Huawei);
+    h.at("AT+CUSD=1,\"AA180C3602\",15");
+    let out = h.advance(400);
+    let hex = out
+        .split('"')
+        .nth(1)
+        .unwrap_or_else(|| panic!("no +CUSD string in {out:?}"));
+    let b = crate::pdu::hex_to_bytes(hex).unwrap();
+    let text = crate::pdu::gsm7::unpack_to_string(&b, 0, b.len() * 8 / 7);
+    assert!(text.starts_with(super::ussd::BALANCE), "{text:?}");
+    assert!(out.ends_with(",15\r\n"), "{out:?}");
+}
+
+#[test]
+fn ussd_menu_reply_cancel_and_errors() {
+    let mut h = Harness::quiet(Profile::Quectel);
+    h.at("AT+CUSD=1,\"*101#\",15");
+    assert!(
+        h.advance(400)
+            .contains(&format!("+CUSD: 1,\"{}\",15", super::ussd::MENU))
+    );
+    h.at("AT+CUSD=1,\"2\",15");
+    assert!(h.advance(400).contains(super::ussd::DATA));
+    // The session ended with that answer: a reply now is not supported.
+    h.at("AT+CUSD=1,\"1\",15");
+    assert!(h.advance(400).contains("+CUSD: 4"));
+    h.at("AT+CUSD=1,\"*101#\",15");
+    h.advance(400);
+    assert_eq!(h.at("AT+CUSD=2"), "\r\nOK\r\n");
+    h.at("AT+CUSD=1,\"1\",15");
+    assert!(h.advance(400).contains("+CUSD: 4"));
+    h.at("AT+CUSD=1,\"*102#\",15");
+    assert!(h.advance(400).contains("+CUSD: 2\r\n"));
+    h.at("AT+CUSD=1,\"*199#\",15");
+    assert!(!h.advance(2000).contains("+CUSD"), "never answered");
+}

@@ -28,7 +28,7 @@ impl ModemCore {
             let (_, timer) = self.timers.remove(pos);
             match timer {
                 Timer::BootDone => self.boot_done(),
-                Timer::BootLine(l) => self.urc(&l),
+                Timer::BootLine(l) | Timer::Ussd(l) => self.urc(&l),
                 Timer::Noise(n) => self.huawei_noise(n, now),
                 Timer::StatusReport(pdu) => self.deliver_report(pdu, now),
                 Timer::RetryDelivery => self.try_deliver_pending(),
