@@ -15,7 +15,8 @@
 //! 7. `community` — what a message means; pure (no store, no dispatch, no config).
 //! 8. `protocol` — the admin commands' wire types; `commands` — one function per admin verb, which
 //!    every transport calls.
-//! 9. `admin` — the Unix-socket transport (server and the CLI's client).
+//! 9. `admin` — the Unix-socket transport (server and the CLI's client); `hooks` — webhooks and
+//!    local hooks, consumers of the store's event journal.
 //! 10. `config`, `daemon`, `cli` — wiring: `config` validates the file into each layer's own
 //!     settings type (nothing below imports it), `daemon` spawns the long-lived tasks, `cli` is
 //!     clap and rendering.
@@ -32,6 +33,7 @@ pub mod community;
 pub mod config;
 pub mod daemon;
 pub mod dispatch;
+pub mod hooks;
 pub mod model;
 pub mod modem;
 pub mod pdu;

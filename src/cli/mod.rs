@@ -25,6 +25,7 @@ mod runtime;
 pub mod scan;
 pub mod sim;
 pub mod voice;
+pub mod webhooks;
 
 /// gsmgate — a self-hosted community texting gateway for USB GSM modems.
 #[derive(Debug, Parser)]
@@ -74,6 +75,9 @@ pub enum Command {
     /// The greeting callers hear: `greeting set FILE` installs a WAV without a restart.
     #[command(subcommand)]
     Greeting(voice::GreetingCommand),
+    /// Webhooks: each endpoint's backlog, last success and last error; `webhooks replay NAME
+    /// EVENT_ID` sends one event again.
+    Webhooks(webhooks::WebhooksCli),
     /// Run simulated modems on pseudo-terminals (DIR/modemN, DIR/control.sock).
     Sim(sim::SimArgs),
     /// Play a member's phone against a simulated pool: text or call the gateway, read replies.
@@ -119,6 +123,7 @@ pub fn main() -> ExitCode {
         Command::Calls(a) => voice::run_calls(a, cli.connection),
         Command::Voicemail(cmd) => voice::run_voicemail(cmd, cli.connection),
         Command::Greeting(cmd) => voice::run_greeting(cmd, cli.connection),
+        Command::Webhooks(a) => webhooks::run(a, cli.connection),
         Command::Sim(args) => sim::run(args),
         Command::Phone(args) => phone::run(args),
         Command::Doctor(args) => doctor::run(args, cli.connection),

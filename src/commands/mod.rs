@@ -16,7 +16,7 @@
 //! Grouped by topic: [`messages`] (send, inbox, conversation), [`members`], [`review`] (possible
 //! opt-outs waiting for a person), [`broadcasts`]
 //! (broadcasts and the in-doubt rows a crash left), [`voice`] (calls, voicemail, greeting),
-//! [`status`] (status, modems).
+//! [`status`] (status, modems), [`hooks`] (webhook state and replays).
 //!
 //! Why the commands are synchronous: every one of them is a few SQLite statements, a file read
 //! or a status snapshot. [`run`] executes the whole command on tokio's blocking pool once, instead
@@ -25,6 +25,7 @@
 
 pub mod broadcasts;
 mod error;
+pub mod hooks;
 pub mod members;
 pub mod messages;
 pub mod review;
@@ -36,6 +37,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use error::{CommandError, Result};
+pub use hooks::WebhookSettings;
 
 use crate::community::settings::CommunityConfig;
 use crate::dispatch::{DispatchConfig, DispatchHandle, Limits};
@@ -58,6 +60,8 @@ pub struct Settings {
     pub dispatch: DispatchConfig,
     /// `[voice] enabled`: `greeting_set` refuses while voice is off.
     pub voice_enabled: bool,
+    /// The `[[webhook]]`s, for `webhooks` and `webhook_replay`.
+    pub webhooks: Vec<WebhookSettings>,
 }
 
 impl Settings {
@@ -204,6 +208,8 @@ pub fn execute(ctx: &Context, request: Request) -> Result<Reply> {
         Request::VoicemailExport(a) => voice::voicemail_export(ctx, &a).map(Reply::VoicemailExport),
         Request::VoicemailDelete(a) => voice::voicemail_delete(ctx, &a).map(Reply::VoicemailDelete),
         Request::GreetingSet(a) => voice::greeting_set(ctx, &a).map(Reply::GreetingSet),
+        Request::Webhooks(_) => hooks::webhooks(ctx).map(Reply::Webhooks),
+        Request::WebhookReplay(a) => hooks::webhook_replay(ctx, &a).map(Reply::WebhookReplay),
         Request::Ping(_) | Request::Version(_) | Request::Watch(_) => Err(CommandError::Internal(
             format!("{} is answered by the transport", request.name()),
         )),

@@ -227,5 +227,6 @@ pub(crate) fn embedded_default() -> Config {
         },
         voice: default_voice(),
         simulator,
+        hooks: crate::hooks::HooksSettings::default(),
     }
 }

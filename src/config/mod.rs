@@ -21,6 +21,7 @@
 mod convert;
 mod default;
 mod error;
+mod hooks;
 mod raw;
 mod spans;
 mod validate;
@@ -28,6 +29,7 @@ mod validate;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use crate::hooks::{HookConfig, HooksSettings, WebhookConfig};
 pub use default::EMBEDDED_DEFAULT_TOML;
 pub use error::{ConfigError, Issue};
 
@@ -42,6 +44,8 @@ pub struct Config {
     /// `[voice]`: the voice layer's own settings, the file's keys filled in (docs/voice.md).
     pub voice: VoiceSettings,
     pub simulator: SimulatorConfig,
+    /// `[[webhook]]`, `[[hook]]`, `[hooks]`: the hooks layer's settings (config/hooks.rs).
+    pub hooks: HooksSettings,
 }
 
 /// `[daemon]`: where state lives and who may administer it.

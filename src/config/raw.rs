@@ -19,6 +19,11 @@ pub(crate) struct RawConfig {
     pub community: Option<RawCommunity>,
     pub voice: Option<RawVoice>,
     pub simulator: Option<RawSimulator>,
+    #[serde(default)]
+    pub webhook: Vec<super::hooks::RawWebhook>,
+    #[serde(default)]
+    pub hook: Vec<super::hooks::RawHook>,
+    pub hooks: Option<super::hooks::RawHooks>,
 }
 
 /// A user or group given by name or by numeric id.

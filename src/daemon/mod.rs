@@ -108,6 +108,8 @@ pub enum DaemonError {
     Task(String),
     #[error("cannot start the voice layer: {0}")]
     Voice(#[source] crate::voice::VoiceError),
+    #[error("cannot start webhooks and hooks: {0}")]
+    Hooks(#[source] crate::hooks::HooksError),
 }
 
 /// Knobs that are not configuration but matter to tests, benchmarks and the demo.
@@ -131,6 +133,8 @@ pub struct DaemonOptions {
     pub integrity_interval: Duration,
     /// Overrides `[daemon] backup_every_hours` (tests run the schedule in milliseconds).
     pub backup_interval: Option<Duration>,
+    /// Overrides the webhooks' retry schedule (tests retry in milliseconds, not seconds).
+    pub hooks_retry: Option<crate::hooks::RetryPolicy>,
 }
 
 impl Default for DaemonOptions {
@@ -144,6 +148,7 @@ impl Default for DaemonOptions {
             limit_minute: None,
             integrity_interval: maintenance::DEFAULT_INTEGRITY_INTERVAL,
             backup_interval: None,
+            hooks_retry: None,
         }
     }
 }
@@ -266,6 +271,8 @@ impl Daemon {
         }
 
         let bus = EventBus::new();
+        // Subscribed before anything publishes, so the journal sees every modem's first `ready`.
+        let journal_feed = bus.subscribe();
         let (modems, modem_rx) = spawn_modems(&cfg, &opts, &tracker, &token);
         let handles: HashMap<String, ModemHandle> = modems
             .iter()
@@ -317,6 +324,20 @@ impl Daemon {
         .await?;
         pipeline.forward_call_urcs(call_urcs);
         tracker.spawn(inbound::run(pipeline, modem_rx, token.clone()));
+
+        // Webhooks and local hooks: consumers of the store's event journal (src/hooks/).
+        let mut hooks_settings = cfg.hooks.clone();
+        if let Some(retry) = opts.hooks_retry {
+            hooks_settings.retry = retry;
+        }
+        crate::hooks::start(
+            &store,
+            &hooks_settings,
+            journal_feed,
+            &tracker,
+            token.clone(),
+        )
+        .map_err(DaemonError::Hooks)?;
 
         let ctx = commands::Context::new(store.clone(), Arc::new(cfg.command_settings()))
             .with_dispatch(dispatch.clone())

@@ -37,6 +37,8 @@ impl Request {
             Request::VoicemailExport(_) => "voicemail_export",
             Request::VoicemailDelete(_) => "voicemail_delete",
             Request::GreetingSet(_) => "greeting_set",
+            Request::Webhooks(_) => "webhooks",
+            Request::WebhookReplay(_) => "webhook_replay",
         }
     }
 
@@ -145,6 +147,11 @@ impl Request {
             Request::InDoubtResolve(InDoubtResolveArgs {
                 message: 43,
                 action: InDoubtResolution::Drop,
+            }),
+            Request::Webhooks(NoArgs {}),
+            Request::WebhookReplay(WebhookReplayArgs {
+                name: "crm".into(),
+                event: 17,
             }),
             Request::Calls(CallsArgs { limit: Some(10) }),
             Request::Calls(CallsArgs::default()),

@@ -30,6 +30,7 @@ pub mod broadcasts;
 mod decode;
 pub mod events;
 mod examples;
+pub mod hooks;
 pub mod members;
 pub mod messages;
 mod serde_helpers;
@@ -44,6 +45,7 @@ use serde_json::Value;
 pub use broadcasts::*;
 pub use decode::{DecodeError, Decoded, decode_request};
 pub use events::*;
+pub use hooks::*;
 pub use members::*;
 pub use messages::*;
 pub use status::*;
@@ -89,6 +91,8 @@ pub const COMMANDS: &[&str] = &[
     "voicemail_export",
     "voicemail_delete",
     "greeting_set",
+    "webhooks",
+    "webhook_replay",
 ];
 
 /// A request id chosen by the client and echoed back unchanged: a non-negative integer or a string.
@@ -182,6 +186,8 @@ pub enum Request {
     VoicemailDelete(VoicemailIdArgs),
     /// Install a new call greeting (a WAV, base64, whole or in chunks) without a restart.
     GreetingSet(GreetingSetArgs),
+    Webhooks(NoArgs),
+    WebhookReplay(WebhookReplayArgs),
 }
 
 /// Arguments of a command that takes none. Extra fields are still refused.
@@ -342,6 +348,8 @@ pub enum Reply {
     VoicemailExport(VoicemailFile),
     VoicemailDelete(VoicemailDeleted),
     GreetingSet(GreetingUpload),
+    Webhooks(Vec<WebhookItem>),
+    WebhookReplay(WebhookReplayed),
 }
 
 impl Reply {
@@ -378,6 +386,8 @@ impl Reply {
             Reply::VoicemailExport(_) => "voicemail_export",
             Reply::VoicemailDelete(_) => "voicemail_delete",
             Reply::GreetingSet(_) => "greeting_set",
+            Reply::Webhooks(_) => "webhooks",
+            Reply::WebhookReplay(_) => "webhook_replay",
         }
     }
 }

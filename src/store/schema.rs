@@ -30,6 +30,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0005_submit_evidence",
         include_str!("migrations/0005_submit_evidence.sql"),
     ),
+    ("0007_events", include_str!("migrations/0007_events.sql")),
 ];
 
 /// Brings the database up to the newest schema this build knows.
