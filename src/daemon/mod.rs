@@ -337,6 +337,7 @@ impl Daemon {
             &tracker,
             token.clone(),
         )
+        .await
         .map_err(DaemonError::Hooks)?;
 
         let ctx = commands::Context::new(store.clone(), Arc::new(cfg.command_settings()))

@@ -46,17 +46,31 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 pub enum HooksError {
     #[error("cannot build the webhook HTTP client: {0}")]
     Client(String),
+    #[error("cannot register the event consumers: {0}")]
+    Store(#[from] store::StoreError),
 }
 
-/// Spawns the journal feed, one delivery task per webhook, one runner per local hook and the
-/// retention task, all on `tracker` until `shutdown`.
-pub fn start(
+/// Registers every consumer's cursor (so a fresh database delivers from its first event, and
+/// nothing journaled while the tasks start is skipped), then spawns the journal feed, one
+/// delivery task per webhook, one runner per local hook and the retention task, all on
+/// `tracker` until `shutdown`.
+pub async fn start(
     store: &Store,
     settings: &HooksSettings,
     bus: broadcast::Receiver<Event>,
     tracker: &TaskTracker,
     shutdown: CancellationToken,
 ) -> Result<(), HooksError> {
+    let keys = consumer_keys(settings);
+    let register = keys.clone();
+    store
+        .call(move |s| {
+            let now = now_ms();
+            register
+                .iter()
+                .try_for_each(|k| s.ensure_consumer(k, now).map(|_| ()))
+        })
+        .await?;
     tracker.spawn(feed::run(store.clone(), bus, shutdown.clone()));
     if !settings.webhooks.is_empty() {
         let client = http_client()?;
@@ -84,12 +98,7 @@ pub fn start(
         };
         tracker.spawn(w.run());
     }
-    tracker.spawn(prune(
-        store.clone(),
-        consumer_keys(settings),
-        settings.retention,
-        shutdown,
-    ));
+    tracker.spawn(prune(store.clone(), keys, settings.retention, shutdown));
     if !settings.webhooks.is_empty() || !settings.hooks.is_empty() {
         info!(
             webhooks = settings.webhooks.len(),
