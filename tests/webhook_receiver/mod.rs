@@ -42,6 +42,8 @@ struct State {
     seen: BTreeSet<i64>,
     /// Statuses to answer next (after verification), then 200.
     script: VecDeque<u16>,
+    /// How long to hold each answer after recording the delivery.
+    delay_ms: u64,
 }
 
 /// Why [`verify`] refused a delivery.
@@ -172,6 +174,12 @@ impl Receiver {
         self.state.lock().unwrap().script.extend(statuses);
     }
 
+    /// Holds each answer this long after the delivery was recorded (so a test can kill the
+    /// sender between "received" and "answered").
+    pub fn set_delay(&self, ms: u64) {
+        self.state.lock().unwrap().delay_ms = ms;
+    }
+
     /// Forgets the scripted statuses not used yet: 200 from now on.
     pub fn clear_script(&self) {
         self.state.lock().unwrap().script.clear();
@@ -224,7 +232,7 @@ async fn handle(stream: TcpStream, secret: &str, state: &Mutex<State>) -> std::i
     let verified = verify(secret, header, &body, now_secs()).is_ok();
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let id = parsed["id"].as_i64().unwrap_or(-1);
-    let status = {
+    let (status, delay_ms) = {
         let mut s = state.lock().unwrap();
         let status = if !verified {
             401
@@ -244,8 +252,9 @@ async fn handle(stream: TcpStream, secret: &str, state: &Mutex<State>) -> std::i
             received_ms,
             status,
         });
-        status
+        (status, s.delay_ms)
     };
+    tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
     let mut stream = reader.into_inner();
     let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
     stream.write_all(reply.as_bytes()).await?;
