@@ -12,11 +12,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::validate::Checker;
+use crate::hooks::EVENT_TYPES;
 use crate::hooks::settings::{
     DEFAULT_HOOK_TIMEOUT, DEFAULT_MAX_CONCURRENT, DEFAULT_RETENTION, HookConfig, HooksSettings,
     RetryPolicy, WebhookConfig,
 };
-use crate::store::EVENT_TYPES;
 
 /// Shortest accepted webhook secret.
 pub const MIN_SECRET_LEN: usize = 16;

@@ -32,6 +32,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+/// The event types (the store's triggers and [`feed`] write them; `config` checks `events`).
+pub use crate::store::EVENT_TYPES;
 pub use settings::{HookConfig, HooksSettings, RetryPolicy, WebhookConfig};
 
 use crate::protocol::Event;
@@ -182,4 +184,47 @@ pub fn snapshot(store: &Store, webhooks: &[WebhookConfig]) -> store::Result<Vec<
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_counts_backlog_by_the_webhooks_types() {
+        let store = Store::open_in_memory().unwrap();
+        let hook = |name: &str, events: &[&str]| WebhookConfig {
+            name: name.into(),
+            url: "https://h/x".into(),
+            events: events.iter().map(|e| e.to_string()).collect(),
+            secret: "0123456789abcdef".into(),
+        };
+        let hooks = [
+            hook("all", &[]),
+            hook("alerts", &["alert"]),
+            hook("never", &[]),
+        ];
+        store.ensure_consumer("webhook:all", 0).unwrap();
+        store.ensure_consumer("webhook:alerts", 0).unwrap();
+        let a = store.append_event("alert", "{}", 1).unwrap();
+        store.append_event("modem_up", "{}", 2).unwrap();
+        store.consumer_delivered("webhook:all", a, 3).unwrap();
+        let s = snapshot(&store, &hooks).unwrap();
+        let row = |n: &str| s.iter().find(|w| w.name == n).unwrap().clone();
+        assert_eq!((row("all").backlog, row("all").delivered_total), (1, 1));
+        assert_eq!(
+            (row("alerts").backlog, row("alerts").delivered_total),
+            (1, 0)
+        );
+        // A webhook whose cursor does not exist yet has nothing pending (it starts at the end).
+        assert_eq!(row("never").backlog, 0);
+        assert_eq!(
+            consumer_keys(&HooksSettings {
+                webhooks: hooks.to_vec(),
+                ..HooksSettings::default()
+            })
+            .len(),
+            3
+        );
+    }
 }

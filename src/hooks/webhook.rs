@@ -276,6 +276,6 @@ mod tests {
                 );
             }
         }
-        assert_eq!(backoff(&p, 0, &mut rng) <= Duration::from_secs(2), true);
+        assert!(backoff(&p, 0, &mut rng) <= Duration::from_secs(2));
     }
 }
