@@ -17,6 +17,8 @@
 //!    every transport calls.
 //! 9. `admin` — the Unix-socket transport (server and the CLI's client); beside it `metrics` —
 //!    the Prometheus metrics the daemon feeds and the HTTP layer serves.
+//! 9. `admin` — the Unix-socket transport (server and the CLI's client); `hooks` — webhooks and
+//!    local hooks, consumers of the store's event journal.
 //! 10. `config`, `daemon`, `cli` — wiring: `config` validates the file into each layer's own
 //!     settings type (nothing below imports it), `daemon` spawns the long-lived tasks, `cli` is
 //!     clap and rendering.
@@ -33,6 +35,7 @@ pub mod community;
 pub mod config;
 pub mod daemon;
 pub mod dispatch;
+pub mod hooks;
 pub mod http;
 pub mod metrics;
 pub mod model;

@@ -41,6 +41,7 @@ use super::protocol::{
 use super::protocol::{ReviewItem, ReviewResolveArgs, ReviewResolved};
 use super::protocol::{TokenCreated, TokenItem, TokensCreateArgs, TokensRevokeArgs};
 use super::protocol::{UssdArgs, UssdResult};
+use super::protocol::{WebhookItem, WebhookReplayArgs, WebhookReplayed};
 
 /// Where the daemon listens when installed as a service.
 pub const SYSTEM_SOCKET: &str = "/run/gsmgate/admin.sock";
@@ -309,6 +310,24 @@ impl Client {
         args: InDoubtResolveArgs,
     ) -> Result<InDoubtResolved, ClientError> {
         self.call(&Request::InDoubtResolve(args)).await
+    }
+
+    /// `webhooks`: every configured webhook with its backlog and last error.
+    pub async fn webhooks(&mut self) -> Result<Vec<WebhookItem>, ClientError> {
+        self.call(&Request::Webhooks(NoArgs {})).await
+    }
+
+    /// `webhook_replay`: sends one journal event to one webhook again.
+    pub async fn webhook_replay(
+        &mut self,
+        name: &str,
+        event: i64,
+    ) -> Result<WebhookReplayed, ClientError> {
+        self.call(&Request::WebhookReplay(WebhookReplayArgs {
+            name: name.to_string(),
+            event,
+        }))
+        .await
     }
 
     pub async fn calls(&mut self, args: CallsArgs) -> Result<Vec<CallItem>, ClientError> {

@@ -28,6 +28,7 @@ pub mod sim;
 pub mod tokens;
 pub mod ussd;
 pub mod voice;
+pub mod webhooks;
 
 /// gsmgate — a self-hosted community texting gateway for USB GSM modems.
 #[derive(Debug, Parser)]
@@ -84,6 +85,9 @@ pub enum Command {
     /// Send a USSD code through MODEM and print the network's answer: `ussd MODEM '*100#'`;
     /// answer a menu with `--reply 2`, end it with `--cancel`.
     Ussd(ussd::UssdCli),
+    /// Webhooks: each endpoint's backlog, last success and last error; `webhooks replay NAME
+    /// EVENT_ID` sends one event again.
+    Webhooks(webhooks::WebhooksCli),
     /// Run simulated modems on pseudo-terminals (DIR/modemN, DIR/control.sock).
     Sim(sim::SimArgs),
     /// Play a member's phone against a simulated pool: text or call the gateway, read replies.
@@ -131,6 +135,7 @@ pub fn main() -> ExitCode {
         Command::Greeting(cmd) => voice::run_greeting(cmd, cli.connection),
         Command::Tokens(cmd) => tokens::run(cmd, cli.connection),
         Command::Ussd(args) => ussd::run(args, cli.connection),
+        Command::Webhooks(a) => webhooks::run(a, cli.connection),
         Command::Sim(args) => sim::run(args),
         Command::Phone(args) => phone::run(args, cli.connection),
         Command::Doctor(args) => doctor::run(args, cli.connection),

@@ -6,7 +6,7 @@
 //! inbox or a conversation marks it read, which is bookkeeping, not a change of the gateway);
 //! `send` adds `send` (one text to one number); `admin` runs the rest — members, broadcasts,
 //! in-doubt decisions, voicemail deletion, the greeting, USSD (a code can spend credit or change
-//! a SIM's services). A broadcast's dry run needs `admin` as
+//! a SIM's services), the webhooks' state and replays (their URLs may carry credentials). A broadcast's dry run needs `admin` as
 //! well: it reveals counts per segment that a sending integration has no need for. Token
 //! management is local only: a leaked HTTP token, even an admin one, cannot mint another or
 //! hide itself by revoking the others.
@@ -93,6 +93,8 @@ pub fn required_scope(request: &Request) -> Scope {
         | R::VoicemailDelete(_)
         | R::GreetingSet(_)
         | R::Ussd(_)
+        | R::Webhooks(_)
+        | R::WebhookReplay(_)
         | R::TokensCreate(_)
         | R::TokensList(_)
         | R::TokensRevoke(_) => Scope::Admin,

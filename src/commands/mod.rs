@@ -16,7 +16,7 @@
 //! Grouped by topic: [`messages`] (send, inbox, conversation), [`members`], [`review`] (possible
 //! opt-outs waiting for a person), [`broadcasts`]
 //! (broadcasts and the in-doubt rows a crash left), [`voice`] (calls, voicemail, greeting),
-//! [`status`] (status, modems).
+//! [`status`] (status, modems), [`hooks`] (webhook state and replays).
 //!
 //! Why the commands are synchronous: every one of them is a few SQLite statements, a file read
 //! or a status snapshot. [`run`] executes the whole command on tokio's blocking pool once, instead
@@ -27,6 +27,7 @@ pub mod access;
 pub mod broadcasts;
 mod error;
 mod held;
+pub mod hooks;
 pub mod members;
 pub mod messages;
 pub mod review;
@@ -41,6 +42,7 @@ use std::time::Instant;
 
 pub use access::{Caller, Transport};
 pub use error::{CommandError, Result};
+pub use hooks::WebhookSettings;
 
 use crate::community::settings::CommunityConfig;
 use crate::dispatch::{DispatchConfig, DispatchHandle, Limits};
@@ -63,6 +65,8 @@ pub struct Settings {
     pub dispatch: DispatchConfig,
     /// `[voice] enabled`: `greeting_set` refuses while voice is off.
     pub voice_enabled: bool,
+    /// The `[[webhook]]`s, for `webhooks` and `webhook_replay`.
+    pub webhooks: Vec<WebhookSettings>,
 }
 
 impl Settings {
@@ -217,6 +221,8 @@ pub fn execute(ctx: &Context, request: Request) -> Result<Reply> {
         Request::TokensList(a) => tokens::list(ctx, &a).map(Reply::TokensList),
         Request::TokensRevoke(a) => tokens::revoke(ctx, &a).map(Reply::TokensRevoke),
         Request::Ussd(a) => ussd::ussd(ctx, &a).map(Reply::Ussd),
+        Request::Webhooks(_) => hooks::webhooks(ctx).map(Reply::Webhooks),
+        Request::WebhookReplay(a) => hooks::webhook_replay(ctx, &a).map(Reply::WebhookReplay),
         Request::Ping(_) | Request::Version(_) | Request::Watch(_) => Err(CommandError::Internal(
             format!("{} is answered by the transport", request.name()),
         )),

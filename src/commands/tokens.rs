@@ -134,6 +134,7 @@ mod tests {
             community: Default::default(),
             dispatch: Default::default(),
             voice_enabled: false,
+            webhooks: Vec::new(),
         };
         Context::new(Store::open_in_memory().unwrap(), Arc::new(settings))
             .with_clock(Clock::Fixed(1_700_000_000_000))

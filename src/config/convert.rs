@@ -28,6 +28,16 @@ impl Config {
             community: self.community.clone(),
             dispatch: self.dispatch.clone(),
             voice_enabled: self.voice.enabled,
+            webhooks: self
+                .hooks
+                .webhooks
+                .iter()
+                .map(|w| commands::WebhookSettings {
+                    name: w.name.clone(),
+                    url: w.url.clone(),
+                    events: w.events.clone(),
+                })
+                .collect(),
         }
     }
 

@@ -266,5 +266,6 @@ pub(crate) fn embedded_default() -> Config {
         http: Some(crate::http::HttpSettings::new(std::net::SocketAddr::from(
             ([127, 0, 0, 1], DEFAULT_HTTP_PORT),
         ))),
+        hooks: crate::hooks::HooksSettings::default(),
     }
 }

@@ -21,6 +21,7 @@
 mod convert;
 mod default;
 mod error;
+mod hooks;
 mod raw;
 mod spans;
 mod validate;
@@ -28,6 +29,7 @@ mod validate;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use crate::hooks::{HookConfig, HooksSettings, WebhookConfig};
 pub use crate::http::{HttpSettings, TlsFiles};
 pub use default::EMBEDDED_DEFAULT_TOML;
 pub use error::{ConfigError, Issue};
@@ -45,6 +47,8 @@ pub struct Config {
     pub simulator: SimulatorConfig,
     /// `[http]`: the HTTP API; `None` (no `[http]` table, or no `listen`) = no HTTP server.
     pub http: Option<HttpSettings>,
+    /// `[[webhook]]`, `[[hook]]`, `[hooks]`: the hooks layer's settings (config/hooks.rs).
+    pub hooks: HooksSettings,
 }
 
 /// `[daemon]`: where state lives and who may administer it.

@@ -20,6 +20,11 @@ pub(crate) struct RawConfig {
     pub voice: Option<RawVoice>,
     pub simulator: Option<RawSimulator>,
     pub http: Option<RawHttp>,
+    #[serde(default)]
+    pub webhook: Vec<super::hooks::RawWebhook>,
+    #[serde(default)]
+    pub hook: Vec<super::hooks::RawHook>,
+    pub hooks: Option<super::hooks::RawHooks>,
 }
 
 /// A user or group given by name or by numeric id.

@@ -577,6 +577,23 @@ fn every_key() -> RawConfig {
             rate_per_minute: Some(0),
             request_timeout_secs: Some(0),
         }),
+        webhook: vec![super::hooks::RawWebhook {
+            name: s(),
+            url: String::new(),
+            events: Some(vec![]),
+            secret: s(),
+            allow_plaintext: Some(false),
+        }],
+        hook: vec![super::hooks::RawHook {
+            name: s(),
+            command: String::new(),
+            args: Some(vec![]),
+            events: Some(vec![]),
+            timeout_secs: Some(0),
+        }],
+        hooks: Some(super::hooks::RawHooks {
+            max_concurrent: Some(0),
+        }),
     }
 }
 

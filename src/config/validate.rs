@@ -71,7 +71,7 @@ pub(crate) fn load(text: &str, origin: &str, base: Option<&Path>) -> Result<Conf
     }
 }
 
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     text: &'a str,
     origin: &'a str,
     index: &'a SpanIndex,
@@ -80,7 +80,7 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    fn fail(&mut self, path: &str, message: impl Into<String>) {
+    pub(super) fn fail(&mut self, path: &str, message: impl Into<String>) {
         let (line, column) = match self.index.find(path) {
             Some(place) => {
                 let (l, c) = line_column(self.text, place.key.start);
@@ -98,7 +98,14 @@ impl Checker<'_> {
     }
 
     /// `value` (or `default`) checked to lie in `min..=max`.
-    fn ranged<T>(&mut self, path: &str, value: Option<T>, default: T, min: T, max: T) -> T
+    pub(super) fn ranged<T>(
+        &mut self,
+        path: &str,
+        value: Option<T>,
+        default: T,
+        min: T,
+        max: T,
+    ) -> T
     where
         T: PartialOrd + Copy + std::fmt::Display,
     {
@@ -120,7 +127,7 @@ impl Checker<'_> {
         Some(v)
     }
 
-    fn path(&mut self, key: &str, value: &str) -> PathBuf {
+    pub(super) fn path(&mut self, key: &str, value: &str) -> PathBuf {
         if value.is_empty() {
             self.fail(key, "must not be empty");
         }
@@ -182,6 +189,7 @@ impl Checker<'_> {
         let community = self.community(raw.community.unwrap_or_default());
         let voice = self.voice(raw.voice.unwrap_or_default());
         let http = raw.http.and_then(|h| self.http(h));
+        let hooks = self.hooks(raw.webhook, raw.hook, raw.hooks.unwrap_or_default());
         Config {
             daemon,
             modems,
@@ -190,6 +198,7 @@ impl Checker<'_> {
             voice,
             simulator,
             http,
+            hooks,
         }
     }
 

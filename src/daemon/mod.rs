@@ -112,6 +112,8 @@ pub enum DaemonError {
     Task(String),
     #[error("cannot start the voice layer: {0}")]
     Voice(#[source] crate::voice::VoiceError),
+    #[error("cannot start webhooks and hooks: {0}")]
+    Hooks(#[source] crate::hooks::HooksError),
 }
 
 /// Knobs that are not configuration but matter to tests, benchmarks and the demo.
@@ -135,6 +137,8 @@ pub struct DaemonOptions {
     pub integrity_interval: Duration,
     /// Overrides `[daemon] backup_every_hours` (tests run the schedule in milliseconds).
     pub backup_interval: Option<Duration>,
+    /// Overrides the webhooks' retry schedule (tests retry in milliseconds, not seconds).
+    pub hooks_retry: Option<crate::hooks::RetryPolicy>,
 }
 
 impl Default for DaemonOptions {
@@ -148,6 +152,7 @@ impl Default for DaemonOptions {
             limit_minute: None,
             integrity_interval: maintenance::DEFAULT_INTEGRITY_INTERVAL,
             backup_interval: None,
+            hooks_retry: None,
         }
     }
 }
@@ -276,6 +281,8 @@ impl Daemon {
         }
 
         let bus = EventBus::new();
+        // Subscribed before anything publishes, so the journal sees every modem's first `ready`.
+        let journal_feed = bus.subscribe();
         let (modems, modem_rx) = spawn_modems(&cfg, &opts, &tracker, &token);
         let handles: HashMap<String, ModemHandle> = modems
             .iter()
@@ -341,6 +348,22 @@ impl Daemon {
         .await?;
         pipeline.forward_call_urcs(call_urcs);
         tracker.spawn(inbound::run(pipeline, modem_rx, token.clone()));
+
+        // Webhooks and local hooks: consumers of the store's event journal (src/hooks/).
+        metrics.set_webhook_stats(Arc::new(WebhookFiguresSource(cfg.hooks.webhooks.clone())));
+        let mut hooks_settings = cfg.hooks.clone();
+        if let Some(retry) = opts.hooks_retry {
+            hooks_settings.retry = retry;
+        }
+        crate::hooks::start(
+            &store,
+            &hooks_settings,
+            journal_feed,
+            &tracker,
+            token.clone(),
+        )
+        .await
+        .map_err(DaemonError::Hooks)?;
 
         let ctx = commands::Context::new(store.clone(), Arc::new(cfg.command_settings()))
             .with_dispatch(dispatch.clone())
@@ -425,6 +448,24 @@ fn maintenance_schedule(cfg: &Config, opts: &DaemonOptions, db: PathBuf) -> main
                 .unwrap_or(Duration::from_secs(u64::from(d.backup_every_hours) * 3600)),
             keep: d.backup_keep as usize,
         }),
+    }
+}
+
+/// The webhooks' delivery counters for `/metrics`, read from the store at each scrape.
+struct WebhookFiguresSource(Vec<crate::hooks::WebhookConfig>);
+
+impl crate::metrics::WebhookStats for WebhookFiguresSource {
+    fn webhook_figures(&self, store: &Store) -> store::Result<Vec<crate::metrics::WebhookFigures>> {
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        Ok(crate::hooks::snapshot(store, &self.0)?
+            .into_iter()
+            .map(|w| crate::metrics::WebhookFigures {
+                webhook: w.name,
+                backlog: n(w.backlog),
+                delivered_total: n(w.delivered_total),
+                failures_total: n(w.failed_total),
+            })
+            .collect())
     }
 }
 

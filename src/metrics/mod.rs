@@ -90,7 +90,7 @@ pub struct WebhookFigures {
     pub backlog: u64,
     /// Deliveries the receiver accepted, ever or since start (a counter: must never decrease).
     pub delivered_total: u64,
-    /// Failed delivery attempts (a counter: must never decrease).
+    /// Events given up after the retry period (a counter: must never decrease).
     pub failures_total: u64,
 }
 

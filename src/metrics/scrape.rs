@@ -306,7 +306,7 @@ fn webhooks(reg: &mut Registry, figures: &[WebhookFigures]) {
     );
     reg.register(
         "webhook_failures",
-        "Webhook delivery attempts that failed (each retry counts)",
+        "Webhook events given up after the retry period",
         failures,
     );
 }

@@ -145,6 +145,8 @@ pub fn decode_request(line: &[u8]) -> Result<Decoded, DecodeError> {
         "broadcast_cancel" => Request::BroadcastCancel(args_from_map(map, &id, &cmd)?),
         "in_doubt" => Request::InDoubt(args_from_map(map, &id, &cmd)?),
         "in_doubt_resolve" => Request::InDoubtResolve(args_from_map(map, &id, &cmd)?),
+        "webhooks" => Request::Webhooks(args_from_map(map, &id, &cmd)?),
+        "webhook_replay" => Request::WebhookReplay(args_from_map(map, &id, &cmd)?),
         "calls" => Request::Calls(args_from_map(map, &id, &cmd)?),
         "voicemail_list" => Request::VoicemailList(args_from_map(map, &id, &cmd)?),
         "voicemail_export" => Request::VoicemailExport(args_from_map(map, &id, &cmd)?),

@@ -45,6 +45,8 @@ impl Request {
             Request::TokensList(_) => "tokens_list",
             Request::TokensRevoke(_) => "tokens_revoke",
             Request::Ussd(_) => "ussd",
+            Request::Webhooks(_) => "webhooks",
+            Request::WebhookReplay(_) => "webhook_replay",
         }
     }
 
@@ -159,6 +161,11 @@ impl Request {
             Request::InDoubtResolve(InDoubtResolveArgs {
                 message: 43,
                 action: InDoubtResolution::Drop,
+            }),
+            Request::Webhooks(NoArgs {}),
+            Request::WebhookReplay(WebhookReplayArgs {
+                name: "crm".into(),
+                event: 17,
             }),
             Request::Calls(CallsArgs { limit: Some(10) }),
             Request::Calls(CallsArgs::default()),

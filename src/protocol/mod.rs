@@ -30,6 +30,7 @@ pub mod broadcasts;
 mod decode;
 pub mod events;
 mod examples;
+pub mod hooks;
 pub mod members;
 pub mod messages;
 mod serde_helpers;
@@ -46,6 +47,7 @@ use serde_json::Value;
 pub use broadcasts::*;
 pub use decode::{DecodeError, Decoded, decode_request};
 pub use events::*;
+pub use hooks::*;
 pub use members::*;
 pub use messages::*;
 pub use status::*;
@@ -101,6 +103,8 @@ pub const COMMANDS: &[&str] = &[
     "tokens_list",
     "tokens_revoke",
     "ussd",
+    "webhooks",
+    "webhook_replay",
 ];
 
 /// A request id chosen by the client and echoed back unchanged: a non-negative integer or a string.
@@ -210,6 +214,8 @@ pub enum Request {
     TokensRevoke(TokensRevokeArgs),
     /// A USSD code, menu reply or cancel through one modem, and the network's answer.
     Ussd(UssdArgs),
+    Webhooks(NoArgs),
+    WebhookReplay(WebhookReplayArgs),
 }
 
 /// Arguments of a command that takes none. Extra fields are still refused.
@@ -387,6 +393,8 @@ pub enum Reply {
     TokensList(Vec<TokenItem>),
     TokensRevoke(TokenItem),
     Ussd(UssdResult),
+    Webhooks(Vec<WebhookItem>),
+    WebhookReplay(WebhookReplayed),
 }
 
 impl Reply {
@@ -431,6 +439,8 @@ impl Reply {
             Reply::TokensList(_) => "tokens_list",
             Reply::TokensRevoke(_) => "tokens_revoke",
             Reply::Ussd(_) => "ussd",
+            Reply::Webhooks(_) => "webhooks",
+            Reply::WebhookReplay(_) => "webhook_replay",
         }
     }
 }

@@ -419,6 +419,7 @@ mod tests {
             conn: std::sync::Arc::new(std::sync::Mutex::new(conn)),
             path: std::sync::Arc::new(path),
             health: std::sync::Arc::new(Health::new()),
+            commits: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
         };
         let err = store.enqueue(&msg(1)).unwrap_err();
         assert!(err.is_write_failure(), "{err}");

@@ -28,6 +28,7 @@ mod conversations;
 mod health;
 mod inbound;
 pub mod integrity;
+mod journal;
 mod members;
 mod metrics;
 mod modems;
@@ -51,6 +52,7 @@ pub use calls::{CallOutcome, CallRow, VoicemailRow};
 pub use conversations::{ConversationEntry, Direction, ThreadSummary};
 pub use health::{WriteFault, WriteHealth};
 pub use inbound::{InboundMessage, NewPart, NewSingle, PartOutcome, SingleOutcome, StoredPart};
+pub use journal::{ConsumerRow, EVENT_TYPES, JournalEvent, ReplayRequest, consumer_key};
 pub use members::{
     ConsentEntry, ConsentEvent, ConsentSource, ImportReport, Member, MemberUpdate, NewMember,
     Segment, StatusCounts,
@@ -222,6 +224,9 @@ pub struct Store {
     path: Arc<PathBuf>,
     /// Whether writes succeed (`health.rs`), shared by the clones.
     health: Arc<health::Health>,
+    /// Bumped after every committed write, so the event journal's consumers (webhooks, hooks)
+    /// wake on a new event instead of polling the table (`journal.rs`).
+    commits: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -280,6 +285,7 @@ impl Store {
             conn: Arc::new(Mutex::new(conn)),
             path: Arc::new(path),
             health: Arc::new(health::Health::new()),
+            commits: Arc::new(tokio::sync::watch::Sender::new(0)),
         })
     }
 
@@ -322,6 +328,12 @@ impl Store {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// A receiver whose value changes after every committed write (the event journal's
+    /// consumers wait on it).
+    pub fn watch_commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
+    }
+
     /// Runs `f` in a write transaction (`BEGIN IMMEDIATE`), committing if it returns `Ok`.
     fn write<T>(
         &self,
@@ -335,6 +347,7 @@ impl Store {
                 .ctx(op)?;
             let out = f(&tx)?;
             tx.commit().ctx(op)?;
+            self.commits.send_modify(|n| *n = n.wrapping_add(1));
             Ok(out)
         })
     }

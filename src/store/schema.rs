@@ -38,6 +38,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0007_broadcast_queue_index",
         include_str!("migrations/0007_broadcast_queue_index.sql"),
     ),
+    ("0008_events", include_str!("migrations/0008_events.sql")),
 ];
 
 /// Brings the database up to the newest schema this build knows.
