@@ -252,6 +252,7 @@ fn vars<'a>(cfg: &'a CommunityConfig, member: Option<&'a MemberView>) -> Vars<'a
         name: member.and_then(|m| m.name.as_deref()),
         city: member.and_then(|m| m.city.as_deref()),
         name_fallback: "",
+        fields: None,
     }
 }
 

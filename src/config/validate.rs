@@ -20,6 +20,7 @@ use super::{
     Limits, ModemConfig, OnboardingQuestion, Pin, Principal, Profile, QuietHours, RetryConfig,
     SimulatorConfig, TlsFiles, VoiceSettings,
 };
+use crate::community::member::{MemberField, custom_field_error};
 
 /// Serial rates a USB modem's tty accepts (termios B-constants up to 921600).
 pub(crate) const STANDARD_BAUDS: &[u32] = &[
@@ -492,6 +493,7 @@ impl Checker<'_> {
                 10_080,
             ),
             move_home_on_failover: raw.move_home_on_failover.unwrap_or(d.move_home_on_failover),
+            geomatch: raw.geomatch.unwrap_or(d.geomatch),
             retry: RetryConfig {
                 max_attempts: self.ranged(
                     "dispatch.retry.max_attempts",
@@ -563,6 +565,10 @@ impl Checker<'_> {
         let mut onboarding = Vec::new();
         let mut fields = BTreeSet::new();
         for (i, q) in raw.onboarding.unwrap_or_default().into_iter().enumerate() {
+            let custom_error = match MemberField::from_field_name(&q.field) {
+                MemberField::Custom(name) => custom_field_error(&name),
+                _ => None,
+            };
             if !is_field_name(&q.field) {
                 self.fail(
                     &format!("community.onboarding[{i}].field"),
@@ -571,6 +577,8 @@ impl Checker<'_> {
                         q.field
                     ),
                 );
+            } else if let Some(message) = custom_error {
+                self.fail(&format!("community.onboarding[{i}].field"), message);
             } else if !fields.insert(q.field.clone()) {
                 self.fail(
                     &format!("community.onboarding[{i}].field"),
