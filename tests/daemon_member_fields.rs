@@ -3,7 +3,8 @@
 //!
 //! Fields: a new member answers a configured `shirt_size` question by SMS; the answer is stored,
 //! shown by `members_get`/`members_list`, selects the member in a segment (`shirt_size=L`),
-//! fills `{shirt_size}` in a broadcast, and survives an export, removal and re-import.
+//! fills `{shirt_size}` in a broadcast, and survives an export, removal and re-import; the real
+//! binary's `members get` and `members list` print it.
 //!
 //! Geomatch: two modems configured with numbers in area codes 312 and 212; members added by
 //! command get the modem of their own area code (also where balancing alone would pick the other
@@ -14,6 +15,8 @@
 
 mod daemon_util;
 
+use std::path::Path;
+use std::process::Output;
 use std::time::Duration;
 
 use daemon_util::*;
@@ -27,6 +30,15 @@ const WAIT: Duration = Duration::from_secs(60);
 
 const NAME_Q: &str = "What's your name?";
 const SIZE_Q: &str = "Your T-shirt size (S, M, L, XL)?";
+
+/// Runs the real `gsmgate` binary (blocking, so off the runtime's threads).
+async fn gsmgate(socket: &Path, args: &[&str]) -> Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gsmgate"));
+    cmd.arg("--socket").arg(socket).args(args);
+    tokio::task::spawn_blocking(move || cmd.output().expect("run gsmgate"))
+        .await
+        .expect("join")
+}
 
 async fn get(gw: &Gateway, number: &str) -> MemberItem {
     gw.client()
@@ -87,6 +99,28 @@ async fn an_onboarding_answer_is_stored_shown_segmented_rendered_and_exported() 
     assert_eq!(alice.name.as_deref(), Some("Ana"));
     assert_eq!(alice.home_modem.as_deref(), Some("sim0"));
     assert_eq!(alice.home_reason.as_deref(), Some("sticky"));
+    // The CLI shows the field and the home's reason.
+    let out = gsmgate(&gw.socket(), &["members", "get", ALICE]).await;
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(shown.contains("sim0 (sticky)"), "{shown}");
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.starts_with("shirt_size") && l.trim_end().ends_with(" L")),
+        "{shown}"
+    );
+    let out = gsmgate(
+        &gw.socket(),
+        &["members", "list", "--segment", "shirt_size=L"],
+    )
+    .await;
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        shown.contains("shirt_size=L") && !shown.contains(BOB),
+        "{shown}"
+    );
     // Segmentable (case-insensitively, like city).
     let page = gw
         .client()

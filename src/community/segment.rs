@@ -254,7 +254,7 @@ impl Segment {
             && self.fields.iter().all(|(k, v)| {
                 m.fields
                     .get(k)
-                    .is_some_and(|have| have.to_ascii_lowercase() == v.to_ascii_lowercase())
+                    .is_some_and(|have| have.eq_ignore_ascii_case(v))
             })
     }
 }
