@@ -697,3 +697,25 @@ fn geomatch_is_off_by_default_and_switchable() {
     let on = format!("{MINIMAL}\n[dispatch]\ngeomatch = true\n");
     assert!(Config::from_str(&on, "t").unwrap().dispatch.geomatch);
 }
+
+#[test]
+fn onboarding_questions_may_use_configured_fields_as_placeholders() {
+    let q = |question: &str| {
+        format!(
+            "{MINIMAL}\n[[community.onboarding]]\nfield = \"shirt_size\"\nquestion = \"Size?\"\n\
+             [[community.onboarding]]\nfield = \"diet\"\nquestion = \"{question}\"\n"
+        )
+    };
+    assert!(
+        Config::from_str(
+            &q("Thanks {first_name}, size {shirt_size} noted. Diet?"),
+            "t"
+        )
+        .is_ok()
+    );
+    let msg = one_issue(&q("Shoe {shoe_size}?"));
+    assert!(
+        msg.contains("community.onboarding[1].question") && msg.contains("{shoe_size}"),
+        "{msg}"
+    );
+}

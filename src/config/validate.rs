@@ -30,6 +30,9 @@ pub(crate) const STANDARD_BAUDS: &[u32] = &[
 /// Placeholders text templates may use.
 const PLACEHOLDERS: &[&str] = &["org", "contact"];
 
+/// Placeholders an onboarding question may use, besides the configured custom fields.
+const QUESTION_PLACEHOLDERS: &[&str] = &["org", "contact", "name", "first_name", "city"];
+
 /// Parse, deserialise and validate `text`.
 pub(crate) fn load(text: &str, origin: &str, base: Option<&Path>) -> Result<Config, ConfigError> {
     let index = SpanIndex::build(text);
@@ -595,6 +598,23 @@ impl Checker<'_> {
                 field: q.field,
                 question: q.question,
             });
+        }
+        // Questions are rendered for the member: they may also use the member placeholders and
+        // every configured custom field (`{shirt_size}`), the same names a broadcast may use.
+        let custom: Vec<String> = fields
+            .iter()
+            .filter(|f| matches!(MemberField::from_field_name(f), MemberField::Custom(_)))
+            .cloned()
+            .collect();
+        let mut allowed: Vec<&str> = QUESTION_PLACEHOLDERS.to_vec();
+        allowed.extend(custom.iter().map(String::as_str));
+        for (i, q) in onboarding.iter().enumerate() {
+            if let Err(e) = crate::community::templates::check(&q.question, &allowed) {
+                self.fail(
+                    &format!("community.onboarding[{i}].question"),
+                    e.to_string().trim_start_matches("template: ").to_string(),
+                );
+            }
         }
         let keywords = self.keywords(raw.keywords.unwrap_or_default());
         let contact_card = raw.contact_card.map(|c| self.contact_card(c, &org_name));
