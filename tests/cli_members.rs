@@ -290,3 +290,16 @@ fn every_new_verb_has_help() {
         assert_eq!(fails(args), clap::error::ErrorKind::DisplayHelp, "{args:?}");
     }
 }
+
+#[test]
+fn members_get_takes_one_number() {
+    let cli = parse(&["members", "get", "+13125550101"]);
+    let Command::Members(MembersCommand::Get(g)) = cli.command else {
+        panic!("not members get");
+    };
+    assert_eq!(g.number, "+13125550101");
+    assert_eq!(
+        fails(&["members", "get"]),
+        clap::error::ErrorKind::MissingRequiredArgument
+    );
+}

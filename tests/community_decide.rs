@@ -584,6 +584,39 @@ fn onboarding_answers_fill_fields() {
 }
 
 #[test]
+fn a_custom_answer_is_a_custom_field_and_the_next_question_sees_the_answers() {
+    let cfg = CommunityConfig {
+        onboarding: vec![
+            OnboardingQuestion {
+                field: "name".into(),
+                question: "Name?".into(),
+            },
+            OnboardingQuestion {
+                field: "shirt_size".into(),
+                question: "Thanks {first_name}! Size?".into(),
+            },
+            OnboardingQuestion {
+                field: "diet".into(),
+                question: "Size {shirt_size} noted{diet}. Diet?".into(),
+            },
+        ],
+        ..CommunityConfig::default()
+    };
+    let d = run("Ana Lopez", Who::Onboarding("name"), &cfg);
+    assert_eq!(texts(&d), vec!["Thanks Ana! Size?".to_string()]);
+    let d = run(" XL ", Who::Onboarding("shirt_size"), &cfg);
+    assert_eq!(
+        d.actions.first(),
+        Some(&Action::SetField {
+            field: MemberField::Custom("shirt_size".into()),
+            value: "XL".into()
+        })
+    );
+    // The answer just given renders; an unanswered custom field is empty, never `{diet}`.
+    assert_eq!(texts(&d), vec!["Size XL noted. Diet?".to_string()]);
+}
+
+#[test]
 fn configured_keywords_in_other_languages() {
     let mut cfg = CommunityConfig::default();
     cfg.keywords.stop.push("PARAR".into());

@@ -125,7 +125,7 @@ fn run(s: &Scenario) -> Report {
         .collect();
     let mut homes: Vec<usize> = assign_homes(&refs, &mut cands, false)
         .into_iter()
-        .map(|h| h.expect("every member gets a home"))
+        .map(|h| h.expect("every member gets a home").index)
         .collect();
     let member_of: HashMap<String, usize> = numbers
         .iter()

@@ -29,10 +29,10 @@ use super::protocol::{
     BroadcastArgs, BroadcastIdArgs, BroadcastItem, BroadcastResult, BroadcastsArgs,
     ConversationArgs, ConversationItem, Envelope, ErrorBody, Event, EventLine, ExportData,
     ImportResult, InDoubtItem, InDoubtResolveArgs, InDoubtResolved, InboxArgs, InboxItem,
-    MemberAddArgs, MemberItem, MemberRemoveArgs, MemberRemoved, MemberTagArgs, MembersExportArgs,
-    MembersImportArgs, MembersListArgs, MembersPage, ModemInfo, NoArgs, PROTOCOL_VERSION, Pong,
-    Request, RequestId, Response, SendAccepted, SendArgs, StatusData, VersionData, WatchArgs,
-    WatchStarted,
+    MemberAddArgs, MemberGetArgs, MemberItem, MemberRemoveArgs, MemberRemoved, MemberTagArgs,
+    MembersExportArgs, MembersImportArgs, MembersListArgs, MembersPage, ModemInfo, NoArgs,
+    PROTOCOL_VERSION, Pong, Request, RequestId, Response, SendAccepted, SendArgs, StatusData,
+    VersionData, WatchArgs, WatchStarted,
 };
 use super::protocol::{
     CallItem, CallsArgs, GREETING_CHUNK_BYTES, GreetingInstalled, GreetingSetArgs, GreetingUpload,
@@ -237,6 +237,10 @@ impl Client {
         args: MemberRemoveArgs,
     ) -> Result<MemberRemoved, ClientError> {
         self.call(&Request::MembersRemove(args)).await
+    }
+
+    pub async fn members_get(&mut self, args: MemberGetArgs) -> Result<MemberItem, ClientError> {
+        self.call(&Request::MembersGet(args)).await
     }
 
     pub async fn members_tag(&mut self, args: MemberTagArgs) -> Result<MemberItem, ClientError> {

@@ -24,8 +24,8 @@ use super::client::Connection;
 use super::output::{dash, plural, print_json, print_table, show, table};
 use super::runtime::{Outcome, block_on};
 use crate::admin::protocol::{
-    ImportResult, MAX_REQUEST_BYTES, MemberAddArgs, MemberRemoveArgs, MemberTagArgs,
-    MembersExportArgs, MembersImportArgs, MembersListArgs, MembersPage, RowError,
+    ImportResult, MAX_REQUEST_BYTES, MemberAddArgs, MemberGetArgs, MemberItem, MemberRemoveArgs,
+    MemberTagArgs, MembersExportArgs, MembersImportArgs, MembersListArgs, MembersPage, RowError,
 };
 use crate::admin::{Client, ClientError, ErrorCode};
 use crate::community::CommunityError;
@@ -35,6 +35,8 @@ use crate::community::csv::{parse_records, write_records};
 pub enum MembersCommand {
     /// List members, optionally of a segment (e.g. --segment city=Chicago,tag=volunteer).
     List(ListCli),
+    /// Show one member: every attribute, custom fields, and why their home modem is theirs.
+    Get(GetCli),
     /// Add one member (active; a number that texted STOP stays opted out).
     Add(AddCli),
     /// Remove one member (an opt-out is kept on the suppression list).
@@ -62,6 +64,12 @@ pub struct ListCli {
     /// Skip this many members first (paging).
     #[arg(long)]
     pub offset: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct GetCli {
+    /// The member's number, international (+13125550101) or in the gateway's region.
+    pub number: String,
 }
 
 #[derive(Debug, Args)]
@@ -102,7 +110,7 @@ pub struct TagCli {
 #[derive(Debug, Args)]
 pub struct ImportCli {
     /// CSV with a header row: number (required), name, city, region, tags (;-separated),
-    /// timezone.
+    /// timezone, and a column per configured custom field (e.g. shirt_size).
     pub file: PathBuf,
     /// Check every row and report, import nothing.
     #[arg(long)]
@@ -141,6 +149,10 @@ async fn run_async(cmd: MembersCommand, conn: Connection) -> anyhow::Result<Outc
                 offset: l.offset,
             };
             show(json, &client.members_list(args).await?, print_page)
+        }
+        MembersCommand::Get(g) => {
+            let args = MemberGetArgs { number: g.number };
+            show(json, &client.members_get(args).await?, print_member)
         }
         MembersCommand::Add(a) => {
             let args = MemberAddArgs {
@@ -211,21 +223,73 @@ async fn run_async(cmd: MembersCommand, conn: Connection) -> anyhow::Result<Outc
     }
 }
 
+/// `sim0 (geomatch)`, the home and why; `-` without a home.
+fn home_text(m: &MemberItem) -> String {
+    match (&m.home_modem, &m.home_reason) {
+        (None, _) => "-".to_string(),
+        (Some(h), None) => h.clone(),
+        (Some(h), Some(r)) => format!("{h} ({r})"),
+    }
+}
+
+/// `shirt_size=L;diet=vegan`, the custom fields in one cell.
+fn fields_text(m: &MemberItem) -> String {
+    m.fields
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+fn print_member(m: &MemberItem) {
+    let rows: Vec<(String, String)> = [
+        ("number", m.number.clone()),
+        ("name", dash(m.name.as_deref())),
+        ("city", dash(m.city.as_deref())),
+        ("region", dash(m.region.as_deref())),
+        (
+            "time zone",
+            m.time_zone.as_deref().unwrap_or("default").to_string(),
+        ),
+        ("tags", dash(Some(&m.tags.join(", ")))),
+        ("status", m.status.clone()),
+        ("home", home_text(m)),
+        ("joined", m.joined_at.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .chain(m.fields.iter().map(|(k, v)| (k.clone(), v.clone())))
+    .collect();
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (k, v) in rows {
+        println!("{k:<width$}  {v}");
+    }
+}
+
 fn print_page(page: &MembersPage) {
-    let mut t = table(&[
+    let with_fields = page.members.iter().any(|m| !m.fields.is_empty());
+    let mut header = vec![
         "number", "name", "city", "region", "tags", "status", "home", "joined",
-    ]);
+    ];
+    if with_fields {
+        header.push("fields");
+    }
+    let mut t = table(&header);
     for m in &page.members {
-        t.add_row(vec![
+        let mut row = vec![
             m.number.clone(),
             dash(m.name.as_deref()),
             dash(m.city.as_deref()),
             dash(m.region.as_deref()),
             m.tags.join(","),
             m.status.clone(),
-            dash(m.home_modem.as_deref()),
+            home_text(m),
             m.joined_at.get(..10).unwrap_or(&m.joined_at).to_string(),
-        ]);
+        ];
+        if with_fields {
+            row.push(fields_text(m));
+        }
+        t.add_row(row);
     }
     print_table(&t);
     println!(

@@ -20,7 +20,9 @@ use std::collections::HashMap;
 
 use super::members::{MAX_LIST_LIMIT, member_view, parse_segment, store_segment};
 use super::{CommandError, Context, Result, Settings};
-use crate::community::broadcast::{BroadcastOptions, PreviewTally, check_template, render_for};
+use crate::community::broadcast::{
+    BroadcastOptions, PreviewTally, check_template_with, render_for,
+};
 use crate::community::decide::{MessageKind, Standing, may_send};
 use crate::dispatch::{
     self, CountAt, DAY, EtaGroup, EtaModem, EtaRequest, Millis, QuietOverride, QuietPolicy,
@@ -214,8 +216,8 @@ impl<'a> Expansion<'a> {
 /// whatever the segment's size. A segment nobody may receive is refused and leaves nothing.
 pub fn broadcast(ctx: &Context, args: &BroadcastArgs) -> Result<BroadcastResult> {
     let (store, cfg, now) = (&ctx.store, &*ctx.settings, ctx.now());
-    check_template(&args.text)?;
-    let segment = parse_segment(args.segment.as_deref())?;
+    check_template_with(&args.text, &cfg.community.custom_fields())?;
+    let segment = parse_segment(cfg, args.segment.as_deref())?;
     let scheduled_at = parse_at(args.at.as_deref())?;
     let start = scheduled_at.unwrap_or(now).max(now);
     let members = store_segment(&segment);

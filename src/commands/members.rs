@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 
 use super::{CommandError, Context, ModemSettings, Result, Settings};
-use crate::community::csv::{ImportRow, export_members, parse_import, parse_records};
+use crate::community::csv::{ImportRow, export_members_with, parse_import_with, parse_records};
 use crate::community::member::{
     MemberStatus, MemberView, clean_field, normalise_number, normalise_tags, parse_region,
 };
@@ -54,6 +54,7 @@ pub fn member_view(m: &Member) -> MemberView {
         status: m.status,
         onboarding_step: m.onboarding_step.clone(),
         joined_at: m.joined_at.div_euclid(1000),
+        fields: m.fields.clone(),
     }
 }
 
@@ -68,6 +69,11 @@ pub fn store_segment(seg: &Segment) -> store::Segment {
         status: seg.status,
         joined_since: seg.joined_since.map(|s| s.saturating_mul(1000)),
         joined_before: seg.joined_before.map(|s| s.saturating_mul(1000)),
+        fields: seg
+            .fields
+            .iter()
+            .map(|(k, v)| (k.clone(), v.trim().to_string()))
+            .collect(),
     }
 }
 
@@ -82,13 +88,16 @@ fn member_item(m: &Member) -> MemberItem {
         status: m.status.as_str().to_string(),
         home_modem: m.home_modem.clone(),
         joined_at: rfc3339(m.joined_at),
+        home_reason: m.home_reason.clone(),
+        fields: m.fields.clone(),
     }
 }
 
-pub(super) fn parse_segment(input: Option<&str>) -> Result<Segment> {
+/// Parses a `--segment`, with the configured custom fields as keys (`shirt_size=L`).
+pub(super) fn parse_segment(cfg: &Settings, input: Option<&str>) -> Result<Segment> {
     match input {
         None => Ok(Segment::all()),
-        Some(s) => Ok(Segment::parse(s)?),
+        Some(s) => Ok(Segment::parse_with(s, &cfg.community.custom_fields())?),
     }
 }
 
@@ -109,28 +118,48 @@ pub(super) fn normalise(cfg: &Settings, number: &str) -> Result<String> {
     Ok(normalise_number(number, region.as_deref())?.number)
 }
 
-/// Home modems for `numbers`, balanced over the enabled modems given the members they have.
-fn assign(store: &Store, cfg: &Settings, numbers: &[&str]) -> Result<Vec<Option<String>>> {
+/// A home modem and why it was chosen (the reason's word, as stored).
+type Home = Option<(String, String)>;
+
+/// Home modems for `numbers`, balanced over the enabled modems given the members they have;
+/// with `[dispatch] geomatch`, by the modems' own numbers first: the configured `number`, else
+/// the one the modem reported (`modems.own_number`, when the SIM tells it).
+fn assign(store: &Store, cfg: &Settings, numbers: &[&str]) -> Result<Vec<Home>> {
     let counts: HashMap<String, u64> = store.home_modem_counts()?.into_iter().collect();
+    let reported: HashMap<String, String> = if cfg.dispatch.geomatch {
+        store
+            .modems()?
+            .into_iter()
+            .filter_map(|m| Some((m.identity.name, m.identity.own_number?)))
+            .collect()
+    } else {
+        HashMap::new()
+    };
     let mut candidates: Vec<HomeCandidate> = cfg
         .modems
         .iter()
         .map(|m| HomeCandidate {
-            number: m.number.clone(),
+            number: m.number.clone().or_else(|| reported.get(&m.name).cloned()),
             eligible: m.enabled,
             members: counts.get(&m.name).copied().unwrap_or(0),
         })
         .collect();
-    Ok(assign_homes(numbers, &mut candidates, false)
-        .into_iter()
-        .map(|i| i.and_then(|i| cfg.modems.get(i)).map(|m| m.name.clone()))
-        .collect())
+    Ok(
+        assign_homes(numbers, &mut candidates, cfg.dispatch.geomatch)
+            .into_iter()
+            .map(|c| {
+                let c = c?;
+                let modem = cfg.modems.get(c.index)?;
+                Some((modem.name.clone(), c.reason.as_str().to_string()))
+            })
+            .collect(),
+    )
 }
 
 /// `members_list`.
 pub fn list(ctx: &Context, args: &MembersListArgs) -> Result<MembersPage> {
     let store = &ctx.store;
-    let seg = store_segment(&parse_segment(args.segment.as_deref())?);
+    let seg = store_segment(&parse_segment(&ctx.settings, args.segment.as_deref())?);
     let limit = args.limit.unwrap_or(DEFAULT_LIST_LIMIT).min(MAX_LIST_LIMIT);
     let members = store.list_members(&seg, limit, args.offset.unwrap_or(0))?;
     Ok(MembersPage {
@@ -168,10 +197,11 @@ pub fn add(ctx: &Context, args: &MemberAddArgs) -> Result<MemberItem> {
             e164.number
         )));
     }
-    let home = assign(store, cfg, &[e164.number.as_str()])?
+    let (home_modem, home_reason) = assign(store, cfg, &[e164.number.as_str()])?
         .into_iter()
         .next()
-        .flatten();
+        .flatten()
+        .unzip();
     let new = NewMember {
         number: e164.number,
         name: args.name.as_deref().and_then(clean_field),
@@ -180,9 +210,11 @@ pub fn add(ctx: &Context, args: &MemberAddArgs) -> Result<MemberItem> {
         time_zone,
         tags,
         status: Some(MemberStatus::Active),
-        home_modem: home,
+        home_modem,
         onboarding_step: None,
         joined_at: now,
+        home_reason,
+        fields: Default::default(),
     };
     let m = store.add_member(&new, ConsentSource::Cli, now)?;
     Ok(member_item(&m))
@@ -282,7 +314,8 @@ pub fn import(ctx: &Context, args: &MembersImportArgs) -> Result<ImportResult> {
         valid: 0,
         errors,
     };
-    let rows: Vec<ImportRow> = match parse_import(&args.csv, Some(&region)) {
+    let custom = cfg.community.custom_fields();
+    let rows: Vec<ImportRow> = match parse_import_with(&args.csv, Some(&region), &custom) {
         Ok(rows) => rows,
         Err(CommunityError::Import(errors)) => {
             let mut errors: Vec<RowError> = errors.into_iter().map(RowError::from).collect();
@@ -328,17 +361,22 @@ pub fn import(ctx: &Context, args: &MembersImportArgs) -> Result<ImportResult> {
     let new: Vec<NewMember> = rows
         .iter()
         .zip(homes)
-        .map(|(r, home)| NewMember {
-            number: r.number.clone(),
-            name: r.name.clone(),
-            city: r.city.clone(),
-            region: r.region.clone(),
-            time_zone: r.time_zone.clone(),
-            tags: r.tags.clone(),
-            status: Some(MemberStatus::Active),
-            home_modem: home,
-            onboarding_step: None,
-            joined_at: now,
+        .map(|(r, home)| {
+            let (home_modem, home_reason) = home.unzip();
+            NewMember {
+                number: r.number.clone(),
+                name: r.name.clone(),
+                city: r.city.clone(),
+                region: r.region.clone(),
+                time_zone: r.time_zone.clone(),
+                tags: r.tags.clone(),
+                status: Some(MemberStatus::Active),
+                home_modem,
+                onboarding_step: None,
+                joined_at: now,
+                home_reason,
+                fields: r.fields.clone(),
+            }
         })
         .collect();
     match store.import_members(&new, now) {
@@ -404,14 +442,14 @@ fn existing_rows(
 
 /// `members_export`: the segment's members as CSV (import format).
 pub fn export(ctx: &Context, args: &MembersExportArgs) -> Result<ExportData> {
-    let store = &ctx.store;
-    let seg = store_segment(&parse_segment(args.segment.as_deref())?);
+    let (store, cfg) = (&ctx.store, &*ctx.settings);
+    let seg = store_segment(&parse_segment(cfg, args.segment.as_deref())?);
     // The reply carries the whole CSV anyway; one cursor at least reads each member once.
     let mut views: Vec<MemberView> = Vec::new();
     store.for_each_member(&seg, |m, _| views.push(member_view(m)))?;
     Ok(ExportData {
         count: views.len(),
-        csv: export_members(&views),
+        csv: export_members_with(&views, &cfg.community.custom_fields()),
     })
 }
 

@@ -13,6 +13,8 @@
 //! skipped. [`PreviewTally`] is the same count fed one recipient at a time, for callers that
 //! stream a large segment instead of holding it.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::settings::CommunityConfig;
@@ -38,23 +40,43 @@ impl Default for BroadcastOptions {
     }
 }
 
-/// Checks a broadcast template.
+/// Checks a broadcast template (built-in placeholders only).
 pub fn check_template(template: &str) -> Result<(), CommunityError> {
+    check_template_with(template, &[])
+}
+
+/// Checks a broadcast template that may also use the custom fields `fields` (`{shirt_size}`).
+pub fn check_template_with(template: &str, fields: &[&str]) -> Result<(), CommunityError> {
     if template.trim().is_empty() {
         return Err(CommunityError::Template {
             reason: "the message is empty".into(),
         });
     }
-    check(template, BROADCAST_PLACEHOLDERS)
+    let mut allowed: Vec<&str> = BROADCAST_PLACEHOLDERS.to_vec();
+    allowed.extend_from_slice(fields);
+    check(template, &allowed)
 }
 
-/// The text `member` receives.
+/// The text `member` receives. A configured custom field the member has not answered renders
+/// empty (there is no sensible stand-in for an unknown answer, unlike "friend" for a name).
 pub fn render_for(
     template: &str,
     member: &MemberView,
     cfg: &CommunityConfig,
     opts: &BroadcastOptions,
 ) -> String {
+    let custom = cfg.custom_fields();
+    let filled: BTreeMap<String, String>;
+    let fields = if custom.iter().all(|f| member.fields.contains_key(*f)) {
+        &member.fields
+    } else {
+        let mut all = member.fields.clone();
+        for f in custom {
+            all.entry(f.to_string()).or_default();
+        }
+        filled = all;
+        &filled
+    };
     render(
         template,
         &Vars {
@@ -63,6 +85,7 @@ pub fn render_for(
             name: member.name.as_deref(),
             city: member.city.as_deref(),
             name_fallback: &opts.name_fallback,
+            fields: Some(fields),
         },
     )
 }

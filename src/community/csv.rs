@@ -16,6 +16,8 @@
 //! records, not lines. The result is all rows or the list of errors, never part of a file: the
 //! store inserts the rows in one transaction.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::CommunityError;
@@ -157,6 +159,9 @@ pub struct ImportRow {
     pub tags: Vec<String>,
     /// Given, or derived from the number and city (see `tz`); `None` = the default zone.
     pub time_zone: Option<String>,
+    /// Custom field columns with a value (an empty cell is no answer), by name.
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
 }
 
 /// One bad row.
@@ -187,6 +192,16 @@ pub fn parse_import(
     text: &str,
     default_region: Option<&str>,
 ) -> Result<Vec<ImportRow>, CommunityError> {
+    parse_import_with(text, default_region, &[])
+}
+
+/// [`parse_import`] that also reads a column for each configured custom field in `fields`
+/// (`shirt_size`), named exactly like the field (case-insensitively, as the other columns).
+pub fn parse_import_with(
+    text: &str,
+    default_region: Option<&str>,
+    fields: &[&str],
+) -> Result<Vec<ImportRow>, CommunityError> {
     let records = parse_records(text)?;
     let mut errors = Vec::new();
     let mut iter = records.into_iter();
@@ -198,6 +213,7 @@ pub fn parse_import(
         }]));
     };
     let mut index = [None; 6];
+    let mut field_cols: Vec<(&str, usize)> = Vec::new();
     for (col, name) in header.iter().enumerate() {
         let key = name.trim().to_ascii_lowercase();
         let key = if key == "time_zone" {
@@ -213,10 +229,21 @@ pub fn parse_import(
                     message: format!("column {key:?} appears twice"),
                 }),
             },
-            None => errors.push(RowError {
-                row: 1,
-                message: format!("unknown column {name:?} (known: {})", COLUMNS.join(", ")),
-            }),
+            None => match fields.iter().find(|f| **f == key) {
+                Some(f) if field_cols.iter().any(|(g, _)| g == f) => errors.push(RowError {
+                    row: 1,
+                    message: format!("column {key:?} appears twice"),
+                }),
+                Some(f) => field_cols.push((f, col)),
+                None => {
+                    let mut known: Vec<&str> = COLUMNS.to_vec();
+                    known.extend_from_slice(fields);
+                    errors.push(RowError {
+                        row: 1,
+                        message: format!("unknown column {name:?} (known: {})", known.join(", ")),
+                    })
+                }
+            },
         }
     }
     if index[0].is_none() {
@@ -292,6 +319,13 @@ pub fn parse_import(
             region: get(3).and_then(clean_field),
             tags,
             time_zone,
+            fields: field_cols
+                .iter()
+                .filter_map(|(f, c)| {
+                    let v = record.get(*c).and_then(|v| clean_field(v))?;
+                    Some((f.to_string(), v))
+                })
+                .collect(),
         });
     }
     if errors.is_empty() {
@@ -304,16 +338,30 @@ pub fn parse_import(
 
 /// Writes members in the import format (header + one row each), so an export imports back.
 pub fn export_members(members: &[MemberView]) -> String {
-    let mut records: Vec<Vec<String>> = vec![COLUMNS.iter().map(|c| c.to_string()).collect()];
+    export_members_with(members, &[])
+}
+
+/// [`export_members`] with one more column per configured custom field in `fields`, after the
+/// built-in ones and named like the field (a member without an answer has an empty cell).
+pub fn export_members_with(members: &[MemberView], fields: &[&str]) -> String {
+    let mut header: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
+    header.extend(fields.iter().map(|f| f.to_string()));
+    let mut records: Vec<Vec<String>> = vec![header];
     for m in members {
-        records.push(vec![
+        let mut record = vec![
             m.number.clone(),
             m.name.clone().unwrap_or_default(),
             m.city.clone().unwrap_or_default(),
             m.region.clone().unwrap_or_default(),
             m.tags.join(";"),
             m.time_zone.clone().unwrap_or_default(),
-        ]);
+        ];
+        record.extend(
+            fields
+                .iter()
+                .map(|f| m.fields.get(*f).cloned().unwrap_or_default()),
+        );
+        records.push(record);
     }
     write_records(&records)
 }
@@ -419,6 +467,28 @@ mod tests {
                 .unwrap_or_default();
             assert!(got.contains(want), "{text:?}: {got}");
         }
+    }
+
+    #[test]
+    fn custom_field_columns_export_and_import_back() {
+        let mut m = MemberView::new("+13125550123", crate::community::MemberStatus::Active, 0);
+        m.fields.insert("shirt_size".into(), "L".into());
+        let other = MemberView::new("+13125550124", crate::community::MemberStatus::Active, 0);
+        let text = export_members_with(&[m, other], &["shirt_size", "diet"]);
+        assert!(
+            text.starts_with("number,name,city,region,tags,timezone,shirt_size,diet\r\n"),
+            "{text}"
+        );
+        let rows = parse_import_with(&text, None, &["shirt_size", "diet"])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            rows[0].fields.get("shirt_size").map(String::as_str),
+            Some("L")
+        );
+        assert!(!rows[0].fields.contains_key("diet") && rows[1].fields.is_empty());
+        // Without the field configured, its column is unknown.
+        let err = parse_import(&text, None).err().map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("shirt_size")));
     }
 
     #[test]

@@ -252,6 +252,7 @@ fn vars<'a>(cfg: &'a CommunityConfig, member: Option<&'a MemberView>) -> Vars<'a
         name: member.and_then(|m| m.name.as_deref()),
         city: member.and_then(|m| m.city.as_deref()),
         name_fallback: "",
+        fields: None,
     }
 }
 
@@ -270,6 +271,26 @@ fn reply(
     Action::Reply {
         text: render(template, &vars(cfg, member)),
         kind,
+    }
+}
+
+/// An onboarding question for `member` (as it is after the answer just given, if any): a question
+/// may use the member placeholders and the configured custom fields ("Thanks {first_name}! Your
+/// T-shirt size?"; `config` validates that), and an unanswered custom field renders empty.
+fn question(cfg: &CommunityConfig, member: Option<&MemberView>, template: &str) -> Action {
+    let mut fields = member.map(|m| m.fields.clone()).unwrap_or_default();
+    for f in cfg.custom_fields() {
+        fields.entry(f.to_string()).or_default();
+    }
+    Action::Reply {
+        text: render(
+            template,
+            &Vars {
+                fields: Some(&fields),
+                ..vars(cfg, member)
+            },
+        ),
+        kind: MessageKind::Reply,
     }
 }
 
@@ -297,7 +318,7 @@ fn welcome_sequence(
     ];
     out.extend(card_action(cfg));
     if let Some(q) = onboarding::first_question(cfg) {
-        out.push(reply(cfg, member, &q.question, MessageKind::Reply));
+        out.push(question(cfg, member, &q.question));
     }
     out
 }
@@ -529,14 +550,24 @@ fn onboarding_answer(msg: &Inbound, m: &MemberView, step: &str, cfg: &CommunityC
         });
     }
     let next = onboarding::next_question(cfg, step);
+    let mut answered = m.clone();
     if usable {
+        match &field {
+            MemberField::Name => answered.name = Some(value.clone()),
+            MemberField::City => answered.city = Some(value.clone()),
+            MemberField::Region => answered.region = Some(value.clone()),
+            MemberField::TimeZone => answered.time_zone = Some(value.clone()),
+            MemberField::Custom(name) => {
+                answered.fields.insert(name.clone(), value.clone());
+            }
+        }
         actions.insert(0, Action::SetField { field, value });
     }
     actions.push(Action::SetOnboardingStep {
         step: next.map(|q| q.field.clone()),
     });
     if let Some(q) = next {
-        actions.push(reply(cfg, Some(m), &q.question, MessageKind::Reply));
+        actions.push(question(cfg, Some(&answered), &q.question));
     }
     Decision::new(Rule::OnboardingAnswer, actions)
 }

@@ -7,6 +7,7 @@
 //! crate's one [`MemberStatus`] (`crate::model`); the consent names are `store`'s column values
 //! (`opted_out`, `opted_in`, …).
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -64,6 +65,9 @@ pub struct MemberView {
     pub onboarding_step: Option<String>,
     /// Unix seconds.
     pub joined_at: i64,
+    /// Custom fields (configured onboarding fields without a column of their own), by name.
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
 }
 
 impl MemberView {
@@ -79,6 +83,7 @@ impl MemberView {
             status,
             onboarding_step: None,
             joined_at,
+            fields: BTreeMap::new(),
         }
     }
 }
@@ -118,6 +123,56 @@ impl MemberField {
             MemberField::TimeZone => "time_zone",
             MemberField::Custom(name) => name,
         }
+    }
+}
+
+/// Names a custom field may not take: the built-in columns and their aliases, the CSV columns,
+/// the segment keys and the template placeholders, so `shirt_size=L`, `{shirt_size}` and a
+/// `shirt_size` CSV column can never mean two things.
+pub const RESERVED_FIELD_NAMES: &[&str] = &[
+    "id",
+    "number",
+    "name",
+    "first_name",
+    "city",
+    "region",
+    "zip",
+    "zip_code",
+    "postal_code",
+    "postcode",
+    "time_zone",
+    "timezone",
+    "tag",
+    "tags",
+    "status",
+    "joined",
+    "joined_at",
+    "updated_at",
+    "home_modem",
+    "home_reason",
+    "onboarding_step",
+    "fields",
+    "org",
+    "contact",
+];
+
+/// Why `name` cannot be a custom field (`None`: it can): 1 to 32 characters of `a-z`, `0-9`,
+/// `_`, and not one of [`RESERVED_FIELD_NAMES`].
+pub fn custom_field_error(name: &str) -> Option<String> {
+    let shaped = (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !shaped {
+        Some(format!(
+            "must be 1 to 32 characters of a-z, 0-9 or '_', got {name:?}"
+        ))
+    } else if RESERVED_FIELD_NAMES.contains(&name) {
+        Some(format!(
+            "{name:?} is a built-in member attribute, not a custom field"
+        ))
+    } else {
+        None
     }
 }
 

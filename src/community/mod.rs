@@ -33,7 +33,9 @@ pub mod tz;
 pub mod vcard;
 
 pub use broadcast::{BroadcastOptions, Preview, PreviewTally, preview, render_for};
-pub use csv::{ImportRow, RowError, export_members, parse_import};
+pub use csv::{
+    ImportRow, RowError, export_members, export_members_with, parse_import, parse_import_with,
+};
 pub use decide::{
     Action, Decision, Flag, Inbound, MessageKind, NewMemberSpec, Rule, Standing, decide, may_send,
     stop_confirmation,

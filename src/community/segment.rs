@@ -36,6 +36,9 @@ pub struct Segment {
     pub joined_since: Option<i64>,
     /// `joined_at < joined_before` (unix seconds).
     pub joined_before: Option<i64>,
+    /// Custom fields (`shirt_size=L`), sorted by name, each at most once; compared like city.
+    #[serde(default)]
+    pub fields: Vec<(String, String)>,
 }
 
 const DAY: i64 = 86_400;
@@ -118,9 +121,16 @@ impl Segment {
         Segment::default()
     }
 
-    /// Parses the filter language (see the module doc). An empty or blank input is an error:
-    /// "everyone" is [`Segment::all`], asked for explicitly, never an accident of quoting.
+    /// Parses the filter language (see the module doc) without custom fields. An empty or blank
+    /// input is an error: "everyone" is [`Segment::all`], asked for explicitly, never an
+    /// accident of quoting.
     pub fn parse(input: &str) -> Result<Segment, CommunityError> {
+        Segment::parse_with(input, &[])
+    }
+
+    /// [`Segment::parse`], also accepting `<field>=<value>` for each configured custom field in
+    /// `fields` (any other key is still an error, so a typo never silently matches nobody).
+    pub fn parse_with(input: &str, fields: &[&str]) -> Result<Segment, CommunityError> {
         if input.trim().is_empty() {
             return Err(err(input, "empty (use no --segment to address everyone)"));
         }
@@ -191,6 +201,15 @@ impl Segment {
                         seg.joined_before = Some(b);
                     }
                 }
+                (field, "=") if fields.contains(&field) => {
+                    if seg.fields.iter().any(|(k, _)| k == field) {
+                        return Err(err(input, format!("{field} given twice")));
+                    }
+                    seg.fields.push((field.to_string(), value));
+                }
+                (field, op) if fields.contains(&field) => {
+                    return Err(err(input, format!("{field} takes '=', not '{op}'")));
+                }
                 ("city" | "region" | "tag" | "status", op) => {
                     return Err(err(input, format!("{key} takes '=', not '{op}'")));
                 }
@@ -198,14 +217,20 @@ impl Segment {
                     return Err(err(input, "joined takes >=, >, < or <=, not '='"));
                 }
                 (other, _) => {
+                    let mut known = String::from("city, tag, region, status, joined");
+                    for f in fields {
+                        known.push_str(", ");
+                        known.push_str(f);
+                    }
                     return Err(err(
                         input,
-                        format!("unknown key {other:?} (known: city, tag, region, status, joined)"),
+                        format!("unknown key {other:?} (known: {known})"),
                     ));
                 }
             }
         }
         seg.tags.sort();
+        seg.fields.sort();
         Ok(seg)
     }
 
@@ -226,6 +251,11 @@ impl Segment {
                 .tags
                 .iter()
                 .all(|t| m.tags.iter().any(|mt| mt.to_lowercase() == *t))
+            && self.fields.iter().all(|(k, v)| {
+                m.fields
+                    .get(k)
+                    .is_some_and(|have| have.eq_ignore_ascii_case(v))
+            })
     }
 }
 
@@ -272,6 +302,11 @@ impl fmt::Display for Segment {
             sep(f)?;
             write!(f, "status={s}")?;
         }
+        for (k, v) in &self.fields {
+            sep(f)?;
+            write!(f, "{k}=")?;
+            write_value(f, v)?;
+        }
         if let Some(t) = self.joined_since {
             sep(f)?;
             write!(f, "joined>={}", rfc3339_secs(t))?;
@@ -314,9 +349,38 @@ mod tests {
                 status: Some(MemberStatus::Active),
                 joined_since: Some(ts("2026-01-01")),
                 joined_before: Some(ts("2026-02-01")),
+                fields: Vec::new(),
             }
         );
         assert_eq!(ts("2026-01-01"), 1_767_225_600);
+    }
+
+    #[test]
+    fn custom_fields_are_keys_only_when_configured() {
+        let known = ["shirt_size", "diet"];
+        let s = Segment::parse_with("shirt_size=L, diet=\"no nuts\",city=Chicago", &known)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            s.fields,
+            vec![
+                ("diet".to_string(), "no nuts".to_string()),
+                ("shirt_size".to_string(), "L".to_string())
+            ]
+        );
+        assert_eq!(
+            Segment::parse_with(&s.to_string(), &known).unwrap_or_else(|e| panic!("{e}")),
+            s
+        );
+        let mut m = MemberView::new("+13125550123", MemberStatus::Active, 0);
+        m.city = Some("chicago".into());
+        m.fields.insert("shirt_size".into(), "l".into());
+        assert!(!s.matches(&m));
+        m.fields.insert("diet".into(), "No Nuts".into());
+        assert!(s.matches(&m));
+        // Not configured: still an unknown key; configured but twice or with '<': errors.
+        assert!(Segment::parse("shirt_size=L").is_err());
+        assert!(Segment::parse_with("shirt_size=L,shirt_size=M", &known).is_err());
+        assert!(Segment::parse_with("shirt_size<L", &known).is_err());
     }
 
     #[test]
@@ -415,6 +479,7 @@ mod tests {
                 status,
                 joined_since: since,
                 joined_before: before,
+                fields: Vec::new(),
             })
     }
 

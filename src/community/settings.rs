@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::member::MemberField;
+
 /// `[community]`: the texts and keywords members see.
 ///
 /// Text templates may use `{org}` and `{contact}`; validation rejects any other placeholder.
@@ -29,6 +31,18 @@ pub struct CommunityConfig {
     pub keywords: Keywords,
     /// Sent after the welcome; `None` = no card.
     pub contact_card: Option<ContactCard>,
+}
+
+impl CommunityConfig {
+    /// The configured onboarding fields that have no built-in column (`shirt_size`), in order:
+    /// the names segments, templates and CSV columns accept as custom fields.
+    pub fn custom_fields(&self) -> Vec<&str> {
+        self.onboarding
+            .iter()
+            .map(|q| q.field.as_str())
+            .filter(|f| matches!(MemberField::from_field_name(f), MemberField::Custom(_)))
+            .collect()
+    }
 }
 
 /// One onboarding question.

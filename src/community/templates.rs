@@ -8,6 +8,8 @@
 //! that [`check`] accepted; on any other input it renders unknown placeholders literally rather
 //! than panicking or dropping text.
 
+use std::collections::BTreeMap;
+
 use super::CommunityError;
 
 /// Placeholders a broadcast template may use.
@@ -22,6 +24,9 @@ pub struct Vars<'a> {
     pub city: Option<&'a str>,
     /// Used for `{name}` and `{first_name}` when the name is missing or blank.
     pub name_fallback: &'a str,
+    /// Custom fields (`{shirt_size}`), by name; a configured field the member has not answered
+    /// should be present with an empty value (see `broadcast::render_for`).
+    pub fields: Option<&'a BTreeMap<String, String>>,
 }
 
 impl<'a> Vars<'a> {
@@ -41,7 +46,7 @@ impl<'a> Vars<'a> {
                 .filter(|c| !c.is_empty())
                 .unwrap_or("your city")
                 .to_string(),
-            _ => return None,
+            other => self.fields?.get(other)?.trim().to_string(),
         })
     }
 }
@@ -141,7 +146,25 @@ mod tests {
             name,
             city: None,
             name_fallback: "friend",
+            fields: None,
         }
+    }
+
+    #[test]
+    fn custom_fields_render_from_the_map() {
+        let mut fields = BTreeMap::new();
+        fields.insert("shirt_size".to_string(), " L ".to_string());
+        fields.insert("diet".to_string(), String::new());
+        let v = Vars {
+            fields: Some(&fields),
+            ..vars(None)
+        };
+        assert_eq!(
+            render("size {shirt_size}, diet {diet}.", &v),
+            "size L, diet ."
+        );
+        // Without the map (config texts), an unknown name stays literal.
+        assert_eq!(render("{shirt_size}", &vars(None)), "{shirt_size}");
     }
 
     #[test]

@@ -161,6 +161,7 @@ impl Default for DispatchConfig {
             default_time_zone: "UTC".to_string(),
             failover_after_minutes: None,
             move_home_on_failover: false,
+            geomatch: false,
             retry: RetryConfig::default(),
             ttl_hours: 48,
         }

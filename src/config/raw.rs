@@ -77,6 +77,7 @@ pub(crate) struct RawDispatch {
     pub default_time_zone: Option<String>,
     pub failover_after_minutes: Option<u32>,
     pub move_home_on_failover: Option<bool>,
+    pub geomatch: Option<bool>,
     pub retry: Option<RawRetry>,
     pub ttl_hours: Option<u32>,
 }

@@ -515,6 +515,7 @@ fn every_key() -> RawConfig {
             default_time_zone: s(),
             failover_after_minutes: Some(0),
             move_home_on_failover: Some(true),
+            geomatch: Some(true),
             retry: Some(RawRetry {
                 max_attempts: Some(0),
                 base_delay_secs: Some(0),
@@ -711,4 +712,53 @@ mod props {
             prop_assert!(line <= text.split('\n').count());
         }
     }
+}
+
+#[test]
+fn custom_onboarding_fields_may_not_take_built_in_names() {
+    let with = |field: &str| {
+        format!("{MINIMAL}\n[[community.onboarding]]\nfield = \"{field}\"\nquestion = \"Q?\"\n")
+    };
+    let c = Config::from_str(&with("shirt_size"), "t").unwrap();
+    assert_eq!(c.community.custom_fields(), vec!["shirt_size"]);
+    // Aliases of built-in attributes are not custom fields, and are fine.
+    let c = Config::from_str(&with("zip"), "t").unwrap();
+    assert!(c.community.custom_fields().is_empty());
+    for reserved in ["status", "tags", "home_modem", "first_name", "joined"] {
+        let msg = one_issue(&with(reserved));
+        assert!(
+            msg.contains("community.onboarding[0].field") && msg.contains("built-in"),
+            "{msg}"
+        );
+    }
+    assert!(one_issue(&with("Shirt")).contains("a-z, 0-9"));
+}
+
+#[test]
+fn geomatch_is_off_by_default_and_switchable() {
+    assert!(!Config::from_str(MINIMAL, "t").unwrap().dispatch.geomatch);
+    let on = format!("{MINIMAL}\n[dispatch]\ngeomatch = true\n");
+    assert!(Config::from_str(&on, "t").unwrap().dispatch.geomatch);
+}
+
+#[test]
+fn onboarding_questions_may_use_configured_fields_as_placeholders() {
+    let q = |question: &str| {
+        format!(
+            "{MINIMAL}\n[[community.onboarding]]\nfield = \"shirt_size\"\nquestion = \"Size?\"\n\
+             [[community.onboarding]]\nfield = \"diet\"\nquestion = \"{question}\"\n"
+        )
+    };
+    assert!(
+        Config::from_str(
+            &q("Thanks {first_name}, size {shirt_size} noted. Diet?"),
+            "t"
+        )
+        .is_ok()
+    );
+    let msg = one_issue(&q("Shoe {shoe_size}?"));
+    assert!(
+        msg.contains("community.onboarding[1].question") && msg.contains("{shoe_size}"),
+        "{msg}"
+    );
 }

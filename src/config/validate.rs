@@ -20,6 +20,7 @@ use super::{
     Limits, ModemConfig, OnboardingQuestion, Pin, Principal, Profile, QuietHours, RetryConfig,
     SimulatorConfig, TlsFiles, VoiceSettings,
 };
+use crate::community::member::{MemberField, custom_field_error};
 
 /// Serial rates a USB modem's tty accepts (termios B-constants up to 921600).
 pub(crate) const STANDARD_BAUDS: &[u32] = &[
@@ -28,6 +29,9 @@ pub(crate) const STANDARD_BAUDS: &[u32] = &[
 
 /// Placeholders text templates may use.
 const PLACEHOLDERS: &[&str] = &["org", "contact"];
+
+/// Placeholders an onboarding question may use, besides the configured custom fields.
+const QUESTION_PLACEHOLDERS: &[&str] = &["org", "contact", "name", "first_name", "city"];
 
 /// Parse, deserialise and validate `text`.
 pub(crate) fn load(text: &str, origin: &str, base: Option<&Path>) -> Result<Config, ConfigError> {
@@ -501,6 +505,7 @@ impl Checker<'_> {
                 10_080,
             ),
             move_home_on_failover: raw.move_home_on_failover.unwrap_or(d.move_home_on_failover),
+            geomatch: raw.geomatch.unwrap_or(d.geomatch),
             retry: RetryConfig {
                 max_attempts: self.ranged(
                     "dispatch.retry.max_attempts",
@@ -572,6 +577,10 @@ impl Checker<'_> {
         let mut onboarding = Vec::new();
         let mut fields = BTreeSet::new();
         for (i, q) in raw.onboarding.unwrap_or_default().into_iter().enumerate() {
+            let custom_error = match MemberField::from_field_name(&q.field) {
+                MemberField::Custom(name) => custom_field_error(&name),
+                _ => None,
+            };
             if !is_field_name(&q.field) {
                 self.fail(
                     &format!("community.onboarding[{i}].field"),
@@ -580,6 +589,8 @@ impl Checker<'_> {
                         q.field
                     ),
                 );
+            } else if let Some(message) = custom_error {
+                self.fail(&format!("community.onboarding[{i}].field"), message);
             } else if !fields.insert(q.field.clone()) {
                 self.fail(
                     &format!("community.onboarding[{i}].field"),
@@ -596,6 +607,23 @@ impl Checker<'_> {
                 field: q.field,
                 question: q.question,
             });
+        }
+        // Questions are rendered for the member: they may also use the member placeholders and
+        // every configured custom field (`{shirt_size}`), the same names a broadcast may use.
+        let custom: Vec<String> = fields
+            .iter()
+            .filter(|f| matches!(MemberField::from_field_name(f), MemberField::Custom(_)))
+            .cloned()
+            .collect();
+        let mut allowed: Vec<&str> = QUESTION_PLACEHOLDERS.to_vec();
+        allowed.extend(custom.iter().map(String::as_str));
+        for (i, q) in onboarding.iter().enumerate() {
+            if let Err(e) = crate::community::templates::check(&q.question, &allowed) {
+                self.fail(
+                    &format!("community.onboarding[{i}].question"),
+                    e.to_string().trim_start_matches("template: ").to_string(),
+                );
+            }
         }
         let keywords = self.keywords(raw.keywords.unwrap_or_default());
         let contact_card = raw.contact_card.map(|c| self.contact_card(c, &org_name));

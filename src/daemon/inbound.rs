@@ -40,7 +40,7 @@ use crate::commands::members::member_view;
 use crate::commands::status::registration_word;
 use crate::community::{self, Action, Inbound, MemberField};
 use crate::config::Config;
-use crate::dispatch::DispatchHandle;
+use crate::dispatch::{DispatchHandle, HomeReason};
 use crate::modem::{ModemEvent, ModemHandle, ModemState};
 use crate::pdu::{self, Assembled, Part, Pdu, Tpdu};
 use crate::protocol::Event;
@@ -691,6 +691,8 @@ fn effects_of(
                         time_zone: spec.time_zone.clone(),
                         status: Some(spec.status),
                         home_modem: Some(modem.to_string()),
+                        // The modem they texted: their phone already shows that conversation.
+                        home_reason: Some(HomeReason::Sticky.as_str().to_string()),
                         onboarding_step: spec.onboarding_step.clone(),
                         joined_at: now,
                         ..NewMember::default()
@@ -742,8 +744,7 @@ fn effects_of(
                     MemberField::Region => u.region = Some(Some(value.clone())),
                     MemberField::TimeZone => u.time_zone = Some(Some(value.clone())),
                     MemberField::Custom(name) => {
-                        warn!(field = %name, "the store has no place for custom member fields; answer kept in the conversation only");
-                        continue;
+                        u.fields.insert(name.clone(), Some(value.clone()));
                     }
                 }
                 effects.push(InboundEffect::UpdateMember {

@@ -1,5 +1,5 @@
-//! Which modem becomes a member's home: the balancing rule behind sticky sender, applied when a
-//! member joins by an admin command or an import (`community::service`).
+//! Which modem becomes a member's home, and why: the balancing rule behind sticky sender and
+//! geomatch, applied when a member joins by an admin command or an import (`commands::members`).
 //!
 //! Every text to a member goes out through their home modem, so their phone shows one
 //! conversation with one number (the claim query in `store/outbox/claim.rs` enforces it at send
@@ -7,13 +7,15 @@
 //! so the assignment is balanced and deterministic; a batch updates the counts as it goes, so an
 //! import of 1,000 members spreads evenly instead of landing on the emptiest modem.
 //!
-//! Geomatch (a modem whose own number shares the member's country code, then up to three leading
-//! national digits as a proxy for the area code, wins first, so a local number texts local
-//! members) is implemented and tested but no configuration key turns it on yet: the one caller
-//! passes `geomatch = false`.
+//! Geomatch (`[dispatch] geomatch = true`, docs/dispatch.md): a modem whose own number has the
+//! member's country code and area code wins first, then one with the member's country code, then
+//! balance; within a tier, balance decides. The area code is taken as the first three national
+//! digits: exactly the NANP area code, and a prefix proxy elsewhere (`phonenumber` carries no
+//! area-code lengths, and a shared three-digit prefix is what "a local number" means to most
+//! members). [`HomeReason`] says which tier decided, for `members` to show.
 //!
 //! Pure: no store, no clock. The inbound path (a stranger texting in) does not come here: the
-//! modem they texted becomes their home (`daemon::inbound`).
+//! modem they texted becomes their home (`daemon::inbound`, reason [`HomeReason::Sticky`]).
 
 /// A modem as a candidate home for members.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,51 +28,96 @@ pub struct HomeCandidate {
     pub members: u64,
 }
 
-/// (same country code, common leading national digits up to 3): the geomatch tier.
-fn geo_score(member: Option<&phonenumber::PhoneNumber>, modem: Option<&str>) -> (bool, usize) {
+/// Why a member's home modem is the one it is (stored with the home, shown by `members`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HomeReason {
+    /// Geomatch: the modem's number has the member's country and area code.
+    Geomatch,
+    /// Geomatch: the modem's number has the member's country code (no area code matched).
+    Country,
+    /// The modem with the fewest members.
+    Balance,
+    /// The modem the member first texted (a join by SMS).
+    Sticky,
+    /// The home moved to another modem after the old one was down (`move_home_on_failover`).
+    /// The store reports it for a home that changed without a recorded reason.
+    Failover,
+}
+
+impl HomeReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HomeReason::Geomatch => "geomatch",
+            HomeReason::Country => "country",
+            HomeReason::Balance => "balance",
+            HomeReason::Sticky => "sticky",
+            HomeReason::Failover => "failover",
+        }
+    }
+}
+
+/// A chosen home: the candidate's index and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HomeChoice {
+    pub index: usize,
+    pub reason: HomeReason,
+}
+
+/// Digits of the national number taken as the area code.
+const AREA_DIGITS: usize = 3;
+
+/// The geomatch tier of a modem for a member: (same country, same area code).
+fn geo_tier(member: Option<&phonenumber::PhoneNumber>, modem: Option<&str>) -> (bool, bool) {
     let (Some(member), Some(modem)) =
         (member, modem.and_then(|n| phonenumber::parse(None, n).ok()))
     else {
-        return (false, 0);
+        return (false, false);
     };
     if member.code().value() != modem.code().value() {
-        return (false, 0);
+        return (false, false);
     }
     let a = member.national().value().to_string();
     let b = modem.national().value().to_string();
-    let common = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
-    (true, common.min(3))
+    let area = a.len() > AREA_DIGITS
+        && b.len() > AREA_DIGITS
+        && a.get(..AREA_DIGITS) == b.get(..AREA_DIGITS);
+    (true, area)
 }
 
 fn best_home(
     member: Option<&phonenumber::PhoneNumber>,
     modems: &[HomeCandidate],
-    geomatch: bool,
-) -> Option<usize> {
+) -> Option<HomeChoice> {
     modems
         .iter()
         .enumerate()
         .filter(|(_, c)| c.eligible)
-        .min_by_key(|(i, c)| {
-            let score = if geomatch {
-                geo_score(member, c.number.as_deref())
-            } else {
-                (false, 0)
-            };
-            (std::cmp::Reverse(score), c.members, *i)
+        .map(|(i, c)| (i, c, geo_tier(member, c.number.as_deref())))
+        .min_by_key(|(i, c, tier)| (std::cmp::Reverse(*tier), c.members, *i))
+        .map(|(index, _, tier)| HomeChoice {
+            index,
+            reason: match tier {
+                (_, true) => HomeReason::Geomatch,
+                (true, false) => HomeReason::Country,
+                (false, _) => HomeReason::Balance,
+            },
         })
-        .map(|(i, _)| i)
 }
 
-/// The home modem for a new member: balanced (fewest members, then lowest index); with
-/// `geomatch`, modems sharing the member's country code and leading digits first.
-pub fn assign_home(member: &str, modems: &[HomeCandidate], geomatch: bool) -> Option<usize> {
+/// The home modem for a new member and why: balanced (fewest members, then lowest index); with
+/// `geomatch`, modems sharing the member's country and area code first, then the country.
+pub fn choose_home(member: &str, modems: &[HomeCandidate], geomatch: bool) -> Option<HomeChoice> {
     let parsed = if geomatch {
         phonenumber::parse(None, member).ok()
     } else {
         None
     };
-    best_home(parsed.as_ref(), modems, geomatch)
+    best_home(parsed.as_ref(), modems)
+}
+
+/// [`choose_home`] without the reason.
+pub fn assign_home(member: &str, modems: &[HomeCandidate], geomatch: bool) -> Option<usize> {
+    choose_home(member, modems, geomatch).map(|c| c.index)
 }
 
 /// Homes for a batch of imported members, updating `modems[..].members` as it goes so the batch
@@ -79,12 +126,12 @@ pub fn assign_homes(
     members: &[&str],
     modems: &mut [HomeCandidate],
     geomatch: bool,
-) -> Vec<Option<usize>> {
+) -> Vec<Option<HomeChoice>> {
     members
         .iter()
         .map(|m| {
-            let home = assign_home(m, modems, geomatch);
-            if let Some(c) = home.and_then(|h| modems.get_mut(h)) {
+            let home = choose_home(m, modems, geomatch);
+            if let Some(c) = home.and_then(|h| modems.get_mut(h.index)) {
                 c.members += 1;
             }
             home
@@ -118,7 +165,14 @@ mod tests {
             &mut modems,
             false,
         );
-        assert_eq!(homes, vec![Some(1), Some(2), Some(1), Some(2)]);
+        let idx: Vec<_> = homes.iter().map(|h| h.map(|h| h.index)).collect();
+        assert_eq!(idx, vec![Some(1), Some(2), Some(1), Some(2)]);
+        assert!(
+            homes
+                .iter()
+                .flatten()
+                .all(|h| h.reason == HomeReason::Balance)
+        );
         assert_eq!(
             modems.iter().map(|c| c.members).collect::<Vec<_>>(),
             vec![2, 2, 2]
@@ -141,6 +195,16 @@ mod tests {
         assert_eq!(assign_home("+4917612345678", &modems, true), Some(0));
         // Another US area code: same country beats Germany; then balance.
         assert_eq!(assign_home("+14155550199", &modems, true), Some(2));
+        // 312 and 310 share two digits, no area code: balance within the country.
+        assert_eq!(assign_home("+13105550199", &modems, true), Some(2));
+        let why = |n: &str| choose_home(n, &modems, true).map(|c| c.reason);
+        assert_eq!(why("+13125550199"), Some(HomeReason::Geomatch));
+        assert_eq!(why("+14155550199"), Some(HomeReason::Country));
+        assert_eq!(why("+33612345678"), Some(HomeReason::Balance));
+        assert_eq!(
+            choose_home("+13125550199", &modems, false).map(|c| c.reason),
+            Some(HomeReason::Balance)
+        );
         // Without geomatch, balance only.
         assert_eq!(assign_home("+13125550199", &modems, false), Some(0));
         // An unparsable number still gets a home.

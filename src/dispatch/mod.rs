@@ -33,7 +33,7 @@ pub mod settings;
 
 pub use backoff::{Backoff, Ttl};
 pub use eta::{Eta, EtaGroup, EtaModem, EtaRequest, estimate};
-pub use homes::{HomeCandidate, assign_home, assign_homes};
+pub use homes::{HomeCandidate, HomeChoice, HomeReason, assign_home, assign_homes, choose_home};
 pub use limits::{CountAt, RateLimiter, RecipientLimiter, Window};
 pub use policy::{
     ErrorClass, InDoubtAction, RetryDecision, action_for, classify_cme, classify_cms,

@@ -71,6 +71,9 @@ pub struct DispatchConfig {
     pub failover_after_minutes: Option<u32>,
     /// After a failover, make the new modem the member's home (sticky sender moves with them).
     pub move_home_on_failover: bool,
+    /// New members added by command or import get a home modem whose own number shares their
+    /// country and area code where one does (`homes`); off = balance only.
+    pub geomatch: bool,
     pub retry: RetryConfig,
     /// Bulk messages not sent within this many hours are dropped as expired.
     pub ttl_hours: u32,

@@ -11,7 +11,8 @@ use super::serde_helpers::{is_false, null_as_false};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BroadcastArgs {
-    /// The template; may use `{name}`, `{first_name}`, `{city}`, `{org}`, `{contact}`.
+    /// The template; may use `{name}`, `{first_name}`, `{city}`, `{org}`, `{contact}` and the
+    /// configured custom fields (`{shirt_size}`).
     pub text: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment: Option<String>,

@@ -128,6 +128,14 @@ pub struct MemberItem {
     pub home_modem: Option<String>,
     /// RFC 3339 UTC.
     pub joined_at: String,
+    /// Why `home_modem` is the home: `geomatch` (its number has the member's area code),
+    /// `country` (its country code), `balance`, `sticky` (the modem they texted to join),
+    /// `failover`; `null` when unknown (members from before this was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home_reason: Option<String>,
+    /// Custom fields (configured onboarding answers such as `shirt_size`), by name.
+    #[serde(default)]
+    pub fields: std::collections::BTreeMap<String, String>,
 }
 
 /// `members_list` → a page and the segment's size.

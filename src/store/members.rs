@@ -9,6 +9,8 @@
 //! Segment filters are compiled to SQL with every value bound as a parameter; only fixed column
 //! fragments are concatenated.
 
+use std::collections::BTreeMap;
+
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
 
@@ -50,6 +52,12 @@ pub struct NewMember {
     pub home_modem: Option<String>,
     pub onboarding_step: Option<String>,
     pub joined_at: i64,
+    /// Why `home_modem` was chosen (`geomatch`, `country`, `balance`, `sticky`).
+    #[serde(default)]
+    pub home_reason: Option<String>,
+    /// Custom fields (`member_fields`): configured onboarding fields beyond the columns above.
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
 }
 
 /// A stored member.
@@ -67,6 +75,11 @@ pub struct Member {
     pub onboarding_step: Option<String>,
     pub joined_at: i64,
     pub updated_at: i64,
+    /// Why the home modem was chosen; `failover` when the home moved without a recorded reason
+    /// (the runner's failover move), `None` when unknown or there is no home.
+    pub home_reason: Option<String>,
+    /// Custom fields, by name.
+    pub fields: BTreeMap<String, String>,
 }
 
 /// Fields to change on a member; `None` leaves a field as it is, `Some(None)` clears it.
@@ -81,6 +94,10 @@ pub struct MemberUpdate {
     pub onboarding_step: Option<Option<String>>,
     /// Replaces the whole tag set when given.
     pub tags: Option<Vec<String>>,
+    /// Recorded with `home_modem` (see [`Member::home_reason`]).
+    pub home_reason: Option<Option<String>>,
+    /// Custom fields to set (`Some`) or clear (`None`); fields not named are kept.
+    pub fields: BTreeMap<String, Option<String>>,
 }
 
 /// A member filter. Every given condition must hold; `tags` means "has all of these tags".
@@ -95,6 +112,9 @@ pub struct Segment {
     pub joined_since: Option<i64>,
     /// joined_at < this
     pub joined_before: Option<i64>,
+    /// Custom fields that must equal these values (ASCII case-insensitive), by name.
+    #[serde(default)]
+    pub fields: Vec<(String, String)>,
 }
 
 /// Member counts by status.
@@ -127,12 +147,23 @@ pub struct ConsentEntry {
 const MEMBER_COLUMNS: &str = "m.id, m.number, m.name, m.city, m.region, m.time_zone, m.status, \
      m.home_modem, m.onboarding_step, m.joined_at, m.updated_at, \
      (SELECT json_group_array(tag) FROM (SELECT tag FROM member_tags t \
-                                         WHERE t.member_id = m.id ORDER BY tag))";
+                                         WHERE t.member_id = m.id ORDER BY tag)), \
+     CASE WHEN m.home_modem IS NULL THEN NULL \
+          WHEN m.home_reason_modem IS m.home_modem THEN m.home_reason \
+          ELSE 'failover' END, \
+     (SELECT json_group_object(field, value) FROM member_fields f WHERE f.member_id = m.id)";
+
+/// The column after [`MEMBER_COLUMNS`] in queries that add one.
+const AFTER_MEMBER_COLUMNS: usize = 14;
 
 fn member_from_row(r: &Row<'_>) -> rusqlite::Result<Member> {
     let tags_json: String = r.get(11)?;
     let tags: Vec<String> = serde_json::from_str(&tags_json).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(11, rusqlite::types::Type::Text, e.into())
+    })?;
+    let fields_json: String = r.get(13)?;
+    let fields: BTreeMap<String, String> = serde_json::from_str(&fields_json).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(13, rusqlite::types::Type::Text, e.into())
     })?;
     Ok(Member {
         id: r.get(0)?,
@@ -147,6 +178,8 @@ fn member_from_row(r: &Row<'_>) -> rusqlite::Result<Member> {
         joined_at: r.get(9)?,
         updated_at: r.get(10)?,
         tags,
+        home_reason: r.get(12)?,
+        fields,
     })
 }
 
@@ -177,6 +210,14 @@ fn segment_sql(seg: &Segment) -> (String, Vec<Value>) {
     for tag in &seg.tags {
         clauses.push("EXISTS (SELECT 1 FROM member_tags t WHERE t.member_id = m.id AND t.tag = ?)");
         values.push(Value::Text(tag.clone()));
+    }
+    for (field, value) in &seg.fields {
+        clauses.push(
+            "EXISTS (SELECT 1 FROM member_fields f WHERE f.member_id = m.id AND f.field = ? \
+             AND f.value = ? COLLATE NOCASE)",
+        );
+        values.push(Value::Text(field.clone()));
+        values.push(Value::Text(value.clone()));
     }
     let sql = if clauses.is_empty() {
         String::from("1")
@@ -210,7 +251,7 @@ pub(super) fn scan_segment(
         .ctx("reading a segment")?;
     while let Some(r) = rows.next().ctx("reading a segment")? {
         let member = member_from_row(r).ctx("reading a segment")?;
-        let suppressed: bool = r.get(12).ctx("reading a segment")?;
+        let suppressed: bool = r.get(AFTER_MEMBER_COLUMNS).ctx("reading a segment")?;
         f(&member, suppressed)?;
     }
     Ok(())
@@ -238,8 +279,9 @@ fn insert_member(
     };
     tx.prepare_cached(
         "INSERT INTO members (number, name, city, region, time_zone, joined_at, status, \
-                              home_modem, onboarding_step, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                              home_modem, onboarding_step, updated_at, home_reason, \
+                              home_reason_modem)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?8)",
     )?
     .execute(params![
         m.number,
@@ -251,7 +293,8 @@ fn insert_member(
         status,
         m.home_modem,
         m.onboarding_step,
-        now
+        now,
+        m.home_reason
     ])?;
     let id = tx.last_insert_rowid();
     let mut tag_st =
@@ -259,6 +302,7 @@ fn insert_member(
     for tag in &m.tags {
         tag_st.execute(params![id, tag])?;
     }
+    super::fields::insert_fields(tx, id, &m.fields)?;
     Ok((id, suppressed))
 }
 
@@ -589,6 +633,17 @@ pub(super) fn update_member_in(
             )
             .ctx("updating a member")?;
         }
+    }
+    if let Some(reason) = &u.home_reason {
+        // Recorded for the home it explains, so a later move without a reason shows as such.
+        tx.execute(
+            "UPDATE members SET home_reason = ?2, home_reason_modem = home_modem WHERE id = ?1",
+            params![id, reason],
+        )
+        .ctx("updating a member")?;
+    }
+    if !u.fields.is_empty() {
+        super::fields::update_fields(tx, id, &u.fields, now).ctx("updating member fields")?;
     }
     if let Some(tags) = &u.tags {
         tx.execute("DELETE FROM member_tags WHERE member_id = ?1", [id])

@@ -25,6 +25,7 @@ mod apply;
 pub mod backup;
 mod calls;
 mod conversations;
+mod fields;
 mod health;
 mod inbound;
 pub mod integrity;

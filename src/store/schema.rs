@@ -39,6 +39,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0007_broadcast_queue_index.sql"),
     ),
     ("0008_events", include_str!("migrations/0008_events.sql")),
+    (
+        "0009_member_fields",
+        include_str!("migrations/0009_member_fields.sql"),
+    ),
 ];
 
 /// Brings the database up to the newest schema this build knows.

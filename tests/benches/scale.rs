@@ -170,6 +170,7 @@ fn main() {
                 home_modem: Some(format!("sim{}", i % 2)),
                 onboarding_step: None,
                 joined_at: now,
+                ..NewMember::default()
             })
             .collect();
         let t = Instant::now();
