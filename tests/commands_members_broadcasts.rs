@@ -125,6 +125,7 @@ fn bcast(text: &str, segment: Option<&str>, dry_run: bool) -> BroadcastArgs {
         segment: segment.map(Into::into),
         at: None,
         dry_run,
+        ..BroadcastArgs::default()
     }
 }
 

@@ -128,12 +128,14 @@ impl Request {
                 segment: Some("city=\"Washington, DC\"".into()),
                 at: Some("2026-03-01T18:00:00Z".into()),
                 dry_run: true,
+                ..BroadcastArgs::default()
             }),
             Request::Broadcast(BroadcastArgs {
                 text: "Rally tomorrow".into(),
                 segment: None,
                 at: None,
                 dry_run: false,
+                ..BroadcastArgs::default()
             }),
             Request::Broadcasts(BroadcastsArgs { limit: Some(5) }),
             Request::Broadcasts(BroadcastsArgs::default()),

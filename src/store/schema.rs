@@ -34,6 +34,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0006_api_tokens",
         include_str!("migrations/0006_api_tokens.sql"),
     ),
+    (
+        "0011_broadcast_progress",
+        include_str!("migrations/0011_broadcast_progress.sql"),
+    ),
 ];
 
 /// Brings the database up to the newest schema this build knows.

@@ -63,6 +63,7 @@ fn child(db: &Path) {
             segment: None,
             at: None,
             dry_run: false,
+            ..BroadcastArgs::default()
         },
     )
     .expect("broadcast");
