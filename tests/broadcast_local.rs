@@ -14,10 +14,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use daemon_util::*;
-use gsmgate::commands::{Clock, CommandError, Context, broadcasts, members};
+use gsmgate::commands::{Clock, CommandError, Context, broadcasts};
 use gsmgate::config::Config;
 use gsmgate::protocol::{BroadcastArgs, BroadcastIdArgs, BroadcastResult, MemberAddArgs};
-use gsmgate::store::Store;
+use gsmgate::store::{MemberStatus, NewMember, Store};
 
 /// 2026-03-02T17:00:00Z: 17:00 in UTC (the default zone), 11:00 in Chicago, 02:00 on the 3rd in
 /// Tokyo.
@@ -43,21 +43,28 @@ impl Fixture {
         cfg.dispatch.quiet_hours =
             quiet.map(|(start, end)| gsmgate::dispatch::QuietHours { start, end });
         let f = Fixture { dir, store, cfg };
-        for (number, zone) in [
+        // Imported straight into the store: `members add` would infer Chicago from the 312 area
+        // code, and Ana must have no zone of her own (the default zone applies).
+        let rows: Vec<NewMember> = [
             ("+13125550101", None),
             ("+13125550102", Some("America/Chicago")),
             ("+13125550103", Some("Asia/Tokyo")),
-        ] {
-            members::add(
-                &f.ctx(),
-                &MemberAddArgs {
-                    number: number.into(),
-                    time_zone: zone.map(Into::into),
-                    ..MemberAddArgs::default()
-                },
-            )
-            .unwrap();
-        }
+        ]
+        .into_iter()
+        .map(|(number, zone): (&str, Option<&str>)| NewMember {
+            number: number.into(),
+            name: None,
+            city: None,
+            region: None,
+            time_zone: zone.map(Into::into),
+            tags: Vec::new(),
+            status: Some(MemberStatus::Active),
+            home_modem: Some("sim0".into()),
+            onboarding_step: None,
+            joined_at: NOW,
+        })
+        .collect();
+        f.store.import_members(&rows, NOW).unwrap();
         f
     }
 
@@ -120,7 +127,7 @@ fn local_time_is_each_members_own_and_tomorrow_where_it_has_passed() {
     assert_eq!(rows["+13125550103"].2, 1);
     assert_eq!(rows["+13125550103"].3.as_deref(), Some("Asia/Tokyo"));
     assert_eq!(rows["+13125550101"].3, None);
-    // 18:00 local has passed in UTC (17:00 → no: 18:00 is ahead) but 16:00 has: tomorrow.
+    // 16:00 has already passed in UTC (it is 17:00): tomorrow at 16:00.
     let r = f.broadcast(local("16:00", "Tomorrow")).unwrap();
     assert_eq!(
         f.rows(r.id.unwrap())["+13125550101"].0,
@@ -146,7 +153,10 @@ fn local_needs_a_time_of_day() {
         local("7pm", "x"),
     ] {
         let r = f.broadcast(args.clone());
-        assert!(matches!(r, Err(CommandError::Invalid(_))), "{args:?}: {r:?}");
+        assert!(
+            matches!(r, Err(CommandError::Invalid(_))),
+            "{args:?}: {r:?}"
+        );
     }
     // Without `local`, a bare time of day is still refused (the wire wants RFC 3339).
     let r = f.broadcast(BroadcastArgs {
@@ -192,7 +202,6 @@ fn a_dry_run_says_when_the_first_and_last_copies_go_out() {
 fn the_quiet_hours_override_is_this_broadcasts_only() {
     // Quiet from 16:00 to 18:00 in each zone: at 17:00 UTC, Ana (UTC) is inside them.
     let f = Fixture::new(Some(((16, 0), (18, 0))));
-    let segment = Some("+13125550101".to_string());
     let ana = |quiet_hours: Option<bool>, dry_run| {
         f.broadcast(BroadcastArgs {
             text: "News".into(),
@@ -203,7 +212,6 @@ fn the_quiet_hours_override_is_this_broadcasts_only() {
         })
         .unwrap()
     };
-    let _ = segment;
     // Dry runs: Ana's copy waits until 18:00 unless the override is given.
     let held = ana(None, true);
     assert_eq!(held.first_at.as_deref(), Some("2026-03-02T17:00:00Z")); // Cal, Ken are awake
@@ -250,10 +258,17 @@ async fn ignore_quiet_hours_reaches_phones_inside_quiet_hours_and_the_other_broa
     let opts = options(&cfg);
     let gw = Gateway::start_in(dir, cfg, opts).await;
     let phones = ["+13125550111", "+13125550112"];
-    for p in phones {
-        gw.add_member(p).await;
-    }
     let mut c = gw.client().await;
+    for p in phones {
+        // In UTC, where the quiet window is now (the 312 area code alone would say Chicago).
+        c.members_add(MemberAddArgs {
+            number: p.into(),
+            time_zone: Some("UTC".into()),
+            ..MemberAddArgs::default()
+        })
+        .await
+        .unwrap();
+    }
     let send = |text: &str, quiet_hours| BroadcastArgs {
         text: text.into(),
         quiet_hours,
@@ -319,7 +334,10 @@ async fn a_local_broadcast_reaches_each_phone_at_its_own_time() {
         .unwrap();
     let first = ms(dry.first_at.as_deref().unwrap());
     let last = ms(dry.last_at.as_deref().unwrap());
-    assert!(last - first > 12 * 3_600_000, "Bo's copy is tomorrow: {dry:?}");
+    assert!(
+        last - first > 12 * 3_600_000,
+        "Bo's copy is tomorrow: {dry:?}"
+    );
     let r = c
         .broadcast(local(&at, "See you at the library"))
         .await

@@ -285,7 +285,10 @@ fn due_of(args: &BroadcastArgs, now: i64) -> Result<(Due, Option<i64>)> {
         return Ok((Due::local(parse_local_time(raw)?, now), None));
     }
     let scheduled_at = parse_at(args.at.as_deref())?;
-    Ok((Due::at(scheduled_at.unwrap_or(now).max(now), now), scheduled_at))
+    Ok((
+        Due::at(scheduled_at.unwrap_or(now).max(now), now),
+        scheduled_at,
+    ))
 }
 
 /// `broadcast`: with `dry_run`, what would happen; otherwise the broadcast and one bulk outbox
@@ -467,9 +470,16 @@ fn eta(
     let quiet = if store.broadcast_ignores_quiet_hours(b.id)? {
         None
     } else {
-        QuietPolicy::from_config(&cfg.dispatch).window_for(MessageKind::Bulk, QuietOverride::Inherit)
+        QuietPolicy::from_config(&cfg.dispatch)
+            .window_for(MessageKind::Bulk, QuietOverride::Inherit)
     };
-    finish_estimate(store, cfg, groups, (now, b.scheduled_at.unwrap_or(now)), quiet)
+    finish_estimate(
+        store,
+        cfg,
+        groups,
+        (now, b.scheduled_at.unwrap_or(now)),
+        quiet,
+    )
 }
 
 /// `dispatch::estimate` over `groups` from `start` (not before `now`), with each enabled modem's

@@ -340,9 +340,7 @@ mod tests {
 
     fn plan(s: &Store, sql: &str) -> Vec<String> {
         let conn = s.conn();
-        let mut st = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .unwrap();
+        let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         st.query_map([1], |r| r.get::<_, String>(3))
             .unwrap()
             .collect::<rusqlite::Result<_>>()
