@@ -14,9 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use daemon_util::*;
-use gsmgate::commands::{Clock, CommandError, Context, broadcasts};
+use gsmgate::commands::{Clock, CommandError, Context, broadcasts, members};
 use gsmgate::config::Config;
-use gsmgate::protocol::{BroadcastArgs, BroadcastIdArgs, BroadcastResult, MemberAddArgs};
+use gsmgate::protocol::{
+    BroadcastArgs, BroadcastIdArgs, BroadcastResult, MemberAddArgs, MembersExportArgs,
+};
 use gsmgate::store::{MemberStatus, NewMember, Store};
 
 /// 2026-03-02T17:00:00Z: 17:00 in UTC (the default zone), 11:00 in Chicago, 02:00 on the 3rd in
@@ -230,6 +232,47 @@ fn the_quiet_hours_override_is_this_broadcasts_only() {
     };
     assert!(eta(plain) >= ms("2026-03-02T18:00:00Z"));
     assert!(eta(over) < ms("2026-03-02T17:05:00Z"));
+}
+
+/// `members export` pages (what the CLI asks for, page after page): the pages concatenated are
+/// the one-reply CSV, the last page says there is no next one, and a bad cursor is refused.
+#[test]
+fn a_paged_export_concatenates_to_the_whole_csv() {
+    let f = Fixture::new(None);
+    let export = |limit, after| {
+        members::export(
+            &f.ctx(),
+            &MembersExportArgs {
+                segment: None,
+                limit,
+                after,
+            },
+        )
+    };
+    let whole = export(None, None).unwrap();
+    assert_eq!((whole.count, whole.next.as_deref()), (3, None));
+    let mut csv = String::new();
+    let mut after = None;
+    let mut pages = 0;
+    loop {
+        let page = export(Some(2), after).unwrap();
+        pages += 1;
+        csv.push_str(&page.csv);
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 2);
+    assert_eq!(csv, whole.csv);
+    assert!(matches!(
+        export(Some(2), Some("nonsense".into())),
+        Err(CommandError::Invalid(_))
+    ));
+    assert!(matches!(
+        export(None, Some("1.2".into())),
+        Err(CommandError::Invalid(_))
+    ));
 }
 
 /// `HH:MM` of a unix-ms instant in UTC.

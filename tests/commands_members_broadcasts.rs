@@ -467,6 +467,7 @@ fn export_imports_back_into_an_empty_gateway() {
         &f.cfg,
         &MembersExportArgs {
             segment: Some("tag=press".into()),
+            ..MembersExportArgs::default()
         },
         NOW,
     )

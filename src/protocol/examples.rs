@@ -121,6 +121,12 @@ impl Request {
             }),
             Request::MembersExport(MembersExportArgs {
                 segment: Some("tag=volunteer".into()),
+                ..MembersExportArgs::default()
+            }),
+            Request::MembersExport(MembersExportArgs {
+                limit: Some(5000),
+                after: Some("1772470800000.42".into()),
+                ..MembersExportArgs::default()
             }),
             Request::MembersExport(MembersExportArgs::default()),
             Request::Broadcast(BroadcastArgs {
