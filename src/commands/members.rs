@@ -415,7 +415,9 @@ pub fn export(ctx: &Context, args: &MembersExportArgs) -> Result<ExportData> {
     let mut views: Vec<MemberView> = Vec::new();
     let Some(limit) = args.limit else {
         if args.after.is_some() {
-            return Err(CommandError::Invalid("after needs limit (a paged export)".into()));
+            return Err(CommandError::Invalid(
+                "after needs limit (a paged export)".into(),
+            ));
         }
         // One reply with the whole CSV; one cursor at least reads each member once.
         store.for_each_member(&seg, |m, _| views.push(member_view(m)))?;
@@ -435,7 +437,10 @@ pub fn export(ctx: &Context, args: &MembersExportArgs) -> Result<ExportData> {
     let mut csv = export_members(&views);
     if after.is_some() {
         // The header is the first page's; the CSV writer never puts a newline inside it.
-        csv = csv.split_once('\n').map(|(_, rest)| rest.to_string()).unwrap_or_default();
+        csv = csv
+            .split_once('\n')
+            .map(|(_, rest)| rest.to_string())
+            .unwrap_or_default();
     }
     let full = views.len() == limit as usize;
     Ok(ExportData {

@@ -230,7 +230,11 @@ pub(super) fn scan_segment_page(
     let (filter, mut values) = segment_sql(seg);
     let (j, i) = after.unwrap_or((i64::MIN, i64::MIN));
     let n = values.len();
-    values.extend([Value::Integer(j), Value::Integer(i), Value::Integer(limit.into())]);
+    values.extend([
+        Value::Integer(j),
+        Value::Integer(i),
+        Value::Integer(limit.into()),
+    ]);
     let sql = format!(
         "SELECT {MEMBER_COLUMNS}, EXISTS (SELECT 1 FROM opt_outs o WHERE o.number = m.number)
          FROM members m WHERE ({filter}) AND (m.joined_at, m.id) > (?{}, ?{})

@@ -91,18 +91,24 @@ fn child(db: &Path) {
         (t.elapsed(), p)
     };
     let (progress, p) = poll();
+    // The GROUP BY alone (the rest of a poll is the ETA's simulation over the groups).
+    let t3 = Instant::now();
+    let groups = store.broadcast_groups(r.id.expect("id")).expect("groups");
+    let groups_ms = t3.elapsed().as_secs_f64() * 1e3;
     let mut more: Vec<f64> = (0..5).map(|_| poll().0.as_secs_f64() * 1e3).collect();
     more.sort_by(f64::total_cmp);
     let progress_median = more[more.len() / 2];
     assert_eq!(p.queued as usize, MEMBERS);
     println!(
         "enqueue_ms={:.0} open_ms={:.0} vmhwm_kib={hwm} vmrss_kib={rss} start_hwm_kib={before_kib} \
-         wal_kib={} progress_ms={:.1} progress_median_ms={progress_median:.1} eta={} \
+         wal_kib={} progress_ms={:.1} progress_median_ms={progress_median:.1} groups_ms={groups_ms:.1} \
+         groups={} eta={} \
          progress_hwm_kib={}",
         enqueue.as_secs_f64() * 1e3,
         opened.as_secs_f64() * 1e3,
         wal / 1024,
         progress.as_secs_f64() * 1e3,
+        groups.len(),
         p.eta.is_some(),
         status_kib("VmHWM:"),
     );
