@@ -47,6 +47,7 @@ fn broadcast(store: &Store, cfg: &Config, now: i64) -> i64 {
             segment: None,
             at: None,
             dry_run: false,
+            ..Default::default()
         },
     )
     .expect("broadcast")
@@ -217,6 +218,7 @@ fn paused_scheduled_and_modemless_copies_are_named_too() {
             segment: None,
             at: Some("2026-03-02T23:00:00Z".into()),
             dry_run: false,
+            ..Default::default()
         },
     )
     .unwrap()

@@ -129,6 +129,7 @@ fn bcast(text: &str, segment: Option<&str>, dry_run: bool) -> BroadcastArgs {
         segment: segment.map(Into::into),
         at: None,
         dry_run,
+        ..BroadcastArgs::default()
     }
 }
 
@@ -470,6 +471,7 @@ fn export_imports_back_into_an_empty_gateway() {
         &f.cfg,
         &MembersExportArgs {
             segment: Some("tag=press".into()),
+            ..MembersExportArgs::default()
         },
         NOW,
     )

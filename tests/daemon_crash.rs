@@ -279,6 +279,7 @@ async fn crash_once(round: usize, kill_after: u64) -> (String, Figures) {
             segment: None,
             at: None,
             dry_run: false,
+            ..BroadcastArgs::default()
         })
         .await
         .expect("broadcast");

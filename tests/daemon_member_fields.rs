@@ -144,6 +144,7 @@ async fn an_onboarding_answer_is_stored_shown_segmented_rendered_and_exported() 
             segment: Some("shirt_size=L".into()),
             at: None,
             dry_run: false,
+            ..Default::default()
         })
         .await
         .expect("broadcast");
@@ -164,6 +165,7 @@ async fn an_onboarding_answer_is_stored_shown_segmented_rendered_and_exported() 
             segment: None,
             at: None,
             dry_run: true,
+            ..Default::default()
         })
         .await
         .expect_err("unknown placeholder");
@@ -173,7 +175,7 @@ async fn an_onboarding_answer_is_stored_shown_segmented_rendered_and_exported() 
     let export = gw
         .client()
         .await
-        .members_export(MembersExportArgs { segment: None })
+        .members_export(MembersExportArgs::default())
         .await
         .expect("members_export");
     let header = export.csv.lines().next().unwrap_or_default();

@@ -298,6 +298,7 @@ fn the_embedded_default_holds_no_broadcast_at_any_hour() {
                 segment: None,
                 at: None,
                 dry_run: false,
+                ..Default::default()
             },
         )
         .unwrap();

@@ -48,8 +48,16 @@ pub struct SendCli {
     #[arg(long)]
     pub segment: Option<String>,
     /// Start at this time: RFC 3339, HH:MM (local, next occurrence) or "YYYY-MM-DD HH:MM" (local).
+    /// With --local, HH:MM in each member's own time zone.
     #[arg(long)]
     pub at: Option<String>,
+    /// --at HH:MM is the time where each member lives (their time zone, else
+    /// [dispatch] default_time_zone): today there, or tomorrow when it has passed there.
+    #[arg(long, requires = "at")]
+    pub local: bool,
+    /// Quiet hours do not hold this broadcast (this one only; urgent news).
+    #[arg(long)]
+    pub ignore_quiet_hours: bool,
     /// Show recipients, exclusions, encoding and SMS count; queue nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -171,6 +179,8 @@ async fn run_broadcast(cmd: BroadcastCli, conn: Connection) -> anyhow::Result<Ou
     // On the wire in the crate's one RFC 3339 form; the daemon keeps milliseconds, so nothing
     // finer is lost.
     let at = match &send.at {
+        // A time of day in each member's zone: the daemon resolves it per member.
+        Some(a) if send.local => Some(a.trim().to_string()),
         Some(a) => Some(rfc3339(
             parse_at(a, &jiff::ZonedDateTime::now())?.as_millisecond(),
         )),
@@ -183,6 +193,8 @@ async fn run_broadcast(cmd: BroadcastCli, conn: Connection) -> anyhow::Result<Ou
             segment: send.segment,
             at,
             dry_run: send.dry_run,
+            local: send.local,
+            quiet_hours: send.ignore_quiet_hours.then_some(false),
         })
         .await?;
     if conn.json && !send.wait {
@@ -251,6 +263,11 @@ fn print_preview(r: &BroadcastResult) {
         r.sms.total_sms
     );
     println!("example: {}", r.example);
+    if let (Some(first), Some(last)) = (&r.first_at, &r.last_at) {
+        println!("first copy {first}, last copy about {last}");
+    } else if let Some(first) = &r.first_at {
+        println!("first copy {first}; the last cannot be estimated (no modem ready for some)");
+    }
 }
 
 async fn run_broadcasts(cmd: BroadcastsCli, conn: Connection) -> anyhow::Result<Outcome> {

@@ -200,22 +200,36 @@ async fn run_async(cmd: MembersCommand, conn: Connection) -> anyhow::Result<Outc
         }
         MembersCommand::Review(r) => super::review::run(&mut client, r, json).await,
         MembersCommand::Export(e) => {
-            let data = client
-                .members_export(MembersExportArgs { segment: e.segment })
-                .await?;
-            let Some(path) = e.file else {
+            if json && e.file.is_none() {
+                // One JSON document: the whole CSV in one reply, as before.
+                let data = client
+                    .members_export(MembersExportArgs {
+                        segment: e.segment,
+                        ..MembersExportArgs::default()
+                    })
+                    .await?;
                 return show(json, &data, |d| print!("{}", d.csv));
+            }
+            let count = match &e.file {
+                None => export_paged(&mut client, e.segment, std::io::stdout().lock()).await?,
+                Some(path) => {
+                    let f = std::fs::File::create(path)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    let n = export_paged(&mut client, e.segment, std::io::BufWriter::new(f))
+                        .await
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    n
+                }
             };
-            std::fs::write(&path, &data.csv)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            let written = serde_json::json!({
-                "count": data.count, "file": path.display().to_string()
-            });
+            let Some(path) = e.file else {
+                return Ok(Outcome::Ok);
+            };
+            let written = serde_json::json!({ "count": count, "file": path.display().to_string() });
             show(json, &written, |_| {
                 println!(
                     "exported {} member{} to {}",
-                    data.count,
-                    plural(data.count as u64),
+                    count,
+                    plural(count as u64),
                     path.display()
                 );
             })
@@ -264,6 +278,37 @@ fn print_member(m: &MemberItem) {
     for (k, v) in rows {
         println!("{k:<width$}  {v}");
     }
+}
+
+/// Members per page of `members export` (a few hundred KiB of CSV).
+const EXPORT_PAGE: u32 = 5_000;
+
+/// Asks the daemon for the export page by page and writes each page as it arrives, so a
+/// 100,000-member export never sits in memory whole (neither here nor in the daemon's reply).
+async fn export_paged(
+    client: &mut Client,
+    segment: Option<String>,
+    mut out: impl std::io::Write,
+) -> anyhow::Result<usize> {
+    let mut after = None;
+    let mut count = 0;
+    loop {
+        let page = client
+            .members_export(MembersExportArgs {
+                segment: segment.clone(),
+                limit: Some(EXPORT_PAGE),
+                after,
+            })
+            .await?;
+        out.write_all(page.csv.as_bytes())?;
+        count += page.count;
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    out.flush()?;
+    Ok(count)
 }
 
 fn print_page(page: &MembersPage) {

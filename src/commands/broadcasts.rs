@@ -18,6 +18,7 @@
 
 use std::collections::HashMap;
 
+use super::broadcast_schedule::{Due, parse_local_time};
 use super::members::{MAX_LIST_LIMIT, member_view, parse_segment, store_segment};
 use super::{CommandError, Context, Result, Settings};
 use crate::community::broadcast::{
@@ -35,7 +36,8 @@ use crate::protocol::{
     InDoubtResolved,
 };
 use crate::store::{
-    BroadcastRow, BroadcastState, Member, NewOutbox, OutboxRow, OutboxState, StateCounts, Store,
+    BroadcastGroup, BroadcastRow, BroadcastState, Member, NewOutbox, OutboxRow, OutboxState,
+    StateCounts, Store,
 };
 use crate::time::rfc3339;
 
@@ -86,29 +88,26 @@ impl Zones {
     }
 }
 
-/// Whether recipients are inside quiet hours at one instant, per time zone name: every member
-/// of a zone has the same answer, so a 100,000-member broadcast computes it once per zone.
+/// Whether a copy waits for quiet hours at its due time, per time zone name: the due time is a
+/// function of the zone (one instant, or one local time per zone), so every member of a zone has
+/// the same answer and a 100,000-member broadcast computes it once per zone.
 struct QuietNow {
-    window: Option<(dispatch::QuietHours, jiff::Timestamp)>,
-    zones: Zones,
+    window: Option<dispatch::QuietHours>,
     default: Option<bool>,
     by_zone: HashMap<String, bool>,
 }
 
 impl QuietNow {
-    fn new(cfg: &Settings, start: i64) -> QuietNow {
-        let quiet = QuietPolicy::from_config(&cfg.dispatch)
-            .window_for(MessageKind::Bulk, QuietOverride::Inherit);
+    fn new(cfg: &Settings, over: QuietOverride) -> QuietNow {
         QuietNow {
-            window: quiet.zip(jiff::Timestamp::from_millisecond(start).ok()),
-            zones: Zones::new(cfg),
+            window: QuietPolicy::from_config(&cfg.dispatch).window_for(MessageKind::Bulk, over),
             default: None,
             by_zone: HashMap::new(),
         }
     }
 
-    fn is_quiet(&mut self, zone: Option<&str>) -> bool {
-        let Some((q, at)) = self.window else {
+    fn is_quiet(&mut self, zone: Option<&str>, due: i64, zones: &mut Zones) -> bool {
+        let Some(q) = self.window else {
             return false;
         };
         let cached = match zone {
@@ -118,7 +117,7 @@ impl QuietNow {
         if let Some(b) = cached {
             return b;
         }
-        let quiet = dispatch::next_sendable(at, &self.zones.get(zone), &q) > at;
+        let quiet = dispatch::next_sendable_ms(due, &zones.get(zone), &q) > due;
         match zone {
             None => self.default = Some(quiet),
             Some(z) => {
@@ -129,36 +128,58 @@ impl QuietNow {
     }
 }
 
-/// A broadcast's expansion, one member at a time: who gets a copy, with which text, and the
-/// counts of the reply. Shared by the dry run and the real enqueue so both count alike.
+/// One decided copy: its text, part count and due instant.
+struct Copy {
+    text: String,
+    parts: usize,
+    due: i64,
+}
+
+/// A dry run's recipients grouped as the ETA groups them: (home modem, zone, parts, due).
+type PlanGroups = HashMap<(Option<String>, Option<String>, u32, i64), u64>;
+
+/// A broadcast's expansion, one member at a time: who gets a copy, with which text, when, and
+/// the counts of the reply. Shared by the dry run and the real enqueue so both count alike.
 struct Expansion<'a> {
     cfg: &'a Settings,
     template: &'a str,
     opts: BroadcastOptions,
+    zones: Zones,
+    due: Due,
     quiet: QuietNow,
     matched: usize,
     excluded: Exclusions,
     quiet_now: usize,
     tally: PreviewTally,
+    /// Earliest and latest due instant of a copy.
+    first_due: Option<i64>,
+    last_due: Option<i64>,
+    /// Dry run only (its first/last figures); a real broadcast's ETA reads the outbox.
+    plan: Option<PlanGroups>,
 }
 
 impl<'a> Expansion<'a> {
-    fn new(cfg: &'a Settings, template: &'a str, start: i64) -> Self {
+    fn new(cfg: &'a Settings, template: &'a str, due: Due, over: QuietOverride, dry: bool) -> Self {
         Expansion {
             cfg,
             template,
             opts: BroadcastOptions::default(),
-            quiet: QuietNow::new(cfg, start),
+            zones: Zones::new(cfg),
+            due,
+            quiet: QuietNow::new(cfg, over),
             matched: 0,
             excluded: Exclusions::default(),
             quiet_now: 0,
             tally: PreviewTally::default(),
+            first_due: None,
+            last_due: None,
+            plan: dry.then(HashMap::new),
         }
     }
 
-    /// One member of the segment (`suppressed`: on the suppression list): their text when a
+    /// One member of the segment (`suppressed`: on the suppression list): their copy when a
     /// bulk message may reach them ([`may_send`]), else `None` and the reason is counted.
-    fn decide(&mut self, m: &Member, suppressed: bool) -> Option<String> {
+    fn decide(&mut self, m: &Member, suppressed: bool) -> Option<Copy> {
         self.matched += 1;
         let view = member_view(m);
         let standing = Standing::of(Some(&view), suppressed);
@@ -172,9 +193,47 @@ impl<'a> Expansion<'a> {
             return None;
         }
         let text = render_for(self.template, &view, &self.cfg.community, &self.opts);
-        self.tally.recipient(&text);
-        self.quiet_now += usize::from(self.quiet.is_quiet(m.time_zone.as_deref()));
-        Some(text)
+        let parts = self.tally.recipient(&text);
+        let zone = m.time_zone.as_deref();
+        let zones = &mut self.zones;
+        let due = self.due.of(zone, |z| zones.get(z));
+        self.quiet_now += usize::from(self.quiet.is_quiet(zone, due, &mut self.zones));
+        self.first_due = Some(self.first_due.map_or(due, |f| f.min(due)));
+        self.last_due = Some(self.last_due.map_or(due, |l| l.max(due)));
+        if let Some(plan) = &mut self.plan {
+            let parts = u32::try_from(parts).unwrap_or(u32::MAX);
+            let key = (m.home_modem.clone(), m.time_zone.clone(), parts, due);
+            *plan.entry(key).or_default() += 1;
+        }
+        Some(Copy { text, parts, due })
+    }
+
+    /// A dry run's first and last copy: the first is the earliest due instant after quiet hours
+    /// in its zone (per group, not per member), the last the rate limits' ETA over the groups.
+    fn first_last(&mut self, store: &Store, now: i64) -> Result<(Option<i64>, Option<i64>)> {
+        let Some(plan) = self.plan.take().filter(|p| !p.is_empty()) else {
+            return Ok((None, None));
+        };
+        let window = self.quiet.window;
+        let mut first: Option<i64> = None;
+        let mut groups = Vec::with_capacity(plan.len());
+        let mut keys: Vec<_> = plan.into_iter().collect();
+        keys.sort(); // deterministic simulation order
+        for ((modem, zone, parts, due), count) in keys {
+            let tz = self.zones.get(zone.as_deref());
+            let due = due.max(now);
+            let open = window.map_or(due, |q| dispatch::next_sendable_ms(due, &tz, &q));
+            first = Some(first.map_or(open, |f| f.min(open)));
+            groups.push(EtaGroup {
+                modem: modem_index(self.cfg, modem.as_deref()),
+                tz,
+                count,
+                parts: parts.max(1),
+                not_before: due,
+            });
+        }
+        let last = finish_estimate(store, self.cfg, groups, (now, now), window)?;
+        Ok((first, last))
     }
 
     fn result(self, dry_run: bool, segment: String, scheduled_at: Option<i64>) -> BroadcastResult {
@@ -204,8 +263,34 @@ impl<'a> Expansion<'a> {
                 total_sms: p.total_sms,
             },
             example: p.example,
+            first_at: None,
+            last_at: None,
         }
     }
+}
+
+fn modem_index(cfg: &Settings, name: Option<&str>) -> Option<usize> {
+    name.and_then(|p| cfg.modems.iter().position(|m| m.name == p))
+}
+
+/// When the broadcast's copies are due: `--at 19:00 --local` per member zone, else one instant
+/// (`at`, or now). Returns it with the broadcast's own `scheduled_at` (`None` for a local one
+/// until its first zone is known).
+fn due_of(args: &BroadcastArgs, now: i64) -> Result<(Due, Option<i64>)> {
+    if args.local {
+        let raw = args.at.as_deref().map(str::trim).unwrap_or_default();
+        if raw.is_empty() {
+            return Err(CommandError::Invalid(
+                "local needs at, a time of day such as 19:00".into(),
+            ));
+        }
+        return Ok((Due::local(parse_local_time(raw)?, now), None));
+    }
+    let scheduled_at = parse_at(args.at.as_deref())?;
+    Ok((
+        Due::at(scheduled_at.unwrap_or(now).max(now), now),
+        scheduled_at,
+    ))
 }
 
 /// `broadcast`: with `dry_run`, what would happen; otherwise the broadcast and one bulk outbox
@@ -214,22 +299,35 @@ impl<'a> Expansion<'a> {
 /// Streamed (see [`Store::create_broadcast_streamed`]): the segment is read with one cursor and
 /// each member is decided, rendered and inserted before the next is read, so memory stays flat
 /// whatever the segment's size. A segment nobody may receive is refused and leaves nothing.
+/// Each row carries its part count and its member's zone (what the progress poll groups by) and
+/// its own due time (`--local`: 19:00 in the member's zone).
 pub fn broadcast(ctx: &Context, args: &BroadcastArgs) -> Result<BroadcastResult> {
     let (store, cfg, now) = (&ctx.store, &*ctx.settings, ctx.now());
     check_template_with(&args.text, &cfg.community.custom_fields())?;
     let segment = parse_segment(cfg, args.segment.as_deref())?;
-    let scheduled_at = parse_at(args.at.as_deref())?;
-    let start = scheduled_at.unwrap_or(now).max(now);
+    let (due, scheduled_at) = due_of(args, now)?;
+    let local = due.is_local();
+    let quiet_off = args.quiet_hours == Some(false);
+    let over = if quiet_off {
+        QuietOverride::Off
+    } else {
+        QuietOverride::Inherit
+    };
     let members = store_segment(&segment);
     let label = segment.to_string();
-    let mut x = Expansion::new(cfg, &args.text, start);
+    let mut x = Expansion::new(cfg, &args.text, due, over, args.dry_run);
     if args.dry_run {
         store.for_each_member(&members, |m, suppressed| {
             x.decide(m, suppressed);
         })?;
-        return Ok(x.result(true, label, scheduled_at));
+        let (first, last) = x.first_last(store, now)?;
+        let start = if local { x.first_due } else { scheduled_at };
+        let mut r = x.result(true, label, start);
+        r.first_at = first.map(rfc3339);
+        r.last_at = last.map(rfc3339);
+        return Ok(r);
     }
-    let expires_at = Ttl::from_config(&cfg.dispatch).deadline(MessageKind::Bulk, start);
+    let ttl = Ttl::from_config(&cfg.dispatch);
     let created = store.create_broadcast_streamed(
         &args.text,
         &label,
@@ -237,17 +335,22 @@ pub fn broadcast(ctx: &Context, args: &BroadcastArgs) -> Result<BroadcastResult>
         &members,
         now,
         |m, suppressed| {
-            let text = x.decide(m, suppressed)?;
+            let c = x.decide(m, suppressed)?;
             Some(NewOutbox {
                 // Sticky sender: the copy goes out on the member's home modem (assigned,
                 // balanced, when the member was added; dispatch fails over if it is down).
                 modem_pref: m.home_modem.clone(),
-                not_before: start,
-                expires_at,
-                ..NewOutbox::new(m.number.clone(), text, MessageKind::Bulk, now)
+                not_before: c.due,
+                // The bulk TTL counts from the copy's own start, not from the enqueue.
+                expires_at: ttl.deadline(MessageKind::Bulk, c.due),
+                parts: Some(u32::try_from(c.parts).unwrap_or(u32::MAX)),
+                zone: m.time_zone.clone(),
+                quiet_off,
+                ..NewOutbox::new(m.number.clone(), c.text, MessageKind::Bulk, now)
             })
         },
     )?;
+    let first_due = x.first_due;
     let mut result = x.result(false, label, scheduled_at);
     let Some((id, inserted)) = created else {
         return Err(CommandError::Invalid(format!(
@@ -259,6 +362,12 @@ pub fn broadcast(ctx: &Context, args: &BroadcastArgs) -> Result<BroadcastResult>
             result.excluded.not_confirmed
         )));
     };
+    if local && let Some(first) = first_due {
+        // The broadcast starts with its first zone: `scheduled` until then, and its ETA counts
+        // from there.
+        store.schedule_broadcast(id, first, now)?;
+        result.scheduled_at = Some(rfc3339(first));
+    }
     result.id = Some(id);
     // Every decided copy is one new row: members' numbers are unique, and the decision and the
     // insert read the same transaction, so no opt-out can come between them.
@@ -269,10 +378,15 @@ pub fn broadcast(ctx: &Context, args: &BroadcastArgs) -> Result<BroadcastResult>
 
 fn item(ctx: &Context, b: &BroadcastRow, now: i64) -> Result<BroadcastItem> {
     let (store, cfg) = (&ctx.store, &*ctx.settings);
-    let c: StateCounts = store.broadcast_progress(b.id)?;
+    // One GROUP BY gives both the counts and the ETA's groups (docs/benchmarks.md).
+    let groups = store.broadcast_groups(b.id)?;
+    let mut c = StateCounts::default();
+    for g in &groups {
+        c.add(g.state, g.count);
+    }
     let eta = match b.state {
         BroadcastState::Running | BroadcastState::Scheduled if c.queued + c.claimed > 0 => {
-            eta(store, cfg, b, now)?
+            eta(store, cfg, b, &groups, now)?
         }
         _ => None,
     };
@@ -302,38 +416,89 @@ fn item(ctx: &Context, b: &BroadcastRow, now: i64) -> Result<BroadcastItem> {
 }
 
 /// The broadcast's finish estimate (ms), or `None` when some recipients cannot be served.
-fn eta(store: &Store, cfg: &Settings, b: &BroadcastRow, now: i64) -> Result<Option<i64>> {
+///
+/// Its queued rows come grouped by the store (home modem, zone, part count, earliest due), so
+/// a poll costs one indexed GROUP BY and a simulation over a handful of groups. Rows queued
+/// without a part count (through the store API, not this command) are read and counted from
+/// their text, as every row was before migration 0011.
+fn eta(
+    store: &Store,
+    cfg: &Settings,
+    b: &BroadcastRow,
+    rows: &[BroadcastGroup],
+    now: i64,
+) -> Result<Option<i64>> {
     let mut zones = Zones::new(cfg);
-    let mut groups: HashMap<(Option<usize>, String, u32), u64> = HashMap::new();
-    // A template without placeholders gives every copy the same text, so part counts are
-    // memoised (up to 64 texts); personalised copies are planned one by one.
-    let mut parts_of: HashMap<String, u32> = HashMap::new();
-    store.for_each_queued_in_broadcast(b.id, |modem_pref, zone, text| {
-        let modem = modem_pref.and_then(|p| cfg.modems.iter().position(|m| m.name == p));
-        let zone = zone.unwrap_or(&cfg.dispatch.default_time_zone).to_string();
-        let parts = match parts_of.get(text) {
-            Some(&n) => n,
-            None => {
-                let n = u32::try_from(plan(text).parts.len()).unwrap_or(u32::MAX);
-                if parts_of.len() < 64 {
-                    parts_of.insert(text.to_string(), n);
-                }
-                n
-            }
+    let mut groups: HashMap<(Option<usize>, String, u32), (u64, i64)> = HashMap::new();
+    let default_zone = &cfg.dispatch.default_time_zone;
+    let mut uncounted = false;
+    for g in rows.iter().filter(|g| g.state == OutboxState::Queued) {
+        let Some(parts) = g.parts else {
+            uncounted = true;
+            continue;
         };
-        *groups.entry((modem, zone, parts)).or_default() += 1;
-    })?;
+        let zone = g.zone.as_deref().unwrap_or(default_zone).to_string();
+        let key = (modem_index(cfg, g.modem_pref.as_deref()), zone, parts);
+        let e = groups.entry(key).or_insert((0, g.first_due));
+        e.0 += g.count;
+        e.1 = e.1.min(g.first_due);
+    }
+    if uncounted {
+        // A template without placeholders gives every copy the same text, so part counts are
+        // memoised (up to 64 texts); personalised copies are planned one by one.
+        let mut parts_of: HashMap<String, u32> = HashMap::new();
+        store.for_each_uncounted_queued_in_broadcast(b.id, |modem_pref, zone, text| {
+            let zone = zone.unwrap_or(default_zone).to_string();
+            let parts = match parts_of.get(text) {
+                Some(&n) => n,
+                None => {
+                    let n = u32::try_from(plan(text).parts.len()).unwrap_or(u32::MAX);
+                    if parts_of.len() < 64 {
+                        parts_of.insert(text.to_string(), n);
+                    }
+                    n
+                }
+            };
+            let key = (modem_index(cfg, modem_pref), zone, parts);
+            groups.entry(key).or_insert((0, Millis::MIN)).0 += 1;
+        })?;
+    }
     let mut keys: Vec<_> = groups.into_iter().collect();
     keys.sort(); // deterministic simulation order
     let groups: Vec<EtaGroup> = keys
         .into_iter()
-        .map(|((modem, zone, parts), count)| EtaGroup {
+        .map(|((modem, zone, parts), (count, first_due))| EtaGroup {
             modem,
             tz: zones.get(Some(&zone)),
             count,
             parts: parts.max(1),
+            not_before: first_due,
         })
         .collect();
+    let quiet = if store.broadcast_ignores_quiet_hours(b.id)? {
+        None
+    } else {
+        QuietPolicy::from_config(&cfg.dispatch)
+            .window_for(MessageKind::Bulk, QuietOverride::Inherit)
+    };
+    finish_estimate(
+        store,
+        cfg,
+        groups,
+        (now, b.scheduled_at.unwrap_or(now)),
+        quiet,
+    )
+}
+
+/// `dispatch::estimate` over `groups` from `start` (not before `now`), with each enabled modem's
+/// limiter as its send log of the day before `now` leaves it, and the pool cap.
+fn finish_estimate(
+    store: &Store,
+    cfg: &Settings,
+    groups: Vec<EtaGroup>,
+    (now, start): (i64, i64),
+    quiet: Option<dispatch::QuietHours>,
+) -> Result<Option<i64>> {
     let mut modems = Vec::with_capacity(cfg.modems.len());
     for m in &cfg.modems {
         let mut limiter = RateLimiter::new(&m.limits);
@@ -345,11 +510,10 @@ fn eta(store: &Store, cfg: &Settings, b: &BroadcastRow, now: i64) -> Result<Opti
         });
     }
     let req = EtaRequest {
-        now: b.scheduled_at.unwrap_or(now).max(now),
+        now: start.max(now),
         modems,
         groups,
-        quiet: QuietPolicy::from_config(&cfg.dispatch)
-            .window_for(MessageKind::Bulk, QuietOverride::Inherit),
+        quiet,
         pool_limiter: cfg
             .dispatch
             .pool_per_minute

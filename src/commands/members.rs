@@ -440,17 +440,60 @@ fn existing_rows(
     Ok(out)
 }
 
-/// `members_export`: the segment's members as CSV (import format).
+/// Most members in one page of a paged export.
+pub const MAX_EXPORT_PAGE: u32 = 10_000;
+
+/// `members_export`: the segment's members as CSV (import format). With `limit`, one keyset
+/// page (after the cursor `after`, the previous page's `next`): the CLI asks page after page and
+/// writes each as it arrives, so neither side holds the whole list (docs/community.md). Pages
+/// after the first carry no header, so the pages concatenated are the one-reply CSV.
 pub fn export(ctx: &Context, args: &MembersExportArgs) -> Result<ExportData> {
     let (store, cfg) = (&ctx.store, &*ctx.settings);
     let seg = store_segment(&parse_segment(cfg, args.segment.as_deref())?);
-    // The reply carries the whole CSV anyway; one cursor at least reads each member once.
+    let fields = cfg.community.custom_fields();
     let mut views: Vec<MemberView> = Vec::new();
-    store.for_each_member(&seg, |m, _| views.push(member_view(m)))?;
+    let Some(limit) = args.limit else {
+        if args.after.is_some() {
+            return Err(CommandError::Invalid(
+                "after needs limit (a paged export)".into(),
+            ));
+        }
+        // One reply with the whole CSV; one cursor at least reads each member once.
+        store.for_each_member(&seg, |m, _| views.push(member_view(m)))?;
+        return Ok(ExportData {
+            count: views.len(),
+            csv: export_members_with(&views, &fields),
+            next: None,
+        });
+    };
+    let limit = limit.clamp(1, MAX_EXPORT_PAGE);
+    let after = args.after.as_deref().map(parse_cursor).transpose()?;
+    let mut last = None;
+    store.for_each_member_page(&seg, after, limit, |m, _| {
+        last = Some((m.joined_at, m.id));
+        views.push(member_view(m));
+    })?;
+    let mut csv = export_members_with(&views, &fields);
+    if after.is_some() {
+        // The header is the first page's; the CSV writer never puts a newline inside it.
+        csv = csv
+            .split_once('\n')
+            .map(|(_, rest)| rest.to_string())
+            .unwrap_or_default();
+    }
+    let full = views.len() == limit as usize;
     Ok(ExportData {
         count: views.len(),
-        csv: export_members_with(&views, &cfg.community.custom_fields()),
+        csv,
+        next: last.filter(|_| full).map(|(j, i)| format!("{j}.{i}")),
     })
+}
+
+/// A page cursor `joined_at.id`, as `next` gives it.
+fn parse_cursor(raw: &str) -> Result<(i64, i64)> {
+    raw.split_once('.')
+        .and_then(|(j, i)| Some((j.parse().ok()?, i.parse().ok()?)))
+        .ok_or_else(|| CommandError::Invalid(format!("after: {raw:?} is not a page cursor")))
 }
 
 impl From<crate::community::csv::RowError> for RowError {

@@ -24,6 +24,7 @@
 //! store without a runtime. Time comes from the context's [`Clock`] so tests pin it.
 
 pub mod access;
+pub mod broadcast_schedule;
 pub mod broadcasts;
 mod error;
 mod held;

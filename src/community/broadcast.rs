@@ -120,8 +120,8 @@ pub struct PreviewTally {
 
 impl PreviewTally {
     /// Counts one recipient's text (its parts and alphabet with `pdu::plan`); the first text is
-    /// the example.
-    pub fn recipient(&mut self, text: &str) {
+    /// the example. Returns the text's part count (stored on its outbox row by the caller).
+    pub fn recipient(&mut self, text: &str) -> usize {
         let plan = plan(text);
         let parts = plan.parts.len();
         let ucs2 = matches!(plan.alphabet, Alphabet::Ucs2);
@@ -144,6 +144,7 @@ impl PreviewTally {
         p.max_parts = p.max_parts.max(parts);
         p.recipients += 1;
         p.total_sms += parts;
+        parts
     }
 
     /// Counts one member who does not get the broadcast.

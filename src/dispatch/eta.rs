@@ -44,6 +44,9 @@ pub struct EtaGroup {
     pub count: u64,
     /// SMS parts per message (≥ 1).
     pub parts: u32,
+    /// None of the group goes out before this (ms; a broadcast sent at 19:00 in each member's
+    /// zone has one group per zone, each due at its own 19:00). `Millis::MIN` = no constraint.
+    pub not_before: Millis,
 }
 
 /// What the estimate needs.
@@ -104,6 +107,7 @@ pub fn group_recipients<'a>(
             tz,
             count,
             parts: parts.max(1),
+            not_before: Millis::MIN,
         });
     }
     Ok(groups)
@@ -215,11 +219,13 @@ pub fn estimate(req: &EtaRequest) -> Eta {
             }
             any_left = true;
             refresh(g, &spec.tz, req.quiet.as_ref(), t);
-            if g.open_from <= t {
+            // Not due yet: wait for its start; `refresh` then finds the stretch around it.
+            let from = g.open_from.max(spec.not_before);
+            if from <= t {
                 pick = Some(gi);
                 break;
             }
-            next_open = next_open.min(g.open_from);
+            next_open = next_open.min(from);
         }
         let Some(gi) = pick else {
             if any_left && next_open < Millis::MAX {
@@ -313,6 +319,7 @@ mod tests {
             tz,
             count,
             parts: 1,
+            not_before: Millis::MIN,
         }
     }
 
@@ -336,6 +343,21 @@ mod tests {
             ..r.clone()
         };
         assert_eq!(estimate(&strict).finish, Some((9 * 61 + 10) * SECOND));
+    }
+
+    /// A group due later (a broadcast at 19:00 in each member's zone) starts then, not now.
+    #[test]
+    fn a_group_waits_for_its_own_start() {
+        let early = group(Some(0), utc(), 2);
+        let late = EtaGroup {
+            not_before: HOUR,
+            ..group(Some(0), utc(), 2)
+        };
+        let r = req(vec![modem(600, SECOND)], vec![early, late], None, 0);
+        let e = estimate(&r);
+        assert_eq!(e.unsent, 0);
+        // Two sends from 0, then two from the hour: the last ends one latency after HOUR + 1 s.
+        assert_eq!(e.finish, Some(HOUR + 2 * SECOND));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::serde_helpers::{is_false, null_as_false};
 
 /// `broadcast`: preview (`dry_run`) or queue a text to a segment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BroadcastArgs {
     /// The template; may use `{name}`, `{first_name}`, `{city}`, `{org}`, `{contact}` and the
@@ -16,7 +16,8 @@ pub struct BroadcastArgs {
     pub text: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment: Option<String>,
-    /// Start time, RFC 3339 (`2026-03-01T18:00:00Z`); absent = now.
+    /// Start time, RFC 3339 (`2026-03-01T18:00:00Z`); absent = now. With `local`, a time of
+    /// day (`19:00`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<String>,
     #[serde(
@@ -25,6 +26,19 @@ pub struct BroadcastArgs {
         deserialize_with = "null_as_false"
     )]
     pub dry_run: bool,
+    /// `at` is a time of day in each member's own zone (their `time_zone`, else
+    /// `[dispatch] default_time_zone`): every copy goes out at the next such time there (today,
+    /// or tomorrow when it has passed there).
+    #[serde(
+        default,
+        skip_serializing_if = "is_false",
+        deserialize_with = "null_as_false"
+    )]
+    pub local: bool,
+    /// `false`: quiet hours do not hold this broadcast (this one only). Absent or `true`: the
+    /// configured quiet hours apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<bool>,
 }
 
 /// `broadcasts`: the latest broadcasts.
@@ -87,6 +101,15 @@ pub struct BroadcastResult {
     pub sms: EncodingSummary,
     /// The first recipient's text (or the template with the fallback name).
     pub example: String,
+    /// Dry run only: RFC 3339 UTC, when the first copy can go out (its member's start time,
+    /// after quiet hours in their zone); `null` without recipients or on a real broadcast.
+    #[serde(default)]
+    pub first_at: Option<String>,
+    /// Dry run only: RFC 3339 UTC estimate of the last copy (the rate limits' ETA over the
+    /// per-member start times, a lower bound like `eta`); `null` when it cannot finish (no
+    /// modem ready for some recipients) or on a real broadcast.
+    #[serde(default)]
+    pub last_at: Option<String>,
 }
 
 /// One broadcast and its progress.

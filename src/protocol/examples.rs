@@ -124,6 +124,12 @@ impl Request {
             }),
             Request::MembersExport(MembersExportArgs {
                 segment: Some("tag=volunteer".into()),
+                ..MembersExportArgs::default()
+            }),
+            Request::MembersExport(MembersExportArgs {
+                limit: Some(5000),
+                after: Some("1772470800000.42".into()),
+                ..MembersExportArgs::default()
             }),
             Request::MembersExport(MembersExportArgs::default()),
             Request::Broadcast(BroadcastArgs {
@@ -131,12 +137,14 @@ impl Request {
                 segment: Some("city=\"Washington, DC\"".into()),
                 at: Some("2026-03-01T18:00:00Z".into()),
                 dry_run: true,
+                ..BroadcastArgs::default()
             }),
             Request::Broadcast(BroadcastArgs {
                 text: "Rally tomorrow".into(),
                 segment: None,
                 at: None,
                 dry_run: false,
+                ..BroadcastArgs::default()
             }),
             Request::Broadcasts(BroadcastsArgs { limit: Some(5) }),
             Request::Broadcasts(BroadcastsArgs::default()),

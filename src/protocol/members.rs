@@ -111,6 +111,13 @@ pub struct MembersImportArgs {
 pub struct MembersExportArgs {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment: Option<String>,
+    /// Paged export: at most this many members (up to 10,000); absent = all in one reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// Paged export: the `next` of the previous page (an opaque cursor); absent = the first
+    /// page. Pages after the first carry no CSV header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
 }
 
 /// One member.
@@ -171,6 +178,9 @@ pub struct ImportResult {
 pub struct ExportData {
     pub count: usize,
     pub csv: String,
+    /// Paged export: the cursor of the next page (`after`); `null` when this was the last.
+    #[serde(default)]
+    pub next: Option<String>,
 }
 
 /// One bad import row: its number in the file (header = row 1) and what is wrong with it.

@@ -257,6 +257,43 @@ pub(super) fn scan_segment(
     Ok(())
 }
 
+/// [`scan_segment`] from the member after `after` ((joined_at, id), the scan's order), at most
+/// `limit` members: a keyset page, so every page of an export costs an index seek and its own
+/// rows, not a rescan of the members before it.
+pub(super) fn scan_segment_page(
+    conn: &Connection,
+    seg: &Segment,
+    after: Option<(i64, i64)>,
+    limit: u32,
+    mut f: impl FnMut(&Member, bool) -> Result<()>,
+) -> Result<()> {
+    const OP: &str = "reading a page of a segment";
+    let (filter, mut values) = segment_sql(seg);
+    let (j, i) = after.unwrap_or((i64::MIN, i64::MIN));
+    let n = values.len();
+    values.extend([
+        Value::Integer(j),
+        Value::Integer(i),
+        Value::Integer(limit.into()),
+    ]);
+    let sql = format!(
+        "SELECT {MEMBER_COLUMNS}, EXISTS (SELECT 1 FROM opt_outs o WHERE o.number = m.number)
+         FROM members m WHERE ({filter}) AND (m.joined_at, m.id) > (?{}, ?{})
+         ORDER BY m.joined_at, m.id LIMIT ?{}",
+        n + 1,
+        n + 2,
+        n + 3
+    );
+    let mut st = conn.prepare(&sql).ctx(OP)?;
+    let mut rows = st.query(params_from_iter(values)).ctx(OP)?;
+    while let Some(r) = rows.next().ctx(OP)? {
+        let member = member_from_row(r).ctx(OP)?;
+        let suppressed: bool = r.get(12).ctx(OP)?;
+        f(&member, suppressed)?;
+    }
+    Ok(())
+}
+
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(
         e.sqlite_error_code(),
@@ -435,6 +472,22 @@ impl Store {
     /// whatever the segment's size (this is how a whole-community export or broadcast preview
     /// reads 100,000 members). `f` runs while the store's connection is locked, so it must not
     /// call back into this `Store` (that would deadlock).
+    /// One keyset page of [`Store::for_each_member`]: the members after `after` (the previous
+    /// page's last `(joined_at, id)`), at most `limit`.
+    pub fn for_each_member_page(
+        &self,
+        seg: &Segment,
+        after: Option<(i64, i64)>,
+        limit: u32,
+        mut f: impl FnMut(&Member, bool),
+    ) -> Result<()> {
+        let conn = self.conn();
+        scan_segment_page(&conn, seg, after, limit, |m, suppressed| {
+            f(m, suppressed);
+            Ok(())
+        })
+    }
+
     pub fn for_each_member(&self, seg: &Segment, mut f: impl FnMut(&Member, bool)) -> Result<()> {
         let conn = self.conn();
         scan_segment(&conn, seg, |m, suppressed| {

@@ -62,8 +62,9 @@ pub use metrics::{CallCount, LiveCount, LiveState, MetricsFigures};
 pub use modems::{ModemIdentity, ModemRow, ModemStatus};
 pub use outbox::QueuedGroup;
 pub use outbox::{
-    BroadcastRow, BroadcastState, ClaimRoute, NewOutbox, OutboxPart, OutboxPayload, OutboxRow,
-    OutboxState, RecoveryPolicy, RecoveryReport, ReportMatch, StateCounts, SubmitEvidence,
+    BroadcastGroup, BroadcastRow, BroadcastState, ClaimRoute, NewOutbox, OutboxPart, OutboxPayload,
+    OutboxRow, OutboxState, RecoveryPolicy, RecoveryReport, ReportMatch, StateCounts,
+    SubmitEvidence,
 };
 pub use review::{FLAG_POSSIBLE_OPT_OUT, ReviewDecision, ReviewEntry, Reviewed};
 pub use tokens::{IdempotencyBegin, TokenMatch, TokenRow};

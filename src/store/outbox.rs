@@ -38,7 +38,7 @@ use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use super::{MessageKind, Result, SqlContext, Store, StoreError, flag, text_enum};
 
-pub use broadcasts::{BroadcastRow, BroadcastState};
+pub use broadcasts::{BroadcastGroup, BroadcastRow, BroadcastState};
 pub use claim::ClaimRoute;
 pub(super) use enqueue::enqueue_in;
 pub use evidence::SubmitEvidence;
@@ -105,6 +105,17 @@ pub struct NewOutbox {
     /// How `text` is sent; a text unless set (also when absent from JSON).
     #[serde(default)]
     pub payload: OutboxPayload,
+    /// SMS parts of `text`, when the enqueuer counted them (the store cannot: it does not
+    /// segment). Read by a broadcast's ETA; `None` = count from the text when needed.
+    #[serde(default)]
+    pub parts: Option<u32>,
+    /// The recipient's time zone at enqueue (`None` = the default zone); what a broadcast's ETA
+    /// groups by, so its poll needs no join with the members.
+    #[serde(default)]
+    pub zone: Option<String>,
+    /// This row ignores quiet hours (a broadcast sent with `--ignore-quiet-hours`).
+    #[serde(default)]
+    pub quiet_off: bool,
 }
 
 impl NewOutbox {
@@ -126,6 +137,9 @@ impl NewOutbox {
             not_before: now,
             expires_at: None,
             payload: OutboxPayload::Text,
+            parts: None,
+            zone: None,
+            quiet_off: false,
         }
     }
 
@@ -163,6 +177,8 @@ pub struct OutboxRow {
     pub concat_ref: Option<i64>,
     /// How `text` is sent.
     pub payload: OutboxPayload,
+    /// Quiet hours do not hold this row (its broadcast overrode them).
+    pub quiet_off: bool,
 }
 
 /// One sent part of an outbox row.
@@ -205,7 +221,8 @@ impl StateCounts {
             + self.in_doubt
     }
 
-    fn add(&mut self, state: OutboxState, n: u64) {
+    /// Adds `n` rows in `state`.
+    pub fn add(&mut self, state: OutboxState, n: u64) {
         let slot = match state {
             OutboxState::Queued => &mut self.queued,
             OutboxState::Claimed => &mut self.claimed,
@@ -222,7 +239,7 @@ impl StateCounts {
 
 const ROW_COLUMNS: &str = "id, to_number, text, kind, priority, broadcast_id, modem_pref, \
      created_at, not_before, expires_at, state, held, attempts, last_error, claimed_by, \
-     claimed_at, sent_at, delivered_at, finished_at, concat_ref, payload";
+     claimed_at, sent_at, delivered_at, finished_at, concat_ref, payload, quiet_off";
 
 fn row_from(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
     Ok(OutboxRow {
@@ -247,6 +264,7 @@ fn row_from(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
         finished_at: r.get(18)?,
         concat_ref: r.get(19)?,
         payload: r.get(20)?,
+        quiet_off: flag(r.get(21)?),
     })
 }
 

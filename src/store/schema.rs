@@ -43,6 +43,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0009_member_fields",
         include_str!("migrations/0009_member_fields.sql"),
     ),
+    (
+        "0010_broadcast_progress",
+        include_str!("migrations/0010_broadcast_progress.sql"),
+    ),
 ];
 
 /// Brings the database up to the newest schema this build knows.

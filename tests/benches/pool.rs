@@ -224,6 +224,7 @@ async fn run() {
             segment: None,
             at: None,
             dry_run: false,
+            ..BroadcastArgs::default()
         })
         .await
         .expect("broadcast");

@@ -206,6 +206,7 @@ impl Gateway {
                 segment: None,
                 at: None,
                 dry_run: false,
+                ..BroadcastArgs::default()
             })
             .await
             .unwrap_or_else(|e| panic!("broadcast {text:?}: {e}"));

@@ -435,8 +435,9 @@ impl SendLoop {
             }
         }
 
-        // Quiet hours, in the recipient's zone.
-        if self.shared.cfg.quiet.applies_to(kind) {
+        // Quiet hours, in the recipient's zone, unless the row's broadcast overrode them
+        // (`--ignore-quiet-hours`, that broadcast only).
+        if !row.quiet_off && self.shared.cfg.quiet.applies_to(kind) {
             let to = row.to_number.clone();
             let zone = self
                 .db("reading the member", move |s| s.member(&to))

@@ -57,8 +57,10 @@ impl<'t> Inserter<'t> {
                 .prepare(
                     "INSERT INTO outbox (to_number, text, kind, priority, broadcast_id, modem_pref,
                                          created_at, not_before, expires_at, state, held,
-                                         last_error, finished_at, payload)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                                         last_error, finished_at, payload, parts, zone,
+                                         quiet_off)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+                             ?16, ?17)
                      ON CONFLICT (broadcast_id, to_number) DO NOTHING",
                 )
                 .ctx("enqueueing")?,
@@ -133,7 +135,10 @@ impl<'t> Inserter<'t> {
                 held,
                 error,
                 finished,
-                m.payload
+                m.payload,
+                m.parts.map(|p| p.clamp(1, 255)),
+                m.zone,
+                m.quiet_off
             ])
             .ctx("enqueueing")?;
         Ok((n > 0).then(|| self.tx.last_insert_rowid()))
