@@ -215,10 +215,9 @@ async fn run_async(cmd: MembersCommand, conn: Connection) -> anyhow::Result<Outc
                 Some(path) => {
                     let f = std::fs::File::create(path)
                         .with_context(|| format!("cannot write {}", path.display()))?;
-                    let n = export_paged(&mut client, e.segment, std::io::BufWriter::new(f))
+                    export_paged(&mut client, e.segment, std::io::BufWriter::new(f))
                         .await
-                        .with_context(|| format!("cannot write {}", path.display()))?;
-                    n
+                        .with_context(|| format!("cannot write {}", path.display()))?
                 }
             };
             let Some(path) = e.file else {
