@@ -420,7 +420,7 @@ fn item(ctx: &Context, b: &BroadcastRow, now: i64) -> Result<BroadcastItem> {
 /// Its queued rows come grouped by the store (home modem, zone, part count, earliest due), so
 /// a poll costs one indexed GROUP BY and a simulation over a handful of groups. Rows queued
 /// without a part count (through the store API, not this command) are read and counted from
-/// their text, as every row was before migration 0011.
+/// their text, as every row was before migration 0010.
 fn eta(
     store: &Store,
     cfg: &Settings,

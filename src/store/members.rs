@@ -288,7 +288,7 @@ pub(super) fn scan_segment_page(
     let mut rows = st.query(params_from_iter(values)).ctx(OP)?;
     while let Some(r) = rows.next().ctx(OP)? {
         let member = member_from_row(r).ctx(OP)?;
-        let suppressed: bool = r.get(12).ctx(OP)?;
+        let suppressed: bool = r.get(AFTER_MEMBER_COLUMNS).ctx(OP)?;
         f(&member, suppressed)?;
     }
     Ok(())

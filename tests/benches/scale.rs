@@ -76,7 +76,7 @@ fn child(db: &Path) {
     let wal = std::fs::metadata(format!("{}-wal", db.display())).map_or(0, |m| m.len());
     let (hwm, rss) = (status_kib("VmHWM:"), status_kib("VmRSS:"));
     // What one poll of `broadcast --wait` costs on this broadcast: progress plus the ETA (one
-    // GROUP BY over the covering index since migration 0011, then the simulation over the
+    // GROUP BY over the covering index since migration 0010, then the simulation over the
     // groups), measured after the enqueue figures so they stay apart. The first poll is the
     // figure (a cold statement cache, as a CLI's first look); the median of 5 more is printed too.
     let poll = || {

@@ -438,7 +438,7 @@ mod tests {
             .unwrap();
             let update = crate::store::schema::MIGRATIONS
                 .iter()
-                .find(|(n, _)| *n == "0011_broadcast_progress")
+                .find(|(n, _)| *n == "0010_broadcast_progress")
                 .unwrap()
                 .1
                 .split(";\n")
