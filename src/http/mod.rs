@@ -104,9 +104,8 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
     )
 }
 
-async fn openapi_json(State(s): State<AppState>, Auth(c): Auth) -> Result<Response, ApiError> {
+async fn openapi_json(Auth(c): Auth) -> Result<Response, ApiError> {
     access::authorize(&c, &Request::Version(NoArgs {}))?;
-    let _ = s;
     Ok(axum::Json(openapi::document()).into_response())
 }
 
