@@ -485,3 +485,36 @@ async fn forwarding_can_be_turned_off_and_commands_still_work() {
     assert_eq!(owner, [format!("Sent to {ALICE}.")]);
     gw.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_broadcast_survives_a_restart_and_is_not_replayed() {
+    let gw = start("").await;
+    add_team(&gw).await;
+    gw.text_in(OWNER, 0, "BROADCAST tag=team: After the restart");
+    let preview = text_at(&gw, OWNER, "the preview", |t| t.starts_with("Broadcast to")).await;
+    let code = code_in(&preview);
+    let dir = gw.shutdown().await;
+
+    // The same state directory: the pending row is in the store, not in memory.
+    let cfg = owner_config(dir.path(), "");
+    let opts = options(&cfg);
+    let gw = Gateway::start_in(dir, cfg, opts).await;
+    gw.text_in(OWNER, 0, &format!("YES {code}"));
+    for phone in [ALICE, BOB] {
+        text_at(&gw, phone, "the broadcast", |t| t == "After the restart").await;
+    }
+    text_at(&gw, OWNER, "the confirmation", |t| {
+        t.contains("queued: 2 recipients")
+    })
+    .await;
+    // The BROADCAST itself was processed before the restart: no second preview (the simulated
+    // phones are new after the restart, the journal is not).
+    let outcomes: Vec<String> = owner_events_n(&gw, 2)
+        .await
+        .iter()
+        .map(|e| e["outcome"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(outcomes, ["preview", "confirmed"]);
+    assert_eq!(broadcast_count(&gw).await, 1);
+    gw.shutdown().await;
+}

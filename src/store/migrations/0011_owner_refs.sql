@@ -9,7 +9,7 @@ CREATE TABLE owner_refs (
     member     TEXT NOT NULL,
     created_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL
-);
+) STRICT;
 CREATE INDEX owner_refs_member ON owner_refs (member, expires_at);
 
 -- `owner_confirmations`: a `BROADCAST` an owner asked for by SMS, waiting for `YES <code>` from
@@ -24,7 +24,9 @@ CREATE TABLE owner_confirmations (
     created_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
     closed_at  INTEGER,
-    outcome    TEXT CHECK (outcome IS NULL OR outcome IN ('confirmed', 'wrong_code', 'expired', 'replaced')),
+    -- An OR chain, not IN (…): docs/store.md, "The database file".
+    outcome    TEXT CHECK (outcome IS NULL OR outcome = 'confirmed' OR outcome = 'wrong_code'
+                           OR outcome = 'expired' OR outcome = 'replaced'),
     broadcast_id INTEGER
-);
+) STRICT;
 CREATE INDEX owner_confirmations_open ON owner_confirmations (owner) WHERE closed_at IS NULL;
