@@ -12,7 +12,8 @@
 //! hide itself by revoking the others.
 //!
 //! The Unix admin socket has already checked its peer's credentials, so its callers are
-//! [`Caller::local`] with `admin` scope.
+//! [`Caller::local`] with `admin` scope. An owner texting from their phone is [`Caller::owner`]
+//! (transport `Sms`): `admin` scope, so local-only commands stay out of their reach.
 
 use super::{CommandError, Result};
 use crate::protocol::{Request, Scope};
@@ -24,6 +25,9 @@ pub enum Transport {
     Local,
     /// The HTTP API (a bearer token).
     Http,
+    /// An SMS from a configured owner number (`[community] owners`), checked by the daemon's
+    /// inbound path (number, PIN, confirmation code) before it runs a command.
+    Sms,
 }
 
 /// Who runs a command: a name for the log, what they may do, how they came.
@@ -51,6 +55,18 @@ impl Caller {
             name: name.into(),
             scope,
             transport: Transport::Http,
+        }
+    }
+}
+
+impl Caller {
+    /// An owner texting from `number`: `admin` scope (they send to members and broadcast), but
+    /// never a local-only command (docs/community.md, "Owners on their own phone").
+    pub fn owner(number: &str) -> Caller {
+        Caller {
+            name: format!("owner {number}"),
+            scope: Scope::Admin,
+            transport: Transport::Sms,
         }
     }
 }
@@ -166,5 +182,17 @@ mod tests {
         assert!(authorize(&Caller::http("s", Scope::Send), &send).is_ok());
         assert!(authorize(&Caller::http("s", Scope::Send), &add).is_err());
         assert!(authorize(&Caller::http("a", Scope::Admin), &add).is_ok());
+    }
+
+    #[test]
+    fn an_owner_by_sms_may_send_and_broadcast_but_not_manage_tokens() {
+        let owner = Caller::owner("+14155550199");
+        for req in Request::examples() {
+            assert_eq!(
+                authorize(&owner, &req).is_ok(),
+                !local_only(&req),
+                "{req:?}"
+            );
+        }
     }
 }

@@ -18,7 +18,7 @@
 //! and the opt-out intent heuristic), `decide` (the inbound decision and the [`may_send`] guard),
 //! `onboarding` (questions and answers), `templates`, `segment` (the `--segment` filter
 //! language), `broadcast` (per-member rendering and the SMS preview), `csv` (RFC 4180 import and
-//! export), `vcard` (the contact card and its port-9204 SMS), `settings`.
+//! export), `vcard` (the contact card and its port-9204 SMS), `owners` (owner commands by SMS), `settings`.
 
 pub mod broadcast;
 pub mod csv;
@@ -26,6 +26,7 @@ pub mod decide;
 pub mod keywords;
 pub mod member;
 pub mod onboarding;
+pub mod owners;
 pub mod segment;
 pub mod settings;
 pub mod templates;

@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::member::MemberField;
+use super::owners::OwnerSettings;
 
 /// `[community]`: the texts and keywords members see.
 ///
@@ -31,6 +32,8 @@ pub struct CommunityConfig {
     pub keywords: Keywords,
     /// Sent after the welcome; `None` = no card.
     pub contact_card: Option<ContactCard>,
+    /// `owners`, `forward_to_owners`, `owner_pin`: the owner on their own phone.
+    pub owners: OwnerSettings,
 }
 
 impl CommunityConfig {

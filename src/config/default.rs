@@ -183,6 +183,7 @@ impl Default for CommunityConfig {
             onboarding: Vec::new(),
             keywords: Keywords::default(),
             contact_card: None,
+            owners: Default::default(),
         }
     }
 }

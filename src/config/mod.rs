@@ -22,6 +22,7 @@ mod convert;
 mod default;
 mod error;
 mod hooks;
+mod owners;
 mod raw;
 mod spans;
 mod validate;

@@ -112,6 +112,9 @@ pub(crate) struct RawCommunity {
     pub onboarding: Option<Vec<RawQuestion>>,
     pub keywords: Option<RawKeywords>,
     pub contact_card: Option<RawContactCard>,
+    pub owners: Option<Vec<String>>,
+    pub forward_to_owners: Option<bool>,
+    pub owner_pin: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]

@@ -550,6 +550,9 @@ fn every_key() -> RawConfig {
                 mode: Some(CardMode::Link),
                 vcf_url: s(),
             }),
+            owners: Some(vec![]),
+            forward_to_owners: Some(true),
+            owner_pin: s(),
         }),
         voice: Some(RawVoice {
             enabled: Some(true),

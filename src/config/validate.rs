@@ -627,6 +627,8 @@ impl Checker<'_> {
         }
         let keywords = self.keywords(raw.keywords.unwrap_or_default());
         let contact_card = raw.contact_card.map(|c| self.contact_card(c, &org_name));
+        let owners =
+            super::owners::owner_settings(self, raw.owners, raw.forward_to_owners, raw.owner_pin);
         CommunityConfig {
             org_name,
             contact,
@@ -640,6 +642,7 @@ impl Checker<'_> {
             onboarding,
             keywords,
             contact_card,
+            owners,
         }
     }
 

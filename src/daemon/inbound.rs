@@ -21,6 +21,10 @@
 //! [`Pipeline::replay_unprocessed`] finishes it at the next start, so a STOP confirmation or a
 //! welcome is never lost and never doubled.
 //!
+//! Texts from the configured owners take another path before the community step (their own
+//! commands, daemon/owners.rs), and members' conversation texts gain forwarded copies to the
+//! owners as effects of the same transaction.
+//!
 //! Threading: the pipeline's state (the reassembler and the part ids of pending groups) lives in a
 //! [`Pipeline`] value that is moved into `spawn_blocking` for each event, because every step is
 //! synchronous store work that fsyncs; one event at a time also keeps the replies of one message
@@ -446,6 +450,21 @@ impl Pipeline {
         text: &str,
         now: i64,
     ) -> Result<(), StoreError> {
+        let received = super::owners::Received {
+            id,
+            modem,
+            from,
+            text,
+            now,
+        };
+        if self.cfg.community.owners.is_owner(from) {
+            // An owner's text is a command, never a member's keyword (docs/community.md,
+            // "Owners on their own phone"); daemon/owners.rs owns that path.
+            let answered =
+                super::owners::handle(&self.store, &self.cfg, &self.dispatch, &received)?;
+            self.enqueued |= answered;
+            return Ok(());
+        }
         let member = self.store.member(from)?;
         let suppressed = self.store.opted_out(from)?;
         let view = member.as_ref().map(member_view);
@@ -463,7 +482,19 @@ impl Pipeline {
         );
         debug!(id, rule = ?decision.rule, actions = decision.actions.len(), "community decision");
         let existing_home = member.as_ref().and_then(|m| m.home_modem.clone());
-        let effects = effects_of(&decision.actions, from, modem, existing_home, now);
+        let forward_home = match &existing_home {
+            Some(h) if !super::owners::creates_member(&decision) => h.clone(),
+            _ => modem.to_string(),
+        };
+        let mut effects = effects_of(&decision.actions, from, modem, existing_home, now);
+        effects.extend(super::owners::forward_effects(
+            &self.store,
+            &self.cfg.community.owners,
+            &decision,
+            &received,
+            view.as_ref(),
+            &forward_home,
+        ));
         let applied = self.store.apply_inbound(id, &effects, now)?;
         if !applied.applied {
             debug!(id, "message already processed");

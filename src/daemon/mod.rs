@@ -33,6 +33,7 @@ pub mod inbound;
 pub mod logging;
 pub mod maintenance;
 pub mod notify;
+mod owners;
 pub mod voice;
 
 use std::collections::HashMap;

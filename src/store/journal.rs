@@ -34,6 +34,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "modem_up",
     "alert",
     "low_balance",
+    "owner_command",
 ];
 
 /// The cursor name of a consumer: `webhook:NAME` or `hook:NAME`, so a webhook and a hook of the

@@ -34,6 +34,7 @@ mod members;
 mod metrics;
 mod modems;
 mod outbox;
+mod owners;
 mod rates;
 mod review;
 pub mod schema;
@@ -66,6 +67,7 @@ pub use outbox::{
     OutboxRow, OutboxState, RecoveryPolicy, RecoveryReport, ReportMatch, StateCounts,
     SubmitEvidence,
 };
+pub use owners::{ConfirmOutcome, PendingBroadcast};
 pub use review::{FLAG_POSSIBLE_OPT_OUT, ReviewDecision, ReviewEntry, Reviewed};
 pub use tokens::{IdempotencyBegin, TokenMatch, TokenRow};
 

@@ -47,6 +47,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0010_broadcast_progress",
         include_str!("migrations/0010_broadcast_progress.sql"),
     ),
+    (
+        "0011_owner_refs",
+        include_str!("migrations/0011_owner_refs.sql"),
+    ),
 ];
 
 /// Brings the database up to the newest schema this build knows.
