@@ -103,6 +103,7 @@ pub fn status(ctx: &Context) -> Result<StatusData> {
         members: members.active + members.pending_confirmation,
         broadcasts_active: saturating_u32(broadcasts),
         storage: Some(storage(ctx)),
+        sims: super::sim_info::status_sims(&modems(ctx)?),
     })
 }
 
@@ -136,7 +137,9 @@ pub fn modems(ctx: &Context) -> Result<Vec<ModemInfo>> {
             per_day: Some(mc.limits.per_day),
             waiting: None,
             paused: None,
+            sim: None,
         };
+        let mut live = (None, None);
         if let Some((_, h)) = ctx.modems.iter().find(|(n, _)| *n == mc.name) {
             let st = h.status();
             info.state = st.state.name().to_string();
@@ -150,6 +153,7 @@ pub fn modems(ctx: &Context) -> Result<Vec<ModemInfo>> {
             info.iccid = st.identity.iccid.clone();
             info.imsi = st.identity.imsi.clone();
             info.imei = st.identity.imei.clone();
+            live = (st.identity.iccid.clone(), st.identity.own_number.clone());
             info.waiting = st.waiting.as_ref().map(|w| w.describe(ctx.now()));
             info.last_error = match &st.state {
                 ModemState::OutOfPool { reason } | ModemState::Suspect { reason } => {
@@ -159,6 +163,7 @@ pub fn modems(ctx: &Context) -> Result<Vec<ModemInfo>> {
             };
             info.paused = paused.clone();
         }
+        info.sim = super::sim_info::sim_info(s, mc, live.0.as_deref(), live.1.as_deref())?;
         out.push(info);
     }
     Ok(out)

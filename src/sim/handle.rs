@@ -509,6 +509,12 @@ impl SimHandle {
         self.with_core(modem, |c| c.files())
     }
 
+    /// What modem `modem`'s network answers to the balance code `*100#` from now on, e.g.
+    /// `"Balance: 3.10 EUR"`.
+    pub fn set_ussd_balance(&self, modem: usize, text: &str) -> Result<(), SimError> {
+        self.with_core(modem, |c| c.set_ussd_balance(text))
+    }
+
     /// TP-ST put into generated status reports (0 delivered, e.g. 0x46 validity expired).
     pub fn set_report_status(&self, status: u8) {
         lock(&self.inner.network).report_status = status;

@@ -35,6 +35,7 @@ mod metrics;
 mod modems;
 mod outbox;
 mod rates;
+mod sims;
 mod review;
 pub mod schema;
 mod tokens;
@@ -60,6 +61,7 @@ pub use members::{
 };
 pub use metrics::{CallCount, LiveCount, LiveState, MetricsFigures};
 pub use modems::{ModemIdentity, ModemRow, ModemStatus};
+pub use sims::{SimChange, SimRow, parked_key};
 pub use outbox::QueuedGroup;
 pub use outbox::{
     BroadcastGroup, BroadcastRow, BroadcastState, ClaimRoute, NewOutbox, OutboxPart, OutboxPayload,
