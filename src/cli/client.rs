@@ -209,7 +209,11 @@ fn sim_cell(sim: Option<&crate::admin::protocol::SimInfo>) -> String {
     if let Some(prev) = &s.previous_iccid {
         words.push(format!("(new, was {prev})"));
     }
-    if words.is_empty() { "-".into() } else { words.join(" ") }
+    if words.is_empty() {
+        "-".into()
+    } else {
+        words.join(" ")
+    }
 }
 
 /// `modems`' balance column: `12.34`, `4.10 LOW`, or `-` before the first reading.

@@ -7,8 +7,8 @@
 //! configured one is the operator's word and wins, but many owners never set it, and the SIM's
 //! `AT+CNUM` answer is the next best thing (the same rule geomatch uses).
 
-use super::Result;
 use super::ModemSettings;
+use super::Result;
 use crate::modem::short_iccid;
 use crate::protocol::{SimInfo, StatusSim};
 use crate::store::Store;

@@ -73,7 +73,9 @@ pub async fn run(
     let mut task = Task {
         store,
         dispatch,
-        hour_ms: i64::try_from(timing.hour.as_millis()).unwrap_or(i64::MAX).max(1),
+        hour_ms: i64::try_from(timing.hour.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1),
         balance_tried: HashMap::new(),
         keepalive_tried: HashMap::new(),
     };
@@ -102,7 +104,11 @@ impl Task {
             return;
         };
         let key = iccid.clone();
-        let sim = match self.store.call(move |s| s.refresh_sim_last_sent(&key)).await {
+        let sim = match self
+            .store
+            .call(move |s| s.refresh_sim_last_sent(&key))
+            .await
+        {
             Ok(Some(sim)) => sim,
             Ok(None) => return,
             Err(e) => {
@@ -152,7 +158,9 @@ impl Task {
                 %modem, balance = b.amount, threshold = threshold.unwrap_or_default(),
                 "SIM balance is below the low_balance threshold"
             ),
-            Ok(false) => info!(%modem, balance = b.amount, currency = b.currency.as_deref().unwrap_or(""), "SIM balance read"),
+            Ok(false) => {
+                info!(%modem, balance = b.amount, currency = b.currency.as_deref().unwrap_or(""), "SIM balance read")
+            }
             Err(e) => warn!(%modem, error = %e, "cannot store the balance"),
         }
     }
@@ -163,8 +171,16 @@ impl Task {
             return;
         };
         let now = now_ms();
-        let period = i64::from(days).saturating_mul(24).saturating_mul(self.hour_ms);
-        if !keepalive_due(sim.first_seen_at, sim.last_sent_at, sim.keepalive_at, period, now) {
+        let period = i64::from(days)
+            .saturating_mul(24)
+            .saturating_mul(self.hour_ms);
+        if !keepalive_due(
+            sim.first_seen_at,
+            sim.last_sent_at,
+            sim.keepalive_at,
+            period,
+            now,
+        ) {
             return;
         }
         if self
@@ -210,7 +226,11 @@ impl Task {
             return;
         }
         let iccid = sim.iccid.clone();
-        if let Err(e) = self.store.call(move |s| s.record_keepalive(&iccid, now)).await {
+        if let Err(e) = self
+            .store
+            .call(move |s| s.record_keepalive(&iccid, now))
+            .await
+        {
             warn!(%modem, error = %e, "cannot record the keep-alive");
         }
         info!(

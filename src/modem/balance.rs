@@ -37,7 +37,8 @@ pub fn parse_balance(text: &str) -> Option<Balance> {
     let negative = start > 0 && chars[start - 1] == '-';
     let amount = number(&raw)? * if negative { -1.0 } else { 1.0 };
     let before_start = if negative { start - 1 } else { start };
-    let currency = currency_after(&chars[end..]).or_else(|| currency_before(&chars[..before_start]));
+    let currency =
+        currency_after(&chars[end..]).or_else(|| currency_before(&chars[..before_start]));
     Some(Balance { amount, currency })
 }
 
@@ -109,7 +110,11 @@ mod tests {
     #[test]
     fn the_first_number_and_its_currency() {
         let cases: &[(&str, f64, Option<&str>)] = &[
-            ("Balance: 12.34 EUR, valid until 31.12.2026", 12.34, Some("EUR")),
+            (
+                "Balance: 12.34 EUR, valid until 31.12.2026",
+                12.34,
+                Some("EUR"),
+            ),
             ("Saldo 5,50 EUR", 5.5, Some("EUR")),
             ("Your credit is Rs. 45.20", 45.2, Some("Rs")),
             ("Credit: EUR 3", 3.0, Some("EUR")),

@@ -282,7 +282,12 @@ mod tests {
         assert!(has(Profile::Sim800, "AT+CCID"));
         assert!(has(Profile::Wavecom, "AT+CCID"));
         assert!(!has(Profile::Wavecom, "QURCCFG"));
-        for prof in [Profile::Huawei, Profile::Quectel, Profile::Simcom, Profile::Sim800] {
+        for prof in [
+            Profile::Huawei,
+            Profile::Quectel,
+            Profile::Simcom,
+            Profile::Sim800,
+        ] {
             assert!(has(prof, "AT+CNUM"), "{prof:?}");
         }
     }

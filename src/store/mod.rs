@@ -35,9 +35,9 @@ mod metrics;
 mod modems;
 mod outbox;
 mod rates;
-mod sims;
 mod review;
 pub mod schema;
+mod sims;
 mod tokens;
 
 use std::path::{Path, PathBuf};
@@ -61,7 +61,6 @@ pub use members::{
 };
 pub use metrics::{CallCount, LiveCount, LiveState, MetricsFigures};
 pub use modems::{ModemIdentity, ModemRow, ModemStatus};
-pub use sims::{SimChange, SimRow, parked_key};
 pub use outbox::QueuedGroup;
 pub use outbox::{
     BroadcastGroup, BroadcastRow, BroadcastState, ClaimRoute, NewOutbox, OutboxPart, OutboxPayload,
@@ -69,6 +68,7 @@ pub use outbox::{
     SubmitEvidence,
 };
 pub use review::{FLAG_POSSIBLE_OPT_OUT, ReviewDecision, ReviewEntry, Reviewed};
+pub use sims::{SimChange, SimRow, parked_key};
 pub use tokens::{IdempotencyBegin, TokenMatch, TokenRow};
 
 /// How long a connection waits for another connection's write lock before giving up.

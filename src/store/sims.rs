@@ -114,9 +114,11 @@ impl Store {
         }
         self.write("recording a SIM", |tx| {
             let previous: Option<String> = tx
-                .query_row("SELECT iccid FROM modems WHERE name = ?1", [&id.name], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    "SELECT iccid FROM modems WHERE name = ?1",
+                    [&id.name],
+                    |r| r.get(0),
+                )
                 .optional()
                 .ctx("reading a modem")?
                 .flatten();
@@ -167,7 +169,13 @@ impl Store {
                 }),
                 _ => None,
             };
-            upsert_identity(tx, id, change.as_ref().map(|c| c.previous_iccid.as_str()), Some(iccid), now)?;
+            upsert_identity(
+                tx,
+                id,
+                change.as_ref().map(|c| c.previous_iccid.as_str()),
+                Some(iccid),
+                now,
+            )?;
             if let Some(c) = &change {
                 let data = json!({
                     "modem": c.modem,
@@ -392,7 +400,11 @@ mod tests {
         // Swapped: m0 comes up first with Y, then m1 with X.
         let c = s.record_sim(&id("m0", Some(Y)), 1_000).unwrap().unwrap();
         assert_eq!(
-            (c.previous_iccid.as_str(), c.iccid.as_str(), c.moved_from.as_deref()),
+            (
+                c.previous_iccid.as_str(),
+                c.iccid.as_str(),
+                c.moved_from.as_deref()
+            ),
             (X, Y, Some("m1"))
         );
         // Meanwhile X's rows are parked, Y's are on m0.
@@ -450,7 +462,10 @@ mod tests {
         assert_eq!(s.sends_since("m0", 0).unwrap(), 1);
         // A later init that could not read the ICCID changes nothing.
         assert_eq!(s.record_sim(&id("m0", None), 30).unwrap(), None);
-        assert_eq!(s.modem("m0").unwrap().unwrap().identity.iccid.as_deref(), Some(X));
+        assert_eq!(
+            s.modem("m0").unwrap().unwrap().identity.iccid.as_deref(),
+            Some(X)
+        );
         assert!(events(&s, "sim_changed").is_empty());
         assert!(s.record_sim(&id("", Some(X)), 1).is_err());
     }
@@ -470,7 +485,10 @@ mod tests {
         assert_eq!(ev[0]["balance"], 4.0);
         assert_eq!(ev[0]["threshold"], 5.0);
         let sim = s.sim(X).unwrap().unwrap();
-        assert_eq!((sim.balance, sim.balance_at, sim.balance_low), (Some(1.0), Some(500), true));
+        assert_eq!(
+            (sim.balance, sim.balance_at, sim.balance_low),
+            (Some(1.0), Some(500), true)
+        );
         // No threshold: never low.
         assert!(!s.record_balance(X, "m0", 0.0, "0", None, 600).unwrap());
     }
@@ -479,12 +497,21 @@ mod tests {
     fn the_last_send_outlives_the_pruned_send_log() {
         let s = Store::open_in_memory().unwrap();
         s.record_sim(&id("m0", Some(X)), 10).unwrap();
-        assert_eq!(s.refresh_sim_last_sent(X).unwrap().unwrap().last_sent_at, None);
+        assert_eq!(
+            s.refresh_sim_last_sent(X).unwrap().unwrap().last_sent_at,
+            None
+        );
         send(&s, "m0", 100);
-        assert_eq!(s.refresh_sim_last_sent(X).unwrap().unwrap().last_sent_at, Some(100));
+        assert_eq!(
+            s.refresh_sim_last_sent(X).unwrap().unwrap().last_sent_at,
+            Some(100)
+        );
         s.prune_send_log(100 + super::super::rates::SEND_LOG_RETENTION_MS + 1)
             .unwrap();
-        assert_eq!(s.refresh_sim_last_sent(X).unwrap().unwrap().last_sent_at, Some(100));
+        assert_eq!(
+            s.refresh_sim_last_sent(X).unwrap().unwrap().last_sent_at,
+            Some(100)
+        );
         s.record_keepalive(X, 700).unwrap();
         assert_eq!(s.sim(X).unwrap().unwrap().keepalive_at, Some(700));
         assert!(s.refresh_sim_last_sent(Y).unwrap().is_none());
@@ -503,7 +530,8 @@ mod tests {
                 tx.execute_batch(sql).unwrap();
                 tx.commit().unwrap();
             }
-            conn.pragma_update(None, "user_version", before as i64).unwrap();
+            conn.pragma_update(None, "user_version", before as i64)
+                .unwrap();
             conn.execute_batch(&format!(
                 "INSERT INTO modems (name, iccid, own_number, last_seen_at, updated_at)
                  VALUES ('m0', '{X}', '+15550100', 5, 5), ('m1', '{Y}', NULL, 7, 7),

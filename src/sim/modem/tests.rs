@@ -637,7 +637,10 @@ fn every_profile_answers_its_iccid_command_and_cnum() {
     for (profile, cmd) in cases {
         let mut h = Harness::quiet(profile);
         let out = h.at(cmd);
-        assert!(out.contains(&id.iccid) && out.ends_with("OK\r\n"), "{profile:?}: {out:?}");
+        assert!(
+            out.contains(&id.iccid) && out.ends_with("OK\r\n"),
+            "{profile:?}: {out:?}"
+        );
         let cnum = h.at("AT+CNUM");
         assert!(cnum.contains(&id.number), "{profile:?}: {cnum:?}");
     }

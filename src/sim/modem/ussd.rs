@@ -82,7 +82,10 @@ impl ModemCore {
     /// What the network answers, scheduled as a URC.
     fn ussd_network(&mut self, request: &str) {
         let menu = std::mem::replace(&mut self.ussd_menu, false);
-        let balance = self.ussd_balance.clone().unwrap_or_else(|| BALANCE.to_owned());
+        let balance = self
+            .ussd_balance
+            .clone()
+            .unwrap_or_else(|| BALANCE.to_owned());
         let (m, text) = match (menu, request) {
             (true, "1") => (0, Some(balance.as_str())),
             (true, "2") => (0, Some(DATA)),
