@@ -10,7 +10,7 @@
 use super::ModemSettings;
 use super::Result;
 use crate::modem::short_iccid;
-use crate::protocol::{SimInfo, StatusSim};
+use crate::protocol::SimInfo;
 use crate::store::Store;
 use crate::time::rfc3339;
 
@@ -57,19 +57,4 @@ pub(super) fn sim_info(
         info.keepalive_at = s.keepalive_at.map(rfc3339);
     }
     Ok((info != SimInfo::default()).then_some(info))
-}
-
-/// `status.sims[]` from the `modems` answer.
-pub(super) fn status_sims(modems: &[crate::protocol::ModemInfo]) -> Vec<StatusSim> {
-    modems
-        .iter()
-        .filter_map(|m| {
-            let s = m.sim.as_ref()?;
-            Some(StatusSim {
-                modem: m.name.clone(),
-                iccid: s.iccid_short.clone(),
-                number: s.number.clone(),
-            })
-        })
-        .collect()
 }

@@ -8,7 +8,7 @@
 
 use super::{Context, MAX_LIMIT, Result};
 use crate::modem::{ModemState, Registration};
-use crate::protocol::{ModemInfo, StatusData, StorageStatus};
+use crate::protocol::{ModemInfo, StatusData, StatusSim, StorageStatus};
 use crate::store::BroadcastState;
 
 /// Inbound messages scanned for the "received today" counts.
@@ -103,8 +103,35 @@ pub fn status(ctx: &Context) -> Result<StatusData> {
         members: members.active + members.pending_confirmation,
         broadcasts_active: saturating_u32(broadcasts),
         storage: Some(storage(ctx)),
-        sims: super::sim_info::status_sims(&modems(ctx)?),
+        sims: status_sims(ctx)?,
     })
+}
+
+/// `status.sims`: the SIM of each configured modem, without the `modems` verb's counts.
+fn status_sims(ctx: &Context) -> Result<Vec<StatusSim>> {
+    let mut out = Vec::new();
+    for mc in &ctx.settings.modems {
+        let st = ctx
+            .modems
+            .iter()
+            .find(|(n, _)| *n == mc.name)
+            .map(|(_, h)| h.status());
+        let id = st.as_ref().map(|s| &s.identity);
+        let sim = super::sim_info::sim_info(
+            &ctx.store,
+            mc,
+            id.and_then(|i| i.iccid.as_deref()),
+            id.and_then(|i| i.own_number.as_deref()),
+        )?;
+        if let Some(s) = sim {
+            out.push(StatusSim {
+                modem: mc.name.clone(),
+                iccid: s.iccid_short,
+                number: s.number,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// `modems`: every configured modem in file order; a disabled one (no actor) reads `disabled`.
