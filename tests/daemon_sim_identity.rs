@@ -259,3 +259,40 @@ async fn the_number_the_sim_reports_feeds_geomatch() {
     }
     gw.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sim_swapped_while_unplugged_is_seen_at_the_replug() {
+    use gsmgate::sim::Fault;
+    let dir = short_tempdir();
+    let cfg = config_with(dir.path(), 2, &["huawei", "simcom"], "");
+    let opts = options(&cfg);
+    let gw = Gateway::start_in(dir, cfg, opts).await;
+    let new = Identity::for_index(9);
+    gw.sim().fault(1, &Fault::Unplug).unwrap();
+    poll("sim1 vanished", WAIT, || async {
+        let ms = modems(&gw).await;
+        (by_name(&ms, "sim1").state != "ready").then_some(())
+    })
+    .await;
+    gw.sim().insert_sim(1, new.clone()).unwrap();
+    gw.sim().fault(1, &Fault::Replug).unwrap();
+    let m = poll("sim1 ready with the new SIM", WAIT, || async {
+        let ms = modems(&gw).await;
+        let m = by_name(&ms, "sim1").clone();
+        (m.state == "ready" && m.iccid.as_deref() == Some(new.iccid.as_str())).then_some(m)
+    })
+    .await;
+    let sim = m.sim.unwrap();
+    assert_eq!(
+        sim.previous_iccid.as_deref(),
+        Some(short(&Identity::for_index(1).iccid).as_str())
+    );
+    assert_eq!(sim.number.as_deref(), Some(new.number.as_str()));
+    let events = gw
+        .daemon
+        .store()
+        .events_after(0, &["sim_changed".to_string()], 10)
+        .unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    gw.shutdown().await;
+}

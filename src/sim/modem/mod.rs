@@ -421,6 +421,10 @@ impl ModemCore {
     pub fn identity(&self) -> &Identity {
         &self.identity
     }
+    /// A different SIM card in this modem (`SimHandle::insert_sim`).
+    pub fn insert_sim(&mut self, identity: Identity) {
+        self.identity = identity;
+    }
     pub fn rng(&mut self) -> &mut Rng {
         &mut self.rng
     }
