@@ -54,6 +54,7 @@ fn status() -> StatusData {
         members: 100,
         broadcasts_active: 1,
         storage: None,
+        sims: Vec::new(),
     }
 }
 
@@ -75,6 +76,7 @@ fn modem() -> ModemInfo {
         per_day: Some(200),
         waiting: None,
         paused: None,
+        sim: None,
     }
 }
 

@@ -285,6 +285,7 @@ impl Handler for ReadyPool {
                         per_day: Some(1000),
                         waiting: None,
                         paused: None,
+                        sim: None,
                     })
                     .collect(),
             )),

@@ -152,7 +152,12 @@ fn all_events_config(dir: &Path, rx: &Receiver) -> String {
             "[simulator]\nenabled = true\nmodems = 2\n",
             "[simulator]\nenabled = true\nmodems = 2\nprofiles = [\"huawei\", \"simcom\"]\n",
         )
-        .replace("/sim/modem0\"\n", "/sim/modem0\"\nprofile = \"huawei\"\n")
+        // One balance reading at start, below the threshold: `low_balance`.
+        .replace(
+            "/sim/modem0\"\n",
+            "/sim/modem0\"\nprofile = \"huawei\"\nbalance_ussd = \"*100#\"\n\
+             balance_every_hours = 744\nlow_balance = 100.0\n",
+        )
         .replace("/sim/modem1\"\n", "/sim/modem1\"\nprofile = \"simcom\"\n")
         .replace(
             "log = \"debug\"\n",
@@ -209,6 +214,10 @@ async fn every_event_type_reaches_a_verifying_receiver_in_journal_order() {
     let mut opts = options(&cfg);
     opts.hooks_retry = Some(fast_retry(Duration::from_secs(3600)));
     opts.backup_interval = Some(Duration::from_millis(500));
+    opts.upkeep = gsmgate::daemon::upkeep::UpkeepTiming {
+        tick: Duration::from_millis(100),
+        hour: Duration::from_secs(1),
+    };
     if let Some(sim) = opts.sim.as_mut() {
         for spec in &mut sim.modems {
             spec.ring_interval_ms = 300;
@@ -269,10 +278,26 @@ async fn every_event_type_reaches_a_verifying_receiver_in_journal_order() {
         .expect("call placed");
     wait_types(&rx, &["call_ended", "voicemail_left"]).await;
 
-    // A modem unplugged, then back.
+    // The balance read at start was below the threshold.
+    wait_types(&rx, &["low_balance"]).await;
+
+    // A modem unplugged, then back with another SIM in it.
     gw.sim().fault(1, &Fault::Unplug).unwrap();
     wait_types(&rx, &["modem_down"]).await;
+    // The SIM goes in only once the daemon saw the stick gone (a replug it never noticed would
+    // not re-read the SIM, as with a real stick).
+    poll("sim1 seen unplugged", WAIT, || async {
+        let ms = gw.client().await.modems().await.ok()?;
+        ms.iter()
+            .any(|m| m.name == "sim1" && m.state != "ready")
+            .then_some(())
+    })
+    .await;
+    gw.sim()
+        .insert_sim(1, gsmgate::sim::Identity::for_index(9))
+        .unwrap();
     gw.sim().fault(1, &Fault::Replug).unwrap();
+    wait_types(&rx, &["sim_changed"]).await;
     poll("modem_up after the replug", WAIT, || async {
         let d = rx.deliveries();
         let down = d.iter().position(|d| d.kind == "modem_down")?;
@@ -292,7 +317,7 @@ async fn every_event_type_reaches_a_verifying_receiver_in_journal_order() {
         .iter()
         .copied()
         // owner_command: an owner texting the gateway, tested in tests/daemon_owners.rs.
-        .filter(|t| *t != "low_balance" && *t != "owner_command")
+        .filter(|t| *t != "owner_command")
         .collect();
     let got: BTreeSet<String> = rx.deliveries().into_iter().map(|d| d.kind).collect();
     for t in &expected {

@@ -71,9 +71,17 @@ async fn busy_gateway() -> Gateway {
 /// [`busy_gateway`] with `extra` appended to the test configuration (e.g. an `[http]` table).
 async fn busy_gateway_with(extra: &str) -> Gateway {
     let dir = daemon_util::short_tempdir();
-    let text = format!("{}\n{extra}\n", daemon_util::config_text(dir.path()));
+    // sim0 reads its balance once at start (gsmgate_modem_balance).
+    let text = format!("{}\n{extra}\n", daemon_util::config_text(dir.path())).replace(
+        "/sim/modem0\"\n",
+        "/sim/modem0\"\nbalance_ussd = \"*100#\"\nbalance_every_hours = 744\n",
+    );
     let cfg = gsmgate::config::Config::from_str(&text, "test.toml").unwrap();
-    let opts = daemon_util::options(&cfg);
+    let mut opts = daemon_util::options(&cfg);
+    opts.upkeep = gsmgate::daemon::upkeep::UpkeepTiming {
+        tick: Duration::from_millis(100),
+        hour: Duration::from_secs(1),
+    };
     let gw = Gateway::start_in(dir, cfg, opts).await;
     send(&gw, BOB, "first", "sim0").await;
     send(&gw, BOB, "second", "sim0").await;
@@ -470,9 +478,10 @@ async fn the_docs_list_exactly_the_metrics_rendered() {
     let gw = busy_gateway().await;
     let metrics = gw.daemon.metrics();
     metrics.set_webhook_stats(std::sync::Arc::new(FakeWebhooks));
-    let text = render_until(&metrics, "a send and a receipt counted", |m| {
+    let text = render_until(&metrics, "a send, a receipt and a balance counted", |m| {
         get(m, "gsmgate_sms_received_total{modem=\"sim1\"}") == Some(1.0)
             && get(m, "gsmgate_sms_sent_total{modem=\"sim0\"}") == Some(2.0)
+            && get(m, "gsmgate_modem_balance{modem=\"sim0\"}") == Some(12.34)
     })
     .await;
     let rendered: std::collections::BTreeSet<String> = text

@@ -187,7 +187,42 @@ fn print_status(s: &StatusData) {
     for (name, value) in rows {
         t.add_row(vec![name.to_string(), value]);
     }
+    for sim in &s.sims {
+        let words: Vec<&str> = [sim.iccid.as_deref(), sim.number.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        t.add_row(vec![format!("SIM in {}", sim.modem), words.join(" ")]);
+    }
     print_table(&t);
+}
+
+/// `modems`' SIM column: `…123456 +15550100`, and `(new, was …654321)` after a SIM change.
+fn sim_cell(sim: Option<&crate::admin::protocol::SimInfo>) -> String {
+    let Some(s) = sim else {
+        return "-".into();
+    };
+    let mut words: Vec<String> = [s.iccid_short.clone(), s.number.clone()]
+        .into_iter()
+        .flatten()
+        .collect();
+    if let Some(prev) = &s.previous_iccid {
+        words.push(format!("(new, was {prev})"));
+    }
+    if words.is_empty() {
+        "-".into()
+    } else {
+        words.join(" ")
+    }
+}
+
+/// `modems`' balance column: `12.34`, `4.10 LOW`, or `-` before the first reading.
+fn balance_cell(sim: Option<&crate::admin::protocol::SimInfo>) -> String {
+    match sim.and_then(|s| s.balance.map(|b| (b, s.low_balance))) {
+        Some((b, true)) => format!("{b:.2} LOW"),
+        Some((b, false)) => format!("{b:.2}"),
+        None => "-".into(),
+    }
 }
 
 /// `status`'s "state disk" row: `ok (3.2 GiB free)`, or what fails and what that does to sending.
@@ -236,7 +271,8 @@ fn human_bytes(b: u64) -> String {
 
 fn print_modems(modems: &[ModemInfo]) {
     let mut t = table(&[
-        "name", "state", "network", "signal", "operator", "sent", "recv", "profile", "port",
+        "name", "state", "network", "signal", "operator", "sent", "recv", "sim", "balance",
+        "profile", "port",
     ]);
     for m in modems {
         t.add_row(vec![
@@ -257,6 +293,8 @@ fn print_modems(modems: &[ModemInfo]) {
                 None => m.sent_today.to_string(),
             },
             m.received_today.to_string(),
+            sim_cell(m.sim.as_ref()),
+            balance_cell(m.sim.as_ref()),
             m.profile.clone(),
             m.port.clone(),
         ]);

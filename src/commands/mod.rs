@@ -32,6 +32,7 @@ pub mod hooks;
 pub mod members;
 pub mod messages;
 pub mod review;
+mod sim_info;
 pub mod status;
 pub mod tokens;
 pub mod ussd;

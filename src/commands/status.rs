@@ -8,7 +8,7 @@
 
 use super::{Context, MAX_LIMIT, Result};
 use crate::modem::{ModemState, Registration};
-use crate::protocol::{ModemInfo, StatusData, StorageStatus};
+use crate::protocol::{ModemInfo, StatusData, StatusSim, StorageStatus};
 use crate::store::BroadcastState;
 
 /// Inbound messages scanned for the "received today" counts.
@@ -103,7 +103,35 @@ pub fn status(ctx: &Context) -> Result<StatusData> {
         members: members.active + members.pending_confirmation,
         broadcasts_active: saturating_u32(broadcasts),
         storage: Some(storage(ctx)),
+        sims: status_sims(ctx)?,
     })
+}
+
+/// `status.sims`: the SIM of each configured modem, without the `modems` verb's counts.
+fn status_sims(ctx: &Context) -> Result<Vec<StatusSim>> {
+    let mut out = Vec::new();
+    for mc in &ctx.settings.modems {
+        let st = ctx
+            .modems
+            .iter()
+            .find(|(n, _)| *n == mc.name)
+            .map(|(_, h)| h.status());
+        let id = st.as_ref().map(|s| &s.identity);
+        let sim = super::sim_info::sim_info(
+            &ctx.store,
+            mc,
+            id.and_then(|i| i.iccid.as_deref()),
+            id.and_then(|i| i.own_number.as_deref()),
+        )?;
+        if let Some(s) = sim {
+            out.push(StatusSim {
+                modem: mc.name.clone(),
+                iccid: s.iccid_short,
+                number: s.number,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// `modems`: every configured modem in file order; a disabled one (no actor) reads `disabled`.
@@ -136,7 +164,9 @@ pub fn modems(ctx: &Context) -> Result<Vec<ModemInfo>> {
             per_day: Some(mc.limits.per_day),
             waiting: None,
             paused: None,
+            sim: None,
         };
+        let mut live = (None, None);
         if let Some((_, h)) = ctx.modems.iter().find(|(n, _)| *n == mc.name) {
             let st = h.status();
             info.state = st.state.name().to_string();
@@ -150,6 +180,7 @@ pub fn modems(ctx: &Context) -> Result<Vec<ModemInfo>> {
             info.iccid = st.identity.iccid.clone();
             info.imsi = st.identity.imsi.clone();
             info.imei = st.identity.imei.clone();
+            live = (st.identity.iccid.clone(), st.identity.own_number.clone());
             info.waiting = st.waiting.as_ref().map(|w| w.describe(ctx.now()));
             info.last_error = match &st.state {
                 ModemState::OutOfPool { reason } | ModemState::Suspect { reason } => {
@@ -159,6 +190,7 @@ pub fn modems(ctx: &Context) -> Result<Vec<ModemInfo>> {
             };
             info.paused = paused.clone();
         }
+        info.sim = super::sim_info::sim_info(s, mc, live.0.as_deref(), live.1.as_deref())?;
         out.push(info);
     }
     Ok(out)

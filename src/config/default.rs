@@ -226,6 +226,7 @@ pub(crate) fn simulated_modem(sim: &SimulatorConfig, index: usize) -> ModemConfi
         enabled: true,
         number: None,
         voice_audio: None,
+        upkeep: crate::dispatch::upkeep::SimUpkeep::default(),
     }
 }
 

@@ -305,9 +305,9 @@ mod tests {
         ))
         .unwrap_err();
         assert!(e.contains("webhook[1].name") && e.contains("twice"), "{e}");
-        // low_balance is reserved: accepted although nothing writes it yet.
+        // The SIM upkeep's event types (docs/modems.md) are subscribable like any other.
         load(&format!(
-            "[[webhook]]\nurl = \"https://h/x\"\nsecret = \"{SECRET}\"\nevents = [\"low_balance\"]\n"
+            "[[webhook]]\nurl = \"https://h/x\"\nsecret = \"{SECRET}\"\nevents = [\"low_balance\", \"sim_changed\"]\n"
         ))
         .unwrap();
     }

@@ -25,6 +25,7 @@ mod hooks;
 mod owners;
 mod raw;
 mod spans;
+mod upkeep;
 mod validate;
 
 use std::fmt;
@@ -105,6 +106,8 @@ pub struct ModemConfig {
     /// How the greeting reaches callers (`pcm` over `audio_port`, or `file` played from the
     /// modem's flash); `None` = the family's default (docs/voice.md).
     pub voice_audio: Option<AudioMode>,
+    /// Balance check and keep-alive of the SIM (docs/modems.md, "Balance", "Keep-alive").
+    pub upkeep: SimUpkeep,
 }
 
 /// A SIM PIN. Its `Debug` never shows the digits, so a config dumped into a log leaks nothing.
@@ -139,6 +142,9 @@ pub use crate::voice::VoiceSettings;
 pub use crate::dispatch::settings::{
     DispatchConfig, InDoubtPolicy, Limits, QuietHours, RetryConfig,
 };
+
+/// `[[modem]] balance_*` / `keepalive_*`: the dispatch layer owns the SIM upkeep settings.
+pub use crate::dispatch::upkeep::{KeepaliveAction, SimUpkeep};
 
 /// `[community]`: the community layer owns its settings; this module fills them from the file.
 pub use crate::community::settings::{

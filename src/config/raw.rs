@@ -65,6 +65,20 @@ pub(crate) struct RawModem {
     pub enabled: Option<bool>,
     pub number: Option<String>,
     pub voice_audio: Option<crate::voice::AudioMode>,
+    pub balance_ussd: Option<String>,
+    pub balance_every_hours: Option<u32>,
+    pub low_balance: Option<f64>,
+    pub keepalive_days: Option<u32>,
+    pub keepalive_ussd: Option<String>,
+    pub keepalive_sms: Option<RawKeepaliveSms>,
+}
+
+/// `[[modem]] keepalive_sms = { to = "+1…", text = "…" }`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawKeepaliveSms {
+    pub to: String,
+    pub text: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]

@@ -502,6 +502,12 @@ fn every_key() -> RawConfig {
             enabled: Some(true),
             number: s(),
             voice_audio: Some(crate::voice::AudioMode::File),
+            balance_ussd: s(),
+            balance_every_hours: Some(0),
+            low_balance: Some(0.0),
+            keepalive_days: Some(0),
+            keepalive_ussd: s(),
+            keepalive_sms: Some(RawKeepaliveSms::default()),
         }],
         dispatch: Some(RawDispatch {
             per_recipient_per_day: Some(0),

@@ -159,7 +159,7 @@ impl Checker<'_> {
         }
     }
 
-    fn e164(&mut self, key: &str, value: &str) {
+    pub(super) fn e164(&mut self, key: &str, value: &str) {
         if !is_e164(value) {
             self.fail(
                 key,
@@ -353,7 +353,11 @@ impl Checker<'_> {
             );
         }
         let port = self.path(&key("port"), &raw.port);
-        let audio_port = raw.audio_port.map(|p| self.path(&key("audio_port"), &p));
+        let audio_port = raw
+            .audio_port
+            .as_ref()
+            .map(|p| self.path(&key("audio_port"), p));
+        let upkeep = super::upkeep::check(self, i, &raw);
         let baud = raw.baud.unwrap_or(DEFAULT_BAUD);
         if !STANDARD_BAUDS.contains(&baud) {
             self.fail(
@@ -430,6 +434,7 @@ impl Checker<'_> {
             enabled: raw.enabled.unwrap_or(true),
             number: raw.number,
             voice_audio: raw.voice_audio,
+            upkeep,
         }
     }
 

@@ -623,12 +623,10 @@ impl Pipeline {
                 iccid: st.identity.iccid.clone(),
                 imsi: st.identity.imsi.clone(),
                 imei: st.identity.imei.clone(),
-                own_number: None,
+                own_number: st.identity.own_number.clone(),
                 profile: Some(format!("{:?}", st.profile).to_lowercase()),
             };
-            if let Err(e) = self.store.upsert_modem(&identity, now) {
-                warn!(%modem, error = %e, "could not record the modem's identity");
-            }
+            super::sims::record(&self.store, &self.dispatch, &identity, now);
         }
         let status = store::ModemStatus {
             registration: st.registration.map(|r| registration_word(r).to_string()),

@@ -34,6 +34,8 @@ pub mod logging;
 pub mod maintenance;
 pub mod notify;
 mod owners;
+mod sims;
+pub mod upkeep;
 pub mod voice;
 
 use std::collections::HashMap;
@@ -140,6 +142,8 @@ pub struct DaemonOptions {
     pub backup_interval: Option<Duration>,
     /// Overrides the webhooks' retry schedule (tests retry in milliseconds, not seconds).
     pub hooks_retry: Option<crate::hooks::RetryPolicy>,
+    /// How often the SIM upkeep task looks and what it calls an hour (tests shorten both).
+    pub upkeep: upkeep::UpkeepTiming,
 }
 
 impl Default for DaemonOptions {
@@ -154,6 +158,7 @@ impl Default for DaemonOptions {
             integrity_interval: maintenance::DEFAULT_INTEGRITY_INTERVAL,
             backup_interval: None,
             hooks_retry: None,
+            upkeep: upkeep::UpkeepTiming::default(),
         }
     }
 }
@@ -407,6 +412,13 @@ impl Daemon {
             announce(&cfg, &socket, guard.sim.as_ref());
         }
 
+        tracker.spawn(upkeep::run(
+            store.clone(),
+            dispatch.clone(),
+            modems.clone(),
+            opts.upkeep,
+            token.clone(),
+        ));
         tracker.spawn(maintenance::run(
             maintenance_schedule(&cfg, &opts, db),
             bus.clone(),

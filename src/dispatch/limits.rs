@@ -139,6 +139,13 @@ impl RateLimiter {
         self.prune();
     }
 
+    /// Replaces the history with `times` (the SIM behind the limiter changed: its own history
+    /// counts from now on, not the one of the SIM that was there before).
+    pub fn replace_history(&mut self, times: impl IntoIterator<Item = Millis>) {
+        self.sends.clear();
+        self.restore(times);
+    }
+
     /// The time of the latest recorded send.
     pub fn last(&self) -> Option<Millis> {
         self.sends.back().copied()

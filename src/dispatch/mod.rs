@@ -30,6 +30,7 @@ pub mod quiet;
 mod rng;
 pub mod runner;
 pub mod settings;
+pub mod upkeep;
 
 pub use backoff::{Backoff, Ttl};
 pub use eta::{Eta, EtaGroup, EtaModem, EtaRequest, estimate};

@@ -301,6 +301,22 @@ impl DispatchHandle {
         self.shared.wake_all();
     }
 
+    /// Rebuilds `modem`'s limiter from the store's send log: the SIM in it changed and its rows
+    /// were moved to this modem's name (`Store::record_sim`), so the budget that applies is the
+    /// new SIM's. Reads the store: call it from a blocking context.
+    pub fn reload_limits(&self, modem: &str) -> Result<(), StoreError> {
+        let now = now_ms();
+        let times = self
+            .shared
+            .store
+            .send_times_since(modem, now.saturating_sub(DAY))?;
+        let mut st = self.shared.state();
+        if let Some(m) = st.modems.iter_mut().find(|m| m.name == modem) {
+            m.limiter.replace_history(times);
+        }
+        Ok(())
+    }
+
     /// Per-modem figures for `gsmgate modems` / `status`.
     pub fn modem_stats(&self) -> Vec<ModemSendStats> {
         let now = now_ms();

@@ -256,6 +256,17 @@ fn store_figures(reg: &mut Registry, f: &MetricsFigures, pool: &[&str]) {
         last,
     );
 
+    let balance = Family::<ModemLabel, FloatGauge>::default();
+    for (modem, value) in &f.balances {
+        balance.get_or_create(&ModemLabel::new(modem)).set(*value);
+    }
+    reg.register(
+        "modem_balance",
+        "The last balance of the modem's SIM read by balance_ussd, in the operator's currency; \
+         absent until read",
+        balance,
+    );
+
     let calls = Family::<CallLabel, Counter>::default();
     for modem in pool {
         for outcome in CALL_OUTCOMES {

@@ -35,6 +35,8 @@ pub enum IdentField {
     Imei,
     Imsi,
     Iccid,
+    /// The SIM's own number (`AT+CNUM`, 27.007 §7.1); many SIMs leave it empty.
+    OwnNumber,
 }
 
 /// Builds the command of a step (the `at` builders; the fallible ones only fail on outside values,
@@ -162,6 +164,12 @@ pub fn plan(profile: Profile, opts: InitOptions) -> Vec<InitStep> {
             Step::Ident(IdentField::Iccid, iccid_command(profile)),
             Ignore,
         ),
+        // Every profile answers AT+CNUM, most SIMs with nothing; the number only feeds display
+        // and geomatch, so its absence is never an error.
+        s(
+            Step::Ident(IdentField::OwnNumber, || Ok(Command::cnum())),
+            Ignore,
+        ),
     ];
     match profile {
         Profile::Huawei => {
@@ -254,6 +262,7 @@ mod tests {
         assert!(pos("COPS=3,0") < pos("Cops"));
         assert!(matches!(p.last().map(|s| s.step), Some(Step::Drain)));
         assert!(t.iter().any(|x| x.contains("CRSM=176,12258")));
+        assert!(pos("CRSM=176") < pos("CNUM"));
     }
 
     #[test]
@@ -273,6 +282,14 @@ mod tests {
         assert!(has(Profile::Sim800, "AT+CCID"));
         assert!(has(Profile::Wavecom, "AT+CCID"));
         assert!(!has(Profile::Wavecom, "QURCCFG"));
+        for prof in [
+            Profile::Huawei,
+            Profile::Quectel,
+            Profile::Simcom,
+            Profile::Sim800,
+        ] {
+            assert!(has(prof, "AT+CNUM"), "{prof:?}");
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@
 //! [`status`], [`events`], [`error`].
 
 pub mod actor;
+pub mod balance;
 pub mod error;
 pub mod events;
 pub mod handle;
@@ -39,7 +40,9 @@ pub use error::{CommandError, ErrorClass, Failure, ModemError, SendError, class,
 pub use events::ModemEvent;
 pub use handle::{CallOp, ModemHandle, OutgoingPart};
 pub use init::InitOptions;
-pub use status::{Identity, ModemState, ModemStatus, RecoveryRungs, Registration, Waiting};
+pub use status::{
+    Identity, ModemState, ModemStatus, RecoveryRungs, Registration, Waiting, short_iccid,
+};
 
 /// The device family a modem belongs to; selects init variants and quirk handling (docs/modems.md,
 /// "Quirks gsmgate handles"). The config file names it (`profile = "huawei"`) and `config`

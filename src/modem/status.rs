@@ -54,6 +54,18 @@ pub struct Identity {
     pub imei: Option<String>,
     pub imsi: Option<String>,
     pub iccid: Option<String>,
+    /// The SIM's own number from `AT+CNUM`, when the SIM carries one.
+    pub own_number: Option<String>,
+}
+
+/// An ICCID as `modems` and `status` show it: the last six digits after an ellipsis, enough to
+/// tell a handful of SIMs apart and to find the one printed on the card (`…123456`).
+pub fn short_iccid(iccid: &str) -> String {
+    let chars: Vec<char> = iccid.chars().collect();
+    match chars.len().checked_sub(6) {
+        Some(cut) if cut > 0 => format!("…{}", chars[cut..].iter().collect::<String>()),
+        _ => iccid.to_string(),
+    }
 }
 
 /// Network registration status `<stat>` of `+CREG` (27.007 §7.2).
@@ -209,6 +221,13 @@ mod tests {
         };
         assert_eq!(w.describe(43_999), "waiting for +CMGS, 42 s");
         assert_eq!(w.describe(0), "waiting for +CMGS, 0 s");
+    }
+
+    #[test]
+    fn iccids_shorten_to_their_last_six_digits() {
+        assert_eq!(short_iccid("8900101000120000005"), "…000005");
+        assert_eq!(short_iccid("123456"), "123456");
+        assert_eq!(short_iccid(""), "");
     }
 
     #[test]

@@ -24,6 +24,55 @@ pub struct StatusData {
     /// The state disk as the daemon's writes see it (absent from daemons before this field).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage: Option<StorageStatus>,
+    /// Each configured modem's SIM (shortened ICCID and number), where known (absent from
+    /// daemons before this field).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sims: Vec<StatusSim>,
+}
+
+/// `status.sims[]`: which SIM sits in which modem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StatusSim {
+    pub modem: String,
+    /// The ICCID shortened to its last six digits, e.g. `…123456`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iccid: Option<String>,
+    /// The SIM's number: the configured `number`, else the one the SIM reported (`AT+CNUM`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
+}
+
+/// `modems[].sim`: the SIM in the modem, what it reported and what the gateway knows about it
+/// (docs/modems.md, "SIM identity", "Balance", "Keep-alive"). Times are RFC 3339.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
+pub struct SimInfo {
+    /// The ICCID shortened to its last six digits, e.g. `…123456` (the full one is `iccid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iccid_short: Option<String>,
+    /// The configured `number`, else the one the SIM reported (`AT+CNUM`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
+    /// Set when a different SIM than before appeared in this modem: the old one, shortened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_iccid: Option<String>,
+    /// When that different SIM was first seen here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_at: Option<String>,
+    /// The last balance read by `balance_ussd`, and the network's words it was read from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance_text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance_at: Option<String>,
+    /// The last balance was below `low_balance`.
+    #[serde(default)]
+    pub low_balance: bool,
+    /// The SIM's last sent SMS as far as the keep-alive knows, and its last keep-alive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sent_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keepalive_at: Option<String>,
 }
 
 /// `status.storage`: whether the database takes writes, and what that does to sending.
@@ -76,4 +125,7 @@ pub struct ModemInfo {
     /// `state disk full: sending paused` (absent when nothing pauses it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused: Option<String>,
+    /// The SIM (absent when nothing is known about it, and from daemons before this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sim: Option<SimInfo>,
 }

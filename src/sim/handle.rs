@@ -509,6 +509,18 @@ impl SimHandle {
         self.with_core(modem, |c| c.files())
     }
 
+    /// Puts another SIM into modem `modem` (best done while it is unplugged, as with a real
+    /// stick): from now on it answers with this IMSI, ICCID and own number.
+    pub fn insert_sim(&self, modem: usize, identity: Identity) -> Result<(), SimError> {
+        self.with_core(modem, |c| c.insert_sim(identity))
+    }
+
+    /// What modem `modem`'s network answers to the balance code `*100#` from now on, e.g.
+    /// `"Balance: 3.10 EUR"`.
+    pub fn set_ussd_balance(&self, modem: usize, text: &str) -> Result<(), SimError> {
+        self.with_core(modem, |c| c.set_ussd_balance(text))
+    }
+
     /// TP-ST put into generated status reports (0 delivered, e.g. 0x46 validity expired).
     pub fn set_report_status(&self, status: u8) {
         lock(&self.inner.network).report_status = status;

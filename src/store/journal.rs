@@ -17,8 +17,8 @@ use rusqlite::{OptionalExtension, params, params_from_iter};
 
 use super::{Result, SqlContext, Store, StoreError};
 
-/// Every event type the journal can carry. `low_balance` is reserved for the balance check
-/// (USSD), which no build writes yet; it is listed so a configuration can subscribe to it now.
+/// Every event type the journal can carry. `sim_changed` and `low_balance` are written by
+/// `Store::record_sim` and `Store::record_balance` (docs/modems.md, "SIM identity", "Balance").
 pub const EVENT_TYPES: &[&str] = &[
     "message_received",
     "message_sent",
@@ -34,6 +34,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "modem_up",
     "alert",
     "low_balance",
+    "sim_changed",
     "owner_command",
 ];
 

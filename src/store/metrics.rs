@@ -56,7 +56,7 @@ pub struct CallCount {
 }
 
 /// Everything one scrape reads, from one hold of the connection.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct MetricsFigures {
     /// Only the (state, priority) pairs that have rows.
     pub outbox: Vec<LiveCount>,
@@ -64,6 +64,9 @@ pub struct MetricsFigures {
     /// part was handed to the modem (unix ms; `record_part_sent`).
     pub last_submit: Vec<(String, i64)>,
     pub calls: Vec<CallCount>,
+    /// The last balance of the SIM in each modem (`balance_ussd`), by modem name; parked SIMs
+    /// (not in any modem) are left out.
+    pub balances: Vec<(String, f64)>,
 }
 
 /// The live outbox by state and priority; each arm is answered from its index (see the module
@@ -79,6 +82,10 @@ const LIVE_OUTBOX: &str = "
         WHERE broadcast_id IN (SELECT id FROM broadcasts WHERE state = 'paused')
           AND state = 'queued' AND held = 1
         GROUP BY priority";
+
+/// A handful of rows (one per SIM ever seen): a scan is fine.
+const BALANCES: &str = "SELECT key, balance FROM sims
+    WHERE balance IS NOT NULL AND key = modem ORDER BY key";
 
 const LAST_SUBMIT: &str = "SELECT modem, at FROM modem_refs ORDER BY modem";
 
@@ -126,10 +133,15 @@ impl Store {
                 .collect()
             })
             .ctx(op)?;
+        let balances = conn
+            .prepare_cached(BALANCES)
+            .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .ctx(op)?;
         Ok(MetricsFigures {
             outbox,
             last_submit,
             calls,
+            balances,
         })
     }
 

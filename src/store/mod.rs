@@ -38,6 +38,7 @@ mod owners;
 mod rates;
 mod review;
 pub mod schema;
+mod sims;
 mod tokens;
 
 use std::path::{Path, PathBuf};
@@ -69,6 +70,7 @@ pub use outbox::{
 };
 pub use owners::{ConfirmOutcome, PendingBroadcast};
 pub use review::{FLAG_POSSIBLE_OPT_OUT, ReviewDecision, ReviewEntry, Reviewed};
+pub use sims::{SimChange, SimRow, parked_key};
 pub use tokens::{IdempotencyBegin, TokenMatch, TokenRow};
 
 /// How long a connection waits for another connection's write lock before giving up.

@@ -39,10 +39,15 @@ pub struct ModemRow {
     pub enabled: bool,
     pub disabled_reason: Option<String>,
     pub updated_at: i64,
+    /// The ICCID this slot had before a different SIM appeared in it (`Store::record_sim`).
+    pub previous_iccid: Option<String>,
+    /// When that different SIM was first seen here.
+    pub sim_changed_at: Option<i64>,
 }
 
 const COLUMNS: &str = "name, iccid, imsi, imei, own_number, profile, registration, signal, \
-                       operator, last_seen_at, enabled, disabled_reason, updated_at";
+                       operator, last_seen_at, enabled, disabled_reason, updated_at, \
+                       previous_iccid, sim_changed_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<ModemRow> {
     Ok(ModemRow {
@@ -63,6 +68,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<ModemRow> {
         enabled: flag(r.get(10)?),
         disabled_reason: r.get(11)?,
         updated_at: r.get(12)?,
+        previous_iccid: r.get(13)?,
+        sim_changed_at: r.get(14)?,
     })
 }
 

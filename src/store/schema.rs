@@ -51,6 +51,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0011_owner_refs",
         include_str!("migrations/0011_owner_refs.sql"),
     ),
+    (
+        "0012_sim_identity",
+        include_str!("migrations/0012_sim_identity.sql"),
+    ),
 ];
 
 /// Brings the database up to the newest schema this build knows.

@@ -43,6 +43,13 @@ impl ModemActor {
         if self.port.is_none() {
             self.open_port(Duration::ZERO).await?;
         }
+        // A SIM may have been swapped while the modem was away: what the last init read about
+        // the SIM must not outlive it.
+        self.status.send_modify(|s| {
+            s.identity.imsi = None;
+            s.identity.iccid = None;
+            s.identity.own_number = None;
+        });
         for st in init::plan(self.cfg.profile, self.cfg.init) {
             if self.cancel.is_cancelled() {
                 return Err(InitFail::Shutdown);
@@ -375,6 +382,14 @@ impl ModemActor {
             IdentField::Imei => response::parse_imei(&a.lines),
             IdentField::Imsi => response::parse_imsi(&a.lines),
             IdentField::Iccid => response::parse_iccid(&a.lines),
+            IdentField::OwnNumber => response::parse_cnum(&a.lines)
+                .into_iter()
+                .next()
+                .map(|n| n.number)
+                .ok_or(crate::at::AtError::Missing {
+                    what: "own number",
+                    count: a.lines.len(),
+                }),
         };
         let value = match value {
             Ok(v) => v,
@@ -389,6 +404,7 @@ impl ModemActor {
                 IdentField::Imei => &mut id.imei,
                 IdentField::Imsi => &mut id.imsi,
                 IdentField::Iccid => &mut id.iccid,
+                IdentField::OwnNumber => &mut id.own_number,
             };
             *slot = Some(value);
         });

@@ -116,6 +116,10 @@ impl ModemCore {
             ("+CCID", Form::Exec) if p == Profile::Sim800 => {
                 Outcome::Ok(vec![self.identity.iccid.clone()])
             }
+            // Wavecom quotes it (Wavecom AT Commands Interface Guide, +CCID).
+            ("+CCID", Form::Exec) if p == Profile::Wavecom => {
+                Outcome::Ok(vec![format!("+CCID: \"{}\"", self.identity.iccid)])
+            }
             ("^ICCID", Form::Read) if p == Profile::Huawei => {
                 Outcome::Ok(vec![format!("^ICCID: {}", self.identity.iccid)])
             }

@@ -302,6 +302,8 @@ pub struct ModemCore {
     memfull_notified: bool,
     /// A USSD menu waits for a reply (`ussd`).
     ussd_menu: bool,
+    /// The balance answer when set (`SimHandle::set_ussd_balance`), else [`USSD_BALANCE`].
+    ussd_balance: Option<String>,
     /// USSD strings received (`AT+CUSD=1,"…"`).
     ussd_requests: u64,
     call: Option<Call>,
@@ -391,6 +393,7 @@ impl ModemCore {
             ack_seq: 0,
             memfull_notified: false,
             ussd_menu: false,
+            ussd_balance: None,
             ussd_requests: 0,
             call: None,
             busy_lines: 0,
@@ -417,6 +420,10 @@ impl ModemCore {
     }
     pub fn identity(&self) -> &Identity {
         &self.identity
+    }
+    /// A different SIM card in this modem (`SimHandle::insert_sim`).
+    pub fn insert_sim(&mut self, identity: Identity) {
+        self.identity = identity;
     }
     pub fn rng(&mut self) -> &mut Rng {
         &mut self.rng

@@ -624,6 +624,29 @@ fn identity_commands() {
 }
 
 #[test]
+fn every_profile_answers_its_iccid_command_and_cnum() {
+    // The command gsmgate's init sends per profile (docs/modems.md, the profile table).
+    let cases = [
+        (Profile::Quectel, "AT+QCCID"),
+        (Profile::Simcom, "AT+CICCID"),
+        (Profile::Sim800, "AT+CCID"),
+        (Profile::Wavecom, "AT+CCID"),
+        (Profile::Huawei, "AT^ICCID?"),
+    ];
+    let id = Identity::for_index(0);
+    for (profile, cmd) in cases {
+        let mut h = Harness::quiet(profile);
+        let out = h.at(cmd);
+        assert!(
+            out.contains(&id.iccid) && out.ends_with("OK\r\n"),
+            "{profile:?}: {out:?}"
+        );
+        let cnum = h.at("AT+CNUM");
+        assert!(cnum.contains(&id.number), "{profile:?}: {cnum:?}");
+    }
+}
+
+#[test]
 fn split_input_bytes() {
     let mut h = Harness::quiet(Profile::Generic);
     let mut out = String::new();

@@ -7,7 +7,8 @@
 //! The menu: `*100#` answers the balance and ends the session; `*101#` opens a menu
 //! (`+CUSD: 1`) whose reply `1` answers the balance and `2` the data left; `*102#` is ended by the
 //! network (`+CUSD: 2`); `*199#` is accepted and never answered (a network that times out on
-//! us); anything else is not supported (`+CUSD: 4`). A reply without an open menu is
+//! us); anything else is not supported. The balance text can be changed per modem
+//! (`SimHandle::set_ussd_balance`) so a test can let the credit run low (`+CUSD: 4`). A reply without an open menu is
 //! `+CUSD: 4`. The answer comes as a URC [`NETWORK_DELAY`] after the `OK`.
 
 use std::time::Duration;
@@ -28,6 +29,11 @@ pub const MENU: &str = "Menu: 1 Balance, 2 Data";
 pub const DATA: &str = "Data left: 500 MB";
 
 impl ModemCore {
+    /// What `*100#` answers from now on (tests of the balance check and its threshold).
+    pub fn set_ussd_balance(&mut self, text: &str) {
+        self.ussd_balance = Some(text.to_owned());
+    }
+
     pub(super) fn ussd_command(&mut self, cmd: &Command) -> Option<Outcome> {
         if cmd.name != "+CUSD" {
             return None;
@@ -76,11 +82,15 @@ impl ModemCore {
     /// What the network answers, scheduled as a URC.
     fn ussd_network(&mut self, request: &str) {
         let menu = std::mem::replace(&mut self.ussd_menu, false);
+        let balance = self
+            .ussd_balance
+            .clone()
+            .unwrap_or_else(|| BALANCE.to_owned());
         let (m, text) = match (menu, request) {
-            (true, "1") => (0, Some(BALANCE)),
+            (true, "1") => (0, Some(balance.as_str())),
             (true, "2") => (0, Some(DATA)),
             (true, _) => (0, Some("Invalid choice")),
-            (false, "*100#") => (0, Some(BALANCE)),
+            (false, "*100#") => (0, Some(balance.as_str())),
             (false, "*101#") => {
                 self.ussd_menu = true;
                 (1, Some(MENU))

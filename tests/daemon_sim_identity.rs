@@ -1,0 +1,298 @@
+//! SIM identity end to end (docs/modems.md, "SIM identity"): the daemon against simulated modems
+//! whose SIMs the test places — every profile's ICCID command and `AT+CNUM` read at init and
+//! shown in `modems` and `status`; a SIM moved to the other modem keeps its send count and its
+//! members; a different SIM in a slot raises `sim_changed` in the event journal and shows in
+//! `modems`; and the number the SIM reports feeds geomatch when none is configured.
+
+// Test code: a failed setup may panic with unwrap/expect; that is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod daemon_util;
+
+use std::path::Path;
+use std::time::Duration;
+
+use daemon_util::*;
+use gsmgate::admin::protocol::{MemberAddArgs, MemberGetArgs, ModemInfo, SendArgs};
+use gsmgate::config::Config;
+use gsmgate::daemon::DaemonOptions;
+use gsmgate::sim::Identity;
+use gsmgate::store::Store;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn short(iccid: &str) -> String {
+    format!("…{}", &iccid[iccid.len() - 6..])
+}
+
+/// `config_text` with `extra` appended (e.g. a `[dispatch]` key) and the given sim profiles.
+fn config_with(dir: &Path, modems: usize, profiles: &[&str], dispatch_extra: &str) -> Config {
+    let d = dir.display();
+    let mut blocks = String::new();
+    for i in 0..modems {
+        blocks.push_str(&format!(
+            "[[modem]]\nname = \"sim{i}\"\nport = \"{d}/sim/modem{i}\"\nprofile = \"{}\"\n\n",
+            profiles[i % profiles.len()]
+        ));
+    }
+    let list: Vec<String> = profiles.iter().map(|p| format!("\"{p}\"")).collect();
+    let text = format!(
+        r#"
+[daemon]
+state_dir = "{d}/state"
+admin_socket = "{d}/a.sock"
+log = "debug"
+
+[simulator]
+enabled = true
+modems = {modems}
+dir = "{d}/sim"
+profiles = [{}]
+
+{blocks}
+[dispatch]
+jitter_ms = 0
+{dispatch_extra}
+
+[dispatch.quiet_hours]
+enabled = false
+
+[community]
+org_name = "Testorg"
+"#,
+        list.join(", ")
+    );
+    Config::from_str(&text, "test.toml").unwrap()
+}
+
+/// Options whose simulated modem `i` holds SIM `sims[i]`.
+fn with_sims(cfg: &Config, sims: &[Identity]) -> DaemonOptions {
+    let mut opts = options(cfg);
+    let sim = opts.sim.as_mut().unwrap();
+    for (spec, id) in sim.modems.iter_mut().zip(sims) {
+        spec.identity = Some(id.clone());
+    }
+    opts
+}
+
+fn sim_id(index: usize, number: &str) -> Identity {
+    Identity {
+        number: number.into(),
+        ..Identity::for_index(index)
+    }
+}
+
+async fn modems(gw: &Gateway) -> Vec<ModemInfo> {
+    gw.client().await.modems().await.unwrap()
+}
+
+fn by_name<'a>(ms: &'a [ModemInfo], name: &str) -> &'a ModemInfo {
+    ms.iter().find(|m| m.name == name).unwrap()
+}
+
+async fn home_of(gw: &Gateway, number: &str) -> (Option<String>, Option<String>) {
+    let m = gw
+        .client()
+        .await
+        .members_get(MemberGetArgs {
+            number: number.into(),
+        })
+        .await
+        .unwrap();
+    (m.home_modem, m.home_reason)
+}
+
+/// The journal's `sim_changed` events (read after the daemon stopped).
+fn sim_changed(dir: &Path) -> Vec<serde_json::Value> {
+    let s = Store::open(dir.join("state/gsmgate.db")).unwrap();
+    s.events_after(0, &["sim_changed".to_string()], 100)
+        .unwrap()
+        .into_iter()
+        .map(|e| serde_json::from_str(&e.data).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_profile_reports_its_iccid_and_number_in_modems_and_status() {
+    let profiles = [
+        "generic", "huawei", "simcom", "quectel", "sim800", "wavecom", "zte",
+    ];
+    let dir = short_tempdir();
+    let cfg = config_with(dir.path(), profiles.len(), &profiles, "");
+    let opts = options(&cfg);
+    let gw = Gateway::start_in(dir, cfg, opts).await;
+    let ms = modems(&gw).await;
+    for (i, p) in profiles.iter().enumerate() {
+        let want = Identity::for_index(i);
+        let m = by_name(&ms, &format!("sim{i}"));
+        assert_eq!(m.iccid.as_deref(), Some(want.iccid.as_str()), "{p}: {m:?}");
+        let sim = m.sim.as_ref().unwrap_or_else(|| panic!("{p}: no sim"));
+        assert_eq!(
+            sim.iccid_short.as_deref(),
+            Some(short(&want.iccid).as_str()),
+            "{p}"
+        );
+        assert_eq!(sim.number.as_deref(), Some(want.number.as_str()), "{p}");
+        assert_eq!(sim.previous_iccid, None, "{p}");
+    }
+    let status = gw.client().await.status().await.unwrap();
+    assert_eq!(status.sims.len(), profiles.len(), "{status:?}");
+    let s0 = status.sims.iter().find(|s| s.modem == "sim0").unwrap();
+    assert_eq!(
+        s0.iccid.as_deref(),
+        Some(short(&Identity::for_index(0).iccid).as_str())
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_sim_keeps_its_counts_and_members_and_a_new_one_raises_sim_changed() {
+    let a = sim_id(0, "+12125550100");
+    let b = sim_id(1, "+14155550100");
+    let c = sim_id(7, "+13125550100");
+    let dir = short_tempdir();
+    let cfg = config_with(dir.path(), 2, &["quectel"], "");
+    let opts = with_sims(&cfg, &[a.clone(), b.clone()]);
+    let gw = Gateway::start_in(dir, cfg, opts).await;
+    // Two members, one at home on each modem (balanced); two texts through SIM A.
+    gw.add_member(ALICE).await;
+    gw.add_member(BOB).await;
+    let alice_home = home_of(&gw, ALICE).await.0.unwrap();
+    let bob_home = home_of(&gw, BOB).await.0.unwrap();
+    assert_ne!(alice_home, bob_home);
+    for text in ["one", "two"] {
+        gw.client()
+            .await
+            .send(SendArgs {
+                to: CAROL.into(),
+                text: text.into(),
+                modem: Some("sim0".into()),
+            })
+            .await
+            .unwrap();
+    }
+    poll("two sent on sim0", WAIT, || async {
+        let ms = modems(&gw).await;
+        (by_name(&ms, "sim0").sent_today == 2).then_some(())
+    })
+    .await;
+    let dir = gw.shutdown().await;
+
+    // The SIMs swap slots: counts and members follow them.
+    let cfg = config_with(dir.path(), 2, &["quectel"], "");
+    let opts = with_sims(&cfg, &[b.clone(), a.clone()]);
+    let gw = Gateway::start_in(dir, cfg, opts).await;
+    let ms = modems(&gw).await;
+    let (m0, m1) = (by_name(&ms, "sim0"), by_name(&ms, "sim1"));
+    assert_eq!((m0.sent_today, m1.sent_today), (0, 2), "{ms:?}");
+    assert_eq!(m1.iccid.as_deref(), Some(a.iccid.as_str()));
+    let swap = |home: &str| if home == "sim0" { "sim1" } else { "sim0" }.to_string();
+    assert_eq!(home_of(&gw, ALICE).await.0, Some(swap(&alice_home)));
+    assert_eq!(home_of(&gw, BOB).await.0, Some(swap(&bob_home)));
+    let sim1 = m1.sim.as_ref().unwrap();
+    assert_eq!(
+        sim1.previous_iccid.as_deref(),
+        Some(short(&b.iccid).as_str())
+    );
+    assert_eq!(sim1.number.as_deref(), Some(a.number.as_str()));
+    assert!(sim1.changed_at.is_some());
+    let dir = gw.shutdown().await;
+    let events = sim_changed(dir.path());
+    assert_eq!(events.len(), 2, "{events:?}");
+    let e1 = events.iter().find(|e| e["modem"] == "sim1").unwrap();
+    assert_eq!(e1["iccid"], a.iccid.as_str());
+    assert_eq!(e1["previous_iccid"], b.iccid.as_str());
+    assert_eq!(e1["moved_from"], "sim0");
+
+    // A SIM the gateway never saw replaces A: it starts from zero, the event says so, and A's
+    // count waits for A.
+    let cfg = config_with(dir.path(), 2, &["quectel"], "");
+    let opts = with_sims(&cfg, &[b.clone(), c.clone()]);
+    let gw = Gateway::start_in(dir, cfg, opts).await;
+    let ms = modems(&gw).await;
+    let m1 = by_name(&ms, "sim1");
+    assert_eq!(m1.sent_today, 0, "{ms:?}");
+    assert_eq!(
+        m1.sim.as_ref().unwrap().previous_iccid.as_deref(),
+        Some(short(&a.iccid).as_str())
+    );
+    // sim0 still holds B, as in the last run: no change shown for it any more than before.
+    let dir = gw.shutdown().await;
+    let events = sim_changed(dir.path());
+    assert_eq!(events.len(), 3, "{events:?}");
+    let last = &events[2];
+    assert_eq!(
+        (last["modem"].as_str(), last["iccid"].as_str()),
+        (Some("sim1"), Some(c.iccid.as_str()))
+    );
+    assert!(last["moved_from"].is_null(), "{last}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_number_the_sim_reports_feeds_geomatch() {
+    let dir = short_tempdir();
+    let cfg = config_with(dir.path(), 2, &["quectel", "simcom"], "geomatch = true");
+    let opts = with_sims(
+        &cfg,
+        &[sim_id(0, "+12125550100"), sim_id(1, "+14155550100")],
+    );
+    let gw = Gateway::start_in(dir, cfg, opts).await;
+    let mut c = gw.client().await;
+    for (number, home) in [
+        ("+14155550123", "sim1"),
+        ("+12125550177", "sim0"),
+        ("+14155550124", "sim1"),
+    ] {
+        let m = c
+            .members_add(MemberAddArgs {
+                number: number.into(),
+                ..MemberAddArgs::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(m.home_modem.as_deref(), Some(home), "{number}: {m:?}");
+        assert_eq!(
+            m.home_reason.as_deref(),
+            Some("geomatch"),
+            "{number}: {m:?}"
+        );
+    }
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sim_swapped_while_unplugged_is_seen_at_the_replug() {
+    use gsmgate::sim::Fault;
+    let dir = short_tempdir();
+    let cfg = config_with(dir.path(), 2, &["huawei", "simcom"], "");
+    let opts = options(&cfg);
+    let gw = Gateway::start_in(dir, cfg, opts).await;
+    let new = Identity::for_index(9);
+    gw.sim().fault(1, &Fault::Unplug).unwrap();
+    poll("sim1 vanished", WAIT, || async {
+        let ms = modems(&gw).await;
+        (by_name(&ms, "sim1").state != "ready").then_some(())
+    })
+    .await;
+    gw.sim().insert_sim(1, new.clone()).unwrap();
+    gw.sim().fault(1, &Fault::Replug).unwrap();
+    let m = poll("sim1 ready with the new SIM", WAIT, || async {
+        let ms = modems(&gw).await;
+        let m = by_name(&ms, "sim1").clone();
+        (m.state == "ready" && m.iccid.as_deref() == Some(new.iccid.as_str())).then_some(m)
+    })
+    .await;
+    let sim = m.sim.unwrap();
+    assert_eq!(
+        sim.previous_iccid.as_deref(),
+        Some(short(&Identity::for_index(1).iccid).as_str())
+    );
+    assert_eq!(sim.number.as_deref(), Some(new.number.as_str()));
+    let events = gw
+        .daemon
+        .store()
+        .events_after(0, &["sim_changed".to_string()], 10)
+        .unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    gw.shutdown().await;
+}
