@@ -24,6 +24,8 @@ pub enum Transport {
     Local,
     /// The HTTP API (a bearer token).
     Http,
+    /// The web console (a session of a console account).
+    Web,
 }
 
 /// Who runs a command: a name for the log, what they may do, how they came.
@@ -51,6 +53,17 @@ impl Caller {
             name: name.into(),
             scope,
             transport: Transport::Http,
+        }
+    }
+}
+
+impl Caller {
+    /// A web console user; `name` is the account's name, for the log and the audit trail.
+    pub fn web(name: impl Into<String>, scope: Scope) -> Caller {
+        Caller {
+            name: name.into(),
+            scope,
+            transport: Transport::Web,
         }
     }
 }
@@ -97,7 +110,11 @@ pub fn required_scope(request: &Request) -> Scope {
         | R::WebhookReplay(_)
         | R::TokensCreate(_)
         | R::TokensList(_)
-        | R::TokensRevoke(_) => Scope::Admin,
+        | R::TokensRevoke(_)
+        | R::WebUsersAdd(_)
+        | R::WebUsersList(_)
+        | R::WebUsersPasswd(_)
+        | R::WebUsersRemove(_) => Scope::Admin,
     }
 }
 
@@ -105,7 +122,13 @@ pub fn required_scope(request: &Request) -> Scope {
 pub fn local_only(request: &Request) -> bool {
     matches!(
         request,
-        Request::TokensCreate(_) | Request::TokensList(_) | Request::TokensRevoke(_)
+        Request::TokensCreate(_)
+            | Request::TokensList(_)
+            | Request::TokensRevoke(_)
+            | Request::WebUsersAdd(_)
+            | Request::WebUsersList(_)
+            | Request::WebUsersPasswd(_)
+            | Request::WebUsersRemove(_)
     )
 }
 
