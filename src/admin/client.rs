@@ -25,6 +25,7 @@ use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::lines::{Frame, LineReader};
+use super::protocol::GreetingFile;
 use super::protocol::{
     BroadcastArgs, BroadcastIdArgs, BroadcastItem, BroadcastResult, BroadcastsArgs,
     ConversationArgs, ConversationItem, Envelope, ErrorBody, Event, EventLine, ExportData,
@@ -375,6 +376,11 @@ impl Client {
             name: name.to_string(),
         }))
         .await
+    }
+
+    /// The greeting in use (`greeting_get`); `None` when none is installed.
+    pub async fn greeting_get(&mut self) -> Result<Option<GreetingFile>, ClientError> {
+        self.call(&Request::GreetingGet(NoArgs {})).await
     }
 
     pub async fn web_users_add(

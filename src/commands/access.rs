@@ -90,7 +90,8 @@ pub fn required_scope(request: &Request) -> Scope {
         | R::InDoubt(_)
         | R::Calls(_)
         | R::VoicemailList(_)
-        | R::VoicemailExport(_) => Scope::Read,
+        | R::VoicemailExport(_)
+        | R::GreetingGet(_) => Scope::Read,
         R::Send(_) => Scope::Send,
         R::MembersAdd(_)
         | R::MembersRemove(_)

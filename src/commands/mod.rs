@@ -225,6 +225,7 @@ pub fn execute(ctx: &Context, request: Request) -> Result<Reply> {
         Request::Ussd(a) => ussd::ussd(ctx, &a).map(Reply::Ussd),
         Request::Webhooks(_) => hooks::webhooks(ctx).map(Reply::Webhooks),
         Request::WebhookReplay(a) => hooks::webhook_replay(ctx, &a).map(Reply::WebhookReplay),
+        Request::GreetingGet(_) => voice::greeting_get(ctx).map(Reply::GreetingGet),
         Request::WebUsersAdd(a) => web::add(ctx, &a).map(Reply::WebUsersAdd),
         Request::WebUsersList(_) => web::list(ctx).map(Reply::WebUsersList),
         Request::WebUsersPasswd(a) => web::passwd(ctx, &a).map(Reply::WebUsersPasswd),

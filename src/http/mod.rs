@@ -86,12 +86,19 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             timeout,
         ));
+    let console = crate::web::WebState::new(
+        state.ctx.clone(),
+        state.events.clone(),
+        state.shutdown.clone(),
+        settings.tls.is_some(),
+    );
     Router::new()
         .route("/api/v1/events", get(sse::events))
         .merge(bounded)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .with_state(state)
+        .merge(crate::web::router(console))
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

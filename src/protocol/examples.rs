@@ -47,6 +47,7 @@ impl Request {
             Request::Ussd(_) => "ussd",
             Request::Webhooks(_) => "webhooks",
             Request::WebhookReplay(_) => "webhook_replay",
+            Request::GreetingGet(_) => "greeting_get",
             Request::WebUsersAdd(_) => "web_users_add",
             Request::WebUsersList(_) => "web_users_list",
             Request::WebUsersPasswd(_) => "web_users_passwd",
@@ -213,6 +214,7 @@ impl Request {
             }),
             Request::TokensList(NoArgs {}),
             Request::TokensRevoke(TokensRevokeArgs { name: "crm".into() }),
+            Request::GreetingGet(NoArgs {}),
             Request::WebUsersAdd(WebUserAddArgs {
                 name: "ann".into(),
                 role: WebRole::Volunteer,

@@ -107,6 +107,7 @@ pub const COMMANDS: &[&str] = &[
     "ussd",
     "webhooks",
     "webhook_replay",
+    "greeting_get",
     "web_users_add",
     "web_users_list",
     "web_users_passwd",
@@ -222,6 +223,8 @@ pub enum Request {
     Ussd(UssdArgs),
     Webhooks(NoArgs),
     WebhookReplay(WebhookReplayArgs),
+    /// The greeting in use, as a WAV (base64); `null` when none is installed.
+    GreetingGet(NoArgs),
     /// Add a web console account (local transports only).
     WebUsersAdd(WebUserAddArgs),
     /// Every web console account (local transports only).
@@ -409,6 +412,7 @@ pub enum Reply {
     Ussd(UssdResult),
     Webhooks(Vec<WebhookItem>),
     WebhookReplay(WebhookReplayed),
+    GreetingGet(Option<GreetingFile>),
     WebUsersAdd(WebUserItem),
     WebUsersList(Vec<WebUserItem>),
     WebUsersPasswd(WebUserChanged),
@@ -459,6 +463,7 @@ impl Reply {
             Reply::Ussd(_) => "ussd",
             Reply::Webhooks(_) => "webhooks",
             Reply::WebhookReplay(_) => "webhook_replay",
+            Reply::GreetingGet(_) => "greeting_get",
             Reply::WebUsersAdd(_) => "web_users_add",
             Reply::WebUsersList(_) => "web_users_list",
             Reply::WebUsersPasswd(_) => "web_users_passwd",
