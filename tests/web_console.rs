@@ -773,7 +773,11 @@ async fn an_opted_out_member_shows_as_opted_out_and_import_lists_numbered_row_er
     );
     assert!(page.body.contains("<form id=\"member-search\""));
     let cell = &page.body[page.body.find("class=\"status\"").unwrap()..];
-    assert!(cell[..cell.find("</td>").unwrap()].contains("opted out"));
+    let cell = &cell[..cell.find("</td>").unwrap()];
+    assert!(
+        cell.contains("opted out 20") && cell.contains("STOP"),
+        "when and how: {cell}"
+    );
     // Searching by number and by segment.
     let p = c.get("/members?q=%2B14155550101", &o).await;
     assert!(p.body.contains("data-number=\"+14155550101\""));

@@ -232,6 +232,23 @@ impl Store {
         })
     }
 
+    /// When and how `number` opted out, while it is on the suppression list: the time, source
+    /// and detail of its latest `opted_out` consent event (one indexed lookup each; the console
+    /// and `members_get` show it beside the status).
+    pub fn opt_out_record(&self, number: &str) -> Result<Option<(i64, String, Option<String>)>> {
+        let conn = self.conn();
+        conn.prepare_cached(
+            "SELECT c.at, c.source, c.detail FROM consent_log c
+             WHERE c.number = ?1 AND c.event = 'opted_out'
+               AND EXISTS (SELECT 1 FROM opt_outs o WHERE o.number = ?1)
+             ORDER BY c.at DESC, c.id DESC LIMIT 1",
+        )
+        .ctx("reading an opt-out")?
+        .query_row(params![number], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()
+        .ctx("reading an opt-out")
+    }
+
     /// Records one change made in the console.
     pub fn web_audit(&self, at: i64, user: &str, action: &str, detail: &str) -> Result<()> {
         self.write("recording a console change", |tx| {

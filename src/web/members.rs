@@ -37,10 +37,21 @@ pub struct ListQuery {
     done: Option<String>,
 }
 
-/// How a member's consent reads in the table.
+/// How a member's consent reads in the table: for an opt-out, when and how.
 fn status_text(m: &MemberItem) -> String {
     match m.status.as_str() {
-        "opted_out" => "opted out".to_string(),
+        "opted_out" => match &m.opt_out {
+            Some(o) => {
+                let how = match (o.source.as_str(), o.detail.as_deref()) {
+                    ("sms", Some(d)) => format!("texted \u{201c}{d}\u{201d}"),
+                    ("sms", None) => "by text".to_string(),
+                    ("cli", _) => "by an operator".to_string(),
+                    (other, _) => format!("by {other}"),
+                };
+                format!("opted out {} ({how})", o.at)
+            }
+            None => "opted out".to_string(),
+        },
         "pending_confirmation" => "waiting for confirmation".to_string(),
         other => other.replace('_', " "),
     }
