@@ -1026,3 +1026,98 @@ async fn the_web_user_cli_adds_lists_changes_and_removes_accounts() {
     assert!(!ok && err.contains("not found"), "{err}");
     c.gw.shutdown().await;
 }
+
+/// `curl -sS -i` with `args`: the status line and headers, and the body.
+fn curl(args: &[&str]) -> (String, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "-i", "--max-time", "60"])
+        .args(args)
+        .output()
+        .expect("curl runs (apt-get install curl)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (h, b) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (h.to_string(), b.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_tls_the_session_cookie_is_secure() {
+    let dir = short_tempdir();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let text = format!(
+        "{}\n[http]\nlisten = \"127.0.0.1:0\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        config_text(dir.path()),
+        cert_path.display(),
+        key_path.display()
+    );
+    let cfg = Config::from_str(&text, "test.toml").unwrap();
+    let opts = options(&cfg);
+    let gw = Gateway::start_in(dir, cfg, opts).await;
+    gw.client()
+        .await
+        .web_users_add(WebUserAddArgs {
+            name: "olive".into(),
+            role: WebRole::Owner,
+            password: OWNER_PW.into(),
+        })
+        .await
+        .unwrap();
+    let port = gw.daemon.http_addr().unwrap().port();
+    let ca = cert_path.display().to_string();
+    let headers = tokio::task::spawn_blocking(move || {
+        let resolve = format!("localhost:{port}:127.0.0.1");
+        let base = format!("https://localhost:{port}");
+        let (h, body) = curl(&[
+            "--cacert",
+            &ca,
+            "--resolve",
+            &resolve,
+            &format!("{base}/login"),
+        ]);
+        let set: Vec<String> = h
+            .lines()
+            .filter(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+            .map(|l| l["set-cookie:".len()..].trim().to_string())
+            .collect();
+        assert!(set.iter().all(|c| c.contains("Secure")), "{set:?}");
+        let token = cookie_value(&set, "gsmgate_login").unwrap();
+        assert!(body.contains(&token));
+        let data = form(&[
+            ("csrf", &token),
+            ("username", "olive"),
+            ("password", OWNER_PW),
+        ]);
+        let (h, _) = curl(&[
+            "--cacert",
+            &ca,
+            "--resolve",
+            &resolve,
+            "-H",
+            &format!("Cookie: gsmgate_login={token}"),
+            "--data-binary",
+            &data,
+            &format!("{base}/login"),
+        ]);
+        h
+    })
+    .await
+    .unwrap();
+    let session = headers
+        .lines()
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("set-cookie: gsmgate_session=")
+        })
+        .unwrap_or_else(|| panic!("no session cookie in {headers}"));
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/", "Secure"] {
+        assert!(session.contains(flag), "{session}");
+    }
+    gw.shutdown().await;
+}

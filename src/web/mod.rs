@@ -28,6 +28,7 @@ mod session;
 mod throttle;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -58,6 +59,8 @@ pub struct WebState {
     pub shutdown: CancellationToken,
     /// The listener is TLS: cookies get `Secure`.
     pub secure: bool,
+    /// `[http] request_timeout_secs`: pages answer 503 after it (not the event stream).
+    pub timeout: Duration,
     throttle: throttle::LoginThrottle,
 }
 
@@ -70,12 +73,14 @@ impl WebState {
         events: Option<bus::Sender<Event>>,
         shutdown: CancellationToken,
         secure: bool,
+        timeout: Duration,
     ) -> WebState {
         WebState {
             ctx,
             events,
             shutdown,
             secure,
+            timeout,
             throttle: throttle::LoginThrottle::default(),
         }
     }
@@ -216,6 +221,10 @@ fn static_file(content_type: &'static str, body: &'static str) -> Response {
 /// The console's routes (merged into the HTTP router by `http::router`).
 pub fn router(state: WebState) -> Router {
     let state: Web = Arc::new(state);
+    let bounded = tower_http::timeout::TimeoutLayer::with_status_code(
+        StatusCode::SERVICE_UNAVAILABLE,
+        state.timeout.max(Duration::from_secs(1)),
+    );
     Router::new()
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
@@ -243,7 +252,6 @@ pub fn router(state: WebState) -> Router {
         .route("/calls/greeting", post(calls::greeting_upload))
         .route("/calls/greeting.wav", get(calls::greeting_audio))
         .route("/modems", get(modems::page_route))
-        .route("/console/events", get(events::stream))
         .route(
             "/static/console.js",
             get(|| async { static_file("text/javascript; charset=utf-8", CONSOLE_JS) }),
@@ -252,6 +260,9 @@ pub fn router(state: WebState) -> Router {
             "/static/console.css",
             get(|| async { static_file("text/css; charset=utf-8", CONSOLE_CSS) }),
         )
+        .layer(bounded)
+        // The event stream is meant to stay open: outside the timeout.
+        .route("/console/events", get(events::stream))
         .layer(axum::middleware::map_response(security_headers))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
