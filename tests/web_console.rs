@@ -471,6 +471,14 @@ async fn a_volunteer_answers_conversations_but_cannot_broadcast_import_or_edit_m
     let v = c.login("victor", VOLUNTEER_PW).await;
     let home = c.get("/", &v).await;
     assert!(!home.body.contains("nav-broadcast"), "no broadcast link");
+    // The dashboard's chart counts the member who joined today.
+    assert!(
+        home.body.contains("<figure id=\"joined-chart\">"),
+        "{}",
+        home.body
+    );
+    assert!(home.body.contains("1 in all"), "{}", home.body);
+    assert!(home.body.contains("<rect "), "a bar for today");
 
     for path in [
         "/broadcast",

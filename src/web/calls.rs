@@ -76,8 +76,7 @@ pub async fn page_handler(
                         td {
                             @if let Some(v) = by_call.get(&c.id) {
                                 audio.voicemail controls preload="none"
-                                    src={ "/calls/voicemail/" (v.id) }
-                                    aria-label={ "Voicemail " (v.id) } {
+                                    src={ "/calls/voicemail/" (v.id) } {
                                     a href={ "/calls/voicemail/" (v.id) } { "Download voicemail" }
                                 }
                                 @if !v.heard { " " span.badge { "new" } }
@@ -90,13 +89,12 @@ pub async fn page_handler(
         h2 { "Greeting" }
         @if let Some(g) = &greeting {
             p { "In use: " ((g.duration_ms + 500) / 1000) " s" }
-            audio id="greeting-audio" controls preload="none" src="/calls/greeting.wav"
-                aria-label="Greeting" {
+            audio id="greeting-audio" controls preload="none" src="/calls/greeting.wav" {
                 a href="/calls/greeting.wav" { "Download the greeting" }
             }
         } @else {
             p { "No greeting is installed; callers hear none." }
-            audio id="greeting-audio" controls preload="none" aria-label="Greeting" {}
+            audio id="greeting-audio" controls preload="none" {}
         }
         @if s.is_owner() {
             form id="greeting" method="post" action="/calls/greeting" enctype="multipart/form-data" {

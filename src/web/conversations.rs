@@ -47,7 +47,7 @@ pub async fn list(State(web): State<Web>, Page(s): Page) -> Result<Response, Web
                         @if t.name.is_some() { " " span.number { (t.number) } }
                     }
                     " "
-                    span.unread aria-label="unread" title="unread" { (t.unread) }
+                    span.unread title="unread texts" { (t.unread) }
                     " "
                     time datetime=(t.last_at) { (t.last_at) }
                 }
