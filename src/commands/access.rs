@@ -28,6 +28,8 @@ pub enum Transport {
     /// An SMS from a configured owner number (`[community] owners`), checked by the daemon's
     /// inbound path (number, PIN, confirmation code) before it runs a command.
     Sms,
+    /// The web console (a session of a console account).
+    Web,
 }
 
 /// Who runs a command: a name for the log, what they may do, how they came.
@@ -69,6 +71,15 @@ impl Caller {
             transport: Transport::Sms,
         }
     }
+
+    /// A web console user; `name` is the account's name, for the log and the audit trail.
+    pub fn web(name: impl Into<String>, scope: Scope) -> Caller {
+        Caller {
+            name: name.into(),
+            scope,
+            transport: Transport::Web,
+        }
+    }
 }
 
 /// The scope a request needs.
@@ -93,7 +104,8 @@ pub fn required_scope(request: &Request) -> Scope {
         | R::InDoubt(_)
         | R::Calls(_)
         | R::VoicemailList(_)
-        | R::VoicemailExport(_) => Scope::Read,
+        | R::VoicemailExport(_)
+        | R::GreetingGet(_) => Scope::Read,
         R::Send(_) => Scope::Send,
         R::MembersAdd(_)
         | R::MembersRemove(_)
@@ -113,7 +125,11 @@ pub fn required_scope(request: &Request) -> Scope {
         | R::WebhookReplay(_)
         | R::TokensCreate(_)
         | R::TokensList(_)
-        | R::TokensRevoke(_) => Scope::Admin,
+        | R::TokensRevoke(_)
+        | R::WebUsersAdd(_)
+        | R::WebUsersList(_)
+        | R::WebUsersPasswd(_)
+        | R::WebUsersRemove(_) => Scope::Admin,
     }
 }
 
@@ -121,7 +137,13 @@ pub fn required_scope(request: &Request) -> Scope {
 pub fn local_only(request: &Request) -> bool {
     matches!(
         request,
-        Request::TokensCreate(_) | Request::TokensList(_) | Request::TokensRevoke(_)
+        Request::TokensCreate(_)
+            | Request::TokensList(_)
+            | Request::TokensRevoke(_)
+            | Request::WebUsersAdd(_)
+            | Request::WebUsersList(_)
+            | Request::WebUsersPasswd(_)
+            | Request::WebUsersRemove(_)
     )
 }
 

@@ -40,6 +40,7 @@ mod review;
 pub mod schema;
 mod sims;
 mod tokens;
+mod web;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -72,6 +73,7 @@ pub use owners::{ConfirmOutcome, PendingBroadcast};
 pub use review::{FLAG_POSSIBLE_OPT_OUT, ReviewDecision, ReviewEntry, Reviewed};
 pub use sims::{SimChange, SimRow, parked_key};
 pub use tokens::{IdempotencyBegin, TokenMatch, TokenRow};
+pub use web::{WebAuditRow, WebSessionRow, WebUserRow};
 
 /// How long a connection waits for another connection's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -55,6 +55,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0012_sim_identity",
         include_str!("migrations/0012_sim_identity.sql"),
     ),
+    (
+        "0013_web_console",
+        include_str!("migrations/0013_web_console.sql"),
+    ),
 ];
 
 /// Brings the database up to the newest schema this build knows.
