@@ -406,6 +406,15 @@ impl Browser {
         all
     }
 
+    /// The text of an open alert/confirm/prompt dialog, if a script opened one.
+    pub async fn raw_alert(&self) -> Option<String> {
+        let full = format!("/session/{}/alert/text", self.session);
+        self.raw("GET", &full, None)
+            .await
+            .ok()
+            .and_then(|v| v["value"].as_str().map(str::to_string))
+    }
+
     /// Ends the session and chromedriver.
     pub async fn quit(mut self) {
         let _ = self
