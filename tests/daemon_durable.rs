@@ -253,16 +253,27 @@ async fn scheduled_backups_keep_the_newest_backup_keep() {
         v.sort();
         v
     };
-    // Backups that may predate the import above.
-    let before: BTreeSet<PathBuf> = listing().into_iter().collect();
-    let mut seen = before.clone();
+    // A backup's name is the time it started (UTC, ms). Only one that started after the import
+    // committed must hold the members: one already running when the import began finishes after
+    // it and is newer on disk, yet holds the database as it was before.
+    let cutoff = {
+        let now = jiff::Timestamp::now();
+        format!(
+            "gsmgate-{}.{:03}Z.db",
+            now.strftime("%Y%m%dT%H%M%S"),
+            now.as_millisecond().rem_euclid(1000)
+        )
+    };
+    let after_import =
+        |p: &PathBuf| p.file_name().unwrap().to_string_lossy().as_ref() > cutoff.as_str();
+    let mut seen: BTreeSet<PathBuf> = BTreeSet::new();
     poll(
-        "two backups after the import kept, four written in all",
+        "two backups started after the import kept, four written in all",
         Duration::from_secs(30),
         || {
             let now = listing();
             seen.extend(now.iter().cloned());
-            let fresh = now.iter().filter(|p| !before.contains(*p)).count();
+            let fresh = now.iter().filter(|p| after_import(p)).count();
             let done = seen.len() >= 4 && now.len() == 2 && fresh == 2;
             async move { done.then_some(()) }
         },

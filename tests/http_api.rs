@@ -618,6 +618,48 @@ async fn the_openapi_document_lists_every_route_and_each_one_answers() {
     api.gw.daemon.shutdown().await;
 }
 
+/// A client that trickles header bytes (slowloris) is disconnected once the header-read timeout
+/// passes (here 2 s, from `request_timeout_secs`), while other clients are served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_trickles_headers_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let api = Api::start("request_timeout_secs = 2").await;
+    let read = api.token("reader", Scope::Read).await;
+    let addr = api.base.trim_start_matches("http://").to_string();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    // Keep trickling one header byte a second; the server must hang up on us regardless.
+    let mut buf = [0u8; 256];
+    let closed = loop {
+        tokio::select! {
+            n = slow.read(&mut buf) => break n,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {
+                if slow.write_all(b"X").await.is_err() {
+                    break Ok(0);
+                }
+            }
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "a trickling client still holds its connection after 60 s"
+        );
+    };
+    // Closed (0 bytes) or reset, and never a served answer to the unfinished request.
+    if let Ok(n) = closed {
+        let answer = String::from_utf8_lossy(&buf[..n]);
+        assert!(n == 0 || !answer.contains("200 OK"), "{answer:?}");
+    }
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+    assert_eq!(
+        api.call(&read, "GET", "/api/v1/status", None).await.status,
+        200
+    );
+    api.gw.daemon.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_past_its_rate_gets_429_with_retry_after() {
     let api = Api::start("rate_per_minute = 3").await;

@@ -15,7 +15,8 @@
 //! OpenAPI document included, needs a token — there is no anonymous route, because the
 //! gateway's data is members' phone numbers and texts. Bodies are capped at `[http]
 //! max_body_bytes` and requests at `[http] request_timeout_secs` (503 after), except the event
-//! stream, which is meant to stay open.
+//! stream, which is meant to stay open. Plain HTTP and HTTPS are both served by `axum_server`,
+//! one code path, so both get the header-read timeout against clients that trickle headers.
 
 pub mod auth;
 pub mod error;
@@ -168,6 +169,14 @@ pub struct Server {
     pub task: tokio::task::JoinHandle<()>,
 }
 
+/// How long a client may take to send a request's headers (a new connection's first request, or
+/// the next one on a kept-alive connection) before it is disconnected: the request timeout, at
+/// most 10 s. Without it, a client that trickles header bytes (slowloris) holds a connection and
+/// its task forever; hyper only enforces this with a timer, which `axum_server` installs.
+fn header_timeout(settings: &HttpSettings) -> Duration {
+    Duration::from_secs(settings.request_timeout_secs.clamp(1, 10))
+}
+
 /// Binds `[http] listen` and serves until `shutdown` fires. Binding happens before this returns,
 /// so a port in use is a start-up error, not a log line later.
 pub async fn start(
@@ -195,31 +204,42 @@ pub async fn start(
         .map_err(|source| HttpError::Bind { addr, source })?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     info!(url = %format!("{scheme}://{local_addr}/api/v1/"), "HTTP API listening");
+    let std_listener = listener
+        .into_std()
+        .map_err(|source| HttpError::Bind { addr, source })?;
+    let handle = axum_server::Handle::new();
+    let h = handle.clone();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        h.graceful_shutdown(Some(Duration::from_secs(3)));
+    });
+    let header_timeout = header_timeout(settings);
     let task = match tls {
-        None => tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await;
-            if let Err(e) = served {
-                warn!(error = %e, "HTTP server stopped");
-            }
-        }),
-        Some(cfg) => {
-            let std_listener = listener
-                .into_std()
-                .map_err(|source| HttpError::Bind { addr, source })?;
-            let handle = axum_server::Handle::new();
-            let h = handle.clone();
+        None => {
+            let mut server = axum_server::from_tcp(std_listener)
+                .map_err(|source| HttpError::Bind { addr, source })?
+                .handle(handle);
+            server
+                .http_builder()
+                .http1()
+                .header_read_timeout(Some(header_timeout));
             tokio::spawn(async move {
-                shutdown.cancelled().await;
-                h.graceful_shutdown(Some(Duration::from_secs(3)));
-            });
-            let server = axum_server::from_tcp_rustls(
+                if let Err(e) = server.serve(app).await {
+                    warn!(error = %e, "HTTP server stopped");
+                }
+            })
+        }
+        Some(cfg) => {
+            let mut server = axum_server::from_tcp_rustls(
                 std_listener,
                 axum_server::tls_rustls::RustlsConfig::from_config(cfg),
             )
             .map_err(|source| HttpError::Bind { addr, source })?
             .handle(handle);
+            server
+                .http_builder()
+                .http1()
+                .header_read_timeout(Some(header_timeout));
             tokio::spawn(async move {
                 if let Err(e) = server.serve(app).await {
                     warn!(error = %e, "HTTPS server stopped");
