@@ -46,3 +46,4 @@ pub mod sim;
 pub mod store;
 pub mod time;
 pub mod voice;
+pub mod web;

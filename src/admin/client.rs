@@ -25,6 +25,7 @@ use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::lines::{Frame, LineReader};
+use super::protocol::GreetingFile;
 use super::protocol::{
     BroadcastArgs, BroadcastIdArgs, BroadcastItem, BroadcastResult, BroadcastsArgs,
     ConversationArgs, ConversationItem, Envelope, ErrorBody, Event, EventLine, ExportData,
@@ -41,6 +42,9 @@ use super::protocol::{
 use super::protocol::{ReviewItem, ReviewResolveArgs, ReviewResolved};
 use super::protocol::{TokenCreated, TokenItem, TokensCreateArgs, TokensRevokeArgs};
 use super::protocol::{UssdArgs, UssdResult};
+use super::protocol::{
+    WebUserAddArgs, WebUserChanged, WebUserItem, WebUserNameArgs, WebUserPasswdArgs,
+};
 use super::protocol::{WebhookItem, WebhookReplayArgs, WebhookReplayed};
 
 /// Where the daemon listens when installed as a service.
@@ -369,6 +373,36 @@ impl Client {
 
     pub async fn tokens_revoke(&mut self, name: &str) -> Result<TokenItem, ClientError> {
         self.call(&Request::TokensRevoke(TokensRevokeArgs {
+            name: name.to_string(),
+        }))
+        .await
+    }
+
+    /// The greeting in use (`greeting_get`); `None` when none is installed.
+    pub async fn greeting_get(&mut self) -> Result<Option<GreetingFile>, ClientError> {
+        self.call(&Request::GreetingGet(NoArgs {})).await
+    }
+
+    pub async fn web_users_add(
+        &mut self,
+        args: WebUserAddArgs,
+    ) -> Result<WebUserItem, ClientError> {
+        self.call(&Request::WebUsersAdd(args)).await
+    }
+
+    pub async fn web_users_list(&mut self) -> Result<Vec<WebUserItem>, ClientError> {
+        self.call(&Request::WebUsersList(NoArgs {})).await
+    }
+
+    pub async fn web_users_passwd(
+        &mut self,
+        args: WebUserPasswdArgs,
+    ) -> Result<WebUserChanged, ClientError> {
+        self.call(&Request::WebUsersPasswd(args)).await
+    }
+
+    pub async fn web_users_remove(&mut self, name: &str) -> Result<WebUserChanged, ClientError> {
+        self.call(&Request::WebUsersRemove(WebUserNameArgs {
             name: name.to_string(),
         }))
         .await

@@ -28,6 +28,7 @@ pub mod sim;
 pub mod tokens;
 pub mod ussd;
 pub mod voice;
+pub mod web;
 pub mod webhooks;
 
 /// gsmgate — a self-hosted community texting gateway for USB GSM modems.
@@ -88,6 +89,9 @@ pub enum Command {
     /// Webhooks: each endpoint's backlog, last success and last error; `webhooks replay NAME
     /// EVENT_ID` sends one event again.
     Webhooks(webhooks::WebhooksCli),
+    /// The web console's accounts: `web user add NAME --role owner|volunteer`, `web user list`,
+    /// `web user passwd NAME`, `web user remove NAME` (passwords are asked for, never arguments).
+    Web(web::WebCli),
     /// Run simulated modems on pseudo-terminals (DIR/modemN, DIR/control.sock).
     Sim(sim::SimArgs),
     /// Play a member's phone against a simulated pool: text or call the gateway, read replies.
@@ -136,6 +140,7 @@ pub fn main() -> ExitCode {
         Command::Tokens(cmd) => tokens::run(cmd, cli.connection),
         Command::Ussd(args) => ussd::run(args, cli.connection),
         Command::Webhooks(a) => webhooks::run(a, cli.connection),
+        Command::Web(a) => web::run(a, cli.connection),
         Command::Sim(args) => sim::run(args),
         Command::Phone(args) => phone::run(args, cli.connection),
         Command::Doctor(args) => doctor::run(args, cli.connection),

@@ -63,6 +63,8 @@ pub enum GreetingCommand {
     /// Install FILE (a PCM WAV; converted to 8 kHz mono 16-bit) as the greeting callers hear,
     /// from the next call on; no restart needed.
     Set(GreetingSetCli),
+    /// Write the greeting callers hear now to FILE (WAV, 8 kHz mono 16-bit).
+    Get(GreetingSetCli),
 }
 
 #[derive(Debug, Args)]
@@ -203,6 +205,25 @@ pub fn run_greeting(cmd: GreetingCommand, conn: Connection) -> ExitCode {
                             ""
                         }
                     );
+                })
+            }
+            GreetingCommand::Get(g) => {
+                let mut client = conn.connect().await?;
+                let Some(file) = client.greeting_get().await? else {
+                    anyhow::bail!(
+                        "no greeting is installed; set one with `gsmgate greeting set FILE`"
+                    );
+                };
+                let wav = crate::admin::protocol::base64::decode(&file.wav_base64)
+                    .context("the daemon sent a greeting that is not base64")?;
+                std::fs::write(&g.file, wav)
+                    .with_context(|| format!("cannot write {}", g.file.display()))?;
+                show(conn.json, &file.duration_ms, |ms| {
+                    println!(
+                        "greeting ({:.1} s) written to {}",
+                        *ms as f64 / 1000.0,
+                        g.file.display()
+                    )
                 })
             }
         }

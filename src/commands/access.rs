@@ -24,6 +24,8 @@ pub enum Transport {
     Local,
     /// The HTTP API (a bearer token).
     Http,
+    /// The web console (a session of a console account).
+    Web,
 }
 
 /// Who runs a command: a name for the log, what they may do, how they came.
@@ -55,6 +57,17 @@ impl Caller {
     }
 }
 
+impl Caller {
+    /// A web console user; `name` is the account's name, for the log and the audit trail.
+    pub fn web(name: impl Into<String>, scope: Scope) -> Caller {
+        Caller {
+            name: name.into(),
+            scope,
+            transport: Transport::Web,
+        }
+    }
+}
+
 /// The scope a request needs.
 pub fn required_scope(request: &Request) -> Scope {
     use Request as R;
@@ -77,7 +90,8 @@ pub fn required_scope(request: &Request) -> Scope {
         | R::InDoubt(_)
         | R::Calls(_)
         | R::VoicemailList(_)
-        | R::VoicemailExport(_) => Scope::Read,
+        | R::VoicemailExport(_)
+        | R::GreetingGet(_) => Scope::Read,
         R::Send(_) => Scope::Send,
         R::MembersAdd(_)
         | R::MembersRemove(_)
@@ -97,7 +111,11 @@ pub fn required_scope(request: &Request) -> Scope {
         | R::WebhookReplay(_)
         | R::TokensCreate(_)
         | R::TokensList(_)
-        | R::TokensRevoke(_) => Scope::Admin,
+        | R::TokensRevoke(_)
+        | R::WebUsersAdd(_)
+        | R::WebUsersList(_)
+        | R::WebUsersPasswd(_)
+        | R::WebUsersRemove(_) => Scope::Admin,
     }
 }
 
@@ -105,7 +123,13 @@ pub fn required_scope(request: &Request) -> Scope {
 pub fn local_only(request: &Request) -> bool {
     matches!(
         request,
-        Request::TokensCreate(_) | Request::TokensList(_) | Request::TokensRevoke(_)
+        Request::TokensCreate(_)
+            | Request::TokensList(_)
+            | Request::TokensRevoke(_)
+            | Request::WebUsersAdd(_)
+            | Request::WebUsersList(_)
+            | Request::WebUsersPasswd(_)
+            | Request::WebUsersRemove(_)
     )
 }
 

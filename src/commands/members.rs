@@ -28,7 +28,7 @@ use crate::dispatch::{HomeCandidate, assign_homes};
 use crate::protocol::{
     ExportData, ImportResult, MemberAddArgs, MemberGetArgs, MemberItem, MemberRemoveArgs,
     MemberRemoved, MemberTagArgs, MemberUpdateArgs, MembersExportArgs, MembersImportArgs,
-    MembersListArgs, MembersPage, RowError,
+    MembersListArgs, MembersPage, OptOutItem, RowError,
 };
 use crate::store::{self, ConsentSource, Member, MemberUpdate, NewMember, Store, StoreError};
 use crate::time::rfc3339;
@@ -56,6 +56,21 @@ pub fn member_view(m: &Member) -> MemberView {
         joined_at: m.joined_at.div_euclid(1000),
         fields: m.fields.clone(),
     }
+}
+
+/// `member_item` with the opt-out's when and how filled in for an opted-out member.
+fn member_item_with_consent(store: &Store, m: &Member) -> Result<MemberItem> {
+    let mut item = member_item(m);
+    if item.status == "opted_out"
+        && let Some((at, source, detail)) = store.opt_out_record(&m.number)?
+    {
+        item.opt_out = Some(OptOutItem {
+            at: rfc3339(at),
+            source,
+            detail,
+        });
+    }
+    Ok(item)
 }
 
 /// The store's filter for a parsed segment. Same fields; `joined` bounds go from seconds to the
@@ -90,6 +105,7 @@ fn member_item(m: &Member) -> MemberItem {
         joined_at: rfc3339(m.joined_at),
         home_reason: m.home_reason.clone(),
         fields: m.fields.clone(),
+        opt_out: None,
     }
 }
 
@@ -164,7 +180,10 @@ pub fn list(ctx: &Context, args: &MembersListArgs) -> Result<MembersPage> {
     let members = store.list_members(&seg, limit, args.offset.unwrap_or(0))?;
     Ok(MembersPage {
         total: store.count_members(&seg)?,
-        members: members.iter().map(member_item).collect(),
+        members: members
+            .iter()
+            .map(|m| member_item_with_consent(store, m))
+            .collect::<Result<Vec<_>>>()?,
     })
 }
 
@@ -238,7 +257,7 @@ pub fn get(ctx: &Context, args: &MemberGetArgs) -> Result<MemberItem> {
         .store
         .member(&number)?
         .ok_or_else(|| CommandError::NotFound(format!("member {number} not found")))?;
-    Ok(member_item(&member))
+    member_item_with_consent(&ctx.store, &member)
 }
 
 /// `members_update`: changes the given fields of one member (an empty text clears it; `tags`

@@ -36,6 +36,7 @@ pub mod status;
 pub mod tokens;
 pub mod ussd;
 pub mod voice;
+pub mod web;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -224,6 +225,11 @@ pub fn execute(ctx: &Context, request: Request) -> Result<Reply> {
         Request::Ussd(a) => ussd::ussd(ctx, &a).map(Reply::Ussd),
         Request::Webhooks(_) => hooks::webhooks(ctx).map(Reply::Webhooks),
         Request::WebhookReplay(a) => hooks::webhook_replay(ctx, &a).map(Reply::WebhookReplay),
+        Request::GreetingGet(_) => voice::greeting_get(ctx).map(Reply::GreetingGet),
+        Request::WebUsersAdd(a) => web::add(ctx, &a).map(Reply::WebUsersAdd),
+        Request::WebUsersList(_) => web::list(ctx).map(Reply::WebUsersList),
+        Request::WebUsersPasswd(a) => web::passwd(ctx, &a).map(Reply::WebUsersPasswd),
+        Request::WebUsersRemove(a) => web::remove(ctx, &a).map(Reply::WebUsersRemove),
         Request::Ping(_) | Request::Version(_) | Request::Watch(_) => Err(CommandError::Internal(
             format!("{} is answered by the transport", request.name()),
         )),

@@ -19,8 +19,8 @@ use tracing::{info, warn};
 
 use super::{CommandError, Context, DEFAULT_LIMIT, MAX_LIMIT, Result};
 use crate::protocol::{
-    CallItem, CallsArgs, GreetingInstalled, GreetingSetArgs, GreetingUpload, VoicemailDeleted,
-    VoicemailFile, VoicemailIdArgs, VoicemailItem, VoicemailListArgs, base64,
+    CallItem, CallsArgs, GreetingFile, GreetingInstalled, GreetingSetArgs, GreetingUpload,
+    VoicemailDeleted, VoicemailFile, VoicemailIdArgs, VoicemailItem, VoicemailListArgs, base64,
 };
 use crate::store::{self, StoreError};
 use crate::time::rfc3339;
@@ -171,6 +171,21 @@ pub fn voicemail_delete(ctx: &Context, args: &VoicemailIdArgs) -> Result<Voicema
     };
     info!(id, file_removed, "voicemail deleted");
     Ok(VoicemailDeleted { id, file_removed })
+}
+
+/// `greeting_get`: the greeting in use; `None` when none is installed or voice is not running
+/// (then callers hear none either).
+pub fn greeting_get(ctx: &Context) -> Result<Option<GreetingFile>> {
+    let Some(link) = ctx.voice.as_ref() else {
+        return Ok(None);
+    };
+    Ok(link
+        .handle
+        .greeting_wav()
+        .map(|(duration_ms, wav)| GreetingFile {
+            duration_ms,
+            wav_base64: base64::encode(&wav),
+        }))
 }
 
 /// `greeting_set`: one chunk (or the whole file); installs the greeting once it is complete.

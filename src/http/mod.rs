@@ -12,8 +12,10 @@
 //! Choices: axum on hyper (HTTP/1.1 only: the clients are scripts, CRMs and Prometheus, and the
 //! Pi saves the HTTP/2 code); TLS with rustls and its `ring` provider, built into a
 //! `ServerConfig` here rather than installed process-wide; every route, `/metrics` and the
-//! OpenAPI document included, needs a token — there is no anonymous route, because the
-//! gateway's data is members' phone numbers and texts. Bodies are capped at `[http]
+//! OpenAPI document included, needs a token — there is no anonymous API route, because the
+//! gateway's data is members' phone numbers and texts. The web console (`crate::web`) is merged
+//! in beside the API with its own authentication (session cookies; only its login page and two
+//! static files answer without one). Bodies are capped at `[http]
 //! max_body_bytes` and requests at `[http] request_timeout_secs` (503 after), except the event
 //! stream, which is meant to stay open. Plain HTTP and HTTPS are both served by `axum_server`,
 //! one code path, so both get the header-read timeout against clients that trickle headers.
@@ -87,12 +89,20 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             timeout,
         ));
+    let console = crate::web::WebState::new(
+        state.ctx.clone(),
+        state.events.clone(),
+        state.shutdown.clone(),
+        settings.tls.is_some(),
+        timeout,
+    );
     Router::new()
         .route("/api/v1/events", get(sse::events))
         .merge(bounded)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .with_state(state)
+        .merge(crate::web::router(console))
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

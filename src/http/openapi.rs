@@ -375,6 +375,7 @@ pub struct Error {
         p::MembersPage,
         p::MemberAddArgs,
         p::MemberItem,
+        p::OptOutItem,
         p::MemberRemoved,
         p::MembersImportArgs,
         p::ImportResult,

@@ -160,6 +160,11 @@ pub fn decode_request(line: &[u8]) -> Result<Decoded, DecodeError> {
         "tokens_list" => Request::TokensList(args_from_map(map, &id, &cmd)?),
         "tokens_revoke" => Request::TokensRevoke(args_from_map(map, &id, &cmd)?),
         "ussd" => Request::Ussd(args_from_map(map, &id, &cmd)?),
+        "greeting_get" => Request::GreetingGet(args_from_map(map, &id, &cmd)?),
+        "web_users_add" => Request::WebUsersAdd(args_from_map(map, &id, &cmd)?),
+        "web_users_list" => Request::WebUsersList(args_from_map(map, &id, &cmd)?),
+        "web_users_passwd" => Request::WebUsersPasswd(args_from_map(map, &id, &cmd)?),
+        "web_users_remove" => Request::WebUsersRemove(args_from_map(map, &id, &cmd)?),
         _ => {
             return Err(fail(
                 Some(id.clone()),

@@ -47,6 +47,11 @@ impl Request {
             Request::Ussd(_) => "ussd",
             Request::Webhooks(_) => "webhooks",
             Request::WebhookReplay(_) => "webhook_replay",
+            Request::GreetingGet(_) => "greeting_get",
+            Request::WebUsersAdd(_) => "web_users_add",
+            Request::WebUsersList(_) => "web_users_list",
+            Request::WebUsersPasswd(_) => "web_users_passwd",
+            Request::WebUsersRemove(_) => "web_users_remove",
         }
     }
 
@@ -209,6 +214,18 @@ impl Request {
             }),
             Request::TokensList(NoArgs {}),
             Request::TokensRevoke(TokensRevokeArgs { name: "crm".into() }),
+            Request::GreetingGet(NoArgs {}),
+            Request::WebUsersAdd(WebUserAddArgs {
+                name: "ann".into(),
+                role: WebRole::Volunteer,
+                password: "correct horse".into(),
+            }),
+            Request::WebUsersList(NoArgs {}),
+            Request::WebUsersPasswd(WebUserPasswdArgs {
+                name: "ann".into(),
+                password: "battery staple".into(),
+            }),
+            Request::WebUsersRemove(WebUserNameArgs { name: "ann".into() }),
             Request::Ussd(UssdArgs {
                 modem: "sim0".into(),
                 code: Some("*100#".into()),

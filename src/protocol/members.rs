@@ -143,6 +143,22 @@ pub struct MemberItem {
     /// Custom fields (configured onboarding answers such as `shirt_size`), by name.
     #[serde(default)]
     pub fields: std::collections::BTreeMap<String, String>,
+    /// When and how the number opted out; present only while it is opted out. Additive: older
+    /// daemons leave it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opt_out: Option<OptOutItem>,
+}
+
+/// When and how a number opted out (its latest `opted_out` consent event).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OptOutItem {
+    /// RFC 3339 UTC.
+    pub at: String,
+    /// `sms` (the member texted a stop keyword), `cli` (an operator's decision, e.g. a review)
+    /// or `import`.
+    pub source: String,
+    /// The keyword or text that caused it, when recorded.
+    pub detail: Option<String>,
 }
 
 /// `members_list` → a page and the segment's size.

@@ -38,6 +38,7 @@ pub mod status;
 pub mod tokens;
 pub mod ussd;
 pub mod voice;
+pub mod web;
 
 use std::fmt;
 
@@ -54,6 +55,7 @@ pub use status::*;
 pub use tokens::*;
 pub use ussd::*;
 pub use voice::*;
+pub use web::*;
 
 /// The protocol's major version. Every response carries it as `"v"`; a request may carry it and is
 /// refused with [`ErrorCode::UnsupportedVersion`] when it names another major version. Additions
@@ -105,6 +107,11 @@ pub const COMMANDS: &[&str] = &[
     "ussd",
     "webhooks",
     "webhook_replay",
+    "greeting_get",
+    "web_users_add",
+    "web_users_list",
+    "web_users_passwd",
+    "web_users_remove",
 ];
 
 /// A request id chosen by the client and echoed back unchanged: a non-negative integer or a string.
@@ -216,6 +223,16 @@ pub enum Request {
     Ussd(UssdArgs),
     Webhooks(NoArgs),
     WebhookReplay(WebhookReplayArgs),
+    /// The greeting in use, as a WAV (base64); `null` when none is installed.
+    GreetingGet(NoArgs),
+    /// Add a web console account (local transports only).
+    WebUsersAdd(WebUserAddArgs),
+    /// Every web console account (local transports only).
+    WebUsersList(NoArgs),
+    /// Set a web console account's password, ending its sessions (local transports only).
+    WebUsersPasswd(WebUserPasswdArgs),
+    /// Remove a web console account and its sessions (local transports only).
+    WebUsersRemove(WebUserNameArgs),
 }
 
 /// Arguments of a command that takes none. Extra fields are still refused.
@@ -395,6 +412,11 @@ pub enum Reply {
     Ussd(UssdResult),
     Webhooks(Vec<WebhookItem>),
     WebhookReplay(WebhookReplayed),
+    GreetingGet(Option<GreetingFile>),
+    WebUsersAdd(WebUserItem),
+    WebUsersList(Vec<WebUserItem>),
+    WebUsersPasswd(WebUserChanged),
+    WebUsersRemove(WebUserChanged),
 }
 
 impl Reply {
@@ -441,6 +463,11 @@ impl Reply {
             Reply::Ussd(_) => "ussd",
             Reply::Webhooks(_) => "webhooks",
             Reply::WebhookReplay(_) => "webhook_replay",
+            Reply::GreetingGet(_) => "greeting_get",
+            Reply::WebUsersAdd(_) => "web_users_add",
+            Reply::WebUsersList(_) => "web_users_list",
+            Reply::WebUsersPasswd(_) => "web_users_passwd",
+            Reply::WebUsersRemove(_) => "web_users_remove",
         }
     }
 }

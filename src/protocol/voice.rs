@@ -118,6 +118,14 @@ pub struct GreetingUpload {
     pub greeting: Option<GreetingInstalled>,
 }
 
+/// `greeting_get` → the greeting callers hear now, as a WAV (8 kHz mono 16-bit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct GreetingFile {
+    pub duration_ms: u64,
+    /// The WAV file, base64.
+    pub wav_base64: String,
+}
+
 /// The greeting now in use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GreetingInstalled {

@@ -38,6 +38,7 @@ mod rates;
 mod review;
 pub mod schema;
 mod tokens;
+mod web;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -68,6 +69,7 @@ pub use outbox::{
 };
 pub use review::{FLAG_POSSIBLE_OPT_OUT, ReviewDecision, ReviewEntry, Reviewed};
 pub use tokens::{IdempotencyBegin, TokenMatch, TokenRow};
+pub use web::{WebAuditRow, WebSessionRow, WebUserRow};
 
 /// How long a connection waits for another connection's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

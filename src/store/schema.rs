@@ -47,6 +47,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0010_broadcast_progress",
         include_str!("migrations/0010_broadcast_progress.sql"),
     ),
+    (
+        "0013_web_console",
+        include_str!("migrations/0013_web_console.sql"),
+    ),
 ];
 
 /// Brings the database up to the newest schema this build knows.

@@ -295,6 +295,13 @@ impl VoiceHandle {
             .map(|g| greeting_info(&g, &self.shared.greeting_path))
     }
 
+    /// The greeting in use as a WAV file (8 kHz mono 16-bit) with its length in ms.
+    pub fn greeting_wav(&self) -> Option<(u64, Vec<u8>)> {
+        self.shared
+            .greeting()
+            .map(|g| (g.duration_ms(), g.to_wav()))
+    }
+
     /// Call events from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<CallEvent> {
         self.shared.events.subscribe()
