@@ -216,7 +216,7 @@ async fn a_text_appears_live_the_reply_reaches_the_phone_and_stop_shows_opted_ou
     b.type_into("#login input[name=username]", OWNER.0).await;
     b.type_into("#login input[name=password]", "wrong").await;
     b.click("#login-submit").await;
-    b.wait_for("#login .error").await;
+    b.wait_for(".error").await;
     assert!(!b.exists("nav #nav-dashboard").await);
 
     login(&b, &base, OWNER).await;
@@ -228,7 +228,7 @@ async fn a_text_appears_live_the_reply_reaches_the_phone_and_stop_shows_opted_ou
     gw.text_in(ALICE, 0, "Hello from Alice <b>bold</b>");
     b.wait_for(&thread_css(ALICE)).await;
     b.click(&format!("{} a", thread_css(ALICE))).await;
-    b.wait_text("#messages li.message.in .text", "Alice's text", |t| {
+    b.wait_any_text("#messages li.message.in .text", "Alice's text", |t| {
         t.contains("Hello from Alice <b>bold</b>")
     })
     .await;
@@ -243,7 +243,7 @@ async fn a_text_appears_live_the_reply_reaches_the_phone_and_stop_shows_opted_ou
             .then_some(())
     })
     .await;
-    b.wait_text(
+    b.wait_any_text(
         "#messages li.message.out .text",
         "the reply in the thread",
         |t| t.contains("Hi Alice, welcome!"),
@@ -314,6 +314,8 @@ async fn a_broadcast_to_one_city_counts_like_the_cli_and_reaches_100_percent() {
         })
         .await;
     assert_eq!(shown.trim(), "2");
+    // The preview is a dry run on the server (the form keeps what was typed).
+    b.click("#broadcast-preview").await;
     b.wait_text("#preview", "the personalised preview", |t| {
         t.contains("meeting at 7 tonight") && !t.contains("{first_name}")
     })
@@ -370,7 +372,9 @@ async fn a_volunteer_cannot_reach_the_broadcast_page() {
     );
     assert_eq!(status_in_page(&b, "/broadcast").await, 403);
     b.goto(&format!("{base}/broadcast")).await;
+    b.wait_for("main h1").await;
     assert!(!b.exists("#broadcast-send").await);
+    b.goto(&format!("{base}/")).await;
     // Logged out, nothing answers: the event stream and a page both want a session.
     b.click("#logout button").await;
     b.wait_for("#login").await;

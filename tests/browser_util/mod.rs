@@ -231,44 +231,52 @@ impl Browser {
         }
     }
 
+    /// One call on the first element matching `css`. Live updates replace parts of the page, so
+    /// an element found a moment ago may be gone ("stale"): look it up again and retry.
+    async fn on_element(&self, css: &str, method: &str, what: &str, body: Option<Value>) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let e = self.find(css).await;
+            let full = format!("/session/{}/element/{e}{what}", self.session);
+            match self.raw(method, &full, body.clone()).await {
+                Ok(v) => return v["value"].clone(),
+                Err(err) if err.contains("stale element") && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(err) => panic!("WebDriver {method} {what} on {css}: {err}"),
+            }
+        }
+    }
+
     pub async fn exists(&self, css: &str) -> bool {
         !self.all(css).await.is_empty()
     }
 
     pub async fn click(&self, css: &str) {
-        let e = self.find(css).await;
-        self.call("POST", &format!("/element/{e}/click"), Some(json!({})))
+        self.on_element(css, "POST", "/click", Some(json!({})))
             .await;
     }
 
     /// Types `text` into the element (a file input takes an absolute path).
     pub async fn type_into(&self, css: &str, text: &str) {
-        let e = self.find(css).await;
-        self.call(
-            "POST",
-            &format!("/element/{e}/value"),
-            Some(json!({ "text": text })),
-        )
-        .await;
+        self.on_element(css, "POST", "/value", Some(json!({ "text": text })))
+            .await;
     }
 
     pub async fn clear(&self, css: &str) {
-        let e = self.find(css).await;
-        self.call("POST", &format!("/element/{e}/clear"), Some(json!({})))
+        self.on_element(css, "POST", "/clear", Some(json!({})))
             .await;
     }
 
     /// The rendered text of the first element matching `css`.
     pub async fn text(&self, css: &str) -> String {
-        let e = self.find(css).await;
-        let v = self.call("GET", &format!("/element/{e}/text"), None).await;
+        let v = self.on_element(css, "GET", "/text", None).await;
         v.as_str().unwrap_or("").to_string()
     }
 
     pub async fn attr(&self, css: &str, name: &str) -> Option<String> {
-        let e = self.find(css).await;
         let v = self
-            .call("GET", &format!("/element/{e}/attribute/{name}"), None)
+            .on_element(css, "GET", &format!("/attribute/{name}"), None)
             .await;
         v.as_str().map(str::to_string)
     }
@@ -290,6 +298,36 @@ impl Browser {
             } else {
                 assert!(Instant::now() < deadline, "{what}: no {css}");
             }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The rendered texts of every element matching `css`, now.
+    pub async fn texts(&self, css: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in self.all(css).await {
+            let full = format!("/session/{}/element/{e}/text", self.session);
+            // An element replaced by a live update since the lookup is skipped, not fatal.
+            if let Ok(v) = self.raw("GET", &full, None).await {
+                out.push(v["value"].as_str().unwrap_or("").to_string());
+            }
+        }
+        out
+    }
+
+    /// Polls until some element matching `css` has a text for which `ok` holds; returns it.
+    pub async fn wait_any_text(&self, css: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let texts = self.texts(css).await;
+            if let Some(t) = texts.iter().find(|t| ok(t)) {
+                return t.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: no {css} fits; they read {texts:?} on {}",
+                self.url().await
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
