@@ -73,6 +73,16 @@ fn fail_with(e: &anyhow::Error) -> ExitCode {
     ExitCode::from(super::EXIT_FAILURE)
 }
 
+/// Runtime worker threads at most. The daemon's async work is a few serial ports, sockets and
+/// timers; store calls run on the blocking pool. Two workers keep a stalled task from holding
+/// up the rest, and on a Pi's four cores spare two threads (their stacks and malloc arenas)
+/// that had nothing to do (docs/daemon.md, "Footprint").
+const WORKERS: usize = 2;
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Runs the verb.
 pub fn run(args: DaemonArgs) -> ExitCode {
     let fail = |e: &dyn std::fmt::Display| {
@@ -86,8 +96,10 @@ pub fn run(args: DaemonArgs) -> ExitCode {
     if let Err(e) = daemon::logging::init(&cfg.daemon.log) {
         return fail(&e);
     }
+    daemon::memory::limit_malloc_arenas();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .worker_threads(WORKERS.min(cores()))
         .thread_name("gsmgate")
         .build()
     {

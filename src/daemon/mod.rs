@@ -32,6 +32,7 @@ pub mod handler;
 pub mod inbound;
 pub mod logging;
 pub mod maintenance;
+pub mod memory;
 pub mod notify;
 mod owners;
 mod sims;

@@ -12,6 +12,7 @@
 //! ([`Store::pending_parts`] reloads them after a restart) and turns a finished set into one
 //! message atomically ([`Store::complete_message`]).
 
+use crate::store::CachedSql;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Result, SqlContext, Store, StoreError, flag};
@@ -147,7 +148,7 @@ impl Store {
         let body_key = m.pdu_hex.as_deref().unwrap_or(&m.text);
         self.write("storing an inbound message", |tx| {
             let n = tx
-                .execute(
+                .exec_cached(
                     "INSERT INTO messages_in (modem, sender, text, received_at, scts, parts_total,
                                               complete, thread, body_key)
                      VALUES (?1, ?2, ?3, ?4, ?5, 1, 1, ?2, ?6)
@@ -160,7 +161,7 @@ impl Store {
                 return Ok(SingleOutcome::Inserted(tx.last_insert_rowid()));
             }
             let id = tx
-                .query_row(
+                .query_row_cached(
                     "SELECT id FROM messages_in
                      WHERE modem = ?1 AND sender = ?2 AND scts = ?3 AND body_key = ?4",
                     params![m.modem, m.sender, m.scts, body_key],
@@ -181,7 +182,7 @@ impl Store {
         }
         self.write("storing an inbound part", |tx| {
             let n = tx
-                .execute(
+                .exec_cached(
                     "INSERT INTO inbound_parts (modem, sender, reference, total, sequence, text,
                                                 scts, pdu_hex, stored_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
@@ -207,7 +208,7 @@ impl Store {
                 });
             }
             let (id, message_id) = tx
-                .query_row(
+                .query_row_cached(
                     "SELECT id, message_id FROM inbound_parts
                      WHERE modem = ?1 AND sender = ?2 AND reference = ?3 AND total = ?4
                        AND sequence = ?5 AND scts = ?6",
@@ -259,7 +260,7 @@ impl Store {
             let mut parts = Vec::with_capacity(part_ids.len());
             for &id in part_ids {
                 let p = tx
-                    .query_row(
+                    .query_row_cached(
                         &format!("SELECT {PART_COLUMNS} FROM inbound_parts WHERE id = ?1"),
                         [id],
                         part_from,
@@ -282,7 +283,7 @@ impl Store {
                     "parts from different modems or senders".into(),
                 ));
             }
-            tx.execute(
+            tx.exec_cached(
                 "INSERT INTO messages_in (modem, sender, text, received_at, scts, parts_total,
                                           complete, thread)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?2)",
@@ -299,7 +300,7 @@ impl Store {
             .ctx("assembling a message")?;
             let message_id = tx.last_insert_rowid();
             for p in &parts {
-                tx.execute(
+                tx.exec_cached(
                     "UPDATE inbound_parts SET message_id = ?2 WHERE id = ?1 AND message_id IS NULL",
                     params![p.id, message_id],
                 )
@@ -312,7 +313,7 @@ impl Store {
     /// One inbound message.
     pub fn inbound_message(&self, id: i64) -> Result<InboundMessage> {
         self.conn()
-            .query_row(
+            .query_row_cached(
                 &format!("SELECT {MESSAGE_COLUMNS} FROM messages_in WHERE id = ?1"),
                 [id],
                 message_from,
@@ -373,7 +374,7 @@ impl Store {
     fn update_message(&self, id: i64, sql: &str, value: impl rusqlite::ToSql) -> Result<()> {
         self.write("updating a message", |tx| {
             let n = tx
-                .execute(sql, params![id, value])
+                .exec_cached(sql, params![id, value])
                 .ctx("updating a message")?;
             if n == 0 {
                 return Err(StoreError::NotFound {

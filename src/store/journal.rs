@@ -13,6 +13,7 @@
 //! that are older than the caller's cut-off, so the journal stays bounded whether or not anybody
 //! consumes it.
 
+use crate::store::CachedSql;
 use rusqlite::{OptionalExtension, params, params_from_iter};
 
 use super::{Result, SqlContext, Store, StoreError};
@@ -141,7 +142,7 @@ impl Store {
             return Err(StoreError::InvalidArgument(format!("event type {kind:?}")));
         }
         self.write("appending an event", |tx| {
-            tx.execute(
+            tx.exec_cached(
                 "INSERT INTO events (type, at, data) VALUES (?1, ?2, json(?3))",
                 params![kind, at, data],
             )
@@ -174,7 +175,7 @@ impl Store {
     /// One event by id (`None` once pruned or never written).
     pub fn event(&self, id: i64) -> Result<Option<JournalEvent>> {
         self.conn()
-            .query_row(
+            .query_row_cached(
                 &format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1"),
                 [id],
                 event_from_row,
@@ -186,7 +187,7 @@ impl Store {
     /// The highest event id ever written (0 for none), also after pruning.
     pub fn last_event_id(&self) -> Result<i64> {
         self.conn()
-            .query_row(
+            .query_row_cached(
                 "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)",
                 [],
                 |r| r.get(0),
@@ -198,7 +199,7 @@ impl Store {
     /// configuration receives the events from then on, not the history.
     pub fn ensure_consumer(&self, name: &str, now: i64) -> Result<ConsumerRow> {
         self.write("registering an event consumer", |tx| {
-            tx.execute(
+            tx.exec_cached(
                 "INSERT INTO event_consumers (name, last_id, created_at)
                  VALUES (?1, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0), ?2)
                  ON CONFLICT (name) DO NOTHING",
@@ -216,7 +217,7 @@ impl Store {
     /// A consumer's cursor and counters.
     pub fn consumer(&self, name: &str) -> Result<Option<ConsumerRow>> {
         self.conn()
-            .query_row(
+            .query_row_cached(
                 &format!("SELECT {CONSUMER_COLUMNS} FROM event_consumers WHERE name = ?1"),
                 [name],
                 consumer_from_row,
@@ -275,7 +276,8 @@ impl Store {
 
     fn update_consumer(&self, sql: &str, values: impl rusqlite::Params) -> Result<()> {
         self.write("updating an event consumer", |tx| {
-            tx.execute(sql, values).ctx("updating an event consumer")?;
+            tx.exec_cached(sql, values)
+                .ctx("updating an event consumer")?;
             Ok(())
         })
     }
@@ -291,7 +293,7 @@ impl Store {
         let mut values: Vec<rusqlite::types::Value> = vec![name.to_string().into()];
         values.extend(types.iter().map(|t| t.clone().into()));
         self.conn()
-            .query_row(&sql, params_from_iter(values), |r| r.get(0))
+            .query_row_cached(&sql, params_from_iter(values), |r| r.get(0))
             .ctx("counting a backlog")
     }
 
@@ -303,7 +305,7 @@ impl Store {
             let mut min_cursor = i64::MAX;
             for name in consumers {
                 let last: Option<i64> = tx
-                    .query_row(
+                    .query_row_cached(
                         "SELECT last_id FROM event_consumers WHERE name = ?1",
                         [name],
                         |r| r.get(0),
@@ -315,12 +317,12 @@ impl Store {
                 }
             }
             let n = tx
-                .execute(
+                .exec_cached(
                     "DELETE FROM events WHERE id <= ?1 AND at < ?2",
                     params![min_cursor, older_than],
                 )
                 .ctx("pruning the event journal")?;
-            tx.execute(
+            tx.exec_cached(
                 "DELETE FROM event_replays WHERE done_at IS NOT NULL AND done_at < ?1",
                 [older_than],
             )
@@ -339,7 +341,7 @@ impl Store {
             });
         }
         self.write("requesting a replay", |tx| {
-            tx.execute(
+            tx.exec_cached(
                 "INSERT INTO event_replays (consumer, event_id, requested_at) VALUES (?1, ?2, ?3)",
                 params![consumer, event_id, now],
             )
@@ -366,7 +368,7 @@ impl Store {
     /// One replay request.
     pub fn replay(&self, id: i64) -> Result<Option<ReplayRequest>> {
         self.conn()
-            .query_row(
+            .query_row_cached(
                 &format!("SELECT {REPLAY_COLUMNS} FROM event_replays WHERE id = ?1"),
                 [id],
                 replay_from_row,
@@ -378,7 +380,7 @@ impl Store {
     /// Records the outcome of a replay.
     pub fn finish_replay(&self, id: i64, result: &str, now: i64) -> Result<()> {
         self.write("finishing a replay", |tx| {
-            tx.execute(
+            tx.exec_cached(
                 "UPDATE event_replays SET done_at = ?2, result = ?3 WHERE id = ?1",
                 params![id, now, result],
             )

@@ -9,6 +9,7 @@
 //! Segment filters are compiled to SQL with every value bound as a parameter; only fixed column
 //! fragments are concatenated.
 
+use crate::store::CachedSql;
 use std::collections::BTreeMap;
 
 use rusqlite::types::Value;
@@ -415,7 +416,7 @@ impl Store {
     /// One member by number.
     pub fn member(&self, number: &str) -> Result<Option<Member>> {
         self.conn()
-            .query_row(
+            .query_row_cached(
                 &format!("SELECT {MEMBER_COLUMNS} FROM members m WHERE m.number = ?1"),
                 [number],
                 member_from_row,
@@ -440,7 +441,7 @@ impl Store {
     pub fn remove_member(&self, number: &str, source: ConsentSource, now: i64) -> Result<bool> {
         self.write("removing a member", |tx| {
             let n = tx
-                .execute("DELETE FROM members WHERE number = ?1", [number])
+                .exec_cached("DELETE FROM members WHERE number = ?1", [number])
                 .ctx("removing a member")?;
             if n > 0 {
                 append_consent(tx, number, ConsentEvent::Removed, None, source, now)
@@ -531,7 +532,7 @@ impl Store {
         let (filter, values) = segment_sql(seg);
         let sql = format!("SELECT count(*) FROM members m WHERE {filter}");
         self.conn()
-            .query_row(&sql, params_from_iter(values), |r| r.get::<_, i64>(0))
+            .query_row_cached(&sql, params_from_iter(values), |r| r.get::<_, i64>(0))
             .ctx("counting members")
             .map(|n| n.max(0) as u64)
     }
@@ -660,7 +661,7 @@ pub(super) fn update_member_in(
     now: i64,
 ) -> Result<()> {
     let id: i64 = tx
-        .query_row("SELECT id FROM members WHERE number = ?1", [number], |r| {
+        .query_row_cached("SELECT id FROM members WHERE number = ?1", [number], |r| {
             r.get(0)
         })
         .optional()
@@ -680,7 +681,7 @@ pub(super) fn update_member_in(
     ];
     for (column, value) in fields {
         if let Some(v) = value {
-            tx.execute(
+            tx.exec_cached(
                 &format!("UPDATE members SET {column} = ?2, updated_at = ?3 WHERE id = ?1"),
                 params![id, v, now],
             )
@@ -689,7 +690,7 @@ pub(super) fn update_member_in(
     }
     if let Some(reason) = &u.home_reason {
         // Recorded for the home it explains, so a later move without a reason shows as such.
-        tx.execute(
+        tx.exec_cached(
             "UPDATE members SET home_reason = ?2, home_reason_modem = home_modem WHERE id = ?1",
             params![id, reason],
         )
@@ -699,16 +700,16 @@ pub(super) fn update_member_in(
         super::fields::update_fields(tx, id, &u.fields, now).ctx("updating member fields")?;
     }
     if let Some(tags) = &u.tags {
-        tx.execute("DELETE FROM member_tags WHERE member_id = ?1", [id])
+        tx.exec_cached("DELETE FROM member_tags WHERE member_id = ?1", [id])
             .ctx("replacing tags")?;
         for tag in tags {
-            tx.execute(
+            tx.exec_cached(
                 "INSERT OR IGNORE INTO member_tags (member_id, tag) VALUES (?1, ?2)",
                 params![id, tag],
             )
             .ctx("replacing tags")?;
         }
-        tx.execute(
+        tx.exec_cached(
             "UPDATE members SET updated_at = ?2 WHERE id = ?1",
             params![id, now],
         )
@@ -730,19 +731,19 @@ pub(super) fn record_consent_in(
     let mut cancelled = 0;
     match event {
         ConsentEvent::OptedOut => {
-            tx.execute(
+            tx.exec_cached(
                 "INSERT INTO opt_outs (number, since, detail) VALUES (?1, ?2, ?3)
                  ON CONFLICT (number) DO NOTHING",
                 params![number, at, detail],
             )
             .ctx("suppressing a number")?;
-            tx.execute(
+            tx.exec_cached(
                 "UPDATE members SET status = 'opted_out', updated_at = ?2 WHERE number = ?1",
                 params![number, at],
             )
             .ctx("opting a member out")?;
             cancelled = tx
-                .execute(
+                .exec_cached(
                     "UPDATE outbox SET state = 'cancelled', last_error = 'opted_out',
                                        finished_at = ?2
                      WHERE to_number = ?1 AND state = 'queued'
@@ -752,16 +753,16 @@ pub(super) fn record_consent_in(
                 .ctx("cancelling queued messages")?;
         }
         ConsentEvent::OptedIn => {
-            tx.execute("DELETE FROM opt_outs WHERE number = ?1", [number])
+            tx.exec_cached("DELETE FROM opt_outs WHERE number = ?1", [number])
                 .ctx("lifting a suppression")?;
-            tx.execute(
+            tx.exec_cached(
                 "UPDATE members SET status = 'active', updated_at = ?2 WHERE number = ?1",
                 params![number, at],
             )
             .ctx("opting a member in")?;
         }
         ConsentEvent::Confirmed => {
-            tx.execute(
+            tx.exec_cached(
                 "UPDATE members SET status = 'active', updated_at = ?2
                  WHERE number = ?1 AND status = 'pending_confirmation'",
                 params![number, at],
@@ -1088,7 +1089,7 @@ mod tests {
         let s = Store::open_in_memory().unwrap();
         let conn = s.conn();
         let plan: String = conn
-            .query_row(
+            .query_row_cached(
                 "EXPLAIN QUERY PLAN SELECT EXISTS (SELECT 1 FROM opt_outs WHERE number = ?1)",
                 ["+1"],
                 |r| r.get(3),

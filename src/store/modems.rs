@@ -6,6 +6,7 @@
 //! display only, since batches of cheap modems are known to share one IMEI
 //! (Xinyuan-LilyGO/LilyGO-T-SIM7000G#214).
 
+use crate::store::CachedSql;
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use super::{Result, SqlContext, Store, StoreError, flag};
@@ -80,7 +81,7 @@ impl Store {
             return Err(StoreError::InvalidArgument("empty modem name".into()));
         }
         self.write("upserting a modem", |tx| {
-            tx.execute(
+            tx.exec_cached(
                 "INSERT INTO modems (name, iccid, imsi, imei, own_number, profile, last_seen_at, \
                                      updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
@@ -107,7 +108,7 @@ impl Store {
     pub fn update_modem_status(&self, name: &str, status: &ModemStatus, now: i64) -> Result<()> {
         self.write("updating modem status", |tx| {
             let n = tx
-                .execute(
+                .exec_cached(
                     "UPDATE modems SET registration = ?2, signal = ?3, operator = ?4,
                                        last_seen_at = ?5, updated_at = ?5
                      WHERE name = ?1",
@@ -135,7 +136,7 @@ impl Store {
         self.write("enabling a modem", |tx| {
             let reason = if enabled { None } else { reason };
             let n = tx
-                .execute(
+                .exec_cached(
                     "UPDATE modems SET enabled = ?2, disabled_reason = ?3, updated_at = ?4
                      WHERE name = ?1",
                     params![name, enabled, reason, now],
@@ -167,7 +168,7 @@ impl Store {
              ORDER BY last_seen_at DESC NULLS LAST LIMIT 1"
         );
         self.conn()
-            .query_row(&sql, [value], from_row)
+            .query_row_cached(&sql, [value], from_row)
             .optional()
             .ctx("looking up a modem")
     }
@@ -200,7 +201,7 @@ fn not_found_if_zero(n: usize, name: &str) -> Result<()> {
 /// The modem assigns TP-MR itself, one more per SMS-SUBMIT modulo 256 (3GPP TS 23.040
 /// §9.2.3.6), so the next submit's reference is this plus one.
 pub(super) fn last_mr_in(tx: &Transaction<'_>, modem: &str) -> Result<Option<u8>> {
-    tx.query_row(
+    tx.query_row_cached(
         "SELECT last_mr FROM modem_refs WHERE modem = ?1",
         [modem],
         |r| r.get(0),
@@ -211,7 +212,7 @@ pub(super) fn last_mr_in(tx: &Transaction<'_>, modem: &str) -> Result<Option<u8>
 
 /// Records `mr` as the modem's last reference (a `+CMGS: <mr>` it answered).
 pub(super) fn set_last_mr_in(tx: &Transaction<'_>, modem: &str, mr: u8, now: i64) -> Result<()> {
-    tx.execute(
+    tx.exec_cached(
         "INSERT INTO modem_refs (modem, last_mr, at) VALUES (?1, ?2, ?3)
          ON CONFLICT (modem) DO UPDATE SET last_mr = excluded.last_mr, at = excluded.at",
         params![modem, mr, now],
@@ -224,7 +225,7 @@ impl Store {
     /// The modem's last recorded `+CMGS: <mr>`, if it ever sent.
     pub fn modem_last_mr(&self, modem: &str) -> Result<Option<u8>> {
         self.conn()
-            .query_row(
+            .query_row_cached(
                 "SELECT last_mr FROM modem_refs WHERE modem = ?1",
                 [modem],
                 |r| r.get(0),

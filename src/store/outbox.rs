@@ -36,7 +36,7 @@ mod recovery;
 
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
-use super::{MessageKind, Result, SqlContext, Store, StoreError, flag, text_enum};
+use super::{CachedSql, MessageKind, Result, SqlContext, Store, StoreError, flag, text_enum};
 
 pub use broadcasts::{BroadcastGroup, BroadcastRow, BroadcastState};
 pub use claim::ClaimRoute;
@@ -269,7 +269,7 @@ fn row_from(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
 }
 
 fn state_of(tx: &Transaction<'_>, id: i64) -> Result<OutboxState> {
-    tx.query_row("SELECT state FROM outbox WHERE id = ?1", [id], |r| r.get(0))
+    tx.query_row_cached("SELECT state FROM outbox WHERE id = ?1", [id], |r| r.get(0))
         .optional()
         .ctx("reading an outbox row")?
         .ok_or_else(|| StoreError::NotFound {
@@ -287,7 +287,7 @@ fn transition(
     sql: &str,
     params: impl rusqlite::Params,
 ) -> Result<()> {
-    let n = tx.execute(sql, params).ctx(action)?;
+    let n = tx.exec_cached(sql, params).ctx(action)?;
     if n == 0 {
         let from = state_of(tx, id)?;
         return Err(StoreError::InvalidTransition {
@@ -303,7 +303,7 @@ impl Store {
     /// One outbox row.
     pub fn outbox_row(&self, id: i64) -> Result<OutboxRow> {
         self.conn()
-            .query_row(
+            .query_row_cached(
                 &format!("SELECT {ROW_COLUMNS} FROM outbox WHERE id = ?1"),
                 [id],
                 row_from,

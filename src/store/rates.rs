@@ -7,6 +7,7 @@
 //! are answered by counting rows in `[since, ∞)` on an index; rows older than the longest window
 //! (a day) plus a margin are pruned by [`Store::prune_send_log`].
 
+use crate::store::CachedSql;
 use rusqlite::params;
 
 use super::{Result, SqlContext, Store};
@@ -88,7 +89,7 @@ impl Store {
     /// Deletes send-log rows older than `SEND_LOG_RETENTION_MS` before `now`. Returns how many.
     pub fn prune_send_log(&self, now: i64) -> Result<usize> {
         self.write("pruning the send log", |tx| {
-            tx.execute(
+            tx.exec_cached(
                 "DELETE FROM send_log WHERE at < ?1",
                 [now - SEND_LOG_RETENTION_MS],
             )

@@ -19,6 +19,7 @@
 //! never get the same row: the claim is one `BEGIN IMMEDIATE` transaction and the flip is guarded
 //! by `state = 'queued'`.
 
+use crate::store::CachedSql;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{OutboxRow, transition};
@@ -91,7 +92,7 @@ impl Store {
                     continue;
                 }
                 let n = tx
-                    .execute(
+                    .exec_cached(
                         "UPDATE outbox SET state = 'claimed', claimed_by = ?2, claimed_at = ?3,
                                            attempts = attempts + 1
                          WHERE id = ?1 AND state = 'queued'",
@@ -174,12 +175,12 @@ impl Store {
     /// Returns how many queued rows moved.
     pub fn move_home(&self, number: &str, from: &str, modem: &str, now: i64) -> Result<usize> {
         self.write("moving a member's home modem", |tx| {
-            tx.execute(
+            tx.exec_cached(
                 "UPDATE members SET home_modem = ?2, updated_at = ?3 WHERE number = ?1",
                 params![number, modem, now],
             )
             .ctx("moving a member's home modem")?;
-            tx.execute(
+            tx.exec_cached(
                 "UPDATE outbox SET modem_pref = ?3
                  WHERE to_number = ?1 AND modem_pref = ?2 AND state IN ('queued', 'claimed')",
                 params![number, from, modem],
@@ -203,7 +204,7 @@ fn screen_candidate(
     now: i64,
 ) -> Result<bool> {
     if expires_at.is_some_and(|e| e <= now) {
-        tx.execute(
+        tx.exec_cached(
             "UPDATE outbox SET state = 'expired', last_error = 'ttl', finished_at = ?2
              WHERE id = ?1 AND state = 'queued'",
             params![id, now],
@@ -216,7 +217,7 @@ fn screen_candidate(
         Some(since) => kind != MessageKind::Compliance || created_at < since,
     };
     if blocked {
-        tx.execute(
+        tx.exec_cached(
             "UPDATE outbox SET state = 'cancelled', last_error = 'opted_out', finished_at = ?2
              WHERE id = ?1 AND state = 'queued'",
             params![id, now],

@@ -17,6 +17,7 @@
 //! It must not decide what an in-doubt row that nobody reported on becomes: that is the
 //! recovery policy's and a person's choice (`recovery`).
 
+use crate::store::CachedSql;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{OutboxState, state_of, transition};
@@ -92,19 +93,19 @@ pub(super) fn resolve_predicted(
     modem: &str,
     mr: u8,
 ) -> Result<OutboxState> {
-    tx.execute(
+    tx.exec_cached(
         "INSERT INTO outbox_parts (outbox_id, part, total, modem, mr, sent_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![p.id, p.part, p.total, modem, mr, p.at],
     )
     .ctx("recording a part proven by its status report")?;
-    tx.execute(
+    tx.exec_cached(
         "INSERT INTO send_log (modem, to_number, outbox_id, at) VALUES (?1, ?2, ?3, ?4)",
         params![modem, p.to, p.id, p.at],
     )
     .ctx("logging a send")?;
     let recorded: i64 = tx
-        .query_row(
+        .query_row_cached(
             "SELECT count(*) FROM outbox_parts WHERE outbox_id = ?1 AND total = ?2",
             params![p.id, p.total],
             |r| r.get(0),
@@ -132,7 +133,7 @@ impl Store {
     pub fn begin_submit(&self, id: i64, part: u8, total: u8, now: i64) -> Result<Option<u8>> {
         self.write("recording a submit", |tx| {
             let modem: Option<String> = tx
-                .query_row(
+                .query_row_cached(
                     "SELECT claimed_by FROM outbox WHERE id = ?1 AND state = 'claimed'",
                     [id],
                     |r| r.get(0),
@@ -161,7 +162,7 @@ impl Store {
     /// submitted under this claim, or by a build that did not record it).
     pub fn submit_evidence(&self, id: i64) -> Result<Option<SubmitEvidence>> {
         self.conn()
-            .query_row(
+            .query_row_cached(
                 "SELECT submit_modem, submit_part, submit_total, submit_at, submit_mr
                  FROM outbox WHERE id = ?1 AND submit_modem IS NOT NULL
                    AND submit_part IS NOT NULL AND submit_total IS NOT NULL

@@ -7,6 +7,7 @@
 //! `mark_sent`, since reports for early parts may arrive before the last part is accepted). It
 //! must not choose *whether* to retry: that is dispatch's policy; this file only records it.
 
+use crate::store::CachedSql;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::evidence::{predicted, resolve_predicted};
@@ -85,7 +86,7 @@ fn settle_delivery(tx: &Transaction<'_>, id: i64, now: i64) -> Result<OutboxStat
         Option<i64>,
         Option<i64>,
     ) = tx
-        .query_row(
+        .query_row_cached(
             "SELECT max(total),
                     count(*) FILTER (WHERE delivered_at IS NOT NULL),
                     max(report_status) FILTER (WHERE report_status & 64 <> 0),
@@ -96,7 +97,7 @@ fn settle_delivery(tx: &Transaction<'_>, id: i64, now: i64) -> Result<OutboxStat
         )
         .ctx("settling delivery")?;
     if let Some(st) = failed_status {
-        tx.execute(
+        tx.exec_cached(
             "UPDATE outbox SET state = 'failed', last_error = ?2, finished_at = ?3 WHERE id = ?1",
             params![id, format!("status report TP-ST {st:#04x}"), now],
         )
@@ -106,7 +107,7 @@ fn settle_delivery(tx: &Transaction<'_>, id: i64, now: i64) -> Result<OutboxStat
     if let Some(total) = total
         && delivered >= total
     {
-        tx.execute(
+        tx.exec_cached(
             "UPDATE outbox SET state = 'delivered', delivered_at = ?2, finished_at = ?3,
                                sent_at = coalesce(sent_at, ?2)
              WHERE id = ?1",
@@ -129,7 +130,7 @@ impl Store {
         }
         self.write("recording a sent part", |tx| {
             let (state, modem, to): (OutboxState, Option<String>, String) = tx
-                .query_row(
+                .query_row_cached(
                     "SELECT state, claimed_by, to_number FROM outbox WHERE id = ?1",
                     [id],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -147,7 +148,7 @@ impl Store {
                     action: "record a sent part",
                 });
             };
-            tx.execute(
+            tx.exec_cached(
                 "INSERT INTO outbox_parts (outbox_id, part, total, modem, mr, sent_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (outbox_id, part) DO UPDATE SET
@@ -157,7 +158,7 @@ impl Store {
             )
             .ctx("recording a sent part")?;
             set_last_mr_in(tx, &modem, mr, now)?;
-            tx.execute(
+            tx.exec_cached(
                 "INSERT INTO send_log (modem, to_number, outbox_id, at) VALUES (?1, ?2, ?3, ?4)",
                 params![modem, to, id, now],
             )
@@ -268,7 +269,7 @@ impl Store {
     /// Expires every queued row whose TTL has passed. Returns how many.
     pub fn expire_due(&self, now: i64) -> Result<usize> {
         self.write("expiring", |tx| {
-            tx.execute(
+            tx.exec_cached(
                 "UPDATE outbox SET state = 'expired', last_error = 'ttl', finished_at = ?1
                  WHERE state = 'queued' AND expires_at IS NOT NULL AND expires_at <= ?1",
                 [now],
@@ -344,7 +345,7 @@ impl Store {
                 (None, None) => return Ok(None),
             };
             let delivered_at = (classify_status(status) == ReportClass::Delivered).then_some(at);
-            tx.execute(
+            tx.exec_cached(
                 "UPDATE outbox_parts SET report_status = ?3, delivered_at = ?4
                  WHERE outbox_id = ?1 AND part = ?2",
                 params![outbox_id, part, status, delivered_at],

@@ -7,6 +7,7 @@
 //! harmless; a broadcast or the leader's own message sent twice is not, so by default those wait
 //! for a person. It must not decide the policy (dispatch maps `in_doubt_policy` to it).
 
+use crate::store::CachedSql;
 use rusqlite::params;
 
 use super::{OutboxRow, ROW_COLUMNS, row_from, transition};
@@ -92,7 +93,7 @@ impl Store {
                         .collect::<rusqlite::Result<_>>()
                 })
                 .ctx("recovering the outbox")?;
-            tx.execute(
+            tx.exec_cached(
                 "UPDATE outbox SET state = 'in_doubt', last_error = 'in flight at restart'
                  WHERE state = 'claimed'",
                 [],
@@ -104,7 +105,7 @@ impl Store {
             };
             for (id, kind) in claimed {
                 if policy.resend(kind) {
-                    tx.execute(
+                    tx.exec_cached(
                         "UPDATE outbox SET state = 'queued', not_before = ?2, claimed_by = NULL,
                                            claimed_at = NULL
                          WHERE id = ?1",
