@@ -339,6 +339,16 @@ async fn no_route_answers_without_a_session_and_logins_set_safe_cookies() {
             .body
             .contains("<tr class=\"modem\" data-name=\"sim0\"")
     );
+    // The SIM column shows each SIM's shortened ICCID and the number it reported.
+    let infos = c.gw.client().await.modems().await.unwrap();
+    for m in &infos {
+        let sim = m.sim.as_ref().expect("the simulator's SIMs are read");
+        let short = sim.iccid_short.as_deref().expect("an ICCID");
+        assert!(modems.body.contains(short), "{} {short}", m.name);
+        if let Some(n) = &sim.number {
+            assert!(modems.body.contains(n.as_str()), "{} {n}", m.name);
+        }
+    }
     // The static files are served from the binary, also without a session.
     let js = c.send("GET", "/static/console.js", None, None).await;
     assert_eq!(js.status, StatusCode::OK);

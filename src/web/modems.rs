@@ -1,4 +1,4 @@
-//! The modems page (`GET /modems`: state, network, signal, operator, SIM, today's counts against
+//! The modems page (`GET /modems`: state, network, signal, operator, SIM and balance, today's counts against
 //! the daily limit, the last error) and the dashboard (`GET /`: the gateway's one-screen
 //! summary, a small chart of members joined per day, the latest console changes with who made
 //! them, and "log out everywhere").
@@ -75,6 +75,34 @@ fn chart(days: &[(String, u64)]) -> Markup {
     }
 }
 
+/// The SIM's cells: its shortened ICCID and number (with a notice when a different SIM than
+/// before is in this modem) and its last balance, marked when below the threshold.
+fn sim_cells(m: &crate::protocol::ModemInfo) -> Markup {
+    let sim = m.sim.as_ref();
+    let iccid = sim
+        .and_then(|s| s.iccid_short.clone())
+        .or_else(|| m.iccid.clone())
+        .unwrap_or_default();
+    html! {
+        td.sim {
+            (iccid)
+            @if let Some(n) = sim.and_then(|s| s.number.as_deref()) { " " (n) }
+            @if let Some(prev) = sim.and_then(|s| s.previous_iccid.as_deref()) {
+                br; strong { "new SIM (was " (prev) ")" }
+            }
+        }
+        td.balance {
+            @if let Some(s) = sim {
+                @if let Some(b) = s.balance {
+                    (format!("{b:.2}"))
+                    @if s.low_balance { " " strong { "low" } }
+                    @if let Some(at) = &s.balance_at { br; small { "read " (at) } }
+                }
+            }
+        }
+    }
+}
+
 /// `GET /modems`.
 pub async fn page_route(State(web): State<Web>, Page(s): Page) -> Result<Response, WebError> {
     let modems = expect_reply!(
@@ -86,7 +114,7 @@ pub async fn page_route(State(web): State<Web>, Page(s): Page) -> Result<Respons
             thead { tr {
                 th scope="col" { "Modem" } th scope="col" { "State" } th scope="col" { "Network" }
                 th scope="col" { "Signal" } th scope="col" { "Operator" } th scope="col" { "SIM" }
-                th scope="col" { "Today" } th scope="col" { "Last error" }
+                th scope="col" { "Balance" } th scope="col" { "Today" } th scope="col" { "Last error" }
             } }
             tbody {
                 @for m in &modems {
@@ -100,7 +128,7 @@ pub async fn page_route(State(web): State<Web>, Page(s): Page) -> Result<Respons
                         td { (m.registration) }
                         td { @if let Some(d) = m.signal_dbm { (d) " dBm" } }
                         td { (m.operator.as_deref().unwrap_or("")) }
-                        td { (m.iccid.as_deref().unwrap_or("")) }
+                        (sim_cells(m))
                         td {
                             (m.sent_today) " sent"
                             @if let Some(l) = m.per_day { " of " (l) }
