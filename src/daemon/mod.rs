@@ -257,12 +257,7 @@ impl Daemon {
         create_state_dir(&state_dir)?;
 
         let db = state_dir.join(DATABASE_FILE);
-        let opened = db.clone();
-        // Refuses a lost or damaged database instead of creating an empty one (marker, quick_check).
-        let store = tokio::task::spawn_blocking(move || store::integrity::open_checked(&opened))
-            .await
-            .map_err(|e| DaemonError::Task(format!("opening the database: {e}")))?
-            .map_err(|e| DaemonError::Database(Box::new(e)))?;
+        let store = open_store(&db).await?;
 
         // Everything spawned from here on is cancelled again if a later step fails.
         let tracker = TaskTracker::new();
@@ -274,18 +269,7 @@ impl Daemon {
         };
         let mut guard = guard;
 
-        if cfg.simulator.enabled {
-            let sc = opts
-                .sim
-                .clone()
-                .unwrap_or_else(|| cfg.simulator.sim_config());
-            let dir = sc.dir.clone();
-            let handle = Simulator::start(sc)
-                .await
-                .map_err(|source| DaemonError::Simulator { dir, source })?;
-            info!(dir = %cfg.simulator.dir.display(), modems = cfg.simulator.modems, "simulator started");
-            guard.sim = Some(handle);
-        }
+        guard.sim = start_simulator(&cfg, &opts).await?;
 
         let bus = EventBus::new();
         // Subscribed before anything publishes, so the journal sees every modem's first `ready`.
@@ -300,11 +284,8 @@ impl Daemon {
 
         // Metrics (docs/http-api.md "Metrics"): fed by the runner's observer and by the bus,
         // subscribed here before anything publishes; the HTTP layer serves `metrics.render()`.
-        let metrics = Metrics::new(
-            store.clone(),
-            modems.iter().map(|(_, h)| h.clone()).collect(),
-            started,
-        );
+        let modem_handles = modems.iter().map(|(_, h)| h.clone()).collect();
+        let metrics = Metrics::new(store.clone(), modem_handles, started);
         tracker.spawn(
             metrics
                 .clone()
@@ -327,11 +308,8 @@ impl Daemon {
             bus.clone(),
             token.clone(),
         ));
-        tracker.spawn(events::watch_storage(
-            store.watch_write_health(),
-            bus.clone(),
-            token.clone(),
-        ));
+        let health = store.watch_write_health();
+        tracker.spawn(events::watch_storage(health, bus.clone(), token.clone()));
 
         let (voice, call_urcs) = voice::start(
             &cfg,
@@ -356,52 +334,32 @@ impl Daemon {
         pipeline.forward_call_urcs(call_urcs);
         tracker.spawn(inbound::run(pipeline, modem_rx, token.clone()));
 
-        // Webhooks and local hooks: consumers of the store's event journal (src/hooks/).
-        metrics.set_webhook_stats(Arc::new(WebhookFiguresSource(cfg.hooks.webhooks.clone())));
-        let mut hooks_settings = cfg.hooks.clone();
-        if let Some(retry) = opts.hooks_retry {
-            hooks_settings.retry = retry;
-        }
-        crate::hooks::start(
+        start_hooks(
+            &cfg,
+            &opts,
             &store,
-            &hooks_settings,
+            &metrics,
             journal_feed,
             &tracker,
-            token.clone(),
+            &token,
         )
-        .await
-        .map_err(DaemonError::Hooks)?;
+        .await?;
 
-        let ctx = commands::Context::new(store.clone(), Arc::new(cfg.command_settings()))
-            .with_dispatch(dispatch.clone())
-            .with_modems(
-                modems
-                    .iter()
-                    .map(|(mc, h)| (mc.name.clone(), h.clone()))
-                    .collect(),
-            )
-            .with_voice(voice)
-            .with_start(started);
-        let ctx = Arc::new(ctx);
+        let ctx = Arc::new(
+            commands::Context::new(store.clone(), Arc::new(cfg.command_settings()))
+                .with_dispatch(dispatch.clone())
+                .with_modems(
+                    modems
+                        .iter()
+                        .map(|(mc, h)| (mc.name.clone(), h.clone()))
+                        .collect(),
+                )
+                .with_voice(voice)
+                .with_start(started),
+        );
         let handler = handler::GatewayHandler::new(ctx.clone(), bus.clone());
         let socket = start_admin(&cfg, handler, &tracker, &token).await?;
-        let http_addr = match &cfg.http {
-            Some(settings) => {
-                let server = http::start(
-                    settings,
-                    ctx,
-                    Some(bus.sender()),
-                    Some(metrics.clone()),
-                    token.clone(),
-                )
-                .await?;
-                tracker.spawn(async move {
-                    let _ = server.task.await;
-                });
-                Some(server.local_addr)
-            }
-            None => None,
-        };
+        let http_addr = start_http(&cfg, ctx, &bus, &metrics, &tracker, &token).await?;
         logging::publish_to(Some(bus.sender()));
 
         // READY only once the socket answers: a ping proves accept loop and a connection task.
@@ -413,24 +371,9 @@ impl Daemon {
             announce(&cfg, &socket, guard.sim.as_ref());
         }
 
-        tracker.spawn(upkeep::run(
-            store.clone(),
-            dispatch.clone(),
-            modems.clone(),
-            opts.upkeep,
-            token.clone(),
-        ));
-        tracker.spawn(maintenance::run(
-            maintenance_schedule(&cfg, &opts, db),
-            bus.clone(),
-            token.clone(),
-        ));
-        let supervisor = tokio::spawn(supervise(
-            store.clone(),
-            handles,
-            token.clone(),
-            opts.status_interval,
-        ));
+        let supervisor = spawn_upkeep(
+            &cfg, &opts, db, &store, &dispatch, &modems, handles, &bus, &tracker, &token,
+        );
         tracker.close();
         let sim = guard.sim.take();
         guard.disarm();
@@ -447,6 +390,118 @@ impl Daemon {
             metrics,
         })
     }
+}
+
+/// Opens the database, refusing a lost or damaged one instead of creating an empty one (the
+/// marker and `quick_check`, docs/store.md).
+async fn open_store(db: &Path) -> Result<Store, DaemonError> {
+    let opened = db.to_path_buf();
+    tokio::task::spawn_blocking(move || store::integrity::open_checked(&opened))
+        .await
+        .map_err(|e| DaemonError::Task(format!("opening the database: {e}")))?
+        .map_err(|e| DaemonError::Database(Box::new(e)))
+}
+
+/// The embedded simulator, when `[simulator] enabled`: started before the modems open its ports.
+async fn start_simulator(
+    cfg: &Config,
+    opts: &DaemonOptions,
+) -> Result<Option<SimHandle>, DaemonError> {
+    if !cfg.simulator.enabled {
+        return Ok(None);
+    }
+    let sc = opts
+        .sim
+        .clone()
+        .unwrap_or_else(|| cfg.simulator.sim_config());
+    let dir = sc.dir.clone();
+    let handle = Simulator::start(sc)
+        .await
+        .map_err(|source| DaemonError::Simulator { dir, source })?;
+    info!(dir = %cfg.simulator.dir.display(), modems = cfg.simulator.modems, "simulator started");
+    Ok(Some(handle))
+}
+
+/// Webhooks and local hooks: consumers of the store's event journal (src/hooks/), fed from
+/// `journal_feed`, which was subscribed before anything published.
+async fn start_hooks(
+    cfg: &Config,
+    opts: &DaemonOptions,
+    store: &Store,
+    metrics: &Metrics,
+    journal_feed: tokio::sync::broadcast::Receiver<crate::protocol::Event>,
+    tracker: &TaskTracker,
+    token: &CancellationToken,
+) -> Result<(), DaemonError> {
+    metrics.set_webhook_stats(Arc::new(WebhookFiguresSource(cfg.hooks.webhooks.clone())));
+    let mut settings = cfg.hooks.clone();
+    if let Some(retry) = opts.hooks_retry {
+        settings.retry = retry;
+    }
+    crate::hooks::start(store, &settings, journal_feed, tracker, token.clone())
+        .await
+        .map_err(DaemonError::Hooks)
+}
+
+/// The HTTP API, console and metrics when `[http]` is configured; returns the bound address.
+async fn start_http(
+    cfg: &Config,
+    ctx: Arc<commands::Context>,
+    bus: &EventBus,
+    metrics: &Metrics,
+    tracker: &TaskTracker,
+    token: &CancellationToken,
+) -> Result<Option<std::net::SocketAddr>, DaemonError> {
+    let Some(settings) = &cfg.http else {
+        return Ok(None);
+    };
+    let server = http::start(
+        settings,
+        ctx,
+        Some(bus.sender()),
+        Some(metrics.clone()),
+        token.clone(),
+    )
+    .await?;
+    tracker.spawn(async move {
+        let _ = server.task.await;
+    });
+    Ok(Some(server.local_addr))
+}
+
+/// The background work that starts once the gateway answers: SIM upkeep (balance, keep-alive),
+/// integrity checks and backups, and the status supervisor (returned: it outlives the tracker).
+#[allow(clippy::too_many_arguments)]
+fn spawn_upkeep(
+    cfg: &Config,
+    opts: &DaemonOptions,
+    db: PathBuf,
+    store: &Store,
+    dispatch: &DispatchHandle,
+    modems: &[(config::ModemConfig, ModemHandle)],
+    handles: HashMap<String, ModemHandle>,
+    bus: &EventBus,
+    tracker: &TaskTracker,
+    token: &CancellationToken,
+) -> JoinHandle<()> {
+    tracker.spawn(upkeep::run(
+        store.clone(),
+        dispatch.clone(),
+        modems.to_vec(),
+        opts.upkeep,
+        token.clone(),
+    ));
+    tracker.spawn(maintenance::run(
+        maintenance_schedule(cfg, opts, db),
+        bus.clone(),
+        token.clone(),
+    ));
+    tokio::spawn(supervise(
+        store.clone(),
+        handles,
+        token.clone(),
+        opts.status_interval,
+    ))
 }
 
 /// The integrity-check and backup schedule from `[daemon]` and the options.
