@@ -8,6 +8,11 @@
 //! (well under a second, measured in `tests/benches/dispatch.rs`), recipients are grouped by
 //! (home modem, zone): the simulation steps once per SMS part, but looks only at a handful of
 //! groups per step and calls into the tz database only when a group's sendable stretch ends.
+//! A poll of `broadcast --wait` runs it once a second, so the steps a modem takes on its own
+//! groups skip the event heap ([`run_own`]); that is only a reordering of steps that share no
+//! state, and `eta/oracle.rs` keeps the plain step-by-step version so a property test can
+//! demand identical answers (no closed form of the sliding windows was attempted: jitter,
+//! histories and per-zone nights make one easy to get subtly wrong).
 //!
 //! Simplifications, on purpose: sticky sender is modelled (a group homed on a modem waits for it;
 //! home-less groups go to whichever modem is free first); failover, retries and replies competing
@@ -24,6 +29,9 @@ use super::limits::{CountAt, RateLimiter};
 use super::quiet::{next_sendable, quiet_starts_after, ts};
 use super::{DAY, DispatchError, Millis, time_zone};
 use crate::dispatch::settings::QuietHours;
+
+#[cfg(test)]
+mod oracle;
 
 /// One modem for the estimate.
 #[derive(Debug, Clone)]
@@ -147,7 +155,118 @@ fn refresh(g: &mut GroupState, tz: &TimeZone, quiet: Option<&QuietHours>, t: Mil
     }
 }
 
+/// What one modem's pass over its groups found at `t` (see [`scan`]).
+struct Scan {
+    pick: Option<usize>,
+    any_left: bool,
+    next_open: Millis,
+}
+
+/// Looks through `list` (in order) for a group with parts left that is open at `t`; else notes
+/// the earliest opening. Refreshing a group's stretch for the same `t` twice changes nothing, so
+/// a scan may be repeated when a batch hands an event back to the heap.
+fn scan(list: &[usize], groups: &mut [GroupState], req: &EtaRequest, t: Millis) -> Scan {
+    let mut s = Scan {
+        pick: None,
+        any_left: false,
+        next_open: Millis::MAX,
+    };
+    for &gi in list {
+        let (Some(g), Some(spec)) = (groups.get_mut(gi), req.groups.get(gi)) else {
+            continue;
+        };
+        if g.remaining_parts == 0 {
+            continue;
+        }
+        s.any_left = true;
+        refresh(g, &spec.tz, req.quiet.as_ref(), t);
+        // Not due yet: wait for its start; `refresh` then finds the stretch around it.
+        let from = g.open_from.max(spec.not_before);
+        if from <= t {
+            s.pick = Some(gi);
+            return s;
+        }
+        s.next_open = s.next_open.min(from);
+    }
+    s
+}
+
+/// Counts one part of group `gi` started by a modem at `t`; returns when it is done.
+fn send_part(
+    lim: &mut RateLimiter,
+    pool: Option<&mut RateLimiter>,
+    g: &mut GroupState,
+    latency_ms: Millis,
+    count_at: CountAt,
+    t: Millis,
+) -> Millis {
+    g.remaining_parts -= 1;
+    let done = t.saturating_add(latency_ms.max(0));
+    match count_at {
+        CountAt::Start => {
+            lim.record(t);
+            lim.jitter_after(done);
+        }
+        CountAt::Completion => lim.record(done),
+    }
+    if let Some(p) = pool {
+        p.record(t);
+    }
+    done
+}
+
+/// Where a modem's run of sends on its own groups stopped (see [`estimate`]).
+enum Batch {
+    /// Its next event, to go back on the heap.
+    Next(Millis),
+    /// It never sends again (a zero cap, or nothing of its own left and no home-less groups).
+    Stop,
+}
+
+/// Runs modem `m` alone from `t` for as long as every step picks one of its *own* groups (homed
+/// on it), with no pool limiter: such steps read and change only this modem's limiter and its
+/// own groups, which no other modem's step reads, so running them ahead of the other modems'
+/// events gives the same result as interleaving them in time order. The first step that would
+/// need shared state (no own group open, so the home-less ones would be looked at) or lies past
+/// `end` is handed back to the heap unprocessed; [`scan`] tolerates the repeat.
+#[allow(clippy::too_many_arguments)] // the simulation's state, split to borrow it apart
+fn run_own(
+    lim: &mut RateLimiter,
+    groups: &mut [GroupState],
+    own: &[usize],
+    req: &EtaRequest,
+    latency_ms: Millis,
+    end: Millis,
+    mut t: Millis,
+    finish: &mut Option<Millis>,
+) -> Batch {
+    loop {
+        if t > end {
+            return Batch::Next(t);
+        }
+        let Some(at) = lim.next_allowed(t) else {
+            return Batch::Stop;
+        };
+        if at > t {
+            t = at;
+            continue;
+        }
+        let s = scan(own, groups, req, t);
+        let Some(g) = s.pick.and_then(|gi| groups.get_mut(gi)) else {
+            return Batch::Next(t);
+        };
+        let done = send_part(lim, None, g, latency_ms, req.count_at, t);
+        *finish = Some(done);
+        t = done;
+    }
+}
+
 /// Simulates the broadcast and returns its ETA.
+///
+/// An event-driven simulation (a heap of "modem m is free at t"), equal event for event to the
+/// step-by-step one kept as the test oracle (`eta/oracle.rs`); runs of sends a modem makes on its
+/// own groups are taken without the heap ([`run_own`]), which at 100,000 parts on two modems is
+/// most of the work.
 pub fn estimate(req: &EtaRequest) -> Eta {
     let n = req.modems.len();
     let mut limiters: Vec<RateLimiter> = req.modems.iter().map(|m| m.limiter.clone()).collect();
@@ -161,20 +280,19 @@ pub fn estimate(req: &EtaRequest) -> Eta {
             open_until: Millis::MIN,
         })
         .collect();
-    // Which groups each modem serves: its own, then the home-less ones.
+    // Which groups each modem serves: its own (the first `own_len[m]`), then the home-less ones.
+    let mut own_len = vec![0; n];
     let serves: Vec<Vec<usize>> = (0..n)
         .map(|m| {
-            let own = req
-                .groups
-                .iter()
-                .enumerate()
-                .filter(|(_, g)| g.modem == Some(m));
-            let any = req
-                .groups
-                .iter()
-                .enumerate()
-                .filter(|(_, g)| g.modem.is_none());
-            own.chain(any).map(|(i, _)| i).collect()
+            let own: Vec<usize> = (0..req.groups.len())
+                .filter(|&i| req.groups.get(i).is_some_and(|g| g.modem == Some(m)))
+                .collect();
+            if let Some(l) = own_len.get_mut(m) {
+                *l = own.len();
+            }
+            let any = (0..req.groups.len())
+                .filter(|&i| req.groups.get(i).is_some_and(|g| g.modem.is_none()));
+            own.into_iter().chain(any).collect()
         })
         .collect();
     let end = req.now.saturating_add(req.horizon_ms);
@@ -187,9 +305,12 @@ pub fn estimate(req: &EtaRequest) -> Eta {
         if t > end {
             break;
         }
-        let (Some(lim), Some(modem), Some(mine)) =
-            (limiters.get_mut(m), req.modems.get(m), serves.get(m))
-        else {
+        let (Some(lim), Some(modem), Some(mine), Some(finish)) = (
+            limiters.get_mut(m),
+            req.modems.get(m),
+            serves.get(m),
+            modem_finish.get_mut(m),
+        ) else {
             continue;
         };
         let mut at = match lim.next_allowed(t) {
@@ -207,48 +328,38 @@ pub fn estimate(req: &EtaRequest) -> Eta {
             continue;
         }
         // A group of this modem's that is open now, else the earliest opening.
-        let mut pick = None;
-        let mut next_open = Millis::MAX;
-        let mut any_left = false;
-        for &gi in mine {
-            let (Some(g), Some(spec)) = (groups.get_mut(gi), req.groups.get(gi)) else {
-                continue;
-            };
-            if g.remaining_parts == 0 {
-                continue;
-            }
-            any_left = true;
-            refresh(g, &spec.tz, req.quiet.as_ref(), t);
-            // Not due yet: wait for its start; `refresh` then finds the stretch around it.
-            let from = g.open_from.max(spec.not_before);
-            if from <= t {
-                pick = Some(gi);
-                break;
-            }
-            next_open = next_open.min(from);
-        }
-        let Some(gi) = pick else {
-            if any_left && next_open < Millis::MAX {
-                heap.push(Reverse((next_open, m)));
+        let s = scan(mine, &mut groups, req, t);
+        let Some(gi) = s.pick else {
+            if s.any_left && s.next_open < Millis::MAX {
+                heap.push(Reverse((s.next_open, m)));
             }
             continue;
         };
-        if let Some(g) = groups.get_mut(gi) {
-            g.remaining_parts -= 1;
+        let Some(g) = groups.get_mut(gi) else {
+            continue;
+        };
+        let done = send_part(lim, pool.as_mut(), g, modem.latency_ms, req.count_at, t);
+        *finish = Some(done);
+        let own = mine
+            .get(..own_len.get(m).copied().unwrap_or(0))
+            .unwrap_or(&[]);
+        let next = if pool.is_none() {
+            run_own(
+                lim,
+                &mut groups,
+                own,
+                req,
+                modem.latency_ms,
+                end,
+                done,
+                finish,
+            )
+        } else {
+            Batch::Next(done)
+        };
+        if let Batch::Next(at) = next {
+            heap.push(Reverse((at, m)));
         }
-        let done = t.saturating_add(modem.latency_ms.max(0));
-        match req.count_at {
-            CountAt::Start => {
-                lim.record(t);
-                lim.jitter_after(done);
-            }
-            CountAt::Completion => lim.record(done),
-        }
-        if let Some(p) = &mut pool {
-            p.record(t);
-        }
-        modem_finish[m] = Some(done);
-        heap.push(Reverse((done, m)));
     }
     let mut messages = 0;
     let mut unsent = 0;
