@@ -656,6 +656,18 @@ async fn the_dashboard_charts_joins_opt_outs_and_messages_and_lists_alerts() {
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{r:?}");
+    // The STOP confirmation and the reply are recorded as sent (polled: the phone may have them
+    // a moment before the store records the send).
+    poll("two SMS recorded as sent", WAIT, || async {
+        let a =
+            c.gw.client()
+                .await
+                .activity(gsmgate::admin::protocol::ActivityArgs::default())
+                .await
+                .ok()?;
+        (a.days.iter().map(|d| d.sent).sum::<u64>() >= 2).then_some(())
+    })
+    .await;
 
     let v = c.login("victor", VOLUNTEER_PW).await;
     let home = poll("the dashboard shows it all", WAIT, || async {
@@ -708,6 +720,17 @@ async fn the_dashboard_charts_joins_opt_outs_and_messages_and_lists_alerts() {
         "the STOP confirmation and the reply"
     );
     assert_eq!(a.alerts[0].kind, "low_balance");
+    // And through the real binary.
+    let socket = c.gw.socket();
+    let (ok, out, err) =
+        tokio::task::spawn_blocking(move || cli(&socket, &["activity", "--days", "3"], ""))
+            .await
+            .unwrap();
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("opted out") && out.contains("low_balance: sim0: balance"),
+        "{out}"
+    );
     c.gw.shutdown().await;
 }
 

@@ -28,11 +28,14 @@ const CHART_DAYS: u32 = 14;
 /// Alerts listed.
 const ALERT_ROWS: u32 = 10;
 
-/// One chart: its element id, title, and two series of (name, colour, figure of a day).
+/// One series of a chart: its name, its colour, and its figure of a day.
+type Series<'a> = (&'a str, &'a str, fn(&ActivityDay) -> u64);
+
+/// One chart: its element id, title, and two series.
 struct Chart<'a> {
     id: &'a str,
     title: &'a str,
-    series: [(&'a str, &'a str, fn(&ActivityDay) -> u64); 2],
+    series: [Series<'a>; 2],
 }
 
 const MEMBERS: Chart<'static> = Chart {
