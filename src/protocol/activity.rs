@@ -28,7 +28,7 @@ pub struct ActivityDay {
     pub joined: u64,
     /// Opt-outs recorded that day (STOP, or a person's decision).
     pub opted_out: u64,
-    /// Whole messages received.
+    /// Messages received (a long text counts once; one whose parts timed out counts too).
     pub received: u64,
     /// SMS parts handed to the network (the unit of `status.sent_today` and the limits).
     pub sent: u64,
