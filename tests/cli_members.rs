@@ -303,3 +303,19 @@ fn members_get_takes_one_number() {
         clap::error::ErrorKind::MissingRequiredArgument
     );
 }
+
+#[test]
+fn activity_takes_days_and_alerts() {
+    match parse(&["activity", "--days", "7", "--alerts", "3"]).command {
+        Command::Activity(a) => assert_eq!((a.days, a.alerts), (Some(7), Some(3))),
+        other => panic!("{other:?}"),
+    }
+    match parse(&["activity"]).command {
+        Command::Activity(a) => assert_eq!((a.days, a.alerts), (None, None)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        fails(&["activity", "--days", "x"]),
+        clap::error::ErrorKind::ValueValidation
+    );
+}

@@ -526,6 +526,7 @@ async fn an_app_reads_the_inbox_and_manages_members_and_broadcasts() {
         "/api/v1/calls",
         "/api/v1/voicemails",
         "/api/v1/status",
+        "/api/v1/activity?days=7&alerts=3",
     ] {
         assert_eq!(
             api.call(&admin, "GET", path, None).await.status,

@@ -99,13 +99,24 @@ impl Console {
     }
 
     async fn start_with(extra: &str) -> Console {
+        Console::start_from(config_text, extra, |_| {}).await
+    }
+
+    /// A console whose base configuration is `base(dir)` (the modems' ports depend on the
+    /// temporary directory), with `[http]` and `extra` after it.
+    async fn start_from(
+        base: impl FnOnce(&std::path::Path) -> String,
+        extra: &str,
+        tweak: impl FnOnce(&mut gsmgate::daemon::DaemonOptions),
+    ) -> Console {
         let dir = short_tempdir();
         let text = format!(
             "{}\n[http]\nlisten = \"127.0.0.1:0\"\n{extra}\n",
-            config_text(dir.path())
+            base(dir.path())
         );
         let cfg = Config::from_str(&text, "test.toml").unwrap();
-        let opts = options(&cfg);
+        let mut opts = options(&cfg);
+        tweak(&mut opts);
         let gw = Gateway::start_in(dir, cfg, opts).await;
         let addr = gw.daemon.http_addr().expect("http on");
         #[allow(deprecated)]
@@ -487,7 +498,11 @@ async fn a_volunteer_answers_conversations_but_cannot_broadcast_import_or_edit_m
         "{}",
         home.body
     );
-    assert!(home.body.contains("1 in all"), "{}", home.body);
+    assert!(
+        home.body.contains("1 joined, 0 opted out in all"),
+        "{}",
+        home.body
+    );
     assert!(home.body.contains("<rect "), "a bar for today");
 
     for path in [
@@ -577,6 +592,145 @@ async fn a_volunteer_answers_conversations_but_cannot_broadcast_import_or_edit_m
             .then_some(())
     })
     .await;
+    c.gw.shutdown().await;
+}
+
+/// The text of the element that starts at `open` (up to its closing `close`).
+fn element<'a>(body: &'a str, open: &str, close: &str) -> &'a str {
+    let at = body
+        .find(open)
+        .unwrap_or_else(|| panic!("no {open} in {body}"));
+    let rest = &body[at..];
+    &rest[..rest.find(close).map_or(rest.len(), |e| e + close.len())]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_charts_joins_opt_outs_and_messages_and_lists_alerts() {
+    // sim0 reads its balance at the first upkeep tick (the simulator answers 12.34), below
+    // `low_balance`: the journal gets a `low_balance` alert.
+    let c = Console::start_from(
+        |d| {
+            let text = config_text(d)
+                .replace(
+                    "[simulator]\nenabled = true\nmodems = 2\n",
+                    "[simulator]\nenabled = true\nmodems = 2\nprofiles = [\"huawei\", \"simcom\"]\n",
+                )
+                .replace(
+                    "/sim/modem0\"\n",
+                    "/sim/modem0\"\nprofile = \"huawei\"\nbalance_ussd = \"*100#\"\n\
+                     balance_every_hours = 744\nlow_balance = 100.0\n",
+                )
+                .replace("/sim/modem1\"\n", "/sim/modem1\"\nprofile = \"simcom\"\n");
+            assert!(text.contains("low_balance") && text.contains("\"simcom\"\n"));
+            text
+        },
+        "",
+        // The first upkeep tick (which reads the balance) comes at once, not after a minute.
+        |o| {
+            o.upkeep = gsmgate::daemon::upkeep::UpkeepTiming {
+                tick: Duration::from_millis(100),
+                hour: Duration::from_secs(3600),
+            }
+        },
+    )
+    .await;
+    // Two join, one of them opts out, texts go both ways.
+    c.gw.add_member(ALICE).await;
+    c.gw.add_member(BOB).await;
+    c.gw.text_in(BOB, 0, "STOP");
+    c.gw.text_in(ALICE, 0, "Hello there");
+    let o = c.login("olive", OWNER_PW).await;
+    poll("Alice's text is in", WAIT, || async {
+        c.gw.inbox()
+            .await
+            .iter()
+            .any(|m| m.text == "Hello there")
+            .then_some(())
+    })
+    .await;
+    let r = c
+        .post(
+            "/conversations/+14155550101/reply",
+            Some(&o.cookie),
+            &[("csrf", &o.csrf), ("text", "Hi Alice")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{r:?}");
+    // The STOP confirmation and the reply are recorded as sent (polled: the phone may have them
+    // a moment before the store records the send).
+    poll("two SMS recorded as sent", WAIT, || async {
+        let a =
+            c.gw.client()
+                .await
+                .activity(gsmgate::admin::protocol::ActivityArgs::default())
+                .await
+                .ok()?;
+        (a.days.iter().map(|d| d.sent).sum::<u64>() >= 2).then_some(())
+    })
+    .await;
+
+    let v = c.login("victor", VOLUNTEER_PW).await;
+    let home = poll("the dashboard shows it all", WAIT, || async {
+        let p = c.get("/", &v).await;
+        let done = p.body.contains("2 joined, 1 opted out in all")
+            && p.body.contains("2 received, ")
+            && !p.body.contains("received, 0 sent in all")
+            && p.body.contains("<strong>low balance</strong>");
+        done.then_some(p)
+    })
+    .await;
+    assert_eq!(home.status, StatusCode::OK);
+    // The members chart: both series drawn, the figures as the image's label and as a table.
+    let members = element(&home.body, "<figure id=\"joined-chart\">", "</figure>");
+    assert!(members.contains("<rect class=\"joined\""), "{members}");
+    assert!(members.contains("<rect class=\"opted-out\""), "{members}");
+    assert!(members.contains("role=\"img\""));
+    let label = element(members, "aria-label=\"", "\">");
+    assert!(label.contains(" 1 opted out"), "{label}");
+    assert!(members.contains("<details><summary>Figures</summary><table>"));
+    assert_eq!(members.matches("<tr><th scope=\"row\">").count(), 14);
+    // The messages chart.
+    let messages = element(&home.body, "<figure id=\"messages-chart\">", "</figure>");
+    assert!(messages.contains("<rect class=\"received\""), "{messages}");
+    assert!(messages.contains("<rect class=\"sent\""), "{messages}");
+    // The alert, for a volunteer too: time, kind and the sentence.
+    let alerts = element(&home.body, "<ul id=\"alerts\">", "</ul>");
+    assert!(
+        alerts.contains("<li class=\"alert\" data-kind=\"low_balance\"><time datetime=\"20"),
+        "{alerts}"
+    );
+    assert!(
+        alerts.contains("sim0: balance 12.34 is below 100"),
+        "{alerts}"
+    );
+    // The same figures through the API's verb, for the CLI and scripts.
+    let a =
+        c.gw.client()
+            .await
+            .activity(gsmgate::admin::protocol::ActivityArgs::default())
+            .await
+            .unwrap();
+    assert_eq!(a.days.len(), 14);
+    let total =
+        |f: fn(&gsmgate::admin::protocol::ActivityDay) -> u64| a.days.iter().map(f).sum::<u64>();
+    assert_eq!((total(|d| d.joined), total(|d| d.opted_out)), (2, 1));
+    assert_eq!(total(|d| d.received), 2);
+    assert!(
+        total(|d| d.sent) >= 2,
+        "the STOP confirmation and the reply"
+    );
+    assert_eq!(a.alerts[0].kind, "low_balance");
+    // And through the real binary.
+    let socket = c.gw.socket();
+    let (ok, out, err) =
+        tokio::task::spawn_blocking(move || cli(&socket, &["activity", "--days", "3"], ""))
+            .await
+            .unwrap();
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("opted out") && out.contains("low_balance: sim0: balance"),
+        "{out}"
+    );
     c.gw.shutdown().await;
 }
 

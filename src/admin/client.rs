@@ -26,6 +26,7 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::lines::{Frame, LineReader};
 use super::protocol::GreetingFile;
+use super::protocol::{ActivityArgs, ActivityData};
 use super::protocol::{
     BroadcastArgs, BroadcastIdArgs, BroadcastItem, BroadcastResult, BroadcastsArgs,
     ConversationArgs, ConversationItem, Envelope, ErrorBody, Event, EventLine, ExportData,
@@ -406,6 +407,11 @@ impl Client {
             name: name.to_string(),
         }))
         .await
+    }
+
+    /// Per-day figures and the latest alerts (`activity`).
+    pub async fn activity(&mut self, args: ActivityArgs) -> Result<ActivityData, ClientError> {
+        self.call(&Request::Activity(args)).await
     }
 
     /// One USSD operation (`ussd`): a code, a menu reply or a cancel; waits for the network.

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod activity;
 pub mod backup;
 pub mod broadcast;
 pub mod client;
@@ -71,6 +72,9 @@ pub enum Command {
     Broadcast(broadcast::BroadcastCli),
     /// Broadcasts with their progress; `progress ID`, `in-doubt`, `resolve ID`.
     Broadcasts(broadcast::BroadcastsCli),
+    /// Per UTC day: members joined and opted out, messages received and SMS sent; the latest
+    /// alerts. `activity [--days N] [--alerts N]`.
+    Activity(activity::ActivityCli),
     /// The call log: who called, when, how long, and what happened (greeted, voicemail, ...).
     Calls(voice::CallsCli),
     /// Voicemails: list, export ID FILE (WAV), delete ID.
@@ -134,6 +138,7 @@ pub fn main() -> ExitCode {
         Command::Members(cmd) => members::run(cmd, cli.connection),
         Command::Broadcast(cmd) => broadcast::run(cmd, cli.connection),
         Command::Broadcasts(cmd) => broadcast::run_list(cmd, cli.connection),
+        Command::Activity(a) => activity::run(a, cli.connection),
         Command::Calls(a) => voice::run_calls(a, cli.connection),
         Command::Voicemail(cmd) => voice::run_voicemail(cmd, cli.connection),
         Command::Greeting(cmd) => voice::run_greeting(cmd, cli.connection),

@@ -105,7 +105,8 @@ pub fn required_scope(request: &Request) -> Scope {
         | R::Calls(_)
         | R::VoicemailList(_)
         | R::VoicemailExport(_)
-        | R::GreetingGet(_) => Scope::Read,
+        | R::GreetingGet(_)
+        | R::Activity(_) => Scope::Read,
         R::Send(_) => Scope::Send,
         R::MembersAdd(_)
         | R::MembersRemove(_)

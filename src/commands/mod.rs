@@ -24,6 +24,7 @@
 //! store without a runtime. Time comes from the context's [`Clock`] so tests pin it.
 
 pub mod access;
+pub mod activity;
 pub mod broadcast_schedule;
 pub mod broadcasts;
 mod error;
@@ -231,6 +232,7 @@ pub fn execute(ctx: &Context, request: Request) -> Result<Reply> {
         Request::WebUsersList(_) => web::list(ctx).map(Reply::WebUsersList),
         Request::WebUsersPasswd(a) => web::passwd(ctx, &a).map(Reply::WebUsersPasswd),
         Request::WebUsersRemove(a) => web::remove(ctx, &a).map(Reply::WebUsersRemove),
+        Request::Activity(a) => activity::activity(ctx, &a).map(Reply::Activity),
         Request::Ping(_) | Request::Version(_) | Request::Watch(_) => Err(CommandError::Internal(
             format!("{} is answered by the transport", request.name()),
         )),

@@ -289,6 +289,19 @@ pub const ROUTES: &[Route] = &[
     ),
     r(
         "get",
+        "/activity",
+        "Members joined and opted out, messages received and sent per UTC day; the latest alerts",
+        Read,
+        None,
+        &[
+            ("days", "integer", "days, 1-92 (default 14)"),
+            ("alerts", "integer", "alerts, 0-100 (default 10)"),
+        ],
+        200,
+        One("ActivityData"),
+    ),
+    r(
+        "get",
         "/voicemails",
         "Voicemails, newest first",
         Read,
@@ -386,6 +399,9 @@ pub struct Error {
         p::VoicemailItem,
         p::VoicemailDeleted,
         p::Event,
+        p::ActivityData,
+        p::ActivityDay,
+        p::AlertItem,
         MemberPatch,
         Error
     ))

@@ -90,6 +90,7 @@ pub fn api() -> Router<AppState> {
         .route("/broadcasts/{id}/resume", post(broadcast_resume))
         .route("/broadcasts/{id}/cancel", post(broadcast_cancel))
         .route("/calls", get(calls))
+        .route("/activity", get(activity))
         .route("/voicemails", get(voicemails))
         .route("/voicemails/{id}", axum::routing::delete(voicemail_delete))
         .route("/voicemails/{id}/audio", get(voicemail_audio))
@@ -363,6 +364,14 @@ async fn calls(
     QueryArgs(args): QueryArgs<CallsArgs>,
 ) -> Result<Response, ApiError> {
     run(&s, &c, Request::Calls(args)).await
+}
+
+async fn activity(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    QueryArgs(args): QueryArgs<crate::protocol::ActivityArgs>,
+) -> Result<Response, ApiError> {
+    run(&s, &c, Request::Activity(args)).await
 }
 
 async fn voicemails(

@@ -165,6 +165,7 @@ pub fn decode_request(line: &[u8]) -> Result<Decoded, DecodeError> {
         "web_users_list" => Request::WebUsersList(args_from_map(map, &id, &cmd)?),
         "web_users_passwd" => Request::WebUsersPasswd(args_from_map(map, &id, &cmd)?),
         "web_users_remove" => Request::WebUsersRemove(args_from_map(map, &id, &cmd)?),
+        "activity" => Request::Activity(args_from_map(map, &id, &cmd)?),
         _ => {
             return Err(fail(
                 Some(id.clone()),

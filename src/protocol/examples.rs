@@ -52,6 +52,7 @@ impl Request {
             Request::WebUsersList(_) => "web_users_list",
             Request::WebUsersPasswd(_) => "web_users_passwd",
             Request::WebUsersRemove(_) => "web_users_remove",
+            Request::Activity(_) => "activity",
         }
     }
 
@@ -226,6 +227,11 @@ impl Request {
                 password: "battery staple".into(),
             }),
             Request::WebUsersRemove(WebUserNameArgs { name: "ann".into() }),
+            Request::Activity(ActivityArgs::default()),
+            Request::Activity(ActivityArgs {
+                days: Some(30),
+                alerts: Some(0),
+            }),
             Request::Ussd(UssdArgs {
                 modem: "sim0".into(),
                 code: Some("*100#".into()),

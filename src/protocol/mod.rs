@@ -26,6 +26,7 @@
 //! The compiler points at every `match` that needs the new arm except `decode_request` and
 //! `COMMANDS`, which the round-trip test over `Request::examples()` checks.
 
+pub mod activity;
 pub mod broadcasts;
 mod decode;
 pub mod events;
@@ -45,6 +46,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use activity::*;
 pub use broadcasts::*;
 pub use decode::{DecodeError, Decoded, decode_request};
 pub use events::*;
@@ -112,6 +114,7 @@ pub const COMMANDS: &[&str] = &[
     "web_users_list",
     "web_users_passwd",
     "web_users_remove",
+    "activity",
 ];
 
 /// A request id chosen by the client and echoed back unchanged: a non-negative integer or a string.
@@ -233,6 +236,8 @@ pub enum Request {
     WebUsersPasswd(WebUserPasswdArgs),
     /// Remove a web console account and its sessions (local transports only).
     WebUsersRemove(WebUserNameArgs),
+    /// Members joined and opted out, messages received and sent per UTC day; the latest alerts.
+    Activity(ActivityArgs),
 }
 
 /// Arguments of a command that takes none. Extra fields are still refused.
@@ -417,6 +422,7 @@ pub enum Reply {
     WebUsersList(Vec<WebUserItem>),
     WebUsersPasswd(WebUserChanged),
     WebUsersRemove(WebUserChanged),
+    Activity(ActivityData),
 }
 
 impl Reply {
@@ -468,6 +474,7 @@ impl Reply {
             Reply::WebUsersList(_) => "web_users_list",
             Reply::WebUsersPasswd(_) => "web_users_passwd",
             Reply::WebUsersRemove(_) => "web_users_remove",
+            Reply::Activity(_) => "activity",
         }
     }
 }

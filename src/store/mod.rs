@@ -21,6 +21,7 @@
 //!   caller, so the state machines are testable with injected time.
 //! - Schema versions live in `PRAGMA user_version`; see [`schema`].
 
+mod activity;
 mod apply;
 pub mod backup;
 mod calls;
@@ -51,6 +52,7 @@ use rusqlite::{Connection, OpenFlags};
 /// The shared vocabulary (`crate::model`), re-exported because every caller of the outbox and
 /// the member tables names it.
 pub use crate::model::{MemberStatus, MessageKind};
+pub use activity::DailyActivity;
 pub use apply::{Applied, InboundEffect};
 pub use calls::{CallOutcome, CallRow, VoicemailRow};
 pub use conversations::{ConversationEntry, Direction, ThreadSummary};

@@ -19,6 +19,7 @@
 mod broadcast;
 mod calls;
 mod conversations;
+mod dashboard;
 mod events;
 mod layout;
 mod login;
@@ -229,7 +230,7 @@ pub fn router(state: WebState) -> Router {
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/logout-everywhere", post(login::logout_everywhere))
-        .route("/", get(modems::dashboard))
+        .route("/", get(dashboard::dashboard))
         .route("/conversations", get(conversations::list))
         .route("/conversations/{number}", get(conversations::thread))
         .route("/conversations/{number}/reply", post(conversations::reply))
