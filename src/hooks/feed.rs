@@ -41,6 +41,16 @@ pub fn journal_entry(
             detail,
         } => {
             let now_up = up_or_down(state)?;
+            // At start every modem is `vanished` or `recovering` until its port opens: not
+            // down, only not up yet. Left unknown, a modem that then comes up is `modem_up` and
+            // one that never does is `modem_down` when it leaves the pool, so a restart does not
+            // raise a false `modem_down` per modem.
+            if !now_up
+                && !up.contains_key(modem)
+                && matches!(state.as_str(), "vanished" | "recovering")
+            {
+                return None;
+            }
             if up.insert(modem.clone(), now_up) == Some(now_up) {
                 return None;
             }
@@ -113,6 +123,11 @@ mod tests {
             state("a", "out_of_pool"),
             state("b", "ready"),
             state("a", "ready"),
+            // A modem first seen not yet opened: nothing, then up; or nothing, then down.
+            state("c", "vanished"),
+            state("c", "ready"),
+            state("d", "recovering"),
+            state("d", "out_of_pool"),
         ]
         .iter()
         .map(|e| journal_entry(e, &mut up).map(|(k, _)| k))
@@ -127,7 +142,11 @@ mod tests {
                 Some("modem_down"),
                 None,
                 Some("modem_up"),
-                Some("modem_up")
+                Some("modem_up"),
+                None,
+                Some("modem_up"),
+                None,
+                Some("modem_down")
             ]
         );
         let alert = Event::Alert {
