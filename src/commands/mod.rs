@@ -126,6 +126,21 @@ pub struct Context {
 }
 
 impl Context {
+    /// A context for unit tests: an in-memory store, no modems or webhooks, voice off, and a
+    /// fixed clock (2023-11-14T22:13:20Z).
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> Context {
+        let settings = Settings {
+            modems: Vec::new(),
+            community: Default::default(),
+            dispatch: Default::default(),
+            voice_enabled: false,
+            webhooks: Vec::new(),
+        };
+        let store = crate::store::Store::open_in_memory().expect("an in-memory store");
+        Context::new(store, Arc::new(settings)).with_clock(Clock::Fixed(1_700_000_000_000))
+    }
+
     /// A context over `store` with no running dispatch, modems or voice layer.
     pub fn new(store: Store, settings: Arc<Settings>) -> Context {
         Context {

@@ -123,21 +123,10 @@ pub fn authenticate(store: &Store, presented: &str) -> Result<Option<(i64, Calle
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::commands::{Clock, Settings};
 
     fn ctx() -> Context {
-        let settings = Settings {
-            modems: Vec::new(),
-            community: Default::default(),
-            dispatch: Default::default(),
-            voice_enabled: false,
-            webhooks: Vec::new(),
-        };
-        Context::new(Store::open_in_memory().unwrap(), Arc::new(settings))
-            .with_clock(Clock::Fixed(1_700_000_000_000))
+        Context::for_tests()
     }
 
     #[test]
