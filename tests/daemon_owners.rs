@@ -518,3 +518,43 @@ async fn a_pending_broadcast_survives_a_restart_and_is_not_replayed() {
     assert_eq!(broadcast_count(&gw).await, 1);
     gw.shutdown().await;
 }
+
+/// Someone texting from the owner's number can make the gateway answer refusals only
+/// `owner_refusals_per_hour` times (the last answer says so); later refusals are journaled with
+/// `answered: false` and cost nothing, and a real command is still answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_to_an_owner_are_capped_per_hour_and_commands_still_answered() {
+    let gw = start("owner_pin = \"4321\"\nowner_refusals_per_hour = 3\n").await;
+    add_team(&gw).await;
+    for i in 0..5 {
+        gw.text_in(OWNER, 0, &format!("1111 @{ALICE} guess {i}"));
+    }
+    let events = owner_events_n(&gw, 5).await;
+    let answered: Vec<bool> = events
+        .iter()
+        .map(|e| e["answered"].as_bool().unwrap())
+        .collect();
+    assert_eq!(answered, [true, true, true, false, false], "{events:?}");
+    assert!(events.iter().all(|e| e["outcome"] == "pin"), "{events:?}");
+    gw.text_in(OWNER, 0, &format!("4321 @{ALICE} The real owner"));
+    text_at(&gw, ALICE, "the owner's text", |t| t == "The real owner").await;
+    // The answer to the real command comes after any answer to the guesses would have: the
+    // gateway handles one message at a time and queues answers in that order.
+    let owner = texts_n(&gw, OWNER, 4).await;
+    let pin = "Not done: owner commands must start with the owner PIN.";
+    assert_eq!(
+        owner,
+        [
+            pin.to_string(),
+            pin.to_string(),
+            format!("{pin} (Further refused commands get no answer for an hour.)"),
+            format!("Sent to {ALICE}."),
+        ]
+    );
+    let got = gw.received_texts(ALICE);
+    assert!(!got.iter().any(|t| t.starts_with("guess")), "{got:?}");
+    let last = owner_events_n(&gw, 6).await;
+    assert_eq!(last[5]["outcome"], "sent");
+    assert_eq!(last[5]["answered"], true);
+    gw.shutdown().await;
+}

@@ -20,6 +20,15 @@
 //! - `BROADCAST <segment>: text` splits at the first colon followed by whitespace (or ending the
 //!   text's first part): a segment may itself hold colons in an RFC 3339 `joined>=` time stamp,
 //!   which are never followed by a space.
+//! - Refusals are answered at most `owner_refusals_per_hour` times per owner in any hour
+//!   ([`RefusalBudget`]): anyone can send a text that looks like it comes from an owner's number,
+//!   and each refusal is an SMS the gateway pays for and the real owner's phone receives. The
+//!   last answer before the cap says so; what is refused after it is still logged and journaled.
+//!   Successful commands are always answered (they need the PIN, a live reference or the code).
+//!   The count is kept in memory: a restart gives each owner a fresh hour, which a spoofer
+//!   cannot cause.
+
+use std::collections::{HashMap, VecDeque};
 
 use subtle::ConstantTimeEq;
 
@@ -34,6 +43,13 @@ pub const REF_LEN: usize = 5;
 /// Symbols in a broadcast confirmation code (`YES 7KQ2MZ`).
 pub const CODE_LEN: usize = 6;
 
+/// Answers to refused commands per owner per hour, when the config does not say.
+pub const DEFAULT_REFUSALS_PER_HOUR: u32 = 5;
+/// The window of [`RefusalBudget`].
+const REFUSAL_WINDOW_MS: i64 = 3600 * 1000;
+/// Appended to the last refusal an owner gets before the cap.
+pub const REFUSAL_CAP_NOTE: &str = " (Further refused commands get no answer for an hour.)";
+
 /// Crockford's base32 (https://www.crockford.com/base32.html), lower case.
 const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 
@@ -46,6 +62,8 @@ pub struct OwnerSettings {
     pub forward: bool,
     /// When set, the first word of every owner command.
     pub pin: Option<String>,
+    /// Refused commands answered per owner in any hour (0: never answered).
+    pub refusals_per_hour: u32,
 }
 
 impl Default for OwnerSettings {
@@ -55,6 +73,7 @@ impl Default for OwnerSettings {
             numbers: Vec::new(),
             forward: true,
             pin: None,
+            refusals_per_hour: DEFAULT_REFUSALS_PER_HOUR,
         }
     }
 }
@@ -68,6 +87,57 @@ impl OwnerSettings {
     /// Whether members' texts are forwarded (there are owners and forwarding is on).
     pub fn forwards(&self) -> bool {
         self.forward && !self.numbers.is_empty()
+    }
+}
+
+/// Whether a refused command gets its answer (module doc: at most `per_hour` per owner in any
+/// hour).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalAnswer {
+    /// Answer it.
+    Answer,
+    /// Answer it with [`REFUSAL_CAP_NOTE`]: the last one this hour.
+    AnswerLast,
+    /// Send nothing.
+    Silent,
+}
+
+/// The answers to refused commands each owner got in the last hour (times in unix ms, oldest
+/// first). Pure: the caller passes the time.
+#[derive(Debug, Clone, Default)]
+pub struct RefusalBudget {
+    per_hour: u32,
+    answered: HashMap<String, VecDeque<i64>>,
+}
+
+impl RefusalBudget {
+    pub fn new(per_hour: u32) -> RefusalBudget {
+        RefusalBudget {
+            per_hour,
+            answered: HashMap::new(),
+        }
+    }
+
+    /// Whether `owner`'s refused command at `now` is answered; an answer is counted.
+    pub fn take(&mut self, owner: &str, now: i64) -> RefusalAnswer {
+        // Owners are a handful of configured numbers, so the map stays that small.
+        let times = self.answered.entry(owner.to_string()).or_default();
+        while times
+            .front()
+            .is_some_and(|&t| t <= now.saturating_sub(REFUSAL_WINDOW_MS))
+        {
+            times.pop_front();
+        }
+        let used = u32::try_from(times.len()).unwrap_or(u32::MAX);
+        if used >= self.per_hour {
+            return RefusalAnswer::Silent;
+        }
+        times.push_back(now);
+        if used + 1 == self.per_hour {
+            RefusalAnswer::AnswerLast
+        } else {
+            RefusalAnswer::Answer
+        }
     }
 }
 
@@ -466,6 +536,7 @@ mod tests {
             numbers: vec![N.into()],
             forward: true,
             pin: None,
+            refusals_per_hour: DEFAULT_REFUSALS_PER_HOUR,
         };
         assert!(s.is_owner(N));
         assert!(!s.is_owner("+14155550102"));
@@ -507,5 +578,24 @@ mod tests {
             let t = token_from_bytes(&bytes);
             proptest::prop_assert_eq!(normalise_token(&t.to_uppercase(), bytes.len()), Some(t));
         }
+    }
+
+    #[test]
+    fn refusals_are_answered_at_most_per_hour_per_owner() {
+        use RefusalAnswer::*;
+        let mut b = RefusalBudget::new(3);
+        let h = 3600 * 1000;
+        let got: Vec<_> = (0..5).map(|i| b.take("+1", 1_000 + i)).collect();
+        assert_eq!(got, [Answer, Answer, AnswerLast, Silent, Silent]);
+        // Another owner has a budget of their own.
+        assert_eq!(b.take("+2", 1_010), Answer);
+        // Silent refusals are not counted: an hour after the first answer, one is free again.
+        assert_eq!(b.take("+1", 1_000 + h - 1), Silent);
+        assert_eq!(b.take("+1", 1_000 + h), AnswerLast);
+        assert_eq!(b.take("+1", 1_002 + h), Answer);
+        assert_eq!(b.take("+1", 1_002 + h), AnswerLast);
+        assert_eq!(b.take("+1", 1_002 + h), Silent);
+        assert_eq!(RefusalBudget::new(0).take("+1", 5), Silent);
+        assert_eq!(RefusalBudget::new(1).take("+1", 5), AnswerLast);
     }
 }

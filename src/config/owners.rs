@@ -1,4 +1,4 @@
-//! `[community] owners`, `forward_to_owners`, `owner_pin`: their validation into the community
+//! `[community] owners`, `forward_to_owners`, `owner_pin`, `owner_refusals_per_hour`: their validation into the community
 //! layer's [`OwnerSettings`] (docs/configuration.md, docs/community.md "Owners on their own
 //! phone").
 //!
@@ -8,10 +8,14 @@
 //! nobody; duplicates are refused as a typo. The PIN is 4 to 16 letters or digits with no
 //! whitespace: it is the first word of every owner command, so whitespace inside would split it.
 //! `forward_to_owners` defaults to true (the reason to list owners is to read members' texts).
+//! `owner_refusals_per_hour` (default 5) is capped at 60: more would not protect the owner.
 
 use super::validate::Checker;
 use crate::community::normalise_number;
-use crate::community::owners::OwnerSettings;
+use crate::community::owners::{DEFAULT_REFUSALS_PER_HOUR, OwnerSettings};
+
+/// Above this, the cap would not protect anyone (one refusal a minute).
+const MAX_REFUSALS_PER_HOUR: u32 = 60;
 
 /// Shortest and longest accepted `owner_pin`.
 const PIN_LEN: std::ops::RangeInclusive<usize> = 4..=16;
@@ -22,6 +26,7 @@ pub(super) fn owner_settings(
     owners: Option<Vec<String>>,
     forward: Option<bool>,
     pin: Option<String>,
+    refusals_per_hour: Option<u32>,
 ) -> OwnerSettings {
     let mut numbers: Vec<String> = Vec::new();
     for (i, raw) in owners.unwrap_or_default().iter().enumerate() {
@@ -54,10 +59,18 @@ pub(super) fn owner_settings(
             ),
         );
     }
+    let refusals_per_hour = refusals_per_hour.unwrap_or(DEFAULT_REFUSALS_PER_HOUR);
+    if refusals_per_hour > MAX_REFUSALS_PER_HOUR {
+        c.fail(
+            "community.owner_refusals_per_hour",
+            format!("must be 0 to {MAX_REFUSALS_PER_HOUR}"),
+        );
+    }
     OwnerSettings {
         numbers,
         forward: forward.unwrap_or(true),
         pin,
+        refusals_per_hour,
     }
 }
 
@@ -77,6 +90,9 @@ mod tests {
         assert_eq!(c.community.owners.numbers, vec!["+14155550199".to_string()]);
         assert!(c.community.owners.forward);
         assert_eq!(c.community.owners.pin, None);
+        assert_eq!(c.community.owners.refusals_per_hour, 5);
+        let c = parse("owner_refusals_per_hour = 0\n").unwrap();
+        assert_eq!(c.community.owners.refusals_per_hour, 0);
         let c =
             parse("owners = [\"+14155550199\"]\nforward_to_owners = false\nowner_pin = \"4321\"\n")
                 .unwrap();
@@ -95,6 +111,10 @@ mod tests {
             ),
             ("owner_pin = \"12\"\n", "community.owner_pin"),
             ("owner_pin = \"12 34\"\n", "community.owner_pin"),
+            (
+                "owner_refusals_per_hour = 61\n",
+                "community.owner_refusals_per_hour",
+            ),
         ] {
             let e = parse(extra).unwrap_err();
             assert!(e.contains(key), "{extra}: {e}");

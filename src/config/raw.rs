@@ -129,6 +129,7 @@ pub(crate) struct RawCommunity {
     pub owners: Option<Vec<String>>,
     pub forward_to_owners: Option<bool>,
     pub owner_pin: Option<String>,
+    pub owner_refusals_per_hour: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]

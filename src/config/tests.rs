@@ -559,6 +559,7 @@ fn every_key() -> RawConfig {
             owners: Some(vec![]),
             forward_to_owners: Some(true),
             owner_pin: s(),
+            owner_refusals_per_hour: Some(0),
         }),
         voice: Some(RawVoice {
             enabled: Some(true),

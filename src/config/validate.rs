@@ -632,8 +632,13 @@ impl Checker<'_> {
         }
         let keywords = self.keywords(raw.keywords.unwrap_or_default());
         let contact_card = raw.contact_card.map(|c| self.contact_card(c, &org_name));
-        let owners =
-            super::owners::owner_settings(self, raw.owners, raw.forward_to_owners, raw.owner_pin);
+        let owners = super::owners::owner_settings(
+            self,
+            raw.owners,
+            raw.forward_to_owners,
+            raw.owner_pin,
+            raw.owner_refusals_per_hour,
+        );
         CommunityConfig {
             org_name,
             contact,

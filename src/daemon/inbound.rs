@@ -42,6 +42,7 @@ use super::events::{self, EventBus};
 use super::{DaemonError, with_store};
 use crate::commands::members::member_view;
 use crate::commands::status::registration_word;
+use crate::community::owners::RefusalBudget;
 use crate::community::{self, Action, Inbound, MemberField};
 use crate::config::Config;
 use crate::dispatch::{DispatchHandle, HomeReason};
@@ -79,6 +80,8 @@ pub struct Pipeline {
     enqueued: bool,
     /// Where call URCs go (the voice layer); `None` logs them like any other URC.
     call_urcs: Option<mpsc::Sender<ModemUrc>>,
+    /// Answers to owners' refused commands in the last hour (daemon/owners.rs).
+    refusals: RefusalBudget,
 }
 
 impl Pipeline {
@@ -95,6 +98,7 @@ impl Pipeline {
             s.pending_parts()
         })
         .await?;
+        let refusals = RefusalBudget::new(cfg.community.owners.refusals_per_hour);
         let mut p = Pipeline {
             store,
             cfg,
@@ -105,6 +109,7 @@ impl Pipeline {
             groups: HashMap::new(),
             enqueued: false,
             call_urcs: None,
+            refusals,
         };
         let n = pending.len();
         for part in pending {
@@ -460,8 +465,13 @@ impl Pipeline {
         if self.cfg.community.owners.is_owner(from) {
             // An owner's text is a command, never a member's keyword (docs/community.md,
             // "Owners on their own phone"); daemon/owners.rs owns that path.
-            let answered =
-                super::owners::handle(&self.store, &self.cfg, &self.dispatch, &received)?;
+            let answered = super::owners::handle(
+                &self.store,
+                &self.cfg,
+                &self.dispatch,
+                &mut self.refusals,
+                &received,
+            )?;
             self.enqueued |= answered;
             return Ok(());
         }

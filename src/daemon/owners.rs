@@ -19,7 +19,10 @@
 //! member's message and commit with it (inbound.rs): exactly once.
 //!
 //! Logging: the command, the owner, the member and the outcome, never a message body (the
-//! inbound log line does not print bodies either); the journal event carries the same fields.
+//! inbound log line does not print bodies either); the journal event carries the same fields,
+//! and `answered: false` when a refusal went unanswered because the owner's hourly cap of
+//! refusal answers was reached (`community::owners::RefusalBudget`, kept by the inbound
+//! pipeline).
 
 use std::sync::Arc;
 
@@ -29,7 +32,7 @@ use tracing::{info, warn};
 use crate::commands::{self, Caller, CommandError, Context};
 use crate::community::owners::{
     self as rules, BroadcastPreview, CODE_LEN, CONFIRM_TTL_MS, ConfirmRefusal, OwnerCommand,
-    OwnerSettings, REF_LEN, REF_TTL_MS, Target,
+    OwnerSettings, REF_LEN, REF_TTL_MS, REFUSAL_CAP_NOTE, RefusalAnswer, RefusalBudget, Target,
 };
 use crate::community::{Action, Decision, MemberView};
 use crate::config::Config;
@@ -142,14 +145,23 @@ impl Outcome {
         self.audit.insert(key.to_string(), value.into());
         self
     }
+
+    /// Whether the command was refused (anything but a reply sent, a preview or a confirmed
+    /// broadcast): such answers count against the owner's hourly cap.
+    fn refused(&self) -> bool {
+        !matches!(self.outcome.as_str(), "sent" | "preview" | "confirmed")
+    }
 }
 
 /// Handles message `id` from owner `from` (see the module doc); returns whether an answer was
 /// enqueued. The message is marked processed first; one already processed is left alone.
+/// `refusals` counts the answers to refused commands (at most the configured number per owner
+/// per hour).
 pub(super) fn handle(
     store: &Store,
     cfg: &Arc<Config>,
     dispatch: &DispatchHandle,
+    refusals: &mut RefusalBudget,
     msg: &Received<'_>,
 ) -> Result<bool, StoreError> {
     let (id, modem, from, text, now) = (msg.id, msg.modem, msg.from, msg.text, msg.now);
@@ -164,13 +176,33 @@ pub(super) fn handle(
         Ok(cmd) => run(&ctx, from, cmd, now)?,
         Err(r) => Outcome::new("refused", r.word(), rules::refusal_text(&r)),
     };
-    let mut row = NewOutbox::new(from, out.answer.as_str(), MessageKind::Reply, now);
-    row.modem_pref = (!modem.is_empty()).then(|| modem.to_string());
-    let answer_id = store.enqueue(&row)?;
+    let mut answer = out.answer.clone();
+    let answered = !out.refused()
+        || match refusals.take(from, now) {
+            RefusalAnswer::Answer => true,
+            RefusalAnswer::AnswerLast => {
+                answer.push_str(REFUSAL_CAP_NOTE);
+                true
+            }
+            RefusalAnswer::Silent => false,
+        };
+    let answer_id = if answered {
+        let mut row = NewOutbox::new(from, answer.as_str(), MessageKind::Reply, now);
+        row.modem_pref = (!modem.is_empty()).then(|| modem.to_string());
+        Some(store.enqueue(&row)?)
+    } else {
+        None
+    };
     let details = Value::Object(out.audit.clone()).to_string();
-    info!(id, owner = from, command = out.command, outcome = %out.outcome,
-          %details, answer = answer_id, "owner command");
+    match answer_id {
+        Some(answer_id) => info!(id, owner = from, command = out.command,
+            outcome = %out.outcome, %details, answer = answer_id, "owner command"),
+        None => warn!(id, owner = from, command = out.command, outcome = %out.outcome,
+            %details, "owner command refused and not answered: this owner's refusals this hour \
+            reached community.owner_refusals_per_hour (someone may be sending from their number)"),
+    }
     let mut data = out.audit;
+    data.insert("answered".into(), json!(answered));
     data.insert("owner".into(), json!(from));
     data.insert("command".into(), json!(out.command));
     data.insert("outcome".into(), json!(out.outcome));
@@ -178,7 +210,7 @@ pub(super) fn handle(
     if let Err(e) = store.append_event("owner_command", &Value::Object(data).to_string(), now) {
         warn!(id, owner = from, error = %e, "could not journal an owner command");
     }
-    Ok(true)
+    Ok(answered)
 }
 
 fn run(ctx: &Context, owner: &str, cmd: OwnerCommand, now: i64) -> Result<Outcome, StoreError> {
