@@ -29,6 +29,7 @@ pub struct WebSessionRow {
     pub user: String,
     pub role: String,
     pub csrf: String,
+    pub created_at: i64,
     pub last_seen: i64,
     pub expires_at: i64,
 }
@@ -176,7 +177,7 @@ impl Store {
     pub fn web_session(&self, id_hash: &str, now: i64) -> Result<Option<WebSessionRow>> {
         let conn = self.conn();
         conn.prepare_cached(
-            "SELECT s.user_id, u.name, u.role, s.csrf, s.last_seen, s.expires_at
+            "SELECT s.user_id, u.name, u.role, s.csrf, s.last_seen, s.expires_at, s.created_at
              FROM web_sessions s JOIN web_users u ON u.id = s.user_id
              WHERE s.id_hash = ?1 AND s.expires_at > ?2",
         )
@@ -189,6 +190,7 @@ impl Store {
                 csrf: r.get(3)?,
                 last_seen: r.get(4)?,
                 expires_at: r.get(5)?,
+                created_at: r.get(6)?,
             })
         })
         .optional()

@@ -5,7 +5,9 @@
 //! only its SHA-256 (like API tokens: 256 bits need no slow hash). The cookie is `HttpOnly`
 //! (scripts cannot read it), `SameSite=Strict` (no other site's page can make the browser send
 //! it), `Path=/`, and `Secure` when the listener is TLS. Sessions expire after
-//! [`IDLE_MS`] without a request; "last seen" is written at most once a minute, not per request.
+//! [`IDLE_MS`] without a request, and [`MAX_AGE_MS`] after the login whatever the activity (a
+//! stolen cookie, or a console left open on a shared computer, does not live for ever); "last
+//! seen" is written at most once a minute, not per request.
 //!
 //! CSRF: each session has its own random token, rendered into a hidden `csrf` input of every
 //! form and compared in constant time on every POST; a missing or wrong one is 403. The login
@@ -31,6 +33,8 @@ pub const COOKIE: &str = "gsmgate_session";
 pub const LOGIN_COOKIE: &str = "gsmgate_login";
 /// A session ends after this long without a request (8 hours: a volunteer's shift).
 pub const IDLE_MS: i64 = 8 * 3600 * 1000;
+/// A session ends this long after its login, used or not (a day: an owner logs in once a day).
+pub const MAX_AGE_MS: i64 = 24 * 3600 * 1000;
 /// How often "last seen" (and with it the idle expiry) is written.
 const TOUCH_EVERY_MS: i64 = 60_000;
 
@@ -127,6 +131,13 @@ pub fn set_cookie(name: &str, value: &str, secure: bool, max_age: Option<u64>) -
     c
 }
 
+/// When a session created at `created_at` and used at `now` expires: after the idle time, but
+/// never past its maximum age.
+pub fn expiry(created_at: i64, now: i64) -> i64 {
+    now.saturating_add(IDLE_MS)
+        .min(created_at.saturating_add(MAX_AGE_MS))
+}
+
 /// Finds the live session of a request's cookie, touching it when due.
 pub async fn lookup(web: &Web, headers: &HeaderMap) -> Result<Option<Session>, WebError> {
     let Some(id) = cookie(headers, COOKIE) else {
@@ -142,7 +153,7 @@ pub async fn lookup(web: &Web, headers: &HeaderMap) -> Result<Option<Session>, W
             if let Some(r) = &row
                 && now - r.last_seen >= TOUCH_EVERY_MS
             {
-                store.web_session_touch(&h, now, now + IDLE_MS)?;
+                store.web_session_touch(&h, now, expiry(r.created_at, now))?;
             }
             Ok::<_, crate::store::StoreError>(row)
         })
@@ -252,5 +263,56 @@ mod tests {
         assert_eq!(f.get("csrf"), Some("x+y"));
         assert_eq!(f.get("text"), Some("a b"));
         assert_eq!(f.text("empty"), None);
+    }
+
+    /// A session used every 7 hours stays alive past its idle time, but not past a day.
+    #[tokio::test]
+    async fn a_used_session_still_ends_a_day_after_its_login() {
+        use crate::commands::{Clock, Context};
+        let base = Context::for_tests();
+        let store = base.store.clone();
+        let t0 = 1_700_000_000_000;
+        let uid = store.web_user_add("ann", "owner", "x", t0).unwrap();
+        let id = "the-cookie-value";
+        let h = secret_hash(id);
+        store
+            .web_session_create(&h, uid, "csrf", t0, t0 + IDLE_MS)
+            .unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            axum::http::HeaderValue::from_str(&format!("{COOKIE}={id}")).unwrap(),
+        );
+        let at = |t: i64| {
+            let ctx =
+                Context::new(store.clone(), base.settings.clone()).with_clock(Clock::Fixed(t));
+            std::sync::Arc::new(crate::web::WebState::new(
+                std::sync::Arc::new(ctx),
+                None,
+                tokio_util::sync::CancellationToken::new(),
+                false,
+                std::time::Duration::from_secs(5),
+            ))
+        };
+        let hour = 3600 * 1000;
+        for t in [7, 14, 21] {
+            let s = lookup(&at(t0 + t * hour), &headers).await.unwrap();
+            assert!(s.is_some(), "alive at {t} h");
+        }
+        // 21 h + the idle time would be 29 h; the day ends it at 24 h.
+        assert!(
+            lookup(&at(t0 + 24 * hour - 1), &headers)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            lookup(&at(t0 + 24 * hour), &headers)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(expiry(t0, t0), t0 + IDLE_MS);
+        assert_eq!(expiry(t0, t0 + 20 * hour), t0 + MAX_AGE_MS);
     }
 }
