@@ -251,6 +251,46 @@ async fn no_route_answers_without_a_session_and_logins_set_safe_cookies() {
         }
     }
 
+    // A browser asking for a page that does not exist gets an HTML 404 with the console's
+    // headers (not the API's JSON), without a session and without the path echoed; a script
+    // asking without `Accept: text/html`, and anything under /api/, still gets JSON.
+    for (path, accept) in [
+        ("/no-such-page", "text/html"),
+        ("/console/nowhere", "text/html,*/*"),
+    ] {
+        let r = c
+            .http
+            .get(format!("{}{path}", c.base))
+            .header("accept", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+        let ctype = r.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(ctype.starts_with("text/html"), "{path}: {ctype}");
+        assert_eq!(r.headers()["content-security-policy"], CSP, "{path}");
+        let body = r.text().await.unwrap();
+        assert!(
+            body.contains("<h1>Not found</h1>") && body.contains("href=\"/\""),
+            "{body}"
+        );
+        assert!(!body.contains(path), "{body}");
+    }
+    for (path, accept) in [
+        ("/no-such-page", "application/json"),
+        ("/api/v1/nowhere", "text/html"),
+    ] {
+        let r = c
+            .http
+            .get(format!("{}{path}", c.base))
+            .header("accept", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+        assert!(r.text().await.unwrap().contains("\"not_found\""), "{path}");
+    }
+
     // The login page: the form of the element contract, safe headers, no inline script.
     let f = c.send("GET", "/login", None, None).await;
     assert_console_headers(&f, "/login");

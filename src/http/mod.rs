@@ -105,7 +105,16 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         .merge(crate::web::router(console))
 }
 
-async fn not_found(uri: axum::http::Uri) -> ApiError {
+/// No route: a browser asking for a page (outside `/api/`) gets the console's HTML 404, every
+/// other client the API's JSON error.
+async fn not_found(uri: axum::http::Uri, headers: axum::http::HeaderMap) -> Response {
+    let wants_html = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if wants_html && !uri.path().starts_with("/api/") {
+        return crate::web::not_found_page();
+    }
     ApiError::new(
         ErrorCode::NotFound,
         format!(
@@ -113,6 +122,7 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
             uri.path()
         ),
     )
+    .into_response()
 }
 
 async fn openapi_json(Auth(c): Auth) -> Result<Response, ApiError> {

@@ -205,6 +205,44 @@ async fn security_headers(mut r: Response) -> Response {
     r
 }
 
+/// The page a browser gets for a path that is neither a console page nor the API: it needs no
+/// session and shows nothing but a way back (the path is not echoed, so nothing a link put in
+/// it reaches the page).
+pub fn not_found_page() -> Response {
+    let page = maud::html! {
+        (maud::DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "Not found · gsmgate" }
+                link rel="stylesheet" href="/static/console.css";
+            }
+            body {
+                main id="not-found" {
+                    h1 { "Not found" }
+                    p { "There is no page at this address." }
+                    p { a href="/" { "Back to the console" } }
+                }
+            }
+        }
+    };
+    let mut r = (
+        StatusCode::NOT_FOUND,
+        axum::response::Html(page.into_string()),
+    )
+        .into_response();
+    let h = r.headers_mut();
+    h.insert("content-security-policy", HeaderValue::from_static(CSP));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    r
+}
+
 const CONSOLE_JS: &str = include_str!("static/console.js");
 const CONSOLE_CSS: &str = include_str!("static/console.css");
 
