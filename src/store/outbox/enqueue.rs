@@ -57,7 +57,45 @@ struct Inserter<'t> {
     broadcasts: HashMap<i64, Option<BroadcastState>>,
     /// The inserted broadcast rows, counted per key in memory and added to `broadcast_counts` once
     /// at the end ([`Inserter::finish`]): an INSERT trigger would cost a few statements per row.
-    counts: HashMap<CountKey, i64>,
+    counts: Counts,
+}
+
+/// Row counts per key. A broadcast has a handful of keys (modems × zones × part counts), so the
+/// first few are found by comparing in place, without building (cloning) a key per row; any
+/// beyond them go to a map.
+#[derive(Default)]
+struct Counts {
+    few: Vec<(CountKey, i64)>,
+    more: HashMap<CountKey, i64>,
+}
+
+impl Counts {
+    const FEW: usize = 32;
+
+    fn add(&mut self, b: i64, state: OutboxState, held: bool, m: &NewOutbox, parts: Option<u32>) {
+        let same = |k: &CountKey| {
+            k.0 == b
+                && k.1 == state
+                && k.2 == held
+                && k.3 == m.modem_pref
+                && k.4 == m.zone
+                && k.5 == parts
+        };
+        if let Some((_, n)) = self.few.iter_mut().find(|(k, _)| same(k)) {
+            *n += 1;
+            return;
+        }
+        let key = (b, state, held, m.modem_pref.clone(), m.zone.clone(), parts);
+        if self.few.len() < Self::FEW {
+            self.few.push((key, 1));
+        } else {
+            *self.more.entry(key).or_default() += 1;
+        }
+    }
+
+    fn drain(&mut self) -> impl Iterator<Item = (CountKey, i64)> + '_ {
+        self.few.drain(..).chain(self.more.drain())
+    }
 }
 
 impl<'t> Inserter<'t> {
@@ -79,7 +117,7 @@ impl<'t> Inserter<'t> {
                 )
                 .ctx("enqueueing")?,
             broadcasts: HashMap::new(),
-            counts: HashMap::new(),
+            counts: Counts::default(),
         })
     }
 
@@ -160,9 +198,7 @@ impl<'t> Inserter<'t> {
         if n > 0
             && let Some(b) = broadcast_id
         {
-            // Looked up before the clone: a broadcast's rows share a handful of keys.
-            let key = (b, state, held, m.modem_pref.clone(), m.zone.clone(), parts);
-            *self.counts.entry(key).or_default() += 1;
+            self.counts.add(b, state, held, m, parts);
         }
         Ok((n > 0).then(|| self.tx.last_insert_rowid()))
     }
@@ -171,7 +207,8 @@ impl<'t> Inserter<'t> {
     fn finish(&mut self) -> Result<()> {
         self.refresh_totals()?;
         const OP: &str = "counting broadcast rows";
-        for ((b, state, held, modem, zone, parts), n) in self.counts.drain() {
+        let counts: Vec<_> = self.counts.drain().collect();
+        for ((b, state, held, modem, zone, parts), n) in counts {
             let key = params![b, state, held, modem, zone, parts];
             self.tx
                 .prepare_cached(
