@@ -9,7 +9,7 @@
 
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
-use super::counts::{UNFINISHED, first_due};
+use super::counts::{UNFINISHED, first_due, in_bulk};
 use super::{OutboxState, StateCounts};
 use crate::store::{Result, SqlContext, Store, StoreError, text_enum};
 
@@ -292,9 +292,16 @@ impl Store {
             &["scheduled", "running"],
             "paused",
             |tx| {
-                tx.execute(
-                    "UPDATE outbox SET held = 1 WHERE broadcast_id = ?1 AND state = 'queued'",
-                    [id],
+                in_bulk(
+                    tx,
+                    id,
+                    |s, _| (s == OutboxState::Queued).then_some((OutboxState::Queued, true)),
+                    |tx| {
+                        tx.execute(
+                            "UPDATE outbox SET held = 1 WHERE broadcast_id = ?1 AND state = 'queued'",
+                            [id],
+                        )
+                    },
                 )
                 .map(drop)
             },
@@ -304,8 +311,13 @@ impl Store {
     /// paused → running; its rows become claimable again.
     pub fn resume_broadcast(&self, id: i64, now: i64) -> Result<()> {
         self.broadcast_transition(id, now, "resume", &["paused"], "running", |tx| {
-            tx.execute("UPDATE outbox SET held = 0 WHERE broadcast_id = ?1", [id])
-                .map(drop)
+            in_bulk(
+                tx,
+                id,
+                |s, _| Some((s, false)),
+                |tx| tx.execute("UPDATE outbox SET held = 0 WHERE broadcast_id = ?1", [id]),
+            )
+            .map(drop)
         })
     }
 
@@ -320,11 +332,19 @@ impl Store {
             &["scheduled", "running", "paused"],
             "cancelled",
             |tx| {
-                n = tx.execute(
-                    "UPDATE outbox SET state = 'cancelled', last_error = 'broadcast cancelled',
-                                       finished_at = ?2, held = 0
-                     WHERE broadcast_id = ?1 AND state = 'queued'",
-                    params![id, now],
+                n = in_bulk(
+                    tx,
+                    id,
+                    |s, _| (s == OutboxState::Queued).then_some((OutboxState::Cancelled, false)),
+                    |tx| {
+                        tx.execute(
+                            "UPDATE outbox SET state = 'cancelled',
+                                               last_error = 'broadcast cancelled',
+                                               finished_at = ?2, held = 0
+                             WHERE broadcast_id = ?1 AND state = 'queued'",
+                            params![id, now],
+                        )
+                    },
                 )?;
                 Ok(())
             },
@@ -339,7 +359,7 @@ impl Store {
         action: &'static str,
         from: &[&str],
         to: &str,
-        rows: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<()>,
+        rows: impl FnOnce(&Transaction<'_>) -> Result<()>,
     ) -> Result<()> {
         self.write("changing a broadcast", |tx| {
             let state: BroadcastState = tx
@@ -364,7 +384,7 @@ impl Store {
                 params![id, to, now],
             )
             .ctx("changing a broadcast")?;
-            rows(tx).ctx("changing a broadcast")
+            rows(tx)
         })
     }
 

@@ -555,3 +555,29 @@ fn a_refresh_that_moves_nothing_does_not_write() {
     assert_ne!(*commits.borrow(), before);
     assert_eq!(s.broadcast(b).unwrap().state, BroadcastState::Done);
 }
+
+/// A poll's probes read the covering index with every key column bound: a seek for the first due
+/// time, a range from a due time for the later rows; never the table, never a sort.
+#[test]
+fn the_probes_seek_the_covering_index() {
+    use super::{FIRST_DUE_SQL, QUEUED_BETWEEN_SQL};
+    let s = Store::open_in_memory().unwrap();
+    let conn = s.conn();
+    for (sql, n) in [(FIRST_DUE_SQL, 5), (QUEUED_BETWEEN_SQL, 6)] {
+        let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let args: Vec<i64> = (0..n).collect();
+        let plan: Vec<String> = st
+            .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(plan.len(), 1, "{plan:?}");
+        assert!(
+            plan[0].starts_with(
+                "SEARCH outbox USING COVERING INDEX outbox_broadcast_progress (broadcast_id=? \
+                 AND state=? AND modem_pref=? AND zone=? AND parts=?"
+            ),
+            "{plan:?}"
+        );
+    }
+}
