@@ -65,7 +65,7 @@ pub use members::{
 };
 pub use metrics::{CallCount, LiveCount, LiveState, MetricsFigures};
 pub use modems::{ModemIdentity, ModemRow, ModemStatus};
-pub use outbox::QueuedGroup;
+pub use outbox::{BroadcastCount, QueuedGroup};
 pub use outbox::{
     BroadcastGroup, BroadcastRow, BroadcastState, ClaimRoute, NewOutbox, OutboxPart, OutboxPayload,
     OutboxRow, OutboxState, RecoveryPolicy, RecoveryReport, ReportMatch, StateCounts,

@@ -28,6 +28,7 @@
 
 mod broadcasts;
 mod claim;
+mod counts;
 mod enqueue;
 mod evidence;
 mod held;
@@ -40,6 +41,7 @@ use super::{CachedSql, MessageKind, Result, SqlContext, Store, StoreError, flag,
 
 pub use broadcasts::{BroadcastGroup, BroadcastRow, BroadcastState};
 pub use claim::ClaimRoute;
+pub use counts::BroadcastCount;
 pub(super) use enqueue::enqueue_in;
 pub use evidence::SubmitEvidence;
 pub use held::QueuedGroup;

@@ -59,6 +59,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0013_web_console",
         include_str!("migrations/0013_web_console.sql"),
     ),
+    (
+        "0014_broadcast_counts",
+        include_str!("migrations/0014_broadcast_counts.sql"),
+    ),
 ];
 
 /// Brings the database up to the newest schema this build knows.

@@ -9,6 +9,7 @@
 
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
+use super::counts::{UNFINISHED, first_due, in_bulk};
 use super::{OutboxState, StateCounts};
 use crate::store::{Result, SqlContext, Store, StoreError, text_enum};
 
@@ -27,10 +28,11 @@ pub struct BroadcastGroup {
     pub first_due: i64,
 }
 
-/// The progress poll: one pass over the covering index `outbox_broadcast_progress` (migration
-/// 0011), already in group order, so it reads no table row and sorts nothing; the plan is
-/// pinned by a test below. It costs an index range of the broadcast's size, not a join and a
-/// segmentation per row (docs/benchmarks.md, "Progress poll").
+/// The progress poll's groups from the rows themselves: one pass over the covering index
+/// `outbox_broadcast_progress` (migration 0010), already in group order, so it reads no table
+/// row and sorts nothing; the plan is pinned by a test below. A poll no longer runs it (it costs
+/// an index range of the broadcast's size): [`Store::broadcast_groups`] reads the counts of
+/// migration 0014 and this is what tests compare that answer with.
 pub(crate) const BROADCAST_GROUPS_SQL: &str =
     "SELECT state, modem_pref, zone, parts, count(*), min(not_before) FROM outbox
      WHERE broadcast_id = ?1 GROUP BY state, modem_pref, zone, parts";
@@ -76,17 +78,65 @@ pub(super) fn broadcast_from(r: &Row<'_>) -> rusqlite::Result<BroadcastRow> {
 }
 
 impl Store {
-    /// Row counts per state for one broadcast (its progress).
+    /// Row counts per state for one broadcast (its progress), from its counts (migration 0014).
     pub fn broadcast_progress(&self, broadcast_id: i64) -> Result<StateCounts> {
-        self.counts(
-            "SELECT state, count(*) FROM outbox WHERE broadcast_id = ?1 GROUP BY state",
-            Some(broadcast_id),
-        )
+        let mut c = StateCounts::default();
+        for g in self.broadcast_counts(broadcast_id)? {
+            c.add(g.state, g.n);
+        }
+        Ok(c)
     }
 
-    /// The broadcast's rows grouped by state, home modem, zone and part count
-    /// ([`BROADCAST_GROUPS_SQL`]).
+    /// The broadcast's rows grouped by state, home modem, zone and part count, sorted: the
+    /// counts of migration 0014 (paused and not summed) and, per group, one index seek for its
+    /// earliest due time. The same answer as [`Store::broadcast_groups_scan`] without reading
+    /// the broadcast's rows.
     pub fn broadcast_groups(&self, broadcast_id: i64) -> Result<Vec<BroadcastGroup>> {
+        let mut groups: Vec<BroadcastGroup> = Vec::new();
+        for c in self.broadcast_counts(broadcast_id)? {
+            // Sorted by state first, then held, so a key's two halves need not be neighbours.
+            match groups.iter_mut().find(|g| {
+                (g.state, &g.modem_pref, &g.zone, g.parts)
+                    == (c.state, &c.modem_pref, &c.zone, c.parts)
+            }) {
+                Some(g) => g.count += c.n,
+                None => groups.push(BroadcastGroup {
+                    state: c.state,
+                    modem_pref: c.modem_pref,
+                    zone: c.zone,
+                    parts: c.parts,
+                    count: c.n,
+                    first_due: 0,
+                }),
+            }
+        }
+        let conn = self.conn();
+        for g in &mut groups {
+            let first = first_due(
+                &conn,
+                broadcast_id,
+                g.state,
+                g.modem_pref.as_deref(),
+                g.zone.as_deref(),
+                g.parts,
+            )?;
+            // No row behind a count would be a count out of step; the group then says "now".
+            g.first_due = first.unwrap_or_default();
+        }
+        groups.sort_by(|a, b| {
+            (a.state.as_str(), &a.modem_pref, &a.zone, a.parts).cmp(&(
+                b.state.as_str(),
+                &b.modem_pref,
+                &b.zone,
+                b.parts,
+            ))
+        });
+        Ok(groups)
+    }
+
+    /// [`Store::broadcast_groups`] from the rows themselves ([`BROADCAST_GROUPS_SQL`]), in the
+    /// same order: for tests and checks.
+    pub fn broadcast_groups_scan(&self, broadcast_id: i64) -> Result<Vec<BroadcastGroup>> {
         const OP: &str = "grouping a broadcast's rows";
         let conn = self.conn();
         let mut st = conn.prepare_cached(BROADCAST_GROUPS_SQL).ctx(OP)?;
@@ -104,6 +154,17 @@ impl Store {
         })
         .and_then(|rows| rows.collect())
         .ctx(OP)
+        .map(|mut groups: Vec<BroadcastGroup>| {
+            groups.sort_by(|a, b| {
+                (a.state.as_str(), &a.modem_pref, &a.zone, a.parts).cmp(&(
+                    b.state.as_str(),
+                    &b.modem_pref,
+                    &b.zone,
+                    b.parts,
+                ))
+            });
+            groups
+        })
     }
 
     /// Whether the broadcast's rows ignore quiet hours (sent with `--ignore-quiet-hours`; all
@@ -231,9 +292,16 @@ impl Store {
             &["scheduled", "running"],
             "paused",
             |tx| {
-                tx.execute(
-                    "UPDATE outbox SET held = 1 WHERE broadcast_id = ?1 AND state = 'queued'",
-                    [id],
+                in_bulk(
+                    tx,
+                    id,
+                    |s, _| (s == OutboxState::Queued).then_some((OutboxState::Queued, true)),
+                    |tx| {
+                        tx.execute(
+                            "UPDATE outbox SET held = 1 WHERE broadcast_id = ?1 AND state = 'queued'",
+                            [id],
+                        )
+                    },
                 )
                 .map(drop)
             },
@@ -243,8 +311,13 @@ impl Store {
     /// paused → running; its rows become claimable again.
     pub fn resume_broadcast(&self, id: i64, now: i64) -> Result<()> {
         self.broadcast_transition(id, now, "resume", &["paused"], "running", |tx| {
-            tx.execute("UPDATE outbox SET held = 0 WHERE broadcast_id = ?1", [id])
-                .map(drop)
+            in_bulk(
+                tx,
+                id,
+                |s, _| Some((s, false)),
+                |tx| tx.execute("UPDATE outbox SET held = 0 WHERE broadcast_id = ?1", [id]),
+            )
+            .map(drop)
         })
     }
 
@@ -259,11 +332,19 @@ impl Store {
             &["scheduled", "running", "paused"],
             "cancelled",
             |tx| {
-                n = tx.execute(
-                    "UPDATE outbox SET state = 'cancelled', last_error = 'broadcast cancelled',
-                                       finished_at = ?2, held = 0
-                     WHERE broadcast_id = ?1 AND state = 'queued'",
-                    params![id, now],
+                n = in_bulk(
+                    tx,
+                    id,
+                    |s, _| (s == OutboxState::Queued).then_some((OutboxState::Cancelled, false)),
+                    |tx| {
+                        tx.execute(
+                            "UPDATE outbox SET state = 'cancelled',
+                                               last_error = 'broadcast cancelled',
+                                               finished_at = ?2, held = 0
+                             WHERE broadcast_id = ?1 AND state = 'queued'",
+                            params![id, now],
+                        )
+                    },
                 )?;
                 Ok(())
             },
@@ -278,7 +359,7 @@ impl Store {
         action: &'static str,
         from: &[&str],
         to: &str,
-        rows: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<()>,
+        rows: impl FnOnce(&Transaction<'_>) -> Result<()>,
     ) -> Result<()> {
         self.write("changing a broadcast", |tx| {
             let state: BroadcastState = tx
@@ -303,13 +384,18 @@ impl Store {
                 params![id, to, now],
             )
             .ctx("changing a broadcast")?;
-            rows(tx).ctx("changing a broadcast")
+            rows(tx)
         })
     }
 
     /// Moves broadcasts along by time and progress: scheduled → running once `scheduled_at` has
-    /// come; running → done once no row is queued, claimed or in doubt. Returns how many changed.
+    /// come; running → done once no row is queued, claimed or in doubt (by their counts,
+    /// migration 0014). Returns how many changed. Reads first and writes only when one moves:
+    /// every progress poll calls this, and a commit is an fsync.
     pub fn refresh_broadcasts(&self, now: i64) -> Result<usize> {
+        if !self.broadcasts_to_refresh(now)? {
+            return Ok(0);
+        }
         self.write("refreshing broadcasts", |tx| {
             let started = tx
                 .execute(
@@ -320,10 +406,10 @@ impl Store {
                 .ctx("refreshing broadcasts")?;
             let done = tx
                 .execute(
-                    "UPDATE broadcasts SET state = 'done', updated_at = ?1
-                     WHERE state = 'running' AND NOT EXISTS (
-                         SELECT 1 FROM outbox o WHERE o.broadcast_id = broadcasts.id
-                           AND o.state IN ('queued', 'claimed', 'in_doubt'))",
+                    &format!(
+                        "UPDATE broadcasts AS b SET state = 'done', updated_at = ?1
+                         WHERE b.state = 'running' AND {UNFINISHED}"
+                    ),
                     [now],
                 )
                 .ctx("refreshing broadcasts")?;

@@ -37,6 +37,17 @@ fn insert_broadcast(
     Ok(tx.last_insert_rowid())
 }
 
+/// The key of a broadcast's row counts (migration 0014): broadcast, state, held, home modem, zone,
+/// part count.
+type CountKey = (
+    i64,
+    OutboxState,
+    bool,
+    Option<String>,
+    Option<String>,
+    Option<u32>,
+);
+
 /// Inserts outbox rows inside one transaction with statements prepared once (this is the hot
 /// loop of a 100k-recipient broadcast).
 struct Inserter<'t> {
@@ -44,6 +55,47 @@ struct Inserter<'t> {
     suppressed: rusqlite::Statement<'t>,
     insert: rusqlite::Statement<'t>,
     broadcasts: HashMap<i64, Option<BroadcastState>>,
+    /// The inserted broadcast rows, counted per key in memory and added to `broadcast_counts` once
+    /// at the end ([`Inserter::finish`]): an INSERT trigger would cost a few statements per row.
+    counts: Counts,
+}
+
+/// Row counts per key. A broadcast has a handful of keys (modems × zones × part counts), so the
+/// first few are found by comparing in place, without building (cloning) a key per row; any
+/// beyond them go to a map.
+#[derive(Default)]
+struct Counts {
+    few: Vec<(CountKey, i64)>,
+    more: HashMap<CountKey, i64>,
+}
+
+impl Counts {
+    const FEW: usize = 32;
+
+    fn add(&mut self, b: i64, state: OutboxState, held: bool, m: &NewOutbox, parts: Option<u32>) {
+        let same = |k: &CountKey| {
+            k.0 == b
+                && k.1 == state
+                && k.2 == held
+                && k.3 == m.modem_pref
+                && k.4 == m.zone
+                && k.5 == parts
+        };
+        if let Some((_, n)) = self.few.iter_mut().find(|(k, _)| same(k)) {
+            *n += 1;
+            return;
+        }
+        let key = (b, state, held, m.modem_pref.clone(), m.zone.clone(), parts);
+        if self.few.len() < Self::FEW {
+            self.few.push((key, 1));
+        } else {
+            *self.more.entry(key).or_default() += 1;
+        }
+    }
+
+    fn drain(&mut self) -> impl Iterator<Item = (CountKey, i64)> + '_ {
+        self.few.drain(..).chain(self.more.drain())
+    }
 }
 
 impl<'t> Inserter<'t> {
@@ -65,6 +117,7 @@ impl<'t> Inserter<'t> {
                 )
                 .ctx("enqueueing")?,
             broadcasts: HashMap::new(),
+            counts: Counts::default(),
         })
     }
 
@@ -119,6 +172,7 @@ impl<'t> Inserter<'t> {
             }
         }
         let finished = (state != OutboxState::Queued).then_some(m.created_at);
+        let parts = m.parts.map(|p| p.clamp(1, 255));
         let n = self
             .insert
             .execute(params![
@@ -136,12 +190,48 @@ impl<'t> Inserter<'t> {
                 error,
                 finished,
                 m.payload,
-                m.parts.map(|p| p.clamp(1, 255)),
+                parts,
                 m.zone,
                 m.quiet_off
             ])
             .ctx("enqueueing")?;
+        if n > 0
+            && let Some(b) = broadcast_id
+        {
+            self.counts.add(b, state, held, m, parts);
+        }
         Ok((n > 0).then(|| self.tx.last_insert_rowid()))
+    }
+
+    /// Ends the enqueue: the broadcasts' totals and their row counts (migration 0014).
+    fn finish(&mut self) -> Result<()> {
+        self.refresh_totals()?;
+        const OP: &str = "counting broadcast rows";
+        let counts: Vec<_> = self.counts.drain().collect();
+        for ((b, state, held, modem, zone, parts), n) in counts {
+            let key = params![b, state, held, modem, zone, parts];
+            self.tx
+                .prepare_cached(
+                    "INSERT INTO broadcast_counts (broadcast_id, state, held, modem_pref, zone,
+                                                   parts, n)
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, 0
+                     WHERE NOT EXISTS (
+                         SELECT 1 FROM broadcast_counts
+                         WHERE broadcast_id = ?1 AND state = ?2 AND held = ?3
+                           AND modem_pref IS ?4 AND zone IS ?5 AND parts IS ?6)",
+                )
+                .and_then(|mut st| st.execute(key))
+                .ctx(OP)?;
+            self.tx
+                .prepare_cached(
+                    "UPDATE broadcast_counts SET n = n + ?7
+                     WHERE broadcast_id = ?1 AND state = ?2 AND held = ?3
+                       AND modem_pref IS ?4 AND zone IS ?5 AND parts IS ?6",
+                )
+                .and_then(|mut st| st.execute(params![b, state, held, modem, zone, parts, n]))
+                .ctx(OP)?;
+        }
+        Ok(())
     }
 
     fn refresh_totals(&self) -> Result<()> {
@@ -175,7 +265,7 @@ impl Store {
             for m in rows {
                 inserted += usize::from(ins.insert(m, None)?.is_some());
             }
-            ins.refresh_totals()?;
+            ins.finish()?;
             Ok(inserted)
         })
     }
@@ -198,7 +288,7 @@ impl Store {
             for m in rows {
                 inserted += usize::from(ins.insert(m, Some(id))?.is_some());
             }
-            ins.refresh_totals()?;
+            ins.finish()?;
             Ok((id, inserted))
         })
     }
@@ -252,7 +342,7 @@ impl Store {
                     // Dropping the transaction rolls the broadcast row back.
                     return Ok(None);
                 }
-                ins.refresh_totals()?;
+                ins.finish()?;
             }
             tx.commit().ctx(OP)?;
             Ok(Some((id, inserted)))
@@ -274,6 +364,6 @@ pub(in crate::store) fn enqueue_in(tx: &Transaction<'_>, m: &NewOutbox) -> Resul
             )
             .ctx("enqueueing")?,
     };
-    ins.refresh_totals()?;
+    ins.finish()?;
     Ok(id)
 }

@@ -5,16 +5,25 @@
 //! recipients"); the store only counts.
 //!
 //! Why it looks like this: a progress poll runs it every second (`broadcast --wait`) and the
-//! answer is a handful of groups whatever the broadcast's size. The common case is one walk of
-//! the partial index `outbox_broadcast_queue` (migration 0007: queued rows by broadcast, modem,
-//! pause flag, due time) with conditional sums, no table access and no sort. The zone needs the
+//! answer is a handful of groups whatever the broadcast's size. The common case reads no row
+//! that is due now: the queued counts per (home modem, pause flag, zone, parts) come from the
+//! broadcast's counts (migration 0014), and per such group only the rows due later than now are
+//! counted, a range of the covering index `outbox_broadcast_progress` that starts at now (and,
+//! for a broadcast that has not started, the rows already due, a range that ends at now); what
+//! is due is the rest. Only a group holding both paused and unpaused rows (a retry that came
+//! back into a paused broadcast) falls back to one walk of the partial index
+//! `outbox_broadcast_queue` (migration 0007) with conditional sums. The zone needs the
 //! join with `members`, a lookup per row, so that form runs only when the caller says some zone
 //! is inside quiet hours now ([`Store::member_time_zones`] tells it which zones exist).
 //! "Scheduled" and "deferred" are told apart by the due time: the enqueue gives every copy the
 //! broadcast's start, so a copy due later than that was tried or deferred since.
 
+use std::collections::BTreeMap;
+
 use rusqlite::params;
 
+use super::OutboxState;
+use super::counts::{Later, queued_between};
 use crate::store::{Result, SqlContext, Store};
 
 /// Queued rows of one broadcast that share what decides their next send.
@@ -38,7 +47,8 @@ pub struct QueuedGroup {
 
 /// One row of [`GROUPS_SQL`]: the queued rows of one (home modem, paused) pair, split into due,
 /// scheduled (due later, at the start) and tried (due later than the start).
-struct ModemCounts {
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(in crate::store) struct ModemCounts {
     modem_pref: Option<String>,
     paused: bool,
     total: i64,
@@ -69,6 +79,26 @@ const GROUPS_WITH_ZONES_SQL: &str = "
 
 fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
+}
+
+fn min_of(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+impl Later {
+    fn n(&self) -> i64 {
+        i64::try_from(self.count).unwrap_or(i64::MAX)
+    }
+
+    fn sum(a: Later, b: Later) -> Later {
+        Later {
+            count: a.count + b.count,
+            first: min_of(a.first, b.first),
+        }
+    }
 }
 
 impl Store {
@@ -102,22 +132,11 @@ impl Store {
                 .collect::<rusqlite::Result<_>>()
                 .ctx(what);
         }
-        let mut st = conn.prepare_cached(GROUPS_SQL).ctx(what)?;
-        let rows: Vec<ModemCounts> = st
-            .query_map(params![id, now, start], |r| {
-                Ok(ModemCounts {
-                    modem_pref: r.get(0)?,
-                    paused: r.get::<_, i64>(1)? != 0,
-                    total: r.get(2)?,
-                    scheduled: r.get::<_, Option<i64>>(3)?.unwrap_or(0),
-                    first_scheduled: r.get(4)?,
-                    tried: r.get::<_, Option<i64>>(5)?.unwrap_or(0),
-                    first_tried: r.get(6)?,
-                })
-            })
-            .ctx(what)?
-            .collect::<rusqlite::Result<_>>()
-            .ctx(what)?;
+        drop(conn);
+        let rows = match self.queue_counts(id, now, start)? {
+            Some(rows) => rows,
+            None => self.queue_counts_scan(id, now, start)?,
+        };
         let mut groups = Vec::with_capacity(rows.len() * 3);
         for c in rows {
             let group = |later, tried, n, next_due| QueuedGroup {
@@ -141,6 +160,90 @@ impl Store {
             }
         }
         Ok(groups)
+    }
+
+    /// The queued rows per (home modem, paused) from the broadcast's counts, with the rows due
+    /// later than `now` counted per group from the index (module doc); `None` when a group mixes
+    /// paused and unpaused rows (the index has no pause flag: [`Store::queue_counts_scan`]).
+    pub(in crate::store) fn queue_counts(
+        &self,
+        id: i64,
+        now: i64,
+        start: i64,
+    ) -> Result<Option<Vec<ModemCounts>>> {
+        type Key = (Option<String>, Option<String>, Option<u32>);
+        let mut groups: BTreeMap<Key, (i64, Option<bool>)> = BTreeMap::new();
+        for c in self.broadcast_counts(id)? {
+            if c.state != OutboxState::Queued {
+                continue;
+            }
+            let g = groups.entry((c.modem_pref, c.zone, c.parts)).or_default();
+            if g.1.is_some_and(|h| h != c.held) {
+                return Ok(None);
+            }
+            g.0 += i64::try_from(c.n).unwrap_or(i64::MAX);
+            g.1 = Some(c.held);
+        }
+        let conn = self.conn();
+        let mut by_modem: BTreeMap<(Option<String>, bool), ModemCounts> = BTreeMap::new();
+        for ((modem, zone, parts), (total, held)) in groups {
+            let key = (modem.as_deref(), zone.as_deref(), parts);
+            let range = |lo, hi| queued_between(&conn, id, key, (lo, hi));
+            let (scheduled, first_scheduled, tried) = if start > now {
+                // Not started: copies due at the start are scheduled, any other later one was
+                // moved there by an attempt or a deferral.
+                let due = range(i64::MIN, now)?;
+                let before = range(now.saturating_add(1), start - 1)?;
+                let after = range(start.saturating_add(1), i64::MAX)?;
+                let tried = Later::sum(before, after);
+                let scheduled = total - due.n() - tried.n();
+                (scheduled, (scheduled > 0).then_some(start), tried)
+            } else {
+                (0, None, range(now.saturating_add(1), i64::MAX)?)
+            };
+            let m = by_modem.entry((modem, held.unwrap_or(false))).or_default();
+            m.total += total;
+            m.scheduled += scheduled;
+            m.first_scheduled = min_of(m.first_scheduled, first_scheduled);
+            m.tried += tried.n();
+            m.first_tried = min_of(m.first_tried, tried.first);
+        }
+        Ok(Some(
+            by_modem
+                .into_iter()
+                .map(|((modem_pref, paused), m)| ModemCounts {
+                    modem_pref,
+                    paused,
+                    ..m
+                })
+                .collect(),
+        ))
+    }
+
+    /// [`Store::queue_counts`] from one walk of the queued rows ([`GROUPS_SQL`]).
+    pub(in crate::store) fn queue_counts_scan(
+        &self,
+        id: i64,
+        now: i64,
+        start: i64,
+    ) -> Result<Vec<ModemCounts>> {
+        let what = "grouping a broadcast's queue";
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(GROUPS_SQL).ctx(what)?;
+        st.query_map(params![id, now, start], |r| {
+            Ok(ModemCounts {
+                modem_pref: r.get(0)?,
+                paused: r.get::<_, i64>(1)? != 0,
+                total: r.get(2)?,
+                scheduled: r.get::<_, Option<i64>>(3)?.unwrap_or(0),
+                first_scheduled: r.get(4)?,
+                tried: r.get::<_, Option<i64>>(5)?.unwrap_or(0),
+                first_tried: r.get(6)?,
+            })
+        })
+        .ctx(what)?
+        .collect::<rusqlite::Result<_>>()
+        .ctx(what)
     }
 
     /// One `last_error` of the broadcast's queued rows that are due after `now` and past the
