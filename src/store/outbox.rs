@@ -35,7 +35,7 @@ mod held;
 mod outcomes;
 mod recovery;
 
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::{CachedSql, MessageKind, Result, SqlContext, Store, StoreError, flag, text_enum};
 
@@ -280,6 +280,46 @@ fn state_of(tx: &Transaction<'_>, id: i64) -> Result<OutboxState> {
         })
 }
 
+/// One outbox row, on the caller's connection or transaction.
+fn outbox_row_in(conn: &Connection, id: i64) -> Result<OutboxRow> {
+    conn.query_row_cached(
+        &format!("SELECT {ROW_COLUMNS} FROM outbox WHERE id = ?1"),
+        [id],
+        row_from,
+    )
+    .optional()
+    .ctx("reading an outbox row")?
+    .ok_or_else(|| StoreError::NotFound {
+        what: "outbox row",
+        key: id.to_string(),
+    })
+}
+
+/// The parts recorded for a row, by part number, on the caller's connection or transaction.
+fn outbox_parts_in(conn: &Connection, id: i64) -> Result<Vec<OutboxPart>> {
+    let mut st = conn
+        .prepare_cached(
+            "SELECT outbox_id, part, total, modem, mr, sent_at, report_status, delivered_at
+             FROM outbox_parts WHERE outbox_id = ?1 ORDER BY part",
+        )
+        .ctx("reading parts")?;
+    st.query_map([id], |r| {
+        Ok(OutboxPart {
+            outbox_id: r.get(0)?,
+            part: r.get(1)?,
+            total: r.get(2)?,
+            modem: r.get(3)?,
+            mr: r.get(4)?,
+            sent_at: r.get(5)?,
+            report_status: r.get(6)?,
+            delivered_at: r.get(7)?,
+        })
+    })
+    .ctx("reading parts")?
+    .collect::<rusqlite::Result<_>>()
+    .ctx("reading parts")
+}
+
 /// Applies `sql` (which must bind ?1 = id and guard on the allowed states); if it changed no row,
 /// reports why: unknown id or wrong state.
 fn transition(
@@ -304,18 +344,7 @@ fn transition(
 impl Store {
     /// One outbox row.
     pub fn outbox_row(&self, id: i64) -> Result<OutboxRow> {
-        self.conn()
-            .query_row_cached(
-                &format!("SELECT {ROW_COLUMNS} FROM outbox WHERE id = ?1"),
-                [id],
-                row_from,
-            )
-            .optional()
-            .ctx("reading an outbox row")?
-            .ok_or_else(|| StoreError::NotFound {
-                what: "outbox row",
-                key: id.to_string(),
-            })
+        outbox_row_in(&self.conn(), id)
     }
 
     /// Outbox rows, newest first, optionally by state and/or broadcast.
@@ -364,3 +393,6 @@ impl Store {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod send_path_tests;

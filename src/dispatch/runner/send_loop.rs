@@ -28,7 +28,7 @@ use crate::dispatch::{DAY, Millis, QuietOverride, RecipientLimiter, XorShift64};
 use crate::model::MessageKind;
 use crate::modem::{ModemHandle, ModemState, ModemStatus, OutgoingPart, SendError};
 use crate::pdu::{Address, SubmitOptions, VCARD_PORT, submits_for_port_data, submits_for_text};
-use crate::store::{ClaimRoute, OutboxPayload, OutboxRow, Store};
+use crate::store::{ClaimRoute, OutboxPart, OutboxPayload, OutboxRow, Store};
 use crate::time::now_ms;
 
 /// How often a loop paused by a refusing disk tries its owed writes (or a probe) again. A failed
@@ -284,20 +284,24 @@ impl SendLoop {
                 takeover,
             };
             let me = self.name.clone();
+            // The row's parts from an earlier attempt come with the claim: one hop, not two.
             let claimed = self
-                .db("claiming", move |s| s.claim_next_routed(&me, now, &route))
+                .db("claiming", move |s| {
+                    s.claim_next_with_parts(&me, now, &route)
+                })
                 .await;
-            self.end_limiter_wait(claimed.as_ref().and_then(Option::as_ref), now_ms());
+            let claimed_row = claimed.as_ref().and_then(Option::as_ref).map(|(r, _)| r);
+            self.end_limiter_wait(claimed_row, now_ms());
             match claimed {
                 None => {
                     if !self.pause(now + tick, false, false).await {
                         break;
                     }
                 }
-                Some(Some(row)) => {
+                Some(Some((row, recorded))) => {
                     self.claimed_at = Instant::now();
                     self.observe(Observation::Claimed);
-                    let done = self.process(row).await;
+                    let done = self.process(row, recorded).await;
                     self.observe(Observation::Settled);
                     if let Done::Stopped = done {
                         break;
@@ -371,7 +375,7 @@ impl SendLoop {
 
     /// Everything between the claim and the final record of one row: the checks that may defer
     /// it, the encoding, then the parts.
-    async fn process(&mut self, row: OutboxRow) -> Done {
+    async fn process(&mut self, row: OutboxRow, recorded: Vec<OutboxPart>) -> Done {
         let now = now_ms();
         if let Some(done) = self.check(&row, now).await {
             return done;
@@ -380,7 +384,7 @@ impl SendLoop {
             Ok(p) => p,
             Err(done) => return done,
         };
-        self.send_parts(&row, parts, total).await
+        self.send_parts(&row, &recorded, parts, total).await
     }
 
     /// Failover bookkeeping, the per-recipient cap, quiet hours and the TTL, at `now`. `Some`
@@ -540,21 +544,22 @@ impl SendLoop {
         Ok((parts, total))
     }
 
-    /// Sends the parts not yet accepted, each in its own limiter slot, then marks the row sent.
-    async fn send_parts(&mut self, row: &OutboxRow, parts: Vec<OutgoingPart>, total: u8) -> Done {
+    /// Sends the parts not yet accepted (`recorded`: the row's parts read with its claim), each
+    /// in its own limiter slot, then marks the row sent: with the last part's record, in one
+    /// commit, or alone when every part had been accepted before.
+    async fn send_parts(
+        &mut self,
+        row: &OutboxRow,
+        recorded: &[OutboxPart],
+        parts: Vec<OutgoingPart>,
+        total: u8,
+    ) -> Done {
         let id = row.id;
         let kind = row.kind;
         // Parts already accepted on this modem in an earlier, interrupted attempt.
-        let me = self.name.clone();
-        let Some(recorded) = self
-            .db("reading sent parts", move |s| s.outbox_parts(id))
-            .await
-        else {
-            return self.give_back(row).await;
-        };
         let done_parts: HashSet<u8> = recorded
             .iter()
-            .filter(|p| p.total == total && p.modem == me)
+            .filter(|p| p.total == total && p.modem == self.name)
             .map(|p| p.part)
             .collect();
 
@@ -619,20 +624,25 @@ impl SendLoop {
                         self.on_error(row, kind, err).await;
                         return Done::Continue;
                     };
+                    // The last part to send: its record and the `sent` mark are one write.
+                    if (no + 1..=total).all(|n| done_parts.contains(&n)) {
+                        let accepted = Some((no, mr, start));
+                        if self.owe_sent(row, total, accepted).await == Recorded::Now {
+                            info!(modem = %self.name, id, parts = total, "sent");
+                        }
+                        // Owed: settled once the disk takes writes. Refused: left claimed, in
+                        // doubt at the next start, never silently resent.
+                        return Done::Continue;
+                    }
                     let op: StoreOp =
                         Arc::new(move |s| s.record_part_sent(id, no, total, mr, start));
                     match self.record("recording a sent part", id, op, None).await {
                         Recorded::Now => {}
                         Recorded::Owed => {
-                            // The disk refuses writes: send no more parts now. The row is
-                            // settled once writes work again: sent if this was the last part,
-                            // else back to the queue (its sent parts recorded, as after a
-                            // shutdown between parts).
-                            if no == total {
-                                self.owe_sent(row, total).await;
-                            } else {
-                                self.give_back(row).await;
-                            }
+                            // The disk refuses writes: send no more parts now. Back to the
+                            // queue once writes work again, its sent parts recorded, as after
+                            // a shutdown between parts.
+                            self.give_back(row).await;
                             return Done::Continue;
                         }
                         // Left claimed: in doubt at the next start, never silently resent.
@@ -646,14 +656,21 @@ impl SendLoop {
             }
         }
 
-        if self.owe_sent(row, total).await == Recorded::Now {
+        // Every part had been accepted in an earlier attempt.
+        if self.owe_sent(row, total, None).await == Recorded::Now {
             info!(modem = %self.name, id, parts = total, "sent");
         }
         Done::Continue
     }
 
-    /// Marks the row sent (every part accepted), now or once the disk takes writes.
-    async fn owe_sent(&mut self, row: &OutboxRow, total: u8) -> Recorded {
+    /// Marks the row sent (every part accepted), now or once the disk takes writes; with
+    /// `accepted` (part, reference, start) the last part's record goes in the same transaction.
+    async fn owe_sent(
+        &mut self,
+        row: &OutboxRow,
+        total: u8,
+        accepted: Option<(u8, u8, Millis)>,
+    ) -> Recorded {
         let id = row.id;
         let now = now_ms();
         let ev = DispatchEvent::Sent {
@@ -662,7 +679,13 @@ impl SendLoop {
             modem: self.name.clone(),
             parts: u32::from(total),
         };
-        let op: StoreOp = Arc::new(move |s| s.mark_sent(id, now).map(|_| ()));
+        let op: StoreOp = match accepted {
+            Some((no, mr, start)) => Arc::new(move |s| {
+                s.record_last_part_sent(id, no, total, mr, start, now)
+                    .map(|_| ())
+            }),
+            None => Arc::new(move |s| s.mark_sent(id, now).map(|_| ())),
+        };
         // Counted when the modem said OK, also if the disk makes the record wait (`owed.rs`).
         self.observe(Observation::Sent {
             parts: u32::from(total),

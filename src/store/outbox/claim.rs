@@ -22,7 +22,7 @@
 use crate::store::CachedSql;
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::{OutboxRow, transition};
+use super::{OutboxPart, OutboxRow, outbox_parts_in, outbox_row_in, transition};
 use crate::model::MessageKind;
 use crate::store::{Result, SqlContext, Store, StoreError};
 
@@ -69,44 +69,32 @@ impl Store {
         let pool = json_list(&route.pool)?;
         let takeover = json_list(&route.takeover)?;
         let claimed = self.write("claiming (routed)", |tx| {
-            loop {
-                let candidate = tx
-                    .prepare_cached(ROUTED_CANDIDATE_SQL)
-                    .and_then(|mut st| {
-                        st.query_row(params![now, modem, pool, takeover], |r| {
-                            Ok((
-                                r.get::<_, i64>(0)?,
-                                r.get::<_, MessageKind>(1)?,
-                                r.get::<_, Option<i64>>(2)?,
-                                r.get::<_, i64>(3)?,
-                                r.get::<_, Option<i64>>(4)?,
-                            ))
-                        })
-                        .optional()
-                    })
-                    .ctx("claiming (routed)")?;
-                let Some((id, kind, expires_at, created_at, opted_out_since)) = candidate else {
-                    return Ok(None);
-                };
-                if !screen_candidate(tx, id, kind, expires_at, created_at, opted_out_since, now)? {
-                    continue;
-                }
-                let n = tx
-                    .exec_cached(
-                        "UPDATE outbox SET state = 'claimed', claimed_by = ?2, claimed_at = ?3,
-                                           attempts = attempts + 1
-                         WHERE id = ?1 AND state = 'queued'",
-                        params![id, modem, now],
-                    )
-                    .ctx("claiming (routed)")?;
-                if n == 1 {
-                    return Ok(Some(id));
-                }
-            }
+            claim_routed_in(tx, modem, now, &pool, &takeover)
         })?;
         // The row is ours now (claimed by `modem`); nobody else changes it, so reading it after
         // the commit is consistent.
         claimed.map(|id| self.outbox_row(id)).transpose()
+    }
+
+    /// [`Store::claim_next_routed`] and the claimed row's parts already recorded (by an earlier,
+    /// interrupted attempt: [`Store::outbox_parts`]) in one transaction and one call: the send
+    /// loop needs both before its first submit, and each call is a round trip to the blocking
+    /// pool (docs/daemon.md, "Footprint"). The claim is committed when this returns, as with
+    /// `claim_next_routed`.
+    pub fn claim_next_with_parts(
+        &self,
+        modem: &str,
+        now: i64,
+        route: &ClaimRoute,
+    ) -> Result<Option<(OutboxRow, Vec<OutboxPart>)>> {
+        let pool = json_list(&route.pool)?;
+        let takeover = json_list(&route.takeover)?;
+        self.write("claiming (routed)", |tx| {
+            let Some(id) = claim_routed_in(tx, modem, now, &pool, &takeover)? else {
+                return Ok(None);
+            };
+            Ok(Some((outbox_row_in(tx, id)?, outbox_parts_in(tx, id)?)))
+        })
     }
 
     /// claimed → queued without counting the attempt: the claim said nothing about the message
@@ -187,6 +175,51 @@ impl Store {
             )
             .ctx("moving a member's home modem")
         })
+    }
+}
+
+/// The claim itself, inside the caller's transaction: the best due row `modem` may take (pool
+/// and takeover lists as JSON arrays), screened and flipped to `claimed`; its id.
+fn claim_routed_in(
+    tx: &Transaction<'_>,
+    modem: &str,
+    now: i64,
+    pool: &str,
+    takeover: &str,
+) -> Result<Option<i64>> {
+    loop {
+        let candidate = tx
+            .prepare_cached(ROUTED_CANDIDATE_SQL)
+            .and_then(|mut st| {
+                st.query_row(params![now, modem, pool, takeover], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, MessageKind>(1)?,
+                        r.get::<_, Option<i64>>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, Option<i64>>(4)?,
+                    ))
+                })
+                .optional()
+            })
+            .ctx("claiming (routed)")?;
+        let Some((id, kind, expires_at, created_at, opted_out_since)) = candidate else {
+            return Ok(None);
+        };
+        if !screen_candidate(tx, id, kind, expires_at, created_at, opted_out_since, now)? {
+            continue;
+        }
+        let n = tx
+            .exec_cached(
+                "UPDATE outbox SET state = 'claimed', claimed_by = ?2, claimed_at = ?3,
+                                   attempts = attempts + 1
+                 WHERE id = ?1 AND state = 'queued'",
+                params![id, modem, now],
+            )
+            .ctx("claiming (routed)")?;
+        if n == 1 {
+            return Ok(Some(id));
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use crate::store::CachedSql;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::evidence::{predicted, resolve_predicted};
-use super::{OutboxPart, OutboxState, state_of, transition};
+use super::{OutboxPart, OutboxState, outbox_parts_in, state_of, transition};
 use crate::store::modems::set_last_mr_in;
 use crate::store::{Result, SqlContext, Store, StoreError};
 
@@ -119,51 +119,104 @@ fn settle_delivery(tx: &Transaction<'_>, id: i64, now: i64) -> Result<OutboxStat
     Ok(state)
 }
 
+fn check_part(part: u8, total: u8) -> Result<()> {
+    if part == 0 || total == 0 || part > total {
+        return Err(StoreError::InvalidArgument(format!(
+            "part {part} of {total}"
+        )));
+    }
+    Ok(())
+}
+
+/// `record_part_sent`'s write, inside the caller's transaction (the caller checked the numbers).
+fn record_part_sent_in(
+    tx: &Transaction<'_>,
+    id: i64,
+    part: u8,
+    total: u8,
+    mr: u8,
+    now: i64,
+) -> Result<()> {
+    let (state, modem, to): (OutboxState, Option<String>, String) = tx
+        .query_row_cached(
+            "SELECT state, claimed_by, to_number FROM outbox WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .ctx("recording a sent part")?
+        .ok_or_else(|| StoreError::NotFound {
+            what: "outbox row",
+            key: id.to_string(),
+        })?;
+    let (OutboxState::Claimed, Some(modem)) = (state, modem) else {
+        return Err(StoreError::InvalidTransition {
+            id,
+            from: state.to_string(),
+            action: "record a sent part",
+        });
+    };
+    tx.exec_cached(
+        "INSERT INTO outbox_parts (outbox_id, part, total, modem, mr, sent_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (outbox_id, part) DO UPDATE SET
+             total = excluded.total, modem = excluded.modem, mr = excluded.mr,
+             sent_at = excluded.sent_at, report_status = NULL, delivered_at = NULL",
+        params![id, part, total, modem, mr, now],
+    )
+    .ctx("recording a sent part")?;
+    set_last_mr_in(tx, &modem, mr, now)?;
+    tx.exec_cached(
+        "INSERT INTO send_log (modem, to_number, outbox_id, at) VALUES (?1, ?2, ?3, ?4)",
+        params![modem, to, id, now],
+    )
+    .ctx("logging a send")?;
+    Ok(())
+}
+
+/// claimed → sent, inside the caller's transaction; then settles delivery, since reports for
+/// early parts may already be in.
+fn mark_sent_in(tx: &Transaction<'_>, id: i64, now: i64) -> Result<OutboxState> {
+    transition(
+        tx,
+        id,
+        "mark sent",
+        "UPDATE outbox SET state = 'sent', sent_at = ?2, last_error = NULL
+         WHERE id = ?1 AND state = 'claimed'",
+        params![id, now],
+    )?;
+    settle_delivery(tx, id, now)
+}
+
 impl Store {
     /// Records that part `part` of `total` of a claimed row was accepted by the modem with TP-MR
     /// `mr`, and counts it in the send log (rate limits). Repeating a part replaces its record.
     pub fn record_part_sent(&self, id: i64, part: u8, total: u8, mr: u8, now: i64) -> Result<()> {
-        if part == 0 || total == 0 || part > total {
-            return Err(StoreError::InvalidArgument(format!(
-                "part {part} of {total}"
-            )));
-        }
+        check_part(part, total)?;
         self.write("recording a sent part", |tx| {
-            let (state, modem, to): (OutboxState, Option<String>, String) = tx
-                .query_row_cached(
-                    "SELECT state, claimed_by, to_number FROM outbox WHERE id = ?1",
-                    [id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()
-                .ctx("recording a sent part")?
-                .ok_or_else(|| StoreError::NotFound {
-                    what: "outbox row",
-                    key: id.to_string(),
-                })?;
-            let (OutboxState::Claimed, Some(modem)) = (state, modem) else {
-                return Err(StoreError::InvalidTransition {
-                    id,
-                    from: state.to_string(),
-                    action: "record a sent part",
-                });
-            };
-            tx.exec_cached(
-                "INSERT INTO outbox_parts (outbox_id, part, total, modem, mr, sent_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (outbox_id, part) DO UPDATE SET
-                     total = excluded.total, modem = excluded.modem, mr = excluded.mr,
-                     sent_at = excluded.sent_at, report_status = NULL, delivered_at = NULL",
-                params![id, part, total, modem, mr, now],
-            )
-            .ctx("recording a sent part")?;
-            set_last_mr_in(tx, &modem, mr, now)?;
-            tx.exec_cached(
-                "INSERT INTO send_log (modem, to_number, outbox_id, at) VALUES (?1, ?2, ?3, ?4)",
-                params![modem, to, id, now],
-            )
-            .ctx("logging a send")?;
-            Ok(())
+            record_part_sent_in(tx, id, part, total, mr, now)
+        })
+    }
+
+    /// [`Store::record_part_sent`] for the last part of a row and [`Store::mark_sent`] in one
+    /// transaction and one call: the accepted part and the `sent` mark are one commit (one
+    /// fsync) instead of two, and a crash leaves either both or neither, as if it had come
+    /// before the part's record (the row stays `claimed`, in doubt at the next start). The
+    /// row's state afterwards, as `mark_sent` returns it. `started` is the part's start (its
+    /// `send_log` instant, as `record_part_sent`'s `now`), `now` the row's `sent_at`.
+    pub fn record_last_part_sent(
+        &self,
+        id: i64,
+        part: u8,
+        total: u8,
+        mr: u8,
+        started: i64,
+        now: i64,
+    ) -> Result<OutboxState> {
+        check_part(part, total)?;
+        self.write("recording the last part and marking sent", |tx| {
+            record_part_sent_in(tx, id, part, total, mr, started)?;
+            mark_sent_in(tx, id, now)
         })
     }
 
@@ -182,44 +235,12 @@ impl Store {
 
     /// The parts recorded for a row, by part number.
     pub fn outbox_parts(&self, id: i64) -> Result<Vec<OutboxPart>> {
-        let conn = self.conn();
-        let mut st = conn
-            .prepare(
-                "SELECT outbox_id, part, total, modem, mr, sent_at, report_status, delivered_at
-                 FROM outbox_parts WHERE outbox_id = ?1 ORDER BY part",
-            )
-            .ctx("reading parts")?;
-        st.query_map([id], |r| {
-            Ok(OutboxPart {
-                outbox_id: r.get(0)?,
-                part: r.get(1)?,
-                total: r.get(2)?,
-                modem: r.get(3)?,
-                mr: r.get(4)?,
-                sent_at: r.get(5)?,
-                report_status: r.get(6)?,
-                delivered_at: r.get(7)?,
-            })
-        })
-        .ctx("reading parts")?
-        .collect::<rusqlite::Result<_>>()
-        .ctx("reading parts")
+        outbox_parts_in(&self.conn(), id)
     }
 
     /// claimed → sent (every part accepted by the modem).
     pub fn mark_sent(&self, id: i64, now: i64) -> Result<OutboxState> {
-        self.write("marking sent", |tx| {
-            transition(
-                tx,
-                id,
-                "mark sent",
-                "UPDATE outbox SET state = 'sent', sent_at = ?2, last_error = NULL
-                 WHERE id = ?1 AND state = 'claimed'",
-                params![id, now],
-            )?;
-            // Reports for early parts may already be in.
-            settle_delivery(tx, id, now)
-        })
+        self.write("marking sent", |tx| mark_sent_in(tx, id, now))
     }
 
     /// claimed | sent | in_doubt → failed, with a reason. Final.
