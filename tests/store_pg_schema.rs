@@ -8,7 +8,11 @@
 
 mod pg_util;
 
-use gsmgate::store::pg::{Password, PgConfig, PgError};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Barrier};
+
+use gsmgate::store::Store;
+use gsmgate::store::pg::{self, Password, PgConfig, PgError};
 use pg_util::{PgOptions, PgServer};
 
 fn config(server: &PgServer, sslmode: &str) -> PgConfig {
@@ -27,6 +31,330 @@ fn connect_err(config: &PgConfig) -> PgError {
 
 fn connect(server: &PgServer) -> postgres::Client {
     config(server, "disable").connect().unwrap()
+}
+
+/// One column as both backends describe it: (type, NOT NULL).
+type Columns = BTreeMap<(String, String), (String, bool)>;
+
+/// An index: table, key columns in order, unique, partial.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Index {
+    table: String,
+    columns: Vec<String>,
+    unique: bool,
+    partial: bool,
+}
+
+struct SqliteSchema {
+    version: i64,
+    columns: Columns,
+    /// Named indexes by name; automatic ones (UNIQUE and PRIMARY KEY constraints) unnamed.
+    named: BTreeMap<String, Index>,
+    automatic: Vec<Index>,
+    triggers: BTreeSet<(String, String)>,
+}
+
+/// The schema a fresh SQLite store has, read from its file with SQLite's own catalog.
+fn sqlite_schema() -> SqliteSchema {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gsmgate.db");
+    let version = Store::open(&path).unwrap().schema_version().unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut columns = Columns::new();
+    let mut named = BTreeMap::new();
+    let mut automatic = Vec::new();
+    for table in &tables {
+        let mut stmt = conn
+            .prepare("SELECT name, type, \"notnull\", pk FROM pragma_table_info(?1)")
+            .unwrap();
+        let rows = stmt
+            .query_map([table], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, bool>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })
+            .unwrap();
+        for row in rows {
+            let (name, ty, not_null, pk) = row.unwrap();
+            // A primary key column holds no NULL in practice; PostgreSQL says so outright.
+            columns.insert((table.clone(), name), (ty, not_null || pk > 0));
+        }
+        let mut stmt = conn
+            .prepare("SELECT name, \"unique\", partial FROM pragma_index_list(?1)")
+            .unwrap();
+        let indexes: Vec<(String, bool, bool)> = stmt
+            .query_map([table], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for (name, unique, partial) in indexes {
+            let cols: Vec<String> = conn
+                .prepare("SELECT name FROM pragma_index_info(?1) ORDER BY seqno")
+                .unwrap()
+                .query_map([&name], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let index = Index {
+                table: table.clone(),
+                columns: cols,
+                unique,
+                partial,
+            };
+            if name.starts_with("sqlite_autoindex_") {
+                automatic.push(index);
+            } else {
+                named.insert(name, index);
+            }
+        }
+    }
+    let triggers = conn
+        .prepare("SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger'")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    SqliteSchema {
+        version,
+        columns,
+        named,
+        automatic,
+        triggers,
+    }
+}
+
+fn pg_columns(client: &mut postgres::Client) -> Columns {
+    client
+        .query(
+            "SELECT table_name::text, column_name::text, data_type::text, is_nullable = 'NO'
+             FROM information_schema.columns WHERE table_schema = current_schema()",
+            &[],
+        )
+        .unwrap()
+        .into_iter()
+        .map(|r| ((r.get(0), r.get(1)), (r.get(2), r.get(3))))
+        .collect()
+}
+
+fn pg_indexes(client: &mut postgres::Client) -> BTreeMap<String, Index> {
+    let rows = client
+        .query(
+            "SELECT c.relname::text, t.relname::text, i.indisunique, i.indpred IS NOT NULL,
+                    ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true)
+                          FROM generate_series(1, i.indnkeyatts) AS k ORDER BY k)
+             FROM pg_index i
+             JOIN pg_class c ON c.oid = i.indexrelid
+             JOIN pg_class t ON t.oid = i.indrelid
+             JOIN pg_namespace n ON n.oid = t.relnamespace
+             WHERE n.nspname = current_schema()",
+            &[],
+        )
+        .unwrap();
+    rows.into_iter()
+        .map(|r| {
+            let columns: Vec<String> = r.get(4);
+            // `value COLLATE nocase` names the column `value`, as SQLite's index_info does.
+            let columns = columns
+                .iter()
+                .map(|c| c.split(' ').next().unwrap().trim_matches('"').to_owned())
+                .collect();
+            let index = Index {
+                table: r.get(1),
+                columns,
+                unique: r.get(2),
+                partial: r.get(3),
+            };
+            (r.get(0), index)
+        })
+        .collect()
+}
+
+fn pg_triggers(client: &mut postgres::Client) -> BTreeSet<(String, String)> {
+    client
+        .query(
+            "SELECT tgname::text, tgrelid::regclass::text FROM pg_trigger WHERE NOT tgisinternal",
+            &[],
+        )
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+/// The PostgreSQL type a SQLite declared type must become (0001's header lists the mapping).
+fn pg_type_for(sqlite: &str) -> &'static str {
+    match sqlite.to_uppercase().as_str() {
+        "INTEGER" => "bigint",
+        "TEXT" => "text",
+        "REAL" => "double precision",
+        "BLOB" => "bytea",
+        other => panic!("a SQLite column type the mapping does not cover: {other:?}"),
+    }
+}
+
+#[test]
+fn after_all_migrations_postgres_has_every_sqlite_table_column_index_and_trigger() {
+    let server = PgServer::start();
+    let mut client = connect(&server);
+    assert_eq!(pg::schema_version(&mut client).unwrap(), 0);
+    assert_eq!(pg::migrate(&mut client).unwrap(), pg::MIGRATIONS.len());
+
+    let sqlite = sqlite_schema();
+    assert_eq!(
+        pg::schema_version(&mut client).unwrap(),
+        sqlite.version,
+        "the two backends are at one version"
+    );
+    assert_eq!(sqlite.version, pg::MIGRATIONS.len() as i64);
+
+    let pg_cols = pg_columns(&mut client);
+    let mut problems = Vec::new();
+    for ((table, column), (ty, not_null)) in &sqlite.columns {
+        match pg_cols.get(&(table.clone(), column.clone())) {
+            None => problems.push(format!("{table}.{column}: missing")),
+            Some((pg_ty, pg_not_null)) => {
+                if pg_ty != pg_type_for(ty) {
+                    problems.push(format!("{table}.{column}: {ty} became {pg_ty}"));
+                }
+                if pg_not_null != not_null {
+                    problems.push(format!(
+                        "{table}.{column}: NOT NULL {not_null} in SQLite, {pg_not_null} here"
+                    ));
+                }
+            }
+        }
+    }
+    let sqlite_tables: BTreeSet<&String> = sqlite.columns.keys().map(|(t, _)| t).collect();
+    for (table, column) in pg_cols.keys() {
+        if table != "schema_migrations"
+            && !sqlite
+                .columns
+                .contains_key(&(table.clone(), column.clone()))
+        {
+            problems.push(format!("{table}.{column}: only in PostgreSQL"));
+        }
+    }
+    assert!(sqlite_tables.len() >= 26, "{sqlite_tables:?}");
+
+    let pg_idx = pg_indexes(&mut client);
+    for (name, index) in &sqlite.named {
+        match pg_idx.get(name) {
+            None => problems.push(format!("index {name}: missing")),
+            Some(pg_index) if pg_index != index => {
+                problems.push(format!("index {name}: {index:?} became {pg_index:?}"))
+            }
+            Some(_) => {}
+        }
+    }
+    // UNIQUE and PRIMARY KEY constraints: an equivalent unique index, whatever its name.
+    for index in &sqlite.automatic {
+        if !pg_idx.values().any(|i| i == index) {
+            problems.push(format!("constraint index missing: {index:?}"));
+        }
+    }
+    let pg_trig = pg_triggers(&mut client);
+    for trigger in &sqlite.triggers {
+        if !pg_trig.contains(trigger) {
+            problems.push(format!("trigger {trigger:?}: missing"));
+        }
+    }
+    assert!(sqlite.triggers.len() >= 8, "{:?}", sqlite.triggers);
+    assert!(
+        problems.is_empty(),
+        "schema differences:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn migrating_twice_is_a_no_op_and_keeps_the_rows() {
+    let server = PgServer::start();
+    let mut client = connect(&server);
+    pg::migrate(&mut client).unwrap();
+    client
+        .batch_execute(
+            "INSERT INTO members (number, joined_at, status, updated_at, city)
+             VALUES ('+14155550101', 1, 'active', 1, 'Oakland');",
+        )
+        .unwrap();
+    // A second daemon (a new connection) finds nothing to do.
+    let mut other = connect(&server);
+    assert_eq!(pg::migrate(&mut other).unwrap(), 0);
+    assert_eq!(pg::migrate(&mut client).unwrap(), 0);
+    let rows: i64 = client
+        .query_one("SELECT count(*) FROM schema_migrations", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, pg::MIGRATIONS.len() as i64);
+    // The row survived, and `city` compares without case as SQLite's COLLATE NOCASE does.
+    let found: i64 = client
+        .query_one("SELECT count(*) FROM members WHERE city = 'OAKLAND'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(found, 1);
+}
+
+#[test]
+fn two_migrators_starting_together_both_succeed_and_apply_each_file_once() {
+    let server = PgServer::start();
+    let barrier = Arc::new(Barrier::new(2));
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let config = config(&server, "disable");
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                let mut client = config.connect().unwrap();
+                barrier.wait();
+                pg::migrate(&mut client)
+            })
+        })
+        .collect();
+    let applied: Vec<usize> = threads
+        .into_iter()
+        .map(|t| t.join().unwrap().unwrap())
+        .collect();
+    assert_eq!(
+        applied.iter().sum::<usize>(),
+        pg::MIGRATIONS.len(),
+        "each file applied by exactly one of them: {applied:?}"
+    );
+    let mut client = connect(&server);
+    let versions: Vec<i64> = client
+        .query(
+            "SELECT version FROM schema_migrations ORDER BY version",
+            &[],
+        )
+        .unwrap()
+        .into_iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        versions,
+        (1..=pg::MIGRATIONS.len() as i64).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_database_newer_than_this_build_is_refused() {
+    let server = PgServer::start();
+    let mut client = connect(&server);
+    pg::migrate(&mut client).unwrap();
+    client
+        .batch_execute("INSERT INTO schema_migrations (version, name) VALUES (999, '0999_future')")
+        .unwrap();
+    let err = pg::migrate(&mut client).unwrap_err();
+    assert!(matches!(err, PgError::TooNew { found: 999, .. }), "{err}");
 }
 
 #[test]
@@ -54,17 +382,18 @@ fn a_wrong_password_gives_a_clear_error_without_the_password() {
 }
 
 #[test]
-fn the_server_restarts_on_its_port_and_a_new_connection_finds_the_data() {
+fn the_server_restarts_on_its_port_and_a_new_connection_finds_the_schema() {
     let mut server = PgServer::start();
     let mut before = connect(&server);
-    before
-        .batch_execute("CREATE TABLE kept (x BIGINT)")
-        .unwrap();
+    pg::migrate(&mut before).unwrap();
     server.restart();
     // The old connection was cut by the fast shutdown; a new one works on the same URL.
     assert!(before.simple_query("SELECT 1").is_err());
     let mut after = connect(&server);
-    after.batch_execute("SELECT x FROM kept").unwrap();
+    assert_eq!(
+        pg::schema_version(&mut after).unwrap(),
+        pg::MIGRATIONS.len() as i64
+    );
 }
 
 /// A CA and a server certificate for 127.0.0.1 signed by it, as PEM: (ca, cert, key).
@@ -103,6 +432,7 @@ fn tls_modes_encrypt_verify_or_refuse_as_the_url_says() {
 
     let mut verified = config(&server, &verify).connect().unwrap();
     assert!(uses_tls(&mut verified));
+    pg::migrate(&mut verified).unwrap();
     assert!(uses_tls(&mut config(&server, "require").connect().unwrap()));
     assert!(uses_tls(&mut config(&server, "prefer").connect().unwrap()));
     assert!(!uses_tls(

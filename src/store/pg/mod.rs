@@ -15,8 +15,10 @@
 //! never be called from an async task directly (the same rule as for every store method).
 
 pub mod connect;
+pub mod schema;
 
 pub use connect::{Password, PgConfig, SslMode};
+pub use schema::{MIGRATIONS, migrate, schema_version};
 
 /// Errors of the PostgreSQL backend. None of them carries the password: connection errors name
 /// `user@host:port/db`, and the server's own messages never repeat a password.
@@ -71,4 +73,15 @@ fn describe(error: &postgres::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// Adds a short context to a driver error (the store's `SqlContext`, for this backend).
+pub(crate) trait PgContext<T> {
+    fn ctx(self, context: &'static str) -> Result<T, PgError>;
+}
+
+impl<T> PgContext<T> for Result<T, postgres::Error> {
+    fn ctx(self, context: &'static str) -> Result<T, PgError> {
+        self.map_err(|source| PgError::Sql { context, source })
+    }
 }
