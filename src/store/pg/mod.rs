@@ -18,7 +18,7 @@ pub mod connect;
 pub mod schema;
 
 pub use connect::{Password, PgConfig, SslMode};
-pub use schema::{MIGRATIONS, migrate, schema_version};
+pub use schema::{MIGRATIONS, migrate, migrate_to, schema_version};
 
 /// Errors of the PostgreSQL backend. None of them carries the password: connection errors name
 /// `user@host:port/db`, and the server's own messages never repeat a password.
