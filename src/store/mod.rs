@@ -36,6 +36,7 @@ mod metrics;
 mod modems;
 mod outbox;
 mod owners;
+pub mod pg;
 mod rates;
 mod review;
 pub mod schema;
