@@ -65,6 +65,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0013_web_console",
         include_str!("migrations/0013_web_console.sql"),
     ),
+    (
+        "0014_broadcast_counts",
+        include_str!("migrations/0014_broadcast_counts.sql"),
+    ),
 ];
 
 /// The advisory lock every migration step holds: "gsmgate" in ASCII, so it cannot collide with a
