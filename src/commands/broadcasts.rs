@@ -378,7 +378,8 @@ pub fn broadcast(ctx: &Context, args: &BroadcastArgs) -> Result<BroadcastResult>
 
 fn item(ctx: &Context, b: &BroadcastRow, now: i64) -> Result<BroadcastItem> {
     let (store, cfg) = (&ctx.store, &*ctx.settings);
-    // One GROUP BY gives both the counts and the ETA's groups (docs/benchmarks.md).
+    // The kept counts (migration 0014) give both the progress and the ETA's groups, without
+    // reading the broadcast's rows (docs/benchmarks.md, "Progress poll").
     let groups = store.broadcast_groups(b.id)?;
     let mut c = StateCounts::default();
     for g in &groups {
@@ -418,7 +419,7 @@ fn item(ctx: &Context, b: &BroadcastRow, now: i64) -> Result<BroadcastItem> {
 /// The broadcast's finish estimate (ms), or `None` when some recipients cannot be served.
 ///
 /// Its queued rows come grouped by the store (home modem, zone, part count, earliest due), so
-/// a poll costs one indexed GROUP BY and a simulation over a handful of groups. Rows queued
+/// a poll costs the kept counts and a simulation over a handful of groups. Rows queued
 /// without a part count (through the store API, not this command) are read and counted from
 /// their text, as every row was before migration 0010.
 fn eta(

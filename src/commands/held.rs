@@ -4,9 +4,10 @@
 //! `broadcast --wait` show it so that a broadcast never waits in silence (issue: the demo
 //! broadcast sat without a word during quiet hours).
 //!
-//! It owns the classification only: the counts come from one `GROUP BY` in the store
-//! ([`Store::broadcast_queue_groups`]), the rules from `dispatch` (quiet hours, the limiters as
-//! the runner rebuilds them from the send log), and the modems' states from their handles. It must
+//! It owns the classification only: the counts come from the store
+//! ([`Store::broadcast_queue_groups`]: the broadcast's kept counts, migration 0014), the rules
+//! from `dispatch` (quiet hours, the limiters as the runner rebuilds them from the send log), and
+//! the modems' states from their handles. It must
 //! not decide anything the runner does not: a copy counts as held only for a reason the runner
 //! itself would wait on, in the same order the runner checks them (pause, start time, modem,
 //! limits, quiet hours at claim time — here quiet hours come first, because a copy in quiet
