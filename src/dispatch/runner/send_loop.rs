@@ -10,6 +10,11 @@
 //! (full, read-only), the outcome is kept in memory (`owed.rs`) and written as soon as writes
 //! work again, and the loop claims nothing meanwhile; only if the process stops first does the
 //! row stay `claimed`, which the next start turns `in_doubt`, the honest state.
+//!
+//! Store calls per one-part SMS are two (docs/daemon.md, "Footprint"): the claim (with the
+//! previous row's `sent` mark and the row's recorded parts) and the submit evidence. A row's
+//! last part and `sent` mark wait in `pending_sent` only while the loop runs its in-memory checks:
+//! every wait and the loop's end write them first, so no outcome waits on anything outside.
 
 use std::collections::HashSet;
 use std::sync::Arc;
