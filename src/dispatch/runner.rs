@@ -19,16 +19,17 @@
 //! 3. claim the best due row it may carry (`Store::claim_next_with_parts`: the claim of
 //!    `claim_next_routed` and the row's parts from an earlier attempt in one call; priority
 //!    first, so a continuous bulk backlog never starves replies: every slot goes to the best due
-//!    row at the moment it opens; sticky sender by `modem_pref`, failover once the home modem has been down
-//!    for `failover_after`). The row is committed as claimed *before* `AT+CMGS`, so a crash leaves
-//!    a trace the in-doubt policy handles at the next start;
+//!    row at the moment it opens; sticky sender by `modem_pref`, failover once the home modem
+//!    has been down for `failover_after`). The row is committed as claimed *before* `AT+CMGS`,
+//!    so a crash leaves a trace the in-doubt policy handles at the next start;
 //! 4. per-recipient daily cap and quiet hours (bulk, in the member's zone): defer by handing the
 //!    claim back with `not_before` at the allowed instant, attempt not counted, never dropped; a
 //!    deferral past the TTL expires the row instead;
 //! 5. encode (PDU mode only; a multipart message keeps its concatenation reference in the store
 //!    so a retry reuses it), then send part by part, each part gated by the limiter and recorded
 //!    with its start instant (`record_part_sent`); the last part's record and `mark_sent` are one
-//!    transaction (`record_last_part_sent`);
+//!    transaction, committed with the next claim (`mark_sent_and_claim_next`) or alone before
+//!    the loop waits or stops;
 //! 6. on failure, [`outcome::decide`] picks fail / retry with back-off / in doubt / release the
 //!    row and hold the modem.
 //!

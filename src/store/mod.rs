@@ -68,9 +68,9 @@ pub use metrics::{CallCount, LiveCount, LiveState, MetricsFigures};
 pub use modems::{ModemIdentity, ModemRow, ModemStatus};
 pub use outbox::{BroadcastCount, QueuedGroup};
 pub use outbox::{
-    BroadcastGroup, BroadcastRow, BroadcastState, ClaimRoute, NewOutbox, OutboxPart, OutboxPayload,
-    OutboxRow, OutboxState, RecoveryPolicy, RecoveryReport, ReportMatch, StateCounts,
-    SubmitEvidence,
+    BroadcastGroup, BroadcastRow, BroadcastState, ClaimRoute, Claimed, NewOutbox, OutboxPart,
+    OutboxPayload, OutboxRow, OutboxState, RecoveryPolicy, RecoveryReport, ReportMatch, SentMark,
+    StateCounts, SubmitEvidence,
 };
 pub use owners::{ConfirmOutcome, PendingBroadcast};
 pub use review::{FLAG_POSSIBLE_OPT_OUT, ReviewDecision, ReviewEntry, Reviewed};

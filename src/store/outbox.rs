@@ -40,12 +40,12 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use super::{CachedSql, MessageKind, Result, SqlContext, Store, StoreError, flag, text_enum};
 
 pub use broadcasts::{BroadcastGroup, BroadcastRow, BroadcastState};
-pub use claim::ClaimRoute;
+pub use claim::{ClaimRoute, Claimed};
 pub use counts::BroadcastCount;
 pub(super) use enqueue::enqueue_in;
 pub use evidence::SubmitEvidence;
 pub use held::QueuedGroup;
-pub use outcomes::ReportMatch;
+pub use outcomes::{ReportMatch, SentMark};
 pub use recovery::{RecoveryPolicy, RecoveryReport};
 
 text_enum!(

@@ -10,6 +10,11 @@
 //! (full, read-only), the outcome is kept in memory (`owed.rs`) and written as soon as writes
 //! work again, and the loop claims nothing meanwhile; only if the process stops first does the
 //! row stay `claimed`, which the next start turns `in_doubt`, the honest state.
+//!
+//! Store calls per one-part SMS are two (docs/daemon.md, "Footprint"): the claim (with the
+//! previous row's `sent` mark and the row's recorded parts) and the submit evidence. A row's
+//! last part and `sent` mark wait in `pending_sent` only while the loop runs its in-memory checks:
+//! every wait and the loop's end write them first, so no outcome waits on anything outside.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -28,7 +33,7 @@ use crate::dispatch::{DAY, Millis, QuietOverride, RecipientLimiter, XorShift64};
 use crate::model::MessageKind;
 use crate::modem::{ModemHandle, ModemState, ModemStatus, OutgoingPart, SendError};
 use crate::pdu::{Address, SubmitOptions, VCARD_PORT, submits_for_port_data, submits_for_text};
-use crate::store::{ClaimRoute, OutboxPart, OutboxPayload, OutboxRow, Store};
+use crate::store::{ClaimRoute, Claimed, OutboxPart, OutboxPayload, OutboxRow, SentMark, Store};
 use crate::time::now_ms;
 
 /// How often a loop paused by a refusing disk tries its owed writes (or a probe) again. A failed
@@ -66,6 +71,18 @@ pub(super) struct SendLoop {
     claimed_at: Instant,
     /// Since when the limiter has kept this ready loop from claiming (`None` while it is not).
     limiter_since: Option<Millis>,
+    /// The last row's `sent` mark, written with the next claim (one commit, one store call),
+    /// or alone before the loop waits or stops ([`SendLoop::flush_sent`]). Only in-memory
+    /// checks run between the modem's OK and that write, as between the OK and a mark written
+    /// at once.
+    pending_sent: Option<PendingSent>,
+}
+
+/// A `sent` mark not yet written, and the event published once it is.
+struct PendingSent {
+    mark: SentMark,
+    event: DispatchEvent,
+    parts: u8,
 }
 
 /// How processing a claimed row ended, for the loop.
@@ -104,6 +121,7 @@ impl SendLoop {
             storage_paused: false,
             claimed_at: Instant::now(),
             limiter_since: None,
+            pending_sent: None,
         }
     }
 
@@ -178,6 +196,7 @@ impl SendLoop {
     /// While the disk refuses writes: waits for the next probe (at most [`STORAGE_PROBE_MS`])
     /// or for any other write to succeed; false on shutdown.
     async fn pause_for_storage(&mut self, tick: Millis) -> bool {
+        self.flush_sent().await;
         let mut health = self.shared.store.watch_write_health();
         health.borrow_and_update();
         let at = now_ms() + tick.min(STORAGE_PROBE_MS);
@@ -201,6 +220,7 @@ impl SendLoop {
 
     /// Waits until `at`, a status change or shutdown; false on shutdown.
     async fn pause(&mut self, at: Millis, on_status: bool, on_wake: bool) -> bool {
+        self.flush_sent().await;
         let shutdown = self.shutdown.clone();
         let waker = self.shared.wakers.get(self.i).cloned();
         tokio::select! {
@@ -284,12 +304,17 @@ impl SendLoop {
                 takeover,
             };
             let me = self.name.clone();
-            // The row's parts from an earlier attempt come with the claim: one hop, not two.
-            let claimed = self
-                .db("claiming", move |s| {
-                    s.claim_next_with_parts(&me, now, &route)
-                })
-                .await;
+            // The row's parts from an earlier attempt come with the claim, and the last row's
+            // `sent` mark goes with it: one hop, not three.
+            let claimed = match self.pending_sent.take() {
+                Some(p) => self.mark_sent_and_claim(p, me, now, route).await,
+                None => {
+                    self.db("claiming", move |s| {
+                        s.claim_next_with_parts(&me, now, &route)
+                    })
+                    .await
+                }
+            };
             let claimed_row = claimed.as_ref().and_then(Option::as_ref).map(|(r, _)| r);
             self.end_limiter_wait(claimed_row, now_ms());
             match claimed {
@@ -323,7 +348,56 @@ impl SendLoop {
                 }
             }
         }
+        self.flush_sent().await;
         info!(modem = %self.name, "send loop stopped");
+    }
+
+    /// The pending `sent` mark and the next claim in one transaction. If that fails, nothing
+    /// was written: the mark is written alone (or owed, `owed.rs`) and nothing is claimed.
+    async fn mark_sent_and_claim(
+        &mut self,
+        p: PendingSent,
+        me: String,
+        now: Millis,
+        route: ClaimRoute,
+    ) -> Option<Option<Claimed>> {
+        let mark = p.mark;
+        let res = self
+            .shared
+            .store
+            .call(move |s| s.mark_sent_and_claim_next(&mark, &me, now, &route))
+            .await;
+        match res {
+            Ok((_, claimed)) => {
+                info!(modem = %self.name, id = p.mark.id, parts = p.parts, "sent");
+                self.shared.emit(p.event);
+                Some(claimed)
+            }
+            Err(e) => {
+                debug!(modem = %self.name, error = %e, "marking sent with the next claim failed");
+                self.pending_sent = Some(p);
+                self.flush_sent().await;
+                None
+            }
+        }
+    }
+
+    /// Writes the pending `sent` mark alone, now or once the disk takes writes.
+    async fn flush_sent(&mut self) {
+        let Some(p) = self.pending_sent.take() else {
+            return;
+        };
+        let mark = p.mark;
+        let id = mark.id;
+        let op: StoreOp = Arc::new(move |s| match mark.last_part {
+            Some((part, total, mr, started)) => s
+                .record_last_part_sent(id, part, total, mr, started, mark.now)
+                .map(|_| ()),
+            None => s.mark_sent(id, mark.now).map(|_| ()),
+        });
+        if self.record("marking sent", id, op, Some(p.event)).await == Recorded::Now {
+            info!(modem = %self.name, id, parts = p.parts, "sent");
+        }
     }
 
     /// Hands the claim back (attempt not counted), due at `at`; expires it instead if `at` is past
@@ -626,12 +700,7 @@ impl SendLoop {
                     };
                     // The last part to send: its record and the `sent` mark are one write.
                     if (no + 1..=total).all(|n| done_parts.contains(&n)) {
-                        let accepted = Some((no, mr, start));
-                        if self.owe_sent(row, total, accepted).await == Recorded::Now {
-                            info!(modem = %self.name, id, parts = total, "sent");
-                        }
-                        // Owed: settled once the disk takes writes. Refused: left claimed, in
-                        // doubt at the next start, never silently resent.
+                        self.owe_sent(row, total, Some((no, mr, start)));
                         return Done::Continue;
                     }
                     let op: StoreOp =
@@ -657,41 +726,35 @@ impl SendLoop {
         }
 
         // Every part had been accepted in an earlier attempt.
-        if self.owe_sent(row, total, None).await == Recorded::Now {
-            info!(modem = %self.name, id, parts = total, "sent");
-        }
+        self.owe_sent(row, total, None);
         Done::Continue
     }
 
-    /// Marks the row sent (every part accepted), now or once the disk takes writes; with
-    /// `accepted` (part, reference, start) the last part's record goes in the same transaction.
-    async fn owe_sent(
-        &mut self,
-        row: &OutboxRow,
-        total: u8,
-        accepted: Option<(u8, u8, Millis)>,
-    ) -> Recorded {
-        let id = row.id;
-        let now = now_ms();
-        let ev = DispatchEvent::Sent {
-            id,
+    /// Marks the row sent (every part accepted): with the next claim, or alone before the loop
+    /// waits (`pending_sent`); with `accepted` (part, reference, start) the last part's record
+    /// goes in the same transaction.
+    fn owe_sent(&mut self, row: &OutboxRow, total: u8, accepted: Option<(u8, u8, Millis)>) {
+        let event = DispatchEvent::Sent {
+            id: row.id,
             to: row.to_number.clone(),
             modem: self.name.clone(),
             parts: u32::from(total),
         };
-        let op: StoreOp = match accepted {
-            Some((no, mr, start)) => Arc::new(move |s| {
-                s.record_last_part_sent(id, no, total, mr, start, now)
-                    .map(|_| ())
-            }),
-            None => Arc::new(move |s| s.mark_sent(id, now).map(|_| ())),
+        let mark = SentMark {
+            id: row.id,
+            last_part: accepted.map(|(no, mr, start)| (no, total, mr, start)),
+            now: now_ms(),
         };
         // Counted when the modem said OK, also if the disk makes the record wait (`owed.rs`).
         self.observe(Observation::Sent {
             parts: u32::from(total),
             since_claim: self.claimed_at.elapsed(),
         });
-        self.record("marking sent", id, op, Some(ev)).await
+        self.pending_sent = Some(PendingSent {
+            mark,
+            event,
+            parts: total,
+        });
     }
 
     /// Back to the queue, due now, attempt not counted (the loop could not finish the attempt

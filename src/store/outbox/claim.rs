@@ -22,7 +22,8 @@
 use crate::store::CachedSql;
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::{OutboxPart, OutboxRow, outbox_parts_in, outbox_row_in, transition};
+use super::outcomes::{SentMark, sent_mark_in};
+use super::{OutboxPart, OutboxRow, OutboxState, outbox_parts_in, outbox_row_in, transition};
 use crate::model::MessageKind;
 use crate::store::{Result, SqlContext, Store, StoreError};
 
@@ -49,6 +50,9 @@ pub(super) const ROUTED_CANDIDATE_SQL: &str = "
            OR EXISTS (SELECT 1 FROM modems m WHERE m.name = o.modem_pref AND m.enabled = 0))
     ORDER BY o.priority DESC, o.not_before, o.id
     LIMIT 1";
+
+/// A claimed row and its parts already recorded by an earlier, interrupted attempt.
+pub type Claimed = (OutboxRow, Vec<OutboxPart>);
 
 fn json_list(names: &[String]) -> Result<String> {
     serde_json::to_string(names).map_err(|e| StoreError::InvalidArgument(e.to_string()))
@@ -86,7 +90,7 @@ impl Store {
         modem: &str,
         now: i64,
         route: &ClaimRoute,
-    ) -> Result<Option<(OutboxRow, Vec<OutboxPart>)>> {
+    ) -> Result<Option<Claimed>> {
         let pool = json_list(&route.pool)?;
         let takeover = json_list(&route.takeover)?;
         self.write("claiming (routed)", |tx| {
@@ -94,6 +98,33 @@ impl Store {
                 return Ok(None);
             };
             Ok(Some((outbox_row_in(tx, id)?, outbox_parts_in(tx, id)?)))
+        })
+    }
+
+    /// The previous row's `sent` mark (with its last part's record) and
+    /// [`Store::claim_next_with_parts`] in one transaction and one call, for a send loop that
+    /// goes on claiming as soon as a row is done: one commit and one round trip to the blocking
+    /// pool fewer per SMS. The mark is committed with the claim, so it is on disk before the next
+    /// row's first submit as when written alone; if this fails nothing is written (the caller
+    /// writes the mark alone). The row's state after the mark, and the claim.
+    pub fn mark_sent_and_claim_next(
+        &self,
+        mark: &SentMark,
+        modem: &str,
+        now: i64,
+        route: &ClaimRoute,
+    ) -> Result<(OutboxState, Option<Claimed>)> {
+        let pool = json_list(&route.pool)?;
+        let takeover = json_list(&route.takeover)?;
+        self.write("marking sent and claiming", |tx| {
+            let state = sent_mark_in(tx, mark)?;
+            let Some(id) = claim_routed_in(tx, modem, now, &pool, &takeover)? else {
+                return Ok((state, None));
+            };
+            Ok((
+                state,
+                Some((outbox_row_in(tx, id)?, outbox_parts_in(tx, id)?)),
+            ))
         })
     }
 

@@ -119,6 +119,27 @@ fn settle_delivery(tx: &Transaction<'_>, id: i64, now: i64) -> Result<OutboxStat
     Ok(state)
 }
 
+/// A row's `sent` mark, with the record of its last part when that goes in the same transaction
+/// (the send loop's last write for a row, see [`Store::mark_sent_and_claim_next`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SentMark {
+    pub id: i64,
+    /// The last accepted part: (part, total, TP-MR, its start), as `record_part_sent` takes
+    /// them; `None` when every part had been recorded before.
+    pub last_part: Option<(u8, u8, u8, i64)>,
+    /// The row's `sent_at`.
+    pub now: i64,
+}
+
+/// [`SentMark`] inside the caller's transaction: the part's record, then the mark.
+pub(super) fn sent_mark_in(tx: &Transaction<'_>, mark: &SentMark) -> Result<OutboxState> {
+    if let Some((part, total, mr, started)) = mark.last_part {
+        check_part(part, total)?;
+        record_part_sent_in(tx, mark.id, part, total, mr, started)?;
+    }
+    mark_sent_in(tx, mark.id, mark.now)
+}
+
 fn check_part(part: u8, total: u8) -> Result<()> {
     if part == 0 || total == 0 || part > total {
         return Err(StoreError::InvalidArgument(format!(
@@ -213,10 +234,14 @@ impl Store {
         started: i64,
         now: i64,
     ) -> Result<OutboxState> {
+        let mark = SentMark {
+            id,
+            last_part: Some((part, total, mr, started)),
+            now,
+        };
         check_part(part, total)?;
         self.write("recording the last part and marking sent", |tx| {
-            record_part_sent_in(tx, id, part, total, mr, started)?;
-            mark_sent_in(tx, id, now)
+            sent_mark_in(tx, &mark)
         })
     }
 

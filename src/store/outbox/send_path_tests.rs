@@ -152,3 +152,71 @@ fn a_refused_write_leaves_nothing_and_replays_whole() {
     s.inject_write_error(None);
     assert_eq!(s.outbox_row(next).unwrap().state, OutboxState::Queued);
 }
+
+#[test]
+fn the_sent_mark_and_the_next_claim_are_one_commit() {
+    let s = Store::open_in_memory().unwrap();
+    let first = s.enqueue(&msg("+33611111111", 10)).unwrap();
+    let second = s.enqueue(&msg("+33622222222", 11)).unwrap();
+    s.claim_next_routed("m0", 20, &ANY).unwrap().unwrap();
+    let mark = SentMark {
+        id: first,
+        last_part: Some((1, 1, 7, 21)),
+        now: 22,
+    };
+    let before = commits(&s);
+    let (state, next) = s.mark_sent_and_claim_next(&mark, "m0", 23, &ANY).unwrap();
+    assert_eq!(commits(&s), before + 1, "one transaction");
+    assert_eq!(state, OutboxState::Sent);
+    let row = s.outbox_row(first).unwrap();
+    assert_eq!((row.state, row.sent_at), (OutboxState::Sent, Some(22)));
+    assert_eq!(log_times(&s, first), [21]);
+    let (next, parts) = next.unwrap();
+    assert_eq!(
+        (next.id, next.state, next.claimed_at),
+        (second, OutboxState::Claimed, Some(23))
+    );
+    assert!(parts.is_empty());
+
+    // Nothing left to claim: the mark alone (here without a part: all were recorded before).
+    s.record_part_sent(second, 1, 1, 8, 24).unwrap();
+    let mark = SentMark {
+        id: second,
+        last_part: None,
+        now: 25,
+    };
+    let (state, next) = s.mark_sent_and_claim_next(&mark, "m0", 26, &ANY).unwrap();
+    assert_eq!((state, next), (OutboxState::Sent, None));
+    assert_eq!(s.outbox_row(second).unwrap().sent_at, Some(25));
+}
+
+#[test]
+fn a_refused_mark_and_claim_writes_neither() {
+    let s = Store::open_in_memory().unwrap();
+    let first = s.enqueue(&msg("+33611111111", 10)).unwrap();
+    let second = s.enqueue(&msg("+33622222222", 11)).unwrap();
+    s.claim_next_routed("m0", 20, &ANY).unwrap().unwrap();
+    let mark = SentMark {
+        id: first,
+        last_part: Some((1, 1, 7, 21)),
+        now: 22,
+    };
+    s.inject_write_error(Some(WriteFault::Full));
+    let err = s
+        .mark_sent_and_claim_next(&mark, "m0", 23, &ANY)
+        .unwrap_err();
+    assert!(err.is_write_failure(), "{err}");
+    s.inject_write_error(None);
+    assert_eq!(s.outbox_row(first).unwrap().state, OutboxState::Claimed);
+    assert!(s.outbox_parts(first).unwrap().is_empty());
+    assert_eq!(s.outbox_row(second).unwrap().state, OutboxState::Queued);
+
+    // A mark the row no longer takes (a second mark) rolls the claim back with it.
+    s.mark_sent_and_claim_next(&mark, "m0", 23, &ANY).unwrap();
+    let third = s.enqueue(&msg("+33633333333", 30)).unwrap();
+    assert!(matches!(
+        s.mark_sent_and_claim_next(&mark, "m0", 40, &ANY),
+        Err(StoreError::InvalidTransition { .. })
+    ));
+    assert_eq!(s.outbox_row(third).unwrap().state, OutboxState::Queued);
+}
