@@ -477,6 +477,16 @@ UPDATE calls SET ended_at = 15, outcome = 'missed' WHERE id = 2;
 INSERT INTO voicemails (id, call_id, path, duration_ms, created_at) VALUES (1, 1, 'vm/1.wav', 900, 13);
 ";
 
+/// A connection to a fresh, fully migrated SQLite store (the directory lives as long as the
+/// returned guard).
+fn fresh_sqlite() -> (tempfile::TempDir, rusqlite::Connection) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gsmgate.db");
+    drop(Store::open(&path).unwrap());
+    let sqlite = rusqlite::Connection::open(&path).unwrap();
+    (dir, sqlite)
+}
+
 type Event = (String, i64, serde_json::Value);
 
 fn parse_event((ty, at, data): (String, i64, String)) -> Event {
@@ -487,10 +497,7 @@ fn parse_event((ty, at, data): (String, i64, String)) -> Event {
 /// are translated, not re-invented (type, time and the parsed JSON of every event).
 #[test]
 fn the_journal_triggers_write_the_same_events_on_both_backends() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("gsmgate.db");
-    drop(Store::open(&path).unwrap());
-    let sqlite = rusqlite::Connection::open(&path).unwrap();
+    let (_dir, sqlite) = fresh_sqlite();
     sqlite.execute_batch(FACTS).unwrap();
     let from_sqlite: Vec<Event> = sqlite
         .prepare("SELECT type, at, data FROM events ORDER BY id")
@@ -719,10 +726,7 @@ DELETE FROM outbox WHERE id = 4;
 
 #[test]
 fn the_broadcast_counts_triggers_count_the_same_on_both_backends() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("gsmgate.db");
-    drop(Store::open(&path).unwrap());
-    let sqlite = rusqlite::Connection::open(&path).unwrap();
+    let (_dir, sqlite) = fresh_sqlite();
     sqlite.execute_batch(COUNTED).unwrap();
     let order = "SELECT state, held, coalesce(modem_pref, '-'), coalesce(zone, '-'), \
                  coalesce(parts, -1), n FROM broadcast_counts WHERE n <> 0 \

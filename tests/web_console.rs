@@ -254,17 +254,17 @@ async fn no_route_answers_without_a_session_and_logins_set_safe_cookies() {
     // A browser asking for a page that does not exist gets an HTML 404 with the console's
     // headers (not the API's JSON), without a session and without the path echoed; a script
     // asking without `Accept: text/html`, and anything under /api/, still gets JSON.
+    let get_accepting = |path: &'static str, accept: &'static str| {
+        c.http
+            .get(format!("{}{path}", c.base))
+            .header("accept", accept)
+            .send()
+    };
     for (path, accept) in [
         ("/no-such-page", "text/html"),
         ("/console/nowhere", "text/html,*/*"),
     ] {
-        let r = c
-            .http
-            .get(format!("{}{path}", c.base))
-            .header("accept", accept)
-            .send()
-            .await
-            .unwrap();
+        let r = get_accepting(path, accept).await.unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
         let ctype = r.headers()["content-type"].to_str().unwrap().to_string();
         assert!(ctype.starts_with("text/html"), "{path}: {ctype}");
@@ -280,13 +280,7 @@ async fn no_route_answers_without_a_session_and_logins_set_safe_cookies() {
         ("/no-such-page", "application/json"),
         ("/api/v1/nowhere", "text/html"),
     ] {
-        let r = c
-            .http
-            .get(format!("{}{path}", c.base))
-            .header("accept", accept)
-            .send()
-            .await
-            .unwrap();
+        let r = get_accepting(path, accept).await.unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
         assert!(r.text().await.unwrap().contains("\"not_found\""), "{path}");
     }

@@ -191,7 +191,12 @@ impl IntoResponse for WebError {
 
 /// Adds the security headers to every console response.
 async fn security_headers(mut r: Response) -> Response {
-    let h = r.headers_mut();
+    set_security_headers(r.headers_mut());
+    r
+}
+
+/// The headers every console response carries (docs/web.md, "Security").
+fn set_security_headers(h: &mut axum::http::HeaderMap) {
     h.insert("content-security-policy", HeaderValue::from_static(CSP));
     h.insert(
         "x-content-type-options",
@@ -202,7 +207,6 @@ async fn security_headers(mut r: Response) -> Response {
     // Pages hold members' numbers and texts: no shared or disk cache keeps them.
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
-    r
 }
 
 /// The page a browser gets for a path that is neither a console page nor the API: it needs no
@@ -232,14 +236,7 @@ pub fn not_found_page() -> Response {
         axum::response::Html(page.into_string()),
     )
         .into_response();
-    let h = r.headers_mut();
-    h.insert("content-security-policy", HeaderValue::from_static(CSP));
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    set_security_headers(r.headers_mut());
     r
 }
 
