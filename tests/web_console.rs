@@ -12,7 +12,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use daemon_util::{ALICE, BOB, Gateway, config_text, options, poll, short_tempdir};
+use daemon_util::{ALICE, BOB, Gateway, config_text, curl, options, poll, short_tempdir};
 use gsmgate::admin::protocol::{BroadcastArgs, MemberAddArgs, WebRole, WebUserAddArgs};
 use gsmgate::config::Config;
 use reqwest::StatusCode;
@@ -1233,23 +1233,6 @@ async fn the_web_user_cli_adds_lists_changes_and_removes_accounts() {
     c.gw.shutdown().await;
 }
 
-/// `curl -sS -i` with `args`: the status line and headers, and the body.
-fn curl(args: &[&str]) -> (String, String) {
-    let out = Command::new("curl")
-        .args(["-sS", "-i", "--max-time", "60"])
-        .args(args)
-        .output()
-        .expect("curl runs (apt-get install curl)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (h, b) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    (h.to_string(), b.to_string())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_tls_the_session_cookie_is_secure() {
     let dir = short_tempdir();
@@ -1280,13 +1263,14 @@ async fn under_tls_the_session_cookie_is_secure() {
     let headers = tokio::task::spawn_blocking(move || {
         let resolve = format!("localhost:{port}:127.0.0.1");
         let base = format!("https://localhost:{port}");
-        let (h, body) = curl(&[
+        let r = curl(&[
             "--cacert",
             &ca,
             "--resolve",
             &resolve,
             &format!("{base}/login"),
         ]);
+        let (h, body) = (r.headers, r.body);
         let set: Vec<String> = h
             .lines()
             .filter(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
@@ -1300,7 +1284,7 @@ async fn under_tls_the_session_cookie_is_secure() {
             ("username", "olive"),
             ("password", OWNER_PW),
         ]);
-        let (h, _) = curl(&[
+        curl(&[
             "--cacert",
             &ca,
             "--resolve",
@@ -1310,8 +1294,8 @@ async fn under_tls_the_session_cookie_is_secure() {
             "--data-binary",
             &data,
             &format!("{base}/login"),
-        ]);
-        h
+        ])
+        .headers
     })
     .await
     .unwrap();
