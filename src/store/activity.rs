@@ -23,7 +23,7 @@
 //! messages in, 1M sends over a year; a 14-day range): joined 1.4 ms, opted out 7.9 ms (the
 //! scan), received 5.3 ms (36.5 ms with the `complete` filter), sent 19.7 ms.
 
-use rusqlite::params;
+use crate::store::db::params;
 
 use super::journal::JournalEvent;
 use super::{Result, SqlContext, Store};
@@ -60,7 +60,7 @@ impl Store {
             let mut st = conn.prepare_cached(sql).ctx("counting activity")?;
             let rows = st
                 .query_map(params![from, end], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                    Ok((r.get::<i64>(0)?, r.get::<i64>(1)?))
                 })
                 .ctx("counting activity")?;
             for row in rows {
@@ -91,11 +91,11 @@ impl Store {
             "SELECT id, type, at, data FROM events WHERE type IN ({}) ORDER BY id DESC LIMIT ?1",
             marks.join(", ")
         );
-        let mut values: Vec<rusqlite::types::Value> = vec![i64::from(limit).into()];
+        let mut values: Vec<crate::store::db::OwnedValue> = vec![i64::from(limit).into()];
         values.extend(types.iter().map(|t| (*t).to_string().into()));
         let conn = self.conn();
         let mut st = conn.prepare_cached(&sql).ctx("reading recent events")?;
-        st.query_map(rusqlite::params_from_iter(values), |r| {
+        st.query_map(&crate::store::db::param_refs(&values), |r| {
             Ok(JournalEvent {
                 id: r.get(0)?,
                 kind: r.get(1)?,
@@ -104,7 +104,7 @@ impl Store {
             })
         })
         .ctx("reading recent events")?
-        .collect::<rusqlite::Result<_>>()
+        .collect::<crate::store::db::DbResult<_>>()
         .ctx("reading recent events")
     }
 }

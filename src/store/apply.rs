@@ -13,7 +13,7 @@
 //! (`*_in` functions taking a transaction); it owns no SQL of its own beyond the message row's
 //! flag, read and processed columns.
 
-use rusqlite::{Transaction, params};
+use crate::store::db::{Conn, params};
 
 use super::inbound::{MESSAGE_COLUMNS, message_from};
 use super::members::{add_member_in, record_consent_in, update_member_in};
@@ -78,12 +78,12 @@ impl Store {
             let processed: Option<Option<i64>> = tx
                 .query_row(
                     "SELECT processed_at FROM messages_in WHERE id = ?1",
-                    [message_id],
+                    params![message_id],
                     |r| r.get(0),
                 )
                 .map(Some)
                 .or_else(|e| match e {
-                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                    crate::store::db::DbError::NoRows => Ok(None),
                     e => Err(e),
                 })
                 .ctx("applying an inbound message")?;
@@ -126,15 +126,15 @@ impl Store {
                  ORDER BY id"
             ))
             .ctx("listing unprocessed messages")?;
-        st.query_map([], message_from)
+        st.query_map(params![], message_from)
             .ctx("listing unprocessed messages")?
-            .collect::<rusqlite::Result<_>>()
+            .collect::<crate::store::db::DbResult<_>>()
             .ctx("listing unprocessed messages")
     }
 }
 
 fn apply_one(
-    tx: &Transaction<'_>,
+    tx: &Conn,
     message_id: i64,
     effect: &InboundEffect,
     now: i64,
@@ -171,7 +171,7 @@ fn apply_one(
         InboundEffect::MarkRead => {
             tx.execute(
                 "UPDATE messages_in SET read = 1 WHERE id = ?1",
-                [message_id],
+                params![message_id],
             )
             .ctx("marking a message read")?;
         }

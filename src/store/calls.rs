@@ -2,7 +2,7 @@
 //! a voicemail row points at a WAV file under the state directory (the file itself is written
 //! by `voice`, never by the store).
 
-use rusqlite::{OptionalExtension, Row, params};
+use crate::store::db::{OptionalExtension, Row, params};
 
 use super::{Result, SqlContext, Store, StoreError, flag, text_enum};
 
@@ -53,7 +53,7 @@ pub struct VoicemailRow {
 const CALL_COLUMNS: &str =
     "id, modem, number, started_at, answered_at, ended_at, duration_ms, outcome";
 
-fn call_from(r: &Row<'_>) -> rusqlite::Result<CallRow> {
+fn call_from(r: &Row<'_>) -> crate::store::db::DbResult<CallRow> {
     Ok(CallRow {
         id: r.get(0)?,
         modem: r.get(1)?,
@@ -69,7 +69,7 @@ fn call_from(r: &Row<'_>) -> rusqlite::Result<CallRow> {
 const VOICEMAIL_COLUMNS: &str =
     "v.id, v.call_id, c.number, v.path, v.duration_ms, v.created_at, v.heard";
 
-fn voicemail_from(r: &Row<'_>) -> rusqlite::Result<VoicemailRow> {
+fn voicemail_from(r: &Row<'_>) -> crate::store::db::DbResult<VoicemailRow> {
     Ok(VoicemailRow {
         id: r.get(0)?,
         call_id: r.get(1)?,
@@ -92,12 +92,13 @@ impl Store {
     /// A call started ringing. Returns its id.
     pub fn call_started(&self, modem: &str, number: Option<&str>, at: i64) -> Result<i64> {
         self.write("recording a call", |tx| {
-            tx.execute(
-                "INSERT INTO calls (modem, number, started_at) VALUES (?1, ?2, ?3)",
+            let id: i64 = tx.query_row_cached(
+                "INSERT INTO calls (modem, number, started_at) VALUES (?1, ?2, ?3) RETURNING id",
                 params![modem, number, at],
+                |r| r.get(0),
             )
             .ctx("recording a call")?;
-            Ok(tx.last_insert_rowid())
+            Ok(id)
         })
     }
 
@@ -134,7 +135,7 @@ impl Store {
             }
             tx.query_row(
                 &format!("SELECT {CALL_COLUMNS} FROM calls WHERE id = ?1"),
-                [id],
+                params![id],
                 call_from,
             )
             .ctx("ending a call")
@@ -148,7 +149,7 @@ impl Store {
                 "UPDATE calls SET ended_at = max(started_at, ?1), outcome = 'failed',
                                   duration_ms = max(0, ?1 - coalesce(answered_at, started_at))
                  WHERE ended_at IS NULL",
-                [at],
+                params![at],
             )
             .ctx("closing open calls")
         })
@@ -162,9 +163,9 @@ impl Store {
                 "SELECT {CALL_COLUMNS} FROM calls ORDER BY started_at DESC, id DESC LIMIT ?1"
             ))
             .ctx("listing calls")?;
-        st.query_map([limit], call_from)
+        st.query_map(params![limit], call_from)
             .ctx("listing calls")?
-            .collect::<rusqlite::Result<_>>()
+            .collect::<crate::store::db::DbResult<_>>()
             .ctx("listing calls")
     }
 
@@ -178,17 +179,18 @@ impl Store {
     ) -> Result<i64> {
         self.write("recording a voicemail", |tx| {
             let exists: bool = tx
-                .query_row("SELECT EXISTS (SELECT 1 FROM calls WHERE id = ?1)", [call_id], |r| r.get(0))
+                .query_row("SELECT EXISTS (SELECT 1 FROM calls WHERE id = ?1)", params![call_id], |r| r.get(0))
                 .ctx("recording a voicemail")?;
             if !exists {
                 return Err(not_found("call", call_id));
             }
-            tx.execute(
-                "INSERT INTO voicemails (call_id, path, duration_ms, created_at) VALUES (?1, ?2, ?3, ?4)",
+            let id: i64 = tx.query_row_cached(
+                "INSERT INTO voicemails (call_id, path, duration_ms, created_at) VALUES (?1, ?2, ?3, ?4) RETURNING id",
                 params![call_id, path, duration_ms, at],
+                |r| r.get(0),
             )
             .ctx("recording a voicemail")?;
-            Ok(tx.last_insert_rowid())
+            Ok(id)
         })
     }
 
@@ -201,9 +203,9 @@ impl Store {
                  WHERE (?1 = 0 OR v.heard = 0) ORDER BY v.created_at DESC, v.id DESC"
             ))
             .ctx("listing voicemails")?;
-        st.query_map([unheard_only], voicemail_from)
+        st.query_map(params![unheard_only], voicemail_from)
             .ctx("listing voicemails")?
-            .collect::<rusqlite::Result<_>>()
+            .collect::<crate::store::db::DbResult<_>>()
             .ctx("listing voicemails")
     }
 
@@ -215,7 +217,7 @@ impl Store {
                     "SELECT {VOICEMAIL_COLUMNS} FROM voicemails v JOIN calls c ON c.id = v.call_id
                      WHERE v.id = ?1"
                 ),
-                [id],
+                params![id],
                 voicemail_from,
             )
             .optional()
@@ -245,7 +247,7 @@ impl Store {
         self.write("deleting a voicemail", |tx| {
             tx.query_row(
                 "DELETE FROM voicemails WHERE id = ?1 RETURNING path",
-                [id],
+                params![id],
                 |r| r.get(0),
             )
             .optional()

@@ -2,7 +2,7 @@
 //! row to it, in time order. Threads are keyed by the member's number (`messages_in.thread`,
 //! `outbox.to_number`), so callers must store numbers in one normal form (E.164).
 
-use rusqlite::params;
+use crate::store::db::params;
 
 use super::{OutboxState, Result, SqlContext, Store, flag};
 
@@ -49,7 +49,7 @@ impl Store {
                      UNION ALL
                      SELECT 1, id, text, coalesce(sent_at, created_at), NULL, state
                      FROM outbox WHERE to_number = ?1
-                     ORDER BY at DESC, dir DESC, id DESC LIMIT ?2)
+                     ORDER BY at DESC, dir DESC, id DESC LIMIT ?2) AS recent
                  ORDER BY at, dir, id",
             )
             .ctx("reading a conversation")?;
@@ -70,7 +70,7 @@ impl Store {
             })
         })
         .ctx("reading a conversation")?
-        .collect::<rusqlite::Result<_>>()
+        .collect::<crate::store::db::DbResult<_>>()
         .ctx("reading a conversation")
     }
 
@@ -83,15 +83,15 @@ impl Store {
                  FROM messages_in GROUP BY thread ORDER BY max(received_at) DESC LIMIT ?1",
             )
             .ctx("listing threads")?;
-        st.query_map([limit], |r| {
+        st.query_map(params![limit], |r| {
             Ok(ThreadSummary {
                 number: r.get(0)?,
                 last_at: r.get(1)?,
-                unread: r.get::<_, i64>(2)?.max(0) as u64,
+                unread: r.get::<i64>(2)?.max(0) as u64,
             })
         })
         .ctx("listing threads")?
-        .collect::<rusqlite::Result<_>>()
+        .collect::<crate::store::db::DbResult<_>>()
         .ctx("listing threads")
     }
 
@@ -99,7 +99,7 @@ impl Store {
     pub fn unread_count(&self, number: &str) -> Result<u64> {
         self.conn()
             .prepare_cached("SELECT count(*) FROM messages_in WHERE thread = ?1 AND read = 0")
-            .and_then(|mut st| st.query_row([number], |r| r.get::<_, i64>(0)))
+            .and_then(|mut st| st.query_row(params![number], |r| r.get::<i64>(0)))
             .ctx("counting unread messages")
             .map(|n| n.max(0) as u64)
     }
@@ -109,7 +109,7 @@ impl Store {
         self.write("marking a thread read", |tx| {
             tx.execute(
                 "UPDATE messages_in SET read = 1 WHERE thread = ?1 AND read = 0",
-                [number],
+                params![number],
             )
             .ctx("marking a thread read")
         })
@@ -117,6 +117,7 @@ impl Store {
 }
 
 #[cfg(test)]
+crate::store::testing::backend_tests! {
 mod tests {
     use super::*;
     use crate::store::{ClaimRoute, MessageKind, NewOutbox, NewSingle};
@@ -136,7 +137,7 @@ mod tests {
 
     #[test]
     fn thread_interleaves_in_and_out_and_tracks_unread() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         let a = "+15550001";
         inbound(&s, a, "JOIN", 1_000);
         let reply = s
@@ -185,4 +186,5 @@ mod tests {
         assert_eq!(s.unread_count(a).unwrap(), 0);
         assert_eq!(s.unread_count("+15550002").unwrap(), 1);
     }
+}
 }

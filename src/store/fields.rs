@@ -8,14 +8,14 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Transaction, params};
+use crate::store::db::{Conn, params};
 
 /// Stores a new member's fields.
 pub(super) fn insert_fields(
-    tx: &Transaction<'_>,
+    tx: &Conn,
     member_id: i64,
     fields: &BTreeMap<String, String>,
-) -> rusqlite::Result<()> {
+) -> crate::store::db::DbResult<()> {
     let mut st = tx.prepare_cached(
         "INSERT OR REPLACE INTO member_fields (member_id, field, value) VALUES (?1, ?2, ?3)",
     )?;
@@ -27,11 +27,11 @@ pub(super) fn insert_fields(
 
 /// Sets (`Some`) or clears (`None`) each named field and bumps the member's `updated_at`.
 pub(super) fn update_fields(
-    tx: &Transaction<'_>,
+    tx: &Conn,
     member_id: i64,
     fields: &BTreeMap<String, Option<String>>,
     now: i64,
-) -> rusqlite::Result<()> {
+) -> crate::store::db::DbResult<()> {
     for (field, value) in fields {
         match value {
             Some(v) => {

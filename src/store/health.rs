@@ -26,6 +26,8 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use rusqlite::{Connection, ErrorCode, ffi};
+
+use super::db::Conn;
 use tokio::sync::watch;
 
 use super::{Result, SqlContext, Store, StoreError};
@@ -142,7 +144,7 @@ impl Health {
 
     /// Records the outcome of one write. Only write failures change the state to unhealthy;
     /// an error that says nothing about the disk (a row in the wrong state) leaves it as is.
-    fn observe(&self, conn: &Connection, ok: bool, err: Option<&StoreError>) {
+    fn observe(&self, conn: &Conn, ok: bool, err: Option<&StoreError>) {
         if ok {
             self.tx.send_if_modified(|h| {
                 let was = !h.is_healthy();
@@ -168,13 +170,19 @@ impl Health {
 }
 
 /// The write-health kind of a failed write, if the error is one (`None` for logic errors).
-fn classify(conn: &Connection, err: &StoreError) -> Option<WriteHealth> {
-    let source = match err {
-        StoreError::Sql { source, .. } | StoreError::Migration { source, .. } => source,
-        _ => return None,
-    };
+fn classify(conn: &Conn, err: &StoreError) -> Option<WriteHealth> {
     let since = crate::time::now_ms();
+    if let StoreError::Sql { source, .. } = err
+        && source.is_unavailable()
+    {
+        return Some(WriteHealth::IoError {
+            since,
+            detail: source.to_string(),
+        });
+    }
+    let source = sqlite_source(err)?;
     let detail = source.to_string();
+    let conn = conn.lite()?;
     match source.sqlite_error_code()? {
         ErrorCode::DiskFull => Some(WriteHealth::Full { since, detail }),
         ErrorCode::ReadOnly => Some(WriteHealth::ReadOnly { since, detail }),
@@ -202,9 +210,13 @@ impl StoreError {
     /// Whether this error is a failed write to the disk (full, read-only, I/O), as opposed to a
     /// refusal about the data. A caller may keep such a write and try it again later.
     pub fn is_write_failure(&self) -> bool {
-        let source = match self {
-            StoreError::Sql { source, .. } | StoreError::Migration { source, .. } => source,
-            _ => return false,
+        if let StoreError::Sql { source, .. } = self
+            && source.is_unavailable()
+        {
+            return true;
+        }
+        let Some(source) = sqlite_source(self) else {
+            return false;
         };
         matches!(
             source.sqlite_error_code(),
@@ -215,6 +227,15 @@ impl StoreError {
                     | ErrorCode::CannotOpen
             )
         )
+    }
+}
+
+/// The SQLite error inside a store error, if it is one.
+fn sqlite_source(err: &StoreError) -> Option<&rusqlite::Error> {
+    match err {
+        StoreError::Sql { source, .. } => source.as_sqlite(),
+        StoreError::Migration { source, .. } => Some(source),
+        _ => None,
     }
 }
 
@@ -229,7 +250,7 @@ fn injected_error(op: &'static str, fault: WriteFault) -> StoreError {
     };
     StoreError::Sql {
         op,
-        source: rusqlite::Error::SqliteFailure(ffi::Error::new(code), Some(msg.to_string())),
+        source: rusqlite::Error::SqliteFailure(ffi::Error::new(code), Some(msg.to_string())).into(),
     }
 }
 
@@ -255,15 +276,18 @@ impl Store {
     pub(super) fn guarded<T>(
         &self,
         op: &'static str,
-        conn: &mut Connection,
-        f: impl FnOnce(&mut Connection) -> Result<T>,
+        conn: &Conn,
+        f: impl FnOnce(&Conn) -> Result<T>,
     ) -> Result<T> {
         let out = match self.health.injected() {
             Some(fault) => Err(injected_error(op, fault)),
             None => f(conn),
         };
         self.health.observe(conn, out.is_ok(), out.as_ref().err());
-        if out.is_ok() && wal_size(&self.path) > WAL_TRUNCATE_ABOVE {
+        if let Some(conn) = conn.lite()
+            && out.is_ok()
+            && wal_size(&self.path) > WAL_TRUNCATE_ABOVE
+        {
             // Best effort: a checkpoint that cannot finish now (disk full) leaves the WAL as
             // it is and the next large commit tries again.
             if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
@@ -286,12 +310,16 @@ impl Store {
     /// A minimal real write (the database header's `application_id`, rewritten with its own
     /// value): a paused sender calls it to learn whether the disk takes writes again.
     pub fn probe_write(&self) -> Result<()> {
-        self.write("probing the state disk", |tx| {
-            let id: i32 = tx
-                .pragma_query_value(None, "application_id", |r| r.get(0))
-                .ctx("probing the state disk")?;
-            tx.pragma_update(None, "application_id", id)
-                .ctx("probing the state disk")
+        const OP: &str = "probing the state disk";
+        self.write(OP, |tx| match tx.lite() {
+            Some(tx) => {
+                let id: i32 = tx
+                    .pragma_query_value(None, "application_id", |r| r.get(0))
+                    .ctx(OP)?;
+                tx.pragma_update(None, "application_id", id).ctx(OP)
+            }
+            // The write lock and a commit are a real write on the server's disk too.
+            None => Ok(()),
         })
     }
 
@@ -311,8 +339,11 @@ impl Store {
 
     /// `PRAGMA wal_checkpoint(TRUNCATE)`: copies the WAL into the database and empties it.
     pub fn checkpoint(&self) -> Result<()> {
-        self.conn()
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        let conn = self.conn();
+        let Some(conn) = conn.lite() else {
+            return Ok(());
+        };
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
             .ctx("checkpointing the write-ahead log")
     }
 
@@ -384,6 +415,8 @@ mod tests {
         let pages: i64 = store.pragma("page_count").unwrap().parse().unwrap();
         store
             .conn()
+            .lite()
+            .unwrap()
             .pragma_update(None, "max_page_count", pages)
             .unwrap();
         let big = "x".repeat(3_000);
@@ -401,6 +434,8 @@ mod tests {
         assert_eq!(store.write_health().word(), "full");
         store
             .conn()
+            .lite()
+            .unwrap()
             .pragma_update(None, "max_page_count", 1_000_000)
             .unwrap();
         store.enqueue(&msg(999)).unwrap();
@@ -416,7 +451,7 @@ mod tests {
         let conn =
             Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
         let store = Store {
-            conn: std::sync::Arc::new(std::sync::Mutex::new(conn)),
+            conn: std::sync::Arc::new(std::sync::Mutex::new(Conn::Lite(conn))),
             path: std::sync::Arc::new(path),
             health: std::sync::Arc::new(Health::new()),
             commits: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
@@ -470,6 +505,8 @@ mod tests {
         // No fsync in this measurement (it does not change what goes into the WAL, only time).
         store
             .conn()
+            .lite()
+            .unwrap()
             .pragma_update(None, "synchronous", "OFF")
             .unwrap();
         let bounded = max_wal_over_sends(&store, SENDS);

@@ -12,8 +12,7 @@
 //! ([`Store::pending_parts`] reloads them after a restart) and turns a finished set into one
 //! message atomically ([`Store::complete_message`]).
 
-use crate::store::CachedSql;
-use rusqlite::{OptionalExtension, Row, params};
+use crate::store::db::{OptionalExtension, Row, params};
 
 use super::{Result, SqlContext, Store, StoreError, flag};
 
@@ -107,7 +106,7 @@ pub struct InboundMessage {
 pub(super) const MESSAGE_COLUMNS: &str =
     "id, modem, sender, text, received_at, scts, parts_total, complete, read, flag, thread";
 
-pub(super) fn message_from(r: &Row<'_>) -> rusqlite::Result<InboundMessage> {
+pub(super) fn message_from(r: &Row<'_>) -> crate::store::db::DbResult<InboundMessage> {
     Ok(InboundMessage {
         id: r.get(0)?,
         modem: r.get(1)?,
@@ -126,7 +125,7 @@ pub(super) fn message_from(r: &Row<'_>) -> rusqlite::Result<InboundMessage> {
 const PART_COLUMNS: &str =
     "id, modem, sender, reference, total, sequence, text, scts, pdu_hex, stored_at, message_id";
 
-fn part_from(r: &Row<'_>) -> rusqlite::Result<StoredPart> {
+fn part_from(r: &Row<'_>) -> crate::store::db::DbResult<StoredPart> {
     Ok(StoredPart {
         id: r.get(0)?,
         modem: r.get(1)?,
@@ -147,18 +146,21 @@ impl Store {
     pub fn store_single(&self, m: &NewSingle) -> Result<SingleOutcome> {
         let body_key = m.pdu_hex.as_deref().unwrap_or(&m.text);
         self.write("storing an inbound message", |tx| {
-            let n = tx
-                .exec_cached(
+            let inserted: Option<i64> = tx
+                .query_row_cached(
                     "INSERT INTO messages_in (modem, sender, text, received_at, scts, parts_total,
                                               complete, thread, body_key)
                      VALUES (?1, ?2, ?3, ?4, ?5, 1, 1, ?2, ?6)
                      ON CONFLICT (modem, sender, scts, body_key) WHERE body_key IS NOT NULL
-                     DO NOTHING",
+                     DO NOTHING
+                     RETURNING id",
                     params![m.modem, m.sender, m.text, m.received_at, m.scts, body_key],
+                    |r| r.get(0),
                 )
+                .optional()
                 .ctx("storing an inbound message")?;
-            if n > 0 {
-                return Ok(SingleOutcome::Inserted(tx.last_insert_rowid()));
+            if let Some(id) = inserted {
+                return Ok(SingleOutcome::Inserted(id));
             }
             let id = tx
                 .query_row_cached(
@@ -181,12 +183,13 @@ impl Store {
             )));
         }
         self.write("storing an inbound part", |tx| {
-            let n = tx
-                .exec_cached(
+            let inserted: Option<i64> = tx
+                .query_row_cached(
                     "INSERT INTO inbound_parts (modem, sender, reference, total, sequence, text,
                                                 scts, pdu_hex, stored_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                     ON CONFLICT (modem, sender, reference, total, sequence, scts) DO NOTHING",
+                     ON CONFLICT (modem, sender, reference, total, sequence, scts) DO NOTHING
+                     RETURNING id",
                     params![
                         p.modem,
                         p.sender,
@@ -198,11 +201,13 @@ impl Store {
                         p.pdu_hex,
                         p.stored_at
                     ],
+                    |r| r.get(0),
                 )
+                .optional()
                 .ctx("storing an inbound part")?;
-            if n > 0 {
+            if let Some(id) = inserted {
                 return Ok(PartOutcome {
-                    id: tx.last_insert_rowid(),
+                    id,
                     new: true,
                     message_id: None,
                 });
@@ -233,9 +238,9 @@ impl Store {
                 "SELECT {PART_COLUMNS} FROM inbound_parts WHERE message_id IS NULL ORDER BY id"
             ))
             .ctx("reading pending parts")?;
-        st.query_map([], part_from)
+        st.query_map(params![], part_from)
             .ctx("reading pending parts")?
-            .collect::<rusqlite::Result<_>>()
+            .collect::<crate::store::db::DbResult<_>>()
             .ctx("reading pending parts")
     }
 
@@ -262,7 +267,7 @@ impl Store {
                 let p = tx
                     .query_row_cached(
                         &format!("SELECT {PART_COLUMNS} FROM inbound_parts WHERE id = ?1"),
-                        [id],
+                        params![id],
                         part_from,
                     )
                     .optional()
@@ -283,22 +288,23 @@ impl Store {
                     "parts from different modems or senders".into(),
                 ));
             }
-            tx.exec_cached(
-                "INSERT INTO messages_in (modem, sender, text, received_at, scts, parts_total,
+            let message_id: i64 = tx
+                .query_row_cached(
+                    "INSERT INTO messages_in (modem, sender, text, received_at, scts, parts_total,
                                           complete, thread)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?2)",
-                params![
-                    first.modem,
-                    first.sender,
-                    text,
-                    received_at,
-                    first.scts,
-                    first.total,
-                    complete
-                ],
-            )
-            .ctx("assembling a message")?;
-            let message_id = tx.last_insert_rowid();
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?2) RETURNING id",
+                    params![
+                        first.modem,
+                        first.sender,
+                        text,
+                        received_at,
+                        first.scts,
+                        first.total,
+                        complete
+                    ],
+                    |r| r.get(0),
+                )
+                .ctx("assembling a message")?;
             for p in &parts {
                 tx.exec_cached(
                     "UPDATE inbound_parts SET message_id = ?2 WHERE id = ?1 AND message_id IS NULL",
@@ -315,7 +321,7 @@ impl Store {
         self.conn()
             .query_row_cached(
                 &format!("SELECT {MESSAGE_COLUMNS} FROM messages_in WHERE id = ?1"),
-                [id],
+                params![id],
                 message_from,
             )
             .optional()
@@ -337,7 +343,7 @@ impl Store {
             .ctx("reading the inbox")?;
         st.query_map(params![unread_only, limit], message_from)
             .ctx("reading the inbox")?
-            .collect::<rusqlite::Result<_>>()
+            .collect::<crate::store::db::DbResult<_>>()
             .ctx("reading the inbox")
     }
 
@@ -357,21 +363,26 @@ impl Store {
             .ctx("reading the inbox")?;
         st.query_map(params![after, unread_only, limit], message_from)
             .ctx("reading the inbox")?
-            .collect::<rusqlite::Result<_>>()
+            .collect::<crate::store::db::DbResult<_>>()
             .ctx("reading the inbox")
     }
 
     /// Marks one message read or unread.
     pub fn set_message_read(&self, id: i64, read: bool) -> Result<()> {
-        self.update_message(id, "UPDATE messages_in SET read = ?2 WHERE id = ?1", read)
+        self.update_message(id, "UPDATE messages_in SET read = ?2 WHERE id = ?1", &read)
     }
 
     /// Sets or clears a message's flag (e.g. `possible_opt_out` for a near-miss STOP).
     pub fn set_message_flag(&self, id: i64, flag: Option<&str>) -> Result<()> {
-        self.update_message(id, "UPDATE messages_in SET flag = ?2 WHERE id = ?1", flag)
+        self.update_message(id, "UPDATE messages_in SET flag = ?2 WHERE id = ?1", &flag)
     }
 
-    fn update_message(&self, id: i64, sql: &str, value: impl rusqlite::ToSql) -> Result<()> {
+    fn update_message(
+        &self,
+        id: i64,
+        sql: &str,
+        value: &dyn crate::store::db::ToParam,
+    ) -> Result<()> {
         self.write("updating a message", |tx| {
             let n = tx
                 .exec_cached(sql, params![id, value])

@@ -13,8 +13,7 @@
 //! that are older than the caller's cut-off, so the journal stays bounded whether or not anybody
 //! consumes it.
 
-use crate::store::CachedSql;
-use rusqlite::{OptionalExtension, params, params_from_iter};
+use crate::store::db::{OptionalExtension, params};
 
 use super::{Result, SqlContext, Store, StoreError};
 
@@ -88,7 +87,7 @@ const CONSUMER_COLUMNS: &str = "name, last_id, attempts, next_attempt_at, last_e
      last_error_at, last_success_at, delivered_total, failed_total";
 const REPLAY_COLUMNS: &str = "id, consumer, event_id, requested_at, done_at, result";
 
-fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JournalEvent> {
+fn event_from_row(r: &crate::store::db::Row<'_>) -> crate::store::db::DbResult<JournalEvent> {
     Ok(JournalEvent {
         id: r.get(0)?,
         kind: r.get(1)?,
@@ -97,7 +96,7 @@ fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JournalEvent> {
     })
 }
 
-fn consumer_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConsumerRow> {
+fn consumer_from_row(r: &crate::store::db::Row<'_>) -> crate::store::db::DbResult<ConsumerRow> {
     Ok(ConsumerRow {
         name: r.get(0)?,
         last_id: r.get(1)?,
@@ -111,7 +110,7 @@ fn consumer_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConsumerRow> {
     })
 }
 
-fn replay_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReplayRequest> {
+fn replay_from_row(r: &crate::store::db::Row<'_>) -> crate::store::db::DbResult<ReplayRequest> {
     Ok(ReplayRequest {
         id: r.get(0)?,
         consumer: r.get(1)?,
@@ -142,12 +141,14 @@ impl Store {
             return Err(StoreError::InvalidArgument(format!("event type {kind:?}")));
         }
         self.write("appending an event", |tx| {
-            tx.exec_cached(
-                "INSERT INTO events (type, at, data) VALUES (?1, ?2, json(?3))",
-                params![kind, at, data],
-            )
-            .ctx("appending an event")?;
-            Ok(tx.last_insert_rowid())
+            let id: i64 = tx
+                .query_row_cached(
+                    "INSERT INTO events (type, at, data) VALUES (?1, ?2, json(?3)) RETURNING id",
+                    params![kind, at, data],
+                    |r| r.get(0),
+                )
+                .ctx("appending an event")?;
+            Ok(id)
         })
     }
 
@@ -162,13 +163,14 @@ impl Store {
             "SELECT {EVENT_COLUMNS} FROM events WHERE id > ?1{} ORDER BY id LIMIT ?2",
             type_filter(types, 2)
         );
-        let mut values: Vec<rusqlite::types::Value> = vec![after.into(), i64::from(limit).into()];
+        let mut values: Vec<crate::store::db::OwnedValue> =
+            vec![after.into(), i64::from(limit).into()];
         values.extend(types.iter().map(|t| t.clone().into()));
         let conn = self.conn();
         let mut st = conn.prepare_cached(&sql).ctx("reading events")?;
-        st.query_map(params_from_iter(values), event_from_row)
+        st.query_map(&crate::store::db::param_refs(&values), event_from_row)
             .ctx("reading events")?
-            .collect::<rusqlite::Result<_>>()
+            .collect::<crate::store::db::DbResult<_>>()
             .ctx("reading events")
     }
 
@@ -177,7 +179,7 @@ impl Store {
         self.conn()
             .query_row_cached(
                 &format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1"),
-                [id],
+                params![id],
                 event_from_row,
             )
             .optional()
@@ -189,7 +191,7 @@ impl Store {
         self.conn()
             .query_row_cached(
                 "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)",
-                [],
+                params![],
                 |r| r.get(0),
             )
             .ctx("reading the last event id")
@@ -219,7 +221,7 @@ impl Store {
         self.conn()
             .query_row_cached(
                 &format!("SELECT {CONSUMER_COLUMNS} FROM event_consumers WHERE name = ?1"),
-                [name],
+                params![name],
                 consumer_from_row,
             )
             .optional()
@@ -274,7 +276,7 @@ impl Store {
         )
     }
 
-    fn update_consumer(&self, sql: &str, values: impl rusqlite::Params) -> Result<()> {
+    fn update_consumer(&self, sql: &str, values: crate::store::db::Params<'_>) -> Result<()> {
         self.write("updating an event consumer", |tx| {
             tx.exec_cached(sql, values)
                 .ctx("updating an event consumer")?;
@@ -290,10 +292,10 @@ impl Store {
                                  (SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0){}",
             type_filter(types, 1)
         );
-        let mut values: Vec<rusqlite::types::Value> = vec![name.to_string().into()];
+        let mut values: Vec<crate::store::db::OwnedValue> = vec![name.to_string().into()];
         values.extend(types.iter().map(|t| t.clone().into()));
         self.conn()
-            .query_row_cached(&sql, params_from_iter(values), |r| r.get(0))
+            .query_row_cached(&sql, &crate::store::db::param_refs(&values), |r| r.get(0))
             .ctx("counting a backlog")
     }
 
@@ -307,7 +309,7 @@ impl Store {
                 let last: Option<i64> = tx
                     .query_row_cached(
                         "SELECT last_id FROM event_consumers WHERE name = ?1",
-                        [name],
+                        params![name],
                         |r| r.get(0),
                     )
                     .optional()
@@ -324,7 +326,7 @@ impl Store {
                 .ctx("pruning the event journal")?;
             tx.exec_cached(
                 "DELETE FROM event_replays WHERE done_at IS NOT NULL AND done_at < ?1",
-                [older_than],
+                params![older_than],
             )
             .ctx("pruning the event journal")?;
             Ok(n)
@@ -341,12 +343,13 @@ impl Store {
             });
         }
         self.write("requesting a replay", |tx| {
-            tx.exec_cached(
-                "INSERT INTO event_replays (consumer, event_id, requested_at) VALUES (?1, ?2, ?3)",
+            let id: i64 = tx.query_row_cached(
+                "INSERT INTO event_replays (consumer, event_id, requested_at) VALUES (?1, ?2, ?3) RETURNING id",
                 params![consumer, event_id, now],
+                |r| r.get(0),
             )
             .ctx("requesting a replay")?;
-            Ok(tx.last_insert_rowid())
+            Ok(id)
         })
     }
 
@@ -359,9 +362,9 @@ impl Store {
                  WHERE consumer = ?1 AND done_at IS NULL ORDER BY id"
             ))
             .ctx("reading replays")?;
-        st.query_map([consumer], replay_from_row)
+        st.query_map(params![consumer], replay_from_row)
             .ctx("reading replays")?
-            .collect::<rusqlite::Result<_>>()
+            .collect::<crate::store::db::DbResult<_>>()
             .ctx("reading replays")
     }
 
@@ -370,7 +373,7 @@ impl Store {
         self.conn()
             .query_row_cached(
                 &format!("SELECT {REPLAY_COLUMNS} FROM event_replays WHERE id = ?1"),
-                [id],
+                params![id],
                 replay_from_row,
             )
             .optional()

@@ -9,11 +9,10 @@
 //! Segment filters are compiled to SQL with every value bound as a parameter; only fixed column
 //! fragments are concatenated.
 
-use crate::store::CachedSql;
 use std::collections::BTreeMap;
 
-use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
+use crate::store::db::OwnedValue as Value;
+use crate::store::db::{Conn, OptionalExtension, Row, params};
 
 use super::{Result, SqlContext, Store, StoreError, text_enum};
 use crate::model::MemberStatus;
@@ -157,15 +156,19 @@ const MEMBER_COLUMNS: &str = "m.id, m.number, m.name, m.city, m.region, m.time_z
 /// The column after [`MEMBER_COLUMNS`] in queries that add one.
 const AFTER_MEMBER_COLUMNS: usize = 14;
 
-fn member_from_row(r: &Row<'_>) -> rusqlite::Result<Member> {
+fn member_from_row(r: &Row<'_>) -> crate::store::db::DbResult<Member> {
     let tags_json: String = r.get(11)?;
-    let tags: Vec<String> = serde_json::from_str(&tags_json).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(11, rusqlite::types::Type::Text, e.into())
-    })?;
+    let tags: Vec<String> =
+        serde_json::from_str(&tags_json).map_err(|e| crate::store::db::DbError::Column {
+            index: 11,
+            detail: e.to_string(),
+        })?;
     let fields_json: String = r.get(13)?;
-    let fields: BTreeMap<String, String> = serde_json::from_str(&fields_json).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(13, rusqlite::types::Type::Text, e.into())
-    })?;
+    let fields: BTreeMap<String, String> =
+        serde_json::from_str(&fields_json).map_err(|e| crate::store::db::DbError::Column {
+            index: 13,
+            detail: e.to_string(),
+        })?;
     Ok(Member {
         id: r.get(0)?,
         number: r.get(1)?,
@@ -237,7 +240,7 @@ fn segment_sql(seg: &Segment) -> (String, Vec<Value>) {
 /// own index and sort the matching rows (SQLite's sorter spills to a temporary file beyond its
 /// cache budget, it never holds an unbounded set in memory). `f` may stop the scan with an error.
 pub(super) fn scan_segment(
-    conn: &Connection,
+    conn: &Conn,
     seg: &Segment,
     mut f: impl FnMut(&Member, bool) -> Result<()>,
 ) -> Result<()> {
@@ -247,22 +250,18 @@ pub(super) fn scan_segment(
          FROM members m WHERE {filter} ORDER BY m.joined_at, m.id"
     );
     let mut st = conn.prepare(&sql).ctx("reading a segment")?;
-    let mut rows = st
-        .query(params_from_iter(values))
-        .ctx("reading a segment")?;
-    while let Some(r) = rows.next().ctx("reading a segment")? {
+    st.for_each(&crate::store::db::param_refs(&values), |r| {
         let member = member_from_row(r).ctx("reading a segment")?;
         let suppressed: bool = r.get(AFTER_MEMBER_COLUMNS).ctx("reading a segment")?;
-        f(&member, suppressed)?;
-    }
-    Ok(())
+        f(&member, suppressed)
+    })
 }
 
 /// [`scan_segment`] from the member after `after` ((joined_at, id), the scan's order), at most
 /// `limit` members: a keyset page, so every page of an export costs an index seek and its own
 /// rows, not a rescan of the members before it.
 pub(super) fn scan_segment_page(
-    conn: &Connection,
+    conn: &Conn,
     seg: &Segment,
     after: Option<(i64, i64)>,
     limit: u32,
@@ -286,57 +285,53 @@ pub(super) fn scan_segment_page(
         n + 3
     );
     let mut st = conn.prepare(&sql).ctx(OP)?;
-    let mut rows = st.query(params_from_iter(values)).ctx(OP)?;
-    while let Some(r) = rows.next().ctx(OP)? {
+    st.for_each(&crate::store::db::param_refs(&values), |r| {
         let member = member_from_row(r).ctx(OP)?;
         let suppressed: bool = r.get(AFTER_MEMBER_COLUMNS).ctx(OP)?;
-        f(&member, suppressed)?;
-    }
+        f(&member, suppressed)
+    })?;
     Ok(())
 }
 
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(rusqlite::ErrorCode::ConstraintViolation)
-    )
+fn is_unique_violation(e: &crate::store::db::DbError) -> bool {
+    e.is_constraint_violation()
 }
 
-fn insert_member(
-    tx: &rusqlite::Transaction<'_>,
-    m: &NewMember,
-    now: i64,
-) -> rusqlite::Result<(i64, bool)> {
+fn insert_member(tx: &Conn, m: &NewMember, now: i64) -> crate::store::db::DbResult<(i64, bool)> {
     let suppressed: bool = tx
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM opt_outs WHERE number = ?1)")?
-        .query_row([&m.number], |r| r.get(0))?;
+        .query_row(params![&m.number], |r| r.get(0))?;
     let status = if suppressed {
         MemberStatus::OptedOut
     } else {
         m.status.unwrap_or(MemberStatus::PendingConfirmation)
     };
-    tx.prepare_cached(
-        "INSERT INTO members (number, name, city, region, time_zone, joined_at, status, \
+    let id: i64 = tx
+        .prepare_cached(
+            "INSERT INTO members (number, name, city, region, time_zone, joined_at, status, \
                               home_modem, onboarding_step, updated_at, home_reason, \
                               home_reason_modem)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?8)",
-    )?
-    .execute(params![
-        m.number,
-        m.name,
-        m.city,
-        m.region,
-        m.time_zone,
-        m.joined_at,
-        status,
-        m.home_modem,
-        m.onboarding_step,
-        now,
-        m.home_reason
-    ])?;
-    let id = tx.last_insert_rowid();
-    let mut tag_st =
-        tx.prepare_cached("INSERT OR IGNORE INTO member_tags (member_id, tag) VALUES (?1, ?2)")?;
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?8) RETURNING id",
+        )?
+        .query_row(
+            params![
+                m.number,
+                m.name,
+                m.city,
+                m.region,
+                m.time_zone,
+                m.joined_at,
+                status,
+                m.home_modem,
+                m.onboarding_step,
+                now,
+                m.home_reason
+            ],
+            |r| r.get(0),
+        )?;
+    let mut tag_st = tx.prepare_cached(
+        "INSERT INTO member_tags (member_id, tag) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+    )?;
     for tag in &m.tags {
         tag_st.execute(params![id, tag])?;
     }
@@ -345,13 +340,13 @@ fn insert_member(
 }
 
 fn append_consent(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Conn,
     number: &str,
     event: ConsentEvent,
     detail: Option<&str>,
     source: ConsentSource,
     at: i64,
-) -> rusqlite::Result<()> {
+) -> crate::store::db::DbResult<()> {
     tx.prepare_cached(
         "INSERT INTO consent_log (number, event, detail, source, at) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
@@ -418,7 +413,7 @@ impl Store {
         self.conn()
             .query_row_cached(
                 &format!("SELECT {MEMBER_COLUMNS} FROM members m WHERE m.number = ?1"),
-                [number],
+                params![number],
                 member_from_row,
             )
             .optional()
@@ -441,7 +436,7 @@ impl Store {
     pub fn remove_member(&self, number: &str, source: ConsentSource, now: i64) -> Result<bool> {
         self.write("removing a member", |tx| {
             let n = tx
-                .exec_cached("DELETE FROM members WHERE number = ?1", [number])
+                .exec_cached("DELETE FROM members WHERE number = ?1", params![number])
                 .ctx("removing a member")?;
             if n > 0 {
                 append_consent(tx, number, ConsentEvent::Removed, None, source, now)
@@ -462,9 +457,9 @@ impl Store {
         );
         let conn = self.conn();
         let mut st = conn.prepare(&sql).ctx("listing members")?;
-        st.query_map(params_from_iter(values), member_from_row)
+        st.query_map(&crate::store::db::param_refs(&values), member_from_row)
             .ctx("listing members")?
-            .collect::<rusqlite::Result<_>>()
+            .collect::<crate::store::db::DbResult<_>>()
             .ctx("listing members")
     }
 
@@ -507,11 +502,11 @@ impl Store {
                  GROUP BY home_modem ORDER BY home_modem",
             )
             .ctx("counting members per home modem")?;
-        st.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+        st.query_map(params![], |r| {
+            Ok((r.get::<String>(0)?, r.get::<i64>(1)?.max(0) as u64))
         })
         .ctx("counting members per home modem")?
-        .collect::<rusqlite::Result<_>>()
+        .collect::<crate::store::db::DbResult<_>>()
         .ctx("counting members per home modem")
     }
 
@@ -521,9 +516,9 @@ impl Store {
         let sql = format!("SELECT m.number FROM members m WHERE {filter} ORDER BY m.id");
         let conn = self.conn();
         let mut st = conn.prepare(&sql).ctx("expanding a segment")?;
-        st.query_map(params_from_iter(values), |r| r.get(0))
+        st.query_map(&crate::store::db::param_refs(&values), |r| r.get(0))
             .ctx("expanding a segment")?
-            .collect::<rusqlite::Result<_>>()
+            .collect::<crate::store::db::DbResult<_>>()
             .ctx("expanding a segment")
     }
 
@@ -532,7 +527,9 @@ impl Store {
         let (filter, values) = segment_sql(seg);
         let sql = format!("SELECT count(*) FROM members m WHERE {filter}");
         self.conn()
-            .query_row_cached(&sql, params_from_iter(values), |r| r.get::<_, i64>(0))
+            .query_row_cached(&sql, &crate::store::db::param_refs(&values), |r| {
+                r.get::<i64>(0)
+            })
             .ctx("counting members")
             .map(|n| n.max(0) as u64)
     }
@@ -544,8 +541,8 @@ impl Store {
             .prepare("SELECT status, count(*) FROM members GROUP BY status")
             .ctx("counting members")?;
         let rows = st
-            .query_map([], |r| {
-                Ok((r.get::<_, MemberStatus>(0)?, r.get::<_, i64>(1)?))
+            .query_map(params![], |r| {
+                Ok((r.get::<MemberStatus>(0)?, r.get::<i64>(1)?))
             })
             .ctx("counting members")?;
         let mut c = StatusCounts::default();
@@ -588,7 +585,7 @@ impl Store {
     pub fn opted_out(&self, number: &str) -> Result<bool> {
         self.conn()
             .prepare_cached("SELECT EXISTS (SELECT 1 FROM opt_outs WHERE number = ?1)")
-            .and_then(|mut st| st.query_row([number], |r| r.get(0)))
+            .and_then(|mut st| st.query_row(params![number], |r| r.get(0)))
             .ctx("checking the suppression list")
     }
 
@@ -601,7 +598,7 @@ impl Store {
                  WHERE number = ?1 ORDER BY at, id",
             )
             .ctx("reading consent history")?;
-        st.query_map([number], |r| {
+        st.query_map(params![number], |r| {
             Ok(ConsentEntry {
                 id: r.get(0)?,
                 number: r.get(1)?,
@@ -612,7 +609,7 @@ impl Store {
             })
         })
         .ctx("reading consent history")?
-        .collect::<rusqlite::Result<_>>()
+        .collect::<crate::store::db::DbResult<_>>()
         .ctx("reading consent history")
     }
 }
@@ -630,7 +627,7 @@ fn validate_number(number: &str) -> Result<()> {
 /// The body of [`Store::add_member`], for callers that combine it with other writes in one
 /// transaction ([`Store::apply_inbound`]).
 pub(super) fn add_member_in(
-    tx: &Transaction<'_>,
+    tx: &Conn,
     m: &NewMember,
     source: ConsentSource,
     now: i64,
@@ -654,16 +651,13 @@ pub(super) fn add_member_in(
 }
 
 /// The body of [`Store::update_member`] (see [`add_member_in`]).
-pub(super) fn update_member_in(
-    tx: &Transaction<'_>,
-    number: &str,
-    u: &MemberUpdate,
-    now: i64,
-) -> Result<()> {
+pub(super) fn update_member_in(tx: &Conn, number: &str, u: &MemberUpdate, now: i64) -> Result<()> {
     let id: i64 = tx
-        .query_row_cached("SELECT id FROM members WHERE number = ?1", [number], |r| {
-            r.get(0)
-        })
+        .query_row_cached(
+            "SELECT id FROM members WHERE number = ?1",
+            params![number],
+            |r| r.get(0),
+        )
         .optional()
         .ctx("updating a member")?
         .ok_or_else(|| StoreError::NotFound {
@@ -700,7 +694,7 @@ pub(super) fn update_member_in(
         super::fields::update_fields(tx, id, &u.fields, now).ctx("updating member fields")?;
     }
     if let Some(tags) = &u.tags {
-        tx.exec_cached("DELETE FROM member_tags WHERE member_id = ?1", [id])
+        tx.exec_cached("DELETE FROM member_tags WHERE member_id = ?1", params![id])
             .ctx("replacing tags")?;
         for tag in tags {
             tx.exec_cached(
@@ -720,7 +714,7 @@ pub(super) fn update_member_in(
 
 /// The body of [`Store::record_consent`] (see [`add_member_in`]).
 pub(super) fn record_consent_in(
-    tx: &Transaction<'_>,
+    tx: &Conn,
     number: &str,
     event: ConsentEvent,
     detail: Option<&str>,
@@ -753,7 +747,7 @@ pub(super) fn record_consent_in(
                 .ctx("cancelling queued messages")?;
         }
         ConsentEvent::OptedIn => {
-            tx.exec_cached("DELETE FROM opt_outs WHERE number = ?1", [number])
+            tx.exec_cached("DELETE FROM opt_outs WHERE number = ?1", params![number])
                 .ctx("lifting a suppression")?;
             tx.exec_cached(
                 "UPDATE members SET status = 'active', updated_at = ?2 WHERE number = ?1",
@@ -1091,16 +1085,16 @@ mod tests {
         let plan: String = conn
             .query_row_cached(
                 "EXPLAIN QUERY PLAN SELECT EXISTS (SELECT 1 FROM opt_outs WHERE number = ?1)",
-                ["+1"],
+                params!["+1"],
                 |r| r.get(3),
             )
             .unwrap();
         let all: Vec<String> = conn
             .prepare("EXPLAIN QUERY PLAN SELECT 1 FROM opt_outs WHERE number = ?1")
             .unwrap()
-            .query_map(["+1"], |r| r.get(3))
+            .query_map(params!["+1"], |r| r.get(3))
             .unwrap()
-            .collect::<rusqlite::Result<_>>()
+            .collect::<crate::store::db::DbResult<_>>()
             .unwrap();
         assert!(
             all.iter().any(|d| d.contains("PRIMARY KEY")),

@@ -14,7 +14,7 @@
 //! `modem_refs` has one row per modem. `calls` has no outcome index and is scanned: calls come at
 //! the pace of people ringing a community number, so the table stays small.
 
-use rusqlite::Row;
+use crate::store::db::{Row, params};
 
 use super::{CallOutcome, Result, SqlContext, Store};
 
@@ -93,8 +93,9 @@ const CALLS_BY_OUTCOME: &str = "
     SELECT modem, outcome, count(*) FROM calls WHERE outcome IS NOT NULL
         GROUP BY modem, outcome ORDER BY modem, outcome";
 
-fn live_count(r: &Row<'_>) -> rusqlite::Result<LiveCount> {
-    let state = match r.get_ref(0)?.as_str()? {
+fn live_count(r: &Row<'_>) -> crate::store::db::DbResult<LiveCount> {
+    let state: String = r.get(0)?;
+    let state = match state.as_str() {
         "queued" => LiveState::Queued,
         "held" => LiveState::Held,
         _ => LiveState::InDoubt,
@@ -102,7 +103,7 @@ fn live_count(r: &Row<'_>) -> rusqlite::Result<LiveCount> {
     Ok(LiveCount {
         state,
         priority: r.get(1)?,
-        count: r.get::<_, i64>(2)?.max(0).unsigned_abs(),
+        count: r.get::<i64>(2)?.max(0).unsigned_abs(),
     })
 }
 
@@ -113,21 +114,24 @@ impl Store {
         let op = "reading the metrics figures";
         let mut outbox: Vec<LiveCount> = conn
             .prepare_cached(LIVE_OUTBOX)
-            .and_then(|mut st| st.query_map([], live_count)?.collect())
+            .and_then(|mut st| st.query_map(params![], live_count)?.collect())
             .ctx(op)?;
         outbox.sort_by_key(|c| (c.state, c.priority));
         let last_submit = conn
             .prepare_cached(LAST_SUBMIT)
-            .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .and_then(|mut st| {
+                st.query_map(params![], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect()
+            })
             .ctx(op)?;
         let calls = conn
             .prepare_cached(CALLS_BY_OUTCOME)
             .and_then(|mut st| {
-                st.query_map([], |r| {
+                st.query_map(params![], |r| {
                     Ok(CallCount {
                         modem: r.get(0)?,
                         outcome: r.get(1)?,
-                        count: r.get::<_, i64>(2)?.max(0).unsigned_abs(),
+                        count: r.get::<i64>(2)?.max(0).unsigned_abs(),
                     })
                 })?
                 .collect()
@@ -135,7 +139,10 @@ impl Store {
             .ctx(op)?;
         let balances = conn
             .prepare_cached(BALANCES)
-            .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .and_then(|mut st| {
+                st.query_map(params![], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect()
+            })
             .ctx(op)?;
         Ok(MetricsFigures {
             outbox,
@@ -151,9 +158,9 @@ impl Store {
         let mut st = conn
             .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
             .expect("explain");
-        st.query_map([], |r| r.get::<_, String>(3))
+        st.query_map(params![], |r| r.get::<String>(3))
             .expect("plan")
-            .collect::<rusqlite::Result<_>>()
+            .collect::<crate::store::db::DbResult<_>>()
             .expect("plan rows")
     }
 }

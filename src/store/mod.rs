@@ -26,6 +26,7 @@ mod apply;
 pub mod backup;
 mod calls;
 mod conversations;
+pub mod db;
 mod fields;
 mod health;
 mod inbound;
@@ -41,6 +42,8 @@ mod rates;
 mod review;
 pub mod schema;
 mod sims;
+#[cfg(test)]
+pub(crate) mod testing;
 mod tokens;
 mod web;
 
@@ -49,6 +52,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
+
+use db::Conn;
+pub use db::{Backend, DbError};
 
 /// The shared vocabulary (`crate::model`), re-exported because every caller of the outbox and
 /// the member tables names it.
@@ -112,10 +118,10 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     #[error("database error while {op}: {source}")]
-    Sql {
-        op: &'static str,
-        source: rusqlite::Error,
-    },
+    Sql { op: &'static str, source: DbError },
+    /// Opening, migrating or reaching the PostgreSQL database failed.
+    #[error(transparent)]
+    Postgres(#[from] pg::PgError),
     #[error("{what} {key} not found")]
     NotFound { what: &'static str, key: String },
     /// The row exists in a state that forbids this (a token name in use, ...); the text says why.
@@ -154,6 +160,25 @@ trait SqlContext<T> {
 }
 
 impl<T> SqlContext<T> for rusqlite::Result<T> {
+    fn ctx(self, op: &'static str) -> Result<T> {
+        self.map_err(|source| StoreError::Sql {
+            op,
+            source: source.into(),
+        })
+    }
+}
+
+/// A driver error met while stepping through rows ([`db::Stmt::for_each`]).
+impl From<DbError> for StoreError {
+    fn from(source: DbError) -> StoreError {
+        StoreError::Sql {
+            op: "reading rows",
+            source,
+        }
+    }
+}
+
+impl<T> SqlContext<T> for db::DbResult<T> {
     fn ctx(self, op: &'static str) -> Result<T> {
         self.map_err(|source| StoreError::Sql { op, source })
     }
@@ -203,6 +228,19 @@ pub(crate) use text_enum;
 /// vocabulary of `crate::model`, which knows no SQL.
 macro_rules! sql_text {
     ($name:ty, $column:literal) => {
+        impl $crate::store::db::ToParam for $name {
+            fn to_param(&self) -> $crate::store::db::Value<'_> {
+                $crate::store::db::Value::Text(self.as_str())
+            }
+        }
+
+        impl $crate::store::db::FromCol for $name {
+            fn from_col(v: $crate::store::db::Value<'_>) -> std::result::Result<Self, String> {
+                let s = <String as $crate::store::db::FromCol>::from_col(v)?;
+                <$name>::parse(&s).ok_or_else(|| format!("unexpected {} value {:?}", $column, s))
+            }
+        }
+
         impl rusqlite::ToSql for $name {
             fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
                 Ok(rusqlite::types::ToSqlOutput::from(self.as_str()))
@@ -231,7 +269,7 @@ sql_text!(crate::model::MemberStatus, "members.status");
 /// Handle on the gateway database. Cheap to clone; all clones share one connection.
 #[derive(Clone)]
 pub struct Store {
-    conn: Arc<Mutex<Connection>>,
+    conn: Arc<Mutex<Conn>>,
     path: Arc<PathBuf>,
     /// Whether writes succeed (`health.rs`), shared by the clones.
     health: Arc<health::Health>,
@@ -289,15 +327,42 @@ impl Store {
         Self::init(conn, path)
     }
 
+    /// Connects to the PostgreSQL database of `config` (several gateways sharing one store,
+    /// docs/scale-out.md) and migrates it to the current schema.
+    pub fn open_postgres(config: pg::PgConfig) -> Result<Store> {
+        let mut client = config.connect()?;
+        if let Some(schema) = &config.schema {
+            // A plain identifier (checked when the URL was parsed).
+            client
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .map_err(|source| pg::PgError::Sql {
+                    context: "creating the schema",
+                    source,
+                })?;
+        }
+        pg::migrate(&mut client)?;
+        let path = PathBuf::from(format!("postgres://{}", config.target()));
+        Ok(Store::wrap(Conn::Pg(db::PgConn::new(config, client)), path))
+    }
+
     fn init(mut conn: Connection, path: PathBuf) -> Result<Store> {
         configure(&conn, &path)?;
         schema::migrate(&mut conn, &path)?;
-        Ok(Store {
+        Ok(Store::wrap(Conn::Lite(conn), path))
+    }
+
+    fn wrap(conn: Conn, path: PathBuf) -> Store {
+        Store {
             conn: Arc::new(Mutex::new(conn)),
             path: Arc::new(path),
             health: Arc::new(health::Health::new()),
             commits: Arc::new(tokio::sync::watch::Sender::new(0)),
-        })
+        }
+    }
+
+    /// Which database this store talks to.
+    pub fn backend(&self) -> Backend {
+        self.conn().backend()
     }
 
     /// The file this store was opened from (`:memory:` for an in-memory store).
@@ -307,9 +372,19 @@ impl Store {
 
     /// The schema version of the open database.
     pub fn schema_version(&self) -> Result<i64> {
-        self.conn()
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .ctx("reading user_version")
+        match &*self.conn() {
+            Conn::Lite(c) => c
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .ctx("reading user_version"),
+            Conn::Pg(_) => self
+                .conn()
+                .query_row(
+                    "SELECT coalesce(max(version), 0) FROM schema_migrations",
+                    db::params![],
+                    |r| r.get(0),
+                )
+                .ctx("reading the schema version"),
+        }
     }
 
     /// Reads a pragma as text, for diagnostics (`status`) and tests.
@@ -317,23 +392,28 @@ impl Store {
         if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(StoreError::InvalidArgument(format!("pragma name {name:?}")));
         }
-        self.conn()
-            .pragma_query_value(None, name, |r| {
-                let v: rusqlite::types::Value = r.get(0)?;
-                Ok(match v {
-                    rusqlite::types::Value::Integer(i) => i.to_string(),
-                    rusqlite::types::Value::Text(t) => t,
-                    rusqlite::types::Value::Real(f) => f.to_string(),
-                    rusqlite::types::Value::Null => String::new(),
-                    rusqlite::types::Value::Blob(b) => format!("{b:?}"),
-                })
+        let conn = self.conn();
+        let Some(conn) = conn.lite() else {
+            return Err(StoreError::InvalidArgument(format!(
+                "pragma {name}: PostgreSQL has no pragmas"
+            )));
+        };
+        conn.pragma_query_value(None, name, |r| {
+            let v: rusqlite::types::Value = r.get(0)?;
+            Ok(match v {
+                rusqlite::types::Value::Integer(i) => i.to_string(),
+                rusqlite::types::Value::Text(t) => t,
+                rusqlite::types::Value::Real(f) => f.to_string(),
+                rusqlite::types::Value::Null => String::new(),
+                rusqlite::types::Value::Blob(b) => format!("{b:?}"),
             })
-            .ctx("reading a pragma")
+        })
+        .ctx("reading a pragma")
     }
 
     /// Locks the connection. A poisoned mutex is recovered: a panic elsewhere cannot leave the
     /// connection inside a half-done transaction, because rusqlite rolls back on drop.
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    fn conn(&self) -> MutexGuard<'_, Conn> {
         self.conn
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -346,51 +426,13 @@ impl Store {
     }
 
     /// Runs `f` in a write transaction (`BEGIN IMMEDIATE`), committing if it returns `Ok`.
-    fn write<T>(
-        &self,
-        op: &'static str,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
-    ) -> Result<T> {
-        let mut conn = self.conn();
-        self.guarded(op, &mut conn, |conn| {
-            let tx = conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .ctx(op)?;
-            let out = f(&tx)?;
-            tx.commit().ctx(op)?;
+    fn write<T>(&self, op: &'static str, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
+        let conn = self.conn();
+        self.guarded(op, &conn, |conn| {
+            let out = conn.transaction(true, op, f)?;
             self.commits.send_modify(|n| *n = n.wrapping_add(1));
             Ok(out)
         })
-    }
-}
-
-/// Statements run through rusqlite's per-connection statement cache instead of being parsed,
-/// resolved and planned again on every call. Measured with `perf` on the footprint bench
-/// (docs/daemon.md, "Footprint"): preparing the claim, the sent-part and sent records, the
-/// submit evidence and the status report took more CPU per SMS than executing them. The cache is
-/// an LRU of [`STATEMENT_CACHE`] statements, so one-off SQL (`format!`ed lists) costs nothing
-/// extra: it is simply evicted.
-pub(crate) trait CachedSql {
-    /// `execute`, with the statement taken from the cache.
-    fn exec_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
-    /// `query_row`, with the statement taken from the cache.
-    fn query_row_cached<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
-    where
-        P: rusqlite::Params,
-        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>;
-}
-
-impl CachedSql for Connection {
-    fn exec_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
-        self.prepare_cached(sql)?.execute(params)
-    }
-
-    fn query_row_cached<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
-    where
-        P: rusqlite::Params,
-        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    {
-        self.prepare_cached(sql)?.query_row(params, f)
     }
 }
 

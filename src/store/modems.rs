@@ -6,8 +6,7 @@
 //! display only, since batches of cheap modems are known to share one IMEI
 //! (Xinyuan-LilyGO/LilyGO-T-SIM7000G#214).
 
-use crate::store::CachedSql;
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use crate::store::db::{Conn, OptionalExtension, Row, params};
 
 use super::{Result, SqlContext, Store, StoreError, flag};
 
@@ -50,7 +49,7 @@ const COLUMNS: &str = "name, iccid, imsi, imei, own_number, profile, registratio
                        operator, last_seen_at, enabled, disabled_reason, updated_at, \
                        previous_iccid, sim_changed_at";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<ModemRow> {
+fn from_row(r: &Row<'_>) -> crate::store::db::DbResult<ModemRow> {
     Ok(ModemRow {
         identity: ModemIdentity {
             name: r.get(0)?,
@@ -168,7 +167,7 @@ impl Store {
              ORDER BY last_seen_at DESC NULLS LAST LIMIT 1"
         );
         self.conn()
-            .query_row_cached(&sql, [value], from_row)
+            .query_row_cached(&sql, params![value], from_row)
             .optional()
             .ctx("looking up a modem")
     }
@@ -179,9 +178,9 @@ impl Store {
         let mut st = conn
             .prepare(&format!("SELECT {COLUMNS} FROM modems ORDER BY name"))
             .ctx("listing modems")?;
-        st.query_map([], from_row)
+        st.query_map(params![], from_row)
             .ctx("listing modems")?
-            .collect::<rusqlite::Result<_>>()
+            .collect::<crate::store::db::DbResult<_>>()
             .ctx("listing modems")
     }
 }
@@ -200,10 +199,10 @@ fn not_found_if_zero(n: usize, name: &str) -> Result<()> {
 /// The modem's last `+CMGS: <mr>` (table `modem_refs`), read inside a write transaction.
 /// The modem assigns TP-MR itself, one more per SMS-SUBMIT modulo 256 (3GPP TS 23.040
 /// §9.2.3.6), so the next submit's reference is this plus one.
-pub(super) fn last_mr_in(tx: &Transaction<'_>, modem: &str) -> Result<Option<u8>> {
+pub(super) fn last_mr_in(tx: &Conn, modem: &str) -> Result<Option<u8>> {
     tx.query_row_cached(
         "SELECT last_mr FROM modem_refs WHERE modem = ?1",
-        [modem],
+        params![modem],
         |r| r.get(0),
     )
     .optional()
@@ -211,7 +210,7 @@ pub(super) fn last_mr_in(tx: &Transaction<'_>, modem: &str) -> Result<Option<u8>
 }
 
 /// Records `mr` as the modem's last reference (a `+CMGS: <mr>` it answered).
-pub(super) fn set_last_mr_in(tx: &Transaction<'_>, modem: &str, mr: u8, now: i64) -> Result<()> {
+pub(super) fn set_last_mr_in(tx: &Conn, modem: &str, mr: u8, now: i64) -> Result<()> {
     tx.exec_cached(
         "INSERT INTO modem_refs (modem, last_mr, at) VALUES (?1, ?2, ?3)
          ON CONFLICT (modem) DO UPDATE SET last_mr = excluded.last_mr, at = excluded.at",
@@ -227,7 +226,7 @@ impl Store {
         self.conn()
             .query_row_cached(
                 "SELECT last_mr FROM modem_refs WHERE modem = ?1",
-                [modem],
+                params![modem],
                 |r| r.get(0),
             )
             .optional()

@@ -35,9 +35,9 @@ mod held;
 mod outcomes;
 mod recovery;
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use crate::store::db::{Conn, OptionalExtension, Row, params};
 
-use super::{CachedSql, MessageKind, Result, SqlContext, Store, StoreError, flag, text_enum};
+use super::{MessageKind, Result, SqlContext, Store, StoreError, flag, text_enum};
 
 pub use broadcasts::{BroadcastGroup, BroadcastRow, BroadcastState};
 pub use claim::{ClaimRoute, Claimed};
@@ -243,7 +243,7 @@ const ROW_COLUMNS: &str = "id, to_number, text, kind, priority, broadcast_id, mo
      created_at, not_before, expires_at, state, held, attempts, last_error, claimed_by, \
      claimed_at, sent_at, delivered_at, finished_at, concat_ref, payload, quiet_off";
 
-fn row_from(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
+fn row_from(r: &Row<'_>) -> crate::store::db::DbResult<OutboxRow> {
     Ok(OutboxRow {
         id: r.get(0)?,
         to_number: r.get(1)?,
@@ -270,21 +270,23 @@ fn row_from(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
     })
 }
 
-fn state_of(tx: &Transaction<'_>, id: i64) -> Result<OutboxState> {
-    tx.query_row_cached("SELECT state FROM outbox WHERE id = ?1", [id], |r| r.get(0))
-        .optional()
-        .ctx("reading an outbox row")?
-        .ok_or_else(|| StoreError::NotFound {
-            what: "outbox row",
-            key: id.to_string(),
-        })
+fn state_of(tx: &Conn, id: i64) -> Result<OutboxState> {
+    tx.query_row_cached("SELECT state FROM outbox WHERE id = ?1", params![id], |r| {
+        r.get(0)
+    })
+    .optional()
+    .ctx("reading an outbox row")?
+    .ok_or_else(|| StoreError::NotFound {
+        what: "outbox row",
+        key: id.to_string(),
+    })
 }
 
 /// One outbox row, on the caller's connection or transaction.
-fn outbox_row_in(conn: &Connection, id: i64) -> Result<OutboxRow> {
+fn outbox_row_in(conn: &Conn, id: i64) -> Result<OutboxRow> {
     conn.query_row_cached(
         &format!("SELECT {ROW_COLUMNS} FROM outbox WHERE id = ?1"),
-        [id],
+        params![id],
         row_from,
     )
     .optional()
@@ -296,14 +298,14 @@ fn outbox_row_in(conn: &Connection, id: i64) -> Result<OutboxRow> {
 }
 
 /// The parts recorded for a row, by part number, on the caller's connection or transaction.
-fn outbox_parts_in(conn: &Connection, id: i64) -> Result<Vec<OutboxPart>> {
+fn outbox_parts_in(conn: &Conn, id: i64) -> Result<Vec<OutboxPart>> {
     let mut st = conn
         .prepare_cached(
             "SELECT outbox_id, part, total, modem, mr, sent_at, report_status, delivered_at
              FROM outbox_parts WHERE outbox_id = ?1 ORDER BY part",
         )
         .ctx("reading parts")?;
-    st.query_map([id], |r| {
+    st.query_map(params![id], |r| {
         Ok(OutboxPart {
             outbox_id: r.get(0)?,
             part: r.get(1)?,
@@ -316,18 +318,18 @@ fn outbox_parts_in(conn: &Connection, id: i64) -> Result<Vec<OutboxPart>> {
         })
     })
     .ctx("reading parts")?
-    .collect::<rusqlite::Result<_>>()
+    .collect::<crate::store::db::DbResult<_>>()
     .ctx("reading parts")
 }
 
 /// Applies `sql` (which must bind ?1 = id and guard on the allowed states); if it changed no row,
 /// reports why: unknown id or wrong state.
 fn transition(
-    tx: &Transaction<'_>,
+    tx: &Conn,
     id: i64,
     action: &'static str,
     sql: &str,
-    params: impl rusqlite::Params,
+    params: crate::store::db::Params<'_>,
 ) -> Result<()> {
     let n = tx.exec_cached(sql, params).ctx(action)?;
     if n == 0 {
@@ -364,7 +366,7 @@ impl Store {
             .ctx("listing the outbox")?;
         st.query_map(params![state, broadcast_id, limit], row_from)
             .ctx("listing the outbox")?
-            .collect::<rusqlite::Result<_>>()
+            .collect::<crate::store::db::DbResult<_>>()
             .ctx("listing the outbox")
     }
 
@@ -376,10 +378,10 @@ impl Store {
     fn counts(&self, sql: &str, arg: Option<i64>) -> Result<StateCounts> {
         let conn = self.conn();
         let mut st = conn.prepare_cached(sql).ctx("counting the outbox")?;
-        let map = |r: &Row<'_>| Ok((r.get::<_, OutboxState>(0)?, r.get::<_, i64>(1)?));
+        let map = |r: &Row<'_>| Ok((r.get::<OutboxState>(0)?, r.get::<i64>(1)?));
         let rows: Vec<(OutboxState, i64)> = match arg {
-            Some(a) => st.query_map([a], map),
-            None => st.query_map([], map),
+            Some(a) => st.query_map(params![a], map),
+            None => st.query_map(params![], map),
         }
         .and_then(|rows| rows.collect())
         .ctx("counting the outbox")?;

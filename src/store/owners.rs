@@ -11,7 +11,7 @@
 //! and a wrong code burns the pending broadcast: guessing needs a fresh `BROADCAST` (which the
 //! real owner's phone is told about) for every try. The code is compared in constant time.
 
-use rusqlite::{OptionalExtension, params};
+use crate::store::db::{OptionalExtension, params};
 use subtle::ConstantTimeEq;
 
 use super::{Result, SqlContext, Store};
@@ -53,12 +53,15 @@ impl Store {
         expires_at: i64,
     ) -> Result<Option<String>> {
         self.write("storing an owner reference", |tx| {
-            tx.execute("DELETE FROM owner_refs WHERE expires_at <= ?1", [now])
-                .ctx("pruning owner references")?;
+            tx.execute(
+                "DELETE FROM owner_refs WHERE expires_at <= ?1",
+                params![now],
+            )
+            .ctx("pruning owner references")?;
             let live: Option<String> = tx
                 .query_row(
                     "SELECT ref FROM owner_refs WHERE member = ?1 ORDER BY expires_at DESC LIMIT 1",
-                    [member],
+                    params![member],
                     |r| r.get(0),
                 )
                 .optional()
@@ -112,13 +115,14 @@ impl Store {
                 params![owner, now],
             )
             .ctx("replacing an owner's pending broadcast")?;
-            tx.execute(
+            let id: i64 = tx.query_row_cached(
                 "INSERT INTO owner_confirmations (owner, code, segment, text, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
                 params![owner, code, segment, text, now, expires_at],
+                |r| r.get(0),
             )
             .ctx("storing an owner's pending broadcast")?;
-            Ok(tx.last_insert_rowid())
+            Ok(id)
         })
     }
 
@@ -136,10 +140,10 @@ impl Store {
                     "SELECT id, owner, code, segment, text, created_at, expires_at
                      FROM owner_confirmations
                      WHERE owner = ?1 AND closed_at IS NULL ORDER BY id DESC LIMIT 1",
-                    [owner],
+                    params![owner],
                     |r| {
                         Ok((
-                            r.get::<_, String>(2)?,
+                            r.get::<String>(2)?,
                             PendingBroadcast {
                                 id: r.get(0)?,
                                 owner: r.get(1)?,

@@ -7,8 +7,7 @@
 //! are answered by counting rows in `[since, ∞)` on an index; rows older than the longest window
 //! (a day) plus a margin are pruned by [`Store::prune_send_log`].
 
-use crate::store::CachedSql;
-use rusqlite::params;
+use crate::store::db::params;
 
 use super::{Result, SqlContext, Store};
 
@@ -20,7 +19,7 @@ impl Store {
     pub fn sends_since(&self, modem: &str, since_ms: i64) -> Result<u32> {
         self.conn()
             .prepare_cached("SELECT count(*) FROM send_log WHERE modem = ?1 AND at >= ?2")
-            .and_then(|mut st| st.query_row(params![modem, since_ms], |r| r.get::<_, i64>(0)))
+            .and_then(|mut st| st.query_row(params![modem, since_ms], |r| r.get::<i64>(0)))
             .ctx("counting sends")
             .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
     }
@@ -32,7 +31,7 @@ impl Store {
             .prepare_cached(
                 "SELECT count(DISTINCT outbox_id) FROM send_log WHERE to_number = ?1 AND at >= ?2",
             )
-            .and_then(|mut st| st.query_row(params![number, since_ms], |r| r.get::<_, i64>(0)))
+            .and_then(|mut st| st.query_row(params![number, since_ms], |r| r.get::<i64>(0)))
             .ctx("counting sends to a number")
             .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
     }
@@ -46,7 +45,7 @@ impl Store {
             .ctx("reading send times")?;
         st.query_map(params![modem, since_ms], |r| r.get(0))
             .ctx("reading send times")?
-            .collect::<rusqlite::Result<_>>()
+            .collect::<crate::store::db::DbResult<_>>()
             .ctx("reading send times")
     }
 
@@ -69,7 +68,7 @@ impl Store {
             .ctx("reading sends to a number")?;
         st.query_map(params![number, since_ms, except], |r| r.get(0))
             .ctx("reading sends to a number")?
-            .collect::<rusqlite::Result<_>>()
+            .collect::<crate::store::db::DbResult<_>>()
             .ctx("reading sends to a number")
     }
 
@@ -80,9 +79,9 @@ impl Store {
         let mut st = conn
             .prepare_cached("SELECT at FROM send_log WHERE at >= ?1 ORDER BY at")
             .ctx("reading send times")?;
-        st.query_map([since_ms], |r| r.get(0))
+        st.query_map(params![since_ms], |r| r.get(0))
             .ctx("reading send times")?
-            .collect::<rusqlite::Result<_>>()
+            .collect::<crate::store::db::DbResult<_>>()
             .ctx("reading send times")
     }
 
@@ -91,7 +90,7 @@ impl Store {
         self.write("pruning the send log", |tx| {
             tx.exec_cached(
                 "DELETE FROM send_log WHERE at < ?1",
-                [now - SEND_LOG_RETENTION_MS],
+                params![now - SEND_LOG_RETENTION_MS],
             )
             .ctx("pruning the send log")
         })

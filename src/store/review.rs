@@ -17,7 +17,7 @@
 //! opted-out number may get (CTIA Short Code Monitoring Handbook, A.1; docs/community.md), and a
 //! crash between two transactions would record the opt-out without it.
 
-use rusqlite::params;
+use crate::store::db::params;
 
 use super::members::record_consent_in;
 use super::outbox::enqueue_in;
@@ -83,23 +83,23 @@ impl Store {
             ))
             .ctx(op)?;
         let rows = st
-            .query_map([], |r| {
+            .query_map(params![], |r| {
                 Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, u32>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, i64>(3)?,
+                    r.get::<String>(0)?,
+                    r.get::<u32>(1)?,
+                    r.get::<i64>(2)?,
+                    r.get::<i64>(3)?,
                 ))
             })
             .ctx(op)?
-            .collect::<rusqlite::Result<Vec<_>>>()
+            .collect::<crate::store::db::DbResult<Vec<_>>>()
             .ctx(op)?;
         let mut text = conn
             .prepare_cached("SELECT text FROM messages_in WHERE id = ?1")
             .ctx(op)?;
         let mut out = Vec::with_capacity(rows.len());
         for (number, messages, last_at, last_id) in rows {
-            let last_text: String = text.query_row([last_id], |r| r.get(0)).ctx(op)?;
+            let last_text: String = text.query_row(params![last_id], |r| r.get(0)).ctx(op)?;
             out.push(ReviewEntry {
                 number,
                 messages,

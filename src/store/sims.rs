@@ -12,7 +12,7 @@
 //! half-reassembled inbound parts. Rows claimed right now keep their `claimed_by` so the runner
 //! that holds them settles them. It must not decide anything about sending or timing.
 
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use crate::store::db::{Conn, OptionalExtension, Row, params};
 use serde_json::json;
 
 use super::{ModemIdentity, Result, SqlContext, Store, StoreError};
@@ -50,7 +50,7 @@ pub struct SimChange {
 const COLUMNS: &str = "iccid, key, imsi, own_number, modem, first_seen_at, last_seen_at, \
                        last_sent_at, keepalive_at, balance, balance_text, balance_at, balance_low";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<SimRow> {
+fn from_row(r: &Row<'_>) -> crate::store::db::DbResult<SimRow> {
     Ok(SimRow {
         iccid: r.get(0)?,
         key: r.get(1)?,
@@ -64,7 +64,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<SimRow> {
         balance: r.get(9)?,
         balance_text: r.get(10)?,
         balance_at: r.get(11)?,
-        balance_low: r.get::<_, i64>(12)? != 0,
+        balance_low: r.get::<i64>(12)? != 0,
     })
 }
 
@@ -74,7 +74,7 @@ pub fn parked_key(iccid: &str) -> String {
 }
 
 /// Renames every SIM-owned row from key `from` to `to` (see the module doc for which).
-fn rekey(tx: &Transaction<'_>, from: &str, to: &str) -> Result<()> {
+fn rekey(tx: &Conn, from: &str, to: &str) -> Result<()> {
     const STATEMENTS: [&str; 7] = [
         "UPDATE send_log SET modem = ?2 WHERE modem = ?1",
         "UPDATE members SET home_modem = ?2 WHERE home_modem = ?1",
@@ -93,10 +93,10 @@ fn rekey(tx: &Transaction<'_>, from: &str, to: &str) -> Result<()> {
     Ok(())
 }
 
-fn sim_in(tx: &Transaction<'_>, iccid: &str) -> Result<Option<SimRow>> {
+fn sim_in(tx: &Conn, iccid: &str) -> Result<Option<SimRow>> {
     tx.query_row(
         &format!("SELECT {COLUMNS} FROM sims WHERE iccid = ?1"),
-        [iccid],
+        params![iccid],
         from_row,
     )
     .optional()
@@ -116,7 +116,7 @@ impl Store {
             let previous: Option<String> = tx
                 .query_row(
                     "SELECT iccid FROM modems WHERE name = ?1",
-                    [&id.name],
+                    params![&id.name],
                     |r| r.get(0),
                 )
                 .optional()
@@ -198,7 +198,7 @@ impl Store {
         self.conn()
             .query_row(
                 &format!("SELECT {COLUMNS} FROM sims WHERE iccid = ?1"),
-                [iccid],
+                params![iccid],
                 from_row,
             )
             .optional()
@@ -211,9 +211,9 @@ impl Store {
         let mut st = conn
             .prepare(&format!("SELECT {COLUMNS} FROM sims ORDER BY iccid"))
             .ctx("listing SIMs")?;
-        st.query_map([], from_row)
+        st.query_map(params![], from_row)
             .ctx("listing SIMs")?
-            .collect::<rusqlite::Result<_>>()
+            .collect::<crate::store::db::DbResult<_>>()
             .ctx("listing SIMs")
     }
 
@@ -227,7 +227,7 @@ impl Store {
                      coalesce((SELECT max(at) FROM send_log WHERE modem = sims.key), 0))
                  WHERE iccid = ?1
                    AND EXISTS (SELECT 1 FROM send_log WHERE modem = sims.key)",
-                [iccid],
+                params![iccid],
             )
             .ctx("noting a SIM's last send")?;
             sim_in(tx, iccid)
@@ -291,7 +291,7 @@ impl Store {
 /// Writes the modem's identity row; `changed_from` is the slot's previous ICCID when a different
 /// SIM appeared now (kept for `modems` until the next change).
 fn upsert_identity(
-    tx: &Transaction<'_>,
+    tx: &Conn,
     id: &ModemIdentity,
     changed_from: Option<&str>,
     iccid: Option<&str>,

@@ -1,4 +1,4 @@
-//! The send path runs on prepared statements kept in the connection's cache (`CachedSql`): after
+//! The send path runs on prepared statements kept in the connection's cache (`db::Conn::exec_cached` and friends): after
 //! one message has gone through claim, submit evidence, sent part, sent and status report, the
 //! next ones prepare nothing new. Before, every `execute`/`query_row` parsed and planned its SQL
 //! again; `perf` on the footprint bench showed that as the largest user-space cost per SMS
@@ -15,7 +15,7 @@ fn live_statements(s: &Store) -> Vec<String> {
     // SAFETY: the connection is locked for the whole walk, so no statement is finalized while
     // it runs; sqlite3_sql returns a string owned by the statement, copied before moving on.
     unsafe {
-        let db = conn.handle();
+        let db = conn.lite().expect("a SQLite store").handle();
         let mut st = rusqlite::ffi::sqlite3_next_stmt(db, std::ptr::null_mut());
         while !st.is_null() {
             let sql = rusqlite::ffi::sqlite3_sql(st);

@@ -12,7 +12,7 @@
 //! key `pending` rather than free — a retry is then told the outcome is unknown instead of sending
 //! twice.
 
-use rusqlite::{OptionalExtension, params};
+use crate::store::db::{OptionalExtension, params};
 
 use super::{Result, SqlContext, Store, StoreError};
 
@@ -73,14 +73,16 @@ impl Store {
                     "a token named {name:?} already exists; revoke it first or pick another name"
                 )));
             }
-            tx.execute(
-                "INSERT INTO api_tokens (name, scope, secret_hash, created_at)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![name, scope, secret_hash, now],
-            )
-            .ctx("inserting an API token")?;
+            let id: i64 = tx
+                .query_row_cached(
+                    "INSERT INTO api_tokens (name, scope, secret_hash, created_at)
+                     VALUES (?1, ?2, ?3, ?4) RETURNING id",
+                    params![name, scope, secret_hash, now],
+                    |r| r.get(0),
+                )
+                .ctx("inserting an API token")?;
             Ok(TokenRow {
-                id: tx.last_insert_rowid(),
+                id,
                 name: name.to_string(),
                 scope: scope.to_string(),
                 created_at: now,
@@ -99,7 +101,7 @@ impl Store {
                  ORDER BY revoked_at IS NOT NULL, id DESC",
             )
             .ctx("listing API tokens")?;
-        st.query_map([], |r| {
+        st.query_map(params![], |r| {
             Ok(TokenRow {
                 id: r.get(0)?,
                 name: r.get(1)?,
@@ -110,7 +112,7 @@ impl Store {
             })
         })
         .ctx("listing API tokens")?
-        .collect::<rusqlite::Result<Vec<_>>>()
+        .collect::<crate::store::db::DbResult<Vec<_>>>()
         .ctx("listing API tokens")
     }
 

@@ -7,7 +7,7 @@
 //! Expiry is a plain comparison with the caller's `now`, so an expired session is refused even
 //! before the periodic prune has removed its row.
 
-use rusqlite::{OptionalExtension, params};
+use crate::store::db::{OptionalExtension, params};
 
 use super::{Result, SqlContext, Store, StoreError};
 
@@ -61,13 +61,15 @@ impl Store {
                      `gsmgate web user passwd {name}` or remove it first"
                 )));
             }
-            tx.execute(
-                "INSERT INTO web_users (name, role, password_hash, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?4)",
-                params![name, role, hash, now],
-            )
-            .ctx("inserting a web user")?;
-            Ok(tx.last_insert_rowid())
+            let id: i64 = tx
+                .query_row_cached(
+                    "INSERT INTO web_users (name, role, password_hash, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?4) RETURNING id",
+                    params![name, role, hash, now],
+                    |r| r.get(0),
+                )
+                .ctx("inserting a web user")?;
+            Ok(id)
         })
     }
 
@@ -88,11 +90,11 @@ impl Store {
                 name: r.get(1)?,
                 role: r.get(2)?,
                 created_at: r.get(3)?,
-                sessions: r.get::<_, i64>(4)?.max(0) as u64,
+                sessions: r.get::<i64>(4)?.max(0) as u64,
             })
         })
         .ctx("listing web users")?
-        .collect::<rusqlite::Result<Vec<_>>>()
+        .collect::<crate::store::db::DbResult<Vec<_>>>()
         .ctx("listing web users")
     }
 
@@ -280,7 +282,7 @@ impl Store {
             })
         })
         .ctx("listing console changes")?
-        .collect::<rusqlite::Result<Vec<_>>>()
+        .collect::<crate::store::db::DbResult<Vec<_>>>()
         .ctx("listing console changes")
     }
 }

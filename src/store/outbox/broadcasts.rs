@@ -7,7 +7,7 @@
 //! `done` when no row is queued, claimed or in doubt; [`Store::refresh_broadcasts`] moves it
 //! there (and starts scheduled ones) because nothing else watches the clock down here.
 
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use crate::store::db::{Conn, OptionalExtension, Row, params};
 
 use super::counts::{UNFINISHED, first_due, in_bulk};
 use super::{OutboxState, StateCounts};
@@ -64,7 +64,7 @@ pub struct BroadcastRow {
 const BROADCAST_COLUMNS: &str =
     "id, template, segment, created_at, scheduled_at, state, total, updated_at";
 
-pub(super) fn broadcast_from(r: &Row<'_>) -> rusqlite::Result<BroadcastRow> {
+pub(super) fn broadcast_from(r: &Row<'_>) -> crate::store::db::DbResult<BroadcastRow> {
     Ok(BroadcastRow {
         id: r.get(0)?,
         template: r.get(1)?,
@@ -140,15 +140,15 @@ impl Store {
         const OP: &str = "grouping a broadcast's rows";
         let conn = self.conn();
         let mut st = conn.prepare_cached(BROADCAST_GROUPS_SQL).ctx(OP)?;
-        st.query_map([broadcast_id], |r| {
+        st.query_map(params![broadcast_id], |r| {
             Ok(BroadcastGroup {
                 state: r.get(0)?,
                 modem_pref: r.get(1)?,
                 zone: r.get(2)?,
                 parts: r
-                    .get::<_, Option<i64>>(3)?
+                    .get::<Option<i64>>(3)?
                     .map(|p| u32::try_from(p.clamp(1, 255)).unwrap_or(1)),
-                count: r.get::<_, i64>(4)?.max(0).unsigned_abs(),
+                count: r.get::<i64>(4)?.max(0).unsigned_abs(),
                 first_due: r.get(5)?,
             })
         })
@@ -173,8 +173,8 @@ impl Store {
         self.conn()
             .query_row(
                 "SELECT quiet_off FROM outbox WHERE broadcast_id = ?1 LIMIT 1",
-                [broadcast_id],
-                |r| r.get::<_, i64>(0),
+                params![broadcast_id],
+                |r| r.get::<i64>(0),
             )
             .optional()
             .map(|f| f == Some(1))
@@ -214,14 +214,13 @@ impl Store {
                  WHERE o.broadcast_id = ?1 AND o.state = 'queued' AND o.parts IS NULL",
             )
             .ctx(OP)?;
-        let mut rows = st.query([broadcast_id]).ctx(OP)?;
-        while let Some(r) = rows.next().ctx(OP)? {
+        st.for_each(params![broadcast_id], |r| {
             let modem: Option<String> = r.get(0).ctx(OP)?;
             let zone: Option<String> = r.get(1).ctx(OP)?;
             let text: String = r.get(2).ctx(OP)?;
             f(modem.as_deref(), zone.as_deref(), &text);
-        }
-        Ok(())
+            Ok::<_, StoreError>(())
+        })
     }
 
     /// Calls `f(home modem, recipient's time zone, text)` for every queued row of a broadcast,
@@ -241,16 +240,14 @@ impl Store {
                  WHERE o.broadcast_id = ?1 AND o.state = 'queued'",
             )
             .ctx("reading a broadcast's queue")?;
-        let mut rows = st
-            .query([broadcast_id])
-            .ctx("reading a broadcast's queue")?;
-        while let Some(r) = rows.next().ctx("reading a broadcast's queue")? {
-            let modem: Option<String> = r.get(0).ctx("reading a broadcast's queue")?;
-            let zone: Option<String> = r.get(1).ctx("reading a broadcast's queue")?;
-            let text: String = r.get(2).ctx("reading a broadcast's queue")?;
+        const OP: &str = "reading a broadcast's queue";
+        st.for_each(params![broadcast_id], |r| {
+            let modem: Option<String> = r.get(0).ctx(OP)?;
+            let zone: Option<String> = r.get(1).ctx(OP)?;
+            let text: String = r.get(2).ctx(OP)?;
             f(modem.as_deref(), zone.as_deref(), &text);
-        }
-        Ok(())
+            Ok::<_, StoreError>(())
+        })
     }
 
     /// One broadcast.
@@ -258,7 +255,7 @@ impl Store {
         self.conn()
             .query_row(
                 &format!("SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE id = ?1"),
-                [id],
+                params![id],
                 broadcast_from,
             )
             .optional()
@@ -277,9 +274,9 @@ impl Store {
                 "SELECT {BROADCAST_COLUMNS} FROM broadcasts ORDER BY id DESC LIMIT ?1"
             ))
             .ctx("listing broadcasts")?;
-        st.query_map([limit], broadcast_from)
+        st.query_map(params![limit], broadcast_from)
             .ctx("listing broadcasts")?
-            .collect::<rusqlite::Result<_>>()
+            .collect::<crate::store::db::DbResult<_>>()
             .ctx("listing broadcasts")
     }
 
@@ -299,7 +296,7 @@ impl Store {
                     |tx| {
                         tx.execute(
                             "UPDATE outbox SET held = 1 WHERE broadcast_id = ?1 AND state = 'queued'",
-                            [id],
+                            params![id],
                         )
                     },
                 )
@@ -315,7 +312,12 @@ impl Store {
                 tx,
                 id,
                 |s, _| Some((s, false)),
-                |tx| tx.execute("UPDATE outbox SET held = 0 WHERE broadcast_id = ?1", [id]),
+                |tx| {
+                    tx.execute(
+                        "UPDATE outbox SET held = 0 WHERE broadcast_id = ?1",
+                        params![id],
+                    )
+                },
             )
             .map(drop)
         })
@@ -359,13 +361,15 @@ impl Store {
         action: &'static str,
         from: &[&str],
         to: &str,
-        rows: impl FnOnce(&Transaction<'_>) -> Result<()>,
+        rows: impl FnOnce(&Conn) -> Result<()>,
     ) -> Result<()> {
         self.write("changing a broadcast", |tx| {
             let state: BroadcastState = tx
-                .query_row("SELECT state FROM broadcasts WHERE id = ?1", [id], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    "SELECT state FROM broadcasts WHERE id = ?1",
+                    params![id],
+                    |r| r.get(0),
+                )
                 .optional()
                 .ctx("changing a broadcast")?
                 .ok_or_else(|| StoreError::NotFound {
@@ -401,7 +405,7 @@ impl Store {
                 .execute(
                     "UPDATE broadcasts SET state = 'running', updated_at = ?1
                      WHERE state = 'scheduled' AND (scheduled_at IS NULL OR scheduled_at <= ?1)",
-                    [now],
+                    params![now],
                 )
                 .ctx("refreshing broadcasts")?;
             let done = tx
@@ -410,7 +414,7 @@ impl Store {
                         "UPDATE broadcasts AS b SET state = 'done', updated_at = ?1
                          WHERE b.state = 'running' AND {UNFINISHED}"
                     ),
-                    [now],
+                    params![now],
                 )
                 .ctx("refreshing broadcasts")?;
             Ok(started + done)
@@ -427,9 +431,9 @@ mod tests {
     fn plan(s: &Store, sql: &str) -> Vec<String> {
         let conn = s.conn();
         let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        st.query_map([1], |r| r.get::<_, String>(3))
+        st.query_map(params![1], |r| r.get::<String>(3))
             .unwrap()
-            .collect::<rusqlite::Result<_>>()
+            .collect::<crate::store::db::DbResult<_>>()
             .unwrap()
     }
 
@@ -507,19 +511,19 @@ mod tests {
         let s = Store::open_in_memory().unwrap();
         let conn = s.conn();
         let est = |text: &str| -> i64 {
-            conn.execute("DELETE FROM outbox", []).unwrap();
+            conn.execute("DELETE FROM outbox", params![]).unwrap();
             conn.execute(
                 "INSERT OR IGNORE INTO broadcasts (id, template, segment, created_at, state,
                                                    updated_at)
                  VALUES (1, 't', '*', 0, 'running', 0)",
-                [],
+                params![],
             )
             .unwrap();
             conn.execute(
                 "INSERT INTO outbox (to_number, text, kind, priority, broadcast_id, created_at,
                                      not_before, state)
                  VALUES ('+1', ?1, 'bulk', 1, 1, 0, 0, 'queued')",
-                [text],
+                params![text],
             )
             .unwrap();
             let update = crate::store::schema::MIGRATIONS
@@ -531,8 +535,8 @@ mod tests {
                 .find(|st| st.contains("UPDATE outbox SET parts"))
                 .unwrap()
                 .to_string();
-            conn.execute(&update, []).unwrap();
-            conn.query_row("SELECT parts FROM outbox", [], |r| r.get(0))
+            conn.execute(&update, params![]).unwrap();
+            conn.query_row("SELECT parts FROM outbox", params![], |r| r.get(0))
                 .unwrap()
         };
         assert_eq!(est("hello\nthere"), 1);

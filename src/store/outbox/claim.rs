@@ -19,8 +19,7 @@
 //! never get the same row: the claim is one `BEGIN IMMEDIATE` transaction and the flip is guarded
 //! by `state = 'queued'`.
 
-use crate::store::CachedSql;
-use rusqlite::{OptionalExtension, Transaction, params};
+use crate::store::db::{Conn, OptionalExtension, params};
 
 use super::outcomes::{SentMark, sent_mark_in};
 use super::{OutboxPart, OutboxRow, OutboxState, outbox_parts_in, outbox_row_in, transition};
@@ -185,7 +184,7 @@ impl Store {
                 "SELECT min(not_before) FROM outbox
                  WHERE state = 'queued' AND held = 0 AND not_before > ?1",
             )
-            .and_then(|mut st| st.query_row([now], |r| r.get(0)))
+            .and_then(|mut st| st.query_row(params![now], |r| r.get(0)))
             .ctx("reading the next due time")
     }
 
@@ -212,7 +211,7 @@ impl Store {
 /// The claim itself, inside the caller's transaction: the best due row `modem` may take (pool
 /// and takeover lists as JSON arrays), screened and flipped to `claimed`; its id.
 fn claim_routed_in(
-    tx: &Transaction<'_>,
+    tx: &Conn,
     modem: &str,
     now: i64,
     pool: &str,
@@ -224,11 +223,11 @@ fn claim_routed_in(
             .and_then(|mut st| {
                 st.query_row(params![now, modem, pool, takeover], |r| {
                     Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, MessageKind>(1)?,
-                        r.get::<_, Option<i64>>(2)?,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, Option<i64>>(4)?,
+                        r.get::<i64>(0)?,
+                        r.get::<MessageKind>(1)?,
+                        r.get::<Option<i64>>(2)?,
+                        r.get::<i64>(3)?,
+                        r.get::<Option<i64>>(4)?,
                     ))
                 })
                 .optional()
@@ -259,7 +258,7 @@ fn claim_routed_in(
 /// compliance text written at or after the opt-out (the STOP confirmation itself) may still go.
 /// True when the row may be claimed.
 fn screen_candidate(
-    tx: &Transaction<'_>,
+    tx: &Conn,
     id: i64,
     kind: MessageKind,
     expires_at: Option<i64>,

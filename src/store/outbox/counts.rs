@@ -15,7 +15,7 @@
 //! moved into the future, not the 100,000 that are due. [`Store::broadcast_counts_scan`] is the
 //! same answer from the outbox itself, what tests compare the table with.
 
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use crate::store::db::{Conn, OptionalExtension, Row, params};
 
 use super::OutboxState;
 use crate::store::{Result, SqlContext, Store};
@@ -33,20 +33,20 @@ pub struct BroadcastCount {
     pub n: u64,
 }
 
-fn count_from(r: &Row<'_>) -> rusqlite::Result<BroadcastCount> {
+fn count_from(r: &Row<'_>) -> crate::store::db::DbResult<BroadcastCount> {
     Ok(BroadcastCount {
         state: r.get(0)?,
-        held: r.get::<_, i64>(1)? != 0,
+        held: r.get::<i64>(1)? != 0,
         modem_pref: r.get(2)?,
         zone: r.get(3)?,
         parts: r
-            .get::<_, Option<i64>>(4)?
+            .get::<Option<i64>>(4)?
             .map(|p| u32::try_from(p.clamp(1, 255)).unwrap_or(1)),
-        n: r.get::<_, i64>(5)?.max(0).unsigned_abs(),
+        n: r.get::<i64>(5)?.max(0).unsigned_abs(),
     })
 }
 
-fn counts_in(conn: &Connection, broadcast_id: i64) -> Result<Vec<BroadcastCount>> {
+fn counts_in(conn: &Conn, broadcast_id: i64) -> Result<Vec<BroadcastCount>> {
     const OP: &str = "reading a broadcast's counts";
     let mut st = conn
         .prepare_cached(
@@ -55,7 +55,7 @@ fn counts_in(conn: &Connection, broadcast_id: i64) -> Result<Vec<BroadcastCount>
         )
         .ctx(OP)?;
     let mut v: Vec<BroadcastCount> = st
-        .query_map([broadcast_id], count_from)
+        .query_map(params![broadcast_id], count_from)
         .and_then(|rows| rows.collect())
         .ctx(OP)?;
     sort(&mut v);
@@ -67,21 +67,21 @@ fn counts_in(conn: &Connection, broadcast_id: i64) -> Result<Vec<BroadcastCount>
 /// 100,000-row pause or cancel), then rewrites the broadcast's counts itself: `remap` says where
 /// the rows of each (state, held) go (`None`: they stay). All in the caller's transaction.
 pub(super) fn in_bulk<T>(
-    tx: &Transaction<'_>,
+    tx: &Conn,
     id: i64,
     remap: impl Fn(OutboxState, bool) -> Option<(OutboxState, bool)>,
-    update: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+    update: impl FnOnce(&Conn) -> crate::store::db::DbResult<T>,
 ) -> Result<T> {
     const OP: &str = "rewriting a broadcast's counts";
     tx.execute(
         "INSERT INTO broadcast_counts_bulk (broadcast_id) VALUES (?1)",
-        [id],
+        params![id],
     )
     .ctx(OP)?;
     let out = update(tx).ctx(OP)?;
     tx.execute(
         "DELETE FROM broadcast_counts_bulk WHERE broadcast_id = ?1",
-        [id],
+        params![id],
     )
     .ctx(OP)?;
     let mut moved: Vec<BroadcastCount> = Vec::new();
@@ -98,8 +98,11 @@ pub(super) fn in_bulk<T>(
             None => moved.push(c),
         }
     }
-    tx.execute("DELETE FROM broadcast_counts WHERE broadcast_id = ?1", [id])
-        .ctx(OP)?;
+    tx.execute(
+        "DELETE FROM broadcast_counts WHERE broadcast_id = ?1",
+        params![id],
+    )
+    .ctx(OP)?;
     for c in moved {
         tx.execute(
             "INSERT INTO broadcast_counts (broadcast_id, state, held, modem_pref, zone, parts, n)
@@ -165,7 +168,7 @@ impl Store {
             )
             .ctx(OP)?;
         let mut v: Vec<BroadcastCount> = st
-            .query_map([broadcast_id], count_from)
+            .query_map(params![broadcast_id], count_from)
             .and_then(|rows| rows.collect())
             .ctx(OP)?;
         sort(&mut v);
@@ -183,7 +186,7 @@ impl Store {
                      WHERE state = 'scheduled' AND (scheduled_at IS NULL OR scheduled_at <= ?1))
                  OR EXISTS (SELECT 1 FROM broadcasts b WHERE b.state = 'running' AND {UNFINISHED})"
             ))
-            .and_then(|mut st| st.query_row([now], |r| r.get(0)))
+            .and_then(|mut st| st.query_row(params![now], |r| r.get(0)))
             .ctx("checking broadcasts")
     }
 }
@@ -210,7 +213,7 @@ pub(super) const QUEUED_BETWEEN_SQL: &str =
 /// The earliest `not_before` of the broadcast's rows in one group: one seek of the covering index
 /// `outbox_broadcast_progress`.
 pub(super) fn first_due(
-    conn: &Connection,
+    conn: &Conn,
     broadcast_id: i64,
     state: OutboxState,
     modem_pref: Option<&str>,
@@ -231,7 +234,7 @@ pub(super) fn first_due(
 /// The queued rows of one group due in `lo..=hi`: a range of the covering index
 /// `outbox_broadcast_progress`, as long as the rows it finds.
 pub(super) fn queued_between(
-    conn: &Connection,
+    conn: &Conn,
     broadcast_id: i64,
     (modem_pref, zone, parts): (Option<&str>, Option<&str>, Option<u32>),
     (lo, hi): (i64, i64),
@@ -248,7 +251,7 @@ pub(super) fn queued_between(
                 params![broadcast_id, modem_pref, zone, parts, lo, hi],
                 |r| {
                     Ok(Later {
-                        count: r.get::<_, i64>(0)?.max(0).unsigned_abs(),
+                        count: r.get::<i64>(0)?.max(0).unsigned_abs(),
                         first: r.get(1)?,
                     })
                 },

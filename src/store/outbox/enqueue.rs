@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use crate::store::db::{Conn, OptionalExtension, params};
 
 use super::super::members::{Member, Segment, scan_segment};
 use super::{BroadcastState, NewOutbox, OutboxState};
@@ -18,7 +18,7 @@ use crate::store::{Result, SqlContext, Store, StoreError};
 
 /// Inserts a broadcast row: `scheduled` when it starts later than `now`, else `running`.
 fn insert_broadcast(
-    tx: &Transaction<'_>,
+    tx: &Conn,
     template: &str,
     segment: &str,
     scheduled_at: Option<i64>,
@@ -28,13 +28,13 @@ fn insert_broadcast(
         Some(t) if t > now => BroadcastState::Scheduled,
         _ => BroadcastState::Running,
     };
-    tx.execute(
+    tx.query_row(
         "INSERT INTO broadcasts (template, segment, created_at, scheduled_at, state, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?3)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?3) RETURNING id",
         params![template, segment, now, scheduled_at, state],
+        |r| r.get(0),
     )
-    .ctx("creating a broadcast")?;
-    Ok(tx.last_insert_rowid())
+    .ctx("creating a broadcast")
 }
 
 /// The key of a broadcast's row counts (migration 0014): broadcast, state, held, home modem, zone,
@@ -51,9 +51,9 @@ type CountKey = (
 /// Inserts outbox rows inside one transaction with statements prepared once (this is the hot
 /// loop of a 100k-recipient broadcast).
 struct Inserter<'t> {
-    tx: &'t Transaction<'t>,
-    suppressed: rusqlite::Statement<'t>,
-    insert: rusqlite::Statement<'t>,
+    tx: &'t Conn,
+    suppressed: crate::store::db::Stmt<'t>,
+    insert: crate::store::db::Stmt<'t>,
     broadcasts: HashMap<i64, Option<BroadcastState>>,
     /// The inserted broadcast rows, counted per key in memory and added to `broadcast_counts` once
     /// at the end ([`Inserter::finish`]): an INSERT trigger would cost a few statements per row.
@@ -99,7 +99,7 @@ impl Counts {
 }
 
 impl<'t> Inserter<'t> {
-    fn new(tx: &'t Transaction<'t>) -> Result<Self> {
+    fn new(tx: &'t Conn) -> Result<Self> {
         Ok(Inserter {
             tx,
             suppressed: tx
@@ -113,7 +113,8 @@ impl<'t> Inserter<'t> {
                                          quiet_off)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
                              ?16, ?17)
-                     ON CONFLICT (broadcast_id, to_number) DO NOTHING",
+                     ON CONFLICT (broadcast_id, to_number) DO NOTHING
+                     RETURNING id",
                 )
                 .ctx("enqueueing")?,
             broadcasts: HashMap::new(),
@@ -137,9 +138,11 @@ impl<'t> Inserter<'t> {
                 None => {
                     let s: Option<BroadcastState> = self
                         .tx
-                        .query_row("SELECT state FROM broadcasts WHERE id = ?1", [b], |r| {
-                            r.get(0)
-                        })
+                        .query_row(
+                            "SELECT state FROM broadcasts WHERE id = ?1",
+                            params![b],
+                            |r| r.get(0),
+                        )
                         .optional()
                         .ctx("reading a broadcast")?;
                     self.broadcasts.insert(b, s);
@@ -164,7 +167,7 @@ impl<'t> Inserter<'t> {
         if m.kind != MessageKind::Compliance {
             let suppressed: bool = self
                 .suppressed
-                .query_row([&m.to_number], |r| r.get(0))
+                .query_row(params![&m.to_number], |r| r.get(0))
                 .ctx("checking the suppression list")?;
             if suppressed {
                 state = OutboxState::Cancelled;
@@ -173,34 +176,38 @@ impl<'t> Inserter<'t> {
         }
         let finished = (state != OutboxState::Queued).then_some(m.created_at);
         let parts = m.parts.map(|p| p.clamp(1, 255));
-        let n = self
+        let id: Option<i64> = self
             .insert
-            .execute(params![
-                m.to_number,
-                m.text,
-                m.kind,
-                m.priority,
-                broadcast_id,
-                m.modem_pref,
-                m.created_at,
-                m.not_before,
-                m.expires_at,
-                state,
-                held,
-                error,
-                finished,
-                m.payload,
-                parts,
-                m.zone,
-                m.quiet_off
-            ])
+            .query_row(
+                params![
+                    m.to_number,
+                    m.text,
+                    m.kind,
+                    m.priority,
+                    broadcast_id,
+                    m.modem_pref,
+                    m.created_at,
+                    m.not_before,
+                    m.expires_at,
+                    state,
+                    held,
+                    error,
+                    finished,
+                    m.payload,
+                    parts,
+                    m.zone,
+                    m.quiet_off
+                ],
+                |r| r.get(0),
+            )
+            .optional()
             .ctx("enqueueing")?;
-        if n > 0
+        if id.is_some()
             && let Some(b) = broadcast_id
         {
             self.counts.add(b, state, held, m, parts);
         }
-        Ok((n > 0).then(|| self.tx.last_insert_rowid()))
+        Ok(id)
     }
 
     /// Ends the enqueue: the broadcasts' totals and their row counts (migration 0014).
@@ -240,7 +247,7 @@ impl<'t> Inserter<'t> {
                 .execute(
                     "UPDATE broadcasts SET total = (SELECT count(*) FROM outbox WHERE broadcast_id = ?1)
                      WHERE id = ?1",
-                    [b],
+                    params![b],
                 )
                 .ctx("counting broadcast rows")?;
         }
@@ -320,39 +327,41 @@ impl Store {
         mut row_for: impl FnMut(&Member, bool) -> Option<NewOutbox>,
     ) -> Result<Option<(i64, usize)>> {
         const OP: &str = "creating a broadcast";
-        let mut conn = self.conn();
+        let conn = self.conn();
         // Under the health watch like every write (store/health.rs).
-        self.guarded(OP, &mut conn, |conn| {
-            let tx = conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .ctx(OP)?;
-            let id = insert_broadcast(&tx, template, segment, scheduled_at, now)?;
-            let mut produced = 0usize;
-            let mut inserted = 0usize;
-            {
-                let mut ins = Inserter::new(&tx)?;
-                scan_segment(&tx, members, |m, suppressed| {
-                    if let Some(row) = row_for(m, suppressed) {
-                        produced += 1;
-                        inserted += usize::from(ins.insert(&row, Some(id))?.is_some());
+        let out = self.guarded(OP, &conn, |conn| {
+            conn.transaction_opt(true, OP, |tx| {
+                let id = insert_broadcast(tx, template, segment, scheduled_at, now)?;
+                let mut produced = 0usize;
+                let mut inserted = 0usize;
+                {
+                    let mut ins = Inserter::new(tx)?;
+                    scan_segment(tx, members, |m, suppressed| {
+                        if let Some(row) = row_for(m, suppressed) {
+                            produced += 1;
+                            inserted += usize::from(ins.insert(&row, Some(id))?.is_some());
+                        }
+                        Ok(())
+                    })?;
+                    if produced == 0 {
+                        // Nothing to send: the broadcast row is rolled back.
+                        return Ok(None);
                     }
-                    Ok(())
-                })?;
-                if produced == 0 {
-                    // Dropping the transaction rolls the broadcast row back.
-                    return Ok(None);
+                    ins.finish()?;
                 }
-                ins.finish()?;
-            }
-            tx.commit().ctx(OP)?;
-            Ok(Some((id, inserted)))
-        })
+                Ok(Some((id, inserted)))
+            })
+        })?;
+        if out.is_some() {
+            self.commits.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        Ok(out)
     }
 }
 
 /// The body of [`Store::enqueue`], for callers that combine it with other writes in one
 /// transaction ([`Store::apply_inbound`]).
-pub(in crate::store) fn enqueue_in(tx: &Transaction<'_>, m: &NewOutbox) -> Result<i64> {
+pub(in crate::store) fn enqueue_in(tx: &Conn, m: &NewOutbox) -> Result<i64> {
     let mut ins = Inserter::new(tx)?;
     let id = match ins.insert(m, None)? {
         Some(id) => id,

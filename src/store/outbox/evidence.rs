@@ -17,8 +17,7 @@
 //! It must not decide what an in-doubt row that nobody reported on becomes: that is the
 //! recovery policy's and a person's choice (`recovery`).
 
-use crate::store::CachedSql;
-use rusqlite::{OptionalExtension, Transaction, params};
+use crate::store::db::{Conn, OptionalExtension, params};
 
 use super::{OutboxState, state_of, transition};
 use crate::store::modems::last_mr_in;
@@ -51,12 +50,7 @@ pub(super) struct Predicted {
 /// started at or after `since`, and whose in-flight part has no recorded reference. The
 /// evidence must belong to the claim the crash interrupted (same modem, started after it was
 /// claimed): evidence left by an earlier attempt that failed and was retried proves nothing.
-pub(super) fn predicted(
-    tx: &Transaction<'_>,
-    modem: &str,
-    mr: u8,
-    since: i64,
-) -> Result<Vec<Predicted>> {
+pub(super) fn predicted(tx: &Conn, modem: &str, mr: u8, since: i64) -> Result<Vec<Predicted>> {
     tx.prepare_cached(
         "SELECT o.id, o.submit_part, o.submit_total, o.to_number, o.submit_at
          FROM outbox o
@@ -76,7 +70,7 @@ pub(super) fn predicted(
                 at: r.get(4)?,
             })
         })?
-        .collect::<rusqlite::Result<_>>()
+        .collect::<crate::store::db::DbResult<_>>()
     })
     .ctx("matching a status report to an in-doubt row")
 }
@@ -88,7 +82,7 @@ pub(super) fn predicted(
 /// never submitted stays in doubt, now with the parts that did arrive recorded, so a resend
 /// skips them. Returns the row's state afterwards.
 pub(super) fn resolve_predicted(
-    tx: &Transaction<'_>,
+    tx: &Conn,
     p: &Predicted,
     modem: &str,
     mr: u8,
@@ -135,7 +129,7 @@ impl Store {
             let modem: Option<String> = tx
                 .query_row_cached(
                     "SELECT claimed_by FROM outbox WHERE id = ?1 AND state = 'claimed'",
-                    [id],
+                    params![id],
                     |r| r.get(0),
                 )
                 .optional()
@@ -168,7 +162,7 @@ impl Store {
                    AND submit_part IS NOT NULL AND submit_total IS NOT NULL
                    AND submit_at IS NOT NULL
                    AND submit_modem = claimed_by AND submit_at >= claimed_at",
-                [id],
+                params![id],
                 |r| {
                     Ok(SubmitEvidence {
                         modem: r.get(0)?,

@@ -20,7 +20,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::params;
+use crate::store::db::params;
 
 use super::OutboxState;
 use super::counts::{Later, queued_between};
@@ -121,15 +121,15 @@ impl Store {
                     Ok(QueuedGroup {
                         modem_pref: r.get(0)?,
                         zone: r.get(1)?,
-                        paused: r.get::<_, i64>(2)? != 0,
-                        later: r.get::<_, i64>(3)? != 0,
-                        tried: r.get::<_, i64>(4)? != 0,
+                        paused: r.get::<i64>(2)? != 0,
+                        later: r.get::<i64>(3)? != 0,
+                        tried: r.get::<i64>(4)? != 0,
                         count: count(r.get(5)?),
                         next_due: r.get(6)?,
                     })
                 })
                 .ctx(what)?
-                .collect::<rusqlite::Result<_>>()
+                .collect::<crate::store::db::DbResult<_>>()
                 .ctx(what);
         }
         drop(conn);
@@ -233,16 +233,16 @@ impl Store {
         st.query_map(params![id, now, start], |r| {
             Ok(ModemCounts {
                 modem_pref: r.get(0)?,
-                paused: r.get::<_, i64>(1)? != 0,
+                paused: r.get::<i64>(1)? != 0,
                 total: r.get(2)?,
-                scheduled: r.get::<_, Option<i64>>(3)?.unwrap_or(0),
+                scheduled: r.get::<Option<i64>>(3)?.unwrap_or(0),
                 first_scheduled: r.get(4)?,
-                tried: r.get::<_, Option<i64>>(5)?.unwrap_or(0),
+                tried: r.get::<Option<i64>>(5)?.unwrap_or(0),
                 first_tried: r.get(6)?,
             })
         })
         .ctx(what)?
-        .collect::<rusqlite::Result<_>>()
+        .collect::<crate::store::db::DbResult<_>>()
         .ctx(what)
     }
 
@@ -254,7 +254,7 @@ impl Store {
         now: i64,
         start: i64,
     ) -> Result<Option<String>> {
-        use rusqlite::OptionalExtension;
+        use crate::store::db::OptionalExtension;
         self.conn()
             .prepare_cached(
                 "SELECT last_error FROM outbox INDEXED BY outbox_broadcast_queue
@@ -277,9 +277,9 @@ impl Store {
         let mut st = conn
             .prepare_cached("SELECT DISTINCT time_zone FROM members")
             .ctx(what)?;
-        st.query_map([], |r| r.get(0))
+        st.query_map(params![], |r| r.get(0))
             .ctx(what)?
-            .collect::<rusqlite::Result<_>>()
+            .collect::<crate::store::db::DbResult<_>>()
             .ctx(what)
     }
 }

@@ -7,8 +7,7 @@
 //! `mark_sent`, since reports for early parts may arrive before the last part is accepted). It
 //! must not choose *whether* to retry: that is dispatch's policy; this file only records it.
 
-use crate::store::CachedSql;
-use rusqlite::{OptionalExtension, Transaction, params};
+use crate::store::db::{Conn, OptionalExtension, params};
 
 use super::evidence::{predicted, resolve_predicted};
 use super::{OutboxPart, OutboxState, outbox_parts_in, state_of, transition};
@@ -75,7 +74,7 @@ pub(super) fn same_number(a: &str, b: &str) -> bool {
 
 /// After a part report or `mark_sent`: a sent (or in-doubt) row whose every part is delivered
 /// becomes `delivered`; one with any failed part becomes `failed`.
-fn settle_delivery(tx: &Transaction<'_>, id: i64, now: i64) -> Result<OutboxState> {
+fn settle_delivery(tx: &Conn, id: i64, now: i64) -> Result<OutboxState> {
     let state = state_of(tx, id)?;
     if !matches!(state, OutboxState::Sent | OutboxState::InDoubt) {
         return Ok(state);
@@ -92,7 +91,7 @@ fn settle_delivery(tx: &Transaction<'_>, id: i64, now: i64) -> Result<OutboxStat
                     max(report_status) FILTER (WHERE report_status & 64 <> 0),
                     max(delivered_at)
              FROM outbox_parts WHERE outbox_id = ?1",
-            [id],
+            params![id],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .ctx("settling delivery")?;
@@ -132,7 +131,7 @@ pub struct SentMark {
 }
 
 /// [`SentMark`] inside the caller's transaction: the part's record, then the mark.
-pub(super) fn sent_mark_in(tx: &Transaction<'_>, mark: &SentMark) -> Result<OutboxState> {
+pub(super) fn sent_mark_in(tx: &Conn, mark: &SentMark) -> Result<OutboxState> {
     if let Some((part, total, mr, started)) = mark.last_part {
         check_part(part, total)?;
         record_part_sent_in(tx, mark.id, part, total, mr, started)?;
@@ -150,18 +149,11 @@ fn check_part(part: u8, total: u8) -> Result<()> {
 }
 
 /// `record_part_sent`'s write, inside the caller's transaction (the caller checked the numbers).
-fn record_part_sent_in(
-    tx: &Transaction<'_>,
-    id: i64,
-    part: u8,
-    total: u8,
-    mr: u8,
-    now: i64,
-) -> Result<()> {
+fn record_part_sent_in(tx: &Conn, id: i64, part: u8, total: u8, mr: u8, now: i64) -> Result<()> {
     let (state, modem, to): (OutboxState, Option<String>, String) = tx
         .query_row_cached(
             "SELECT state, claimed_by, to_number FROM outbox WHERE id = ?1",
-            [id],
+            params![id],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()
@@ -197,7 +189,7 @@ fn record_part_sent_in(
 
 /// claimed → sent, inside the caller's transaction; then settles delivery, since reports for
 /// early parts may already be in.
-fn mark_sent_in(tx: &Transaction<'_>, id: i64, now: i64) -> Result<OutboxState> {
+fn mark_sent_in(tx: &Conn, id: i64, now: i64) -> Result<OutboxState> {
     transition(
         tx,
         id,
@@ -318,7 +310,7 @@ impl Store {
             tx.exec_cached(
                 "UPDATE outbox SET state = 'expired', last_error = 'ttl', finished_at = ?1
                  WHERE state = 'queued' AND expires_at IS NOT NULL AND expires_at <= ?1",
-                [now],
+                params![now],
             )
             .ctx("expiring")
         })
@@ -365,7 +357,7 @@ impl Store {
                     st.query_map(params![modem, mr, since], |r| {
                         Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
                     })?
-                    .collect::<rusqlite::Result<_>>()
+                    .collect::<crate::store::db::DbResult<_>>()
                 })
                 .ctx("matching a status report")?;
             let recorded = candidates

@@ -7,8 +7,7 @@
 //! harmless; a broadcast or the leader's own message sent twice is not, so by default those wait
 //! for a person. It must not decide the policy (dispatch maps `in_doubt_policy` to it).
 
-use crate::store::CachedSql;
-use rusqlite::params;
+use crate::store::db::params;
 
 use super::{OutboxRow, ROW_COLUMNS, row_from, transition};
 use crate::model::MessageKind;
@@ -89,14 +88,14 @@ impl Store {
             let claimed: Vec<(i64, MessageKind)> = tx
                 .prepare("SELECT id, kind FROM outbox WHERE state = 'claimed' ORDER BY id")
                 .and_then(|mut st| {
-                    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                        .collect::<rusqlite::Result<_>>()
+                    st.query_map(params![], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect::<crate::store::db::DbResult<_>>()
                 })
                 .ctx("recovering the outbox")?;
             tx.exec_cached(
                 "UPDATE outbox SET state = 'in_doubt', last_error = 'in flight at restart'
                  WHERE state = 'claimed'",
-                [],
+                params![],
             )
             .ctx("recovering the outbox")?;
             let mut report = RecoveryReport {
@@ -132,9 +131,9 @@ impl Store {
                 "SELECT {ROW_COLUMNS} FROM outbox WHERE state = 'in_doubt' ORDER BY id"
             ))
             .ctx("listing in-doubt rows")?;
-        st.query_map([], row_from)
+        st.query_map(params![], row_from)
             .ctx("listing in-doubt rows")?
-            .collect::<rusqlite::Result<_>>()
+            .collect::<crate::store::db::DbResult<_>>()
             .ctx("listing in-doubt rows")
     }
 }

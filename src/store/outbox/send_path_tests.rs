@@ -27,9 +27,9 @@ fn log_times(s: &Store, id: i64) -> Vec<i64> {
     let mut st = conn
         .prepare("SELECT at FROM send_log WHERE outbox_id = ?1 ORDER BY at")
         .unwrap();
-    st.query_map([id], |r| r.get(0))
+    st.query_map(params![id], |r| r.get(0))
         .unwrap()
-        .collect::<rusqlite::Result<_>>()
+        .collect::<crate::store::db::DbResult<_>>()
         .unwrap()
 }
 

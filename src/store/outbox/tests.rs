@@ -2,7 +2,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use proptest::prelude::*;
 
-use rusqlite::params;
+use crate::store::db::params;
 
 use super::claim::ROUTED_CANDIDATE_SQL;
 use super::outcomes::{ReportClass, STATUS_REPORT_WINDOW_MS, classify_status, same_number};
@@ -128,7 +128,10 @@ fn opted_out_rows_are_never_claimed() {
     let bulk = s.enqueue(&msg(n, MessageKind::Bulk, 1)).unwrap();
     let old_compliance = s.enqueue(&msg(n, MessageKind::Compliance, 1)).unwrap();
     s.conn()
-        .execute("INSERT INTO opt_outs (number, since) VALUES (?1, 5)", [n])
+        .execute(
+            "INSERT INTO opt_outs (number, since) VALUES (?1, 5)",
+            params![n],
+        )
         .unwrap();
     let other = s.enqueue(&msg("+15550010", MessageKind::Bulk, 2)).unwrap();
     let confirmation = s.enqueue(&msg(n, MessageKind::Compliance, 6)).unwrap();
@@ -663,7 +666,7 @@ fn due_query_uses_the_partial_index() {
         .unwrap()
         .query_map(params![0, "m0", "[]", "[]"], |r| r.get(3))
         .unwrap()
-        .collect::<rusqlite::Result<_>>()
+        .collect::<crate::store::db::DbResult<_>>()
         .unwrap();
     assert!(plan.iter().any(|p| p.contains("outbox_due")), "{plan:?}");
     assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{plan:?}");

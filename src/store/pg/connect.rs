@@ -110,6 +110,9 @@ pub struct PgConfig {
     pub sslmode: SslMode,
     /// PEM file of the CA(s) to trust for `verify-full` instead of the system's roots.
     pub sslrootcert: Option<PathBuf>,
+    /// The schema gsmgate's tables live in (`?schema=`); `None` is the role's `search_path`
+    /// (normally `public`). Lets several gateways' groups, or the tests, share one database.
+    pub schema: Option<String>,
     pub password: Option<Password>,
 }
 
@@ -152,15 +155,33 @@ impl PgConfig {
             dbname,
             sslmode: SslMode::Prefer,
             sslrootcert: None,
+            schema: None,
             password: None,
         };
         for (key, value) in url.query_pairs() {
             match key.as_ref() {
                 "sslmode" => config.sslmode = SslMode::parse(&value)?,
                 "sslrootcert" => config.sslrootcert = Some(PathBuf::from(value.as_ref())),
+                "schema" => {
+                    let ok = !value.is_empty()
+                        && value.len() <= 63
+                        && value
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                        && !value.starts_with(|c: char| c.is_ascii_digit());
+                    if !ok {
+                        return Err(PgError::Url(
+                            "schema must be 1-63 lower-case letters, digits or _, not starting \
+                             with a digit"
+                                .into(),
+                        ));
+                    }
+                    config.schema = Some(value.into_owned());
+                }
                 other => {
                     return Err(PgError::Url(format!(
-                        "unknown parameter {other:?} (sslmode and sslrootcert are understood)"
+                        "unknown parameter {other:?} (sslmode, sslrootcert and schema are \
+                         understood)"
                     )));
                 }
             }
@@ -189,6 +210,10 @@ impl PgConfig {
             .dbname(&self.dbname)
             .application_name("gsmgate")
             .connect_timeout(CONNECT_TIMEOUT);
+        if let Some(schema) = &self.schema {
+            // Checked in from_url: a plain identifier, safe inside the option string.
+            config.options(&format!("-c search_path={schema}"));
+        }
         if let Some(password) = &self.password {
             config.password(password.0.as_bytes());
         }

@@ -4,8 +4,8 @@
 //! with either recovery policy), the table, the groups, the queue split and the refresh check
 //! read from it answer exactly what the old GROUP BYs over the rows answer.
 
+use crate::store::db::params;
 use proptest::prelude::*;
-use rusqlite::params;
 
 use crate::model::MessageKind;
 use crate::store::{
@@ -136,9 +136,9 @@ fn ids(s: &Store, state: OutboxState) -> Vec<(i64, String, Option<String>)> {
     let mut st = conn
         .prepare("SELECT id, to_number, claimed_by FROM outbox WHERE state = ?1 ORDER BY id")
         .unwrap();
-    st.query_map([state], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    st.query_map(params![state], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .unwrap()
-        .collect::<rusqlite::Result<_>>()
+        .collect::<crate::store::db::DbResult<_>>()
         .unwrap()
 }
 
@@ -309,7 +309,7 @@ fn refresh_due_by_rows(s: &Store, now: i64) -> bool {
                  OR EXISTS (SELECT 1 FROM broadcasts b WHERE b.state = 'running' AND NOT EXISTS (
                      SELECT 1 FROM outbox o WHERE o.broadcast_id = b.id
                        AND o.state IN ('queued', 'claimed', 'in_doubt')))",
-            [now],
+            params![now],
             |r| r.get(0),
         )
         .unwrap()
@@ -469,7 +469,7 @@ fn the_migration_counts_existing_broadcasts() {
             conn.execute(
                 "INSERT INTO broadcasts (id, template, segment, created_at, state, updated_at)
                  VALUES (?1, 't', '*', 0, 'running', 0)",
-                [b],
+                rusqlite::params![b],
             )
             .unwrap();
         }
@@ -487,7 +487,7 @@ fn the_migration_counts_existing_broadcasts() {
                 "INSERT INTO outbox (to_number, text, kind, priority, broadcast_id, modem_pref,
                                      created_at, not_before, state, held, zone, parts)
                  VALUES (?1, 'x', 'bulk', 1, ?2, ?3, 0, ?4, ?5, ?6, ?7, ?8)",
-                params![format!("+1{i}"), b, m, i as i64, state, held, z, p],
+                rusqlite::params![format!("+1{i}"), b, m, i as i64, state, held, z, p],
             )
             .unwrap();
         }
@@ -495,7 +495,7 @@ fn the_migration_counts_existing_broadcasts() {
         conn.execute(
             "INSERT INTO outbox (to_number, text, kind, priority, created_at, not_before, state)
              VALUES ('+19', 'x', 'reply', 1, 0, 0, 'queued')",
-            [],
+            rusqlite::params![],
         )
         .unwrap();
     }
@@ -567,9 +567,9 @@ fn the_probes_seek_the_covering_index() {
         let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let args: Vec<i64> = (0..n).collect();
         let plan: Vec<String> = st
-            .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))
+            .query_map(&crate::store::db::param_refs(&args), |r| r.get::<String>(3))
             .unwrap()
-            .collect::<rusqlite::Result<_>>()
+            .collect::<crate::store::db::DbResult<_>>()
             .unwrap();
         assert_eq!(plan.len(), 1, "{plan:?}");
         assert!(
