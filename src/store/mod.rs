@@ -42,6 +42,7 @@ mod rates;
 mod review;
 pub mod schema;
 mod sims;
+mod sites;
 #[cfg(test)]
 pub(crate) mod testing;
 mod tokens;
@@ -81,6 +82,7 @@ pub use outbox::{
 pub use owners::{ConfirmOutcome, PendingBroadcast};
 pub use review::{FLAG_POSSIBLE_OPT_OUT, ReviewDecision, ReviewEntry, Reviewed};
 pub use sims::{SimChange, SimRow, parked_key};
+pub use sites::{SiteModemRow, SiteRow};
 pub use tokens::{IdempotencyBegin, TokenMatch, TokenRow};
 pub use web::{WebAuditRow, WebSessionRow, WebUserRow};
 

@@ -34,6 +34,7 @@ mod evidence;
 mod held;
 mod outcomes;
 mod recovery;
+pub(in crate::store) use recovery::recover_claimed_in;
 
 use crate::store::db::{Conn, OptionalExtension, Row, params};
 

@@ -63,6 +63,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0014_broadcast_counts",
         include_str!("migrations/0014_broadcast_counts.sql"),
     ),
+    ("0015_sites", include_str!("migrations/0015_sites.sql")),
 ];
 
 /// Brings the database up to the newest schema this build knows.

@@ -7,7 +7,7 @@
 //! harmless; a broadcast or the leader's own message sent twice is not, so by default those wait
 //! for a person. It must not decide the policy (dispatch maps `in_doubt_policy` to it).
 
-use crate::store::db::params;
+use crate::store::db::{Conn, params};
 
 use super::{OutboxRow, ROW_COLUMNS, row_from, transition};
 use crate::model::MessageKind;
@@ -85,41 +85,7 @@ impl Store {
         now: i64,
     ) -> Result<RecoveryReport> {
         self.write("recovering the outbox", |tx| {
-            let claimed: Vec<(i64, MessageKind)> = tx
-                .prepare("SELECT id, kind FROM outbox WHERE state = 'claimed' ORDER BY id")
-                .and_then(|mut st| {
-                    st.query_map(params![], |r| Ok((r.get(0)?, r.get(1)?)))?
-                        .collect::<crate::store::db::DbResult<_>>()
-                })
-                .ctx("recovering the outbox")?;
-            tx.exec_cached(
-                "UPDATE outbox SET state = 'in_doubt', last_error = 'in flight at restart'
-                 WHERE state = 'claimed'",
-                params![],
-            )
-            .ctx("recovering the outbox")?;
-            let mut report = RecoveryReport {
-                found_claimed: claimed.len(),
-                ..RecoveryReport::default()
-            };
-            for (id, kind) in claimed {
-                if policy.resend(kind) {
-                    tx.exec_cached(
-                        "UPDATE outbox SET state = 'queued', not_before = ?2, claimed_by = NULL,
-                                           claimed_at = NULL
-                         WHERE id = ?1",
-                        params![id, now],
-                    )
-                    .ctx("recovering the outbox")?;
-                    report.requeued += 1;
-                } else {
-                    report.left_in_doubt += 1;
-                }
-            }
-            if report.found_claimed > 0 {
-                tracing::warn!(?report, "outbox rows were in flight at the last stop");
-            }
-            Ok(report)
+            recover_claimed_in(tx, "1 = 1", params![], policy, now, "in flight at restart")
         })
     }
 
@@ -136,4 +102,57 @@ impl Store {
             .collect::<crate::store::db::DbResult<_>>()
             .ctx("listing in-doubt rows")
     }
+}
+
+/// Recovers the `claimed` rows that also match `filter` (SQL over `outbox o`, with `params`):
+/// each becomes `in_doubt` with `reason`, then the kinds `policy` resends go back to `queued`.
+/// Recorded parts are kept, so a resend can skip parts the modem already accepted. One caller
+/// is a restart (every claimed row), the other a site's sweep of rows whose site went silent
+/// (store/sites.rs).
+pub(in crate::store) fn recover_claimed_in(
+    tx: &Conn,
+    filter: &str,
+    params: crate::store::db::Params<'_>,
+    policy: &RecoveryPolicy,
+    now: i64,
+    reason: &str,
+) -> Result<RecoveryReport> {
+    const OP: &str = "recovering the outbox";
+    let claimed: Vec<(i64, MessageKind)> = tx
+        .prepare(&format!(
+            "SELECT o.id, o.kind FROM outbox o WHERE o.state = 'claimed' AND ({filter}) ORDER BY o.id"
+        ))
+        .and_then(|mut st| {
+            st.query_map(params, |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<crate::store::db::DbResult<_>>()
+        })
+        .ctx(OP)?;
+    let mut report = RecoveryReport {
+        found_claimed: claimed.len(),
+        ..RecoveryReport::default()
+    };
+    for (id, kind) in claimed {
+        let resend = policy.resend(kind);
+        tx.exec_cached(
+            "UPDATE outbox SET state = 'in_doubt', last_error = ?2 WHERE id = ?1 AND state = 'claimed'",
+            params![id, reason],
+        )
+        .ctx(OP)?;
+        if resend {
+            tx.exec_cached(
+                "UPDATE outbox SET state = 'queued', not_before = ?2, claimed_by = NULL,
+                                   claimed_at = NULL
+                 WHERE id = ?1",
+                params![id, now],
+            )
+            .ctx(OP)?;
+            report.requeued += 1;
+        } else {
+            report.left_in_doubt += 1;
+        }
+    }
+    if report.found_claimed > 0 {
+        tracing::warn!(?report, reason, "outbox rows in flight were recovered");
+    }
+    Ok(report)
 }

@@ -69,6 +69,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0014_broadcast_counts",
         include_str!("migrations/0014_broadcast_counts.sql"),
     ),
+    ("0015_sites", include_str!("migrations/0015_sites.sql")),
 ];
 
 /// The advisory lock every migration step holds: "gsmgate" in ASCII, so it cannot collide with a
