@@ -270,5 +270,6 @@ pub(crate) fn embedded_default() -> Config {
             ([127, 0, 0, 1], DEFAULT_HTTP_PORT),
         ))),
         hooks: crate::hooks::HooksSettings::default(),
+        store: super::StoreSettings::Sqlite,
     }
 }

@@ -25,6 +25,7 @@ mod hooks;
 mod owners;
 mod raw;
 mod spans;
+mod store;
 mod upkeep;
 mod validate;
 
@@ -35,6 +36,7 @@ pub use crate::hooks::{HookConfig, HooksSettings, WebhookConfig};
 pub use crate::http::{HttpSettings, TlsFiles};
 pub use default::EMBEDDED_DEFAULT_TOML;
 pub use error::{ConfigError, Issue};
+pub use store::{PasswordSource, StoreSettings};
 
 /// The whole validated configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +53,8 @@ pub struct Config {
     pub http: Option<HttpSettings>,
     /// `[[webhook]]`, `[[hook]]`, `[hooks]`: the hooks layer's settings (config/hooks.rs).
     pub hooks: HooksSettings,
+    /// `[store]`: SQLite in the state dir, or a PostgreSQL database shared by sites.
+    pub store: StoreSettings,
 }
 
 /// `[daemon]`: where state lives and who may administer it.

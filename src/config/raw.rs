@@ -25,6 +25,7 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub hook: Vec<super::hooks::RawHook>,
     pub hooks: Option<super::hooks::RawHooks>,
+    pub store: Option<super::store::RawStore>,
 }
 
 /// A user or group given by name or by numeric id.

@@ -605,6 +605,13 @@ fn every_key() -> RawConfig {
         hooks: Some(super::hooks::RawHooks {
             max_concurrent: Some(0),
         }),
+        store: Some(super::store::RawStore {
+            backend: Some(super::store::RawBackend::Postgres),
+            url: s(),
+            password_file: s(),
+            password_env: s(),
+            site: s(),
+        }),
     }
 }
 
@@ -771,4 +778,60 @@ fn onboarding_questions_may_use_configured_fields_as_placeholders() {
         msg.contains("community.onboarding[1].question") && msg.contains("{shoe_size}"),
         "{msg}"
     );
+}
+
+#[test]
+fn store_postgres_needs_url_and_site_and_keeps_the_password_out() {
+    let base = "[daemon]\nstate_dir = \"/tmp/g\"\n[simulator]\nenabled = true\n";
+    let bad =
+        Config::from_str(&format!("{base}[store]\nbackend = \"postgres\"\n"), "t").unwrap_err();
+    let text = bad.to_string();
+    assert!(text.contains("store.url"), "{text}");
+    assert!(text.contains("store.site"), "{text}");
+    let leak = Config::from_str(
+        &format!(
+            "{base}[store]\nbackend = \"postgres\"\nsite = \"paris\"\n\
+         url = \"postgres://gw:hunter2secret@db.example.org/gsm\"\n"
+        ),
+        "t",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(leak.contains("password"), "{leak}");
+    assert!(!leak.contains("hunter2secret"), "{leak}");
+    let both = Config::from_str(
+        &format!(
+            "{base}[store]\nbackend = \"postgres\"\nsite = \"paris\"\n\
+         url = \"postgres://gw@db.example.org/gsm\"\npassword_file = \"/p\"\npassword_env = \"P\"\n"
+        ),
+        "t",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(both.contains("not both"), "{both}");
+    let sqlite_with_url = Config::from_str(
+        &format!("{base}[store]\nurl = \"postgres://gw@db.example.org/gsm\"\n"),
+        "t",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        sqlite_with_url.contains("only with backend"),
+        "{sqlite_with_url}"
+    );
+    let ok = Config::from_str(&format!(
+        "{base}[store]\nbackend = \"postgres\"\nsite = \"lyon-2\"\n\
+         url = \"postgres://gw@db.example.org:6543/gsm?sslmode=verify-full\"\npassword_env = \"GSMGATE_PG_PASSWORD\"\n"
+    ), "t")
+    .unwrap();
+    match ok.store {
+        StoreSettings::Postgres { pg, password, site } => {
+            assert_eq!(
+                (pg.host.as_str(), pg.port, site.as_str()),
+                ("db.example.org", 6543, "lyon-2")
+            );
+            assert_eq!(password, PasswordSource::Env("GSMGATE_PG_PASSWORD".into()));
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -194,6 +194,7 @@ impl Checker<'_> {
         let voice = self.voice(raw.voice.unwrap_or_default());
         let http = raw.http.and_then(|h| self.http(h));
         let hooks = self.hooks(raw.webhook, raw.hook, raw.hooks.unwrap_or_default());
+        let store = self.store(raw.store.unwrap_or_default());
         Config {
             daemon,
             modems,
@@ -203,6 +204,7 @@ impl Checker<'_> {
             simulator,
             http,
             hooks,
+            store,
         }
     }
 

@@ -145,6 +145,8 @@ pub struct DaemonOptions {
     pub hooks_retry: Option<crate::hooks::RetryPolicy>,
     /// How often the SIM upkeep task looks and what it calls an hour (tests shorten both).
     pub upkeep: upkeep::UpkeepTiming,
+    /// How often a site writes its heartbeat (PostgreSQL store; tests shorten it). `None`: 10 s.
+    pub site_heartbeat: Option<Duration>,
 }
 
 impl Default for DaemonOptions {
@@ -160,6 +162,7 @@ impl Default for DaemonOptions {
             backup_interval: None,
             hooks_retry: None,
             upkeep: upkeep::UpkeepTiming::default(),
+            site_heartbeat: None,
         }
     }
 }
@@ -199,6 +202,7 @@ fn start_dispatch(
     tracker: &TaskTracker,
     shutdown: CancellationToken,
     limit_minute: Option<Duration>,
+    site_heartbeat: Option<Duration>,
     observer: Arc<dyn SendObserver>,
 ) -> Result<DispatchHandle, DaemonError> {
     let pool = modems
@@ -213,6 +217,12 @@ fn start_dispatch(
     let mut rc = cfg.runner_config();
     if let Some(minute) = limit_minute {
         rc.minute = minute;
+    }
+    if let config::StoreSettings::Postgres { site, .. } = &cfg.store {
+        rc.site = Some(site.clone());
+    }
+    if let Some(every) = site_heartbeat {
+        rc.heartbeat_every = every;
     }
     rc.observer = Some(observer);
     let handle = runner::spawn(store.clone(), pool, rc, events, tracker, shutdown)
@@ -257,7 +267,7 @@ impl Daemon {
         create_state_dir(&state_dir)?;
 
         let db = state_dir.join(DATABASE_FILE);
-        let store = open_store(&db).await?;
+        let store = open_store(&cfg.store, &db).await?;
 
         // Everything spawned from here on is cancelled again if a later step fails.
         let tracker = TaskTracker::new();
@@ -301,6 +311,7 @@ impl Daemon {
             &tracker,
             token.clone(),
             opts.limit_minute,
+            opts.site_heartbeat,
             metrics.send_observer(),
         )?;
         tracker.spawn(events::forward_dispatch(
@@ -392,9 +403,29 @@ impl Daemon {
     }
 }
 
-/// Opens the database, refusing a lost or damaged one instead of creating an empty one (the
-/// marker and `quick_check`, docs/store.md).
-async fn open_store(db: &Path) -> Result<Store, DaemonError> {
+/// Opens the database `[store]` names. SQLite: refusing a lost or damaged file instead of
+/// creating an empty one (the marker and `quick_check`, docs/store.md). PostgreSQL: reading the
+/// password, connecting and migrating; an unreachable server fails the start with the reason
+/// (systemd restarts the daemon), docs/scale-out.md.
+async fn open_store(settings: &config::StoreSettings, db: &Path) -> Result<Store, DaemonError> {
+    if let config::StoreSettings::Postgres { pg, password, site } = settings {
+        let mut pg = pg.clone();
+        let password = match password {
+            config::PasswordSource::File(path) => Some(store::pg::Password::from_file(path)),
+            config::PasswordSource::Env(name) => Some(store::pg::Password::from_env(name)),
+            config::PasswordSource::None => None,
+        };
+        if let Some(password) = password {
+            let password =
+                password.map_err(|e| DaemonError::OpenStore(Box::new(StoreError::from(e))))?;
+            pg = pg.with_password(password);
+        }
+        info!(target = %pg.target(), site = %site, "opening the PostgreSQL store");
+        return tokio::task::spawn_blocking(move || Store::open_postgres(pg))
+            .await
+            .map_err(|e| DaemonError::Task(format!("opening the database: {e}")))?
+            .map_err(|e| DaemonError::OpenStore(Box::new(e)));
+    }
     let opened = db.to_path_buf();
     tokio::task::spawn_blocking(move || store::integrity::open_checked(&opened))
         .await
@@ -491,11 +522,15 @@ fn spawn_upkeep(
         opts.upkeep,
         token.clone(),
     ));
-    tracker.spawn(maintenance::run(
-        maintenance_schedule(cfg, opts, db),
-        bus.clone(),
-        token.clone(),
-    ));
+    // The integrity check and the backups are of the SQLite file; a PostgreSQL server checks
+    // its own pages and is backed up with its own tools (docs/scale-out.md, "Backups").
+    if cfg.store == config::StoreSettings::Sqlite {
+        tracker.spawn(maintenance::run(
+            maintenance_schedule(cfg, opts, db),
+            bus.clone(),
+            token.clone(),
+        ));
+    }
     tokio::spawn(supervise(
         store.clone(),
         handles,

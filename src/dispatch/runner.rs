@@ -57,6 +57,7 @@ mod outcome;
 mod owed;
 mod pool;
 mod send_loop;
+mod sites;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -158,6 +159,11 @@ pub struct RunnerConfig {
     pub seed: u64,
     /// Told about claims, outcomes and limiter waits (the daemon's metrics); `None` = nobody.
     pub observer: Option<Arc<dyn SendObserver>>,
+    /// This gateway's site name when several share one database (docs/scale-out.md); `None` on
+    /// a single Pi, where the runner never reads or writes the site tables.
+    pub site: Option<String>,
+    /// How often a site writes its heartbeats and reads the other sites' (10 s).
+    pub heartbeat_every: Duration,
 }
 
 impl RunnerConfig {
@@ -187,6 +193,8 @@ impl RunnerConfig {
             validity: Validity::None,
             seed,
             observer: None,
+            site: None,
+            heartbeat_every: Duration::from_secs(10),
         }
     }
 
@@ -252,6 +260,9 @@ struct Shared {
     cfg: RunnerConfig,
     default_tz: jiff::tz::TimeZone,
     names: Vec<String>,
+    /// The other sites' modems and which of them this site may take over (`runner/sites.rs`);
+    /// empty on a single Pi.
+    remote: Mutex<sites::RemoteView>,
     state: Mutex<PoolState>,
     /// One per loop: `notify_one` keeps a permit, so a wake between a loop's empty claim and its
     /// sleep is not lost.
@@ -266,6 +277,10 @@ impl Shared {
         // A panic inside a critical section cannot leave the limiter half-updated in a way that
         // breaks a limit (records are single pushes), so a poisoned lock is still usable.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn remote(&self) -> MutexGuard<'_, sites::RemoteView> {
+        self.remote.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn wake_all(&self) {
@@ -408,9 +423,28 @@ fn start(
             source: Box::new(source),
         }
     };
-    let report = store
-        .recover_after_restart(&cfg.recovery_policy(), now)
-        .map_err(store_err("recovering in-flight sends"))?;
+    let names: Vec<String> = modems.iter().map(|m| m.name.clone()).collect();
+    let report = match &cfg.site {
+        None => store
+            .recover_after_restart(&cfg.recovery_policy(), now)
+            .map_err(store_err("recovering in-flight sends"))?,
+        Some(site) => {
+            let alive_after = now.saturating_sub(sites::dead_after_ms(&cfg));
+            store
+                .register_site(site, &names, now, alive_after, env!("CARGO_PKG_VERSION"))
+                .map_err(store_err("registering the site"))?;
+            // This site's own rows from before the restart, and any a silent site left.
+            store
+                .recover_orphaned_claims(
+                    site,
+                    alive_after,
+                    &cfg.recovery_policy(),
+                    now,
+                    "in flight at restart",
+                )
+                .map_err(store_err("recovering in-flight sends"))?
+        }
+    };
     let minute = cfg.minute_ms();
     let mut rts = Vec::with_capacity(modems.len());
     for (i, m) in modems.iter().enumerate() {
@@ -447,7 +481,8 @@ fn start(
     let shared = Arc::new(Shared {
         store,
         default_tz,
-        names: modems.iter().map(|m| m.name.clone()).collect(),
+        names,
+        remote: Mutex::new(sites::RemoteView::default()),
         state: Mutex::new(PoolState {
             modems: rts,
             pool_limiter,
@@ -460,6 +495,9 @@ fn start(
     for (i, m) in modems.into_iter().enumerate() {
         let lp = send_loop::SendLoop::new(shared.clone(), i, m.handle, shutdown.clone());
         tracker.spawn(lp.run());
+    }
+    if shared.cfg.site.is_some() {
+        tracker.spawn(sites::run(shared.clone(), shutdown));
     }
     Ok((DispatchHandle { shared }, report))
 }

@@ -49,7 +49,7 @@ impl ModemRt {
         self.held_until.is_some_and(|t| t > now)
     }
 
-    fn usable(&self, now: Millis) -> bool {
+    pub(super) fn usable(&self, now: Millis) -> bool {
         self.ready && !self.held(now)
     }
 

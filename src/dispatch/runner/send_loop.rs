@@ -298,11 +298,11 @@ impl SendLoop {
                 Some(_) => {}
             }
             let failover_ms = self.shared.cfg.failover_after.map(ms);
-            let (takeover, next_failover) = self.shared.state().takeovers(self.i, now, failover_ms);
-            let route = ClaimRoute {
-                pool: self.shared.names.clone(),
-                takeover,
-            };
+            let (mut takeover, next_failover) =
+                self.shared.state().takeovers(self.i, now, failover_ms);
+            let mut pool = self.shared.names.clone();
+            self.shared.remote().extend_route(&mut pool, &mut takeover);
+            let route = ClaimRoute { pool, takeover };
             let me = self.name.clone();
             // The row's parts from an earlier attempt come with the claim, and the last row's
             // `sent` mark goes with it: one hop, not three.
