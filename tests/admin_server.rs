@@ -55,6 +55,7 @@ fn status() -> StatusData {
         broadcasts_active: 1,
         storage: None,
         sims: Vec::new(),
+        sites: Vec::new(),
     }
 }
 
@@ -77,6 +78,7 @@ fn modem() -> ModemInfo {
         waiting: None,
         paused: None,
         sim: None,
+        site: None,
     }
 }
 

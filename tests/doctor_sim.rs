@@ -286,6 +286,7 @@ impl Handler for ReadyPool {
                         waiting: None,
                         paused: None,
                         sim: None,
+                        site: None,
                     })
                     .collect(),
             )),

@@ -194,6 +194,18 @@ fn print_status(s: &StatusData) {
             .collect();
         t.add_row(vec![format!("SIM in {}", sim.modem), words.join(" ")]);
     }
+    for site in &s.sites {
+        let this = if site.this_site { " (this one)" } else { "" };
+        let heard = if site.alive {
+            "alive".to_string()
+        } else {
+            format!("SILENT for {}", human_secs(site.heartbeat_age_secs))
+        };
+        t.add_row(vec![
+            format!("site {}{this}", site.name),
+            format!("{heard}, {}/{} modems up", site.modems_up, site.modems_total),
+        ]);
+    }
     print_table(&t);
 }
 
@@ -270,12 +282,17 @@ fn human_bytes(b: u64) -> String {
 }
 
 fn print_modems(modems: &[ModemInfo]) {
-    let mut t = table(&[
+    let sites = modems.iter().any(|m| m.site.is_some());
+    let mut head = vec![
         "name", "state", "network", "signal", "operator", "sent", "recv", "sim", "balance",
         "profile", "port",
-    ]);
+    ];
+    if sites {
+        head.insert(1, "site");
+    }
+    let mut t = table(&head);
     for m in modems {
-        t.add_row(vec![
+        let mut row = vec![
             m.name.clone(),
             match (&m.waiting, &m.last_error, &m.paused) {
                 (Some(w), _, _) => format!("{} ({w})", m.state),
@@ -297,7 +314,11 @@ fn print_modems(modems: &[ModemInfo]) {
             balance_cell(m.sim.as_ref()),
             m.profile.clone(),
             m.port.clone(),
-        ]);
+        ];
+        if sites {
+            row.insert(1, m.site.clone().unwrap_or_default());
+        }
+        t.add_row(row);
     }
     print_table(&t);
 }

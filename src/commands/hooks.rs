@@ -115,6 +115,7 @@ mod tests {
                 url: "https://crm.example.org/hook".into(),
                 events: vec!["alert".into()],
             }],
+            site: None,
         };
         Context::new(store, Arc::new(settings))
     }

@@ -71,6 +71,9 @@ pub struct Settings {
     pub voice_enabled: bool,
     /// The `[[webhook]]`s, for `webhooks` and `webhook_replay`.
     pub webhooks: Vec<WebhookSettings>,
+    /// This gateway's site name when several share one database (`[store] site`); `status`
+    /// and `modems` then show every site. `None` on a single Pi.
+    pub site: Option<String>,
 }
 
 impl Settings {
@@ -136,6 +139,7 @@ impl Context {
             dispatch: Default::default(),
             voice_enabled: false,
             webhooks: Vec::new(),
+            site: None,
         };
         let store = crate::store::Store::open_in_memory().expect("an in-memory store");
         Context::new(store, Arc::new(settings)).with_clock(Clock::Fixed(1_700_000_000_000))

@@ -8,7 +8,7 @@
 
 use super::{Context, MAX_LIMIT, Result};
 use crate::modem::{ModemState, Registration};
-use crate::protocol::{ModemInfo, StatusData, StatusSim, StorageStatus};
+use crate::protocol::{ModemInfo, SiteStatus, StatusData, StatusSim, StorageStatus};
 use crate::store::BroadcastState;
 
 /// Inbound messages scanned for the "received today" counts.
@@ -104,7 +104,77 @@ pub fn status(ctx: &Context) -> Result<StatusData> {
         broadcasts_active: saturating_u32(broadcasts),
         storage: Some(storage(ctx)),
         sims: status_sims(ctx)?,
+        sites: sites(ctx)?,
     })
+}
+
+/// A site or a modem counts as up while heard from within this long (three of the runner's
+/// heartbeats, dispatch/runner/sites.rs).
+const SITE_ALIVE_MS: i64 = 30_000;
+
+/// `status.sites`: every site sharing the database, from their heartbeats.
+fn sites(ctx: &Context) -> Result<Vec<SiteStatus>> {
+    let Some(me) = &ctx.settings.site else {
+        return Ok(Vec::new());
+    };
+    let now = ctx.now();
+    let modems = ctx.store.site_modems()?;
+    Ok(ctx
+        .store
+        .sites()?
+        .into_iter()
+        .map(|site| {
+            let own: Vec<_> = modems.iter().filter(|m| m.site == site.name).collect();
+            SiteStatus {
+                this_site: site.name == *me,
+                alive: site.heartbeat_at >= now - SITE_ALIVE_MS,
+                heartbeat_age_secs: u64::try_from((now - site.heartbeat_at) / 1000).unwrap_or(0),
+                modems_total: saturating_u32(own.len()),
+                modems_up: saturating_u32(
+                    own.iter()
+                        .filter(|m| m.down_since(now, SITE_ALIVE_MS).is_none())
+                        .count(),
+                ),
+                name: site.name,
+            }
+        })
+        .collect())
+}
+
+/// `modems` rows for the other sites' modems (after this site's own).
+fn remote_modems(ctx: &Context, since: i64) -> Result<Vec<ModemInfo>> {
+    let Some(me) = &ctx.settings.site else {
+        return Ok(Vec::new());
+    };
+    let now = ctx.now();
+    let mut out = Vec::new();
+    for m in ctx.store.site_modems()? {
+        if m.site == *me {
+            continue;
+        }
+        let up = m.down_since(now, SITE_ALIVE_MS).is_none();
+        out.push(ModemInfo {
+            sent_today: u64::from(ctx.store.sends_since(&m.modem, since)?),
+            name: m.modem,
+            profile: String::new(),
+            port: String::new(),
+            state: if up { "remote-up" } else { "remote-down" }.into(),
+            registration: "unknown".into(),
+            signal_dbm: None,
+            operator: None,
+            iccid: None,
+            imsi: None,
+            imei: None,
+            last_error: None,
+            received_today: 0,
+            per_day: None,
+            waiting: None,
+            paused: None,
+            sim: None,
+            site: Some(m.site),
+        });
+    }
+    Ok(out)
 }
 
 /// `status.sims`: the SIM of each configured modem, without the `modems` verb's counts.
@@ -165,6 +235,7 @@ pub fn modems(ctx: &Context) -> Result<Vec<ModemInfo>> {
             waiting: None,
             paused: None,
             sim: None,
+            site: ctx.settings.site.clone(),
         };
         let mut live = (None, None);
         if let Some((_, h)) = ctx.modems.iter().find(|(n, _)| *n == mc.name) {
@@ -193,6 +264,7 @@ pub fn modems(ctx: &Context) -> Result<Vec<ModemInfo>> {
         info.sim = super::sim_info::sim_info(s, mc, live.0.as_deref(), live.1.as_deref())?;
         out.push(info);
     }
+    out.extend(remote_modems(ctx, since)?);
     Ok(out)
 }
 

@@ -38,6 +38,10 @@ impl Config {
                     events: w.events.clone(),
                 })
                 .collect(),
+            site: match &self.store {
+                super::StoreSettings::Postgres { site, .. } => Some(site.clone()),
+                super::StoreSettings::Sqlite => None,
+            },
         }
     }
 

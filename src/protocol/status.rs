@@ -28,6 +28,24 @@ pub struct StatusData {
     /// daemons before this field).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sims: Vec<StatusSim>,
+    /// Every site sharing the database (docs/scale-out.md); empty on a single Pi.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sites: Vec<SiteStatus>,
+}
+
+/// `status.sites[]`: one gateway sharing the database, as its heartbeats show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SiteStatus {
+    pub name: String,
+    /// This is the site that answered.
+    pub this_site: bool,
+    /// Heard from within the last few heartbeats (30 s).
+    pub alive: bool,
+    /// Seconds since its last heartbeat.
+    pub heartbeat_age_secs: u64,
+    pub modems_total: u32,
+    /// Its modems that were up at its last heartbeat.
+    pub modems_up: u32,
 }
 
 /// `status.sims[]`: which SIM sits in which modem.
@@ -128,4 +146,8 @@ pub struct ModemInfo {
     /// The SIM (absent when nothing is known about it, and from daemons before this field).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sim: Option<SimInfo>,
+    /// The site that drives this modem, when several share one database (docs/scale-out.md).
+    /// Another site's modem has `state` `remote-up` or `remote-down` and no port or profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
 }
