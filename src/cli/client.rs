@@ -203,7 +203,10 @@ fn print_status(s: &StatusData) {
         };
         t.add_row(vec![
             format!("site {}{this}", site.name),
-            format!("{heard}, {}/{} modems up", site.modems_up, site.modems_total),
+            format!(
+                "{heard}, {}/{} modems up",
+                site.modems_up, site.modems_total
+            ),
         ]);
     }
     print_table(&t);

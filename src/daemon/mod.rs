@@ -147,6 +147,8 @@ pub struct DaemonOptions {
     pub upkeep: upkeep::UpkeepTiming,
     /// How often a site writes its heartbeat (PostgreSQL store; tests shorten it). `None`: 10 s.
     pub site_heartbeat: Option<Duration>,
+    /// Overrides `[dispatch] failover_after_minutes` (tests fail over in seconds, not minutes).
+    pub failover_after: Option<Duration>,
 }
 
 impl Default for DaemonOptions {
@@ -163,6 +165,7 @@ impl Default for DaemonOptions {
             hooks_retry: None,
             upkeep: upkeep::UpkeepTiming::default(),
             site_heartbeat: None,
+            failover_after: None,
         }
     }
 }
@@ -201,8 +204,7 @@ fn start_dispatch(
     events: mpsc::Sender<runner::DispatchEvent>,
     tracker: &TaskTracker,
     shutdown: CancellationToken,
-    limit_minute: Option<Duration>,
-    site_heartbeat: Option<Duration>,
+    opts: &DaemonOptions,
     observer: Arc<dyn SendObserver>,
 ) -> Result<DispatchHandle, DaemonError> {
     let pool = modems
@@ -215,13 +217,16 @@ fn start_dispatch(
         })
         .collect();
     let mut rc = cfg.runner_config();
-    if let Some(minute) = limit_minute {
+    if let Some(minute) = opts.limit_minute {
         rc.minute = minute;
+    }
+    if let Some(after) = opts.failover_after {
+        rc.failover_after = Some(after);
     }
     if let config::StoreSettings::Postgres { site, .. } = &cfg.store {
         rc.site = Some(site.clone());
     }
-    if let Some(every) = site_heartbeat {
+    if let Some(every) = opts.site_heartbeat {
         rc.heartbeat_every = every;
     }
     rc.observer = Some(observer);
@@ -310,8 +315,7 @@ impl Daemon {
             dispatch_tx,
             &tracker,
             token.clone(),
-            opts.limit_minute,
-            opts.site_heartbeat,
+            &opts,
             metrics.send_observer(),
         )?;
         tracker.spawn(events::forward_dispatch(

@@ -677,6 +677,21 @@ pub(crate) struct PgConn {
 /// The marker of an empty [`Conn::transaction_opt`] on its way out of [`Conn::transaction`].
 const EMPTY_MARK: &str = "transaction with nothing to keep";
 
+/// The driver ends a connection by blocking on its own small runtime, which panics on a tokio
+/// worker thread; the last clone of a store is often dropped on one (the daemon's shutdown).
+/// There the client is closed on a plain thread instead.
+impl Drop for PgConn {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.get_mut().take()
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            let _ = std::thread::Builder::new()
+                .name("pg-close".into())
+                .spawn(move || drop(client));
+        }
+    }
+}
+
 /// Statements kept prepared per PostgreSQL connection before the cache is emptied.
 const PG_STATEMENT_CACHE: usize = 512;
 
@@ -699,46 +714,47 @@ impl PgConn {
     }
 
     /// Runs `f` on the client, connecting first if there is none; a broken connection is
-    /// dropped so that the next call opens a new one.
-    fn with_client<T>(&self, f: impl FnOnce(&mut postgres::Client) -> DbResult<T>) -> DbResult<T> {
+    /// dropped so that the next call opens a new one. On a tokio worker thread (a store call
+    /// made from async code, e.g. at start-up) the driver's blocking calls would panic, so they
+    /// run on a scoped plain thread there; on the blocking pool, where store calls belong, they
+    /// run in place.
+    fn with_client<T: Send>(
+        &self,
+        f: impl FnOnce(&mut postgres::Client, &mut HashMap<String, postgres::Statement>) -> DbResult<T>
+        + Send,
+    ) -> DbResult<T> {
         let mut slot = self.client.borrow_mut();
-        if slot.as_ref().is_none_or(|c| c.is_closed()) {
-            self.statements.borrow_mut().clear();
-            *slot = None;
-            let client = self
-                .config
-                .connect()
-                .map_err(|e| DbError::Connect(Box::new(e)))?;
-            tracing::info!(target = %self.config.target(), "connected to PostgreSQL");
-            *slot = Some(client);
-        }
-        let client = slot.as_mut().expect("connected above");
-        let out = f(client);
-        if out.is_err() && client.is_closed() {
-            tracing::warn!(target = %self.config.target(), "the PostgreSQL connection broke");
-            self.statements.borrow_mut().clear();
-            *slot = None;
-        }
-        out
-    }
-
-    fn statement(&self, client: &mut postgres::Client, sql: &str) -> DbResult<postgres::Statement> {
-        if let Some(st) = self.statements.borrow().get(sql) {
-            return Ok(st.clone());
-        }
-        let st = client.prepare(&translate(sql))?;
-        let mut cache = self.statements.borrow_mut();
-        if cache.len() >= PG_STATEMENT_CACHE {
-            cache.clear();
-        }
-        cache.insert(sql.to_owned(), st.clone());
-        Ok(st)
+        let mut statements = self.statements.borrow_mut();
+        let config = &self.config;
+        let slot: &mut Option<postgres::Client> = &mut slot;
+        let statements: &mut HashMap<String, postgres::Statement> = &mut statements;
+        off_runtime(move || {
+            if slot.as_ref().is_none_or(|c| c.is_closed()) {
+                statements.clear();
+                *slot = None;
+                let client = config
+                    .connect()
+                    .map_err(|e| DbError::Connect(Box::new(e)))?;
+                tracing::info!(target = %config.target(), "connected to PostgreSQL");
+                *slot = Some(client);
+            }
+            let Some(client) = slot.as_mut() else {
+                return Err(DbError::Param("no PostgreSQL connection".into()));
+            };
+            let out = f(client, statements);
+            if out.is_err() && client.is_closed() {
+                tracing::warn!(target = %config.target(), "the PostgreSQL connection broke");
+                statements.clear();
+                *slot = None;
+            }
+            out
+        })
     }
 
     fn execute(&self, sql: &str, params: Params<'_>) -> DbResult<usize> {
-        self.with_client(|client| {
-            let st = self.statement(client, sql)?;
-            let values: Vec<PgParam<'_>> = params.iter().map(|p| PgParam(p.to_param())).collect();
+        let values: Vec<PgParam<'_>> = params.iter().map(|p| PgParam(p.to_param())).collect();
+        self.with_client(|client, cache| {
+            let st = statement(client, cache, sql)?;
             let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = values
                 .iter()
                 .map(|v| v as &(dyn postgres::types::ToSql + Sync))
@@ -748,9 +764,9 @@ impl PgConn {
     }
 
     fn query(&self, sql: &str, params: Params<'_>) -> DbResult<Vec<postgres::Row>> {
-        self.with_client(|client| {
-            let st = self.statement(client, sql)?;
-            let values: Vec<PgParam<'_>> = params.iter().map(|p| PgParam(p.to_param())).collect();
+        let values: Vec<PgParam<'_>> = params.iter().map(|p| PgParam(p.to_param())).collect();
+        self.with_client(|client, cache| {
+            let st = statement(client, cache, sql)?;
             let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = values
                 .iter()
                 .map(|v| v as &(dyn postgres::types::ToSql + Sync))
@@ -760,8 +776,36 @@ impl PgConn {
     }
 
     fn batch(&self, sql: &str) -> DbResult<()> {
-        self.with_client(|client| Ok(client.batch_execute(sql)?))
+        self.with_client(|client, _| Ok(client.batch_execute(sql)?))
     }
+}
+
+/// The prepared statement for the store-side `sql`, from the connection's cache.
+fn statement(
+    client: &mut postgres::Client,
+    cache: &mut HashMap<String, postgres::Statement>,
+    sql: &str,
+) -> DbResult<postgres::Statement> {
+    if let Some(st) = cache.get(sql) {
+        return Ok(st.clone());
+    }
+    let st = client.prepare(&translate(sql))?;
+    if cache.len() >= PG_STATEMENT_CACHE {
+        cache.clear();
+    }
+    cache.insert(sql.to_owned(), st.clone());
+    Ok(st)
+}
+
+/// Runs `f` off the tokio worker threads (see [`PgConn::with_client`]).
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|s| match s.spawn(f).join() {
+        Ok(v) => v,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
 }
 
 /// The connection of a [`super::Store`]: SQLite or PostgreSQL.

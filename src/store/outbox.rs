@@ -32,6 +32,7 @@ mod counts;
 mod enqueue;
 mod evidence;
 mod held;
+mod orphans;
 mod outcomes;
 mod recovery;
 pub(in crate::store) use recovery::recover_claimed_in;

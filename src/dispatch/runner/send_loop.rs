@@ -76,6 +76,10 @@ pub(super) struct SendLoop {
     /// checks run between the modem's OK and that write, as between the OK and a mark written
     /// at once.
     pending_sent: Option<PendingSent>,
+    /// A call that claims failed: the server may have committed the claim anyway (a broken
+    /// PostgreSQL connection). Before the next claim, such rows go back to the queue
+    /// (`Store::release_unheld_claims`).
+    claim_unsure: bool,
 }
 
 /// A `sent` mark not yet written, and the event published once it is.
@@ -122,6 +126,7 @@ impl SendLoop {
             claimed_at: Instant::now(),
             limiter_since: None,
             pending_sent: None,
+            claim_unsure: false,
         }
     }
 
@@ -304,6 +309,23 @@ impl SendLoop {
             self.shared.remote().extend_route(&mut pool, &mut takeover);
             let route = ClaimRoute { pool, takeover };
             let me = self.name.clone();
+            if self.claim_unsure {
+                let modem = me.clone();
+                match self
+                    .db("releasing unheld claims", move |s| {
+                        s.release_unheld_claims(&modem, now)
+                    })
+                    .await
+                {
+                    Some(_) => self.claim_unsure = false,
+                    None => {
+                        if !self.pause(now + tick, false, false).await {
+                            break;
+                        }
+                        continue;
+                    }
+                }
+            }
             // The row's parts from an earlier attempt come with the claim, and the last row's
             // `sent` mark goes with it: one hop, not three.
             let claimed = match self.pending_sent.take() {
@@ -315,6 +337,7 @@ impl SendLoop {
                     .await
                 }
             };
+            self.claim_unsure |= claimed.is_none();
             let claimed_row = claimed.as_ref().and_then(Option::as_ref).map(|(r, _)| r);
             self.end_limiter_wait(claimed_row, now_ms());
             match claimed {

@@ -75,8 +75,21 @@ pub(super) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
     let Some(site) = shared.cfg.site.clone() else {
         return;
     };
+    // Since when every beat has reached the database (`None` after a failed one).
+    let mut connected_since: Option<std::time::Instant> = None;
     loop {
-        beat(&shared, &site).await;
+        let judge = connected_since.is_some_and(|t| {
+            shared
+                .cfg
+                .failover_after
+                .is_some_and(|after| t.elapsed() >= after)
+        });
+        let ok = beat(&shared, &site, judge).await;
+        connected_since = match (ok, connected_since) {
+            (true, Some(t)) => Some(t),
+            (true, None) => Some(std::time::Instant::now()),
+            (false, _) => None,
+        };
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(shared.cfg.heartbeat_every) => {}
@@ -84,10 +97,16 @@ pub(super) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
     }
 }
 
-/// One heartbeat: stamp, sweep, read, and wake the loops if the route changed. A failed write
-/// (database unreachable) is logged and tried again at the next beat; meanwhile the loops keep
-/// the last view, and the other sites see this one's heartbeat age.
-async fn beat(shared: &Arc<Shared>, site: &str) {
+/// One heartbeat: stamp, sweep, read, and wake the loops if the route changed; whether it
+/// reached the database. A failed write (database unreachable) is logged and tried again at the
+/// next beat; meanwhile the loops keep the last view, and the other sites see this one's
+/// heartbeat age.
+///
+/// `judge`: this site has reached the database for at least the failover time without a gap,
+/// so a silence it sees in another site is that site's, not the database's. After an outage
+/// every site's heartbeat is old at once; judging then would sweep the in-flight rows of sites
+/// that are alive and reconnecting. Until then the view keeps no takeover and nothing is swept.
+async fn beat(shared: &Arc<Shared>, site: &str, judge: bool) -> bool {
     let now = now_ms();
     let up: Vec<String> = {
         let state = shared.state();
@@ -99,7 +118,7 @@ async fn beat(shared: &Arc<Shared>, site: &str) {
             .collect()
     };
     let alive_ms = ms(shared.cfg.heartbeat_every).saturating_mul(BEATS_ALIVE);
-    let failover = shared.cfg.failover_after.map(ms);
+    let failover = shared.cfg.failover_after.map(ms).filter(|_| judge);
     let policy = shared.cfg.recovery_policy();
     let me = site.to_string();
     let rows = shared
@@ -122,7 +141,7 @@ async fn beat(shared: &Arc<Shared>, site: &str) {
         Ok(rows) => rows,
         Err(e) => {
             tracing::warn!(site, error = %e, "site heartbeat failed; retrying at the next beat");
-            return;
+            return false;
         }
     };
     let view = RemoteView::from_rows(site, &rows, now, alive_ms, failover);
@@ -138,6 +157,7 @@ async fn beat(shared: &Arc<Shared>, site: &str) {
     if changed {
         shared.wake_all();
     }
+    true
 }
 
 #[cfg(test)]
