@@ -116,6 +116,29 @@ pub fn voicemail_export(ctx: &Context, args: &VoicemailIdArgs) -> Result<Voicema
     let id = args.voicemail;
     let what = format!("voicemail {id}");
     let row = ctx.store.voicemail(id).map_err(|e| not_found(e, &what))?;
+    // Held by the database (several sites, docs/scale-out.md): any site can export it.
+    if let Some(wav) = ctx
+        .store
+        .voicemail_audio(id)
+        .map_err(|e| not_found(e, &what))?
+    {
+        if wav.len() as u64 > MAX_EXPORT_BYTES {
+            return Err(CommandError::Conflict(format!(
+                "voicemail {id} is {} bytes, more than {MAX_EXPORT_BYTES} fit one answer",
+                wav.len()
+            )));
+        }
+        ctx.store
+            .set_voicemail_heard(id, true)
+            .map_err(|e| not_found(e, &what))?;
+        return Ok(VoicemailFile {
+            id,
+            number: row.number,
+            created_at: rfc3339(row.created_at),
+            duration_ms: row.duration_ms,
+            wav_base64: base64::encode(&wav),
+        });
+    }
     let path = link(ctx)?
         .handle
         .voicemail_path(&row.path)

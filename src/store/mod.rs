@@ -46,6 +46,7 @@ mod sites;
 #[cfg(test)]
 pub(crate) mod testing;
 mod tokens;
+mod voicemail_audio;
 mod web;
 
 use std::path::{Path, PathBuf};

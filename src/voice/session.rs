@@ -433,8 +433,21 @@ impl Session {
         let duration_ms = samples.len() as i64 * 1000 / i64::from(greeting::RATE);
         if let Some(id) = self.call_id {
             let stored = format!("voicemail/{file}");
+            let wav = path.clone();
+            // Sites sharing a PostgreSQL database play each other's voicemails: the audio goes
+            // into the database too (store/voicemail_audio.rs); one Pi keeps the file only.
             with_store(&self.shared.store, move |s| {
-                s.add_voicemail(id, &stored, duration_ms, now)
+                let vm = s.add_voicemail(id, &stored, duration_ms, now)?;
+                if s.backend() == crate::store::Backend::Postgres {
+                    let bytes = std::fs::read(&wav).map_err(|e| {
+                        crate::store::StoreError::InvalidArgument(format!(
+                            "reading {}: {e}",
+                            wav.display()
+                        ))
+                    })?;
+                    s.set_voicemail_audio(vm, &bytes)?;
+                }
+                Ok(vm)
             })
             .await;
         }
