@@ -74,6 +74,16 @@ fn print_json(value: &impl serde::Serialize) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// Why `backup`/`restore` do not apply: they copy the SQLite file, and a PostgreSQL store is
+/// backed up with the server's own tools.
+fn postgres_store(cfg: &crate::config::Config) -> Option<String> {
+    matches!(cfg.store, crate::config::StoreSettings::Postgres { .. }).then(|| {
+        "this gateway's store is PostgreSQL ([store] backend = \"postgres\"): back it up with \
+         the server's tools (pg_dump, or the service's snapshots), docs/scale-out.md, \"Backups\""
+            .to_string()
+    })
+}
+
 fn fail(msg: &str) -> ExitCode {
     eprintln!("error: {msg}");
     ExitCode::from(super::EXIT_FAILURE)
@@ -85,6 +95,9 @@ pub fn run_backup(args: BackupArgs, conn: Connection) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(&format!("{e:#}")),
     };
+    if let Some(msg) = postgres_store(&cfg) {
+        return fail(&msg);
+    }
     match backup::backup_database(&database_of(&cfg), &args.file) {
         Ok(info) if conn.json => match print_json(&info) {
             Ok(()) => ExitCode::SUCCESS,
@@ -136,6 +149,9 @@ pub fn run_restore(args: RestoreArgs, conn: Connection) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(&format!("{e:#}")),
     };
+    if let Some(msg) = postgres_store(&cfg) {
+        return fail(&msg);
+    }
     let socket = conn
         .socket
         .clone()
