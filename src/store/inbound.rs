@@ -399,6 +399,7 @@ impl Store {
 }
 
 #[cfg(test)]
+crate::store::testing::backend_tests! {
 mod tests {
     use super::*;
 
@@ -429,7 +430,7 @@ mod tests {
 
     #[test]
     fn single_is_idempotent() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         let a = s
             .store_single(&single("JOIN", "2026-01-02T03:04:05+00:00"))
             .unwrap();
@@ -515,7 +516,7 @@ mod tests {
 
     #[test]
     fn read_and_flag() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         let id = s.store_single(&single("stpo", "t1")).unwrap().id();
         s.set_message_flag(id, Some("possible_opt_out")).unwrap();
         assert_eq!(s.inbox(true, 10).unwrap().len(), 1);
@@ -525,4 +526,5 @@ mod tests {
         assert_eq!(m.flag.as_deref(), Some("possible_opt_out"));
         assert!(s.set_message_read(424242, true).is_err());
     }
+}
 }
