@@ -111,6 +111,8 @@ impl Store {
 
 #[cfg(test)]
 crate::store::testing::backend_tests! {
+// Repeated inside: clippy allows `unwrap` in test helpers only under a visible `cfg(test)`.
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::{ConsentEvent, ConsentSource, NewMember, NewSingle};

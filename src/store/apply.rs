@@ -181,6 +181,8 @@ fn apply_one(
 
 #[cfg(test)]
 crate::store::testing::backend_tests! {
+// Repeated inside: clippy allows `unwrap` in test helpers only under a visible `cfg(test)`.
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::{MemberStatus, MessageKind, NewSingle, OutboxState, SingleOutcome};

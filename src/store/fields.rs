@@ -55,8 +55,10 @@ pub(super) fn update_fields(
 
 #[cfg(test)]
 crate::store::testing::backend_tests! {
+// Repeated inside: clippy allows `unwrap` in test helpers only under a visible `cfg(test)`.
+#[cfg(test)]
 mod tests {
-    use crate::store::{MemberUpdate, NewMember, Segment, Store};
+    use crate::store::{MemberUpdate, NewMember, Segment};
     use crate::model::MemberStatus;
     use crate::store::ConsentSource;
 

@@ -797,6 +797,8 @@ pub(super) fn record_consent_in(
 
 #[cfg(test)]
 crate::store::testing::backend_tests! {
+// Repeated inside: clippy allows `unwrap` in test helpers only under a visible `cfg(test)`.
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::{MessageKind, NewOutbox, OutboxState};
@@ -1081,6 +1083,71 @@ mod tests {
         assert!(!s.opted_out(n).unwrap());
         assert_eq!(s.member(n).unwrap().unwrap().status, MemberStatus::Active);
         assert_eq!(s.consent_history(n).unwrap().len(), 6);
+    }
+
+    #[test]
+    fn segment_scans_and_keyset_pages_agree_in_join_order_with_suppression() {
+        let s = fresh();
+        // Two members share a join time: the id breaks the tie.
+        for (number, city, joined) in [
+            ("+6003", "Paris", 300),
+            ("+6001", "Lyon", 100),
+            ("+6002", "Paris", 200),
+            ("+6004", "Paris", 200),
+            ("+6005", "Lyon", 500),
+        ] {
+            s.add_member(&nm(number, city, &[], joined), ConsentSource::Cli, 1)
+                .unwrap();
+        }
+        s.record_consent("+6002", ConsentEvent::OptedOut, None, ConsentSource::Sms, 2)
+            .unwrap();
+        let scan = |seg: &Segment| {
+            let mut out = Vec::new();
+            s.for_each_member(seg, |m, suppressed| out.push((m.number.clone(), suppressed)))
+                .unwrap();
+            out
+        };
+        let pages = |seg: &Segment, limit| {
+            let mut out = Vec::new();
+            let mut after = None;
+            loop {
+                let mut page = Vec::new();
+                s.for_each_member_page(seg, after, limit, |m, suppressed| {
+                    page.push((m.joined_at, m.id, m.number.clone(), suppressed))
+                })
+                .unwrap();
+                let Some(last) = page.last() else { break };
+                after = Some((last.0, last.1));
+                out.extend(page.into_iter().map(|(_, _, n, sup)| (n, sup)));
+            }
+            out
+        };
+        let everyone = Segment::default();
+        let want: Vec<(String, bool)> = [
+            ("+6001", false),
+            ("+6002", true),
+            ("+6004", false),
+            ("+6003", false),
+            ("+6005", false),
+        ]
+        .iter()
+        .map(|(n, sup)| (n.to_string(), *sup))
+        .collect();
+        assert_eq!(scan(&everyone), want);
+        assert_eq!(pages(&everyone, 2), want);
+        let paris = Segment {
+            city: Some("paris".into()),
+            ..Segment::default()
+        };
+        let want_paris: Vec<(String, bool)> = want
+            .iter()
+            .filter(|(n, _)| ["+6002", "+6003", "+6004"].contains(&n.as_str()))
+            .cloned()
+            .collect();
+        assert_eq!(scan(&paris), want_paris);
+        assert_eq!(pages(&paris, 1), want_paris);
+        assert_eq!(s.count_members(&everyone).unwrap(), 5);
+        assert_eq!(s.segment_numbers(&paris).unwrap().len(), 3);
     }
 
     #[test]
