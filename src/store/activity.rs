@@ -110,6 +110,9 @@ impl Store {
 }
 
 #[cfg(test)]
+crate::store::testing::backend_tests! {
+// Repeated inside: clippy allows `unwrap` in test helpers only under a visible `cfg(test)`.
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::{ConsentEvent, ConsentSource, NewMember, NewSingle};
@@ -153,7 +156,7 @@ mod tests {
 
     #[test]
     fn empty_days_are_zero_and_boundaries_are_utc_midnights() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         let a = s.activity_daily(FROM, 3).unwrap();
         assert_eq!(a.joined, [0, 0, 0]);
         assert_eq!(a.opted_out, [0, 0, 0]);
@@ -201,7 +204,7 @@ mod tests {
 
     #[test]
     fn recent_events_are_newest_first_and_only_the_types_asked_for() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         s.append_event("alert", r#"{"alert":"a","message":"one"}"#, 1)
             .unwrap();
         s.append_event("modem_up", r#"{"modem":"m0"}"#, 2).unwrap();
@@ -216,4 +219,5 @@ mod tests {
         assert!(s.recent_events(&[], 10).unwrap().is_empty());
         assert!(s.recent_events(&["alert"], 0).unwrap().is_empty());
     }
+}
 }

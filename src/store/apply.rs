@@ -180,6 +180,9 @@ fn apply_one(
 }
 
 #[cfg(test)]
+crate::store::testing::backend_tests! {
+// Repeated inside: clippy allows `unwrap` in test helpers only under a visible `cfg(test)`.
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::{MemberStatus, MessageKind, NewSingle, OutboxState, SingleOutcome};
@@ -224,7 +227,7 @@ mod tests {
 
     #[test]
     fn a_stored_message_is_unprocessed_until_its_effects_commit() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         let id = stored(&s, "+15550001", "JOIN", 1_000);
         let pending = s.unprocessed_messages().unwrap();
         assert_eq!(pending.len(), 1);
@@ -244,7 +247,7 @@ mod tests {
 
     #[test]
     fn applying_twice_writes_once() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         let id = stored(&s, "+15550001", "JOIN", 1_000);
         s.apply_inbound(id, &join_effects("+15550001", 2_000), 2_000)
             .unwrap();
@@ -257,7 +260,7 @@ mod tests {
 
     #[test]
     fn a_failing_effect_rolls_back_every_effect_and_leaves_the_message_unprocessed() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         let id = stored(&s, "+15550001", "NAME Ann", 1_000);
         let effects = vec![
             InboundEffect::Enqueue(NewOutbox::new("+15550001", "hi", MessageKind::Reply, 2_000)),
@@ -284,7 +287,7 @@ mod tests {
 
     #[test]
     fn an_existing_member_is_kept_and_reported() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         let id = stored(&s, "+15550001", "JOIN", 1_000);
         s.add_member(
             &NewMember {
@@ -310,7 +313,7 @@ mod tests {
 
     #[test]
     fn an_opt_out_cancels_queued_bulk_in_the_same_transaction() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         s.enqueue(&NewOutbox::new("+15550001", "news", MessageKind::Bulk, 500))
             .unwrap();
         let id = stored(&s, "+15550001", "STOP", 1_000);
@@ -346,7 +349,7 @@ mod tests {
 
     #[test]
     fn national_senders_and_flagged_messages_are_not_replayed() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         stored(&s, "BANK", "Your code", 1_000);
         let flagged = stored(&s, "+15550002", "[binary message, 4 octets]", 1_001);
         s.set_message_flag(flagged, Some("binary")).unwrap();
@@ -355,10 +358,11 @@ mod tests {
 
     #[test]
     fn an_unknown_message_is_not_found() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         assert!(matches!(
             s.apply_inbound(42, &[], 1),
             Err(StoreError::NotFound { .. })
         ));
     }
+}
 }

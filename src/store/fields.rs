@@ -17,7 +17,8 @@ pub(super) fn insert_fields(
     fields: &BTreeMap<String, String>,
 ) -> crate::store::db::DbResult<()> {
     let mut st = tx.prepare_cached(
-        "INSERT OR REPLACE INTO member_fields (member_id, field, value) VALUES (?1, ?2, ?3)",
+        "INSERT INTO member_fields (member_id, field, value) VALUES (?1, ?2, ?3)
+         ON CONFLICT (member_id, field) DO UPDATE SET value = excluded.value",
     )?;
     for (field, value) in fields {
         st.execute(params![member_id, field, value])?;
@@ -53,14 +54,17 @@ pub(super) fn update_fields(
 }
 
 #[cfg(test)]
+crate::store::testing::backend_tests! {
+// Repeated inside: clippy allows `unwrap` in test helpers only under a visible `cfg(test)`.
+#[cfg(test)]
 mod tests {
-    use super::super::{MemberUpdate, NewMember, Segment, Store};
+    use crate::store::{MemberUpdate, NewMember, Segment};
     use crate::model::MemberStatus;
     use crate::store::ConsentSource;
 
     #[test]
     fn fields_are_stored_updated_cleared_and_segmentable() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         let mut m = NewMember {
             number: "+15551230001".into(),
             status: Some(MemberStatus::Active),
@@ -110,7 +114,7 @@ mod tests {
 
     #[test]
     fn a_home_moved_without_a_reason_reads_as_failover() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         let m = NewMember {
             number: "+15551230001".into(),
             status: Some(MemberStatus::Active),
@@ -133,4 +137,5 @@ mod tests {
         let got = s.update_member("+15551230001", &balance, 3).unwrap();
         assert_eq!(got.home_reason.as_deref(), Some("balance"));
     }
+}
 }

@@ -399,6 +399,9 @@ impl Store {
 }
 
 #[cfg(test)]
+crate::store::testing::backend_tests! {
+// Repeated inside: clippy allows `unwrap` in test helpers only under a visible `cfg(test)`.
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -429,7 +432,7 @@ mod tests {
 
     #[test]
     fn single_is_idempotent() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         let a = s
             .store_single(&single("JOIN", "2026-01-02T03:04:05+00:00"))
             .unwrap();
@@ -459,13 +462,37 @@ mod tests {
         );
     }
 
+    /// One database opened again as a restart opens it: a file for SQLite, the same schema
+    /// for PostgreSQL.
+    enum Place {
+        File(tempfile::TempDir),
+        Schema(crate::store::pg::PgConfig),
+    }
+
+    impl Place {
+        fn new() -> Place {
+            match BACKEND {
+                crate::store::Backend::Sqlite => Place::File(tempfile::tempdir().unwrap()),
+                crate::store::Backend::Postgres => {
+                    Place::Schema(crate::store::testing::pg_config())
+                }
+            }
+        }
+
+        fn open(&self) -> Store {
+            match self {
+                Place::File(dir) => Store::open(dir.path().join("g.db")).unwrap(),
+                Place::Schema(config) => Store::open_postgres(config.clone()).unwrap(),
+            }
+        }
+    }
+
     #[test]
     fn parts_are_idempotent_reload_and_assemble_atomically() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("g.db");
+        let place = Place::new();
         let (p1, p2);
         {
-            let s = Store::open(&path).unwrap();
+            let s = place.open();
             p2 = s.store_part(&part(2, 3, "world")).unwrap();
             p1 = s.store_part(&part(1, 3, "hello ")).unwrap();
             assert!(p1.new && p2.new);
@@ -480,7 +507,7 @@ mod tests {
             );
         }
         // After a restart the unassembled parts come back, in arrival order.
-        let s = Store::open(&path).unwrap();
+        let s = place.open();
         let pending = s.pending_parts().unwrap();
         assert_eq!(
             pending.iter().map(|p| p.sequence).collect::<Vec<_>>(),
@@ -515,7 +542,7 @@ mod tests {
 
     #[test]
     fn read_and_flag() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         let id = s.store_single(&single("stpo", "t1")).unwrap().id();
         s.set_message_flag(id, Some("possible_opt_out")).unwrap();
         assert_eq!(s.inbox(true, 10).unwrap().len(), 1);
@@ -525,4 +552,29 @@ mod tests {
         assert_eq!(m.flag.as_deref(), Some("possible_opt_out"));
         assert!(s.set_message_read(424242, true).is_err());
     }
+
+    #[test]
+    fn inbox_since_pages_forward_by_id_and_filters_unread() {
+        let s = fresh();
+        let ids: Vec<i64> = (0..4)
+            .map(|i| {
+                s.store_single(&single(&format!("text {i}"), &format!("t{i}")))
+                    .unwrap()
+                    .id()
+            })
+            .collect();
+        s.set_message_read(ids[2], true).unwrap();
+        let got = |after, unread_only, limit| -> Vec<i64> {
+            s.inbox_since(after, unread_only, limit)
+                .unwrap()
+                .iter()
+                .map(|m| m.id)
+                .collect()
+        };
+        assert_eq!(got(0, false, 10), ids);
+        assert_eq!(got(ids[0], false, 2), ids[1..3].to_vec());
+        assert_eq!(got(ids[0], true, 10), vec![ids[1], ids[3]]);
+        assert!(got(ids[3], false, 10).is_empty());
+    }
+}
 }

@@ -147,9 +147,9 @@ pub struct ConsentEntry {
 const MEMBER_COLUMNS: &str = "m.id, m.number, m.name, m.city, m.region, m.time_zone, m.status, \
      m.home_modem, m.onboarding_step, m.joined_at, m.updated_at, \
      (SELECT json_group_array(tag) FROM (SELECT tag FROM member_tags t \
-                                         WHERE t.member_id = m.id ORDER BY tag)), \
+                                         WHERE t.member_id = m.id ORDER BY tag) AS mt), \
      CASE WHEN m.home_modem IS NULL THEN NULL \
-          WHEN m.home_reason_modem IS m.home_modem THEN m.home_reason \
+          WHEN m.home_reason_modem = m.home_modem THEN m.home_reason \
           ELSE 'failover' END, \
      (SELECT json_group_object(field, value) FROM member_fields f WHERE f.member_id = m.id)";
 
@@ -157,18 +157,24 @@ const MEMBER_COLUMNS: &str = "m.id, m.number, m.name, m.city, m.region, m.time_z
 const AFTER_MEMBER_COLUMNS: usize = 14;
 
 fn member_from_row(r: &Row<'_>) -> crate::store::db::DbResult<Member> {
-    let tags_json: String = r.get(11)?;
-    let tags: Vec<String> =
-        serde_json::from_str(&tags_json).map_err(|e| crate::store::db::DbError::Column {
+    // PostgreSQL's `json_agg`/`json_object_agg` of no rows is NULL where SQLite's is `[]`/`{}`:
+    // NULL reads as empty here rather than as a `coalesce` in SQL that SQLite would pay for.
+    let tags_json: Option<String> = r.get(11)?;
+    let tags: Vec<String> = match tags_json {
+        None => Vec::new(),
+        Some(j) => serde_json::from_str(&j).map_err(|e| crate::store::db::DbError::Column {
             index: 11,
             detail: e.to_string(),
-        })?;
-    let fields_json: String = r.get(13)?;
-    let fields: BTreeMap<String, String> =
-        serde_json::from_str(&fields_json).map_err(|e| crate::store::db::DbError::Column {
+        })?,
+    };
+    let fields_json: Option<String> = r.get(13)?;
+    let fields: BTreeMap<String, String> = match fields_json {
+        None => BTreeMap::new(),
+        Some(j) => serde_json::from_str(&j).map_err(|e| crate::store::db::DbError::Column {
             index: 13,
             detail: e.to_string(),
-        })?;
+        })?,
+    };
     Ok(Member {
         id: r.get(0)?,
         number: r.get(1)?,
@@ -224,7 +230,8 @@ fn segment_sql(seg: &Segment) -> (String, Vec<Value>) {
         values.push(Value::Text(value.clone()));
     }
     let sql = if clauses.is_empty() {
-        String::from("1")
+        // A bare `1` is no boolean to PostgreSQL.
+        String::from("1 = 1")
     } else {
         clauses.join(" AND ")
     };
@@ -297,7 +304,15 @@ fn is_unique_violation(e: &crate::store::db::DbError) -> bool {
     e.is_constraint_violation()
 }
 
-fn insert_member(tx: &Conn, m: &NewMember, now: i64) -> crate::store::db::DbResult<(i64, bool)> {
+/// Inserts a member with their tags and fields: `(id, suppressed)`, or `None` when the number is
+/// already a member. The duplicate is skipped with `ON CONFLICT DO NOTHING` rather than caught as
+/// a constraint error: on PostgreSQL a failed statement aborts the whole transaction, and
+/// [`super::apply`] carries on after a member who already exists.
+fn insert_member(
+    tx: &Conn,
+    m: &NewMember,
+    now: i64,
+) -> crate::store::db::DbResult<Option<(i64, bool)>> {
     let suppressed: bool = tx
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM opt_outs WHERE number = ?1)")?
         .query_row(params![&m.number], |r| r.get(0))?;
@@ -306,12 +321,13 @@ fn insert_member(tx: &Conn, m: &NewMember, now: i64) -> crate::store::db::DbResu
     } else {
         m.status.unwrap_or(MemberStatus::PendingConfirmation)
     };
-    let id: i64 = tx
+    let id: Option<i64> = tx
         .prepare_cached(
             "INSERT INTO members (number, name, city, region, time_zone, joined_at, status, \
                               home_modem, onboarding_step, updated_at, home_reason, \
                               home_reason_modem)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?8) RETURNING id",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?8)
+         ON CONFLICT (number) DO NOTHING RETURNING id",
         )?
         .query_row(
             params![
@@ -328,7 +344,11 @@ fn insert_member(tx: &Conn, m: &NewMember, now: i64) -> crate::store::db::DbResu
                 m.home_reason
             ],
             |r| r.get(0),
-        )?;
+        )
+        .optional()?;
+    let Some(id) = id else {
+        return Ok(None);
+    };
     let mut tag_st = tx.prepare_cached(
         "INSERT INTO member_tags (member_id, tag) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
     )?;
@@ -336,7 +356,7 @@ fn insert_member(tx: &Conn, m: &NewMember, now: i64) -> crate::store::db::DbResu
         tag_st.execute(params![id, tag])?;
     }
     super::fields::insert_fields(tx, id, &m.fields)?;
-    Ok((id, suppressed))
+    Ok(Some((id, suppressed)))
 }
 
 fn append_consent(
@@ -380,18 +400,21 @@ impl Store {
         self.write("importing members", |tx| {
             let mut report = ImportReport::default();
             for (index, m) in rows.iter().enumerate() {
-                let (_, suppressed) = insert_member(tx, m, now).map_err(|e| {
-                    let reason = if is_unique_violation(&e) {
+                let conflict = |reason: String| StoreError::ImportConflict {
+                    index,
+                    number: m.number.clone(),
+                    reason,
+                };
+                let inserted = insert_member(tx, m, now).map_err(|e| {
+                    conflict(if is_unique_violation(&e) {
                         "number already exists".to_string()
                     } else {
                         e.to_string()
-                    };
-                    StoreError::ImportConflict {
-                        index,
-                        number: m.number.clone(),
-                        reason,
-                    }
+                    })
                 })?;
+                let Some((_, suppressed)) = inserted else {
+                    return Err(conflict("number already exists".to_string()));
+                };
                 append_consent(
                     tx,
                     &m.number,
@@ -633,11 +656,12 @@ pub(super) fn add_member_in(
     now: i64,
 ) -> Result<()> {
     validate_number(&m.number)?;
-    insert_member(tx, m, now).map_err(|e| {
+    let duplicate = || StoreError::DuplicateMember {
+        number: m.number.clone(),
+    };
+    let inserted = insert_member(tx, m, now).map_err(|e| {
         if is_unique_violation(&e) {
-            StoreError::DuplicateMember {
-                number: m.number.clone(),
-            }
+            duplicate()
         } else {
             StoreError::Sql {
                 op: "adding a member",
@@ -645,6 +669,9 @@ pub(super) fn add_member_in(
             }
         }
     })?;
+    if inserted.is_none() {
+        return Err(duplicate());
+    }
     append_consent(tx, &m.number, ConsentEvent::Joined, None, source, now)
         .ctx("logging consent")?;
     Ok(())
@@ -698,7 +725,7 @@ pub(super) fn update_member_in(tx: &Conn, number: &str, u: &MemberUpdate, now: i
             .ctx("replacing tags")?;
         for tag in tags {
             tx.exec_cached(
-                "INSERT OR IGNORE INTO member_tags (member_id, tag) VALUES (?1, ?2)",
+                "INSERT INTO member_tags (member_id, tag) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
                 params![id, tag],
             )
             .ctx("replacing tags")?;
@@ -769,6 +796,9 @@ pub(super) fn record_consent_in(
 }
 
 #[cfg(test)]
+crate::store::testing::backend_tests! {
+// Repeated inside: clippy allows `unwrap` in test helpers only under a visible `cfg(test)`.
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::{MessageKind, NewOutbox, OutboxState};
@@ -789,7 +819,7 @@ mod tests {
 
     #[test]
     fn add_get_update_remove() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         let m = s
             .add_member(
                 &nm("+15550001", "Paris", &["vip", "a"], 100),
@@ -840,7 +870,7 @@ mod tests {
 
     #[test]
     fn segments_filter_with_bound_values() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         s.add_member(&nm("+1001", "Paris", &["vip"], 100), ConsentSource::Cli, 1)
             .unwrap();
         s.add_member(
@@ -933,7 +963,7 @@ mod tests {
 
     #[test]
     fn import_is_all_or_nothing_and_names_the_row() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         s.add_member(&nm("+2003", "A", &[], 1), ConsentSource::Cli, 1)
             .unwrap();
         let rows = vec![
@@ -989,7 +1019,7 @@ mod tests {
 
     #[test]
     fn import_of_many_rows_is_one_transaction() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         let rows: Vec<_> = (0..5000)
             .map(|i| nm(&format!("+3{i:08}"), "C", &["bulk"], i))
             .collect();
@@ -1008,7 +1038,7 @@ mod tests {
 
     #[test]
     fn stop_suppresses_cancels_and_survives_removal_until_start() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         let n = "+4001";
         s.add_member(&nm(n, "A", &[], 1), ConsentSource::Sms, 1)
             .unwrap();
@@ -1056,8 +1086,73 @@ mod tests {
     }
 
     #[test]
+    fn segment_scans_and_keyset_pages_agree_in_join_order_with_suppression() {
+        let s = fresh();
+        // Two members share a join time: the id breaks the tie.
+        for (number, city, joined) in [
+            ("+6003", "Paris", 300),
+            ("+6001", "Lyon", 100),
+            ("+6002", "Paris", 200),
+            ("+6004", "Paris", 200),
+            ("+6005", "Lyon", 500),
+        ] {
+            s.add_member(&nm(number, city, &[], joined), ConsentSource::Cli, 1)
+                .unwrap();
+        }
+        s.record_consent("+6002", ConsentEvent::OptedOut, None, ConsentSource::Sms, 2)
+            .unwrap();
+        let scan = |seg: &Segment| {
+            let mut out = Vec::new();
+            s.for_each_member(seg, |m, suppressed| out.push((m.number.clone(), suppressed)))
+                .unwrap();
+            out
+        };
+        let pages = |seg: &Segment, limit| {
+            let mut out = Vec::new();
+            let mut after = None;
+            loop {
+                let mut page = Vec::new();
+                s.for_each_member_page(seg, after, limit, |m, suppressed| {
+                    page.push((m.joined_at, m.id, m.number.clone(), suppressed))
+                })
+                .unwrap();
+                let Some(last) = page.last() else { break };
+                after = Some((last.0, last.1));
+                out.extend(page.into_iter().map(|(_, _, n, sup)| (n, sup)));
+            }
+            out
+        };
+        let everyone = Segment::default();
+        let want: Vec<(String, bool)> = [
+            ("+6001", false),
+            ("+6002", true),
+            ("+6004", false),
+            ("+6003", false),
+            ("+6005", false),
+        ]
+        .iter()
+        .map(|(n, sup)| (n.to_string(), *sup))
+        .collect();
+        assert_eq!(scan(&everyone), want);
+        assert_eq!(pages(&everyone, 2), want);
+        let paris = Segment {
+            city: Some("paris".into()),
+            ..Segment::default()
+        };
+        let want_paris: Vec<(String, bool)> = want
+            .iter()
+            .filter(|(n, _)| ["+6002", "+6003", "+6004"].contains(&n.as_str()))
+            .cloned()
+            .collect();
+        assert_eq!(scan(&paris), want_paris);
+        assert_eq!(pages(&paris, 1), want_paris);
+        assert_eq!(s.count_members(&everyone).unwrap(), 5);
+        assert_eq!(s.segment_numbers(&paris).unwrap().len(), 3);
+    }
+
+    #[test]
     fn confirmed_activates_pending_member() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         let mut m = nm("+5001", "A", &[], 1);
         m.status = None;
         assert_eq!(
@@ -1077,6 +1172,13 @@ mod tests {
             MemberStatus::Active
         );
     }
+}
+}
+
+// EXPLAIN QUERY PLAN is SQLite's; PostgreSQL chooses its own plans.
+#[cfg(test)]
+mod sqlite_only_tests {
+    use super::*;
 
     #[test]
     fn opted_out_uses_the_primary_key() {

@@ -76,8 +76,8 @@ impl Store {
             }
             let n = tx
                 .execute(
-                    "INSERT OR IGNORE INTO owner_refs (ref, member, created_at, expires_at)
-                     VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT INTO owner_refs (ref, member, created_at, expires_at)
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (ref) DO NOTHING",
                     params![candidate, member, now, expires_at],
                 )
                 .ctx("storing an owner reference")?;
@@ -190,6 +190,9 @@ impl Store {
 }
 
 #[cfg(test)]
+crate::store::testing::backend_tests! {
+// Repeated inside: clippy allows `unwrap` in test helpers only under a visible `cfg(test)`.
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -198,7 +201,7 @@ mod tests {
 
     #[test]
     fn one_live_reference_per_member_refreshed_and_expiring() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         assert_eq!(
             s.owner_ref_for(M, "aaaaa", 0, 100).unwrap().as_deref(),
             Some("aaaaa")
@@ -233,7 +236,7 @@ mod tests {
 
     #[test]
     fn a_code_is_single_use_and_a_wrong_or_late_one_burns_it() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         assert_eq!(
             s.close_owner_confirmation(O, "abc123", 0).unwrap(),
             ConfirmOutcome::NothingPending
@@ -280,7 +283,7 @@ mod tests {
 
     #[test]
     fn a_new_broadcast_replaces_the_pending_one() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         s.open_owner_confirmation(O, "aaaaaa", None, "first", 0, 600)
             .unwrap();
         s.open_owner_confirmation(O, "bbbbbb", None, "second", 1, 601)
@@ -296,4 +299,5 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
+}
 }

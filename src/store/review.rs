@@ -160,6 +160,9 @@ impl Store {
 }
 
 #[cfg(test)]
+crate::store::testing::backend_tests! {
+// Repeated inside: clippy allows `unwrap` in test helpers only under a visible `cfg(test)`.
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::{InboundEffect, MessageKind, NewSingle, OutboxState};
@@ -183,7 +186,7 @@ mod tests {
 
     #[test]
     fn lists_per_number_and_keep_takes_a_number_off() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         flagged(&s, "+15550001", "stop please", 10);
         let last = flagged(&s, "+15550001", "please stop!!", 30);
         flagged(&s, "+15550002", "unsubscribe", 20);
@@ -219,7 +222,7 @@ mod tests {
 
     #[test]
     fn opt_out_suppresses_cancels_and_confirms_in_one_step() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         let queued = s
             .enqueue(&NewOutbox::new("+15550001", "news", MessageKind::Direct, 5))
             .unwrap();
@@ -252,7 +255,7 @@ mod tests {
 
     #[test]
     fn a_later_stop_or_start_settles_the_question() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         flagged(&s, "+15550001", "stop please", 10);
         flagged(&s, "+15550002", "no more texts", 10);
         s.record_consent(
@@ -277,4 +280,5 @@ mod tests {
         let list = s.possible_opt_outs().unwrap();
         assert_eq!((list.len(), list[0].messages), (1, 1));
     }
+}
 }
