@@ -200,12 +200,11 @@ impl Drop for Site {
     }
 }
 
-/// The shared world: one PostgreSQL, one simulated network, the test's own store handle.
+/// The shared world: one PostgreSQL and one simulated network.
 struct World {
     dir: tempfile::TempDir,
     server: PgServer,
     sim: SimHandle,
-    store: Store,
 }
 
 impl World {
@@ -236,8 +235,7 @@ impl World {
                 ..NewMember::default()
             })
             .collect();
-        let s = store.clone();
-        tokio::task::spawn_blocking(move || s.import_members(&rows, 1_000))
+        tokio::task::spawn_blocking(move || store.import_members(&rows, 1_000))
             .await
             .unwrap()
             .expect("members imported");
@@ -248,12 +246,7 @@ impl World {
             spec.status_report_delay_ms = 100;
         }
         let sim = Simulator::start(sc).await.expect("simulator starts");
-        World {
-            dir,
-            server,
-            sim,
-            store,
-        }
+        World { dir, server, sim }
     }
 
     fn site(&self, i: usize) -> Site {

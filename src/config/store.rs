@@ -52,8 +52,8 @@ pub enum StoreSettings {
     Sqlite,
     /// One PostgreSQL database shared by several sites.
     Postgres {
-        /// The connection, without its password.
-        pg: PgConfig,
+        /// The connection, without its password (boxed: it is most of the enum's size).
+        pg: Box<PgConfig>,
         password: PasswordSource,
         /// This gateway's name among the sites.
         site: String,
@@ -140,7 +140,11 @@ impl Checker<'_> {
             }
         };
         match pg {
-            Some(pg) => StoreSettings::Postgres { pg, password, site },
+            Some(pg) => StoreSettings::Postgres {
+                pg: Box::new(pg),
+                password,
+                site,
+            },
             None => StoreSettings::Sqlite,
         }
     }

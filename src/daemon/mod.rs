@@ -413,7 +413,7 @@ impl Daemon {
 /// (systemd restarts the daemon), docs/scale-out.md.
 async fn open_store(settings: &config::StoreSettings, db: &Path) -> Result<Store, DaemonError> {
     if let config::StoreSettings::Postgres { pg, password, site } = settings {
-        let mut pg = pg.clone();
+        let mut pg = (**pg).clone();
         let password = match password {
             config::PasswordSource::File(path) => Some(store::pg::Password::from_file(path)),
             config::PasswordSource::Env(name) => Some(store::pg::Password::from_env(name)),

@@ -709,10 +709,6 @@ impl PgConn {
         }
     }
 
-    pub fn config(&self) -> &PgConfig {
-        &self.config
-    }
-
     /// Runs `f` on the client, connecting first if there is none; a broken connection is
     /// dropped so that the next call opens a new one. On a tokio worker thread (a store call
     /// made from async code, e.g. at start-up) the driver's blocking calls would panic, so they
@@ -811,7 +807,8 @@ fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 /// The connection of a [`super::Store`]: SQLite or PostgreSQL.
 pub(crate) enum Conn {
     Lite(rusqlite::Connection),
-    Pg(PgConn),
+    /// Boxed: a PostgreSQL connection is much larger than a SQLite handle.
+    Pg(Box<PgConn>),
 }
 
 /// A prepared statement.
@@ -852,6 +849,7 @@ impl Conn {
         }
     }
 
+    #[cfg(test)]
     pub fn execute_batch(&self, sql: &str) -> DbResult<()> {
         match self {
             Conn::Lite(c) => Ok(c.execute_batch(sql)?),
@@ -1100,13 +1098,6 @@ impl Stmt<'_> {
             }
         }
     }
-
-    /// Whether the query returns at least one row.
-    pub fn exists(&mut self, params: Params<'_>) -> DbResult<bool> {
-        self.query_row(params, |_| Ok(()))
-            .optional()
-            .map(|r| r.is_some())
-    }
 }
 
 // ---- the dialect --------------------------------------------------------------------------
@@ -1166,11 +1157,13 @@ pub(crate) fn translate(sql: &str) -> String {
                         }
                         out.push_str(w);
                     }
-                    "NOT" if matches!(next_word, Some((_, Tok::Word(x))) if x.eq_ignore_ascii_case("INDEXED")) =>
-                    {
-                        i = next_word.unwrap().0 + 1;
-                        continue;
-                    }
+                    "NOT" => match next_word {
+                        Some((j, Tok::Word(x))) if x.eq_ignore_ascii_case("INDEXED") => {
+                            i = j + 1;
+                            continue;
+                        }
+                        _ => out.push_str(w),
+                    },
                     "IS" => {
                         // `IS ?N` / `IS NOT ?N` compare values that may be NULL.
                         match next_word {

@@ -345,7 +345,10 @@ impl Store {
         }
         pg::migrate(&mut client)?;
         let path = PathBuf::from(format!("postgres://{}", config.target()));
-        Ok(Store::wrap(Conn::Pg(db::PgConn::new(config, client)), path))
+        Ok(Store::wrap(
+            Conn::Pg(Box::new(db::PgConn::new(config, client))),
+            path,
+        ))
     }
 
     fn init(mut conn: Connection, path: PathBuf) -> Result<Store> {

@@ -281,7 +281,7 @@ mod tests {
             for modem in ["p1", "l1"] {
                 let to = format!("+1555000{i}{}", modem.len());
                 let id = s
-                    .enqueue(&NewOutbox::new(&format!("{to}{modem}"), "x", kind, 1_000))
+                    .enqueue(&NewOutbox::new(format!("{to}{modem}"), "x", kind, 1_000))
                     .unwrap();
                 let row = s
                     .claim_next_routed(modem, 1_000, &ClaimRoute::default())

@@ -57,6 +57,7 @@ macro_rules! backend_tests {
             #[allow(unused_imports)]
             use super::*;
 
+            #[cfg(test)]
             mod sqlite {
                 #[allow(dead_code)]
                 const BACKEND: $crate::store::Backend = $crate::store::Backend::Sqlite;
@@ -67,6 +68,7 @@ macro_rules! backend_tests {
                 $($body)*
             }
 
+            #[cfg(test)]
             mod postgres {
                 #[allow(dead_code)]
                 const BACKEND: $crate::store::Backend = $crate::store::Backend::Postgres;

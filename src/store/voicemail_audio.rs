@@ -53,7 +53,6 @@ impl Store {
 #[cfg(test)]
 crate::store::testing::backend_tests! {
 mod tests {
-    use super::*;
 
     #[test]
     fn audio_round_trips_byte_for_byte() {

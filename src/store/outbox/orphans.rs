@@ -32,7 +32,6 @@ impl Store {
 #[cfg(test)]
 crate::store::testing::backend_tests! {
 mod tests {
-    use super::*;
     use crate::store::{ClaimRoute, MessageKind, NewOutbox, OutboxState};
 
     #[test]
