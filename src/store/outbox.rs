@@ -362,7 +362,8 @@ impl Store {
         let mut st = conn
             .prepare_cached(&format!(
                 "SELECT {ROW_COLUMNS} FROM outbox
-                 WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR broadcast_id = ?2)
+                 WHERE (CAST(?1 AS TEXT) IS NULL OR state = ?1)
+                   AND (CAST(?2 AS BIGINT) IS NULL OR broadcast_id = ?2)
                  ORDER BY id DESC LIMIT ?3"
             ))
             .ctx("listing the outbox")?;

@@ -98,6 +98,10 @@ impl Store {
 }
 
 #[cfg(test)]
+crate::store::testing::backend_tests! {
+// Again on the module itself: the attribute above is gone once the macro has expanded, and
+// clippy's allow-unwrap-in-tests recognises a test module by it.
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::{ClaimRoute, MessageKind, NewOutbox};
@@ -119,20 +123,38 @@ mod tests {
         s.mark_sent(row.id, at).unwrap();
     }
 
+    /// A way to open one database again and again, as a restarted daemon does: a file on
+    /// SQLite, this twin's own schema on PostgreSQL.
+    fn reopener() -> Box<dyn Fn() -> Store> {
+        match BACKEND {
+            crate::store::Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("g.db");
+                Box::new(move || {
+                    let _keep = &dir;
+                    Store::open(&path).unwrap()
+                })
+            }
+            crate::store::Backend::Postgres => {
+                let config = crate::store::testing::pg_config();
+                Box::new(move || Store::open_postgres(config.clone()).unwrap())
+            }
+        }
+    }
+
     #[test]
     fn windows_are_exact_across_reopen_and_prune_is_bounded() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("g.db");
+        let open = reopener();
         let now = 10 * DAY;
         {
-            let s = Store::open(&path).unwrap();
+            let s = open();
             send(&s, "m0", "+1001", 1, now - 3 * DAY); // pruned
             send(&s, "m0", "+1001", 2, now - 23 * HOUR);
             send(&s, "m0", "+1002", 1, now - 30 * MIN);
             send(&s, "m0", "+1001", 3, now - 30 * 1000);
             send(&s, "m1", "+1001", 1, now - 10 * 1000);
         }
-        let s = Store::open(&path).unwrap();
+        let s = open();
         assert_eq!(s.sends_since("m0", now - MIN).unwrap(), 3);
         assert_eq!(s.sends_since("m0", now - HOUR).unwrap(), 4);
         assert_eq!(s.sends_since("m0", now - DAY).unwrap(), 6);
@@ -143,4 +165,5 @@ mod tests {
         assert_eq!(s.sends_since("m0", 0).unwrap(), 6);
         assert_eq!(s.prune_send_log(now).unwrap(), 0);
     }
+}
 }

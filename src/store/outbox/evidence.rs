@@ -179,6 +179,10 @@ impl Store {
 }
 
 #[cfg(test)]
+crate::store::testing::backend_tests! {
+// Again on the module itself: the attribute above is gone once the macro has expanded, and
+// clippy's allow-unwrap-in-tests recognises a test module by it.
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::{ClaimRoute, MessageKind, NewOutbox, RecoveryPolicy};
@@ -215,7 +219,7 @@ mod tests {
 
     #[test]
     fn the_report_with_the_predicted_reference_resolves_an_in_doubt_row() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         enqueue(&s, "+33600000001", 1);
         let a = enqueue(&s, A, 2);
         // An earlier send on m0 answered `+CMGS: 16`: the next submit on m0 should get 17.
@@ -269,7 +273,7 @@ mod tests {
 
     #[test]
     fn pending_and_failed_reports_settle_the_row_like_a_sent_one() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         let warm = enqueue(&s, "+33600000001", 1);
         let a = enqueue(&s, A, 2);
         let (w, _) = start(&s, "m0", 1, &[], 5);
@@ -293,7 +297,7 @@ mod tests {
 
     #[test]
     fn a_multipart_row_resolves_only_when_every_part_is_known() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         let a = enqueue(&s, A, 1);
         let b = enqueue(&s, "+33622222222", 1);
         // Part 1 of 2 accepted as 20, part 2 in flight: expected 21.
@@ -319,7 +323,7 @@ mod tests {
 
     #[test]
     fn a_part_in_flight_before_unsent_parts_is_recorded_and_the_row_stays_in_doubt() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         let warm = enqueue(&s, "+33600000009", 1);
         let a = enqueue(&s, A, 2);
         let (w, _) = start(&s, "m0", 1, &[], 5);
@@ -341,7 +345,7 @@ mod tests {
 
     #[test]
     fn a_later_recorded_send_with_the_same_reference_wins_over_the_prediction() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         let a = enqueue(&s, A, 1);
         let (w, _) = start(&s, "m0", 1, &[], 1);
         assert_eq!(w, a);
@@ -369,7 +373,7 @@ mod tests {
 
     #[test]
     fn evidence_of_an_earlier_failed_attempt_proves_nothing() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         let warm = enqueue(&s, "+33600000009", 1);
         let a = enqueue(&s, A, 1);
         let (w, _) = start(&s, "m0", 1, &[], 2);
@@ -391,9 +395,10 @@ mod tests {
 
     #[test]
     fn a_submit_is_recorded_only_on_a_claimed_row() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         let a = enqueue(&s, A, 1);
         assert!(s.begin_submit(a, 1, 1, 2).is_err());
         assert_eq!(s.submit_evidence(a).unwrap(), None);
     }
+}
 }

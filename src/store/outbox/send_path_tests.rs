@@ -7,6 +7,10 @@
 use super::*;
 use crate::store::WriteFault;
 
+crate::store::testing::backend_tests! {
+mod cases {
+use super::*;
+
 const ANY: ClaimRoute = ClaimRoute {
     pool: Vec::new(),
     takeover: Vec::new(),
@@ -35,7 +39,7 @@ fn log_times(s: &Store, id: i64) -> Vec<i64> {
 
 #[test]
 fn claim_with_parts_is_the_claim_and_the_recorded_parts_in_one_commit() {
-    let s = Store::open_in_memory().unwrap();
+    let s = fresh();
     assert_eq!(s.claim_next_with_parts("m0", 10, &ANY).unwrap(), None);
     let id = s.enqueue(&msg("+33612345678", 10)).unwrap();
 
@@ -72,7 +76,7 @@ fn claim_with_parts_is_the_claim_and_the_recorded_parts_in_one_commit() {
 
 #[test]
 fn claim_with_parts_screens_like_the_single_claim() {
-    let s = Store::open_in_memory().unwrap();
+    let s = fresh();
     let mut old = msg("+33611111111", 10);
     old.expires_at = Some(15);
     let old = s.enqueue(&old).unwrap();
@@ -85,7 +89,7 @@ fn claim_with_parts_screens_like_the_single_claim() {
 
 #[test]
 fn the_last_part_and_the_sent_mark_are_one_commit() {
-    let s = Store::open_in_memory().unwrap();
+    let s = fresh();
     let id = s.enqueue(&msg("+33612345678", 10)).unwrap();
     s.claim_next_routed("m0", 20, &ANY).unwrap().unwrap();
     s.record_part_sent(id, 1, 2, 7, 21).unwrap();
@@ -114,7 +118,7 @@ fn the_last_part_and_the_sent_mark_are_one_commit() {
 
 #[test]
 fn the_last_part_is_refused_whole_on_a_row_no_longer_claimed_or_a_bad_part() {
-    let s = Store::open_in_memory().unwrap();
+    let s = fresh();
     let id = s.enqueue(&msg("+33612345678", 10)).unwrap();
     assert!(s.record_last_part_sent(id, 1, 1, 7, 20, 20).is_err());
     s.claim_next_routed("m0", 20, &ANY).unwrap().unwrap();
@@ -129,7 +133,7 @@ fn the_last_part_is_refused_whole_on_a_row_no_longer_claimed_or_a_bad_part() {
 
 #[test]
 fn a_refused_write_leaves_nothing_and_replays_whole() {
-    let s = Store::open_in_memory().unwrap();
+    let s = fresh();
     let id = s.enqueue(&msg("+33612345678", 10)).unwrap();
     s.claim_next_routed("m0", 20, &ANY).unwrap().unwrap();
     s.inject_write_error(Some(WriteFault::Full));
@@ -155,7 +159,7 @@ fn a_refused_write_leaves_nothing_and_replays_whole() {
 
 #[test]
 fn the_sent_mark_and_the_next_claim_are_one_commit() {
-    let s = Store::open_in_memory().unwrap();
+    let s = fresh();
     let first = s.enqueue(&msg("+33611111111", 10)).unwrap();
     let second = s.enqueue(&msg("+33622222222", 11)).unwrap();
     s.claim_next_routed("m0", 20, &ANY).unwrap().unwrap();
@@ -192,7 +196,7 @@ fn the_sent_mark_and_the_next_claim_are_one_commit() {
 
 #[test]
 fn a_refused_mark_and_claim_writes_neither() {
-    let s = Store::open_in_memory().unwrap();
+    let s = fresh();
     let first = s.enqueue(&msg("+33611111111", 10)).unwrap();
     let second = s.enqueue(&msg("+33622222222", 11)).unwrap();
     s.claim_next_routed("m0", 20, &ANY).unwrap().unwrap();
@@ -219,4 +223,6 @@ fn a_refused_mark_and_claim_writes_neither() {
         Err(StoreError::InvalidTransition { .. })
     ));
     assert_eq!(s.outbox_row(third).unwrap().state, OutboxState::Queued);
+}
+}
 }

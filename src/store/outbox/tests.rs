@@ -35,8 +35,53 @@ fn send(s: &Store, modem: &str, now: i64, mrs: &[u8]) -> OutboxRow {
 }
 
 #[test]
+fn same_number_compares_digits_and_suffixes() {
+    assert!(same_number("+33612345678", "0612345678"));
+    assert!(same_number("+15551234567", "15551234567"));
+    assert!(!same_number("+15551234567", "+15551234568"));
+    assert!(same_number("+33612345678", "0033612345678"));
+    assert!(!same_number("+1234", "234"));
+    assert!(!same_number("000", "+1"));
+    assert!(!same_number("", "+1"));
+}
+
+#[test]
+fn tp_st_classes() {
+    assert_eq!(classify_status(0x00), ReportClass::Delivered);
+    assert_eq!(classify_status(0x02), ReportClass::Delivered);
+    assert_eq!(classify_status(0x20), ReportClass::Pending);
+    assert_eq!(classify_status(0x30), ReportClass::Pending);
+    assert_eq!(classify_status(0x41), ReportClass::Failed);
+    assert_eq!(classify_status(0x46), ReportClass::Failed);
+    assert_eq!(classify_status(0x60), ReportClass::Failed);
+}
+
+crate::store::testing::backend_tests! {
+mod cases {
+use super::*;
+
+/// A way to open one database again and again, as a restarted daemon, a second process or a
+/// second site does: a file on SQLite, this twin's own schema on PostgreSQL.
+fn reopener() -> Box<dyn Fn() -> Store> {
+    match BACKEND {
+        crate::store::Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("g.db");
+            Box::new(move || {
+                let _keep = &dir;
+                Store::open(&path).unwrap()
+            })
+        }
+        crate::store::Backend::Postgres => {
+            let config = crate::store::testing::pg_config();
+            Box::new(move || Store::open_postgres(config.clone()).unwrap())
+        }
+    }
+}
+
+#[test]
 fn claim_order_priority_then_due_time_then_age() {
-    let s = Store::open_in_memory().unwrap();
+    let s = fresh();
     let bulk = s.enqueue(&msg("+1", MessageKind::Bulk, 10)).unwrap();
     let direct = s.enqueue(&msg("+2", MessageKind::Direct, 20)).unwrap();
     let reply = s.enqueue(&msg("+3", MessageKind::Reply, 30)).unwrap();
@@ -65,7 +110,7 @@ fn claim_order_priority_then_due_time_then_age() {
 
 #[test]
 fn modem_preference_is_sticky_but_fails_over_when_disabled() {
-    let s = Store::open_in_memory().unwrap();
+    let s = fresh();
     for name in ["m0", "m1"] {
         s.upsert_modem(
             &ModemIdentity {
@@ -96,7 +141,7 @@ fn modem_preference_is_sticky_but_fails_over_when_disabled() {
 
 #[test]
 fn expired_rows_are_never_claimed() {
-    let s = Store::open_in_memory().unwrap();
+    let s = fresh();
     let mut old = msg("+1", MessageKind::Reply, 1);
     old.expires_at = Some(50);
     let old = s.enqueue(&old).unwrap();
@@ -122,7 +167,7 @@ fn expired_rows_are_never_claimed() {
 
 #[test]
 fn opted_out_rows_are_never_claimed() {
-    let s = Store::open_in_memory().unwrap();
+    let s = fresh();
     let n = "+15550009";
     // Queued before the suppression exists (as if STOP landed in another process).
     let bulk = s.enqueue(&msg(n, MessageKind::Bulk, 1)).unwrap();
@@ -155,7 +200,7 @@ fn opted_out_rows_are_never_claimed() {
 
 #[test]
 fn stop_then_confirmation_is_the_only_send() {
-    let s = Store::open_in_memory().unwrap();
+    let s = fresh();
     let n = "+15550011";
     s.enqueue(&msg(n, MessageKind::Reply, 1)).unwrap();
     s.enqueue(&msg(n, MessageKind::Compliance, 1)).unwrap();
@@ -193,7 +238,7 @@ fn stop_then_confirmation_is_the_only_send() {
 
 #[test]
 fn lifecycle_parts_and_delivery_reports() {
-    let s = Store::open_in_memory().unwrap();
+    let s = fresh();
     let id = s
         .enqueue(&msg("+33612345678", MessageKind::Direct, 1))
         .unwrap();
@@ -273,7 +318,7 @@ fn lifecycle_parts_and_delivery_reports() {
 
 #[test]
 fn status_report_matching_survives_mr_wrap() {
-    let s = Store::open_in_memory().unwrap();
+    let s = fresh();
     let to = "+15550100";
     // 300 single-part messages to one recipient: the modem's MR wraps after 255.
     let mut ids = Vec::new();
@@ -319,7 +364,7 @@ fn status_report_matching_survives_mr_wrap() {
 
 #[test]
 fn retry_fail_cancel_and_invalid_transitions() {
-    let s = Store::open_in_memory().unwrap();
+    let s = fresh();
     let id = s.enqueue(&msg("+1", MessageKind::Reply, 1)).unwrap();
     assert!(matches!(
         s.mark_sent(id, 2),
@@ -361,11 +406,10 @@ fn retry_fail_cancel_and_invalid_transitions() {
 
 #[test]
 fn recover_after_restart_applies_policy() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("g.db");
+    let open = reopener();
     let (bulk, reply, compliance, direct, queued, sent);
     {
-        let s = Store::open(&path).unwrap();
+        let s = open();
         bulk = s.enqueue(&msg("+1", MessageKind::Bulk, 1)).unwrap();
         reply = s.enqueue(&msg("+2", MessageKind::Reply, 1)).unwrap();
         compliance = s.enqueue(&msg("+3", MessageKind::Compliance, 1)).unwrap();
@@ -381,7 +425,7 @@ fn recover_after_restart_applies_policy() {
         s.record_part_sent(bulk, 1, 2, 7, 3).unwrap(); // part 1 of 2 went out, then the crash
         queued = s.enqueue(&msg("+6", MessageKind::Bulk, 4)).unwrap();
     } // "crash": the process goes away with four rows claimed
-    let s = Store::open(&path).unwrap();
+    let s = open();
     let report = s
         .recover_after_restart(&RecoveryPolicy::default(), 100)
         .unwrap();
@@ -440,7 +484,7 @@ fn recover_after_restart_applies_policy() {
 
 #[test]
 fn in_doubt_row_with_delivery_report_is_settled() {
-    let s = Store::open_in_memory().unwrap();
+    let s = fresh();
     let id = s.enqueue(&msg("+15550001", MessageKind::Bulk, 1)).unwrap();
     s.claim_next_routed("m0", 2, &ANY).unwrap();
     s.record_part_sent(id, 1, 1, 3, 2).unwrap();
@@ -456,7 +500,7 @@ fn in_doubt_row_with_delivery_report_is_settled() {
 
 #[test]
 fn broadcasts_expand_once_pause_resume_cancel_and_finish() {
-    let s = Store::open_in_memory().unwrap();
+    let s = fresh();
     s.record_consent(
         "+9",
         ConsentEvent::OptedOut,
@@ -552,7 +596,7 @@ fn broadcasts_expand_once_pause_resume_cancel_and_finish() {
 
 #[test]
 fn scheduled_broadcast_starts_and_finishes() {
-    let s = Store::open_in_memory().unwrap();
+    let s = fresh();
     let rows: Vec<_> = ["+1", "+2"]
         .iter()
         .map(|n| NewOutbox {
@@ -586,9 +630,8 @@ fn scheduled_broadcast_starts_and_finishes() {
 /// Two connections (as two processes or gateways would have) claim from one outbox at once.
 #[test]
 fn concurrent_claims_never_take_the_same_row() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("g.db");
-    let s = Store::open(&path).unwrap();
+    let open = reopener();
+    let s = open();
     let n = 400;
     let rows: Vec<_> = (0..n)
         .map(|i| msg(&format!("+1{i:06}"), MessageKind::Bulk, i))
@@ -602,7 +645,7 @@ fn concurrent_claims_never_take_the_same_row() {
             let store = if i == 2 {
                 s.clone()
             } else {
-                Store::open(&path).unwrap()
+                open()
             };
             let modem = modem.to_string();
             std::thread::spawn(move || {
@@ -623,75 +666,6 @@ fn concurrent_claims_never_take_the_same_row() {
     assert_eq!(all.len(), n as usize, "every row claimed exactly once");
     assert_eq!(unique.len(), n as usize, "no row claimed twice");
     assert_eq!(s.state_counts().unwrap().claimed, n as u64);
-}
-
-/// 100,000 broadcast rows in one transaction, on a file with synchronous=FULL.
-#[test]
-fn enqueue_100k_in_one_transaction() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(dir.path().join("g.db")).unwrap();
-    let rows: Vec<_> = (0..100_000)
-        .map(|i| msg(&format!("+1555{i:07}"), MessageKind::Bulk, 1))
-        .collect();
-    let started = std::time::Instant::now();
-    let (b, inserted) = s.create_broadcast("t", "all", None, &rows, 1).unwrap();
-    let elapsed = started.elapsed();
-    eprintln!(
-        "enqueued {inserted} broadcast rows in {elapsed:?} (build profile: {})",
-        if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        }
-    );
-    assert_eq!(inserted, 100_000);
-    assert_eq!(s.broadcast(b).unwrap().total, 100_000);
-    // The budget is for the release build; unoptimised debug builds get a generous margin.
-    let budget = if cfg!(debug_assertions) { 20.0 } else { 2.0 };
-    assert!(elapsed.as_secs_f64() < budget, "{elapsed:?}");
-    // Claiming from a big queue stays an index lookup.
-    let started = std::time::Instant::now();
-    for _ in 0..100 {
-        s.claim_next_routed("m0", 2, &ANY).unwrap().unwrap();
-    }
-    eprintln!("100 claims from a 100k queue in {:?}", started.elapsed());
-}
-
-#[test]
-fn due_query_uses_the_partial_index() {
-    let s = Store::open_in_memory().unwrap();
-    let plan: Vec<String> = s
-        .conn()
-        .prepare(&format!("EXPLAIN QUERY PLAN {ROUTED_CANDIDATE_SQL}"))
-        .unwrap()
-        .query_map(params![0, "m0", "[]", "[]"], |r| r.get(3))
-        .unwrap()
-        .collect::<crate::store::db::DbResult<_>>()
-        .unwrap();
-    assert!(plan.iter().any(|p| p.contains("outbox_due")), "{plan:?}");
-    assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{plan:?}");
-}
-
-#[test]
-fn same_number_compares_digits_and_suffixes() {
-    assert!(same_number("+33612345678", "0612345678"));
-    assert!(same_number("+15551234567", "15551234567"));
-    assert!(!same_number("+15551234567", "+15551234568"));
-    assert!(same_number("+33612345678", "0033612345678"));
-    assert!(!same_number("+1234", "234"));
-    assert!(!same_number("000", "+1"));
-    assert!(!same_number("", "+1"));
-}
-
-#[test]
-fn tp_st_classes() {
-    assert_eq!(classify_status(0x00), ReportClass::Delivered);
-    assert_eq!(classify_status(0x02), ReportClass::Delivered);
-    assert_eq!(classify_status(0x20), ReportClass::Pending);
-    assert_eq!(classify_status(0x30), ReportClass::Pending);
-    assert_eq!(classify_status(0x41), ReportClass::Failed);
-    assert_eq!(classify_status(0x46), ReportClass::Failed);
-    assert_eq!(classify_status(0x60), ReportClass::Failed);
 }
 
 #[derive(Debug, Clone)]
@@ -729,7 +703,7 @@ proptest! {
     /// suppressed number never gets a non-compliance claim.
     #[test]
     fn outbox_invariants_hold(ops in proptest::collection::vec(op(), 1..60)) {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         let mut model: BTreeMap<i64, OutboxState> = BTreeMap::new();
         let mut kinds: BTreeMap<i64, MessageKind> = BTreeMap::new();
         let mut to_of: BTreeMap<i64, String> = BTreeMap::new();
@@ -848,7 +822,7 @@ fn member(number: &str, city: &str, joined_at: i64, home: Option<&str>) -> crate
 /// counts the rows in the broadcast's total.
 #[test]
 fn streamed_broadcast_inserts_what_the_caller_decides_in_join_order() {
-    let s = Store::open_in_memory().unwrap();
+    let s = fresh();
     // Inserted out of join order on purpose: +3 joined first.
     s.import_members(
         &[
@@ -950,7 +924,7 @@ fn streamed_broadcast_inserts_what_the_caller_decides_in_join_order() {
 /// the broadcast row and the rows before the failure roll back together.
 #[test]
 fn streamed_broadcast_is_all_or_nothing() {
-    let s = Store::open_in_memory().unwrap();
+    let s = fresh();
     let all: Vec<_> = (0..50)
         .map(|i| member(&format!("+1555{i:04}"), "Paris", i, None))
         .collect();
@@ -990,7 +964,7 @@ fn streamed_broadcast_is_all_or_nothing() {
 
 #[test]
 fn home_modem_counts_group_members_by_home() {
-    let s = Store::open_in_memory().unwrap();
+    let s = fresh();
     s.import_members(
         &[
             member("+1", "a", 1, Some("sim0")),
@@ -1009,7 +983,7 @@ fn home_modem_counts_group_members_by_home() {
 
 #[test]
 fn for_each_queued_in_broadcast_joins_the_member_zone_and_skips_other_states() {
-    let s = Store::open_in_memory().unwrap();
+    let s = fresh();
     s.add_member(
         &crate::store::NewMember {
             number: "+15550001".into(),
@@ -1065,4 +1039,58 @@ fn for_each_queued_in_broadcast_joins_the_member_zone_and_skips_other_states() {
     expected.retain(|e| e.2 != claimed.text);
     expected.sort();
     assert_eq!(seen, expected);
+}
+}
+}
+
+/// Tests that are about SQLite itself: its file with synchronous=FULL, its query planner.
+mod sqlite_only_tests {
+    use super::*;
+
+    /// 100,000 broadcast rows in one transaction, on a file with synchronous=FULL.
+    #[test]
+    fn enqueue_100k_in_one_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path().join("g.db")).unwrap();
+        let rows: Vec<_> = (0..100_000)
+            .map(|i| msg(&format!("+1555{i:07}"), MessageKind::Bulk, 1))
+            .collect();
+        let started = std::time::Instant::now();
+        let (b, inserted) = s.create_broadcast("t", "all", None, &rows, 1).unwrap();
+        let elapsed = started.elapsed();
+        eprintln!(
+            "enqueued {inserted} broadcast rows in {elapsed:?} (build profile: {})",
+            if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            }
+        );
+        assert_eq!(inserted, 100_000);
+        assert_eq!(s.broadcast(b).unwrap().total, 100_000);
+        // The budget is for the release build; unoptimised debug builds get a generous margin.
+        let budget = if cfg!(debug_assertions) { 20.0 } else { 2.0 };
+        assert!(elapsed.as_secs_f64() < budget, "{elapsed:?}");
+        // Claiming from a big queue stays an index lookup.
+        let started = std::time::Instant::now();
+        for _ in 0..100 {
+            s.claim_next_routed("m0", 2, &ANY).unwrap().unwrap();
+        }
+        eprintln!("100 claims from a 100k queue in {:?}", started.elapsed());
+    }
+
+    #[test]
+    fn due_query_uses_the_partial_index() {
+        let s = Store::open_in_memory().unwrap();
+        let plan: Vec<String> = s
+            .conn()
+            .prepare(&format!("EXPLAIN QUERY PLAN {ROUTED_CANDIDATE_SQL}"))
+            .unwrap()
+            .query_map(params![0, "m0", "[]", "[]"], |r| r.get(3))
+            .unwrap()
+            .collect::<crate::store::db::DbResult<_>>()
+            .unwrap();
+        assert!(plan.iter().any(|p| p.contains("outbox_due")), "{plan:?}");
+        assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{plan:?}");
+    }
 }
