@@ -253,7 +253,8 @@ impl Store {
         .ctx("reading an opt-out")
     }
 
-    /// Records one change made in the console.
+    /// Records one change made in the console. The column is written `"user"`: a reserved word
+    /// in PostgreSQL, where a bare `user` is the session's role name.
     pub fn web_audit(&self, at: i64, user: &str, action: &str, detail: &str) -> Result<()> {
         self.write("recording a console change", |tx| {
             tx.execute(
