@@ -258,12 +258,15 @@ impl Store {
 }
 
 #[cfg(test)]
+crate::store::testing::backend_tests! {
+// Inside as well: clippy exempts test helpers only in a module that carries it.
+#[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn call_lifecycle_and_voicemail() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         let missed = s.call_started("m0", None, 1_000).unwrap();
         let c = s.call_ended(missed, CallOutcome::Missed, 9_000).unwrap();
         assert_eq!(
@@ -301,7 +304,7 @@ mod tests {
 
     #[test]
     fn open_calls_are_closed_after_a_crash() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         let id = s.call_started("m0", Some("+1"), 1_000).unwrap();
         s.call_answered(id, 2_000).unwrap();
         assert_eq!(s.close_open_calls(5_000).unwrap(), 1);
@@ -312,4 +315,5 @@ mod tests {
         );
         assert!(s.call_answered(id, 6_000).is_err());
     }
+}
 }

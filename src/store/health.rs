@@ -182,11 +182,14 @@ fn classify(conn: &Conn, err: &StoreError) -> Option<WriteHealth> {
     }
     let source = sqlite_source(err)?;
     let detail = source.to_string();
-    let conn = conn.lite()?;
     match source.sqlite_error_code()? {
+        // Also on PostgreSQL: an injected fault is shaped as SQLite's error whatever the backend.
         ErrorCode::DiskFull => Some(WriteHealth::Full { since, detail }),
         ErrorCode::ReadOnly => Some(WriteHealth::ReadOnly { since, detail }),
         ErrorCode::SystemIoFailure | ErrorCode::CannotOpen => {
+            let Some(conn) = conn.lite() else {
+                return Some(WriteHealth::IoError { since, detail });
+            };
             // SAFETY: `conn` is borrowed, so its handle is open; sqlite3_system_errno only reads
             // the errno SQLite saved for the last failed OS call on this connection.
             let errno = unsafe { ffi::sqlite3_system_errno(conn.handle()) };
@@ -360,23 +363,27 @@ impl Store {
     }
 }
 
+/// A one-part direct message to the `n`th number (the tests' unit of write).
+#[cfg(test)]
+fn msg(n: u32) -> crate::store::NewOutbox {
+    crate::store::NewOutbox::new(
+        format!("+1555000{n:04}"),
+        "hello",
+        crate::store::MessageKind::Direct,
+        1_000,
+    )
+}
+
+#[cfg(test)]
+crate::store::testing::backend_tests! {
+// Inside as well: clippy exempts test helpers only in a module that carries it.
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{MessageKind, NewOutbox};
-
-    fn msg(n: u32) -> NewOutbox {
-        NewOutbox::new(
-            format!("+1555000{n:04}"),
-            "hello",
-            MessageKind::Direct,
-            1_000,
-        )
-    }
 
     #[test]
     fn an_injected_full_disk_is_reported_and_the_next_good_write_clears_it() {
-        let store = Store::open_in_memory().unwrap();
+        let store = fresh();
         let mut seen = store.watch_write_health();
         assert!(store.write_health().is_healthy());
         store.inject_write_error(Some(WriteFault::Full));
@@ -400,11 +407,18 @@ mod tests {
 
     #[test]
     fn a_logic_error_does_not_change_the_health() {
-        let store = Store::open_in_memory().unwrap();
+        let store = fresh();
         let err = store.mark_sent(12345, 1).unwrap_err();
         assert!(!err.is_write_failure());
         assert!(store.write_health().is_healthy());
     }
+}
+}
+
+/// What only SQLite has: a database file, its page cap, its read-only mode and its WAL.
+#[cfg(test)]
+mod sqlite_only_tests {
+    use super::*;
 
     /// A real `SQLITE_FULL` from SQLite itself: `max_page_count` caps the database file, the
     /// way a full disk caps it, without needing a tmpfs (unprivileged tests cannot mount one).

@@ -15,7 +15,7 @@
 
 use crate::store::db::{OptionalExtension, params};
 
-use super::{Result, SqlContext, Store, StoreError};
+use super::{Backend, Result, SqlContext, Store, StoreError};
 
 /// Every event type the journal can carry. `sim_changed` and `low_balance` are written by
 /// `Store::record_sim` and `Store::record_balance` (docs/modems.md, "SIM identity", "Balance").
@@ -121,6 +121,32 @@ fn replay_from_row(r: &crate::store::db::Row<'_>) -> crate::store::db::DbResult<
     })
 }
 
+/// The highest event id ever handed out (NULL before the first), as an SQL expression. Ids are
+/// never reused, so this is not `max(id)`, which pruning lowers: SQLite keeps the counter of an
+/// AUTOINCREMENT table in `sqlite_sequence`, PostgreSQL in the identity column's sequence (its
+/// last value is NULL until the first id is drawn). The one place the two dialects cannot share
+/// a text; a macro so that the statements below stay literals (cached, no `format!` per call).
+macro_rules! last_id {
+    (Sqlite) => {
+        "(SELECT seq FROM sqlite_sequence WHERE name = 'events')"
+    };
+    (Postgres) => {
+        "pg_sequence_last_value(pg_get_serial_sequence('events', 'id')::regclass)"
+    };
+}
+
+/// Both dialects of one statement that reads the last event id, chosen by the connection.
+macro_rules! by_backend {
+    ($backend:expr, $($part:tt),+) => {
+        match $backend {
+            Backend::Sqlite => concat!($(by_backend!(@part Sqlite, $part)),+),
+            Backend::Postgres => concat!($(by_backend!(@part Postgres, $part)),+),
+        }
+    };
+    (@part $b:ident, LAST_ID) => { last_id!($b) };
+    (@part $b:ident, $text:literal) => { $text };
+}
+
 /// `AND type IN (?, ?, …)` for a non-empty filter (values bound after `first` other
 /// parameters); empty for "every type".
 fn type_filter(types: &[String], first: usize) -> String {
@@ -188,13 +214,13 @@ impl Store {
 
     /// The highest event id ever written (0 for none), also after pruning.
     pub fn last_event_id(&self) -> Result<i64> {
-        self.conn()
-            .query_row_cached(
-                "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)",
-                params![],
-                |r| r.get(0),
-            )
-            .ctx("reading the last event id")
+        let conn = self.conn();
+        conn.query_row_cached(
+            by_backend!(conn.backend(), "SELECT coalesce(", LAST_ID, ", 0)"),
+            params![],
+            |r| r.get(0),
+        )
+        .ctx("reading the last event id")
     }
 
     /// The consumer's cursor, creating it at the journal's current end: a webhook added to the
@@ -202,9 +228,13 @@ impl Store {
     pub fn ensure_consumer(&self, name: &str, now: i64) -> Result<ConsumerRow> {
         self.write("registering an event consumer", |tx| {
             tx.exec_cached(
-                "INSERT INTO event_consumers (name, last_id, created_at)
-                 VALUES (?1, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0), ?2)
-                 ON CONFLICT (name) DO NOTHING",
+                by_backend!(
+                    tx.backend(),
+                    "INSERT INTO event_consumers (name, last_id, created_at)
+                     VALUES (?1, coalesce(",
+                    LAST_ID,
+                    ", 0), ?2) ON CONFLICT (name) DO NOTHING"
+                ),
                 params![name, now],
             )
             .ctx("registering an event consumer")?;
@@ -289,7 +319,8 @@ impl Store {
         let sql = format!(
             "SELECT count(*) FROM events
              WHERE id > coalesce((SELECT last_id FROM event_consumers WHERE name = ?1),
-                                 (SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0){}",
+                                 {}, 0){}",
+            by_backend!(self.backend(), LAST_ID),
             type_filter(types, 1)
         );
         let mut values: Vec<crate::store::db::OwnedValue> = vec![name.to_string().into()];
@@ -394,6 +425,9 @@ impl Store {
 }
 
 #[cfg(test)]
+crate::store::testing::backend_tests! {
+// Inside as well: clippy exempts test helpers only in a module that carries it.
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::{
@@ -410,7 +444,7 @@ mod tests {
 
     #[test]
     fn stored_facts_write_their_events_in_the_same_transaction() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         s.store_single(&NewSingle {
             modem: "m0".into(),
             sender: "+15550001".into(),
@@ -485,7 +519,7 @@ mod tests {
 
     #[test]
     fn cursors_filters_backlog_and_pruning() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         s.append_event("modem_up", r#"{"modem":"a"}"#, 1).unwrap();
         let c = s.ensure_consumer("webhook:x", 5).unwrap();
         assert_eq!(c.last_id, 1, "a new consumer starts at the end");
@@ -541,7 +575,7 @@ mod tests {
 
     #[test]
     fn replays_are_queued_and_finished() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         assert!(matches!(
             s.request_replay("webhook:x", 1, 1),
             Err(StoreError::NotFound { .. })
@@ -556,4 +590,5 @@ mod tests {
             Some("delivered (HTTP 200)")
         );
     }
+}
 }

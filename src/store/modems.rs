@@ -235,6 +235,9 @@ impl Store {
 }
 
 #[cfg(test)]
+crate::store::testing::backend_tests! {
+// Inside as well: clippy exempts test helpers only in a module that carries it.
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -251,7 +254,7 @@ mod tests {
 
     #[test]
     fn upsert_lookup_status_and_enable() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         s.upsert_modem(&ident("m0", "8901", "31001"), 10).unwrap();
         s.upsert_modem(&ident("m1", "8902", "31002"), 10).unwrap();
         let st = ModemStatus {
@@ -288,4 +291,5 @@ mod tests {
         ));
         assert!(s.upsert_modem(&ModemIdentity::default(), 1).is_err());
     }
+}
 }

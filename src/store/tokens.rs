@@ -261,12 +261,15 @@ impl Store {
 }
 
 #[cfg(test)]
+crate::store::testing::backend_tests! {
+// Inside as well: clippy exempts test helpers only in a module that carries it.
+#[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn tokens_are_created_listed_found_and_revoked() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         let t = s.create_token("crm", "send", "aa", 1).unwrap();
         assert!(matches!(
             s.create_token("crm", "read", "bb", 2),
@@ -294,13 +297,13 @@ mod tests {
 
     #[test]
     fn the_scope_column_refuses_unknown_words() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         assert!(s.create_token("x", "root", "aa", 1).is_err());
     }
 
     #[test]
     fn an_idempotency_key_runs_once_and_replays_its_response() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         let begin = |hash: &str, now| s.idempotency_begin("crm", "k1", hash, now, 0).unwrap();
         assert_eq!(begin("h", 1), IdempotencyBegin::Reserved);
         assert_eq!(begin("h", 2), IdempotencyBegin::Pending { since: 1 });
@@ -333,4 +336,5 @@ mod tests {
             IdempotencyBegin::Reserved
         );
     }
+}
 }

@@ -253,11 +253,12 @@ impl Store {
         .ctx("reading an opt-out")
     }
 
-    /// Records one change made in the console.
+    /// Records one change made in the console. The column is written `"user"`: a reserved word
+    /// in PostgreSQL, where a bare `user` is the session's role name.
     pub fn web_audit(&self, at: i64, user: &str, action: &str, detail: &str) -> Result<()> {
         self.write("recording a console change", |tx| {
             tx.execute(
-                "INSERT INTO web_audit (at, user, action, detail) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO web_audit (at, \"user\", action, detail) VALUES (?1, ?2, ?3, ?4)",
                 params![at, user, action, detail],
             )
             .ctx("recording a console change")?;
@@ -270,7 +271,7 @@ impl Store {
         let conn = self.conn();
         let mut st = conn
             .prepare_cached(
-                "SELECT at, user, action, detail FROM web_audit ORDER BY id DESC LIMIT ?1",
+                "SELECT at, \"user\", action, detail FROM web_audit ORDER BY id DESC LIMIT ?1",
             )
             .ctx("listing console changes")?;
         st.query_map(params![limit], |r| {
@@ -288,12 +289,15 @@ impl Store {
 }
 
 #[cfg(test)]
+crate::store::testing::backend_tests! {
+// Inside as well: clippy exempts test helpers only in a module that carries it.
+#[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn sessions_expire_end_with_their_user_and_with_a_new_password() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         let id = s.web_user_add("ann", "owner", "h1", 1_000).unwrap();
         assert!(matches!(
             s.web_user_add("ann", "volunteer", "h2", 1_000),
@@ -318,4 +322,5 @@ mod tests {
         s.web_audit(1, "ann", "send", "+1555").unwrap();
         assert_eq!(s.web_audit_recent(10).unwrap()[0].user, "ann");
     }
+}
 }

@@ -423,40 +423,19 @@ impl Store {
 }
 
 #[cfg(test)]
+crate::store::testing::backend_tests! {
+// Inside as well: clippy exempts test helpers only in a module that carries it.
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::MessageKind;
     use crate::store::NewOutbox;
 
-    fn plan(s: &Store, sql: &str) -> Vec<String> {
-        let conn = s.conn();
-        let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        st.query_map(params![1], |r| r.get::<String>(3))
-            .unwrap()
-            .collect::<crate::store::db::DbResult<_>>()
-            .unwrap()
-    }
-
-    /// The poll reads the covering index only, already in group order: no table row, no
-    /// temporary B-tree (which on a 100,000-row broadcast is what made a poll cost 200+ ms).
-    #[test]
-    fn the_progress_group_by_reads_only_its_covering_index() {
-        let s = Store::open_in_memory().unwrap();
-        let p = plan(&s, BROADCAST_GROUPS_SQL);
-        assert!(
-            p.iter()
-                .any(|l| l.contains("USING COVERING INDEX outbox_broadcast_progress")),
-            "{p:?}"
-        );
-        assert!(!p.iter().any(|l| l.contains("TEMP B-TREE")), "{p:?}");
-        assert!(!p.iter().any(|l| l.starts_with("SCAN outbox")), "{p:?}");
-    }
-
     /// The part count, zone and quiet-hours flag given at enqueue are stored on the row and
     /// come back grouped; rows enqueued without a count stay uncounted (`None`).
     #[test]
     fn groups_carry_the_part_count_and_zone_stored_at_enqueue() {
-        let s = Store::open_in_memory().unwrap();
+        let s = fresh();
         let row = |to: &str, parts: Option<u32>, zone: Option<&str>| NewOutbox {
             parts,
             zone: zone.map(str::to_string),
@@ -503,6 +482,37 @@ mod tests {
         assert_eq!(uncounted, vec!["hi".to_string()]);
         // A fresh database numbers the rows from 1.
         assert!(s.outbox_row(1).unwrap().quiet_off);
+    }
+}
+}
+
+/// What only SQLite has: its query planner, and its own migrations.
+#[cfg(test)]
+mod sqlite_only_tests {
+    use super::*;
+
+    fn plan(s: &Store, sql: &str) -> Vec<String> {
+        let conn = s.conn();
+        let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        st.query_map(params![1], |r| r.get::<String>(3))
+            .unwrap()
+            .collect::<crate::store::db::DbResult<_>>()
+            .unwrap()
+    }
+
+    /// The poll reads the covering index only, already in group order: no table row, no
+    /// temporary B-tree (which on a 100,000-row broadcast is what made a poll cost 200+ ms).
+    #[test]
+    fn the_progress_group_by_reads_only_its_covering_index() {
+        let s = Store::open_in_memory().unwrap();
+        let p = plan(&s, BROADCAST_GROUPS_SQL);
+        assert!(
+            p.iter()
+                .any(|l| l.contains("USING COVERING INDEX outbox_broadcast_progress")),
+            "{p:?}"
+        );
+        assert!(!p.iter().any(|l| l.contains("TEMP B-TREE")), "{p:?}");
+        assert!(!p.iter().any(|l| l.starts_with("SCAN outbox")), "{p:?}");
     }
 
     /// Migration 0011 fills the part count of rows queued before it from their text.

@@ -58,13 +58,14 @@ pub(in crate::store) struct ModemCounts {
     first_tried: Option<i64>,
 }
 
-/// ?1 broadcast, ?2 now, ?3 the broadcast's start.
+/// ?1 broadcast, ?2 now, ?3 the broadcast's start. The conditional counts are `CASE … THEN 1`,
+/// not a summed comparison: PostgreSQL has no `sum(boolean)`.
 const GROUPS_SQL: &str = "
     SELECT modem_pref, held, count(*),
-           sum(not_before > ?2 AND not_before = ?3), min(CASE WHEN not_before > ?2
-                                                          AND not_before = ?3 THEN not_before END),
-           sum(not_before > ?2 AND not_before <> ?3), min(CASE WHEN not_before > ?2
-                                                          AND not_before <> ?3 THEN not_before END)
+           sum(CASE WHEN not_before > ?2 AND not_before = ?3 THEN 1 ELSE 0 END),
+           min(CASE WHEN not_before > ?2 AND not_before = ?3 THEN not_before END),
+           sum(CASE WHEN not_before > ?2 AND not_before <> ?3 THEN 1 ELSE 0 END),
+           min(CASE WHEN not_before > ?2 AND not_before <> ?3 THEN not_before END)
     FROM outbox INDEXED BY outbox_broadcast_queue
     WHERE broadcast_id = ?1 AND state = 'queued'
     GROUP BY modem_pref, held";
@@ -220,7 +221,9 @@ impl Store {
         ))
     }
 
-    /// [`Store::queue_counts`] from one walk of the queued rows ([`GROUPS_SQL`]).
+    /// [`Store::queue_counts`] from one walk of the queued rows ([`GROUPS_SQL`]), in the same
+    /// order (sorted here: a GROUP BY promises no order, and PostgreSQL's hash aggregate gives
+    /// none).
     pub(in crate::store) fn queue_counts_scan(
         &self,
         id: i64,
@@ -230,20 +233,23 @@ impl Store {
         let what = "grouping a broadcast's queue";
         let conn = self.conn();
         let mut st = conn.prepare_cached(GROUPS_SQL).ctx(what)?;
-        st.query_map(params![id, now, start], |r| {
-            Ok(ModemCounts {
-                modem_pref: r.get(0)?,
-                paused: r.get::<i64>(1)? != 0,
-                total: r.get(2)?,
-                scheduled: r.get::<Option<i64>>(3)?.unwrap_or(0),
-                first_scheduled: r.get(4)?,
-                tried: r.get::<Option<i64>>(5)?.unwrap_or(0),
-                first_tried: r.get(6)?,
+        let mut rows: Vec<ModemCounts> = st
+            .query_map(params![id, now, start], |r| {
+                Ok(ModemCounts {
+                    modem_pref: r.get(0)?,
+                    paused: r.get::<i64>(1)? != 0,
+                    total: r.get(2)?,
+                    scheduled: r.get::<Option<i64>>(3)?.unwrap_or(0),
+                    first_scheduled: r.get(4)?,
+                    tried: r.get::<Option<i64>>(5)?.unwrap_or(0),
+                    first_tried: r.get(6)?,
+                })
             })
-        })
-        .ctx(what)?
-        .collect::<crate::store::db::DbResult<_>>()
-        .ctx(what)
+            .ctx(what)?
+            .collect::<crate::store::db::DbResult<_>>()
+            .ctx(what)?;
+        rows.sort_by(|a, b| (&a.modem_pref, a.paused).cmp(&(&b.modem_pref, b.paused)));
+        Ok(rows)
     }
 
     /// One `last_error` of the broadcast's queued rows that are due after `now` and past the
