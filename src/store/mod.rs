@@ -31,6 +31,7 @@ mod fields;
 mod health;
 mod inbound;
 pub mod integrity;
+pub mod migrate;
 mod journal;
 mod members;
 mod metrics;
