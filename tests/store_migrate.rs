@@ -16,8 +16,8 @@ use std::process::Command;
 use gsmgate::store::migrate::{self, MigrateError, TableCount};
 use gsmgate::store::pg::{self, Password, PgConfig};
 use gsmgate::store::{
-    CallOutcome, ClaimRoute, ConsentEvent, ConsentSource, MemberStatus, MessageKind,
-    ModemIdentity, NewMember, NewOutbox, NewPart, NewSingle, Store,
+    CallOutcome, ClaimRoute, ConsentEvent, ConsentSource, MemberStatus, MessageKind, ModemIdentity,
+    NewMember, NewOutbox, NewPart, NewSingle, Store,
 };
 use pg_util::PgServer;
 
@@ -65,7 +65,10 @@ fn member(number: &str, home: &str, tags: &[&str], fields: &[(&str, &str)]) -> N
 fn fill(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("gsmgate.db");
     let s = Store::open(&path).unwrap();
-    for (name, iccid) in [("sim0", "8901000000000000001"), ("sim1", "8901000000000000002")] {
+    for (name, iccid) in [
+        ("sim0", "8901000000000000001"),
+        ("sim1", "8901000000000000002"),
+    ] {
         let id = ModemIdentity {
             name: name.into(),
             iccid: Some(iccid.into()),
@@ -77,7 +80,12 @@ fn fill(dir: &Path) -> std::path::PathBuf {
         s.upsert_modem(&id, NOW).unwrap();
         s.record_sim(&id, NOW).unwrap();
     }
-    let numbers = ["+14155550101", "+14155550102", "+14155550103", "+14155550104"];
+    let numbers = [
+        "+14155550101",
+        "+14155550102",
+        "+14155550103",
+        "+14155550104",
+    ];
     for (i, n) in numbers.iter().enumerate() {
         let home = if i % 2 == 0 { "sim0" } else { "sim1" };
         s.add_member(
@@ -119,13 +127,19 @@ fn fill(dir: &Path) -> std::path::PathBuf {
         pool: vec!["sim0".into(), "sim1".into()],
         takeover: vec![],
     };
-    let first = s.claim_next_routed("sim0", NOW + 30, &route).unwrap().unwrap();
+    let first = s
+        .claim_next_routed("sim0", NOW + 30, &route)
+        .unwrap()
+        .unwrap();
     s.begin_submit(first.id, 1, 1, NOW + 30).unwrap();
     s.record_part_sent(first.id, 1, 1, 7, NOW + 31).unwrap();
     s.mark_sent(first.id, NOW + 31).unwrap();
     s.status_report("sim0", 7, &first.to_number, 0, NOW + 32)
         .unwrap();
-    let second = s.claim_next_routed("sim0", NOW + 40, &route).unwrap().unwrap();
+    let second = s
+        .claim_next_routed("sim0", NOW + 40, &route)
+        .unwrap()
+        .unwrap();
     s.mark_failed(second.id, "CMS ERROR 500", NOW + 41).unwrap();
 
     // Inbound: a single text and a two-part message.
@@ -159,7 +173,8 @@ fn fill(dir: &Path) -> std::path::PathBuf {
     // A call with a voicemail (audio path), and a missed one.
     let call = s.call_started("sim0", Some(numbers[2]), NOW + 70).unwrap();
     s.call_answered(call, NOW + 71).unwrap();
-    s.call_ended(call, CallOutcome::Voicemail, NOW + 90).unwrap();
+    s.call_ended(call, CallOutcome::Voicemail, NOW + 90)
+        .unwrap();
     s.add_voicemail(call, "voicemail/1.wav", 15_000, NOW + 90)
         .unwrap();
     let missed = s.call_started("sim1", None, NOW + 95).unwrap();
@@ -182,8 +197,15 @@ fn fill(dir: &Path) -> std::path::PathBuf {
     // Owner commands by SMS.
     s.owner_ref_for(numbers[0], "AB12", NOW + 120, NOW + 600_000)
         .unwrap();
-    s.open_owner_confirmation(numbers[0], "123456", Some("all"), "Hi all", NOW + 121, NOW + 600_000)
-        .unwrap();
+    s.open_owner_confirmation(
+        numbers[0],
+        "123456",
+        Some("all"),
+        "Hi all",
+        NOW + 121,
+        NOW + 600_000,
+    )
+    .unwrap();
 
     // The journal: consumers, a replay, and an event pruned from the end, so the id sequence
     // (AUTOINCREMENT) is ahead of the newest row.
@@ -215,7 +237,11 @@ fn fill(dir: &Path) -> std::path::PathBuf {
         ),
     ] {
         let empty: bool = conn
-            .query_row(&format!("SELECT NOT EXISTS (SELECT 1 FROM {table})"), [], |r| r.get(0))
+            .query_row(
+                &format!("SELECT NOT EXISTS (SELECT 1 FROM {table})"),
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         if empty {
             conn.execute_batch(sql).unwrap();
@@ -370,7 +396,11 @@ fn every_table_arrives_row_for_row_with_ids_and_sequences_past_them() {
         }
         let to = pg_rows(&mut pg, table, &cols);
         assert_eq!(from, to, "table {table} differs");
-        assert_eq!(reported.get(table.as_str()), Some(&(from.len() as u64)), "{table}");
+        assert_eq!(
+            reported.get(table.as_str()),
+            Some(&(from.len() as u64)),
+            "{table}"
+        );
     }
     assert!(
         empty.is_empty(),
@@ -399,7 +429,11 @@ fn every_table_arrives_row_for_row_with_ids_and_sequences_past_them() {
         .get(0);
     assert_eq!(id, max_member + 1);
     let high_water: i64 = lite
-        .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'events'", [], |r| r.get(0))
+        .query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     let newest: i64 = lite
         .query_row("SELECT max(id) FROM events", [], |r| r.get(0))
@@ -413,7 +447,14 @@ fn every_table_arrives_row_for_row_with_ids_and_sequences_past_them() {
         .unwrap()
         .get(0);
     assert_eq!(event, high_water + 1);
-    for table in ["outbox", "messages_in", "calls", "voicemails", "web_users", "consent_log"] {
+    for table in [
+        "outbox",
+        "messages_in",
+        "calls",
+        "voicemails",
+        "web_users",
+        "consent_log",
+    ] {
         let max: i64 = lite
             .query_row(&format!("SELECT max(id) FROM {table}"), [], |r| r.get(0))
             .unwrap();
@@ -460,9 +501,15 @@ fn a_wrong_password_is_a_clear_error_that_never_shows_it() {
     let err = migrate::migrate(&path, &to, &mut |_| {}).unwrap_err();
     let (shown, debug) = (err.to_string(), format!("{err:?}"));
     assert!(shown.contains("password authentication failed"), "{shown}");
-    assert!(shown.contains(&format!("127.0.0.1:{}", server.port())), "{shown}");
+    assert!(
+        shown.contains(&format!("127.0.0.1:{}", server.port())),
+        "{shown}"
+    );
     for text in [&shown, &debug] {
-        assert!(!text.contains(wrong) && !text.contains(&server.password), "{text}");
+        assert!(
+            !text.contains(wrong) && !text.contains(&server.password),
+            "{text}"
+        );
     }
 }
 
@@ -476,18 +523,29 @@ fn a_source_that_is_not_a_gsmgate_database_is_refused_and_left_alone() {
         .execute_batch("PRAGMA user_version = 3; CREATE TABLE photos (id INTEGER PRIMARY KEY);")
         .unwrap();
     let text = dir.path().join("notes.txt");
-    std::fs::write(&text, "not a database at all, just some text here\n".repeat(50)).unwrap();
+    std::fs::write(
+        &text,
+        "not a database at all, just some text here\n".repeat(50),
+    )
+    .unwrap();
     let empty = dir.path().join("empty.db");
     std::fs::write(&empty, "").unwrap();
     for file in [&other, &text, &empty] {
         let err = run(file, &server).unwrap_err();
-        assert!(matches!(err, MigrateError::NotGsmgate { .. }), "{}: {err}", file.display());
+        assert!(
+            matches!(err, MigrateError::NotGsmgate { .. }),
+            "{}: {err}",
+            file.display()
+        );
     }
     let tables: i64 = rusqlite::Connection::open(&other)
         .unwrap()
         .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(tables, 1, "no gsmgate table was added to another program's file");
+    assert_eq!(
+        tables, 1,
+        "no gsmgate table was added to another program's file"
+    );
     let missing = dir.path().join("missing.db");
     let err = run(&missing, &server).unwrap_err();
     assert!(matches!(err, MigrateError::SourceMissing { .. }), "{err}");
@@ -563,11 +621,17 @@ fn the_binary_migrates_prints_each_table_and_refuses_a_second_run() {
             .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
             .unwrap();
         assert!(
-            stdout.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == [table.as_str(), &n.to_string()]),
+            stdout
+                .lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                    == [table.as_str(), &n.to_string()]),
             "no line for {table} {n}:\n{stdout}"
         );
     }
-    assert!(stdout.contains("counts of every table are equal"), "{stdout}");
+    assert!(
+        stdout.contains("counts of every table are equal"),
+        "{stdout}"
+    );
     // An open connection is what a running daemon looks like: close it before the second run.
     drop(lite);
 

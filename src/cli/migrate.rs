@@ -78,8 +78,8 @@ fn print_summary(report: &MigrateReport) {
         report.elapsed_ms as f64 / 1000.0
     );
     println!(
-        "next: set [store] backend = \"postgres\" with this URL in the configuration, then start \
-         the daemon; keep the SQLite file as a backup"
+        "next: point the gateway's configuration at this database (docs/store.md, \"Moving a \
+         gateway to PostgreSQL\"), then start the daemon; keep the SQLite file as a backup"
     );
 }
 

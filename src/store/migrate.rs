@@ -172,8 +172,7 @@ pub fn migrate(
     }
     advance_sequences(&src, source, &mut tx, &tables)?;
     let counts = compare_counts(&src, source, &mut tx, &tables)?;
-    tx.commit()
-        .map_err(|e| write_err("committing", "-", e))?;
+    tx.commit().map_err(|e| write_err("committing", "-", e))?;
     let total_rows = counts.iter().map(|c| c.rows).sum();
     Ok(MigrateReport {
         source: source.to_path_buf(),
@@ -561,13 +560,18 @@ fn compare_counts(
     let mut differences = Vec::new();
     for table in tables {
         let sql = format!("SELECT count(*) FROM {}", quote(&table.name));
-        let lite: i64 = src.query_row(&sql, [], |r| r.get(0)).map_err(src_err(path))?;
+        let lite: i64 = src
+            .query_row(&sql, [], |r| r.get(0))
+            .map_err(src_err(path))?;
         let row = tx
             .query_one(&sql, &[])
             .map_err(|e| write_err("counting rows", &table.name, e))?;
         let pg: i64 = col(&row, "counting rows", &table.name)?;
         if lite != pg {
-            differences.push(format!("{}: {lite} in SQLite, {pg} in PostgreSQL", table.name));
+            differences.push(format!(
+                "{}: {lite} in SQLite, {pg} in PostgreSQL",
+                table.name
+            ));
         }
         counts.push(TableCount {
             table: table.name.clone(),
