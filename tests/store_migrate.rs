@@ -65,6 +65,23 @@ fn member(number: &str, home: &str, tags: &[&str], fields: &[(&str, &str)]) -> N
 fn fill(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("gsmgate.db");
     let s = Store::open(&path).unwrap();
+    fill_modems_and_members(&s);
+    fill_outbox(&s);
+    fill_inbound_and_calls(&s);
+    fill_access_and_journal(&s);
+    drop(s);
+    top_up(&path);
+    path
+}
+
+const NUMBERS: [&str; 4] = [
+    "+14155550101",
+    "+14155550102",
+    "+14155550103",
+    "+14155550104",
+];
+
+fn fill_modems_and_members(s: &Store) {
     for (name, iccid) in [
         ("sim0", "8901000000000000001"),
         ("sim1", "8901000000000000002"),
@@ -80,12 +97,7 @@ fn fill(dir: &Path) -> std::path::PathBuf {
         s.upsert_modem(&id, NOW).unwrap();
         s.record_sim(&id, NOW).unwrap();
     }
-    let numbers = [
-        "+14155550101",
-        "+14155550102",
-        "+14155550103",
-        "+14155550104",
-    ];
+    let numbers = NUMBERS;
     for (i, n) in numbers.iter().enumerate() {
         let home = if i % 2 == 0 { "sim0" } else { "sim1" };
         s.add_member(
@@ -103,8 +115,11 @@ fn fill(dir: &Path) -> std::path::PathBuf {
         NOW + 10,
     )
     .unwrap();
+}
 
-    // A broadcast with rows in several states, and a reply.
+/// A broadcast with rows in several states, and a reply.
+fn fill_outbox(s: &Store) {
+    let numbers = NUMBERS;
     let rows: Vec<NewOutbox> = numbers[..3]
         .iter()
         .map(|n| NewOutbox {
@@ -141,8 +156,11 @@ fn fill(dir: &Path) -> std::path::PathBuf {
         .unwrap()
         .unwrap();
     s.mark_failed(second.id, "CMS ERROR 500", NOW + 41).unwrap();
+}
 
-    // Inbound: a single text and a two-part message.
+/// Inbound: a single text and a two-part message; a call with a voicemail, and a missed one.
+fn fill_inbound_and_calls(s: &Store) {
+    let numbers = NUMBERS;
     s.store_single(&NewSingle {
         modem: "sim0".into(),
         sender: numbers[1].into(),
@@ -179,7 +197,10 @@ fn fill(dir: &Path) -> std::path::PathBuf {
         .unwrap();
     let missed = s.call_started("sim1", None, NOW + 95).unwrap();
     s.call_ended(missed, CallOutcome::Missed, NOW + 96).unwrap();
+}
 
+fn fill_access_and_journal(s: &Store) {
+    let numbers = NUMBERS;
     // API tokens, idempotency keys, web console users, sessions and audit.
     let token = s
         .create_token("ci", "send", "sha256:abcdef", NOW + 100)
@@ -216,9 +237,12 @@ fn fill(dir: &Path) -> std::path::PathBuf {
     s.request_replay("webhook:ci", event, NOW + 132).unwrap();
     s.append_event("message_received", r#"{"id":2}"#, NOW + 133)
         .unwrap();
-    drop(s);
+}
 
-    let conn = rusqlite::Connection::open(&path).unwrap();
+/// Rows by SQL: the journal's newest event pruned, and the tables the Store API writes only
+/// inside a larger operation.
+fn top_up(path: &Path) {
+    let conn = rusqlite::Connection::open(path).unwrap();
     conn.execute_batch(
         "DELETE FROM events WHERE id = (SELECT max(id) FROM events);
          INSERT INTO broadcast_counts_bulk (broadcast_id) VALUES (1);",
@@ -247,7 +271,6 @@ fn fill(dir: &Path) -> std::path::PathBuf {
             conn.execute_batch(sql).unwrap();
         }
     }
-    path
 }
 
 /// Helpers the fixture needs that the Store API names differently.

@@ -233,7 +233,9 @@ fn check_source(path: &Path) -> Result<(), MigrateError> {
     if !meta.is_file() || meta.len() == 0 {
         return Err(not_ours("not a file, or empty".into()));
     }
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+    // Read-write without create, as `store::backup` opens a live database: a read-only
+    // connection cannot always open a WAL database whose `-shm` is missing.
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
         .map_err(|e| not_ours(e.to_string()))?;
     let header = |pragma: &str| -> Result<i64, MigrateError> {
         conn.pragma_query_value(None, pragma, |r| r.get(0))
