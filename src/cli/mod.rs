@@ -17,6 +17,7 @@ pub mod daemon;
 pub mod doctor;
 pub mod man;
 pub mod members;
+pub mod migrate;
 mod output;
 pub mod pdu;
 pub mod phone;
@@ -109,6 +110,10 @@ pub enum Command {
     /// Replace the database with the backup FILE (daemon stopped; FILE is checked first and the
     /// old database kept as gsmgate.db.before-restore-TIME).
     Restore(backup::RestoreArgs),
+    /// Move this gateway's data into an empty PostgreSQL database, checked by counts:
+    /// `migrate --from sqlite:PATH --to postgres://USER@HOST/DB [--password-file F]` (daemon
+    /// stopped).
+    Migrate(migrate::MigrateArgs),
     /// Print shell completions for SHELL (bash, zsh, fish, elvish, powershell) to stdout.
     Completions(man::CompletionsArgs),
     /// Print the man page (roff) to stdout, or write one page per verb with --dir.
@@ -151,6 +156,7 @@ pub fn main() -> ExitCode {
         Command::Doctor(args) => doctor::run(args, cli.connection),
         Command::Backup(args) => backup::run_backup(args, cli.connection),
         Command::Restore(args) => backup::run_restore(args, cli.connection),
+        Command::Migrate(args) => migrate::run(args, cli.connection),
         Command::Completions(args) => man::completions(args),
         Command::Man(args) => man::man(args),
     }

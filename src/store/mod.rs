@@ -34,6 +34,7 @@ pub mod integrity;
 mod journal;
 mod members;
 mod metrics;
+pub mod migrate;
 mod modems;
 mod outbox;
 mod owners;
