@@ -503,7 +503,10 @@ async fn stops_at_either_site_mid_broadcast_stop_every_send_from_both() {
     }
     // The STOPs landed mid-broadcast: some rows were still queued and were cancelled.
     let cancelled = world.states(id).get("cancelled").copied().unwrap_or(0);
-    assert!(cancelled > 0, "no STOP arrived before its member's row was sent");
+    assert!(
+        cancelled > 0,
+        "no STOP arrived before its member's row was sent"
+    );
     // Everyone else got the broadcast exactly once.
     let got = world.received(text);
     for i in 0..MEMBERS {
@@ -532,7 +535,10 @@ async fn the_database_restarting_mid_broadcast_loses_and_doubles_nothing() {
     .await;
     // The restart must land mid-broadcast, or this test would prove nothing.
     let before = progress(&a, id).await.expect("progress before the restart");
-    assert!(before.queued > 0, "the broadcast finished before the restart: {before:?}");
+    assert!(
+        before.queued > 0,
+        "the broadcast finished before the restart: {before:?}"
+    );
     tokio::task::block_in_place(|| world.server.restart());
     let done = wait_settled(&b, id).await;
     let states = world.states(id);

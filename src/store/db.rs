@@ -813,8 +813,8 @@ pub(crate) enum Conn {
 
 /// A prepared statement.
 pub(crate) enum Stmt<'c> {
-    Lite(rusqlite::CachedStatement<'c>),
-    LiteOnce(rusqlite::Statement<'c>),
+    Lite(rusqlite::CachedStatement<'c>, &'c rusqlite::Connection),
+    LiteOnce(rusqlite::Statement<'c>, &'c rusqlite::Connection),
     Pg { conn: &'c PgConn, sql: String },
 }
 
@@ -888,7 +888,7 @@ impl Conn {
 
     pub fn prepare(&self, sql: &str) -> DbResult<Stmt<'_>> {
         match self {
-            Conn::Lite(c) => Ok(Stmt::LiteOnce(c.prepare(sql)?)),
+            Conn::Lite(c) => Ok(Stmt::LiteOnce(c.prepare(sql)?, c)),
             Conn::Pg(p) => Ok(Stmt::Pg {
                 conn: p,
                 sql: sql.to_owned(),
@@ -898,7 +898,7 @@ impl Conn {
 
     pub fn prepare_cached(&self, sql: &str) -> DbResult<Stmt<'_>> {
         match self {
-            Conn::Lite(c) => Ok(Stmt::Lite(c.prepare_cached(sql)?)),
+            Conn::Lite(c) => Ok(Stmt::Lite(c.prepare_cached(sql)?, c)),
             Conn::Pg(p) => Ok(Stmt::Pg {
                 conn: p,
                 sql: sql.to_owned(),
@@ -988,10 +988,35 @@ impl Conn {
 }
 
 impl Stmt<'_> {
+    /// Runs an `INSERT` prepared without `RETURNING` and returns the new row's `id`, or `None`
+    /// when it inserted nothing (`ON CONFLICT DO NOTHING`). SQLite answers with
+    /// `last_insert_rowid()`: its `RETURNING` collects the returned rows in a temporary b-tree,
+    /// which made the 100,000-row enqueue of a broadcast 2.7x slower (docs/benchmarks.md,
+    /// "Sites"). PostgreSQL has no such function and runs the statement with `RETURNING id`.
+    pub fn insert_id(&mut self, params: Params<'_>) -> DbResult<Option<i64>> {
+        match self {
+            Stmt::Lite(s, c) => {
+                let n = s.execute(lite_params(params))?;
+                Ok((n > 0).then(|| c.last_insert_rowid()))
+            }
+            Stmt::LiteOnce(s, c) => {
+                let n = s.execute(lite_params(params))?;
+                Ok((n > 0).then(|| c.last_insert_rowid()))
+            }
+            Stmt::Pg { conn, sql } => {
+                let rows = conn.query(&format!("{sql} RETURNING id"), params)?;
+                match rows.first() {
+                    Some(r) => Row::Pg(r).get(0).map(Some),
+                    None => Ok(None),
+                }
+            }
+        }
+    }
+
     pub fn execute(&mut self, params: Params<'_>) -> DbResult<usize> {
         match self {
-            Stmt::Lite(s) => Ok(s.execute(lite_params(params))?),
-            Stmt::LiteOnce(s) => Ok(s.execute(lite_params(params))?),
+            Stmt::Lite(s, _) => Ok(s.execute(lite_params(params))?),
+            Stmt::LiteOnce(s, _) => Ok(s.execute(lite_params(params))?),
             Stmt::Pg { conn, sql } => conn.execute(sql, params),
         }
     }
@@ -1011,8 +1036,8 @@ impl Stmt<'_> {
             }
         }
         match self {
-            Stmt::Lite(s) => first(&mut s.query(lite_params(params))?, f),
-            Stmt::LiteOnce(s) => first(&mut s.query(lite_params(params))?, f),
+            Stmt::Lite(s, _) => first(&mut s.query(lite_params(params))?, f),
+            Stmt::LiteOnce(s, _) => first(&mut s.query(lite_params(params))?, f),
             Stmt::Pg { conn, sql } => {
                 let rows = conn.query(sql, params)?;
                 match rows.first() {
@@ -1046,8 +1071,8 @@ impl Stmt<'_> {
             Ok(out)
         }
         let out = match self {
-            Stmt::Lite(s) => all(&mut s.query(lite_params(params))?, &mut f)?,
-            Stmt::LiteOnce(s) => all(&mut s.query(lite_params(params))?, &mut f)?,
+            Stmt::Lite(s, _) => all(&mut s.query(lite_params(params))?, &mut f)?,
+            Stmt::LiteOnce(s, _) => all(&mut s.query(lite_params(params))?, &mut f)?,
             Stmt::Pg { conn, sql } => {
                 let rows = conn.query(sql, params)?;
                 let mut out = Vec::with_capacity(rows.len());
@@ -1082,11 +1107,11 @@ impl Stmt<'_> {
             Ok(())
         }
         match self {
-            Stmt::Lite(s) => each(
+            Stmt::Lite(s, _) => each(
                 &mut s.query(lite_params(params)).map_err(DbError::from)?,
                 &mut f,
             ),
-            Stmt::LiteOnce(s) => each(
+            Stmt::LiteOnce(s, _) => each(
                 &mut s.query(lite_params(params)).map_err(DbError::from)?,
                 &mut f,
             ),

@@ -327,25 +327,21 @@ fn insert_member(
                               home_modem, onboarding_step, updated_at, home_reason, \
                               home_reason_modem)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?8)
-         ON CONFLICT (number) DO NOTHING RETURNING id",
+         ON CONFLICT (number) DO NOTHING",
         )?
-        .query_row(
-            params![
-                m.number,
-                m.name,
-                m.city,
-                m.region,
-                m.time_zone,
-                m.joined_at,
-                status,
-                m.home_modem,
-                m.onboarding_step,
-                now,
-                m.home_reason
-            ],
-            |r| r.get(0),
-        )
-        .optional()?;
+        .insert_id(params![
+            m.number,
+            m.name,
+            m.city,
+            m.region,
+            m.time_zone,
+            m.joined_at,
+            status,
+            m.home_modem,
+            m.onboarding_step,
+            now,
+            m.home_reason
+        ])?;
     let Some(id) = id else {
         return Ok(None);
     };

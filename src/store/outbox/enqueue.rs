@@ -113,8 +113,7 @@ impl<'t> Inserter<'t> {
                                          quiet_off)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
                              ?16, ?17)
-                     ON CONFLICT (broadcast_id, to_number) DO NOTHING
-                     RETURNING id",
+                     ON CONFLICT (broadcast_id, to_number) DO NOTHING",
                 )
                 .ctx("enqueueing")?,
             broadcasts: HashMap::new(),
@@ -178,29 +177,25 @@ impl<'t> Inserter<'t> {
         let parts = m.parts.map(|p| p.clamp(1, 255));
         let id: Option<i64> = self
             .insert
-            .query_row(
-                params![
-                    m.to_number,
-                    m.text,
-                    m.kind,
-                    m.priority,
-                    broadcast_id,
-                    m.modem_pref,
-                    m.created_at,
-                    m.not_before,
-                    m.expires_at,
-                    state,
-                    held,
-                    error,
-                    finished,
-                    m.payload,
-                    parts,
-                    m.zone,
-                    m.quiet_off
-                ],
-                |r| r.get(0),
-            )
-            .optional()
+            .insert_id(params![
+                m.to_number,
+                m.text,
+                m.kind,
+                m.priority,
+                broadcast_id,
+                m.modem_pref,
+                m.created_at,
+                m.not_before,
+                m.expires_at,
+                state,
+                held,
+                error,
+                finished,
+                m.payload,
+                parts,
+                m.zone,
+                m.quiet_off
+            ])
             .ctx("enqueueing")?;
         if id.is_some()
             && let Some(b) = broadcast_id
