@@ -78,8 +78,9 @@ fn print_summary(report: &MigrateReport) {
         report.elapsed_ms as f64 / 1000.0
     );
     println!(
-        "next: point the gateway's configuration at this database (docs/store.md, \"Moving a \
-         gateway to PostgreSQL\"), then start the daemon; keep the SQLite file as a backup"
+        "next: set [store] backend = \"postgres\", url, password_file and site in the gateway's \
+         configuration (docs/scale-out.md), then start the daemon; keep the SQLite file as a \
+         backup"
     );
 }
 
