@@ -64,6 +64,10 @@ pub enum DbError {
     Connect(#[source] Box<PgError>),
     #[error("query returned no rows")]
     NoRows,
+    /// The PostgreSQL connection broke inside a transaction (it is replaced once the
+    /// transaction has ended).
+    #[error("the PostgreSQL connection broke inside a transaction")]
+    LostInTransaction,
     /// A column held a value its Rust type cannot take (a NULL for an `i64`, text for a number).
     #[error("column {index}: {detail}")]
     Column { index: usize, detail: String },
@@ -127,7 +131,7 @@ impl DbError {
     /// it and tries again, as after a full disk.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            DbError::Connect(_) => true,
+            DbError::Connect(_) | DbError::LostInTransaction => true,
             DbError::Postgres(e) => {
                 e.is_closed()
                     || e.code().is_some_and(|c| {
@@ -670,7 +674,8 @@ pub(crate) struct PgConn {
     client: RefCell<Option<postgres::Client>>,
     /// Prepared statements by their store-side SQL text (`prepare` is a round trip).
     statements: RefCell<HashMap<String, postgres::Statement>>,
-    /// Whether a transaction is open (a broken connection inside one is not retried).
+    /// A transaction is open: a connection that breaks inside it is not replaced until the
+    /// transaction ends, or its remaining statements would run outside it, one by one.
     in_tx: std::cell::Cell<bool>,
 }
 
@@ -722,10 +727,14 @@ impl PgConn {
         let mut slot = self.client.borrow_mut();
         let mut statements = self.statements.borrow_mut();
         let config = &self.config;
+        let in_tx = self.in_tx.get();
         let slot: &mut Option<postgres::Client> = &mut slot;
         let statements: &mut HashMap<String, postgres::Statement> = &mut statements;
         off_runtime(move || {
             if slot.as_ref().is_none_or(|c| c.is_closed()) {
+                if in_tx {
+                    return Err(DbError::LostInTransaction);
+                }
                 statements.clear();
                 *slot = None;
                 let client = config
