@@ -3,10 +3,10 @@
 //! calls and voicemails.
 //!
 //! This is the only module that speaks SQL. Everything above it calls methods on [`Store`]; no SQL
-//! text, `rusqlite` type or connection leaks out, so a PostgreSQL backend (several gateways sharing
-//! one outbox with `FOR UPDATE SKIP LOCKED`) can later become a second variant behind the same
-//! methods instead of a rewrite. It knows nothing of modems, PDUs or keywords: callers hand it
-//! plain values (numbers as E.164 text, times as unix milliseconds).
+//! text, driver type or connection leaks out. Behind the methods sits one connection type,
+//! [`db`]: SQLite (the default, one Pi) or PostgreSQL (several gateways sharing one database,
+//! docs/scale-out.md), with the same SQL for both. It knows nothing of modems, PDUs or keywords:
+//! callers hand it plain values (numbers as E.164 text, times as unix milliseconds).
 //!
 //! Choices worth knowing:
 //! - SQLite (bundled) in WAL mode with `synchronous=FULL`: a method that returns `Ok` after a write
@@ -16,10 +16,12 @@
 //!   plenty for a Pi-sized pool (every operation is a few index lookups) and serialises writers
 //!   without `SQLITE_BUSY` churn. Several `Store`s may still open the same file (tests do, to show
 //!   that claiming is atomic across connections): write transactions start with `BEGIN IMMEDIATE`
-//!   and `busy_timeout` waits for the lock.
+//!   and `busy_timeout` waits for the lock. On PostgreSQL they take one advisory lock instead
+//!   (`db.rs`), so writers from every site are serialized the same way.
 //! - Time is never read here: every method that stamps a row takes `now` (unix ms) from the
 //!   caller, so the state machines are testable with injected time.
-//! - Schema versions live in `PRAGMA user_version`; see [`schema`].
+//! - Schema versions live in `PRAGMA user_version` (SQLite, [`schema`]) and `schema_migrations`
+//!   (PostgreSQL, [`pg::schema`]), the same numbers on both.
 
 mod activity;
 mod apply;

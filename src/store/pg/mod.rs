@@ -1,18 +1,19 @@
-//! PostgreSQL groundwork for several gateways sharing one database (issue 17, docs/store.md,
-//! "PostgreSQL"): the connection (URL, separate password, TLS) and the schema with its
-//! migrations, versioned like the SQLite ones. No [`super::Store`] method runs on PostgreSQL
-//! yet and no configuration key selects it; this module is what every later step builds on.
+//! PostgreSQL, the store's second backend, for several gateways sharing one database (issue 17,
+//! docs/store.md "PostgreSQL", docs/scale-out.md): the connection (URL, separate password, TLS)
+//! and the schema with its migrations, versioned like the SQLite ones. The queries themselves
+//! are the store's own, run through `store::db`, which translates them.
 //!
 //! What it owns: [`connect`] (parsing `postgres://user@host:port/db?sslmode=…`, the password kept
 //! out of every log and error, rustls with the ring provider) and [`schema`] (the migrations in
 //! `pg/migrations/`, one per SQLite migration with the same number and the same table, column,
 //! index and trigger names, applied under an advisory lock). It must not touch the SQLite side:
-//! the existing `store` files are being reshaped by other work, and the two schemas are held
-//! together by a parity test (tests/store_pg_schema.rs) instead of by shared code.
+//! the two schemas are held together by a parity test (tests/store_pg_schema.rs) instead of by
+//! shared code.
 //!
 //! Why the synchronous `postgres` client: the store's API is synchronous and the daemon already
-//! calls it on tokio's blocking pool. The client runs its own small runtime inside, so it must
-//! never be called from an async task directly (the same rule as for every store method).
+//! calls it on tokio's blocking pool. The client runs its own small runtime inside, which panics
+//! on a tokio worker thread: `store::db` runs it on a scoped plain thread when a store call is
+//! made from async code anyway.
 
 pub mod connect;
 pub mod schema;
