@@ -77,24 +77,14 @@ pub enum DbError {
 }
 
 fn describe_pg(error: &postgres::Error) -> String {
-    let mut text = error.to_string();
-    if let Some(db) = error.as_db_error() {
-        text = format!("{}: {}", db.severity(), db.message());
-        if let Some(detail) = db.detail() {
-            text.push_str(&format!(" ({detail})"));
-        }
-    } else {
-        let mut source = error.source();
-        while let Some(cause) = source {
-            let cause_text = cause.to_string();
-            if !text.contains(&cause_text) {
-                text.push_str(": ");
-                text.push_str(&cause_text);
-            }
-            source = cause.source();
-        }
+    match error.as_db_error() {
+        // What the server said, without the driver's "db error" prefix.
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{}: {} ({detail})", db.severity(), db.message()),
+            None => format!("{}: {}", db.severity(), db.message()),
+        },
+        None => super::pg::describe(error),
     }
-    text
 }
 
 impl DbError {

@@ -123,23 +123,8 @@ mod tests {
         s.mark_sent(row.id, at).unwrap();
     }
 
-    /// A way to open one database again and again, as a restarted daemon does: a file on
-    /// SQLite, this twin's own schema on PostgreSQL.
     fn reopener() -> Box<dyn Fn() -> Store> {
-        match BACKEND {
-            crate::store::Backend::Sqlite => {
-                let dir = tempfile::tempdir().unwrap();
-                let path = dir.path().join("g.db");
-                Box::new(move || {
-                    let _keep = &dir;
-                    Store::open(&path).unwrap()
-                })
-            }
-            crate::store::Backend::Postgres => {
-                let config = crate::store::testing::pg_config();
-                Box::new(move || Store::open_postgres(config.clone()).unwrap())
-            }
-        }
+        crate::store::testing::reopener(BACKEND)
     }
 
     #[test]

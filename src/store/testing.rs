@@ -21,6 +21,25 @@ pub(crate) fn fresh(backend: Backend) -> Store {
     }
 }
 
+/// A way to open one database of `backend` again and again, as a restarted daemon, a second
+/// process or a second site does: a file on SQLite, one schema of its own on PostgreSQL.
+pub(crate) fn reopener(backend: Backend) -> Box<dyn Fn() -> Store> {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("a temp dir");
+            let path = dir.path().join("g.db");
+            Box::new(move || {
+                let _keep = &dir;
+                Store::open(&path).expect("the SQLite test file opens")
+            })
+        }
+        Backend::Postgres => {
+            let config = pg_config();
+            Box::new(move || Store::open_postgres(config.clone()).expect("the test schema opens"))
+        }
+    }
+}
+
 /// The test server's connection, in a new schema of its own.
 pub(crate) fn pg_config() -> PgConfig {
     static NEXT: AtomicU32 = AtomicU32::new(0);

@@ -60,23 +60,8 @@ crate::store::testing::backend_tests! {
 mod cases {
 use super::*;
 
-/// A way to open one database again and again, as a restarted daemon, a second process or a
-/// second site does: a file on SQLite, this twin's own schema on PostgreSQL.
 fn reopener() -> Box<dyn Fn() -> Store> {
-    match BACKEND {
-        crate::store::Backend::Sqlite => {
-            let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().join("g.db");
-            Box::new(move || {
-                let _keep = &dir;
-                Store::open(&path).unwrap()
-            })
-        }
-        crate::store::Backend::Postgres => {
-            let config = crate::store::testing::pg_config();
-            Box::new(move || Store::open_postgres(config.clone()).unwrap())
-        }
-    }
+    crate::store::testing::reopener(BACKEND)
 }
 
 #[test]

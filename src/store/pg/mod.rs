@@ -62,7 +62,7 @@ pub enum PgError {
 /// A driver error with its causes: the driver's own text is only the kind ("db error", "error
 /// connecting to server"); what the server said ("password authentication failed for user …")
 /// is in the source chain, and an operator needs it in the one line they see.
-fn describe(error: &postgres::Error) -> String {
+pub(crate) fn describe(error: &postgres::Error) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
