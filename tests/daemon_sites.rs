@@ -364,10 +364,6 @@ async fn site_killed_mid_broadcast_is_taken_over_and_every_member_gets_it_once()
     let in_doubt = states.get("in_doubt").copied().unwrap_or(0);
     let settled =
         states.get("sent").copied().unwrap_or(0) + states.get("delivered").copied().unwrap_or(0);
-    assert!(
-        in_doubt <= 2,
-        "at most one row per b modem in doubt: {states:?}"
-    );
     assert_eq!(settled + in_doubt, MEMBERS as i64, "{states:?} {done:?}");
 
     // Site a took over b's members after b fell silent.
@@ -403,20 +399,39 @@ async fn site_killed_mid_broadcast_is_taken_over_and_every_member_gets_it_once()
             assert_eq!(n, 1, "{number} received the broadcast {n} times");
         }
     }
-    // The sweep wrote why.
-    let reasons: Vec<String> = world.sql(|c| {
+    // What is in doubt, and why: the rows b had in flight when it died (at most one per b
+    // modem), swept by a with that reason; and, on a loaded machine, possibly a row a live
+    // modem of a itself gave up on (an unanswered submit past the modem's bound is in doubt by
+    // design, docs/dispatch.md), which a's own loop records. Either way each such phone got
+    // the text at most once (checked above), and nothing else may be in doubt.
+    let doubts: Vec<(String, Option<String>)> = world.sql(|c| {
         c.query(
-            "SELECT DISTINCT last_error FROM outbox WHERE broadcast_id = $1 AND state = 'in_doubt'",
+            "SELECT coalesce(last_error, ''), claimed_by FROM outbox
+             WHERE broadcast_id = $1 AND state = 'in_doubt'",
             &[&id],
         )
         .unwrap()
         .into_iter()
-        .map(|r| r.get(0))
+        .map(|r| (r.get(0), r.get(1)))
         .collect()
     });
-    for r in &reasons {
-        assert_eq!(r, "in flight on a site that went silent");
+    let swept = doubts
+        .iter()
+        .filter(|(why, _)| why == "in flight on a site that went silent")
+        .count();
+    assert!(swept <= 2, "at most one swept row per b modem: {doubts:?}");
+    for (why, by) in &doubts {
+        let by = by.as_deref().unwrap_or("");
+        if why == "in flight on a site that went silent" {
+            assert!(by.starts_with('b'), "a swept row was not b's: {doubts:?}");
+        } else {
+            assert!(
+                by.starts_with('a'),
+                "a row in doubt for another reason: {doubts:?}"
+            );
+        }
     }
+    assert_eq!(in_doubt as usize, doubts.len());
     // Site a now says b is silent.
     let status = a.client().await.status().await.unwrap();
     let b_status = status.sites.iter().find(|s| s.name == "b").unwrap();

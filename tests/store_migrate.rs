@@ -69,6 +69,10 @@ fn fill(dir: &Path) -> std::path::PathBuf {
     fill_outbox(&s);
     fill_inbound_and_calls(&s);
     fill_access_and_journal(&s);
+    // Sites (migration 0015): one site with its modems and a heartbeat.
+    let modems = ["sim0".to_string(), "sim1".to_string()];
+    s.register_site("pi", &modems, 5_000, 0, "test").unwrap();
+    s.site_heartbeat("pi", &modems[..1], 6_000).unwrap();
     drop(s);
     top_up(&path);
     path
