@@ -432,10 +432,13 @@ async fn site_killed_mid_broadcast_is_taken_over_and_every_member_gets_it_once()
         }
     }
     assert_eq!(in_doubt as usize, doubts.len());
-    // Site a now says b is silent.
-    let status = a.client().await.status().await.unwrap();
-    let b_status = status.sites.iter().find(|s| s.name == "b").unwrap();
-    assert!(!b_status.alive, "{b_status:?}");
+    // Site a says b is silent once b has missed its heartbeats for `status`'s 30 s.
+    poll("a reports b silent", Duration::from_secs(90), || async {
+        let status = a.client().await.status().await.ok()?;
+        let b = status.sites.iter().find(|s| s.name == "b")?;
+        (!b.alive && b.heartbeat_age_secs >= 30).then_some(())
+    })
+    .await;
     drop(a);
 }
 
