@@ -141,6 +141,30 @@ fn sites(ctx: &Context) -> Result<Vec<SiteStatus>> {
         .collect())
 }
 
+/// A `modems` row with nothing known yet but its name and state.
+fn blank_modem(name: String, state: &str) -> ModemInfo {
+    ModemInfo {
+        name,
+        profile: String::new(),
+        port: String::new(),
+        state: state.into(),
+        registration: "unknown".into(),
+        signal_dbm: None,
+        operator: None,
+        iccid: None,
+        imsi: None,
+        imei: None,
+        last_error: None,
+        sent_today: 0,
+        received_today: 0,
+        per_day: None,
+        waiting: None,
+        paused: None,
+        sim: None,
+        site: None,
+    }
+}
+
 /// `modems` rows for the other sites' modems (after this site's own).
 fn remote_modems(ctx: &Context, since: i64) -> Result<Vec<ModemInfo>> {
     let Some(me) = &ctx.settings.site else {
@@ -153,26 +177,10 @@ fn remote_modems(ctx: &Context, since: i64) -> Result<Vec<ModemInfo>> {
             continue;
         }
         let up = m.down_since(now, SITE_ALIVE_MS).is_none();
-        out.push(ModemInfo {
-            sent_today: u64::from(ctx.store.sends_since(&m.modem, since)?),
-            name: m.modem,
-            profile: String::new(),
-            port: String::new(),
-            state: if up { "remote-up" } else { "remote-down" }.into(),
-            registration: "unknown".into(),
-            signal_dbm: None,
-            operator: None,
-            iccid: None,
-            imsi: None,
-            imei: None,
-            last_error: None,
-            received_today: 0,
-            per_day: None,
-            waiting: None,
-            paused: None,
-            sim: None,
-            site: Some(m.site),
-        });
+        let mut info = blank_modem(m.modem, if up { "remote-up" } else { "remote-down" });
+        info.sent_today = u64::from(ctx.store.sends_since(&info.name, since)?);
+        info.site = Some(m.site);
+        out.push(info);
     }
     Ok(out)
 }
@@ -217,26 +225,13 @@ pub fn modems(ctx: &Context) -> Result<Vec<ModemInfo>> {
     let paused = storage_pause(ctx);
     let mut out = Vec::with_capacity(ctx.settings.modems.len());
     for mc in &ctx.settings.modems {
-        let mut info = ModemInfo {
-            name: mc.name.clone(),
-            profile: mc.profile.as_str().to_string(),
-            port: mc.port.display().to_string(),
-            state: "disabled".into(),
-            registration: "unknown".into(),
-            signal_dbm: None,
-            operator: None,
-            iccid: None,
-            imsi: None,
-            imei: None,
-            last_error: None,
-            sent_today: u64::from(s.sends_since(&mc.name, since)?),
-            received_today: received.iter().filter(|m| **m == mc.name).count() as u64,
-            per_day: Some(mc.limits.per_day),
-            waiting: None,
-            paused: None,
-            sim: None,
-            site: ctx.settings.site.clone(),
-        };
+        let mut info = blank_modem(mc.name.clone(), "disabled");
+        info.profile = mc.profile.as_str().to_string();
+        info.port = mc.port.display().to_string();
+        info.sent_today = u64::from(s.sends_since(&mc.name, since)?);
+        info.received_today = received.iter().filter(|m| **m == mc.name).count() as u64;
+        info.per_day = Some(mc.limits.per_day);
+        info.site = ctx.settings.site.clone();
         let mut live = (None, None);
         if let Some((_, h)) = ctx.modems.iter().find(|(n, _)| *n == mc.name) {
             let st = h.status();

@@ -83,6 +83,13 @@ struct Figures {
     per_modem: (usize, usize),
 }
 
+impl Figures {
+    /// Every row claimed by exactly one thread, and the store counts each one sent.
+    fn exactly_once(&self) -> bool {
+        self.duplicates == 0 && self.claimed == self.rows && self.sent_by_store == self.rows as u64
+    }
+}
+
 /// The loop of one send loop: claim, (no submit), mark sent with the next claim, until nothing
 /// is left for this modem. Every call is timed; a store error ends the thread with its text.
 fn send_loop(store: &Store, modem: &str, route: &ClaimRoute) -> Result<Thread, String> {
@@ -211,7 +218,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn print(f: &Figures) {
-    let exact = f.duplicates == 0 && f.claimed == f.rows && f.sent_by_store == f.rows as u64;
+    let exact = f.exactly_once();
     println!(
         "sites: {:<10} sites={} modems={} rows={} wall={:.2} s throughput={:.0} rows/s claim \
          latency p50={:.2} ms p99={:.2} ms max={:.1} ms ({} calls); claimed={} sent(store)={} \
@@ -373,7 +380,7 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for f in &all {
-        let exact = f.duplicates == 0 && f.claimed == f.rows && f.sent_by_store == f.rows as u64;
+        let exact = f.exactly_once();
         println!(
             "| {} | {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.2} | {:.1} | {} |",
             f.label,
@@ -388,10 +395,7 @@ fn main() {
             if exact { "yes" } else { "NO" },
         );
     }
-    let broken: Vec<&Figures> = all
-        .iter()
-        .filter(|f| f.duplicates > 0 || f.claimed != f.rows || f.sent_by_store != f.rows as u64)
-        .collect();
+    let broken: Vec<&Figures> = all.iter().filter(|f| !f.exactly_once()).collect();
     assert!(
         broken.is_empty(),
         "rows not claimed exactly once in: {:?}",
