@@ -10,8 +10,8 @@
 # for the smoke test. Missing apt packages are installed when running as root. If the rustup target
 # or the packages cannot be fetched, the script prints one "SKIPPED: cross-build: <why>" line and
 # exits 0, so CI on a machine without them does not fail on a step it cannot run.
-# The linker settings are environment variables here, not a .cargo/config.toml (the repository has
-# no .cargo folder). Serial ports do not work under qemu-user: the smoke test uses pure commands.
+# The linker settings are environment variables here; .cargo/config.toml sets the x86_64 ones.
+# Serial ports do not work under qemu-user: the smoke test uses pure commands.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,7 +38,9 @@ if [ ${#need[@]} -gt 0 ]; then
 	fi
 fi
 
-export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+# The linker front end that packs the daemon's code (tools/link-order/cc, docs/daemon.md
+# "Footprint"); it drives aarch64-linux-gnu-gcc with Rust's LLD.
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=$PWD/tools/link-order/aarch64-linux-gnu-cc
 export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
 export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
 
