@@ -407,3 +407,20 @@ fn prefix_patterns_expand_to_digit_strings() {
     assert_eq!(expand("80?"), Some(set(&["8", "80"])));
     assert_eq!(expand("([457]\\d{6})$|1"), None);
 }
+
+/// The point of the plan: the daemon itself no longer depends on `phonenumber` (nor, through it,
+/// on `regex`); only the tests do. `cargo tree -e normal -i phonenumber` checks the whole graph;
+/// this pins the manifest.
+#[test]
+fn phonenumber_is_a_dev_dependency_only() {
+    let manifest =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
+    let mut section = "";
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            section = line;
+        } else if line.starts_with("phonenumber") || line.starts_with("regex") {
+            assert_eq!(section, "[dev-dependencies]", "{line} in {section}");
+        }
+    }
+}
