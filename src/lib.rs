@@ -4,8 +4,8 @@
 //! uses only the ones before it (docs/architecture.md has the table of what each owns and must not
 //! touch, and the import directions):
 //!
-//! 1. `time`, `model` — the clock in the units the crate speaks; the shared words (message kind,
-//!    member status).
+//! 1. `time`, `model`, `numbering` — the clock in the units the crate speaks; the shared words
+//!    (message kind, member status); the numbering plan that phone numbers are read against.
 //! 2. `at`, `pdu` — sans-I/O codecs: AT framing and parsers; SMS PDUs, alphabets, segmentation.
 //! 3. `store` — the only module that speaks SQL; the outbox is the truth of what must be sent.
 //!    `sim` — the modem simulator on pseudo-terminals (uses only `at`, `pdu`, `time`).
@@ -40,6 +40,7 @@ pub mod http;
 pub mod metrics;
 pub mod model;
 pub mod modem;
+pub mod numbering;
 pub mod pdu;
 pub mod protocol;
 pub mod sim;

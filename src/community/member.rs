@@ -1,6 +1,6 @@
 //! The member as the community rules see it, and the normalisation of what identifies and
-//! describes one: E.164 numbers (with the `phonenumber` crate, whose metadata is the maintained
-//! copy of libphonenumber's), tags and member fields.
+//! describes one: E.164 numbers (read against the crate's own compact numbering plan,
+//! `crate::numbering`, generated from libphonenumber's metadata), tags and member fields.
 //!
 //! [`MemberView`] mirrors `store`'s member row without its ids, so rules and segment matching can
 //! run on stored members, on CSV rows in a dry run and in property tests alike. The status is the
@@ -13,6 +13,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::CommunityError;
+use crate::numbering;
 
 pub use crate::model::MemberStatus;
 
@@ -176,17 +177,14 @@ pub fn custom_field_error(name: &str) -> Option<String> {
     }
 }
 
-/// Parses an ISO 3166 region code (`"US"`, case-insensitive) as phonenumber knows it.
-pub fn parse_region(code: &str) -> Result<phonenumber::country::Id, CommunityError> {
-    code.trim()
-        .to_ascii_uppercase()
-        .parse::<phonenumber::country::Id>()
-        .map_err(|_| CommunityError::InvalidRegion {
-            input: code.to_string(),
-        })
+/// Parses an ISO 3166 region code (`"US"`, case-insensitive) of the numbering plan.
+pub fn parse_region(code: &str) -> Result<&'static numbering::Region, CommunityError> {
+    numbering::region(code.trim()).ok_or_else(|| CommunityError::InvalidRegion {
+        input: code.to_string(),
+    })
 }
 
-/// A valid number and the region phonenumber assigns it.
+/// A valid number and the region the numbering plan assigns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct E164 {
     /// `+` and digits.
@@ -209,22 +207,24 @@ pub fn normalise_number(input: &str, default_region: Option<&str>) -> Result<E16
     if trimmed.is_empty() {
         return Err(invalid("empty"));
     }
-    // phonenumber accepts letters as keypad digits ("1-800-FLOWERS"); members' numbers never
-    // carry them, and accepting them would turn a typo in a CSV into somebody else's number.
+    // Letters could be read as keypad digits ("1-800-FLOWERS"); members' numbers never carry
+    // them, and accepting them would turn a typo in a CSV into somebody else's number.
     if trimmed.chars().any(|c| c.is_alphabetic()) {
         return Err(invalid("not a valid phone number (letters)"));
     }
     let region = default_region.map(parse_region).transpose()?;
-    let parsed =
-        phonenumber::parse(region, trimmed).map_err(|_| invalid("not a valid phone number"))?;
-    if !phonenumber::is_valid(&parsed) && !plausible_length(&parsed) {
-        return Err(invalid("not a valid phone number"));
-    }
-    let number = parsed.format().mode(phonenumber::Mode::E164).to_string();
+    let parsed = numbering::parse(trimmed, region)
+        .ok()
+        .filter(numbering::Parsed::has_possible_length)
+        .ok_or_else(|| invalid("not a valid phone number"))?;
+    let national = parsed
+        .national
+        .parse::<u64>()
+        .map_err(|_| invalid("not a valid phone number"))?;
     Ok(E164 {
-        number,
-        region: parsed.country().id().map(|id| id.as_ref().to_string()),
-        national: parsed.national().value(),
+        number: parsed.e164(),
+        region: parsed.region().map(str::to_string),
+        national,
     })
 }
 
@@ -252,29 +252,6 @@ pub fn number_text(input: &str) -> Result<&str, CommunityError> {
         ));
     }
     Ok(trimmed)
-}
-
-/// A number whose national part has one of its country's possible lengths is accepted even when
-/// the metadata marks its range as unassigned: numbering plans change faster than the bundled
-/// metadata, the carrier is the real judge, and the 555-01xx range that examples, tests and the
-/// simulator use (+1 555 010 0000) must work. Typos of the wrong length ("555", "+1 555") are
-/// still refused.
-fn plausible_length(parsed: &phonenumber::PhoneNumber) -> bool {
-    let national = parsed.national().to_string();
-    let len = u16::try_from(national.len()).unwrap_or(u16::MAX);
-    phonenumber::metadata::DATABASE
-        .by_code(&parsed.country().code())
-        .is_some_and(|metas| {
-            // The bundled metadata leaves the general descriptor's lengths empty for some
-            // countries (NANP), so the fixed-line and mobile descriptors are asked too.
-            metas.iter().any(|meta| {
-                let d = meta.descriptors();
-                [Some(d.general()), d.fixed_line(), d.mobile()]
-                    .into_iter()
-                    .flatten()
-                    .any(|desc| desc.possible_length().contains(&len))
-            })
-        })
 }
 
 /// Normalises one tag: trimmed, lower-cased, inner whitespace runs become `-`; 1 to 32 letters,

@@ -55,7 +55,7 @@ pub use vcard::{CardMessage, card_message, vcard_submits, vcard_text};
 pub enum CommunityError {
     #[error("number {input:?}: {reason}")]
     InvalidNumber { input: String, reason: String },
-    #[error("region {input:?}: not a two-letter ISO 3166 region code known to phonenumber")]
+    #[error("region {input:?}: not a two-letter ISO 3166 region code of the numbering plan")]
     InvalidRegion { input: String },
     #[error("tag {input:?}: {reason}")]
     InvalidTag { input: String, reason: String },

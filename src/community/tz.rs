@@ -17,10 +17,8 @@
 //!   city (Florida 850 → Eastern, Texas 915 → Mountain, Tennessee 423/865 → Eastern, Kentucky
 //!   270/364 → Central, Indiana 219 → Central, Nebraska 308 → Central, Oregon 541 → Pacific,
 //!   Idaho → Boise). Canadian territories (867) are absent. NANP islands (PR, JM, …) are
-//!   their own regions in phonenumber and are in the country table.
+//!   their own regions in the numbering plan (`crate::numbering`) and are in the country table.
 //! - [`US_CA_CITIES`]: the larger US/Canadian cities, matched case-insensitively.
-
-use phonenumber::country::Id;
 
 use super::member::E164;
 
@@ -340,7 +338,7 @@ pub fn zone_for_region(region: &str) -> Option<&'static str> {
 /// configured default (see the module doc for the order of evidence).
 pub fn zone_for_number(number: &E164, city: Option<&str>) -> Option<&'static str> {
     let region = number.region.as_deref()?;
-    let nanp_mainland = region == Id::US.as_ref() || region == Id::CA.as_ref();
+    let nanp_mainland = region == "US" || region == "CA";
     if nanp_mainland {
         if let Some(zone) = city.and_then(zone_for_city) {
             return Some(zone);

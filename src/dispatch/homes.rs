@@ -10,12 +10,14 @@
 //! Geomatch (`[dispatch] geomatch = true`, docs/dispatch.md): a modem whose own number has the
 //! member's country code and area code wins first, then one with the member's country code, then
 //! balance; within a tier, balance decides. The area code is taken as the first three national
-//! digits: exactly the NANP area code, and a prefix proxy elsewhere (`phonenumber` carries no
-//! area-code lengths, and a shared three-digit prefix is what "a local number" means to most
-//! members). [`HomeReason`] says which tier decided, for `members` to show.
+//! digits (leading zeros aside): exactly the NANP area code, and a prefix proxy elsewhere (the
+//! numbering plan, `crate::numbering`, carries no area-code lengths, and a shared three-digit
+//! prefix is what "a local number" means to most members). [`HomeReason`] says which tier decided, for `members` to show.
 //!
 //! Pure: no store, no clock. The inbound path (a stranger texting in) does not come here: the
 //! modem they texted becomes their home (`daemon::inbound`, reason [`HomeReason::Sticky`]).
+
+use crate::numbering::{self, Parsed};
 
 /// A modem as a candidate home for members.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,27 +69,29 @@ pub struct HomeChoice {
 const AREA_DIGITS: usize = 3;
 
 /// The geomatch tier of a modem for a member: (same country, same area code).
-fn geo_tier(member: Option<&phonenumber::PhoneNumber>, modem: Option<&str>) -> (bool, bool) {
-    let (Some(member), Some(modem)) =
-        (member, modem.and_then(|n| phonenumber::parse(None, n).ok()))
-    else {
+fn geo_tier(member: Option<&Parsed>, modem: Option<&str>) -> (bool, bool) {
+    let (Some(member), Some(modem)) = (member, modem.and_then(international)) else {
         return (false, false);
     };
-    if member.code().value() != modem.code().value() {
+    if member.code != modem.code {
         return (false, false);
     }
-    let a = member.national().value().to_string();
-    let b = modem.national().value().to_string();
+    // Italy's leading 0 is part of the number but not of an area code's first digits.
+    let a = member.national.trim_start_matches('0');
+    let b = modem.national.trim_start_matches('0');
     let area = a.len() > AREA_DIGITS
         && b.len() > AREA_DIGITS
         && a.get(..AREA_DIGITS) == b.get(..AREA_DIGITS);
     (true, area)
 }
 
-fn best_home(
-    member: Option<&phonenumber::PhoneNumber>,
-    modems: &[HomeCandidate],
-) -> Option<HomeChoice> {
+/// A number in international form (`+` and country code), as members' and modems' numbers are
+/// stored; anything else has no country to match.
+fn international(number: &str) -> Option<Parsed> {
+    numbering::parse(number, None).ok()
+}
+
+fn best_home(member: Option<&Parsed>, modems: &[HomeCandidate]) -> Option<HomeChoice> {
     modems
         .iter()
         .enumerate()
@@ -108,7 +112,7 @@ fn best_home(
 /// `geomatch`, modems sharing the member's country and area code first, then the country.
 pub fn choose_home(member: &str, modems: &[HomeCandidate], geomatch: bool) -> Option<HomeChoice> {
     let parsed = if geomatch {
-        phonenumber::parse(None, member).ok()
+        international(member)
     } else {
         None
     };

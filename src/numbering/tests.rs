@@ -1,0 +1,117 @@
+use super::*;
+
+fn gb() -> &'static Region {
+    region("gb").unwrap_or_else(|| panic!("GB in the plan"))
+}
+
+fn us() -> &'static Region {
+    region("US").unwrap_or_else(|| panic!("US in the plan"))
+}
+
+fn e164(text: &str, home: Option<&Region>) -> Option<String> {
+    parse(text, home)
+        .ok()
+        .filter(Parsed::has_possible_length)
+        .map(|p| p.e164())
+}
+
+#[test]
+fn international_forms_need_no_region() {
+    assert_eq!(
+        e164("+44 7700 900123", None).as_deref(),
+        Some("+447700900123")
+    );
+    assert_eq!(
+        e164("(+44) 07700-900123", None).as_deref(),
+        Some("+447700900123")
+    );
+    assert_eq!(
+        e164("00 44 7700 900123", Some(gb())).as_deref(),
+        Some("+447700900123")
+    );
+    assert_eq!(
+        e164("011 44 7700 900123", Some(us())).as_deref(),
+        Some("+447700900123")
+    );
+    assert_eq!(parse("+999 1234", None), Err(NumberError::CountryCode));
+    assert_eq!(
+        parse("0044 7700 900123", None),
+        Err(NumberError::CountryCode)
+    );
+}
+
+#[test]
+fn national_forms_take_the_region_and_its_prefixes() {
+    assert_eq!(
+        e164("07700 900123", Some(gb())).as_deref(),
+        Some("+447700900123")
+    );
+    assert_eq!(
+        e164("1 312 555 0100", Some(us())).as_deref(),
+        Some("+13125550100")
+    );
+    assert_eq!(
+        e164("(312) 555-0100", Some(us())).as_deref(),
+        Some("+13125550100")
+    );
+    // Italy has no national prefix: the 0 is part of the number, also in E.164.
+    let it = region("IT");
+    assert_eq!(e164("06 1234 5678", it).as_deref(), Some("+390612345678"));
+    // An Italian mobile that begins with the country code's digits stays Italian.
+    assert_eq!(e164("391 234 5678", it).as_deref(), Some("+393912345678"));
+    assert_eq!(parse("3125550100", None), Err(NumberError::CountryCode));
+}
+
+#[test]
+fn regions_of_shared_codes() {
+    let region_of_text = |t: &str| parse(t, None).ok().and_then(|p| p.region());
+    assert_eq!(region_of_text("+1 312 555 0123"), Some("US"));
+    assert_eq!(region_of_text("+1 416 555 0123"), Some("CA"));
+    assert_eq!(region_of_text("+1 876 555 0123"), Some("JM"));
+    assert_eq!(region_of_text("+1 787 555 0123"), Some("PR"));
+    assert_eq!(region_of_text("+7 912 345 6789"), Some("RU"));
+    assert_eq!(region_of_text("+7 701 234 5678"), Some("KZ"));
+    assert_eq!(region_of_text("+49 30 901820"), Some("DE"));
+    assert_eq!(region_of_text("+800 1234 5678"), None);
+}
+
+#[test]
+fn other_characters_are_refused_and_scripts_read() {
+    assert_eq!(
+        parse("+1 312 555 0123 #45", None),
+        Err(NumberError::Character)
+    );
+    assert_eq!(
+        parse("+1 312 555 0123, 45", None),
+        Err(NumberError::Character)
+    );
+    assert_eq!(parse("++1 312 555 0123", None), Err(NumberError::Character));
+    assert_eq!(parse("1+312", Some(us())), Err(NumberError::Character));
+    assert_eq!(
+        e164("+٩٧١ ٥٠ ١٢٣ ٤٥٦٧", None).as_deref(),
+        Some("+971501234567")
+    );
+    assert_eq!(
+        e164("＋４４７７００９００１２３", None).as_deref(),
+        Some("+447700900123")
+    );
+    assert_eq!(parse("+1 2", None), Err(NumberError::Length));
+}
+
+#[test]
+fn the_plan_is_sorted_for_binary_search() {
+    assert!(plan::REGIONS.windows(2).all(|w| w[0].id < w[1].id));
+    assert!(plan::CODES.windows(2).all(|w| w[0].0 < w[1].0));
+    assert!(
+        plan::LEADING
+            .windows(2)
+            .all(|w| (w[0].0, w[0].1) < (w[1].0, w[1].1))
+    );
+    // Every code has a root entry, so every number of a code gets the code's answer.
+    assert!(plan::CODES.iter().all(|(c, _)| {
+        plan::LEADING
+            .iter()
+            .any(|(lc, p, _)| lc == c && p.is_empty())
+    }));
+    assert!(plan::REGIONS.iter().all(|r| is_country_code(r.code)));
+}
