@@ -82,6 +82,8 @@ pub struct Pipeline {
     call_urcs: Option<mpsc::Sender<ModemUrc>>,
     /// Answers to owners' refused commands in the last hour (daemon/owners.rs).
     refusals: RefusalBudget,
+    /// Which init's SIM was recorded per modem (daemon/sims.rs).
+    sims: super::sims::SimRecords,
 }
 
 impl Pipeline {
@@ -110,6 +112,7 @@ impl Pipeline {
             enqueued: false,
             call_urcs: None,
             refusals,
+            sims: super::sims::SimRecords::default(),
         };
         let n = pending.len();
         for part in pending {
@@ -181,6 +184,13 @@ impl Pipeline {
 
     /// Handles one modem event. Synchronous: call it on a blocking thread.
     pub fn handle(&mut self, event: ModemEvent) {
+        if let ModemEvent::Sms { modem, .. } | ModemEvent::StatusReport { modem, .. } = &event
+            && let Some(handle) = self.modems.get(modem)
+        {
+            // What the SIM received belongs under the name its rows are kept under now.
+            self.sims
+                .before_traffic(&self.store, &self.dispatch, handle, now_ms());
+        }
         match event {
             ModemEvent::Sms {
                 modem,
@@ -625,19 +635,11 @@ impl Pipeline {
         let Some(handle) = self.modems.get(modem) else {
             return;
         };
-        let st = handle.status();
         let now = now_ms();
         if *state == ModemState::Ready {
-            let identity = store::ModemIdentity {
-                name: modem.to_string(),
-                iccid: st.identity.iccid.clone(),
-                imsi: st.identity.imsi.clone(),
-                imei: st.identity.imei.clone(),
-                own_number: st.identity.own_number.clone(),
-                profile: Some(format!("{:?}", st.profile).to_lowercase()),
-            };
-            super::sims::record(&self.store, &self.dispatch, &identity, now);
+            self.sims.ready(&self.store, &self.dispatch, handle, now);
         }
+        let st = handle.status();
         let status = store::ModemStatus {
             registration: st.registration.map(|r| registration_word(r).to_string()),
             signal: st.dbm.map(i64::from),

@@ -230,6 +230,8 @@ fn start_dispatch(
         rc.heartbeat_every = every;
     }
     rc.observer = Some(observer);
+    // The pipeline records every init's SIM (daemon/sims.rs) and opens the gate.
+    rc.wait_for_sim = true;
     let handle = runner::spawn(store.clone(), pool, rc, events, tracker, shutdown)
         .map_err(|e| DaemonError::Dispatch(e.to_string()))?;
     Ok(handle)

@@ -1,20 +1,93 @@
 //! What the daemon does when a modem turns ready with a SIM: record the SIM (moving its counts,
-//! homes and history to this modem when it came from another slot, `Store::record_sim`), warn
-//! when a different SIM than last time sits in the slot (the store journals `sim_changed` in the
-//! same transaction, so webhooks get it exactly once), and rebuild the modem's rate limiter from
-//! the SIM's own send history (docs/modems.md, "SIM identity").
+//! homes, history and the sends awaiting status reports to this modem when it came from another
+//! slot, `Store::record_sim`), warn when a different SIM than last time sits in the slot (the
+//! store journals `sim_changed` in the same transaction, so webhooks get it exactly once), rebuild
+//! the modem's rate limiter from the SIM's own send history, and only then let the dispatch
+//! runner claim for that modem (docs/modems.md, "SIM identity").
 //!
 //! Runs on the inbound pipeline's blocking thread, like the identity write it replaces. It must
 //! not decide anything about the rows themselves; that is the store's one transaction.
+//!
+//! Why per init (`ModemStatus::inits`) and not per state change: the runner sees the modem's
+//! status through a watch that may skip states, and the pipeline handles events some time after
+//! the actor sent them. Keying both sides by the init number makes the runner wait for exactly
+//! the record of the init it sees `Ready`, and a re-init closes that gate again by itself.
+//!
+//! Why also before a message or report: an init drains the SIM's storage before it reports
+//! `Ready`, so status reports (and texts) the SIM received elsewhere reach the pipeline before
+//! the `Ready` event; applied under the slot's old rows they would match nothing (a report
+//! acked and lost) or land among the rows of the SIM that left. The SIM is recorded as soon as
+//! its ICCID is read, before the first of them is applied.
+
+use std::collections::HashMap;
 
 use tracing::{info, warn};
 
 use crate::dispatch::DispatchHandle;
-use crate::modem::short_iccid;
+use crate::modem::{ModemHandle, ModemState, ModemStatus, short_iccid};
 use crate::store::{ModemIdentity, Store};
 
+/// The init (`ModemStatus::inits`) whose SIM was last recorded, per modem.
+#[derive(Debug, Default)]
+pub(super) struct SimRecords {
+    recorded: HashMap<String, u64>,
+}
+
+impl SimRecords {
+    /// The modem turned `Ready`: records what its init read (again, if a message already made
+    /// it record the ICCID: the rest of the identity is complete now), reloads its limits and
+    /// opens the runner's gate for that init. A snapshot that is no longer `Ready` belongs to a
+    /// later init, whose own `Ready` event will do this; opening the gate for it now would let
+    /// the runner claim before its SIM is recorded.
+    pub(super) fn ready(
+        &mut self,
+        store: &Store,
+        dispatch: &DispatchHandle,
+        handle: &ModemHandle,
+        now: i64,
+    ) {
+        let st = handle.status();
+        if st.state != ModemState::Ready {
+            return;
+        }
+        record(store, dispatch, &identity(&st), now);
+        self.recorded.insert(st.name.clone(), st.inits);
+        // Opened also when recording failed or the SIM has no ICCID: a broken SIM read must not
+        // stop the modem sending for good; its rows then stay where they were.
+        dispatch.sim_recorded(&st.name, st.inits);
+    }
+
+    /// Before a message or status report from the modem is applied: records the SIM of the
+    /// modem's current init if it read an ICCID that is not recorded yet (see the module doc).
+    pub(super) fn before_traffic(
+        &mut self,
+        store: &Store,
+        dispatch: &DispatchHandle,
+        handle: &ModemHandle,
+        now: i64,
+    ) {
+        let st = handle.status();
+        if self.recorded.get(&st.name) == Some(&st.inits) || st.identity.iccid.is_none() {
+            return;
+        }
+        record(store, dispatch, &identity(&st), now);
+        self.recorded.insert(st.name.clone(), st.inits);
+    }
+}
+
+fn identity(st: &ModemStatus) -> ModemIdentity {
+    ModemIdentity {
+        name: st.name.clone(),
+        iccid: st.identity.iccid.clone(),
+        imsi: st.identity.imsi.clone(),
+        imei: st.identity.imei.clone(),
+        own_number: st.identity.own_number.clone(),
+        profile: Some(format!("{:?}", st.profile).to_lowercase()),
+    }
+}
+
 /// Records the identity a modem read at init (see the module doc).
-pub(super) fn record(store: &Store, dispatch: &DispatchHandle, id: &ModemIdentity, now: i64) {
+fn record(store: &Store, dispatch: &DispatchHandle, id: &ModemIdentity, now: i64) {
     let modem = id.name.as_str();
     match store.record_sim(id, now) {
         Ok(Some(change)) => {
