@@ -296,3 +296,110 @@ async fn a_sim_swapped_while_unplugged_is_seen_at_the_replug() {
     assert_eq!(events.len(), 1, "{events:?}");
     gw.shutdown().await;
 }
+
+/// The SMS-STATUS-REPORT the network returns for the submit with reference `mr` to `to`.
+fn report_pdu(mr: u8, to: &str) -> Vec<u8> {
+    use gsmgate::pdu::{Address, Pdu, StatusReport, Timestamp, Tpdu};
+    let ts = Timestamp::from_unix(gsmgate::time::now_ms() / 1000, 0);
+    Pdu {
+        smsc: Some(Address::international("+15550000000").unwrap()),
+        tpdu: Tpdu::StatusReport(StatusReport {
+            message_reference: mr,
+            recipient: Address::international(to).unwrap(),
+            timestamp: ts,
+            discharge_time: ts,
+            status: 0,
+            status_report_qualifier: false,
+            more_messages_to_send: false,
+            pid: None,
+            dcs: None,
+            user_data: None,
+        }),
+    }
+    .encode()
+}
+
+/// Reports belong to the SIM that sent: a SIM moved to another slot gets the status reports of
+/// what it sent before, through its new slot, and they settle those rows — the one the new
+/// slot's init drains from the SIM storage before the modem is `Ready` (applied only after the
+/// SIM is recorded and its rows moved), and one announced once it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reports_follow_a_moved_sim_to_its_new_slot() {
+    use gsmgate::sim::Fault;
+    use gsmgate::store::OutboxState;
+    let a = sim_id(0, "+12125550100");
+    let b = sim_id(1, "+14155550100");
+    let dir = short_tempdir();
+    let cfg = config_with(dir.path(), 2, &["quectel"], "");
+    let mut opts = with_sims(&cfg, &[a.clone(), b.clone()]);
+    // SIM A's reports come only when the test delivers them, after the move.
+    opts.sim.as_mut().unwrap().modems[0].status_report_delay_ms = 3_600_000;
+    let gw = Gateway::start_in(dir, cfg, opts).await;
+    let mut ids = Vec::new();
+    for (to, text) in [(CAROL, "one"), (BOB, "two")] {
+        let sent = gw
+            .client()
+            .await
+            .send(SendArgs {
+                to: to.into(),
+                text: text.into(),
+                modem: Some("sim0".into()),
+            })
+            .await
+            .unwrap();
+        ids.push(sent.id);
+    }
+    let store = gw.daemon.store();
+    let mrs: Vec<u8> = poll("both sent on sim0", WAIT, || async {
+        let parts: Vec<_> = ids
+            .iter()
+            .map(|&id| store.outbox_parts(id).unwrap())
+            .collect();
+        let sent = ids
+            .iter()
+            .all(|&id| store.outbox_row(id).unwrap().state == OutboxState::Sent);
+        (sent && parts.iter().all(|p| p.len() == 1)).then(|| parts.iter().map(|p| p[0].mr).collect())
+    })
+    .await;
+
+    // A and B swap slots while both sticks are unplugged; A's first report is already waiting
+    // in its storage when it comes up in sim1.
+    for i in 0..2 {
+        gw.sim().fault(i, &Fault::Unplug).unwrap();
+    }
+    poll("both vanished", WAIT, || async {
+        modems(&gw)
+            .await
+            .iter()
+            .all(|m| m.state != "ready")
+            .then_some(())
+    })
+    .await;
+    gw.sim().insert_sim(0, b.clone()).unwrap();
+    gw.sim().insert_sim(1, a.clone()).unwrap();
+    gw.sim()
+        .store_pdu(1, report_pdu(mrs[0], CAROL), 0, false)
+        .unwrap();
+    for i in 0..2 {
+        gw.sim().fault(i, &Fault::Replug).unwrap();
+    }
+    let delivered = |id: i64| store.outbox_row(id).unwrap().state == OutboxState::Delivered;
+    poll("the drained report settled the first row", WAIT, || async {
+        delivered(ids[0]).then_some(())
+    })
+    .await;
+    poll("sim1 ready with SIM A", WAIT, || async {
+        let ms = modems(&gw).await;
+        let m = by_name(&ms, "sim1");
+        (m.state == "ready" && m.iccid.as_deref() == Some(a.iccid.as_str())).then_some(())
+    })
+    .await;
+    gw.sim()
+        .store_pdu(1, report_pdu(mrs[1], BOB), 0, true)
+        .unwrap();
+    poll("the announced report settled the second row", WAIT, || async {
+        delivered(ids[1]).then_some(())
+    })
+    .await;
+    gw.shutdown().await;
+}
