@@ -358,7 +358,8 @@ async fn status_reports_follow_a_moved_sim_to_its_new_slot() {
         let sent = ids
             .iter()
             .all(|&id| store.outbox_row(id).unwrap().state == OutboxState::Sent);
-        (sent && parts.iter().all(|p| p.len() == 1)).then(|| parts.iter().map(|p| p[0].mr).collect())
+        (sent && parts.iter().all(|p| p.len() == 1))
+            .then(|| parts.iter().map(|p| p[0].mr).collect())
     })
     .await;
 
@@ -397,9 +398,11 @@ async fn status_reports_follow_a_moved_sim_to_its_new_slot() {
     gw.sim()
         .store_pdu(1, report_pdu(mrs[1], BOB), 0, true)
         .unwrap();
-    poll("the announced report settled the second row", WAIT, || async {
-        delivered(ids[1]).then_some(())
-    })
+    poll(
+        "the announced report settled the second row",
+        WAIT,
+        || async { delivered(ids[1]).then_some(()) },
+    )
     .await;
     gw.shutdown().await;
 }

@@ -257,7 +257,11 @@ impl SendLoop {
             let now = now_ms();
             let (ready, suspect, init) = {
                 let s = self.status.borrow_and_update();
-                (usable(&s), matches!(s.state, ModemState::Suspect { .. }), s.inits)
+                (
+                    usable(&s),
+                    matches!(s.state, ModemState::Suspect { .. }),
+                    s.inits,
+                )
             };
             // Ready, but the daemon has not yet moved this init's SIM's rows here: a claim now
             // could take a row of the SIM that left, or a budget from its history.
