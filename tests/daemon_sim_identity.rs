@@ -27,11 +27,22 @@ fn short(iccid: &str) -> String {
 
 /// `config_text` with `extra` appended (e.g. a `[dispatch]` key) and the given sim profiles.
 fn config_with(dir: &Path, modems: usize, profiles: &[&str], dispatch_extra: &str) -> Config {
+    config_full(dir, modems, profiles, dispatch_extra, "")
+}
+
+/// [`config_with`], and `modem_extra` (e.g. limits) in every `[[modem]]` table.
+fn config_full(
+    dir: &Path,
+    modems: usize,
+    profiles: &[&str],
+    dispatch_extra: &str,
+    modem_extra: &str,
+) -> Config {
     let d = dir.display();
     let mut blocks = String::new();
     for i in 0..modems {
         blocks.push_str(&format!(
-            "[[modem]]\nname = \"sim{i}\"\nport = \"{d}/sim/modem{i}\"\nprofile = \"{}\"\n\n",
+            "[[modem]]\nname = \"sim{i}\"\nport = \"{d}/sim/modem{i}\"\nprofile = \"{}\"\n{modem_extra}\n\n",
             profiles[i % profiles.len()]
         ));
     }
@@ -404,5 +415,72 @@ async fn status_reports_follow_a_moved_sim_to_its_new_slot() {
         || async { delivered(ids[1]).then_some(()) },
     )
     .await;
+    gw.shutdown().await;
+}
+
+/// The budget that applies the moment a moved SIM can send is its own. SIM A has spent its day
+/// (two of two) in sim0 and turns up in sim1, where a row is waiting; the record of the SIM is
+/// held back 1.5 s (a test knob on the inbound pipeline). Before the runner waited for the
+/// record, sim1 claimed at `Ready` with the limiter of the SIM that left and A sent a third SMS
+/// that day; now sim1 claims nothing until A's rows and history are its own, and then A's spent
+/// budget holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_sims_spent_budget_holds_from_its_first_moment_in_the_new_slot() {
+    use gsmgate::sim::Fault;
+    use gsmgate::store::OutboxState;
+    let a = sim_id(0, "+12125550100");
+    let b = sim_id(1, "+14155550100");
+    let dir = short_tempdir();
+    let limits = "per_minute = 1\nper_hour = 2\nper_day = 2";
+    let cfg = config_full(dir.path(), 2, &["quectel"], "", limits);
+    let mut opts = with_sims(&cfg, &[a.clone(), b.clone()]);
+    opts.limit_minute = Some(Duration::from_millis(300));
+    opts.sim_record_delay = Some(Duration::from_millis(1_500));
+    let gw = Gateway::start_in(dir, cfg, opts).await;
+    let send = |to: &str, modem: &str| {
+        let args = SendArgs {
+            to: to.into(),
+            text: "hi".into(),
+            modem: Some(modem.into()),
+        };
+        let gw = &gw;
+        async move { gw.client().await.send(args).await.unwrap().id }
+    };
+    send(CAROL, "sim0").await;
+    send(CAROL, "sim0").await;
+    poll("A's day spent in sim0", WAIT, || async {
+        let ms = modems(&gw).await;
+        (by_name(&ms, "sim0").sent_today == 2).then_some(())
+    })
+    .await;
+
+    // Both sticks out; A goes into sim1, sim0 stays empty.
+    for i in 0..2 {
+        gw.sim().fault(i, &Fault::Unplug).unwrap();
+    }
+    poll("both vanished", WAIT, || async {
+        modems(&gw)
+            .await
+            .iter()
+            .all(|m| m.state != "ready")
+            .then_some(())
+    })
+    .await;
+    gw.sim().insert_sim(1, a.clone()).unwrap();
+    let waiting = send(BOB, "sim1").await;
+    let from_sim1 = || gw.sim().submitted().iter().filter(|p| p.modem == 1).count();
+    assert_eq!(from_sim1(), 0);
+    gw.sim().fault(1, &Fault::Replug).unwrap();
+    poll("A recorded in sim1 with its history", WAIT, || async {
+        let ms = modems(&gw).await;
+        let m = by_name(&ms, "sim1");
+        (m.iccid.as_deref() == Some(a.iccid.as_str()) && m.sent_today >= 2).then_some(())
+    })
+    .await;
+    let ms = modems(&gw).await;
+    assert_eq!(by_name(&ms, "sim1").sent_today, 2, "{ms:?}");
+    assert_eq!(from_sim1(), 0, "A sent past its day's budget");
+    let row = gw.daemon.store().outbox_row(waiting).unwrap();
+    assert_eq!(row.state, OutboxState::Queued, "{row:?}");
     gw.shutdown().await;
 }

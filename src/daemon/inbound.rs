@@ -153,6 +153,12 @@ impl Pipeline {
         Ok(p)
     }
 
+    /// Holds the pipeline this long before each record of a SIM at `Ready` (a test knob,
+    /// `DaemonOptions::sim_record_delay`).
+    pub fn hold_sim_records(&mut self, hold: Duration) {
+        self.sims.hold = Some(hold);
+    }
+
     /// Sends every call URC (`voice::is_call_urc`) to the voice layer from now on.
     pub fn forward_call_urcs(&mut self, tx: mpsc::Sender<ModemUrc>) {
         self.call_urcs = Some(tx);

@@ -31,6 +31,9 @@ use crate::store::{ModemIdentity, Store};
 #[derive(Debug, Default)]
 pub(super) struct SimRecords {
     recorded: HashMap<String, u64>,
+    /// How long to hold the pipeline before the record at `Ready` (`DaemonOptions::
+    /// sim_record_delay`: tests widen the window in which the runner must not claim).
+    pub(super) hold: Option<std::time::Duration>,
 }
 
 impl SimRecords {
@@ -49,6 +52,10 @@ impl SimRecords {
         let st = handle.status();
         if st.state != ModemState::Ready {
             return;
+        }
+        if let Some(hold) = self.hold {
+            // On the pipeline's blocking thread, which is what a slow record would hold up.
+            std::thread::sleep(hold);
         }
         record(store, dispatch, &identity(&st), now);
         self.recorded.insert(st.name.clone(), st.inits);
