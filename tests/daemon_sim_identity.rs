@@ -2,7 +2,9 @@
 //! whose SIMs the test places — every profile's ICCID command and `AT+CNUM` read at init and
 //! shown in `modems` and `status`; a SIM moved to the other modem keeps its send count and its
 //! members; a different SIM in a slot raises `sim_changed` in the event journal and shows in
-//! `modems`; and the number the SIM reports feeds geomatch when none is configured.
+//! `modems`; the number the SIM reports feeds geomatch when none is configured; nothing is
+//! claimed for a modem before its SIM is recorded, so a moved SIM's spent budget holds at once;
+//! and status reports follow a moved SIM to its new slot.
 
 // Test code: a failed setup may panic with unwrap/expect; that is the test failing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
