@@ -190,12 +190,14 @@ impl Pipeline {
 
     /// Handles one modem event. Synchronous: call it on a blocking thread.
     pub fn handle(&mut self, event: ModemEvent) {
-        if let ModemEvent::Sms { modem, .. } | ModemEvent::StatusReport { modem, .. } = &event
+        if let ModemEvent::Sms { modem, iccid, .. } | ModemEvent::StatusReport { modem, iccid, .. } =
+            &event
             && let Some(handle) = self.modems.get(modem)
         {
-            // What the SIM received belongs under the name its rows are kept under now.
+            // What a SIM received is applied with that SIM's rows under this modem's name.
+            let (store, dispatch) = (&self.store, &self.dispatch);
             self.sims
-                .before_traffic(&self.store, &self.dispatch, handle, now_ms());
+                .before_traffic(store, dispatch, handle, iccid.as_deref(), now_ms());
         }
         match event {
             ModemEvent::Sms {
@@ -204,6 +206,7 @@ impl Pipeline {
                 index,
                 pdu,
                 ack,
+                ..
             } => {
                 debug!(%modem, %storage, ?index, "inbound SMS");
                 let mut ack = Some(ack);

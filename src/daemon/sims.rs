@@ -16,8 +16,10 @@
 //! Why also before a message or report: an init drains the SIM's storage before it reports
 //! `Ready`, so status reports (and texts) the SIM received elsewhere reach the pipeline before
 //! the `Ready` event; applied under the slot's old rows they would match nothing (a report
-//! acked and lost) or land among the rows of the SIM that left. The SIM is recorded as soon as
-//! its ICCID is read, before the first of them is applied.
+//! acked and lost) or land among the rows of the SIM that left. Each such event carries the
+//! ICCID of the SIM that received it (read by the init that published it, not the modem's
+//! status when the pipeline gets to it, which may already be a later SIM's), and that SIM is
+//! recorded in the slot first whenever it is not the one last recorded there.
 
 use std::collections::HashMap;
 
@@ -27,10 +29,11 @@ use crate::dispatch::DispatchHandle;
 use crate::modem::{ModemHandle, ModemState, ModemStatus, short_iccid};
 use crate::store::{ModemIdentity, Store};
 
-/// The init (`ModemStatus::inits`) whose SIM was last recorded, per modem.
+/// The SIM last recorded in each modem, and the test knob that holds the record back.
 #[derive(Debug, Default)]
 pub(super) struct SimRecords {
-    recorded: HashMap<String, u64>,
+    /// Per modem, the ICCID last recorded in it (`None`: recorded without one).
+    recorded: HashMap<String, Option<String>>,
     /// How long to hold the pipeline before the record at `Ready` (`DaemonOptions::
     /// sim_record_delay`: tests widen the window in which the runner must not claim).
     pub(super) hold: Option<std::time::Duration>,
@@ -58,27 +61,45 @@ impl SimRecords {
             std::thread::sleep(hold);
         }
         record(store, dispatch, &identity(&st), now);
-        self.recorded.insert(st.name.clone(), st.inits);
+        self.recorded
+            .insert(st.name.clone(), st.identity.iccid.clone());
         // Opened also when recording failed or the SIM has no ICCID: a broken SIM read must not
         // stop the modem sending for good; its rows then stay where they were.
         dispatch.sim_recorded(&st.name, st.inits);
     }
 
-    /// Before a message or status report from the modem is applied: records the SIM of the
-    /// modem's current init if it read an ICCID that is not recorded yet (see the module doc).
+    /// Before a message or status report that SIM `iccid` received in the modem is applied:
+    /// records that SIM in the modem unless it is the one last recorded there (see the module
+    /// doc). With the full identity when the modem still holds that SIM, else with the ICCID
+    /// alone (the rest comes with the next `Ready`).
     pub(super) fn before_traffic(
         &mut self,
         store: &Store,
         dispatch: &DispatchHandle,
         handle: &ModemHandle,
+        iccid: Option<&str>,
         now: i64,
     ) {
-        let st = handle.status();
-        if self.recorded.get(&st.name) == Some(&st.inits) || st.identity.iccid.is_none() {
+        let Some(iccid) = iccid.filter(|i| !i.is_empty()) else {
+            return;
+        };
+        let name = handle.name();
+        if self.recorded.get(name).and_then(Option::as_deref) == Some(iccid) {
             return;
         }
-        record(store, dispatch, &identity(&st), now);
-        self.recorded.insert(st.name.clone(), st.inits);
+        let st = handle.status();
+        let id = if st.identity.iccid.as_deref() == Some(iccid) {
+            identity(&st)
+        } else {
+            ModemIdentity {
+                name: name.to_string(),
+                iccid: Some(iccid.to_string()),
+                ..ModemIdentity::default()
+            }
+        };
+        record(store, dispatch, &id, now);
+        self.recorded
+            .insert(name.to_string(), Some(iccid.to_string()));
     }
 }
 
