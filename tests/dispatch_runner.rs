@@ -981,3 +981,58 @@ async fn the_observer_sees_claims_sends_with_their_latency_and_limiter_waits() {
     }
     r.stop().await;
 }
+
+/// Polls for `within` that row `id` is still queued, never attempted, and nothing was submitted.
+async fn stays_unclaimed(r: &Rig, id: i64, within: Duration) {
+    let until = Instant::now() + within;
+    while Instant::now() < until {
+        let row = r.row(id);
+        assert_eq!(
+            (row.state, row.attempts),
+            (OutboxState::Queued, 0),
+            "claimed before its modem's SIM was recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// With `wait_for_sim` (the daemon's setting), a loop claims nothing for a `Ready` modem until
+/// the SIM of the init it is `Ready` from has been recorded (`DispatchHandle::sim_recorded`),
+/// and a re-init closes that gate again (docs/modems.md, "SIM identity"). Without the gate the
+/// row goes out within milliseconds of the wake, long before the 2 s watched here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_wait_for_sim_nothing_is_claimed_before_the_inits_sim_is_recorded() {
+    let r = rig(1, Limits::DEFAULT).await;
+    let mut cfg = test_cfg();
+    cfg.wait_for_sim = true;
+    let running = run(&r, cfg);
+    let h = r.modems[0].handle.clone();
+    let first = r.enqueue(PHONE, "one", MessageKind::Direct, None);
+    running.handle.wake();
+    // Four idle ticks and a wake: time enough for a claim the gate did not stop.
+    stays_unclaimed(&r, first, Duration::from_secs(2)).await;
+    let init = h.status().inits;
+    assert!(init >= 1, "{:?}", h.status());
+    running.handle.sim_recorded("A", init);
+    r.wait_sent(&[first], Duration::from_secs(15)).await;
+
+    // Unplugged and back: a new init, whose SIM is not recorded yet.
+    r.sim.fault(0, &Fault::Unplug).unwrap();
+    wait_state(&h, |s| *s != ModemState::Ready).await;
+    r.sim.fault(0, &Fault::Replug).unwrap();
+    wait_state(&h, |s| *s == ModemState::Ready).await;
+    let again = h.status().inits;
+    assert!(again > init, "{again} after {init}");
+    let second = r.enqueue(PHONE, "two", MessageKind::Direct, None);
+    running.handle.wake();
+    stays_unclaimed(&r, second, Duration::from_secs(2)).await;
+    // The record of the earlier init does not open the gate for this one.
+    running.handle.sim_recorded("A", init);
+    stays_unclaimed(&r, second, Duration::from_secs(1)).await;
+    running.handle.sim_recorded("A", again);
+    r.wait_sent(&[second], Duration::from_secs(15)).await;
+    let texts: Vec<String> = r.sim.submitted().into_iter().map(|p| p.to).collect();
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    running.stop().await;
+    r.stop().await;
+}

@@ -82,6 +82,8 @@ pub struct Pipeline {
     call_urcs: Option<mpsc::Sender<ModemUrc>>,
     /// Answers to owners' refused commands in the last hour (daemon/owners.rs).
     refusals: RefusalBudget,
+    /// Which init's SIM was recorded per modem (daemon/sims.rs).
+    sims: super::sims::SimRecords,
 }
 
 impl Pipeline {
@@ -110,6 +112,7 @@ impl Pipeline {
             enqueued: false,
             call_urcs: None,
             refusals,
+            sims: super::sims::SimRecords::default(),
         };
         let n = pending.len();
         for part in pending {
@@ -150,6 +153,12 @@ impl Pipeline {
         Ok(p)
     }
 
+    /// Holds the pipeline this long before each record of a SIM at `Ready` (a test knob,
+    /// `DaemonOptions::sim_record_delay`).
+    pub fn hold_sim_records(&mut self, hold: Duration) {
+        self.sims.hold = Some(hold);
+    }
+
     /// Sends every call URC (`voice::is_call_urc`) to the voice layer from now on.
     pub fn forward_call_urcs(&mut self, tx: mpsc::Sender<ModemUrc>) {
         self.call_urcs = Some(tx);
@@ -181,6 +190,15 @@ impl Pipeline {
 
     /// Handles one modem event. Synchronous: call it on a blocking thread.
     pub fn handle(&mut self, event: ModemEvent) {
+        if let ModemEvent::Sms { modem, iccid, .. } | ModemEvent::StatusReport { modem, iccid, .. } =
+            &event
+            && let Some(handle) = self.modems.get(modem)
+        {
+            // What a SIM received is applied with that SIM's rows under this modem's name.
+            let (store, dispatch) = (&self.store, &self.dispatch);
+            self.sims
+                .before_traffic(store, dispatch, handle, iccid.as_deref(), now_ms());
+        }
         match event {
             ModemEvent::Sms {
                 modem,
@@ -188,6 +206,7 @@ impl Pipeline {
                 index,
                 pdu,
                 ack,
+                ..
             } => {
                 debug!(%modem, %storage, ?index, "inbound SMS");
                 let mut ack = Some(ack);
@@ -625,19 +644,11 @@ impl Pipeline {
         let Some(handle) = self.modems.get(modem) else {
             return;
         };
-        let st = handle.status();
         let now = now_ms();
         if *state == ModemState::Ready {
-            let identity = store::ModemIdentity {
-                name: modem.to_string(),
-                iccid: st.identity.iccid.clone(),
-                imsi: st.identity.imsi.clone(),
-                imei: st.identity.imei.clone(),
-                own_number: st.identity.own_number.clone(),
-                profile: Some(format!("{:?}", st.profile).to_lowercase()),
-            };
-            super::sims::record(&self.store, &self.dispatch, &identity, now);
+            self.sims.ready(&self.store, &self.dispatch, handle, now);
         }
+        let st = handle.status();
         let status = store::ModemStatus {
             registration: st.registration.map(|r| registration_word(r).to_string()),
             signal: st.dbm.map(i64::from),

@@ -149,6 +149,9 @@ pub struct DaemonOptions {
     pub site_heartbeat: Option<Duration>,
     /// Overrides `[dispatch] failover_after_minutes` (tests fail over in seconds, not minutes).
     pub failover_after: Option<Duration>,
+    /// Holds the inbound pipeline this long before it records a modem's SIM at `Ready` (tests
+    /// widen the window in which the runner must not claim for it); `None` in production.
+    pub sim_record_delay: Option<Duration>,
 }
 
 impl Default for DaemonOptions {
@@ -166,6 +169,7 @@ impl Default for DaemonOptions {
             upkeep: upkeep::UpkeepTiming::default(),
             site_heartbeat: None,
             failover_after: None,
+            sim_record_delay: None,
         }
     }
 }
@@ -230,6 +234,8 @@ fn start_dispatch(
         rc.heartbeat_every = every;
     }
     rc.observer = Some(observer);
+    // The pipeline records every init's SIM (daemon/sims.rs) and opens the gate.
+    rc.wait_for_sim = true;
     let handle = runner::spawn(store.clone(), pool, rc, events, tracker, shutdown)
         .map_err(|e| DaemonError::Dispatch(e.to_string()))?;
     Ok(handle)
@@ -347,6 +353,9 @@ impl Daemon {
         )
         .await?;
         pipeline.forward_call_urcs(call_urcs);
+        if let Some(hold) = opts.sim_record_delay {
+            pipeline.hold_sim_records(hold);
+        }
         tracker.spawn(inbound::run(pipeline, modem_rx, token.clone()));
 
         start_hooks(

@@ -14,7 +14,8 @@
 //! 0. while the state disk refuses writes (`Store::write_health`), claim nothing: write the
 //!    outcomes this loop still owes (`runner/owed.rs`), or probe with one small write, each idle
 //!    tick; sending resumes by itself once a write succeeds;
-//! 1. wait until the modem is `Ready` and registered, and not held after a modem-level error;
+//! 1. wait until the modem is `Ready` and registered, not held after a modem-level error, and
+//!    (with [`RunnerConfig::wait_for_sim`]) the SIM of the init it is `Ready` from recorded;
 //! 2. wait until its limiter (and the pool cap) allows the next part to start;
 //! 3. claim the best due row it may carry (`Store::claim_next_with_parts`: the claim of
 //!    `claim_next_routed` and the row's parts from an earlier attempt in one call; priority
@@ -164,6 +165,12 @@ pub struct RunnerConfig {
     pub site: Option<String>,
     /// How often a site writes its heartbeats and reads the other sites' (10 s).
     pub heartbeat_every: Duration,
+    /// Claim for a modem only after [`DispatchHandle::sim_recorded`] was told about the init it
+    /// is `Ready` from: the SIM's rows (homes, sticky senders, send log) are under this modem's
+    /// name and its limiter is the SIM's, so no row of the SIM that left is sent from the one
+    /// that came, nor a budget taken from the wrong history (docs/modems.md, "SIM identity").
+    /// The daemon sets it, as it records every init's SIM; off for a runner without a daemon.
+    pub wait_for_sim: bool,
 }
 
 impl RunnerConfig {
@@ -195,6 +202,7 @@ impl RunnerConfig {
             observer: None,
             site: None,
             heartbeat_every: Duration::from_secs(10),
+            wait_for_sim: false,
         }
     }
 
@@ -333,6 +341,22 @@ impl DispatchHandle {
             m.limiter.replace_history(times);
         }
         Ok(())
+    }
+
+    /// The daemon recorded the SIM that `modem`'s init number `init` (`ModemStatus::inits`)
+    /// read — or found none, or failed to: a broken SIM read must not stop sending for good —
+    /// and reloaded its limits: with [`RunnerConfig::wait_for_sim`], its loop may claim from now
+    /// while the modem stays `Ready` from that init.
+    pub fn sim_recorded(&self, modem: &str, init: u64) {
+        let Some(i) = self.shared.names.iter().position(|n| n == modem) else {
+            return;
+        };
+        if let Some(m) = self.shared.state().modems.get_mut(i) {
+            m.sim_recorded = Some(init);
+        }
+        if let Some(w) = self.shared.wakers.get(i) {
+            w.notify_one();
+        }
     }
 
     /// Per-modem figures for `gsmgate modems` / `status`.

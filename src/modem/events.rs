@@ -23,6 +23,9 @@ pub enum ModemEvent {
         index: Option<u32>,
         pdu: Vec<u8>,
         ack: oneshot::Sender<()>,
+        /// The ICCID of the SIM in the modem when it was read (`None` while unknown): what a SIM
+        /// received belongs to that SIM, also when the event is handled after it moved on.
+        iccid: Option<String>,
     },
     /// A status report (SMS-STATUS-REPORT with SMSC prefix). `mr`, `recipient`, `status` are decoded
     /// from it (TP-MR, TP-RA, TP-ST; 23.040 §9.2.2.3); `None` where the PDU did not decode. Stored
@@ -36,6 +39,9 @@ pub enum ModemEvent {
         status: Option<u8>,
         pdu: Vec<u8>,
         ack: Option<oneshot::Sender<()>>,
+        /// The ICCID of the SIM in the modem when it was read (`None` while unknown): what a SIM
+        /// received belongs to that SIM, also when the event is handled after it moved on.
+        iccid: Option<String>,
     },
     /// Any other unsolicited result code (calls, registration, vendor noise), for the voice layer and
     /// `watch`.

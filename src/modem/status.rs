@@ -157,6 +157,12 @@ pub struct ModemStatus {
     pub recoveries: u64,
     /// How often each rung of the recovery ladder was tried (docs/modems.md, "Stalls").
     pub rungs: RecoveryRungs,
+    /// Inits started since the actor began (the first is 1). The identity belongs to init number
+    /// `inits`, and a `Ready` state to the init that reached it: the dispatch runner claims for
+    /// this modem only once the daemon has recorded the SIM of the init it sees `Ready`
+    /// (docs/modems.md, "SIM identity"), so a re-init closes that gate again by itself.
+    #[serde(skip)]
+    pub inits: u64,
 }
 
 /// Attempts per rung of the recovery ladder (`modem::recovery::RecoveryStep`), counted when the
@@ -196,6 +202,7 @@ impl ModemStatus {
             errors: 0,
             recoveries: 0,
             rungs: RecoveryRungs::default(),
+            inits: 0,
         }
     }
 }

@@ -7,10 +7,14 @@
 //! `calls`, settled outbox rows) are read by many queries under the configured modem name. A SIM
 //! moving is rare, so [`Store::record_sim`] renames its rows to its new slot in one transaction
 //! and every reader stays as it was. A SIM pushed out of its slot by another is parked under
-//! `sim:<ICCID>` until it appears again. What stays with the hardware path is left alone: the
-//! modem's message references (`modem_refs`, `outbox.submit_modem`, `outbox_parts`) and
-//! half-reassembled inbound parts. Rows claimed right now keep their `claimed_by` so the runner
-//! that holds them settles them. It must not decide anything about sending or timing.
+//! `sim:<ICCID>` until it appears again. Sent parts (`outbox_parts.modem`) and the submit of an
+//! in-doubt row (`outbox.submit_modem`) move too, because a status report is addressed to the
+//! SIM that sent (3GPP TS 23.040: the service centre returns it to the mobile that submitted), so it
+//! arrives through whichever slot holds that SIM now and is matched by that slot's name
+//! (`Store::status_report`). What stays with the hardware path is left alone: the modem's own
+//! reference counter (`modem_refs`, which the modem, not the SIM, advances) and half-reassembled
+//! inbound parts. Rows claimed right now keep their `claimed_by` and submit so the runner that
+//! holds them settles them. It must not decide anything about sending or timing.
 
 use crate::store::db::{Conn, OptionalExtension, Row, params};
 use serde_json::json;
@@ -75,8 +79,12 @@ pub fn parked_key(iccid: &str) -> String {
 
 /// Renames every SIM-owned row from key `from` to `to` (see the module doc for which).
 fn rekey(tx: &Conn, from: &str, to: &str) -> Result<()> {
-    const STATEMENTS: [&str; 7] = [
+    const STATEMENTS: [&str; 9] = [
         "UPDATE send_log SET modem = ?2 WHERE modem = ?1",
+        "UPDATE outbox_parts SET modem = ?2 WHERE modem = ?1",
+        // Together with `claimed_by` below, so an in-doubt row's evidence still belongs to its
+        // claim (`evidence::predicted` requires both to name the same modem).
+        "UPDATE outbox SET submit_modem = ?2 WHERE submit_modem = ?1 AND state <> 'claimed'",
         "UPDATE members SET home_modem = ?2 WHERE home_modem = ?1",
         "UPDATE members SET home_reason_modem = ?2 WHERE home_reason_modem = ?1",
         "UPDATE outbox SET modem_pref = ?2 WHERE modem_pref = ?1",
@@ -360,7 +368,7 @@ mod tests {
         }
     }
 
-    fn send(s: &Store, modem: &str, at: i64) {
+    fn send(s: &Store, modem: &str, at: i64) -> i64 {
         let mut row = NewOutbox::new("+15550009", "x", MessageKind::Direct, at);
         row.modem_pref = Some(modem.into());
         s.enqueue(&row).unwrap();
@@ -370,6 +378,7 @@ mod tests {
             .unwrap();
         s.record_part_sent(c.id, 1, 1, 1, at).unwrap();
         s.mark_sent(c.id, at).unwrap();
+        c.id
     }
 
     fn member(s: &Store, number: &str, home: &str) {
@@ -480,6 +489,43 @@ mod tests {
         );
         assert!(events(&s, "sim_changed").is_empty());
         assert!(s.record_sim(&id("", Some(X)), 1).is_err());
+    }
+
+    #[test]
+    fn status_reports_are_matched_by_the_slot_that_holds_the_sim_that_sent() {
+        use crate::store::{OutboxState, RecoveryPolicy};
+        const TO: &str = "+15550009";
+        let s = fresh();
+        s.record_sim(&id("m0", Some(X)), 10).unwrap();
+        s.record_sim(&id("m1", Some(Y)), 10).unwrap();
+        // X sends one part (`+CMGS: 1`) and starts another whose `+CMGS` a crash cut off (the
+        // modem's next reference, 2, is the prediction): one sent, one in doubt.
+        let sent = send(&s, "m0", 100);
+        let mut row = NewOutbox::new(TO, "y", MessageKind::Bulk, 200);
+        row.modem_pref = Some("m0".into());
+        let doubt = s.enqueue(&row).unwrap();
+        let c = s
+            .claim_next_routed("m0", 200, &ClaimRoute::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.id, doubt);
+        assert_eq!(s.begin_submit(doubt, 1, 1, 210).unwrap(), Some(2));
+        s.recover_after_restart(&RecoveryPolicy::default(), 300)
+            .unwrap();
+        assert_eq!(s.outbox_row(doubt).unwrap().state, OutboxState::InDoubt);
+        // X and Y swap slots; the reports come to X, now in m1.
+        s.record_sim(&id("m0", Some(Y)), 1_000).unwrap().unwrap();
+        s.record_sim(&id("m1", Some(X)), 1_001).unwrap().unwrap();
+        assert_eq!(s.status_report("m0", 1, TO, 0, 1_100).unwrap(), None);
+        let m = s.status_report("m1", 1, TO, 0, 1_100).unwrap().unwrap();
+        assert_eq!((m.outbox_id, m.state), (sent, OutboxState::Delivered));
+        assert_eq!(s.status_report("m0", 2, TO, 0, 1_200).unwrap(), None);
+        let m = s.status_report("m1", 2, TO, 0, 1_200).unwrap().unwrap();
+        assert_eq!((m.outbox_id, m.resolved_in_doubt), (doubt, true));
+        assert_eq!(s.outbox_row(doubt).unwrap().state, OutboxState::Delivered);
+        // The modem's own reference counter stays with the hardware.
+        assert_eq!(s.modem_last_mr("m0").unwrap(), Some(1));
+        assert_eq!(s.modem_last_mr("m1").unwrap(), None);
     }
 
     #[test]

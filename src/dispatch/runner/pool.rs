@@ -28,6 +28,10 @@ pub(crate) struct ModemRt {
     pub down_since: Option<Millis>,
     /// The actor reported it suspect during this down period (cleared when usable again).
     pub suspect: bool,
+    /// The modem init (`ModemStatus::inits`) whose SIM the daemon has recorded, rows moved and
+    /// limits reloaded (`DispatchHandle::sim_recorded`). With `RunnerConfig::wait_for_sim` a
+    /// loop claims only while this is the init its modem is `Ready` from.
+    pub sim_recorded: Option<u64>,
 }
 
 impl ModemRt {
@@ -42,6 +46,7 @@ impl ModemRt {
             hold_reason: None,
             down_since: None,
             suspect: false,
+            sim_recorded: None,
         }
     }
 
@@ -84,6 +89,13 @@ impl PoolState {
         }
         m.refresh_down(now);
         before != m.down_since.is_none()
+    }
+
+    /// Whether the SIM of modem `i`'s init number `init` has been recorded (see `sim_recorded`).
+    pub fn sim_recorded(&self, i: usize, init: u64) -> bool {
+        self.modems
+            .get(i)
+            .is_some_and(|m| m.sim_recorded == Some(init))
     }
 
     /// Records that modem `i` is suspect (not usable, its members may fail over at once); returns

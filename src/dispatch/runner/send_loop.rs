@@ -255,10 +255,20 @@ impl SendLoop {
                 continue;
             }
             let now = now_ms();
-            let (up, suspect) = {
+            let (ready, suspect, init) = {
                 let s = self.status.borrow_and_update();
-                (usable(&s), matches!(s.state, ModemState::Suspect { .. }))
+                (
+                    usable(&s),
+                    matches!(s.state, ModemState::Suspect { .. }),
+                    s.inits,
+                )
             };
+            // Ready, but the daemon has not yet moved this init's SIM's rows here: a claim now
+            // could take a row of the SIM that left, or a budget from its history.
+            let sim_pending = ready
+                && self.shared.cfg.wait_for_sim
+                && !self.shared.state().sim_recorded(self.i, init);
+            let up = ready && !sim_pending;
             let mut changed = self.shared.state().set_ready(self.i, up, now);
             if suspect {
                 changed |= self.shared.state().set_suspect(self.i, now);
@@ -271,7 +281,8 @@ impl SendLoop {
             if !up {
                 // A wait for a modem that cannot send is not the limiter's.
                 self.limiter_since = None;
-                if !self.pause(now + tick, true, false).await {
+                // `DispatchHandle::sim_recorded` wakes this loop when the record is in.
+                if !self.pause(now + tick, true, sim_pending).await {
                     break;
                 }
                 continue;

@@ -44,8 +44,10 @@ impl ModemActor {
             self.open_port(Duration::ZERO).await?;
         }
         // A SIM may have been swapped while the modem was away: what the last init read about
-        // the SIM must not outlive it.
+        // the SIM must not outlive it. The init count moves in the same update, so no reader
+        // pairs this init's count (`inits`) with the last init's SIM.
         self.status.send_modify(|s| {
+            s.inits = s.inits.wrapping_add(1);
             s.identity.imsi = None;
             s.identity.iccid = None;
             s.identity.own_number = None;

@@ -189,13 +189,20 @@ impl ModemActor {
             }
         }));
         self.status.send_modify(|s| s.received += 1);
+        let iccid = self.sim_iccid();
         self.publish(ModemEvent::Sms {
             modem: self.name.clone(),
             storage: "direct".into(),
             index: None,
             pdu: bytes,
             ack,
+            iccid,
         });
+    }
+
+    /// The ICCID this init read (`None` until it has), for the events of what the SIM received.
+    fn sim_iccid(&self) -> Option<String> {
+        self.status.borrow().identity.iccid.clone()
     }
 
     /// Publishes a status report, decoding MR, recipient and status with `pdu`.
@@ -224,6 +231,7 @@ impl ModemActor {
                 (None, None, None)
             }
         };
+        let iccid = self.sim_iccid();
         self.publish(ModemEvent::StatusReport {
             modem: self.name.clone(),
             storage,
@@ -233,6 +241,7 @@ impl ModemActor {
             status,
             pdu: bytes,
             ack,
+            iccid,
         });
     }
 
@@ -254,12 +263,14 @@ impl ModemActor {
             self.publish_report(storage, Some(index), bytes, Some(ack));
         } else {
             self.status.send_modify(|s| s.received += 1);
+            let iccid = self.sim_iccid();
             self.publish(ModemEvent::Sms {
                 modem: self.name.clone(),
                 storage,
                 index: Some(index),
                 pdu: bytes,
                 ack,
+                iccid,
             });
         }
     }
