@@ -20,7 +20,8 @@
 //!   request to its end, divided by the SMS sent (the `--wait` poll, once a second, is included).
 //!
 //! `cargo bench --bench footprint` (release build): 3 rounds, then min and median of each figure.
-//! `FOOTPRINT_ROUNDS=N` changes the number of rounds. A missed target is reported, not a failure:
+//! `FOOTPRINT_ROUNDS=N` changes the number of rounds; `FOOTPRINT_BIN=PATH` measures another binary
+//! (see [`bin`]). A missed target is reported, not a failure:
 //! this is a measurement.
 
 // Test code: a failed setup may panic with unwrap/expect; that is the bench failing.
@@ -32,7 +33,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_gsmgate");
+/// The binary measured: `FOOTPRINT_BIN` when set, else the one cargo built for this bench. The
+/// shipped binary is `cargo build --release`'s: this bench's copy is built with the
+/// dev-dependencies' features too, which rehashes its symbols, so the link order
+/// (tools/link-order) matches it only in part and its text is less packed (docs/daemon.md,
+/// "Footprint"). `FOOTPRINT_BIN=target/release/gsmgate` measures what ships.
+fn bin() -> String {
+    std::env::var("FOOTPRINT_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_gsmgate").to_string())
+}
 const MEMBERS: usize = 1_000;
 const MODEMS: usize = 2;
 
@@ -104,7 +112,7 @@ fn config_text(d: &Path) -> String {
 }
 
 fn gsm(socket: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
+    Command::new(bin())
         .arg("--socket")
         .arg(socket)
         .args(args)
@@ -132,7 +140,7 @@ fn round() -> Round {
     let d = dir.path();
     let sim_dir = d.join("sim");
     let sim = Proc(
-        Command::new(BIN)
+        Command::new(bin())
             .args(["sim", "--modems", &MODEMS.to_string(), "--dir"])
             .arg(&sim_dir)
             .args(["--send-latency-ms", "0-0", "--latency-ms", "0-0"])
@@ -149,7 +157,7 @@ fn round() -> Round {
     let config = d.join("gsmgate.toml");
     std::fs::write(&config, config_text(d)).unwrap();
     let daemon = Proc(
-        Command::new(BIN)
+        Command::new(bin())
             .args(["daemon", "--config"])
             .arg(&config)
             .stdout(Stdio::null())
@@ -261,7 +269,9 @@ fn main() {
         .unwrap_or(3);
     println!(
         "footprint: release daemon, {MODEMS} simulated modems in a separate `gsmgate sim` (0 ms \
-         latency), {MEMBERS}-member broadcast, per_minute 600, jitter 0, quiet hours off"
+         latency), {MEMBERS}-member broadcast, per_minute 600, jitter 0, quiet hours off; \
+         binary {}",
+        bin()
     );
     let mut all = Vec::new();
     for i in 0..rounds {
