@@ -33,11 +33,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// The binary measured: `FOOTPRINT_BIN` when set, else the one cargo built for this bench. The
-/// shipped binary is `cargo build --release`'s: this bench's copy is built with the
-/// dev-dependencies' features too, which rehashes its symbols, so the link order
-/// (tools/link-order) matches it only in part and its text is less packed (docs/daemon.md,
-/// "Footprint"). `FOOTPRINT_BIN=target/release/gsmgate` measures what ships.
+/// The binary measured: `FOOTPRINT_BIN` when set (e.g. an installed or cross-checked build),
+/// else the one cargo built for this bench.
 fn bin() -> String {
     std::env::var("FOOTPRINT_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_gsmgate").to_string())
 }

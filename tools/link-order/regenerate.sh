@@ -86,20 +86,19 @@ kill -INT "$daemon_pid"
 wait "$daemon_pid" || true
 daemon_pid=
 
-python3 - "$d/callgrind.out" "$bin" tools/link-order/gsmgate.order <<'PY'
+# The functions callgrind saw in the binary, demangled as the link front end reads them (binutils'
+# c++filt, the same demangler as its nm), in first-seen order, once each.
+python3 - "$d/callgrind.out" >"$d/mangled" <<'PY'
 import re, sys
-out, _binary, dest = sys.argv[1:]
-names, seen, obj = [], set(), None
-for line in open(out, errors="replace"):
+obj = None
+for line in open(sys.argv[1], errors="replace"):
     if line.startswith("ob="):
         obj = line[3:].strip()
     elif line.startswith("fn=") and obj is not None and obj.endswith("/gsmgate"):
-        name = re.sub(r"'\d+$", "", line[3:].strip())  # callgrind's recursion depth
-        name = re.sub(r"\.llvm\.\d+$", "", name)  # LTO's promoted-local suffix
-        if name not in seen:
-            seen.add(name)
-            names.append(name)
-with open(dest, "w") as f:
-    f.write("\n".join(names) + "\n")
-print(f"regenerate: {len(names)} functions written to {dest}")
+        print(re.sub(r"'\d+$", "", line[3:].strip()))  # callgrind's recursion depth
 PY
+# The crate hashes c++filt prints (`std[e28293b1aa0f68bd]::…`) differ by target and build: dropped,
+# as tools/link-order/cc drops them.
+hash='\[[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]*\]'
+c++filt <"$d/mangled" | sed -e 's/\.llvm\.[0-9]*$//' -e "s/$hash//g" | awk '!seen[$0]++' >tools/link-order/gsmgate.order
+echo "regenerate: $(wc -l <tools/link-order/gsmgate.order) functions written to tools/link-order/gsmgate.order"
