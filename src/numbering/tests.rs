@@ -115,3 +115,18 @@ fn the_plan_is_sorted_for_binary_search() {
     }));
     assert!(plan::REGIONS.iter().all(|r| is_country_code(r.code)));
 }
+
+proptest::proptest! {
+    /// Any text, in any region or none: an answer or an error, never a panic, and an accepted
+    /// number is `+` and digits whose country code the plan knows.
+    #[test]
+    fn parse_never_panics(text in "(?s).{0,40}|[+0-9 ()./-]{0,30}", which in 0usize..300, with_region: bool) {
+        let home = with_region.then(|| plan::REGIONS.get(which % plan::REGIONS.len())).flatten();
+        if let Ok(p) = parse(&text, home) {
+            let e = p.e164();
+            proptest::prop_assert!(e.starts_with('+') && e[1..].bytes().all(|b| b.is_ascii_digit()), "{e:?}");
+            let _ = p.region();
+            let _ = p.has_possible_length();
+        }
+    }
+}
