@@ -100,6 +100,22 @@ async fn modems(gw: &Gateway) -> Vec<ModemInfo> {
     gw.client().await.modems().await.unwrap()
 }
 
+/// Unplugs every simulated stick and waits until the daemon sees none of them ready.
+async fn unplug_all(gw: &Gateway) {
+    let n = modems(gw).await.len();
+    for i in 0..n {
+        gw.sim().fault(i, &gsmgate::sim::Fault::Unplug).unwrap();
+    }
+    poll("all vanished", WAIT, || async {
+        modems(gw)
+            .await
+            .iter()
+            .all(|m| m.state != "ready")
+            .then_some(())
+    })
+    .await;
+}
+
 fn by_name<'a>(ms: &'a [ModemInfo], name: &str) -> &'a ModemInfo {
     ms.iter().find(|m| m.name == name).unwrap()
 }
@@ -379,17 +395,7 @@ async fn status_reports_follow_a_moved_sim_to_its_new_slot() {
 
     // A and B swap slots while both sticks are unplugged; A's first report is already waiting
     // in its storage when it comes up in sim1.
-    for i in 0..2 {
-        gw.sim().fault(i, &Fault::Unplug).unwrap();
-    }
-    poll("both vanished", WAIT, || async {
-        modems(&gw)
-            .await
-            .iter()
-            .all(|m| m.state != "ready")
-            .then_some(())
-    })
-    .await;
+    unplug_all(&gw).await;
     gw.sim().insert_sim(0, b.clone()).unwrap();
     gw.sim().insert_sim(1, a.clone()).unwrap();
     gw.sim()
@@ -458,17 +464,7 @@ async fn a_moved_sims_spent_budget_holds_from_its_first_moment_in_the_new_slot()
     .await;
 
     // Both sticks out; A goes into sim1, sim0 stays empty.
-    for i in 0..2 {
-        gw.sim().fault(i, &Fault::Unplug).unwrap();
-    }
-    poll("both vanished", WAIT, || async {
-        modems(&gw)
-            .await
-            .iter()
-            .all(|m| m.state != "ready")
-            .then_some(())
-    })
-    .await;
+    unplug_all(&gw).await;
     gw.sim().insert_sim(1, a.clone()).unwrap();
     let waiting = send(BOB, "sim1").await;
     let from_sim1 = || gw.sim().submitted().iter().filter(|p| p.modem == 1).count();

@@ -11,6 +11,9 @@
 //! --no-capture`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod splitmix;
+use splitmix::Rng;
+
 use std::collections::BTreeMap;
 
 use gsmgate::community::member::{E164, number_text};
@@ -197,25 +200,6 @@ fn classify(
             Some(CODE_FIRST)
         }
         _ => None,
-    }
-}
-
-/// splitmix64, so the sweep is the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn digits(&mut self, n: usize) -> String {
-        (0..n)
-            .map(|_| char::from(b'0' + (self.next() % 10) as u8))
-            .collect()
     }
 }
 

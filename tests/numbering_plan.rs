@@ -17,6 +17,9 @@
 //!   than one region. The samples are deterministic (a fixed-seed generator), so the output is.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod splitmix;
+use splitmix::Rng;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
@@ -177,25 +180,6 @@ fn example_descriptors(meta: &Metadata) -> Vec<&Descriptor> {
     .into_iter()
     .flatten()
     .collect()
-}
-
-/// splitmix64: a fixed-seed generator, so the table is the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn digits(&mut self, n: usize) -> String {
-        (0..n)
-            .map(|_| char::from(b'0' + (self.next() % 10) as u8))
-            .collect()
-    }
 }
 
 /// The region the crate gives a national number under `code`, when it parses back unchanged.
