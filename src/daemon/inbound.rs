@@ -28,7 +28,10 @@
 //! Threading: the pipeline's state (the reassembler and the part ids of pending groups) lives in a
 //! [`Pipeline`] value that is moved into `spawn_blocking` for each event, because every step is
 //! synchronous store work that fsyncs; one event at a time also keeps the replies of one message
-//! in order.
+//! in order. The exception is a burst of status reports: the ones already queued go in one
+//! hand-off and one transaction, acked after its commit ([`Pipeline::handle_all`]: one fsync for
+//! the burst, docs/store.md "When a commit is fsynced"); only reports are gathered, so an SMS or
+//! a state change never waits behind a long batch.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -188,17 +191,96 @@ impl Pipeline {
         }
     }
 
-    /// Handles one modem event. Synchronous: call it on a blocking thread.
-    pub fn handle(&mut self, event: ModemEvent) {
+    /// What a SIM received is applied with that SIM's rows under this modem's name: the SIM's
+    /// record comes first.
+    fn before_traffic(&mut self, event: &ModemEvent) {
         if let ModemEvent::Sms { modem, iccid, .. } | ModemEvent::StatusReport { modem, iccid, .. } =
-            &event
+            event
             && let Some(handle) = self.modems.get(modem)
         {
-            // What a SIM received is applied with that SIM's rows under this modem's name.
             let (store, dispatch) = (&self.store, &self.dispatch);
             self.sims
                 .before_traffic(store, dispatch, handle, iccid.as_deref(), now_ms());
         }
+    }
+
+    /// Handles events in order, as [`Pipeline::handle`] one by one, except that a leading run
+    /// of status reports is applied in one transaction ([`Store::status_reports`]) and acked
+    /// together once that commit is on disk: one fsync for a burst of reports instead of one
+    /// each (group commit; the durability order, commit → ack, is the same). [`run`] builds
+    /// the batches: a run of reports already queued, and at most one other event after it.
+    /// Synchronous: call it on a blocking thread.
+    pub fn handle_all(&mut self, mut events: Vec<ModemEvent>) {
+        let run = events
+            .iter()
+            .take_while(|e| matches!(e, ModemEvent::StatusReport { .. }))
+            .count();
+        if run > 1 {
+            let rest = events.split_off(run);
+            self.reports(events);
+            events = rest;
+        }
+        for event in events {
+            self.handle(event);
+        }
+    }
+
+    /// A run of status reports (`handle_all`).
+    fn reports(&mut self, events: Vec<ModemEvent>) {
+        let now = now_ms();
+        let mut applied = Vec::new();
+        let mut acks = Vec::new();
+        for event in events {
+            self.before_traffic(&event);
+            let ModemEvent::StatusReport {
+                modem,
+                mr,
+                recipient,
+                status,
+                ack,
+                pdu,
+                ..
+            } = event
+            else {
+                self.handle(event);
+                continue;
+            };
+            let (Some(mr), Some(status)) = (mr, status) else {
+                warn!(%modem, pdu = %pdu::to_hex(&pdu), "status report does not decode; dropped");
+                if let Some(ack) = ack {
+                    let _ = ack.send(());
+                }
+                continue;
+            };
+            let recipient = recipient.map(|r| sender_key(&r)).unwrap_or_default();
+            applied.push(store::ReportIn {
+                modem,
+                mr,
+                recipient,
+                status,
+                at: now,
+            });
+            acks.push(ack);
+        }
+        match self.store.status_reports(&applied) {
+            Ok(matches) => {
+                for (r, m) in applied.into_iter().zip(matches) {
+                    self.report_applied(r, m);
+                }
+                for ack in acks.into_iter().flatten() {
+                    let _ = ack.send(());
+                }
+            }
+            Err(e) => {
+                error!(reports = applied.len(), error = %e,
+                       "could not store status reports; they stay on the SIMs");
+            }
+        }
+    }
+
+    /// Handles one modem event. Synchronous: call it on a blocking thread.
+    pub fn handle(&mut self, event: ModemEvent) {
+        self.before_traffic(&event);
         match event {
             ModemEvent::Sms {
                 modem,
@@ -607,28 +689,17 @@ impl Pipeline {
             return true;
         };
         let recipient = recipient.map(|r| sender_key(&r)).unwrap_or_default();
-        match self
-            .store
-            .status_report(modem, mr, &recipient, status, now_ms())
-        {
-            Ok(Some(m)) => {
-                let word = report_word(status);
-                if m.resolved_in_doubt {
-                    // docs/dispatch.md, "In-doubt policy at restart": the report is the evidence.
-                    info!(%modem, mr, id = m.outbox_id, part = m.part, status,
-                          state = %m.state, "in-doubt message resolved by its status report");
-                } else {
-                    debug!(%modem, mr, id = m.outbox_id, status, "status report applied");
-                }
-                self.bus.publish(Event::DeliveryReport {
-                    id: m.outbox_id,
-                    to: recipient,
-                    status: word.to_string(),
-                });
-                true
-            }
-            Ok(None) => {
-                info!(%modem, mr, status, "status report matches no sent message");
+        let at = now_ms();
+        match self.store.status_report(modem, mr, &recipient, status, at) {
+            Ok(m) => {
+                let r = store::ReportIn {
+                    modem: modem.to_string(),
+                    mr,
+                    recipient,
+                    status,
+                    at,
+                };
+                self.report_applied(r, m);
                 true
             }
             Err(e) => {
@@ -636,6 +707,27 @@ impl Pipeline {
                 false
             }
         }
+    }
+
+    /// Logs and publishes a stored status report's outcome.
+    fn report_applied(&self, r: store::ReportIn, m: Option<store::ReportMatch>) {
+        let (modem, mr, status) = (r.modem, r.mr, r.status);
+        let Some(m) = m else {
+            info!(%modem, mr, status, "status report matches no sent message");
+            return;
+        };
+        if m.resolved_in_doubt {
+            // docs/dispatch.md, "In-doubt policy at restart": the report is the evidence.
+            info!(%modem, mr, id = m.outbox_id, part = m.part, status,
+                  state = %m.state, "in-doubt message resolved by its status report");
+        } else {
+            debug!(%modem, mr, id = m.outbox_id, status, "status report applied");
+        }
+        self.bus.publish(Event::DeliveryReport {
+            id: m.outbox_id,
+            to: r.recipient,
+            status: report_word(status).to_string(),
+        });
     }
 
     fn state(&mut self, modem: &str, state: &ModemState) {
@@ -670,7 +762,7 @@ pub async fn run(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         enum Work {
-            Event(ModemEvent),
+            Events(Vec<ModemEvent>),
             Expire,
         }
         let work = tokio::select! {
@@ -678,7 +770,9 @@ pub async fn run(
             _ = shutdown.cancelled() => return,
             ev = rx.recv() => match ev {
                 Some(ev) => match pipeline.route_call_urc(ev) {
-                    Some(ev) => Work::Event(ev),
+                    Some(ev) => Work::Events(with_queued_reports(&mut rx, ev, |e| {
+                        pipeline.route_call_urc(e)
+                    })),
                     None => continue,
                 },
                 None => return,
@@ -687,7 +781,7 @@ pub async fn run(
         };
         let result = tokio::task::spawn_blocking(move || {
             match work {
-                Work::Event(ev) => pipeline.handle(ev),
+                Work::Events(events) => pipeline.handle_all(events),
                 Work::Expire => {
                     let now = u64::try_from(now_ms() / 1000).unwrap_or(0);
                     pipeline.expire(now);
@@ -708,6 +802,29 @@ pub async fn run(
             }
         }
     }
+}
+
+/// Most status reports taken into one batch ([`Pipeline::handle_all`]).
+const REPORT_RUN: usize = 64;
+
+/// `first`, and when it is a status report, the reports already queued behind it (up to
+/// [`REPORT_RUN`]) and at most one other event after them: what one hand-off to the blocking
+/// pool handles. Only reports are gathered, so an SMS or a state change never waits behind a
+/// long batch; call URCs met on the way still go to the voice layer at once.
+fn with_queued_reports(
+    rx: &mut mpsc::Receiver<ModemEvent>,
+    first: ModemEvent,
+    route: impl Fn(ModemEvent) -> Option<ModemEvent>,
+) -> Vec<ModemEvent> {
+    let is_report = |e: &ModemEvent| matches!(e, ModemEvent::StatusReport { .. });
+    let mut batch = vec![first];
+    while batch.last().is_some_and(is_report) && batch.len() < REPORT_RUN {
+        let Ok(ev) = rx.try_recv() else { break };
+        if let Some(ev) = route(ev) {
+            batch.push(ev);
+        }
+    }
+    batch
 }
 
 /// Turns the community core's actions into store effects, in order. Reply rows are routed to the
@@ -861,6 +978,78 @@ mod tests {
         assert_eq!(report_word(0x20), "pending");
         assert_eq!(report_word(0x46), "failed");
         assert_eq!(report_word(0x60), "failed");
+    }
+
+    fn report(mr: u8) -> ModemEvent {
+        ModemEvent::StatusReport {
+            modem: "m0".into(),
+            storage: "SR".into(),
+            index: None,
+            mr: Some(mr),
+            recipient: None,
+            status: Some(0),
+            pdu: vec![],
+            ack: None,
+            iccid: None,
+        }
+    }
+
+    fn alert(reason: &str) -> ModemEvent {
+        ModemEvent::Alert {
+            modem: "m0".into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// What a batch holds, in order: report references and alert reasons.
+    fn names(batch: &[ModemEvent]) -> Vec<String> {
+        batch
+            .iter()
+            .map(|e| match e {
+                ModemEvent::StatusReport { mr, .. } => format!("r{}", mr.unwrap_or(0)),
+                ModemEvent::Alert { reason, .. } => reason.clone(),
+                _ => "other".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_is_a_run_of_queued_reports_and_at_most_one_other_event() {
+        let (tx, mut rx) = mpsc::channel(256);
+        let keep = Some;
+        for ev in [report(2), report(3), alert("a"), report(4), alert("b")] {
+            tx.try_send(ev).unwrap();
+        }
+        // A report gathers the reports queued behind it and the first other event.
+        let b = with_queued_reports(&mut rx, report(1), keep);
+        assert_eq!(names(&b), ["r1", "r2", "r3", "a"]);
+        let first = rx.try_recv().unwrap();
+        assert_eq!(
+            names(&with_queued_reports(&mut rx, first, keep)),
+            ["r4", "b"]
+        );
+        // Anything else goes alone, even with reports queued behind it.
+        tx.try_send(report(9)).unwrap();
+        let b = with_queued_reports(&mut rx, alert("c"), keep);
+        assert_eq!(names(&b), ["c"]);
+        assert_eq!(names(&[rx.try_recv().unwrap()]), ["r9"]);
+
+        // An event the router takes (a call URC, for the voice layer) is not in the batch.
+        for ev in [report(6), alert("call"), report(7)] {
+            tx.try_send(ev).unwrap();
+        }
+        let b = with_queued_reports(&mut rx, report(5), |e| match &e {
+            ModemEvent::Alert { reason, .. } if reason == "call" => None,
+            _ => Some(e),
+        });
+        assert_eq!(names(&b), ["r5", "r6", "r7"]);
+
+        // At most REPORT_RUN events.
+        for mr in 0..100 {
+            tx.try_send(report(mr)).unwrap();
+        }
+        let first = rx.try_recv().unwrap();
+        assert_eq!(with_queued_reports(&mut rx, first, keep).len(), REPORT_RUN);
     }
 
     #[test]

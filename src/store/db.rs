@@ -905,6 +905,31 @@ impl Conn {
         }
     }
 
+    /// Whether commits wait for the disk. With `false` a commit skips its fsync: SQLite's
+    /// `synchronous = NORMAL`, set before the transaction (SQLite refuses it inside one) and
+    /// kept until `true` sets `FULL` again; the commit is in the write-ahead log, which the next
+    /// fsynced commit or checkpoint carries to disk, since the log is written in order.
+    /// PostgreSQL's `SET LOCAL synchronous_commit = off`, inside the transaction and for it
+    /// alone (`true` does nothing there); the server flushes it within a few hundred ms, and
+    /// before any later synchronous commit returns. Either way the commit survives a crash of
+    /// this process; only a power cut before the next flush can undo it
+    /// ([`super::Store`]'s `write_sync_later` is the one user).
+    pub fn set_commit_sync(&self, sync: bool) -> DbResult<()> {
+        match self {
+            Conn::Lite(c) => {
+                let sql = if sync {
+                    "PRAGMA synchronous = FULL"
+                } else {
+                    "PRAGMA synchronous = NORMAL"
+                };
+                c.prepare_cached(sql)?.execute([])?;
+                Ok(())
+            }
+            Conn::Pg(p) if !sync => p.batch("SET LOCAL synchronous_commit = off"),
+            Conn::Pg(_) => Ok(()),
+        }
+    }
+
     /// Runs `f` inside a transaction, committing when it returns `Ok` and rolling back when it
     /// returns an error or panics. `write` takes the write lock up front (SQLite's `BEGIN
     /// IMMEDIATE`, PostgreSQL's advisory lock), so a write never fails half-way on a lock.

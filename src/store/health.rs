@@ -271,6 +271,23 @@ pub fn wal_size(db: &Path) -> u64 {
     std::fs::metadata(Path::new(&wal)).map_or(0, |m| m.len())
 }
 
+/// The smallest real write: the database header's `application_id`, rewritten with its own
+/// value (one page, in the caller's transaction). A probe of the disk, and the way to fsync
+/// commits made without it (`Store::write_sync_later`).
+pub(super) fn rewrite_header(tx: &Conn) -> Result<()> {
+    const OP: &str = "rewriting the database header";
+    match tx.lite() {
+        Some(tx) => {
+            let id: i32 = tx
+                .pragma_query_value(None, "application_id", |r| r.get(0))
+                .ctx(OP)?;
+            tx.pragma_update(None, "application_id", id).ctx(OP)
+        }
+        // The write lock and a commit are a real write on the server's disk too.
+        None => Ok(()),
+    }
+}
+
 impl Store {
     /// Runs one write (`f` opens and commits its own transaction) under the health watch: an
     /// injected fault fails it before it starts; its outcome updates [`Store::write_health`];
@@ -313,17 +330,7 @@ impl Store {
     /// A minimal real write (the database header's `application_id`, rewritten with its own
     /// value): a paused sender calls it to learn whether the disk takes writes again.
     pub fn probe_write(&self) -> Result<()> {
-        const OP: &str = "probing the state disk";
-        self.write(OP, |tx| match tx.lite() {
-            Some(tx) => {
-                let id: i32 = tx
-                    .pragma_query_value(None, "application_id", |r| r.get(0))
-                    .ctx(OP)?;
-                tx.pragma_update(None, "application_id", id).ctx(OP)
-            }
-            // The write lock and a commit are a real write on the server's disk too.
-            None => Ok(()),
-        })
+        self.write("probing the state disk", rewrite_header)
     }
 
     /// Free bytes (for an unprivileged writer) on the file system that holds the database;

@@ -11,6 +11,9 @@
 //! Choices worth knowing:
 //! - SQLite (bundled) in WAL mode with `synchronous=FULL`: a method that returns `Ok` after a write
 //!   has had its commit fsynced, which is what "in SQLite before the reply" needs after a power cut.
+//!   The one exception is the send loop's claim, whose fsync the loop's next write (always a synced
+//!   one, before `AT+CMGS`) does for it: `write_sync_later`, docs/store.md "When a commit is
+//!   fsynced".
 //! - The API is synchronous. [`Store`] is a cheap `Clone` around one connection behind a mutex; the
 //!   daemon calls it through [`Store::call`] (tokio's blocking pool) or from a dedicated thread. One connection is
 //!   plenty for a Pi-sized pool (every operation is a few index lookups) and serialises writers
@@ -80,8 +83,8 @@ pub use modems::{ModemIdentity, ModemRow, ModemStatus};
 pub use outbox::{BroadcastCount, QueuedGroup};
 pub use outbox::{
     BroadcastGroup, BroadcastRow, BroadcastState, ClaimRoute, Claimed, NewOutbox, OutboxPart,
-    OutboxPayload, OutboxRow, OutboxState, RecoveryPolicy, RecoveryReport, ReportMatch, SentMark,
-    StateCounts, SubmitEvidence,
+    OutboxPayload, OutboxRow, OutboxState, RecoveryPolicy, RecoveryReport, ReportIn, ReportMatch,
+    SentMark, StateCounts, SubmitEvidence,
 };
 pub use owners::{ConfirmOutcome, PendingBroadcast};
 pub use review::{FLAG_POSSIBLE_OPT_OUT, ReviewDecision, ReviewEntry, Reviewed};
@@ -432,6 +435,64 @@ impl Store {
     /// consumers wait on it).
     pub fn watch_commits(&self) -> tokio::sync::watch::Receiver<u64> {
         self.commits.subscribe()
+    }
+
+    /// [`Store::write`] whose commit may skip its own fsync ([`Conn::set_commit_sync`]): when
+    /// `later` says, for the value `f` returned, that the caller's next write is a synced one
+    /// made before anything outside the store acts on this commit (that fsync carries this
+    /// commit to disk too: the log is written in order). Two callers:
+    /// - the send loop's claim: a claimed row is always settled next by a synced write (the
+    ///   record of its submit, written before `AT+CMGS`, or a release, failure or expiry). The
+    ///   previous row's `sent` mark, committed with the claim, goes to disk with it; a power
+    ///   cut between the two leaves that row as a power cut during its own submit would
+    ///   (claimed, its submit recorded: the in-doubt policy and its status report settle it);
+    /// - a run of status reports applied together: all but the last, none acked before the
+    ///   last one's commit (daemon/inbound.rs).
+    ///
+    /// docs/store.md, "When a commit is fsynced", has the rule and the figures.
+    fn write_sync_later<T>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&Conn) -> Result<T>,
+        later: impl Fn(&T) -> bool,
+    ) -> Result<T> {
+        let conn = self.conn();
+        let Some(lite) = conn.lite() else {
+            // PostgreSQL takes the setting inside the transaction, for it alone (`write` locks
+            // the connection itself).
+            drop(conn);
+            return self.write(op, |tx| {
+                let v = f(tx)?;
+                if later(&v) {
+                    tx.set_commit_sync(false).ctx(op)?;
+                }
+                Ok(v)
+            });
+        };
+        // SQLite refuses to change `synchronous` inside a transaction, so the commit is made
+        // unsynced up front, then synced by a one-page write if `later` says no synced write
+        // follows and a row changed (nothing to sync otherwise: an idle loop's empty claim).
+        let changes = lite.total_changes();
+        conn.set_commit_sync(false).ctx(op)?;
+        let out = self.guarded(op, &conn, |conn| {
+            let out = conn.transaction(true, op, f)?;
+            self.commits.send_modify(|n| *n = n.wrapping_add(1));
+            Ok(out)
+        });
+        // Every other write relies on fsynced commits, whatever became of this one. If the
+        // setting cannot be restored, or the sync fails, the call fails: the send loop then
+        // treats its claim as unsure and releases it (`claim_unsure`).
+        conn.set_commit_sync(true)
+            .ctx("restoring synchronous commits")?;
+        if let Ok(v) = &out
+            && !later(v)
+            && lite.total_changes() != changes
+        {
+            self.guarded(op, &conn, |conn| {
+                conn.transaction(true, op, health::rewrite_header)
+            })?;
+        }
+        out
     }
 
     /// Runs `f` in a write transaction (`BEGIN IMMEDIATE`), committing if it returns `Ok`.

@@ -47,7 +47,7 @@ pub use counts::BroadcastCount;
 pub(super) use enqueue::enqueue_in;
 pub use evidence::SubmitEvidence;
 pub use held::QueuedGroup;
-pub use outcomes::{ReportMatch, SentMark};
+pub use outcomes::{ReportIn, ReportMatch, SentMark};
 pub use recovery::{RecoveryPolicy, RecoveryReport};
 
 text_enum!(

@@ -83,8 +83,8 @@ impl Store {
     /// [`Store::claim_next_routed`] and the claimed row's parts already recorded (by an earlier,
     /// interrupted attempt: [`Store::outbox_parts`]) in one transaction and one call: the send
     /// loop needs both before its first submit, and each call is a round trip to the blocking
-    /// pool (docs/daemon.md, "Footprint"). The claim is committed when this returns, as with
-    /// `claim_next_routed`.
+    /// pool (docs/daemon.md, "Footprint"). The claim is committed when this returns, and on disk
+    /// with the caller's next synced write (the submit record, or whatever settles the row).
     pub fn claim_next_with_parts(
         &self,
         modem: &str,
@@ -93,19 +93,24 @@ impl Store {
     ) -> Result<Option<Claimed>> {
         let pool = json_list(&route.pool)?;
         let takeover = json_list(&route.takeover)?;
-        self.write("claiming (routed)", |tx| {
-            let Some(id) = claim_routed_in(tx, modem, now, &pool, &takeover)? else {
-                return Ok(None);
-            };
-            Ok(Some((outbox_row_in(tx, id)?, outbox_parts_in(tx, id)?)))
-        })
+        // A claim is settled next by a synced write (`write_sync_later`); no claim, no need.
+        self.write_sync_later(
+            "claiming (routed)",
+            |tx| {
+                let Some(id) = claim_routed_in(tx, modem, now, &pool, &takeover)? else {
+                    return Ok(None);
+                };
+                Ok(Some((outbox_row_in(tx, id)?, outbox_parts_in(tx, id)?)))
+            },
+            Option::is_some,
+        )
     }
 
     /// The previous row's `sent` mark (with its last part's record) and
     /// [`Store::claim_next_with_parts`] in one transaction and one call, for a send loop that
     /// goes on claiming as soon as a row is done: one commit and one round trip to the blocking
-    /// pool fewer per SMS. The mark is committed with the claim, so it is on disk before the next
-    /// row's first submit as when written alone; if this fails nothing is written (the caller
+    /// pool fewer per SMS. The mark is committed with the claim, and on disk before the next row's
+    /// first submit (with its synced submit record), or at once when nothing was claimed; if this fails nothing is written (the caller
     /// writes the mark alone). The row's state after the mark, and the claim.
     pub fn mark_sent_and_claim_next(
         &self,
@@ -116,16 +121,22 @@ impl Store {
     ) -> Result<(OutboxState, Option<Claimed>)> {
         let pool = json_list(&route.pool)?;
         let takeover = json_list(&route.takeover)?;
-        self.write("marking sent and claiming", |tx| {
-            let state = sent_mark_in(tx, mark)?;
-            let Some(id) = claim_routed_in(tx, modem, now, &pool, &takeover)? else {
-                return Ok((state, None));
-            };
-            Ok((
-                state,
-                Some((outbox_row_in(tx, id)?, outbox_parts_in(tx, id)?)),
-            ))
-        })
+        // With a claim, the claimed row's next (synced) write carries the mark to disk too
+        // (`write_sync_later`); without one, the mark is synced now.
+        self.write_sync_later(
+            "marking sent and claiming",
+            |tx| {
+                let state = sent_mark_in(tx, mark)?;
+                let Some(id) = claim_routed_in(tx, modem, now, &pool, &takeover)? else {
+                    return Ok((state, None));
+                };
+                Ok((
+                    state,
+                    Some((outbox_row_in(tx, id)?, outbox_parts_in(tx, id)?)),
+                ))
+            },
+            |(_, claimed)| claimed.is_some(),
+        )
     }
 
     /// claimed → queued without counting the attempt: the claim said nothing about the message

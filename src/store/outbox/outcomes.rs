@@ -345,57 +345,93 @@ impl Store {
         at: i64,
     ) -> Result<Option<ReportMatch>> {
         self.write("applying a status report", |tx| {
-            let since = at - STATUS_REPORT_WINDOW_MS;
-            let candidates: Vec<(i64, u8, String, i64)> = tx
-                .prepare_cached(
-                    "SELECT p.outbox_id, p.part, o.to_number, p.sent_at
-                     FROM outbox_parts p JOIN outbox o ON o.id = p.outbox_id
-                     WHERE p.modem = ?1 AND p.mr = ?2 AND p.sent_at >= ?3
-                     ORDER BY p.sent_at DESC, p.outbox_id DESC, p.part DESC",
-                )
-                .and_then(|mut st| {
-                    st.query_map(params![modem, mr, since], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                    })?
-                    .collect::<crate::store::db::DbResult<_>>()
-                })
-                .ctx("matching a status report")?;
-            let recorded = candidates
-                .into_iter()
-                .find(|(_, _, to, _)| recipient.is_empty() || same_number(to, recipient));
-            // An in-doubt prediction needs the recipient: the reference alone is not evidence.
-            let guessed = if recipient.is_empty() {
-                None
-            } else {
-                predicted(tx, modem, mr, since)?
-                    .into_iter()
-                    .filter(|p| same_number(&p.to, recipient))
-                    .max_by_key(|p| (p.at, p.id))
-            };
-            // The most recent send with this reference is the one reported on.
-            let (outbox_id, part, resolved_in_doubt) = match (recorded, guessed) {
-                (Some((id, part, _, sent)), Some(g)) if sent >= g.at => (id, part, false),
-                (_, Some(g)) => {
-                    resolve_predicted(tx, &g, modem, mr)?;
-                    (g.id, g.part, true)
-                }
-                (Some((id, part, _, _)), None) => (id, part, false),
-                (None, None) => return Ok(None),
-            };
-            let delivered_at = (classify_status(status) == ReportClass::Delivered).then_some(at);
-            tx.exec_cached(
-                "UPDATE outbox_parts SET report_status = ?3, delivered_at = ?4
-                 WHERE outbox_id = ?1 AND part = ?2",
-                params![outbox_id, part, status, delivered_at],
-            )
-            .ctx("applying a status report")?;
-            let state = settle_delivery(tx, outbox_id, at)?;
-            Ok(Some(ReportMatch {
-                outbox_id,
-                part,
-                state,
-                resolved_in_doubt,
-            }))
+            status_report_in(tx, modem, mr, recipient, status, at)
         })
     }
+
+    /// [`Store::status_report`] for a run of reports in one transaction, so one commit (one
+    /// fsync) covers them all: group commit for a burst of reports (the inbound pipeline drains
+    /// its queue into runs, daemon/inbound.rs). Each report's result, in order; if the
+    /// transaction fails, none was applied.
+    pub fn status_reports(&self, reports: &[ReportIn]) -> Result<Vec<Option<ReportMatch>>> {
+        self.write("applying status reports", |tx| {
+            reports
+                .iter()
+                .map(|r| status_report_in(tx, &r.modem, r.mr, &r.recipient, r.status, r.at))
+                .collect()
+        })
+    }
+}
+
+/// One status report to apply ([`Store::status_reports`]): the arguments of
+/// [`Store::status_report`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportIn {
+    pub modem: String,
+    pub mr: u8,
+    pub recipient: String,
+    pub status: u8,
+    pub at: i64,
+}
+
+/// [`Store::status_report`] inside the caller's transaction.
+fn status_report_in(
+    tx: &Conn,
+    modem: &str,
+    mr: u8,
+    recipient: &str,
+    status: u8,
+    at: i64,
+) -> Result<Option<ReportMatch>> {
+    let since = at - STATUS_REPORT_WINDOW_MS;
+    let candidates: Vec<(i64, u8, String, i64)> = tx
+        .prepare_cached(
+            "SELECT p.outbox_id, p.part, o.to_number, p.sent_at
+                 FROM outbox_parts p JOIN outbox o ON o.id = p.outbox_id
+                 WHERE p.modem = ?1 AND p.mr = ?2 AND p.sent_at >= ?3
+                 ORDER BY p.sent_at DESC, p.outbox_id DESC, p.part DESC",
+        )
+        .and_then(|mut st| {
+            st.query_map(params![modem, mr, since], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<crate::store::db::DbResult<_>>()
+        })
+        .ctx("matching a status report")?;
+    let recorded = candidates
+        .into_iter()
+        .find(|(_, _, to, _)| recipient.is_empty() || same_number(to, recipient));
+    // An in-doubt prediction needs the recipient: the reference alone is not evidence.
+    let guessed = if recipient.is_empty() {
+        None
+    } else {
+        predicted(tx, modem, mr, since)?
+            .into_iter()
+            .filter(|p| same_number(&p.to, recipient))
+            .max_by_key(|p| (p.at, p.id))
+    };
+    // The most recent send with this reference is the one reported on.
+    let (outbox_id, part, resolved_in_doubt) = match (recorded, guessed) {
+        (Some((id, part, _, sent)), Some(g)) if sent >= g.at => (id, part, false),
+        (_, Some(g)) => {
+            resolve_predicted(tx, &g, modem, mr)?;
+            (g.id, g.part, true)
+        }
+        (Some((id, part, _, _)), None) => (id, part, false),
+        (None, None) => return Ok(None),
+    };
+    let delivered_at = (classify_status(status) == ReportClass::Delivered).then_some(at);
+    tx.exec_cached(
+        "UPDATE outbox_parts SET report_status = ?3, delivered_at = ?4
+             WHERE outbox_id = ?1 AND part = ?2",
+        params![outbox_id, part, status, delivered_at],
+    )
+    .ctx("applying a status report")?;
+    let state = settle_delivery(tx, outbox_id, at)?;
+    Ok(Some(ReportMatch {
+        outbox_id,
+        part,
+        state,
+        resolved_in_doubt,
+    }))
 }

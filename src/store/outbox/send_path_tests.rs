@@ -1,11 +1,15 @@
 //! Tests of the send loop's merged store calls (docs/daemon.md, "Footprint"):
-//! [`Store::claim_next_with_parts`] and [`Store::record_last_part_sent`]. Each must leave the
-//! database exactly as the single calls it replaces would (claim then `outbox_parts`;
-//! `record_part_sent` then `mark_sent`), in ONE commit, and a write the disk refuses must leave
-//! nothing behind, so the send loop's owed-write queue can replay it whole.
+//! [`Store::claim_next_with_parts`] and [`Store::record_last_part_sent`], and of the inbound
+//! pipeline's run of status reports ([`Store::status_reports`]). Each must leave the database
+//! exactly as the single calls it replaces would (claim then `outbox_parts`; `record_part_sent`
+//! then `mark_sent`; one `status_report` after another), in ONE commit, and a write the disk
+//! refuses must leave nothing behind, so the send loop's owed-write queue can replay it whole.
+//! The claims' commits skip their own fsync (docs/store.md, "When a commit is fsynced"); every
+//! other write must find commits synced again, whatever the claim did.
 
 use super::*;
 use crate::store::WriteFault;
+use crate::store::db::Backend;
 
 crate::store::testing::backend_tests! {
 mod cases {
@@ -192,6 +196,144 @@ fn the_sent_mark_and_the_next_claim_are_one_commit() {
     let (state, next) = s.mark_sent_and_claim_next(&mark, "m0", 26, &ANY).unwrap();
     assert_eq!((state, next), (OutboxState::Sent, None));
     assert_eq!(s.outbox_row(second).unwrap().sent_at, Some(25));
+}
+
+/// SQLite's `synchronous` (2 = FULL); `None` on PostgreSQL, which has no such setting.
+fn sync_level(s: &Store) -> Option<String> {
+    s.pragma("synchronous").ok()
+}
+
+#[test]
+fn every_claim_leaves_commits_synced_for_the_next_write() {
+    let s = fresh();
+    let full = sync_level(&s);
+    if s.backend() == Backend::Sqlite {
+        assert_eq!(full.as_deref(), Some("2"));
+    }
+    // An empty claim, a claim, a mark with a claim, a mark with none.
+    assert_eq!(s.claim_next_with_parts("m0", 10, &ANY).unwrap(), None);
+    assert_eq!(sync_level(&s), full);
+    let first = s.enqueue(&msg("+33611111111", 10)).unwrap();
+    let second = s.enqueue(&msg("+33622222222", 11)).unwrap();
+    s.claim_next_with_parts("m0", 20, &ANY).unwrap().unwrap();
+    assert_eq!(sync_level(&s), full);
+    let mark = |id, now| SentMark {
+        id,
+        last_part: Some((1, 1, 7, now)),
+        now,
+    };
+    let (_, next) = s
+        .mark_sent_and_claim_next(&mark(first, 21), "m0", 22, &ANY)
+        .unwrap();
+    assert_eq!(next.unwrap().0.id, second);
+    assert_eq!(sync_level(&s), full);
+    let (state, next) = s
+        .mark_sent_and_claim_next(&mark(second, 23), "m0", 24, &ANY)
+        .unwrap();
+    assert_eq!((state, next), (OutboxState::Sent, None));
+    assert_eq!(sync_level(&s), full);
+    // Failed calls: refused by the disk, and a mark the row no longer takes.
+    let third = s.enqueue(&msg("+33633333333", 30)).unwrap();
+    s.inject_write_error(Some(WriteFault::Full));
+    assert!(s.claim_next_with_parts("m0", 31, &ANY).is_err());
+    s.inject_write_error(None);
+    assert_eq!(sync_level(&s), full);
+    assert!(matches!(
+        s.mark_sent_and_claim_next(&mark(second, 32), "m0", 33, &ANY),
+        Err(StoreError::InvalidTransition { .. })
+    ));
+    assert_eq!(sync_level(&s), full);
+    assert_eq!(s.outbox_row(third).unwrap().state, OutboxState::Queued);
+}
+
+/// A sent row with one recorded part (`mr` on `modem`) to `to`.
+fn sent_row(s: &Store, to: &str, modem: &str, mr: u8, now: i64) -> i64 {
+    let id = s.enqueue(&msg(to, now)).unwrap();
+    let row = s.claim_next_routed(modem, now, &ANY).unwrap().unwrap();
+    assert_eq!(row.id, id);
+    s.record_part_sent(id, 1, 1, mr, now).unwrap();
+    s.mark_sent(id, now).unwrap();
+    id
+}
+
+#[test]
+fn a_run_of_status_reports_is_the_single_reports_in_one_commit() {
+    // The same sends on two stores: reports one by one on `a`, as one run on `b`.
+    let (a, b) = (fresh(), fresh());
+    let mut ids = Vec::new();
+    for s in [&a, &b] {
+        ids = vec![
+            sent_row(s, "+33611111111", "m0", 1, 10),
+            sent_row(s, "+33622222222", "m0", 2, 11),
+            sent_row(s, "+33633333333", "m1", 1, 12),
+        ];
+    }
+    let report = |modem: &str, mr, to: &str, status, at| ReportIn {
+        modem: modem.into(),
+        mr,
+        recipient: to.into(),
+        status,
+        at,
+    };
+    let run = [
+        report("m0", 1, "+33611111111", 0x00, 20),
+        // A temporary error, then the final report for the same part.
+        report("m0", 2, "+33622222222", 0x21, 21),
+        report("m0", 2, "+33622222222", 0x00, 22),
+        // Matches nothing.
+        report("m0", 99, "+33611111111", 0x00, 23),
+        report("m1", 1, "+33633333333", 0x41, 24),
+    ];
+    let one_by_one: Vec<_> = run
+        .iter()
+        .map(|r| {
+            a.status_report(&r.modem, r.mr, &r.recipient, r.status, r.at)
+                .unwrap()
+        })
+        .collect();
+    let before = commits(&b);
+    let together = b.status_reports(&run).unwrap();
+    assert_eq!(commits(&b), before + 1, "one transaction");
+    assert_eq!(together, one_by_one);
+    assert_eq!(
+        together.iter().map(|m| m.as_ref().map(|m| m.state)).collect::<Vec<_>>(),
+        [
+            Some(OutboxState::Delivered),
+            Some(OutboxState::Sent),
+            Some(OutboxState::Delivered),
+            None,
+            Some(OutboxState::Failed)
+        ]
+    );
+    for id in ids {
+        assert_eq!(a.outbox_row(id).unwrap(), b.outbox_row(id).unwrap());
+        assert_eq!(a.outbox_parts(id).unwrap(), b.outbox_parts(id).unwrap());
+    }
+}
+
+#[test]
+fn a_refused_run_of_status_reports_applies_none() {
+    let s = fresh();
+    let first = sent_row(&s, "+33611111111", "m0", 1, 10);
+    let second = sent_row(&s, "+33622222222", "m0", 2, 11);
+    let run = [(1, "+33611111111"), (2, "+33622222222")].map(|(mr, to)| ReportIn {
+        modem: "m0".into(),
+        mr,
+        recipient: to.into(),
+        status: 0x00,
+        at: 20,
+    });
+    s.inject_write_error(Some(WriteFault::Full));
+    let err = s.status_reports(&run).unwrap_err();
+    assert!(err.is_write_failure(), "{err}");
+    s.inject_write_error(None);
+    for id in [first, second] {
+        assert_eq!(s.outbox_row(id).unwrap().state, OutboxState::Sent);
+        assert_eq!(s.outbox_parts(id).unwrap()[0].report_status, None);
+    }
+    // Offered again (the modem still holds them), they apply.
+    assert_eq!(s.status_reports(&run).unwrap().len(), 2);
+    assert_eq!(s.outbox_row(second).unwrap().state, OutboxState::Delivered);
 }
 
 #[test]
