@@ -1052,6 +1052,100 @@ mod tests {
         assert_eq!(with_queued_reports(&mut rx, first, keep).len(), REPORT_RUN);
     }
 
+    /// A status report of a reference on `m0`, with its ack.
+    fn acked_report(mr: Option<u8>) -> (ModemEvent, oneshot::Receiver<()>) {
+        let (ack, acked) = oneshot::channel();
+        let ev = ModemEvent::StatusReport {
+            modem: "m0".into(),
+            storage: "SR".into(),
+            index: None,
+            mr,
+            recipient: None,
+            status: Some(0),
+            pdu: vec![],
+            ack: Some(ack),
+            iccid: None,
+        };
+        (ev, acked)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_run_of_reports_is_one_commit_acked_after_it() {
+        use crate::dispatch::spawn;
+        use crate::store::{ClaimRoute, MessageKind, NewOutbox, OutboxState, WriteFault};
+        let store = Store::open_in_memory().unwrap();
+        let cfg = Arc::new(Config::embedded_default());
+        let (events, _keep) = mpsc::channel(16);
+        let tracker = tokio_util::task::TaskTracker::new();
+        let shutdown = CancellationToken::new();
+        let runner = cfg.runner_config();
+        let dispatch = spawn(
+            store.clone(),
+            vec![],
+            runner,
+            events,
+            &tracker,
+            shutdown.clone(),
+        )
+        .unwrap();
+        let mut p = Pipeline::load(
+            store.clone(),
+            cfg,
+            EventBus::new(),
+            dispatch,
+            HashMap::new(),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+        // Three rows sent a moment ago (reports match recent sends), references 1, 2 and 3.
+        let t = now_ms() - 1_000;
+        let ids: Vec<i64> = (1..=3u8)
+            .map(|mr| {
+                let to = format!("+3361111111{mr}");
+                let id = store
+                    .enqueue(&NewOutbox::new(&to, "hi", MessageKind::Bulk, t))
+                    .unwrap();
+                store
+                    .claim_next_routed("m0", t, &ClaimRoute::default())
+                    .unwrap()
+                    .unwrap();
+                store.record_part_sent(id, 1, 1, mr, t).unwrap();
+                store.mark_sent(id, t).unwrap();
+                id
+            })
+            .collect();
+        let commits = || *store.watch_commits().borrow();
+        let state = |id| store.outbox_row(id).unwrap().state;
+
+        // Refused by the disk: nothing applied, nothing acked (the reports stay on the SIM),
+        // except one that does not decode, which is dropped and acked as before.
+        let (r1, a1) = acked_report(Some(1));
+        let (bad, a_bad) = acked_report(None);
+        let (r2, a2) = acked_report(Some(2));
+        store.inject_write_error(Some(WriteFault::Full));
+        p.handle_all(vec![r1, bad, r2]);
+        store.inject_write_error(None);
+        assert!(a1.await.is_err() && a2.await.is_err(), "not acked");
+        assert!(a_bad.await.is_ok());
+        assert_eq!(state(ids[0]), OutboxState::Sent);
+
+        // Offered again: one commit for the run, every report acked, then the event after it.
+        let (r1, a1) = acked_report(Some(1));
+        let (r2, a2) = acked_report(Some(2));
+        let (r3, a3) = acked_report(Some(3));
+        let before = commits();
+        p.handle_all(vec![r1, r2, r3, alert("after the run")]);
+        assert_eq!(commits(), before + 1, "one transaction");
+        for acked in [a1, a2, a3] {
+            assert!(acked.await.is_ok());
+        }
+        for id in ids {
+            assert_eq!(state(id), OutboxState::Delivered);
+        }
+        shutdown.cancel();
+    }
+
     #[test]
     fn senders_are_keyed_in_e164_when_possible() {
         assert_eq!(sender_key("+14155550123"), "+14155550123");
