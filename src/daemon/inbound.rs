@@ -217,6 +217,9 @@ impl Pipeline {
             .count();
         if run > 1 {
             let rest = events.split_off(run);
+            for event in &events {
+                self.before_traffic(event);
+            }
             self.reports(events);
             events = rest;
         }
@@ -225,13 +228,14 @@ impl Pipeline {
         }
     }
 
-    /// A run of status reports (`handle_all`).
+    /// Status reports (one, or a run from `handle_all`; other events are not passed here) in
+    /// one transaction, acked once it is committed. One that does not decode is dropped and
+    /// acked: nothing could ever apply it, and it must not clog the SIM.
     fn reports(&mut self, events: Vec<ModemEvent>) {
         let now = now_ms();
         let mut applied = Vec::new();
         let mut acks = Vec::new();
         for event in events {
-            self.before_traffic(&event);
             let ModemEvent::StatusReport {
                 modem,
                 mr,
@@ -242,7 +246,6 @@ impl Pipeline {
                 ..
             } = event
             else {
-                self.handle(event);
                 continue;
             };
             let (Some(mr), Some(status)) = (mr, status) else {
@@ -261,6 +264,9 @@ impl Pipeline {
                 at: now,
             });
             acks.push(ack);
+        }
+        if applied.is_empty() {
+            return;
         }
         match self.store.status_reports(&applied) {
             Ok(matches) => {
@@ -300,20 +306,7 @@ impl Pipeline {
                     }
                 }
             }
-            ModemEvent::StatusReport {
-                modem,
-                mr,
-                recipient,
-                status,
-                ack,
-                pdu,
-                ..
-            } => {
-                let stored = self.status_report(&modem, mr, recipient, status, &pdu);
-                if stored && let Some(ack) = ack {
-                    let _ = ack.send(());
-                }
-            }
+            report @ ModemEvent::StatusReport { .. } => self.reports(vec![report]),
             ModemEvent::State { modem, state } => self.state(&modem, &state),
             ModemEvent::Alert { modem, reason } => {
                 warn!(%modem, %reason, "modem alert");
@@ -673,40 +666,6 @@ impl Pipeline {
             }
         }
         self.wake_if_enqueued();
-    }
-
-    /// Applies a status report; returns whether it may be acked (it was handled or is useless).
-    fn status_report(
-        &mut self,
-        modem: &str,
-        mr: Option<u8>,
-        recipient: Option<String>,
-        status: Option<u8>,
-        raw: &[u8],
-    ) -> bool {
-        let (Some(mr), Some(status)) = (mr, status) else {
-            warn!(%modem, pdu = %pdu::to_hex(raw), "status report does not decode; dropped");
-            return true;
-        };
-        let recipient = recipient.map(|r| sender_key(&r)).unwrap_or_default();
-        let at = now_ms();
-        match self.store.status_report(modem, mr, &recipient, status, at) {
-            Ok(m) => {
-                let r = store::ReportIn {
-                    modem: modem.to_string(),
-                    mr,
-                    recipient,
-                    status,
-                    at,
-                };
-                self.report_applied(r, m);
-                true
-            }
-            Err(e) => {
-                error!(%modem, mr, error = %e, "could not store a status report; it stays on the SIM");
-                false
-            }
-        }
     }
 
     /// Logs and publishes a stored status report's outcome.
