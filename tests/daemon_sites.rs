@@ -44,8 +44,11 @@ use tokio_util::sync::CancellationToken;
 use daemon_util::{poll, short_tempdir};
 use pg_util::PgServer;
 
-/// The failover time between sites in these tests (production: minutes).
-const FAILOVER: Duration = Duration::from_secs(4);
+/// The failover time between sites in these tests (production: minutes). It must exceed the
+/// longest stall of a live site's heartbeat, or the other site sweeps that live site's rows in
+/// flight: 4 s did not, once, on the 2-core CI machine with a release build and other test
+/// binaries beside this one (a row claimed by `a0` was swept while `a` was alive).
+const FAILOVER: Duration = Duration::from_secs(10);
 const HEARTBEAT: Duration = Duration::from_millis(250);
 /// How long a whole broadcast may take on a loaded 2-core machine.
 const FINISH: Duration = Duration::from_secs(300);
