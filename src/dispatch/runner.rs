@@ -22,7 +22,9 @@
 //!    first, so a continuous bulk backlog never starves replies: every slot goes to the best due
 //!    row at the moment it opens; sticky sender by `modem_pref`, failover once the home modem
 //!    has been down for `failover_after`). The row is committed as claimed *before* `AT+CMGS`,
-//!    so a crash leaves a trace the in-doubt policy handles at the next start;
+//!    so a crash leaves a trace the in-doubt policy handles at the next start (the claim's
+//!    commit is fsynced by the loop's next write, the submit record, still before `AT+CMGS`:
+//!    docs/store.md, "When a commit is fsynced");
 //! 4. per-recipient daily cap and quiet hours (bulk, in the member's zone): defer by handing the
 //!    claim back with `not_before` at the allowed instant, attempt not counted, never dropped; a
 //!    deferral past the TTL expires the row instead;
