@@ -211,9 +211,17 @@ impl Pipeline {
     /// the batches: a run of reports already queued, and at most one other event after it.
     /// Synchronous: call it on a blocking thread.
     pub fn handle_all(&mut self, mut events: Vec<ModemEvent>) {
+        // A run ends where a modem's SIM changes: the new SIM's record (`before_traffic`) may
+        // move the rows of the one before, so reports from before must be applied first.
+        let mut sims: HashMap<&str, Option<&str>> = HashMap::new();
         let run = events
             .iter()
-            .take_while(|e| matches!(e, ModemEvent::StatusReport { .. }))
+            .take_while(|e| match e {
+                ModemEvent::StatusReport { modem, iccid, .. } => {
+                    *sims.entry(modem).or_insert(iccid.as_deref()) == iccid.as_deref()
+                }
+                _ => false,
+            })
             .count();
         if run > 1 {
             let rest = events.split_off(run);
@@ -1013,6 +1021,14 @@ mod tests {
 
     /// A status report of a reference on `m0`, with its ack.
     fn acked_report(mr: Option<u8>) -> (ModemEvent, oneshot::Receiver<()>) {
+        acked_report_from(mr, None)
+    }
+
+    /// [`acked_report`] received with the SIM `iccid` in `m0`.
+    fn acked_report_from(
+        mr: Option<u8>,
+        iccid: Option<&str>,
+    ) -> (ModemEvent, oneshot::Receiver<()>) {
         let (ack, acked) = oneshot::channel();
         let ev = ModemEvent::StatusReport {
             modem: "m0".into(),
@@ -1023,7 +1039,7 @@ mod tests {
             status: Some(0),
             pdu: vec![],
             ack: Some(ack),
-            iccid: None,
+            iccid: iccid.map(str::to_string),
         };
         (ev, acked)
     }
@@ -1099,9 +1115,18 @@ mod tests {
         for acked in [a1, a2, a3] {
             assert!(acked.await.is_ok());
         }
-        for id in ids {
+        for &id in &ids {
             assert_eq!(state(id), OutboxState::Delivered);
         }
+
+        // A run ends where the modem's SIM changes (the new SIM's record may move the old
+        // one's rows): two reports from two SIMs are two commits.
+        let (r1, a1) = acked_report_from(Some(1), Some("8933000000000000001"));
+        let (r2, a2) = acked_report_from(Some(2), Some("8933000000000000002"));
+        let before = commits();
+        p.handle_all(vec![r1, r2]);
+        assert_eq!(commits(), before + 2, "one transaction per SIM");
+        assert!(a1.await.is_ok() && a2.await.is_ok());
         shutdown.cancel();
     }
 

@@ -440,16 +440,13 @@ impl Store {
     /// [`Store::write`] whose commit may skip its own fsync ([`Conn::set_commit_sync`]): when
     /// `later` says, for the value `f` returned, that the caller's next write is a synced one
     /// made before anything outside the store acts on this commit (that fsync carries this
-    /// commit to disk too: the log is written in order). Two callers:
-    /// - the send loop's claim: a claimed row is always settled next by a synced write (the
-    ///   record of its submit, written before `AT+CMGS`, or a release, failure or expiry). The
-    ///   previous row's `sent` mark, committed with the claim, goes to disk with it; a power
-    ///   cut between the two leaves that row as a power cut during its own submit would
-    ///   (claimed, its submit recorded: the in-doubt policy and its status report settle it);
-    /// - a run of status reports applied together: all but the last, none acked before the
-    ///   last one's commit (daemon/inbound.rs).
-    ///
-    /// docs/store.md, "When a commit is fsynced", has the rule and the figures.
+    /// commit to disk too: the log is written in order). The one caller is the send loop's
+    /// claim: a claimed row is always settled next by a synced write (the record of its submit,
+    /// written before `AT+CMGS`, or a release, failure or expiry). The previous row's `sent`
+    /// mark, committed with the claim, goes to disk with it; a power cut between the two leaves
+    /// that row as a power cut during its own submit would (claimed, its submit recorded: the
+    /// in-doubt policy and its status report settle it). docs/store.md, "When a commit is
+    /// fsynced", has the rule and the figures.
     fn write_sync_later<T>(
         &self,
         op: &'static str,
@@ -480,8 +477,10 @@ impl Store {
             Ok(out)
         });
         // Every other write relies on fsynced commits, whatever became of this one. If the
-        // setting cannot be restored, or the sync fails, the call fails: the send loop then
-        // treats its claim as unsure and releases it (`claim_unsure`).
+        // setting cannot be restored, or the sync fails (the disk refuses writes), the call
+        // fails although the transaction committed: the send loop then treats its claim as
+        // unsure and releases it (`claim_unsure`), and its mark, written again, is refused as
+        // already written. Never a lost or doubled send; at worst one error in the log.
         conn.set_commit_sync(true)
             .ctx("restoring synchronous commits")?;
         if let Ok(v) = &out

@@ -109,9 +109,10 @@ impl Store {
     /// The previous row's `sent` mark (with its last part's record) and
     /// [`Store::claim_next_with_parts`] in one transaction and one call, for a send loop that
     /// goes on claiming as soon as a row is done: one commit and one round trip to the blocking
-    /// pool fewer per SMS. The mark is committed with the claim, and on disk before the next row's
-    /// first submit (with its synced submit record), or at once when nothing was claimed; if this fails nothing is written (the caller
-    /// writes the mark alone). The row's state after the mark, and the claim.
+    /// pool fewer per SMS. The mark is committed with the claim, and on disk before the next
+    /// row's first submit (with its synced submit record), or at once when nothing was claimed;
+    /// if this fails nothing is written (the caller writes the mark alone). The row's state
+    /// after the mark, and the claim.
     pub fn mark_sent_and_claim_next(
         &self,
         mark: &SentMark,
