@@ -100,6 +100,23 @@ async fn modems(gw: &Gateway) -> Vec<ModemInfo> {
     gw.client().await.modems().await.unwrap()
 }
 
+/// `modems` once every modem's SIM record is in: its previous SIM is the one `previous` names
+/// (a short ICCID, or `None`). "Ready" comes before the daemon records the SIM it found, so a
+/// read right after start may still show the last run's view.
+async fn modems_recorded(gw: &Gateway, previous: &[(&str, Option<String>)]) -> Vec<ModemInfo> {
+    poll("every SIM recorded", WAIT, || async {
+        let ms = modems(gw).await;
+        previous
+            .iter()
+            .all(|(name, want)| {
+                let m = by_name(&ms, name);
+                m.sim.as_ref().map(|s| s.previous_iccid.clone()) == Some(want.clone())
+            })
+            .then_some(ms)
+    })
+    .await
+}
+
 /// Unplugs every simulated stick and waits until the daemon sees none of them ready.
 async fn unplug_all(gw: &Gateway) {
     let n = modems(gw).await.len();
@@ -212,7 +229,14 @@ async fn a_moved_sim_keeps_its_counts_and_members_and_a_new_one_raises_sim_chang
     let cfg = config_with(dir.path(), 2, &["quectel"], "");
     let opts = with_sims(&cfg, &[b.clone(), a.clone()]);
     let gw = Gateway::start_in(dir, cfg, opts).await;
-    let ms = modems(&gw).await;
+    let ms = modems_recorded(
+        &gw,
+        &[
+            ("sim0", Some(short(&a.iccid))),
+            ("sim1", Some(short(&b.iccid))),
+        ],
+    )
+    .await;
     let (m0, m1) = (by_name(&ms, "sim0"), by_name(&ms, "sim1"));
     assert_eq!((m0.sent_today, m1.sent_today), (0, 2), "{ms:?}");
     assert_eq!(m1.iccid.as_deref(), Some(a.iccid.as_str()));
@@ -239,7 +263,7 @@ async fn a_moved_sim_keeps_its_counts_and_members_and_a_new_one_raises_sim_chang
     let cfg = config_with(dir.path(), 2, &["quectel"], "");
     let opts = with_sims(&cfg, &[b.clone(), c.clone()]);
     let gw = Gateway::start_in(dir, cfg, opts).await;
-    let ms = modems(&gw).await;
+    let ms = modems_recorded(&gw, &[("sim1", Some(short(&a.iccid)))]).await;
     let m1 = by_name(&ms, "sim1");
     assert_eq!(m1.sent_today, 0, "{ms:?}");
     assert_eq!(
