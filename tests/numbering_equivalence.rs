@@ -131,6 +131,7 @@ const REGION_OTHER: &str = "region: another region of a shared code";
 const BY_PATTERN: &str = "old accepted by its patterns a length no fixed-line or mobile number of the code has (toll-free, premium, UAN; local-only lengths)";
 const PREFIX_AFTER_CODE: &str = "a national prefix after the country code (+44 (0)...): old kept it in the number where its patterns named no region for the rest, ours strips it (and refuses what is then too short)";
 const CODE_FIRST: &str = "a national number beginning with the country code's digits: old always took them for the code, ours only when the whole has no possible length and the rest has one";
+const ZERO_CODE: &str = "a + followed by 0 (\"+051...\"): no country code begins with 0; old skipped the zero, ours refuses the number";
 const MAY_LEAD: &str = "a number beginning with its national prefix's digit (Russia's 8 800, Belarus', Lithuania's 8): old stripped it as a prefix, ours only when the rest has a possible length";
 
 /// Why the new answer may differ from the old one; `None`: an unexplained difference. Each
@@ -191,6 +192,9 @@ fn classify(
             }) =>
         {
             Some(PREFIX_AFTER_CODE)
+        }
+        (_, Err(_)) if international.as_deref().is_some_and(|d| d.starts_with('0')) => {
+            Some(ZERO_CODE)
         }
         _ if international.is_none()
             && region
