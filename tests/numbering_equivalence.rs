@@ -398,12 +398,12 @@ fn a_region() -> impl Strategy<Value = Option<String>> {
 }
 
 proptest! {
-    // A fixed seed: random seeds still find differences no class lists yet (Brazil's
-    // carrier-selection codes, `0 12 …` in BR), to be classified before the seed goes random
-    // again; a test that fails on one run in a few is a defect, not a check.
+    // A random seed again: Brazil's carrier-selection codes (`0 21 11 …`), the last unlisted
+    // difference random seeds found, are now read as the old reader read them (25 runs of 4,000
+    // cases found no other).
     #![proptest_config(ProptestConfig {
         cases: 4000,
-        rng_seed: proptest::test_runner::RngSeed::Fixed(2),
+        rng_seed: proptest::test_runner::RngSeed::Random,
         ..ProptestConfig::default()
     })]
 
@@ -464,5 +464,25 @@ fn the_documented_differences_hold() {
             *new,
             "new {input}"
         );
+    }
+}
+
+/// Brazil's carrier-selection codes, which random inputs found unlisted: ours now reads them as
+/// the old reader did (dropped before a whole number, kept as Rio's area code 21 before a local
+/// one).
+#[test]
+fn brazil_carrier_codes_read_as_before() {
+    for input in [
+        "0 21 11 98765 4321",
+        "0 12 21 2345 6789",
+        "90 15 11 2345 6789",
+        "021 2345 6789",
+        "0 21 98765 4321",
+        "(11) 98765-4321",
+    ] {
+        let old = old_normalise_number(input, Some("BR"));
+        let new = new_normalise(input, Some("BR"));
+        assert!(old.is_ok(), "{input:?}: the old reader refused it: {old:?}");
+        assert_eq!(old, new, "{input:?} in BR");
     }
 }

@@ -139,15 +139,47 @@ fn idd(meta: &Metadata) -> Vec<String> {
     }
 }
 
+/// A carrier-selection pattern: national prefixes, then optionally a carrier code that the
+/// transform rule drops when a given count of digits follows it. Brazil's
+/// `(?:0|90)(?:(1[245]|…|99)(\d{10,11}))?` with the rule `$2` is the one such region: `0 21 11
+/// 98765 4321` dials carrier 21, and the number is what follows. Returns the prefixes, the
+/// codes and the bounds of that count; `None` for any other shape of pattern or rule.
+fn carrier_selection(meta: &Metadata) -> Option<(BTreeSet<String>, BTreeSet<String>, u8, u8)> {
+    if meta.national_prefix_transform_rule()? != "$2" {
+        return None;
+    }
+    let pattern: String = meta
+        .national_prefix_for_parsing()?
+        .as_str()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let body = pattern.strip_suffix("))?")?;
+    let (head, count) = body.rsplit_once(")(\\d{")?;
+    let (lo, hi) = count.strip_suffix('}')?.split_once(',')?;
+    let (prefixes, codes) = head.split_once("(?:(")?;
+    let digits = |set: BTreeSet<String>| set.iter().all(|s| plain_digits(s)).then_some(set);
+    Some((
+        digits(expand(prefixes)?)?,
+        digits(expand(codes)?)?,
+        lo.parse().ok()?,
+        hi.parse().ok()?,
+    ))
+}
+
 fn national_prefixes(meta: &Metadata) -> Vec<String> {
     // With a transform rule, the pattern rewrites local dialling (a capture moved elsewhere):
-    // not a prefix to strip, so only the plain national prefix is kept.
+    // not a prefix to strip, so only the plain national prefix is kept; a carrier-selection
+    // pattern's own prefixes are kept (its codes go to `CARRIERS`).
     let expanded = meta
         .national_prefix_for_parsing()
         .filter(|_| meta.national_prefix_transform_rule().is_none())
         .and_then(|re| expand(re.as_str()))
         .filter(|set| set.iter().all(|s| plain_digits(s)));
     let mut out: BTreeSet<String> = expanded.unwrap_or_default();
+    if let Some((prefixes, ..)) = carrier_selection(meta) {
+        out.extend(prefixes);
+    }
     if let Some(p) = meta.national_prefix().filter(|p| plain_digits(p)) {
         out.insert(p.to_string());
     }
@@ -298,6 +330,26 @@ fn generate() -> String {
             list(may_lead),
         )
         .unwrap();
+    }
+    out.push_str("];\n\n");
+
+    out.push_str(
+        "/// Carrier-selection codes, sorted by region: (region, codes, fewest and most digits \
+         after a code).\n/// A code after the national prefix is dropped only when such a count \
+         of digits follows it.\npub(super) const CARRIERS: &[(&str, &[&str], usize, usize)] = \
+         &[\n",
+    );
+    for m in metas.iter().filter(|m| m.id() != "001") {
+        if let Some((_, codes, lo, hi)) = carrier_selection(m) {
+            let codes: Vec<String> = codes.iter().map(|s| format!("\"{s}\"")).collect();
+            writeln!(
+                out,
+                "    (\"{}\", &[{}], {lo}, {hi}),",
+                m.id(),
+                codes.join(", ")
+            )
+            .unwrap();
+        }
     }
     out.push_str("];\n\n");
 

@@ -239,8 +239,24 @@ fn strip_national_prefix(code: u16, region: Option<&Region>, national: &str) -> 
             Some(after) => rest = after,
             None => break,
         }
+        if let Some(after) = (pass == 0).then(|| after_carrier(region, rest)).flatten() {
+            rest = after;
+            break;
+        }
     }
     rest.to_string()
+}
+
+/// `national` without a carrier-selection code that follows the national prefix (Brazil's
+/// `0 21 11 98765 4321`: carrier 21, then area code 11 and the number), as libphonenumber's
+/// parser drops it; only when the count of digits its plan gives follows, so `0 21 2345 6789`
+/// (Rio's area code 21 and a local number) keeps its 21.
+fn after_carrier<'a>(region: &Region, national: &'a str) -> Option<&'a str> {
+    let (_, codes, lo, hi) = plan::CARRIERS.iter().find(|(id, ..)| *id == region.id)?;
+    let code = longest_prefix(national, codes)?;
+    national
+        .get(code.len()..)
+        .filter(|after| (*lo..=*hi).contains(&after.len()))
 }
 
 /// The region whose prefixes apply to a national number under `code`, found by its digits

@@ -37,7 +37,7 @@ pub(super) const REGIONS: &[Region] = &[
     Region { id: "BN", code: 673, idd: &["00"], national_prefix: &[], prefix_may_lead: &[] },
     Region { id: "BO", code: 591, idd: &["00", "0010", "0011", "0012", "0013", "0014", "0015", "0016", "0017", "0018", "0019"], national_prefix: &["0", "010", "011", "012", "013", "014", "015", "016", "017", "018", "019"], prefix_may_lead: &[] },
     Region { id: "BQ", code: 599, idd: &["00"], national_prefix: &[], prefix_may_lead: &[] },
-    Region { id: "BR", code: 55, idd: &["0012", "0014", "0015", "0021", "0022", "0023", "0025", "0031", "0041", "0043", "0055", "0065", "0099"], national_prefix: &["0"], prefix_may_lead: &[] },
+    Region { id: "BR", code: 55, idd: &["0012", "0014", "0015", "0021", "0022", "0023", "0025", "0031", "0041", "0043", "0055", "0065", "0099"], national_prefix: &["0", "90"], prefix_may_lead: &[] },
     Region { id: "BS", code: 1, idd: &["011"], national_prefix: &["1"], prefix_may_lead: &[] },
     Region { id: "BT", code: 975, idd: &["00"], national_prefix: &[], prefix_may_lead: &[] },
     Region { id: "BW", code: 267, idd: &["00"], national_prefix: &[], prefix_may_lead: &[] },
@@ -252,6 +252,12 @@ pub(super) const REGIONS: &[Region] = &[
     Region { id: "ZA", code: 27, idd: &["00"], national_prefix: &["0"], prefix_may_lead: &[] },
     Region { id: "ZM", code: 260, idd: &["00"], national_prefix: &["0"], prefix_may_lead: &[] },
     Region { id: "ZW", code: 263, idd: &["00"], national_prefix: &["0"], prefix_may_lead: &[] },
+];
+
+/// Carrier-selection codes, sorted by region: (region, codes, fewest and most digits after a code).
+/// A code after the national prefix is dropped only when such a count of digits follows it.
+pub(super) const CARRIERS: &[(&str, &[&str], usize, usize)] = &[
+    ("BR", &["12", "14", "15", "21", "22", "23", "25", "31", "41", "43", "55", "65", "99"], 10, 11),
 ];
 
 /// Every country calling code and its possible national lengths (bit n: n digits), sorted by code.

@@ -63,6 +63,28 @@ fn national_forms_take_the_region_and_its_prefixes() {
 }
 
 #[test]
+fn brazil_drops_a_carrier_selection_code_only_before_a_whole_number() {
+    let br = region("BR");
+    // 0, carrier 21, then area code 11 and a mobile number.
+    assert_eq!(
+        e164("0 21 11 98765 4321", br).as_deref(),
+        Some("+5511987654321")
+    );
+    // 90 (a collect call) with carrier 15 before a fixed-line number.
+    assert_eq!(
+        e164("90 15 11 2345 6789", br).as_deref(),
+        Some("+551123456789")
+    );
+    // Rio's area code is 21 too: after the trunk 0 a local number is too short for a carrier.
+    assert_eq!(e164("021 2345 6789", br).as_deref(), Some("+552123456789"));
+    assert_eq!(
+        e164("(11) 98765-4321", br).as_deref(),
+        Some("+5511987654321")
+    );
+    assert!(plan::CARRIERS.windows(2).all(|w| w[0].0 < w[1].0));
+}
+
+#[test]
 fn regions_of_shared_codes() {
     let region_of_text = |t: &str| parse(t, None).ok().and_then(|p| p.region());
     assert_eq!(region_of_text("+1 312 555 0123"), Some("US"));
