@@ -145,6 +145,18 @@ fn deb_package_contents_conffile_and_scripts() {
     let conf = tree.path().join("etc/gsmgate/gsmgate.toml");
     let ok = run(Command::new(&bin).arg("check-config").arg(&conf));
     assert!(ok.contains(": OK ("), "{ok}");
+    // The C maths library stays unloaded (`daemon::memory`: ~0.5 MB resident when mapped): a
+    // new call of a libm function would bring it back without failing anything else.
+    if have("readelf", "--version") {
+        let dynamic = run(Command::new("readelf").arg("-d").arg(&bin));
+        let needed: Vec<&str> = dynamic.lines().filter(|l| l.contains("(NEEDED)")).collect();
+        assert!(
+            !needed.iter().any(|l| l.contains("libm.so")),
+            "the daemon links the C maths library again:\n{}",
+            needed.join("\n")
+        );
+        assert!(needed.iter().any(|l| l.contains("libc.so")), "{dynamic}");
+    }
     let bash = std::fs::read_to_string(
         tree.path()
             .join("usr/share/bash-completion/completions/gsmgate"),

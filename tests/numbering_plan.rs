@@ -7,8 +7,11 @@
 //! - per region: the country code; the IDD and national prefixes as plain digit strings, by
 //!   expanding the metadata's patterns when they denote a small finite set of strings (`00|99`,
 //!   `0[0-3]\d`), else the preferred IDD; prefixes that only make sense with a capture
-//!   transform (a NANP island's 7-digit local dialling, Argentina's 15) are left out; and
-//!   whether numbers of the code may begin with such a prefix (an example number does);
+//!   transform (a NANP island's 7-digit local dialling) are left out; and whether numbers of
+//!   the code may begin with such a prefix (an example number does);
+//! - two transforms of the national number, each in its own table: Brazil's carrier-selection
+//!   codes after the national prefix (`CARRIERS`) and Argentina's mobile token 15 after the
+//!   area code (`MOBILE_TOKENS`), recognised by the shape of their patterns;
 //! - per country code: the possible national lengths, the union over all its regions of the
 //!   general, fixed-line and mobile descriptors (what the daemon's `plausible_length` accepted);
 //! - per shared country code: leading national digits → region, by asking the crate which region
@@ -37,25 +40,31 @@ const SAMPLES: usize = 10;
 /// Supports digits, `\d`, classes, groups (capturing or not), `|` and `?`: what the metadata's
 /// prefix patterns use. Whitespace is ignored (some patterns are written free-spacing).
 fn expand(pattern: &str) -> Option<BTreeSet<String>> {
+    expand_up_to(pattern, MAX_EXPANSIONS)
+}
+
+/// [`expand`] with another bound on the set's size (a list of area codes is longer than any
+/// prefix set).
+fn expand_up_to(pattern: &str, max: usize) -> Option<BTreeSet<String>> {
     let chars: Vec<char> = pattern.chars().filter(|c| !c.is_whitespace()).collect();
     let mut pos = 0;
-    let set = alternation(&chars, &mut pos)?;
+    let set = alternation(&chars, &mut pos, max)?;
     (pos == chars.len()).then_some(set)
 }
 
-fn alternation(c: &[char], pos: &mut usize) -> Option<BTreeSet<String>> {
-    let mut out = sequence(c, pos)?;
+fn alternation(c: &[char], pos: &mut usize, max: usize) -> Option<BTreeSet<String>> {
+    let mut out = sequence(c, pos, max)?;
     while c.get(*pos) == Some(&'|') {
         *pos += 1;
-        out.extend(sequence(c, pos)?);
-        if out.len() > MAX_EXPANSIONS {
+        out.extend(sequence(c, pos, max)?);
+        if out.len() > max {
             return None;
         }
     }
     Some(out)
 }
 
-fn sequence(c: &[char], pos: &mut usize) -> Option<BTreeSet<String>> {
+fn sequence(c: &[char], pos: &mut usize, max: usize) -> Option<BTreeSet<String>> {
     let mut out: BTreeSet<String> = [String::new()].into();
     while let Some(&ch) = c.get(*pos) {
         let mut atom: BTreeSet<String> = match ch {
@@ -96,7 +105,7 @@ fn sequence(c: &[char], pos: &mut usize) -> Option<BTreeSet<String>> {
                     }
                     *pos += 2;
                 }
-                let inner = alternation(c, pos)?;
+                let inner = alternation(c, pos, max)?;
                 if c.get(*pos) != Some(&')') {
                     return None;
                 }
@@ -113,7 +122,7 @@ fn sequence(c: &[char], pos: &mut usize) -> Option<BTreeSet<String>> {
             .iter()
             .flat_map(|a| atom.iter().map(move |b| format!("{a}{b}")))
             .collect();
-        if out.len() > MAX_EXPANSIONS {
+        if out.len() > max {
             return None;
         }
     }
@@ -165,6 +174,30 @@ fn carrier_selection(meta: &Metadata) -> Option<(BTreeSet<String>, BTreeSet<Stri
         lo.parse().ok()?,
         hi.parse().ok()?,
     ))
+}
+
+/// A mobile token: a national number written as an area code, a token and the subscriber
+/// number, which the transform rule rewrites as a lead digit, the area code and the number.
+/// Argentina's `0?(?:(11|2(?:2(?:02?|…)…)…)15)?` with the rule `9$1` is the one such region:
+/// `011 15 2345 6789` (Buenos Aires, the local mobile prefix 15) is `+54 9 11 2345 6789`.
+/// Returns the area codes, the token and the lead; `None` for any other shape.
+fn mobile_token(meta: &Metadata) -> Option<(BTreeSet<String>, String, String)> {
+    let lead = meta.national_prefix_transform_rule()?.strip_suffix("$1")?;
+    if !plain_digits(lead) {
+        return None;
+    }
+    let pattern: String = meta
+        .national_prefix_for_parsing()?
+        .as_str()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let body = pattern.strip_suffix(")?")?;
+    let (head, token) = body.rsplit_once(')')?;
+    let (_, codes) = head.split_once("(?:(")?;
+    let codes = expand_up_to(codes, 1024)?;
+    (plain_digits(token) && codes.iter().all(|c| plain_digits(c)))
+        .then(|| (codes, token.to_string(), lead.to_string()))
 }
 
 fn national_prefixes(meta: &Metadata) -> Vec<String> {
@@ -345,6 +378,26 @@ fn generate() -> String {
             writeln!(
                 out,
                 "    (\"{}\", &[{}], {lo}, {hi}),",
+                m.id(),
+                codes.join(", ")
+            )
+            .unwrap();
+        }
+    }
+    out.push_str("];\n\n");
+
+    out.push_str(
+        "/// Mobile tokens, sorted by region: (region, area codes, token, lead). A national number \
+         written as an\n/// area code, the token and the subscriber number is the lead, the area \
+         code and the number.\npub(super) const MOBILE_TOKENS: &[(&str, &[&str], &str, &str)] = \
+         &[\n",
+    );
+    for m in metas.iter().filter(|m| m.id() != "001") {
+        if let Some((codes, token, lead)) = mobile_token(m) {
+            let codes: Vec<String> = codes.iter().map(|s| format!("\"{s}\"")).collect();
+            writeln!(
+                out,
+                "    (\"{}\", &[{}], \"{token}\", \"{lead}\"),",
                 m.id(),
                 codes.join(", ")
             )

@@ -235,6 +235,19 @@ fn strip_national_prefix(code: u16, region: Option<&Region>, national: &str) -> 
             let keep = region.prefix_may_lead.contains(&p) && !possible_length(code, after.len());
             (!keep).then_some(after)
         });
+        if pass == 0 {
+            // Argentina's 15 follows the area code whether or not the trunk 0 was written. A
+            // rewrite too short for a mobile is kept (and refused by the length check) unless
+            // the digits as written, without a prefix, are a number of a possible length
+            // themselves (`348 150 0000`): libphonenumber's parser keeps such a number as it is.
+            if let Some(mobile) = with_mobile_lead(region, stripped.unwrap_or(rest)) {
+                let viable_as_written = stripped.is_none() && possible_length(code, rest.len());
+                if possible_length(code, mobile.len()) || !viable_as_written {
+                    return mobile;
+                }
+                return rest.to_string();
+            }
+        }
         match stripped {
             Some(after) => rest = after,
             None => break,
@@ -245,6 +258,21 @@ fn strip_national_prefix(code: u16, region: Option<&Region>, national: &str) -> 
         }
     }
     rest.to_string()
+}
+
+/// A national number written with a mobile token after its area code, rewritten the way the
+/// plan writes it: Argentina's `11 15 2345 6789` (Buenos Aires, then 15, the local prefix for a
+/// mobile) is `9 11 2345 6789`, as libphonenumber's parser rewrites it. The area codes are
+/// listed, and none of them followed by 15 begins another (no subscriber number there begins
+/// with 15), so at most one matches.
+fn with_mobile_lead(region: &Region, national: &str) -> Option<String> {
+    let (_, areas, token, lead) = plan::MOBILE_TOKENS
+        .iter()
+        .find(|(id, ..)| *id == region.id)?;
+    areas.iter().find_map(|area| {
+        let number = national.strip_prefix(area)?.strip_prefix(token)?;
+        Some(format!("{lead}{area}{number}"))
+    })
 }
 
 /// `national` without a carrier-selection code that follows the national prefix (Brazil's

@@ -85,6 +85,34 @@ fn brazil_drops_a_carrier_selection_code_only_before_a_whole_number() {
 }
 
 #[test]
+fn argentina_writes_a_mobile_with_9_instead_of_the_local_15() {
+    let ar = region("AR");
+    // Buenos Aires (11), then 15, the prefix a mobile is dialled with locally.
+    assert_eq!(
+        e164("011 15 2345-6789", ar).as_deref(),
+        Some("+5491123456789")
+    );
+    assert_eq!(
+        e164("11 15 2345 6789", ar).as_deref(),
+        Some("+5491123456789")
+    );
+    assert_eq!(
+        e164("+54 11 15 2345 6789", None).as_deref(),
+        Some("+5491123456789")
+    );
+    // A four-digit area code (Chascomús, 2241) and the number without 15 are unchanged.
+    assert_eq!(
+        e164("02241 15 12 3456", ar).as_deref(),
+        Some("+5492241123456")
+    );
+    assert_eq!(e164("011 4123 4567", ar).as_deref(), Some("+541141234567"));
+    // Too few digits after the 15 for a mobile: refused, not read as a fixed line, unless the
+    // digits without a prefix are a whole number themselves.
+    assert_eq!(e164("011 15 00 0000", ar), None);
+    assert_eq!(e164("348 150 0000", ar).as_deref(), Some("+543481500000"));
+}
+
+#[test]
 fn regions_of_shared_codes() {
     let region_of_text = |t: &str| parse(t, None).ok().and_then(|p| p.region());
     assert_eq!(region_of_text("+1 312 555 0123"), Some("US"));

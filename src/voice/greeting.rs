@@ -230,6 +230,9 @@ fn quantize(v: f64) -> i16 {
 }
 
 /// Low-pass taps (windowed sinc, Hamming) for a source rate, normalised to unity gain at DC.
+/// `libm`'s sine and cosine, not `f64::sin`: the daemon's only calls into the C maths library
+/// were this, the beep and one `pow`, and linking that library costs ~0.5 MB of resident memory
+/// at every start (docs/daemon.md, "Footprint").
 fn lowpass(rate: u32) -> Vec<f64> {
     let fc = CUTOFF_HZ / f64::from(rate);
     let m = (TAPS - 1) as f64;
@@ -239,9 +242,9 @@ fn lowpass(rate: u32) -> Vec<f64> {
             let sinc = if x == 0.0 {
                 2.0 * fc
             } else {
-                (2.0 * std::f64::consts::PI * fc * x).sin() / (std::f64::consts::PI * x)
+                libm::sin(2.0 * std::f64::consts::PI * fc * x) / (std::f64::consts::PI * x)
             };
-            let w = 0.54 - 0.46 * (2.0 * std::f64::consts::PI * i as f64 / m).cos();
+            let w = 0.54 - 0.46 * libm::cos(2.0 * std::f64::consts::PI * i as f64 / m);
             sinc * w
         })
         .collect();

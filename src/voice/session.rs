@@ -88,11 +88,13 @@ pub(super) struct Session {
     pub(super) played: watch::Receiver<u64>,
 }
 
-/// The beep before a voicemail: 1 kHz for 300 ms at about −12 dBFS, computed (deterministic).
+/// The beep before a voicemail: 1 kHz for 300 ms at about −12 dBFS, computed (deterministic;
+/// `libm`'s sine keeps the C maths library out of the daemon, see `greeting::lowpass`).
 pub fn beep() -> Vec<i16> {
     (0..2400)
         .map(|n| {
-            let v = 8000.0 * (2.0 * std::f64::consts::PI * 1000.0 * f64::from(n) / 8000.0).sin();
+            let v: f64 =
+                8000.0 * libm::sin(2.0 * std::f64::consts::PI * 1000.0 * f64::from(n) / 8000.0);
             v.round() as i16
         })
         .collect()

@@ -246,6 +246,48 @@ fn every_claim_leaves_commits_synced_for_the_next_write() {
     assert_eq!(s.outbox_row(third).unwrap().state, OutboxState::Queued);
 }
 
+/// The sync that follows an unsynced commit when no synced write is coming (a `sent` mark with
+/// nothing left to claim) fails: on SQLite the call reports the failure although its commit
+/// stands, the store is marked unhealthy, and the next writes find commits synced again once
+/// the disk takes writes. (PostgreSQL commits such a write synchronously: nothing follows it.)
+#[test]
+fn a_failed_sync_after_an_unsynced_commit_is_reported_and_leaves_commits_synced() {
+    let s = fresh();
+    let full = sync_level(&s);
+    let id = s.enqueue(&msg("+33611111111", 10)).unwrap();
+    let injector = s.clone();
+    let res = s.write_sync_later(
+        "test: a write whose sync fails",
+        |tx| {
+            tx.exec_cached(
+                "UPDATE outbox SET last_error = 'committed' WHERE id = ?1",
+                params![id],
+            )
+            .ctx("test update")?;
+            // After the commit's own start, before its sync: the disk turns full.
+            injector.inject_write_error(Some(WriteFault::Full));
+            Ok(())
+        },
+        |_| false,
+    );
+    match s.backend() {
+        Backend::Sqlite => {
+            assert!(res.is_err(), "the failed sync must fail the call");
+            assert!(!s.write_health().is_healthy());
+        }
+        Backend::Postgres => res.unwrap(),
+    }
+    s.inject_write_error(None);
+    assert_eq!(sync_level(&s), full);
+    assert_eq!(
+        s.outbox_row(id).unwrap().last_error.as_deref(),
+        Some("committed")
+    );
+    let next = s.enqueue(&msg("+33622222222", 11)).unwrap();
+    assert_eq!(s.outbox_row(next).unwrap().state, OutboxState::Queued);
+    assert!(s.write_health().is_healthy());
+}
+
 /// A sent row with one recorded part (`mr` on `modem`) to `to`.
 fn sent_row(s: &Store, to: &str, modem: &str, mr: u8, now: i64) -> i64 {
     let id = s.enqueue(&msg(to, now)).unwrap();
