@@ -123,6 +123,38 @@ fn after_code(digits: &str) -> Option<(Vec<String>, String)> {
     })
 }
 
+/// Whether the metadata's national-prefix pattern of the number's code matches more than one
+/// digit at the start of its national part with no transform rule (a carrier-selection code
+/// old stripped), where ours lists no such prefix: China's `1(?:[12]\d|79)\d\d`, 300 codes.
+fn old_strips_unlisted_carrier(
+    international: Option<&str>,
+    region: Option<&str>,
+    digits: &str,
+) -> bool {
+    let (metas, rest) = match international.and_then(|d| {
+        (1..=3).find_map(|n| {
+            let code: u16 = d.get(..n)?.parse().ok()?;
+            Some((DATABASE.by_code(&code)?, d[n..].to_string()))
+        })
+    }) {
+        Some(found) => found,
+        None => match region.and_then(|r| DATABASE.by_id(r)) {
+            Some(m) => (vec![m], digits.to_string()),
+            None => return false,
+        },
+    };
+    metas.iter().any(|m| {
+        let ours = gsmgate::numbering::region(m.id()).map_or(&[][..], |r| r.national_prefix);
+        m.national_prefix_transform_rule().is_none()
+            && m.national_prefix_for_parsing()
+                .and_then(|re| re.find(&rest))
+                .is_some_and(|found| {
+                    found.start() == 0 && found.end() > 1 && !ours.contains(&found.as_str())
+                })
+    })
+}
+
+const LONG_CARRIER_LIST: &str = "a carrier-selection code of a list too long to carry (China's 179xx, 11xxx, 12xxx): old stripped it from the national number, ours keeps the digits (and judges the length of the whole)";
 const FOREIGN_PREFIX: &str = "old applied the default region's prefixes to another country's number (its answer for an international number changed with the default region)";
 const PUNCTUATION: &str = "old's grammar refused a punctuation layout (\"+27100-00\") of a number it accepts written plainly";
 const REGION_NONE: &str =
@@ -222,6 +254,9 @@ fn classify(
                 .is_some_and(|d| o.number.trim_start_matches('+').len() > d.len()) =>
         {
             Some(ADDED_DIGITS)
+        }
+        _ if old_strips_unlisted_carrier(international.as_deref(), region, &digits) => {
+            Some(LONG_CARRIER_LIST)
         }
         _ if international.is_none()
             && region
