@@ -148,6 +148,12 @@ fn idd(meta: &Metadata) -> Vec<String> {
     }
 }
 
+/// The metadata's national-prefix pattern without its free-spacing whitespace.
+fn parsing_pattern(meta: &Metadata) -> Option<String> {
+    let re = meta.national_prefix_for_parsing()?;
+    Some(re.as_str().chars().filter(|c| !c.is_whitespace()).collect())
+}
+
 /// A carrier-selection pattern: national prefixes, then optionally a carrier code that the
 /// transform rule drops when a given count of digits follows it. Brazil's
 /// `(?:0|90)(?:(1[245]|…|99)(\d{10,11}))?` with the rule `$2` is the one such region: `0 21 11
@@ -157,12 +163,7 @@ fn carrier_selection(meta: &Metadata) -> Option<(BTreeSet<String>, BTreeSet<Stri
     if meta.national_prefix_transform_rule()? != "$2" {
         return None;
     }
-    let pattern: String = meta
-        .national_prefix_for_parsing()?
-        .as_str()
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
+    let pattern = parsing_pattern(meta)?;
     let body = pattern.strip_suffix("))?")?;
     let (head, count) = body.rsplit_once(")(\\d{")?;
     let (lo, hi) = count.strip_suffix('}')?.split_once(',')?;
@@ -186,12 +187,7 @@ fn mobile_token(meta: &Metadata) -> Option<(BTreeSet<String>, String, String)> {
     if !plain_digits(lead) {
         return None;
     }
-    let pattern: String = meta
-        .national_prefix_for_parsing()?
-        .as_str()
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
+    let pattern = parsing_pattern(meta)?;
     let body = pattern.strip_suffix(")?")?;
     let (head, token) = body.rsplit_once(')')?;
     let (_, codes) = head.split_once("(?:(")?;
