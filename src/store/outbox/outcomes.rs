@@ -344,9 +344,14 @@ impl Store {
         status: u8,
         at: i64,
     ) -> Result<Option<ReportMatch>> {
-        self.write("applying a status report", |tx| {
-            status_report_in(tx, modem, mr, recipient, status, at)
-        })
+        let report = ReportIn {
+            modem: modem.to_string(),
+            mr,
+            recipient: recipient.to_string(),
+            status,
+            at,
+        };
+        Ok(self.status_reports(&[report])?.into_iter().next().flatten())
     }
 
     /// [`Store::status_report`] for a run of reports in one transaction, so one commit (one
