@@ -29,9 +29,12 @@
 //! [`Pipeline`] value that is moved into `spawn_blocking` for each event, because every step is
 //! synchronous store work that fsyncs; one event at a time also keeps the replies of one message
 //! in order. The exception is a burst of status reports: the ones already queued go in one
-//! hand-off and one transaction, acked after its commit ([`Pipeline::handle_all`]: one fsync for
-//! the burst, docs/store.md "When a commit is fsynced"); only reports are gathered, so an SMS or
-//! a state change never waits behind a long batch.
+//! hand-off and one transaction ([`Pipeline::handle_all`]); only reports are gathered, so an SMS
+//! or a state change never waits behind a long batch. That commit does not wait for the disk:
+//! the reports' acks are held until a synced commit of any writer has carried it there, or for
+//! at most [`ACK_WAIT`], after which [`release_acks`] syncs it (docs/store.md, "When a commit is
+//! fsynced"). During a broadcast the send loops' submit records, fsynced anyway, carry the
+//! reports: one fsync fewer per SMS, and still commit → ack.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -87,6 +90,16 @@ pub struct Pipeline {
     refusals: RefusalBudget,
     /// Which init's SIM was recorded per modem (daemon/sims.rs).
     sims: super::sims::SimRecords,
+    /// Where acks of reports whose commit is not yet on disk wait ([`release_acks`]); `None`
+    /// (a pipeline driven without [`run`]) syncs at once instead.
+    held_acks: Option<mpsc::UnboundedSender<HeldAcks>>,
+}
+
+/// The acks of a run of status reports, held until their commit is on disk.
+struct HeldAcks {
+    commit: u64,
+    acks: Vec<oneshot::Sender<()>>,
+    since: tokio::time::Instant,
 }
 
 impl Pipeline {
@@ -116,6 +129,7 @@ impl Pipeline {
             call_urcs: None,
             refusals,
             sims: super::sims::SimRecords::default(),
+            held_acks: None,
         };
         let n = pending.len();
         for part in pending {
@@ -276,19 +290,48 @@ impl Pipeline {
         if applied.is_empty() {
             return;
         }
-        match self.store.status_reports(&applied) {
-            Ok(matches) => {
+        match self.store.status_reports_deferred(&applied) {
+            Ok((matches, commit)) => {
                 for (r, m) in applied.into_iter().zip(matches) {
                     self.report_applied(r, m);
                 }
-                for ack in acks.into_iter().flatten() {
-                    let _ = ack.send(());
-                }
+                self.ack_when_durable(commit, acks.into_iter().flatten().collect());
             }
             Err(e) => {
                 error!(reports = applied.len(), error = %e,
                        "could not store status reports; they stay on the SIMs");
             }
+        }
+    }
+
+    /// Acks reports once their commit is on disk (commit → ack, docs/daemon.md "The inbound
+    /// pipeline"): at once when a synced commit has already carried it there, else through
+    /// [`release_acks`], which waits for the next synced commit of any writer (a submit record
+    /// during a broadcast) or syncs after [`ACK_WAIT`]. Without that task, syncs now. A sync that
+    /// fails drops the acks: the reports stay on the SIMs and are read again.
+    fn ack_when_durable(&self, commit: u64, acks: Vec<oneshot::Sender<()>>) {
+        if acks.is_empty() {
+            return;
+        }
+        let held = HeldAcks {
+            commit,
+            acks,
+            since: tokio::time::Instant::now(),
+        };
+        if self.store.durable() >= commit {
+            return held.release();
+        }
+        let held = match &self.held_acks {
+            Some(tx) => match tx.send(held) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(held)) => held,
+            },
+            None => held,
+        };
+        match self.store.sync_through(commit) {
+            Ok(()) => held.release(),
+            Err(e) => error!(reports = held.acks.len(), error = %e,
+                             "could not sync status reports; they stay on the SIMs"),
         }
     }
 
@@ -719,8 +762,84 @@ impl Pipeline {
     }
 }
 
+impl HeldAcks {
+    fn release(self) {
+        for ack in self.acks {
+            let _ = ack.send(());
+        }
+    }
+}
+
+/// How long a report's ack waits for another writer's synced commit before [`release_acks`]
+/// syncs it itself. Only the SIM's copy waits (its slot stays taken that long); at broadcast
+/// rates a submit record comes within milliseconds, at a quiet pool's rates rarely within this.
+const ACK_WAIT: Duration = Duration::from_millis(250);
+
+/// Releases held report acks in commit order as [`Store::watch_durable`] passes their commits,
+/// syncing itself when the oldest has waited `wait` ([`ACK_WAIT`]). When the pipeline stops,
+/// what is still held is synced and acked before this returns.
+async fn release_acks(store: Store, mut rx: mpsc::UnboundedReceiver<HeldAcks>, wait: Duration) {
+    let mut durable = store.watch_durable();
+    let mut held: std::collections::VecDeque<HeldAcks> = std::collections::VecDeque::new();
+    let sync = |store: &Store, held: &mut std::collections::VecDeque<HeldAcks>| {
+        let store = store.clone();
+        let last = held.back().map_or(0, |h| h.commit);
+        async move {
+            tokio::task::spawn_blocking(move || store.sync_through(last))
+                .await
+                .map_err(|e| store::StoreError::Task(e.to_string()))
+                .and_then(|r| r)
+        }
+    };
+    loop {
+        let on_disk = *durable.borrow_and_update();
+        while held.front().is_some_and(|h| h.commit <= on_disk) {
+            if let Some(h) = held.pop_front() {
+                h.release();
+            }
+        }
+        let deadline = held.front().map(|h| h.since + wait);
+        tokio::select! {
+            m = rx.recv() => match m {
+                Some(h) => held.push_back(h),
+                None => break,
+            },
+            r = durable.changed() => if r.is_err() { break },
+            () = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)),
+                if deadline.is_some() => {
+                if let Err(e) = sync(&store, &mut held).await {
+                    error!(error = %e, "could not sync status reports; they stay on the SIMs");
+                    held.clear();
+                }
+            }
+        }
+    }
+    if held.is_empty() {
+        return;
+    }
+    match sync(&store, &mut held).await {
+        Ok(()) => held.into_iter().for_each(HeldAcks::release),
+        Err(e) => error!(error = %e, "could not sync status reports; they stay on the SIMs"),
+    }
+}
+
 /// Drives the pipeline until the modem event channel closes or shutdown.
 pub async fn run(
+    mut pipeline: Pipeline,
+    rx: mpsc::Receiver<ModemEvent>,
+    shutdown: CancellationToken,
+) {
+    let (tx, held) = mpsc::unbounded_channel();
+    pipeline.held_acks = Some(tx);
+    let releaser = tokio::spawn(release_acks(pipeline.store.clone(), held, ACK_WAIT));
+    drive(pipeline, rx, shutdown).await;
+    // `drive` dropped the pipeline and with it the sender: the releaser finishes what it holds.
+    if let Err(e) = releaser.await {
+        error!(error = %e, "releasing status report acks failed");
+    }
+}
+
+async fn drive(
     mut pipeline: Pipeline,
     mut rx: mpsc::Receiver<ModemEvent>,
     shutdown: CancellationToken,
@@ -1128,6 +1247,80 @@ mod tests {
         assert_eq!(commits(), before + 2, "one transaction per SIM");
         assert!(a1.await.is_ok() && a2.await.is_ok());
         shutdown.cancel();
+    }
+
+    /// Held acks go out when another writer's synced commit carries their commit to disk, or
+    /// after [`ACK_WAIT`] through the releaser's own sync, and what is held when the pipeline
+    /// stops is synced and acked before the releaser ends. Never before the commit is on disk.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn held_report_acks_wait_for_their_commit_to_be_on_disk() {
+        use crate::store::{ClaimRoute, MessageKind, NewOutbox};
+        const FOREVER: Duration = Duration::from_secs(3_600);
+        const SHORT: Duration = Duration::from_millis(50);
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("g.db")).unwrap();
+        let enqueue = |n: u64| {
+            let to = format!("+336111{n:05}");
+            store
+                .enqueue(&NewOutbox::new(&to, "hi", MessageKind::Bulk, 10))
+                .unwrap();
+        };
+        // A claim is an unsynced commit (docs/store.md): the commit to wait for.
+        let unsynced = || {
+            let before = *store.watch_commits().borrow();
+            enqueue(50_000 + before);
+            store
+                .claim_next_with_parts("m0", 20, &ClaimRoute::default())
+                .unwrap()
+                .unwrap();
+            let n = *store.watch_commits().borrow();
+            assert!(store.durable() < n, "the claim's commit is not synced");
+            n
+        };
+        let hold = |commit| {
+            let (ack, acked) = oneshot::channel();
+            let held = HeldAcks {
+                commit,
+                acks: vec![ack],
+                since: tokio::time::Instant::now(),
+            };
+            (held, acked)
+        };
+
+        // A releaser that would wait an hour: another writer's synced commit releases the ack.
+        let (tx, rx) = mpsc::unbounded_channel();
+        let releaser = tokio::spawn(release_acks(store.clone(), rx, FOREVER));
+        let (held, mut acked) = hold(unsynced());
+        tx.send(held).unwrap();
+        tokio::time::sleep(SHORT).await;
+        assert!(
+            acked.try_recv().is_err(),
+            "not before the commit is on disk"
+        );
+        enqueue(1);
+        acked.await.unwrap();
+
+        // The pipeline stops with acks held: synced and acked before the releaser ends.
+        let n = unsynced();
+        let (held, acked) = hold(n);
+        tx.send(held).unwrap();
+        drop(tx);
+        releaser.await.unwrap();
+        acked.await.unwrap();
+        assert!(store.durable() >= n);
+
+        // Nobody else writes: the releaser syncs once the oldest has waited.
+        let (tx, rx) = mpsc::unbounded_channel();
+        let releaser = tokio::spawn(release_acks(store.clone(), rx, SHORT));
+        let n = unsynced();
+        let (held, acked) = hold(n);
+        let start = tokio::time::Instant::now();
+        tx.send(held).unwrap();
+        acked.await.unwrap();
+        assert!(start.elapsed() >= SHORT);
+        assert!(store.durable() >= n);
+        drop(tx);
+        releaser.await.unwrap();
     }
 
     #[test]

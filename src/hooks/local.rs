@@ -141,6 +141,8 @@ pub(super) struct Worker {
     pub hook: HookConfig,
     pub limit: Arc<Semaphore>,
     pub batch: u32,
+    /// The store's last commit on disk (`Store::watch_durable`): events are handed out only once
+    /// on disk, so a change of it is when new ones may be readable.
     pub commits: watch::Receiver<u64>,
     pub shutdown: CancellationToken,
 }

@@ -82,7 +82,7 @@ pub async fn start(
                 hook: hook.clone(),
                 client: client.clone(),
                 retry: settings.retry,
-                commits: store.watch_commits(),
+                commits: store.watch_durable(),
                 shutdown: shutdown.clone(),
             };
             tracker.spawn(w.run());
@@ -95,7 +95,7 @@ pub async fn start(
             hook: hook.clone(),
             limit: limit.clone(),
             batch: u32::try_from(settings.max_concurrent.max(1)).unwrap_or(u32::MAX),
-            commits: store.watch_commits(),
+            commits: store.watch_durable(),
             shutdown: shutdown.clone(),
         };
         tracker.spawn(w.run());

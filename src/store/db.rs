@@ -942,7 +942,9 @@ impl Conn {
         use super::SqlContext;
         match self {
             Conn::Lite(c) => c
-                .execute_batch(if write { "BEGIN IMMEDIATE" } else { "BEGIN" })
+                .prepare_cached(if write { "BEGIN IMMEDIATE" } else { "BEGIN" })
+                .and_then(|mut s| s.execute([]))
+                .map(drop)
                 .ctx(op)?,
             Conn::Pg(p) => {
                 let begin = if write {
@@ -997,7 +999,8 @@ impl Conn {
                 if c.is_autocommit() {
                     return Ok(());
                 }
-                Ok(c.execute_batch(verb)?)
+                c.prepare_cached(verb)?.execute([])?;
+                Ok(())
             }
             Conn::Pg(p) => {
                 p.in_tx.set(false);

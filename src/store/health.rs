@@ -27,7 +27,7 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, ErrorCode, ffi};
 
-use super::db::Conn;
+use super::db::{Conn, params};
 use tokio::sync::watch;
 
 use super::{Result, SqlContext, Store, StoreError};
@@ -283,8 +283,14 @@ pub(super) fn rewrite_header(tx: &Conn) -> Result<()> {
                 .ctx(OP)?;
             tx.pragma_update(None, "application_id", id).ctx(OP)
         }
-        // The write lock and a commit are a real write on the server's disk too.
-        None => Ok(()),
+        // A transaction id makes the commit a real one: it writes a commit record and waits
+        // for the server's log to be flushed up to it (a transaction without one does not).
+        None => tx
+            .query_row("SELECT pg_current_xact_id()::text", params![], |r| {
+                r.get::<String>(0)
+            })
+            .map(drop)
+            .ctx(OP),
     }
 }
 
@@ -471,12 +477,7 @@ mod sqlite_only_tests {
         drop(Store::open(&path).unwrap());
         let conn =
             Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-        let store = Store {
-            conn: std::sync::Arc::new(std::sync::Mutex::new(Conn::Lite(conn))),
-            path: std::sync::Arc::new(path),
-            health: std::sync::Arc::new(Health::new()),
-            commits: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
-        };
+        let store = Store::wrap(Conn::Lite(conn), path);
         let err = store.enqueue(&msg(1)).unwrap_err();
         assert!(err.is_write_failure(), "{err}");
         assert_eq!(store.write_health().word(), "read_only");

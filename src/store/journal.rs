@@ -178,7 +178,8 @@ impl Store {
         })
     }
 
-    /// Up to `limit` events after `after`, oldest first, of the given types (empty: all).
+    /// Up to `limit` events after `after`, oldest first, of the given types (empty: all), all of
+    /// them on disk: commits not yet fsynced are synced first.
     pub fn events_after(
         &self,
         after: i64,
@@ -193,6 +194,10 @@ impl Store {
             vec![after.into(), i64::from(limit).into()];
         values.extend(types.iter().map(|t| t.clone().into()));
         let conn = self.conn();
+        // Only events on disk: a power cut can undo a commit made without its own fsync
+        // (docs/store.md, "When a commit is fsynced"), and the id of an event it undid would be
+        // reused by the next one, which a consumer that saw the first would skip as seen.
+        self.sync_locked(&conn, "reading events", *self.commits.borrow())?;
         let mut st = conn.prepare_cached(&sql).ctx("reading events")?;
         st.query_map(&crate::store::db::param_refs(&values), event_from_row)
             .ctx("reading events")?

@@ -285,6 +285,11 @@ pub struct Store {
     /// Bumped after every committed write, so the event journal's consumers (webhooks, hooks)
     /// wake on a new event instead of polling the table (`journal.rs`).
     commits: Arc<tokio::sync::watch::Sender<u64>>,
+    /// The number of the last commit known to be on disk: every commit up to it survives a
+    /// power cut. An fsynced commit carries every earlier one with it (SQLite's log, like
+    /// PostgreSQL's, is written in order), so this follows `commits` at each synced commit and
+    /// stays behind at an unsynced one ([`Store::write_unsynced`]).
+    durable: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -369,6 +374,7 @@ impl Store {
             path: Arc::new(path),
             health: Arc::new(health::Health::new()),
             commits: Arc::new(tokio::sync::watch::Sender::new(0)),
+            durable: Arc::new(tokio::sync::watch::Sender::new(0)),
         }
     }
 
@@ -454,44 +460,113 @@ impl Store {
         later: impl Fn(&T) -> bool,
     ) -> Result<T> {
         let conn = self.conn();
-        let Some(lite) = conn.lite() else {
-            // PostgreSQL takes the setting inside the transaction, for it alone (`write` locks
-            // the connection itself).
-            drop(conn);
-            return self.write(op, |tx| {
-                let v = f(tx)?;
-                if later(&v) {
-                    tx.set_commit_sync(false).ctx(op)?;
-                }
-                Ok(v)
+        if conn.lite().is_none() {
+            // PostgreSQL takes the setting inside the transaction, for it alone.
+            return self.guarded(op, &conn, |conn| {
+                let mut synced = true;
+                let out = conn.transaction(true, op, |tx| {
+                    let v = f(tx)?;
+                    if later(&v) {
+                        tx.set_commit_sync(false).ctx(op)?;
+                        synced = false;
+                    }
+                    Ok(v)
+                })?;
+                self.committed(synced);
+                Ok(out)
             });
-        };
+        }
         // SQLite refuses to change `synchronous` inside a transaction, so the commit is made
         // unsynced up front, then synced by a one-page write if `later` says no synced write
         // follows and a row changed (nothing to sync otherwise: an idle loop's empty claim).
-        let changes = lite.total_changes();
+        // If the sync fails (the disk refuses writes), the call fails although the transaction
+        // committed: the send loop then treats its claim as unsure and releases it
+        // (`claim_unsure`), and its mark, written again, is refused as already written. Never
+        // a lost or doubled send; at worst one error in the log.
+        let (out, commit) = self.commit_unsynced(&conn, op, f)?;
+        if !later(&out)
+            && let Some(n) = commit
+        {
+            self.sync_locked(&conn, op, n)?;
+        }
+        Ok(out)
+    }
+
+    /// Runs `f` in a write transaction whose commit does not wait for the disk, and returns
+    /// its value and the commit's number (`None` when no row changed). SQLite only. Every
+    /// other write relies on fsynced commits, so `synchronous` is restored whatever became of
+    /// this one; if it cannot be, the call fails although the transaction committed.
+    fn commit_unsynced<T>(
+        &self,
+        conn: &Conn,
+        op: &'static str,
+        f: impl FnOnce(&Conn) -> Result<T>,
+    ) -> Result<(T, Option<u64>)> {
+        let changes = conn.lite().map(|c| c.total_changes());
         conn.set_commit_sync(false).ctx(op)?;
-        let out = self.guarded(op, &conn, |conn| {
-            let out = conn.transaction(true, op, f)?;
-            self.commits.send_modify(|n| *n = n.wrapping_add(1));
-            Ok(out)
-        });
-        // Every other write relies on fsynced commits, whatever became of this one. If the
-        // setting cannot be restored, or the sync fails (the disk refuses writes), the call
-        // fails although the transaction committed: the send loop then treats its claim as
-        // unsure and releases it (`claim_unsure`), and its mark, written again, is refused as
-        // already written. Never a lost or doubled send; at worst one error in the log.
+        let out = self.guarded(op, conn, |conn| conn.transaction(true, op, f));
         conn.set_commit_sync(true)
             .ctx("restoring synchronous commits")?;
-        if let Ok(v) = &out
-            && !later(v)
-            && lite.total_changes() != changes
-        {
-            self.guarded(op, &conn, |conn| {
-                conn.transaction(true, op, health::rewrite_header)
-            })?;
+        let out = out?;
+        let changed = conn.lite().map(|c| c.total_changes()) != changes;
+        Ok((out, changed.then(|| self.committed(false))))
+    }
+
+    /// [`Store::write`] whose commit need not wait for the disk before this returns: the value
+    /// and the number of the commit, which is on disk once [`Store::watch_durable`] reaches
+    /// it. The next synced commit of any caller gets it there (group commit: a status report
+    /// applied during a broadcast shares the fsync of the next submit record), or
+    /// [`Store::sync_through`] at once. Until then a crash of this process loses nothing (the
+    /// commit is in the log, in the system's cache), and a power cut can undo it, so the
+    /// caller acts outside on it (an ack that deletes a SIM's copy) only once it is durable.
+    /// On PostgreSQL the commit is synced at once (the number is already durable).
+    /// docs/store.md, "When a commit is fsynced".
+    fn write_deferred<T>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&Conn) -> Result<T>,
+    ) -> Result<(T, u64)> {
+        let conn = self.conn();
+        if conn.lite().is_none() {
+            return self.guarded(op, &conn, |conn| {
+                let out = conn.transaction(true, op, f)?;
+                Ok((out, self.committed(true)))
+            });
         }
-        out
+        let (out, commit) = self.commit_unsynced(&conn, op, f)?;
+        // Nothing written, nothing to wait for.
+        Ok((out, commit.unwrap_or(0)))
+    }
+
+    /// Makes every commit up to number `n` durable: nothing to do when a synced commit has
+    /// already carried it to disk, else one synced one-page write (the database header,
+    /// rewritten with its own value), whose fsync carries the log up to it.
+    pub fn sync_through(&self, n: u64) -> Result<()> {
+        let conn = self.conn();
+        self.sync_locked(&conn, "syncing deferred commits", n)
+    }
+
+    fn sync_locked(&self, conn: &Conn, op: &'static str, n: u64) -> Result<()> {
+        if *self.durable.borrow() >= n {
+            return Ok(());
+        }
+        self.guarded(op, conn, |conn| {
+            conn.transaction(true, op, health::rewrite_header)?;
+            // Not counted as a commit: it carries no row for the journal's consumers.
+            self.durable.send_replace(*self.commits.borrow());
+            Ok(())
+        })
+    }
+
+    /// The number of the last commit known to be on disk.
+    pub fn durable(&self) -> u64 {
+        *self.durable.borrow()
+    }
+
+    /// A receiver of the number of the last commit known to be on disk (see
+    /// [`Store::write_deferred`]).
+    pub fn watch_durable(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.durable.subscribe()
     }
 
     /// Runs `f` in a write transaction (`BEGIN IMMEDIATE`), committing if it returns `Ok`.
@@ -499,9 +574,23 @@ impl Store {
         let conn = self.conn();
         self.guarded(op, &conn, |conn| {
             let out = conn.transaction(true, op, f)?;
-            self.commits.send_modify(|n| *n = n.wrapping_add(1));
+            self.committed(true);
             Ok(out)
         })
+    }
+
+    /// Counts a commit the caller made while holding the connection, and returns its number.
+    /// `synced`: the commit waited for the disk, so it and every commit before it are durable.
+    fn committed(&self, synced: bool) -> u64 {
+        let mut n = 0;
+        self.commits.send_modify(|c| {
+            *c = c.wrapping_add(1);
+            n = *c;
+        });
+        if synced {
+            self.durable.send_replace(n);
+        }
+        n
     }
 }
 
@@ -515,6 +604,18 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
     let not_db = |e: rusqlite::Error| classify_open_error(path, e);
     conn.busy_timeout(BUSY_TIMEOUT).map_err(not_db)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // The query planner's stability guarantee: a statement keeps the plan it was prepared with
+    // whatever values are bound. Without it SQLite 3.54 re-prepares a cached statement whenever
+    // a new value is bound to a `LIMIT ?`, a `LIKE ?` or a parameter compared with a partial
+    // index's condition: parsing and planning again on every claim and status report, 6 % of
+    // the daemon's CPU during a broadcast (docs/daemon.md, "Footprint"). Every hot query names
+    // its values as literals where an index depends on them (`state = 'queued'`), so no plan
+    // changes.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )
+    .map_err(not_db)?;
     let app_id: i32 = conn
         .pragma_query_value(None, "application_id", |r| r.get(0))
         .map_err(not_db)?;

@@ -348,7 +348,7 @@ impl Store {
             })
         })?;
         if out.is_some() {
-            self.commits.send_modify(|n| *n = n.wrapping_add(1));
+            self.committed(true);
         }
         Ok(out)
     }

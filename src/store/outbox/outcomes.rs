@@ -357,9 +357,24 @@ impl Store {
     /// [`Store::status_report`] for a run of reports in one transaction, so one commit (one
     /// fsync) covers them all: group commit for a burst of reports (the inbound pipeline drains
     /// its queue into runs, daemon/inbound.rs). Each report's result, in order; if the
-    /// transaction fails, none was applied.
+    /// transaction fails, none was applied. On disk when this returns.
     pub fn status_reports(&self, reports: &[ReportIn]) -> Result<Vec<Option<ReportMatch>>> {
-        self.write("applying status reports", |tx| {
+        let (matches, commit) = self.status_reports_deferred(reports)?;
+        self.sync_through(commit)?;
+        Ok(matches)
+    }
+
+    /// [`Store::status_reports`] whose commit may wait for the next synced commit of any caller
+    /// to reach the disk (`write_deferred`): the results and the commit's number. The pipeline
+    /// acks the reports (the modem then deletes the SIM's copies) only once
+    /// [`Store::watch_durable`] reaches that number, so a power cut before then loses nothing:
+    /// the reports are read from the SIM again. During a broadcast the send loops' synced
+    /// submit records carry the reports to disk, one fsync fewer per SMS.
+    pub fn status_reports_deferred(
+        &self,
+        reports: &[ReportIn],
+    ) -> Result<(Vec<Option<ReportMatch>>, u64)> {
+        self.write_deferred("applying status reports", |tx| {
             reports
                 .iter()
                 .map(|r| status_report_in(tx, &r.modem, r.mr, &r.recipient, r.status, r.at))

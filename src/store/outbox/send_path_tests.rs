@@ -378,6 +378,75 @@ fn a_refused_run_of_status_reports_applies_none() {
     assert_eq!(s.outbox_row(second).unwrap().state, OutboxState::Delivered);
 }
 
+/// Status reports applied with a deferred commit: on disk once a later synced commit of any
+/// writer is (SQLite), or at once (PostgreSQL); [`Store::sync_through`] gets them there without
+/// a new journal commit; and every other write still finds commits synced.
+#[test]
+fn a_deferred_commit_is_durable_with_the_next_synced_commit_or_a_sync() {
+    let s = fresh();
+    let full = sync_level(&s);
+    sent_row(&s, "+33611111111", "m0", 1, 10);
+    sent_row(&s, "+33622222222", "m0", 2, 11);
+    let report = |mr, to: &str| ReportIn {
+        modem: "m0".into(),
+        mr,
+        recipient: to.into(),
+        status: 0x00,
+        at: 20,
+    };
+    let (m, n) = s
+        .status_reports_deferred(&[report(1, "+33611111111")])
+        .unwrap();
+    assert_eq!(m[0].as_ref().unwrap().state, OutboxState::Delivered);
+    assert_eq!(n, commits(&s));
+    assert_eq!(sync_level(&s), full);
+    match s.backend() {
+        Backend::Sqlite => {
+            assert!(s.durable() < n, "not waited for");
+            // Another writer's synced commit carries it to disk.
+            s.enqueue(&msg("+33633333333", 12)).unwrap();
+            assert!(s.durable() >= n);
+        }
+        Backend::Postgres => assert!(s.durable() >= n, "synced at once"),
+    }
+    let (_, n) = s
+        .status_reports_deferred(&[report(2, "+33622222222")])
+        .unwrap();
+    let before = commits(&s);
+    s.sync_through(n).unwrap();
+    assert!(s.durable() >= n);
+    assert_eq!(commits(&s), before, "a sync is no new commit for the journal");
+    assert_eq!(sync_level(&s), full);
+    // A report that matches nothing writes nothing: nothing to wait for.
+    let (m, n) = s
+        .status_reports_deferred(&[report(99, "+33611111111")])
+        .unwrap();
+    assert_eq!(m, [None]);
+    assert!(s.durable() >= n);
+}
+
+/// The event journal hands out only events on disk: a `message_sent` event written with a
+/// claim's unsynced commit is synced before a consumer (webhooks, hooks) reads it.
+#[test]
+fn events_are_read_only_once_on_disk() {
+    let s = fresh();
+    let first = s.enqueue(&msg("+33611111111", 10)).unwrap();
+    s.enqueue(&msg("+33622222222", 11)).unwrap();
+    s.claim_next_with_parts("m0", 20, &ANY).unwrap().unwrap();
+    let mark = SentMark {
+        id: first,
+        last_part: Some((1, 1, 7, 21)),
+        now: 21,
+    };
+    s.mark_sent_and_claim_next(&mark, "m0", 22, &ANY).unwrap();
+    if s.backend() == Backend::Sqlite {
+        assert!(s.durable() < commits(&s), "the mark's commit is not synced yet");
+    }
+    let sent = s.events_after(0, &["message_sent".into()], 10).unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(s.durable(), commits(&s));
+}
+
 #[test]
 fn a_refused_mark_and_claim_writes_neither() {
     let s = fresh();
