@@ -781,7 +781,7 @@ const ACK_WAIT: Duration = Duration::from_millis(250);
 async fn release_acks(store: Store, mut rx: mpsc::UnboundedReceiver<HeldAcks>, wait: Duration) {
     let mut durable = store.watch_durable();
     let mut held: std::collections::VecDeque<HeldAcks> = std::collections::VecDeque::new();
-    let sync = |store: &Store, held: &mut std::collections::VecDeque<HeldAcks>| {
+    let sync = |store: &Store, held: &std::collections::VecDeque<HeldAcks>| {
         let store = store.clone();
         let last = held.back().map_or(0, |h| h.commit);
         async move {
@@ -807,7 +807,7 @@ async fn release_acks(store: Store, mut rx: mpsc::UnboundedReceiver<HeldAcks>, w
             r = durable.changed() => if r.is_err() { break },
             () = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)),
                 if deadline.is_some() => {
-                if let Err(e) = sync(&store, &mut held).await {
+                if let Err(e) = sync(&store, &held).await {
                     error!(error = %e, "could not sync status reports; they stay on the SIMs");
                     held.clear();
                 }
@@ -817,7 +817,7 @@ async fn release_acks(store: Store, mut rx: mpsc::UnboundedReceiver<HeldAcks>, w
     if held.is_empty() {
         return;
     }
-    match sync(&store, &mut held).await {
+    match sync(&store, &held).await {
         Ok(()) => held.into_iter().for_each(HeldAcks::release),
         Err(e) => error!(error = %e, "could not sync status reports; they stay on the SIMs"),
     }

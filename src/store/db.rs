@@ -913,7 +913,7 @@ impl Conn {
     /// alone (`true` does nothing there); the server flushes it within a few hundred ms, and
     /// before any later synchronous commit returns. Either way the commit survives a crash of
     /// this process; only a power cut before the next flush can undo it
-    /// ([`super::Store`]'s `write_sync_later` is the one user).
+    /// (its users: `Store::commit_unsynced` on SQLite, `Store::write_sync_later` on PostgreSQL).
     pub fn set_commit_sync(&self, sync: bool) -> DbResult<()> {
         match self {
             Conn::Lite(c) => {

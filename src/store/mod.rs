@@ -288,7 +288,7 @@ pub struct Store {
     /// The number of the last commit known to be on disk: every commit up to it survives a
     /// power cut. An fsynced commit carries every earlier one with it (SQLite's log, like
     /// PostgreSQL's, is written in order), so this follows `commits` at each synced commit and
-    /// stays behind at an unsynced one ([`Store::write_unsynced`]).
+    /// stays behind at an unsynced one (`commit_unsynced`: the claim's and the status reports').
     durable: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
@@ -443,7 +443,7 @@ impl Store {
         self.commits.subscribe()
     }
 
-    /// [`Store::write`] whose commit may skip its own fsync ([`Conn::set_commit_sync`]): when
+    /// [`Store::write`] whose commit may skip its own fsync (`commit_unsynced`): when
     /// `later` says, for the value `f` returned, that the caller's next write is a synced one
     /// made before anything outside the store acts on this commit (that fsync carries this
     /// commit to disk too: the log is written in order). The one caller is the send loop's
