@@ -1251,7 +1251,8 @@ mod tests {
 
     /// Held acks go out when another writer's synced commit carries their commit to disk, or
     /// after [`ACK_WAIT`] through the releaser's own sync, and what is held when the pipeline
-    /// stops is synced and acked before the releaser ends. Never before the commit is on disk.
+    /// stops is synced and acked before the releaser ends. Never before the commit is on disk,
+    /// and never when the sync fails.
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn held_report_acks_wait_for_their_commit_to_be_on_disk() {
         use crate::store::{ClaimRoute, MessageKind, NewOutbox};
@@ -1318,6 +1319,20 @@ mod tests {
         tx.send(held).unwrap();
         acked.await.unwrap();
         assert!(start.elapsed() >= SHORT);
+        assert!(store.durable() >= n);
+
+        // The disk refuses the sync: the acks are dropped (the reports stay on the SIM) and the
+        // releaser goes on with the next ones.
+        let n = unsynced();
+        store.inject_write_error(Some(crate::store::WriteFault::Full));
+        let (held, acked) = hold(n);
+        tx.send(held).unwrap();
+        assert!(acked.await.is_err(), "not acked when the sync failed");
+        assert!(store.durable() < n);
+        store.inject_write_error(None);
+        let (held, acked) = hold(n);
+        tx.send(held).unwrap();
+        acked.await.unwrap();
         assert!(store.durable() >= n);
         drop(tx);
         releaser.await.unwrap();

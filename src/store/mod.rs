@@ -528,10 +528,7 @@ impl Store {
     ) -> Result<(T, u64)> {
         let conn = self.conn();
         if conn.lite().is_none() {
-            return self.guarded(op, &conn, |conn| {
-                let out = conn.transaction(true, op, f)?;
-                Ok((out, self.committed(true)))
-            });
+            return self.write_locked(&conn, op, f);
         }
         let (out, commit) = self.commit_unsynced(&conn, op, f)?;
         // Nothing written, nothing to wait for.
@@ -572,10 +569,19 @@ impl Store {
     /// Runs `f` in a write transaction (`BEGIN IMMEDIATE`), committing if it returns `Ok`.
     fn write<T>(&self, op: &'static str, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
         let conn = self.conn();
-        self.guarded(op, &conn, |conn| {
+        self.write_locked(&conn, op, f).map(|(out, _)| out)
+    }
+
+    /// [`Store::write`] on the connection the caller holds: the value and the commit's number.
+    fn write_locked<T>(
+        &self,
+        conn: &Conn,
+        op: &'static str,
+        f: impl FnOnce(&Conn) -> Result<T>,
+    ) -> Result<(T, u64)> {
+        self.guarded(op, conn, |conn| {
             let out = conn.transaction(true, op, f)?;
-            self.committed(true);
-            Ok(out)
+            Ok((out, self.committed(true)))
         })
     }
 
