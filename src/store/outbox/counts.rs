@@ -10,7 +10,7 @@
 //! Why the probes look like this: what the table cannot hold depends on time (`not_before`
 //! against now, which moves) or is a minimum (which a count cannot keep under removals). So each
 //! is asked per group, with every key column bound, of a covering index: the earliest due time is
-//! one seek (`min` on the last column of `outbox_broadcast_progress`), and the rows due later
+//! one seek (`min` on the last column of `outbox_broadcast_queue`, migration 0016), and the rows due later
 //! than now are a range that starts at now, so a poll reads only the rows a retry or a schedule
 //! moved into the future, not the 100,000 that are due. [`Store::broadcast_counts_scan`] is the
 //! same answer from the outbox itself, what tests compare the table with.
@@ -197,32 +197,33 @@ pub(super) const UNFINISHED: &str = "NOT EXISTS (
     SELECT 1 FROM broadcast_counts c WHERE c.broadcast_id = b.id
       AND c.state IN ('queued', 'claimed', 'in_doubt') AND c.n > 0)";
 
-/// ?1 broadcast, ?2 state, ?3 home modem, ?4 zone, ?5 parts: every column of the index before
-/// `not_before` is bound, so `min` is one seek (plan pinned by a test).
+/// ?1 broadcast, ?2 home modem, ?3 pause flag, ?4 zone, ?5 parts: every column of the index
+/// before `not_before` is bound, so `min` is one seek (plan pinned by a test).
 pub(super) const FIRST_DUE_SQL: &str =
-    "SELECT min(not_before) FROM outbox INDEXED BY outbox_broadcast_progress
-     WHERE broadcast_id = ?1 AND state = ?2 AND modem_pref IS ?3 AND zone IS ?4 AND parts IS ?5";
+    "SELECT min(not_before) FROM outbox INDEXED BY outbox_broadcast_queue
+     WHERE broadcast_id = ?1 AND state = 'queued' AND modem_pref IS ?2 AND held = ?3
+       AND zone IS ?4 AND parts IS ?5";
 
-/// ?1 broadcast, ?2 home modem, ?3 zone, ?4 parts, ?5..?6 the due range: a range of the index
-/// (plan pinned by a test).
+/// ?1 broadcast, ?2 home modem, ?3 pause flag, ?4 zone, ?5 parts, ?6..?7 the due range: a range
+/// of the index (plan pinned by a test).
 pub(super) const QUEUED_BETWEEN_SQL: &str =
-    "SELECT count(*), min(not_before) FROM outbox INDEXED BY outbox_broadcast_progress
-     WHERE broadcast_id = ?1 AND state = 'queued' AND modem_pref IS ?2 AND zone IS ?3
-       AND parts IS ?4 AND not_before BETWEEN ?5 AND ?6";
+    "SELECT count(*), min(not_before) FROM outbox INDEXED BY outbox_broadcast_queue
+     WHERE broadcast_id = ?1 AND state = 'queued' AND modem_pref IS ?2 AND held = ?3
+       AND zone IS ?4 AND parts IS ?5 AND not_before BETWEEN ?6 AND ?7";
 
-/// The earliest `not_before` of the broadcast's rows in one group: one seek of the covering index
-/// `outbox_broadcast_progress`.
+/// The queued rows of one count row's key: its home modem, pause flag, zone and part count.
+pub(super) type QueuedKey<'a> = (Option<&'a str>, bool, Option<&'a str>, Option<u32>);
+
+/// The earliest `not_before` of the broadcast's queued rows with one key: one seek of the
+/// covering index `outbox_broadcast_queue`.
 pub(super) fn first_due(
     conn: &Conn,
     broadcast_id: i64,
-    state: OutboxState,
-    modem_pref: Option<&str>,
-    zone: Option<&str>,
-    parts: Option<u32>,
+    (modem_pref, held, zone, parts): QueuedKey<'_>,
 ) -> Result<Option<i64>> {
     conn.prepare_cached(FIRST_DUE_SQL)
         .and_then(|mut st| {
-            st.query_row(params![broadcast_id, state, modem_pref, zone, parts], |r| {
+            st.query_row(params![broadcast_id, modem_pref, held, zone, parts], |r| {
                 r.get(0)
             })
         })
@@ -231,12 +232,12 @@ pub(super) fn first_due(
         .ctx("reading a group's first due time")
 }
 
-/// The queued rows of one group due in `lo..=hi`: a range of the covering index
-/// `outbox_broadcast_progress`, as long as the rows it finds.
+/// The queued rows with one key due in `lo..=hi`: a range of the covering index
+/// `outbox_broadcast_queue`, as long as the rows it finds.
 pub(super) fn queued_between(
     conn: &Conn,
     broadcast_id: i64,
-    (modem_pref, zone, parts): (Option<&str>, Option<&str>, Option<u32>),
+    (modem_pref, held, zone, parts): QueuedKey<'_>,
     (lo, hi): (i64, i64),
 ) -> Result<Later> {
     if lo > hi {
@@ -248,7 +249,7 @@ pub(super) fn queued_between(
     conn.prepare_cached(QUEUED_BETWEEN_SQL)
         .and_then(|mut st| {
             st.query_row(
-                params![broadcast_id, modem_pref, zone, parts, lo, hi],
+                params![broadcast_id, modem_pref, held, zone, parts, lo, hi],
                 |r| {
                     Ok(Later {
                         count: r.get::<i64>(0)?.max(0).unsigned_abs(),

@@ -8,11 +8,11 @@
 //! answer is a handful of groups whatever the broadcast's size. The common case reads no row
 //! that is due now: the queued counts per (home modem, pause flag, zone, parts) come from the
 //! broadcast's counts (migration 0014), and per such group only the rows due later than now are
-//! counted, a range of the covering index `outbox_broadcast_progress` that starts at now (and,
-//! for a broadcast that has not started, the rows already due, a range that ends at now); what
-//! is due is the rest. Only a group holding both paused and unpaused rows (a retry that came
-//! back into a paused broadcast) falls back to one walk of the partial index
-//! `outbox_broadcast_queue` (migration 0007) with conditional sums. The zone needs the
+//! counted, a range of the covering index `outbox_broadcast_queue` (migration 0016) that starts
+//! at now (and, for a broadcast that has not started, the rows already due, a range that ends
+//! at now); what is due is the rest. Only a group holding both paused and unpaused rows (a retry
+//! that came back into a paused broadcast) falls back to one walk of the same index with
+//! conditional sums. The zone needs the
 //! join with `members`, a lookup per row, so that form runs only when the caller says some zone
 //! is inside quiet hours now ([`Store::member_time_zones`] tells it which zones exist).
 //! "Scheduled" and "deferred" are told apart by the due time: the enqueue gives every copy the
@@ -188,7 +188,12 @@ impl Store {
         let conn = self.conn();
         let mut by_modem: BTreeMap<(Option<String>, bool), ModemCounts> = BTreeMap::new();
         for ((modem, zone, parts), (total, held)) in groups {
-            let key = (modem.as_deref(), zone.as_deref(), parts);
+            let key = (
+                modem.as_deref(),
+                held.unwrap_or(false),
+                zone.as_deref(),
+                parts,
+            );
             let range = |lo, hi| queued_between(&conn, id, key, (lo, hi));
             let (scheduled, first_scheduled, tried) = if start > now {
                 // Not started: copies due at the start are scheduled, any other later one was

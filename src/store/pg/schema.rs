@@ -70,6 +70,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0014_broadcast_counts.sql"),
     ),
     ("0015_sites", include_str!("migrations/0015_sites.sql")),
+    (
+        "0016_queued_broadcast_index",
+        include_str!("migrations/0016_queued_broadcast_index.sql"),
+    ),
 ];
 
 /// The advisory lock every migration step holds: "gsmgate" in ASCII, so it cannot collide with a

@@ -623,7 +623,7 @@ mod sqlite_only {
         use super::super::{FIRST_DUE_SQL, QUEUED_BETWEEN_SQL};
         let s = Store::open_in_memory().unwrap();
         let conn = s.conn();
-        for (sql, n) in [(FIRST_DUE_SQL, 5), (QUEUED_BETWEEN_SQL, 6)] {
+        for (sql, n) in [(FIRST_DUE_SQL, 5), (QUEUED_BETWEEN_SQL, 7)] {
             let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
             let args: Vec<i64> = (0..n).collect();
             let plan: Vec<String> = st
@@ -634,8 +634,8 @@ mod sqlite_only {
             assert_eq!(plan.len(), 1, "{plan:?}");
             assert!(
                 plan[0].starts_with(
-                    "SEARCH outbox USING COVERING INDEX outbox_broadcast_progress (broadcast_id=? \
-                     AND state=? AND modem_pref=? AND zone=? AND parts=?"
+                    "SEARCH outbox USING COVERING INDEX outbox_broadcast_queue (broadcast_id=? \
+                     AND modem_pref=? AND held=? AND zone=? AND parts=?"
                 ),
                 "{plan:?}"
             );
