@@ -100,7 +100,7 @@ fn send_loop(store: &Store, modem: &str, route: &ClaimRoute) -> Result<Thread, S
         .map_err(|e| format!("claim_next_with_parts on {modem}: {e}"))?;
     out.calls.push(t.elapsed());
     let mut mr: u8 = 0;
-    while let Some((row, _parts)) = next {
+    while let Some(gsmgate::store::Claimed { row, .. }) = next {
         out.ids.push(row.id);
         mr = mr.wrapping_add(1);
         let now = now_ms();

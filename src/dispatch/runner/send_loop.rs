@@ -349,7 +349,7 @@ impl SendLoop {
                 }
             };
             self.claim_unsure |= claimed.is_none();
-            let claimed_row = claimed.as_ref().and_then(Option::as_ref).map(|(r, _)| r);
+            let claimed_row = claimed.as_ref().and_then(Option::as_ref).map(|c| &c.row);
             self.end_limiter_wait(claimed_row, now_ms());
             match claimed {
                 None => {
@@ -357,10 +357,10 @@ impl SendLoop {
                         break;
                     }
                 }
-                Some(Some((row, recorded))) => {
+                Some(Some(claim)) => {
                     self.claimed_at = Instant::now();
                     self.observe(Observation::Claimed);
-                    let done = self.process(row, recorded).await;
+                    let done = self.process(claim).await;
                     self.observe(Observation::Settled);
                     if let Done::Stopped = done {
                         break;
@@ -483,9 +483,14 @@ impl SendLoop {
 
     /// Everything between the claim and the final record of one row: the checks that may defer
     /// it, the encoding, then the parts.
-    async fn process(&mut self, row: OutboxRow, recorded: Vec<OutboxPart>) -> Done {
+    async fn process(&mut self, claim: Claimed) -> Done {
+        let Claimed {
+            row,
+            parts: recorded,
+            zone,
+        } = claim;
         let now = now_ms();
-        if let Some(done) = self.check(&row, now).await {
+        if let Some(done) = self.check(&row, zone, now).await {
             return done;
         }
         let (parts, total) = match self.encode(&row).await {
@@ -495,9 +500,10 @@ impl SendLoop {
         self.send_parts(&row, &recorded, parts, total).await
     }
 
-    /// Failover bookkeeping, the per-recipient cap, quiet hours and the TTL, at `now`. `Some`
-    /// when the row was settled here (deferred, expired, failed or handed back).
-    async fn check(&mut self, row: &OutboxRow, now: Millis) -> Option<Done> {
+    /// Failover bookkeeping, the per-recipient cap, quiet hours (in `zone`, the recipient's time
+    /// zone read with the claim) and the TTL, at `now`. `Some` when the row was settled here
+    /// (deferred, expired, failed or handed back).
+    async fn check(&mut self, row: &OutboxRow, zone: Option<String>, now: Millis) -> Option<Done> {
         let id = row.id;
         let kind = row.kind;
         // Failover: a row preferring another pool modem reached us only through a takeover.
@@ -550,12 +556,6 @@ impl SendLoop {
         // Quiet hours, in the recipient's zone, unless the row's broadcast overrode them
         // (`--ignore-quiet-hours`, that broadcast only).
         if !row.quiet_off && self.shared.cfg.quiet.applies_to(kind) {
-            let to = row.to_number.clone();
-            let zone = self
-                .db("reading the member", move |s| s.member(&to))
-                .await
-                .flatten()
-                .and_then(|m| m.time_zone);
             let tz = match zone.as_deref().map(crate::dispatch::time_zone) {
                 Some(Ok(tz)) => tz,
                 Some(Err(e)) => {

@@ -51,8 +51,36 @@ pub(super) const ROUTED_CANDIDATE_SQL: &str = "
     ORDER BY o.priority DESC, o.not_before, o.id
     LIMIT 1";
 
-/// A claimed row and its parts already recorded by an earlier, interrupted attempt.
-pub type Claimed = (OutboxRow, Vec<OutboxPart>);
+/// A claimed row with what the send loop reads before its first submit, from the claim's own
+/// transaction: each read on its own would be another round trip to the blocking pool per SMS
+/// (docs/daemon.md, "Footprint").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    pub row: OutboxRow,
+    /// Its parts already recorded by an earlier, interrupted attempt.
+    pub parts: Vec<OutboxPart>,
+    /// The recipient member's time zone now (`None`: not a member, or no zone of their own):
+    /// what quiet hours are judged in. The row's `zone` is the one at enqueue, for the ETA.
+    pub zone: Option<String>,
+}
+
+fn claimed_in(tx: &Conn, id: i64) -> Result<Claimed> {
+    let row = outbox_row_in(tx, id)?;
+    let zone = tx
+        .query_row_cached(
+            "SELECT time_zone FROM members WHERE number = ?1",
+            params![row.to_number],
+            |r| r.get(0),
+        )
+        .optional()
+        .ctx("reading the recipient's time zone")?
+        .flatten();
+    Ok(Claimed {
+        parts: outbox_parts_in(tx, id)?,
+        row,
+        zone,
+    })
+}
 
 fn json_list(names: &[String]) -> Result<String> {
     serde_json::to_string(names).map_err(|e| StoreError::InvalidArgument(e.to_string()))
@@ -80,11 +108,12 @@ impl Store {
         claimed.map(|id| self.outbox_row(id)).transpose()
     }
 
-    /// [`Store::claim_next_routed`] and the claimed row's parts already recorded (by an earlier,
-    /// interrupted attempt: [`Store::outbox_parts`]) in one transaction and one call: the send
-    /// loop needs both before its first submit, and each call is a round trip to the blocking
-    /// pool (docs/daemon.md, "Footprint"). The claim is committed when this returns, and on disk
-    /// with the caller's next synced write (the submit record, or whatever settles the row).
+    /// [`Store::claim_next_routed`], the claimed row's parts already recorded (by an earlier,
+    /// interrupted attempt: [`Store::outbox_parts`]) and the recipient's time zone in one
+    /// transaction and one call ([`Claimed`]): the send loop needs them before its first
+    /// submit, and each call is a round trip to the blocking pool (docs/daemon.md, "Footprint").
+    /// The claim is committed when this returns, and on disk with the caller's next synced write
+    /// (the submit record, or whatever settles the row).
     pub fn claim_next_with_parts(
         &self,
         modem: &str,
@@ -100,7 +129,7 @@ impl Store {
                 let Some(id) = claim_routed_in(tx, modem, now, &pool, &takeover)? else {
                     return Ok(None);
                 };
-                Ok(Some((outbox_row_in(tx, id)?, outbox_parts_in(tx, id)?)))
+                claimed_in(tx, id).map(Some)
             },
             Option::is_some,
         )
@@ -131,10 +160,7 @@ impl Store {
                 let Some(id) = claim_routed_in(tx, modem, now, &pool, &takeover)? else {
                     return Ok((state, None));
                 };
-                Ok((
-                    state,
-                    Some((outbox_row_in(tx, id)?, outbox_parts_in(tx, id)?)),
-                ))
+                Ok((state, Some(claimed_in(tx, id)?)))
             },
             |(_, claimed)| claimed.is_some(),
         )

@@ -8,8 +8,8 @@
 //! other write must find commits synced again, whatever the claim did.
 
 use super::*;
-use crate::store::WriteFault;
 use crate::store::db::Backend;
+use crate::store::{ConsentSource, MemberUpdate, NewMember, WriteFault};
 
 crate::store::testing::backend_tests! {
 mod cases {
@@ -53,7 +53,7 @@ fn claim_with_parts_is_the_claim_and_the_recorded_parts_in_one_commit() {
     s.release_claim(id, 22, None).unwrap();
 
     let before = commits(&s);
-    let (row, parts) = s.claim_next_with_parts("m1", 30, &ANY).unwrap().unwrap();
+    let Claimed { row, parts, zone } = s.claim_next_with_parts("m1", 30, &ANY).unwrap().unwrap();
     assert_eq!(commits(&s), before + 1, "one transaction");
     // The same row and parts the two single calls read.
     assert_eq!(row, s.outbox_row(id).unwrap());
@@ -74,6 +74,7 @@ fn claim_with_parts_is_the_claim_and_the_recorded_parts_in_one_commit() {
             .collect::<Vec<_>>(),
         [(1, 2, "m0", 7)]
     );
+    assert_eq!(zone, None, "not a member");
     // Claimed means claimed: nobody else gets it.
     assert_eq!(s.claim_next_with_parts("m0", 40, &ANY).unwrap(), None);
 }
@@ -85,10 +86,65 @@ fn claim_with_parts_screens_like_the_single_claim() {
     old.expires_at = Some(15);
     let old = s.enqueue(&old).unwrap();
     let ok = s.enqueue(&msg("+33622222222", 11)).unwrap();
-    let (row, parts) = s.claim_next_with_parts("m0", 20, &ANY).unwrap().unwrap();
+    let Claimed { row, parts, .. } = s.claim_next_with_parts("m0", 20, &ANY).unwrap().unwrap();
     assert_eq!(row.id, ok);
     assert!(parts.is_empty());
     assert_eq!(s.outbox_row(old).unwrap().state, OutboxState::Expired);
+}
+
+/// The claim reads the recipient's time zone as it is now (quiet hours are judged in it), not
+/// the one stored on the row at enqueue (the ETA's), in its own transaction: both claim calls.
+#[test]
+fn the_claim_carries_the_recipients_time_zone_now() {
+    let s = fresh();
+    let member = |number: &str, zone: Option<&str>| NewMember {
+        number: number.into(),
+        time_zone: zone.map(Into::into),
+        joined_at: 1,
+        ..NewMember::default()
+    };
+    s.add_member(&member("+33611111111", Some("Europe/Paris")), ConsentSource::Cli, 1)
+        .unwrap();
+    s.add_member(&member("+33622222222", None), ConsentSource::Cli, 1)
+        .unwrap();
+    let moved = s.enqueue(&msg("+33611111111", 10)).unwrap();
+    s.enqueue(&msg("+33622222222", 11)).unwrap();
+    s.enqueue(&msg("+33633333333", 12)).unwrap();
+    // The member moved after the enqueue.
+    let update = MemberUpdate {
+        time_zone: Some(Some("America/Chicago".into())),
+        ..MemberUpdate::default()
+    };
+    s.update_member("+33611111111", &update, 13).unwrap();
+
+    let first = s.claim_next_with_parts("m0", 20, &ANY).unwrap().unwrap();
+    assert_eq!(
+        (first.row.id, first.zone.as_deref()),
+        (moved, Some("America/Chicago"))
+    );
+    let mark = |id| SentMark {
+        id,
+        last_part: Some((1, 1, 7, 21)),
+        now: 22,
+    };
+    let (_, second) = s
+        .mark_sent_and_claim_next(&mark(moved), "m0", 23, &ANY)
+        .unwrap();
+    let second = second.unwrap();
+    assert_eq!(
+        (second.row.to_number.as_str(), second.zone),
+        ("+33622222222", None),
+        "a member without a zone of their own"
+    );
+    let (_, third) = s
+        .mark_sent_and_claim_next(&mark(second.row.id), "m0", 24, &ANY)
+        .unwrap();
+    let third = third.unwrap();
+    assert_eq!(
+        (third.row.to_number.as_str(), third.zone),
+        ("+33633333333", None),
+        "not a member"
+    );
 }
 
 #[test]
@@ -179,7 +235,9 @@ fn the_sent_mark_and_the_next_claim_are_one_commit() {
     let row = s.outbox_row(first).unwrap();
     assert_eq!((row.state, row.sent_at), (OutboxState::Sent, Some(22)));
     assert_eq!(log_times(&s, first), [21]);
-    let (next, parts) = next.unwrap();
+    let Claimed {
+        row: next, parts, ..
+    } = next.unwrap();
     assert_eq!(
         (next.id, next.state, next.claimed_at),
         (second, OutboxState::Claimed, Some(23))
@@ -225,7 +283,7 @@ fn every_claim_leaves_commits_synced_for_the_next_write() {
     let (_, next) = s
         .mark_sent_and_claim_next(&mark(first, 21), "m0", 22, &ANY)
         .unwrap();
-    assert_eq!(next.unwrap().0.id, second);
+    assert_eq!(next.unwrap().row.id, second);
     assert_eq!(sync_level(&s), full);
     let (state, next) = s
         .mark_sent_and_claim_next(&mark(second, 23), "m0", 24, &ANY)
