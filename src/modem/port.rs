@@ -7,6 +7,15 @@
 //! path is re-resolved on every open because `/dev/serial/by-id` and simulator symlinks point to a
 //! new ttyUSBn / pts after re-enumeration. A read of 0 bytes, or EIO, means the device is gone
 //! (tokio-serial semantics for an unplugged USB tty and a closed pty master).
+//!
+//! A write is never followed by a flush: tokio-serial's flush is `tcdrain(3)`, a blocking ioctl
+//! that waits until the tty has put every byte on the wire. Run on a runtime worker, it stalled
+//! that worker for the transmit time of each command (milliseconds on a UART adapter at
+//! 115,200 baud) and, on a modem that stops taking bytes (flow control held, a wedged USB
+//! stick), for as long as it stays stuck, with every task on that worker. Nothing here needs the
+//! drain: the modem answers only what it received, and the command timeout covers a modem that
+//! never does. The kernel's write buffer is the only queue (one ioctl less per write, four per
+//! SMS: docs/daemon.md, "Footprint").
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -59,9 +68,8 @@ impl Port {
         }
     }
 
-    /// Writes all bytes and flushes.
+    /// Writes all bytes into the tty (not drained: see the module comment).
     pub(crate) async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.stream.write_all(bytes).await?;
-        self.stream.flush().await
+        self.stream.write_all(bytes).await
     }
 }
