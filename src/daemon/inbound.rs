@@ -856,9 +856,10 @@ async fn drive(
             _ = shutdown.cancelled() => return,
             ev = rx.recv() => match ev {
                 Some(ev) => match pipeline.route_call_urc(ev) {
-                    Some(ev) => Work::Events(with_queued_reports(&mut rx, ev, |e| {
-                        pipeline.route_call_urc(e)
-                    })),
+                    Some(ev) => Work::Events(
+                        gather_reports(&mut rx, ev, |e| pipeline.route_call_urc(e), REPORT_GATHER)
+                            .await,
+                    ),
                     None => continue,
                 },
                 None => return,
@@ -893,6 +894,42 @@ async fn drive(
 /// Most status reports taken into one batch ([`Pipeline::handle_all`]).
 const REPORT_RUN: usize = 64;
 
+/// How long a status report waits for more before its batch goes to the store. A broadcast's
+/// reports come back at the rate its copies went out, a few milliseconds apart on a fast pool,
+/// so without a wait each was a transaction of its own (five WAL pages, a hand-off each); with it
+/// a burst shares one. Any other event ends the wait at once (an SMS never waits for it), and a
+/// report's ack already waits for its commit to reach the disk (up to [`ACK_WAIT`]), far inside
+/// the network's acknowledgement timeout (3GPP TS 27.005 §3.4.1, `+CNMA`).
+const REPORT_GATHER: Duration = Duration::from_millis(20);
+
+/// [`with_queued_reports`], then, while the batch still ends with a report and has room, the
+/// reports that arrive within `window` of the call: a burst in one transaction.
+async fn gather_reports(
+    rx: &mut mpsc::Receiver<ModemEvent>,
+    first: ModemEvent,
+    route: impl Fn(ModemEvent) -> Option<ModemEvent>,
+    window: Duration,
+) -> Vec<ModemEvent> {
+    let deadline = tokio::time::Instant::now() + window;
+    let mut batch = with_queued_reports(rx, first, &route);
+    while batch.len() < REPORT_RUN && batch.last().is_some_and(is_report) {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(ev)) => {
+                if let Some(ev) = route(ev) {
+                    batch.push(ev);
+                }
+            }
+            // The window is over, or the channel closed (the loop's next receive sees it).
+            Ok(None) | Err(_) => break,
+        }
+    }
+    batch
+}
+
+fn is_report(e: &ModemEvent) -> bool {
+    matches!(e, ModemEvent::StatusReport { .. })
+}
+
 /// `first`, and when it is a status report, the reports already queued behind it (up to
 /// [`REPORT_RUN`]) and at most one other event after them: what one hand-off to the blocking
 /// pool handles. Only reports are gathered, so an SMS or a state change never waits behind a
@@ -902,7 +939,6 @@ fn with_queued_reports(
     first: ModemEvent,
     route: impl Fn(ModemEvent) -> Option<ModemEvent>,
 ) -> Vec<ModemEvent> {
-    let is_report = |e: &ModemEvent| matches!(e, ModemEvent::StatusReport { .. });
     let mut batch = vec![first];
     while batch.last().is_some_and(is_report) && batch.len() < REPORT_RUN {
         let Ok(ev) = rx.try_recv() else { break };
@@ -1136,6 +1172,61 @@ mod tests {
         }
         let first = rx.try_recv().unwrap();
         assert_eq!(with_queued_reports(&mut rx, first, keep).len(), REPORT_RUN);
+    }
+
+    /// A report waits up to the window for more reports; anything else ends the wait (and a
+    /// batch that starts with anything else never waits at all).
+    #[tokio::test]
+    async fn a_report_waits_for_more_within_the_window_and_nothing_else_waits() {
+        let keep = Some;
+        const LONG: Duration = Duration::from_secs(30);
+        let (tx, mut rx) = mpsc::channel(256);
+        // Reports arriving after the first, then another event: one batch, ended by the event
+        // (long before the window is over).
+        let sender = tokio::spawn({
+            let tx = tx.clone();
+            async move {
+                for ev in [report(2), report(3), alert("a"), report(4)] {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    tx.send(ev).await.unwrap();
+                }
+            }
+        });
+        let t = tokio::time::Instant::now();
+        let b = gather_reports(&mut rx, report(1), keep, LONG).await;
+        assert_eq!(names(&b), ["r1", "r2", "r3", "a"]);
+        assert!(t.elapsed() < LONG / 2, "{:?}", t.elapsed());
+        sender.await.unwrap();
+        assert_eq!(names(&[rx.try_recv().unwrap()]), ["r4"]);
+
+        // A lone report goes when the window is over.
+        let window = Duration::from_millis(50);
+        let t = tokio::time::Instant::now();
+        let b = gather_reports(&mut rx, report(5), keep, window).await;
+        assert_eq!(names(&b), ["r5"]);
+        assert!(t.elapsed() >= window);
+
+        // Anything else goes at once, even with reports about to follow.
+        let t = tokio::time::Instant::now();
+        let b = gather_reports(&mut rx, alert("b"), keep, LONG).await;
+        assert_eq!(names(&b), ["b"]);
+        assert!(t.elapsed() < LONG / 2, "{:?}", t.elapsed());
+
+        // A full batch does not wait either, nor a closed channel.
+        for mr in 0..100 {
+            tx.try_send(report(mr)).unwrap();
+        }
+        let first = rx.try_recv().unwrap();
+        let t = tokio::time::Instant::now();
+        assert_eq!(
+            gather_reports(&mut rx, first, keep, LONG).await.len(),
+            REPORT_RUN
+        );
+        while rx.try_recv().is_ok() {}
+        drop(tx);
+        let b = gather_reports(&mut rx, report(6), keep, LONG).await;
+        assert_eq!(names(&b), ["r6"]);
+        assert!(t.elapsed() < LONG / 2, "{:?}", t.elapsed());
     }
 
     /// A status report of a reference on `m0`, with its ack.

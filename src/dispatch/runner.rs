@@ -18,10 +18,10 @@
 //!    (with [`RunnerConfig::wait_for_sim`]) the SIM of the init it is `Ready` from recorded;
 //! 2. wait until its limiter (and the pool cap) allows the next part to start;
 //! 3. claim the best due row it may carry (`Store::claim_next_with_parts`: the claim of
-//!    `claim_next_routed` and the row's parts from an earlier attempt in one call; priority
-//!    first, so a continuous bulk backlog never starves replies: every slot goes to the best due
-//!    row at the moment it opens; sticky sender by `modem_pref`, failover once the home modem
-//!    has been down for `failover_after`). The row is committed as claimed *before* `AT+CMGS`,
+//!    `claim_next_routed`, the row's parts from an earlier attempt and the recipient's time zone
+//!    now, for quiet hours, in one call; priority first, so a continuous bulk backlog never
+//!    starves replies: every slot goes to the best due row at the moment it opens; sticky sender
+//!    by `modem_pref`, failover once the home modem has been down for `failover_after`). The row is committed as claimed *before* `AT+CMGS`,
 //!    so a crash leaves a trace the in-doubt policy handles at the next start (the claim's
 //!    commit is fsynced by the loop's next write, the submit record, still before `AT+CMGS`:
 //!    docs/store.md, "When a commit is fsynced");
