@@ -10,10 +10,11 @@
 //! Why the probes look like this: what the table cannot hold depends on time (`not_before`
 //! against now, which moves) or is a minimum (which a count cannot keep under removals). So each
 //! is asked per group, with every key column bound, of a covering index: the earliest due time is
-//! one seek (`min` on the last column of `outbox_broadcast_queue`, migration 0016), and the rows due later
-//! than now are a range that starts at now, so a poll reads only the rows a retry or a schedule
-//! moved into the future, not the 100,000 that are due. [`Store::broadcast_counts_scan`] is the
-//! same answer from the outbox itself, what tests compare the table with.
+//! one seek (`min` on the last column of `outbox_broadcast_queue`, migration 0016), and the
+//! rows due later than now are a range that starts at now, so a poll reads only the rows a
+//! retry or a schedule moved into the future, not the 100,000 that are due.
+//! [`Store::broadcast_counts_scan`] is the same answer from the outbox itself, what tests compare
+//! the table with.
 
 use crate::store::db::{Conn, OptionalExtension, Row, params};
 
