@@ -1212,6 +1212,25 @@ mod tests {
         assert_eq!(names(&b), ["b"]);
         assert!(t.elapsed() < LONG / 2, "{:?}", t.elapsed());
 
+        // An event the router takes while the batch waits (a call URC, for the voice layer)
+        // neither joins the batch nor ends the wait.
+        let sender = tokio::spawn({
+            let tx = tx.clone();
+            async move {
+                for ev in [report(11), alert("call"), report(12), alert("z")] {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    tx.send(ev).await.unwrap();
+                }
+            }
+        });
+        let route = |e: ModemEvent| match &e {
+            ModemEvent::Alert { reason, .. } if reason == "call" => None,
+            _ => Some(e),
+        };
+        let b = gather_reports(&mut rx, report(10), route, LONG).await;
+        assert_eq!(names(&b), ["r10", "r11", "r12", "z"]);
+        sender.await.unwrap();
+
         // A full batch does not wait either, nor a closed channel.
         for mr in 0..100 {
             tx.try_send(report(mr)).unwrap();

@@ -12,9 +12,9 @@
 //! at now (and, for a broadcast that has not started, the rows already due, a range that ends
 //! at now); what is due is the rest. Only a group holding both paused and unpaused rows (a retry
 //! that came back into a paused broadcast) falls back to one walk of the same index with
-//! conditional sums. The zone needs the
-//! join with `members`, a lookup per row, so that form runs only when the caller says some zone
-//! is inside quiet hours now ([`Store::member_time_zones`] tells it which zones exist).
+//! conditional sums. The zone needs the join with `members`, a lookup per row, so that form runs
+//! only when the caller says some zone is inside quiet hours now ([`Store::member_time_zones`]
+//! tells it which zones exist).
 //! "Scheduled" and "deferred" are told apart by the due time: the enqueue gives every copy the
 //! broadcast's start, so a copy due later than that was tried or deferred since.
 
