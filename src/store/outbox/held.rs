@@ -10,11 +10,11 @@
 //! broadcast's counts (migration 0014), and per such group only the rows due later than now are
 //! counted, a range of the covering index `outbox_broadcast_queue` (migration 0016) that starts
 //! at now (and, for a broadcast that has not started, the rows already due, a range that ends
-//! at now); what is due is the rest. Only a group holding both paused and unpaused rows (a retry
-//! that came back into a paused broadcast) falls back to one walk of the same index with
-//! conditional sums. The zone needs the join with `members`, a lookup per row, so that form runs
-//! only when the caller says some zone is inside quiet hours now ([`Store::member_time_zones`]
-//! tells it which zones exist).
+//! at now); what is due is the rest. A count row and the index both carry the pause flag, so
+//! paused and unpaused rows of one modem (a retry that came back into a paused broadcast) are
+//! two groups with their own ranges. The zone needs the join with `members`, a lookup per row,
+//! so that form runs only when the caller says some zone is inside quiet hours now
+//! ([`Store::member_time_zones`] tells it which zones exist).
 //! "Scheduled" and "deferred" are told apart by the due time: the enqueue gives every copy the
 //! broadcast's start, so a copy due later than that was tried or deferred since.
 
@@ -45,8 +45,8 @@ pub struct QueuedGroup {
     pub next_due: i64,
 }
 
-/// One row of [`GROUPS_SQL`]: the queued rows of one (home modem, paused) pair, split into due,
-/// scheduled (due later, at the start) and tried (due later than the start).
+/// The queued rows of one (home modem, paused) pair, split into due, scheduled (due later, at the
+/// start) and tried (due later than the start).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(in crate::store) struct ModemCounts {
     modem_pref: Option<String>,
@@ -58,8 +58,10 @@ pub(in crate::store) struct ModemCounts {
     first_tried: Option<i64>,
 }
 
+/// [`ModemCounts`] from the rows themselves, what the tests compare [`Store::queue_counts`] with.
 /// ?1 broadcast, ?2 now, ?3 the broadcast's start. The conditional counts are `CASE … THEN 1`,
 /// not a summed comparison: PostgreSQL has no `sum(boolean)`.
+#[cfg(test)]
 const GROUPS_SQL: &str = "
     SELECT modem_pref, held, count(*),
            sum(CASE WHEN not_before > ?2 AND not_before = ?3 THEN 1 ELSE 0 END),
@@ -134,10 +136,7 @@ impl Store {
                 .ctx(what);
         }
         drop(conn);
-        let rows = match self.queue_counts(id, now, start)? {
-            Some(rows) => rows,
-            None => self.queue_counts_scan(id, now, start)?,
-        };
+        let rows = self.queue_counts(id, now, start)?;
         let mut groups = Vec::with_capacity(rows.len() * 3);
         for c in rows {
             let group = |later, tried, n, next_due| QueuedGroup {
@@ -164,36 +163,23 @@ impl Store {
     }
 
     /// The queued rows per (home modem, paused) from the broadcast's counts, with the rows due
-    /// later than `now` counted per group from the index (module doc); `None` when a group mixes
-    /// paused and unpaused rows (the index has no pause flag: [`Store::queue_counts_scan`]).
+    /// later than `now` counted per count row from the index (module doc), in the order of
+    /// (home modem, paused).
     pub(in crate::store) fn queue_counts(
         &self,
         id: i64,
         now: i64,
         start: i64,
-    ) -> Result<Option<Vec<ModemCounts>>> {
-        type Key = (Option<String>, Option<String>, Option<u32>);
-        let mut groups: BTreeMap<Key, (i64, Option<bool>)> = BTreeMap::new();
-        for c in self.broadcast_counts(id)? {
-            if c.state != OutboxState::Queued {
-                continue;
-            }
-            let g = groups.entry((c.modem_pref, c.zone, c.parts)).or_default();
-            if g.1.is_some_and(|h| h != c.held) {
-                return Ok(None);
-            }
-            g.0 += i64::try_from(c.n).unwrap_or(i64::MAX);
-            g.1 = Some(c.held);
-        }
+    ) -> Result<Vec<ModemCounts>> {
+        let counts = self.broadcast_counts(id)?;
         let conn = self.conn();
         let mut by_modem: BTreeMap<(Option<String>, bool), ModemCounts> = BTreeMap::new();
-        for ((modem, zone, parts), (total, held)) in groups {
-            let key = (
-                modem.as_deref(),
-                held.unwrap_or(false),
-                zone.as_deref(),
-                parts,
-            );
+        for c in counts
+            .into_iter()
+            .filter(|c| c.state == OutboxState::Queued)
+        {
+            let total = i64::try_from(c.n).unwrap_or(i64::MAX);
+            let key = (c.modem_pref.as_deref(), c.held, c.zone.as_deref(), c.parts);
             let range = |lo, hi| queued_between(&conn, id, key, (lo, hi));
             let (scheduled, first_scheduled, tried) = if start > now {
                 // Not started: copies due at the start are scheduled, any other later one was
@@ -207,28 +193,27 @@ impl Store {
             } else {
                 (0, None, range(now.saturating_add(1), i64::MAX)?)
             };
-            let m = by_modem.entry((modem, held.unwrap_or(false))).or_default();
+            let m = by_modem.entry((c.modem_pref, c.held)).or_default();
             m.total += total;
             m.scheduled += scheduled;
             m.first_scheduled = min_of(m.first_scheduled, first_scheduled);
             m.tried += tried.n();
             m.first_tried = min_of(m.first_tried, tried.first);
         }
-        Ok(Some(
-            by_modem
-                .into_iter()
-                .map(|((modem_pref, paused), m)| ModemCounts {
-                    modem_pref,
-                    paused,
-                    ..m
-                })
-                .collect(),
-        ))
+        Ok(by_modem
+            .into_iter()
+            .map(|((modem_pref, paused), m)| ModemCounts {
+                modem_pref,
+                paused,
+                ..m
+            })
+            .collect())
     }
 
     /// [`Store::queue_counts`] from one walk of the queued rows ([`GROUPS_SQL`]), in the same
     /// order (sorted here: a GROUP BY promises no order, and PostgreSQL's hash aggregate gives
     /// none).
+    #[cfg(test)]
     pub(in crate::store) fn queue_counts_scan(
         &self,
         id: i64,
