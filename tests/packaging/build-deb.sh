@@ -12,6 +12,17 @@
 # libc6-dev-arm64-cross and qemu-user (apt).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# Run from a test (tests/deb_contents.rs), this inherits the variables cargo sets for a test
+# (CARGO_MANIFEST_DIR, CARGO_PKG_NAME, ...), which ring's build script declares it reads: the
+# nested build would rebuild ring, everything above it and the release binary (4 min), and the
+# next plain `cargo build --release` would rebuild them back. Settings (CARGO_HOME,
+# CARGO_TARGET_DIR, CARGO_PROFILE_*, ...) are kept.
+for v in $(compgen -e); do
+	case "$v" in
+	CARGO_MANIFEST_* | CARGO_PKG_* | CARGO_CRATE_NAME | CARGO_BIN_NAME | CARGO_BIN_EXE_* | \
+		CARGO_PRIMARY_PACKAGE | CARGO_TARGET_TMPDIR) unset "$v" ;;
+	esac
+done
 
 target=""
 if [ "${1:-}" = "--target" ]; then
