@@ -278,13 +278,16 @@ fn with_mobile_lead(region: &Region, national: &str) -> Option<String> {
 /// `national` without a carrier-selection code that follows the national prefix (Brazil's
 /// `0 21 11 98765 4321`: carrier 21, then area code 11 and the number), as libphonenumber's
 /// parser drops it; only when the count of digits its plan gives follows, so `0 21 2345 6789`
-/// (Rio's area code 21 and a local number) keeps its 21.
+/// (Rio's area code 21 and a local number) keeps its 21, and only before an area code: what
+/// follows a carrier code never begins with 0 (`0 21 0000000000` is no number; libphonenumber's
+/// parser strips the carrier there too, then refuses what is left by its patterns, which ours
+/// does not carry, so it keeps the digits and the length check refuses them).
 fn after_carrier<'a>(region: &Region, national: &'a str) -> Option<&'a str> {
     let (_, codes, lo, hi) = plan::CARRIERS.iter().find(|(id, ..)| *id == region.id)?;
     let code = longest_prefix(national, codes)?;
     national
         .get(code.len()..)
-        .filter(|after| (*lo..=*hi).contains(&after.len()))
+        .filter(|after| (*lo..=*hi).contains(&after.len()) && !after.starts_with('0'))
 }
 
 /// The region whose prefixes apply to a national number under `code`, found by its digits

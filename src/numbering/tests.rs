@@ -77,6 +77,9 @@ fn brazil_drops_a_carrier_selection_code_only_before_a_whole_number() {
     );
     // Rio's area code is 21 too: after the trunk 0 a local number is too short for a carrier.
     assert_eq!(e164("021 2345 6789", br).as_deref(), Some("+552123456789"));
+    // A carrier code comes before an area code, and none begins with 0: no number here.
+    assert_eq!(e164("021 0000000000", br), None);
+    assert_eq!(e164("0 15 0 1198765432", br), None);
     assert_eq!(
         e164("(11) 98765-4321", br).as_deref(),
         Some("+5511987654321")
