@@ -5,7 +5,8 @@
 //! `modems`; the number the SIM reports feeds geomatch when none is configured; nothing is
 //! claimed for a modem before its SIM is recorded, so a moved SIM's spent budget holds at once;
 //! and status reports follow a moved SIM to its new slot, applied for the SIM that received them
-//! also when the pipeline gets to them after another SIM went in.
+//! also when the pipeline gets to them after another SIM went in, and also when they waited in
+//! the stick's own report memory (`SR`) while the SIM was swapped.
 
 // Test code: a failed setup may panic with unwrap/expect; that is the test failing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -574,6 +575,73 @@ async fn a_report_is_applied_for_the_sim_that_received_it_when_handled_after_a_s
     gw.sim().fault(0, &Fault::Replug).unwrap();
     poll("the report settled A's row", WAIT, || async {
         (store.outbox_row(id).unwrap().state == OutboxState::Delivered).then_some(())
+    })
+    .await;
+    gw.shutdown().await;
+}
+
+/// A report the old SIM received into the stick's own memory (`SR`, the modem's, not the SIM's)
+/// while nobody read the port, then a new SIM in the slot: the init with the new SIM drains the
+/// report, and it settles the old SIM's row, whose rows are parked by then
+/// (docs/modems.md, "Status reports follow the SIM that sent").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_left_in_the_sticks_memory_across_a_swap_settles_the_old_sims_row() {
+    use gsmgate::sim::Fault;
+    use gsmgate::store::OutboxState;
+    let a = sim_id(0, "+12125550100");
+    let c = sim_id(7, "+13125550100");
+    let dir = short_tempdir();
+    let cfg = config_with(dir.path(), 1, &["quectel"], "");
+    let mut opts = with_sims(&cfg, std::slice::from_ref(&a));
+    // No report from the simulated network: the test places it.
+    opts.sim.as_mut().unwrap().modems[0].status_report_delay_ms = 3_600_000;
+    let gw = Gateway::start_in(dir, cfg, opts).await;
+    let id = gw
+        .client()
+        .await
+        .send(SendArgs {
+            to: CAROL.into(),
+            text: "one".into(),
+            modem: Some("sim0".into()),
+        })
+        .await
+        .unwrap()
+        .id;
+    let store = gw.daemon.store();
+    let mr = poll("sent on sim0", WAIT, || async {
+        let row = store.outbox_row(id).unwrap();
+        let parts = store.outbox_parts(id).unwrap();
+        (row.state == OutboxState::Sent && parts.len() == 1).then(|| parts[0].mr)
+    })
+    .await;
+    let ready = || async {
+        let ms = modems(&gw).await;
+        by_name(&ms, "sim0").state == "ready"
+    };
+    gw.sim().fault(0, &Fault::Unplug).unwrap();
+    poll("sim0 vanished", WAIT, || async {
+        (!ready().await).then_some(())
+    })
+    .await;
+    // A's report lands in the stick's memory; then A goes out and C comes in.
+    gw.sim()
+        .store_report(0, report_pdu(mr, CAROL))
+        .unwrap()
+        .expect("room in SR");
+    gw.sim().insert_sim(0, c.clone()).unwrap();
+    gw.sim().fault(0, &Fault::Replug).unwrap();
+    poll("the report settled A's row", WAIT, || async {
+        (store.outbox_row(id).unwrap().state == OutboxState::Delivered).then_some(())
+    })
+    .await;
+    poll("C recorded in sim0, A parked", WAIT, || async {
+        let sim = store.sim(&a.iccid).unwrap()?;
+        (sim.key == gsmgate::store::parked_key(&a.iccid)).then_some(())
+    })
+    .await;
+    // Acked once applied: the stick's memory is empty again.
+    poll("SR emptied", WAIT, || async {
+        gw.sim().stored(0, "SR").unwrap().is_empty().then_some(())
     })
     .await;
     gw.shutdown().await;

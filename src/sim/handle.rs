@@ -490,6 +490,14 @@ impl SimHandle {
         })
     }
 
+    /// Writes a STATUS-REPORT PDU (SMSC field first) into modem `modem`'s own report memory
+    /// (`SR`), unread and unannounced: a report that came in while the port was not read. It
+    /// stays there across [`SimHandle::insert_sim`], as in a real stick. The index, or `None`
+    /// when the memory is full.
+    pub fn store_report(&self, modem: usize, pdu: Vec<u8>) -> Result<Option<usize>, SimError> {
+        self.with_core(modem, |c| c.put_report(pdu))
+    }
+
     /// Audio timing figures of a modem's current or last call (`None` without an audio port).
     pub fn audio_stats(&self, modem: usize) -> Result<Option<AudioStats>, SimError> {
         Ok(self.slot(modem)?.audio_stats.as_ref().map(|s| {

@@ -11,7 +11,8 @@
 //! in-doubt row (`outbox.submit_modem`) move too, because a status report is addressed to the
 //! SIM that sent (3GPP TS 23.040: the service centre returns it to the mobile that submitted), so it
 //! arrives through whichever slot holds that SIM now and is matched by that slot's name
-//! (`Store::status_report`). What stays with the hardware path is left alone: the modem's own
+//! (`Store::status_report`); only a report left in the stick's own memory across a swap comes
+//! through the old slot, and the match looks there under the slot's previous SIM. What stays with the hardware path is left alone: the modem's own
 //! reference counter (`modem_refs`, which the modem, not the SIM, advances) and half-reassembled
 //! inbound parts. Rows claimed right now keep their `claimed_by` and submit so the runner that
 //! holds them settles them. It must not decide anything about sending or timing.
@@ -350,7 +351,7 @@ crate::store::testing::backend_tests! {
 mod tests {
     use super::*;
     use crate::store::{
-        ClaimRoute, ConsentSource, MemberStatus, MessageKind, NewMember, NewOutbox,
+        ClaimRoute, ConsentSource, MemberStatus, MessageKind, NewMember, NewOutbox, OutboxState,
     };
 
     const X: &str = "8900101000000000001";
@@ -455,6 +456,46 @@ mod tests {
         assert_eq!(s.sends_since("m1", 0).unwrap(), 2);
     }
 
+    /// A report the old SIM received into the stick's own memory, drained after a new SIM went
+    /// in: matched under the old SIM's key, parked or in its new slot; the new SIM's own
+    /// reports match first.
+    #[test]
+    fn a_report_drained_after_a_swap_settles_the_old_sims_row() {
+        let s = fresh();
+        let send_mr = |modem: &str, at: i64, mr: u8| {
+            let mut row = NewOutbox::new("+15550009", "x", MessageKind::Direct, at);
+            row.modem_pref = Some(modem.into());
+            s.enqueue(&row).unwrap();
+            let c = s
+                .claim_next_routed(modem, at, &ClaimRoute::default())
+                .unwrap()
+                .unwrap();
+            s.record_part_sent(c.id, 1, 1, mr, at).unwrap();
+            s.mark_sent(c.id, at).unwrap();
+            c.id
+        };
+        let state = |id| s.outbox_row(id).unwrap().state;
+        s.record_sim(&id("m0", Some(X)), 10).unwrap();
+        let a = send_mr("m0", 100, 1);
+        let b = send_mr("m0", 200, 2);
+        s.record_sim(&id("m0", Some(Z)), 500).unwrap().unwrap();
+        let z = send_mr("m0", 600, 3);
+        // X is parked: its report, drained through m0, still finds its row.
+        let m = s.status_report("m0", 1, "+15550009", 0, 700).unwrap();
+        assert_eq!(m.map(|m| (m.outbox_id, m.state)), Some((a, OutboxState::Delivered)));
+        // Z's own report matches at the first look.
+        let m = s.status_report("m0", 3, "+15550009", 0, 710).unwrap();
+        assert_eq!(m.map(|m| m.outbox_id), Some(z));
+        // X now sits in m1: a report of X's still drained through m0 finds its row there.
+        s.record_sim(&id("m1", Some(X)), 800).unwrap();
+        assert_eq!(state(b), OutboxState::Sent);
+        let m = s.status_report("m0", 2, "+15550009", 0, 900).unwrap();
+        assert_eq!(m.map(|m| m.outbox_id), Some(b));
+        assert_eq!(state(b), OutboxState::Delivered);
+        // A reference neither SIM used matches nothing.
+        assert_eq!(s.status_report("m0", 9, "+15550009", 0, 1_000).unwrap(), None);
+    }
+
     #[test]
     fn a_new_sim_starts_empty_and_the_old_one_keeps_its_rows_until_it_returns() {
         let s = fresh();
@@ -516,10 +557,8 @@ mod tests {
         // X and Y swap slots; the reports come to X, now in m1.
         s.record_sim(&id("m0", Some(Y)), 1_000).unwrap().unwrap();
         s.record_sim(&id("m1", Some(X)), 1_001).unwrap().unwrap();
-        assert_eq!(s.status_report("m0", 1, TO, 0, 1_100).unwrap(), None);
         let m = s.status_report("m1", 1, TO, 0, 1_100).unwrap().unwrap();
         assert_eq!((m.outbox_id, m.state), (sent, OutboxState::Delivered));
-        assert_eq!(s.status_report("m0", 2, TO, 0, 1_200).unwrap(), None);
         let m = s.status_report("m1", 2, TO, 0, 1_200).unwrap().unwrap();
         assert_eq!((m.outbox_id, m.resolved_in_doubt), (doubt, true));
         assert_eq!(s.outbox_row(doubt).unwrap().state, OutboxState::Delivered);

@@ -203,6 +203,13 @@ impl ModemCore {
         self.store(m, Stored { stat, pdu })
     }
 
+    /// A status report written into the modem's own report memory (`SR`) unread and with no URC:
+    /// one that reached the SIM while nobody read the port. `SR` belongs to the modem, so it
+    /// stays when another SIM goes in (`insert_sim`). The index, or `None` when `SR` is full.
+    pub fn put_report(&mut self, pdu: Vec<u8>) -> Option<usize> {
+        self.store(Mem::Sr, Stored { stat: 0, pdu })
+    }
+
     /// Messages currently stored in a memory ("SM", "ME", "SR"), as (index, stat, pdu).
     pub fn stored(&self, mem: &str) -> Vec<(usize, u8, Vec<u8>)> {
         let Some(m) = Mem::parse(mem) else {

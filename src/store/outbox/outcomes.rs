@@ -334,8 +334,9 @@ impl Store {
     /// most recent send with that modem and MR within [`STATUS_REPORT_WINDOW_MS`] whose number
     /// matches (MRs wrap at 256, so the recipient and recency disambiguate): a recorded part, or
     /// the interrupted submit of an in-doubt row whose expected reference is `mr` (`evidence`;
-    /// only with a known recipient). Returns `None` when nothing matches (a late or foreign
-    /// report; the caller logs it).
+    /// only with a known recipient). With no match under `modem`, the SIM that sat in that slot
+    /// before is tried (a report left in the stick's memory across a swap: `status_report_in`).
+    /// Returns `None` when nothing matches (a late or foreign report; the caller logs it).
     pub fn status_report(
         &self,
         modem: &str,
@@ -394,8 +395,39 @@ pub struct ReportIn {
     pub at: i64,
 }
 
-/// [`Store::status_report`] inside the caller's transaction.
+/// [`Store::status_report`] inside the caller's transaction: matched under `modem`, the key of
+/// the SIM in that slot now, and failing that under the key of the SIM that sat there before
+/// (`modems.previous_iccid`). The second look is for the stick's own status-report memory
+/// (`SR`, in the modem, not on the SIM): a report that reached the old SIM and was still there
+/// when the SIM was swapped is drained after the swap, through the slot, while the old SIM's
+/// rows were moved to its parking key or its new slot (`sims.rs`). A report kept on the SIM
+/// (`SM`) travels with it and matches at the first look.
 fn status_report_in(
+    tx: &Conn,
+    modem: &str,
+    mr: u8,
+    recipient: &str,
+    status: u8,
+    at: i64,
+) -> Result<Option<ReportMatch>> {
+    if let Some(m) = report_under(tx, modem, mr, recipient, status, at)? {
+        return Ok(Some(m));
+    }
+    let previous: Option<String> = tx
+        .prepare_cached(
+            "SELECT s.key FROM modems m JOIN sims s ON s.iccid = m.previous_iccid
+             WHERE m.name = ?1 AND s.key <> ?1",
+        )
+        .and_then(|mut st| st.query_row(params![modem], |r| r.get(0)).optional())
+        .ctx("reading the slot's previous SIM")?;
+    match previous {
+        Some(key) => report_under(tx, &key, mr, recipient, status, at),
+        None => Ok(None),
+    }
+}
+
+/// A status report matched and applied under one SIM key (see [`status_report_in`]).
+fn report_under(
     tx: &Conn,
     modem: &str,
     mr: u8,
