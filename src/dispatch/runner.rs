@@ -7,8 +7,9 @@
 //! What it owns: the loops, each modem's live limiter (restored from the store's send log at
 //! start, so limits hold across restarts), and the choice of what to do with every claimed row.
 //! What it must not touch: inbound messages and status reports (the daemon feeds those to the
-//! store), SQL (everything goes through [`Store`] methods, run on the blocking pool), the modem's
-//! serial port (only [`ModemHandle::send`] and its status watch).
+//! store), SQL (everything goes through [`Store`] methods, run through
+//! `Store::call_inline_if_free`), the modem's serial port (only [`ModemHandle::send`] and its
+//! status watch).
 //!
 //! One loop, per modem, in this order (`runner/send_loop.rs`):
 //! 0. while the state disk refuses writes (`Store::write_health`), claim nothing: write the

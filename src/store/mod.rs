@@ -15,7 +15,9 @@
 //!   one, before `AT+CMGS`) does for it: `write_sync_later`, docs/store.md "When a commit is
 //!   fsynced".
 //! - The API is synchronous. [`Store`] is a cheap `Clone` around one connection behind a mutex; the
-//!   daemon calls it through [`Store::call`] (tokio's blocking pool) or from a dedicated thread. One connection is
+//!   daemon calls it through [`Store::call`] (tokio's blocking pool), from a dedicated thread, or
+//!   (the send loops) through [`Store::call_inline_if_free`], which runs on the calling worker
+//!   when no other worker is inside the store and the connection is free. One connection is
 //!   plenty for a Pi-sized pool (every operation is a few index lookups) and serialises writers
 //!   without `SQLITE_BUSY` churn. Several `Store`s may still open the same file (tests do, to show
 //!   that claiming is atomic across connections): write transactions start with `BEGIN IMMEDIATE`
@@ -56,6 +58,7 @@ mod voicemail_audio;
 mod web;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -275,6 +278,16 @@ pub(crate) use sql_text;
 sql_text!(crate::model::MessageKind, "outbox.kind");
 sql_text!(crate::model::MemberStatus, "members.status");
 
+/// The message of a panic caught around a store call run inline.
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    let msg = p
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| p.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    format!("store call panicked: {msg}")
+}
+
 /// Handle on the gateway database. Cheap to clone; all clones share one connection.
 #[derive(Clone)]
 pub struct Store {
@@ -290,6 +303,9 @@ pub struct Store {
     /// PostgreSQL's, is written in order), so this follows `commits` at each synced commit and
     /// stays behind at an unsynced one (`commit_unsynced`: the claim's and the status reports').
     durable: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Set while a runtime worker runs a call inline ([`Store::call_inline_if_free`]), so that at
+    /// most one worker is ever inside the store; `None` on PostgreSQL, which never runs inline.
+    inline: Option<Arc<AtomicBool>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -299,8 +315,9 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Runs `f` on tokio's blocking pool: the one way async code calls this synchronous API, so an
-    /// fsync never stalls a runtime worker that is also reading a modem's port. A panic inside `f`
+    /// Runs `f` on tokio's blocking pool: the way async code calls this synchronous API, so an
+    /// fsync never stalls a runtime worker that is also reading a modem's port (the send loops'
+    /// exception: [`Store::call_inline_if_free`]). A panic inside `f`
     /// comes back as [`StoreError::Task`] instead of tearing down the caller.
     pub async fn call<T, F>(&self, f: F) -> Result<T>
     where
@@ -311,6 +328,59 @@ impl Store {
         tokio::task::spawn_blocking(move || f(&store))
             .await
             .unwrap_or_else(|e| Err(StoreError::Task(e.to_string())))
+    }
+
+    /// [`Store::call`], but run on the calling runtime worker when that cannot stall the daemon:
+    /// the store is SQLite (a local file; PostgreSQL would wait on a server), the runtime is
+    /// multi-threaded with at least two workers, no other worker is running a call inline, and
+    /// the connection is free this instant. So at most one worker is ever inside the store, and
+    /// while it waits on an fsync the others read the modems' ports and run everything else.
+    /// Otherwise, and on a current-thread runtime, it hands `f` to the blocking pool as `call`
+    /// does. Why: each hand-off to the blocking pool and back costs thread switches, two or more
+    /// per store call, which on the send path were a fifth of the daemon's CPU per SMS
+    /// (docs/daemon.md, "Footprint"). A panic inside `f` comes back as [`StoreError::Task`].
+    pub async fn call_inline_if_free<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T> + Send + 'static,
+    {
+        match self.inline_slot() {
+            Some(slot) => {
+                let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
+                slot.store(false, Ordering::Release);
+                res.unwrap_or_else(|p| Err(StoreError::Task(panic_text(&*p))))
+            }
+            None => self.call(f).await,
+        }
+    }
+
+    /// The inline flag, taken, when [`Store::call_inline_if_free`] may run on this thread.
+    fn inline_slot(&self) -> Option<&AtomicBool> {
+        let slot = self.inline.as_deref()?;
+        let handle = tokio::runtime::Handle::try_current().ok()?;
+        if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread
+            || handle.metrics().num_workers() < 2
+        {
+            return None;
+        }
+        if slot
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return None;
+        }
+        // Another thread's store call (the inbound pipeline, an admin request) holds the
+        // connection: wait for it on the blocking pool, not here. Between this check and `f`'s
+        // own lock another caller may still take it; then this worker waits for one call.
+        let free = match self.conn.try_lock() {
+            Ok(_) | Err(std::sync::TryLockError::Poisoned(_)) => true,
+            Err(std::sync::TryLockError::WouldBlock) => false,
+        };
+        if !free {
+            slot.store(false, Ordering::Release);
+            return None;
+        }
+        Some(slot)
     }
 
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
@@ -369,7 +439,9 @@ impl Store {
     }
 
     fn wrap(conn: Conn, path: PathBuf) -> Store {
+        let inline = (conn.backend() == Backend::Sqlite).then(|| Arc::new(AtomicBool::new(false)));
         Store {
+            inline,
             conn: Arc::new(Mutex::new(conn)),
             path: Arc::new(path),
             health: Arc::new(health::Health::new()),
@@ -786,5 +858,96 @@ mod tests {
         a.enqueue(&NewOutbox::new("+15550001", "x", MessageKind::Reply, 5))
             .unwrap();
         assert_eq!(b.state_counts().unwrap().queued, 1);
+    }
+
+    /// Which thread a call ran on, and its result.
+    async fn where_it_ran(store: &Store) -> (std::thread::ThreadId, Result<i64>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let res = store
+            .call_inline_if_free(move |s| {
+                tx.send(std::thread::current().id()).unwrap();
+                s.schema_version()
+            })
+            .await;
+        (rx.recv().unwrap(), res)
+    }
+
+    #[test]
+    fn a_call_runs_inline_only_with_two_workers_a_free_connection_and_sqlite() {
+        let store = Store::open_in_memory().unwrap();
+        let rt = |workers| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(workers)
+                .build()
+                .unwrap()
+        };
+        let two = rt(2);
+        let s = store.clone();
+        two.block_on(async move {
+            // Spawned, so that it runs on a worker, as the send loops do.
+            tokio::spawn(async move {
+                let (ran, res) = where_it_ran(&s).await;
+                assert_eq!(ran, std::thread::current().id(), "inline on the worker");
+                assert_eq!(res.unwrap(), schema::MIGRATIONS.len() as i64);
+
+                // A panic comes back as an error and leaves the next call inline.
+                let err = s
+                    .call_inline_if_free(|_| -> Result<()> { panic!("boom") })
+                    .await
+                    .unwrap_err();
+                assert!(err.to_string().contains("boom"), "{err}");
+                assert_eq!(where_it_ran(&s).await.0, std::thread::current().id());
+
+                // Another thread holds the connection: the call waits on the blocking pool. The
+                // holder lets go once the call has started (inline or not), so neither waits
+                // forever.
+                let (held_tx, held_rx) = std::sync::mpsc::channel();
+                let (ran_tx, ran_rx) = std::sync::mpsc::channel();
+                let holder = s.clone();
+                let t = std::thread::spawn(move || {
+                    let _guard = holder.conn();
+                    held_tx.send(()).unwrap();
+                    ran_rx.recv().unwrap()
+                });
+                held_rx.recv().unwrap();
+                let res = s
+                    .call_inline_if_free(move |s| {
+                        ran_tx.send(std::thread::current().id()).unwrap();
+                        s.schema_version()
+                    })
+                    .await;
+                assert!(res.is_ok());
+                let ran = t.join().unwrap();
+                assert_ne!(ran, std::thread::current().id(), "not inline while held");
+
+                // While one worker is inside, another caller goes to the blocking pool.
+                s.inline.as_deref().unwrap().store(true, Ordering::SeqCst);
+                let (ran, _) = where_it_ran(&s).await;
+                assert_ne!(ran, std::thread::current().id());
+                s.inline.as_deref().unwrap().store(false, Ordering::SeqCst);
+            })
+            .await
+            .unwrap();
+        });
+
+        // One worker: an fsync inline would stall everything, so never.
+        let one = rt(1);
+        let s = store.clone();
+        one.block_on(async move {
+            tokio::spawn(async move {
+                let (ran, res) = where_it_ran(&s).await;
+                assert_ne!(ran, std::thread::current().id());
+                assert!(res.is_ok());
+            })
+            .await
+            .unwrap();
+        });
+        let cur = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        cur.block_on(async {
+            let (ran, _) = where_it_ran(&store).await;
+            assert_ne!(ran, std::thread::current().id());
+        });
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! Owns: one loop's queue of owed writes and the count all loops share for `status`. Must not
 //! touch: the decision of what to record (the send loop makes it) or SQL (every write is a
-//! `Store` method run on the blocking pool).
+//! `Store` method, run through `Store::call_inline_if_free`).
 //!
 //! Why: an SMS the network accepted but whose `sent` could not be committed used to stay
 //! `claimed` ("sending") until a restart turned it `in_doubt` (issue 14). Its outcome is known
@@ -129,5 +129,5 @@ impl OwedQueue {
 
 async fn run(shared: &Shared, op: &StoreOp) -> Result<(), StoreError> {
     let op = op.clone();
-    shared.store.call(move |s| op(s)).await
+    shared.store.call_inline_if_free(move |s| op(s)).await
 }

@@ -4,8 +4,10 @@
 //! `vcard_sms`) as 8-bit port-9204 data via `pdu::submits_for_port_data`; both get the same
 //! options and the stored concatenation reference.
 //!
-//! Every store call goes through [`SendLoop::db`] onto tokio's blocking pool (rusqlite is
-//! synchronous). A store error never panics the loop: it is logged and the loop backs off one
+//! Every store call goes through `Store::call_inline_if_free` (rusqlite is synchronous): on this
+//! worker when no other worker is inside the store and the connection is free, else on tokio's
+//! blocking pool; at most one worker ever waits on an fsync, and a hand-off saved is two thread
+//! switches saved per call, two calls per SMS (docs/daemon.md, "Footprint"). A store error never panics the loop: it is logged and the loop backs off one
 //! idle tick. Outcomes go through [`SendLoop::record`]: when the state disk refuses the write
 //! (full, read-only), the outcome is kept in memory (`owed.rs`) and written as soon as writes
 //! work again, and the loop claims nothing meanwhile; only if the process stops first does the
@@ -149,13 +151,13 @@ impl SendLoop {
         }
     }
 
-    /// Runs a store call on the blocking pool.
+    /// Runs a store call, inline if free (`Store::call_inline_if_free`), else on the blocking pool.
     async fn db<T: Send + 'static>(
         &self,
         what: &'static str,
         f: impl FnOnce(&Store) -> crate::store::Result<T> + Send + 'static,
     ) -> Option<T> {
-        match self.shared.store.call(f).await {
+        match self.shared.store.call_inline_if_free(f).await {
             Ok(v) => Some(v),
             Err(e) => {
                 error!(modem = %self.name, error = %e, "store error while {what}");
@@ -399,7 +401,7 @@ impl SendLoop {
         let res = self
             .shared
             .store
-            .call(move |s| s.mark_sent_and_claim_next(&mark, &me, now, &route))
+            .call_inline_if_free(move |s| s.mark_sent_and_claim_next(&mark, &me, now, &route))
             .await;
         match res {
             Ok((_, claimed)) => {
