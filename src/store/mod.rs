@@ -317,8 +317,8 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Runs `f` on tokio's blocking pool: the way async code calls this synchronous API, so an
     /// fsync never stalls a runtime worker that is also reading a modem's port (the send loops'
-    /// exception: [`Store::call_inline_if_free`]). A panic inside `f`
-    /// comes back as [`StoreError::Task`] instead of tearing down the caller.
+    /// exception: [`Store::call_inline_if_free`]). A panic inside `f` comes back as
+    /// [`StoreError::Task`] instead of tearing down the caller.
     pub async fn call<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,

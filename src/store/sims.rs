@@ -12,9 +12,9 @@
 //! SIM that sent (3GPP TS 23.040: the service centre returns it to the mobile that submitted), so it
 //! arrives through whichever slot holds that SIM now and is matched by that slot's name
 //! (`Store::status_report`); only a report left in the stick's own memory across a swap comes
-//! through the old slot, and the match looks there under the slot's previous SIM. What stays with the hardware path is left alone: the modem's own
-//! reference counter (`modem_refs`, which the modem, not the SIM, advances) and half-reassembled
-//! inbound parts. Rows claimed right now keep their `claimed_by` and submit so the runner that
+//! through the old slot, and the match looks there under the slot's previous SIM. What stays
+//! with the hardware path is left alone: the modem's own reference counter (`modem_refs`, which
+//! the modem, not the SIM, advances) and half-reassembled inbound parts. Rows claimed right now keep their `claimed_by` and submit so the runner that
 //! holds them settles them. It must not decide anything about sending or timing.
 
 use crate::store::db::{Conn, OptionalExtension, Row, params};

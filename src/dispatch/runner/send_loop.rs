@@ -7,11 +7,12 @@
 //! Every store call goes through `Store::call_inline_if_free` (rusqlite is synchronous): on this
 //! worker when no other worker is inside the store and the connection is free, else on tokio's
 //! blocking pool; at most one worker ever waits on an fsync, and a hand-off saved is two thread
-//! switches saved per call, two calls per SMS (docs/daemon.md, "Footprint"). A store error never panics the loop: it is logged and the loop backs off one
-//! idle tick. Outcomes go through [`SendLoop::record`]: when the state disk refuses the write
-//! (full, read-only), the outcome is kept in memory (`owed.rs`) and written as soon as writes
-//! work again, and the loop claims nothing meanwhile; only if the process stops first does the
-//! row stay `claimed`, which the next start turns `in_doubt`, the honest state.
+//! switches saved per call, two calls per SMS (docs/daemon.md, "Footprint"). A store error
+//! never panics the loop: it is logged and the loop backs off one idle tick. Outcomes go through
+//! [`SendLoop::record`]: when the state disk refuses the write (full, read-only), the outcome is
+//! kept in memory (`owed.rs`) and written as soon as writes work again, and the loop claims
+//! nothing meanwhile; only if the process stops first does the row stay `claimed`, which the
+//! next start turns `in_doubt`, the honest state.
 //!
 //! Store calls per one-part SMS are two (docs/daemon.md, "Footprint"): the claim (with the
 //! previous row's `sent` mark and the row's recorded parts) and the submit evidence. A row's
