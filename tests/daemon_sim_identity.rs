@@ -352,6 +352,34 @@ async fn a_sim_swapped_while_unplugged_is_seen_at_the_replug() {
     gw.shutdown().await;
 }
 
+/// One text to Carol from `sim0`, polled until sent: its outbox id and the part's TP-MR.
+async fn send_one_on_sim0(gw: &Gateway) -> (i64, u8) {
+    use gsmgate::store::OutboxState;
+    let id = gw
+        .client()
+        .await
+        .send(SendArgs {
+            to: CAROL.into(),
+            text: "one".into(),
+            modem: Some("sim0".into()),
+        })
+        .await
+        .unwrap()
+        .id;
+    let store = gw.daemon.store();
+    let mr = poll("sent on sim0", WAIT, || async {
+        let row = store.outbox_row(id).unwrap();
+        let parts = store.outbox_parts(id).unwrap();
+        (row.state == OutboxState::Sent && parts.len() == 1).then(|| parts[0].mr)
+    })
+    .await;
+    (id, mr)
+}
+
+async fn sim0_ready(gw: &Gateway) -> bool {
+    by_name(&modems(gw).await, "sim0").state == "ready"
+}
+
 /// The SMS-STATUS-REPORT the network returns for the submit with reference `mr` to `to`.
 fn report_pdu(mr: u8, to: &str) -> Vec<u8> {
     use gsmgate::pdu::{Address, Pdu, StatusReport, Timestamp, Tpdu};
@@ -526,28 +554,9 @@ async fn a_report_is_applied_for_the_sim_that_received_it_when_handled_after_a_s
     opts.sim.as_mut().unwrap().modems[0].status_report_delay_ms = 3_600_000;
     opts.sim_record_delay = Some(Duration::from_secs(3));
     let gw = Gateway::start_in(dir, cfg, opts).await;
-    let id = gw
-        .client()
-        .await
-        .send(SendArgs {
-            to: CAROL.into(),
-            text: "one".into(),
-            modem: Some("sim0".into()),
-        })
-        .await
-        .unwrap()
-        .id;
+    let (id, mr) = send_one_on_sim0(&gw).await;
     let store = gw.daemon.store();
-    let mr = poll("sent on sim0", WAIT, || async {
-        let row = store.outbox_row(id).unwrap();
-        let parts = store.outbox_parts(id).unwrap();
-        (row.state == OutboxState::Sent && parts.len() == 1).then(|| parts[0].mr)
-    })
-    .await;
-    let ready = || async {
-        let ms = modems(&gw).await;
-        by_name(&ms, "sim0").state == "ready"
-    };
+    let ready = || sim0_ready(&gw);
     // A re-init with A: its `Ready` record is held; A's report arrives behind it.
     gw.sim().fault(0, &Fault::Unplug).unwrap();
     poll("sim0 vanished", WAIT, || async {
@@ -596,28 +605,9 @@ async fn a_report_left_in_the_sticks_memory_across_a_swap_settles_the_old_sims_r
     // No report from the simulated network: the test places it.
     opts.sim.as_mut().unwrap().modems[0].status_report_delay_ms = 3_600_000;
     let gw = Gateway::start_in(dir, cfg, opts).await;
-    let id = gw
-        .client()
-        .await
-        .send(SendArgs {
-            to: CAROL.into(),
-            text: "one".into(),
-            modem: Some("sim0".into()),
-        })
-        .await
-        .unwrap()
-        .id;
+    let (id, mr) = send_one_on_sim0(&gw).await;
     let store = gw.daemon.store();
-    let mr = poll("sent on sim0", WAIT, || async {
-        let row = store.outbox_row(id).unwrap();
-        let parts = store.outbox_parts(id).unwrap();
-        (row.state == OutboxState::Sent && parts.len() == 1).then(|| parts[0].mr)
-    })
-    .await;
-    let ready = || async {
-        let ms = modems(&gw).await;
-        by_name(&ms, "sim0").state == "ready"
-    };
+    let ready = || sim0_ready(&gw);
     gw.sim().fault(0, &Fault::Unplug).unwrap();
     poll("sim0 vanished", WAIT, || async {
         (!ready().await).then_some(())

@@ -370,6 +370,11 @@ mod tests {
     }
 
     fn send(s: &Store, modem: &str, at: i64) -> i64 {
+        send_mr(s, modem, at, 1)
+    }
+
+    /// One text to +15550009 sent from `modem` at `at`, its part accepted with TP-MR `mr`.
+    fn send_mr(s: &Store, modem: &str, at: i64, mr: u8) -> i64 {
         let mut row = NewOutbox::new("+15550009", "x", MessageKind::Direct, at);
         row.modem_pref = Some(modem.into());
         s.enqueue(&row).unwrap();
@@ -377,7 +382,7 @@ mod tests {
             .claim_next_routed(modem, at, &ClaimRoute::default())
             .unwrap()
             .unwrap();
-        s.record_part_sent(c.id, 1, 1, 1, at).unwrap();
+        s.record_part_sent(c.id, 1, 1, mr, at).unwrap();
         s.mark_sent(c.id, at).unwrap();
         c.id
     }
@@ -462,24 +467,12 @@ mod tests {
     #[test]
     fn a_report_drained_after_a_swap_settles_the_old_sims_row() {
         let s = fresh();
-        let send_mr = |modem: &str, at: i64, mr: u8| {
-            let mut row = NewOutbox::new("+15550009", "x", MessageKind::Direct, at);
-            row.modem_pref = Some(modem.into());
-            s.enqueue(&row).unwrap();
-            let c = s
-                .claim_next_routed(modem, at, &ClaimRoute::default())
-                .unwrap()
-                .unwrap();
-            s.record_part_sent(c.id, 1, 1, mr, at).unwrap();
-            s.mark_sent(c.id, at).unwrap();
-            c.id
-        };
         let state = |id| s.outbox_row(id).unwrap().state;
         s.record_sim(&id("m0", Some(X)), 10).unwrap();
-        let a = send_mr("m0", 100, 1);
-        let b = send_mr("m0", 200, 2);
+        let a = send_mr(&s, "m0", 100, 1);
+        let b = send_mr(&s, "m0", 200, 2);
         s.record_sim(&id("m0", Some(Z)), 500).unwrap().unwrap();
-        let z = send_mr("m0", 600, 3);
+        let z = send_mr(&s, "m0", 600, 3);
         // X is parked: its report, drained through m0, still finds its row.
         let m = s.status_report("m0", 1, "+15550009", 0, 700).unwrap();
         assert_eq!(m.map(|m| (m.outbox_id, m.state)), Some((a, OutboxState::Delivered)));

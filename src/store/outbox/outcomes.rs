@@ -376,10 +376,7 @@ impl Store {
         reports: &[ReportIn],
     ) -> Result<(Vec<Option<ReportMatch>>, u64)> {
         self.write_deferred("applying status reports", |tx| {
-            reports
-                .iter()
-                .map(|r| status_report_in(tx, &r.modem, r.mr, &r.recipient, r.status, r.at))
-                .collect()
+            reports.iter().map(|r| status_report_in(tx, r)).collect()
         })
     }
 }
@@ -395,22 +392,15 @@ pub struct ReportIn {
     pub at: i64,
 }
 
-/// [`Store::status_report`] inside the caller's transaction: matched under `modem`, the key of
+/// [`Store::status_report`] inside the caller's transaction: matched under `r.modem`, the key of
 /// the SIM in that slot now, and failing that under the key of the SIM that sat there before
 /// (`modems.previous_iccid`). The second look is for the stick's own status-report memory
 /// (`SR`, in the modem, not on the SIM): a report that reached the old SIM and was still there
 /// when the SIM was swapped is drained after the swap, through the slot, while the old SIM's
 /// rows were moved to its parking key or its new slot (`sims.rs`). A report kept on the SIM
 /// (`SM`) travels with it and matches at the first look.
-fn status_report_in(
-    tx: &Conn,
-    modem: &str,
-    mr: u8,
-    recipient: &str,
-    status: u8,
-    at: i64,
-) -> Result<Option<ReportMatch>> {
-    if let Some(m) = report_under(tx, modem, mr, recipient, status, at)? {
+fn status_report_in(tx: &Conn, r: &ReportIn) -> Result<Option<ReportMatch>> {
+    if let Some(m) = report_under(tx, &r.modem, r)? {
         return Ok(Some(m));
     }
     let previous: Option<String> = tx
@@ -418,23 +408,17 @@ fn status_report_in(
             "SELECT s.key FROM modems m JOIN sims s ON s.iccid = m.previous_iccid
              WHERE m.name = ?1 AND s.key <> ?1",
         )
-        .and_then(|mut st| st.query_row(params![modem], |r| r.get(0)).optional())
+        .and_then(|mut st| st.query_row(params![r.modem], |row| row.get(0)).optional())
         .ctx("reading the slot's previous SIM")?;
     match previous {
-        Some(key) => report_under(tx, &key, mr, recipient, status, at),
+        Some(key) => report_under(tx, &key, r),
         None => Ok(None),
     }
 }
 
-/// A status report matched and applied under one SIM key (see [`status_report_in`]).
-fn report_under(
-    tx: &Conn,
-    modem: &str,
-    mr: u8,
-    recipient: &str,
-    status: u8,
-    at: i64,
-) -> Result<Option<ReportMatch>> {
+/// Report `r` matched and applied under the SIM key `modem` (see [`status_report_in`]).
+fn report_under(tx: &Conn, modem: &str, r: &ReportIn) -> Result<Option<ReportMatch>> {
+    let (mr, recipient, status, at) = (r.mr, r.recipient.as_str(), r.status, r.at);
     let since = at - STATUS_REPORT_WINDOW_MS;
     let candidates: Vec<(i64, u8, String, i64)> = tx
         .prepare_cached(
